@@ -1,0 +1,60 @@
+// Execution backends behind one port: `lxc` (the product) and `process` (unsandboxed fallback).
+
+/** Runs shell commands on the fleet host: over an ssh2 connection to its sshd, or directly. */
+export interface HostTransport {
+  readonly kind: "ssh" | "local";
+  /**
+   * Runs argv on the host (no shell interpretation of the arguments), feeding `stdin` if given.
+   * Output is delivered as it arrives; resolves with the exit code (128+n for a signal).
+   */
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+export interface ExecOptions {
+  stdin?: Uint8Array | string;
+  /** Extra environment passed to the remote command without it appearing in any process list. */
+  env?: Record<string, string>;
+  onStdout?: (bytes: Uint8Array) => void;
+  onStderr?: (bytes: Uint8Array) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One sandbox for one job slice: created, used for steps, destroyed whatever happened. */
+export interface Sandbox {
+  readonly name: string;
+  /** True when this sandbox isolates nothing (the process driver); shown in the API and UI. */
+  readonly unsandboxed: boolean;
+  /** Copies a directory tree from the host (a checkout) to `dest` inside the sandbox. */
+  putTree(hostDir: string, dest: string): Promise<void>;
+  /** Runs a step's script with `shell` in `workdir`, with `env`; streams output; returns the exit code. */
+  run(step: StepSpec, io: StepIO): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+export interface StepSpec {
+  script: string;
+  shell?: string;
+  workdir: string;
+  env: Record<string, string>;
+}
+
+export interface StepIO {
+  onOutput: (bytes: Uint8Array) => void;
+  signal?: AbortSignal;
+}
+
+export interface Driver {
+  readonly kind: "lxc" | "process";
+  /** Checks the host can run this driver (tools present, template exists); throws a clear error if not. */
+  check(): Promise<void>;
+  create(opts: { name: string; template?: string }): Promise<Sandbox>;
+  /** Removes every sandbox named `cairn-*` not in `keep` (orphans from a crashed daemon). */
+  reapOrphans(keep: Set<string>): Promise<string[]>;
+}
