@@ -1,0 +1,71 @@
+// What the config engine hands the rest of the server: a pipeline's config, expanded and resolved
+// to plain jobs and steps. Produced by server/config (parse + validate + expand), consumed by the
+// pipeline service (rows in libSQL) and, through the job payload, by builders.
+
+/** One problem in a config file, reported as `file:line:col: message`. */
+export interface ConfigError {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+export type Step =
+  | { type: "checkout"; path?: string }
+  | {
+      type: "run";
+      name: string;
+      command: string;
+      shell?: string;
+      environment: Record<string, string>;
+      background: boolean;
+      workingDirectory?: string;
+      /** Seconds. */
+      noOutputTimeout?: number;
+      when: "on_success" | "on_fail" | "always";
+    }
+  | { type: "save_cache"; key: string; paths: string[]; name?: string; when: "on_success" | "on_fail" | "always" }
+  | { type: "restore_cache"; keys: string[]; name?: string }
+  | { type: "store_artifacts"; path: string; destination?: string }
+  | { type: "store_test_results"; path: string }
+  | { type: "persist_to_workspace"; root: string; paths: string[] }
+  | { type: "attach_workspace"; at: string }
+  | { type: "add_ssh_keys"; fingerprints: string[] };
+
+export interface Executor {
+  kind: "docker" | "machine" | "macos" | "windows" | "none";
+  /** Image name as written (`cimg/node:20.1`, `ubuntu-2204:current`); mapped to an LXC template by the operator's table. */
+  image?: string;
+}
+
+export interface JobSpec {
+  /** Name in the workflow (after matrix expansion and `name:`). */
+  name: string;
+  /** The job definition it came from. */
+  job: string;
+  type: "build" | "approval";
+  executor: Executor;
+  steps: Step[];
+  environment: Record<string, string>;
+  workingDirectory: string;
+  parallelism: number;
+  resourceClass?: string;
+  requires: string[];
+  contexts: string[];
+}
+
+export interface WorkflowPlan {
+  name: string;
+  jobs: JobSpec[];
+}
+
+/** Values a pipeline is planned with: they select workflows and jobs (filters) and fill `<< pipeline.* >>`. */
+export interface PipelineValues {
+  branch?: string;
+  tag?: string;
+  revision: string;
+  parameters: Record<string, string | number | boolean>;
+  /** e.g. "https://example.org/org/repo" */
+  repoUrl?: string;
+  number?: number;
+}
