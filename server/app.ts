@@ -1,0 +1,41 @@
+// The HTTP app: Web-standard Hono over injected ports. Runtime entry points adapt it
+// (serve-bun.ts, serve-node.ts); nothing here is Bun-, Node- or Deno-specific.
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { AppDeps } from "./deps.ts";
+import { ApiError, errorBody } from "./errors.ts";
+import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
+import { builderApiRoutes } from "./routes/builder-api.ts";
+import { builderAdminRoutes } from "./routes/builders.ts";
+import { logRoutes } from "./routes/logs.ts";
+import { pipelineRoutes } from "./routes/pipelines.ts";
+import { projectRoutes } from "./routes/projects.ts";
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono<AuthEnv>();
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);
+    if (err instanceof HTTPException) return c.json(errorBody("http_error", err.message), err.status);
+    console.error("unhandled error:", err);
+    return c.json(errorBody("internal", "internal server error"), 500);
+  });
+  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  app.get("/api/v1/health", (c) =>
+    c.json({ status: "ok", version: deps.version, tls: deps.tls }),
+  );
+
+  // Builders authenticate with their own tokens (server/protocol.ts).
+  app.route("/api/v1", builderApiRoutes(deps));
+
+  const api = new Hono<AuthEnv>();
+  api.use("*", userAuth({ db: deps.db }));
+  api.route("/", projectRoutes(deps));
+  api.route("/", pipelineRoutes(deps));
+  api.route("/", logRoutes(deps));
+  api.route("/", builderAdminRoutes(deps));
+  app.route("/api/v1", api);
+
+  return app;
+}

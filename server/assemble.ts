@@ -1,0 +1,33 @@
+// Builds the app's dependencies from configuration: the one place ports are chosen.
+import { join } from "node:path";
+import { loadLogPipeline } from "../wasm/index.ts";
+import { createApp } from "./app.ts";
+import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts";
+import type { AppDeps } from "./deps.ts";
+import { LogService } from "./logs/service.ts";
+import { defaultTemplates } from "./services/pipelines.ts";
+import { Scheduler } from "./services/scheduler.ts";
+import { createGitMirror } from "./source/git-mirror.ts";
+import { VERSION } from "./version.ts";
+
+export interface Assembled extends Initialised {
+  deps: AppDeps;
+  app: ReturnType<typeof createApp>;
+}
+
+export async function assemble(config: ServerConfig, opts: { tls?: boolean } = {}): Promise<Assembled> {
+  const init = await initialise(config);
+  const factory = await loadLogPipeline();
+  const logs = new LogService(init.db, factory);
+  const scheduler = new Scheduler(init.db, logs);
+  const deps: AppDeps = {
+    db: init.db,
+    source: createGitMirror(join(config.dataDir, "repos")),
+    logs,
+    scheduler,
+    templates: defaultTemplates(process.env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base"),
+    version: VERSION,
+    tls: opts.tls ?? false,
+  };
+  return { ...init, deps, app: createApp(deps) };
+}

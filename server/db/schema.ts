@@ -1,0 +1,187 @@
+// Cairn's state in libSQL. One const per table, camelCase keys over snake_case columns.
+// Times are milliseconds since the epoch (integers), ids are random UUIDs.
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
+
+export const users = sqliteTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    login: text("login").notNull(),
+    role: text("role", { enum: ["admin", "member"] }).notNull().default("member"),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("users_login").on(t.login)],
+);
+
+/** Personal API tokens: only the hash is stored; the token is shown once. */
+export const apiTokens = sqliteTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    scopes: text("scopes").notNull().default("admin"),
+    createdAt: integer("created_at").notNull().default(now),
+    expiresAt: integer("expires_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_tokens_hash").on(t.tokenHash)],
+);
+
+export const projects = sqliteTable(
+  "projects",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    repoUrl: text("repo_url").notNull(),
+    defaultBranch: text("default_branch").notNull().default("main"),
+    followed: integer("followed", { mode: "boolean" }).notNull().default(true),
+    nextPipelineNumber: integer("next_pipeline_number").notNull().default(1),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("projects_name").on(t.name)],
+);
+
+export const pipelines = sqliteTable(
+  "pipelines",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    number: integer("number").notNull(),
+    branch: text("branch"),
+    tag: text("tag"),
+    sha: text("sha").notNull(),
+    trigger: text("trigger").notNull().default("api"),
+    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled"] })
+      .notNull()
+      .default("queued"),
+    configPath: text("config_path").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [uniqueIndex("pipelines_project_number").on(t.projectId, t.number)],
+);
+
+export const workflows = sqliteTable(
+  "workflows",
+  {
+    id: text("id").primaryKey(),
+    pipelineId: text("pipeline_id")
+      .notNull()
+      .references(() => pipelines.id),
+    name: text("name").notNull(),
+    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled"] })
+      .notNull()
+      .default("queued"),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [index("workflows_pipeline").on(t.pipelineId)],
+);
+
+export const JOB_STATUSES = ["queued", "running", "success", "failed", "canceled", "lost"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    pipelineId: text("pipeline_id")
+      .notNull()
+      .references(() => pipelines.id),
+    workflowId: text("workflow_id")
+      .notNull()
+      .references(() => workflows.id),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    name: text("name").notNull(),
+    /** A queued job is leased once every job it requires has succeeded. */
+    status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
+    /** The job's JobSpec (server/config/types.ts) as JSON. */
+    spec: text("spec").notNull(),
+    /** Names of jobs in the same workflow that must succeed first (JSON array). */
+    requires: text("requires").notNull().default("[]"),
+    template: text("template").notNull(),
+    builderId: text("builder_id"),
+    leaseId: text("lease_id"),
+    leaseExpiresAt: integer("lease_expires_at"),
+    attempt: integer("attempt").notNull().default(1),
+    /** Set when the builder ran the job without a sandbox (process driver). */
+    unsandboxed: integer("unsandboxed", { mode: "boolean" }),
+    /** Raw log bytes acknowledged (persisted) so far. */
+    logBytes: integer("log_bytes").notNull().default(0),
+    /** Log lines persisted so far. */
+    logLines: integer("log_lines").notNull().default(0),
+    failureReason: text("failure_reason"),
+    createdAt: integer("created_at").notNull().default(now),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [index("jobs_status").on(t.status, t.createdAt), index("jobs_pipeline").on(t.pipelineId)],
+);
+
+export const steps = sqliteTable(
+  "steps",
+  {
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    index: integer("idx").notNull(),
+    name: text("name").notNull(),
+    status: text("status", { enum: ["running", "success", "failed", "skipped", "canceled"] }).notNull(),
+    exitCode: integer("exit_code"),
+    firstLine: integer("first_line"),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [uniqueIndex("steps_job_idx").on(t.jobId, t.index)],
+);
+
+/** Processed log lines in bounded chunks, until the log is archived to the blob store. */
+export const logChunks = sqliteTable(
+  "log_chunks",
+  {
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    firstLine: integer("first_line").notNull(),
+    lastLine: integer("last_line").notNull(),
+    /** LogLine[] as JSON. */
+    body: text("body").notNull(),
+  },
+  (t) => [uniqueIndex("log_chunks_job_first").on(t.jobId, t.firstLine)],
+);
+
+export const builders = sqliteTable(
+  "builders",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    /** NaCl box public key (base64): job secrets are sealed to it. */
+    publicKey: text("public_key").notNull(),
+    slots: integer("slots").notNull().default(1),
+    driver: text("driver"),
+    lastSeenAt: integer("last_seen_at"),
+    revokedAt: integer("revoked_at"),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("builders_token_hash").on(t.tokenHash)],
+);
+
+export const registrationTokens = sqliteTable("registration_tokens", {
+  id: text("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  expiresAt: integer("expires_at").notNull(),
+  usedAt: integer("used_at"),
+});

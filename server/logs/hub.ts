@@ -1,0 +1,81 @@
+// In-process fanout of a job's log chunks and its end to live viewers. Each viewer has a bounded
+// queue: one that falls behind is dropped (its client resumes from its last line id) so it can
+// never slow ingestion or other viewers.
+import type { LogChunk } from "../../wasm/types.ts";
+
+export type LogEvent = { kind: "chunk"; chunk: LogChunk } | { kind: "end"; status: string };
+
+export interface Viewer {
+  /** Delivers an event; returns false when the viewer's queue is full and it was dropped. */
+  deliver(event: LogEvent): void;
+}
+
+export class LogHub {
+  private readonly viewers = new Map<string, Set<Viewer>>();
+
+  subscribe(jobId: string, viewer: Viewer): () => void {
+    let set = this.viewers.get(jobId);
+    if (!set) {
+      set = new Set();
+      this.viewers.set(jobId, set);
+    }
+    set.add(viewer);
+    return () => {
+      const s = this.viewers.get(jobId);
+      if (!s) return;
+      s.delete(viewer);
+      if (s.size === 0) this.viewers.delete(jobId);
+    };
+  }
+
+  publish(jobId: string, event: LogEvent): void {
+    const set = this.viewers.get(jobId);
+    if (!set) return;
+    for (const v of set) v.deliver(event);
+  }
+
+  viewerCount(jobId: string): number {
+    return this.viewers.get(jobId)?.size ?? 0;
+  }
+}
+
+/** A viewer's bounded queue, read with `next()`; overflow marks it dropped. */
+export class ViewerQueue implements Viewer {
+  private readonly items: LogEvent[] = [];
+  private waiter: (() => void) | null = null;
+  dropped = false;
+
+  constructor(private readonly limit = 256) {}
+
+  deliver(event: LogEvent): void {
+    if (this.dropped) return;
+    if (this.items.length >= this.limit) {
+      this.dropped = true;
+      this.items.length = 0;
+    } else {
+      this.items.push(event);
+    }
+    this.wake();
+  }
+
+  /** Resolves with the next event, null when dropped, or "timeout" after `ms`. */
+  async next(ms: number): Promise<LogEvent | null | "timeout"> {
+    if (this.dropped) return null;
+    const item = this.items.shift();
+    if (item) return item;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await new Promise<boolean>((resolve) => {
+      this.waiter = () => resolve(false);
+      timer = setTimeout(() => resolve(true), ms);
+    });
+    clearTimeout(timer);
+    this.waiter = null;
+    if (this.dropped) return null;
+    return timedOut && this.items.length === 0 ? "timeout" : (this.items.shift() ?? "timeout");
+  }
+
+  /** Wakes a pending next() (e.g. when the client went away). */
+  wake(): void {
+    this.waiter?.();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The builder ⇄ server protocol: the one module both sides import. The server implements it in
+ * server/routes/builder-api.ts; the builder's client is builder/client.ts. `builder/` imports
+ * nothing else from `server/`. Bump PROTOCOL_VERSION on every change to a shape or route here;
+ * the server refuses builders that speak another version.
+ *
+ * Every call is HTTPS (or loopback HTTP) with `Authorization: Bearer <builder token>`, except
+ * `register`, which presents a one-time registration token in its body.
+ */
+import type { Step } from "./config/types.ts";
+
+export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_HEADER = "Cairn-Protocol";
+
+export const routes = {
+  register: "/api/v1/builder/register",
+  acquire: "/api/v1/builder/acquire",
+  heartbeat: (jobId: string) => `/api/v1/builder/jobs/${jobId}/heartbeat`,
+  log: (jobId: string) => `/api/v1/builder/jobs/${jobId}/log`,
+  step: (jobId: string) => `/api/v1/builder/jobs/${jobId}/steps`,
+  finish: (jobId: string) => `/api/v1/builder/jobs/${jobId}/finish`,
+} as const;
+
+/** How long `acquire` holds a request open when there is no work (ms). */
+export const ACQUIRE_WAIT_MS = 20_000;
+/** Builders heartbeat every HEARTBEAT_INTERVAL_MS; a lease expires LEASE_TTL_MS after the last one. */
+export const HEARTBEAT_INTERVAL_MS = 3_000;
+export const LEASE_TTL_MS = 15_000;
+
+export interface RegisterRequest {
+  registration_token: string;
+  name: string;
+  /** NaCl box public key (base64); the private half never leaves the fleet host. */
+  public_key: string;
+  slots: number;
+  driver: "lxc" | "process";
+}
+
+export interface RegisterResponse {
+  builder_id: string;
+  /** Shown once; the server keeps only its hash. */
+  token: string;
+}
+
+export interface AcquireRequest {
+  free_slots: number;
+  driver: "lxc" | "process";
+}
+
+/** A granted lease: everything a builder needs to run one job. 204 No Content means no work. */
+export interface JobPayload {
+  lease_id: string;
+  job: { id: string; name: string; attempt: number };
+  project: { id: string; name: string };
+  pipeline: { id: string; number: number };
+  checkout: { repo_url: string; sha: string; branch: string | null; tag: string | null };
+  /** LXC base template chosen for this job's executor image. */
+  template: string;
+  working_directory: string;
+  environment: Record<string, string>;
+  steps: Step[];
+}
+
+export interface HeartbeatResponse {
+  action: "continue" | "cancel";
+}
+
+/**
+ * Log upload: `PATCH routes.log(jobId)` with body = raw bytes and
+ * `Content-Range: bytes START-END/*` (END inclusive). A range already acknowledged is a no-op;
+ * a START beyond what was acknowledged is refused with 416 and `LogAck`, so the builder resumes there.
+ */
+export interface LogAck {
+  /** Bytes of this job's raw log persisted so far: the next upload starts here. */
+  offset: number;
+}
+
+export interface StepReport {
+  index: number;
+  name: string;
+  status: "running" | "success" | "failed" | "skipped" | "canceled";
+  exit_code?: number;
+  /** Byte offset in the raw log where this step's output starts (step boundaries are markers in the stream). */
+  log_offset: number;
+}
+
+export interface FinishReport {
+  status: "success" | "failed" | "canceled";
+  /** Why the job failed when no step did (checkout, sandbox, timeout). */
+  failure_reason?: string;
+  unsandboxed: boolean;
+  /** Raw bytes the builder sent in total: the server checks it has them all. */
+  log_bytes: number;
+}
+
+export function contentRange(start: number, length: number): string {
+  return `bytes ${start}-${start + length - 1}/*`;
+}
+
+export function parseContentRange(header: string | undefined | null): { start: number; end: number } | null {
+  const m = /^bytes (\d+)-(\d+)\/(?:\*|\d+)$/.exec(header ?? "");
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  return end >= start ? { start, end } : null;
+}

@@ -1,0 +1,137 @@
+// The server side of the builder protocol (server/protocol.ts).
+import { and, eq, gt, isNull } from "drizzle-orm";
+import { Hono } from "hono";
+import { builders, jobs, registrationTokens } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, Conflict, NotFound, Unauthorized } from "../errors.ts";
+import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import {
+  ACQUIRE_WAIT_MS,
+  type FinishReport,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  parseContentRange,
+  type StepReport,
+} from "../protocol.ts";
+import { hashToken, newToken } from "../secrets/index.ts";
+import { newId } from "../services/ids.ts";
+import { int, readJson, str } from "./body.ts";
+
+const MAX_LOG_UPLOAD = 4 * 1024 * 1024;
+
+export const builderApiRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  const { db } = deps;
+
+  app.use("*", async (c, next) => {
+    const version = c.req.header(PROTOCOL_HEADER);
+    if (version !== String(PROTOCOL_VERSION)) {
+      throw new ApiError(
+        400,
+        "protocol_mismatch",
+        `this server speaks builder protocol ${PROTOCOL_VERSION}, the builder sent ${version ?? "none"}: upgrade the builder or the server`,
+      );
+    }
+    await next();
+  });
+
+  app.post("/builder/register", async (c) => {
+    const body = await readJson(c);
+    const token = str(body, "registration_token", { required: true })!;
+    const name = str(body, "name", { required: true, max: 200 })!;
+    const publicKey = str(body, "public_key", { required: true, max: 100 })!;
+    const slots = int(body, "slots", 1, 1, 256);
+    const driver = str(body, "driver") ?? "lxc";
+    const now = Date.now();
+    // Claim the one-time token atomically: a second registration with it finds usedAt set.
+    const claimed = await db
+      .update(registrationTokens)
+      .set({ usedAt: now })
+      .where(
+        and(
+          eq(registrationTokens.tokenHash, hashToken(token)),
+          isNull(registrationTokens.usedAt),
+          gt(registrationTokens.expiresAt, now),
+        ),
+      );
+    if (claimed.rowsAffected !== 1) throw new Unauthorized("the registration token is unknown, used or expired");
+    const builderToken = newToken("cairn_bld");
+    const id = newId();
+    await db.insert(builders).values({ id, name, tokenHash: hashToken(builderToken), publicKey, slots, driver });
+    return c.json({ builder_id: id, token: builderToken }, 201);
+  });
+
+  app.use("/builder/acquire", builderAuth({ db }));
+  app.use("/builder/jobs/*", builderAuth({ db }));
+
+  app.post("/builder/acquire", async (c) => {
+    const builder = c.get("builder");
+    await db.update(builders).set({ lastSeenAt: Date.now() }).where(eq(builders.id, builder.id));
+    const payload = await deps.scheduler.acquire(builder.id, ACQUIRE_WAIT_MS, c.req.raw.signal);
+    if (!payload) return c.body(null, 204);
+    return c.json(payload);
+  });
+
+  /** The job, if this builder holds its lease (running, or canceled and not yet finished). */
+  const leasedJob = async (builderId: string, jobId: string) => {
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+    if (!job) throw new NotFound("job", jobId);
+    if (job.builderId !== builderId) throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
+    return job;
+  };
+
+  app.post("/builder/jobs/:id/heartbeat", async (c) => {
+    const builder = c.get("builder");
+    await db.update(builders).set({ lastSeenAt: Date.now() }).where(eq(builders.id, builder.id));
+    const action = await deps.scheduler.heartbeat(builder.id, c.req.param("id"));
+    if (action === "gone") throw new Conflict("the job's lease has ended", undefined, "lease_lost");
+    return c.json({ action });
+  });
+
+  app.patch("/builder/jobs/:id/log", async (c) => {
+    const job = await leasedJob(c.get("builder").id, c.req.param("id"));
+    const range = parseContentRange(c.req.header("content-range"));
+    if (!range) throw new BadRequest("Content-Range: bytes START-END/* is required", undefined, "bad_range");
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    if (bytes.length !== range.end - range.start + 1) {
+      throw new BadRequest(`Content-Range says ${range.end - range.start + 1} bytes, the body has ${bytes.length}`);
+    }
+    if (bytes.length > MAX_LOG_UPLOAD) throw new BadRequest(`a log upload may carry at most ${MAX_LOG_UPLOAD} bytes`);
+    const result = await deps.logs.append(job.id, range.start, bytes);
+    if (!result.ok) {
+      return c.json(
+        { error: { code: "range_not_satisfiable", message: `expected offset ${result.offset}` }, offset: result.offset },
+        416,
+      );
+    }
+    return c.json({ offset: result.offset });
+  });
+
+  app.post("/builder/jobs/:id/steps", async (c) => {
+    const job = await leasedJob(c.get("builder").id, c.req.param("id"));
+    const body = (await readJson(c)) as unknown as StepReport;
+    if (!Number.isInteger(body.index) || typeof body.name !== "string" || typeof body.status !== "string") {
+      throw new BadRequest("a step report needs index, name and status");
+    }
+    const firstLine = (await deps.logs.lineCount(job.id)) + 1;
+    await deps.scheduler.reportStep(job.id, body, firstLine);
+    return c.json({ ok: true });
+  });
+
+  app.post("/builder/jobs/:id/finish", async (c) => {
+    const builder = c.get("builder");
+    const job = await leasedJob(builder.id, c.req.param("id"));
+    const body = (await readJson(c)) as unknown as FinishReport;
+    if (!["success", "failed", "canceled"].includes(body.status)) {
+      throw new BadRequest("`status` must be success, failed or canceled", { field: "status" });
+    }
+    if (typeof body.log_bytes === "number" && body.log_bytes !== job.logBytes) {
+      return c.json({ error: { code: "log_incomplete", message: `server has ${job.logBytes} log bytes` }, offset: job.logBytes }, 416);
+    }
+    const ok = await deps.scheduler.finish(builder.id, job.id, { ...body, unsandboxed: Boolean(body.unsandboxed) });
+    if (!ok) throw new Conflict("the job's lease has ended", undefined, "lease_lost");
+    return c.json({ ok: true });
+  });
+
+  return app;
+};

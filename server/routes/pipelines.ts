@@ -1,0 +1,52 @@
+import { asc, desc, eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { NotFound } from "../errors.ts";
+import type { AuthEnv } from "../middleware/auth/index.ts";
+import { presentJob, presentPipeline } from "./presenters.ts";
+
+export const pipelineRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  const { db } = deps;
+
+  const loadPipeline = async (id: string) => {
+    const p = await db.query.pipelines.findFirst({ where: eq(pipelines.id, id) });
+    if (!p) throw new NotFound("pipeline", id);
+    const wfs = await db.select().from(workflows).where(eq(workflows.pipelineId, id)).orderBy(asc(workflows.createdAt));
+    const js = await db.select().from(jobs).where(eq(jobs.pipelineId, id)).orderBy(asc(jobs.createdAt));
+    return presentPipeline(p, wfs, js);
+  };
+
+  app.get("/projects/:id/pipelines", async (c) => {
+    const id = c.req.param("id");
+    if (!(await db.query.projects.findFirst({ where: eq(projects.id, id) }))) throw new NotFound("project", id);
+    const rows = await db
+      .select()
+      .from(pipelines)
+      .where(eq(pipelines.projectId, id))
+      .orderBy(desc(pipelines.number))
+      .limit(50);
+    return c.json({ items: await Promise.all(rows.map((p) => loadPipeline(p.id))), next_cursor: null });
+  });
+
+  app.get("/pipelines/:id", async (c) => c.json(await loadPipeline(c.req.param("id"))));
+
+  app.get("/jobs/:id", async (c) => {
+    const id = c.req.param("id");
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+    if (!job) throw new NotFound("job", id);
+    const ss = await db.select().from(steps).where(eq(steps.jobId, id)).orderBy(asc(steps.index));
+    return c.json(presentJob(job, ss));
+  });
+
+  app.post("/jobs/:id/cancel", async (c) => {
+    const id = c.req.param("id");
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+    if (!job) throw new NotFound("job", id);
+    const canceled = await deps.scheduler.cancel(id);
+    return c.json({ id, canceled, status: canceled ? "canceled" : job.status }, canceled ? 202 : 200);
+  });
+
+  return app;
+};

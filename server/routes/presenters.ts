@@ -1,0 +1,69 @@
+// Rows → API JSON (snake_case fields, ISO times). One place, so every route answers alike.
+import type { jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import { iso } from "../services/ids.ts";
+
+export const presentProject = (p: typeof projects.$inferSelect) => ({
+  id: p.id,
+  name: p.name,
+  repo_url: p.repoUrl,
+  default_branch: p.defaultBranch,
+  followed: p.followed,
+  created_at: iso(p.createdAt),
+});
+
+export const presentJobSummary = (j: typeof jobs.$inferSelect) => ({
+  id: j.id,
+  name: j.name,
+  status: j.status,
+  workflow_id: j.workflowId,
+  requires: JSON.parse(j.requires) as string[],
+});
+
+export const presentPipeline = (
+  p: typeof pipelines.$inferSelect,
+  wfs: (typeof workflows.$inferSelect)[],
+  js: (typeof jobs.$inferSelect)[],
+) => ({
+  id: p.id,
+  project_id: p.projectId,
+  number: p.number,
+  branch: p.branch,
+  tag: p.tag,
+  sha: p.sha,
+  status: p.status,
+  trigger: p.trigger,
+  config_path: p.configPath,
+  created_at: iso(p.createdAt),
+  finished_at: iso(p.finishedAt),
+  workflows: wfs.map((w) => ({ id: w.id, name: w.name, status: w.status })),
+  jobs: js.map(presentJobSummary),
+});
+
+export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$inferSelect)[]) => ({
+  id: j.id,
+  name: j.name,
+  status: j.status,
+  project_id: j.projectId,
+  pipeline_id: j.pipelineId,
+  workflow_id: j.workflowId,
+  requires: JSON.parse(j.requires) as string[],
+  attempt: j.attempt,
+  template: j.template,
+  builder_id: j.builderId,
+  /** True when the builder ran it with the process driver: no container isolated it. */
+  unsandboxed: j.unsandboxed,
+  failure_reason: j.failureReason,
+  log_lines: j.logLines,
+  created_at: iso(j.createdAt),
+  started_at: iso(j.startedAt),
+  finished_at: iso(j.finishedAt),
+  steps: ss.map((s) => ({
+    index: s.index,
+    name: s.name,
+    status: s.status,
+    exit_code: s.exitCode,
+    first_line: s.firstLine,
+    started_at: iso(s.startedAt),
+    finished_at: iso(s.finishedAt),
+  })),
+});

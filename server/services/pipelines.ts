@@ -1,0 +1,126 @@
+// Creating a pipeline: resolve the ref, read the config at that commit, plan its workflows, and
+// write pipeline, workflow and job rows in one transaction (all or nothing).
+import { eq, sql } from "drizzle-orm";
+import { parseConfig, planPipeline } from "../config/index.ts";
+import type { ConfigError, Executor } from "../config/types.ts";
+import type { Db } from "../db/client.ts";
+import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
+import { Unprocessable } from "../errors.ts";
+import type { SourcePort } from "../source/git-mirror.ts";
+import { newId } from "./ids.ts";
+
+/** `.cairn/config.yml` wins over `.circleci/config.yml`. */
+export const CONFIG_PATHS = [".cairn/config.yml", ".circleci/config.yml"];
+
+export interface TemplateTable {
+  /** Maps an executor image (`cimg/node:20.1`, `ubuntu-2204:current`) to an LXC base template. */
+  templateFor(executor: Executor): string;
+}
+
+export const defaultTemplates = (fallback = "cairn-base"): TemplateTable => ({ templateFor: () => fallback });
+
+export interface TriggerInput {
+  branch?: string;
+  sha?: string;
+  tag?: string;
+  parameters?: Record<string, string | number | boolean>;
+  trigger?: string;
+}
+
+export async function createPipeline(
+  deps: { db: Db; source: SourcePort; templates: TemplateTable },
+  project: typeof projects.$inferSelect,
+  input: TriggerInput,
+) {
+  const ref = input.sha ? { sha: input.sha } : { branch: input.branch ?? project.defaultBranch };
+  let sha: string | null;
+  try {
+    sha = await deps.source.resolve(project, ref);
+  } catch (e) {
+    throw new Unprocessable("repository_unavailable", (e as Error).message, { repo_url: project.repoUrl });
+  }
+  if (!sha) {
+    const what = ref.sha ? `commit ${ref.sha}` : `branch ${ref.branch}`;
+    throw new Unprocessable("ref_not_found", `${what} does not exist in ${project.repoUrl}`, ref);
+  }
+
+  let configPath: string | undefined;
+  let text: string | null = null;
+  for (const path of CONFIG_PATHS) {
+    text = await deps.source.readFile(project, sha, path);
+    if (text !== null) {
+      configPath = path;
+      break;
+    }
+  }
+  if (text === null || !configPath) {
+    throw new Unprocessable("config_missing", `no ${CONFIG_PATHS.join(" or ")} at commit ${sha.slice(0, 12)}`, {
+      sha,
+      paths: CONFIG_PATHS,
+    });
+  }
+
+  const parsed = parseConfig(text, configPath);
+  if (!parsed.config || parsed.errors.length > 0) throw invalidConfig(parsed.errors);
+  const branch = ref.branch ?? null;
+  const plans = planPipeline(parsed.config, {
+    branch: branch ?? undefined,
+    tag: input.tag,
+    revision: sha,
+    parameters: input.parameters ?? {},
+    repoUrl: project.repoUrl,
+  });
+  if (plans.length === 0 || plans.every((w) => w.jobs.length === 0)) {
+    throw new Unprocessable("no_jobs", `no workflow in ${configPath} runs for ${branch ? `branch ${branch}` : sha}`);
+  }
+
+  return deps.db.transaction(async (tx) => {
+    const [{ number }] = await tx
+      .update(projects)
+      .set({ nextPipelineNumber: sql`${projects.nextPipelineNumber} + 1` })
+      .where(eq(projects.id, project.id))
+      .returning({ number: sql<number>`${projects.nextPipelineNumber} - 1` });
+    const pipelineId = newId();
+    await tx.insert(pipelines).values({
+      id: pipelineId,
+      projectId: project.id,
+      number,
+      branch,
+      tag: input.tag ?? null,
+      sha,
+      trigger: input.trigger ?? "api",
+      configPath,
+    });
+    const created: { id: string; name: string; status: "queued"; workflow: string }[] = [];
+    const createdWorkflows: { id: string; name: string }[] = [];
+    for (const wf of plans) {
+      const workflowId = newId();
+      createdWorkflows.push({ id: workflowId, name: wf.name });
+      await tx.insert(workflows).values({ id: workflowId, pipelineId, name: wf.name });
+      for (const spec of wf.jobs) {
+        const id = newId();
+        await tx.insert(jobs).values({
+          id,
+          pipelineId,
+          workflowId,
+          projectId: project.id,
+          name: spec.name,
+          spec: JSON.stringify(spec),
+          requires: JSON.stringify(spec.requires),
+          template: deps.templates.templateFor(spec.executor),
+        });
+        created.push({ id, name: spec.name, status: "queued", workflow: wf.name });
+      }
+    }
+    return { id: pipelineId, number, sha, branch, workflows: createdWorkflows, jobs: created };
+  });
+}
+
+function invalidConfig(errors: ConfigError[]): Unprocessable {
+  const lines = errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message}`);
+  return new Unprocessable(
+    "config_invalid",
+    lines.length === 1 ? lines[0] : `${lines.length} problems in the config:\n${lines.join("\n")}`,
+    { errors },
+  );
+}

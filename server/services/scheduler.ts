@@ -1,0 +1,263 @@
+// Leases: which builder runs which job. Every state change is a conditional UPDATE checked by its
+// row count, so two server processes on one database never grant one job twice.
+import { and, asc, eq, inArray, lt } from "drizzle-orm";
+import type { JobSpec } from "../config/types.ts";
+import type { Db } from "../db/client.ts";
+import { type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import type { FinishReport, JobPayload, StepReport } from "../protocol.ts";
+import { LEASE_TTL_MS } from "../protocol.ts";
+import type { LogService } from "../logs/service.ts";
+import { newId } from "./ids.ts";
+
+const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost"];
+export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
+
+export class Scheduler {
+  private waiters = new Set<() => void>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly logs: LogService,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Wakes builders waiting in acquire: new work may be there. */
+  notify(): void {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  private waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      signal?.addEventListener("abort", done);
+    });
+  }
+
+  /** Long poll: grants the oldest runnable job to this builder, or null after `waitMs`. */
+  async acquire(builderId: string, waitMs: number, signal?: AbortSignal): Promise<JobPayload | null> {
+    const deadline = this.now() + waitMs;
+    for (;;) {
+      await this.expireLeases();
+      const granted = await this.tryGrant(builderId);
+      if (granted) return granted;
+      const left = deadline - this.now();
+      if (left <= 0 || signal?.aborted) return null;
+      // Another server process may queue work we are not told about: look again every second.
+      await this.waitForWork(Math.min(left, 1000), signal);
+    }
+  }
+
+  private async tryGrant(builderId: string): Promise<JobPayload | null> {
+    const queued = await this.db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.status, "queued"))
+      .orderBy(asc(jobs.createdAt))
+      .limit(50);
+    for (const job of queued) {
+      if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) continue;
+      const leaseId = newId();
+      const now = this.now();
+      const r = await this.db
+        .update(jobs)
+        .set({ status: "running", builderId, leaseId, leaseExpiresAt: now + LEASE_TTL_MS, startedAt: now })
+        .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
+      if (r.rowsAffected !== 1) continue; // another server granted it first
+      await this.db
+        .update(workflows)
+        .set({ status: "running" })
+        .where(and(eq(workflows.id, job.workflowId), eq(workflows.status, "queued")));
+      await this.db
+        .update(pipelines)
+        .set({ status: "running" })
+        .where(and(eq(pipelines.id, job.pipelineId), eq(pipelines.status, "queued")));
+      return this.payload(job.id, leaseId);
+    }
+    return null;
+  }
+
+  private async requirementsMet(workflowId: string, requires: string[]): Promise<boolean> {
+    if (requires.length === 0) return true;
+    const rows = await this.db
+      .select({ status: jobs.status })
+      .from(jobs)
+      .where(and(eq(jobs.workflowId, workflowId), inArray(jobs.name, requires)));
+    return rows.length === requires.length && rows.every((r) => r.status === "success");
+  }
+
+  private async payload(jobId: string, leaseId: string): Promise<JobPayload> {
+    const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
+    const pipeline = (await this.db.query.pipelines.findFirst({ where: eq(pipelines.id, job.pipelineId) }))!;
+    const project = (await this.db.query.projects.findFirst({ where: eq(projects.id, job.projectId) }))!;
+    const spec = JSON.parse(job.spec) as JobSpec;
+    return {
+      lease_id: leaseId,
+      job: { id: job.id, name: job.name, attempt: job.attempt },
+      project: { id: project.id, name: project.name },
+      pipeline: { id: pipeline.id, number: pipeline.number },
+      checkout: { repo_url: project.repoUrl, sha: pipeline.sha, branch: pipeline.branch, tag: pipeline.tag },
+      template: job.template,
+      working_directory: spec.workingDirectory,
+      environment: {
+        ...spec.environment,
+        CI: "true",
+        CAIRN: "true",
+        CIRCLECI: "true",
+        CIRCLE_JOB: job.name,
+        CIRCLE_SHA1: pipeline.sha,
+        CIRCLE_BRANCH: pipeline.branch ?? "",
+        CIRCLE_TAG: pipeline.tag ?? "",
+        CIRCLE_BUILD_NUM: String(pipeline.number),
+        CIRCLE_PROJECT_REPONAME: project.name,
+        CIRCLE_WORKING_DIRECTORY: spec.workingDirectory,
+        CAIRN_JOB_ID: job.id,
+        CAIRN_PIPELINE_NUMBER: String(pipeline.number),
+      },
+      steps: spec.steps,
+    };
+  }
+
+  /** Extends the lease; tells the builder to cancel when the job was canceled meanwhile. */
+  async heartbeat(builderId: string, jobId: string): Promise<"continue" | "cancel" | "gone"> {
+    const r = await this.db
+      .update(jobs)
+      .set({ leaseExpiresAt: this.now() + LEASE_TTL_MS })
+      .where(and(eq(jobs.id, jobId), eq(jobs.builderId, builderId), eq(jobs.status, "running")));
+    if (r.rowsAffected === 1) return "continue";
+    const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+    return job?.builderId === builderId && job.status === "canceled" ? "cancel" : "gone";
+  }
+
+  async reportStep(jobId: string, report: StepReport, firstLine: number): Promise<void> {
+    const now = this.now();
+    const done = report.status !== "running";
+    if (done) await this.logs.flush(jobId);
+    await this.db
+      .insert(steps)
+      .values({
+        jobId,
+        index: report.index,
+        name: report.name,
+        status: report.status,
+        exitCode: report.exit_code ?? null,
+        firstLine,
+        startedAt: now,
+        finishedAt: done ? now : null,
+      })
+      .onConflictDoUpdate({
+        target: [steps.jobId, steps.index],
+        set: { status: report.status, exitCode: report.exit_code ?? null, finishedAt: done ? now : null },
+      });
+  }
+
+  /** Records the builder's result; only the builder holding the lease can finish a running job. */
+  async finish(builderId: string, jobId: string, report: FinishReport): Promise<boolean> {
+    // Flush first: a viewer that sees the job ended must already find its last line stored.
+    await this.logs.flush(jobId);
+    const r = await this.db
+      .update(jobs)
+      .set({
+        status: report.status,
+        failureReason: report.failure_reason ?? null,
+        unsandboxed: report.unsandboxed,
+        finishedAt: this.now(),
+        leaseId: null,
+        leaseExpiresAt: null,
+      })
+      .where(and(eq(jobs.id, jobId), eq(jobs.builderId, builderId), inArray(jobs.status, ["running", "canceled"])));
+    if (r.rowsAffected !== 1) return false;
+    const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
+    await this.logs.finish(jobId, job.status);
+    await this.advance(job.workflowId);
+    return true;
+  }
+
+  /** Cancels a job that has not ended; a running one is stopped by its builder at the next heartbeat. */
+  async cancel(jobId: string): Promise<boolean> {
+    const r = await this.db
+      .update(jobs)
+      .set({ status: "canceled", failureReason: "canceled by a user" })
+      .where(and(eq(jobs.id, jobId), inArray(jobs.status, ["queued", "running"])));
+    if (r.rowsAffected !== 1) return false;
+    const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
+    if (!job.builderId) await this.logs.finish(jobId, "canceled");
+    await this.advance(job.workflowId);
+    return true;
+  }
+
+  /** Jobs whose builder stopped heartbeating are lost (an infrastructure failure). */
+  async expireLeases(): Promise<void> {
+    const expired = await this.db
+      .select({ id: jobs.id, workflowId: jobs.workflowId })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
+    for (const job of expired) {
+      const r = await this.db
+        .update(jobs)
+        .set({
+          status: "lost",
+          failureReason: "infrastructure failure: the builder stopped sending heartbeats",
+          finishedAt: this.now(),
+        })
+        .where(and(eq(jobs.id, job.id), eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
+      if (r.rowsAffected === 1) {
+        await this.logs.finish(job.id, "lost");
+        await this.advance(job.workflowId);
+      }
+    }
+  }
+
+  /** After a job ends: cancel jobs that can no longer run, wake builders, settle workflow and pipeline. */
+  async advance(workflowId: string): Promise<void> {
+    const all = await this.db.select().from(jobs).where(eq(jobs.workflowId, workflowId));
+    const byName = new Map(all.map((j) => [j.name, j]));
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const job of all) {
+        if (job.status !== "queued") continue;
+        const requires = JSON.parse(job.requires) as string[];
+        const broken = requires.find((n) => {
+          const s = byName.get(n)?.status;
+          return s !== undefined && s !== "success" && isTerminal(s);
+        });
+        if (!broken) continue;
+        const r = await this.db
+          .update(jobs)
+          .set({ status: "canceled", failureReason: `not run: required job ${broken} did not succeed` })
+          .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
+        if (r.rowsAffected === 1) {
+          job.status = "canceled";
+          changed = true;
+          await this.logs.finish(job.id, "canceled");
+        }
+      }
+    }
+    this.notify();
+    const statuses = all.map((j) => j.status);
+    if (!statuses.every(isTerminal)) return;
+    const status = statuses.every((s) => s === "success")
+      ? "success"
+      : statuses.some((s) => s === "failed" || s === "lost")
+        ? "failed"
+        : "canceled";
+    await this.db.update(workflows).set({ status }).where(eq(workflows.id, workflowId));
+    const wf = (await this.db.query.workflows.findFirst({ where: eq(workflows.id, workflowId) }))!;
+    const siblings = await this.db.select().from(workflows).where(eq(workflows.pipelineId, wf.pipelineId));
+    const ws = siblings.map((w) => w.status);
+    if (!ws.every(isTerminal)) return;
+    const pstatus = ws.every((s) => s === "success") ? "success" : ws.some((s) => s === "failed") ? "failed" : "canceled";
+    await this.db
+      .update(pipelines)
+      .set({ status: pstatus, finishedAt: this.now() })
+      .where(eq(pipelines.id, wf.pipelineId));
+  }
+}
