@@ -9,6 +9,8 @@
  */
 import type { Step } from "./config/types.ts";
 
+export type { Step };
+
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_HEADER = "Cairn-Protocol";
 

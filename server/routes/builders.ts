@@ -1,13 +1,11 @@
 // Admin side of the fleet: one-time registration tokens and the list of builders.
 import { asc } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders, registrationTokens } from "../db/schema.ts";
+import { builders } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
-import { hashToken, newToken } from "../secrets/index.ts";
-import { iso, newId } from "../services/ids.ts";
-
-const REGISTRATION_TTL_MS = 24 * 60 * 60 * 1000;
+import { createRegistrationToken } from "../services/builders.ts";
+import { iso } from "../services/ids.ts";
 
 export const builderAdminRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
@@ -16,11 +14,7 @@ export const builderAdminRoutes = (deps: AppDeps) => {
   app.post("/builders/registration-tokens", async (c) => {
     const user = c.get("user");
     requireAdmin(user);
-    const token = newToken("cairn_reg");
-    const expiresAt = Date.now() + REGISTRATION_TTL_MS;
-    await db
-      .insert(registrationTokens)
-      .values({ id: newId(), tokenHash: hashToken(token), createdBy: user.id, expiresAt });
+    const { token, expiresAt } = await createRegistrationToken(db, user.id);
     return c.json({ token, expires_at: iso(expiresAt) }, 201);
   });
 

@@ -1,0 +1,116 @@
+// cairn-builder: `register` with a one-time token, then `run` to serve jobs.
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import nacl from "tweetnacl";
+import { ServerClient } from "./client.ts";
+import { startDaemon } from "./daemon.ts";
+import { type BuilderIdentity, loadIdentity, saveIdentity, type TransportConfig } from "./identity.ts";
+import pkg from "../package.json" with { type: "json" };
+
+const USAGE = `usage:
+  cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N]
+                         [--driver auto|lxc|process] [--template NAME]
+                         [--ssh-host H --ssh-port P --ssh-user U --ssh-key FILE --ssh-host-key KEY]
+  cairn-builder run [--config FILE]
+  cairn-builder version`;
+
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      server: { type: "string" },
+      token: { type: "string" },
+      config: { type: "string", default: "builder.json" },
+      name: { type: "string" },
+      slots: { type: "string", default: "1" },
+      driver: { type: "string", default: "auto" },
+      template: { type: "string" },
+      "ssh-host": { type: "string" },
+      "ssh-port": { type: "string" },
+      "ssh-user": { type: "string", default: "root" },
+      "ssh-key": { type: "string" },
+      "ssh-host-key": { type: "string" },
+    },
+    strict: true,
+  });
+  switch (command) {
+    case "version":
+      console.log(pkg.version);
+      return 0;
+    case "register": {
+      if (!values.server || !values.token) throw new UsageError("register needs --server and --token");
+      const slots = Number(values.slots);
+      if (!Number.isInteger(slots) || slots < 1 || slots > 256) throw new UsageError("--slots must be 1 to 256");
+      const driver = values.driver as BuilderIdentity["driver"];
+      if (!["auto", "lxc", "process"].includes(driver)) throw new UsageError("--driver must be auto, lxc or process");
+      let transport: TransportConfig = { kind: "local" };
+      if (values["ssh-host"]) {
+        if (!values["ssh-key"] || !values["ssh-host-key"]) {
+          throw new UsageError("--ssh-host needs --ssh-key and --ssh-host-key (the host key is pinned)");
+        }
+        transport = {
+          kind: "ssh",
+          host: values["ssh-host"],
+          port: values["ssh-port"] ? Number(values["ssh-port"]) : 22,
+          username: values["ssh-user"]!,
+          private_key_file: values["ssh-key"],
+          host_key: values["ssh-host-key"],
+        };
+      }
+      const keys = nacl.box.keyPair();
+      const name = values.name ?? hostname();
+      const client = new ServerClient(values.server);
+      const r = await client.register({
+        registration_token: values.token,
+        name,
+        public_key: b64(keys.publicKey),
+        slots,
+        driver: driver === "process" ? "process" : "lxc",
+      });
+      await saveIdentity(values.config!, {
+        server: values.server,
+        builder_id: r.builder_id,
+        token: r.token,
+        name,
+        box_public_key: b64(keys.publicKey),
+        box_secret_key: b64(keys.secretKey),
+        slots,
+        driver,
+        transport,
+        template: values.template,
+      });
+      console.log(`cairn-builder: registered as ${name} (${r.builder_id}); identity in ${values.config}`);
+      return 0;
+    }
+    case "run": {
+      const id = await loadIdentity(values.config!);
+      const daemon = await startDaemon(id, new ServerClient(id.server, id.token));
+      const shutdown = () => {
+        console.log("cairn-builder: stopping after running jobs end");
+        daemon.stop();
+      };
+      process.on("SIGINT", shutdown);
+      process.on("SIGTERM", shutdown);
+      await daemon.done;
+      return 0;
+    }
+    default:
+      throw new UsageError(command ? `unknown command ${command}` : "a command is required");
+  }
+}
+
+class UsageError extends Error {}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      console.error(`cairn-builder: ${(err as Error).message}${usage ? `\n\n${USAGE}` : ""}`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
+}

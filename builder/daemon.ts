@@ -1,0 +1,81 @@
+// The builder daemon: reaps orphaned sandboxes, then runs up to `slots` jobs at once, each
+// acquired from the server by long poll.
+import { readFile } from "node:fs/promises";
+import type { ServerClient } from "./client.ts";
+import { createLxcDriver } from "./driver/lxc.ts";
+import { createProcessDriver } from "./driver/process.ts";
+import type { Driver, HostTransport } from "./driver/types.ts";
+import type { BuilderIdentity } from "./identity.ts";
+import { runJob } from "./job-runner.ts";
+import { backoff, sleep } from "./retryable.ts";
+import { createLocalTransport } from "./transport/local.ts";
+import { createSshTransport } from "./transport/ssh.ts";
+
+export async function openTransport(id: BuilderIdentity): Promise<HostTransport> {
+  if (id.transport.kind === "local") return createLocalTransport();
+  const t = id.transport;
+  return createSshTransport({
+    host: t.host,
+    port: t.port,
+    username: t.username,
+    privateKey: await readFile(t.private_key_file, "utf8"),
+    hostKey: t.host_key,
+  });
+}
+
+/** `auto` picks LXC when the host can run it, else the unsandboxed process driver. */
+export async function chooseDriver(id: BuilderIdentity, transport: HostTransport): Promise<Driver> {
+  const lxc = createLxcDriver({ transport, template: id.template ?? "cairn-base" });
+  if (id.driver === "lxc") {
+    await lxc.check();
+    return lxc;
+  }
+  if (id.driver === "auto") {
+    try {
+      await lxc.check();
+      return lxc;
+    } catch (err) {
+      console.error(`cairn-builder: LXC unavailable (${(err as Error).message}); jobs will run UNSANDBOXED`);
+    }
+  }
+  return createProcessDriver({ transport });
+}
+
+export interface Daemon {
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+export async function startDaemon(id: BuilderIdentity, client: ServerClient): Promise<Daemon> {
+  const transport = await openTransport(id);
+  const driver = await chooseDriver(id, transport);
+  const reaped = await driver.reapOrphans(new Set());
+  if (reaped.length) console.log(`cairn-builder: removed orphaned sandboxes ${reaped.join(", ")}`);
+  console.log(`cairn-builder ${id.name}: ${id.slots} slot(s), ${driver.kind} driver, ${transport.kind} transport, polling ${id.server}`);
+  const stopping = new AbortController();
+  const worker = async (slot: number) => {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        const payload = await client.acquire({ free_slots: 1, driver: driver.kind }, stopping.signal);
+        failures = 0;
+        if (!payload) continue;
+        console.log(`cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id})`);
+        const status = await runJob({ client, driver, transport, log: console.error }, payload);
+        console.log(`cairn-builder: job ${payload.job.id} ${status}`);
+      } catch (err) {
+        if (stopping.signal.aborted) break;
+        console.error(`cairn-builder: ${(err as Error).message}`);
+        await sleep(backoff(failures++), stopping.signal);
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: id.slots }, (_, i) => worker(i))).then(() => transport.close());
+  return {
+    done,
+    async stop() {
+      stopping.abort();
+      await done;
+    },
+  };
+}

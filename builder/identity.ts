@@ -1,0 +1,39 @@
+// The builder's identity on its fleet host: server URL, builder token and NaCl box key pair, in a
+// 0600 file. The private key never leaves this host; job secrets are sealed to its public half.
+import { chmod, readFile, stat, writeFile } from "node:fs/promises";
+
+export type TransportConfig =
+  | { kind: "local" }
+  | { kind: "ssh"; host: string; port?: number; username: string; private_key_file: string; host_key: string };
+
+export interface BuilderIdentity {
+  server: string;
+  builder_id: string;
+  token: string;
+  name: string;
+  box_public_key: string;
+  box_secret_key: string;
+  slots: number;
+  driver: "auto" | "lxc" | "process";
+  transport: TransportConfig;
+  template?: string;
+}
+
+export async function saveIdentity(path: string, id: BuilderIdentity): Promise<void> {
+  await writeFile(path, `${JSON.stringify(id, null, 2)}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+}
+
+export async function loadIdentity(path: string): Promise<BuilderIdentity> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    throw new Error(`no builder identity at ${path}: run \`cairn-builder register\` first`);
+  }
+  const st = await stat(path);
+  if ((st.mode & 0o077) !== 0) {
+    throw new Error(`${path} holds the builder's token and private key but others can read it: chmod 600 ${path}`);
+  }
+  return JSON.parse(text) as BuilderIdentity;
+}

@@ -1,0 +1,200 @@
+// Runs one leased job: a fresh sandbox, the checkout handed into it, each step in order with its
+// output streamed to the server, the result reported — and the sandbox destroyed whatever happened.
+import type { FinishReport, JobPayload, Step } from "../server/protocol.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../server/protocol.ts";
+import type { ServerClient } from "./client.ts";
+import type { Driver, HostTransport, Sandbox } from "./driver/types.ts";
+import { LogUploader } from "./log-uploader.ts";
+
+const DEFAULT_NO_OUTPUT_TIMEOUT_S = 600;
+const DEFAULT_MAX_JOB_S = 5 * 60 * 60;
+const CONTAINER_HOME = "/root";
+
+export interface RunnerDeps {
+  client: ServerClient;
+  driver: Driver;
+  transport: HostTransport;
+  /** Max job time in seconds (default 5 h). */
+  maxJobSeconds?: number;
+  log?: (msg: string) => void;
+}
+
+const enc = new TextEncoder();
+/** A line Cairn itself writes into the log, dimmed so it stands apart from the build's output. */
+const note = (text: string) => enc.encode(`\x1b[2m${text}\x1b[0m\r\n`);
+
+export function expandHome(path: string): string {
+  return path === "~" ? CONTAINER_HOME : path.startsWith("~/") ? `${CONTAINER_HOME}${path.slice(1)}` : path;
+}
+
+export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<FinishReport["status"]> {
+  const { client, driver } = deps;
+  const jobId = payload.job.id;
+  const abort = new AbortController();
+  let abortReason: string | null = null;
+  const stop = (reason: string) => {
+    if (!abortReason) abortReason = reason;
+    abort.abort();
+  };
+  const uploader = new LogUploader(client, jobId, (err) => stop(`log upload failed: ${(err as Error).message}`));
+
+  const heartbeat = setInterval(async () => {
+    try {
+      const r = await client.heartbeat(jobId);
+      if (r.action === "cancel") stop("canceled by a user");
+    } catch (err) {
+      if ((err as { code?: string }).code === "lease_lost") stop("the server ended this job's lease");
+    }
+  }, HEARTBEAT_INTERVAL_MS);
+  const maxTimer = setTimeout(
+    () => stop(`the job ran longer than its maximum of ${deps.maxJobSeconds ?? DEFAULT_MAX_JOB_S} s`),
+    (deps.maxJobSeconds ?? DEFAULT_MAX_JOB_S) * 1000,
+  );
+
+  let sandbox: Sandbox | null = null;
+  let unsandboxed = driver.kind !== "lxc";
+  let status: FinishReport["status"] = "success";
+  let failureReason: string | undefined;
+  const workdir = expandHome(payload.working_directory || "~/project");
+  try {
+    sandbox = await driver.create({ name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`, template: payload.template });
+    unsandboxed = sandbox.unsandboxed;
+    if (unsandboxed) uploader.write(note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."));
+    let failed = false;
+    for (const [index, step] of payload.steps.entries()) {
+      const name = stepName(step);
+      const when = "when" in step ? step.when : "on_success";
+      const runs = !abort.signal.aborted && (when === "always" || (when === "on_fail" ? failed : !failed));
+      if (!runs) {
+        await client.step(jobId, { index, name, status: "skipped", log_offset: uploader.offset });
+        continue;
+      }
+      await client.step(jobId, { index, name, status: "running", log_offset: uploader.offset });
+      let code: number;
+      try {
+        code = await runStep(deps, payload, sandbox, step, workdir, uploader, abort.signal, stop);
+      } catch (err) {
+        uploader.write(note(`${name}: ${(err as Error).message}`));
+        code = 1;
+      }
+      if (abort.signal.aborted) {
+        uploader.write(note(`Stopped: ${abortReason}`));
+        await uploader.drain();
+        await client.step(jobId, { index, name, status: "canceled", exit_code: code, log_offset: uploader.offset });
+        break;
+      }
+      if (code !== 0) {
+        failed = true;
+        uploader.write(note(`Exited with code ${code}`));
+      }
+      await uploader.drain();
+      await client.step(jobId, { index, name, status: code === 0 ? "success" : "failed", exit_code: code, log_offset: uploader.offset });
+    }
+    if (abort.signal.aborted) {
+      status = abortReason === "canceled by a user" ? "canceled" : "failed";
+      failureReason = abortReason ?? undefined;
+    } else if (failed) {
+      status = "failed";
+    }
+  } catch (err) {
+    status = "failed";
+    failureReason = `infrastructure: ${(err as Error).message}`;
+    uploader.write(note(`Cairn could not run this job: ${(err as Error).message}`));
+  } finally {
+    clearInterval(heartbeat);
+    clearTimeout(maxTimer);
+    if (sandbox) {
+      await sandbox.destroy().catch((err) => deps.log?.(`destroying ${sandbox?.name} failed: ${err.message}`));
+    }
+  }
+  await uploader.drain();
+  await client.retrying(
+    () => client.finish(jobId, { status, failure_reason: failureReason, unsandboxed, log_bytes: uploader.offset }),
+    undefined,
+    10,
+  );
+  return status;
+}
+
+function stepName(step: Step): string {
+  switch (step.type) {
+    case "run":
+      return step.name;
+    case "checkout":
+      return "Checkout code";
+    default:
+      return "name" in step && step.name ? step.name : step.type;
+  }
+}
+
+async function runStep(
+  deps: RunnerDeps,
+  payload: JobPayload,
+  sandbox: Sandbox,
+  step: Step,
+  workdir: string,
+  uploader: LogUploader,
+  signal: AbortSignal,
+  stop: (reason: string) => void,
+): Promise<number> {
+  switch (step.type) {
+    case "checkout":
+      return checkout(deps.transport, payload, sandbox, step.path ? expandHome(step.path) : workdir, uploader);
+    case "run": {
+      const limitS = step.noOutputTimeout ?? DEFAULT_NO_OUTPUT_TIMEOUT_S;
+      let timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
+      const code = await sandbox.run(
+        {
+          script: step.command,
+          shell: step.shell,
+          workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
+          env: { ...payload.environment, ...step.environment, CIRCLE_NODE_INDEX: "0", CIRCLE_NODE_TOTAL: "1" },
+        },
+        {
+          signal,
+          onOutput: (bytes) => {
+            clearTimeout(timer);
+            timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
+            uploader.write(bytes);
+          },
+        },
+      ).finally(() => clearTimeout(timer));
+      return code;
+    }
+    default:
+      uploader.write(note(`Skipped: the ${step.type} step is not supported by this builder yet.`));
+      return 0;
+  }
+}
+
+/** Clones on the fleet host (git over SSH happens there, never in the container), then hands the tree in. */
+async function checkout(
+  transport: HostTransport,
+  payload: JobPayload,
+  sandbox: Sandbox,
+  dest: string,
+  uploader: LogUploader,
+): Promise<number> {
+  const { repo_url, sha } = payload.checkout;
+  uploader.write(note(`Cloning ${repo_url} at ${sha.slice(0, 12)} into ${dest}`));
+  const tmp = await transport.exec(["mktemp", "-d", "/tmp/cairn-checkout-XXXXXXXX"]);
+  if (tmp.code !== 0) throw new Error(`cannot make a checkout directory on the host: ${tmp.stderr.trim()}`);
+  const dir = tmp.stdout.trim();
+  const out = (bytes: Uint8Array) => uploader.write(bytes);
+  try {
+    const git = (args: string[]) =>
+      transport.exec(["git", "-c", "protocol.ext.allow=never", ...args], { onStdout: out, onStderr: out });
+    let r = await git(["clone", "--quiet", "--no-checkout", "--", repo_url, dir]);
+    if (r.code !== 0) return r.code;
+    r = await git(["-C", dir, "checkout", "--quiet", "--detach", sha]);
+    if (r.code !== 0) return r.code;
+    if (payload.checkout.branch) {
+      await git(["-C", dir, "checkout", "--quiet", "-B", payload.checkout.branch, sha]);
+    }
+    await sandbox.putTree(dir, dest);
+    uploader.write(note(`Checked out ${sha.slice(0, 12)}`));
+    return 0;
+  } finally {
+    await transport.exec(["rm", "-rf", "--", dir]);
+  }
+}

@@ -1,0 +1,53 @@
+// `npm start`: the server with its embedded database, plus a local builder attached to it.
+// First start creates data/ (master key, database, the first admin's API token) and registers the
+// local builder (identity in data/builder.json). LXC is used where this machine can run it.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { configFromEnv } from "../server/bootstrap.ts";
+import { serve } from "../server/cli.ts";
+import { assemble } from "../server/assemble.ts";
+import { createRegistrationToken } from "../server/services/builders.ts";
+
+const root = join(import.meta.dir, "..");
+const config = configFromEnv();
+const bun = process.execPath;
+
+function canRunLxc(): boolean {
+  return process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v lxc-copy"]).status === 0;
+}
+
+// The base template the local builder clones for each job (idempotent; no download).
+if (canRunLxc() && process.env.CAIRN_SKIP_TEMPLATE !== "1") {
+  const r = spawnSync("bash", [join(root, "scripts", "lxc-base-template.sh")], { stdio: "inherit" });
+  if (r.status !== 0) console.error("cairn: could not prepare the LXC base template; the builder will say why it falls back");
+}
+
+const server = await serve();
+const identity = join(config.dataDir, "builder.json");
+if (!existsSync(identity)) {
+  // The local builder registers through the real protocol, with a token minted here.
+  const a = await assemble(config);
+  const { token } = await createRegistrationToken(a.db, "npm-start");
+  a.closeDb();
+  const r = spawnSync(
+    bun,
+    [join(root, "builder", "cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "local"],
+    { stdio: "inherit" },
+  );
+  if (r.status !== 0) {
+    console.error("cairn: registering the local builder failed; the server runs without one");
+  }
+}
+if (existsSync(identity)) {
+  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], { stdio: "inherit" });
+  const stopAll = () => {
+    builder.kill("SIGTERM");
+    server.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", stopAll);
+  process.on("SIGTERM", stopAll);
+  builder.on("exit", (code) => console.error(`cairn: the local builder exited (${code})`));
+}
+console.log(`cairn: ready at ${server.url} — API token: ${server.tokenFile ?? "see data/initial-admin-token"}`);
