@@ -59,8 +59,11 @@ export function sealForBuilder(
       );
     }
   }
-  const plaintext = utf8(JSON.stringify({ context, secrets }));
   const ephemeral = nacl.box.keyPair.fromSecretKey(randomBytes(nacl.box.secretKeyLength));
+  // X25519 ignores the top bit of a public key, so the outer keys are repeated inside the box: a payload
+  // whose ephemeral key or recipient was altered in any bit then fails, as libsodium's sealed box does.
+  const keys = `${toBase64(ephemeral.publicKey)}:${toBase64(recipient)}`;
+  const plaintext = utf8(JSON.stringify({ keys, context, secrets }));
   const nonce = randomBytes(nacl.box.nonceLength);
   const ciphertext = nacl.box(plaintext, nonce, recipient, ephemeral.secretKey);
   ephemeral.secretKey.fill(0);
@@ -134,9 +137,15 @@ function openWith(sealed: SealedSecrets, secretKey: Uint8Array, context: string)
   } finally {
     plaintext.fill(0);
   }
-  const { context: sealedContext, secrets } = (inner ?? {}) as { context?: unknown; secrets?: unknown };
+  const { keys, context: sealedContext, secrets } = (inner ?? {}) as Record<string, unknown>;
   if (typeof sealedContext !== "string" || !isStringRecord(secrets))
     throw malformed("unexpected sealed content");
+  if (keys !== `${sealed.ephemeralPublicKey}:${sealed.recipient}`) {
+    throw new SealedSecretsError(
+      "sealed_secrets_corrupt",
+      "sealed secrets do not match their own envelope: the ephemeral or recipient key was altered",
+    );
+  }
   if (sealedContext !== context) {
     throw new SealedSecretsError(
       "sealed_secrets_misplaced",
