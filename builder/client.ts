@@ -26,7 +26,7 @@ export class ServerClient {
     if (this.token) h.authorization = `Bearer ${this.token}`;
     let payload: BodyInit | undefined;
     if (body instanceof Uint8Array) {
-      payload = body;
+      payload = body as unknown as BodyInit;
       h["content-type"] = "application/octet-stream";
     } else if (body !== undefined) {
       payload = JSON.stringify(body);

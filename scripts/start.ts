@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { configFromEnv } from "../server/bootstrap.ts";
 import { serve } from "../server/cli.ts";
-import { assemble } from "../server/assemble.ts";
+import { openDb } from "../server/db/client.ts";
 import { createRegistrationToken } from "../server/services/builders.ts";
 
 const root = join(import.meta.dir, "..");
@@ -27,9 +27,9 @@ const server = await serve();
 const identity = join(config.dataDir, "builder.json");
 if (!existsSync(identity)) {
   // The local builder registers through the real protocol, with a token minted here.
-  const a = await assemble(config);
-  const { token } = await createRegistrationToken(a.db, "npm-start");
-  a.closeDb();
+  const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
+  const { token } = await createRegistrationToken(db, "npm-start");
+  close();
   const r = spawnSync(
     bun,
     [join(root, "builder", "cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "local"],

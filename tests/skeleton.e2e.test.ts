@@ -1,0 +1,164 @@
+// The walking skeleton end to end, all real: a bare git repo, sshd on 127.0.0.1 started here, the
+// builder daemon in its own process driving LXC through that sshd, and an SSE client.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cairnContainers, ensureBaseTemplate, lxcAvailable } from "./harness/lxc.ts";
+import { sshdAvailable, startSshd, type TestSshd } from "./harness/sshd.ts";
+import { createRepo } from "./support/git.ts";
+import { readSse } from "./support/sse.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const root = join(import.meta.dir, "..");
+const available = sshdAvailable() && (await lxcAvailable());
+const required = process.env.CAIRN_REQUIRE_LXC === "1";
+
+const CONFIG = `version: 2.1
+jobs:
+  live:
+    docker:
+      - image: cimg/base:stable
+    steps:
+      - checkout
+      - run:
+          name: Count slowly
+          command: |
+            for i in 1 2 3; do echo "tick $i"; sleep 1; done
+            printf '\\033[32mgreen\\033[0m done\\n'
+      - run: cat greeting.txt
+  broken:
+    machine: true
+    steps:
+      - run: echo about to fail
+      - run:
+          name: Fail
+          command: exit 3
+      - run: echo never printed
+workflows:
+  main:
+    jobs: [live, broken]
+`;
+
+type Job = { status: string; unsandboxed: boolean | null; steps: { name: string; status: string; exit_code: number | null }[] };
+
+if (!available && required) {
+  test("LXC and sshd are available (CAIRN_REQUIRE_LXC=1)", () => {
+    throw new Error("this test needs root, the lxc package and openssh-server: run .ci/run or apt-get install lxc openssh-server");
+  });
+}
+
+describe.skipIf(!available)("walking skeleton: commit → LXC over SSH → live log", () => {
+  let sshd: TestSshd;
+  let server: TestServer;
+  let builder: ChildProcess | undefined;
+  let builderLog = "";
+
+  beforeAll(async () => {
+    await ensureBaseTemplate();
+    sshd = await startSshd();
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    if (builder && builder.exitCode === null) {
+      builder.kill("SIGTERM");
+      await new Promise((r) => builder?.once("exit", r));
+    }
+    await server?.stop();
+    await sshd?.stop();
+  });
+
+  test("a commit is built in a container and its log is watched live", async () => {
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG, "greeting.txt": "hello from the checkout\n" });
+    const project = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "skeleton", repo_url: repo.bare } })
+    ).json()) as { id: string };
+    const pipelineRes = await server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } });
+    expect(pipelineRes.status).toBe(201);
+    const pipeline = (await pipelineRes.json()) as { id: string; jobs: { id: string; name: string }[] };
+    const liveJob = pipeline.jobs.find((j) => j.name === "live")!;
+    const brokenJob = pipeline.jobs.find((j) => j.name === "broken")!;
+
+    // Register and run the builder as its own process, reaching LXC through the test's sshd.
+    const { token } = (await (await server.api("/api/v1/builders/registration-tokens", { method: "POST" })).json()) as {
+      token: string;
+    };
+    const identity = join(mkdtempSync(join(tmpdir(), "cairn-builder-")), "builder.json");
+    const reg = spawnSync(
+      process.execPath,
+      [
+        join(root, "builder/cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity,
+        "--name", "e2e", "--slots", "2", "--driver", "lxc",
+        "--ssh-host", sshd.host, "--ssh-port", String(sshd.port), "--ssh-user", sshd.username,
+        "--ssh-key", sshd.clientKeyPath, "--ssh-host-key", sshd.hostPublicKey,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(reg.stderr).toBe("");
+    expect(reg.status).toBe(0);
+    builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], { stdio: "pipe" });
+    builder.stdout?.on("data", (d) => (builderLog += d));
+    builder.stderr?.on("data", (d) => (builderLog += d));
+
+    // Watch the live job over SSE: lines must arrive while the job is still running.
+    const lines: string[] = [];
+    let statusAtFirstTick: string | undefined;
+    let end: { status: string } | undefined;
+    const ids: number[] = [];
+    for await (const ev of readSse(`${server.url}/api/v1/jobs/${liveJob.id}/log/stream`, {
+      headers: { authorization: `Bearer ${server.token}` },
+    })) {
+      if (ev.event === "end") {
+        end = JSON.parse(ev.data);
+        break;
+      }
+      lines.push(ev.data);
+      ids.push(Number(ev.id));
+      if (ev.data === "tick 1" && !statusAtFirstTick) {
+        statusAtFirstTick = ((await (await server.api(`/api/v1/jobs/${liveJob.id}`)).json()) as Job).status;
+      }
+    }
+    expect(statusAtFirstTick).toBe("running");
+    expect(end?.status).toBe("success");
+    expect(lines).toContain("tick 3");
+    expect(lines).toContain("green done"); // colour codes are parsed out of the text
+    expect(lines).toContain("hello from the checkout");
+    expect(ids).toEqual(ids.map((_, i) => i + 1)); // event ids are line numbers, no gap
+
+    const live = (await (await server.api(`/api/v1/jobs/${liveJob.id}`)).json()) as Job;
+    expect(live.status).toBe("success");
+    expect(live.unsandboxed).toBe(false);
+    expect(live.steps.map((s) => [s.name, s.status, s.exit_code])).toEqual([
+      ["Checkout code", "success", 0],
+      ["Count slowly", "success", 0],
+      ["cat greeting.txt", "success", 0],
+    ]);
+
+    // The failing step fails its job; later steps are skipped.
+    let broken: Job;
+    for (;;) {
+      broken = (await (await server.api(`/api/v1/jobs/${brokenJob.id}`)).json()) as Job;
+      if (!["queued", "running"].includes(broken.status)) break;
+      await Bun.sleep(200);
+    }
+    expect(broken.status).toBe("failed");
+    expect(broken.steps.map((s) => [s.status, s.exit_code])).toEqual([
+      ["success", 0],
+      ["failed", 3],
+      ["skipped", null],
+    ]);
+    const text = await (await server.api(`/api/v1/jobs/${brokenJob.id}/log?format=text`)).text();
+    expect(text).toContain("about to fail");
+    expect(text).not.toContain("never printed");
+
+    const p = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as { status: string };
+    expect(p.status).toBe("failed");
+
+    builder.kill("SIGTERM");
+    await new Promise((r) => builder?.once("exit", r));
+    expect(await cairnContainers()).toEqual([]);
+  }, 180_000);
+});

@@ -1,0 +1,47 @@
+// A real Cairn server for tests: its own data dir, the real libSQL file, Bun.serve on a free
+// loopback port, and the first admin's token.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { assemble } from "../../server/assemble.ts";
+import { configFromEnv } from "../../server/bootstrap.ts";
+import { serveBun } from "../../server/serve-bun.ts";
+
+export interface TestServer {
+  url: string;
+  token: string;
+  dataDir: string;
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(opts: { dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "cairn-test-"));
+  const config = configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" });
+  const a = await assemble(config);
+  const server = serveBun(a.app, { host: "127.0.0.1", port: 0 });
+  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch(() => {}), 1000);
+  const url = `http://127.0.0.1:${server.port}`;
+  const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
+  return {
+    url,
+    token,
+    dataDir,
+    api(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+      let body = init.body;
+      if (init.json !== undefined) {
+        headers.set("content-type", "application/json");
+        body = JSON.stringify(init.json);
+      }
+      return fetch(`${url}${path}`, { ...init, headers, body });
+    },
+    async stop() {
+      clearInterval(sweeper);
+      server.stop(true);
+      a.closeDb();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
