@@ -54,7 +54,7 @@ export function open(keyring: Keyring, envelope: string, context = "", rowLabel?
 export function openBytes(keyring: Keyring, envelope: string, context = "", rowLabel?: string): Uint8Array {
   const row = rowLabel ?? (context || undefined);
   const what = describe(context, rowLabel);
-  const parsed = parseEnvelope(envelope, what, row);
+  const parsed = parseEnvelope(envelope, row, what);
   const key = findKey(keyring, parsed.keyId);
   if (!key) {
     const known = [keyring.current, ...keyring.previous].map((k) => k.id).join(", ");
@@ -82,7 +82,9 @@ export function openBytes(keyring: Keyring, envelope: string, context = "", rowL
       row,
     );
   }
-  return inner.slice(CONTEXT_TAG_BYTES);
+  const value = inner.slice(CONTEXT_TAG_BYTES);
+  inner.fill(0);
+  return value;
 }
 
 /** True when the envelope was sealed under a key other than the keyring's current one. */
@@ -92,20 +94,26 @@ export function needsReseal(keyring: Keyring, envelope: string): boolean {
 
 /** The id of the master key that sealed this envelope. Throws SecretEnvelopeError if it is not an envelope. */
 export function envelopeKeyId(envelope: string, rowLabel?: string): string {
-  return parseEnvelope(envelope, describe("", rowLabel), rowLabel).keyId;
+  return parseEnvelope(envelope, rowLabel).keyId;
 }
 
 /** Whether `value` has the shape of an envelope (does not authenticate it). */
 export function isEnvelope(value: string): boolean {
   try {
-    parseEnvelope(value, "", undefined);
+    parseEnvelope(value);
     return true;
   } catch {
     return false;
   }
 }
 
-export function parseEnvelope(envelope: string, what: string, row: string | undefined): ParsedEnvelope {
+/** Splits an envelope into its parts without opening it; `rowLabel` names the row in the error. */
+export function parseEnvelope(
+  envelope: string,
+  rowLabel?: string,
+  what = describe("", rowLabel),
+): ParsedEnvelope {
+  const row = rowLabel;
   const parts = typeof envelope === "string" ? envelope.split(":") : [];
   if (parts.length === 4 && parts[0] !== ENVELOPE_VERSION && /^v\d+$/.test(parts[0])) {
     throw new SecretEnvelopeError(
