@@ -1,0 +1,55 @@
+// Both blob-store adapters pass the same contract: the filesystem one on a temp dir, the S3 one
+// against s3rver on 127.0.0.1.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startS3rver, type TestS3 } from "../../tests/support/s3rver.ts";
+import { createFsBlobStore } from "./fs.ts";
+import { createS3BlobStore } from "./s3.ts";
+import type { BlobStore } from "./types.ts";
+
+let s3: TestS3;
+beforeAll(async () => {
+  s3 = await startS3rver();
+});
+afterAll(() => s3.stop());
+
+const adapters: [string, () => BlobStore][] = [
+  ["fs", () => createFsBlobStore(mkdtempSync(join(tmpdir(), "cairn-blobs-")))],
+  [
+    "s3",
+    () =>
+      createS3BlobStore({
+        bucket: s3.bucket,
+        endpoint: s3.endpoint,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+        prefix: `run-${crypto.randomUUID()}/`,
+      }),
+  ],
+];
+
+describe.each(adapters)("%s blob store", (_name, make) => {
+  test("put, get, stream, has, list, delete", async () => {
+    const store = make();
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
+    await store.put("logs/job-1.ndjson", bytes);
+    await store.put("logs/job-2.ndjson", "two");
+    await store.put("caches/p/key", "c");
+    expect(await store.get("logs/job-1.ndjson")).toEqual(bytes);
+    expect(new Uint8Array(await new Response(await store.stream("logs/job-1.ndjson")).arrayBuffer())).toEqual(bytes);
+    expect(await store.has("logs/job-2.ndjson")).toBe(true);
+    expect(await store.list("logs/")).toEqual(["logs/job-1.ndjson", "logs/job-2.ndjson"]);
+    await store.delete("logs/job-2.ndjson");
+    expect(await store.has("logs/job-2.ndjson")).toBe(false);
+    expect(await store.get("logs/job-2.ndjson")).toBeNull();
+    expect(await store.stream("nope")).toBeNull();
+  });
+
+  test("refuses keys that escape the store", async () => {
+    const store = make();
+    await expect(store.put("../etc/passwd", "x")).rejects.toThrow(/invalid blob key/);
+    await expect(store.get("/abs")).rejects.toThrow(/invalid blob key/);
+  });
+});

@@ -1,0 +1,61 @@
+// Blob store on the local filesystem: one file per key under a root directory, written atomically.
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import { Readable } from "node:stream";
+import { type BlobStore, checkKey } from "./types.ts";
+
+export function createFsBlobStore(root: string): BlobStore {
+  const pathOf = (key: string) => join(root, ...checkKey(key).split("/"));
+  return {
+    kind: "fs",
+    async put(key, body) {
+      const path = pathOf(key);
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+      await writeFile(tmp, body, { mode: 0o600 });
+      await rename(tmp, path);
+    },
+    async get(key) {
+      try {
+        return new Uint8Array(await readFile(pathOf(key)));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+        throw err;
+      }
+    },
+    async stream(key) {
+      const path = pathOf(key);
+      if (!(await this.has(key))) return null;
+      return Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
+    },
+    async has(key) {
+      try {
+        return (await stat(pathOf(key))).isFile();
+      } catch {
+        return false;
+      }
+    },
+    async delete(key) {
+      await rm(pathOf(key), { force: true });
+    },
+    async list(prefix) {
+      const out: string[] = [];
+      const walk = async (dir: string) => {
+        let entries: import("node:fs").Dirent[];
+        try {
+          entries = await readdir(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) {
+          const full = join(dir, e.name);
+          if (e.isDirectory()) await walk(full);
+          else if (!e.name.includes(".tmp-")) out.push(relative(root, full).split(sep).join("/"));
+        }
+      };
+      await walk(root);
+      return out.filter((k) => k.startsWith(prefix)).sort();
+    },
+  };
+}

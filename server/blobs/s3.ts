@@ -1,0 +1,103 @@
+// Blob store on S3 or any S3-compatible endpoint (MinIO, s3rver), through @aws-sdk/client-s3.
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { type BlobStore, checkKey } from "./types.ts";
+
+export interface S3Options {
+  bucket: string;
+  region?: string;
+  endpoint?: string;
+  /** Path-style URLs (`endpoint/bucket/key`), needed by most self-hosted S3s. */
+  forcePathStyle?: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Key prefix inside the bucket, e.g. `cairn/`. */
+  prefix?: string;
+}
+
+const notFound = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
+};
+
+export function createS3BlobStore(opts: S3Options): BlobStore {
+  const client = new S3Client({
+    region: opts.region ?? "us-east-1",
+    endpoint: opts.endpoint,
+    forcePathStyle: opts.forcePathStyle ?? Boolean(opts.endpoint),
+    credentials:
+      opts.accessKeyId && opts.secretAccessKey
+        ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey }
+        : undefined,
+  });
+  const prefix = opts.prefix ?? "";
+  const Bucket = opts.bucket;
+  const Key = (key: string) => prefix + checkKey(key);
+
+  const getStream = async (key: string) => {
+    try {
+      const r = await client.send(new GetObjectCommand({ Bucket, Key: Key(key) }));
+      return r.Body?.transformToWebStream() ?? null;
+    } catch (err) {
+      if (notFound(err)) return null;
+      throw err;
+    }
+  };
+
+  return {
+    kind: "s3",
+    async put(key, body, contentType) {
+      await client.send(new PutObjectCommand({ Bucket, Key: Key(key), Body: body, ContentType: contentType }));
+    },
+    async get(key) {
+      const stream = await getStream(key);
+      if (!stream) return null;
+      return new Uint8Array(await new Response(stream).arrayBuffer());
+    },
+    stream: getStream,
+    async has(key) {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket, Key: Key(key) }));
+        return true;
+      } catch (err) {
+        if (notFound(err)) return false;
+        throw err;
+      }
+    },
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket, Key: Key(key) }));
+    },
+    async list(p) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const r = await client.send(
+          new ListObjectsV2Command({ Bucket, Prefix: prefix + p, ContinuationToken: token }),
+        );
+        for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key.slice(prefix.length));
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+      return keys.sort();
+    },
+  };
+}
+
+/** The S3 adapter from CAIRN_S3_* variables, or null when no bucket is configured. */
+export function s3OptionsFromEnv(env: Record<string, string | undefined>): S3Options | null {
+  if (!env.CAIRN_S3_BUCKET) return null;
+  return {
+    bucket: env.CAIRN_S3_BUCKET,
+    region: env.CAIRN_S3_REGION,
+    endpoint: env.CAIRN_S3_ENDPOINT,
+    forcePathStyle: env.CAIRN_S3_PATH_STYLE ? env.CAIRN_S3_PATH_STYLE === "true" : undefined,
+    accessKeyId: env.CAIRN_S3_ACCESS_KEY_ID,
+    secretAccessKey: env.CAIRN_S3_SECRET_ACCESS_KEY,
+    prefix: env.CAIRN_S3_PREFIX,
+  };
+}
