@@ -11,7 +11,7 @@ export interface ConfigError {
 }
 
 export type Step =
-  | { type: "checkout"; path?: string }
+  | { type: "checkout"; path?: string; method?: "full" | "blobless" }
   | {
       type: "run";
       name: string;
@@ -36,6 +36,10 @@ export interface Executor {
   kind: "docker" | "machine" | "macos" | "windows" | "none";
   /** Image name as written (`cimg/node:20.1`, `ubuntu-2204:current`); mapped to an LXC template by the operator's table. */
   image?: string;
+  /** `docker:` images after the first: CircleCI service containers, which Cairn does not run (recorded to say so). */
+  services?: string[];
+  /** `shell:` of the job or executor, for run steps without their own. */
+  shell?: string;
 }
 
 export interface JobSpec {
@@ -68,4 +72,8 @@ export interface PipelineValues {
   /** e.g. "https://example.org/org/repo" */
   repoUrl?: string;
   number?: number;
+  /** `<< pipeline.git.base_revision >>`: the previous revision of the branch, if known. */
+  baseRevision?: string;
+  /** `<< pipeline.id >>` */
+  id?: string;
 }

@@ -1,0 +1,84 @@
+// A job's `steps:` expanded: commands inlined with their arguments, `steps` parameters spliced in,
+// `when`/`unless` steps decided (or kept, when they need pipeline values), built-ins normalised.
+import { evaluate, not } from "./conditions.ts";
+import { type Ctx, orbUse, type ProcessedStep } from "./model.ts";
+import { bindParams } from "./params.ts";
+import { BUILTIN_STEPS, builtinStep, UNSUPPORTED_STEPS } from "./steps.ts";
+import { substitute } from "./template.ts";
+import { describe, get, type Pos, scalar, toPlain, type YNode } from "./tree.ts";
+
+/** `stack` holds the commands being expanded, to report recursion instead of looping. */
+export function expandSteps(list: YNode, ctx: Ctx, where: string, stack: string[] = []): ProcessedStep[] {
+  if (list.kind !== "seq") {
+    if (!(list.kind === "scalar" && list.value === null)) ctx.diag.error(list.pos, `${where}: \`steps\` must be a list, not ${describe(list)}`);
+    return [];
+  }
+  const out: ProcessedStep[] = [];
+  for (const item of list.items) {
+    if (item.kind === "seq") {
+      out.push(...expandSteps(item, ctx, where, stack)); // a `steps` parameter spliced in place
+    } else if (item.kind === "scalar") {
+      if (typeof item.value !== "string" || item.value === "") ctx.diag.error(item.pos, `${where}: a step is a name or a one-key mapping, not ${describe(item)}`);
+      else out.push(...step(item.value, scalar(null, item.pos), item.pos, ctx, where, stack));
+    } else if (item.entries.length !== 1) {
+      ctx.diag.error(item.pos, `${where}: a step is a mapping with exactly one key, the step's name; found ${item.entries.length === 0 ? "none" : item.entries.map((e) => `\`${e.key}\``).join(", ")}`);
+    } else {
+      const e = item.entries[0];
+      out.push(...step(e.key, e.value, e.keyPos, ctx, where, stack));
+    }
+  }
+  return out;
+}
+
+function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack: string[]): ProcessedStep[] {
+  const { diag } = ctx;
+  if (BUILTIN_STEPS.has(name)) {
+    const s = builtinStep(name, arg, pos, diag);
+    return s ? [s] : [];
+  }
+  if (name in UNSUPPORTED_STEPS) {
+    diag.error(pos, `step \`${name}\` is not supported: ${UNSUPPORTED_STEPS[name]}`);
+    return [];
+  }
+  if ((name === "when" || name === "unless") && ctx.v21) return conditional(name, arg, ctx, where, stack);
+  const command = ctx.commands.get(name);
+  if (command) {
+    if (stack.includes(name)) {
+      diag.error(pos, `command \`${name}\` invokes itself (${[...stack, name].join(" → ")})`);
+      return [];
+    }
+    if (arg.kind !== "map" && !(arg.kind === "scalar" && arg.value === null)) {
+      diag.error(arg.pos, `command \`${name}\` takes a mapping of parameters, not ${describe(arg)}`);
+      return [];
+    }
+    const owner = `command \`${name}\``;
+    const params = bindParams(command.specs, arg.kind === "map" ? arg.entries : [], owner, pos, diag);
+    const body = get(command.node, "steps");
+    if (!body) return [];
+    const steps = substitute(body, { templated: true, params, owner, pipeline: ctx.pipeline }, diag);
+    return expandSteps(steps, ctx, owner, [...stack, name]);
+  }
+  const orb = orbUse(ctx, "step", name);
+  if (orb) diag.error(pos, orb);
+  else diag.error(pos, `${where}: unknown step \`${name}\` (not a built-in step${ctx.v21 ? " or a command under `commands:`" : "; commands need version 2.1"})`);
+  return [];
+}
+
+function conditional(kind: "when" | "unless", arg: YNode, ctx: Ctx, where: string, stack: string[]): ProcessedStep[] {
+  const usage = `\`${kind}\` takes \`{condition: …, steps: […]}\``;
+  if (arg.kind !== "map") {
+    ctx.diag.error(arg.pos, `${usage}, not ${describe(arg)}`);
+    return [];
+  }
+  for (const e of arg.entries) if (e.key !== "condition" && e.key !== "steps") ctx.diag.error(e.keyPos, `${usage}; unknown key \`${e.key}\``);
+  const condition = get(arg, "condition");
+  const body = get(arg, "steps");
+  if (!condition) ctx.diag.error(arg.pos, `${usage}; \`condition\` is missing`);
+  if (!body) ctx.diag.error(arg.pos, `${usage}; \`steps\` is missing`);
+  if (!condition || !body) return [];
+  const truth = kind === "when" ? evaluate(condition, ctx.diag) : not(evaluate(condition, ctx.diag));
+  // Expanded whichever way it goes, so that mistakes in a branch not taken are still reported.
+  const steps = expandSteps(body, ctx, where, stack);
+  if (truth === "deferred") return [{ type: kind, condition: toPlain(condition), steps }];
+  return truth ? steps : [];
+}

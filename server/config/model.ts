@@ -1,0 +1,99 @@
+// The processed config: what `parseConfig` hands back and `renderProcessed` prints. Jobs are expanded
+// (commands inlined, executors and parameters resolved); workflows list concrete job instances.
+import type { Diagnostics } from "./diagnostics.ts";
+import type { ParamSpecs } from "./params.ts";
+import type { Resolved } from "./template.ts";
+import type { Pos, YMap, YNode } from "./tree.ts";
+import type { ConfigError, Executor, Step } from "./types.ts";
+
+/** A `when`/`unless` step whose condition needs pipeline values (kept until `planPipeline`). */
+export interface ConditionalStep {
+  type: "when" | "unless";
+  condition: unknown;
+  steps: ProcessedStep[];
+}
+export type ProcessedStep = Step | ConditionalStep;
+
+export interface ProcessedJob {
+  /** The job definition it was expanded from. */
+  job: string;
+  executor: Executor;
+  steps: ProcessedStep[];
+  environment: Record<string, string>;
+  workingDirectory: string;
+  parallelism: number;
+  resourceClass?: string;
+}
+
+export interface PatternFilter {
+  only?: string[];
+  ignore?: string[];
+}
+export interface Filters {
+  branches?: PatternFilter;
+  tags?: PatternFilter;
+}
+
+export interface WorkflowJob {
+  /** Name in the workflow (after matrix expansion and `name:`). */
+  name: string;
+  /** Key in `ProcessedConfig.jobs`; for approvals, the name as written. */
+  job: string;
+  type: "build" | "approval";
+  requires: string[];
+  contexts: string[];
+  filters?: Filters;
+  pos: Pos;
+}
+
+export interface ProcessedWorkflow {
+  name: string;
+  jobs: WorkflowJob[];
+  /** Workflow `when`/`unless` still depending on pipeline values, as plain data. */
+  when?: unknown;
+  unless?: unknown;
+  /** Has `triggers: schedule`: runs on a schedule, never for a push. */
+  scheduled: boolean;
+  pos: Pos;
+}
+
+export interface ProcessedConfig {
+  file: string;
+  version: "2" | "2.1";
+  pipelineParameters: Record<string, { type: string; default: unknown; enum?: string[] }>;
+  jobs: Record<string, ProcessedJob>;
+  workflows: ProcessedWorkflow[];
+  warnings: ConfigError[];
+  /** The parsed source, re-expanded by `planPipeline` with the pipeline's real values. */
+  source: YNode;
+}
+
+export interface Definition {
+  name: string;
+  node: YMap;
+  specs: ParamSpecs;
+  pos: Pos;
+}
+
+/** Everything expansion needs: definitions by name, declared orbs, pipeline values, the error sink. */
+export interface Ctx {
+  diag: Diagnostics;
+  v21: boolean;
+  commands: Map<string, Definition>;
+  executors: Map<string, Definition>;
+  jobs: Map<string, Definition>;
+  orbs: Map<string, string>;
+  pipeline: (path: string) => Resolved;
+}
+
+export const OFFLINE = "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
+
+/** The message for anything used from an orb (`node/install`), or undefined if `ref` is not an orb reference. */
+export function orbUse(ctx: Ctx, kind: string, ref: string): string | undefined {
+  const slash = ref.indexOf("/");
+  if (slash <= 0) return undefined;
+  const orb = ref.slice(0, slash);
+  const declared = ctx.orbs.get(orb);
+  if (declared === undefined) return `${kind} \`${ref}\` names orb \`${orb}\`, which is not declared under \`orbs:\` (and orbs are not supported: ${OFFLINE})`;
+  return `${kind} \`${ref}\` comes from orb \`${orb}\` (${declared}), which cannot be fetched: ${OFFLINE}`;
+}

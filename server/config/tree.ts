@@ -1,0 +1,153 @@
+// A YAML document as a tree of plain values that each remember their line:col, with aliases and
+// merge keys (`<<:`) already resolved, so every later stage can point an error at the right node.
+import { type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type { Diagnostics } from "./diagnostics.ts";
+
+export interface Pos {
+  line: number;
+  col: number;
+}
+export interface YScalar {
+  kind: "scalar";
+  pos: Pos;
+  value: string | number | boolean | null;
+}
+export interface YEntry {
+  key: string;
+  keyPos: Pos;
+  value: YNode;
+}
+export interface YMap {
+  kind: "map";
+  pos: Pos;
+  entries: YEntry[];
+}
+export interface YSeq {
+  kind: "seq";
+  pos: Pos;
+  items: YNode[];
+}
+export type YNode = YScalar | YMap | YSeq;
+
+export const scalar = (value: YScalar["value"], pos: Pos): YScalar => ({ kind: "scalar", pos, value });
+
+/** Parses `text`; syntax errors go to `diag`. Returns undefined when nothing usable was parsed. */
+export function parseTree(text: string, diag: Diagnostics): YNode | undefined {
+  const lc = new LineCounter();
+  // Merge keys are resolved below (not by the library) so that two `<<:` keys in one mapping both
+  // apply, as they do on CircleCI (yarn's config relies on it); every other duplicate key is an error.
+  const doc = parseDocument(text, {
+    lineCounter: lc,
+    merge: false,
+    prettyErrors: false,
+    uniqueKeys: (a, b) => isScalar(a) && isScalar(b) && a.value === b.value && a.value !== "<<",
+  });
+  const at = (offset: number | undefined): Pos => {
+    const p = lc.linePos(offset ?? 0);
+    return { line: p.line, col: p.col };
+  };
+  for (const e of doc.errors) diag.error(at(e.pos[0]), `YAML syntax error: ${firstLine(e.message)}`);
+  if (doc.errors.length > 0) return undefined;
+  if (!doc.contents) {
+    diag.error({ line: 1, col: 1 }, "config is empty");
+    return undefined;
+  }
+  return new Converter(doc, at, diag).node(doc.contents as Node, { line: 1, col: 1 }, 0);
+}
+
+const firstLine = (message: string) => message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+
+class Converter {
+  constructor(
+    private readonly doc: Document,
+    private readonly at: (offset: number | undefined) => Pos,
+    private readonly diag: Diagnostics,
+  ) {}
+
+  node(n: Node | null | undefined, fallback: Pos, depth: number): YNode {
+    if (depth > 200) {
+      this.diag.error(fallback, "YAML nesting too deep (recursive alias?)");
+      return scalar(null, fallback);
+    }
+    if (n == null) return scalar(null, fallback);
+    if (isAlias(n)) {
+      const target = n.resolve(this.doc);
+      if (!target) {
+        this.diag.error(this.at(n.range?.[0]), `unknown alias *${n.source}`);
+        return scalar(null, this.at(n.range?.[0]));
+      }
+      return this.node(target as Node, this.at(n.range?.[0]), depth + 1);
+    }
+    const pos = n.range ? this.at(n.range[0]) : fallback;
+    if (isScalar(n)) {
+      const v = n.value;
+      if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return scalar(v, pos);
+      return scalar(String(v), pos);
+    }
+    if (isSeq(n)) return { kind: "seq", pos, items: n.items.map((i) => this.node(i as Node, pos, depth + 1)) };
+    if (isMap(n)) return this.map(n.items, pos, depth);
+    return scalar(null, pos);
+  }
+
+  private map(items: unknown[], pos: Pos, depth: number): YMap {
+    const explicit = new Set<string>();
+    for (const item of items) {
+      if (isPair(item) && isScalar(item.key) && item.key.value !== "<<") explicit.add(String(item.key.value));
+    }
+    const entries: YEntry[] = [];
+    const seen = new Set<string>();
+    const add = (e: YEntry) => {
+      seen.add(e.key);
+      entries.push(e);
+    };
+    for (const item of items) {
+      if (!isPair(item)) continue;
+      const key = item.key as Node | null;
+      const keyPos = key?.range ? this.at(key.range[0]) : pos;
+      if (!isScalar(key)) {
+        this.diag.error(keyPos, "mapping keys must be plain strings");
+        continue;
+      }
+      const value = this.node(item.value as Node | null, keyPos, depth + 1);
+      if (key.value === "<<") {
+        // Explicit keys win over merged ones; among merges the earlier one wins, as in `<<: [*a, *b]`.
+        const sources = value.kind === "seq" ? value.items : [value];
+        for (const src of sources) {
+          if (src.kind !== "map") {
+            this.diag.error(src.pos, "a merge key `<<` must refer to a mapping (or a list of mappings)");
+            continue;
+          }
+          for (const e of src.entries) if (!explicit.has(e.key) && !seen.has(e.key)) add(e);
+        }
+        continue;
+      }
+      add({ key: String(key.value), keyPos, value });
+    }
+    return { kind: "map", pos, entries };
+  }
+}
+
+export function get(map: YMap, key: string): YNode | undefined {
+  return map.entries.find((e) => e.key === key)?.value;
+}
+
+export function entry(map: YMap, key: string): YEntry | undefined {
+  return map.entries.find((e) => e.key === key);
+}
+
+export function describe(n: YNode): string {
+  if (n.kind === "map") return "a mapping";
+  if (n.kind === "seq") return "a list";
+  if (n.value === null) return "nothing";
+  if (typeof n.value === "string") return `the string ${JSON.stringify(n.value)}`;
+  return `${typeof n.value} ${n.value}`;
+}
+
+/** Deep copy to a plain JS value (for rendering and comparisons). */
+export function toPlain(n: YNode): unknown {
+  if (n.kind === "scalar") return n.value;
+  if (n.kind === "seq") return n.items.map(toPlain);
+  const out: Record<string, unknown> = {};
+  for (const e of n.entries) out[e.key] = toPlain(e.value);
+  return out;
+}
