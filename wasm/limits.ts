@@ -1,0 +1,22 @@
+// Limits shared by the WASM module and the TypeScript reference; wasm/assembly/limits.ts mirrors these.
+
+/** Fixed replacement: the same for every secret so it does not reveal length. */
+export const MASK = "********";
+/** Shorter values would shred the log (CircleCI makes the same call). */
+export const MIN_SECRET_BYTES = 4;
+/** UTF-8 bytes of text after which a line is split and continued with `cont`. */
+export const LINE_LIMIT_BYTES = 65536;
+/** A chunk carries at most this many UTF-8 bytes of line text ... */
+export const CHUNK_LIMIT_BYTES = 65536;
+/** ... and at most this many lines. */
+export const CHUNK_LIMIT_LINES = 1000;
+/** OSC payloads past this are ignored whole (a URL longer than this is not a link). */
+export const OSC_LIMIT_BYTES = 4096;
+/** CSI parameters past this count are ignored, like vte. */
+export const CSI_MAX_PARAMS = 32;
+/** CSI parameter values saturate here so ESC[999999999C cannot overflow anything. */
+export const CSI_PARAM_MAX = 65535;
+/** Tab stops every 8 columns. */
+export const TAB_WIDTH = 8;
+/** The style table is compacted after a line is emitted once it has grown past this. */
+export const STYLE_TABLE_COMPACT = 1024;

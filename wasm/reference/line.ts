@@ -1,0 +1,152 @@
+// The line being written: a row of cells (code point + style id) with a cursor, so `\r`,
+// backspace and erase-line rewrite it like a terminal would. Completed lines come out as LogLines.
+// Mirrored in wasm/assembly/line.ts.
+import { LINE_LIMIT_BYTES } from "../limits.ts";
+import type { LogLine, Span } from "../types.ts";
+import type { StyleTable } from "./style.ts";
+
+function utf8Len(cp: number): number {
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+export interface LineSink {
+  line(line: LogLine, textBytes: number): void;
+}
+
+export class Line {
+  private cps = new Uint32Array(256);
+  private sts = new Uint32Array(256);
+  private len = 0;
+  private cursor = 0;
+  /** UTF-8 size of the text, kept current so the 64 KiB split needs no rescan. */
+  private bytes = 0;
+  private cont = false;
+  private units = new Uint16Array(512);
+  next: number;
+
+  constructor(
+    private readonly styles: StyleTable,
+    private readonly sink: LineSink,
+    firstLine: number,
+  ) {
+    this.next = firstLine;
+  }
+
+  write(cp: number): void {
+    const size = utf8Len(cp);
+    let grow: number;
+    if (this.cursor < this.len) grow = size - utf8Len(this.cps[this.cursor]);
+    else grow = this.cursor - this.len + size;
+    if (this.bytes + grow > LINE_LIMIT_BYTES) {
+      this.emit();
+      this.cont = true;
+      grow = size;
+    }
+    if (this.cursor >= this.cps.length) this.reserve(this.cursor + 1);
+    // Cells skipped by a tab are blanks in the default style.
+    while (this.len < this.cursor) {
+      this.cps[this.len] = 0x20;
+      this.sts[this.len++] = 0;
+    }
+    this.cps[this.cursor] = cp;
+    this.sts[this.cursor++] = this.styles.current;
+    if (this.cursor > this.len) this.len = this.cursor;
+    this.bytes += grow;
+  }
+
+  carriageReturn(): void {
+    this.cursor = 0;
+  }
+
+  backspace(): void {
+    if (this.cursor > 0) this.cursor--;
+  }
+
+  tab(): void {
+    this.cursor = (Math.floor(this.cursor / 8) + 1) * 8;
+  }
+
+  /** ESC[K: 0 = cursor to end, 1 = start to cursor, 2 = whole line. */
+  erase(mode: number): void {
+    if (mode === 0) {
+      if (this.cursor < this.len) {
+        for (let i = this.cursor; i < this.len; i++) this.bytes -= utf8Len(this.cps[i]);
+        this.len = this.cursor;
+      }
+    } else if (mode === 1) {
+      const end = this.cursor < this.len ? this.cursor + 1 : this.len;
+      for (let i = 0; i < end; i++) {
+        this.bytes -= utf8Len(this.cps[i]) - 1;
+        this.cps[i] = 0x20;
+        this.sts[i] = 0;
+      }
+    } else if (mode === 2) {
+      this.len = 0;
+      this.bytes = 0;
+    }
+  }
+
+  newline(): void {
+    this.emit();
+    this.cont = false;
+  }
+
+  /** End of a flush: the partial line goes out if it has anything in it. */
+  finish(): void {
+    if (this.len > 0) this.emit();
+    this.cursor = 0;
+    this.cont = false;
+  }
+
+  private emit(): void {
+    if (this.units.length < this.len * 2) this.units = new Uint16Array(this.len * 2);
+    const units = this.units;
+    const spans: Span[] = [];
+    const styles = this.styles;
+    let unit = 0;
+    let runStart = 0;
+    let runStyle = 0;
+    for (let i = 0; i < this.len; i++) {
+      const cp = this.cps[i];
+      const st = this.sts[i];
+      if (st !== runStyle && !styles.same(st, runStyle)) {
+        if (runStyle !== 0 && unit > runStart) spans.push(styles.span(runStyle, runStart, unit));
+        runStart = unit;
+        runStyle = st;
+      }
+      if (cp < 0x10000) units[unit++] = cp;
+      else {
+        units[unit++] = 0xd7c0 + (cp >> 10);
+        units[unit++] = 0xdc00 | (cp & 0x3ff);
+      }
+    }
+    let text = "";
+    for (let i = 0; i < unit; i += 8192) {
+      text += String.fromCharCode.apply(
+        null,
+        units.subarray(i, Math.min(unit, i + 8192)) as unknown as number[],
+      );
+    }
+    if (runStyle !== 0 && unit > runStart && !styles.same(runStyle, 0)) {
+      spans.push(styles.span(runStyle, runStart, unit));
+    }
+    const line: LogLine = { n: this.next++, text, spans };
+    if (this.cont) line.cont = true;
+    this.sink.line(line, this.bytes);
+    this.len = 0;
+    this.cursor = 0;
+    this.bytes = 0;
+    styles.compact();
+  }
+
+  private reserve(n: number): void {
+    let cap = this.cps.length;
+    while (cap < n) cap *= 2;
+    const cps = new Uint32Array(cap);
+    const sts = new Uint32Array(cap);
+    cps.set(this.cps);
+    sts.set(this.sts);
+    this.cps = cps;
+    this.sts = sts;
+  }
+}

@@ -1,0 +1,76 @@
+// The pure-TypeScript log pipeline: the oracle the WASM module is diffed against, and the
+// benchmark's baseline. Same stages, same output: mask → parse → lines → chunks.
+import { derivedForms } from "../derive.ts";
+import { MASK } from "../limits.ts";
+import type { LogChunk, LogPipeline, LogPipelineOptions } from "../types.ts";
+import { Chunker } from "./chunker.ts";
+import { Line } from "./line.ts";
+import { type ByteSink, Masker } from "./masker.ts";
+import { Parser } from "./parser.ts";
+import { StyleTable } from "./style.ts";
+
+const MASK_BYTES = new TextEncoder().encode(MASK);
+
+export function createReferencePipeline(opts: LogPipelineOptions = {}): LogPipeline {
+  return new ReferencePipeline(opts);
+}
+
+class ReferencePipeline implements LogPipeline, ByteSink {
+  private readonly masker = new Masker();
+  private readonly chunker = new Chunker();
+  private readonly line: Line;
+  private readonly parser: Parser;
+  private patterns: Uint8Array[] = [];
+  private dirty = false;
+  private disposed = false;
+
+  constructor(opts: LogPipelineOptions) {
+    const styles = new StyleTable();
+    this.line = new Line(styles, this.chunker, opts.firstLine ?? 1);
+    this.parser = new Parser(this.line, styles);
+    for (const s of opts.secrets ?? []) this.addSecret(s);
+  }
+
+  addSecret(value: string): void {
+    const forms = derivedForms(value);
+    if (forms.length === 0) return;
+    this.patterns.push(...forms);
+    // Rebuilt lazily so adding many secrets in a row costs one build.
+    this.dirty = true;
+  }
+
+  push(bytes: Uint8Array): LogChunk[] {
+    this.check();
+    this.masker.push(bytes, this);
+    return this.chunker.take();
+  }
+
+  flush(): LogChunk[] {
+    this.check();
+    this.masker.flush(this);
+    this.parser.finish();
+    this.line.finish();
+    return this.chunker.take();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.patterns = [];
+  }
+
+  bytes(buf: Uint8Array, start: number, end: number): void {
+    this.parser.feed(buf, start, end);
+  }
+
+  mask(): void {
+    this.parser.feed(MASK_BYTES, 0, MASK_BYTES.length);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error("log pipeline used after dispose");
+    if (this.dirty) {
+      this.masker.setPatterns(this.patterns);
+      this.dirty = false;
+    }
+  }
+}
