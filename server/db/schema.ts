@@ -120,6 +120,11 @@ export const jobs = sqliteTable(
     logBytes: integer("log_bytes").notNull().default(0),
     /** Log lines persisted so far. */
     logLines: integer("log_lines").notNull().default(0),
+    /** Raw offset and line count where the current log segment (a step) began: crash recovery replays from here. */
+    logSegmentOffset: integer("log_segment_offset").notNull().default(0),
+    logSegmentLines: integer("log_segment_lines").notNull().default(0),
+    /** Set once the log was compacted into one blob-store object and its rows removed. */
+    logArchivedAt: integer("log_archived_at"),
     failureReason: text("failure_reason"),
     createdAt: integer("created_at").notNull().default(now),
     startedAt: integer("started_at"),
@@ -158,6 +163,22 @@ export const logChunks = sqliteTable(
     body: text("body").notNull(),
   },
   (t) => [uniqueIndex("log_chunks_job_first").on(t.jobId, t.firstLine)],
+);
+
+/**
+ * The current segment's raw bytes, sealed under the master key (they are unmasked), kept only so a
+ * restarted server can rebuild the log pipeline's state; deleted when the segment ends.
+ */
+export const logRaw = sqliteTable(
+  "log_raw",
+  {
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    offset: integer("offset").notNull(),
+    envelope: text("envelope").notNull(),
+  },
+  (t) => [uniqueIndex("log_raw_job_offset").on(t.jobId, t.offset)],
 );
 
 export const builders = sqliteTable(
