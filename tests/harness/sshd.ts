@@ -1,0 +1,160 @@
+// Test harness: a real OpenSSH sshd on 127.0.0.1 with its own config, host key and a throwaway
+// client key, all in a temp dir. The system's sshd and its config are never touched.
+//
+//   const sshd = await startSshd();
+//   const transport = await createSshTransport({ host: sshd.host, port: sshd.port,
+//     username: sshd.username, privateKey: sshd.clientPrivateKey, hostKey: sshd.hostPublicKey });
+//   ...
+//   await sshd.stop();
+//
+// `ssh -i clientKeyPath -o UserKnownHostsFile=knownHostsPath -p port root@127.0.0.1` works too.
+// Logs in as root (the LXC driver needs it); authorized_keys holds only the throwaway key.
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface TestSshd {
+  host: "127.0.0.1";
+  port: number;
+  username: "root";
+  clientKeyPath: string;
+  clientPrivateKey: string;
+  /** OpenSSH public key line of the host key, for pinning. */
+  hostPublicKey: string;
+  /** known_hosts file with `[127.0.0.1]:port <key>`, for the OpenSSH client. */
+  knownHostsPath: string;
+  /** sshd's stderr so far (it runs with -e), for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export const SSHD_PATH = "/usr/sbin/sshd";
+
+export function sshdAvailable(): boolean {
+  return existsSync(SSHD_PATH) && spawnSync("ssh-keygen", ["-?"]).error === undefined && process.getuid?.() === 0;
+}
+
+export async function startSshd(): Promise<TestSshd> {
+  if (!existsSync(SSHD_PATH)) throw new Error(`${SSHD_PATH} not found: apt-get install -y openssh-server`);
+  const dir = mkdtempSync(join(tmpdir(), "cairn-sshd-"));
+  try {
+    return await startIn(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function startIn(dir: string): Promise<TestSshd> {
+  const hostKey = join(dir, "ssh_host_ed25519_key");
+  const clientKey = join(dir, "client_ed25519");
+  keygen(hostKey);
+  keygen(clientKey);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(`${clientKey}.pub`), { mode: 0o600 });
+  // sshd's privilege separation directory; a host without a running sshd may lack it.
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const hostPublicKey = readFileSync(`${hostKey}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+
+  // Another process may grab the port between probing and sshd's bind: retry with a new one.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const config = join(dir, "sshd_config");
+    writeFileSync(config, sshdConfig(dir, hostKey, port));
+    let stderr = "";
+    const child = spawn(SSHD_PATH, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
+    const up = await Promise.race([waitForBanner(port), exited.then(() => false)]);
+    if (!up) {
+      child.kill("SIGKILL");
+      if (attempt < 3 && /Address already in use/.test(stderr)) continue;
+      throw new Error(`sshd did not start on 127.0.0.1:${port}:\n${stderr}`);
+    }
+    const knownHostsPath = join(dir, "known_hosts");
+    writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${hostPublicKey}\n`);
+    return {
+      host: "127.0.0.1",
+      port,
+      username: "root",
+      clientKeyPath: clientKey,
+      clientPrivateKey: readFileSync(clientKey, "utf8"),
+      hostPublicKey,
+      knownHostsPath,
+      log: () => stderr,
+      async stop() {
+        if (child.exitCode === null) {
+          child.kill("SIGTERM");
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
+          if (child.exitCode === null) child.kill("SIGKILL");
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+}
+
+function sshdConfig(dir: string, hostKey: string, port: number): string {
+  return [
+    `Port ${port}`,
+    "ListenAddress 127.0.0.1",
+    `HostKey ${hostKey}`,
+    `PidFile ${join(dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    "PermitRootLogin prohibit-password",
+    "PubkeyAuthentication yes",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "UsePAM no",
+    "StrictModes no",
+    // The transport runs many exec channels on one connection.
+    "MaxSessions 64",
+    "MaxStartups 64:30:128",
+    "LogLevel ERROR",
+    "",
+  ].join("\n");
+}
+
+function keygen(path: string): void {
+  const r = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cairn-test", "-f", path]);
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr?.toString() ?? r.error}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True once something on the port speaks SSH; gives up after 10 s. */
+async function waitForBanner(port: number): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = connect(port, "127.0.0.1");
+      sock.setTimeout(1_000);
+      sock.once("data", (b) => {
+        sock.destroy();
+        resolve(b.toString().startsWith("SSH-"));
+      });
+      sock.once("error", () => resolve(false));
+      sock.once("timeout", () => {
+        sock.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
