@@ -31,7 +31,7 @@ beforeAll(async () => {
   server = await startTestServer();
   repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG }, "add config");
-  repo.commit({ "README": "no config here\n" }, "no config", "bare");
+  repo.commit({ ".circleci/config.yml": null, README: "no config here\n" }, "no config", "bare");
 });
 afterAll(() => server.stop());
 

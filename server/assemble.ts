@@ -8,6 +8,8 @@ import { LogService } from "./logs/service.ts";
 import { defaultTemplates } from "./services/pipelines.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
+import { openBytes, seal } from "./secrets/index.ts";
+import { blobStoreFromEnv } from "./blobs/index.ts";
 import { VERSION } from "./version.ts";
 
 export interface Assembled extends Initialised {
@@ -18,7 +20,17 @@ export interface Assembled extends Initialised {
 export async function assemble(config: ServerConfig, opts: { tls?: boolean } = {}): Promise<Assembled> {
   const init = await initialise(config);
   const factory = await loadLogPipeline();
-  const logs = new LogService(init.db, factory);
+  const blobs = blobStoreFromEnv(config.dataDir, process.env);
+  const keyring = init.keyring;
+  const logs = new LogService({
+    db: init.db,
+    factory,
+    blobs,
+    sealer: {
+      seal: (bytes, context) => seal(keyring, bytes, context),
+      open: (envelope, context) => openBytes(keyring, envelope, context),
+    },
+  });
   const scheduler = new Scheduler(init.db, logs);
   const deps: AppDeps = {
     db: init.db,

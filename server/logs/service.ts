@@ -1,30 +1,49 @@
-// A job's log from the builder's upload to storage: offset-addressed raw bytes go through the
-// job's log pipeline (mask, parse ANSI, split lines); the resulting chunks are persisted in
-// libSQL before the upload is acknowledged, then fanned out to live viewers.
+// A job's log from the builder's upload to storage. Offset-addressed raw bytes go through the job's
+// log pipeline (mask, parse ANSI, split lines); the resulting chunks — and the raw bytes, sealed,
+// until their segment ends — are persisted in libSQL in one transaction before the upload is
+// acknowledged, then fanned out to live viewers. A restarted server rebuilds a pipeline's state by
+// replaying the sealed raw bytes of the current segment, so no acknowledged byte is ever lost.
+// When the job ends the log is compacted into one blob-store object and its rows are removed.
 import { and, asc, eq, gte } from "drizzle-orm";
 import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
+import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
-import { jobs, logChunks } from "../db/schema.ts";
+import { jobs, logChunks, logRaw } from "../db/schema.ts";
 import { LogHub } from "./hub.ts";
 
 export interface LogPipelineFactory {
   create(opts?: LogPipelineOptions): LogPipeline;
 }
 
+/** Seals and opens the raw bytes kept for crash recovery (NaCl secretbox under the master key). */
+export interface RawSealer {
+  seal(bytes: Uint8Array, context: string): string;
+  open(envelope: string, context: string): Uint8Array;
+}
+
+export interface LogServiceDeps {
+  db: Db;
+  factory: LogPipelineFactory;
+  blobs: BlobStore;
+  sealer: RawSealer;
+  /** The job's secret values, registered with its pipeline for masking. */
+  secretsFor?: (jobId: string) => Promise<string[]>;
+}
+
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
+
+type JobRow = typeof jobs.$inferSelect;
+
+export const archiveKey = (jobId: string) => `logs/${jobId}.ndjson`;
 
 export class LogService {
   readonly hub = new LogHub();
   private readonly pipelines = new Map<string, LogPipeline>();
   /** Per-job promise chain: a job's uploads are processed one at a time, in order. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly archiveCache = new Map<string, LogLine[]>();
 
-  constructor(
-    private readonly db: Db,
-    private readonly factory: LogPipelineFactory,
-    /** The job's secret values, registered with its pipeline for masking. */
-    private readonly secretsFor: (jobId: string) => Promise<string[]> = async () => [],
-  ) {}
+  constructor(private readonly deps: LogServiceDeps) {}
 
   private serial<T>(jobId: string, work: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(jobId) ?? Promise.resolve();
@@ -37,82 +56,127 @@ export class LogService {
     return next;
   }
 
-  private async pipelineFor(jobId: string, firstLine: number): Promise<LogPipeline> {
-    let p = this.pipelines.get(jobId);
-    if (!p) {
-      p = this.factory.create({ secrets: await this.secretsFor(jobId), firstLine });
-      this.pipelines.set(jobId, p);
+  private async job(jobId: string): Promise<JobRow> {
+    const job = await this.deps.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+    if (!job) throw new Error(`job ${jobId} does not exist`);
+    return job;
+  }
+
+  private rawContext = (jobId: string, offset: number) => `lograw:${jobId}:${offset}`;
+
+  /** The job's pipeline; after a restart, rebuilt by replaying the current segment's sealed raw bytes. */
+  private async pipelineFor(job: JobRow): Promise<LogPipeline> {
+    const existing = this.pipelines.get(job.id);
+    if (existing) return existing;
+    const secrets = (await this.deps.secretsFor?.(job.id)) ?? [];
+    const pipeline = this.deps.factory.create({ secrets, firstLine: job.logSegmentLines + 1 });
+    if (job.logBytes > job.logSegmentOffset) {
+      const rows = await this.deps.db
+        .select()
+        .from(logRaw)
+        .where(eq(logRaw.jobId, job.id))
+        .orderBy(asc(logRaw.offset));
+      // Determinism: replaying the same bytes re-emits exactly the lines already stored.
+      for (const row of rows) pipeline.push(this.deps.sealer.open(row.envelope, this.rawContext(job.id, row.offset)));
     }
-    return p;
+    this.pipelines.set(job.id, pipeline);
+    return pipeline;
   }
 
   /** Appends raw bytes that start at byte `start` of the job's log. */
   append(jobId: string, start: number, bytes: Uint8Array): Promise<AppendResult> {
     return this.serial(jobId, async () => {
-      const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
-      if (!job) throw new Error(`job ${jobId} vanished`);
+      const job = await this.job(jobId);
       const acked = job.logBytes;
       if (start > acked) return { ok: false, offset: acked };
       const end = start + bytes.length;
       if (end <= acked) return { ok: true, offset: acked }; // already have it all
       const fresh = bytes.subarray(acked - start);
-      const pipeline = await this.pipelineFor(jobId, job.logLines + 1);
+      const pipeline = await this.pipelineFor(job);
       const chunks = pipeline.push(fresh);
-      await this.persist(jobId, chunks, { from: acked, to: end, lines: job.logLines });
+      try {
+        await this.persist(job, chunks, end, { raw: fresh });
+      } catch (err) {
+        // The pipeline consumed bytes that were not stored: drop it; the next call replays.
+        this.drop(jobId);
+        throw err;
+      }
       return { ok: true, offset: end };
     });
   }
 
-  /** Releases what the pipeline holds back (end of a step): the partial last line becomes a line. */
-  flush(jobId: string): Promise<void> {
+  /** Ends a segment (a step): the partial last line becomes a line and the sealed raw bytes go. */
+  endSegment(jobId: string): Promise<void> {
     return this.serial(jobId, async () => {
-      const pipeline = this.pipelines.get(jobId);
-      if (!pipeline) return;
-      const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
-      if (!job) return;
+      const job = await this.job(jobId);
+      if (job.logArchivedAt) return;
+      if (!this.pipelines.has(jobId) && job.logBytes === job.logSegmentOffset) return;
+      const pipeline = await this.pipelineFor(job);
       const chunks = pipeline.flush();
-      await this.persist(jobId, chunks, { from: job.logBytes, to: job.logBytes, lines: job.logLines });
+      await this.persist(job, chunks, job.logBytes, { endSegment: true });
+      this.drop(jobId);
     });
   }
 
-  /** Ends the job's log: flushes, frees the pipeline, tells viewers the result. */
-  finish(jobId: string, status: string): Promise<void> {
-    return this.flush(jobId).then(() =>
-      this.serial(jobId, async () => {
-        this.pipelines.get(jobId)?.dispose();
-        this.pipelines.delete(jobId);
-        this.hub.publish(jobId, { kind: "end", status });
-      }),
-    );
+  /** Ends the job's log: last segment, archive to the blob store, and the result to viewers. */
+  async finish(jobId: string, status: string): Promise<void> {
+    await this.endSegment(jobId);
+    await this.serial(jobId, () => this.archive(jobId));
+    this.hub.publish(jobId, { kind: "end", status });
+  }
+
+  private drop(jobId: string): void {
+    this.pipelines.get(jobId)?.dispose();
+    this.pipelines.delete(jobId);
   }
 
   private async persist(
-    jobId: string,
+    job: JobRow,
     chunks: LogChunk[],
-    at: { from: number; to: number; lines: number },
+    end: number,
+    opts: { raw?: Uint8Array; endSegment?: boolean },
   ): Promise<void> {
-    const last = chunks.length ? chunks[chunks.length - 1].last : at.lines;
-    await this.db.transaction(async (tx) => {
-      for (const c of chunks) {
-        await tx.insert(logChunks).values({
-          jobId,
-          firstLine: c.first,
-          lastLine: c.last,
-          body: JSON.stringify(c.lines),
+    const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
+    await this.deps.db.transaction(async (tx) => {
+      if (opts.raw) {
+        await tx.insert(logRaw).values({
+          jobId: job.id,
+          offset: job.logBytes,
+          envelope: this.deps.sealer.seal(opts.raw, this.rawContext(job.id, job.logBytes)),
         });
       }
+      for (const c of chunks) {
+        await tx
+          .insert(logChunks)
+          .values({ jobId: job.id, firstLine: c.first, lastLine: c.last, body: JSON.stringify(c.lines) });
+      }
+      if (opts.endSegment) await tx.delete(logRaw).where(eq(logRaw.jobId, job.id));
+      const segment = opts.endSegment ? { logSegmentOffset: end, logSegmentLines: lines } : {};
       const r = await tx
         .update(jobs)
-        .set({ logBytes: at.to, logLines: last })
-        .where(and(eq(jobs.id, jobId), eq(jobs.logBytes, at.from)));
-      if (r.rowsAffected !== 1) throw new Error(`log of job ${jobId} moved under us (expected offset ${at.from})`);
+        .set({ logBytes: end, logLines: lines, ...segment })
+        .where(and(eq(jobs.id, job.id), eq(jobs.logBytes, job.logBytes), eq(jobs.logLines, job.logLines)));
+      if (r.rowsAffected !== 1) throw new Error(`log of job ${job.id} moved under us (expected offset ${job.logBytes})`);
     });
-    for (const chunk of chunks) this.hub.publish(jobId, { kind: "chunk", chunk });
+    for (const chunk of chunks) this.hub.publish(job.id, { kind: "chunk", chunk });
   }
 
-  /** Lines with number > `after`, at most `limit` of them, in order. */
-  async readLines(jobId: string, after: number, limit = 10_000): Promise<LogLine[]> {
-    const rows = await this.db
+  /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */
+  private async archive(jobId: string): Promise<void> {
+    const job = await this.job(jobId);
+    if (job.logArchivedAt) return;
+    const lines = await this.readStoredLines(jobId, 0, Number.MAX_SAFE_INTEGER);
+    const body = lines.map((l) => JSON.stringify(l)).join("\n");
+    await this.deps.blobs.put(archiveKey(jobId), body, "application/x-ndjson");
+    await this.deps.db.transaction(async (tx) => {
+      await tx.update(jobs).set({ logArchivedAt: Date.now() }).where(eq(jobs.id, jobId));
+      await tx.delete(logChunks).where(eq(logChunks.jobId, jobId));
+      await tx.delete(logRaw).where(eq(logRaw.jobId, jobId));
+    });
+  }
+
+  private async readStoredLines(jobId: string, after: number, limit: number): Promise<LogLine[]> {
+    const rows = await this.deps.db
       .select({ body: logChunks.body })
       .from(logChunks)
       .where(and(eq(logChunks.jobId, jobId), gte(logChunks.lastLine, after + 1)))
@@ -127,9 +191,32 @@ export class LogService {
     return out;
   }
 
+  private async readArchivedLines(jobId: string): Promise<LogLine[]> {
+    const cached = this.archiveCache.get(jobId);
+    if (cached) return cached;
+    const bytes = await this.deps.blobs.get(archiveKey(jobId));
+    if (!bytes) throw new Error(`the archived log of job ${jobId} is missing from the ${this.deps.blobs.kind} blob store`);
+    const text = new TextDecoder().decode(bytes);
+    const lines = text ? text.split("\n").map((l) => JSON.parse(l) as LogLine) : [];
+    this.archiveCache.set(jobId, lines);
+    if (this.archiveCache.size > 16) this.archiveCache.delete(this.archiveCache.keys().next().value!);
+    return lines;
+  }
+
+  /** Lines numbered after `after`, at most `limit` of them, in order — the same before and after archiving. */
+  async readLines(jobId: string, after: number, limit = 10_000): Promise<LogLine[]> {
+    const job = await this.job(jobId);
+    if (!job.logArchivedAt) {
+      const lines = await this.readStoredLines(jobId, after, limit);
+      // The archive may have removed the rows while we read them: then read the archive.
+      if (lines.length >= limit || !(await this.job(jobId)).logArchivedAt) return lines;
+    }
+    const all = await this.readArchivedLines(jobId);
+    // Line n sits at index n-1: lines are numbered from 1 without gaps.
+    return all.slice(after, after + limit);
+  }
+
   async lineCount(jobId: string): Promise<number> {
-    const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId), columns: { logLines: true } });
-    return job?.logLines ?? 0;
+    return (await this.job(jobId)).logLines;
   }
 }
-

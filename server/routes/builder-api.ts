@@ -23,7 +23,7 @@ export const builderApiRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
 
-  app.use("*", async (c, next) => {
+  app.use("/builder/*", async (c, next) => {
     const version = c.req.header(PROTOCOL_HEADER);
     if (version !== String(PROTOCOL_VERSION)) {
       throw new ApiError(

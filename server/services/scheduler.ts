@@ -139,7 +139,7 @@ export class Scheduler {
   async reportStep(jobId: string, report: StepReport, firstLine: number): Promise<void> {
     const now = this.now();
     const done = report.status !== "running";
-    if (done) await this.logs.flush(jobId);
+    if (done) await this.logs.endSegment(jobId);
     await this.db
       .insert(steps)
       .values({
@@ -161,7 +161,7 @@ export class Scheduler {
   /** Records the builder's result; only the builder holding the lease can finish a running job. */
   async finish(builderId: string, jobId: string, report: FinishReport): Promise<boolean> {
     // Flush first: a viewer that sees the job ended must already find its last line stored.
-    await this.logs.flush(jobId);
+    await this.logs.endSegment(jobId);
     const r = await this.db
       .update(jobs)
       .set({

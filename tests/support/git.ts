@@ -1,6 +1,6 @@
 // Real git repositories for tests: a bare repo with commits made from a scratch work tree.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -8,6 +8,7 @@ const git = (cwd: string, ...args: string[]) =>
   execFileSync("git", args, {
     cwd,
     encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
       GIT_AUTHOR_NAME: "Cairn Test",
@@ -20,8 +21,8 @@ const git = (cwd: string, ...args: string[]) =>
 export interface TestRepo {
   /** Path of the bare repository (usable as a project's repo_url). */
   bare: string;
-  /** Commits `files` on `branch` (created if new) and pushes; returns the commit sha. */
-  commit(files: Record<string, string>, message?: string, branch?: string): string;
+  /** Commits `files` (null deletes one) on `branch` (created from the current one if new) and pushes; returns the sha. */
+  commit(files: Record<string, string | null>, message?: string, branch?: string): string;
 }
 
 export function createRepo(): TestRepo {
@@ -39,6 +40,10 @@ export function createRepo(): TestRepo {
         git(work, "checkout", "--quiet", "-b", branch);
       }
       for (const [path, text] of Object.entries(files)) {
+        if (text === null) {
+          rmSync(join(work, path), { force: true });
+          continue;
+        }
         mkdirSync(dirname(join(work, path)), { recursive: true });
         writeFileSync(join(work, path), text);
       }
