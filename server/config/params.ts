@@ -12,6 +12,8 @@ export interface ParamSpec {
   default?: YNode;
   enum?: string[];
   pos: Pos;
+  /** The declaration itself is wrong (reported already): accept any value, to avoid a cascade of errors. */
+  unchecked?: boolean;
 }
 
 export type ParamSpecs = Map<string, ParamSpec>;
@@ -37,11 +39,13 @@ export function parseParamSpecs(node: YNode | undefined, owner: string, diag: Di
     const typeNode = get(def, "type");
     if (!typeNode) {
       diag.error(def.pos, `${where} has no \`type\` (one of ${PARAM_TYPES.join(", ")})`);
+      specs.set(e.key, { name: e.key, type: "string", pos: e.keyPos, unchecked: true, default: get(def, "default") ?? scalar("", e.keyPos) });
       continue;
     }
     const type = typeNode.kind === "scalar" ? String(typeNode.value) : "";
     if (!(PARAM_TYPES as readonly string[]).includes(type)) {
       diag.error(typeNode.pos, `${where}: unknown type ${JSON.stringify(type)} (one of ${PARAM_TYPES.join(", ")})`);
+      specs.set(e.key, { name: e.key, type: "string", pos: e.keyPos, unchecked: true, default: get(def, "default") ?? scalar("", e.keyPos) });
       continue;
     }
     if (pipeline && !["string", "boolean", "integer", "enum"].includes(type)) {
@@ -53,13 +57,15 @@ export function parseParamSpecs(node: YNode | undefined, owner: string, diag: Di
       const en = get(def, "enum");
       if (!en || en.kind !== "seq" || en.items.some((i) => i.kind !== "scalar")) {
         diag.error((en ?? def).pos, `${where}: an enum parameter needs \`enum:\`, a list of allowed values`);
+        specs.set(e.key, { name: e.key, type: "string", pos: e.keyPos, unchecked: true, default: get(def, "default") ?? scalar("", e.keyPos) });
         continue;
       }
       spec.enum = en.items.map((i) => String((i as { value: unknown }).value));
     }
     const dflt = get(def, "default");
     if (dflt) {
-      if (checkValue(spec, dflt, `${where}: default`, diag)) spec.default = dflt;
+      if (!checkValue(spec, dflt, `${where}: default`, diag)) spec.unchecked = true;
+      spec.default = dflt;
     } else if (pipeline) {
       diag.error(def.pos, `${where} needs a \`default\` (pipeline parameters always have one)`);
       continue;
@@ -76,6 +82,7 @@ export function checkValue(spec: ParamSpec, v: YNode, where: string, diag: Diagn
     return false;
   };
   const s = v.kind === "scalar" ? v.value : undefined;
+  if (spec.unchecked) return true;
   // A value that still holds an unresolved pipeline reference is checked once values are known.
   if (typeof s === "string" && s.includes("<< pipeline.")) return true;
   switch (spec.type) {

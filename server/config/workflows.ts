@@ -121,7 +121,10 @@ function matrixCombos(m: YNode | undefined, jobName: string, ctx: Ctx): Combo[] 
   const { diag } = ctx;
   if (!m) return [{}];
   const where = `job \`${jobName}\`: \`matrix\``;
-  if (!ctx.v21) diag.error(m.pos, `${where} needs \`version: 2.1\``);
+  if (!ctx.v21) {
+    diag.error(m.pos, `${where} needs \`version: 2.1\``);
+    return [{}];
+  }
   if (m.kind !== "map") {
     diag.error(m.pos, `${where} takes \`{parameters: …, exclude: …, alias: …}\`, not ${describe(m)}`);
     return [];

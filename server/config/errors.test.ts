@@ -1,0 +1,147 @@
+// Broken configs: every problem in the file is reported at once, each at the line:col of the node at fault.
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatError, parseConfig } from "./index.ts";
+
+const fixture = (name: string) => readFileSync(join(import.meta.dir, "fixtures", name), "utf8");
+const problems = (text: string, file = "c.yml") => parseConfig(text, file).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
+const OFFLINE = "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
+const LINUX = "Cairn runs every job in a Linux LXC container";
+
+describe("every error at once, with line:col", () => {
+  test("fixtures/errors.yml (2.1)", () => {
+    const { config, errors } = parseConfig(fixture("errors.yml"), "errors.yml");
+    expect(config).toBeUndefined();
+    expect(errors.every((e) => e.file === "errors.yml")).toBe(true);
+    expect(errors.map((e) => `${e.line}:${e.col}: ${e.message}`)).toEqual([
+      `4:3: orb \`node\` (circleci/node@5.0) cannot be fetched: ${OFFLINE}`,
+      `8:5: executor \`mac\`: macos executor (Xcode 15.0) is not supported: ${LINUX}; run macOS jobs on another CI`,
+      "10:3: executor `broken` needs one of docker, machine or macos",
+      '17:15: command `greet`: parameter `who`: unknown type "strin" (one of string, boolean, integer, enum, steps, executor, env_var_name)',
+      "19:14: `<< parameters.whom >>`: command `greet` has no parameter `whom`",
+      "25:18: job `build`: `parallelism` must be a whole number of at least 1, not number 0",
+      `28:9: step \`node/install-packages\` comes from orb \`node\` (circleci/node@5.0), which cannot be fetched: ${OFFLINE}`,
+      "31:11: command `greet` has no parameter `loud` (it has: who)",
+      '34:30: `run`: `no_output_timeout` must be a duration like 10m, 20s, 1h or 1h30m, not the string "soon"',
+      '35:17: `run`: `when` must be on_success, on_fail or always, not "sometimes"',
+      "37:11: `save_cache` needs `key`",
+      "38:9: job `build`: unknown step `teleport` (not a built-in step or a command under `commands:`)",
+      "39:3: job `lonely` has no executor: give it `docker`, `machine` or `executor`",
+      "54:9: workflow `main`: unknown job `test` (not defined under `jobs:`; approval jobs need `type: approval`)",
+      '57:18: argument `count` of job `typed` must be an integer, not the string "many"',
+      "58:22: workflow `main`: job `typed` requires `missing`, which is not a job in this workflow",
+      "59:9: workflow `main`: jobs require each other in a cycle: a → b → a",
+      `65:9: job \`node/test\` comes from orb \`node\` (circleci/node@5.0), which cannot be fetched: ${OFFLINE}`,
+    ]);
+  });
+
+  test("fixtures/errors-v2.yml (2.0: no 2.1 features, unsupported steps, bad filters)", () => {
+    expect(problems(fixture("errors-v2.yml"))).toEqual([
+      "3:1: `commands` needs `version: 2.1`",
+      "11:5: job `build`: `parameters` needs `version: 2.1`",
+      "16:9: job `build`: unknown step `setup` (not a built-in step; commands need version 2.1)",
+      `19:14: job \`test\`: Windows machine image \`windows-server-2022-gui:current\` is not supported: ${LINUX}`,
+      "21:9: step `setup_remote_docker` is not supported: Cairn jobs run in LXC containers with no remote Docker engine to attach to",
+      "22:24: `restore_cache` needs `key` or `keys`",
+      "23:9: job `test`: a step is a mapping with exactly one key, the step's name; found `run`, `command`",
+      "33:13: job `build`: `matrix` needs `version: 2.1`",
+      "38:21: workflow `main`: job `test`: filters.branches.only: invalid regular expression /[unclosed/: Invalid regular expression: missing terminating ] for character class",
+      "39:20: workflow `main`: job `test`: `context` is a context name or a list of them, not number 42",
+    ]);
+  });
+
+  test("YAML syntax errors carry their position", () => {
+    expect(problems("version: 2.1\njobs:\n  build:\n    docker: [{image: a}\n    steps: []\n")).toEqual([
+      "5:5: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]",
+    ]);
+    expect(problems("version: 2.1\njobs:\n  a: {}\n  a: {}\n")).toEqual(["4:3: YAML syntax error: Map keys must be unique"]);
+  });
+
+  test("version, empty files, and what is not a config", () => {
+    expect(problems("")).toEqual(["1:1: config is empty"]);
+    expect(problems("- a\n- b\n")).toEqual(["1:1: a config is a mapping with `version`, `jobs` and `workflows`, not a list"]);
+    expect(problems("jobs: {}\n")).toEqual(["1:1: `version` is missing: Cairn reads CircleCI configs of version 2 and 2.1"]);
+    expect(problems("version: 3\n")).toEqual(["1:10: version 3 is not supported: use 2 or 2.1"]);
+    expect(problems("version: 2\njobs:\n  test:\n    docker: [{image: a}]\n    steps: [checkout]\n")).toEqual([
+      "1:1: there is no `workflows` section and no job called `build` to run without one",
+    ]);
+  });
+
+  test("parameter declarations and arguments", () => {
+    const text = `version: 2.1
+parameters:
+  flag:
+    type: steps
+jobs:
+  j:
+    parameters:
+      level:
+        type: enum
+        enum: [low, high]
+        default: medium
+      name:
+        type: env_var_name
+        default: 9LIVES
+      list:
+        type: string
+        default: [a]
+    docker: [{image: a}]
+    steps:
+      - run: echo << parameters.level >> << pipeline.parameters.nope >> << pipeline.git.nope >> << other.x >>
+workflows:
+  w:
+    jobs:
+      - j:
+          level: low
+          colour: red
+`;
+    expect(problems(text)).toEqual([
+      "4:11: pipeline: parameter `flag`: pipeline parameters are string, boolean, integer or enum, not steps",
+      '11:18: job `j`: parameter `level`: default must be one of "low", "high", not the string "medium"',
+      '14:18: job `j`: parameter `name`: default must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*), not the string "9LIVES"',
+      "17:18: job `j`: parameter `list`: default must be a string (quote numbers: '14.10' stays 14.10), not a list",
+      "20:14: `<< other.x >>` is not a known reference (use parameters.*, pipeline.* or matrix.*; write `\\<<` for a literal `<<`)",
+      expect.stringMatching(/^20:14: `<< pipeline.git.nope >>` is not a pipeline value/),
+      expect.stringMatching(/^20:14: `<< pipeline.parameters.nope >>` is not a pipeline value/),
+      "26:11: job `j` has no parameter `colour` (it has: level, name, list)",
+    ]);
+  });
+
+  test("required parameters, recursion, steps that are not steps", () => {
+    const text = `version: 2.1
+commands:
+  loop:
+    steps: [loop]
+jobs:
+  j:
+    parameters:
+      must: {type: string}
+    docker: [{image: a}]
+    steps:
+      - loop
+      - 42
+      - {}
+      - run
+      - when:
+          condition: {xor: [true]}
+          steps: [checkout]
+workflows:
+  w:
+    jobs: [j]
+`;
+    expect(problems(text)).toEqual([
+      "4:13: command `loop` invokes itself (loop → loop)",
+      "12:9: job `j`: a step is a name or a one-key mapping, not number 42",
+      "13:9: job `j`: a step is a mapping with exactly one key, the step's name; found none",
+      "14:9: `run` needs `command`",
+      "16:23: a condition is a value or exactly one of and, or, not, equal, matches; found `xor`",
+      "20:12: job `j`: required parameter `must` (string) is missing",
+    ]);
+  });
+
+  test("formatError gives file:line:col: message", () => {
+    const [e] = parseConfig("version: 9\n", "x/config.yml").errors;
+    expect(formatError(e)).toBe("x/config.yml:1:10: version 9 is not supported: use 2 or 2.1");
+  });
+});
