@@ -206,3 +206,20 @@ export const registrationTokens = sqliteTable("registration_tokens", {
   expiresAt: integer("expires_at").notNull(),
   usedAt: integer("used_at"),
 });
+
+/**
+ * State changes (pipeline/job created, started, finished) for live builds lists. Stored, so every
+ * server process on the database serves them and a client resumes from its last id.
+ */
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull().default(now),
+    type: text("type").notNull(),
+    projectId: text("project_id").notNull(),
+    /** The event's JSON body. */
+    body: text("body").notNull(),
+  },
+  (t) => [index("events_project").on(t.projectId, t.id)],
+);
