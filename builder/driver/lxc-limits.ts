@@ -1,0 +1,45 @@
+// Resource-class limits as cgroup settings, for whichever cgroup layout the fleet host runs.
+
+export interface SandboxLimits {
+  /** Hard memory limit; the kernel OOM-kills the step past it (no swap beyond it where supported). */
+  memoryBytes?: number;
+  /** CPU time as a number of CPUs (1.5 = one and a half cores' worth per period). */
+  cpus?: number;
+  /** Maximum number of processes and threads (fork bombs stop here). */
+  pids?: number;
+}
+
+const PERIOD_US = 100_000;
+
+/**
+ * `lxc-cgroup` key/value pairs. The memsw/swap keys come last and are optional: they exist only
+ * when the kernel accounts swap.
+ */
+export function cgroupSettings(limits: SandboxLimits, unified: boolean): { key: string; value: string; optional?: boolean }[] {
+  const out: { key: string; value: string; optional?: boolean }[] = [];
+  if (limits.memoryBytes !== undefined) {
+    const bytes = String(Math.floor(positive(limits.memoryBytes, "memoryBytes")));
+    if (unified) {
+      out.push({ key: "memory.max", value: bytes }, { key: "memory.swap.max", value: "0", optional: true });
+    } else {
+      out.push(
+        { key: "memory.limit_in_bytes", value: bytes },
+        { key: "memory.memsw.limit_in_bytes", value: bytes, optional: true },
+      );
+    }
+  }
+  if (limits.cpus !== undefined) {
+    const quota = String(Math.max(1_000, Math.round(positive(limits.cpus, "cpus") * PERIOD_US)));
+    if (unified) out.push({ key: "cpu.max", value: `${quota} ${PERIOD_US}` });
+    else out.push({ key: "cpu.cfs_period_us", value: String(PERIOD_US) }, { key: "cpu.cfs_quota_us", value: quota });
+  }
+  if (limits.pids !== undefined) {
+    out.push({ key: "pids.max", value: String(Math.floor(positive(limits.pids, "pids"))) });
+  }
+  return out;
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`limit ${what} must be a positive number, got ${n}`);
+  return n;
+}

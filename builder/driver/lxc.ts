@@ -1,0 +1,223 @@
+// The `lxc` driver: one ephemeral overlay clone of the base template per job slice, driven with
+// lxc-* commands through a HostTransport (ssh to the fleet host, or local).
+
+import { shellCommand } from "../transport/shell.ts";
+import { cgroupSettings, type SandboxLimits } from "./lxc-limits.ts";
+import { shellWords, STEP_RUNNER, stepEnv } from "./step-runner.ts";
+import type { Driver, ExecResult, HostTransport, Sandbox, StepIO, StepSpec } from "./types.ts";
+
+export interface LxcDriverOptions {
+  transport: HostTransport;
+  /** Base template every sandbox is cloned from (see scripts/lxc-base-template.sh). */
+  template?: string;
+  /** LXC's container directory on the host; LXC's default (/var/lib/lxc) when absent. */
+  lxcPath?: string;
+  /** Default cgroup limits for every sandbox; create() may override per resource class. */
+  limits?: SandboxLimits;
+  /** Seconds to wait for a clone to reach RUNNING. */
+  startTimeoutSec?: number;
+}
+
+export interface LxcCreateOptions {
+  name: string;
+  template?: string;
+  limits?: SandboxLimits;
+}
+
+export const SANDBOX_PREFIX = "cairn-";
+const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Seconds lxc-ls is polled for an ephemeral clone to vanish after lxc-stop. */
+const GONE_TIMEOUT_MS = 15_000;
+
+export class LxcError extends Error {
+  readonly code = "lxc_failed";
+  constructor(message: string) {
+    super(message);
+    this.name = "LxcError";
+  }
+}
+
+/** Sandbox names always start with `cairn-` so the orphan reaper can find them. */
+export function sandboxName(name: string): string {
+  const full = name.startsWith(SANDBOX_PREFIX) ? name : `${SANDBOX_PREFIX}${name}`;
+  if (!NAME_OK.test(full)) {
+    throw new LxcError(`invalid sandbox name ${JSON.stringify(full)}: letters, digits, '-', '_', '.', at most 63`);
+  }
+  return full;
+}
+
+export function createLxcDriver(options: LxcDriverOptions): Driver & {
+  create(opts: LxcCreateOptions): Promise<Sandbox>;
+} {
+  const { transport } = options;
+  const template = options.template ?? "cairn-base";
+  const startTimeout = options.startTimeoutSec ?? 20;
+  const P = options.lxcPath ? ["-P", options.lxcPath] : [];
+
+  const run = (argv: string[], what: string) =>
+    transport.exec(argv).then((r) => {
+      if (r.code !== 0) throw new LxcError(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+      return r;
+    });
+
+  async function list(): Promise<string[]> {
+    const r = await run(["lxc-ls", ...P, "-1"], "lxc-ls");
+    return r.stdout.split(/\s+/).filter(Boolean);
+  }
+
+  async function unifiedCgroups(): Promise<boolean> {
+    return (await transport.exec(["test", "-f", "/sys/fs/cgroup/cgroup.controllers"])).code === 0;
+  }
+
+  async function destroy(name: string): Promise<void> {
+    if (!(await list()).includes(name)) return;
+    // -k: no graceful shutdown, a build container has nothing to save. Ephemeral clones delete
+    // themselves once stopped; lxc-destroy covers one that never started (not ephemeral yet).
+    await transport.exec(["lxc-stop", ...P, "-k", "-n", name]);
+    const deadline = Date.now() + GONE_TIMEOUT_MS;
+    while ((await list()).includes(name)) {
+      if (Date.now() > deadline) {
+        const r = await transport.exec(["lxc-destroy", ...P, "-f", "-n", name]);
+        if (r.code !== 0 && (await list()).includes(name)) {
+          throw new LxcError(`container ${name} is still present after lxc-stop and lxc-destroy: ${r.stderr.trim()}`);
+        }
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function applyLimits(name: string, limits: SandboxLimits): Promise<void> {
+    const settings = cgroupSettings(limits, await unifiedCgroups());
+    for (const { key, value, optional } of settings) {
+      const r = await transport.exec(["lxc-cgroup", ...P, "-n", name, key, value]);
+      if (r.code !== 0 && !optional) {
+        throw new LxcError(`cannot set cgroup ${key}=${value} on ${name}: ${r.stderr.trim()}`);
+      }
+    }
+  }
+
+  function sandbox(name: string): Sandbox {
+    const attach = (env: string[] = []) => [
+      "lxc-attach",
+      ...P,
+      "-n",
+      name,
+      "--clear-env",
+      ...env.flatMap((k) => ["--keep-var", k]),
+      "--",
+    ];
+    return {
+      name,
+      unsandboxed: false,
+
+      async putTree(hostDir, dest) {
+        // The container has no network: the checkout is streamed in as a tar on the host.
+        const unpack = [...attach(), "/bin/sh", "-c", UNPACK, "cairn-put", dest];
+        const script = `set -o pipefail; tar -C "$1" -cf - . | ${shellCommand(unpack)}`;
+        const r = await transport.exec(["bash", "-c", script, "cairn-put", hostDir]);
+        if (r.code !== 0) {
+          throw new LxcError(`copying ${hostDir} into ${name}:${dest} failed (exit ${r.code}): ${r.stderr.trim()}`);
+        }
+      },
+
+      async run(step: StepSpec, io: StepIO): Promise<number> {
+        const env = stepEnv(step.env, "/root");
+        const argv = [
+          ...attach(Object.keys(env)),
+          "/bin/sh",
+          "-c",
+          STEP_RUNNER,
+          "cairn-step",
+          step.workdir,
+          ...shellWords(step.shell),
+        ];
+        const attachAbort = new AbortController();
+        let killing: Promise<unknown> | undefined;
+        const onAbort = () => {
+          // Killing lxc-attach does not kill what it started inside; kill every process in the
+          // container but init (one step runs at a time per sandbox), then the attach itself.
+          killing = transport
+            .exec([...attach(), "/bin/sh", "-c", "kill -KILL -1"])
+            .catch(() => {})
+            .finally(() => attachAbort.abort());
+        };
+        if (io.signal?.aborted) return 137;
+        io.signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          const r: ExecResult = await transport.exec(argv, {
+            env,
+            stdin: step.script,
+            onStdout: io.onOutput,
+            onStderr: io.onOutput,
+            signal: attachAbort.signal,
+          });
+          return r.code;
+        } finally {
+          io.signal?.removeEventListener("abort", onAbort);
+          // The next step must not start while this one's kill is still in flight.
+          await killing;
+        }
+      },
+
+      destroy: () => destroy(name),
+    };
+  }
+
+  return {
+    kind: "lxc",
+
+    async check() {
+      const r = await transport.exec(["sh", "-c", CHECK, "cairn-check", template, options.lxcPath ?? ""]);
+      if (r.code !== 0) {
+        throw new LxcError(`this host cannot run LXC sandboxes:\n${(r.stdout + r.stderr).trim()}`);
+      }
+    },
+
+    async create(opts: LxcCreateOptions) {
+      const name = sandboxName(opts.name);
+      const from = opts.template ?? template;
+      const copy = await transport.exec(["lxc-copy", ...P, "-n", from, "-N", name, "-e", "-B", "overlay"]);
+      if (copy.code !== 0) {
+        await destroy(name).catch(() => {});
+        throw new LxcError(`lxc-copy of template ${from} to ${name} failed: ${(copy.stderr || copy.stdout).trim()}`);
+      }
+      try {
+        const up = await transport.exec(["lxc-wait", ...P, "-n", name, "-s", "RUNNING", "-t", String(startTimeout)]);
+        if (up.code !== 0) throw new LxcError(`container ${name} did not reach RUNNING within ${startTimeout}s`);
+        const limits = { ...options.limits, ...opts.limits };
+        if (Object.keys(limits).length) await applyLimits(name, limits);
+      } catch (err) {
+        await destroy(name).catch(() => {});
+        throw err;
+      }
+      return sandbox(name);
+    },
+
+    async reapOrphans(keep) {
+      const orphans = (await list()).filter((n) => n.startsWith(SANDBOX_PREFIX) && n !== template && !keep.has(n));
+      await Promise.all(orphans.map((n) => destroy(n)));
+      return orphans;
+    },
+  };
+}
+
+/** Unpacks a tar from stdin at $1 inside the container (`~` is $HOME). */
+const UNPACK = [
+  'h=${HOME:-/root}; d=$1; case $d in "~") d=$h ;; "~/"*) d=$h/${d#"~/"} ;; esac',
+  'mkdir -p "$d" && exec tar -C "$d" -xf -',
+].join("\n");
+
+/** Prints every problem it finds, then fails if there was one. $1 = template, $2 = lxcpath. */
+const CHECK = [
+  "bad=0",
+  'say() { echo "- $*"; bad=1; }',
+  '[ "$(id -u)" = 0 ] || say "not running as root (privileged LXC containers need root)"',
+  "for t in lxc-copy lxc-attach lxc-ls lxc-stop lxc-wait lxc-info lxc-cgroup bash tar; do",
+  '  command -v "$t" >/dev/null 2>&1 || say "$t not found (apt-get install -y lxc)"',
+  "done",
+  'if command -v lxc-info >/dev/null 2>&1; then P=""; [ -n "$2" ] && P="-P $2"',
+  '  lxc-info $P -n "$1" >/dev/null 2>&1 || say "template container $1 does not exist (run scripts/lxc-base-template.sh)"',
+  "fi",
+  "exit $bad",
+].join("\n");
