@@ -223,3 +223,71 @@ export const events = sqliteTable(
   },
   (t) => [index("events_project").on(t.projectId, t.id)],
 );
+
+/**
+ * A project's environment variables: values sealed under the master key with the row context
+ * `envvar:<projectId>:<name>` (server/secrets); listings show only `hint`.
+ */
+export const projectEnvVars = sqliteTable(
+  "project_env_vars",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    name: text("name").notNull(),
+    envelope: text("envelope").notNull(),
+    hint: text("hint").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("project_env_vars_project_name").on(t.projectId, t.name)],
+);
+
+/** Contexts: named groups of secrets shared by projects, selected by a workflow job's `context:`. */
+export const contexts = sqliteTable(
+  "contexts",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("contexts_name").on(t.name)],
+);
+
+/** A context's environment variables, sealed with the row context `context:<contextId>:<name>`. */
+export const contextEnvVars = sqliteTable(
+  "context_env_vars",
+  {
+    id: text("id").primaryKey(),
+    contextId: text("context_id")
+      .notNull()
+      .references(() => contexts.id),
+    name: text("name").notNull(),
+    envelope: text("envelope").notNull(),
+    hint: text("hint").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("context_env_vars_context_name").on(t.contextId, t.name)],
+);
+
+export const AUDIT_ACTOR_TYPES = ["user", "builder", "system"] as const;
+
+/** Security events, append-only (triggers refuse UPDATE and DELETE). `id` orders them and is the cursor. */
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull().default(now),
+    actorType: text("actor_type", { enum: AUDIT_ACTOR_TYPES }).notNull(),
+    actorId: text("actor_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type"),
+    targetId: text("target_id"),
+    ip: text("ip"),
+    /** JSON object; never a secret value or a token. */
+    details: text("details").notNull().default("{}"),
+  },
+  (t) => [index("audit_events_action").on(t.action, t.id), index("audit_events_at").on(t.at)],
+);
