@@ -58,16 +58,14 @@ export function expandConfig(root: YNode, file: string, diag: Diagnostics, value
       if (existing === print) return key;
     }
   };
-  // Every job without required parameters appears under its own name, as `circleci config process` shows it.
-  for (const def of ctx.jobs.values()) {
-    const required = [...def.specs.values()].some((s) => !s.default);
-    const job = expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx);
-    if (!required) keep(def.name, job);
-  }
+  // Each definition is checked on its own first, so mistakes in jobs no workflow uses are reported too.
+  const standalone = new Map([...ctx.jobs.values()].map((def) => [def.name, expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx)]));
+  const invoked = new Set<string>();
   const workflowsNode = get(root, "workflows");
   let workflows: ProcessedWorkflow[];
   if (workflowsNode) {
     workflows = expandWorkflows(workflowsNode, ctx, (def, inv, name) => {
+      invoked.add(def.name);
       const plain = inv.args.length === 0 && !inv.preSteps && !inv.postSteps;
       return keep(plain ? def.name : name, expandJob(def, inv, ctx));
     });
@@ -76,6 +74,11 @@ export function expandConfig(root: YNode, file: string, diag: Diagnostics, value
     const build = ctx.jobs.get("build");
     if (!build) diag.error(root.pos, "there is no `workflows` section and no job called `build` to run without one");
     workflows = build ? [{ name: "workflow", jobs: [{ name: "build", job: keep("build", expandJob(build, { args: [], pos: build.pos }, ctx)), type: "build", requires: [], contexts: [], pos: build.pos }], scheduled: false, pos: root.pos }] : [];
+  }
+  // Jobs no workflow runs still appear (as `circleci config process` shows them), unless they need arguments.
+  for (const [name, job] of standalone) {
+    const def = ctx.jobs.get(name);
+    if (!invoked.has(name) && def && [...def.specs.values()].every((s) => s.default)) keep(name, job);
   }
   checkUnused(ctx);
 
