@@ -27,22 +27,22 @@ describe("2.1 expansion (fixtures/features.yml)", () => {
     expect(c.jobs.coverage.executor).toEqual({ kind: "docker", image: "cimg/node:22.0" });
     expect(c.jobs.deploy.executor).toEqual({ kind: "docker", image: "cimg/node:18.0" });
     expect(c.jobs["on-vm"].executor).toEqual({ kind: "machine", image: "ubuntu-2204:current" });
-    expect(c.jobs.test.environment).toEqual({ FROM_IMAGE: "yes", FROM_EXECUTOR: "1", NODE_VERSION: "20.11" });
-    expect(c.jobs.test.workingDirectory).toBe("~/app");
-    expect(c.jobs.test.resourceClass).toBe("medium");
+    expect(c.jobs["test-20.11-1"].environment).toEqual({ FROM_IMAGE: "yes", FROM_EXECUTOR: "1", NODE_VERSION: "20.11" });
+    expect(c.jobs["test-20.11-1"].workingDirectory).toBe("~/app");
+    expect(c.jobs["test-20.11-1"].resourceClass).toBe("medium");
     expect(c.jobs["on-vm"].workingDirectory).toBe("~/project");
   });
 
   test("commands: arguments, defaults, sections, steps parameters, env_var_name, \\<< escapes", () => {
     const c = features();
-    expect(c.jobs.test.steps[1]).toEqual({ type: "restore_cache", keys: ['v1-deps-{{ checksum "yarn.lock" }}', "v1-deps-"] });
-    expect(runs(c.jobs.test.steps).slice(0, 4)).toEqual([
+    expect(c.jobs["test-20.11-1"].steps[1]).toEqual({ type: "restore_cache", keys: ['v1-deps-{{ checksum "yarn.lock" }}', "v1-deps-"] });
+    expect(runs(c.jobs["test-20.11-1"].steps).slice(0, 4)).toEqual([
       "yarn install", // `frozen: false` drops the <<# >> section
       'echo "up to 5 attempts"',
       "yarn test --node 20.11", // the `body` steps parameter, spliced in
       'echo "${NPM_TOKEN}" << not-a-parameter >>',
     ]);
-    const flaky = c.jobs.test.steps.find((s) => s.type === "run" && s.name === "flaky") as Extract<Step, { type: "run" }>;
+    const flaky = c.jobs["test-20.11-1"].steps.find((s) => s.type === "run" && s.name === "flaky") as Extract<Step, { type: "run" }>;
     expect(flaky.noOutputTimeout).toBe(5400);
   });
 
@@ -55,10 +55,10 @@ describe("2.1 expansion (fixtures/features.yml)", () => {
   test("when/unless with and/or/not/equal; conditions on pipeline values wait for planning", () => {
     const c = features();
     expect(runs(c.jobs.coverage.steps)).toContain("yarn coverage");
-    expect(runs(c.jobs.test.steps)).not.toContain("yarn coverage");
+    expect(runs(c.jobs["test-20.11-1"].steps)).not.toContain("yarn coverage");
     expect(runs(c.jobs["test-18.0-1"].steps)).toContain('echo "not the default node"');
-    expect(runs(c.jobs.test.steps)).not.toContain('echo "not the default node"');
-    const last = c.jobs.test.steps.at(-1);
+    expect(runs(c.jobs["test-20.11-1"].steps)).not.toContain('echo "not the default node"');
+    const last = c.jobs["test-20.11-1"].steps.at(-1);
     expect(last?.type).toBe("when");
   });
 
