@@ -2,9 +2,12 @@
 // lxc-* commands through a HostTransport (ssh to the fleet host, or local).
 
 import { shellCommand } from "../transport/shell.ts";
+import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { cgroupSettings, type SandboxLimits } from "./lxc-limits.ts";
 import { shellWords, STEP_RUNNER, stepEnv } from "./step-runner.ts";
 import type { Driver, ExecResult, HostTransport, Sandbox, StepIO, StepSpec } from "./types.ts";
+
+export type { SandboxLimits };
 
 export interface LxcDriverOptions {
   transport: HostTransport;
@@ -24,8 +27,6 @@ export interface LxcCreateOptions {
   limits?: SandboxLimits;
 }
 
-export const SANDBOX_PREFIX = "cairn-";
-const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** Seconds lxc-ls is polled for an ephemeral clone to vanish after lxc-stop. */
 const GONE_TIMEOUT_MS = 15_000;
 
@@ -35,15 +36,6 @@ export class LxcError extends Error {
     super(message);
     this.name = "LxcError";
   }
-}
-
-/** Sandbox names always start with `cairn-` so the orphan reaper can find them. */
-export function sandboxName(name: string): string {
-  const full = name.startsWith(SANDBOX_PREFIX) ? name : `${SANDBOX_PREFIX}${name}`;
-  if (!NAME_OK.test(full)) {
-    throw new LxcError(`invalid sandbox name ${JSON.stringify(full)}: letters, digits, '-', '_', '.', at most 63`);
-  }
-  return full;
 }
 
 export function createLxcDriver(options: LxcDriverOptions): Driver & {

@@ -1,0 +1,141 @@
+// The `process` driver: the fallback where LXC cannot run (no root, no lxc). Each sandbox is a
+// throwaway directory; steps run in fresh namespaces via `unshare` when the kernel allows it
+// (own PID tree, no network), otherwise as plain processes. It shares the host's filesystem
+// either way, so every sandbox says `unsandboxed: true` and the API and UI show it.
+
+import { spawn } from "node:child_process";
+import { cp, mkdir, readdir, rm } from "node:fs/promises";
+import { constants, tmpdir } from "node:os";
+import { isAbsolute, join, normalize } from "node:path";
+import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
+import { shellWords, STEP_RUNNER, stepEnv } from "./step-runner.ts";
+import type { Driver, Sandbox, StepIO, StepSpec } from "./types.ts";
+
+export interface ProcessDriverOptions {
+  /** Directory holding one subdirectory per sandbox. */
+  baseDir?: string;
+  /** `auto` uses the strongest `unshare` isolation that works here; `none` skips it. */
+  isolation?: "auto" | "none";
+}
+
+/** Tried in order; the first that runs `/bin/true` is used. --kill-child ends the step's tree. */
+const ISOLATION_CANDIDATES: string[][] = [
+  ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--"],
+  ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--"],
+  ["unshare", "--user", "--map-root-user", "--net", "--"],
+  ["unshare", "--net", "--"],
+];
+
+export function createProcessDriver(options: ProcessDriverOptions = {}): Driver & {
+  /** The `unshare` prefix steps run under ([] when none works); probed on first use. */
+  isolation(): Promise<string[]>;
+} {
+  const baseDir = options.baseDir ?? join(tmpdir(), "cairn-sandboxes");
+  let isolation: Promise<string[]> | undefined;
+  const probeIsolation = () => {
+    isolation ??= options.isolation === "none" ? Promise.resolve([]) : firstWorking(ISOLATION_CANDIDATES);
+    return isolation;
+  };
+
+  function sandbox(name: string, dir: string): Sandbox {
+    const home = join(dir, "root");
+    const tmp = join(dir, "tmp");
+    // Container paths map into the sandbox directory: `/root/project` and `~/project` both
+    // become <dir>/root/project, so configs written for LXC work unchanged.
+    const inside = (path: string) => {
+      if (path === "~" || path.startsWith("~/")) return join(home, path.slice(1));
+      return isAbsolute(path) ? join(dir, normalize(path)) : join(home, path);
+    };
+    return {
+      name,
+      unsandboxed: true,
+
+      async putTree(hostDir, dest) {
+        const target = inside(dest);
+        await mkdir(target, { recursive: true });
+        await cp(hostDir, target, { recursive: true, verbatimSymlinks: true, force: true });
+      },
+
+      async run(step: StepSpec, io: StepIO) {
+        const prefix = await probeIsolation();
+        const env = { ...stepEnv(step.env, home), TMPDIR: tmp };
+        const argv = [...prefix, "/bin/sh", "-c", STEP_RUNNER, "cairn-step", inside(step.workdir), ...shellWords(step.shell)];
+        return spawnStep(argv, env, step.script, io, dir);
+      },
+
+      async destroy() {
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  return {
+    kind: "process",
+    isolation: probeIsolation,
+
+    async check() {
+      await mkdir(baseDir, { recursive: true });
+      if ((await run(["/bin/sh", "-c", "true"])) !== 0) throw new Error("cannot run /bin/sh on this host");
+    },
+
+    async create(opts) {
+      const name = sandboxName(opts.name);
+      const dir = join(baseDir, name);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(join(dir, "root"), { recursive: true, mode: 0o700 });
+      await mkdir(join(dir, "tmp"), { recursive: true });
+      return sandbox(name, dir);
+    },
+
+    async reapOrphans(keep) {
+      const names = await readdir(baseDir).catch(() => [] as string[]);
+      const orphans = names.filter((n) => n.startsWith(SANDBOX_PREFIX) && !keep.has(n));
+      await Promise.all(orphans.map((n) => rm(join(baseDir, n), { recursive: true, force: true })));
+      return orphans;
+    },
+  };
+}
+
+/** Runs a step with exactly `env` (never the daemon's own environment), merged output. */
+function spawnStep(argv: string[], env: Record<string, string>, script: string, io: StepIO, cwd: string) {
+  return new Promise<number>((resolve) => {
+    if (io.signal?.aborted) return resolve(137);
+    // detached: the step leads its own process group, so an abort reaches all of it.
+    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const kill = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    };
+    io.signal?.addEventListener("abort", kill, { once: true });
+    child.stdout.on("data", (b: Buffer) => io.onOutput(b));
+    child.stderr.on("data", (b: Buffer) => io.onOutput(b));
+    child.on("error", (err) => {
+      io.onOutput(new TextEncoder().encode(`cairn: cannot start the step: ${err.message}\n`));
+      resolve(127);
+    });
+    child.on("close", (code, signal) => {
+      io.signal?.removeEventListener("abort", kill);
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+    child.stdin.on("error", () => {});
+    child.stdin.end(script);
+  });
+}
+
+function run(argv: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
+    child.on("error", () => resolve(127));
+    child.on("close", (code) => resolve(code ?? 128));
+  });
+}
+
+async function firstWorking(candidates: string[][]): Promise<string[]> {
+  for (const prefix of candidates) {
+    if ((await run([...prefix, "/bin/true"])) === 0) return prefix;
+  }
+  return [];
+}
