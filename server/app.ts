@@ -7,6 +7,7 @@ import { ApiError, errorBody } from "./errors.ts";
 import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
 import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -35,6 +36,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", pipelineRoutes(deps));
   api.route("/", logRoutes(deps));
   api.route("/", builderAdminRoutes(deps));
+  api.route("/", eventRoutes(deps));
   app.route("/api/v1", api);
 
   return app;

@@ -6,6 +6,7 @@ import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts"
 import type { AppDeps } from "./deps.ts";
 import { LogService } from "./logs/service.ts";
 import { defaultTemplates } from "./services/pipelines.ts";
+import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
 import { openBytes, seal } from "./secrets/index.ts";
@@ -17,7 +18,12 @@ export interface Assembled extends Initialised {
   app: ReturnType<typeof createApp>;
 }
 
-export async function assemble(config: ServerConfig, opts: { tls?: boolean } = {}): Promise<Assembled> {
+export interface AssembleOptions {
+  tls?: boolean;
+  upgradeWebSocket?: AppDeps["upgradeWebSocket"];
+}
+
+export async function assemble(config: ServerConfig, opts: AssembleOptions = {}): Promise<Assembled> {
   const init = await initialise(config);
   const factory = await loadLogPipeline();
   const blobs = blobStoreFromEnv(config.dataDir, process.env);
@@ -31,15 +37,18 @@ export async function assemble(config: ServerConfig, opts: { tls?: boolean } = {
       open: (envelope, context) => openBytes(keyring, envelope, context),
     },
   });
-  const scheduler = new Scheduler(init.db, logs);
+  const events = new EventLog(init.db);
+  const scheduler = new Scheduler(init.db, logs, events);
   const deps: AppDeps = {
     db: init.db,
     source: createGitMirror(join(config.dataDir, "repos")),
     logs,
     scheduler,
+    events,
     templates: defaultTemplates(process.env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base"),
     version: VERSION,
     tls: opts.tls ?? false,
+    upgradeWebSocket: opts.upgradeWebSocket,
   };
   return { ...init, deps, app: createApp(deps) };
 }

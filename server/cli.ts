@@ -1,7 +1,7 @@
 // cairn-server: `init` prepares a data dir, `serve` runs the server (no local builder).
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
 import { assemble } from "./assemble.ts";
-import { serveBun } from "./serve-bun.ts";
+import { bunUpgradeWebSocket, serveBun } from "./serve-bun.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = `usage: cairn-server <command>
@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
 /** Starts the server and returns its URL; keeps running until the process ends. */
 export async function serve(): Promise<{ url: string; tokenFile?: string; stop(): void }> {
   const config = configFromEnv();
-  const a = await assemble(config);
+  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket });
   const server = serveBun(a.app, { host: config.host, port: config.port });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   console.log(`cairn-server ${VERSION} listening on ${url} (data in ${config.dataDir})`);

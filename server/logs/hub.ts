@@ -74,6 +74,11 @@ export class ViewerQueue implements Viewer {
     return timedOut && this.items.length === 0 ? "timeout" : (this.items.shift() ?? "timeout");
   }
 
+  /** Events waiting to be read. */
+  pending(): number {
+    return this.items.length;
+  }
+
   /** Wakes a pending next() (e.g. when the client went away). */
   wake(): void {
     this.waiter?.();

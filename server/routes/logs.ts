@@ -1,5 +1,5 @@
-// Reading a job's log: JSON lines, and a live Server-Sent Events stream that resumes from
-// `Last-Event-ID` (or `?from=`): stored lines first, then live ones, with no gap and no duplicate.
+// Reading a job's log: JSON lines or a download (text, html, raw), a Server-Sent Events stream and
+// a WebSocket with the same semantics. Both live streams resume after `Last-Event-ID` / `?from=`.
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -7,7 +7,8 @@ import { renderHtml, renderText } from "../../wasm/index.ts";
 import { jobs } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
-import { ViewerQueue } from "../logs/hub.ts";
+import { renderAnsi } from "../logs/ansi.ts";
+import { followLog } from "../logs/follow.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { isTerminal } from "../services/scheduler.ts";
 
@@ -32,59 +33,78 @@ export const logRoutes = (deps: AppDeps) => {
   app.get("/jobs/:id/log", async (c) => {
     const job = await findJob(c.req.param("id"));
     const from = lineParam(c.req.query("from"), "from");
-    const limit = Math.min(lineParam(c.req.query("limit"), "limit") || 1000, 10_000);
     const format = c.req.query("format") ?? "json";
     if (format === "json") {
+      const limit = Math.min(lineParam(c.req.query("limit"), "limit") || 1000, 10_000);
       const lines = await logs.readLines(job.id, from, limit);
       const next = lines.length ? lines[lines.length - 1].n : from;
-      return c.json({ job_id: job.id, status: job.status, lines, next_from: next, complete: isTerminal(job.status) && next >= job.logLines });
+      return c.json({
+        job_id: job.id,
+        status: job.status,
+        lines,
+        next_from: next,
+        total_lines: job.logLines,
+        complete: isTerminal(job.status) && next >= job.logLines,
+      });
     }
-    const lines = await logs.readLines(job.id, from, Number.MAX_SAFE_INTEGER);
-    if (format === "text") return c.text(renderText(lines));
-    if (format === "html") return c.html(renderHtml(lines));
-    throw new BadRequest("`format` must be json, text or html", { field: "format" });
+    const render = { text: renderText, html: renderHtml, raw: renderAnsi }[format];
+    if (!render) throw new BadRequest("`format` must be json, text, html or raw", { field: "format" });
+    const body = render(await logs.readLines(job.id, from, Number.MAX_SAFE_INTEGER));
+    const type = format === "html" ? "text/html; charset=utf-8" : "text/plain; charset=utf-8";
+    const ext = format === "html" ? "html" : format === "raw" ? "log" : "txt";
+    return c.body(body, 200, {
+      "content-type": type,
+      "content-disposition": `attachment; filename="job-${job.id}.${ext}"`,
+    });
   });
 
   app.get("/jobs/:id/log/stream", async (c) => {
     const job = await findJob(c.req.param("id"));
     const from = lineParam(c.req.header("last-event-id") ?? c.req.query("from"), "from");
     return streamSSE(c, async (stream) => {
-      // Subscribe before reading storage so nothing published in between is missed.
-      const queue = new ViewerQueue();
-      const unsubscribe = logs.hub.subscribe(job.id, queue);
-      stream.onAbort(() => {
-        unsubscribe();
-        queue.wake();
-      });
-      let sent = from;
-      const send = async (n: number, text: string) => {
-        await stream.writeSSE({ id: String(n), event: "line", data: text });
-        sent = n;
-      };
-      try {
-        for (;;) {
-          const stored = await logs.readLines(job.id, sent, 5000);
-          for (const line of stored) await send(line.n, line.text);
-          if (stored.length < 5000) break;
-        }
-        const now = await findJob(job.id);
-        let endStatus: string | null = isTerminal(now.status) && sent >= now.logLines ? now.status : null;
-        while (!endStatus && !stream.aborted) {
-          const ev = await queue.next(PING_MS);
-          if (ev === null) return; // dropped for falling behind: the client resumes from its last id
-          if (ev === "timeout") {
-            await stream.write(": ping\n\n");
-            continue;
-          }
-          if (ev.kind === "end") endStatus = ev.status;
-          else for (const line of ev.chunk.lines) if (line.n > sent) await send(line.n, line.text);
-        }
-        if (endStatus) await stream.writeSSE({ event: "end", data: JSON.stringify({ status: endStatus }) });
-      } finally {
-        unsubscribe();
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      for await (const ev of followLog(db, logs, job.id, from, { pingMs: PING_MS, signal: abort.signal })) {
+        if (ev.kind === "ping") await stream.write(": ping\n\n");
+        else if (ev.kind === "line") await stream.writeSSE({ id: String(ev.line.n), event: "line", data: ev.line.text });
+        else await stream.writeSSE({ event: "end", data: JSON.stringify({ status: ev.status }) });
       }
     });
   });
+
+  if (deps.upgradeWebSocket) {
+    const upgrade = deps.upgradeWebSocket;
+    // Same stream as SSE, as JSON messages with style spans: {"type":"line",...LogLine} then {"type":"end","status"}.
+    app.get(
+      "/jobs/:id/log/ws",
+      async (c, next) => {
+        await findJob(c.req.param("id"));
+        lineParam(c.req.query("from"), "from");
+        await next();
+      },
+      upgrade((c) => {
+        const jobId = c.req.param("id")!;
+        const from = Number(c.req.query("from") ?? 0);
+        const abort = new AbortController();
+        return {
+          async onOpen(_evt, ws) {
+            try {
+              for await (const ev of followLog(db, logs, jobId, from, { pingMs: PING_MS, signal: abort.signal })) {
+                if (ev.kind === "ping") ws.send('{"type":"ping"}');
+                else if (ev.kind === "line") ws.send(JSON.stringify({ type: "line", ...ev.line }));
+                else ws.send(JSON.stringify({ type: "end", status: ev.status }));
+              }
+            } finally {
+              ws.close(1000, "end of log");
+            }
+          },
+          onClose() {
+            abort.abort();
+          },
+        };
+      }),
+    );
+  }
 
   return app;
 };

@@ -75,6 +75,7 @@ export const projectRoutes = (deps: AppDeps) => {
       sha,
       parameters: parameters as Record<string, string | number | boolean> | undefined,
     });
+    await deps.events.emit({ type: "pipeline.created", project_id: project.id, pipeline_id: created.id, status: "queued" });
     deps.scheduler.notify();
     return c.json(created, 201);
   });

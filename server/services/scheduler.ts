@@ -7,6 +7,7 @@ import { type JobStatus, jobs, pipelines, projects, steps, workflows } from "../
 import type { FinishReport, JobPayload, StepReport } from "../protocol.ts";
 import { LEASE_TTL_MS } from "../protocol.ts";
 import type { LogService } from "../logs/service.ts";
+import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 
 const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost"];
@@ -18,8 +19,21 @@ export class Scheduler {
   constructor(
     private readonly db: Db,
     private readonly logs: LogService,
+    private readonly events: EventLog,
     private readonly now: () => number = Date.now,
   ) {}
+
+  private jobEvent(job: typeof jobs.$inferSelect, type: "job.started" | "job.finished", status: string) {
+    return this.events.emit({
+      type,
+      project_id: job.projectId,
+      pipeline_id: job.pipelineId,
+      workflow_id: job.workflowId,
+      job_id: job.id,
+      name: job.name,
+      status,
+    });
+  }
 
   /** Wakes builders waiting in acquire: new work may be there. */
   notify(): void {
@@ -79,6 +93,7 @@ export class Scheduler {
         .update(pipelines)
         .set({ status: "running" })
         .where(and(eq(pipelines.id, job.pipelineId), eq(pipelines.status, "queued")));
+      await this.jobEvent(job, "job.started", "running");
       return this.payload(job.id, leaseId);
     }
     return null;
@@ -176,6 +191,7 @@ export class Scheduler {
     if (r.rowsAffected !== 1) return false;
     const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
     await this.logs.finish(jobId, job.status);
+    await this.jobEvent(job, "job.finished", job.status);
     await this.advance(job.workflowId);
     return true;
   }
@@ -189,6 +205,7 @@ export class Scheduler {
     if (r.rowsAffected !== 1) return false;
     const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
     if (!job.builderId) await this.logs.finish(jobId, "canceled");
+    await this.jobEvent(job, "job.finished", "canceled");
     await this.advance(job.workflowId);
     return true;
   }
@@ -196,7 +213,7 @@ export class Scheduler {
   /** Jobs whose builder stopped heartbeating are lost (an infrastructure failure). */
   async expireLeases(): Promise<void> {
     const expired = await this.db
-      .select({ id: jobs.id, workflowId: jobs.workflowId })
+      .select()
       .from(jobs)
       .where(and(eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
     for (const job of expired) {
@@ -210,6 +227,7 @@ export class Scheduler {
         .where(and(eq(jobs.id, job.id), eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
       if (r.rowsAffected === 1) {
         await this.logs.finish(job.id, "lost");
+        await this.jobEvent(job, "job.finished", "lost");
         await this.advance(job.workflowId);
       }
     }
@@ -238,6 +256,7 @@ export class Scheduler {
           job.status = "canceled";
           changed = true;
           await this.logs.finish(job.id, "canceled");
+          await this.jobEvent(job, "job.finished", "canceled");
         }
       }
     }
@@ -249,15 +268,25 @@ export class Scheduler {
       : statuses.some((s) => s === "failed" || s === "lost")
         ? "failed"
         : "canceled";
-    await this.db.update(workflows).set({ status }).where(eq(workflows.id, workflowId));
+    const settled = await this.db
+      .update(workflows)
+      .set({ status })
+      .where(and(eq(workflows.id, workflowId), inArray(workflows.status, ["queued", "running"])));
     const wf = (await this.db.query.workflows.findFirst({ where: eq(workflows.id, workflowId) }))!;
+    const projectId = all[0]?.projectId ?? "";
+    if (settled.rowsAffected === 1) {
+      await this.events.emit({ type: "workflow.finished", project_id: projectId, pipeline_id: wf.pipelineId, workflow_id: wf.id, name: wf.name, status });
+    }
     const siblings = await this.db.select().from(workflows).where(eq(workflows.pipelineId, wf.pipelineId));
     const ws = siblings.map((w) => w.status);
     if (!ws.every(isTerminal)) return;
     const pstatus = ws.every((s) => s === "success") ? "success" : ws.some((s) => s === "failed") ? "failed" : "canceled";
-    await this.db
+    const done = await this.db
       .update(pipelines)
       .set({ status: pstatus, finishedAt: this.now() })
-      .where(eq(pipelines.id, wf.pipelineId));
+      .where(and(eq(pipelines.id, wf.pipelineId), inArray(pipelines.status, ["queued", "running"])));
+    if (done.rowsAffected === 1) {
+      await this.events.emit({ type: "pipeline.finished", project_id: projectId, pipeline_id: wf.pipelineId, status: pstatus });
+    }
   }
 }

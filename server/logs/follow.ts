@@ -1,0 +1,69 @@
+// Following a job's log from line `after`: stored lines first, then live ones from the hub, with
+// no gap and no duplicate, ending with the job's result. Shared by the SSE and WebSocket routes.
+import { eq } from "drizzle-orm";
+import type { LogLine } from "../../wasm/types.ts";
+import type { Db } from "../db/client.ts";
+import { jobs } from "../db/schema.ts";
+import { isTerminal } from "../services/scheduler.ts";
+import { ViewerQueue } from "./hub.ts";
+import type { LogService } from "./service.ts";
+
+export type FollowEvent = { kind: "line"; line: LogLine } | { kind: "end"; status: string } | { kind: "ping" };
+
+const PAGE = 5000;
+
+export async function* followLog(
+  db: Db,
+  logs: LogService,
+  jobId: string,
+  after: number,
+  opts: { pingMs: number; signal: AbortSignal; queueLimit?: number },
+): AsyncGenerator<FollowEvent> {
+  // Subscribe before reading storage so nothing published in between is missed.
+  const queue = new ViewerQueue(opts.queueLimit);
+  const unsubscribe = logs.hub.subscribe(jobId, queue);
+  const wake = () => queue.wake();
+  opts.signal.addEventListener("abort", wake);
+  let sent = after;
+  try {
+    for (;;) {
+      const stored = await logs.readLines(jobId, sent, PAGE);
+      for (const line of stored) {
+        yield { kind: "line", line };
+        sent = line.n;
+      }
+      if (stored.length < PAGE) break;
+    }
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId), columns: { status: true, logLines: true } });
+    if (job && isTerminal(job.status) && sent >= job.logLines && !queue.pending()) {
+      yield { kind: "end", status: job.status };
+      return;
+    }
+    while (!opts.signal.aborted) {
+      const ev = await queue.next(opts.pingMs);
+      if (ev === null) return; // dropped for falling behind: the client resumes from its last id
+      if (ev === "timeout") {
+        yield { kind: "ping" };
+        continue;
+      }
+      if (ev.kind === "end") {
+        // Lines stored after our read but published before we subscribed cannot exist (we subscribed
+        // first); still, read to the end so the result always follows the last line.
+        for (const line of await logs.readLines(jobId, sent, Number.MAX_SAFE_INTEGER)) {
+          yield { kind: "line", line };
+          sent = line.n;
+        }
+        yield { kind: "end", status: ev.status };
+        return;
+      }
+      for (const line of ev.chunk.lines) {
+        if (line.n <= sent) continue;
+        yield { kind: "line", line };
+        sent = line.n;
+      }
+    }
+  } finally {
+    opts.signal.removeEventListener("abort", wake);
+    unsubscribe();
+  }
+}

@@ -1,0 +1,41 @@
+// GET /api/v1/events: Server-Sent Events of state changes for live builds lists. Event id = the
+// stored event's id; `Last-Event-ID` (or `?after=`) resumes; without one the stream starts now.
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { AppDeps } from "../deps.ts";
+import { BadRequest } from "../errors.ts";
+import type { AuthEnv } from "../middleware/auth/index.ts";
+
+const POLL_MS = 1000;
+const PING_MS = 15_000;
+
+export const eventRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+
+  app.get("/events", async (c) => {
+    const raw = c.req.header("last-event-id") ?? c.req.query("after");
+    if (raw !== undefined && !/^\d{1,15}$/.test(raw)) throw new BadRequest("`after` must be an event id", { field: "after" });
+    let after = raw === undefined ? await deps.events.latestId() : Number(raw);
+    return streamSSE(c, async (stream) => {
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      let quietSince = Date.now();
+      await stream.writeSSE({ event: "ready", data: JSON.stringify({ after }) });
+      while (!abort.signal.aborted) {
+        const batch = await deps.events.since(after, null);
+        for (const ev of batch) {
+          await stream.writeSSE({ id: String(ev.id), event: ev.type, data: JSON.stringify(ev) });
+          after = ev.id;
+        }
+        if (batch.length) quietSince = Date.now();
+        else if (Date.now() - quietSince >= PING_MS) {
+          await stream.write(": ping\n\n");
+          quietSince = Date.now();
+        }
+        if (batch.length < 500) await deps.events.wait(POLL_MS, abort.signal);
+      }
+    });
+  });
+
+  return app;
+};
