@@ -63,6 +63,7 @@ function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx
   }
   const jobs: Pending[] = [];
   const aliases = new Map<string, string[]>();
+  const unresolved = new Set<string>();
   for (const item of list.items) {
     let jobName: string;
     let cfg: YMap | undefined;
@@ -87,7 +88,7 @@ function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx
       if (job) {
         jobs.push(job);
         instances.push(job.name);
-      }
+      } else unresolved.add(jobName); // reported already; its dependents are not reported again
     }
     if (combos[0]?.matrix) {
       const aliasNode = cfg && get(cfg, "matrix");
@@ -106,7 +107,7 @@ function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx
     for (const r of j.requiresAt) {
       if (names.has(r.name)) j.requires.push(r.name);
       else if (aliases.has(r.name)) j.requires.push(...(aliases.get(r.name) ?? []));
-      else diag.error(r.pos, `${where}: job \`${j.name}\` requires \`${r.name}\`, which is not a job in this workflow`);
+      else if (!unresolved.has(r.name)) diag.error(r.pos, `${where}: job \`${j.name}\` requires \`${r.name}\`, which is not a job in this workflow`);
     }
     j.requires = [...new Set(j.requires)];
   }
