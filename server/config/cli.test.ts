@@ -1,0 +1,67 @@
+// The CLI as a user runs it: a real `bun server/cairn-cli.ts` process, its exit code and its output.
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runConfigCli } from "./cli.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const CORPUS = join(ROOT, "../shared/corpus/circleci");
+
+async function cairn(...args: string[]) {
+  const proc = Bun.spawn([process.execPath, "server/cairn-cli.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr: stderr.split("\n").filter(Boolean) };
+}
+
+describe("cairn config", () => {
+  test("validate: a valid file exits 0 and says so", async () => {
+    const r = await cairn("config", "validate", "server/config/fixtures/features.yml");
+    expect(r).toEqual({ code: 0, stdout: "server/config/fixtures/features.yml: valid\n", stderr: [] });
+  });
+
+  test("validate: warnings go to stderr but the file is valid", async () => {
+    const file = join(CORPUS, "CircleCI-Public__circleci-demo-ruby-rails__config.yml");
+    const r = await cairn("config", "validate", file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${file}: valid\n`);
+    expect(r.stderr).toEqual([`${file}:15:5: warning: job \`test\`: service container \`circleci/postgres:9.5-alpine\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`]);
+  });
+
+  test("validate: an invalid file exits 1 with one file:line:col: message line per problem", async () => {
+    const r = await cairn("config", "validate", "server/config/fixtures/errors.yml");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.length).toBe(18);
+    for (const line of r.stderr) expect(line).toMatch(/^server\/config\/fixtures\/errors\.yml:\d+:\d+: \S/);
+    expect(r.stderr[0]).toStartWith("server/config/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0) cannot be fetched: Cairn runs offline");
+  });
+
+  test("process: prints the expanded config; refuses an invalid one", async () => {
+    const ok = await cairn("config", "process", "server/config/fixtures/features.yml");
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toStartWith("version: 2.1\n");
+    expect(ok.stdout).toContain("      - image: cimg/node:22.0\n");
+    const bad = await cairn("config", "process", join(CORPUS, "angular__angular-cli__config.yml"));
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr.length).toBe(4);
+  });
+
+  test("usage mistakes exit 2", async () => {
+    expect((await cairn("config", "validate")).code).toBe(2);
+    expect((await cairn("config", "lint", "x.yml")).stderr[0]).toBe("unknown config command: lint");
+    expect((await cairn("nope")).code).toBe(2);
+    expect((await cairn()).code).toBe(2);
+    expect((await cairn("config", "validate", "/nonexistent/config.yml")).code).toBe(2);
+  });
+
+  test("runConfigCli takes its io, so the server can call it in-process", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cairn-config-"));
+    writeFileSync(join(dir, "config.yml"), "version: 2\njobs:\n  build:\n    docker: [{image: a}]\n    steps: [checkout]\n");
+    let out = "";
+    const code = await runConfigCli(["validate", join(dir, "config.yml")], { stdout: (t) => (out += t), stderr: () => {} });
+    expect(code).toBe(0);
+    expect(out).toBe(`${join(dir, "config.yml")}: valid\n`);
+  });
+});
