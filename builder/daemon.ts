@@ -38,7 +38,10 @@ export async function chooseDriver(id: BuilderIdentity, transport: HostTransport
       console.error(`cairn-builder: LXC unavailable (${(err as Error).message}); jobs will run UNSANDBOXED`);
     }
   }
-  return createProcessDriver({ transport });
+  if (transport.kind !== "local") {
+    throw new Error("the process driver runs jobs on this machine: use it with the local transport, or fix LXC on the fleet host");
+  }
+  return createProcessDriver();
 }
 
 export interface Daemon {
