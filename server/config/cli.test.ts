@@ -9,8 +9,16 @@ const ROOT = join(import.meta.dir, "../..");
 const CORPUS = join(ROOT, "../shared/corpus/circleci");
 
 async function cairn(...args: string[]) {
-  const proc = Bun.spawn([process.execPath, "server/cairn-cli.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([process.execPath, "server/cairn-cli.ts", ...args], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr: stderr.split("\n").filter(Boolean) };
 }
 
@@ -25,7 +33,9 @@ describe("cairn config", () => {
     const r = await cairn("config", "validate", file);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${file}: valid\n`);
-    expect(r.stderr).toEqual([`${file}:15:5: warning: job \`test\`: service container \`circleci/postgres:9.5-alpine\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`]);
+    expect(r.stderr).toEqual([
+      `${file}:15:5: warning: job \`test\`: service container \`circleci/postgres:9.5-alpine\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`,
+    ]);
   });
 
   test("validate: an invalid file exits 1 with one file:line:col: message line per problem", async () => {
@@ -34,7 +44,9 @@ describe("cairn config", () => {
     expect(r.stdout).toBe("");
     expect(r.stderr.length).toBe(18);
     for (const line of r.stderr) expect(line).toMatch(/^server\/config\/fixtures\/errors\.yml:\d+:\d+: \S/);
-    expect(r.stderr[0]).toStartWith("server/config/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0) cannot be fetched: Cairn runs offline");
+    expect(r.stderr[0]).toStartWith(
+      "server/config/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0) cannot be fetched: Cairn runs offline",
+    );
   });
 
   test("process: prints the expanded config; refuses an invalid one", async () => {
@@ -58,9 +70,15 @@ describe("cairn config", () => {
 
   test("runConfigCli takes its io, so the server can call it in-process", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cairn-config-"));
-    writeFileSync(join(dir, "config.yml"), "version: 2\njobs:\n  build:\n    docker: [{image: a}]\n    steps: [checkout]\n");
+    writeFileSync(
+      join(dir, "config.yml"),
+      "version: 2\njobs:\n  build:\n    docker: [{image: a}]\n    steps: [checkout]\n",
+    );
     let out = "";
-    const code = await runConfigCli(["validate", join(dir, "config.yml")], { stdout: (t) => (out += t), stderr: () => {} });
+    const code = await runConfigCli(["validate", join(dir, "config.yml")], {
+      stdout: (t) => (out += t),
+      stderr: () => {},
+    });
     expect(code).toBe(0);
     expect(out).toBe(`${join(dir, "config.yml")}: valid\n`);
   });

@@ -15,7 +15,9 @@ const USAGE = "usage: cairn config validate FILE\n       cairn config process FI
 export async function runConfigCli(argv: string[], io: CliIo): Promise<number> {
   const [command, file, ...extra] = argv;
   if ((command !== "validate" && command !== "process") || !file || extra.length > 0) {
-    io.stderr(`${command && command !== "validate" && command !== "process" ? `unknown config command: ${command}\n` : ""}${USAGE}\n`);
+    io.stderr(
+      `${command && command !== "validate" && command !== "process" ? `unknown config command: ${command}\n` : ""}${USAGE}\n`,
+    );
     return 2;
   }
   let text: string;

@@ -13,7 +13,10 @@ export function evaluate(n: YNode, diag: Diagnostics): Truth {
   if (n.kind !== "map") return isDeferred(n) ? "deferred" : isTruthy(n);
   if (n.entries.length !== 1 || !OPERATORS.has(n.entries[0].key)) {
     const key = n.entries.find((e) => !OPERATORS.has(e.key)) ?? n.entries[1] ?? n.entries[0];
-    diag.error(key?.keyPos ?? n.pos, `a condition is a value or exactly one of and, or, not, equal, matches${key ? `; found \`${key.key}\`` : ""}`);
+    diag.error(
+      key?.keyPos ?? n.pos,
+      `a condition is a value or exactly one of and, or, not, equal, matches${key ? `; found \`${key.key}\`` : ""}`,
+    );
     return false;
   }
   const { key: op, value: arg } = n.entries[0];
@@ -45,12 +48,14 @@ function matches(arg: YNode, diag: Diagnostics): Truth {
   }
   const pattern = get(arg, "pattern");
   const value = get(arg, "value");
-  for (const e of arg.entries) if (e.key !== "pattern" && e.key !== "value") diag.error(e.keyPos, `\`matches\`: unknown key \`${e.key}\` (pattern, value)`);
-  if (!pattern || pattern.kind !== "scalar" || typeof pattern.value !== "string") {
+  for (const e of arg.entries)
+    if (e.key !== "pattern" && e.key !== "value")
+      diag.error(e.keyPos, `\`matches\`: unknown key \`${e.key}\` (pattern, value)`);
+  if (pattern?.kind !== "scalar" || typeof pattern.value !== "string") {
     diag.error((pattern ?? arg).pos, "`matches` needs `pattern:`, a regular expression string");
     return false;
   }
-  if (!value || value.kind !== "scalar") {
+  if (value?.kind !== "scalar") {
     diag.error((value ?? arg).pos, "`matches` needs `value:`, the string to test");
     return false;
   }

@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { formatError, parseConfig, planPipeline, renderProcessed } from "./index.ts";
 
 const CORPUS = join(import.meta.dir, "../../../shared/corpus/circleci");
-const files = readdirSync(CORPUS).filter((f) => f.endsWith(".yml")).sort();
+const files = readdirSync(CORPUS)
+  .filter((f) => f.endsWith(".yml"))
+  .sort();
 
 /** The only reasons a corpus file may be refused. */
 const INTENDED = [
@@ -31,14 +33,20 @@ describe("corpus", () => {
   for (const file of files) {
     test(file, () => {
       const { config, errors, warnings } = parseConfig(readFileSync(join(CORPUS, file), "utf8"), file);
-      for (const e of errors) expect(INTENDED.some((re) => re.test(e.message)), formatError(e)).toBe(true);
+      for (const e of errors)
+        expect(
+          INTENDED.some((re) => re.test(e.message)),
+          formatError(e),
+        ).toBe(true);
       expect(config !== undefined).toBe(EXPECTED_VALID.includes(file));
       // Valid: the expanded config; refused: the exact list of reasons.
       expect(config ? renderProcessed(config) : errors.map(formatError).join("\n")).toMatchSnapshot();
       expect(warnings.map(formatError)).toMatchSnapshot();
       if (config) {
         // Processing is deterministic, and planning a push to main works.
-        expect(renderProcessed(parseConfig(readFileSync(join(CORPUS, file), "utf8"), file).config ?? config)).toBe(renderProcessed(config));
+        expect(
+          renderProcessed(parseConfig(readFileSync(join(CORPUS, file), "utf8"), file).config ?? config),
+        ).toBe(renderProcessed(config));
         const plans = planPipeline(config, { branch: "main", revision: "0123abcd", parameters: {} });
         expect(plans.length).toBeGreaterThan(0);
       }

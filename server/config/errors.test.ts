@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { formatError, parseConfig } from "./index.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dir, "fixtures", name), "utf8");
-const problems = (text: string, file = "c.yml") => parseConfig(text, file).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
-const OFFLINE = "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
+const problems = (text: string, file = "c.yml") =>
+  parseConfig(text, file).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
+const OFFLINE =
+  "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
 const LINUX = "Cairn runs every job in a Linux LXC container";
 
 describe("every error at once, with line:col", () => {
@@ -55,17 +57,23 @@ describe("every error at once, with line:col", () => {
     expect(problems("version: 2.1\njobs:\n  build:\n    docker: [{image: a}\n    steps: []\n")).toEqual([
       "5:5: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]",
     ]);
-    expect(problems("version: 2.1\njobs:\n  a: {}\n  a: {}\n")).toEqual(["4:3: YAML syntax error: Map keys must be unique"]);
+    expect(problems("version: 2.1\njobs:\n  a: {}\n  a: {}\n")).toEqual([
+      "4:3: YAML syntax error: Map keys must be unique",
+    ]);
   });
 
   test("version, empty files, and what is not a config", () => {
     expect(problems("")).toEqual(["1:1: config is empty"]);
-    expect(problems("- a\n- b\n")).toEqual(["1:1: a config is a mapping with `version`, `jobs` and `workflows`, not a list"]);
-    expect(problems("jobs: {}\n")).toEqual(["1:1: `version` is missing: Cairn reads CircleCI configs of version 2 and 2.1"]);
-    expect(problems("version: 3\n")).toEqual(["1:10: version 3 is not supported: use 2 or 2.1"]);
-    expect(problems("version: 2\njobs:\n  test:\n    docker: [{image: a}]\n    steps: [checkout]\n")).toEqual([
-      "1:1: there is no `workflows` section and no job called `build` to run without one",
+    expect(problems("- a\n- b\n")).toEqual([
+      "1:1: a config is a mapping with `version`, `jobs` and `workflows`, not a list",
     ]);
+    expect(problems("jobs: {}\n")).toEqual([
+      "1:1: `version` is missing: Cairn reads CircleCI configs of version 2 and 2.1",
+    ]);
+    expect(problems("version: 3\n")).toEqual(["1:10: version 3 is not supported: use 2 or 2.1"]);
+    expect(problems("version: 2\njobs:\n  test:\n    docker: [{image: a}]\n    steps: [checkout]\n")).toEqual(
+      ["1:1: there is no `workflows` section and no job called `build` to run without one"],
+    );
   });
 
   test("parameter declarations and arguments", () => {

@@ -17,13 +17,25 @@ export interface ExecutorParts {
   shell?: string;
 }
 
-export const EXECUTOR_KEYS = ["docker", "machine", "macos", "resource_class", "working_directory", "shell", "environment"];
+export const EXECUTOR_KEYS = [
+  "docker",
+  "machine",
+  "macos",
+  "resource_class",
+  "working_directory",
+  "shell",
+  "environment",
+];
 const LINUX_ONLY = "Cairn runs every job in a Linux LXC container";
 
 /** Reads the executor keys of `node` (a job or an executor definition, already substituted). */
 export function readExecutor(node: YMap, owner: string, diag: Diagnostics): ExecutorParts {
   const kinds = node.entries.filter((e) => e.key === "docker" || e.key === "machine" || e.key === "macos");
-  if (kinds.length > 1) diag.error(kinds[1].keyPos, `${owner}: use one of docker, machine or macos, not ${kinds.map((k) => k.key).join(" and ")}`);
+  if (kinds.length > 1)
+    diag.error(
+      kinds[1].keyPos,
+      `${owner}: use one of docker, machine or macos, not ${kinds.map((k) => k.key).join(" and ")}`,
+    );
   const parts: ExecutorParts = { executor: { kind: "none" }, environment: {} };
   const str = (key: string) => {
     const v = get(node, key);
@@ -41,42 +53,72 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
   const env = get(node, "environment");
   if (env) parts.environment = readEnvironment(env, owner, diag);
   const machine = get(node, "machine");
-  const windowsImage = machine?.kind === "map" && String((get(machine, "image") as { value?: unknown } | undefined)?.value ?? "").startsWith("windows-");
-  if (rc?.startsWith("windows.") && !windowsImage) diag.error(get(node, "resource_class")?.pos ?? node.pos, `${owner}: Windows resource class \`${rc}\` is not supported: ${LINUX_ONLY}`);
+  const windowsImage =
+    machine?.kind === "map" &&
+    String((get(machine, "image") as { value?: unknown } | undefined)?.value ?? "").startsWith("windows-");
+  if (rc?.startsWith("windows.") && !windowsImage)
+    diag.error(
+      get(node, "resource_class")?.pos ?? node.pos,
+      `${owner}: Windows resource class \`${rc}\` is not supported: ${LINUX_ONLY}`,
+    );
 
   const kind = kinds[0];
   if (!kind) return parts;
   const v = kind.value;
   if (kind.key === "docker") {
     if (v.kind !== "seq" || v.items.length === 0) {
-      diag.error(v.pos, `${owner}: \`docker\` must be a list of images (\`- image: cimg/base:current\`), not ${describe(v)}`);
+      diag.error(
+        v.pos,
+        `${owner}: \`docker\` must be a list of images (\`- image: cimg/base:current\`), not ${describe(v)}`,
+      );
       return parts;
     }
     const images: string[] = [];
-    v.items.forEach((item, i) => {
-      if (item.kind !== "map") return diag.error(item.pos, `${owner}: each docker entry is a mapping with \`image\`, not ${describe(item)}`);
+    for (const [i, item] of v.items.entries()) {
+      if (item.kind !== "map") {
+        diag.error(
+          item.pos,
+          `${owner}: each docker entry is a mapping with \`image\`, not ${describe(item)}`,
+        );
+        continue;
+      }
       for (const e of item.entries) {
-        if (!["image", "name", "entrypoint", "command", "user", "environment", "auth", "aws_auth"].includes(e.key)) {
+        if (
+          !["image", "name", "entrypoint", "command", "user", "environment", "auth", "aws_auth"].includes(
+            e.key,
+          )
+        ) {
           diag.error(e.keyPos, `${owner}: docker image: unknown key \`${e.key}\``);
         }
       }
       const image = get(item, "image");
-      if (!image || image.kind !== "scalar" || typeof image.value !== "string") {
-        return diag.error((image ?? item).pos, `${owner}: each docker entry needs \`image\` (a string)`);
+      if (image?.kind !== "scalar" || typeof image.value !== "string") {
+        diag.error((image ?? item).pos, `${owner}: each docker entry needs \`image\` (a string)`);
+        continue;
       }
       images.push(image.value);
       if (i === 0) {
         const primaryEnv = get(item, "environment");
-        if (primaryEnv) parts.environment = { ...readEnvironment(primaryEnv, owner, diag), ...parts.environment };
+        if (primaryEnv)
+          parts.environment = { ...readEnvironment(primaryEnv, owner, diag), ...parts.environment };
       } else {
-        diag.warn(item.pos, `${owner}: service container \`${image.value}\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`);
+        diag.warn(
+          item.pos,
+          `${owner}: service container \`${image.value}\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`,
+        );
       }
-    });
-    parts.executor = { kind: "docker", ...(images[0] ? { image: images[0] } : {}), ...(images.length > 1 ? { services: images.slice(1) } : {}) };
+    }
+    parts.executor = {
+      kind: "docker",
+      ...(images[0] ? { image: images[0] } : {}),
+      ...(images.length > 1 ? { services: images.slice(1) } : {}),
+    };
   } else if (kind.key === "machine") {
     let image: string | undefined;
     if (v.kind === "map") {
-      for (const e of v.entries) if (!["image", "docker_layer_caching", "resource_class"].includes(e.key)) diag.error(e.keyPos, `${owner}: machine: unknown key \`${e.key}\``);
+      for (const e of v.entries)
+        if (!["image", "docker_layer_caching", "resource_class"].includes(e.key))
+          diag.error(e.keyPos, `${owner}: machine: unknown key \`${e.key}\``);
       const img = get(v, "image");
       if (img && img.kind === "scalar" && typeof img.value === "string") image = img.value;
       else if (img) diag.error(img.pos, `${owner}: machine \`image\` must be a string`);
@@ -84,7 +126,10 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
       diag.error(v.pos, `${owner}: \`machine\` is true or \`{image: …}\`, not ${describe(v)}`);
     }
     if (image?.startsWith("windows-")) {
-      diag.error(get(v as YMap, "image")?.pos ?? v.pos, `${owner}: Windows machine image \`${image}\` is not supported: ${LINUX_ONLY}`);
+      diag.error(
+        get(v as YMap, "image")?.pos ?? v.pos,
+        `${owner}: Windows machine image \`${image}\` is not supported: ${LINUX_ONLY}`,
+      );
       parts.executor = { kind: "windows", image };
     } else {
       parts.executor = { kind: "machine", ...(image ? { image } : {}) };
@@ -92,7 +137,10 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
   } else {
     const xcode = v.kind === "map" ? get(v, "xcode") : undefined;
     const version = xcode?.kind === "scalar" ? String(xcode.value) : undefined;
-    diag.error(kind.keyPos, `${owner}: macos executor${version ? ` (Xcode ${version})` : ""} is not supported: ${LINUX_ONLY}; run macOS jobs on another CI`);
+    diag.error(
+      kind.keyPos,
+      `${owner}: macos executor${version ? ` (Xcode ${version})` : ""} is not supported: ${LINUX_ONLY}; run macOS jobs on another CI`,
+    );
     parts.executor = { kind: "macos", ...(version ? { image: `xcode:${version}` } : {}) };
   }
   if (parts.shell) parts.executor.shell = parts.shell;
@@ -110,27 +158,46 @@ export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): Executo
     if (n?.kind === "scalar" && typeof n.value === "string") name = n.value;
   }
   if (!name) {
-    diag.error(ref.pos, `${owner}: \`executor\` is an executor name or \`{name: …, <parameters>}\`, not ${describe(ref)}`);
+    diag.error(
+      ref.pos,
+      `${owner}: \`executor\` is an executor name or \`{name: …, <parameters>}\`, not ${describe(ref)}`,
+    );
     return undefined;
   }
   const def = ctx.executors.get(name);
   if (!def) {
-    diag.error(ref.pos, orbUse(ctx, "executor", name) ?? `${owner}: unknown executor \`${name}\`${ctx.executors.size ? ` (defined: ${[...ctx.executors.keys()].join(", ")})` : ""}`);
+    diag.error(
+      ref.pos,
+      orbUse(ctx, "executor", name) ??
+        `${owner}: unknown executor \`${name}\`${ctx.executors.size ? ` (defined: ${[...ctx.executors.keys()].join(", ")})` : ""}`,
+    );
     return undefined;
   }
   const execOwner = `executor \`${name}\``;
   if (ref.kind !== "map") args = [];
   const params = bindParams(def.specs, args, execOwner, ref.pos, diag);
-  const body: YMap = { ...def.node, entries: def.node.entries.filter((e) => e.key !== "parameters" && e.key !== "description") };
-  const node = substitute(body, { templated: true, params, owner: execOwner, pipeline: ctx.pipeline }, diag) as YMap;
+  const body: YMap = {
+    ...def.node,
+    entries: def.node.entries.filter((e) => e.key !== "parameters" && e.key !== "description"),
+  };
+  const node = substitute(
+    body,
+    { templated: true, params, owner: execOwner, pipeline: ctx.pipeline },
+    diag,
+  ) as YMap;
   const parts = readExecutor(node, execOwner, diag);
-  if (parts.executor.kind === "none") diag.error(def.pos, `${execOwner} needs one of docker, machine or macos`);
+  if (parts.executor.kind === "none")
+    diag.error(def.pos, `${execOwner} needs one of docker, machine or macos`);
   return parts;
 }
 
 /** Checks the keys of an `executors:` definition. */
 export function checkExecutorKeys(def: YMap, owner: string, diag: Diagnostics): void {
   for (const e of def.entries) {
-    if (![...EXECUTOR_KEYS, "parameters", "description"].includes(e.key)) diag.error(e.keyPos, `${owner}: unknown key \`${e.key}\` (allowed: ${[...EXECUTOR_KEYS, "parameters", "description"].join(", ")})`);
+    if (![...EXECUTOR_KEYS, "parameters", "description"].includes(e.key))
+      diag.error(
+        e.keyPos,
+        `${owner}: unknown key \`${e.key}\` (allowed: ${[...EXECUTOR_KEYS, "parameters", "description"].join(", ")})`,
+      );
   }
 }

@@ -10,7 +10,8 @@ import { describe, get, type Pos, scalar, toPlain, type YNode } from "./tree.ts"
 /** `stack` holds the commands being expanded, to report recursion instead of looping. */
 export function expandSteps(list: YNode, ctx: Ctx, where: string, stack: string[] = []): ProcessedStep[] {
   if (list.kind !== "seq") {
-    if (!(list.kind === "scalar" && list.value === null)) ctx.diag.error(list.pos, `${where}: \`steps\` must be a list, not ${describe(list)}`);
+    if (!(list.kind === "scalar" && list.value === null))
+      ctx.diag.error(list.pos, `${where}: \`steps\` must be a list, not ${describe(list)}`);
     return [];
   }
   const out: ProcessedStep[] = [];
@@ -18,10 +19,14 @@ export function expandSteps(list: YNode, ctx: Ctx, where: string, stack: string[
     if (item.kind === "seq") {
       out.push(...expandSteps(item, ctx, where, stack)); // a `steps` parameter spliced in place
     } else if (item.kind === "scalar") {
-      if (typeof item.value !== "string" || item.value === "") ctx.diag.error(item.pos, `${where}: a step is a name or a one-key mapping, not ${describe(item)}`);
+      if (typeof item.value !== "string" || item.value === "")
+        ctx.diag.error(item.pos, `${where}: a step is a name or a one-key mapping, not ${describe(item)}`);
       else out.push(...step(item.value, scalar(null, item.pos), item.pos, ctx, where, stack));
     } else if (item.entries.length !== 1) {
-      ctx.diag.error(item.pos, `${where}: a step is a mapping with exactly one key, the step's name; found ${item.entries.length === 0 ? "none" : item.entries.map((e) => `\`${e.key}\``).join(", ")}`);
+      ctx.diag.error(
+        item.pos,
+        `${where}: a step is a mapping with exactly one key, the step's name; found ${item.entries.length === 0 ? "none" : item.entries.map((e) => `\`${e.key}\``).join(", ")}`,
+      );
     } else {
       const e = item.entries[0];
       out.push(...step(e.key, e.value, e.keyPos, ctx, where, stack));
@@ -60,17 +65,29 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
   }
   const orb = orbUse(ctx, "step", name);
   if (orb) diag.error(pos, orb);
-  else diag.error(pos, `${where}: unknown step \`${name}\` (not a built-in step${ctx.v21 ? " or a command under `commands:`" : "; commands need version 2.1"})`);
+  else
+    diag.error(
+      pos,
+      `${where}: unknown step \`${name}\` (not a built-in step${ctx.v21 ? " or a command under `commands:`" : "; commands need version 2.1"})`,
+    );
   return [];
 }
 
-function conditional(kind: "when" | "unless", arg: YNode, ctx: Ctx, where: string, stack: string[]): ProcessedStep[] {
+function conditional(
+  kind: "when" | "unless",
+  arg: YNode,
+  ctx: Ctx,
+  where: string,
+  stack: string[],
+): ProcessedStep[] {
   const usage = `\`${kind}\` takes \`{condition: …, steps: […]}\``;
   if (arg.kind !== "map") {
     ctx.diag.error(arg.pos, `${usage}, not ${describe(arg)}`);
     return [];
   }
-  for (const e of arg.entries) if (e.key !== "condition" && e.key !== "steps") ctx.diag.error(e.keyPos, `${usage}; unknown key \`${e.key}\``);
+  for (const e of arg.entries)
+    if (e.key !== "condition" && e.key !== "steps")
+      ctx.diag.error(e.keyPos, `${usage}; unknown key \`${e.key}\``);
   const condition = get(arg, "condition");
   const body = get(arg, "steps");
   if (!condition) ctx.diag.error(arg.pos, `${usage}; \`condition\` is missing`);

@@ -4,8 +4,15 @@
 import type { Diagnostics } from "./diagnostics.ts";
 import { checkExecutorKeys, resolveExecutorRef } from "./executors.ts";
 import { expandSteps } from "./expand-steps.ts";
-import { expandJob, type Invocation } from "./jobs.ts";
-import { type Ctx, type Definition, OFFLINE, type ProcessedConfig, type ProcessedJob, type ProcessedWorkflow } from "./model.ts";
+import { expandJob } from "./jobs.ts";
+import {
+  type Ctx,
+  type Definition,
+  OFFLINE,
+  type ProcessedConfig,
+  type ProcessedJob,
+  type ProcessedWorkflow,
+} from "./model.ts";
 import { bindParams, type ParamSpecs, parseParamSpecs } from "./params.ts";
 import { type Resolved, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YMap, type YNode } from "./tree.ts";
@@ -15,12 +22,21 @@ import { expandWorkflows } from "./workflows.ts";
 const V21_ONLY = ["orbs", "commands", "executors", "parameters"];
 /** Top-level keys CircleCI knows; any other key is a place for YAML anchors and is ignored, as there. */
 const UNSUPPORTED_TOP: Record<string, string> = {
-  setup: "dynamic configuration (`setup: true`) is not supported: Cairn plans the pipeline from this file alone",
+  setup:
+    "dynamic configuration (`setup: true`) is not supported: Cairn plans the pipeline from this file alone",
 };
 
-export function expandConfig(root: YNode, file: string, diag: Diagnostics, values?: PipelineValues): ProcessedConfig | undefined {
+export function expandConfig(
+  root: YNode,
+  file: string,
+  diag: Diagnostics,
+  values?: PipelineValues,
+): ProcessedConfig | undefined {
   if (root.kind !== "map") {
-    diag.error(root.pos, `a config is a mapping with \`version\`, \`jobs\` and \`workflows\`, not ${describe(root)}`);
+    diag.error(
+      root.pos,
+      `a config is a mapping with \`version\`, \`jobs\` and \`workflows\`, not ${describe(root)}`,
+    );
     return undefined;
   }
   const version = readVersion(root, diag);
@@ -28,8 +44,13 @@ export function expandConfig(root: YNode, file: string, diag: Diagnostics, value
   const v21 = version === "2.1";
   for (const e of root.entries) {
     if (V21_ONLY.includes(e.key) && !v21) diag.error(e.keyPos, `\`${e.key}\` needs \`version: 2.1\``);
-    if (e.key in UNSUPPORTED_TOP && !(e.value.kind === "scalar" && e.value.value === false)) diag.error(e.keyPos, UNSUPPORTED_TOP[e.key]);
-    if (e.key === "notify") diag.warn(e.keyPos, "`notify` webhooks are ignored: Cairn reports through commit statuses and its own API");
+    if (e.key in UNSUPPORTED_TOP && !(e.value.kind === "scalar" && e.value.value === false))
+      diag.error(e.keyPos, UNSUPPORTED_TOP[e.key]);
+    if (e.key === "notify")
+      diag.warn(
+        e.keyPos,
+        "`notify` webhooks are ignored: Cairn reports through commit statuses and its own API",
+      );
   }
   const paramsNode = v21 ? get(root, "parameters") : undefined;
   const pipelineSpecs = parseParamSpecs(paramsNode, "pipeline", diag, true);
@@ -59,7 +80,12 @@ export function expandConfig(root: YNode, file: string, diag: Diagnostics, value
     }
   };
   // Each definition is checked on its own first, so mistakes in jobs no workflow uses are reported too.
-  const standalone = new Map([...ctx.jobs.values()].map((def) => [def.name, expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx)]));
+  const standalone = new Map(
+    [...ctx.jobs.values()].map((def) => [
+      def.name,
+      expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx),
+    ]),
+  );
   const invoked = new Set<string>();
   const workflowsNode = get(root, "workflows");
   let workflows: ProcessedWorkflow[];
@@ -72,8 +98,27 @@ export function expandConfig(root: YNode, file: string, diag: Diagnostics, value
   } else {
     // As on CircleCI: without `workflows`, the pipeline runs the job called `build`.
     const build = ctx.jobs.get("build");
-    if (!build) diag.error(root.pos, "there is no `workflows` section and no job called `build` to run without one");
-    workflows = build ? [{ name: "workflow", jobs: [{ name: "build", job: keep("build", expandJob(build, { args: [], pos: build.pos }, ctx)), type: "build", requires: [], contexts: [], pos: build.pos }], scheduled: false, pos: root.pos }] : [];
+    if (!build)
+      diag.error(root.pos, "there is no `workflows` section and no job called `build` to run without one");
+    workflows = build
+      ? [
+          {
+            name: "workflow",
+            jobs: [
+              {
+                name: "build",
+                job: keep("build", expandJob(build, { args: [], pos: build.pos }, ctx)),
+                type: "build",
+                requires: [],
+                contexts: [],
+                pos: build.pos,
+              },
+            ],
+            scheduled: false,
+            pos: root.pos,
+          },
+        ]
+      : [];
   }
   // Jobs no workflow runs still appear (as `circleci config process` shows them), unless they need arguments.
   for (const [name, job] of standalone) {
@@ -83,7 +128,12 @@ export function expandConfig(root: YNode, file: string, diag: Diagnostics, value
   checkUnused(ctx);
 
   const pipelineParameters: ProcessedConfig["pipelineParameters"] = {};
-  for (const s of pipelineSpecs.values()) pipelineParameters[s.name] = { type: s.type, default: s.default ? toPlain(s.default) : null, ...(s.enum ? { enum: s.enum } : {}) };
+  for (const s of pipelineSpecs.values())
+    pipelineParameters[s.name] = {
+      type: s.type,
+      default: s.default ? toPlain(s.default) : null,
+      ...(s.enum ? { enum: s.enum } : {}),
+    };
   return { file, version, pipelineParameters, jobs, workflows, warnings: [], source: root };
 }
 
@@ -96,25 +146,40 @@ function readVersion(root: YMap, diag: Diagnostics): "2" | "2.1" | undefined {
   const s = v.kind === "scalar" ? String(v.value) : "";
   if (s === "2" || s === "2.0") return "2";
   if (s === "2.1") return "2.1";
-  diag.error(v.pos, `version ${v.kind === "scalar" ? JSON.stringify(v.value) : describe(v)} is not supported: use 2 or 2.1`);
+  diag.error(
+    v.pos,
+    `version ${v.kind === "scalar" ? JSON.stringify(v.value) : describe(v)} is not supported: use 2 or 2.1`,
+  );
   return undefined;
 }
 
-function definitions(root: YMap, key: string, kind: string, diag: Diagnostics, withParams = true): Map<string, Definition> {
+function definitions(
+  root: YMap,
+  key: string,
+  kind: string,
+  diag: Diagnostics,
+  withParams = true,
+): Map<string, Definition> {
   const out = new Map<string, Definition>();
   const node = get(root, key);
   if (!node || (node.kind === "scalar" && node.value === null)) return out;
   if (node.kind !== "map") {
-    diag.error(node.pos, `\`${key}\` must be a mapping of ${kind} names to definitions, not ${describe(node)}`);
+    diag.error(
+      node.pos,
+      `\`${key}\` must be a mapping of ${kind} names to definitions, not ${describe(node)}`,
+    );
     return out;
   }
   for (const e of node.entries) {
-    if (!/^[A-Za-z0-9][\w.-]*$/.test(e.key)) diag.error(e.keyPos, `${kind} name \`${e.key}\` may only use letters, digits, _, - and .`);
+    if (!/^[A-Za-z0-9][\w.-]*$/.test(e.key))
+      diag.error(e.keyPos, `${kind} name \`${e.key}\` may only use letters, digits, _, - and .`);
     if (e.value.kind !== "map") {
       diag.error(e.value.pos, `${kind} \`${e.key}\` must be a mapping, not ${describe(e.value)}`);
       continue;
     }
-    const specs: ParamSpecs = withParams ? parseParamSpecs(get(e.value, "parameters"), `${kind} \`${e.key}\``, diag) : new Map();
+    const specs: ParamSpecs = withParams
+      ? parseParamSpecs(get(e.value, "parameters"), `${kind} \`${e.key}\``, diag)
+      : new Map();
     out.set(e.key, { name: e.key, node: e.value, specs, pos: e.keyPos });
   }
   return out;
@@ -140,33 +205,74 @@ function orbs(root: YMap, diag: Diagnostics): Map<string, string> {
 function checkUnused(ctx: Ctx): void {
   for (const c of ctx.commands.values()) {
     for (const e of c.node.entries) {
-      if (!["steps", "parameters", "description"].includes(e.key)) ctx.diag.error(e.keyPos, `command \`${c.name}\`: unknown key \`${e.key}\` (steps, parameters, description)`);
+      if (!["steps", "parameters", "description"].includes(e.key))
+        ctx.diag.error(
+          e.keyPos,
+          `command \`${c.name}\`: unknown key \`${e.key}\` (steps, parameters, description)`,
+        );
     }
     if (!get(c.node, "steps")) ctx.diag.error(c.pos, `command \`${c.name}\` has no \`steps\``);
     const owner = `command \`${c.name}\``;
     const params = bindParams(c.specs, [], owner, c.pos, ctx.diag, true);
     const steps = get(c.node, "steps");
-    if (steps) expandSteps(substitute(steps, { templated: true, params, owner, pipeline: ctx.pipeline }, ctx.diag), ctx, owner, [c.name]);
+    if (steps)
+      expandSteps(
+        substitute(steps, { templated: true, params, owner, pipeline: ctx.pipeline }, ctx.diag),
+        ctx,
+        owner,
+        [c.name],
+      );
   }
   for (const x of ctx.executors.values()) {
     checkExecutorKeys(x.node, `executor \`${x.name}\``, ctx.diag);
-    const args = [...x.specs.values()].filter((s) => !s.default).map((s) => ({ key: s.name, keyPos: s.pos, value: placeholderArg(s.type, s.pos) }));
-    resolveExecutorRef({ kind: "map", pos: x.pos, entries: [{ key: "name", keyPos: x.pos, value: scalar(x.name, x.pos) }, ...args] }, ctx, `executor \`${x.name}\``);
+    const args = [...x.specs.values()]
+      .filter((s) => !s.default)
+      .map((s) => ({ key: s.name, keyPos: s.pos, value: placeholderArg(s.type, s.pos) }));
+    resolveExecutorRef(
+      {
+        kind: "map",
+        pos: x.pos,
+        entries: [{ key: "name", keyPos: x.pos, value: scalar(x.name, x.pos) }, ...args],
+      },
+      ctx,
+      `executor \`${x.name}\``,
+    );
   }
 }
 
 function placeholderArg(type: string, pos: Pos): YNode {
-  return type === "boolean" ? scalar(false, pos) : type === "integer" ? scalar(0, pos) : type === "steps" ? { kind: "seq", pos, items: [] } : scalar("", pos);
+  return type === "boolean"
+    ? scalar(false, pos)
+    : type === "integer"
+      ? scalar(0, pos)
+      : type === "steps"
+        ? { kind: "seq", pos, items: [] }
+        : scalar("", pos);
 }
 
 /** `<< pipeline.* >>`: from `values` when planning; left in place (parameters: their defaults) when not. */
-function resolver(specs: ParamSpecs, at: Pos, diag: Diagnostics, values?: PipelineValues): (path: string) => Resolved {
+function resolver(
+  specs: ParamSpecs,
+  at: Pos,
+  diag: Diagnostics,
+  values?: PipelineValues,
+): (path: string) => Resolved {
   if (values) {
     for (const [k, v] of Object.entries(values.parameters)) {
       const spec = specs.get(k);
-      if (!spec) diag.error(at, `pipeline parameter \`${k}\` was given but is not declared under \`parameters:\``);
-      else if (spec.type === "enum" ? !spec.enum?.includes(String(v)) : spec.type === "integer" ? !Number.isInteger(v) : typeof v !== spec.type) {
-        diag.error(spec.pos, `pipeline parameter \`${k}\` must be ${spec.type === "enum" ? `one of ${spec.enum?.join(", ")}` : `a ${spec.type}`}, not ${JSON.stringify(v)}`);
+      if (!spec)
+        diag.error(at, `pipeline parameter \`${k}\` was given but is not declared under \`parameters:\``);
+      else if (
+        spec.type === "enum"
+          ? !spec.enum?.includes(String(v))
+          : spec.type === "integer"
+            ? !Number.isInteger(v)
+            : typeof v !== spec.type
+      ) {
+        diag.error(
+          spec.pos,
+          `pipeline parameter \`${k}\` must be ${spec.type === "enum" ? `one of ${spec.enum?.join(", ")}` : `a ${spec.type}`}, not ${JSON.stringify(v)}`,
+        );
       }
     }
   }
@@ -186,7 +292,9 @@ function resolver(specs: ParamSpecs, at: Pos, diag: Diagnostics, values?: Pipeli
       const spec = specs.get(path.slice("parameters.".length));
       if (!spec) return "unknown";
       const given = values?.parameters[spec.name];
-      return { value: given !== undefined ? scalar(given, spec.pos) : (spec.default ?? scalar(null, spec.pos)) };
+      return {
+        value: given !== undefined ? scalar(given, spec.pos) : (spec.default ?? scalar(null, spec.pos)),
+      };
     }
     const f = known[path];
     if (!f) return "unknown";

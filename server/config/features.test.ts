@@ -2,11 +2,14 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatError, parseConfig, type ProcessedConfig, renderProcessed } from "./index.ts";
+import { formatError, type ProcessedConfig, parseConfig, renderProcessed } from "./index.ts";
 import type { Step } from "./types.ts";
 
 const features = () => {
-  const r = parseConfig(readFileSync(join(import.meta.dir, "fixtures", "features.yml"), "utf8"), "features.yml");
+  const r = parseConfig(
+    readFileSync(join(import.meta.dir, "fixtures", "features.yml"), "utf8"),
+    "features.yml",
+  );
   expect(r.errors.map(formatError)).toEqual([]);
   return r.config as ProcessedConfig;
 };
@@ -15,7 +18,8 @@ const valid = (text: string) => {
   expect(r.errors.map(formatError)).toEqual([]);
   return r.config as ProcessedConfig;
 };
-const runs = (steps: ProcessedConfig["jobs"][string]["steps"]) => steps.flatMap((s) => (s.type === "run" ? [s.command] : []));
+const runs = (steps: ProcessedConfig["jobs"][string]["steps"]) =>
+  steps.flatMap((s) => (s.type === "run" ? [s.command] : []));
 
 describe("2.1 expansion (fixtures/features.yml)", () => {
   test("the expanded config is stable", () => {
@@ -27,7 +31,11 @@ describe("2.1 expansion (fixtures/features.yml)", () => {
     expect(c.jobs.coverage.executor).toEqual({ kind: "docker", image: "cimg/node:22.0" });
     expect(c.jobs.deploy.executor).toEqual({ kind: "docker", image: "cimg/node:18.0" });
     expect(c.jobs["on-vm"].executor).toEqual({ kind: "machine", image: "ubuntu-2204:current" });
-    expect(c.jobs["test-20.11-1"].environment).toEqual({ FROM_IMAGE: "yes", FROM_EXECUTOR: "1", NODE_VERSION: "20.11" });
+    expect(c.jobs["test-20.11-1"].environment).toEqual({
+      FROM_IMAGE: "yes",
+      FROM_EXECUTOR: "1",
+      NODE_VERSION: "20.11",
+    });
     expect(c.jobs["test-20.11-1"].workingDirectory).toBe("~/app");
     expect(c.jobs["test-20.11-1"].resourceClass).toBe("medium");
     expect(c.jobs["on-vm"].workingDirectory).toBe("~/project");
@@ -35,14 +43,20 @@ describe("2.1 expansion (fixtures/features.yml)", () => {
 
   test("commands: arguments, defaults, sections, steps parameters, env_var_name, \\<< escapes", () => {
     const c = features();
-    expect(c.jobs["test-20.11-1"].steps[1]).toEqual({ type: "restore_cache", keys: ['v1-deps-{{ checksum "yarn.lock" }}', "v1-deps-"] });
+    expect(c.jobs["test-20.11-1"].steps[1]).toEqual({
+      type: "restore_cache",
+      keys: ['v1-deps-{{ checksum "yarn.lock" }}', "v1-deps-"],
+    });
     expect(runs(c.jobs["test-20.11-1"].steps).slice(0, 4)).toEqual([
       "yarn install", // `frozen: false` drops the <<# >> section
       'echo "up to 5 attempts"',
       "yarn test --node 20.11", // the `body` steps parameter, spliced in
-      'echo "${NPM_TOKEN}" << not-a-parameter >>',
+      `echo "\${NPM_TOKEN}" << not-a-parameter >>`,
     ]);
-    const flaky = c.jobs["test-20.11-1"].steps.find((s) => s.type === "run" && s.name === "flaky") as Extract<Step, { type: "run" }>;
+    const flaky = c.jobs["test-20.11-1"].steps.find((s) => s.type === "run" && s.name === "flaky") as Extract<
+      Step,
+      { type: "run" }
+    >;
     expect(flaky.noOutputTimeout).toBe(5400);
   });
 
@@ -64,8 +78,21 @@ describe("2.1 expansion (fixtures/features.yml)", () => {
 
   test("matrix: names from the template, exclude, alias in requires", () => {
     const wf = features().workflows.find((w) => w.name === "build");
-    expect(wf?.jobs.map((j) => j.name)).toEqual(["test-18.0-1", "test-20.11-1", "test-20.11-2", "coverage", "on-vm", "hold", "deploy"]);
-    expect(wf?.jobs.find((j) => j.name === "hold")?.requires).toEqual(["test-18.0-1", "test-20.11-1", "test-20.11-2", "coverage"]);
+    expect(wf?.jobs.map((j) => j.name)).toEqual([
+      "test-18.0-1",
+      "test-20.11-1",
+      "test-20.11-2",
+      "coverage",
+      "on-vm",
+      "hold",
+      "deploy",
+    ]);
+    expect(wf?.jobs.find((j) => j.name === "hold")?.requires).toEqual([
+      "test-18.0-1",
+      "test-20.11-1",
+      "test-20.11-2",
+      "coverage",
+    ]);
     expect(wf?.jobs.find((j) => j.name === "deploy")?.contexts).toEqual(["prod-secrets", "shared"]);
   });
 
@@ -76,7 +103,10 @@ describe("2.1 expansion (fixtures/features.yml)", () => {
     expect(deploy.environment).toEqual({ TARGET: "eu" });
     expect(deploy.command).toBe("./deploy --number << pipeline.number >>");
     expect(c.workflows.map((w) => w.name)).toEqual(["build"]);
-    expect(c.pipelineParameters).toEqual({ deploy: { type: "boolean", default: false }, region: { type: "enum", default: "eu", enum: ["eu", "us"] } });
+    expect(c.pipelineParameters).toEqual({
+      deploy: { type: "boolean", default: false },
+      region: { type: "enum", default: "eu", enum: ["eu", "us"] },
+    });
   });
 
   test("default matrix names join the values; matrix values reach the job as parameters", () => {
@@ -168,7 +198,9 @@ jobs:
 
   test("a merge of something that is not a mapping is an error at that node", () => {
     const r = parseConfig("version: 2\nx: &x [1]\njobs:\n  build:\n    <<: *x\n", "c.yml");
-    expect(r.errors.map((e) => `${e.line}:${e.col}: ${e.message}`)[0]).toBe("2:8: a merge key `<<` must refer to a mapping (or a list of mappings)");
+    expect(r.errors.map((e) => `${e.line}:${e.col}: ${e.message}`)[0]).toBe(
+      "2:8: a merge key `<<` must refer to a mapping (or a list of mappings)",
+    );
   });
 });
 
@@ -204,7 +236,17 @@ jobs:
     ]);
     expect(c.jobs.build.steps).toEqual([
       { type: "checkout", path: "src" },
-      { type: "run", name: "Test", command: "make test", shell: "/bin/sh", environment: { A: "1", B: "true", C: "" }, background: true, workingDirectory: "src", noOutputTimeout: 600, when: "on_fail" },
+      {
+        type: "run",
+        name: "Test",
+        command: "make test",
+        shell: "/bin/sh",
+        environment: { A: "1", B: "true", C: "" },
+        background: true,
+        workingDirectory: "src",
+        noOutputTimeout: 600,
+        when: "on_fail",
+      },
       { type: "save_cache", key: "k", paths: ["a", "b"], name: "Save", when: "always" },
       { type: "restore_cache", keys: ["k"] },
       { type: "store_artifacts", path: "out", destination: "dist" },
@@ -217,7 +259,9 @@ jobs:
   });
 
   test("machine: true, and a job's shell reaches its executor", () => {
-    const c = valid("version: 2\njobs:\n  build:\n    machine: true\n    shell: /bin/zsh\n    steps: [checkout]\n");
+    const c = valid(
+      "version: 2\njobs:\n  build:\n    machine: true\n    shell: /bin/zsh\n    steps: [checkout]\n",
+    );
     expect(c.jobs.build.executor).toEqual({ kind: "machine", shell: "/bin/zsh" });
   });
 });

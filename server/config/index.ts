@@ -9,7 +9,13 @@ import { parseTree } from "./tree.ts";
 import type { ConfigError, PipelineValues, WorkflowPlan } from "./types.ts";
 
 export { formatError } from "./diagnostics.ts";
-export type { ProcessedConfig, ProcessedJob, ProcessedStep, ProcessedWorkflow, WorkflowJob } from "./model.ts";
+export type {
+  ProcessedConfig,
+  ProcessedJob,
+  ProcessedStep,
+  ProcessedWorkflow,
+  WorkflowJob,
+} from "./model.ts";
 export { PipelinePlanError } from "./plan.ts";
 export { renderProcessed } from "./render.ts";
 export type * from "./types.ts";

@@ -7,7 +7,16 @@ import { bindParams } from "./params.ts";
 import { substitute } from "./template.ts";
 import { describe, get, type Pos, type YEntry, type YMap, type YNode } from "./tree.ts";
 
-const JOB_KEYS = [...EXECUTOR_KEYS, "executor", "steps", "parameters", "description", "parallelism", "circleci_ip_ranges", "retention"];
+const JOB_KEYS = [
+  ...EXECUTOR_KEYS,
+  "executor",
+  "steps",
+  "parameters",
+  "description",
+  "parallelism",
+  "circleci_ip_ranges",
+  "retention",
+];
 
 export interface Invocation {
   args: YEntry[];
@@ -22,13 +31,26 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
   const { diag } = ctx;
   const owner = `job \`${def.name}\``;
   for (const e of def.node.entries) {
-    if (!JOB_KEYS.includes(e.key)) diag.error(e.keyPos, `${owner}: unknown key \`${e.key}\`${e.key === "branches" ? " (job-level branch filters are gone; use workflow `filters`)" : ""}`);
-    else if ((e.key === "executor" || e.key === "parameters") && !ctx.v21) diag.error(e.keyPos, `${owner}: \`${e.key}\` needs \`version: 2.1\``);
+    if (!JOB_KEYS.includes(e.key))
+      diag.error(
+        e.keyPos,
+        `${owner}: unknown key \`${e.key}\`${e.key === "branches" ? " (job-level branch filters are gone; use workflow `filters`)" : ""}`,
+      );
+    else if ((e.key === "executor" || e.key === "parameters") && !ctx.v21)
+      diag.error(e.keyPos, `${owner}: \`${e.key}\` needs \`version: 2.1\``);
   }
   const params = ctx.v21 ? bindParams(def.specs, inv.args, owner, inv.pos, diag, inv.standalone) : new Map();
-  if (!ctx.v21 && inv.args.length > 0) diag.error(inv.args[0].keyPos, `${owner}: job parameters need \`version: 2.1\``);
-  const bodyIn: YMap = { ...def.node, entries: def.node.entries.filter((e) => e.key !== "parameters" && e.key !== "description") };
-  const body = substitute(bodyIn, { templated: ctx.v21, params, owner, pipeline: ctx.pipeline }, diag) as YMap;
+  if (!ctx.v21 && inv.args.length > 0)
+    diag.error(inv.args[0].keyPos, `${owner}: job parameters need \`version: 2.1\``);
+  const bodyIn: YMap = {
+    ...def.node,
+    entries: def.node.entries.filter((e) => e.key !== "parameters" && e.key !== "description"),
+  };
+  const body = substitute(
+    bodyIn,
+    { templated: ctx.v21, params, owner, pipeline: ctx.pipeline },
+    diag,
+  ) as YMap;
 
   let parts: ExecutorParts | undefined;
   const ref = get(body, "executor");
@@ -40,7 +62,10 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     // The job's own keys override the executor's; environments merge, the job's winning.
     if (resolved) {
       parts = {
-        executor: inline.executor.kind === "none" ? { ...resolved.executor, ...(inline.shell ? { shell: inline.shell } : {}) } : inline.executor,
+        executor:
+          inline.executor.kind === "none"
+            ? { ...resolved.executor, ...(inline.shell ? { shell: inline.shell } : {}) }
+            : inline.executor,
         environment: { ...resolved.environment, ...inline.environment },
         ...pick(resolved, inline, "workingDirectory"),
         ...pick(resolved, inline, "resourceClass"),
@@ -48,7 +73,11 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     } else parts = inline;
   } else {
     parts = inline;
-    if (inline.executor.kind === "none") diag.error(def.pos, `${owner} has no executor: give it \`docker\`, \`machine\`${ctx.v21 ? " or `executor`" : ""}`);
+    if (inline.executor.kind === "none")
+      diag.error(
+        def.pos,
+        `${owner} has no executor: give it \`docker\`, \`machine\`${ctx.v21 ? " or `executor`" : ""}`,
+      );
   }
 
   const stepsNode = get(body, "steps");
@@ -61,8 +90,10 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
   let parallelism = 1;
   const p = get(body, "parallelism");
   if (p) {
-    if (p.kind === "scalar" && typeof p.value === "number" && Number.isInteger(p.value) && p.value >= 1) parallelism = p.value;
-    else diag.error(p.pos, `${owner}: \`parallelism\` must be a whole number of at least 1, not ${describe(p)}`);
+    if (p.kind === "scalar" && typeof p.value === "number" && Number.isInteger(p.value) && p.value >= 1)
+      parallelism = p.value;
+    else
+      diag.error(p.pos, `${owner}: \`parallelism\` must be a whole number of at least 1, not ${describe(p)}`);
   }
   return {
     job: def.name,
@@ -75,7 +106,11 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
   };
 }
 
-function pick<K extends "workingDirectory" | "resourceClass">(base: ExecutorParts, over: ExecutorParts, key: K): { [P in K]?: string } {
+function pick<K extends "workingDirectory" | "resourceClass">(
+  base: ExecutorParts,
+  over: ExecutorParts,
+  key: K,
+): { [P in K]?: string } {
   const v = over[key] ?? base[key];
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: string };
 }

@@ -86,7 +86,8 @@ export interface Ctx {
   pipeline: (path: string) => Resolved;
 }
 
-export const OFFLINE = "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
+export const OFFLINE =
+  "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
 
 /** The message for anything used from an orb (`node/install`), or undefined if `ref` is not an orb reference. */
 export function orbUse(ctx: Ctx, kind: string, ref: string): string | undefined {
@@ -94,6 +95,7 @@ export function orbUse(ctx: Ctx, kind: string, ref: string): string | undefined 
   if (slash <= 0) return undefined;
   const orb = ref.slice(0, slash);
   const declared = ctx.orbs.get(orb);
-  if (declared === undefined) return `${kind} \`${ref}\` names orb \`${orb}\`, which is not declared under \`orbs:\` (and orbs are not supported: ${OFFLINE})`;
+  if (declared === undefined)
+    return `${kind} \`${ref}\` names orb \`${orb}\`, which is not declared under \`orbs:\` (and orbs are not supported: ${OFFLINE})`;
   return `${kind} \`${ref}\` comes from orb \`${orb}\` (${declared}), which cannot be fetched: ${OFFLINE}`;
 }

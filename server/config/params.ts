@@ -3,7 +3,15 @@
 import type { Diagnostics } from "./diagnostics.ts";
 import { describe, get, type Pos, scalar, type YEntry, type YNode } from "./tree.ts";
 
-export const PARAM_TYPES = ["string", "boolean", "integer", "enum", "steps", "executor", "env_var_name"] as const;
+export const PARAM_TYPES = [
+  "string",
+  "boolean",
+  "integer",
+  "enum",
+  "steps",
+  "executor",
+  "env_var_name",
+] as const;
 export type ParamType = (typeof PARAM_TYPES)[number];
 
 export interface ParamSpec {
@@ -20,44 +28,85 @@ export type ParamSpecs = Map<string, ParamSpec>;
 
 const SPEC_KEYS = new Set(["type", "default", "description", "enum"]);
 
-export function parseParamSpecs(node: YNode | undefined, owner: string, diag: Diagnostics, pipeline = false): ParamSpecs {
+export function parseParamSpecs(
+  node: YNode | undefined,
+  owner: string,
+  diag: Diagnostics,
+  pipeline = false,
+): ParamSpecs {
   const specs: ParamSpecs = new Map();
   if (!node) return specs;
   if (node.kind !== "map") {
-    diag.error(node.pos, `${owner}: \`parameters\` must be a mapping of parameter names to definitions, not ${describe(node)}`);
+    diag.error(
+      node.pos,
+      `${owner}: \`parameters\` must be a mapping of parameter names to definitions, not ${describe(node)}`,
+    );
     return specs;
   }
   for (const e of node.entries) {
     const where = `${owner}: parameter \`${e.key}\``;
-    if (!/^[A-Za-z][\w-]*$/.test(e.key)) diag.error(e.keyPos, `${where}: names start with a letter and use letters, digits, _ and -`);
+    if (!/^[A-Za-z][\w-]*$/.test(e.key))
+      diag.error(e.keyPos, `${where}: names start with a letter and use letters, digits, _ and -`);
     const def = e.value;
     if (def.kind !== "map") {
-      diag.error(def.pos, `${where} must be a mapping with \`type\` (and optionally \`default\`, \`description\`, \`enum\`)`);
+      diag.error(
+        def.pos,
+        `${where} must be a mapping with \`type\` (and optionally \`default\`, \`description\`, \`enum\`)`,
+      );
       continue;
     }
-    for (const d of def.entries) if (!SPEC_KEYS.has(d.key)) diag.error(d.keyPos, `${where}: unknown key \`${d.key}\` (allowed: type, default, description, enum)`);
+    for (const d of def.entries)
+      if (!SPEC_KEYS.has(d.key))
+        diag.error(
+          d.keyPos,
+          `${where}: unknown key \`${d.key}\` (allowed: type, default, description, enum)`,
+        );
     const typeNode = get(def, "type");
     if (!typeNode) {
       diag.error(def.pos, `${where} has no \`type\` (one of ${PARAM_TYPES.join(", ")})`);
-      specs.set(e.key, { name: e.key, type: "string", pos: e.keyPos, unchecked: true, default: get(def, "default") ?? scalar("", e.keyPos) });
+      specs.set(e.key, {
+        name: e.key,
+        type: "string",
+        pos: e.keyPos,
+        unchecked: true,
+        default: get(def, "default") ?? scalar("", e.keyPos),
+      });
       continue;
     }
     const type = typeNode.kind === "scalar" ? String(typeNode.value) : "";
     if (!(PARAM_TYPES as readonly string[]).includes(type)) {
-      diag.error(typeNode.pos, `${where}: unknown type ${JSON.stringify(type)} (one of ${PARAM_TYPES.join(", ")})`);
-      specs.set(e.key, { name: e.key, type: "string", pos: e.keyPos, unchecked: true, default: get(def, "default") ?? scalar("", e.keyPos) });
+      diag.error(
+        typeNode.pos,
+        `${where}: unknown type ${JSON.stringify(type)} (one of ${PARAM_TYPES.join(", ")})`,
+      );
+      specs.set(e.key, {
+        name: e.key,
+        type: "string",
+        pos: e.keyPos,
+        unchecked: true,
+        default: get(def, "default") ?? scalar("", e.keyPos),
+      });
       continue;
     }
     if (pipeline && !["string", "boolean", "integer", "enum"].includes(type)) {
-      diag.error(typeNode.pos, `${where}: pipeline parameters are string, boolean, integer or enum, not ${type}`);
+      diag.error(
+        typeNode.pos,
+        `${where}: pipeline parameters are string, boolean, integer or enum, not ${type}`,
+      );
       continue;
     }
     const spec: ParamSpec = { name: e.key, type: type as ParamType, pos: e.keyPos };
     if (type === "enum") {
       const en = get(def, "enum");
-      if (!en || en.kind !== "seq" || en.items.some((i) => i.kind !== "scalar")) {
+      if (en?.kind !== "seq" || en.items.some((i) => i.kind !== "scalar")) {
         diag.error((en ?? def).pos, `${where}: an enum parameter needs \`enum:\`, a list of allowed values`);
-        specs.set(e.key, { name: e.key, type: "string", pos: e.keyPos, unchecked: true, default: get(def, "default") ?? scalar("", e.keyPos) });
+        specs.set(e.key, {
+          name: e.key,
+          type: "string",
+          pos: e.keyPos,
+          unchecked: true,
+          default: get(def, "default") ?? scalar("", e.keyPos),
+        });
         continue;
       }
       spec.enum = en.items.map((i) => String((i as { value: unknown }).value));
@@ -93,14 +142,20 @@ export function checkValue(spec: ParamSpec, v: YNode, where: string, diag: Diagn
     case "integer":
       return (typeof s === "number" && Number.isInteger(s)) || bad("an integer");
     case "enum":
-      if (s === null || s === undefined || !spec.enum?.includes(String(s))) return bad(`one of ${spec.enum?.map((x) => JSON.stringify(x)).join(", ")}`);
+      if (s === null || s === undefined || !spec.enum?.includes(String(s)))
+        return bad(`one of ${spec.enum?.map((x) => JSON.stringify(x)).join(", ")}`);
       return true;
     case "env_var_name":
-      return (typeof s === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) || bad("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+      return (
+        (typeof s === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) ||
+        bad("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+      );
     case "steps":
       return v.kind === "seq" || bad("a list of steps");
     case "executor":
-      return v.kind === "map" || typeof s === "string" || bad("an executor name or `{name: …, <parameters>}`");
+      return (
+        v.kind === "map" || typeof s === "string" || bad("an executor name or `{name: …, <parameters>}`")
+      );
   }
 }
 
@@ -139,7 +194,10 @@ export function bindParams(
     const spec = specs.get(a.key);
     if (!spec) {
       const known = [...specs.keys()];
-      diag.error(a.keyPos, `${owner} has no parameter \`${a.key}\`${known.length ? ` (it has: ${known.join(", ")})` : ""}`);
+      diag.error(
+        a.keyPos,
+        `${owner} has no parameter \`${a.key}\`${known.length ? ` (it has: ${known.join(", ")})` : ""}`,
+      );
       continue;
     }
     if (checkValue(spec, a.value, `argument \`${a.key}\` of ${owner}`, diag)) bound.set(a.key, a.value);

@@ -2,7 +2,15 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatError, type JobSpec, parseConfig, PipelinePlanError, type PipelineValues, planPipeline, type ProcessedConfig } from "./index.ts";
+import {
+  formatError,
+  type JobSpec,
+  PipelinePlanError,
+  type PipelineValues,
+  type ProcessedConfig,
+  parseConfig,
+  planPipeline,
+} from "./index.ts";
 import { matches } from "./plan.ts";
 
 const load = (text: string) => {
@@ -14,20 +22,45 @@ const features = load(readFileSync(join(import.meta.dir, "fixtures", "features.y
 const values = (v: Partial<PipelineValues>): PipelineValues => ({ revision: "abc123", parameters: {}, ...v });
 const names = (config: ProcessedConfig, v: Partial<PipelineValues>) =>
   Object.fromEntries(planPipeline(config, values(v)).map((w) => [w.name, w.jobs.map((j) => j.name)]));
-const runsOf = (j: JobSpec | undefined) => (j?.steps ?? []).flatMap((s) => (s.type === "run" ? [s.command] : []));
+const runsOf = (j: JobSpec | undefined) =>
+  (j?.steps ?? []).flatMap((s) => (s.type === "run" ? [s.command] : []));
 
 describe("planPipeline", () => {
   test("a push to main: every job, in requires order, approvals as approval jobs", () => {
     const [wf] = planPipeline(features, values({ branch: "main", number: 42 }));
     expect(wf.name).toBe("build");
-    expect(wf.jobs.map((j) => j.name)).toEqual(["test-18.0-1", "test-20.11-1", "test-20.11-2", "coverage", "on-vm", "hold", "deploy"]);
+    expect(wf.jobs.map((j) => j.name)).toEqual([
+      "test-18.0-1",
+      "test-20.11-1",
+      "test-20.11-2",
+      "coverage",
+      "on-vm",
+      "hold",
+      "deploy",
+    ]);
     const hold = wf.jobs.find((j) => j.name === "hold");
-    expect(hold).toMatchObject({ type: "approval", executor: { kind: "none" }, steps: [], requires: ["test-18.0-1", "test-20.11-1", "test-20.11-2", "coverage"] });
+    expect(hold).toMatchObject({
+      type: "approval",
+      executor: { kind: "none" },
+      steps: [],
+      requires: ["test-18.0-1", "test-20.11-1", "test-20.11-2", "coverage"],
+    });
     const deploy = wf.jobs.find((j) => j.name === "deploy");
-    expect(deploy).toMatchObject({ job: "deploy", type: "build", contexts: ["prod-secrets", "shared"], requires: ["hold"], workingDirectory: "~/app" });
+    expect(deploy).toMatchObject({
+      job: "deploy",
+      type: "build",
+      contexts: ["prod-secrets", "shared"],
+      requires: ["hold"],
+      workingDirectory: "~/app",
+    });
     expect(runsOf(deploy)).toEqual(["./deploy --number 42"]);
     const matrixJob = wf.jobs.find((j) => j.name === "test-20.11-2");
-    expect(matrixJob).toMatchObject({ job: "test", parallelism: 2, resourceClass: "medium", executor: { kind: "docker", image: "cimg/node:20.11" } });
+    expect(matrixJob).toMatchObject({
+      job: "test",
+      parallelism: 2,
+      resourceClass: "medium",
+      executor: { kind: "docker", image: "cimg/node:20.11" },
+    });
     // The release-only step is decided now that the branch is known.
     expect(runsOf(matrixJob).some((c) => c.includes("release branch"))).toBe(false);
   });
@@ -107,17 +140,28 @@ workflows:
   });
 
   test("pipeline parameters select workflows and fill values; wrong ones are refused", () => {
-    expect(Object.keys(names(features, { branch: "main", parameters: { deploy: true } }))).toEqual(["build", "nightly"]);
+    expect(Object.keys(names(features, { branch: "main", parameters: { deploy: true } }))).toEqual([
+      "build",
+      "nightly",
+    ]);
     const [wf] = planPipeline(features, values({ branch: "main", parameters: { region: "us" } }));
     const deploy = wf.jobs.find((j) => j.name === "deploy");
-    expect(deploy?.steps[1]).toMatchObject({ name: "Deploy to us", environment: { TARGET: "us" }, when: "always" });
-    expect(() => planPipeline(features, values({ parameters: { region: "asia" } }))).toThrow(PipelinePlanError);
+    expect(deploy?.steps[1]).toMatchObject({
+      name: "Deploy to us",
+      environment: { TARGET: "us" },
+      when: "always",
+    });
+    expect(() => planPipeline(features, values({ parameters: { region: "asia" } }))).toThrow(
+      PipelinePlanError,
+    );
     try {
       planPipeline(features, values({ parameters: { nope: 1 } }));
     } catch (e) {
       expect(e).toBeInstanceOf(PipelinePlanError);
       expect((e as PipelinePlanError).code).toBe("config_invalid");
-      expect((e as PipelinePlanError).errors.map((x) => x.message)).toEqual(["pipeline parameter `nope` was given but is not declared under `parameters:`"]);
+      expect((e as PipelinePlanError).errors.map((x) => x.message)).toEqual([
+        "pipeline parameter `nope` was given but is not declared under `parameters:`",
+      ]);
     }
   });
 
@@ -147,7 +191,9 @@ workflows:
   });
 
   test("version 2 without workflows runs `build`; scheduled workflows never run for a push", () => {
-    const config = load("version: 2\njobs:\n  build:\n    docker: [{image: node:20}]\n    steps: [checkout, {run: make}]\n");
+    const config = load(
+      "version: 2\njobs:\n  build:\n    docker: [{image: node:20}]\n    steps: [checkout, {run: make}]\n",
+    );
     const plans = planPipeline(config, values({ branch: "any" }));
     expect(plans.map((w) => [w.name, w.jobs.map((j) => j.name)])).toEqual([["workflow", ["build"]]]);
     expect(plans[0].jobs[0]).toEqual({
@@ -155,14 +201,27 @@ workflows:
       job: "build",
       type: "build",
       executor: { kind: "docker", image: "node:20" },
-      steps: [{ type: "checkout" }, { type: "run", name: "make", command: "make", environment: {}, background: false, when: "on_success" }],
+      steps: [
+        { type: "checkout" },
+        {
+          type: "run",
+          name: "make",
+          command: "make",
+          environment: {},
+          background: false,
+          when: "on_success",
+        },
+      ],
       environment: {},
       workingDirectory: "~/project",
       parallelism: 1,
       requires: [],
       contexts: [],
     });
-    const vue = parseConfig(readFileSync(join(import.meta.dir, "../../../shared/corpus/circleci/vuejs__vue__config.yml"), "utf8"), "vue.yml").config as ProcessedConfig;
+    const vue = parseConfig(
+      readFileSync(join(import.meta.dir, "../../../shared/corpus/circleci/vuejs__vue__config.yml"), "utf8"),
+      "vue.yml",
+    ).config as ProcessedConfig;
     expect(Object.keys(names(vue, { branch: "dev" }))).toEqual(["install-and-parallel-test"]);
   });
 
@@ -175,7 +234,11 @@ workflows:
     jobs:
       - j: {name: first, context: org-global}
 `);
-    expect(planPipeline(config, values({ branch: "x" }))[0].jobs[0]).toMatchObject({ name: "first", job: "j", contexts: ["org-global"] });
+    expect(planPipeline(config, values({ branch: "x" }))[0].jobs[0]).toMatchObject({
+      name: "first",
+      job: "j",
+      contexts: ["org-global"],
+    });
   });
 
   test("filter patterns: plain names match exactly, /regex/ must match the whole name", () => {

@@ -32,13 +32,17 @@ export function planWorkflows(config: ProcessedConfig, values: PipelineValues): 
       }
     }
     if (selected.size === 0) continue;
-    plans.push({ name: wf.name, jobs: inRequiresOrder([...selected.values()]).map((j) => jobSpec(config, j)) });
+    plans.push({
+      name: wf.name,
+      jobs: inRequiresOrder([...selected.values()]).map((j) => jobSpec(config, j)),
+    });
   }
   return plans;
 }
 
 export function runs(filters: Filters | undefined, values: PipelineValues): boolean {
-  if (values.tag !== undefined && values.tag !== "") return filters?.tags !== undefined && passes(filters.tags, values.tag);
+  if (values.tag !== undefined && values.tag !== "")
+    return filters?.tags !== undefined && passes(filters.tags, values.tag);
   return filters?.branches === undefined || passes(filters.branches, values.branch ?? "");
 }
 
@@ -71,7 +75,15 @@ function inRequiresOrder(jobs: WorkflowJob[]): WorkflowJob[] {
 function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
   const common = { name: j.name, job: j.job, requires: j.requires, contexts: j.contexts };
   if (j.type === "approval") {
-    return { ...common, type: "approval", executor: { kind: "none" }, steps: [], environment: {}, workingDirectory: "", parallelism: 1 };
+    return {
+      ...common,
+      type: "approval",
+      executor: { kind: "none" },
+      steps: [],
+      environment: {},
+      workingDirectory: "",
+      parallelism: 1,
+    };
   }
   const job = config.jobs[j.job];
   return {

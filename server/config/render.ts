@@ -52,7 +52,9 @@ function renderExecutor(e: Executor): Record<string, unknown> {
 function renderStep(s: ProcessedStep): unknown {
   switch (s.type) {
     case "checkout":
-      return s.path || s.method ? { checkout: { ...(s.path ? { path: s.path } : {}), ...(s.method ? { method: s.method } : {}) } } : "checkout";
+      return s.path || s.method
+        ? { checkout: { ...(s.path ? { path: s.path } : {}), ...(s.method ? { method: s.method } : {}) } }
+        : "checkout";
     case "run":
       return {
         run: {
@@ -67,7 +69,14 @@ function renderStep(s: ProcessedStep): unknown {
         },
       };
     case "save_cache":
-      return { save_cache: { ...(s.name ? { name: s.name } : {}), key: s.key, paths: s.paths, ...(s.when !== "on_success" ? { when: s.when } : {}) } };
+      return {
+        save_cache: {
+          ...(s.name ? { name: s.name } : {}),
+          key: s.key,
+          paths: s.paths,
+          ...(s.when !== "on_success" ? { when: s.when } : {}),
+        },
+      };
     case "restore_cache":
       return { restore_cache: { ...(s.name ? { name: s.name } : {}), keys: s.keys } };
     case "store_artifacts":

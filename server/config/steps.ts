@@ -34,7 +34,8 @@ class Args {
     allowed: string[],
   ) {
     for (const e of node.entries) {
-      if (!allowed.includes(e.key)) diag.error(e.keyPos, `\`${step}\`: unknown key \`${e.key}\` (allowed: ${allowed.join(", ")})`);
+      if (!allowed.includes(e.key))
+        diag.error(e.keyPos, `\`${step}\`: unknown key \`${e.key}\` (allowed: ${allowed.join(", ")})`);
     }
   }
 
@@ -83,7 +84,10 @@ class Args {
     const w = this.string("when");
     if (w === undefined) return "on_success";
     if (WHEN.includes(w)) return w as When;
-    this.diag.error(this.find("when")?.pos ?? this.node.pos, `\`${this.step}\`: \`when\` must be on_success, on_fail or always, not ${JSON.stringify(w)}`);
+    this.diag.error(
+      this.find("when")?.pos ?? this.node.pos,
+      `\`${this.step}\`: \`when\` must be on_success, on_fail or always, not ${JSON.stringify(w)}`,
+    );
     return "on_success";
   }
 
@@ -96,7 +100,11 @@ class Args {
     const v = this.find(key);
     if (!v) return undefined;
     const seconds = v.kind === "scalar" ? parseDuration(String(v.value)) : undefined;
-    if (seconds === undefined) this.diag.error(v.pos, `\`${this.step}\`: \`${key}\` must be a duration like 10m, 20s, 1h or 1h30m, not ${describe(v)}`);
+    if (seconds === undefined)
+      this.diag.error(
+        v.pos,
+        `\`${this.step}\`: \`${key}\` must be a duration like 10m, 20s, 1h or 1h30m, not ${describe(v)}`,
+      );
     return seconds;
   }
 }
@@ -123,11 +131,16 @@ export function readEnvironment(v: YNode, where: string, diag: Diagnostics): Rec
     return env;
   }
   if (v.kind !== "map") {
-    if (!(v.kind === "scalar" && v.value === null)) diag.error(v.pos, `${where}: \`environment\` must be a mapping of names to values, not ${describe(v)}`);
+    if (!(v.kind === "scalar" && v.value === null))
+      diag.error(v.pos, `${where}: \`environment\` must be a mapping of names to values, not ${describe(v)}`);
     return env;
   }
   for (const e of v.entries) {
-    if (e.value.kind !== "scalar") diag.error(e.value.pos, `${where}: environment variable \`${e.key}\` must be a string, number or boolean, not ${describe(e.value)}`);
+    if (e.value.kind !== "scalar")
+      diag.error(
+        e.value.pos,
+        `${where}: environment variable \`${e.key}\` must be a string, number or boolean, not ${describe(e.value)}`,
+      );
     else env[e.key] = e.value.value === null ? "" : String(e.value.value);
   }
   return env;
@@ -137,7 +150,14 @@ export function readEnvironment(v: YNode, where: string, diag: Diagnostics): Rec
 export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostics): Step | undefined {
   if (name === "run" && arg.kind === "scalar" && arg.value !== null) {
     const command = String(arg.value);
-    return { type: "run", name: runName(command), command, environment: {}, background: false, when: "on_success" };
+    return {
+      type: "run",
+      name: runName(command),
+      command,
+      environment: {},
+      background: false,
+      when: "on_success",
+    };
   }
   const empty: YMap = { kind: "map", pos, entries: [] };
   const node = arg.kind === "map" ? arg : arg.kind === "scalar" && arg.value === null ? empty : undefined;
@@ -147,7 +167,18 @@ export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostic
   }
   switch (name) {
     case "run": {
-      const a = new Args(name, node, diag, ["name", "command", "shell", "environment", "background", "working_directory", "no_output_timeout", "when", "max_auto_reruns", "auto_rerun_delay"]);
+      const a = new Args(name, node, diag, [
+        "name",
+        "command",
+        "shell",
+        "environment",
+        "background",
+        "working_directory",
+        "no_output_timeout",
+        "when",
+        "max_auto_reruns",
+        "auto_rerun_delay",
+      ]);
       const command = a.string("command", true);
       return {
         type: "run",
@@ -164,12 +195,26 @@ export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostic
     case "checkout": {
       const a = new Args(name, node, diag, ["path", "method", "name"]);
       const method = a.string("method");
-      if (method !== undefined && method !== "full" && method !== "blobless") diag.error(node.pos, `\`checkout\`: \`method\` must be full or blobless, not ${JSON.stringify(method)}`);
-      return { type: "checkout", ...opt("path", a.string("path")), ...opt("method", method as "full" | "blobless" | undefined) };
+      if (method !== undefined && method !== "full" && method !== "blobless")
+        diag.error(
+          node.pos,
+          `\`checkout\`: \`method\` must be full or blobless, not ${JSON.stringify(method)}`,
+        );
+      return {
+        type: "checkout",
+        ...opt("path", a.string("path")),
+        ...opt("method", method as "full" | "blobless" | undefined),
+      };
     }
     case "save_cache": {
       const a = new Args(name, node, diag, ["key", "paths", "name", "when"]);
-      return { type: "save_cache", key: a.string("key", true), paths: a.list("paths", true), ...opt("name", a.string("name")), when: a.when() };
+      return {
+        type: "save_cache",
+        key: a.string("key", true),
+        paths: a.list("paths", true),
+        ...opt("name", a.string("name")),
+        when: a.when(),
+      };
     }
     case "restore_cache": {
       const a = new Args(name, node, diag, ["key", "keys", "name"]);
@@ -179,7 +224,11 @@ export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostic
     }
     case "store_artifacts": {
       const a = new Args(name, node, diag, ["path", "destination", "name"]);
-      return { type: "store_artifacts", path: a.string("path", true), ...opt("destination", a.string("destination")) };
+      return {
+        type: "store_artifacts",
+        path: a.string("path", true),
+        ...opt("destination", a.string("destination")),
+      };
     }
     case "store_test_results": {
       const a = new Args(name, node, diag, ["path", "name"]);

@@ -60,7 +60,8 @@ export function interpolate(text: string, pos: Pos, scope: Scope, diag: Diagnost
     const [, sigil, ref] = m;
     if (sigil === "/") {
       const open = stack.pop();
-      if (!open || open.ref !== ref) diag.error(pos, `\`<</ ${ref} >>\` closes a section that was not opened`);
+      if (!open || open.ref !== ref)
+        diag.error(pos, `\`<</ ${ref} >>\` closes a section that was not opened`);
       continue;
     }
     const r = lookup(ref, scope, pos, diag);
@@ -72,11 +73,16 @@ export function interpolate(text: string, pos: Pos, scope: Scope, diag: Diagnost
     if (!keeping()) continue;
     if (r === undefined) out.push(m[0]);
     else if (r === "unresolved") out.push(`<< ${ref} >>`);
-    else if (r.kind !== "scalar") diag.error(pos, `\`<< ${ref} >>\` is ${r.kind === "seq" ? "a list" : "a mapping"} and cannot be used inside a string`);
+    else if (r.kind !== "scalar")
+      diag.error(
+        pos,
+        `\`<< ${ref} >>\` is ${r.kind === "seq" ? "a list" : "a mapping"} and cannot be used inside a string`,
+      );
     else out.push(r.value === null ? "" : String(r.value));
   }
   if (keeping()) out.push(text.slice(last));
-  for (const s of stack) diag.error(pos, `section \`<<# ${s.ref} >>\` is never closed with \`<</ ${s.ref} >>\``);
+  for (const s of stack)
+    diag.error(pos, `section \`<<# ${s.ref} >>\` is never closed with \`<</ ${s.ref} >>\``);
   return out.join("");
 }
 
@@ -87,7 +93,10 @@ function lookup(ref: string, scope: Scope, pos: Pos, diag: Diagnostics): YNode |
   const name = dot < 0 ? "" : ref.slice(dot + 1);
   if (ns === "parameters") {
     if (!scope.params) {
-      diag.error(pos, `\`<< ${ref} >>\` is used where there are no parameters (only in jobs, commands and executors)`);
+      diag.error(
+        pos,
+        `\`<< ${ref} >>\` is used where there are no parameters (only in jobs, commands and executors)`,
+      );
       return undefined;
     }
     const v = scope.params.get(name);
@@ -108,12 +117,18 @@ function lookup(ref: string, scope: Scope, pos: Pos, diag: Diagnostics): YNode |
   if (ns === "pipeline") {
     const r = scope.pipeline(name);
     if (r === "unknown") {
-      diag.error(pos, `\`<< ${ref} >>\` is not a pipeline value (known: pipeline.number, pipeline.id, pipeline.git.branch, pipeline.git.tag, pipeline.git.revision, pipeline.git.base_revision, pipeline.project.git_url, pipeline.parameters.*)`);
+      diag.error(
+        pos,
+        `\`<< ${ref} >>\` is not a pipeline value (known: pipeline.number, pipeline.id, pipeline.git.branch, pipeline.git.tag, pipeline.git.revision, pipeline.git.base_revision, pipeline.project.git_url, pipeline.parameters.*)`,
+      );
       return undefined;
     }
     return r === "unresolved" ? r : r.value;
   }
-  diag.error(pos, `\`<< ${ref} >>\` is not a known reference (use parameters.*, pipeline.* or matrix.*; write \`\\<<\` for a literal \`<<\`)`);
+  diag.error(
+    pos,
+    `\`<< ${ref} >>\` is not a known reference (use parameters.*, pipeline.* or matrix.*; write \`\\<<\` for a literal \`<<\`)`,
+  );
   return undefined;
 }
 
@@ -127,4 +142,8 @@ export function isTruthy(n: YNode): boolean {
 
 /** Whether a substituted string still holds an unresolved pipeline reference (no values given yet). */
 export const isDeferred = (n: YNode): boolean =>
-  n.kind === "scalar" ? typeof n.value === "string" && /<< pipeline\./.test(n.value) : n.kind === "seq" ? n.items.some(isDeferred) : n.entries.some((e) => isDeferred(e.value));
+  n.kind === "scalar"
+    ? typeof n.value === "string" && /<< pipeline\./.test(n.value)
+    : n.kind === "seq"
+      ? n.items.some(isDeferred)
+      : n.entries.some((e) => isDeferred(e.value));

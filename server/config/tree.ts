@@ -1,6 +1,16 @@
 // A YAML document as a tree of plain values that each remember their line:col, with aliases and
 // merge keys (`<<:`) already resolved, so every later stage can point an error at the right node.
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+} from "yaml";
 import type { Diagnostics } from "./diagnostics.ts";
 
 export interface Pos {
@@ -81,10 +91,12 @@ class Converter {
     const pos = n.range ? this.at(n.range[0]) : fallback;
     if (isScalar(n)) {
       const v = n.value;
-      if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return scalar(v, pos);
+      if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean")
+        return scalar(v, pos);
       return scalar(String(v), pos);
     }
-    if (isSeq(n)) return { kind: "seq", pos, items: n.items.map((i) => this.node(i as Node, pos, depth + 1)) };
+    if (isSeq(n))
+      return { kind: "seq", pos, items: n.items.map((i) => this.node(i as Node, pos, depth + 1)) };
     if (isMap(n)) return this.map(n.items, pos, depth);
     return scalar(null, pos);
   }

@@ -24,7 +24,13 @@ export type Step =
       noOutputTimeout?: number;
       when: "on_success" | "on_fail" | "always";
     }
-  | { type: "save_cache"; key: string; paths: string[]; name?: string; when: "on_success" | "on_fail" | "always" }
+  | {
+      type: "save_cache";
+      key: string;
+      paths: string[];
+      name?: string;
+      when: "on_success" | "on_fail" | "always";
+    }
   | { type: "restore_cache"; keys: string[]; name?: string }
   | { type: "store_artifacts"; path: string; destination?: string }
   | { type: "store_test_results"; path: string }

@@ -4,11 +4,29 @@
 import { evaluate, not } from "./conditions.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import type { Invocation } from "./jobs.ts";
-import { type Ctx, type Definition, type Filters, orbUse, type PatternFilter, type ProcessedWorkflow, type WorkflowJob } from "./model.ts";
+import {
+  type Ctx,
+  type Definition,
+  type Filters,
+  orbUse,
+  type PatternFilter,
+  type ProcessedWorkflow,
+  type WorkflowJob,
+} from "./model.ts";
 import { interpolate, type Scope, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YEntry, type YMap, type YNode } from "./tree.ts";
 
-const ENTRY_KEYS = new Set(["requires", "filters", "context", "type", "name", "matrix", "pre-steps", "post-steps", "serial-group"]);
+const ENTRY_KEYS = new Set([
+  "requires",
+  "filters",
+  "context",
+  "type",
+  "name",
+  "matrix",
+  "pre-steps",
+  "post-steps",
+  "serial-group",
+]);
 const WORKFLOW_KEYS = ["jobs", "triggers", "when", "unless", "max_auto_reruns"];
 
 /** Expands `def` for one workflow job and returns its key in the processed `jobs:`. */
@@ -21,7 +39,10 @@ interface Pending extends WorkflowJob {
 export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate): ProcessedWorkflow[] {
   const { diag } = ctx;
   if (node.kind !== "map") {
-    diag.error(node.pos, `\`workflows\` must be a mapping of workflow names to workflows, not ${describe(node)}`);
+    diag.error(
+      node.pos,
+      `\`workflows\` must be a mapping of workflow names to workflows, not ${describe(node)}`,
+    );
     return [];
   }
   const out: ProcessedWorkflow[] = [];
@@ -33,12 +54,23 @@ export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate)
       continue;
     }
     const wf = w.value;
-    for (const e of wf.entries) if (!WORKFLOW_KEYS.includes(e.key)) diag.error(e.keyPos, `${where}: unknown key \`${e.key}\` (allowed: ${WORKFLOW_KEYS.join(", ")})`);
+    for (const e of wf.entries)
+      if (!WORKFLOW_KEYS.includes(e.key))
+        diag.error(e.keyPos, `${where}: unknown key \`${e.key}\` (allowed: ${WORKFLOW_KEYS.join(", ")})`);
     const scheduled = get(wf, "triggers") !== undefined;
-    if (scheduled) diag.warn(wf.entries.find((e) => e.key === "triggers")?.keyPos ?? wf.pos, `${where} has \`triggers\` (a schedule): it never runs for a push, as on CircleCI, and Cairn does not run scheduled workflows yet`);
+    if (scheduled)
+      diag.warn(
+        wf.entries.find((e) => e.key === "triggers")?.keyPos ?? wf.pos,
+        `${where} has \`triggers\` (a schedule): it never runs for a push, as on CircleCI, and Cairn does not run scheduled workflows yet`,
+      );
     const jobs = workflowJobs(get(wf, "jobs"), wf.pos, where, ctx, instantiate);
     checkRequires(jobs, where, diag);
-    const result: ProcessedWorkflow = { name: w.key, jobs: jobs.map(({ requiresAt: _, ...j }) => j), scheduled, pos: w.keyPos };
+    const result: ProcessedWorkflow = {
+      name: w.key,
+      jobs: jobs.map(({ requiresAt: _, ...j }) => j),
+      scheduled,
+      pos: w.keyPos,
+    };
     const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline };
     let enabled = true;
     for (const kind of ["when", "unless"] as const) {
@@ -55,9 +87,15 @@ export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate)
   return out;
 }
 
-function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx, instantiate: Instantiate): Pending[] {
+function workflowJobs(
+  list: YNode | undefined,
+  pos: Pos,
+  where: string,
+  ctx: Ctx,
+  instantiate: Instantiate,
+): Pending[] {
   const { diag } = ctx;
-  if (!list || list.kind !== "seq") {
+  if (list?.kind !== "seq") {
     diag.error(list?.pos ?? pos, `${where} needs \`jobs\`, a list of job names`);
     return [];
   }
@@ -71,12 +109,20 @@ function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx
     if (item.kind === "scalar" && typeof item.value === "string") {
       jobName = item.value;
       at = item.pos;
-    } else if (item.kind === "map" && item.entries.length === 1 && (item.entries[0].value.kind === "map" || item.entries[0].value.kind === "scalar")) {
+    } else if (
+      item.kind === "map" &&
+      item.entries.length === 1 &&
+      (item.entries[0].value.kind === "map" || item.entries[0].value.kind === "scalar")
+    ) {
       jobName = item.entries[0].key;
       at = item.entries[0].keyPos;
       const v = item.entries[0].value;
       if (v.kind === "map") cfg = v;
-      else if (v.value !== null) diag.error(v.pos, `${where}: job \`${jobName}\` takes a mapping (requires, filters, …), not ${describe(v)}`);
+      else if (v.value !== null)
+        diag.error(
+          v.pos,
+          `${where}: job \`${jobName}\` takes a mapping (requires, filters, …), not ${describe(v)}`,
+        );
     } else {
       diag.error(item.pos, `${where}: each job is a name or \`name: {requires: …}\`, not ${describe(item)}`);
       continue;
@@ -99,7 +145,8 @@ function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx
   }
   const names = new Set<string>();
   for (const j of jobs) {
-    if (names.has(j.name)) diag.error(j.pos, `${where} has two jobs named \`${j.name}\`; give one of them a different \`name:\``);
+    if (names.has(j.name))
+      diag.error(j.pos, `${where} has two jobs named \`${j.name}\`; give one of them a different \`name:\``);
     names.add(j.name);
   }
   for (const j of jobs) {
@@ -107,7 +154,11 @@ function workflowJobs(list: YNode | undefined, pos: Pos, where: string, ctx: Ctx
     for (const r of j.requiresAt) {
       if (names.has(r.name)) j.requires.push(r.name);
       else if (aliases.has(r.name)) j.requires.push(...(aliases.get(r.name) ?? []));
-      else if (!unresolved.has(r.name)) diag.error(r.pos, `${where}: job \`${j.name}\` requires \`${r.name}\`, which is not a job in this workflow`);
+      else if (!unresolved.has(r.name))
+        diag.error(
+          r.pos,
+          `${where}: job \`${j.name}\` requires \`${r.name}\`, which is not a job in this workflow`,
+        );
     }
     j.requires = [...new Set(j.requires)];
   }
@@ -130,16 +181,24 @@ function matrixCombos(m: YNode | undefined, jobName: string, ctx: Ctx): Combo[] 
     diag.error(m.pos, `${where} takes \`{parameters: …, exclude: …, alias: …}\`, not ${describe(m)}`);
     return [];
   }
-  for (const e of m.entries) if (!["parameters", "exclude", "alias"].includes(e.key)) diag.error(e.keyPos, `${where}: unknown key \`${e.key}\``);
+  for (const e of m.entries)
+    if (!["parameters", "exclude", "alias"].includes(e.key))
+      diag.error(e.keyPos, `${where}: unknown key \`${e.key}\``);
   const params = get(m, "parameters");
-  if (!params || params.kind !== "map" || params.entries.length === 0) {
-    diag.error((params ?? m).pos, `${where} needs \`parameters\`, a mapping of parameter names to lists of values`);
+  if (params?.kind !== "map" || params.entries.length === 0) {
+    diag.error(
+      (params ?? m).pos,
+      `${where} needs \`parameters\`, a mapping of parameter names to lists of values`,
+    );
     return [];
   }
   let combos: Map<string, YNode>[] = [new Map()];
   for (const p of params.entries) {
     if (p.value.kind !== "seq" || p.value.items.length === 0) {
-      diag.error(p.value.pos, `${where}: parameter \`${p.key}\` must be a non-empty list of values, not ${describe(p.value)}`);
+      diag.error(
+        p.value.pos,
+        `${where}: parameter \`${p.key}\` must be a non-empty list of values, not ${describe(p.value)}`,
+      );
       return [];
     }
     const values = p.value.items;
@@ -149,16 +208,23 @@ function matrixCombos(m: YNode | undefined, jobName: string, ctx: Ctx): Combo[] 
   const exclude = get(m, "exclude");
   const excluded = new Set<string>();
   if (exclude) {
-    if (exclude.kind !== "seq") diag.error(exclude.pos, `${where}: \`exclude\` must be a list of parameter combinations`);
+    if (exclude.kind !== "seq")
+      diag.error(exclude.pos, `${where}: \`exclude\` must be a list of parameter combinations`);
     else {
       for (const x of exclude.items) {
         if (x.kind !== "map") {
-          diag.error(x.pos, `${where}: each \`exclude\` item is a mapping of every matrix parameter to a value`);
+          diag.error(
+            x.pos,
+            `${where}: each \`exclude\` item is a mapping of every matrix parameter to a value`,
+          );
           continue;
         }
-        const c = new Map(params.entries.map((p) => [p.key, get(x, p.key) ?? scalar(null, x.pos)] as [string, YNode]));
+        const c = new Map(
+          params.entries.map((p) => [p.key, get(x, p.key) ?? scalar(null, x.pos)] as [string, YNode]),
+        );
         const k = key(c);
-        if (!combos.some((cc) => key(cc) === k)) diag.error(x.pos, `${where}: this \`exclude\` combination is not in the matrix`);
+        if (!combos.some((cc) => key(cc) === k))
+          diag.error(x.pos, `${where}: this \`exclude\` combination is not in the matrix`);
         excluded.add(k);
       }
     }
@@ -166,19 +232,40 @@ function matrixCombos(m: YNode | undefined, jobName: string, ctx: Ctx): Combo[] 
   return combos.filter((c) => !excluded.has(key(c))).map((matrix) => ({ matrix }));
 }
 
-function instance(jobName: string, cfg: YMap | undefined, at: Pos, combo: Combo, ctx: Ctx, where: string, instantiate: Instantiate): Pending | undefined {
+function instance(
+  jobName: string,
+  cfg: YMap | undefined,
+  at: Pos,
+  combo: Combo,
+  ctx: Ctx,
+  where: string,
+  instantiate: Instantiate,
+): Pending | undefined {
   const { diag } = ctx;
-  const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline, ...(combo.matrix ? { matrix: combo.matrix } : {}) };
+  const scope: Scope = {
+    templated: ctx.v21,
+    pipeline: ctx.pipeline,
+    ...(combo.matrix ? { matrix: combo.matrix } : {}),
+  };
   const entries = cfg?.entries ?? [];
   const sub = (e: YEntry) => substitute(e.value, scope, diag);
-  const str = (e: YEntry | undefined) => (e && e.value.kind === "scalar" && e.value.value !== null ? interpolate(String(e.value.value), e.value.pos, scope, diag) : undefined);
+  const str = (e: YEntry | undefined) =>
+    e && e.value.kind === "scalar" && e.value.value !== null
+      ? interpolate(String(e.value.value), e.value.pos, scope, diag)
+      : undefined;
   const find = (k: string) => entries.find((e) => e.key === k);
 
-  const defaultName = combo.matrix ? [jobName, ...[...combo.matrix.values()].map((v) => String(toPlain(v)))].join("-") : jobName;
+  const defaultName = combo.matrix
+    ? [jobName, ...[...combo.matrix.values()].map((v) => String(toPlain(v)))].join("-")
+    : jobName;
   const name = str(find("name")) ?? defaultName;
   const typeEntry = find("type");
   const type = str(typeEntry);
-  if (type !== undefined && type !== "approval") diag.error(typeEntry?.value.pos ?? at, `${where}: job \`${jobName}\`: \`type\` can only be approval, not ${JSON.stringify(type)}`);
+  if (type !== undefined && type !== "approval")
+    diag.error(
+      typeEntry?.value.pos ?? at,
+      `${where}: job \`${jobName}\`: \`type\` can only be approval, not ${JSON.stringify(type)}`,
+    );
   const approval = type === "approval";
 
   const requiresAt: { name: string; pos: Pos }[] = [];
@@ -187,7 +274,8 @@ function instance(jobName: string, cfg: YMap | undefined, at: Pos, combo: Combo,
     const v = req.value;
     const items = v.kind === "seq" ? v.items : [v];
     for (const i of items) {
-      if (i.kind === "scalar" && i.value !== null && typeof i.value !== "boolean") requiresAt.push({ name: interpolate(String(i.value), i.pos, scope, diag), pos: i.pos });
+      if (i.kind === "scalar" && i.value !== null && typeof i.value !== "boolean")
+        requiresAt.push({ name: interpolate(String(i.value), i.pos, scope, diag), pos: i.pos });
       else diag.error(i.pos, `${where}: job \`${name}\`: \`requires\` lists job names, not ${describe(i)}`);
     }
   }
@@ -198,24 +286,47 @@ function instance(jobName: string, cfg: YMap | undefined, at: Pos, combo: Combo,
     const items = v.kind === "seq" ? v.items : [v];
     for (const i of items) {
       if (i.kind === "scalar" && typeof i.value === "string") contexts.push(i.value);
-      else diag.error(i.pos, `${where}: job \`${name}\`: \`context\` is a context name or a list of them, not ${describe(i)}`);
+      else
+        diag.error(
+          i.pos,
+          `${where}: job \`${name}\`: \`context\` is a context name or a list of them, not ${describe(i)}`,
+        );
     }
   }
   const filtersEntry = find("filters");
-  const filters = filtersEntry ? readFilters(sub(filtersEntry), `${where}: job \`${name}\``, diag) : undefined;
-  const base = { name, type: approval ? ("approval" as const) : ("build" as const), requires: [], requiresAt, contexts, ...(filters ? { filters } : {}), pos: at };
+  const filters = filtersEntry
+    ? readFilters(sub(filtersEntry), `${where}: job \`${name}\``, diag)
+    : undefined;
+  const base = {
+    name,
+    type: approval ? ("approval" as const) : ("build" as const),
+    requires: [],
+    requiresAt,
+    contexts,
+    ...(filters ? { filters } : {}),
+    pos: at,
+  };
   if (approval) return { ...base, job: name };
 
   const def = ctx.jobs.get(jobName);
   if (!def) {
-    diag.error(at, orbUse(ctx, "job", jobName) ?? `${where}: unknown job \`${jobName}\`${ctx.jobs.size ? " (not defined under `jobs:`; approval jobs need `type: approval`)" : ""}`);
+    diag.error(
+      at,
+      orbUse(ctx, "job", jobName) ??
+        `${where}: unknown job \`${jobName}\`${ctx.jobs.size ? " (not defined under `jobs:`; approval jobs need `type: approval`)" : ""}`,
+    );
     return undefined;
   }
   const args = entries.filter((e) => !ENTRY_KEYS.has(e.key)).map((e) => ({ ...e, value: sub(e) }));
   if (combo.matrix) for (const [k, v] of combo.matrix) args.push({ key: k, keyPos: v.pos, value: v });
   const pre = find("pre-steps");
   const post = find("post-steps");
-  const inv: Invocation = { args, pos: at, ...(pre ? { preSteps: sub(pre) } : {}), ...(post ? { postSteps: sub(post) } : {}) };
+  const inv: Invocation = {
+    args,
+    pos: at,
+    ...(pre ? { preSteps: sub(pre) } : {}),
+    ...(post ? { postSteps: sub(post) } : {}),
+  };
   return { ...base, job: instantiate(def, inv, name) };
 }
 
@@ -231,7 +342,10 @@ function readFilters(v: YNode, where: string, diag: Diagnostics): Filters | unde
       continue;
     }
     if (e.value.kind !== "map") {
-      diag.error(e.value.pos, `${where}: filters.${e.key} takes \`only\` and/or \`ignore\`, not ${describe(e.value)}`);
+      diag.error(
+        e.value.pos,
+        `${where}: filters.${e.key} takes \`only\` and/or \`ignore\`, not ${describe(e.value)}`,
+      );
       continue;
     }
     const f: PatternFilter = {};
@@ -244,7 +358,10 @@ function readFilters(v: YNode, where: string, diag: Diagnostics): Filters | unde
       const patterns: string[] = [];
       for (const i of items) {
         if (i.kind !== "scalar" || i.value === null) {
-          diag.error(i.pos, `${where}: filters.${e.key}.${p.key} lists names or /regular expressions/, not ${describe(i)}`);
+          diag.error(
+            i.pos,
+            `${where}: filters.${e.key}.${p.key} lists names or /regular expressions/, not ${describe(i)}`,
+          );
           continue;
         }
         const s = String(i.value);
@@ -253,7 +370,10 @@ function readFilters(v: YNode, where: string, diag: Diagnostics): Filters | unde
           try {
             new RegExp(re[1]);
           } catch (err) {
-            diag.error(i.pos, `${where}: filters.${e.key}.${p.key}: invalid regular expression ${s}: ${(err as Error).message}`);
+            diag.error(
+              i.pos,
+              `${where}: filters.${e.key}.${p.key}: invalid regular expression ${s}: ${(err as Error).message}`,
+            );
             continue;
           }
         }
