@@ -87,6 +87,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "run": {
       const id = await loadIdentity(values.config!);
+      // Checkouts must be readable by the build's own users, whatever umask started us.
+      process.umask(0o022);
       const daemon = await startDaemon(id, new ServerClient(id.server, id.token));
       const shutdown = () => {
         console.log("cairn-builder: stopping after running jobs end");

@@ -30,12 +30,14 @@ if (!existsSync(identity)) {
   const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
   const { token } = await createRegistrationToken(db, "npm-start");
   close();
-  const r = spawnSync(
+  // Not spawnSync: the server answering the registration runs in this very event loop.
+  const register = spawn(
     bun,
     [join(root, "builder", "cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "local"],
     { stdio: "inherit" },
   );
-  if (r.status !== 0) {
+  const code = await new Promise<number | null>((resolve) => register.on("exit", resolve));
+  if (code !== 0) {
     console.error("cairn: registering the local builder failed; the server runs without one");
   }
 }

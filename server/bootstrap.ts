@@ -42,6 +42,8 @@ export interface Initialised {
 }
 
 export async function initialise(config: ServerConfig): Promise<Initialised> {
+  // Everything the server writes (database, keys, blobs) is for its own eyes only.
+  process.umask(0o077);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keyring = await loadOrCreateMasterKey({ dataDir: config.dataDir, env: process.env });
   const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
