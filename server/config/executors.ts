@@ -150,6 +150,7 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
 /** Resolves `executor: name` or `executor: {name, …parameters}` against `executors:`. */
 export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): ExecutorParts | undefined {
   const { diag } = ctx;
+  if (ref.kind === "scalar" && ref.placeholder) return undefined;
   let name: string | undefined;
   let args = ref.kind === "map" ? ref.entries.filter((e) => e.key !== "name") : [];
   if (ref.kind === "scalar" && typeof ref.value === "string") name = ref.value;
@@ -173,6 +174,7 @@ export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): Executo
     );
     return undefined;
   }
+  ctx.used.add(`executor:${name}`);
   const execOwner = `executor \`${name}\``;
   if (ref.kind !== "map") args = [];
   const params = bindParams(def.specs, args, execOwner, ref.pos, diag);

@@ -56,6 +56,7 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
       diag.error(arg.pos, `command \`${name}\` takes a mapping of parameters, not ${describe(arg)}`);
       return [];
     }
+    ctx.used.add(`command:${name}`);
     const owner = `command \`${name}\``;
     const params = bindParams(command.specs, arg.kind === "map" ? arg.entries : [], owner, pos, diag);
     const body = get(command.node, "steps");

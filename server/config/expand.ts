@@ -13,7 +13,7 @@ import {
   type ProcessedJob,
   type ProcessedWorkflow,
 } from "./model.ts";
-import { bindParams, type ParamSpecs, parseParamSpecs } from "./params.ts";
+import { bindParams, type ParamSpecs, parseParamSpecs, placeholder } from "./params.ts";
 import { type Resolved, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YMap, type YNode } from "./tree.ts";
 import type { PipelineValues } from "./types.ts";
@@ -61,6 +61,7 @@ export function expandConfig(
     executors: v21 ? definitions(root, "executors", "executor", diag) : new Map(),
     jobs: definitions(root, "jobs", "job", diag, v21),
     orbs: v21 ? orbs(root, diag) : new Map(),
+    used: new Set(),
     pipeline: resolver(pipelineSpecs, paramsNode?.pos ?? root.pos, diag, values),
   };
 
@@ -79,13 +80,6 @@ export function expandConfig(
       if (existing === print) return key;
     }
   };
-  // Each definition is checked on its own first, so mistakes in jobs no workflow uses are reported too.
-  const standalone = new Map(
-    [...ctx.jobs.values()].map((def) => [
-      def.name,
-      expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx),
-    ]),
-  );
   const invoked = new Set<string>();
   const workflowsNode = get(root, "workflows");
   let workflows: ProcessedWorkflow[];
@@ -120,10 +114,12 @@ export function expandConfig(
         ]
       : [];
   }
-  // Jobs no workflow runs still appear (as `circleci config process` shows them), unless they need arguments.
-  for (const [name, job] of standalone) {
-    const def = ctx.jobs.get(name);
-    if (!invoked.has(name) && def && [...def.specs.values()].every((s) => s.default)) keep(name, job);
+  // Jobs no workflow runs are checked on their own (required parameters get placeholders), and still
+  // appear, as `circleci config process` shows them, unless they need arguments.
+  for (const def of ctx.jobs.values()) {
+    if (invoked.has(def.name)) continue;
+    const job = expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx);
+    if ([...def.specs.values()].every((s) => s.default)) keep(def.name, job);
   }
   checkUnused(ctx);
 
@@ -212,42 +208,32 @@ function checkUnused(ctx: Ctx): void {
         );
     }
     if (!get(c.node, "steps")) ctx.diag.error(c.pos, `command \`${c.name}\` has no \`steps\``);
+    if (ctx.used.has(`command:${c.name}`)) continue;
     const owner = `command \`${c.name}\``;
     const params = bindParams(c.specs, [], owner, c.pos, ctx.diag, true);
     const steps = get(c.node, "steps");
-    if (steps)
-      expandSteps(
-        substitute(steps, { templated: true, params, owner, pipeline: ctx.pipeline }, ctx.diag),
-        ctx,
-        owner,
-        [c.name],
+    if (steps) {
+      const substituted = substitute(
+        steps,
+        { templated: true, params, owner, pipeline: ctx.pipeline },
+        ctx.diag,
       );
+      expandSteps(substituted, ctx, owner, [c.name]);
+    }
   }
   for (const x of ctx.executors.values()) {
     checkExecutorKeys(x.node, `executor \`${x.name}\``, ctx.diag);
+    if (ctx.used.has(`executor:${x.name}`)) continue;
     const args = [...x.specs.values()]
       .filter((s) => !s.default)
-      .map((s) => ({ key: s.name, keyPos: s.pos, value: placeholderArg(s.type, s.pos) }));
-    resolveExecutorRef(
-      {
-        kind: "map",
-        pos: x.pos,
-        entries: [{ key: "name", keyPos: x.pos, value: scalar(x.name, x.pos) }, ...args],
-      },
-      ctx,
-      `executor \`${x.name}\``,
-    );
+      .map((s) => ({ key: s.name, keyPos: s.pos, value: placeholder(s) }));
+    const ref: YNode = {
+      kind: "map",
+      pos: x.pos,
+      entries: [{ key: "name", keyPos: x.pos, value: scalar(x.name, x.pos) }, ...args],
+    };
+    resolveExecutorRef(ref, ctx, `executor \`${x.name}\``);
   }
-}
-
-function placeholderArg(type: string, pos: Pos): YNode {
-  return type === "boolean"
-    ? scalar(false, pos)
-    : type === "integer"
-      ? scalar(0, pos)
-      : type === "steps"
-        ? { kind: "seq", pos, items: [] }
-        : scalar("", pos);
 }
 
 /** `<< pipeline.* >>`: from `values` when planning; left in place (parameters: their defaults) when not. */

@@ -83,6 +83,8 @@ export interface Ctx {
   executors: Map<string, Definition>;
   jobs: Map<string, Definition>;
   orbs: Map<string, string>;
+  /** `command:x` and `executor:y` once expanded for a job, so they are not checked again on their own. */
+  used: Set<string>;
   pipeline: (path: string) => Resolved;
 }
 

@@ -160,12 +160,14 @@ export function checkValue(spec: ParamSpec, v: YNode, where: string, diag: Diagn
 }
 
 /** A stand-in for a required parameter when a definition is checked on its own, before any invocation. */
-function placeholder(spec: ParamSpec): YNode {
+export function placeholder(spec: ParamSpec): YNode {
   switch (spec.type) {
     case "boolean":
       return scalar(false, spec.pos);
     case "integer":
-      return scalar(0, spec.pos);
+      return scalar(1, spec.pos);
+    case "executor":
+      return { ...scalar("", spec.pos), placeholder: true };
     case "enum":
       return scalar(spec.enum?.[0] ?? "", spec.pos);
     case "steps":

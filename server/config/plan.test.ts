@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { matches } from "./filters.ts";
 import {
   formatError,
   type JobSpec,
@@ -11,7 +12,6 @@ import {
   parseConfig,
   planPipeline,
 } from "./index.ts";
-import { matches } from "./plan.ts";
 
 const load = (text: string) => {
   const r = parseConfig(text, "c.yml");

@@ -1,7 +1,8 @@
 // Which workflows and jobs a pipeline runs: branch/tag filters as CircleCI applies them (a job with
 // no tag filter never runs for a tag; `/regex/` must match the whole name), dependents of a job that
 // does not run do not run either, and jobs come out in `requires` order.
-import type { Filters, PatternFilter, ProcessedConfig, ProcessedStep, WorkflowJob } from "./model.ts";
+import { runs } from "./filters.ts";
+import type { ProcessedConfig, ProcessedStep, WorkflowJob } from "./model.ts";
 import type { ConfigError, JobSpec, PipelineValues, Step, WorkflowPlan } from "./types.ts";
 
 /** The config cannot be planned with these values (e.g. a pipeline parameter of the wrong type). */
@@ -38,23 +39,6 @@ export function planWorkflows(config: ProcessedConfig, values: PipelineValues): 
     });
   }
   return plans;
-}
-
-export function runs(filters: Filters | undefined, values: PipelineValues): boolean {
-  if (values.tag !== undefined && values.tag !== "")
-    return filters?.tags !== undefined && passes(filters.tags, values.tag);
-  return filters?.branches === undefined || passes(filters.branches, values.branch ?? "");
-}
-
-function passes(f: PatternFilter, name: string): boolean {
-  if (f.only && !f.only.some((p) => matches(p, name))) return false;
-  if (f.ignore?.some((p) => matches(p, name))) return false;
-  return true;
-}
-
-export function matches(pattern: string, name: string): boolean {
-  const re = /^\/(.*)\/$/s.exec(pattern);
-  return re ? new RegExp(`^(?:${re[1]})$`).test(name) : pattern === name;
 }
 
 /** Stable topological order: a job comes after everything it requires, otherwise as written. */

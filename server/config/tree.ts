@@ -21,6 +21,8 @@ export interface YScalar {
   kind: "scalar";
   pos: Pos;
   value: string | number | boolean | null;
+  /** Stands in for a required parameter while a definition is checked on its own. */
+  placeholder?: true;
 }
 export interface YEntry {
   key: string;

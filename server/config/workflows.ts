@@ -3,16 +3,9 @@
 // `requires` must name jobs of the same workflow (or a matrix alias) and must not form a cycle.
 import { evaluate, not } from "./conditions.ts";
 import type { Diagnostics } from "./diagnostics.ts";
+import { readFilters } from "./filters.ts";
 import type { Invocation } from "./jobs.ts";
-import {
-  type Ctx,
-  type Definition,
-  type Filters,
-  orbUse,
-  type PatternFilter,
-  type ProcessedWorkflow,
-  type WorkflowJob,
-} from "./model.ts";
+import { type Ctx, type Definition, orbUse, type ProcessedWorkflow, type WorkflowJob } from "./model.ts";
 import { interpolate, type Scope, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YEntry, type YMap, type YNode } from "./tree.ts";
 
@@ -328,62 +321,6 @@ function instance(
     ...(post ? { postSteps: sub(post) } : {}),
   };
   return { ...base, job: instantiate(def, inv, name) };
-}
-
-function readFilters(v: YNode, where: string, diag: Diagnostics): Filters | undefined {
-  if (v.kind !== "map") {
-    diag.error(v.pos, `${where}: \`filters\` takes \`branches\` and/or \`tags\`, not ${describe(v)}`);
-    return undefined;
-  }
-  const out: Filters = {};
-  for (const e of v.entries) {
-    if (e.key !== "branches" && e.key !== "tags") {
-      diag.error(e.keyPos, `${where}: filters: unknown key \`${e.key}\` (branches, tags)`);
-      continue;
-    }
-    if (e.value.kind !== "map") {
-      diag.error(
-        e.value.pos,
-        `${where}: filters.${e.key} takes \`only\` and/or \`ignore\`, not ${describe(e.value)}`,
-      );
-      continue;
-    }
-    const f: PatternFilter = {};
-    for (const p of e.value.entries) {
-      if (p.key !== "only" && p.key !== "ignore") {
-        diag.error(p.keyPos, `${where}: filters.${e.key}: unknown key \`${p.key}\` (only, ignore)`);
-        continue;
-      }
-      const items = p.value.kind === "seq" ? p.value.items : [p.value];
-      const patterns: string[] = [];
-      for (const i of items) {
-        if (i.kind !== "scalar" || i.value === null) {
-          diag.error(
-            i.pos,
-            `${where}: filters.${e.key}.${p.key} lists names or /regular expressions/, not ${describe(i)}`,
-          );
-          continue;
-        }
-        const s = String(i.value);
-        const re = /^\/(.*)\/$/s.exec(s);
-        if (re) {
-          try {
-            new RegExp(re[1]);
-          } catch (err) {
-            diag.error(
-              i.pos,
-              `${where}: filters.${e.key}.${p.key}: invalid regular expression ${s}: ${(err as Error).message}`,
-            );
-            continue;
-          }
-        }
-        patterns.push(s);
-      }
-      f[p.key] = patterns;
-    }
-    out[e.key] = f;
-  }
-  return out;
 }
 
 function checkRequires(jobs: Pending[], where: string, diag: Diagnostics): void {
