@@ -1,33 +1,29 @@
-// The `ssh` host transport: one ssh2 connection to a fleet host's sshd, one exec channel per
+// The `ssh` host transport: an ssh2 connection to a fleet host's sshd, one exec channel per
 // command, many at once. The host key is pinned; env travels on stdin (see shell.ts), because
 // argv shows in `ps` and sshd refuses `env` requests unless AcceptEnv allows them.
+//
+// sshd caps channels per connection (MaxSessions, 10 by default), and long steps hold theirs
+// for minutes, so past `maxChannels` busy channels the transport opens one more connection
+// rather than queue: a queued abort or destroy behind long steps would never run. Extra
+// connections close when idle; a dropped connection is replaced on the next exec.
 
 import { constants } from "node:os";
-import { Client, type ClientChannel } from "ssh2";
+import type { Client, ClientChannel } from "ssh2";
 import type { ExecOptions, ExecResult, HostTransport } from "../driver/types.ts";
-import { fingerprintOf, HostKeyMismatchError, hostKeyAlgorithms, parseHostKeyPin } from "./host-key.ts";
+import { parseHostKeyPin } from "./host-key.ts";
 import { CappedOutput } from "./output.ts";
-import { Semaphore } from "./semaphore.ts";
+import { connectSsh, type SshConnectOptions } from "./ssh-connect.ts";
 import { concatBytes, envBlock, shellCommand, toBytes, withEnvWrapper } from "./shell.ts";
 
-export interface SshTransportOptions {
-  host: string;
-  port?: number;
-  username: string;
-  /** OpenSSH or PEM private key text. */
-  privateKey: string | Buffer;
-  passphrase?: string;
-  /** Pinned host key: OpenSSH public key line, known_hosts line, or `SHA256:` fingerprint. */
-  hostKey: string;
-  /** Concurrent exec channels; keep below the host's sshd MaxSessions (default 10). */
+export interface SshTransportOptions extends SshConnectOptions {
+  /** Busy channels per connection before another connection is opened; below sshd's MaxSessions. */
   maxChannels?: number;
-  readyTimeoutMs?: number;
 }
-
-const defaults = { port: 22, maxChannels: 8, readyTimeoutMs: 20_000 } satisfies Partial<SshTransportOptions>;
 
 /** How long an aborted command gets to report its exit after SIGKILL before the channel is shut. */
 const ABORT_GRACE_MS = 2_000;
+/** An extra connection with no channels for this long is closed. */
+const IDLE_CLOSE_MS = 15_000;
 
 export class TransportClosedError extends Error {
   readonly code = "transport_closed";
@@ -37,49 +33,61 @@ export class TransportClosedError extends Error {
   }
 }
 
+interface Link {
+  conn: Client;
+  active: number;
+  dead?: string;
+  idle?: ReturnType<typeof setTimeout>;
+}
+
 export async function createSshTransport(options: SshTransportOptions): Promise<HostTransport> {
-  const opts = { ...defaults, ...options };
-  const where = `ssh://${opts.username}@${opts.host}:${opts.port}`;
-  const pin = parseHostKeyPin(opts.hostKey);
-  const conn = new Client();
-  let seenFingerprint: string | undefined;
-
-  await new Promise<void>((resolve, reject) => {
-    conn.once("ready", () => resolve());
-    conn.once("error", (err) => {
-      if (seenFingerprint && seenFingerprint !== pin.fingerprint) {
-        reject(new HostKeyMismatchError(where, pin.fingerprint, seenFingerprint));
-      } else {
-        reject(new Error(`cannot connect to ${where}: ${err.message}`));
-      }
-    });
-    const serverHostKey = hostKeyAlgorithms(pin);
-    conn.connect({
-      host: opts.host,
-      port: opts.port,
-      username: opts.username,
-      privateKey: opts.privateKey,
-      passphrase: opts.passphrase,
-      readyTimeout: opts.readyTimeoutMs,
-      keepaliveInterval: 10_000,
-      keepaliveCountMax: 3,
-      // biome-ignore lint/suspicious/noExplicitAny: ssh2's algorithm list type is a closed union
-      algorithms: serverHostKey ? { serverHostKey: serverHostKey as any } : undefined,
-      hostVerifier: (key: Buffer) => {
-        seenFingerprint = fingerprintOf(key);
-        return seenFingerprint === pin.fingerprint;
-      },
-    });
-  });
-
+  const maxChannels = options.maxChannels ?? 8;
+  if (!(maxChannels >= 1)) throw new Error(`maxChannels must be at least 1, got ${maxChannels}`);
+  const pin = parseHostKeyPin(options.hostKey);
+  const where = `ssh://${options.username}@${options.host}:${options.port ?? 22}`;
+  const links: Link[] = [];
+  let opening: Promise<void> | undefined;
   let closed: string | undefined;
-  conn.on("error", (err) => {
-    closed ??= `ssh connection to ${where} failed: ${err.message}`;
-  });
-  conn.on("close", () => {
-    closed ??= `ssh connection to ${where} closed`;
-  });
-  const channels = new Semaphore(opts.maxChannels);
+
+  async function open(): Promise<void> {
+    const link: Link = { conn: await connectSsh(options, pin), active: 0 };
+    const drop = (reason: string) => {
+      link.dead ??= reason;
+      const at = links.indexOf(link);
+      if (at >= 0) links.splice(at, 1);
+    };
+    link.conn.on("error", (err) => drop(`ssh connection to ${where} failed: ${err.message}`));
+    link.conn.on("close", () => drop(`ssh connection to ${where} closed`));
+    links.push(link);
+  }
+
+  async function acquire(): Promise<Link> {
+    for (;;) {
+      if (closed) throw new TransportClosedError(closed);
+      const link = links.find((l) => !l.dead && l.active < maxChannels);
+      if (link) {
+        link.active++;
+        clearTimeout(link.idle);
+        return link;
+      }
+      opening ??= open().finally(() => {
+        opening = undefined;
+      });
+      await opening;
+    }
+  }
+
+  function release(link: Link): void {
+    link.active--;
+    if (link.active > 0 || link.dead) return;
+    link.idle = setTimeout(() => {
+      // Keep one connection warm; close the extras.
+      if (link.active === 0 && links.filter((l) => !l.dead).length > 1) link.conn.end();
+    }, IDLE_CLOSE_MS);
+    link.idle.unref?.();
+  }
+
+  await open(); // fail fast: unreachable host, refused key, host key mismatch
 
   return {
     kind: "ssh",
@@ -89,21 +97,26 @@ export async function createSshTransport(options: SshTransportOptions): Promise<
         ? concatBytes([envBlock(execOpts.env), toBytes(execOpts.stdin)])
         : toBytes(execOpts.stdin);
       if (execOpts.signal?.aborted) return { code: 137, stdout: "", stderr: "aborted before start\n" };
-      const release = await channels.acquire();
+      const link = await acquire();
       try {
-        if (closed) throw new TransportClosedError(closed);
-        return await runChannel(conn, command, input, execOpts, () => closed);
+        return await runChannel(link.conn, command, input, execOpts, () => link.dead);
       } finally {
-        release();
+        release(link);
       }
     },
     async close() {
       closed ??= `ssh transport to ${where} was closed`;
-      await new Promise<void>((resolve) => {
-        conn.once("close", () => resolve());
-        conn.end();
-        setTimeout(resolve, 2_000).unref?.();
-      });
+      await Promise.all(
+        links.map(
+          (l) =>
+            new Promise<void>((resolve) => {
+              clearTimeout(l.idle);
+              l.conn.once("close", () => resolve());
+              l.conn.end();
+              setTimeout(resolve, 2_000).unref?.();
+            }),
+        ),
+      );
     },
   };
 }

@@ -9,7 +9,9 @@
 //
 // `ssh -i clientKeyPath -o UserKnownHostsFile=knownHostsPath -p port root@127.0.0.1` works too.
 // Logs in as root (the LXC driver needs it); authorized_keys holds only the throwaway key.
+// `const skip = requireSshd();` at a test file's top level gates on sshd (see tests/harness/lxc.ts).
 
+import { test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
@@ -33,8 +35,28 @@ export interface TestSshd {
 
 export const SSHD_PATH = "/usr/sbin/sshd";
 
-export function sshdAvailable(): boolean {
-  return existsSync(SSHD_PATH) && spawnSync("ssh-keygen", ["-?"]).error === undefined && process.getuid?.() === 0;
+/** Why the harness sshd cannot run here, or undefined when it can. */
+export function sshdMissingReason(): string | undefined {
+  if (!existsSync(SSHD_PATH)) return `${SSHD_PATH} not found (apt-get install -y openssh-server)`;
+  if (spawnSync("ssh-keygen", ["-?"]).error) return "ssh-keygen not found (apt-get install -y openssh-client)";
+  // sshd can only log users in, root included, when it runs as root.
+  if (process.getuid?.() !== 0) return "not running as root (sshd needs root to log a user in)";
+  return undefined;
+}
+
+/**
+ * Call at a test file's top level: true when sshd tests should be skipped. Under
+ * CAIRN_REQUIRE_LXC=1 a missing sshd registers a failing test that says why instead.
+ */
+export function requireSshd(): boolean {
+  const reason = sshdMissingReason();
+  if (!reason) return false;
+  if (process.env.CAIRN_REQUIRE_LXC === "1") {
+    test(`sshd is required here (CAIRN_REQUIRE_LXC=1): ${reason}`, () => {
+      throw new Error(`CAIRN_REQUIRE_LXC=1 but sshd tests cannot run: ${reason}`);
+    });
+  }
+  return true;
 }
 
 export async function startSshd(): Promise<TestSshd> {

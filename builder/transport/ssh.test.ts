@@ -1,0 +1,172 @@
+// The ssh transport against a real OpenSSH sshd on 127.0.0.1 (tests/harness/sshd.ts).
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requireSshd, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
+import type { HostTransport } from "../driver/types.ts";
+import { HostKeyMismatchError } from "./host-key.ts";
+import { createSshTransport } from "./ssh.ts";
+
+const skip = requireSshd();
+
+describe.skipIf(skip)("ssh transport", () => {
+  let sshd: TestSshd;
+  let transport: HostTransport;
+  const connect = (hostKey: string) =>
+    createSshTransport({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.clientPrivateKey,
+      hostKey,
+    });
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    transport = await connect(sshd.hostPublicKey);
+  });
+  afterAll(async () => {
+    await transport?.close();
+    await sshd?.stop();
+  });
+
+  test("runs argv exactly as given, without shell interpretation", async () => {
+    const args = ["a b", "it's", '"q"', "$HOME", "`id`", "*", "; echo pwned", "", "new\nline"];
+    const r = await transport.exec(["printf", "[%s]", ...args]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(args.map((a) => `[${a}]`).join(""));
+  });
+
+  test("reports exit codes, stderr, and 127 for a missing command", async () => {
+    const r = await transport.exec(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
+    expect((await transport.exec(["cairn-no-such-command"])).code).toBe(127);
+  });
+
+  test("streams output before the command ends", async () => {
+    let firstAt = 0;
+    const started = Date.now();
+    const r = await transport.exec(["sh", "-c", "echo first; sleep 1.5; echo second"], {
+      onStdout: () => {
+        firstAt ||= Date.now();
+      },
+    });
+    const endedAt = Date.now();
+    expect(r.stdout).toBe("first\nsecond\n");
+    expect(firstAt - started).toBeLessThan(1_000);
+    expect(endedAt - firstAt).toBeGreaterThan(1_000);
+  });
+
+  test("feeds stdin, binary-safe, with and without env", async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const sha = createHash("sha256").update(data).digest("hex");
+    const plain = await transport.exec(["sha256sum"], { stdin: data });
+    expect(plain.stdout.split(" ")[0]).toBe(sha);
+    const withEnv = await transport.exec(["sh", "-c", 'printf "%s:" "$V"; sha256sum'], {
+      stdin: data,
+      env: { V: "x" },
+    });
+    expect(withEnv.stdout).toStartWith(`x:${sha}`);
+    // No stdin means EOF, not a hang.
+    expect((await transport.exec(["cat"])).stdout).toBe("");
+  });
+
+  test("env reaches the command, keeps odd values intact, and never shows in ps", async () => {
+    const secret = `cairn-secret-${randomBytes(8).toString("hex")}`;
+    const odd = "it's \"quoted\"\n$(not run) `x` \\ end";
+    const running = transport.exec(["sh", "-c", 'sleep 2; printf "%s|%s" "$SECRET" "$ODD"'], {
+      env: { SECRET: secret, ODD: odd },
+    });
+    await Bun.sleep(700);
+    // sshd runs on this machine: every process's argv is visible here.
+    const ps = spawnSync("ps", ["axww", "-o", "args"]).stdout.toString();
+    expect(ps).toContain("sleep 2");
+    expect(ps).not.toContain(secret);
+    const r = await running;
+    expect(r.stdout).toBe(`${secret}|${odd}`);
+  });
+
+  test("refuses invalid env names before connecting anywhere", async () => {
+    await expect(transport.exec(["true"], { env: { "BAD NAME": "x" } })).rejects.toThrow(/invalid environment/);
+  });
+
+  test("runs many commands at once", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => transport.exec(["sh", "-c", `sleep 0.2; echo ${i}`])),
+    );
+    expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)));
+  });
+
+  test("past maxChannels busy channels it opens another connection instead of queueing", async () => {
+    const narrow = await createSshTransport({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.clientPrivateKey,
+      hostKey: sshd.hostPublicKey,
+      maxChannels: 2,
+    });
+    try {
+      const long = [0, 1, 2, 3].map(() => narrow.exec(["sleep", "2"]));
+      const started = Date.now();
+      const quick = await narrow.exec(["echo", "still served"]);
+      expect(quick.stdout).toBe("still served\n");
+      expect(Date.now() - started).toBeLessThan(1_500);
+      expect((await Promise.all(long)).map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    } finally {
+      await narrow.close();
+    }
+  });
+
+  test("abort kills the remote process group", async () => {
+    const marker = `31.${Date.now() % 100000}`;
+    const ac = new AbortController();
+    const started = Date.now();
+    const running = transport.exec(["sh", "-c", `sleep ${marker} & sleep ${marker}; echo done`], {
+      signal: ac.signal,
+    });
+    await Bun.sleep(500);
+    ac.abort();
+    const r = await running;
+    expect(r.code).toBe(137);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await Bun.sleep(200);
+    expect(spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString()).toBe("");
+  });
+
+  test("accepts the pinned key as a SHA256 fingerprint or a known_hosts line", async () => {
+    const fp = spawnSync("ssh-keygen", ["-lf", sshd.knownHostsPath]).stdout.toString().split(/\s+/)[1];
+    expect(fp).toStartWith("SHA256:");
+    for (const pin of [fp, readFileSync(sshd.knownHostsPath, "utf8")]) {
+      const t = await connect(pin);
+      expect((await t.exec(["echo", "ok"])).stdout).toBe("ok\n");
+      await t.close();
+    }
+  });
+
+  test("refuses a host whose key does not match the pin", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cairn-otherkey-"));
+    try {
+      spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "k")]);
+      const other = readFileSync(join(dir, "k.pub"), "utf8");
+      const err = await connect(other).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(HostKeyMismatchError);
+      expect(String(err)).toContain("does not match the pinned key");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a closed transport refuses new commands clearly", async () => {
+    const t = await connect(sshd.hostPublicKey);
+    await t.close();
+    await expect(t.exec(["true"])).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,95 @@
+// Test harness: gating and bookkeeping for tests that need real LXC (and the harness sshd).
+//
+//   import { describe } from "bun:test";
+//   const skip = await requireLxc({ sshd: true });   // top level of the test file
+//   describe.skipIf(skip)("lxc things", () => {
+//     beforeAll(() => ensureBaseTemplate());
+//     ...expect(await cairnContainers()).not.toContain(name)
+//   });
+//
+// Without CAIRN_REQUIRE_LXC=1 a machine without LXC (or root, or sshd) skips those tests. With it
+// (`.ci/run` sets it) a missing piece registers a failing test that says what is missing.
+
+import { test } from "bun:test";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { sshdMissingReason } from "./sshd.ts";
+
+export const TEMPLATE = process.env.CAIRN_TEMPLATE ?? "cairn-base";
+export const REQUIRE_LXC = process.env.CAIRN_REQUIRE_LXC === "1";
+const TEMPLATE_SCRIPT = join(import.meta.dir, "..", "..", "scripts", "lxc-base-template.sh");
+
+interface Ran {
+  code: number;
+  out: string;
+}
+
+function sh(argv: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    child.on("error", (err) => resolve({ code: 127, out: String(err) }));
+    child.on("close", (code) => resolve({ code: code ?? 128, out }));
+  });
+}
+
+let lxcReason: Promise<string | undefined> | undefined;
+
+/** Why LXC cannot run here, or undefined when it can (root, lxc tools, a working lxc-ls). */
+export function lxcMissingReason(): Promise<string | undefined> {
+  lxcReason ??= (async () => {
+    if (process.getuid?.() !== 0) return "not running as root (privileged LXC needs root)";
+    for (const tool of ["lxc-copy", "lxc-attach", "lxc-ls", "lxc-stop", "lxc-wait"]) {
+      if ((await sh(["sh", "-c", `command -v ${tool}`])).code !== 0) return `${tool} not found (apt-get install -y lxc)`;
+    }
+    const ls = await sh(["lxc-ls", "-1"]);
+    if (ls.code !== 0) return `lxc-ls failed: ${ls.out.trim()}`;
+    return undefined;
+  })();
+  return lxcReason;
+}
+
+export async function lxcAvailable(): Promise<boolean> {
+  return (await lxcMissingReason()) === undefined;
+}
+
+/**
+ * Call at a test file's top level. Returns true when the file's LXC tests should be skipped.
+ * Under CAIRN_REQUIRE_LXC=1 a missing LXC (or sshd, with `sshd: true`) is a failing test instead.
+ */
+export async function requireLxc(needs: { sshd?: boolean } = {}): Promise<boolean> {
+  let reason = await lxcMissingReason();
+  if (!reason && needs.sshd) reason = sshdMissingReason();
+  if (!reason) return false;
+  if (REQUIRE_LXC) {
+    test(`LXC is required here (CAIRN_REQUIRE_LXC=1): ${reason}`, () => {
+      throw new Error(`CAIRN_REQUIRE_LXC=1 but LXC tests cannot run: ${reason}`);
+    });
+  }
+  return true;
+}
+
+let template: Promise<void> | undefined;
+
+/** Runs scripts/lxc-base-template.sh once per process (a no-op when the template is current). */
+export function ensureBaseTemplate(): Promise<void> {
+  template ??= sh(["sh", TEMPLATE_SCRIPT]).then((r) => {
+    if (r.code !== 0) throw new Error(`scripts/lxc-base-template.sh failed (exit ${r.code}):\n${r.out}`);
+  });
+  return template;
+}
+
+/** Existing `cairn-*` containers other than the template: leftovers, for assertions. */
+export async function cairnContainers(): Promise<string[]> {
+  const r = await sh(["lxc-ls", "-1"]);
+  if (r.code !== 0) throw new Error(`lxc-ls failed: ${r.out.trim()}`);
+  return r.out
+    .split(/\s+/)
+    .filter((n) => n.startsWith("cairn-") && n !== TEMPLATE);
+}
