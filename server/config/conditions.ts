@@ -4,6 +4,10 @@ import type { Diagnostics } from "./diagnostics.ts";
 import { isDeferred, isTruthy } from "./template.ts";
 import { describe, get, toPlain, type YNode } from "./tree.ts";
 
+/** The engine's complaint about a pattern, without its "Invalid regular expression" preamble. */
+export const regexProblem = (e: unknown) =>
+  String((e as Error).message).replace(/^Invalid regular expression: (\/.*\/[a-z]*: )?/, "");
+
 /** "deferred": the condition depends on pipeline values that are not known yet (`config process` without values). */
 export type Truth = boolean | "deferred";
 
@@ -63,7 +67,7 @@ function matches(arg: YNode, diag: Diagnostics): Truth {
   try {
     re = new RegExp(`^(?:${pattern.value.replace(/^\/(.*)\/$/, "$1")})$`);
   } catch (e) {
-    diag.error(pattern.pos, `\`matches\`: invalid regular expression: ${(e as Error).message}`);
+    diag.error(pattern.pos, `\`matches\`: invalid regular expression: ${regexProblem(e)}`);
     return false;
   }
   if (isDeferred(value)) return "deferred";

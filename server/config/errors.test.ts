@@ -48,7 +48,7 @@ describe("every error at once, with line:col", () => {
       "22:24: `restore_cache` needs `key` or `keys`",
       "23:9: job `test`: a step is a mapping with exactly one key, the step's name; found `run`, `command`",
       "33:13: job `build`: `matrix` needs `version: 2.1`",
-      "38:21: workflow `main`: job `test`: filters.branches.only: invalid regular expression /[unclosed/: Invalid regular expression: missing terminating ] for character class",
+      "38:21: workflow `main`: job `test`: filters.branches.only: invalid regular expression /[unclosed/: missing terminating ] for character class",
       "39:20: workflow `main`: job `test`: `context` is a context name or a list of them, not number 42",
     ]);
   });

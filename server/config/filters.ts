@@ -1,6 +1,7 @@
 // Workflow job `filters`: branches and tags, each `only` and/or `ignore`, as names or `/regex/`s.
 // CircleCI's rules: a `/regex/` must match the whole name; a job with no tag filter never runs for a
 // tag; for a tag, branch filters do not apply.
+import { regexProblem } from "./conditions.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import type { Filters, PatternFilter } from "./model.ts";
 import { describe, type YNode } from "./tree.ts";
@@ -48,7 +49,7 @@ export function readFilters(v: YNode, where: string, diag: Diagnostics): Filters
           } catch (err) {
             diag.error(
               i.pos,
-              `${where}: filters.${e.key}.${p.key}: invalid regular expression ${s}: ${(err as Error).message}`,
+              `${where}: filters.${e.key}.${p.key}: invalid regular expression ${s}: ${regexProblem(err)}`,
             );
             continue;
           }
