@@ -1,18 +1,33 @@
 // The log pipeline's public entry point: the server imports only this file and types.ts.
-import { createReferencePipeline } from "./reference/pipeline.ts";
+import { readFile } from "node:fs/promises";
 import type { LogPipeline, LogPipelineOptions } from "./types.ts";
+import { WasmPipeline } from "./wasm-pipeline.ts";
 
 export { isMaskable } from "./derive.ts";
 export { MASK } from "./limits.ts";
 export { createReferencePipeline } from "./reference/pipeline.ts";
 export { renderHtml, renderText } from "./render.ts";
 export type * from "./types.ts";
+export { WasmPipeline } from "./wasm-pipeline.ts";
 
 export interface LogPipelineFactory {
   create(opts?: LogPipelineOptions): LogPipeline;
 }
 
-/** The production pipeline factory: compile once, then one cheap instance per job. */
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+async function compile(): Promise<WebAssembly.Module> {
+  // Builds from source when wasm/build is missing or stale (e.g. `bun test` without `npm test`).
+  // @ts-expect-error plain ESM build script without type declarations
+  const { buildWasm } = await import("./build.mjs");
+  const path: string = await buildWasm();
+  const bytes = await readFile(path);
+  return WebAssembly.compile(bytes);
+}
+
+/** The production pipeline factory: the module is compiled once, then one instance per job. */
 export async function loadLogPipeline(): Promise<LogPipelineFactory> {
-  return { create: (opts) => createReferencePipeline(opts) };
+  compiled ??= compile();
+  const module = await compiled;
+  return { create: (opts) => new WasmPipeline(module, opts) };
 }

@@ -120,6 +120,13 @@ export class Automaton {
     return this.rootNext[byte];
   }
 
+  /** Whether buf[start, end) is a prefix of some pattern (walks the trie, no failure links). */
+  isPrefix(buf: Uint8Array, start: number, end: number): boolean {
+    let s = this.rootNext[buf[start]];
+    for (let i = start + 1; s !== 0 && i < end; i++) s = Math.max(this.child(s, buf[i]), 0);
+    return s !== 0;
+  }
+
   /** Whether some pattern may start with this little-endian 4-gram. */
   mayStart(gram: number): boolean {
     const h = Math.imul(gram, HASH_MUL) >>> this.bloomShift;

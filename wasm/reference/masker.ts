@@ -78,7 +78,11 @@ export class Masker {
           if (ac.mayStart(gram)) break;
           pos++;
         }
-        if (pos + 4 > n) break;
+        if (pos + 4 > n) {
+          // Under four bytes left: hold back only what could still begin a pattern.
+          while (pos < n && !ac.isPrefix(buf, pos, n)) pos++;
+          break;
+        }
         this.mode = SCAN;
         this.state = 0;
         this.entry = pos;

@@ -1,0 +1,287 @@
+// The line being written: cells (code point + style id) with a cursor. Mirror of
+// wasm/reference/line.ts; completed lines are written as JSON straight into the output.
+import { grow, newCapacity } from "./buffer";
+import { LINE_LIMIT_BYTES } from "./limits";
+import {
+  beginLine, ensure, L_BG, L_BOLD, L_CONT_END, L_DIM, L_END, L_FG, L_HREF, L_INVERSE, L_ITALIC, L_N,
+  L_SPANS, L_START, L_STRIKE, L_TEXT, L_UNDERLINE, outBuf, outLen, put, putByte, putU32,
+} from "./output";
+import {
+  attrsOf, bgOf, compactStyles, current, fgOf, hrefLen, hrefPtr, markUsed, PALETTE, same,
+} from "./style";
+
+let cps: usize = 0;
+let sts: usize = 0;
+let cellCap: i32 = 0;
+export let len: i32 = 0;
+export let cursor: i32 = 0;
+let bytes: i32 = 0;
+let cont = false;
+export let next: u32 = 1;
+// (style, start, end) triples for the line being emitted.
+let spans: usize = 0;
+let spanCap: i32 = 0;
+
+export function initLine(first: u32): void {
+  next = first;
+  reserve(256);
+}
+
+@inline function utf8Len(cp: u32): i32 {
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+function reserve(n: i32): void {
+  if (n <= cellCap) return;
+  const size = newCapacity(cellCap, n);
+  cps = grow(cps, cellCap << 2, size << 2);
+  sts = grow(sts, cellCap << 2, size << 2);
+  cellCap = size;
+}
+
+export function write(cp: u32): void {
+  const size = utf8Len(cp);
+  let more: i32;
+  if (cursor < len) more = size - utf8Len(load<u32>(cps + (<usize>cursor << 2)));
+  else more = cursor - len + size;
+  if (bytes + more > LINE_LIMIT_BYTES) {
+    emit();
+    cont = true;
+    more = size;
+  }
+  if (cursor >= cellCap) reserve(cursor + 1);
+  while (len < cursor) {
+    store<u32>(cps + (<usize>len << 2), 0x20);
+    store<u32>(sts + (<usize>len << 2), 0);
+    len++;
+  }
+  store<u32>(cps + (<usize>cursor << 2), cp);
+  store<u32>(sts + (<usize>cursor << 2), current);
+  cursor++;
+  if (cursor > len) len = cursor;
+  bytes += more;
+  markUsed();
+}
+
+/** Appends printable ASCII [p, end) when the cursor is at the end: the common case, vectorised. */
+export function writeAscii(p: usize, end: usize): void {
+  let n = <i32>(end - p);
+  while (n > 0) {
+    if (cursor != len || bytes >= LINE_LIMIT_BYTES) {
+      write(<u32>load<u8>(p));
+      p++;
+      n--;
+      continue;
+    }
+    let take = LINE_LIMIT_BYTES - bytes;
+    if (take > n) take = n;
+    reserve(len + take + 16);
+    const style = i32x4.splat(current);
+    let c = cps + (<usize>len << 2);
+    let s = sts + (<usize>len << 2);
+    let i = 0;
+    for (; i + 16 <= take; i += 16) {
+      const v = v128.load(p + <usize>i);
+      const lo = i16x8.extend_low_i8x16_u(v);
+      const hi = i16x8.extend_high_i8x16_u(v);
+      v128.store(c, i32x4.extend_low_i16x8_u(lo));
+      v128.store(c, i32x4.extend_high_i16x8_u(lo), 16);
+      v128.store(c, i32x4.extend_low_i16x8_u(hi), 32);
+      v128.store(c, i32x4.extend_high_i16x8_u(hi), 48);
+      v128.store(s, style);
+      v128.store(s, style, 16);
+      v128.store(s, style, 32);
+      v128.store(s, style, 48);
+      c += 64;
+      s += 64;
+    }
+    for (; i < take; i++) {
+      store<u32>(c, load<u8>(p + <usize>i));
+      store<u32>(s, current);
+      c += 4;
+      s += 4;
+    }
+    len += take;
+    cursor = len;
+    bytes += take;
+    if (take > 0) markUsed();
+    p += <usize>take;
+    n -= take;
+  }
+}
+
+export function carriageReturn(): void {
+  cursor = 0;
+}
+
+export function backspace(): void {
+  if (cursor > 0) cursor--;
+}
+
+export function tab(): void {
+  cursor = (cursor / 8 + 1) * 8;
+}
+
+export function erase(mode: i32): void {
+  if (mode == 0) {
+    if (cursor < len) {
+      for (let i = cursor; i < len; i++) bytes -= utf8Len(load<u32>(cps + (<usize>i << 2)));
+      len = cursor;
+    }
+  } else if (mode == 1) {
+    const end = cursor < len ? cursor + 1 : len;
+    for (let i = 0; i < end; i++) {
+      bytes -= utf8Len(load<u32>(cps + (<usize>i << 2))) - 1;
+      store<u32>(cps + (<usize>i << 2), 0x20);
+      store<u32>(sts + (<usize>i << 2), 0);
+    }
+  } else if (mode == 2) {
+    len = 0;
+    bytes = 0;
+  }
+}
+
+export function newline(): void {
+  emit();
+  cont = false;
+}
+
+export function finishLine(): void {
+  if (len > 0) emit();
+  cursor = 0;
+  cont = false;
+}
+
+function addSpan(count: i32, style: i32, start: i32, end: i32): i32 {
+  if ((count + 1) * 12 > spanCap) {
+    spans = grow(spans, spanCap, (count + 1) * 12);
+    spanCap = newCapacity(spanCap, (count + 1) * 12);
+  }
+  const at = spans + <usize>(count * 12);
+  store<i32>(at, style);
+  store<i32>(at, start, 4);
+  store<i32>(at, end, 8);
+  return count + 1;
+}
+
+function emit(): void {
+  beginLine(next, bytes);
+  // Worst case per cell: 4 bytes of UTF-8, or 2 for an escaped quote or backslash.
+  ensure(64 + len * 4);
+  put(L_N);
+  putU32(next++);
+  put(L_TEXT);
+  let o = outBuf + <usize>outLen;
+  let count = 0;
+  let unit = 0;
+  let runStart = 0;
+  let runStyle = 0;
+  for (let i = 0; i < len; i++) {
+    const cp = load<u32>(cps + (<usize>i << 2));
+    const st = load<i32>(sts + (<usize>i << 2));
+    if (st != runStyle && !same(st, runStyle)) {
+      if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);
+      runStart = unit;
+      runStyle = st;
+    }
+    if (cp < 0x80) {
+      if (cp == 0x22 || cp == 0x5c) {
+        store<u8>(o, 0x5c);
+        o++;
+      }
+      store<u8>(o, <u8>cp);
+      o++;
+      unit++;
+    } else if (cp < 0x800) {
+      store<u8>(o, <u8>(0xc0 | (cp >> 6)));
+      store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
+      o += 2;
+      unit++;
+    } else if (cp < 0x10000) {
+      store<u8>(o, <u8>(0xe0 | (cp >> 12)));
+      store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
+      store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
+      o += 3;
+      unit++;
+    } else {
+      store<u8>(o, <u8>(0xf0 | (cp >> 18)));
+      store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
+      store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
+      store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
+      o += 4;
+      unit += 2;
+    }
+  }
+  if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);
+  outLen = <i32>(o - outBuf);
+  put(L_SPANS);
+  for (let k = 0; k < count; k++) {
+    const at = spans + <usize>(k * 12);
+    if (k > 0) {
+      ensure(1);
+      putByte(0x2c);
+    }
+    writeSpan(load<i32>(at), load<i32>(at, 4), load<i32>(at, 8));
+  }
+  ensure(16);
+  if (cont) put(L_CONT_END);
+  else {
+    putByte(0x5d);
+    putByte(0x7d);
+  }
+  len = 0;
+  cursor = 0;
+  bytes = 0;
+  compactStyles();
+}
+
+function putColour(c: u32): void {
+  if (c & PALETTE) {
+    putU32(c & 0xff);
+    return;
+  }
+  putByte(0x22);
+  putByte(0x23);
+  for (let shift = 20; shift >= 0; shift -= 4) {
+    const d = (c >> shift) & 0xf;
+    putByte(d < 10 ? 0x30 + d : 0x57 + d);
+  }
+  putByte(0x22);
+}
+
+function writeSpan(style: i32, start: i32, end: i32): void {
+  const hl = hrefLen(style);
+  ensure(256 + hl * 2);
+  put(L_START);
+  putU32(start);
+  put(L_END);
+  putU32(end);
+  const fg = fgOf(style);
+  const bg = bgOf(style);
+  const a = attrsOf(style);
+  if (fg != 0) {
+    put(L_FG);
+    putColour(fg);
+  }
+  if (bg != 0) {
+    put(L_BG);
+    putColour(bg);
+  }
+  if (a & 1) put(L_BOLD);
+  if (a & 2) put(L_DIM);
+  if (a & 4) put(L_ITALIC);
+  if (a & 8) put(L_UNDERLINE);
+  if (a & 16) put(L_INVERSE);
+  if (a & 32) put(L_STRIKE);
+  if (hl > 0) {
+    put(L_HREF);
+    const h = hrefPtr(style);
+    for (let i = 0; i < hl; i++) {
+      const b = <u32>load<u8>(h + <usize>i);
+      if (b == 0x22 || b == 0x5c) putByte(0x5c);
+      putByte(b);
+    }
+    putByte(0x22);
+  }
+  putByte(0x7d);
+}

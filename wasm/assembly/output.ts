@@ -1,0 +1,118 @@
+// The output: the JSON text of the chunks completed since the host last took them, written
+// straight into linear memory for the host to decode in one go. Chunk grouping lives here.
+// Key order differs from the reference ({first, lines, last}) because `last` is only known at
+// the end; the values are identical.
+import { grow, newCapacity } from "./buffer";
+import { CHUNK_LIMIT_BYTES, CHUNK_LIMIT_LINES } from "./limits";
+
+export let outBuf: usize = 0;
+let outCap: i32 = 0;
+export let outLen: i32 = 0;
+
+let chunkOpen = false;
+let anyChunk = false;
+let chunkLines: i32 = 0;
+let chunkBytes: i32 = 0;
+let lastLine: u32 = 0;
+
+/** ASCII literal as [length:i32][bytes], made once at start. */
+function lit(s: string): usize {
+  const p = heap.alloc(<usize>(4 + s.length));
+  store<i32>(p, s.length);
+  for (let i = 0; i < s.length; i++) store<u8>(p + 4 + <usize>i, <u8>s.charCodeAt(i));
+  return p;
+}
+
+export const L_FIRST = lit('{"first":');
+export const L_LINES = lit(',"lines":[');
+export const L_LAST = lit('],"last":');
+export const L_N = lit('{"n":');
+export const L_TEXT = lit(',"text":"');
+export const L_SPANS = lit('","spans":[');
+export const L_CONT_END = lit('],"cont":true}');
+export const L_START = lit('{"start":');
+export const L_END = lit(',"end":');
+export const L_FG = lit(',"fg":');
+export const L_BG = lit(',"bg":');
+export const L_BOLD = lit(',"bold":true');
+export const L_DIM = lit(',"dim":true');
+export const L_ITALIC = lit(',"italic":true');
+export const L_UNDERLINE = lit(',"underline":true');
+export const L_INVERSE = lit(',"inverse":true');
+export const L_STRIKE = lit(',"strike":true');
+export const L_HREF = lit(',"href":"');
+
+export function resetOutput(): void {
+  outLen = 0;
+  ensure(1);
+  store<u8>(outBuf, 0x5b);
+  outLen = 1;
+  anyChunk = false;
+}
+
+/** Room for `n` more bytes; callers reserve a line's worst case once, then write unchecked. */
+export function ensure(n: i32): void {
+  if (outLen + n > outCap) {
+    outBuf = grow(outBuf, outCap, outLen + n);
+    outCap = newCapacity(outCap, outLen + n);
+  }
+}
+
+@inline export function put(l: usize): void {
+  const n = load<i32>(l);
+  memory.copy(outBuf + <usize>outLen, l + 4, <usize>n);
+  outLen += n;
+}
+
+@inline export function putByte(b: u32): void {
+  store<u8>(outBuf + <usize>outLen, <u8>b);
+  outLen++;
+}
+
+export function putU32(v: u32): void {
+  let digits = 1;
+  for (let x = v; x >= 10; x /= 10) digits++;
+  let at = outBuf + <usize>(outLen + digits);
+  let x = v;
+  do {
+    at--;
+    store<u8>(at, <u8>(0x30 + (x % 10)));
+    x /= 10;
+  } while (x != 0);
+  outLen += digits;
+}
+
+/** Opens the line's place in a chunk, closing the current chunk when the line would not fit. */
+export function beginLine(n: u32, textBytes: i32): void {
+  ensure(64);
+  if (chunkOpen && (chunkLines >= CHUNK_LIMIT_LINES || chunkBytes + textBytes > CHUNK_LIMIT_BYTES)) closeChunk();
+  if (!chunkOpen) {
+    if (anyChunk) putByte(0x2c);
+    put(L_FIRST);
+    putU32(n);
+    put(L_LINES);
+    chunkOpen = true;
+    anyChunk = true;
+    chunkLines = 0;
+    chunkBytes = 0;
+  } else putByte(0x2c);
+  chunkLines++;
+  chunkBytes += textBytes;
+  lastLine = n;
+}
+
+function closeChunk(): void {
+  ensure(32);
+  put(L_LAST);
+  putU32(lastLine);
+  putByte(0x7d);
+  chunkOpen = false;
+}
+
+/** Closes the open chunk and the array; returns the JSON's length (at outBuf). */
+export function takeOutput(): i32 {
+  if (chunkOpen) closeChunk();
+  ensure(1);
+  putByte(0x5d);
+  return outLen;
+}

@@ -1,0 +1,334 @@
+// Byte-level escape-sequence state machine in the style of the DEC/vte parser, with UTF-8
+// decoding (WHATWG rules). Mirror of wasm/reference/parser.ts; see it for the rules.
+import { CSI_MAX_PARAMS, CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "./limits";
+import { backspace, carriageReturn, erase, newline, tab, write, writeAscii } from "./line";
+import { PALETTE, RGB, setStyle } from "./style";
+
+const GROUND = 0;
+const ESCAPE = 1;
+const ESC_INTERMEDIATE = 2;
+const CSI_PARAM = 3;
+const CSI_IGNORE = 4;
+const OSC = 5;
+const OSC_ESC = 6;
+const STRING = 7;
+const STRING_ESC = 8;
+
+let state = GROUND;
+let need = 0;
+let cp: u32 = 0;
+let lower: u32 = 0x80;
+let upper: u32 = 0xbf;
+let params: usize = 0;
+let nparams = 0;
+let param: i32 = 0;
+let csiPrivate = false;
+let csiStarted = false;
+let osc: usize = 0;
+let oscLen = 0;
+let oscOverflow = false;
+let penFg: u32 = 0;
+let penBg: u32 = 0;
+let penAttrs: u32 = 0;
+let href: usize = 0;
+let hrefLength = 0;
+let mask: usize = 0;
+
+export function initParser(): void {
+  params = heap.alloc(<usize>CSI_MAX_PARAMS << 2);
+  osc = heap.alloc(<usize>OSC_LIMIT_BYTES);
+  href = heap.alloc(<usize>OSC_LIMIT_BYTES);
+  mask = heap.alloc(8);
+  memory.fill(mask, 0x2a, 8);
+}
+
+/** Length of the printable-ASCII run at p (bytes 0x20..0x7e), 16 bytes at a time. */
+@inline function printableRun(p: usize, end: usize): usize {
+  let q = p;
+  const lo = i8x16.splat(0x20);
+  const span = i8x16.splat(0x5f);
+  while (q + 16 <= end) {
+    const v = v128.load(q);
+    const ok = i8x16.bitmask(i8x16.lt_u(i8x16.sub(v, lo), span));
+    if (ok != 0xffff) return q - p + <usize>ctz(~ok);
+    q += 16;
+  }
+  while (q < end) {
+    const b = load<u8>(q);
+    if (b < 0x20 || b > 0x7e) break;
+    q++;
+  }
+  return q - p;
+}
+
+export function feed(p: usize, end: usize): void {
+  while (p < end) {
+    if (state == GROUND && need == 0) {
+      const run = printableRun(p, end);
+      if (run > 0) {
+        writeAscii(p, p + run);
+        p += run;
+        if (p >= end) return;
+      }
+    }
+    step(<u32>load<u8>(p));
+    p++;
+  }
+}
+
+export function feedMask(): void {
+  feed(mask, mask + 8);
+}
+
+/** End of a flush: a partial UTF-8 sequence becomes U+FFFD; a partial escape is dropped. */
+export function finishParser(): void {
+  if (need > 0) {
+    need = 0;
+    lower = 0x80;
+    upper = 0xbf;
+    write(0xfffd);
+  }
+  state = GROUND;
+}
+
+function step(b: u32): void {
+  switch (state) {
+    case GROUND:
+      ground(b);
+      return;
+    case ESCAPE:
+      escape(b);
+      return;
+    case ESC_INTERMEDIATE:
+      if (b < 0x20) control(b);
+      else if (b >= 0x30 && b < 0x7f) state = GROUND;
+      return;
+    case CSI_PARAM:
+      csi(b);
+      return;
+    case CSI_IGNORE:
+      if (b < 0x20) control(b);
+      else if (b >= 0x40 && b < 0x7f) state = GROUND;
+      return;
+    case OSC:
+      if (b == 0x07) {
+        oscEnd();
+        state = GROUND;
+      } else if (b == 0x1b) state = OSC_ESC;
+      else if (b == 0x18 || b == 0x1a) state = GROUND;
+      else if (b >= 0x20) {
+        if (oscLen < OSC_LIMIT_BYTES) store<u8>(osc + <usize>(oscLen++), <u8>b);
+        else oscOverflow = true;
+      }
+      return;
+    case OSC_ESC:
+      oscEnd();
+      state = GROUND;
+      if (b != 0x5c) escape(b);
+      return;
+    case STRING:
+      if (b == 0x07 || b == 0x18 || b == 0x1a) state = GROUND;
+      else if (b == 0x1b) state = STRING_ESC;
+      return;
+    default:
+      state = GROUND;
+      if (b != 0x5c) escape(b);
+  }
+}
+
+function ground(b: u32): void {
+  if (need > 0) {
+    if (b >= lower && b <= upper) {
+      cp = (cp << 6) | (b & 0x3f);
+      lower = 0x80;
+      upper = 0xbf;
+      if (--need == 0) print(cp);
+      return;
+    }
+    need = 0;
+    lower = 0x80;
+    upper = 0xbf;
+    write(0xfffd);
+  }
+  if (b < 0x80) {
+    if (b >= 0x20 && b < 0x7f) write(b);
+    else if (b == 0x1b) state = ESCAPE;
+    else control(b);
+  } else if (b >= 0xc2 && b <= 0xdf) {
+    need = 1;
+    cp = b & 0x1f;
+  } else if (b >= 0xe0 && b <= 0xef) {
+    if (b == 0xe0) lower = 0xa0;
+    else if (b == 0xed) upper = 0x9f;
+    need = 2;
+    cp = b & 0x0f;
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    if (b == 0xf0) lower = 0x90;
+    else if (b == 0xf4) upper = 0x8f;
+    need = 3;
+    cp = b & 0x07;
+  } else write(0xfffd);
+}
+
+@inline function print(c: u32): void {
+  // C1 controls decoded from UTF-8 are controls too: dropped.
+  if (c >= 0x80 && c < 0xa0) return;
+  write(c);
+}
+
+function control(b: u32): void {
+  if (b == 0x0a) newline();
+  else if (b == 0x0d) carriageReturn();
+  else if (b == 0x08) backspace();
+  else if (b == 0x09) tab();
+  else if (b == 0x1b) state = ESCAPE;
+  else if (b == 0x18 || b == 0x1a) state = GROUND;
+}
+
+function escape(b: u32): void {
+  if (b < 0x20) {
+    state = ESCAPE;
+    control(b);
+    return;
+  }
+  if (b == 0x5b) {
+    state = CSI_PARAM;
+    nparams = 0;
+    param = 0;
+    csiPrivate = false;
+    csiStarted = false;
+  } else if (b == 0x5d) {
+    state = OSC;
+    oscLen = 0;
+    oscOverflow = false;
+  } else if (b == 0x50 || b == 0x58 || b == 0x5e || b == 0x5f) state = STRING;
+  else if (b >= 0x20 && b < 0x30) state = ESC_INTERMEDIATE;
+  else if (b >= 0x30 && b < 0x7f) state = GROUND;
+  else state = ESCAPE;
+}
+
+@inline function pushParam(): void {
+  if (nparams < CSI_MAX_PARAMS) store<i32>(params + (<usize>(nparams++) << 2), param);
+}
+
+@inline function paramAt(i: i32): i32 {
+  return load<i32>(params + (<usize>i << 2));
+}
+
+function csi(b: u32): void {
+  if (b < 0x20) {
+    control(b);
+    return;
+  }
+  if (b >= 0x30 && b <= 0x39) {
+    const v = param * 10 + <i32>(b - 0x30);
+    param = v > CSI_PARAM_MAX ? CSI_PARAM_MAX : v;
+    csiStarted = true;
+  } else if (b == 0x3b || b == 0x3a) {
+    pushParam();
+    param = 0;
+    csiStarted = true;
+  } else if (b >= 0x3c && b <= 0x3f) {
+    if (csiStarted) state = CSI_IGNORE;
+    else {
+      csiPrivate = true;
+      csiStarted = true;
+    }
+  } else if (b >= 0x40 && b < 0x7f) {
+    state = GROUND;
+    pushParam();
+    if (csiPrivate) return;
+    if (b == 0x6d) sgr();
+    else if (b == 0x4b) erase(paramAt(0));
+  } else if (b >= 0x20 && b < 0x30) state = CSI_IGNORE;
+}
+
+function sgr(): void {
+  const n = nparams;
+  let fg = penFg;
+  let bg = penBg;
+  let attrs = penAttrs;
+  let i = 0;
+  while (i < n) {
+    const v = paramAt(i);
+    if (v == 0) {
+      fg = 0;
+      bg = 0;
+      attrs = 0;
+    } else if (v == 1) attrs |= 1;
+    else if (v == 2) attrs |= 2;
+    else if (v == 3) attrs |= 4;
+    else if (v == 4) attrs |= 8;
+    else if (v == 7) attrs |= 16;
+    else if (v == 9) attrs |= 32;
+    else if (v == 22) attrs &= ~3;
+    else if (v == 23) attrs &= ~4;
+    else if (v == 24) attrs &= ~8;
+    else if (v == 27) attrs &= ~16;
+    else if (v == 29) attrs &= ~32;
+    else if (v >= 30 && v <= 37) fg = PALETTE | <u32>(v - 30);
+    else if (v == 39) fg = 0;
+    else if (v >= 40 && v <= 47) bg = PALETTE | <u32>(v - 40);
+    else if (v == 49) bg = 0;
+    else if (v >= 90 && v <= 97) fg = PALETTE | <u32>(v - 82);
+    else if (v >= 100 && v <= 107) bg = PALETTE | <u32>(v - 92);
+    else if ((v == 38 || v == 48) && i + 1 < n && (paramAt(i + 1) == 5 || paramAt(i + 1) == 2)) {
+      let c: i64 = -1;
+      if (paramAt(i + 1) == 5) {
+        if (i + 2 < n && paramAt(i + 2) <= 255) c = <i64>(PALETTE | <u32>paramAt(i + 2));
+        i += 3;
+      } else {
+        if (i + 4 < n && paramAt(i + 2) <= 255 && paramAt(i + 3) <= 255 && paramAt(i + 4) <= 255) {
+          c = <i64>(RGB | (<u32>paramAt(i + 2) << 16) | (<u32>paramAt(i + 3) << 8) | <u32>paramAt(i + 4));
+        }
+        i += 5;
+      }
+      if (c >= 0) {
+        if (v == 38) fg = <u32>c;
+        else bg = <u32>c;
+      }
+      continue;
+    }
+    i++;
+  }
+  penFg = fg;
+  penBg = bg;
+  penAttrs = attrs;
+  setStyle(fg, bg, attrs, href, hrefLength);
+}
+
+@inline function lowerAt(i: i32): u32 {
+  return <u32>load<u8>(osc + <usize>i) | 0x20;
+}
+
+/** Only http(s) targets become links: javascript:, data: and friends never reach a browser. */
+function isWebUrl(start: i32, end: i32): bool {
+  for (let i = start; i < end; i++) {
+    const b = load<u8>(osc + <usize>i);
+    if (b < 0x21 || b > 0x7e) return false;
+  }
+  let j = start;
+  if (end - j < 8) return false;
+  if (lowerAt(j) != 0x68 || lowerAt(j + 1) != 0x74 || lowerAt(j + 2) != 0x74 || lowerAt(j + 3) != 0x70) return false;
+  j += 4;
+  if (lowerAt(j) == 0x73) j++;
+  return (
+    load<u8>(osc + <usize>j) == 0x3a &&
+    load<u8>(osc + <usize>j + 1) == 0x2f &&
+    load<u8>(osc + <usize>j + 2) == 0x2f &&
+    end - j > 3
+  );
+}
+
+function oscEnd(): void {
+  const n = oscLen;
+  if (oscOverflow || n < 2 || load<u8>(osc) != 0x38 || load<u8>(osc + 1) != 0x3b) return;
+  let i = 2;
+  while (i < n && load<u8>(osc + <usize>i) != 0x3b) i++;
+  hrefLength = 0;
+  if (i < n && isWebUrl(i + 1, n)) {
+    hrefLength = n - i - 1;
+    memory.copy(href, osc + <usize>(i + 1), <usize>hrefLength);
+  }
+  setStyle(penFg, penBg, penAttrs, href, hrefLength);
+}

@@ -1,0 +1,164 @@
+// Property-based tests (fast-check): chunking never changes the output, the WASM module equals
+// the reference, secrets never escape, and no control byte or invalid UTF-8 reaches any output.
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { derivedForms } from "./derive.ts";
+import { createReferencePipeline, loadLogPipeline, renderHtml, renderText, WasmPipeline } from "./index.ts";
+import { enc, run } from "./testing.ts";
+import type { LogChunk } from "./types.ts";
+
+const factory = await loadLogPipeline();
+const wasm = (o?: Parameters<typeof factory.create>[0]) => factory.create(o);
+const RUNS = 150;
+
+/** Pieces that exercise every parser state, glued together at random. */
+const token = fc.oneof(
+  fc.constantFrom(
+    "\x1b",
+    "[",
+    "]",
+    ";",
+    "m",
+    "K",
+    "1",
+    "31",
+    "38;5;",
+    "48;2;",
+    "255",
+    "8",
+    "\x07",
+    "\x1b\\",
+    "\r",
+    "\n",
+    "\r\n",
+    "\b",
+    "\t",
+    "\x1b[0m",
+    "\x1b[1;32m",
+    "\x1b]8;;https://cairn.dev\x07",
+    "\x1b]8;;\x07",
+    "\x1b_bk;t=1\x07",
+    "\x1b[2K",
+    "\x1bP",
+    "\x18",
+    "é",
+    "🌍",
+    "\u2028",
+    '"',
+    "\\",
+    "<",
+    "&",
+  ),
+  fc.string({ maxLength: 12 }),
+);
+const logBytes = fc.oneof(
+  fc.uint8Array({ maxLength: 600 }),
+  fc.array(token, { maxLength: 80 }).map((parts) => enc.encode(parts.join(""))),
+  fc
+    .tuple(fc.array(token, { maxLength: 40 }), fc.uint8Array({ maxLength: 40 }))
+    .map(([parts, raw]) => new Uint8Array([...enc.encode(parts.join("")), ...raw])),
+);
+const cutsFor = (max: number) =>
+  fc.array(fc.integer({ min: 0, max }), { maxLength: 12 }).map((c) => c.sort((a, b) => a - b));
+const input = logBytes.chain((bytes) => fc.tuple(fc.constant(bytes), cutsFor(bytes.length)));
+
+function feed(make: typeof wasm, bytes: Uint8Array, cuts: number[], secrets: string[] = []): LogChunk[] {
+  const p = make({ secrets });
+  const out: LogChunk[] = [];
+  let at = 0;
+  for (const c of [...cuts, bytes.length]) {
+    out.push(...p.push(bytes.subarray(at, c)));
+    at = c;
+  }
+  out.push(...p.flush());
+  p.dispose();
+  return out;
+}
+
+describe("properties", () => {
+  test("any chunking gives the same lines as one chunk (both implementations)", () => {
+    fc.assert(
+      fc.property(
+        input,
+        fc.array(fc.string({ minLength: 4, maxLength: 10 }), { maxLength: 3 }),
+        ([bytes, cuts], secrets) => {
+          for (const make of [wasm, createReferencePipeline]) {
+            expect(run(make, bytes, cuts, { secrets })).toEqual(run(make, bytes, [], { secrets }));
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  test("the WASM module equals the reference, chunk for chunk", () => {
+    fc.assert(
+      fc.property(
+        input,
+        fc.array(fc.string({ minLength: 4, maxLength: 10 }), { maxLength: 3 }),
+        ([bytes, cuts], secrets) => {
+          const a = feed(wasm, bytes, cuts, secrets);
+          const b = feed(createReferencePipeline, bytes, cuts, secrets);
+          expect(a).toEqual(b);
+        },
+      ),
+      { numRuns: RUNS * 2 },
+    );
+  });
+
+  test("no secret nor any derived form appears in any output", () => {
+    const secretArb = fc.string({
+      unit: fc.constantFrom(..."ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"),
+      minLength: 6,
+      maxLength: 16,
+    });
+    const plain = fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz ,.:"), maxLength: 10 });
+    const scenario = fc.array(secretArb, { minLength: 1, maxLength: 3 }).chain((secrets) => {
+      const forms = secrets.flatMap((s) => derivedForms(s).map((f) => new TextDecoder().decode(f)));
+      const tok = fc.oneof(
+        fc.constantFrom(...forms),
+        plain,
+        fc.constantFrom("\n", "\x1b[31m", "\x1b[0m", " "),
+      );
+      return fc.tuple(fc.constant(secrets), fc.constant(forms), fc.array(tok, { maxLength: 30 }));
+    });
+    fc.assert(
+      fc.property(
+        scenario.chain(([s, f, parts]) => {
+          const bytes = enc.encode(parts.join(""));
+          return fc.tuple(fc.constant(s), fc.constant(f), fc.constant(bytes), cutsFor(bytes.length));
+        }),
+        ([secrets, forms, bytes, cuts]) => {
+          for (const make of [wasm, createReferencePipeline]) {
+            const lines = run(make, bytes, cuts, { secrets });
+            const outputs = [renderText(lines), renderHtml(lines), JSON.stringify(lines)];
+            for (const out of outputs) for (const f of forms) expect(out).not.toContain(f);
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  test("no ESC or C0 byte in HTML or text; output is valid UTF-8", () => {
+    const fatal = new TextDecoder("utf-8", { fatal: true });
+    fc.assert(
+      fc.property(input, ([bytes, cuts]) => {
+        const p = factory.create() as WasmPipeline;
+        // The module's own JSON must decode strictly.
+        fatal.decode(p.pushJson(bytes));
+        fatal.decode(p.flushJson());
+        const lines = run(wasm, bytes, cuts);
+        const html = renderHtml(lines);
+        const text = renderText(lines);
+        for (const out of [html, text]) {
+          expect(/[\x00-\x09\x0b-\x1f\x7f]/.test(out)).toBe(false);
+          expect(fatal.decode(enc.encode(out))).toBe(out);
+          expect(out.isWellFormed()).toBe(true);
+        }
+        for (const l of lines) expect(/[\x00-\x1f\x7f]/.test(l.text)).toBe(false);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});

@@ -1,0 +1,95 @@
+// The WASM-backed pipeline: the module is compiled once and instantiated per job, so each
+// job's memory is its own and goes away with it. Bytes go in through the module's input
+// buffer; lines come out as one JSON text per push, decoded with a single JSON.parse.
+import { derivedForms } from "./derive.ts";
+import type { LogChunk, LogPipeline, LogPipelineOptions } from "./types.ts";
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  init(firstLine: number): void;
+  scratchFor(n: number): number;
+  addSecretPattern(len: number): void;
+  rebuild(): void;
+  reserve(n: number): number;
+  push(n: number): void;
+  flush(): void;
+  take(): number;
+  outputPtr(): number;
+  clearOutput(): void;
+}
+
+/** Pushes are fed to the module in pieces of this size so its buffers stay small. */
+const PIECE = 1 << 20;
+const decoder = new TextDecoder();
+
+export class WasmPipeline implements LogPipeline {
+  private ex: Exports | null;
+  private dirty = false;
+
+  constructor(module: WebAssembly.Module, opts: LogPipelineOptions = {}) {
+    this.ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+    this.ex.init(opts.firstLine ?? 1);
+    for (const s of opts.secrets ?? []) this.addSecret(s);
+  }
+
+  addSecret(value: string): void {
+    const ex = this.live();
+    for (const form of derivedForms(value)) {
+      const at = ex.scratchFor(form.length);
+      new Uint8Array(ex.memory.buffer, at, form.length).set(form);
+      ex.addSecretPattern(form.length);
+      // Rebuilt lazily so adding many secrets in a row costs one build.
+      this.dirty = true;
+    }
+  }
+
+  push(bytes: Uint8Array): LogChunk[] {
+    return JSON.parse(decoder.decode(this.pushJson(bytes))) as LogChunk[];
+  }
+
+  flush(): LogChunk[] {
+    return JSON.parse(decoder.decode(this.flushJson())) as LogChunk[];
+  }
+
+  /** Like push, but returns the chunks' JSON (an array) as a view valid until the next call. */
+  pushJson(bytes: Uint8Array): Uint8Array {
+    const ex = this.live();
+    if (this.dirty) {
+      ex.rebuild();
+      this.dirty = false;
+    }
+    ex.clearOutput();
+    for (let at = 0; at < bytes.length; at += PIECE) {
+      const piece = bytes.subarray(at, Math.min(bytes.length, at + PIECE));
+      const to = ex.reserve(piece.length);
+      new Uint8Array(ex.memory.buffer, to, piece.length).set(piece);
+      ex.push(piece.length);
+    }
+    return this.output(ex);
+  }
+
+  flushJson(): Uint8Array {
+    const ex = this.live();
+    if (this.dirty) {
+      ex.rebuild();
+      this.dirty = false;
+    }
+    ex.clearOutput();
+    ex.flush();
+    return this.output(ex);
+  }
+
+  dispose(): void {
+    this.ex = null;
+  }
+
+  private output(ex: Exports): Uint8Array {
+    const n = ex.take();
+    return new Uint8Array(ex.memory.buffer, ex.outputPtr(), n);
+  }
+
+  private live(): Exports {
+    if (!this.ex) throw new Error("log pipeline used after dispose");
+    return this.ex;
+  }
+}
