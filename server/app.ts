@@ -5,18 +5,26 @@ import { HTTPException } from "hono/http-exception";
 import type { AppDeps } from "./deps.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
+import { cairnSecureHeaders } from "./middleware/secure-headers/index.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
+import { contextRoutes } from "./routes/contexts.ts";
+import { envVarRoutes } from "./routes/envvars.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectRoutes } from "./routes/projects.ts";
+import { SecretsError } from "./secrets/index.ts";
 
 export function createApp(deps: AppDeps) {
   const app = new Hono<AuthEnv>();
+  app.use("*", cairnSecureHeaders({ tls: deps.tls }));
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);
+    // Secrets errors name rows and keys by id, never a value: safe to show as they are.
+    if (err instanceof SecretsError) return c.json(errorBody(err.code, err.message, err.details), err.status as 500);
     if (err instanceof HTTPException) return c.json(errorBody("http_error", err.message), err.status);
     console.error("unhandled error:", err);
     return c.json(errorBody("internal", "internal server error"), 500);
@@ -37,6 +45,9 @@ export function createApp(deps: AppDeps) {
   api.route("/", logRoutes(deps));
   api.route("/", builderAdminRoutes(deps));
   api.route("/", eventRoutes(deps));
+  api.route("/", envVarRoutes(deps));
+  api.route("/", contextRoutes(deps));
+  api.route("/", auditRoutes(deps));
   app.route("/api/v1", api);
 
   return app;

@@ -8,6 +8,8 @@ import { LogService } from "./logs/service.ts";
 import { defaultTemplates } from "./services/pipelines.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
+import { SecretStore } from "./services/secret-store.ts";
+import { bunClientIp } from "./serve-bun.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { blobStoreFromEnv } from "./blobs/index.ts";
@@ -21,6 +23,20 @@ export interface Assembled extends Initialised {
 export interface AssembleOptions {
   tls?: boolean;
   upgradeWebSocket?: AppDeps["upgradeWebSocket"];
+  /** The connection's peer address (default: Bun's); see trustedClientIp for proxies. */
+  clientIp?: AppDeps["clientIp"];
+}
+
+/**
+ * The audit log's source address: the connection's peer. Only with CAIRN_TRUST_PROXY=1 (the server sits
+ * behind a reverse proxy that appends to it) is the last X-Forwarded-For entry taken instead.
+ */
+export function trustedClientIp(peer: NonNullable<AppDeps["clientIp"]>, env: Record<string, string | undefined>) {
+  if (env.CAIRN_TRUST_PROXY !== "1") return peer;
+  return (c: Parameters<typeof peer>[0]) => {
+    const forwarded = c.req.header("x-forwarded-for")?.split(",").pop()?.trim();
+    return forwarded || peer(c);
+  };
 }
 
 export async function assemble(config: ServerConfig, opts: AssembleOptions = {}): Promise<Assembled> {
@@ -28,6 +44,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const factory = await loadLogPipeline();
   const blobs = blobStoreFromEnv(config.dataDir, process.env);
   const keyring = init.keyring;
+  const secrets = new SecretStore(init.db, keyring);
   const logs = new LogService({
     db: init.db,
     factory,
@@ -36,9 +53,12 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
       seal: (bytes, context) => seal(keyring, bytes, context),
       open: (envelope, context) => openBytes(keyring, envelope, context),
     },
+    // Every secret a job was given is masked in its log (with its encoded forms).
+    secretsFor: (jobId) => secrets.valuesForJob(jobId),
   });
   const events = new EventLog(init.db);
   const scheduler = new Scheduler(init.db, logs, events);
+  scheduler.jobSecrets = (projectId, contexts) => secrets.forJob(projectId, contexts);
   const deps: AppDeps = {
     db: init.db,
     source: createGitMirror(join(config.dataDir, "repos")),
@@ -48,6 +68,9 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     templates: defaultTemplates(process.env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base"),
     version: VERSION,
     tls: opts.tls ?? false,
+    keyring,
+    secrets,
+    clientIp: trustedClientIp(opts.clientIp ?? bunClientIp, process.env),
     upgradeWebSocket: opts.upgradeWebSocket,
   };
   return { ...init, deps, app: createApp(deps) };

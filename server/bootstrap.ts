@@ -8,6 +8,7 @@ import { count } from "drizzle-orm";
 import { type Db, openDb } from "./db/client.ts";
 import { apiTokens, users } from "./db/schema.ts";
 import { hashToken, type Keyring, loadOrCreateMasterKey, newToken } from "./secrets/index.ts";
+import { audit } from "./services/audit.ts";
 import { newId } from "./services/ids.ts";
 
 export interface ServerConfig {
@@ -55,15 +56,22 @@ export async function initialise(config: ServerConfig): Promise<Initialised> {
 
 async function createFirstAdmin(db: Db, dataDir: string): Promise<string> {
   const userId = newId();
+  const tokenId = newId();
   const token = newToken("cairn_pat");
   await db.transaction(async (tx) => {
     await tx.insert(users).values({ id: userId, login: "admin", role: "admin" });
     await tx.insert(apiTokens).values({
-      id: newId(),
+      id: tokenId,
       userId,
       name: "initial admin token",
       tokenHash: hashToken(token),
       scopes: "admin",
+    });
+    await audit(tx, {
+      actor: { type: "system" },
+      action: "token.created",
+      target: { type: "api_token", id: tokenId },
+      details: { name: "initial admin token", user_id: userId, login: "admin", kind: "api" },
     });
   });
   const file = join(dataDir, "initial-admin-token");

@@ -1,10 +1,13 @@
 // The ports and services the HTTP app is built from. Entry points (serve-bun.ts, serve-node.ts,
 // tests) assemble them; the app itself touches no runtime-specific API.
+import type { Context } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 import type { Db } from "./db/client.ts";
 import type { LogService } from "./logs/service.ts";
+import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
 import type { Scheduler } from "./services/scheduler.ts";
+import type { SecretStore } from "./services/secret-store.ts";
 import type { TemplateTable } from "./services/pipelines.ts";
 import type { SourcePort } from "./source/git-mirror.ts";
 
@@ -20,4 +23,10 @@ export interface AppDeps {
   upgradeWebSocket?: UpgradeWebSocket;
   /** False when served over plain HTTP: shown by health and the UI. */
   tls: boolean;
+  /** The master keyring: seals secrets at rest. */
+  keyring: Keyring;
+  /** Project and context environment variables (sealed). */
+  secrets: SecretStore;
+  /** The request's source address for the audit log, from the runtime's connection info (null if unknown). */
+  clientIp?: (c: Context) => string | null;
 }

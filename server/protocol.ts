@@ -8,10 +8,13 @@
  * `register`, which presents a one-time registration token in its body.
  */
 import type { Step } from "./config/types.ts";
+import type { SealedSecrets } from "./secrets/box.ts";
 
 export type { Step };
+/** What the builder needs to open a job's secrets: its own box secret key and the job id as context. */
+export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const PROTOCOL_HEADER = "Cairn-Protocol";
 
 export const routes = {
@@ -61,6 +64,12 @@ export interface JobPayload {
   working_directory: string;
   environment: Record<string, string>;
   steps: Step[];
+  /**
+   * The job's secrets (project env vars, then its contexts'), sealed with nacl.box to this builder's
+   * public key and bound to the job id: `openSealedSecrets(secrets, boxSecretKey, job.id)`. The builder
+   * passes them to the steps' environment only, never to disk or argv. Added in protocol 2.
+   */
+  secrets?: SealedSecrets;
 }
 
 export interface HeartbeatResponse {

@@ -13,7 +13,8 @@ import {
   parseContentRange,
   type StepReport,
 } from "../protocol.ts";
-import { hashToken, newToken } from "../secrets/index.ts";
+import { builderKeyFingerprint, hashToken, newToken } from "../secrets/index.ts";
+import { audit } from "../services/audit.ts";
 import { newId } from "../services/ids.ts";
 import { int, readJson, str } from "./body.ts";
 
@@ -42,6 +43,12 @@ export const builderApiRoutes = (deps: AppDeps) => {
     const publicKey = str(body, "public_key", { required: true, max: 100 })!;
     const slots = int(body, "slots", 1, 1, 256);
     const driver = str(body, "driver") ?? "lxc";
+    // Job secrets are sealed to this key: refuse one that is not a 32-byte NaCl box public key now, not at the first job.
+    try {
+      builderKeyFingerprint(publicKey);
+    } catch {
+      throw new BadRequest("`public_key` must be a 32-byte NaCl box public key in base64", { field: "public_key" }, "invalid_body");
+    }
     const now = Date.now();
     // Claim the one-time token atomically: a second registration with it finds usedAt set.
     const claimed = await db
@@ -57,7 +64,24 @@ export const builderApiRoutes = (deps: AppDeps) => {
     if (claimed.rowsAffected !== 1) throw new Unauthorized("the registration token is unknown, used or expired");
     const builderToken = newToken("cairn_bld");
     const id = newId();
-    await db.insert(builders).values({ id, name, tokenHash: hashToken(builderToken), publicKey, slots, driver });
+    const claim = await db.query.registrationTokens.findFirst({ where: eq(registrationTokens.tokenHash, hashToken(token)) });
+    await db.transaction(async (tx) => {
+      await tx.insert(builders).values({ id, name, tokenHash: hashToken(builderToken), publicKey, slots, driver });
+      await audit(tx, {
+        actor: { type: "builder", id },
+        action: "builder.registered",
+        target: { type: "builder", id },
+        ip: deps.clientIp?.(c) ?? null,
+        details: {
+          name,
+          driver,
+          slots,
+          key_fingerprint: builderKeyFingerprint(publicKey),
+          registration_token_id: claim?.id ?? null,
+          registration_token_created_by: claim?.createdBy ?? null,
+        },
+      });
+    });
     return c.json({ builder_id: id, token: builderToken }, 201);
   });
 

@@ -1,11 +1,13 @@
 // Admin side of the fleet: one-time registration tokens and the list of builders.
-import { asc } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders } from "../db/schema.ts";
+import { builders, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { audit } from "../services/audit.ts";
 import { createRegistrationToken } from "../services/builders.ts";
 import { iso } from "../services/ids.ts";
+import { hashToken } from "../secrets/index.ts";
 
 export const builderAdminRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
@@ -15,6 +17,14 @@ export const builderAdminRoutes = (deps: AppDeps) => {
     const user = c.get("user");
     requireAdmin(user);
     const { token, expiresAt } = await createRegistrationToken(db, user.id);
+    const row = await db.query.registrationTokens.findFirst({ where: eq(registrationTokens.tokenHash, hashToken(token)) });
+    await audit(db, {
+      actor: { type: "user", id: user.id },
+      action: "token.created",
+      target: { type: "registration_token", id: row?.id ?? "unknown" },
+      ip: deps.clientIp?.(c) ?? null,
+      details: { kind: "registration", expires_at: iso(expiresAt) },
+    });
     return c.json({ token, expires_at: iso(expiresAt) }, 201);
   });
 

@@ -3,10 +3,11 @@
 import { and, asc, eq, inArray, lt } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
-import { type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import type { FinishReport, JobPayload, StepReport } from "../protocol.ts";
 import { LEASE_TTL_MS } from "../protocol.ts";
 import type { LogService } from "../logs/service.ts";
+import { SecretsError, sealForBuilder } from "../secrets/index.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 
@@ -15,6 +16,11 @@ export const isTerminal = (s: string): boolean => (TERMINAL as string[]).include
 
 export class Scheduler {
   private waiters = new Set<() => void>();
+  /**
+   * A job's secrets by name (its project's env vars and its contexts'), sealed into its payload for
+   * the builder holding the lease. Unset: payloads carry no secrets.
+   */
+  jobSecrets?: (projectId: string, contexts: readonly string[]) => Promise<Record<string, string>>;
 
   constructor(
     private readonly db: Db,
@@ -94,7 +100,18 @@ export class Scheduler {
         .set({ status: "running" })
         .where(and(eq(pipelines.id, job.pipelineId), eq(pipelines.status, "queued")));
       await this.jobEvent(job, "job.started", "running");
-      return this.payload(job.id, leaseId);
+      try {
+        return await this.payload(job.id, leaseId, builderId);
+      } catch (err) {
+        if (!(err instanceof SecretsError)) throw err;
+        // A secret that does not open (tampered, wrong key) or a missing context: fail loudly, never run without it.
+        await this.finish(builderId, job.id, {
+          status: "failed",
+          failure_reason: `secrets: ${err.message}`,
+          unsandboxed: false,
+          log_bytes: 0,
+        });
+      }
     }
     return null;
   }
@@ -108,7 +125,7 @@ export class Scheduler {
     return rows.length === requires.length && rows.every((r) => r.status === "success");
   }
 
-  private async payload(jobId: string, leaseId: string): Promise<JobPayload> {
+  private async payload(jobId: string, leaseId: string, builderId: string): Promise<JobPayload> {
     const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
     const pipeline = (await this.db.query.pipelines.findFirst({ where: eq(pipelines.id, job.pipelineId) }))!;
     const project = (await this.db.query.projects.findFirst({ where: eq(projects.id, job.projectId) }))!;
@@ -137,7 +154,16 @@ export class Scheduler {
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
       },
       steps: spec.steps,
+      secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
     };
+  }
+
+  /** Sealed to the builder's own NaCl key and bound to the job id: only that builder opens them, only for this job. */
+  private async sealedSecrets(jobId: string, projectId: string, contexts: readonly string[], builderId: string) {
+    if (!this.jobSecrets) return undefined;
+    const builder = await this.db.query.builders.findFirst({ where: eq(builders.id, builderId) });
+    if (!builder) throw new SecretsError("builder_unknown", `builder ${builderId} does not exist`);
+    return sealForBuilder(builder.publicKey, await this.jobSecrets(projectId, contexts), jobId);
   }
 
   /** Extends the lease; tells the builder to cancel when the job was canceled meanwhile. */

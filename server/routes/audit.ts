@@ -1,0 +1,76 @@
+// GET /api/v1/audit: the security audit log, for administrators. Newest first, filterable, with
+// cursor pagination; `?format=ndjson` (or Accept: application/x-ndjson) exports every matching event.
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { AUDIT_ACTOR_TYPES } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { BadRequest } from "../errors.ts";
+import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { type AuditQuery, type AuditRow, listAudit } from "../services/audit.ts";
+import { iso } from "../services/ids.ts";
+
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 500;
+
+export const presentAuditEvent = (r: AuditRow) => ({
+  id: r.id,
+  at: iso(r.at),
+  actor: { type: r.actorType, id: r.actorId },
+  action: r.action,
+  target: r.targetType ? { type: r.targetType, id: r.targetId } : null,
+  ip: r.ip,
+  details: JSON.parse(r.details) as Record<string, unknown>,
+});
+
+function positiveInt(value: string | undefined, field: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new BadRequest(`\`${field}\` must be an integer from 1 to ${max}`, { field }, "invalid_query");
+  }
+  return n;
+}
+
+export const auditRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+
+  app.get("/audit", async (c) => {
+    requireAdmin(c.get("user"));
+    const q = c.req.query();
+    const actorType = q.actor_type as AuditQuery["actorType"] | undefined;
+    if (actorType !== undefined && !AUDIT_ACTOR_TYPES.includes(actorType)) {
+      throw new BadRequest(`\`actor_type\` must be one of ${AUDIT_ACTOR_TYPES.join(", ")}`, { field: "actor_type" }, "invalid_query");
+    }
+    let since: number | undefined;
+    if (q.since) {
+      since = /^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since);
+      if (!Number.isFinite(since)) {
+        throw new BadRequest("`since` must be an ISO 8601 time or milliseconds since the epoch", { field: "since" }, "invalid_query");
+      }
+    }
+    const filter = { action: q.action || undefined, actorType, actorId: q.actor || q.actor_id || undefined, since };
+    const cursor = positiveInt(q.cursor, "cursor");
+    const limit = positiveInt(q.limit, "limit", MAX_LIMIT);
+    const ndjson = q.format === "ndjson" || (c.req.header("accept") ?? "").includes("application/x-ndjson");
+
+    if (ndjson) {
+      c.header("content-type", "application/x-ndjson; charset=utf-8");
+      c.header("content-disposition", 'attachment; filename="cairn-audit.ndjson"');
+      return stream(c, async (out) => {
+        let before = cursor;
+        let left = limit ?? Number.POSITIVE_INFINITY;
+        while (left > 0) {
+          const page = await listAudit(deps.db, { ...filter, before, limit: Math.min(MAX_LIMIT, left) });
+          for (const row of page.rows) await out.write(`${JSON.stringify(presentAuditEvent(row))}\n`);
+          left -= page.rows.length;
+          if (page.next === null) break;
+          before = page.next;
+        }
+      });
+    }
+    const page = await listAudit(deps.db, { ...filter, before: cursor, limit: limit ?? DEFAULT_LIMIT });
+    return c.json({ items: page.rows.map(presentAuditEvent), next_cursor: page.next === null ? null : String(page.next) });
+  });
+
+  return app;
+};

@@ -1,0 +1,112 @@
+// A project's environment variables: write-only secrets. Listings show name, hint and dates, never a
+// value; every change writes one audit row naming the variable (never its value).
+import { eq } from "drizzle-orm";
+import { type Context, Hono } from "hono";
+import { isMaskable } from "../../wasm/index.ts";
+import { projects } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { BadRequest, NotFound } from "../errors.ts";
+import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { validateSecretName, validateSecretValue } from "../secrets/index.ts";
+import { audit } from "../services/audit.ts";
+import { iso } from "../services/ids.ts";
+import type { SecretListing, SecretScope } from "../services/secret-store.ts";
+import { readJson } from "./body.ts";
+
+export const presentSecret = (s: SecretListing) => ({
+  name: s.name,
+  hint: s.hint,
+  created_at: iso(s.createdAt),
+  updated_at: iso(s.updatedAt),
+});
+
+/** The request's source address for the audit log (AppDeps.clientIp), or null. */
+export const sourceIp = (deps: AppDeps, c: Context): string | null => deps.clientIp?.(c) ?? null;
+
+/** Checks `{name, value}` without ever echoing the value back. */
+function readSecret(body: Record<string, unknown>): { name: string; value: string } {
+  const { name, value } = body;
+  if (typeof name !== "string") throw new BadRequest("`name` must be a string", { field: "name" }, "invalid_body");
+  const nameError = validateSecretName(name);
+  if (nameError) throw new BadRequest(nameError, { field: "name" }, "invalid_secret_name");
+  if (typeof value !== "string") throw new BadRequest("`value` must be a string", { field: "value" }, "invalid_body");
+  const valueError = validateSecretValue(value);
+  if (valueError) throw new BadRequest(valueError, { field: "value" }, "invalid_secret_value");
+  return { name, value };
+}
+
+/**
+ * Mounts POST/GET `<base>` and DELETE `<base>/:name` for the secrets of the scope `scopeOf` resolves
+ * (404 when the owner does not exist). Writes are admin-only.
+ */
+export function mountSecretVars(
+  app: Hono<AuthEnv>,
+  deps: AppDeps,
+  base: string,
+  scopeOf: (c: Context<AuthEnv>) => Promise<SecretScope>,
+) {
+  const target = (scope: SecretScope, name: string) => ({
+    type: scope.kind === "project" ? "project_env_var" : "context_env_var",
+    id: `${scope.id}/${name}`,
+  });
+
+  app.post(base, async (c) => {
+    const user = c.get("user");
+    requireAdmin(user);
+    const scope = await scopeOf(c);
+    const { name, value } = readSecret(await readJson(c));
+    const { created, listing } = await deps.secrets.put(scope, name, value, (tx, isNew) =>
+      audit(tx, {
+        actor: { type: "user", id: user.id },
+        action: isNew ? "secret.created" : "secret.updated",
+        target: target(scope, name),
+        ip: sourceIp(deps, c),
+        details: { name, [scope.kind === "project" ? "project_id" : "context_id"]: scope.id },
+      }),
+    );
+    const warnings = isMaskable(value)
+      ? []
+      : [
+          {
+            code: "secret_not_maskable",
+            message: `the value of ${name} is shorter than 4 bytes, so it cannot be masked in build logs: a step that prints it shows it`,
+          },
+        ];
+    return c.json({ ...presentSecret(listing), created, warnings }, 201);
+  });
+
+  app.get(base, async (c) => {
+    const scope = await scopeOf(c);
+    const items = await deps.secrets.list(scope);
+    return c.json({ items: items.map(presentSecret), next_cursor: null });
+  });
+
+  app.delete(`${base}/:name`, async (c) => {
+    const user = c.get("user");
+    requireAdmin(user);
+    const scope = await scopeOf(c);
+    const name = c.req.param("name");
+    const removed = await deps.secrets.remove(scope, name, (tx) =>
+      audit(tx, {
+        actor: { type: "user", id: user.id },
+        action: "secret.deleted",
+        target: target(scope, name),
+        ip: sourceIp(deps, c),
+        details: { name, [scope.kind === "project" ? "project_id" : "context_id"]: scope.id },
+      }),
+    );
+    if (!removed) throw new NotFound("environment variable", name);
+    return c.body(null, 204);
+  });
+}
+
+export const envVarRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  mountSecretVars(app, deps, "/projects/:id/envvars", async (c) => {
+    const id = c.req.param("id")!;
+    const project = await deps.db.query.projects.findFirst({ where: eq(projects.id, id) });
+    if (!project) throw new NotFound("project", id);
+    return { kind: "project", id };
+  });
+  return app;
+};
