@@ -265,3 +265,123 @@ jobs:
     expect(c.jobs.build.executor).toEqual({ kind: "machine", shell: "/bin/zsh" });
   });
 });
+
+describe("definitions nothing invokes", () => {
+  test("are checked with placeholders for required parameters, without false errors", () => {
+    const c = valid(`version: 2.1
+executors:
+  e:
+    parameters:
+      img: {type: string}
+    docker: [{image: "<< parameters.img >>"}]
+commands:
+  c:
+    parameters:
+      n: {type: integer}
+      body: {type: steps}
+    steps:
+      - run: echo << parameters.n >>
+      - << parameters.body >>
+jobs:
+  unused:
+    parameters:
+      shards: {type: integer}
+      exec: {type: executor}
+      mode: {type: enum, enum: [a, b]}
+    executor: << parameters.exec >>
+    parallelism: << parameters.shards >>
+    steps:
+      - c: {n: << parameters.shards >>, body: []}
+  plain:
+    docker: [{image: a}]
+    steps: [checkout]
+workflows:
+  w:
+    jobs: [plain]
+`);
+    // `unused` needs arguments, so it is not in the processed jobs; `plain` is.
+    expect(Object.keys(c.jobs)).toEqual(["plain"]);
+  });
+
+  test("but their real mistakes are reported", () => {
+    const r = parseConfig(
+      "version: 2.1\ncommands:\n  c:\n    steps: [nope]\njobs:\n  build:\n    docker: [{image: a}]\n    steps: [checkout]\n",
+      "c.yml",
+    );
+    expect(r.errors.map((e) => `${e.line}:${e.col}: ${e.message}`)).toEqual([
+      "4:13: command `c`: unknown step `nope` (not a built-in step or a command under `commands:`)",
+    ]);
+  });
+});
+
+describe("rendering what depends on pipeline values", () => {
+  test("conditional steps and workflow conditions stay until values are known", () => {
+    const c = valid(`version: 2.1
+jobs:
+  j:
+    docker: [{image: a}]
+    working_directory: /w
+    steps:
+      - unless:
+          condition: {equal: [main, << pipeline.git.branch >>]}
+          steps: [{run: echo side branch}]
+workflows:
+  w:
+    unless: {matches: {pattern: "^wip/.*", value: << pipeline.git.branch >>}}
+    jobs: [j]
+`);
+    expect(renderProcessed(c)).toBe(`version: 2.1
+jobs:
+  j:
+    docker:
+      - image: a
+    working_directory: /w
+    steps:
+      - unless:
+          condition:
+            equal:
+              - main
+              - << pipeline.git.branch >>
+          steps:
+            - run:
+                name: echo side branch
+                command: echo side branch
+workflows:
+  w:
+    unless:
+      matches:
+        pattern: ^wip/.*
+        value: << pipeline.git.branch >>
+    jobs:
+      - j
+`);
+  });
+
+  test("an executor's keys are overridden by the job's", () => {
+    const c = valid(`version: 2.1
+executors:
+  e:
+    docker: [{image: a, environment: {X: image, Y: image}}]
+    working_directory: /exec
+    resource_class: small
+    shell: /bin/sh
+    environment: {X: executor}
+jobs:
+  j:
+    executor: e
+    working_directory: /job
+    resource_class: large
+    environment: {Z: job}
+    steps: [checkout]
+workflows:
+  w:
+    jobs: [j]
+`);
+    expect(c.jobs.j).toMatchObject({
+      executor: { kind: "docker", image: "a", shell: "/bin/sh" },
+      workingDirectory: "/job",
+      resourceClass: "large",
+      environment: { X: "executor", Y: "image", Z: "job" },
+    });
+  });
+});
