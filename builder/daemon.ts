@@ -64,7 +64,7 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
         failures = 0;
         if (!payload) continue;
         console.log(`cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id})`);
-        const status = await runJob({ client, driver, transport, log: console.error }, payload);
+        const status = await runJob({ client, driver, transport, boxSecretKey: id.box_secret_key, log: console.error }, payload);
         console.log(`cairn-builder: job ${payload.job.id} ${status}`);
       } catch (err) {
         if (stopping.signal.aborted) break;

@@ -1,7 +1,7 @@
 // Runs one leased job: a fresh sandbox, the checkout handed into it, each step in order with its
 // output streamed to the server, the result reported — and the sandbox destroyed whatever happened.
 import type { FinishReport, JobPayload, Step } from "../server/protocol.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../server/protocol.ts";
+import { HEARTBEAT_INTERVAL_MS, openSealedSecrets } from "../server/protocol.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox } from "./driver/types.ts";
 import { LogUploader } from "./log-uploader.ts";
@@ -14,6 +14,8 @@ export interface RunnerDeps {
   client: ServerClient;
   driver: Driver;
   transport: HostTransport;
+  /** This builder's NaCl box secret key (base64): opens the job's sealed secrets. */
+  boxSecretKey?: string;
   /** Max job time in seconds (default 5 h). */
   maxJobSeconds?: number;
   log?: (msg: string) => void;
@@ -57,6 +59,9 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
   let failureReason: string | undefined;
   const workdir = expandHome(payload.working_directory || "~/project");
   try {
+    // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
+    const secrets = openJobSecrets(deps, payload);
+    const job: JobPayload = { ...payload, environment: { ...secrets, ...payload.environment } };
     sandbox = await driver.create({ name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`, template: payload.template });
     unsandboxed = sandbox.unsandboxed;
     if (unsandboxed) uploader.write(note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."));
@@ -72,7 +77,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       await client.step(jobId, { index, name, status: "running", log_offset: uploader.offset });
       let code: number;
       try {
-        code = await runStep(deps, payload, sandbox, step, workdir, uploader, abort.signal, stop);
+        code = await runStep(deps, job, sandbox, step, workdir, uploader, abort.signal, stop);
       } catch (err) {
         uploader.write(note(`${name}: ${(err as Error).message}`));
         code = 1;
@@ -114,6 +119,17 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     10,
   );
   return status;
+}
+
+/** The job's secrets, or a clear error: sealed to another builder, altered, or no key to open them with. */
+export function openJobSecrets(deps: Pick<RunnerDeps, "boxSecretKey">, payload: JobPayload): Record<string, string> {
+  if (!payload.secrets) return {};
+  if (!deps.boxSecretKey) throw new Error("this job has secrets but the builder has no box key to open them");
+  try {
+    return openSealedSecrets(payload.secrets, deps.boxSecretKey, payload.job.id);
+  } catch (err) {
+    throw new Error(`cannot open this job's secrets: ${(err as Error).message}`);
+  }
 }
 
 function stepName(step: Step): string {
