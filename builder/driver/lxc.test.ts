@@ -1,0 +1,180 @@
+// The LXC driver for real: containers cloned from the base template, driven through the ssh
+// transport and the harness sshd on 127.0.0.1, as a fleet host is.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "../../tests/harness/lxc.ts";
+import { startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
+import { createSshTransport } from "../transport/ssh.ts";
+import { createLxcDriver } from "./lxc.ts";
+import type { HostTransport, Sandbox, StepSpec } from "./types.ts";
+
+const skip = await requireLxc({ sshd: true });
+
+const unique = () => `t${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** Runs a step and collects its output as text, with the time the first byte arrived. */
+async function runStep(sandbox: Sandbox, step: Partial<StepSpec> & { script: string }, signal?: AbortSignal) {
+  let output = "";
+  let firstAt = 0;
+  const code = await sandbox.run(
+    { workdir: "/root", env: {}, ...step },
+    {
+      onOutput: (b) => {
+        firstAt ||= Date.now();
+        output += new TextDecoder().decode(b);
+      },
+      signal,
+    },
+  );
+  return { code, output, firstAt };
+}
+
+describe.skipIf(skip)("lxc driver over ssh", () => {
+  let sshd: TestSshd;
+  let transport: HostTransport;
+  let driver: ReturnType<typeof createLxcDriver>;
+  let sandbox: Sandbox;
+  let checkout: string;
+
+  beforeAll(async () => {
+    await ensureBaseTemplate();
+    sshd = await startSshd();
+    transport = await createSshTransport({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.clientPrivateKey,
+      hostKey: sshd.hostPublicKey,
+    });
+    driver = createLxcDriver({ transport, template: TEMPLATE });
+    checkout = mkdtempSync(join(tmpdir(), "cairn-checkout-"));
+    mkdirSync(join(checkout, "src"));
+    writeFileSync(join(checkout, "README"), "hello from the checkout\n");
+    writeFileSync(join(checkout, "src", "main.sh"), "echo main ran\n", { mode: 0o755 });
+    symlinkSync("src/main.sh", join(checkout, "run.sh"));
+    sandbox = await driver.create({ name: unique() });
+  });
+
+  afterAll(async () => {
+    await sandbox?.destroy();
+    await transport?.close();
+    await sshd?.stop();
+    if (checkout) rmSync(checkout, { recursive: true, force: true });
+  });
+
+  test("check() passes on a prepared host and names a missing template", async () => {
+    await driver.check();
+    const wrong = createLxcDriver({ transport, template: "cairn-no-such-template" });
+    await expect(wrong.check()).rejects.toThrow(/template container cairn-no-such-template does not exist/);
+  });
+
+  test("create() gives a running cairn-* container that is sandboxed", async () => {
+    expect(sandbox.name).toStartWith("cairn-");
+    expect(sandbox.unsandboxed).toBe(false);
+    expect(await cairnContainers()).toContain(sandbox.name);
+  });
+
+  test("putTree hands a host directory in, symlinks and modes intact", async () => {
+    await sandbox.putTree(checkout, "~/project");
+    const r = await runStep(sandbox, { script: "cat README; ./run.sh; test -L run.sh", workdir: "~/project" });
+    expect(r).toMatchObject({ code: 0, output: "hello from the checkout\nmain ran\n" });
+  });
+
+  test("steps get their env and workdir, and only that env", async () => {
+    const r = await runStep(sandbox, {
+      script: 'pwd; echo "$GREETING|$MULTI"; env | grep -c SSH_ || true',
+      workdir: "/root/work/dir",
+      env: { GREETING: "it's \"hi\"", MULTI: "a\nb" },
+    });
+    expect(r.code).toBe(0);
+    // sshd's own session variables (SSH_*) must not leak into the step.
+    expect(r.output).toBe("/root/work/dir\nit's \"hi\"|a\nb\n0\n");
+  });
+
+  test("exit codes: failure, bash -eo pipefail by default, custom shell", async () => {
+    expect((await runStep(sandbox, { script: "exit 7" })).code).toBe(7);
+    expect((await runStep(sandbox, { script: "false | true\necho not reached" })).code).toBe(1);
+    const sh = await runStep(sandbox, { script: "false | true\necho reached", shell: "/bin/sh -e" });
+    expect(sh).toMatchObject({ code: 0, output: "reached\n" });
+  });
+
+  test("stdout and stderr arrive merged, in order, before the step ends", async () => {
+    const started = Date.now();
+    const r = await runStep(sandbox, { script: "echo one; echo two >&2; sleep 1.5; echo three" });
+    const ended = Date.now();
+    expect(r.output).toBe("one\ntwo\nthree\n");
+    expect(r.firstAt - started).toBeLessThan(1_200);
+    expect(ended - r.firstAt).toBeGreaterThan(1_000);
+  });
+
+  test("abort kills the step, and the sandbox still runs the next one", async () => {
+    const ac = new AbortController();
+    const started = Date.now();
+    const running = runStep(sandbox, { script: "echo started; sleep 600 & sleep 600; echo no" }, ac.signal);
+    await Bun.sleep(800);
+    ac.abort();
+    const r = await running;
+    expect(r.code).not.toBe(0);
+    expect(r.output).toBe("started\n");
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const after = await runStep(sandbox, { script: "ps -eo args | grep -c '^sleep 600' || true" });
+    expect(after).toMatchObject({ code: 0, output: "0\n" });
+  });
+
+  test("a step cannot reach a TCP listener on the host's 127.0.0.1", async () => {
+    let connections = 0;
+    const server: Server = createServer((s) => {
+      connections++;
+      s.end("hello\n");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await runStep(sandbox, {
+        script: `if timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}'; then echo reached; else echo refused; fi`,
+      });
+      expect(r.output.trim().split("\n").at(-1)).toBe("refused");
+      expect(connections).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  test("a step past its memory limit is killed", async () => {
+    const limited = await driver.create({ name: unique(), limits: { memoryBytes: 64 * 1024 * 1024, pids: 256 } });
+    try {
+      // tail keeps a line in memory, and /dev/zero has no newlines.
+      const r = await runStep(limited, { script: "head -c 512M /dev/zero | tail -n 1 >/dev/null; echo survived" });
+      expect(r.code).not.toBe(0);
+      expect(r.output).not.toContain("survived");
+    } finally {
+      await limited.destroy();
+    }
+  });
+
+  test("destroy() leaves no container and is idempotent", async () => {
+    const extra = await driver.create({ name: unique() });
+    expect(await cairnContainers()).toContain(extra.name);
+    await extra.destroy();
+    expect(await cairnContainers()).not.toContain(extra.name);
+    await extra.destroy();
+  });
+
+  test("reapOrphans() removes a stray cairn-* container and keeps the rest", async () => {
+    const stray = `cairn-stray-${unique()}`;
+    const copy = spawnSync("lxc-copy", ["-n", TEMPLATE, "-N", stray, "-e", "-B", "overlay"]);
+    expect(copy.status).toBe(0);
+    // Keep everything else: other tests on this host may own containers right now.
+    const keep = new Set((await cairnContainers()).filter((n) => n !== stray));
+    const reaped = await driver.reapOrphans(keep);
+    expect(reaped).toEqual([stray]);
+    const left = await cairnContainers();
+    expect(left).not.toContain(stray);
+    expect(left).toContain(sandbox.name);
+  });
+});
