@@ -21,7 +21,7 @@ describe("every error at once, with line:col", () => {
       `8:5: executor \`mac\`: macos executor (Xcode 15.0) is not supported: ${LINUX}; run macOS jobs on another CI`,
       "10:3: executor `broken` needs one of docker, machine or macos",
       '17:15: command `greet`: parameter `who`: unknown type "strin" (one of string, boolean, integer, enum, steps, executor, env_var_name)',
-      "19:14: `<< parameters.whom >>`: command `greet` has no parameter `whom`",
+      "19:19: `<< parameters.whom >>`: command `greet` has no parameter `whom`",
       "25:18: job `build`: `parallelism` must be a whole number of at least 1, not number 0",
       `28:9: step \`node/install-packages\` comes from orb \`node\` (circleci/node@5.0), which cannot be fetched: ${OFFLINE}`,
       "31:11: command `greet` has no parameter `loud` (it has: who)",
@@ -109,9 +109,9 @@ workflows:
       '11:18: job `j`: parameter `level`: default must be one of "low", "high", not the string "medium"',
       '14:18: job `j`: parameter `name`: default must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*), not the string "9LIVES"',
       "17:18: job `j`: parameter `list`: default must be a string (quote numbers: '14.10' stays 14.10), not a list",
-      "20:14: `<< other.x >>` is not a known reference (use parameters.*, pipeline.* or matrix.*; write `\\<<` for a literal `<<`)",
-      expect.stringMatching(/^20:14: `<< pipeline.git.nope >>` is not a pipeline value/),
-      expect.stringMatching(/^20:14: `<< pipeline.parameters.nope >>` is not a pipeline value/),
+      expect.stringMatching(/^20:42: `<< pipeline.parameters.nope >>` is not a pipeline value/),
+      expect.stringMatching(/^20:73: `<< pipeline.git.nope >>` is not a pipeline value/),
+      "20:97: `<< other.x >>` is not a known reference (use parameters.*, pipeline.* or matrix.*; write `\\<<` for a literal `<<`)",
       "26:11: job `j` has no parameter `colour` (it has: level, name, list)",
     ]);
   });
@@ -145,6 +145,26 @@ workflows:
       "14:9: `run` needs `command`",
       "16:23: a condition is a value or exactly one of and, or, not, equal, matches; found `xor`",
       "20:12: job `j`: required parameter `must` (string) is missing",
+    ]);
+  });
+
+  test("a reference inside a multi-line command is reported at its own line and column", () => {
+    const text = `version: 2.1
+jobs:
+  build:
+    docker: [{image: a}]
+    steps:
+      - run:
+          name: several lines
+          command: |
+            echo one
+            echo << parameters.missing >> and << parameters.missing >>
+            echo << parameters.missing >>
+`;
+    expect(problems(text)).toEqual([
+      "10:18: `<< parameters.missing >>`: job `build` has no parameter `missing`",
+      "10:47: `<< parameters.missing >>`: job `build` has no parameter `missing`",
+      "11:18: `<< parameters.missing >>`: job `build` has no parameter `missing`",
     ]);
   });
 

@@ -2,7 +2,7 @@
 // (`<<# parameters.flag >>…<</ parameters.flag >>`, `<<^ … >>`) in 2.1 configs; `\<<` is a literal `<<`.
 // Each definition body is substituted exactly once, and substituted values are never re-scanned.
 import type { Diagnostics } from "./diagnostics.ts";
-import { type Pos, scalar, type YNode } from "./tree.ts";
+import { type Pos, scalar, type YNode, type YScalar } from "./tree.ts";
 
 export type Resolved = { value: YNode } | "unresolved" | "unknown";
 
@@ -39,18 +39,27 @@ export function substitute(node: YNode, scope: Scope, diag: Diagnostics): YNode 
     if (r === "unresolved") return scalar(`<< ${whole[1]} >>`, node.pos);
     return r;
   }
-  return scalar(interpolate(node.value, node.pos, scope, diag), node.pos);
+  return scalar(interpolate(node.value, node, scope, diag), node.pos);
 }
 
-/** Substitutes a string that must stay a string (names, keys). */
-export function interpolate(text: string, pos: Pos, scope: Scope, diag: Diagnostics): string {
+/**
+ * Substitutes a string that must stay a string (names, keys). Given the scalar it came from, errors
+ * point at the reference itself (line and column inside a multi-line command), not at the scalar.
+ */
+export function interpolate(text: string, from: Pos | YScalar, scope: Scope, diag: Diagnostics): string {
   if (!scope.templated || !hasTemplate(text)) return text;
+  const scalarPos = "kind" in from ? from.pos : from;
+  const seen = new Map<string, number>();
+  let pos = scalarPos;
   const out: string[] = [];
   // Section stack: whether output is currently being kept.
   const stack: { ref: string; keep: boolean }[] = [];
   const keeping = () => stack.every((s) => s.keep);
   let last = 0;
   for (const m of text.matchAll(TOKEN)) {
+    const nth = seen.get(m[0]) ?? 0;
+    seen.set(m[0], nth + 1);
+    pos = ("kind" in from && from.locate?.(m[0], nth)) || scalarPos;
     if (keeping()) out.push(text.slice(last, m.index));
     last = m.index + m[0].length;
     if (m[0] === "\\<<") {
@@ -82,7 +91,7 @@ export function interpolate(text: string, pos: Pos, scope: Scope, diag: Diagnost
   }
   if (keeping()) out.push(text.slice(last));
   for (const s of stack)
-    diag.error(pos, `section \`<<# ${s.ref} >>\` is never closed with \`<</ ${s.ref} >>\``);
+    diag.error(scalarPos, `section \`<<# ${s.ref} >>\` is never closed with \`<</ ${s.ref} >>\``);
   return out.join("");
 }
 

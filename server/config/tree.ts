@@ -23,6 +23,8 @@ export interface YScalar {
   value: string | number | boolean | null;
   /** Stands in for a required parameter while a definition is checked on its own. */
   placeholder?: true;
+  /** Where the `nth` occurrence of `needle` is in the source of this scalar, when it can be found there. */
+  locate?: (needle: string, nth: number) => Pos | undefined;
 }
 export interface YEntry {
   key: string;
@@ -64,7 +66,7 @@ export function parseTree(text: string, diag: Diagnostics): YNode | undefined {
     diag.error({ line: 1, col: 1 }, "config is empty");
     return undefined;
   }
-  return new Converter(doc, at, diag).node(doc.contents as Node, { line: 1, col: 1 }, 0);
+  return new Converter(doc, text, at, diag).node(doc.contents as Node, { line: 1, col: 1 }, 0);
 }
 
 const firstLine = (message: string) => message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
@@ -72,6 +74,7 @@ const firstLine = (message: string) => message.split("\n")[0].replace(/ at line 
 class Converter {
   constructor(
     private readonly doc: Document,
+    private readonly text: string,
     private readonly at: (offset: number | undefined) => Pos,
     private readonly diag: Diagnostics,
   ) {}
@@ -93,6 +96,8 @@ class Converter {
     const pos = n.range ? this.at(n.range[0]) : fallback;
     if (isScalar(n)) {
       const v = n.value;
+      if (typeof v === "string" && v.includes("<<") && n.range)
+        return { ...scalar(v, pos), locate: this.locator(n.range) };
       if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean")
         return scalar(v, pos);
       return scalar(String(v), pos);
@@ -101,6 +106,18 @@ class Converter {
       return { kind: "seq", pos, items: n.items.map((i) => this.node(i as Node, pos, depth + 1)) };
     if (isMap(n)) return this.map(n.items, pos, depth);
     return scalar(null, pos);
+  }
+
+  private locator([start, end]: [number, number, number]): YScalar["locate"] {
+    const raw = this.text.slice(start, end);
+    return (needle, nth) => {
+      let i = -1;
+      for (let k = 0; k <= nth; k++) {
+        i = raw.indexOf(needle, i + 1);
+        if (i < 0) return undefined;
+      }
+      return this.at(start + i);
+    };
   }
 
   private map(items: unknown[], pos: Pos, depth: number): YMap {
