@@ -16,3 +16,4 @@ if (!fresh) {
   console.error("cairn: installing dependencies (npm ci) ...");
   execFileSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });
 }
+execFileSync(process.execPath, [join(root, "wasm", "build.mjs")], { stdio: "inherit" });

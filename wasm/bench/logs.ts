@@ -1,0 +1,130 @@
+// `bun run bench:logs [--json] [--mb N]`: throughput of the WASM pipeline against the TypeScript
+// reference on the same inputs in the same run, secret-count scaling, and memory flatness.
+// Both produce JSON out: the module writes it itself; the reference's objects are stringified.
+import { createReferencePipeline, loadLogPipeline, type WasmPipeline } from "../index.ts";
+import type { LogPipeline } from "../types.ts";
+import { logWithSecret, progressLog, secrets, singleLine, typicalLog } from "./workloads.ts";
+
+const args = process.argv.slice(2);
+const json = args.includes("--json");
+const mbArg = args.indexOf("--mb");
+const MB = mbArg >= 0 ? Number(args[mbArg + 1]) : 32;
+const PIECE = 64 * 1024;
+const factory = await loadLogPipeline();
+
+type Run = (input: Uint8Array, secrets: string[]) => number;
+
+/** Output bytes, so the work cannot be optimised away. */
+const wasmRun: Run = (input, s) => {
+  const p = factory.create({ secrets: s }) as WasmPipeline;
+  let out = 0;
+  for (let at = 0; at < input.length; at += PIECE) out += p.pushJson(input.subarray(at, at + PIECE)).length;
+  out += p.flushJson().length;
+  p.dispose();
+  return out;
+};
+
+const wasmObjectsRun: Run = (input, s) => {
+  const p = factory.create({ secrets: s });
+  let out = 0;
+  for (let at = 0; at < input.length; at += PIECE) out += p.push(input.subarray(at, at + PIECE)).length;
+  out += p.flush().length;
+  p.dispose();
+  return out;
+};
+
+const jsRun: Run = (input, s) => {
+  const p: LogPipeline = createReferencePipeline({ secrets: s });
+  let out = 0;
+  for (let at = 0; at < input.length; at += PIECE)
+    out += JSON.stringify(p.push(input.subarray(at, at + PIECE))).length;
+  out += JSON.stringify(p.flush()).length;
+  p.dispose();
+  return out;
+};
+
+/** Best of `reps` runs, in MB/s of input. */
+function measure(run: Run, input: Uint8Array, s: string[], reps = 3): number {
+  run(input.subarray(0, Math.min(input.length, 1 << 20)), s);
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run(input, s);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return input.length / 1e6 / (best / 1000);
+}
+
+const size = MB * 1e6;
+const one = secrets(100);
+const typical = logWithSecret(size, one[0]);
+const workloads: [string, Uint8Array, string[]][] = [
+  ["typical coloured test log, 1 secret", typical, one.slice(0, 1)],
+  ["typical coloured test log, 100 secrets", typical, one],
+  ["typical coloured test log, no secrets", typicalLog(size), []],
+  ["progress-bar-heavy install log, 1 secret", progressLog(size), one.slice(0, 1)],
+  ["10 MB single line, 1 secret", singleLine(10e6), one.slice(0, 1)],
+];
+
+const rows: { workload: string; wasm: number; wasmObjects: number; js: number }[] = [];
+for (const [name, input, s] of workloads) {
+  rows.push({
+    workload: name,
+    wasm: measure(wasmRun, input, s),
+    wasmObjects: measure(wasmObjectsRun, input, s, 2),
+    js: measure(jsRun, input, s, 2),
+  });
+}
+
+/** Memory flatness: 1 GB through one instance; linear memory after warm-up vs at the end. */
+function memoryFlat(totalBytes: number): { warm: number; end: number } {
+  const p = factory.create({ secrets: one.slice(0, 1) }) as WasmPipeline;
+  const mem = (p as unknown as { ex: { memory: WebAssembly.Memory } }).ex.memory;
+  let warm = 0;
+  for (let done = 0, i = 0; done < totalBytes; done += typical.length, i++) {
+    for (let at = 0; at < typical.length; at += PIECE) p.pushJson(typical.subarray(at, at + PIECE));
+    if (i === 0) warm = mem.buffer.byteLength;
+  }
+  p.flushJson();
+  const end = mem.buffer.byteLength;
+  p.dispose();
+  return { warm, end };
+}
+const memory = memoryFlat(1e9);
+
+const fmt = (n: number) => n.toFixed(0).padStart(8);
+console.log(
+  `${"workload".padEnd(44)} ${"wasm MB/s".padStart(10)} ${"wasm→obj".padStart(10)} ${"ts MB/s".padStart(10)} ${"ratio".padStart(7)}`,
+);
+for (const r of rows) {
+  console.log(
+    `${r.workload.padEnd(44)} ${fmt(r.wasm)}   ${fmt(r.wasmObjects)}   ${fmt(r.js)}   ${(r.wasm / r.js).toFixed(2).padStart(6)}×`,
+  );
+}
+const head = rows[0];
+const secretsCost = rows[0].wasm / rows[1].wasm;
+console.log(
+  `100 secrets cost ${secretsCost.toFixed(2)}× the time of 1 (wasm), ${(rows[0].js / rows[1].js).toFixed(2)}× (ts)`,
+);
+console.log(
+  `linear memory over 1 GB: ${(memory.warm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(memory.end / 2 ** 20).toFixed(1)} MiB at the end`,
+);
+if (json) {
+  console.log(
+    JSON.stringify({
+      wasm_mb_s: Math.round(head.wasm),
+      js_mb_s: Math.round(head.js),
+      ratio: Number((head.wasm / head.js).toFixed(2)),
+      wasm_objects_mb_s: Math.round(head.wasmObjects),
+      secrets_100_vs_1: Number(secretsCost.toFixed(2)),
+      memory_warm_bytes: memory.warm,
+      memory_end_bytes: memory.end,
+      workloads: rows.map((r) => ({
+        ...r,
+        wasm: Math.round(r.wasm),
+        wasmObjects: Math.round(r.wasmObjects),
+        js: Math.round(r.js),
+      })),
+    }),
+  );
+}
