@@ -25,6 +25,11 @@ export class LogUploader {
     return this.acked + this.pendingBytes;
   }
 
+  /** Bytes the server has acknowledged (persisted). */
+  get acknowledged(): number {
+    return this.acked;
+  }
+
   write(bytes: Uint8Array | string): void {
     const b = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
     if (b.length === 0) return;

@@ -64,6 +64,8 @@ export const logRoutes = (deps: AppDeps) => {
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();
       stream.onAbort(() => abort.abort());
+      // Flush the headers now, so the client knows it is connected before the first line.
+      await stream.write("retry: 1000\n\n");
       for await (const ev of followLog(db, logs, job.id, from, { pingMs: PING_MS, signal: abort.signal })) {
         if (ev.kind === "ping") await stream.write(": ping\n\n");
         else if (ev.kind === "line") await stream.writeSSE({ id: String(ev.line.n), event: "line", data: ev.line.text });

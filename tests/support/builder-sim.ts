@@ -1,0 +1,30 @@
+// A stand-in builder that speaks the real protocol over HTTP (registration, acquire, log upload,
+// finish) without running anything: for log ingest and fanout tests and the benchmark.
+import { ServerClient } from "../../builder/client.ts";
+import { LogUploader } from "../../builder/log-uploader.ts";
+import type { JobPayload } from "../../server/protocol.ts";
+
+export async function registerSimBuilder(server: string, adminToken: string, name = "sim"): Promise<ServerClient> {
+  const res = await fetch(`${server}/api/v1/builders/registration-tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
+  const { token } = (await res.json()) as { token: string };
+  const r = await new ServerClient(server).register({
+    registration_token: token,
+    name,
+    public_key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"),
+    slots: 256,
+    driver: "process",
+  });
+  return new ServerClient(server, r.token);
+}
+
+export async function acquireJob(client: ServerClient): Promise<JobPayload> {
+  for (;;) {
+    const job = await client.acquire({ free_slots: 1, driver: "process" });
+    if (job) return job;
+  }
+}
+
+export { LogUploader };
