@@ -15,7 +15,10 @@ const PERIOD_US = 100_000;
  * `lxc-cgroup` key/value pairs. The memsw/swap keys come last and are optional: they exist only
  * when the kernel accounts swap.
  */
-export function cgroupSettings(limits: SandboxLimits, unified: boolean): { key: string; value: string; optional?: boolean }[] {
+export function cgroupSettings(
+  limits: SandboxLimits,
+  unified: boolean,
+): { key: string; value: string; optional?: boolean }[] {
   const out: { key: string; value: string; optional?: boolean }[] = [];
   if (limits.memoryBytes !== undefined) {
     const bytes = String(Math.floor(positive(limits.memoryBytes, "memoryBytes")));
@@ -31,7 +34,11 @@ export function cgroupSettings(limits: SandboxLimits, unified: boolean): { key: 
   if (limits.cpus !== undefined) {
     const quota = String(Math.max(1_000, Math.round(positive(limits.cpus, "cpus") * PERIOD_US)));
     if (unified) out.push({ key: "cpu.max", value: `${quota} ${PERIOD_US}` });
-    else out.push({ key: "cpu.cfs_period_us", value: String(PERIOD_US) }, { key: "cpu.cfs_quota_us", value: quota });
+    else
+      out.push(
+        { key: "cpu.cfs_period_us", value: String(PERIOD_US) },
+        { key: "cpu.cfs_quota_us", value: quota },
+      );
   }
   if (limits.pids !== undefined) {
     out.push({ key: "pids.max", value: String(Math.floor(positive(limits.pids, "pids"))) });

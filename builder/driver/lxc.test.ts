@@ -81,7 +81,10 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 
   test("putTree hands a host directory in, symlinks and modes intact", async () => {
     await sandbox.putTree(checkout, "~/project");
-    const r = await runStep(sandbox, { script: "cat README; ./run.sh; test -L run.sh", workdir: "~/project" });
+    const r = await runStep(sandbox, {
+      script: "cat README; ./run.sh; test -L run.sh",
+      workdir: "~/project",
+    });
     expect(r).toMatchObject({ code: 0, output: "hello from the checkout\nmain ran\n" });
   });
 
@@ -89,11 +92,11 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     const r = await runStep(sandbox, {
       script: 'pwd; echo "$GREETING|$MULTI"; env | grep -c SSH_ || true',
       workdir: "/root/work/dir",
-      env: { GREETING: "it's \"hi\"", MULTI: "a\nb" },
+      env: { GREETING: 'it\'s "hi"', MULTI: "a\nb" },
     });
     expect(r.code).toBe(0);
     // sshd's own session variables (SSH_*) must not leak into the step.
-    expect(r.output).toBe("/root/work/dir\nit's \"hi\"|a\nb\n0\n");
+    expect(r.output).toBe('/root/work/dir\nit\'s "hi"|a\nb\n0\n');
   });
 
   test("exit codes: failure, bash -eo pipefail by default, custom shell", async () => {
@@ -146,10 +149,15 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
   });
 
   test("a step past its memory limit is killed", async () => {
-    const limited = await driver.create({ name: unique(), limits: { memoryBytes: 64 * 1024 * 1024, pids: 256 } });
+    const limited = await driver.create({
+      name: unique(),
+      limits: { memoryBytes: 64 * 1024 * 1024, pids: 256 },
+    });
     try {
       // tail keeps a line in memory, and /dev/zero has no newlines.
-      const r = await runStep(limited, { script: "head -c 512M /dev/zero | tail -n 1 >/dev/null; echo survived" });
+      const r = await runStep(limited, {
+        script: "head -c 512M /dev/zero | tail -n 1 >/dev/null; echo survived",
+      });
       expect(r.code).not.toBe(0);
       expect(r.output).not.toContain("survived");
     } finally {

@@ -2,9 +2,9 @@
 // lxc-* commands through a HostTransport (ssh to the fleet host, or local).
 
 import { shellCommand } from "../transport/shell.ts";
-import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { cgroupSettings, type SandboxLimits } from "./lxc-limits.ts";
-import { shellWords, STEP_RUNNER, stepEnv } from "./step-runner.ts";
+import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
+import { STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
 import type { Driver, ExecResult, HostTransport, Sandbox, StepIO, StepSpec } from "./types.ts";
 
 export type { SandboxLimits };
@@ -48,7 +48,8 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
 
   const run = (argv: string[], what: string) =>
     transport.exec(argv).then((r) => {
-      if (r.code !== 0) throw new LxcError(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+      if (r.code !== 0)
+        throw new LxcError(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
       return r;
     });
 
@@ -71,7 +72,9 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
       if (Date.now() > deadline) {
         const r = await transport.exec(["lxc-destroy", ...P, "-f", "-n", name]);
         if (r.code !== 0 && (await list()).includes(name)) {
-          throw new LxcError(`container ${name} is still present after lxc-stop and lxc-destroy: ${r.stderr.trim()}`);
+          throw new LxcError(
+            `container ${name} is still present after lxc-stop and lxc-destroy: ${r.stderr.trim()}`,
+          );
         }
         return;
       }
@@ -109,7 +112,9 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
         const script = `set -o pipefail; tar -C "$1" -cf - . | ${shellCommand(unpack)}`;
         const r = await transport.exec(["bash", "-c", script, "cairn-put", hostDir]);
         if (r.code !== 0) {
-          throw new LxcError(`copying ${hostDir} into ${name}:${dest} failed (exit ${r.code}): ${r.stderr.trim()}`);
+          throw new LxcError(
+            `copying ${hostDir} into ${name}:${dest} failed (exit ${r.code}): ${r.stderr.trim()}`,
+          );
         }
       },
 
@@ -172,11 +177,23 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
       const copy = await transport.exec(["lxc-copy", ...P, "-n", from, "-N", name, "-e", "-B", "overlay"]);
       if (copy.code !== 0) {
         await destroy(name).catch(() => {});
-        throw new LxcError(`lxc-copy of template ${from} to ${name} failed: ${(copy.stderr || copy.stdout).trim()}`);
+        throw new LxcError(
+          `lxc-copy of template ${from} to ${name} failed: ${(copy.stderr || copy.stdout).trim()}`,
+        );
       }
       try {
-        const up = await transport.exec(["lxc-wait", ...P, "-n", name, "-s", "RUNNING", "-t", String(startTimeout)]);
-        if (up.code !== 0) throw new LxcError(`container ${name} did not reach RUNNING within ${startTimeout}s`);
+        const up = await transport.exec([
+          "lxc-wait",
+          ...P,
+          "-n",
+          name,
+          "-s",
+          "RUNNING",
+          "-t",
+          String(startTimeout),
+        ]);
+        if (up.code !== 0)
+          throw new LxcError(`container ${name} did not reach RUNNING within ${startTimeout}s`);
         const limits = { ...options.limits, ...opts.limits };
         if (Object.keys(limits).length) await applyLimits(name, limits);
       } catch (err) {
@@ -187,7 +204,9 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
     },
 
     async reapOrphans(keep) {
-      const orphans = (await list()).filter((n) => n.startsWith(SANDBOX_PREFIX) && n !== template && !keep.has(n));
+      const orphans = (await list()).filter(
+        (n) => n.startsWith(SANDBOX_PREFIX) && n !== template && !keep.has(n),
+      );
       await Promise.all(orphans.map((n) => destroy(n)));
       return orphans;
     },

@@ -8,7 +8,7 @@ import { cp, mkdir, readdir, rm } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
 import { isAbsolute, join, normalize } from "node:path";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
-import { shellWords, STEP_RUNNER, stepEnv } from "./step-runner.ts";
+import { STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
 import type { Driver, Sandbox, StepIO, StepSpec } from "./types.ts";
 
 export interface ProcessDriverOptions {
@@ -59,7 +59,15 @@ export function createProcessDriver(options: ProcessDriverOptions = {}): Driver 
       async run(step: StepSpec, io: StepIO) {
         const prefix = await probeIsolation();
         const env = { ...stepEnv(step.env, home), TMPDIR: tmp };
-        const argv = [...prefix, "/bin/sh", "-c", STEP_RUNNER, "cairn-step", inside(step.workdir), ...shellWords(step.shell)];
+        const argv = [
+          ...prefix,
+          "/bin/sh",
+          "-c",
+          STEP_RUNNER,
+          "cairn-step",
+          inside(step.workdir),
+          ...shellWords(step.shell),
+        ];
         return spawnStep(argv, env, step.script, io, dir);
       },
 
@@ -101,7 +109,12 @@ function spawnStep(argv: string[], env: Record<string, string>, script: string, 
   return new Promise<number>((resolve) => {
     if (io.signal?.aborted) return resolve(137);
     // detached: the step leads its own process group, so an abort reaches all of it.
-    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn(argv[0], argv.slice(1), {
+      env,
+      cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+    });
     const kill = () => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");

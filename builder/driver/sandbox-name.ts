@@ -7,7 +7,9 @@ const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export function sandboxName(name: string): string {
   const full = name.startsWith(SANDBOX_PREFIX) ? name : `${SANDBOX_PREFIX}${name}`;
   if (!NAME_OK.test(full)) {
-    throw new Error(`invalid sandbox name ${JSON.stringify(full)}: letters, digits, '-', '_', '.', at most 63`);
+    throw new Error(
+      `invalid sandbox name ${JSON.stringify(full)}: letters, digits, '-', '_', '.', at most 63`,
+    );
   }
   return full;
 }

@@ -8,10 +8,10 @@
  */
 export const STEP_RUNNER = [
   'f=$(mktemp "${TMPDIR:-/tmp}/cairn-step.XXXXXX") && cat >"$f" || { echo "cairn: cannot stage the step script" >&2; exit 125; }',
-  'd=$1; shift',
+  "d=$1; shift",
   'case $d in "~") d=$HOME ;; "~/"*) d=$HOME/${d#"~/"} ;; esac',
   'mkdir -p "$d" && cd "$d" || { echo "cairn: cannot enter working directory $d"; rm -f "$f"; exit 125; }',
-  'if [ $# -eq 0 ]; then if [ -x /bin/bash ]; then set -- /bin/bash -eo pipefail; else set -- /bin/sh -e; fi; fi',
+  "if [ $# -eq 0 ]; then if [ -x /bin/bash ]; then set -- /bin/bash -eo pipefail; else set -- /bin/sh -e; fi; fi",
   '"$@" "$f" </dev/null 2>&1',
   "rc=$?",
   'rm -f "$f"',

@@ -12,7 +12,9 @@ export interface HostKeyPin {
 export class HostKeyMismatchError extends Error {
   readonly code = "host_key_mismatch";
   constructor(where: string, expected: string, got: string) {
-    super(`host key of ${where} does not match the pinned key: expected ${expected}, got ${got}; refusing to connect`);
+    super(
+      `host key of ${where} does not match the pinned key: expected ${expected}, got ${got}; refusing to connect`,
+    );
     this.name = "HostKeyMismatchError";
   }
 }

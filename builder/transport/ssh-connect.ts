@@ -1,7 +1,7 @@
 // Opening one authenticated ssh2 connection with the host key pinned.
 
 import { Client } from "ssh2";
-import { fingerprintOf, type HostKeyPin, HostKeyMismatchError, hostKeyAlgorithms } from "./host-key.ts";
+import { fingerprintOf, HostKeyMismatchError, type HostKeyPin, hostKeyAlgorithms } from "./host-key.ts";
 
 export interface SshConnectOptions {
   host: string;

@@ -77,7 +77,7 @@ describe.skipIf(skip)("ssh transport", () => {
 
   test("env reaches the command, keeps odd values intact, and never shows in ps", async () => {
     const secret = `cairn-secret-${randomBytes(8).toString("hex")}`;
-    const odd = "it's \"quoted\"\n$(not run) `x` \\ end";
+    const odd = 'it\'s "quoted"\n$(not run) `x` \\ end';
     const running = transport.exec(["sh", "-c", 'sleep 2; printf "%s|%s" "$SECRET" "$ODD"'], {
       env: { SECRET: secret, ODD: odd },
     });
@@ -91,7 +91,9 @@ describe.skipIf(skip)("ssh transport", () => {
   });
 
   test("refuses invalid env names before connecting anywhere", async () => {
-    await expect(transport.exec(["true"], { env: { "BAD NAME": "x" } })).rejects.toThrow(/invalid environment/);
+    await expect(transport.exec(["true"], { env: { "BAD NAME": "x" } })).rejects.toThrow(
+      /invalid environment/,
+    );
   });
 
   test("runs many commands at once", async () => {

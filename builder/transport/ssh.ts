@@ -12,8 +12,8 @@ import type { Client, ClientChannel } from "ssh2";
 import type { ExecOptions, ExecResult, HostTransport } from "../driver/types.ts";
 import { parseHostKeyPin } from "./host-key.ts";
 import { CappedOutput } from "./output.ts";
-import { connectSsh, type SshConnectOptions } from "./ssh-connect.ts";
 import { concatBytes, envBlock, shellCommand, toBytes, withEnvWrapper } from "./shell.ts";
+import { connectSsh, type SshConnectOptions } from "./ssh-connect.ts";
 
 export interface SshTransportOptions extends SshConnectOptions {
   /** Busy channels per connection before another connection is opened; below sshd's MaxSessions. */

@@ -46,7 +46,8 @@ export function lxcMissingReason(): Promise<string | undefined> {
   lxcReason ??= (async () => {
     if (process.getuid?.() !== 0) return "not running as root (privileged LXC needs root)";
     for (const tool of ["lxc-copy", "lxc-attach", "lxc-ls", "lxc-stop", "lxc-wait"]) {
-      if ((await sh(["sh", "-c", `command -v ${tool}`])).code !== 0) return `${tool} not found (apt-get install -y lxc)`;
+      if ((await sh(["sh", "-c", `command -v ${tool}`])).code !== 0)
+        return `${tool} not found (apt-get install -y lxc)`;
     }
     const ls = await sh(["lxc-ls", "-1"]);
     if (ls.code !== 0) return `lxc-ls failed: ${ls.out.trim()}`;
@@ -89,7 +90,5 @@ export function ensureBaseTemplate(): Promise<void> {
 export async function cairnContainers(): Promise<string[]> {
   const r = await sh(["lxc-ls", "-1"]);
   if (r.code !== 0) throw new Error(`lxc-ls failed: ${r.out.trim()}`);
-  return r.out
-    .split(/\s+/)
-    .filter((n) => n.startsWith("cairn-") && n !== TEMPLATE);
+  return r.out.split(/\s+/).filter((n) => n.startsWith("cairn-") && n !== TEMPLATE);
 }

@@ -38,7 +38,8 @@ export const SSHD_PATH = "/usr/sbin/sshd";
 /** Why the harness sshd cannot run here, or undefined when it can. */
 export function sshdMissingReason(): string | undefined {
   if (!existsSync(SSHD_PATH)) return `${SSHD_PATH} not found (apt-get install -y openssh-server)`;
-  if (spawnSync("ssh-keygen", ["-?"]).error) return "ssh-keygen not found (apt-get install -y openssh-client)";
+  if (spawnSync("ssh-keygen", ["-?"]).error)
+    return "ssh-keygen not found (apt-get install -y openssh-client)";
   // sshd can only log users in, root included, when it runs as root.
   if (process.getuid?.() !== 0) return "not running as root (sshd needs root to log a user in)";
   return undefined;
