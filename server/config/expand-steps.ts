@@ -7,6 +7,8 @@ import { BUILTIN_STEPS, builtinStep, UNSUPPORTED_STEPS } from "./steps.ts";
 import { substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YNode } from "./tree.ts";
 
+export const MAX_STEPS = 100_000;
+
 /** `stack` holds the commands being expanded, to report recursion instead of looping. */
 export function expandSteps(list: YNode, ctx: Ctx, where: string, stack: string[] = []): ProcessedStep[] {
   if (list.kind !== "seq") {
@@ -16,6 +18,16 @@ export function expandSteps(list: YNode, ctx: Ctx, where: string, stack: string[
   }
   const out: ProcessedStep[] = [];
   for (const item of list.items) {
+    // Commands that invoke commands several times can multiply; a job has a bounded number of steps.
+    if (++ctx.steps.count > MAX_STEPS) {
+      if (!ctx.steps.reported)
+        ctx.diag.error(
+          item.pos,
+          `${where}: more than ${MAX_STEPS} steps after expanding commands; refusing the config`,
+        );
+      ctx.steps.reported = true;
+      return out;
+    }
     if (item.kind === "seq") {
       out.push(...expandSteps(item, ctx, where, stack)); // a `steps` parameter spliced in place
     } else if (item.kind === "scalar") {

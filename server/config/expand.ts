@@ -62,6 +62,7 @@ export function expandConfig(
     jobs: definitions(root, "jobs", "job", diag, v21),
     orbs: v21 ? orbs(root, diag) : new Map(),
     used: new Set(),
+    steps: { count: 0, reported: false },
     pipeline: resolver(pipelineSpecs, paramsNode?.pos ?? root.pos, diag, values),
   };
 

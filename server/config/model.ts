@@ -85,6 +85,8 @@ export interface Ctx {
   orbs: Map<string, string>;
   /** `command:x` and `executor:y` once expanded for a job, so they are not checked again on their own. */
   used: Set<string>;
+  /** Steps expanded so far in this config, against MAX_STEPS. */
+  steps: { count: number; reported: boolean };
   pipeline: (path: string) => Resolved;
 }
 

@@ -71,7 +71,11 @@ export function parseTree(text: string, diag: Diagnostics): YNode | undefined {
 
 const firstLine = (message: string) => message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
 
+export const MAX_NODES = 200_000;
+
 class Converter {
+  private budget = MAX_NODES;
+
   constructor(
     private readonly doc: Document,
     private readonly text: string,
@@ -82,6 +86,16 @@ class Converter {
   node(n: Node | null | undefined, fallback: Pos, depth: number): YNode {
     if (depth > 200) {
       this.diag.error(fallback, "YAML nesting too deep (recursive alias?)");
+      return scalar(null, fallback);
+    }
+    // Aliases are copied where they are used, so a small file of nested aliases could otherwise
+    // expand into billions of nodes; real configs stay far below this.
+    if (--this.budget < 0) {
+      if (this.budget === -1)
+        this.diag.error(
+          fallback,
+          `config expands to more than ${MAX_NODES} YAML nodes through aliases; refusing it`,
+        );
       return scalar(null, fallback);
     }
     if (n == null) return scalar(null, fallback);

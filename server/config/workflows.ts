@@ -20,6 +20,7 @@ const ENTRY_KEYS = new Set([
   "post-steps",
   "serial-group",
 ]);
+const MAX_MATRIX = 256;
 const WORKFLOW_KEYS = ["jobs", "triggers", "when", "unless", "max_auto_reruns"];
 
 /** Expands `def` for one workflow job and returns its key in the processed `jobs:`. */
@@ -195,6 +196,10 @@ function matrixCombos(m: YNode | undefined, jobName: string, ctx: Ctx): Combo[] 
       return [];
     }
     const values = p.value.items;
+    if (combos.length * values.length > MAX_MATRIX) {
+      diag.error(m.pos, `${where} makes more than ${MAX_MATRIX} jobs; split it`);
+      return [];
+    }
     combos = combos.flatMap((c) => values.map((v) => new Map([...c, [p.key, v]])));
   }
   const key = (c: Map<string, YNode>) => JSON.stringify([...c].map(([k, v]) => [k, toPlain(v)]));
