@@ -1,20 +1,43 @@
-// cairn-server: `init` prepares a data dir, `serve` runs the server (no local builder).
+// cairn-server: `init` prepares a data dir, `serve` runs the server (no local builder),
+// `rotate-key` re-seals every secret under a new master key.
+import { parseArgs } from "node:util";
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
 import { assemble } from "./assemble.ts";
-import { bunUpgradeWebSocket, serveBun } from "./serve-bun.ts";
+import { bunClientIp, bunUpgradeWebSocket, serveBun } from "./serve-bun.ts";
+import { finishRotation, type RotateResult, rotateMasterKey } from "./services/rotate-key.ts";
+import { checkListenPolicy, loadServerTls } from "./tls/listen.ts";
+import { createSelfSigned } from "./tls/self-signed.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = `usage: cairn-server <command>
 
 commands:
-  init      create the data directory, master key, database and first admin token
-  serve     run the server (CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_DB_URL)
+  init [--self-signed [--host NAME]...]
+            create the data directory, master key, database and first admin token;
+            --self-signed also makes a private CA and a server certificate in <data>/tls/
+  serve [--insecure-http]
+            run the server (CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_DB_URL; HTTPS with
+            CAIRN_TLS_CERT and CAIRN_TLS_KEY or <data>/tls/). Plain HTTP off loopback needs
+            --insecure-http (or CAIRN_INSECURE_HTTP=1)
+  rotate-key [--finish]
+            seal every secret under a new master key; after restarting the server, --finish
+            re-seals anything sealed meanwhile and retires the previous key
   version   print the version`;
+
+const FLAGS: Record<string, Record<string, { type: "boolean" | "string"; multiple?: boolean }>> = {
+  version: {},
+  init: { "self-signed": { type: "boolean" }, host: { type: "string", multiple: true } },
+  serve: { "insecure-http": { type: "boolean" } },
+  "rotate-key": { finish: { type: "boolean" } },
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (rest.length > 0) {
-    console.error(`cairn-server: unexpected arguments: ${rest.join(" ")}\n\n${USAGE}`);
+  let values: Record<string, unknown> = {};
+  try {
+    values = parseArgs({ args: rest, options: FLAGS[command ?? ""] ?? {}, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    console.error(`cairn-server: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
   switch (command) {
@@ -28,11 +51,34 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`cairn-server: data directory ready at ${config.dataDir}`);
       const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
       if (tokenFile) console.log(`cairn-server: the first admin's API token is in ${tokenFile}`);
+      if (values["self-signed"]) {
+        const { created, files } = await createSelfSigned(config.dataDir, { hosts: values.host as string[] | undefined });
+        console.log(
+          created
+            ? `cairn-server: made a private CA (${files.caCert}) and a server certificate (${files.cert}); ` +
+                `serve uses them; register builders with --ca ${files.caCert}`
+            : `cairn-server: ${files.dir} already holds a certificate; left as it is`,
+        );
+      }
       return 0;
     }
     case "serve": {
-      await serve();
+      await serve({ insecureHttp: Boolean(values["insecure-http"]) });
       return -1;
+    }
+    case "rotate-key": {
+      const config = configFromEnv();
+      const finish = Boolean(values.finish);
+      let r: RotateResult;
+      try {
+        r = finish ? await finishRotation(config, process.env) : await rotateMasterKey(config, process.env);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "master_key_rotation_pending") throw err;
+        console.error(`cairn-server: ${(err as Error).message}; \`cairn-server rotate-key --finish\` does that`);
+        return 1;
+      }
+      printRotation(r, finish);
+      return Object.keys(r.after).every((id) => id === r.report.keyId) ? 0 : 1;
     }
     default:
       console.error(command ? `cairn-server: unknown command ${command}\n\n${USAGE}` : USAGE);
@@ -40,14 +86,40 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+function printRotation(r: RotateResult, finish: boolean): void {
+  const { report } = r;
+  console.log(
+    `cairn-server: ${report.total} sealed value(s): ${report.resealed} re-sealed, ${report.alreadyCurrent} already ` +
+      `under key ${report.keyId}`,
+  );
+  const after = Object.entries(r.after).map(([id, n]) => `${id}: ${n}`).join(", ") || "none";
+  console.log(`cairn-server: verified, every value opens; values per key now: ${after}`);
+  if (finish) {
+    console.log(r.previousKeyRetired ? "cairn-server: master.key.previous removed; rotation complete" : "cairn-server: rotation complete");
+  } else {
+    console.log(
+      "cairn-server: restart every server on this database (a running one still seals with the old key), " +
+        "then run `cairn-server rotate-key --finish` to re-seal stragglers and retire the old key",
+    );
+  }
+}
+
 /** Starts the server and returns its URL; keeps running until the process ends. */
-export async function serve(): Promise<{ url: string; tokenFile?: string; stop(): void }> {
+export async function serve(
+  opts: { insecureHttp?: boolean } = {},
+): Promise<{ url: string; tokenFile?: string; stop(): void }> {
   const config = configFromEnv();
-  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket });
-  const server = serveBun(a.app, { host: config.host, port: config.port });
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  const tls = loadServerTls(process.env, config.dataDir);
+  checkListenPolicy(config.host, {
+    tls: tls !== null,
+    insecureHttp: Boolean(opts.insecureHttp) || process.env.CAIRN_INSECURE_HTTP === "1",
+  });
+  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, tls: tls !== null, clientIp: bunClientIp });
+  const server = serveBun(a.app, { host: config.host, port: config.port, tls: tls ?? undefined });
+  const url = `${tls ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   console.log(`cairn-server ${VERSION} listening on ${url} (data in ${config.dataDir})`);
-  console.log("cairn-server: plain HTTP, not TLS — fine on loopback; see SECURITY.md for TLS");
+  if (tls) console.log(`cairn-server: TLS with ${tls.certPath}`);
+  else console.log("cairn-server: plain HTTP, not TLS — /api/v1/health says tls: false; see SECURITY.md for TLS");
   const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
   if (a.createdAdminTokenFile) console.log(`cairn-server: first start — the admin API token is in ${tokenFile}`);
   // Expire leases of builders that died even when no builder is polling.
