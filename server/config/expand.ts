@@ -93,6 +93,7 @@ export function expandConfig(
   } else {
     // As on CircleCI: without `workflows`, the pipeline runs the job called `build`.
     const build = ctx.jobs.get("build");
+    invoked.add("build");
     if (!build)
       diag.error(root.pos, "there is no `workflows` section and no job called `build` to run without one");
     workflows = build
