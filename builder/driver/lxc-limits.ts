@@ -1,13 +1,6 @@
 // Resource-class limits as cgroup settings, for whichever cgroup layout the fleet host runs.
 
-export interface SandboxLimits {
-  /** Hard memory limit; the kernel OOM-kills the step past it (no swap beyond it where supported). */
-  memoryBytes?: number;
-  /** CPU time as a number of CPUs (1.5 = one and a half cores' worth per period). */
-  cpus?: number;
-  /** Maximum number of processes and threads (fork bombs stop here). */
-  pids?: number;
-}
+import type { SandboxLimits } from "./types.ts";
 
 const PERIOD_US = 100_000;
 
@@ -49,4 +42,20 @@ export function cgroupSettings(
 function positive(n: number, what: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`limit ${what} must be a positive number, got ${n}`);
   return n;
+}
+
+/** `oom_kill N` from cgroup v2 memory.events or v1 memory.oom_control (kernel 4.13+). */
+export function parseOomKills(text: string): number | undefined {
+  const m = /^oom_kill (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function formatBytes(n: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1 && n % 1024 === 0) {
+    n /= 1024;
+    i++;
+  }
+  return `${n} ${units[i]}`;
 }

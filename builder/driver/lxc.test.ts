@@ -148,7 +148,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     }
   });
 
-  test("a step past its memory limit is killed", async () => {
+  test("a step past its memory limit is killed, and the log says so", async () => {
     const limited = await driver.create({
       name: unique(),
       limits: { memoryBytes: 64 * 1024 * 1024, pids: 256 },
@@ -160,6 +160,9 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
       });
       expect(r.code).not.toBe(0);
       expect(r.output).not.toContain("survived");
+      expect(r.output).toContain(
+        "out of memory: a process was killed for exceeding this job's memory limit of 64 MiB",
+      );
     } finally {
       await limited.destroy();
     }

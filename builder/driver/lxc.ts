@@ -2,10 +2,10 @@
 // lxc-* commands through a HostTransport (ssh to the fleet host, or local).
 
 import { shellCommand } from "../transport/shell.ts";
-import { cgroupSettings, type SandboxLimits } from "./lxc-limits.ts";
+import { cgroupSettings, formatBytes, parseOomKills } from "./lxc-limits.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
-import type { Driver, ExecResult, HostTransport, Sandbox, StepIO, StepSpec } from "./types.ts";
+import type { Driver, ExecResult, HostTransport, Sandbox, SandboxLimits, StepIO, StepSpec } from "./types.ts";
 
 export type { SandboxLimits };
 
@@ -38,9 +38,7 @@ export class LxcError extends Error {
   }
 }
 
-export function createLxcDriver(options: LxcDriverOptions): Driver & {
-  create(opts: LxcCreateOptions): Promise<Sandbox>;
-} {
+export function createLxcDriver(options: LxcDriverOptions): Driver {
   const { transport } = options;
   const template = options.template ?? "cairn-base";
   const startTimeout = options.startTimeoutSec ?? 20;
@@ -92,7 +90,18 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
     }
   }
 
-  function sandbox(name: string): Sandbox {
+  /** The cgroup's count of OOM kills (v2 memory.events, v1 memory.oom_control), 0 if unknown. */
+  async function oomKills(name: string): Promise<number> {
+    for (const key of ["memory.events", "memory.oom_control"]) {
+      const r = await transport.exec(["lxc-cgroup", ...P, "-n", name, key]);
+      const kills = r.code === 0 ? parseOomKills(r.stdout) : undefined;
+      if (kills !== undefined) return kills;
+    }
+    return 0;
+  }
+
+  function sandbox(name: string, memoryBytes?: number): Sandbox {
+    let oomSeen = 0;
     const attach = (env: string[] = []) => [
       "lxc-attach",
       ...P,
@@ -149,6 +158,18 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
             onStderr: io.onOutput,
             signal: attachAbort.signal,
           });
+          if (r.code !== 0 && memoryBytes !== undefined && !killing) {
+            // Say why in the log: a bare exit 137 reads like a crash, not a limit.
+            const kills = await oomKills(name);
+            if (kills > oomSeen) {
+              oomSeen = kills;
+              io.onOutput(
+                new TextEncoder().encode(
+                  `\ncairn: out of memory: a process was killed for exceeding this job's memory limit of ${formatBytes(memoryBytes)}\n`,
+                ),
+              );
+            }
+          }
           return r.code;
         } finally {
           io.signal?.removeEventListener("abort", onAbort);
@@ -196,11 +217,11 @@ export function createLxcDriver(options: LxcDriverOptions): Driver & {
           throw new LxcError(`container ${name} did not reach RUNNING within ${startTimeout}s`);
         const limits = { ...options.limits, ...opts.limits };
         if (Object.keys(limits).length) await applyLimits(name, limits);
+        return sandbox(name, limits.memoryBytes);
       } catch (err) {
         await destroy(name).catch(() => {});
         throw err;
       }
-      return sandbox(name);
     },
 
     async reapOrphans(keep) {

@@ -22,6 +22,7 @@ export interface ExecOptions {
 
 export interface ExecResult {
   code: number;
+  /** The first 1 MiB of each stream (output.ts); stream through onStdout/onStderr for more. */
   stdout: string;
   stderr: string;
 }
@@ -50,11 +51,22 @@ export interface StepIO {
   signal?: AbortSignal;
 }
 
+/** Resource-class limits for one sandbox: cgroups under LXC; the process driver cannot enforce them. */
+export interface SandboxLimits {
+  /** Hard memory limit; past it the kernel kills the step (and the log says so). */
+  memoryBytes?: number;
+  /** CPU time as a number of CPUs (1.5 = one and a half cores' worth). */
+  cpus?: number;
+  /** Maximum processes and threads, so a fork bomb stops here. */
+  pids?: number;
+}
+
 export interface Driver {
   readonly kind: "lxc" | "process";
   /** Checks the host can run this driver (tools present, template exists); throws a clear error if not. */
   check(): Promise<void>;
-  create(opts: { name: string; template?: string }): Promise<Sandbox>;
+  /** `name` gets a `cairn-` prefix if it lacks one; `limits` come from the job's resource class. */
+  create(opts: { name: string; template?: string; limits?: SandboxLimits }): Promise<Sandbox>;
   /** Removes every sandbox named `cairn-*` not in `keep` (orphans from a crashed daemon). */
   reapOrphans(keep: Set<string>): Promise<string[]>;
 }
