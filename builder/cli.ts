@@ -1,4 +1,5 @@
 // cairn-builder: `register` with a one-time token, then `run` to serve jobs.
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import nacl from "tweetnacl";
@@ -10,6 +11,7 @@ import pkg from "../package.json" with { type: "json" };
 const USAGE = `usage:
   cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N]
                          [--driver auto|lxc|process] [--template NAME]
+                         [--ca FILE] [--insecure-http]
                          [--ssh-host H --ssh-port P --ssh-user U --ssh-key FILE --ssh-host-key KEY]
   cairn-builder run [--config FILE]
   cairn-builder version`;
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
       "ssh-user": { type: "string", default: "root" },
       "ssh-key": { type: "string" },
       "ssh-host-key": { type: "string" },
+      ca: { type: "string" },
+      "insecure-http": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -60,9 +64,11 @@ export async function main(argv: string[]): Promise<number> {
           host_key: values["ssh-host-key"],
         };
       }
+      const serverCa = values.ca ? readCa(values.ca) : undefined;
+      checkServerUrl(values.server, values["insecure-http"]!);
       const keys = nacl.box.keyPair();
       const name = values.name ?? hostname();
-      const client = new ServerClient(values.server);
+      const client = new ServerClient(values.server, undefined, { ca: serverCa });
       const r = await client.register({
         registration_token: values.token,
         name,
@@ -81,6 +87,8 @@ export async function main(argv: string[]): Promise<number> {
         driver,
         transport,
         template: values.template,
+        ...(serverCa ? { server_ca: serverCa } : {}),
+        ...(values["insecure-http"] ? { insecure_http: true } : {}),
       });
       console.log(`cairn-builder: registered as ${name} (${r.builder_id}); identity in ${values.config}`);
       return 0;
@@ -89,7 +97,8 @@ export async function main(argv: string[]): Promise<number> {
       const id = await loadIdentity(values.config!);
       // Checkouts must be readable by the build's own users, whatever umask started us.
       process.umask(0o022);
-      const daemon = await startDaemon(id, new ServerClient(id.server, id.token));
+      checkServerUrl(id.server, Boolean(id.insecure_http));
+      const daemon = await startDaemon(id, new ServerClient(id.server, id.token, { ca: id.server_ca }));
       const shutdown = () => {
         console.log("cairn-builder: stopping after running jobs end");
         daemon.stop();
@@ -105,6 +114,37 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function readCa(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--ca ${path}: ${(err as Error).message}`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca ${path} is not a PEM certificate`);
+  return pem;
+}
+
+/** The builder token and job secrets travel on this connection: plain HTTP only to this machine, or when told. */
+function checkServerUrl(server: string, insecureHttp: boolean): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new UsageError(`--server ${server} is not a URL`);
+  }
+  if (url.protocol === "https:") return;
+  if (url.protocol !== "http:") throw new UsageError("--server must be an https:// (or loopback http://) URL");
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const loopback = host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  if (!loopback && !insecureHttp) {
+    throw new UsageError(
+      `refusing plain HTTP to ${url.host}: the builder token and job secrets would cross the network unencrypted; ` +
+        "use the server's https:// URL with --ca FILE, or pass --insecure-http to accept the risk",
+    );
+  }
+}
 
 if (import.meta.main) {
   main(process.argv.slice(2)).then(

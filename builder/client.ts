@@ -15,10 +15,16 @@ import {
 } from "../server/protocol.ts";
 import { ApiCallError, backoff, isRetryableError, sleep } from "./retryable.ts";
 
+export interface ClientTls {
+  /** PEM of the CA the server's certificate must chain to; when set, no other CA is trusted. */
+  ca?: string;
+}
+
 export class ServerClient {
   constructor(
     readonly server: string,
     private readonly token?: string,
+    private readonly tls: ClientTls = {},
   ) {}
 
   private async call(method: string, path: string, body?: BodyInit | object, headers: Record<string, string> = {}, signal?: AbortSignal) {
@@ -32,7 +38,13 @@ export class ServerClient {
       payload = JSON.stringify(body);
       h["content-type"] = "application/json";
     }
-    const res = await fetch(new URL(path, this.server), { method, headers: h, body: payload, signal });
+    const res = await fetch(new URL(path, this.server), {
+      method,
+      headers: h,
+      body: payload,
+      signal,
+      ...(this.tls.ca ? { tls: { ca: this.tls.ca, rejectUnauthorized: true } } : {}),
+    });
     const text = await res.text();
     const json = text ? safeJson(text) : null;
     if (!res.ok && res.status !== 416) {

@@ -17,6 +17,10 @@ export interface BuilderIdentity {
   driver: "auto" | "lxc" | "process";
   transport: TransportConfig;
   template?: string;
+  /** PEM of the server's CA, pinned at registration (`--ca`): the server must present a certificate it signed. */
+  server_ca?: string;
+  /** The operator accepted plain HTTP to a server that is not on loopback (`--insecure-http`). */
+  insecure_http?: boolean;
 }
 
 export async function saveIdentity(path: string, id: BuilderIdentity): Promise<void> {
