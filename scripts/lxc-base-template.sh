@@ -30,6 +30,13 @@ DIR="$LXCPATH/$NAME"
 ROOTFS="$DIR/rootfs"
 MARKER="$ROOTFS/.cairn-template"
 
+# Test runs and provisioning may call this at the same time: one at a time builds.
+if command -v flock >/dev/null 2>&1; then
+  mkdir -p /run/lock
+  exec 9>"/run/lock/cairn-template-$NAME.lock"
+  flock 9
+fi
+
 # --- the config we want, built in a temp file so we can compare before touching anything ---
 WANT=$(mktemp)
 trap 'rm -f "$WANT"' EXIT
@@ -133,9 +140,11 @@ echo "$TEMPLATE_VERSION" >"$MARKER"
 say "wrote $DIR/config"
 
 # Prove the template works: an ephemeral clone must start and run the tools builds rely on.
-PROBE="$NAME-probe-$$"
+# Not `cairn-*`: a builder's orphan reaper on this host must not take the probe for a leftover.
+PROBE="verify-$NAME-$$"
 say "verifying with an ephemeral clone $PROBE"
 cleanup_probe() { lxc-stop -k -n "$PROBE" -P "$LXCPATH" >/dev/null 2>&1 || true; }
+trap 'rm -f "$WANT"; cleanup_probe' EXIT
 if ! lxc-copy -n "$NAME" -N "$PROBE" -P "$LXCPATH" -e -B overlay >/dev/null; then
   cleanup_probe
   die "lxc-copy -e of $NAME failed; see the messages above"
