@@ -168,6 +168,32 @@ jobs:
     ]);
   });
 
+  test("misspellings get a suggestion", () => {
+    const text = `version: 2.1
+jobs:
+  build:
+    docker: [{image: a}]
+    paralelism: 2
+    steps:
+      - chekout
+      - run: {comand: make}
+workflows:
+  w:
+    jobs:
+      - build
+      - build:
+          name: again
+          require: [build]
+`;
+    expect(problems(text)).toEqual([
+      "5:5: job `build`: unknown key `paralelism` (did you mean `parallelism`?)",
+      "7:9: job `build`: unknown step `chekout` (did you mean `checkout`?)",
+      "8:14: `run` needs `command`",
+      "8:15: `run`: unknown key `comand` (did you mean `command`?)",
+      "15:11: job `build` has no parameter `require` (did you mean `requires`?)",
+    ]);
+  });
+
   test("formatError gives file:line:col: message", () => {
     const [e] = parseConfig("version: 9\n", "x/config.yml").errors;
     expect(formatError(e)).toBe("x/config.yml:1:10: version 9 is not supported: use 2 or 2.1");

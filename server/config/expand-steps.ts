@@ -4,6 +4,7 @@ import { evaluate, not } from "./conditions.ts";
 import { type Ctx, orbUse, type ProcessedStep } from "./model.ts";
 import { bindParams } from "./params.ts";
 import { BUILTIN_STEPS, builtinStep, UNSUPPORTED_STEPS } from "./steps.ts";
+import { didYouMean } from "./suggest.ts";
 import { substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YNode } from "./tree.ts";
 
@@ -81,7 +82,7 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
   else
     diag.error(
       pos,
-      `${where}: unknown step \`${name}\` (not a built-in step${ctx.v21 ? " or a command under `commands:`" : "; commands need version 2.1"})`,
+      `${where}: unknown step \`${name}\`${didYouMean(name, [...BUILTIN_STEPS, ...ctx.commands.keys()]) || ` (not a built-in step${ctx.v21 ? " or a command under `commands:`" : "; commands need version 2.1"})`}`,
     );
   return [];
 }

@@ -2,8 +2,9 @@
 // executor resolved and its steps expanded (with a workflow's `pre-steps`/`post-steps` around them).
 import { EXECUTOR_KEYS, type ExecutorParts, readExecutor, resolveExecutorRef } from "./executors.ts";
 import { expandSteps } from "./expand-steps.ts";
-import type { Ctx, Definition, ProcessedJob, ProcessedStep } from "./model.ts";
+import { type Ctx, type Definition, ENTRY_KEYS, type ProcessedJob, type ProcessedStep } from "./model.ts";
 import { bindParams } from "./params.ts";
+import { didYouMean } from "./suggest.ts";
 import { substitute } from "./template.ts";
 import { describe, get, type Pos, type YEntry, type YMap, type YNode } from "./tree.ts";
 
@@ -34,12 +35,14 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     if (!JOB_KEYS.includes(e.key))
       diag.error(
         e.keyPos,
-        `${owner}: unknown key \`${e.key}\`${e.key === "branches" ? " (job-level branch filters are gone; use workflow `filters`)" : ""}`,
+        `${owner}: unknown key \`${e.key}\`${e.key === "branches" ? " (job-level branch filters are gone; use workflow `filters`)" : didYouMean(e.key, JOB_KEYS)}`,
       );
     else if ((e.key === "executor" || e.key === "parameters") && !ctx.v21)
       diag.error(e.keyPos, `${owner}: \`${e.key}\` needs \`version: 2.1\``);
   }
-  const params = ctx.v21 ? bindParams(def.specs, inv.args, owner, inv.pos, diag, inv.standalone) : new Map();
+  const params = ctx.v21
+    ? bindParams(def.specs, inv.args, owner, inv.pos, diag, inv.standalone, ENTRY_KEYS)
+    : new Map();
   if (!ctx.v21 && inv.args.length > 0)
     diag.error(inv.args[0].keyPos, `${owner}: job parameters need \`version: 2.1\``);
   const bodyIn: YMap = {

@@ -90,6 +90,19 @@ export interface Ctx {
   pipeline: (path: string) => Resolved;
 }
 
+/** Keys of a workflow job entry; any other key is an argument to the job's parameters. */
+export const ENTRY_KEYS = [
+  "requires",
+  "filters",
+  "context",
+  "type",
+  "name",
+  "matrix",
+  "pre-steps",
+  "post-steps",
+  "serial-group",
+];
+
 export const OFFLINE =
   "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
 

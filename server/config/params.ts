@@ -1,6 +1,7 @@
 // Parameter declarations (`parameters:` of jobs, commands, executors and the pipeline) and binding
 // the arguments of one invocation to them: types, defaults, required, enum values.
 import type { Diagnostics } from "./diagnostics.ts";
+import { didYouMean } from "./suggest.ts";
 import { describe, get, type Pos, scalar, type YEntry, type YNode } from "./tree.ts";
 
 export const PARAM_TYPES = [
@@ -190,15 +191,18 @@ export function bindParams(
   callPos: Pos,
   diag: Diagnostics,
   standalone = false,
+  /** Other keys valid where the arguments were written (a workflow job's `requires`, …), for "did you mean". */
+  hints: readonly string[] = [],
 ): Map<string, YNode> {
   const bound = new Map<string, YNode>();
   for (const a of args) {
     const spec = specs.get(a.key);
     if (!spec) {
       const known = [...specs.keys()];
+      const hint = didYouMean(a.key, [...known, ...hints]);
       diag.error(
         a.keyPos,
-        `${owner} has no parameter \`${a.key}\`${known.length ? ` (it has: ${known.join(", ")})` : ""}`,
+        `${owner} has no parameter \`${a.key}\`${hint || (known.length ? ` (it has: ${known.join(", ")})` : "")}`,
       );
       continue;
     }

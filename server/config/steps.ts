@@ -1,6 +1,7 @@
 // Built-in steps (run, checkout, caches, artifacts, test results, workspaces, ssh keys), each
 // checked and normalised to the `Step` union. Commands and `when` steps are expanded in expand-steps.ts.
 import type { Diagnostics } from "./diagnostics.ts";
+import { didYouMean } from "./suggest.ts";
 import { describe, type Pos, type YMap, type YNode } from "./tree.ts";
 import type { Step } from "./types.ts";
 
@@ -35,7 +36,10 @@ class Args {
   ) {
     for (const e of node.entries) {
       if (!allowed.includes(e.key))
-        diag.error(e.keyPos, `\`${step}\`: unknown key \`${e.key}\` (allowed: ${allowed.join(", ")})`);
+        diag.error(
+          e.keyPos,
+          `\`${step}\`: unknown key \`${e.key}\`${didYouMean(e.key, allowed) || ` (allowed: ${allowed.join(", ")})`}`,
+        );
     }
   }
 

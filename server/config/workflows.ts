@@ -5,21 +5,17 @@ import { evaluate, not } from "./conditions.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import { readFilters } from "./filters.ts";
 import type { Invocation } from "./jobs.ts";
-import { type Ctx, type Definition, orbUse, type ProcessedWorkflow, type WorkflowJob } from "./model.ts";
+import {
+  type Ctx,
+  type Definition,
+  ENTRY_KEYS,
+  orbUse,
+  type ProcessedWorkflow,
+  type WorkflowJob,
+} from "./model.ts";
 import { interpolate, type Scope, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YEntry, type YMap, type YNode } from "./tree.ts";
 
-const ENTRY_KEYS = new Set([
-  "requires",
-  "filters",
-  "context",
-  "type",
-  "name",
-  "matrix",
-  "pre-steps",
-  "post-steps",
-  "serial-group",
-]);
 const MAX_MATRIX = 256;
 const WORKFLOW_KEYS = ["jobs", "triggers", "when", "unless", "max_auto_reruns"];
 
@@ -315,7 +311,7 @@ function instance(
     );
     return undefined;
   }
-  const args = entries.filter((e) => !ENTRY_KEYS.has(e.key)).map((e) => ({ ...e, value: sub(e) }));
+  const args = entries.filter((e) => !ENTRY_KEYS.includes(e.key)).map((e) => ({ ...e, value: sub(e) }));
   if (combo.matrix) for (const [k, v] of combo.matrix) args.push({ key: k, keyPos: v.pos, value: v });
   const pre = find("pre-steps");
   const post = find("post-steps");
