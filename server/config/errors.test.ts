@@ -194,6 +194,17 @@ workflows:
     ]);
   });
 
+  test("a misspelt top-level key is a warning (other unknown keys hold anchors and are ignored)", () => {
+    const r = parseConfig(
+      "version: 2\nreferences: {}\njobs:\n  build: {docker: [{image: a}], steps: [checkout]}\nworkflow: {}\n",
+      "c.yml",
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.map((e) => `${e.line}:${e.col}: ${e.message}`)).toEqual([
+      "5:1: top-level key `workflow` is ignored (did you mean `workflows`?)",
+    ]);
+  });
+
   test("formatError gives file:line:col: message", () => {
     const [e] = parseConfig("version: 9\n", "x/config.yml").errors;
     expect(formatError(e)).toBe("x/config.yml:1:10: version 9 is not supported: use 2 or 2.1");

@@ -14,12 +14,14 @@ import {
   type ProcessedWorkflow,
 } from "./model.ts";
 import { bindParams, type ParamSpecs, parseParamSpecs, placeholder } from "./params.ts";
+import { didYouMean } from "./suggest.ts";
 import { type Resolved, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YMap, type YNode } from "./tree.ts";
 import type { PipelineValues } from "./types.ts";
 import { expandWorkflows } from "./workflows.ts";
 
 const V21_ONLY = ["orbs", "commands", "executors", "parameters"];
+const TOP_LEVEL = ["version", "jobs", "workflows", "notify", "setup", ...V21_ONLY];
 /** Top-level keys CircleCI knows; any other key is a place for YAML anchors and is ignored, as there. */
 const UNSUPPORTED_TOP: Record<string, string> = {
   setup:
@@ -46,6 +48,11 @@ export function expandConfig(
     if (V21_ONLY.includes(e.key) && !v21) diag.error(e.keyPos, `\`${e.key}\` needs \`version: 2.1\``);
     if (e.key in UNSUPPORTED_TOP && !(e.value.kind === "scalar" && e.value.value === false))
       diag.error(e.keyPos, UNSUPPORTED_TOP[e.key]);
+    if (!TOP_LEVEL.includes(e.key)) {
+      // Other keys hold YAML anchors and are ignored, as on CircleCI; a near-miss is probably a typo.
+      const hint = didYouMean(e.key, TOP_LEVEL);
+      if (hint) diag.warn(e.keyPos, `top-level key \`${e.key}\` is ignored${hint}`);
+    }
     if (e.key === "notify")
       diag.warn(
         e.keyPos,
