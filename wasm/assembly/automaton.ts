@@ -5,6 +5,9 @@ import { HASH_MUL } from "./limits";
 
 export let acEmpty = true;
 export let longest: i32 = 0;
+/** Every stride-th 4-gram is looked up (see wasm/reference/automaton.ts). */
+export let stride: i32 = 1;
+const MAX_STRIDE = 8;
 let bloom: usize = 0;
 let bloomShift: u32 = 32;
 /** 256 × i32 direct root transitions. */
@@ -119,16 +122,26 @@ export function build(): void {
   depth = allocZero(total << 2);
   const own = allocZero(total << 2);
   let states = 1;
+  let shortest = 0x7fffffff;
+  for (let i = 0; i < patCount; i++) {
+    const l = load<i32>(patIndex + <usize>(i * 8), 4);
+    if (l < shortest) shortest = l;
+  }
+  stride = shortest - 3;
+  if (stride > MAX_STRIDE) stride = MAX_STRIDE;
+  if (stride < 1) stride = 1;
   let bloomBits = 12;
-  while (bloomBits < 24 && 1 << bloomBits < patCount * 64) bloomBits++;
+  while (bloomBits < 24 && 1 << bloomBits < patCount * stride * 64) bloomBits++;
   bloom = allocZero(1 << (bloomBits - 3));
   bloomShift = <u32>(32 - bloomBits);
   for (let i = 0; i < patCount; i++) {
     const p = patBytes + <usize>load<i32>(patIndex + <usize>(i * 8));
     const len = load<i32>(patIndex + <usize>(i * 8), 4);
     if (len > longest) longest = len;
-    const h = (load<u32>(p) * HASH_MUL) >>> bloomShift;
-    store<u8>(bloom + <usize>(h >>> 3), load<u8>(bloom + <usize>(h >>> 3)) | (<u8>1 << <u8>(h & 7)));
+    for (let o = 0; o < stride; o++) {
+      const h = (load<u32>(p + <usize>o) * HASH_MUL) >>> bloomShift;
+      store<u8>(bloom + <usize>(h >>> 3), load<u8>(bloom + <usize>(h >>> 3)) | (<u8>1 << <u8>(h & 7)));
+    }
     let s = 0;
     for (let j = 0; j < len; j++) {
       const b = load<u8>(p + <usize>j);

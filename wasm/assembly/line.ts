@@ -167,7 +167,7 @@ function addSpan(count: i32, style: i32, start: i32, end: i32): i32 {
 function emit(): void {
   beginLine(next, bytes);
   // Worst case per cell: 4 bytes of UTF-8, or 2 for an escaped quote or backslash.
-  ensure(64 + len * 4);
+  ensure(80 + len * 4);
   put(L_N);
   putU32(next++);
   put(L_TEXT);
@@ -176,7 +176,38 @@ function emit(): void {
   let unit = 0;
   let runStart = 0;
   let runStyle = 0;
-  for (let i = 0; i < len; i++) {
+  const quote = i8x16.splat(0x22);
+  const backslash = i8x16.splat(0x5c);
+  const nonAscii = i32x4.splat(~0x7f);
+  let i = 0;
+  while (i < len) {
+    // Sixteen cells at a time while they are plain ASCII in the current run's style.
+    if (i + 16 <= len) {
+      const c = cps + (<usize>i << 2);
+      const t = sts + (<usize>i << 2);
+      const rs = i32x4.splat(runStyle);
+      const sameStyle = v128.and(
+        v128.and(i32x4.eq(v128.load(t), rs), i32x4.eq(v128.load(t, 16), rs)),
+        v128.and(i32x4.eq(v128.load(t, 32), rs), i32x4.eq(v128.load(t, 48), rs)),
+      );
+      const c0 = v128.load(c);
+      const c1 = v128.load(c, 16);
+      const c2 = v128.load(c, 32);
+      const c3 = v128.load(c, 48);
+      // Narrowing saturates as signed, so test for non-ASCII on the 32-bit lanes first.
+      const high = v128.and(v128.or(v128.or(c0, c1), v128.or(c2, c3)), nonAscii);
+      const bytes16 = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3));
+      const special = v128.or(i8x16.eq(bytes16, quote), i8x16.eq(bytes16, backslash));
+      if (i32x4.all_true(sameStyle) && !v128.any_true(v128.or(high, special))) {
+        v128.store(o, bytes16);
+        o += 16;
+        unit += 16;
+        i += 16;
+        continue;
+      }
+    }
+    const stop = i + 16 < len ? i + 16 : len;
+    for (; i < stop; i++) {
     const cp = load<u32>(cps + (<usize>i << 2));
     const st = load<i32>(sts + (<usize>i << 2));
     if (st != runStyle && !same(st, runStyle)) {
@@ -210,6 +241,7 @@ function emit(): void {
       store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
       o += 4;
       unit += 2;
+    }
     }
   }
   if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);

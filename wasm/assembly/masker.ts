@@ -1,7 +1,7 @@
 // Streaming secret masker on raw bytes. Mirror of wasm/reference/masker.ts; see it for the
 // reasoning. The input buffer is this module's: the host writes each push right after the
 // bytes still held back, so nothing is copied on the way in.
-import { acEmpty, depth, isPrefix, mayStart, out, step } from "./automaton";
+import { acEmpty, depth, isPrefix, mayStart, out, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { feed, feedMask } from "./parser";
 
@@ -59,14 +59,17 @@ function scan(): void {
   let p = pos;
   while (true) {
     if (mode == SKIP) {
-      while (p + 4 <= n) {
-        if (mayStart(load<u32>(buf + <usize>p))) break;
-        p++;
-      }
-      if (p + 4 > n) {
-        // Under four bytes left: hold back only what could still begin a pattern.
-        while (p < n && !isPrefix(buf + <usize>p, buf + <usize>n)) p++;
-        break;
+      const k = stride;
+      let i = p;
+      while (i + 4 <= n && !mayStart(load<u32>(buf + <usize>i))) i += k;
+      const back = i - k + 1;
+      if (back > p) p = back;
+      if (i + 4 > n) {
+        while (p + 4 <= n && !mayStart(load<u32>(buf + <usize>p))) p++;
+        if (p + 4 > n) {
+          while (p < n && !isPrefix(buf + <usize>p, buf + <usize>n)) p++;
+          break;
+        }
       }
       mode = SCAN;
       state = 0;

@@ -3,11 +3,15 @@
 
 /** Multiplicative hash constant (golden ratio), shared with the AssemblyScript build. */
 export const HASH_MUL = 0x9e3779b1;
+/** Longest skip between 4-gram lookups; past 8 the Bloom filter fills up faster than it pays. */
+export const MAX_STRIDE = 8;
 
 export class Automaton {
   /** Longest pattern length; the masker never holds back more than this minus one. */
   longest = 0;
-  /** 4-gram filter over each pattern's first four bytes. */
+  /** The masker looks up every stride-th 4-gram: patterns are at least stride + 3 long. */
+  stride = 1;
+  /** 4-gram filter over the 4-grams at offsets 0 .. stride-1 of each pattern. */
   bloom: Uint8Array = new Uint8Array(0);
   bloomShift = 32;
   /** Root transitions, direct-indexed (the root is where the automaton spends its time). */
@@ -34,15 +38,20 @@ export class Automaton {
     const depth = new Int32Array(total);
     const own = new Int32Array(total);
     let states = 1;
+    let shortest = patterns[0].length;
+    for (const p of patterns) shortest = Math.min(shortest, p.length);
+    this.stride = Math.max(1, Math.min(MAX_STRIDE, shortest - 3));
     let bloomBits = 12;
-    while (bloomBits < 24 && 1 << bloomBits < patterns.length * 64) bloomBits++;
+    while (bloomBits < 24 && 1 << bloomBits < patterns.length * this.stride * 64) bloomBits++;
     this.bloom = new Uint8Array(1 << (bloomBits - 3));
     this.bloomShift = 32 - bloomBits;
     for (const p of patterns) {
       if (p.length > this.longest) this.longest = p.length;
-      const gram = (p[0] | (p[1] << 8) | (p[2] << 16) | (p[3] << 24)) >>> 0;
-      const h = Math.imul(gram, HASH_MUL) >>> this.bloomShift;
-      this.bloom[h >>> 3] |= 1 << (h & 7);
+      for (let o = 0; o < this.stride; o++) {
+        const gram = (p[o] | (p[o + 1] << 8) | (p[o + 2] << 16) | (p[o + 3] << 24)) >>> 0;
+        const h = Math.imul(gram, HASH_MUL) >>> this.bloomShift;
+        this.bloom[h >>> 3] |= 1 << (h & 7);
+      }
       let s = 0;
       for (let i = 0; i < p.length; i++) {
         let c = firstChild[s];

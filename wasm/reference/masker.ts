@@ -10,6 +10,10 @@ export interface ByteSink {
   mask(): void;
 }
 
+function gram(buf: Uint8Array, i: number): number {
+  return (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)) >>> 0;
+}
+
 const SKIP = 0;
 const SCAN = 1;
 
@@ -73,15 +77,20 @@ export class Masker {
     let pos = this.pos;
     for (;;) {
       if (this.mode === SKIP) {
-        while (pos + 4 <= n) {
-          const gram = (buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16) | (buf[pos + 3] << 24)) >>> 0;
-          if (ac.mayStart(gram)) break;
-          pos++;
-        }
-        if (pos + 4 > n) {
-          // Under four bytes left: hold back only what could still begin a pattern.
-          while (pos < n && !ac.isPrefix(buf, pos, n)) pos++;
-          break;
+        // A miss at i rules out every start in (i - stride, i], so only every stride-th
+        // 4-gram is looked up; a hit sends the automaton back over that window.
+        const k = ac.stride;
+        let i = pos;
+        while (i + 4 <= n && !ac.mayStart(gram(buf, i))) i += k;
+        if (i + 4 <= n) pos = Math.max(pos, i - k + 1);
+        else {
+          // Near the end: position by position, then hold back only what could begin a pattern.
+          pos = Math.max(pos, i - k + 1);
+          while (pos + 4 <= n && !ac.mayStart(gram(buf, pos))) pos++;
+          if (pos + 4 > n) {
+            while (pos < n && !ac.isPrefix(buf, pos, n)) pos++;
+            break;
+          }
         }
         this.mode = SCAN;
         this.state = 0;
