@@ -42,7 +42,7 @@ beforeAll(async () => {
   memberToken = newToken("cairn_pat");
   await db.insert(users).values({ id: userId, login: "member", role: "member" });
   await db.insert(apiTokens).values({ id: newId(), userId, name: "member", tokenHash: hashToken(memberToken), scopes: "read" });
-});
+}, 30_000);
 afterAll(async () => {
   closeDb();
   await server.stop();
