@@ -1,7 +1,7 @@
 // The LXC driver for real: containers cloned from the base template, driven through the ssh
 // transport and the harness sshd on 127.0.0.1, as a fleet host is.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -12,6 +12,9 @@ import { startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
 import { createSshTransport } from "../transport/ssh.ts";
 import { createLxcDriver } from "./lxc.ts";
 import type { HostTransport, Sandbox, StepSpec } from "./types.ts";
+
+// bunfig.toml's [test] timeout is not read by this Bun; cross-process tests need more than 5 s.
+setDefaultTimeout(60_000);
 
 const skip = await requireLxc({ sshd: true });
 
@@ -168,6 +171,28 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     }
   });
 
+  test("parallel slices: three sandboxes at once, none sees another's files", async () => {
+    const slices = await Promise.all([0, 1, 2].map(() => driver.create({ name: unique() })));
+    try {
+      const wrote = await Promise.all(
+        slices.map((s, i) =>
+          runStep(s, {
+            script: `echo slice-${i} > /root/mine; sleep 0.5; cat /root/mine; ls /root`,
+            env: { I: String(i) },
+          }),
+        ),
+      );
+      expect(wrote.map((r) => r.output)).toEqual([0, 1, 2].map((i) => `slice-${i}\nmine\n`));
+      // Nothing written in a slice reaches the template or the running build's container.
+      const main = await runStep(sandbox, { script: "test ! -e /root/mine && echo clean" });
+      expect(main.output).toBe("clean\n");
+    } finally {
+      await Promise.all(slices.map((s) => s.destroy()));
+    }
+    const left = await cairnContainers();
+    for (const s of slices) expect(left).not.toContain(s.name);
+  });
+
   test("destroy() leaves no container and is idempotent", async () => {
     const extra = await driver.create({ name: unique() });
     expect(await cairnContainers()).toContain(extra.name);
@@ -176,16 +201,19 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     await extra.destroy();
   });
 
-  test("reapOrphans() removes a stray cairn-* container and keeps the rest", async () => {
-    const stray = `cairn-stray-${unique()}`;
-    const copy = spawnSync("lxc-copy", ["-n", TEMPLATE, "-N", stray, "-e", "-B", "overlay"]);
-    expect(copy.status).toBe(0);
+  test("reapOrphans() removes stray cairn-* containers, running or stopped, and keeps the rest", async () => {
+    const running = `cairn-stray-${unique()}`;
+    const stopped = `cairn-stray-${unique()}`;
+    expect(spawnSync("lxc-copy", ["-n", TEMPLATE, "-N", running, "-e", "-B", "overlay"]).status).toBe(0);
+    // A crash between lxc-copy and start can leave a stopped, non-ephemeral clone.
+    expect(spawnSync("lxc-copy", ["-n", TEMPLATE, "-N", stopped, "-s", "-B", "overlay"]).status).toBe(0);
     // Keep everything else: other tests on this host may own containers right now.
-    const keep = new Set((await cairnContainers()).filter((n) => n !== stray));
+    const keep = new Set((await cairnContainers()).filter((n) => n !== running && n !== stopped));
     const reaped = await driver.reapOrphans(keep);
-    expect(reaped).toEqual([stray]);
+    expect(reaped.sort()).toEqual([running, stopped].sort());
     const left = await cairnContainers();
-    expect(left).not.toContain(stray);
+    expect(left).not.toContain(running);
+    expect(left).not.toContain(stopped);
     expect(left).toContain(sandbox.name);
   });
 });

@@ -27,9 +27,6 @@ export interface LxcCreateOptions {
   limits?: SandboxLimits;
 }
 
-/** Seconds lxc-ls is polled for an ephemeral clone to vanish after lxc-stop. */
-const GONE_TIMEOUT_MS = 15_000;
-
 export class LxcError extends Error {
   readonly code = "lxc_failed";
   constructor(message: string) {
@@ -61,23 +58,10 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
   }
 
   async function destroy(name: string): Promise<void> {
-    if (!(await list()).includes(name)) return;
-    // -k: no graceful shutdown, a build container has nothing to save. Ephemeral clones delete
-    // themselves once stopped; lxc-destroy covers one that never started (not ephemeral yet).
-    await transport.exec(["lxc-stop", ...P, "-k", "-n", name]);
-    const deadline = Date.now() + GONE_TIMEOUT_MS;
-    while ((await list()).includes(name)) {
-      if (Date.now() > deadline) {
-        const r = await transport.exec(["lxc-destroy", ...P, "-f", "-n", name]);
-        if (r.code !== 0 && (await list()).includes(name)) {
-          throw new LxcError(
-            `container ${name} is still present after lxc-stop and lxc-destroy: ${r.stderr.trim()}`,
-          );
-        }
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // One exec for the whole stop-and-verify: cancellation has seconds, not round trips, to spare.
+    const r = await transport.exec(["sh", "-c", DESTROY, "cairn-destroy", name, ...P]);
+    if (r.code !== 0)
+      throw new LxcError((r.stdout + r.stderr).trim() || `destroying ${name} failed (exit ${r.code})`);
   }
 
   async function applyLimits(name: string, limits: SandboxLimits): Promise<void> {
@@ -233,6 +217,25 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     },
   };
 }
+
+/**
+ * $1 = name, then `-P lxcpath` if any. -k: a build container has nothing to shut down gracefully.
+ * An ephemeral clone deletes itself once stopped; lxc-destroy covers one that lingers (a clone
+ * that never started is not ephemeral yet). Idempotent: a missing container is success.
+ */
+const DESTROY = [
+  "n=$1; shift",
+  'there() { lxc-info "$@" -n "$n" >/dev/null 2>&1; }',
+  'there "$@" || exit 0',
+  'if lxc-info "$@" -s -n "$n" 2>/dev/null | grep -q RUNNING; then',
+  '  lxc-stop "$@" -k -n "$n" >/dev/null 2>&1',
+  "  i=0",
+  '  while there "$@" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+  "fi",
+  'there "$@" || exit 0',
+  'lxc-destroy "$@" -f -n "$n" 2>&1',
+  'if there "$@"; then echo "container $n is still present after lxc-stop and lxc-destroy"; exit 1; fi',
+].join("\n");
 
 /** Unpacks a tar from stdin at $1 inside the container (`~` is $HOME). */
 const UNPACK = [

@@ -1,12 +1,15 @@
 // The process driver for real: temp directories, `unshare` where the kernel allows it.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createProcessDriver } from "./process.ts";
 import type { Sandbox, StepSpec } from "./types.ts";
+
+// bunfig.toml's [test] timeout is not read by this Bun; cross-process tests need more than 5 s.
+setDefaultTimeout(60_000);
 
 async function runStep(sandbox: Sandbox, step: Partial<StepSpec> & { script: string }, signal?: AbortSignal) {
   let output = "";

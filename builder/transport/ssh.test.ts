@@ -1,6 +1,6 @@
 // The ssh transport against a real OpenSSH sshd on 127.0.0.1 (tests/harness/sshd.ts).
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,6 +10,9 @@ import { requireSshd, startSshd, type TestSshd } from "../../tests/harness/sshd.
 import type { HostTransport } from "../driver/types.ts";
 import { HostKeyMismatchError } from "./host-key.ts";
 import { createSshTransport } from "./ssh.ts";
+
+// bunfig.toml's [test] timeout is not read by this Bun; cross-process tests need more than 5 s.
+setDefaultTimeout(60_000);
 
 const skip = requireSshd();
 
