@@ -67,6 +67,24 @@ export function write(cp: u32): void {
 export function writeAscii(p: usize, end: usize): void {
   let n = <i32>(end - p);
   while (n > 0) {
+    if (cursor < len) {
+      // Overwriting (a progress bar after \r): ASCII never makes the line longer in bytes.
+      let m = len - cursor;
+      if (m > n) m = n;
+      const style = current;
+      for (let k = 0; k < m; k++) {
+        const at = <usize>(cursor + k) << 2;
+        const old = load<u32>(cps + at);
+        if (old >= 0x80) bytes -= utf8Len(old) - 1;
+        store<u32>(cps + at, load<u8>(p + <usize>k));
+        store<u32>(sts + at, style);
+      }
+      cursor += m;
+      p += <usize>m;
+      n -= m;
+      markUsed();
+      continue;
+    }
     if (cursor != len || bytes >= LINE_LIMIT_BYTES) {
       write(<u32>load<u8>(p));
       p++;
@@ -124,7 +142,10 @@ export function tab(): void {
 
 export function erase(mode: i32): void {
   if (mode == 0) {
-    if (cursor < len) {
+    if (cursor == 0) {
+      len = 0;
+      bytes = 0;
+    } else if (cursor < len) {
       for (let i = cursor; i < len; i++) bytes -= utf8Len(load<u32>(cps + (<usize>i << 2)));
       len = cursor;
     }
@@ -181,67 +202,68 @@ function emit(): void {
   const nonAscii = i32x4.splat(~0x7f);
   let i = 0;
   while (i < len) {
-    // Sixteen cells at a time while they are plain ASCII in the current run's style.
-    if (i + 16 <= len) {
-      const c = cps + (<usize>i << 2);
-      const t = sts + (<usize>i << 2);
-      const rs = i32x4.splat(runStyle);
-      const sameStyle = v128.and(
-        v128.and(i32x4.eq(v128.load(t), rs), i32x4.eq(v128.load(t, 16), rs)),
-        v128.and(i32x4.eq(v128.load(t, 32), rs), i32x4.eq(v128.load(t, 48), rs)),
-      );
-      const c0 = v128.load(c);
-      const c1 = v128.load(c, 16);
-      const c2 = v128.load(c, 32);
-      const c3 = v128.load(c, 48);
-      // Narrowing saturates as signed, so test for non-ASCII on the 32-bit lanes first.
-      const high = v128.and(v128.or(v128.or(c0, c1), v128.or(c2, c3)), nonAscii);
-      const bytes16 = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3));
-      const special = v128.or(i8x16.eq(bytes16, quote), i8x16.eq(bytes16, backslash));
-      if (i32x4.all_true(sameStyle) && !v128.any_true(v128.or(high, special))) {
-        v128.store(o, bytes16);
-        o += 16;
-        unit += 16;
-        i += 16;
-        continue;
-      }
-    }
-    const stop = i + 16 < len ? i + 16 : len;
-    for (; i < stop; i++) {
-    const cp = load<u32>(cps + (<usize>i << 2));
+    // One style run at a time: find where the style id changes, four cells per compare.
     const st = load<i32>(sts + (<usize>i << 2));
+    let j = i + 1;
+    const sv = i32x4.splat(st);
+    while (j + 4 <= len && i32x4.all_true(i32x4.eq(v128.load(sts + (<usize>j << 2)), sv))) j += 4;
+    while (j < len && load<i32>(sts + (<usize>j << 2)) == st) j++;
     if (st != runStyle && !same(st, runStyle)) {
       if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);
       runStart = unit;
       runStyle = st;
     }
-    if (cp < 0x80) {
-      if (cp == 0x22 || cp == 0x5c) {
-        store<u8>(o, 0x5c);
-        o++;
+    while (i < j) {
+      // Sixteen cells at a time while they are plain ASCII with nothing to escape.
+      if (i + 16 <= j) {
+        const c = cps + (<usize>i << 2);
+        const c0 = v128.load(c);
+        const c1 = v128.load(c, 16);
+        const c2 = v128.load(c, 32);
+        const c3 = v128.load(c, 48);
+        // Narrowing saturates as signed, so test for non-ASCII on the 32-bit lanes first.
+        const high = v128.and(v128.or(v128.or(c0, c1), v128.or(c2, c3)), nonAscii);
+        const bytes16 = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3));
+        const special = v128.or(i8x16.eq(bytes16, quote), i8x16.eq(bytes16, backslash));
+        if (!v128.any_true(v128.or(high, special))) {
+          v128.store(o, bytes16);
+          o += 16;
+          unit += 16;
+          i += 16;
+          continue;
+        }
       }
-      store<u8>(o, <u8>cp);
-      o++;
-      unit++;
-    } else if (cp < 0x800) {
-      store<u8>(o, <u8>(0xc0 | (cp >> 6)));
-      store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
-      o += 2;
-      unit++;
-    } else if (cp < 0x10000) {
-      store<u8>(o, <u8>(0xe0 | (cp >> 12)));
-      store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
-      store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
-      o += 3;
-      unit++;
-    } else {
-      store<u8>(o, <u8>(0xf0 | (cp >> 18)));
-      store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
-      store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
-      store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
-      o += 4;
-      unit += 2;
-    }
+      const stop = i + 16 < j ? i + 16 : j;
+      for (; i < stop; i++) {
+        const cp = load<u32>(cps + (<usize>i << 2));
+        if (cp < 0x80) {
+          if (cp == 0x22 || cp == 0x5c) {
+            store<u8>(o, 0x5c);
+            o++;
+          }
+          store<u8>(o, <u8>cp);
+          o++;
+          unit++;
+        } else if (cp < 0x800) {
+          store<u8>(o, <u8>(0xc0 | (cp >> 6)));
+          store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
+          o += 2;
+          unit++;
+        } else if (cp < 0x10000) {
+          store<u8>(o, <u8>(0xe0 | (cp >> 12)));
+          store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
+          store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
+          o += 3;
+          unit++;
+        } else {
+          store<u8>(o, <u8>(0xf0 | (cp >> 18)));
+          store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
+          store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
+          store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
+          o += 4;
+          unit += 2;
+        }
+      }
     }
   }
   if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);

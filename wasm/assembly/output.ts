@@ -17,7 +17,8 @@ let lastLine: u32 = 0;
 
 /** ASCII literal as [length:i32][bytes], made once at start. */
 function lit(s: string): usize {
-  const p = heap.alloc(<usize>(4 + s.length));
+  // Padded to whole 8-byte words: put() copies words, not bytes.
+  const p = heap.alloc(<usize>(4 + ((s.length + 7) & ~7)));
   store<i32>(p, s.length);
   for (let i = 0; i < s.length; i++) store<u8>(p + 4 + <usize>i, <u8>s.charCodeAt(i));
   return p;
@@ -52,15 +53,21 @@ export function resetOutput(): void {
 
 /** Room for `n` more bytes; callers reserve a line's worst case once, then write unchecked. */
 export function ensure(n: i32): void {
-  if (outLen + n > outCap) {
-    outBuf = grow(outBuf, outCap, outLen + n);
-    outCap = newCapacity(outCap, outLen + n);
+  const need = outLen + n + SLACK;
+  if (need > outCap) {
+    outBuf = grow(outBuf, outCap, need);
+    outCap = newCapacity(outCap, need);
   }
 }
 
+const SLACK = 16;
+
+/** Appends a literal. Word copies, because memory.copy is a slow call for a few bytes in
+ * some engines; the spill past the end stays inside the SLACK that ensure() keeps. */
 @inline export function put(l: usize): void {
   const n = load<i32>(l);
-  memory.copy(outBuf + <usize>outLen, l + 4, <usize>n);
+  const dst = outBuf + <usize>outLen;
+  for (let i: i32 = 0; i < n; i += 8) store<u64>(dst + <usize>i, load<u64>(l + 4 + <usize>i));
   outLen += n;
 }
 
@@ -70,16 +77,33 @@ export function ensure(n: i32): void {
 }
 
 export function putU32(v: u32): void {
-  let digits = 1;
-  for (let x = v; x >= 10; x /= 10) digits++;
+  const digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
   let at = outBuf + <usize>(outLen + digits);
   let x = v;
-  do {
-    at--;
-    store<u8>(at, <u8>(0x30 + (x % 10)));
-    x /= 10;
-  } while (x != 0);
+  // Two digits per division: line numbers are written for every line.
+  while (x >= 100) {
+    const q = x / 100;
+    const r = x - q * 100;
+    at -= 2;
+    store<u16>(at, load<u16>(PAIRS + (<usize>r << 1)));
+    x = q;
+  }
+  if (x >= 10) {
+    at -= 2;
+    store<u16>(at, load<u16>(PAIRS + (<usize>x << 1)));
+  } else store<u8>(at - 1, <u8>(0x30 + x));
   outLen += digits;
+}
+
+/** "00" .. "99" as 200 bytes. */
+const PAIRS: usize = makePairs();
+function makePairs(): usize {
+  const p = heap.alloc(200);
+  for (let i = 0; i < 100; i++) {
+    store<u8>(p + <usize>(i * 2), <u8>(0x30 + i / 10));
+    store<u8>(p + <usize>(i * 2 + 1), <u8>(0x30 + (i % 10)));
+  }
+  return p;
 }
 
 /** Opens the line's place in a chunk, closing the current chunk when the line would not fit. */

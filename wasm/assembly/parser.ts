@@ -70,10 +70,73 @@ export function feed(p: usize, end: usize): void {
         p += run;
         if (p >= end) return;
       }
+      // The common controls and a complete CSI go straight through, not byte by byte.
+      const b = load<u8>(p);
+      if (b == 0x0a) {
+        newline();
+        p++;
+        continue;
+      }
+      if (b == 0x0d) {
+        carriageReturn();
+        p++;
+        continue;
+      }
+      // Complete two- and three-byte UTF-8 whose lead byte has no special bounds.
+      if (b >= 0xc2 && b <= 0xdf && p + 1 < end) {
+        const c1 = <u32>load<u8>(p + 1);
+        if ((c1 & 0xc0) == 0x80) {
+          print(((<u32>b & 0x1f) << 6) | (c1 & 0x3f));
+          p += 2;
+          continue;
+        }
+      } else if (b >= 0xe1 && b <= 0xef && b != 0xed && p + 2 < end) {
+        const c1 = <u32>load<u8>(p + 1);
+        const c2 = <u32>load<u8>(p + 2);
+        if ((c1 & 0xc0) == 0x80 && (c2 & 0xc0) == 0x80) {
+          write(((<u32>b & 0x0f) << 12) | ((c1 & 0x3f) << 6) | (c2 & 0x3f));
+          p += 3;
+          continue;
+        }
+      }
+      if (b == 0x1b && p + 1 < end && load<u8>(p + 1) == 0x5b) {
+        const q = csiFast(p + 2, end);
+        if (q != 0) {
+          p = q;
+          continue;
+        }
+      }
     }
     step(<u32>load<u8>(p));
     p++;
   }
+}
+
+/**
+ * A CSI whose parameters and final byte are all in [q, end) and plain (digits, ';', ':'),
+ * dispatched exactly as the state machine would; returns the position after it, or 0 to
+ * leave the sequence to the state machine (private markers, intermediates, split chunks).
+ */
+function csiFast(q: usize, end: usize): usize {
+  nparams = 0;
+  param = 0;
+  while (q < end) {
+    const b = <u32>load<u8>(q);
+    if (b - 0x30 < 10) {
+      const v = param * 10 + <i32>(b - 0x30);
+      param = v > CSI_PARAM_MAX ? CSI_PARAM_MAX : v;
+    } else if (b == 0x3b || b == 0x3a) {
+      pushParam();
+      param = 0;
+    } else if (b >= 0x40 && b < 0x7f) {
+      pushParam();
+      if (b == 0x6d) sgr();
+      else if (b == 0x4b) erase(paramAt(0));
+      return q + 1;
+    } else return 0;
+    q++;
+  }
+  return 0;
 }
 
 export function feedMask(): void {
