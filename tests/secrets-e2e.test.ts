@@ -1,0 +1,140 @@
+// Secrets end to end, all real: the server as its own process (its stdout and stderr captured), the
+// builder daemon as its own process (process driver), a build that prints its secrets in clear and in
+// base64. The steps get the values; the log shows them masked; and no byte of any value is left in
+// the libSQL files, the data directory, the blob store or either process's own output.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MASK } from "../wasm/index.ts";
+import { createRepo } from "./support/git.ts";
+import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
+
+const root = join(import.meta.dir, "..");
+
+const SECRETS = {
+  API_KEY: "e2e-api-key-Q7xv93kLm2",
+  DEPLOY_TOKEN: "e2e-deploy-token-Zr81pW0c",
+};
+
+const CONFIG = `version: 2.1
+jobs:
+  leak:
+    machine: true
+    steps:
+      - run:
+          name: Print the secrets
+          command: |
+            echo "plain:$API_KEY"
+            echo "ctx:$DEPLOY_TOKEN"
+            echo "b64:$(printf %s "$API_KEY" | base64)"
+            echo "sha:$(printf %s "$API_KEY" | sha256sum | cut -c1-64)"
+            echo "ctxsha:$(printf %s "$DEPLOY_TOKEN" | sha256sum | cut -c1-64)"
+workflows:
+  main:
+    jobs:
+      - leak:
+          context: [e2e]
+`;
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+/** Every form a value could leak in: clear, base64, hex. */
+const forms = (v: string) => [v, Buffer.from(v).toString("base64"), Buffer.from(v).toString("hex")];
+
+describe("secrets end to end", () => {
+  let dataDir: string;
+  let builderDir: string;
+  let server: ServerProcess;
+  let builder: ChildProcess | undefined;
+  let builderOut = "";
+  let jobId: string;
+
+  const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method: init.method ?? "GET",
+      headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+      body: init.json === undefined ? undefined : JSON.stringify(init.json),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "cairn-secrets-e2e-"));
+    builderDir = mkdtempSync(join(tmpdir(), "cairn-secrets-builder-"));
+    server = await startServerProcess(dataDir);
+  }, 30_000);
+
+  afterAll(async () => {
+    if (builder && builder.exitCode === null) {
+      builder.kill("SIGTERM");
+      await new Promise((r) => builder?.once("exit", r));
+    }
+    await server?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(builderDir, { recursive: true, force: true });
+  });
+
+  test("a build gets its secrets as environment, and its log shows them masked", async () => {
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG });
+    const project = JSON.parse((await api("/api/v1/projects", { method: "POST", json: { name: "e2e-secrets", repo_url: repo.bare } })).text);
+    expect((await api(`/api/v1/projects/${project.id}/envvars`, { method: "POST", json: { name: "API_KEY", value: SECRETS.API_KEY } })).status).toBe(201);
+    const ctx = JSON.parse((await api("/api/v1/contexts", { method: "POST", json: { name: "e2e" } })).text);
+    expect((await api(`/api/v1/contexts/${ctx.id}/envvars`, { method: "POST", json: { name: "DEPLOY_TOKEN", value: SECRETS.DEPLOY_TOKEN } })).status).toBe(201);
+    const pipeline = JSON.parse((await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } })).text);
+    jobId = pipeline.jobs[0].id;
+
+    const { token } = JSON.parse((await api("/api/v1/builders/registration-tokens", { method: "POST" })).text);
+    const identity = join(builderDir, "builder.json");
+    const reg = spawnSync(
+      process.execPath,
+      [join(root, "builder/cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "e2e", "--driver", "process"],
+      { encoding: "utf8" },
+    );
+    expect(reg.stderr).toBe("");
+    expect(reg.status).toBe(0);
+    builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], { stdio: "pipe" });
+    builder.stdout?.on("data", (d) => (builderOut += d));
+    builder.stderr?.on("data", (d) => (builderOut += d));
+
+    let job: { status: string; failure_reason: string | null };
+    for (;;) {
+      job = JSON.parse((await api(`/api/v1/jobs/${jobId}`)).text);
+      if (!["queued", "running"].includes(job.status)) break;
+      await Bun.sleep(200);
+    }
+    const log = (await api(`/api/v1/jobs/${jobId}/log?format=text`)).text;
+    expect({ status: job.status, reason: job.failure_reason }).toEqual({ status: "success", reason: null });
+    // The steps had the values: their hashes are in the log...
+    expect(log).toContain(`sha:${sha256(SECRETS.API_KEY)}`);
+    expect(log).toContain(`ctxsha:${sha256(SECRETS.DEPLOY_TOKEN)}`);
+    // ...and the values themselves, in clear or base64, are masked.
+    expect(log).toContain(`plain:${MASK}`);
+    expect(log).toContain(`ctx:${MASK}`);
+    expect(log).toContain("b64:");
+    for (const v of Object.values(SECRETS)) for (const f of forms(v)) expect(log).not.toContain(f);
+
+    builder.kill("SIGTERM");
+    await new Promise((r) => builder?.once("exit", r));
+  }, 120_000);
+
+  test("no value is left in the libSQL files, the data dir, the blob store or any process output", async () => {
+    await server.stop(); // flush and close the database first
+    const files = readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    const names = files.map((e) => e.name);
+    expect(names).toContain("cairn.db");
+    expect(names.some((n) => n.endsWith(".ndjson"))).toBe(true); // the archived log in the blob store
+    const haystacks: [string, Buffer][] = files.map((e) => [join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name))]);
+    haystacks.push(["server output", Buffer.from(server.output())], ["builder output", Buffer.from(builderOut)]);
+    expect(server.output()).toContain("listening on");
+    for (const [where, bytes] of haystacks) {
+      for (const v of Object.values(SECRETS)) {
+        for (const f of forms(v)) {
+          if (bytes.includes(Buffer.from(f))) throw new Error(`${where} contains a form of a secret value`);
+        }
+      }
+    }
+  });
+});
