@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "../../tests/harness/lxc.ts";
 import { startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
+import { createLocalTransport } from "../transport/local.ts";
 import { createSshTransport } from "../transport/ssh.ts";
 import { createLxcDriver } from "./lxc.ts";
 import type { HostTransport, Sandbox, StepSpec } from "./types.ts";
@@ -100,6 +101,29 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     expect(r.code).toBe(0);
     // sshd's own session variables (SSH_*) must not leak into the step.
     expect(r.output).toBe('/root/work/dir\nit\'s "hi"|a\nb\n0\n');
+  });
+
+  test("a secret in the step env appears in no host process list", async () => {
+    const secret = `cairn-secret-${Math.random().toString(36).slice(2)}`;
+    const running = runStep(sandbox, {
+      script: 'sleep 1.5; test -n "$TOKEN" && echo has-token',
+      env: { TOKEN: secret },
+    });
+    await Bun.sleep(800);
+    const ps = spawnSync("ps", ["axww", "-o", "args"]).stdout.toString();
+    expect(ps).toContain("lxc-attach");
+    expect(ps).not.toContain(secret);
+    expect((await running).output).toBe("has-token\n");
+  });
+
+  test("create() refuses a taken name or a missing template, clearly, harming nothing", async () => {
+    await expect(driver.create({ name: sandbox.name })).rejects.toThrow(
+      `container ${sandbox.name} already exists`,
+    );
+    expect((await runStep(sandbox, { script: "echo alive" })).output).toBe("alive\n");
+    await expect(driver.create({ name: unique(), template: "cairn-no-such-template" })).rejects.toThrow(
+      "template container cairn-no-such-template does not exist",
+    );
   });
 
   test("exit codes: failure, bash -eo pipefail by default, custom shell", async () => {
@@ -215,5 +239,21 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     expect(left).not.toContain(running);
     expect(left).not.toContain(stopped);
     expect(left).toContain(sandbox.name);
+  });
+});
+
+describe.skipIf(skip)("lxc driver over the local transport", () => {
+  test("create, run, destroy without sshd (what `npm start` uses)", async () => {
+    await ensureBaseTemplate();
+    const driver = createLxcDriver({ transport: createLocalTransport() });
+    await driver.check();
+    const box = await driver.create({ name: unique() });
+    try {
+      const r = await runStep(box, { script: 'echo "$X in $(pwd)"', workdir: "~/w", env: { X: "local" } });
+      expect(r).toMatchObject({ code: 0, output: "local in /root/w\n" });
+    } finally {
+      await box.destroy();
+    }
+    expect(await cairnContainers()).not.toContain(box.name);
   });
 });

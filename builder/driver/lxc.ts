@@ -179,26 +179,22 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     async create(opts: LxcCreateOptions) {
       const name = sandboxName(opts.name);
       const from = opts.template ?? template;
-      const copy = await transport.exec(["lxc-copy", ...P, "-n", from, "-N", name, "-e", "-B", "overlay"]);
-      if (copy.code !== 0) {
-        await destroy(name).catch(() => {});
-        throw new LxcError(
-          `lxc-copy of template ${from} to ${name} failed: ${(copy.stderr || copy.stdout).trim()}`,
-        );
-      }
+      const made = await transport.exec([
+        "sh",
+        "-c",
+        CREATE,
+        "cairn-create",
+        from,
+        name,
+        String(startTimeout),
+        ...P,
+      ]);
+      const why =
+        (made.stdout + made.stderr).trim() || `lxc-copy of ${from} to ${name} failed (exit ${made.code})`;
+      // Exit 2/3: nothing was made (no template; the name is taken, maybe by a live job).
+      if (made.code === 2 || made.code === 3) throw new LxcError(why);
       try {
-        const up = await transport.exec([
-          "lxc-wait",
-          ...P,
-          "-n",
-          name,
-          "-s",
-          "RUNNING",
-          "-t",
-          String(startTimeout),
-        ]);
-        if (up.code !== 0)
-          throw new LxcError(`container ${name} did not reach RUNNING within ${startTimeout}s`);
+        if (made.code !== 0) throw new LxcError(why);
         const limits = { ...options.limits, ...opts.limits };
         if (Object.keys(limits).length) await applyLimits(name, limits);
         return sandbox(name, limits.memoryBytes);
@@ -217,6 +213,18 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     },
   };
 }
+
+/**
+ * $1 = template, $2 = name, $3 = start timeout (s), then `-P lxcpath` if any. lxc-copy itself
+ * fails silently (exit 1, no message), hence the checks first.
+ */
+const CREATE = [
+  "t=$1; n=$2; w=$3; shift 3",
+  'lxc-info "$@" -n "$t" >/dev/null 2>&1 || { echo "template container $t does not exist (run scripts/lxc-base-template.sh)"; exit 2; }',
+  'if lxc-info "$@" -n "$n" >/dev/null 2>&1; then echo "container $n already exists"; exit 3; fi',
+  'lxc-copy "$@" -n "$t" -N "$n" -e -B overlay >/dev/null || { echo "lxc-copy of template $t to $n failed"; exit 4; }',
+  'lxc-wait "$@" -n "$n" -s RUNNING -t "$w" || { echo "container $n did not reach RUNNING within ${w}s"; exit 5; }',
+].join("\n");
 
 /**
  * $1 = name, then `-P lxcpath` if any. -k: a build container has nothing to shut down gracefully.
