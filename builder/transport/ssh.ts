@@ -161,16 +161,24 @@ function runChannel(
       stream.stderr.on("data", (b: Buffer) => {
         if (header === undefined) return onStderr(b);
         header += b.toString("latin1");
-        const nl = header.indexOf("\n");
-        if (nl < 0) return;
-        const line = header.slice(0, nl);
-        const rest = Buffer.from(header.slice(nl + 1), "latin1");
-        header = undefined;
-        if (line.startsWith(PGID_TAG)) {
+        // A login script (~/.bashrc) may write to stderr before the tag: pass such lines on.
+        for (let nl = header.indexOf("\n"); nl >= 0 && header !== undefined; nl = header.indexOf("\n")) {
+          const line = header.slice(0, nl);
+          header = header.slice(nl + 1);
+          if (!line.startsWith(PGID_TAG)) {
+            onStderr(Buffer.from(`${line}\n`, "latin1"));
+            continue;
+          }
           pgid = Number(line.slice(PGID_TAG.length));
           if (aborted) killGroup(conn, pgid);
+          const rest = Buffer.from(header, "latin1");
+          header = undefined;
+          if (rest.length) onStderr(rest);
         }
-        if (rest.length) onStderr(rest);
+        if (header !== undefined && header.length > 65_536) {
+          onStderr(Buffer.from(header, "latin1"));
+          header = undefined; // no tag after this much: give up on group kill, keep the output
+        }
       });
       stream.on("exit", (code: number | null, signalName?: string) => {
         if (typeof code === "number") exitCode = code;
