@@ -162,7 +162,9 @@ function runChannel(
         if (header === undefined) return onStderr(b);
         header += b.toString("latin1");
         // A login script (~/.bashrc) may write to stderr before the tag: pass such lines on.
-        for (let nl = header.indexOf("\n"); nl >= 0 && header !== undefined; nl = header.indexOf("\n")) {
+        while (header !== undefined) {
+          const nl = header.indexOf("\n");
+          if (nl < 0) break;
           const line = header.slice(0, nl);
           header = header.slice(nl + 1);
           if (!line.startsWith(PGID_TAG)) {
