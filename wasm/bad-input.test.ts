@@ -50,13 +50,18 @@ for (const [name, make] of impls) {
       for (let i = 0; i < 160; i++) {
         for (const c of p.push(piece)) {
           for (const l of c.lines) {
-            expect(l.cont ?? (count === 0 ? undefined : "missing")).toBe(count === 0 ? undefined : true);
+            expect(l.cont).toBe(count === 0 ? undefined : true);
             count++;
             chars += l.text.length;
           }
         }
       }
-      for (const c of p.flush()) for (const l of c.lines) count++, (chars += l.text.length);
+      for (const c of p.flush()) {
+        for (const l of c.lines) {
+          count++;
+          chars += l.text.length;
+        }
+      }
       p.dispose();
       expect(chars).toBe(160 * piece.length);
       expect(count).toBe(Math.ceil((160 * piece.length) / 65536));

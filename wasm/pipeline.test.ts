@@ -49,7 +49,7 @@ for (const [name, make] of impls) {
     test("base64 at every alignment, standard and URL-safe", () => {
       const secret = "pa?s>s~w";
       for (const prefix of ["", "u", "us", "user:"]) {
-        const b = Buffer.from(prefix + secret + "!");
+        const b = Buffer.from(`${prefix + secret}!`);
         const std = b.toString("base64");
         const url = b.toString("base64url");
         const out = run(make, `${std}\n${url}\n`, [], { secrets: [secret] }).map((l) => l.text);

@@ -3,7 +3,13 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { derivedForms } from "./derive.ts";
-import { createReferencePipeline, loadLogPipeline, renderHtml, renderText, WasmPipeline } from "./index.ts";
+import {
+  createReferencePipeline,
+  loadLogPipeline,
+  renderHtml,
+  renderText,
+  type WasmPipeline,
+} from "./index.ts";
 import { enc, run } from "./testing.ts";
 import type { LogChunk } from "./types.ts";
 

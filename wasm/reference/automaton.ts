@@ -91,7 +91,7 @@ export class Automaton {
         this.insert(s, label[c], c);
         const f = this.step(this.fail[s], label[c]);
         this.fail[c] = f;
-        this.out[c] = own[c] > this.out[f] ? own[c] : this.out[f];
+        this.out[c] = Math.max(own[c], this.out[f]);
         queue[tail++] = c;
       }
     }

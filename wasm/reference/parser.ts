@@ -63,18 +63,30 @@ export class Parser {
 
   private byte(b: number): void {
     switch (this.state) {
-      case GROUND:
-        return this.ground(b);
-      case ESCAPE:
-        return this.escape(b);
+      case GROUND: {
+        this.ground(b);
+        return;
+      }
+      case ESCAPE: {
+        this.escape(b);
+        return;
+      }
       case ESC_INTERMEDIATE:
-        if (b < 0x20) return this.control(b);
+        if (b < 0x20) {
+          this.control(b);
+          return;
+        }
         if (b >= 0x30 && b < 0x7f) this.state = GROUND;
         return;
-      case CSI_PARAM:
-        return this.csi(b);
+      case CSI_PARAM: {
+        this.csi(b);
+        return;
+      }
       case CSI_IGNORE:
-        if (b < 0x20) return this.control(b);
+        if (b < 0x20) {
+          this.control(b);
+          return;
+        }
         if (b >= 0x40 && b < 0x7f) this.state = GROUND;
         return;
       case OSC:
@@ -156,7 +168,8 @@ export class Parser {
   private escape(b: number): void {
     if (b < 0x20) {
       this.state = ESCAPE;
-      return this.control(b);
+      this.control(b);
+      return;
     }
     if (b === 0x5b) {
       this.state = CSI_PARAM;
@@ -175,10 +188,13 @@ export class Parser {
   }
 
   private csi(b: number): void {
-    if (b < 0x20) return this.control(b);
+    if (b < 0x20) {
+      this.control(b);
+      return;
+    }
     if (b >= 0x30 && b <= 0x39) {
       const v = this.param * 10 + (b - 0x30);
-      this.param = v > CSI_PARAM_MAX ? CSI_PARAM_MAX : v;
+      this.param = Math.min(v, CSI_PARAM_MAX);
       this.csiStarted = true;
     } else if (b === 0x3b || b === 0x3a) {
       if (this.nparams < CSI_MAX_PARAMS) this.params[this.nparams++] = this.param;
