@@ -58,8 +58,53 @@ export const projects = sqliteTable(
     followed: integer("followed", { mode: "boolean" }).notNull().default(true),
     nextPipelineNumber: integer("next_pipeline_number").notNull().default(1),
     createdAt: integer("created_at").notNull().default(now),
+    /** Branches webhooks build (JSON array of globs or /regex/); empty means every branch. */
+    branchFilters: text("branch_filters").notNull().default("[]"),
+    /** HMAC key of the project's webhooks, sealed with the row context `webhook:<projectId>`. */
+    webhookSecret: text("webhook_secret"),
+    /** The forge commit statuses and deploy keys go to (JSON {kind, api_url, repo}); null: none. */
+    forge: text("forge"),
+    /** The forge API token, sealed with `forge:<projectId>`. */
+    forgeToken: text("forge_token"),
+    /** Pinned SSH host keys (known_hosts lines) for checkouts over SSH. */
+    knownHosts: text("known_hosts"),
+    /** The deploy key: OpenSSH public line, SHA256 fingerprint, private half sealed with `deploykey:<projectId>`. */
+    deployKeyPublic: text("deploy_key_public"),
+    deployKeyFingerprint: text("deploy_key_fingerprint"),
+    deployKeyPrivate: text("deploy_key_private"),
+    /** The key's id at the forge when it was added there (to remove it again). */
+    deployKeyForgeId: text("deploy_key_forge_id"),
   },
   (t) => [uniqueIndex("projects_name").on(t.name)],
+);
+
+/** Webhook deliveries seen per project: a replayed delivery id creates nothing. */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    deliveryId: text("delivery_id").notNull(),
+    event: text("event").notNull(),
+    pipelineId: text("pipeline_id"),
+    receivedAt: integer("received_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("webhook_deliveries_project_delivery").on(t.projectId, t.deliveryId)],
+);
+
+/** `Idempotency-Key` of pipeline-creating API calls: the same key within 24 h answers the first pipeline. */
+export const pipelineRequests = sqliteTable(
+  "pipeline_requests",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    key: text("key").notNull(),
+    pipelineId: text("pipeline_id").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("pipeline_requests_project_key").on(t.projectId, t.key)],
 );
 
 export const pipelines = sqliteTable(
@@ -74,6 +119,8 @@ export const pipelines = sqliteTable(
     tag: text("tag"),
     sha: text("sha").notNull(),
     trigger: text("trigger").notNull().default("api"),
+    /** What triggered it, as JSON (webhook delivery, pull request number and refs); null for the API. */
+    metadata: text("metadata"),
     status: text("status", { enum: ["queued", "running", "success", "failed", "canceled"] })
       .notNull()
       .default("queued"),
