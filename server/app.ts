@@ -15,6 +15,8 @@ import { eventRoutes } from "./routes/events.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectRoutes } from "./routes/projects.ts";
+import { sessionRoutes } from "./routes/session.ts";
+import { uiRoutes } from "./routes/ui.ts";
 import { SecretsError } from "./secrets/index.ts";
 
 export function createApp(deps: AppDeps) {
@@ -37,6 +39,8 @@ export function createApp(deps: AppDeps) {
 
   // Builders authenticate with their own tokens (server/protocol.ts).
   app.route("/api/v1", builderApiRoutes(deps));
+  // Browser sign-in: trades an API token for a session cookie (before userAuth, which it feeds).
+  app.route("/api/v1", sessionRoutes(deps));
 
   const api = new Hono<AuthEnv>();
   api.use("*", userAuth({ db: deps.db }));
@@ -49,6 +53,8 @@ export function createApp(deps: AppDeps) {
   api.route("/", contextRoutes(deps));
   api.route("/", auditRoutes(deps));
   app.route("/api/v1", api);
+  // The web UI: /assets/* and index.html for its pages (after the API, which it never shadows).
+  app.route("/", uiRoutes());
 
   return app;
 }

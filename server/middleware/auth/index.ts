@@ -6,6 +6,7 @@ import type { Db } from "../../db/client.ts";
 import { apiTokens, builders, users } from "../../db/schema.ts";
 import { Forbidden, Unauthorized } from "../../errors.ts";
 import { hashToken } from "../../secrets/index.ts";
+import { checkCsrf, sessionFromCookie, sessionScopes } from "../session/index.ts";
 
 export type User = typeof users.$inferSelect & { scopes: string[] };
 export type Builder = typeof builders.$inferSelect;
@@ -27,7 +28,14 @@ export const userAuth = (options: UserAuthOptions): MiddlewareHandler<AuthEnv> =
   const { db } = { allowQueryToken: false, ...options } satisfies UserAuthOptions;
   return async (c, next) => {
     const token = bearer(c.req.header("authorization"));
-    if (!token) throw new Unauthorized();
+    if (!token) {
+      // A browser: the session cookie, and the CSRF header on writes (server/middleware/session).
+      const session = await sessionFromCookie(c, db);
+      if (!session) throw new Unauthorized();
+      checkCsrf(c, session.sessionId);
+      c.set("user", { ...session.user, scopes: sessionScopes(session.user) });
+      return next();
+    }
     const row = await db
       .select({ user: users, scopes: apiTokens.scopes, expiresAt: apiTokens.expiresAt })
       .from(apiTokens)

@@ -1,0 +1,100 @@
+// Browser sessions for the web UI. EventSource and WebSocket cannot send an Authorization header,
+// so a browser trades an API token for an httpOnly, SameSite=Strict cookie holding a random session
+// id (only its hash is stored). Cookie-authenticated writes must also carry `X-Cairn-CSRF`, a value
+// derived from the session id that only a page which read it from the API can know (double submit).
+import { and, eq, gt } from "drizzle-orm";
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { Db } from "../../db/client.ts";
+import { apiTokens, sessions, users } from "../../db/schema.ts";
+import { Forbidden } from "../../errors.ts";
+import { hashToken, newToken, tokensEqual } from "../../secrets/index.ts";
+import { toBase64Url } from "../../secrets/encoding.ts";
+import nacl from "tweetnacl";
+
+export const SESSION_COOKIE = "cairn_session";
+export const CSRF_HEADER = "x-cairn-csrf";
+export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+
+type UserRow = typeof users.$inferSelect;
+
+/** The CSRF value of a session: a hash of its secret id, so it needs no storage and leaks nothing. */
+export function csrfFor(sessionId: string): string {
+  return toBase64Url(nacl.hash(new TextEncoder().encode(`cairn-csrf:${sessionId}`)).subarray(0, 32));
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** The user behind a valid, unrevoked, unexpired API token, or null. */
+export async function userForApiToken(db: Db, token: string, now = Date.now()): Promise<{ user: UserRow; scopes: string[] } | null> {
+  const row = await db
+    .select({ user: users, scopes: apiTokens.scopes, expiresAt: apiTokens.expiresAt, revokedAt: apiTokens.revokedAt })
+    .from(apiTokens)
+    .innerJoin(users, eq(users.id, apiTokens.userId))
+    .where(eq(apiTokens.tokenHash, hashToken(token)))
+    .get();
+  if (!row || row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt < now)) return null;
+  return { user: row.user, scopes: row.scopes.split(",") };
+}
+
+export interface NewSession {
+  id: string;
+  csrf: string;
+  expiresAt: number;
+}
+
+export async function createSession(db: Db, userId: string, now = Date.now()): Promise<NewSession> {
+  const id = newToken("cairn_ses");
+  const expiresAt = now + SESSION_TTL_MS;
+  await db.insert(sessions).values({ idHash: hashToken(id), userId, createdAt: now, expiresAt });
+  return { id, csrf: csrfFor(id), expiresAt };
+}
+
+export function setSessionCookie(c: Context, session: NewSession, secure: boolean): void {
+  setCookie(c, SESSION_COOKIE, session.id, {
+    httpOnly: true,
+    sameSite: "Strict",
+    secure,
+    path: "/",
+    maxAge: Math.floor(SESSION_TTL_MS / 1000),
+  });
+}
+
+export function clearSessionCookie(c: Context, secure: boolean): void {
+  deleteCookie(c, SESSION_COOKIE, { path: "/", secure, httpOnly: true, sameSite: "Strict" });
+}
+
+export interface SessionUser {
+  sessionId: string;
+  user: UserRow;
+  expiresAt: number;
+}
+
+/** The live session named by the request's cookie, or null (no cookie, unknown or expired). */
+export async function sessionFromCookie(c: Context, db: Db, now = Date.now()): Promise<SessionUser | null> {
+  const id = getCookie(c, SESSION_COOKIE);
+  if (!id) return null;
+  const row = await db
+    .select({ user: users, expiresAt: sessions.expiresAt })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.idHash, hashToken(id)), gt(sessions.expiresAt, now)))
+    .get();
+  return row ? { sessionId: id, user: row.user, expiresAt: row.expiresAt } : null;
+}
+
+/** Refuses a cookie-authenticated write without the session's CSRF header. */
+export function checkCsrf(c: Context, sessionId: string): void {
+  if (SAFE_METHODS.has(c.req.method)) return;
+  const sent = c.req.header(CSRF_HEADER);
+  if (!sent || !tokensEqual(sent, csrfFor(sessionId))) {
+    throw new Forbidden(`a cookie-authenticated ${c.req.method} needs the session's ${CSRF_HEADER} header`);
+  }
+}
+
+export async function deleteSession(db: Db, sessionId: string): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.idHash, hashToken(sessionId)));
+}
+
+/** Scopes a browser session carries: everything its user's role allows. */
+export const sessionScopes = (user: UserRow): string[] => (user.role === "admin" ? ["admin"] : ["read", "write"]);
