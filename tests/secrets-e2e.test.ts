@@ -1,7 +1,8 @@
 // Secrets end to end, all real: the server as its own process (its stdout and stderr captured), the
-// builder daemon as its own process (process driver), a build that prints its secrets in clear and in
-// base64. The steps get the values; the log shows them masked; and no byte of any value is left in
-// the libSQL files, the data directory, the blob store or either process's own output.
+// builder daemon as its own process — with the process driver, and with LXC through a real sshd —
+// and a build that prints its secrets in clear and in base64. The steps get the values; the log shows
+// them masked; no value shows in the host's process list while the step runs; and no byte of any
+// value is left in the libSQL files, the data directory, the blob store or either process's output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -9,6 +10,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MASK } from "../wasm/index.ts";
+import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { createRepo } from "./support/git.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
 
@@ -32,6 +35,8 @@ jobs:
             echo "b64:$(printf %s "$API_KEY" | base64)"
             echo "sha:$(printf %s "$API_KEY" | sha256sum | cut -c1-64)"
             echo "ctxsha:$(printf %s "$DEPLOY_TOKEN" | sha256sum | cut -c1-64)"
+            echo "waiting"
+            sleep 2
 workflows:
   main:
     jobs:
@@ -43,7 +48,46 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 /** Every form a value could leak in: clear, base64, hex. */
 const forms = (v: string) => [v, Buffer.from(v).toString("base64"), Buffer.from(v).toString("hex")];
 
-describe("secrets end to end", () => {
+const skipLxc = await requireLxc({ sshd: true });
+
+interface Setup {
+  name: string;
+  skip: boolean;
+  start?: () => Promise<void>;
+  stop?: (jobId: string | undefined) => Promise<void>;
+  /** Extra `cairn-builder register` arguments. */
+  registerArgs: () => string[];
+}
+
+let sshd: TestSshd | undefined;
+const SETUPS: Setup[] = [
+  { name: "process driver, local transport", skip: false, registerArgs: () => ["--driver", "process"] },
+  {
+    name: "LXC over SSH",
+    skip: skipLxc,
+    async start() {
+      await ensureBaseTemplate();
+      sshd = await startSshd();
+    },
+    async stop(jobId) {
+      await sshd?.stop();
+      // This job's container is gone (other tests may have their own running).
+      if (jobId) expect((await cairnContainers()).filter((n) => n.includes(jobId.slice(0, 8)))).toEqual([]);
+    },
+    registerArgs: () => [
+      "--driver", "lxc",
+      "--ssh-host", sshd!.host, "--ssh-port", String(sshd!.port), "--ssh-user", sshd!.username,
+      "--ssh-key", sshd!.clientKeyPath, "--ssh-host-key", sshd!.hostPublicKey,
+    ],
+  },
+];
+
+/** Command lines of every process on this host. */
+function processList(): string {
+  return spawnSync("ps", ["-eww", "-o", "args="], { encoding: "utf8" }).stdout;
+}
+
+for (const setup of SETUPS) describe.skipIf(setup.skip)(`secrets end to end: ${setup.name}`, () => {
   let dataDir: string;
   let builderDir: string;
   let server: ServerProcess;
@@ -63,8 +107,9 @@ describe("secrets end to end", () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "cairn-secrets-e2e-"));
     builderDir = mkdtempSync(join(tmpdir(), "cairn-secrets-builder-"));
+    await setup.start?.();
     server = await startServerProcess(dataDir);
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     if (builder && builder.exitCode === null) {
@@ -72,6 +117,7 @@ describe("secrets end to end", () => {
       await new Promise((r) => builder?.once("exit", r));
     }
     await server?.stop();
+    await setup.stop?.(jobId);
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(builderDir, { recursive: true, force: true });
   });
@@ -80,6 +126,7 @@ describe("secrets end to end", () => {
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG });
     const project = JSON.parse((await api("/api/v1/projects", { method: "POST", json: { name: "e2e-secrets", repo_url: repo.bare } })).text);
+    expect(project.id).toBeString();
     expect((await api(`/api/v1/projects/${project.id}/envvars`, { method: "POST", json: { name: "API_KEY", value: SECRETS.API_KEY } })).status).toBe(201);
     const ctx = JSON.parse((await api("/api/v1/contexts", { method: "POST", json: { name: "e2e" } })).text);
     expect((await api(`/api/v1/contexts/${ctx.id}/envvars`, { method: "POST", json: { name: "DEPLOY_TOKEN", value: SECRETS.DEPLOY_TOKEN } })).status).toBe(201);
@@ -90,7 +137,7 @@ describe("secrets end to end", () => {
     const identity = join(builderDir, "builder.json");
     const reg = spawnSync(
       process.execPath,
-      [join(root, "builder/cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "e2e", "--driver", "process"],
+      [join(root, "builder/cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "e2e", ...setup.registerArgs()],
       { encoding: "utf8" },
     );
     expect(reg.stderr).toBe("");
@@ -100,11 +147,19 @@ describe("secrets end to end", () => {
     builder.stderr?.on("data", (d) => (builderOut += d));
 
     let job: { status: string; failure_reason: string | null };
+    let sawStepRunning = false;
     for (;;) {
       job = JSON.parse((await api(`/api/v1/jobs/${jobId}`)).text);
       if (!["queued", "running"].includes(job.status)) break;
+      // While the step sleeps, its secrets are in its environment: none may show in any command line.
+      if ((await api(`/api/v1/jobs/${jobId}/log?format=text`)).text.includes("waiting")) {
+        sawStepRunning = true;
+        const ps = processList();
+        for (const v of Object.values(SECRETS)) expect(ps.includes(v)).toBe(false);
+      }
       await Bun.sleep(200);
     }
+    expect(sawStepRunning).toBe(true);
     const log = (await api(`/api/v1/jobs/${jobId}/log?format=text`)).text;
     expect({ status: job.status, reason: job.failure_reason }).toEqual({ status: "success", reason: null });
     // The steps had the values: their hashes are in the log...
