@@ -175,6 +175,10 @@ export const jobs = sqliteTable(
     leaseId: text("lease_id"),
     leaseExpiresAt: integer("lease_expires_at"),
     attempt: integer("attempt").notNull().default(1),
+    /** A lost job is re-queued once as a new row: the lost row points at its retry. */
+    supersededBy: text("superseded_by"),
+    /** Builder that lost this job's previous attempt: the retry goes to another builder when one exists. */
+    avoidBuilderId: text("avoid_builder_id"),
     /** Set when the builder ran the job without a sandbox (process driver). */
     unsandboxed: integer("unsandboxed", { mode: "boolean" }),
     /** Raw log bytes acknowledged (persisted) so far. */
