@@ -1,0 +1,28 @@
+import { describe, expect, test } from "bun:test";
+import { branchMatches, validateBranchFilters } from "./branch-filters.ts";
+
+describe("branch filters", () => {
+  test("no filters: every branch", () => {
+    expect(branchMatches([], "anything/at-all")).toBe(true);
+  });
+  test("globs: * within a segment, ** across, ? one character, the rest literal", () => {
+    expect(branchMatches(["main"], "main")).toBe(true);
+    expect(branchMatches(["main"], "mainline")).toBe(false);
+    expect(branchMatches(["release/*"], "release/1.2")).toBe(true);
+    expect(branchMatches(["release/*"], "release/1.2/hotfix")).toBe(false);
+    expect(branchMatches(["feature/**"], "feature/a/b")).toBe(true);
+    expect(branchMatches(["v?.x"], "v1.x")).toBe(true);
+    expect(branchMatches(["v1.x"], "v1-x")).toBe(false);
+  });
+  test("/regex/ matches the whole name", () => {
+    expect(branchMatches(["/dependabot\\/.*/"], "dependabot/npm/x")).toBe(true);
+    expect(branchMatches(["/ma/"], "main")).toBe(false);
+    expect(branchMatches(["/ma.*/", "dev"], "dev")).toBe(true);
+  });
+  test("validation names what is wrong", () => {
+    expect(validateBranchFilters(["main", "/re.*/"])).toEqual(["main", "/re.*/"]);
+    expect(() => validateBranchFilters("main")).toThrow(/array/);
+    expect(() => validateBranchFilters([""])).toThrow(/non-empty/);
+    expect(() => validateBranchFilters(["/(unclosed/"])).toThrow(/not a valid regular expression/);
+  });
+});
