@@ -57,6 +57,8 @@ export const projects = sqliteTable(
     defaultBranch: text("default_branch").notNull().default("main"),
     followed: integer("followed", { mode: "boolean" }).notNull().default(true),
     nextPipelineNumber: integer("next_pipeline_number").notNull().default(1),
+    /** At most this many of the project's jobs run at once (null: no limit). */
+    maxConcurrentJobs: integer("max_concurrent_jobs"),
     createdAt: integer("created_at").notNull().default(now),
     /** Branches webhooks build (JSON array of globs or /regex/); empty means every branch. */
     branchFilters: text("branch_filters").notNull().default("[]"),
@@ -179,6 +181,9 @@ export const jobs = sqliteTable(
     supersededBy: text("superseded_by"),
     /** Builder that lost this job's previous attempt: the retry goes to another builder when one exists. */
     avoidBuilderId: text("avoid_builder_id"),
+    /** `parallelism: N` makes N rows, one per slice, each in its own container. */
+    sliceIndex: integer("slice_index").notNull().default(0),
+    sliceTotal: integer("slice_total").notNull().default(1),
     /** Set when the builder ran the job without a sandbox (process driver). */
     unsandboxed: integer("unsandboxed", { mode: "boolean" }),
     /** Raw log bytes acknowledged (persisted) so far. */
