@@ -7,7 +7,8 @@ import {
   L_SPANS, L_START, L_STRIKE, L_TEXT, L_UNDERLINE, outBuf, outLen, put, putByte, putU32,
 } from "./output";
 import {
-  attrsOf, bgOf, compactStyles, current, fgOf, hrefLen, hrefPtr, markUsed, PALETTE, same,
+  attrsOf, bgOf, cacheSpanJson, compactStyles, current, fgOf, hrefLen, hrefPtr, markUsed, PALETTE, same,
+  spanJson, spanJsonLen,
 } from "./style";
 
 let cps: usize = 0;
@@ -305,11 +306,22 @@ function putColour(c: u32): void {
 
 function writeSpan(style: i32, start: i32, end: i32): void {
   const hl = hrefLen(style);
-  ensure(256 + hl * 2);
+  ensure(256 + hl * 2 + 16);
   put(L_START);
   putU32(start);
   put(L_END);
   putU32(end);
+  // The style fields are the same every time a style is used: rendered once, then copied.
+  const cached = spanJson(style);
+  if (cached != 0) {
+    const n = spanJsonLen(style);
+    const dst = outBuf + <usize>outLen;
+    for (let i: i32 = 0; i < n; i += 8) store<u64>(dst + <usize>i, load<u64>(cached + <usize>i));
+    outLen += n;
+    putByte(0x7d);
+    return;
+  }
+  const from = outLen;
   const fg = fgOf(style);
   const bg = bgOf(style);
   const a = attrsOf(style);
@@ -337,5 +349,6 @@ function writeSpan(style: i32, start: i32, end: i32): void {
     }
     putByte(0x22);
   }
+  cacheSpanJson(style, outBuf + <usize>from, outLen - from);
   putByte(0x7d);
 }

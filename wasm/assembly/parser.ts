@@ -314,43 +314,82 @@ function sgr(): void {
   let i = 0;
   while (i < n) {
     const v = paramAt(i);
-    if (v == 0) {
-      fg = 0;
-      bg = 0;
-      attrs = 0;
-    } else if (v == 1) attrs |= 1;
-    else if (v == 2) attrs |= 2;
-    else if (v == 3) attrs |= 4;
-    else if (v == 4) attrs |= 8;
-    else if (v == 7) attrs |= 16;
-    else if (v == 9) attrs |= 32;
-    else if (v == 22) attrs &= ~3;
-    else if (v == 23) attrs &= ~4;
-    else if (v == 24) attrs &= ~8;
-    else if (v == 27) attrs &= ~16;
-    else if (v == 29) attrs &= ~32;
-    else if (v >= 30 && v <= 37) fg = PALETTE | <u32>(v - 30);
-    else if (v == 39) fg = 0;
-    else if (v >= 40 && v <= 47) bg = PALETTE | <u32>(v - 40);
-    else if (v == 49) bg = 0;
-    else if (v >= 90 && v <= 97) fg = PALETTE | <u32>(v - 82);
-    else if (v >= 100 && v <= 107) bg = PALETTE | <u32>(v - 92);
-    else if ((v == 38 || v == 48) && i + 1 < n && (paramAt(i + 1) == 5 || paramAt(i + 1) == 2)) {
-      let c: i64 = -1;
-      if (paramAt(i + 1) == 5) {
-        if (i + 2 < n && paramAt(i + 2) <= 255) c = <i64>(PALETTE | <u32>paramAt(i + 2));
-        i += 3;
-      } else {
-        if (i + 4 < n && paramAt(i + 2) <= 255 && paramAt(i + 3) <= 255 && paramAt(i + 4) <= 255) {
-          c = <i64>(RGB | (<u32>paramAt(i + 2) << 16) | (<u32>paramAt(i + 3) << 8) | <u32>paramAt(i + 4));
+    // A switch compiles to one jump table; SGR is the parser's busiest dispatch.
+    switch (v) {
+      case 0:
+        fg = 0;
+        bg = 0;
+        attrs = 0;
+        break;
+      case 1:
+        attrs |= 1;
+        break;
+      case 2:
+        attrs |= 2;
+        break;
+      case 3:
+        attrs |= 4;
+        break;
+      case 4:
+        attrs |= 8;
+        break;
+      case 7:
+        attrs |= 16;
+        break;
+      case 9:
+        attrs |= 32;
+        break;
+      case 22:
+        attrs &= ~3;
+        break;
+      case 23:
+        attrs &= ~4;
+        break;
+      case 24:
+        attrs &= ~8;
+        break;
+      case 27:
+        attrs &= ~16;
+        break;
+      case 29:
+        attrs &= ~32;
+        break;
+      case 30: case 31: case 32: case 33: case 34: case 35: case 36: case 37:
+        fg = PALETTE | <u32>(v - 30);
+        break;
+      case 39:
+        fg = 0;
+        break;
+      case 40: case 41: case 42: case 43: case 44: case 45: case 46: case 47:
+        bg = PALETTE | <u32>(v - 40);
+        break;
+      case 49:
+        bg = 0;
+        break;
+      case 90: case 91: case 92: case 93: case 94: case 95: case 96: case 97:
+        fg = PALETTE | <u32>(v - 82);
+        break;
+      case 100: case 101: case 102: case 103: case 104: case 105: case 106: case 107:
+        bg = PALETTE | <u32>(v - 92);
+        break;
+      default:
+        if ((v == 38 || v == 48) && i + 1 < n && (paramAt(i + 1) == 5 || paramAt(i + 1) == 2)) {
+          let c: i64 = -1;
+          if (paramAt(i + 1) == 5) {
+            if (i + 2 < n && paramAt(i + 2) <= 255) c = <i64>(PALETTE | <u32>paramAt(i + 2));
+            i += 3;
+          } else {
+            if (i + 4 < n && paramAt(i + 2) <= 255 && paramAt(i + 3) <= 255 && paramAt(i + 4) <= 255) {
+              c = <i64>(RGB | (<u32>paramAt(i + 2) << 16) | (<u32>paramAt(i + 3) << 8) | <u32>paramAt(i + 4));
+            }
+            i += 5;
+          }
+          if (c >= 0) {
+            if (v == 38) fg = <u32>c;
+            else bg = <u32>c;
+          }
+          continue;
         }
-        i += 5;
-      }
-      if (c >= 0) {
-        if (v == 38) fg = <u32>c;
-        else bg = <u32>c;
-      }
-      continue;
     }
     i++;
   }

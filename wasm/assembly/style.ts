@@ -1,64 +1,106 @@
-// Pen styles that cells point into. Mirror of wasm/reference/style.ts, with the links kept in
-// an arena so a style is five integers. An entry no cell uses yet is reused, so a stream of
-// style changes without text cannot grow the table.
+// Pen styles that cells point into. Mirror of wasm/reference/style.ts, with links kept in an
+// arena so a style is a fixed-size entry. Styles are interned through a small direct-mapped
+// cache, so the same colour gets the same id and its span JSON is rendered once. An entry
+// no cell uses yet is reused, so a stream of style changes without text cannot grow the table.
 import { grow, newCapacity } from "./buffer";
 import { STYLE_TABLE_COMPACT } from "./limits";
 
 export const PALETTE: u32 = 0x1000000;
 export const RGB: u32 = 0x2000000;
 
-const ENTRY = 20;
+// Entry: fg, bg, attrs, hrefLen (compared as one v128), hrefOff, jsonOff, jsonLen, spare.
+const ENTRY = 32;
+const SLOTS = 256;
 let table: usize = 0;
 let tableCap: i32 = 0;
 export let styleCount: i32 = 1;
 let arena: usize = 0;
 let arenaCap: i32 = 0;
 let arenaLen: i32 = 0;
+let json: usize = 0;
+let jsonCap: i32 = 0;
+let jsonLen: i32 = 0;
+/** Direct-mapped cache: hash of a style → its id (0 = empty). */
+let slots: usize = 0;
 /** Style id new cells get; 0 is the default style. */
 export let current: i32 = 0;
-/** Whether a cell has been written with `current` since it was made. */
+/** Whether `current` may be referenced by a cell of the line being written. */
 export let used = false;
 
 export function initStyles(): void {
   table = grow(0, 0, ENTRY * 64);
   tableCap = newCapacity(0, ENTRY * 64);
   memory.fill(table, 0, ENTRY);
+  store<i32>(table, -1, 24);
+  slots = heap.alloc(SLOTS << 2);
+  memory.fill(slots, 0, SLOTS << 2);
 }
 
 @inline export function markUsed(): void {
   used = true;
 }
 
+@inline function entry(id: i32): usize {
+  return table + (<usize>id << 5);
+}
 @inline export function fgOf(id: i32): u32 {
-  return load<u32>(table + <usize>(id * ENTRY));
+  return load<u32>(entry(id));
 }
 @inline export function bgOf(id: i32): u32 {
-  return load<u32>(table + <usize>(id * ENTRY), 4);
+  return load<u32>(entry(id), 4);
 }
 @inline export function attrsOf(id: i32): u32 {
-  return load<u32>(table + <usize>(id * ENTRY), 8);
-}
-@inline export function hrefPtr(id: i32): usize {
-  return arena + <usize>load<i32>(table + <usize>(id * ENTRY), 12);
+  return load<u32>(entry(id), 8);
 }
 @inline export function hrefLen(id: i32): i32 {
-  return load<i32>(table + <usize>(id * ENTRY), 16);
+  return load<i32>(entry(id), 12);
+}
+@inline export function hrefPtr(id: i32): usize {
+  return arena + <usize>load<i32>(entry(id), 16);
 }
 
-function equals(id: i32, fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): bool {
-  if (fgOf(id) != fg || bgOf(id) != bg || attrsOf(id) != attrs || hrefLen(id) != hlen) return false;
+@inline function equals(id: i32, key: v128, href: usize, hlen: i32): bool {
+  if (!i32x4.all_true(i32x4.eq(v128.load(entry(id)), key))) return false;
   return hlen == 0 || memory.compare(hrefPtr(id), href, <usize>hlen) == 0;
 }
 
-export function same(a: i32, b: i32): bool {
+@inline export function same(a: i32, b: i32): bool {
   if (a == b) return true;
-  return equals(a, fgOf(b), bgOf(b), attrsOf(b), hrefPtr(b), hrefLen(b));
+  return equals(a, v128.load(entry(b)), hrefPtr(b), hrefLen(b));
+}
+
+/** The cached JSON of a span's style fields (`,"fg":1,...`), or 0 if not rendered yet. */
+@inline export function spanJson(id: i32): usize {
+  const n = load<i32>(entry(id), 24);
+  return n < 0 ? 0 : json + <usize>load<i32>(entry(id), 20);
+}
+@inline export function spanJsonLen(id: i32): i32 {
+  return load<i32>(entry(id), 24);
+}
+export function cacheSpanJson(id: i32, src: usize, n: i32): void {
+  if (jsonLen + n + 8 > jsonCap) {
+    json = grow(json, jsonCap, jsonLen + n + 8);
+    jsonCap = newCapacity(jsonCap, jsonLen + n + 8);
+  }
+  memory.copy(json + <usize>jsonLen, src, <usize>n);
+  store<i32>(entry(id), jsonLen, 20);
+  store<i32>(entry(id), n, 24);
+  jsonLen += n;
 }
 
 export function setStyle(fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): void {
-  if (equals(current, fg, bg, attrs, href, hlen)) return;
+  const key = i32x4(fg, bg, attrs, hlen);
+  if (equals(current, key, href, hlen)) return;
   if (fg == 0 && bg == 0 && attrs == 0 && hlen == 0) {
     current = 0;
+    return;
+  }
+  const slot = slots + <usize>(((fg * 0x9e3779b1) ^ (bg * 0x85ebca6b) ^ (attrs * 0xc2b2ae35) ^ <u32>hlen) >>> 24 << 2);
+  const cached = load<i32>(slot);
+  if (cached > 0 && cached < styleCount && equals(cached, key, href, hlen)) {
+    current = cached;
+    // An interned id may already be on this line, so it must never be overwritten.
+    used = true;
     return;
   }
   let id = current;
@@ -70,14 +112,12 @@ export function setStyle(fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): 
     }
   } else if (hrefLen(id) > 0) {
     // Reusing the newest entry: its link is the newest in the arena, so give the space back.
-    arenaLen = load<i32>(table + <usize>(id * ENTRY), 12);
+    arenaLen = load<i32>(entry(id), 16);
   }
-  const at = table + <usize>(id * ENTRY);
-  store<u32>(at, fg);
-  store<u32>(at, bg, 4);
-  store<u32>(at, attrs, 8);
-  store<i32>(at, arenaLen, 12);
-  store<i32>(at, hlen, 16);
+  const at = entry(id);
+  v128.store(at, key);
+  store<i32>(at, arenaLen, 16);
+  store<i32>(at, -1, 24);
   if (hlen > 0) {
     if (arenaLen + hlen > arenaCap) {
       arena = grow(arena, arenaCap, arenaLen + hlen);
@@ -86,6 +126,7 @@ export function setStyle(fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): 
     memory.copy(arena + <usize>arenaLen, href, <usize>hlen);
     arenaLen += hlen;
   }
+  store<i32>(slot, id);
   current = id;
   used = false;
 }
@@ -93,18 +134,19 @@ export function setStyle(fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): 
 /** Called right after a line was emitted, when no cell references the table. */
 export function compactStyles(): void {
   used = false;
-  if (styleCount <= STYLE_TABLE_COMPACT && arenaLen <= 65536) return;
+  if (styleCount <= STYLE_TABLE_COMPACT && arenaLen <= 65536 && jsonLen <= 65536) return;
+  memory.fill(slots, 0, SLOTS << 2);
+  jsonLen = 0;
   if (current == 0) {
     styleCount = 1;
     arenaLen = 0;
     return;
   }
-  const from = table + <usize>(current * ENTRY);
-  const to = table + <usize>ENTRY;
   const hlen = hrefLen(current);
   memory.copy(arena, hrefPtr(current), <usize>hlen);
-  memory.copy(to, from, <usize>ENTRY);
-  store<i32>(to, 0, 12);
+  memory.copy(entry(1), entry(current), <usize>ENTRY);
+  store<i32>(entry(1), 0, 16);
+  store<i32>(entry(1), -1, 24);
   arenaLen = hlen;
   styleCount = 2;
   current = 1;
