@@ -19,6 +19,11 @@ setDefaultTimeout(60_000);
 
 const skip = await requireLxc({ sshd: true });
 
+// A private lxcpath: a builder started by another test on this machine reaps every `cairn-*` in
+// the default one at startup. It also exercises the driver's `-P` plumbing.
+const LXC_PATH = "/var/lib/cairn-test-lxc";
+const own = { lxcPath: LXC_PATH };
+
 const unique = () => `t${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
 /** Runs a step and collects its output as text, with the time the first byte arrived. */
@@ -46,7 +51,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
   let checkout: string;
 
   beforeAll(async () => {
-    await ensureBaseTemplate();
+    await ensureBaseTemplate(own);
     sshd = await startSshd();
     transport = await createSshTransport({
       host: sshd.host,
@@ -55,7 +60,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
       privateKey: sshd.clientPrivateKey,
       hostKey: sshd.hostPublicKey,
     });
-    driver = createLxcDriver({ transport, template: TEMPLATE });
+    driver = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH });
     checkout = mkdtempSync(join(tmpdir(), "cairn-checkout-"));
     mkdirSync(join(checkout, "src"));
     writeFileSync(join(checkout, "README"), "hello from the checkout\n");
@@ -73,14 +78,14 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 
   test("check() passes on a prepared host and names a missing template", async () => {
     await driver.check();
-    const wrong = createLxcDriver({ transport, template: "cairn-no-such-template" });
+    const wrong = createLxcDriver({ transport, template: "cairn-no-such-template", lxcPath: LXC_PATH });
     await expect(wrong.check()).rejects.toThrow(/template container cairn-no-such-template does not exist/);
   });
 
   test("create() gives a running cairn-* container that is sandboxed", async () => {
     expect(sandbox.name).toStartWith("cairn-");
     expect(sandbox.unsandboxed).toBe(false);
-    expect(await cairnContainers()).toContain(sandbox.name);
+    expect(await cairnContainers(own)).toContain(sandbox.name);
   });
 
   test("putTree hands a host directory in, symlinks and modes intact", async () => {
@@ -213,29 +218,33 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     } finally {
       await Promise.all(slices.map((s) => s.destroy()));
     }
-    const left = await cairnContainers();
+    const left = await cairnContainers(own);
     for (const s of slices) expect(left).not.toContain(s.name);
   });
 
   test("destroy() leaves no container and is idempotent", async () => {
     const extra = await driver.create({ name: unique() });
-    expect(await cairnContainers()).toContain(extra.name);
+    expect(await cairnContainers(own)).toContain(extra.name);
     await extra.destroy();
-    expect(await cairnContainers()).not.toContain(extra.name);
+    expect(await cairnContainers(own)).not.toContain(extra.name);
     await extra.destroy();
   });
 
   test("reapOrphans() removes stray cairn-* containers, running or stopped, and keeps the rest", async () => {
     const running = `cairn-stray-${unique()}`;
     const stopped = `cairn-stray-${unique()}`;
-    expect(spawnSync("lxc-copy", ["-n", TEMPLATE, "-N", running, "-e", "-B", "overlay"]).status).toBe(0);
+    expect(
+      spawnSync("lxc-copy", ["-P", LXC_PATH, "-n", TEMPLATE, "-N", running, "-e", "-B", "overlay"]).status,
+    ).toBe(0);
     // A crash between lxc-copy and start can leave a stopped, non-ephemeral clone.
-    expect(spawnSync("lxc-copy", ["-n", TEMPLATE, "-N", stopped, "-s", "-B", "overlay"]).status).toBe(0);
+    expect(
+      spawnSync("lxc-copy", ["-P", LXC_PATH, "-n", TEMPLATE, "-N", stopped, "-s", "-B", "overlay"]).status,
+    ).toBe(0);
     // Keep everything else: other tests on this host may own containers right now.
-    const keep = new Set((await cairnContainers()).filter((n) => n !== running && n !== stopped));
+    const keep = new Set((await cairnContainers(own)).filter((n) => n !== running && n !== stopped));
     const reaped = await driver.reapOrphans(keep);
     expect(reaped.sort()).toEqual([running, stopped].sort());
-    const left = await cairnContainers();
+    const left = await cairnContainers(own);
     expect(left).not.toContain(running);
     expect(left).not.toContain(stopped);
     expect(left).toContain(sandbox.name);

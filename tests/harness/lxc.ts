@@ -3,7 +3,7 @@
 //   import { describe } from "bun:test";
 //   const skip = await requireLxc({ sshd: true });   // top level of the test file
 //   describe.skipIf(skip)("lxc things", () => {
-//     beforeAll(() => ensureBaseTemplate());
+//     beforeAll(() => ensureBaseTemplate());             // or ({ lxcPath }) for a private one
 //     ...expect(await cairnContainers()).not.toContain(name)
 //   });
 //
@@ -24,9 +24,9 @@ interface Ran {
   out: string;
 }
 
-function sh(argv: string[]): Promise<Ran> {
+function sh(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     child.stdout.on("data", (b: Buffer) => {
       out += b.toString();
@@ -76,19 +76,29 @@ export async function requireLxc(needs: { sshd?: boolean } = {}): Promise<boolea
   return true;
 }
 
-let template: Promise<void> | undefined;
+const templates = new Map<string, Promise<void>>();
 
-/** Runs scripts/lxc-base-template.sh once per process (a no-op when the template is current). */
-export function ensureBaseTemplate(): Promise<void> {
-  template ??= sh(["sh", TEMPLATE_SCRIPT]).then((r) => {
-    if (r.code !== 0) throw new Error(`scripts/lxc-base-template.sh failed (exit ${r.code}):\n${r.out}`);
-  });
-  return template;
+/**
+ * Runs scripts/lxc-base-template.sh once per process and lxcpath (a no-op when the template is
+ * current). A private `lxcPath` keeps a test's containers out of reach of other builders' orphan
+ * reapers running on the same machine.
+ */
+export function ensureBaseTemplate(opts: { lxcPath?: string } = {}): Promise<void> {
+  const key = opts.lxcPath ?? "";
+  let made = templates.get(key);
+  if (!made) {
+    const env = { ...process.env, ...(opts.lxcPath ? { LXC_PATH: opts.lxcPath } : {}) };
+    made = sh(["sh", TEMPLATE_SCRIPT], env).then((r) => {
+      if (r.code !== 0) throw new Error(`scripts/lxc-base-template.sh failed (exit ${r.code}):\n${r.out}`);
+    });
+    templates.set(key, made);
+  }
+  return made;
 }
 
 /** Existing `cairn-*` containers other than the template: leftovers, for assertions. */
-export async function cairnContainers(): Promise<string[]> {
-  const r = await sh(["lxc-ls", "-1"]);
+export async function cairnContainers(opts: { lxcPath?: string } = {}): Promise<string[]> {
+  const r = await sh(["lxc-ls", ...(opts.lxcPath ? ["-P", opts.lxcPath] : []), "-1"]);
   if (r.code !== 0) throw new Error(`lxc-ls failed: ${r.out.trim()}`);
   return r.out.split(/\s+/).filter((n) => n.startsWith("cairn-") && n !== TEMPLATE);
 }
