@@ -1,0 +1,72 @@
+// Span JSON: `{"start":..,"end":..,<style fields>}`, with the style fields rendered once per
+// style and copied after that.
+import {
+  ensure, L_BG, L_BOLD, L_DIM, L_END, L_FG, L_HREF, L_INVERSE, L_ITALIC, L_START, L_STRIKE, L_UNDERLINE,
+  outBuf, outLen, put, putByte, putU32,
+} from "./output";
+import {
+  attrsOf, bgOf, cacheSpanJson, fgOf, hrefLen, hrefPtr, PALETTE, spanJson, spanJsonLen,
+} from "./style";
+
+function putColour(c: u32): void {
+  if (c & PALETTE) {
+    putU32(c & 0xff);
+    return;
+  }
+  putByte(0x22);
+  putByte(0x23);
+  for (let shift = 20; shift >= 0; shift -= 4) {
+    const d = (c >> shift) & 0xf;
+    putByte(d < 10 ? 0x30 + d : 0x57 + d);
+  }
+  putByte(0x22);
+}
+
+export function writeSpan(style: i32, start: i32, end: i32): void {
+  const hl = hrefLen(style);
+  ensure(256 + hl * 2 + 16);
+  put(L_START);
+  putU32(start);
+  put(L_END);
+  putU32(end);
+  // The style fields are the same every time a style is used: rendered once, then copied.
+  const cached = spanJson(style);
+  if (cached != 0) {
+    const n = spanJsonLen(style);
+    const dst = outBuf + <usize>outLen;
+    for (let i: i32 = 0; i < n; i += 8) store<u64>(dst + <usize>i, load<u64>(cached + <usize>i));
+    outLen += n;
+    putByte(0x7d);
+    return;
+  }
+  const from = outLen;
+  const fg = fgOf(style);
+  const bg = bgOf(style);
+  const a = attrsOf(style);
+  if (fg != 0) {
+    put(L_FG);
+    putColour(fg);
+  }
+  if (bg != 0) {
+    put(L_BG);
+    putColour(bg);
+  }
+  if (a & 1) put(L_BOLD);
+  if (a & 2) put(L_DIM);
+  if (a & 4) put(L_ITALIC);
+  if (a & 8) put(L_UNDERLINE);
+  if (a & 16) put(L_INVERSE);
+  if (a & 32) put(L_STRIKE);
+  if (hl > 0) {
+    put(L_HREF);
+    const h = hrefPtr(style);
+    for (let i = 0; i < hl; i++) {
+      const b = <u32>load<u8>(h + <usize>i);
+      if (b == 0x22 || b == 0x5c) putByte(0x5c);
+      putByte(b);
+    }
+    putByte(0x22);
+  }
+  cacheSpanJson(style, outBuf + <usize>from, outLen - from);
+  putByte(0x7d);
+}

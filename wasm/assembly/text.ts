@@ -1,0 +1,156 @@
+// The fast representation of a line: its UTF-8 text and a list of style runs, used while the
+// line is only appended to (the cursor at its end), which is nearly every line of a build log.
+// Appending is a copy, emitting is a copy with JSON escaping; no per-character cells.
+import { grow, newCapacity } from "./buffer";
+import { LINE_LIMIT_BYTES } from "./limits";
+import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putU32 } from "./output";
+import { writeSpan } from "./spans";
+import { current, markUsed, same } from "./style";
+import { bytes, cont, cursor, len, next, utf8Len } from "./linestate";
+
+export let text: usize = 0;
+let textCap: i32 = 0;
+/** UTF-16 length of the text (span offsets are in UTF-16 units). */
+export let units: i32 = 0;
+// Runs as (byte start, unit start, style id) triples.
+export let runs: usize = 0;
+let runCap: i32 = 0;
+export let runCount: i32 = 0;
+
+@inline function reserveText(n: i32): void {
+  if (n > textCap) {
+    text = grow(text, textCap, n);
+    textCap = newCapacity(textCap, n);
+  }
+}
+
+@inline function startRun(style: i32): void {
+  if (runCount > 0 && load<i32>(runs + <usize>(runCount * 12 - 4)) == style) return;
+  if ((runCount + 1) * 12 > runCap) {
+    runs = grow(runs, runCap, (runCount + 1) * 12);
+    runCap = newCapacity(runCap, (runCount + 1) * 12);
+  }
+  const at = runs + <usize>(runCount * 12);
+  store<i32>(at, bytes);
+  store<i32>(at, units, 4);
+  store<i32>(at, style, 8);
+  runCount++;
+}
+
+export function clearText(): void {
+  len = 0;
+  bytes = 0;
+  units = 0;
+  runCount = 0;
+}
+
+/**
+ * Appends printable ASCII at the end of the line; returns how many bytes it took (fewer
+ * when the line reached 64 KiB: the caller emits it and continues).
+ */
+export function appendAscii(p: usize, n: i32): i32 {
+  let take = LINE_LIMIT_BYTES - bytes;
+  if (take > n) take = n;
+  if (take <= 0) return 0;
+  reserveText(bytes + take + 16);
+  startRun(current);
+  const dst = text + <usize>bytes;
+  let i = 0;
+  for (; i + 16 <= take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
+  for (; i < take; i++) store<u8>(dst + <usize>i, load<u8>(p + <usize>i));
+  bytes += take;
+  units += take;
+  len += take;
+  cursor = len;
+  markUsed();
+  return take;
+}
+
+/** Appends one code point at the end of the line; false when it does not fit in 64 KiB. */
+export function appendCodePoint(cp: u32): bool {
+  const size = utf8Len(cp);
+  if (bytes + size > LINE_LIMIT_BYTES) return false;
+  reserveText(bytes + 4);
+  startRun(current);
+  const o = text + <usize>bytes;
+  if (cp < 0x80) store<u8>(o, <u8>cp);
+  else if (cp < 0x800) {
+    store<u8>(o, <u8>(0xc0 | (cp >> 6)));
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
+  } else if (cp < 0x10000) {
+    store<u8>(o, <u8>(0xe0 | (cp >> 12)));
+    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
+  } else {
+    store<u8>(o, <u8>(0xf0 | (cp >> 18)));
+    store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
+    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
+  }
+  bytes += size;
+  units += cp >= 0x10000 ? 2 : 1;
+  len++;
+  cursor = len;
+  markUsed();
+  return true;
+}
+
+/** Writes the line as JSON: the text (escaped) and its merged non-default style runs. */
+export function emitText(): void {
+  beginLine(next, bytes);
+  ensure(80 + bytes * 2);
+  put(L_N);
+  putU32(next++);
+  put(L_TEXT);
+  let o = outBuf + <usize>outLen;
+  const quote = i8x16.splat(0x22);
+  const backslash = i8x16.splat(0x5c);
+  let i = 0;
+  while (i < bytes) {
+    if (i + 16 <= bytes) {
+      const v = v128.load(text + <usize>i);
+      if (!v128.any_true(v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)))) {
+        v128.store(o, v);
+        o += 16;
+        i += 16;
+        continue;
+      }
+    }
+    const stop = i + 16 < bytes ? i + 16 : bytes;
+    for (; i < stop; i++) {
+      const b = load<u8>(text + <usize>i);
+      if (b == 0x22 || b == 0x5c) {
+        store<u8>(o, 0x5c);
+        o++;
+      }
+      store<u8>(o, b);
+      o++;
+    }
+  }
+  outLen = <i32>(o - outBuf);
+  put(L_SPANS);
+  let written = 0;
+  let k = 0;
+  while (k < runCount) {
+    const style = load<i32>(runs + <usize>(k * 12), 8);
+    const start = load<i32>(runs + <usize>(k * 12), 4);
+    let j = k + 1;
+    while (j < runCount && same(load<i32>(runs + <usize>(j * 12), 8), style)) j++;
+    const end = j < runCount ? load<i32>(runs + <usize>(j * 12), 4) : units;
+    if (style != 0 && end > start) {
+      if (written > 0) {
+        ensure(1);
+        putByte(0x2c);
+      }
+      writeSpan(style, start, end);
+      written++;
+    }
+    k = j;
+  }
+  ensure(16);
+  if (cont) put(L_CONT_END);
+  else {
+    putByte(0x5d);
+    putByte(0x7d);
+  }
+}
