@@ -48,7 +48,9 @@ const otherKeys = nacl.box.keyPair();
 let builder: ServerClient;
 
 async function register(publicKey: Uint8Array): Promise<ServerClient> {
-  const { token } = (await (await server.api("/api/v1/builders/registration-tokens", { method: "POST" })).json()) as { token: string };
+  const { token } = (await (
+    await server.api("/api/v1/builders/registration-tokens", { method: "POST" })
+  ).json()) as { token: string };
   const r = await new ServerClient(server.url).register({
     registration_token: token,
     name: "stand-in",
@@ -60,7 +62,10 @@ async function register(publicKey: Uint8Array): Promise<ServerClient> {
 }
 
 async function pipelineOn(branch: string): Promise<string> {
-  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch } });
+  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+    method: "POST",
+    json: { branch },
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as { jobs: { id: string }[] }).jobs[0].id;
 }
@@ -76,7 +81,10 @@ async function acquireBriefly(client: ServerClient, ms = 1500): Promise<JobPaylo
 }
 
 async function jobState(jobId: string) {
-  return (await (await server.api(`/api/v1/jobs/${jobId}`)).json()) as { status: string; failure_reason: string | null };
+  return (await (await server.api(`/api/v1/jobs/${jobId}`)).json()) as {
+    status: string;
+    failure_reason: string | null;
+  };
 }
 
 beforeAll(async () => {
@@ -85,11 +93,21 @@ beforeAll(async () => {
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG("prod") });
   repo.commit({ ".circleci/config.yml": CONFIG("no-such-context") }, "missing", "missing-context");
-  projectId = ((await (await server.api("/api/v1/projects", { method: "POST", json: { name: "delivery", repo_url: repo.bare } })).json()) as { id: string }).id;
-  const put = (path: string, name: string, value: string) => server.api(path, { method: "POST", json: { name, value } });
+  projectId = (
+    (await (
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "delivery", repo_url: repo.bare },
+      })
+    ).json()) as { id: string }
+  ).id;
+  const put = (path: string, name: string, value: string) =>
+    server.api(path, { method: "POST", json: { name, value } });
   await put(`/api/v1/projects/${projectId}/envvars`, "API_KEY", SECRETS.API_KEY);
   await put(`/api/v1/projects/${projectId}/envvars`, "SHARED", SECRETS.SHARED);
-  const ctx = (await (await server.api("/api/v1/contexts", { method: "POST", json: { name: "prod" } })).json()) as { id: string };
+  const ctx = (await (
+    await server.api("/api/v1/contexts", { method: "POST", json: { name: "prod" } })
+  ).json()) as { id: string };
   await put(`/api/v1/contexts/${ctx.id}/envvars`, "DEPLOY_TOKEN", SECRETS.DEPLOY_TOKEN);
   await put(`/api/v1/contexts/${ctx.id}/envvars`, "SHARED", SECRETS.CONTEXT_SHARED);
   builder = await register(keys.publicKey);
@@ -109,7 +127,11 @@ describe("a job payload as it travels", () => {
     const { token } = builder as unknown as { token: string };
     const res = await fetch(`${server.url}/api/v1/builder/acquire`, {
       method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "Cairn-Protocol": "2" },
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        "Cairn-Protocol": "2",
+      },
       body: JSON.stringify({ free_slots: 1, driver: "process" }),
     });
     expect(res.status).toBe(200);
@@ -147,20 +169,26 @@ describe("a job payload as it travels", () => {
     );
     const ct = Buffer.from(payload.secrets!.ciphertext, "base64");
     ct[5] ^= 1;
-    expect(() => openSealedSecrets({ ...payload.secrets!, ciphertext: b64(ct) }, b64(keys.secretKey), payload.job.id)).toThrow(
-      expect.objectContaining({ code: "sealed_secrets_corrupt" }),
+    expect(() =>
+      openSealedSecrets({ ...payload.secrets!, ciphertext: b64(ct) }, b64(keys.secretKey), payload.job.id),
+    ).toThrow(expect.objectContaining({ code: "sealed_secrets_corrupt" }));
+    expect(() => openJobSecrets({ boxSecretKey: b64(otherKeys.secretKey) }, payload)).toThrow(
+      /cannot open this job's secrets/,
     );
-    expect(() => openJobSecrets({ boxSecretKey: b64(otherKeys.secretKey) }, payload)).toThrow(/cannot open this job's secrets/);
   });
 
   test("finishes", async () => {
-    expect((await builder.finish(payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 })).ok).toBe(true);
+    expect(
+      (await builder.finish(payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 })).ok,
+    ).toBe(true);
   });
 });
 
 describe("a secret that cannot be delivered fails the job loudly, naming it", () => {
   const apiKeyRow = () =>
-    db.query.projectEnvVars.findFirst({ where: and(eq(projectEnvVars.projectId, projectId), eq(projectEnvVars.name, "API_KEY")) });
+    db.query.projectEnvVars.findFirst({
+      where: and(eq(projectEnvVars.projectId, projectId), eq(projectEnvVars.name, "API_KEY")),
+    });
 
   async function withEnvelope(envelope: string, check: (jobId: string) => Promise<void>) {
     const { id, envelope: original } = (await apiKeyRow())!;
@@ -212,7 +240,9 @@ describe("a secret that cannot be delivered fails the job loudly, naming it", ()
     await pipelineOn("main");
     const payload = await acquireBriefly(builder, 5000);
     expect(payload).not.toBeNull();
-    expect(openSealedSecrets(payload!.secrets!, b64(keys.secretKey), payload!.job.id).API_KEY).toBe(SECRETS.API_KEY);
+    expect(openSealedSecrets(payload!.secrets!, b64(keys.secretKey), payload!.job.id).API_KEY).toBe(
+      SECRETS.API_KEY,
+    );
     await builder.finish(payload!.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
   }, 15_000);
 });

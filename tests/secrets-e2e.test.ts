@@ -75,9 +75,18 @@ const SETUPS: Setup[] = [
       if (jobId) expect((await cairnContainers()).filter((n) => n.includes(jobId.slice(0, 8)))).toEqual([]);
     },
     registerArgs: () => [
-      "--driver", "lxc",
-      "--ssh-host", sshd!.host, "--ssh-port", String(sshd!.port), "--ssh-user", sshd!.username,
-      "--ssh-key", sshd!.clientKeyPath, "--ssh-host-key", sshd!.hostPublicKey,
+      "--driver",
+      "lxc",
+      "--ssh-host",
+      sshd!.host,
+      "--ssh-port",
+      String(sshd!.port),
+      "--ssh-user",
+      sshd!.username,
+      "--ssh-key",
+      sshd!.clientKeyPath,
+      "--ssh-host-key",
+      sshd!.hostPublicKey,
     ],
   },
 ];
@@ -87,109 +96,157 @@ function processList(): string {
   return spawnSync("ps", ["-eww", "-o", "args="], { encoding: "utf8" }).stdout;
 }
 
-for (const setup of SETUPS) describe.skipIf(setup.skip)(`secrets end to end: ${setup.name}`, () => {
-  let dataDir: string;
-  let builderDir: string;
-  let server: ServerProcess;
-  let builder: ChildProcess | undefined;
-  let builderOut = "";
-  let jobId: string;
+for (const setup of SETUPS)
+  describe.skipIf(setup.skip)(`secrets end to end: ${setup.name}`, () => {
+    let dataDir: string;
+    let builderDir: string;
+    let server: ServerProcess;
+    let builder: ChildProcess | undefined;
+    let builderOut = "";
+    let jobId: string;
 
-  const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method: init.method ?? "GET",
-      headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
-      body: init.json === undefined ? undefined : JSON.stringify(init.json),
+    const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
+      const res = await fetch(`${server.url}${path}`, {
+        method: init.method ?? "GET",
+        headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+        body: init.json === undefined ? undefined : JSON.stringify(init.json),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+
+    beforeAll(async () => {
+      dataDir = mkdtempSync(join(tmpdir(), "cairn-secrets-e2e-"));
+      builderDir = mkdtempSync(join(tmpdir(), "cairn-secrets-builder-"));
+      await setup.start?.();
+      server = await startServerProcess(dataDir);
+    }, 120_000);
+
+    afterAll(async () => {
+      if (builder && builder.exitCode === null) {
+        builder.kill("SIGTERM");
+        await new Promise((r) => builder?.once("exit", r));
+      }
+      await server?.stop();
+      await setup.stop?.(jobId);
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(builderDir, { recursive: true, force: true });
     });
-    return { status: res.status, text: await res.text() };
-  };
 
-  beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "cairn-secrets-e2e-"));
-    builderDir = mkdtempSync(join(tmpdir(), "cairn-secrets-builder-"));
-    await setup.start?.();
-    server = await startServerProcess(dataDir);
-  }, 120_000);
+    test("a build gets its secrets as environment, and its log shows them masked", async () => {
+      const repo = createRepo();
+      repo.commit({ ".circleci/config.yml": CONFIG });
+      const project = JSON.parse(
+        (
+          await api("/api/v1/projects", {
+            method: "POST",
+            json: { name: "e2e-secrets", repo_url: repo.bare },
+          })
+        ).text,
+      );
+      expect(project.id).toBeString();
+      expect(
+        (
+          await api(`/api/v1/projects/${project.id}/envvars`, {
+            method: "POST",
+            json: { name: "API_KEY", value: SECRETS.API_KEY },
+          })
+        ).status,
+      ).toBe(201);
+      const ctx = JSON.parse((await api("/api/v1/contexts", { method: "POST", json: { name: "e2e" } })).text);
+      expect(
+        (
+          await api(`/api/v1/contexts/${ctx.id}/envvars`, {
+            method: "POST",
+            json: { name: "DEPLOY_TOKEN", value: SECRETS.DEPLOY_TOKEN },
+          })
+        ).status,
+      ).toBe(201);
+      const pipeline = JSON.parse(
+        (await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } }))
+          .text,
+      );
+      jobId = pipeline.jobs[0].id;
 
-  afterAll(async () => {
-    if (builder && builder.exitCode === null) {
+      const { token } = JSON.parse(
+        (await api("/api/v1/builders/registration-tokens", { method: "POST" })).text,
+      );
+      const identity = join(builderDir, "builder.json");
+      const reg = spawnSync(
+        process.execPath,
+        [
+          join(root, "builder/cli.ts"),
+          "register",
+          "--server",
+          server.url,
+          "--token",
+          token,
+          "--config",
+          identity,
+          "--name",
+          "e2e",
+          ...setup.registerArgs(),
+        ],
+        { encoding: "utf8" },
+      );
+      expect(reg.stderr).toBe("");
+      expect(reg.status).toBe(0);
+      builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], {
+        stdio: "pipe",
+      });
+      builder.stdout?.on("data", (d) => (builderOut += d));
+      builder.stderr?.on("data", (d) => (builderOut += d));
+
+      let job: { status: string; failure_reason: string | null };
+      let sawStepRunning = false;
+      for (;;) {
+        job = JSON.parse((await api(`/api/v1/jobs/${jobId}`)).text);
+        if (!["queued", "running"].includes(job.status)) break;
+        // While the step sleeps, its secrets are in its environment: none may show in any command line.
+        if ((await api(`/api/v1/jobs/${jobId}/log?format=text`)).text.includes("waiting")) {
+          sawStepRunning = true;
+          const ps = processList();
+          for (const v of Object.values(SECRETS)) expect(ps.includes(v)).toBe(false);
+        }
+        await Bun.sleep(200);
+      }
+      const log = (await api(`/api/v1/jobs/${jobId}/log?format=text`)).text;
+      if (job.status !== "success") throw new Error(`job ${job.status}: ${job.failure_reason}\n${log}\n--- builder:\n${builderOut}`);
+      expect(sawStepRunning).toBe(true);
+      expect({ status: job.status, reason: job.failure_reason }).toEqual({ status: "success", reason: null });
+      // The steps had the values: their hashes are in the log...
+      expect(log).toContain(`sha:${sha256(SECRETS.API_KEY)}`);
+      expect(log).toContain(`ctxsha:${sha256(SECRETS.DEPLOY_TOKEN)}`);
+      // ...and the values themselves, in clear or base64, are masked.
+      expect(log).toContain(`plain:${MASK}`);
+      expect(log).toContain(`ctx:${MASK}`);
+      expect(log).toContain("b64:");
+      for (const v of Object.values(SECRETS)) for (const f of forms(v)) expect(log).not.toContain(f);
+
       builder.kill("SIGTERM");
       await new Promise((r) => builder?.once("exit", r));
-    }
-    await server?.stop();
-    await setup.stop?.(jobId);
-    rmSync(dataDir, { recursive: true, force: true });
-    rmSync(builderDir, { recursive: true, force: true });
-  });
+    }, 120_000);
 
-  test("a build gets its secrets as environment, and its log shows them masked", async () => {
-    const repo = createRepo();
-    repo.commit({ ".circleci/config.yml": CONFIG });
-    const project = JSON.parse((await api("/api/v1/projects", { method: "POST", json: { name: "e2e-secrets", repo_url: repo.bare } })).text);
-    expect(project.id).toBeString();
-    expect((await api(`/api/v1/projects/${project.id}/envvars`, { method: "POST", json: { name: "API_KEY", value: SECRETS.API_KEY } })).status).toBe(201);
-    const ctx = JSON.parse((await api("/api/v1/contexts", { method: "POST", json: { name: "e2e" } })).text);
-    expect((await api(`/api/v1/contexts/${ctx.id}/envvars`, { method: "POST", json: { name: "DEPLOY_TOKEN", value: SECRETS.DEPLOY_TOKEN } })).status).toBe(201);
-    const pipeline = JSON.parse((await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } })).text);
-    jobId = pipeline.jobs[0].id;
-
-    const { token } = JSON.parse((await api("/api/v1/builders/registration-tokens", { method: "POST" })).text);
-    const identity = join(builderDir, "builder.json");
-    const reg = spawnSync(
-      process.execPath,
-      [join(root, "builder/cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "e2e", ...setup.registerArgs()],
-      { encoding: "utf8" },
-    );
-    expect(reg.stderr).toBe("");
-    expect(reg.status).toBe(0);
-    builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], { stdio: "pipe" });
-    builder.stdout?.on("data", (d) => (builderOut += d));
-    builder.stderr?.on("data", (d) => (builderOut += d));
-
-    let job: { status: string; failure_reason: string | null };
-    let sawStepRunning = false;
-    for (;;) {
-      job = JSON.parse((await api(`/api/v1/jobs/${jobId}`)).text);
-      if (!["queued", "running"].includes(job.status)) break;
-      // While the step sleeps, its secrets are in its environment: none may show in any command line.
-      if ((await api(`/api/v1/jobs/${jobId}/log?format=text`)).text.includes("waiting")) {
-        sawStepRunning = true;
-        const ps = processList();
-        for (const v of Object.values(SECRETS)) expect(ps.includes(v)).toBe(false);
-      }
-      await Bun.sleep(200);
-    }
-    expect(sawStepRunning).toBe(true);
-    const log = (await api(`/api/v1/jobs/${jobId}/log?format=text`)).text;
-    expect({ status: job.status, reason: job.failure_reason }).toEqual({ status: "success", reason: null });
-    // The steps had the values: their hashes are in the log...
-    expect(log).toContain(`sha:${sha256(SECRETS.API_KEY)}`);
-    expect(log).toContain(`ctxsha:${sha256(SECRETS.DEPLOY_TOKEN)}`);
-    // ...and the values themselves, in clear or base64, are masked.
-    expect(log).toContain(`plain:${MASK}`);
-    expect(log).toContain(`ctx:${MASK}`);
-    expect(log).toContain("b64:");
-    for (const v of Object.values(SECRETS)) for (const f of forms(v)) expect(log).not.toContain(f);
-
-    builder.kill("SIGTERM");
-    await new Promise((r) => builder?.once("exit", r));
-  }, 120_000);
-
-  test("no value is left in the libSQL files, the data dir, the blob store or any process output", async () => {
-    await server.stop(); // flush and close the database first
-    const files = readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    const names = files.map((e) => e.name);
-    expect(names).toContain("cairn.db");
-    expect(names.some((n) => n.endsWith(".ndjson"))).toBe(true); // the archived log in the blob store
-    const haystacks: [string, Buffer][] = files.map((e) => [join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name))]);
-    haystacks.push(["server output", Buffer.from(server.output())], ["builder output", Buffer.from(builderOut)]);
-    expect(server.output()).toContain("listening on");
-    for (const [where, bytes] of haystacks) {
-      for (const v of Object.values(SECRETS)) {
-        for (const f of forms(v)) {
-          if (bytes.includes(Buffer.from(f))) throw new Error(`${where} contains a form of a secret value`);
+    test("no value is left in the libSQL files, the data dir, the blob store or any process output", async () => {
+      await server.stop(); // flush and close the database first
+      const files = readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+      const names = files.map((e) => e.name);
+      expect(names).toContain("cairn.db");
+      expect(names.some((n) => n.endsWith(".ndjson"))).toBe(true); // the archived log in the blob store
+      const haystacks: [string, Buffer][] = files.map((e) => [
+        join(e.parentPath, e.name),
+        readFileSync(join(e.parentPath, e.name)),
+      ]);
+      haystacks.push(
+        ["server output", Buffer.from(server.output())],
+        ["builder output", Buffer.from(builderOut)],
+      );
+      expect(server.output()).toContain("listening on");
+      for (const [where, bytes] of haystacks) {
+        for (const v of Object.values(SECRETS)) {
+          for (const f of forms(v)) {
+            if (bytes.includes(Buffer.from(f))) throw new Error(`${where} contains a form of a secret value`);
+          }
         }
       }
-    }
+    });
   });
-});

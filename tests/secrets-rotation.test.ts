@@ -15,13 +15,20 @@ import { createRepo } from "./support/git.ts";
 import { startTestServer } from "./support/server.ts";
 
 const root = join(import.meta.dir, "..");
-const VALUES: Record<string, string> = { ONE: "rotation-value-one-111", TWO: "rotation-value-two-222", CTX: "rotation-context-333" };
+const VALUES: Record<string, string> = {
+  ONE: "rotation-value-one-111",
+  TWO: "rotation-value-two-222",
+  CTX: "rotation-context-333",
+};
 
 const cli = (dataDir: string, ...args: string[]) => {
   const env: Record<string, string | undefined> = { ...process.env, CAIRN_DATA_DIR: dataDir };
   delete env.CAIRN_MASTER_KEY;
   delete env.CAIRN_MASTER_KEY_PREVIOUS;
-  const r = spawnSync(process.execPath, [join(root, "server/cli.ts"), "rotate-key", ...args], { encoding: "utf8", env });
+  const r = spawnSync(process.execPath, [join(root, "server/cli.ts"), "rotate-key", ...args], {
+    encoding: "utf8",
+    env,
+  });
   return { code: r.status, out: r.stdout + r.stderr };
 };
 
@@ -56,12 +63,22 @@ describe("rotate-key", () => {
     const server = await startTestServer({ dataDir });
     const repo = createRepo();
     repo.commit({ README: "x\n" });
-    const project = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "rot", repo_url: repo.bare } })).json()) as { id: string };
-    const ctx = (await (await server.api("/api/v1/contexts", { method: "POST", json: { name: "rot" } })).json()) as { id: string };
+    const project = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "rot", repo_url: repo.bare } })
+    ).json()) as { id: string };
+    const ctx = (await (
+      await server.api("/api/v1/contexts", { method: "POST", json: { name: "rot" } })
+    ).json()) as { id: string };
     for (const name of ["ONE", "TWO"]) {
-      await server.api(`/api/v1/projects/${project.id}/envvars`, { method: "POST", json: { name, value: VALUES[name] } });
+      await server.api(`/api/v1/projects/${project.id}/envvars`, {
+        method: "POST",
+        json: { name, value: VALUES[name] },
+      });
     }
-    await server.api(`/api/v1/contexts/${ctx.id}/envvars`, { method: "POST", json: { name: "CTX", value: VALUES.CTX } });
+    await server.api(`/api/v1/contexts/${ctx.id}/envvars`, {
+      method: "POST",
+      json: { name: "CTX", value: VALUES.CTX },
+    });
     await server.stop();
     oldKeyring = await loadOrCreateMasterKey({ dataDir });
   }, 30_000);
@@ -92,7 +109,11 @@ describe("rotate-key", () => {
     // A server that was not restarted still seals with the old key.
     await withDb(dataDir, async (db) => {
       const ctx = (await db.query.contexts.findFirst({ where: eq(contexts.name, "rot") }))!;
-      await new SecretStore(db, oldKeyring).put({ kind: "context", id: ctx.id }, "LATE", "sealed-by-an-old-server");
+      await new SecretStore(db, oldKeyring).put(
+        { kind: "context", id: ctx.id },
+        "LATE",
+        "sealed-by-an-old-server",
+      );
     });
     const keyring = await loadOrCreateMasterKey({ dataDir });
     expect((await keyIds(dataDir)).filter((id) => id === oldKeyring.current.id)).toHaveLength(1);
@@ -114,7 +135,10 @@ describe("rotate-key", () => {
       const parts = row.envelope.split(":");
       const box = Buffer.from(parts[3], "base64");
       box[0] ^= 1;
-      await db.update(projectEnvVars).set({ envelope: [...parts.slice(0, 3), box.toString("base64")].join(":") }).where(eq(projectEnvVars.id, row.id));
+      await db
+        .update(projectEnvVars)
+        .set({ envelope: [...parts.slice(0, 3), box.toString("base64")].join(":") })
+        .where(eq(projectEnvVars.id, row.id));
     });
     const r = cli(dataDir);
     expect(r.code).toBe(1);

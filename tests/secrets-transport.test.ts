@@ -17,8 +17,14 @@ const tempDir = (prefix: string) => {
 };
 
 const baseEnv = (dataDir: string, extra: Record<string, string> = {}) => {
-  const env: Record<string, string | undefined> = { ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", ...extra };
-  for (const k of ["CAIRN_TLS_CERT", "CAIRN_TLS_KEY", "CAIRN_INSECURE_HTTP", "CAIRN_HOST"]) if (!(k in extra)) delete env[k];
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    CAIRN_DATA_DIR: dataDir,
+    CAIRN_PORT: "0",
+    ...extra,
+  };
+  for (const k of ["CAIRN_TLS_CERT", "CAIRN_TLS_KEY", "CAIRN_INSECURE_HTTP", "CAIRN_HOST"])
+    if (!(k in extra)) delete env[k];
   return env;
 };
 
@@ -31,7 +37,10 @@ interface Running {
 
 /** `cairn-server serve` as a process; resolves with its URL, or rejects with its output if it exits first. */
 function serve(dataDir: string, args: string[] = [], extra: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(bun, [join(root, "server/cli.ts"), "serve", ...args], { env: baseEnv(dataDir, extra), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bun, [join(root, "server/cli.ts"), "serve", ...args], {
+    env: baseEnv(dataDir, extra),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
@@ -84,7 +93,19 @@ function register(url: string, token: string, extra: string[]) {
   const config = join(tempDir("cairn-builder-tls-"), "builder.json");
   const r = spawnSync(
     bun,
-    [join(root, "builder/cli.ts"), "register", "--server", url, "--token", token, "--config", config, "--driver", "process", ...extra],
+    [
+      join(root, "builder/cli.ts"),
+      "register",
+      "--server",
+      url,
+      "--token",
+      token,
+      "--config",
+      config,
+      "--driver",
+      "process",
+      ...extra,
+    ],
     { encoding: "utf8" },
   );
   return { ...r, config };
@@ -113,10 +134,17 @@ describe("HTTPS with a private CA", () => {
   afterAll(() => server?.stop());
 
   test("init --self-signed makes a CA and a server certificate it signed; keys are 0600", () => {
-    for (const key of ["ca.key", "server.key"]) expect(statSync(join(dirA, "tls", key)).mode & 0o777).toBe(0o600);
-    const verify = spawnSync("openssl", ["verify", "-CAfile", join(dirA, "tls", "ca.pem"), join(dirA, "tls", "server.pem")], { encoding: "utf8" });
+    for (const key of ["ca.key", "server.key"])
+      expect(statSync(join(dirA, "tls", key)).mode & 0o777).toBe(0o600);
+    const verify = spawnSync(
+      "openssl",
+      ["verify", "-CAfile", join(dirA, "tls", "ca.pem"), join(dirA, "tls", "server.pem")],
+      { encoding: "utf8" },
+    );
     expect(verify.stdout).toContain(": OK");
-    const text = spawnSync("openssl", ["x509", "-noout", "-text", "-in", join(dirA, "tls", "server.pem")], { encoding: "utf8" }).stdout;
+    const text = spawnSync("openssl", ["x509", "-noout", "-text", "-in", join(dirA, "tls", "server.pem")], {
+      encoding: "utf8",
+    }).stdout;
     expect(text).toContain("DNS:cairn.test");
     expect(text).toContain("IP Address:127.0.0.1");
     // A second init leaves the certificate alone.
@@ -184,7 +212,10 @@ describe("plain HTTP", () => {
 
   test("with --insecure-http (or CAIRN_INSECURE_HTTP=1) it serves, and health says tls: false", async () => {
     const dir = tempDir("cairn-http-");
-    for (const [args, env] of [[["--insecure-http"], {}], [[], { CAIRN_INSECURE_HTTP: "1" }]] as const) {
+    for (const [args, env] of [
+      [["--insecure-http"], {}],
+      [[], { CAIRN_INSECURE_HTTP: "1" }],
+    ] as const) {
       const s = await serve(dir, [...args], { CAIRN_HOST: "0.0.0.0", ...env });
       try {
         const port = new URL(s.url).port;

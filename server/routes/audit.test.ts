@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import nacl from "tweetnacl";
+import { createRepo } from "../../tests/support/git.ts";
+import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { apiTokens, auditEvents, users } from "../db/schema.ts";
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../protocol.ts";
 import { hashToken, newToken } from "../secrets/index.ts";
 import { newId } from "../services/ids.ts";
-import { createRepo } from "../../tests/support/git.ts";
-import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 
 type Event = {
   id: number;
@@ -47,12 +47,19 @@ beforeAll(async () => {
   const memberId = newId();
   memberToken = newToken("cairn_pat");
   await db.insert(users).values({ id: memberId, login: "member", role: "member" });
-  await db.insert(apiTokens).values({ id: newId(), userId: memberId, name: "m", tokenHash: hashToken(memberToken), scopes: "read" });
+  await db
+    .insert(apiTokens)
+    .values({ id: newId(), userId: memberId, name: "m", tokenHash: hashToken(memberToken), scopes: "read" });
   const repo = createRepo();
-  repo.commit({ "README": "x\n" });
-  projectId = (await json<{ id: string }>(
-    await server.api("/api/v1/projects", { method: "POST", json: { name: "audited", repo_url: repo.bare } }),
-  )).id;
+  repo.commit({ README: "x\n" });
+  projectId = (
+    await json<{ id: string }>(
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "audited", repo_url: repo.bare },
+      }),
+    )
+  ).id;
 }, 30_000);
 afterAll(async () => {
   closeDb();
@@ -70,13 +77,19 @@ describe("each audited action writes exactly one row with the right actor", () =
   test("a registration token, by the admin, from 127.0.0.1", async () => {
     const rows = await added(() => server.api("/api/v1/builders/registration-tokens", { method: "POST" }));
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ action: "token.created", actor: { type: "user", id: adminId }, ip: "127.0.0.1" });
+    expect(rows[0]).toMatchObject({
+      action: "token.created",
+      actor: { type: "user", id: adminId },
+      ip: "127.0.0.1",
+    });
     expect(rows[0].target?.type).toBe("registration_token");
     expect(JSON.stringify(rows[0])).not.toContain("cairn_reg_");
   });
 
   test("a builder registering, by the builder", async () => {
-    const { token } = await json<{ token: string }>(await server.api("/api/v1/builders/registration-tokens", { method: "POST" }));
+    const { token } = await json<{ token: string }>(
+      await server.api("/api/v1/builders/registration-tokens", { method: "POST" }),
+    );
     let builderId = "";
     const rows = await added(async () => {
       const res = await fetch(`${server.url}/api/v1/builder/register`, {
@@ -105,12 +118,20 @@ describe("each audited action writes exactly one row with the right actor", () =
   });
 
   test("a builder with a malformed key is refused and not audited", async () => {
-    const { token } = await json<{ token: string }>(await server.api("/api/v1/builders/registration-tokens", { method: "POST" }));
+    const { token } = await json<{ token: string }>(
+      await server.api("/api/v1/builders/registration-tokens", { method: "POST" }),
+    );
     const rows = await added(async () => {
       const res = await fetch(`${server.url}/api/v1/builder/register`, {
         method: "POST",
         headers: { "content-type": "application/json", [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) },
-        body: JSON.stringify({ registration_token: token, name: "x", public_key: "bm9wZQ==", slots: 1, driver: "process" }),
+        body: JSON.stringify({
+          registration_token: token,
+          name: "x",
+          public_key: "bm9wZQ==",
+          slots: 1,
+          driver: "process",
+        }),
       });
       expect(res.status).toBe(400);
     });
@@ -121,11 +142,23 @@ describe("each audited action writes exactly one row with the right actor", () =
     const base = `/api/v1/projects/${projectId}/envvars`;
     const value = "audited-secret-value-123";
     const created = await added(() => server.api(base, { method: "POST", json: { name: "AUDITED", value } }));
-    const updated = await added(() => server.api(base, { method: "POST", json: { name: "AUDITED", value: `${value}x` } }));
+    const updated = await added(() =>
+      server.api(base, { method: "POST", json: { name: "AUDITED", value: `${value}x` } }),
+    );
     const deleted = await added(() => server.api(`${base}/AUDITED`, { method: "DELETE" }));
-    const refused = await added(() => server.api(base, { method: "POST", json: { name: "X", value }, headers: { authorization: `Bearer ${memberToken}` } }));
+    const refused = await added(() =>
+      server.api(base, {
+        method: "POST",
+        json: { name: "X", value },
+        headers: { authorization: `Bearer ${memberToken}` },
+      }),
+    );
     const notFound = await added(() => server.api(`${base}/AUDITED`, { method: "DELETE" }));
-    for (const [rows, action] of [[created, "secret.created"], [updated, "secret.updated"], [deleted, "secret.deleted"]] as const) {
+    for (const [rows, action] of [
+      [created, "secret.created"],
+      [updated, "secret.updated"],
+      [deleted, "secret.deleted"],
+    ] as const) {
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ action, actor: { type: "user", id: adminId }, ip: "127.0.0.1" });
       expect(rows[0].target).toEqual({ type: "project_env_var", id: `${projectId}/AUDITED` });
@@ -139,18 +172,35 @@ describe("each audited action writes exactly one row with the right actor", () =
   test("context created and deleted; its secrets audited as context env vars", async () => {
     let id = "";
     const created = await added(async () => {
-      id = (await json<{ id: string }>(await server.api("/api/v1/contexts", { method: "POST", json: { name: "audit-ctx" } }))).id;
+      id = (
+        await json<{ id: string }>(
+          await server.api("/api/v1/contexts", { method: "POST", json: { name: "audit-ctx" } }),
+        )
+      ).id;
     });
     expect(created).toHaveLength(1);
-    expect(created[0]).toMatchObject({ action: "context.created", actor: { type: "user", id: adminId }, target: { type: "context", id } });
+    expect(created[0]).toMatchObject({
+      action: "context.created",
+      actor: { type: "user", id: adminId },
+      target: { type: "context", id },
+    });
     const secret = await added(() =>
-      server.api(`/api/v1/contexts/${id}/envvars`, { method: "POST", json: { name: "CTX", value: "ctx-audit-value" } }),
+      server.api(`/api/v1/contexts/${id}/envvars`, {
+        method: "POST",
+        json: { name: "CTX", value: "ctx-audit-value" },
+      }),
     );
     expect(secret).toHaveLength(1);
-    expect(secret[0]).toMatchObject({ action: "secret.created", target: { type: "context_env_var", id: `${id}/CTX` } });
+    expect(secret[0]).toMatchObject({
+      action: "secret.created",
+      target: { type: "context_env_var", id: `${id}/CTX` },
+    });
     const deleted = await added(() => server.api(`/api/v1/contexts/${id}`, { method: "DELETE" }));
     expect(deleted).toHaveLength(1);
-    expect(deleted[0]).toMatchObject({ action: "context.deleted", details: { name: "audit-ctx", env_vars_deleted: 1 } });
+    expect(deleted[0]).toMatchObject({
+      action: "context.deleted",
+      details: { name: "audit-ctx", env_vars_deleted: 1 },
+    });
   });
 });
 
@@ -187,7 +237,9 @@ describe("GET /api/v1/audit", () => {
     const byActor = await events(`&actor=${adminId}`);
     expect(byActor.length).toBeGreaterThan(0);
     expect(byActor.every((e) => e.actor.id === adminId)).toBe(true);
-    expect(await events(`&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
+    expect(await events(`&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual(
+      [],
+    );
     expect((await server.api("/api/v1/audit?limit=0")).status).toBe(400);
     expect((await server.api("/api/v1/audit?actor_type=robot")).status).toBe(400);
     expect((await server.api("/api/v1/audit?since=yesterday")).status).toBe(400);
@@ -201,7 +253,10 @@ describe("GET /api/v1/audit", () => {
     ]) {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("application/x-ndjson");
-      const lines = (await res.text()).trimEnd().split("\n").map((l) => JSON.parse(l) as Event);
+      const lines = (await res.text())
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Event);
       expect(lines.map((e) => e.id)).toEqual(all.map((e) => e.id));
     }
   });

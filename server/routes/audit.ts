@@ -22,7 +22,11 @@ export const presentAuditEvent = (r: AuditRow) => ({
   details: JSON.parse(r.details) as Record<string, unknown>,
 });
 
-function positiveInt(value: string | undefined, field: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function positiveInt(
+  value: string | undefined,
+  field: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined || value === "") return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > max) {
@@ -39,16 +43,29 @@ export const auditRoutes = (deps: AppDeps) => {
     const q = c.req.query();
     const actorType = q.actor_type as AuditQuery["actorType"] | undefined;
     if (actorType !== undefined && !AUDIT_ACTOR_TYPES.includes(actorType)) {
-      throw new BadRequest(`\`actor_type\` must be one of ${AUDIT_ACTOR_TYPES.join(", ")}`, { field: "actor_type" }, "invalid_query");
+      throw new BadRequest(
+        `\`actor_type\` must be one of ${AUDIT_ACTOR_TYPES.join(", ")}`,
+        { field: "actor_type" },
+        "invalid_query",
+      );
     }
     let since: number | undefined;
     if (q.since) {
       since = /^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since);
       if (!Number.isFinite(since)) {
-        throw new BadRequest("`since` must be an ISO 8601 time or milliseconds since the epoch", { field: "since" }, "invalid_query");
+        throw new BadRequest(
+          "`since` must be an ISO 8601 time or milliseconds since the epoch",
+          { field: "since" },
+          "invalid_query",
+        );
       }
     }
-    const filter = { action: q.action || undefined, actorType, actorId: q.actor || q.actor_id || undefined, since };
+    const filter = {
+      action: q.action || undefined,
+      actorType,
+      actorId: q.actor || q.actor_id || undefined,
+      since,
+    };
     const cursor = positiveInt(q.cursor, "cursor");
     const limit = positiveInt(q.limit, "limit", MAX_LIMIT);
     const ndjson = q.format === "ndjson" || (c.req.header("accept") ?? "").includes("application/x-ndjson");
@@ -69,7 +86,10 @@ export const auditRoutes = (deps: AppDeps) => {
       });
     }
     const page = await listAudit(deps.db, { ...filter, before: cursor, limit: limit ?? DEFAULT_LIMIT });
-    return c.json({ items: page.rows.map(presentAuditEvent), next_cursor: page.next === null ? null : String(page.next) });
+    return c.json({
+      items: page.rows.map(presentAuditEvent),
+      next_cursor: page.next === null ? null : String(page.next),
+    });
   });
 
   return app;

@@ -12,7 +12,11 @@ import { mountSecretVars, sourceIp } from "./envvars.ts";
 
 const CONTEXT_NAME = /^[A-Za-z0-9][\w.-]{0,199}$/;
 
-const presentContext = (r: typeof contexts.$inferSelect) => ({ id: r.id, name: r.name, created_at: iso(r.createdAt) });
+const presentContext = (r: typeof contexts.$inferSelect) => ({
+  id: r.id,
+  name: r.name,
+  created_at: iso(r.createdAt),
+});
 
 export const contextRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
@@ -29,13 +33,17 @@ export const contextRoutes = (deps: AppDeps) => {
     requireAdmin(user);
     const name = str(await readJson(c), "name", { required: true, max: 200 })!;
     if (!CONTEXT_NAME.test(name)) {
-      throw new BadRequest("`name` may hold letters, digits, `.`, `_` and `-`, starting with a letter or digit", {
-        field: "name",
-      });
+      throw new BadRequest(
+        "`name` may hold letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+        {
+          field: "name",
+        },
+      );
     }
     const row = await db.transaction(async (tx) => {
       const existing = await tx.query.contexts.findFirst({ where: eq(contexts.name, name) });
-      if (existing) throw new Conflict(`a context named ${name} already exists`, { id: existing.id }, "context_exists");
+      if (existing)
+        throw new Conflict(`a context named ${name} already exists`, { id: existing.id }, "context_exists");
       const [created] = await tx.insert(contexts).values({ id: newId(), name }).returning();
       await audit(tx, {
         actor: { type: "user", id: user.id },

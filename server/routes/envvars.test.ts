@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
+import { createRepo } from "../../tests/support/git.ts";
+import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { apiTokens, projectEnvVars, users } from "../db/schema.ts";
 import { hashToken, newToken } from "../secrets/index.ts";
 import { newId } from "../services/ids.ts";
-import { createRepo } from "../../tests/support/git.ts";
-import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 
 let server: TestServer;
 let db: Db;
@@ -35,13 +35,17 @@ beforeAll(async () => {
   server = await startTestServer();
   ({ db, close: closeDb } = await openDb(`file:${join(server.dataDir, "cairn.db")}`));
   const repo = createRepo();
-  repo.commit({ "README": "x\n" });
-  projectId = (await call("/api/v1/projects", { method: "POST", json: { name: "secrets-api", repo_url: repo.bare } })).json.id;
+  repo.commit({ README: "x\n" });
+  projectId = (
+    await call("/api/v1/projects", { method: "POST", json: { name: "secrets-api", repo_url: repo.bare } })
+  ).json.id;
   // A member (not an admin), made directly in the database: there is no user API yet.
   const userId = newId();
   memberToken = newToken("cairn_pat");
   await db.insert(users).values({ id: userId, login: "member", role: "member" });
-  await db.insert(apiTokens).values({ id: newId(), userId, name: "member", tokenHash: hashToken(memberToken), scopes: "read" });
+  await db
+    .insert(apiTokens)
+    .values({ id: newId(), userId, name: "member", tokenHash: hashToken(memberToken), scopes: "read" });
 }, 30_000);
 afterAll(async () => {
   closeDb();
@@ -50,9 +54,17 @@ afterAll(async () => {
 
 describe("project env vars", () => {
   test("create answers 201 with name, hint and dates, never the value", async () => {
-    const r = await call(`/api/v1/projects/${projectId}/envvars`, { method: "POST", json: { name: "API_KEY", value: VALUE } });
+    const r = await call(`/api/v1/projects/${projectId}/envvars`, {
+      method: "POST",
+      json: { name: "API_KEY", value: VALUE },
+    });
     expect(r.status).toBe(201);
-    expect(r.json).toMatchObject({ name: "API_KEY", hint: `xxxx${VALUE.slice(-4)}`, created: true, warnings: [] });
+    expect(r.json).toMatchObject({
+      name: "API_KEY",
+      hint: `xxxx${VALUE.slice(-4)}`,
+      created: true,
+      warnings: [],
+    });
     expect(typeof r.json.created_at).toBe("string");
     expect(r.text).not.toContain(VALUE);
     expect(r.json.value).toBeUndefined();
@@ -66,7 +78,10 @@ describe("project env vars", () => {
   });
 
   test("posting the same name replaces the value (upsert)", async () => {
-    const r = await call(`/api/v1/projects/${projectId}/envvars`, { method: "POST", json: { name: "API_KEY", value: `${VALUE}-2` } });
+    const r = await call(`/api/v1/projects/${projectId}/envvars`, {
+      method: "POST",
+      json: { name: "API_KEY", value: `${VALUE}-2` },
+    });
     expect(r.status).toBe(201);
     expect(r.json.created).toBe(false);
     expect(r.json.hint).toBe("xxxxef-2");
@@ -75,13 +90,19 @@ describe("project env vars", () => {
   });
 
   test("a value shorter than 4 bytes is saved with a warning that it cannot be masked", async () => {
-    const r = await call(`/api/v1/projects/${projectId}/envvars`, { method: "POST", json: { name: "SHORT", value: "ab1" } });
+    const r = await call(`/api/v1/projects/${projectId}/envvars`, {
+      method: "POST",
+      json: { name: "SHORT", value: "ab1" },
+    });
     expect(r.status).toBe(201);
     expect(r.json.hint).toBe("xxxx");
     expect(r.json.warnings).toHaveLength(1);
     expect(r.json.warnings[0].code).toBe("secret_not_maskable");
     expect(r.json.warnings[0].message).not.toContain("ab1");
-    const ok = await call(`/api/v1/projects/${projectId}/envvars`, { method: "POST", json: { name: "FOUR", value: "abcd" } });
+    const ok = await call(`/api/v1/projects/${projectId}/envvars`, {
+      method: "POST",
+      json: { name: "FOUR", value: "abcd" },
+    });
     expect(ok.json.warnings).toEqual([]);
   });
 
@@ -89,7 +110,8 @@ describe("project env vars", () => {
     const r = await call(`/api/v1/projects/${projectId}/envvars`);
     expect(r.status).toBe(200);
     expect(r.json.items.map((i: { name: string }) => i.name)).toEqual(["API_KEY", "FOUR", "SHORT"]);
-    for (const item of r.json.items) expect(Object.keys(item).sort()).toEqual(["created_at", "hint", "name", "updated_at"]);
+    for (const item of r.json.items)
+      expect(Object.keys(item).sort()).toEqual(["created_at", "hint", "name", "updated_at"]);
   });
 
   test("bad names and values are 400s that never echo the value", async () => {
@@ -109,7 +131,10 @@ describe("project env vars", () => {
       expect(r.json.error.code).toBe(code);
       expect(r.text).not.toContain("whatever-value");
     }
-    const missing = await call("/api/v1/projects/nope/envvars", { method: "POST", json: { name: "X", value: "abcdef" } });
+    const missing = await call("/api/v1/projects/nope/envvars", {
+      method: "POST",
+      json: { name: "X", value: "abcdef" },
+    });
     expect(missing.status).toBe(404);
   });
 
@@ -120,7 +145,10 @@ describe("project env vars", () => {
       token: memberToken,
     });
     expect(denied.status).toBe(403);
-    expect((await call(`/api/v1/projects/${projectId}/envvars/FOUR`, { method: "DELETE", token: memberToken })).status).toBe(403);
+    expect(
+      (await call(`/api/v1/projects/${projectId}/envvars/FOUR`, { method: "DELETE", token: memberToken }))
+        .status,
+    ).toBe(403);
     expect((await call(`/api/v1/projects/${projectId}/envvars/FOUR`, { method: "DELETE" })).status).toBe(204);
     const again = await call(`/api/v1/projects/${projectId}/envvars/FOUR`, { method: "DELETE" });
     expect(again.status).toBe(404);
@@ -136,9 +164,15 @@ describe("contexts", () => {
     expect(r.status).toBe(201);
     contextId = r.json.id;
     expect(r.json.name).toBe("deploy-prod");
-    expect((await call("/api/v1/contexts", { method: "POST", json: { name: "deploy-prod" } })).status).toBe(409);
-    expect((await call("/api/v1/contexts", { method: "POST", json: { name: "bad name!" } })).status).toBe(400);
-    expect((await call("/api/v1/contexts", { method: "POST", json: { name: "x" }, token: memberToken })).status).toBe(403);
+    expect((await call("/api/v1/contexts", { method: "POST", json: { name: "deploy-prod" } })).status).toBe(
+      409,
+    );
+    expect((await call("/api/v1/contexts", { method: "POST", json: { name: "bad name!" } })).status).toBe(
+      400,
+    );
+    expect(
+      (await call("/api/v1/contexts", { method: "POST", json: { name: "x" }, token: memberToken })).status,
+    ).toBe(403);
     const list = await call("/api/v1/contexts");
     expect(list.json.items.map((c: { name: string }) => c.name)).toEqual(["deploy-prod"]);
   });
@@ -149,15 +183,23 @@ describe("contexts", () => {
     expect(r.status).toBe(201);
     expect(r.json.hint).toBe(`xxxx${CONTEXT_VALUE.slice(-4)}`);
     await call(base, { method: "POST", json: { name: "OTHER", value: "other-value-1" } });
-    expect((await call(base)).json.items.map((i: { name: string }) => i.name)).toEqual(["DEPLOY_TOKEN", "OTHER"]);
+    expect((await call(base)).json.items.map((i: { name: string }) => i.name)).toEqual([
+      "DEPLOY_TOKEN",
+      "OTHER",
+    ]);
     expect((await call(`${base}/OTHER`, { method: "DELETE" })).status).toBe(204);
     expect((await call("/api/v1/contexts/nope/envvars")).status).toBe(404);
   });
 
   test("deleting a context deletes its variables", async () => {
     const other = (await call("/api/v1/contexts", { method: "POST", json: { name: "temp" } })).json.id;
-    await call(`/api/v1/contexts/${other}/envvars`, { method: "POST", json: { name: "GONE", value: "gone-value-1" } });
-    expect((await call(`/api/v1/contexts/${other}`, { method: "DELETE", token: memberToken })).status).toBe(403);
+    await call(`/api/v1/contexts/${other}/envvars`, {
+      method: "POST",
+      json: { name: "GONE", value: "gone-value-1" },
+    });
+    expect((await call(`/api/v1/contexts/${other}`, { method: "DELETE", token: memberToken })).status).toBe(
+      403,
+    );
     expect((await call(`/api/v1/contexts/${other}`, { method: "DELETE" })).status).toBe(204);
     expect((await call(`/api/v1/contexts/${other}`, { method: "DELETE" })).status).toBe(404);
     expect((await call(`/api/v1/contexts/${other}/envvars`)).status).toBe(404);

@@ -26,10 +26,12 @@ export const sourceIp = (deps: AppDeps, c: Context): string | null => deps.clien
 /** Checks `{name, value}` without ever echoing the value back. */
 function readSecret(body: Record<string, unknown>): { name: string; value: string } {
   const { name, value } = body;
-  if (typeof name !== "string") throw new BadRequest("`name` must be a string", { field: "name" }, "invalid_body");
+  if (typeof name !== "string")
+    throw new BadRequest("`name` must be a string", { field: "name" }, "invalid_body");
   const nameError = validateSecretName(name);
   if (nameError) throw new BadRequest(nameError, { field: "name" }, "invalid_secret_name");
-  if (typeof value !== "string") throw new BadRequest("`value` must be a string", { field: "value" }, "invalid_body");
+  if (typeof value !== "string")
+    throw new BadRequest("`value` must be a string", { field: "value" }, "invalid_body");
   const valueError = validateSecretValue(value);
   if (valueError) throw new BadRequest(valueError, { field: "value" }, "invalid_secret_value");
   return { name, value };

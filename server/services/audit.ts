@@ -14,8 +14,14 @@ export const AUDIT_ACTIONS = [
   "secret.updated",
   "secret.deleted",
   "builder.registered",
+  "builder.revoked",
   "context.created",
   "context.deleted",
+  "project.settings_changed",
+  "project.webhook_secret_rotated",
+  "deploy_key.added",
+  "deploy_key.removed",
+  "job.approved",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

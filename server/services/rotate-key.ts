@@ -23,7 +23,11 @@ export interface RotateResult {
   previousKeyIds: string[];
 }
 
-async function resealEverything(config: ServerConfig, keyring: Keyring, retire: boolean): Promise<RotateResult> {
+async function resealEverything(
+  config: ServerConfig,
+  keyring: Keyring,
+  retire: boolean,
+): Promise<RotateResult> {
   const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
   try {
     const store = new SecretStore(db, keyring);
@@ -35,21 +39,32 @@ async function resealEverything(config: ServerConfig, keyring: Keyring, retire: 
     const stale = Object.keys(verified.byKeyId).filter((id) => id !== keyring.current.id);
     let previousKeyRetired = false;
     if (retire && stale.length === 0) previousKeyRetired = await retirePreviousKeyFile(config.dataDir);
-    return { report, after: verified.byKeyId, previousKeyRetired, previousKeyIds: keyring.previous.map((k) => k.id) };
+    return {
+      report,
+      after: verified.byKeyId,
+      previousKeyRetired,
+      previousKeyIds: keyring.previous.map((k) => k.id),
+    };
   } finally {
     close();
   }
 }
 
 /** Step 1: new key file (the old one kept as master.key.previous), re-seal, verify. */
-export async function rotateMasterKey(config: ServerConfig, env: Record<string, string | undefined>): Promise<RotateResult> {
+export async function rotateMasterKey(
+  config: ServerConfig,
+  env: Record<string, string | undefined>,
+): Promise<RotateResult> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keyring = await rotateKeyFiles(config.dataDir, env);
   return resealEverything(config, keyring, false);
 }
 
 /** Step 2, after every server restarted with the new key: re-seal stragglers, verify, retire the old key. */
-export async function finishRotation(config: ServerConfig, env: Record<string, string | undefined>): Promise<RotateResult> {
+export async function finishRotation(
+  config: ServerConfig,
+  env: Record<string, string | undefined>,
+): Promise<RotateResult> {
   const keyring = await loadOrCreateMasterKey({ dataDir: config.dataDir, env });
   return resealEverything(config, keyring, true);
 }

@@ -31,7 +31,9 @@ export interface SecretListing {
 /** A context a job names does not exist: the job cannot get the secrets it expects. */
 export class MissingContextError extends SecretsError {
   constructor(readonly names: string[]) {
-    super("context_missing", `the job names context(s) that do not exist: ${names.join(", ")}`, 422, { contexts: names });
+    super("context_missing", `the job names context(s) that do not exist: ${names.join(", ")}`, 422, {
+      contexts: names,
+    });
   }
 }
 
@@ -73,7 +75,15 @@ export class SecretStore {
         ? await tx.update(t).set({ envelope, hint, updatedAt: now }).where(eq(t.id, existing.id)).returning()
         : await tx
             .insert(t)
-            .values({ id: newId(), [ownerKey]: scope.id, name, envelope, hint, createdAt: now, updatedAt: now } as never)
+            .values({
+              id: newId(),
+              [ownerKey]: scope.id,
+              name,
+              envelope,
+              hint,
+              createdAt: now,
+              updatedAt: now,
+            } as never)
             .returning();
       await after?.(tx, !existing);
       return { created: !existing, listing: listing(row as Row) };
@@ -106,7 +116,10 @@ export class SecretStore {
     const out: Record<string, string> = {};
     const scopes: SecretScope[] = [{ kind: "project", id: projectId }];
     if (contextNames.length > 0) {
-      const found = await this.db.select().from(contexts).where(inArray(contexts.name, [...contextNames]));
+      const found = await this.db
+        .select()
+        .from(contexts)
+        .where(inArray(contexts.name, [...contextNames]));
       const byName = new Map(found.map((c) => [c.name, c.id]));
       const missing = contextNames.filter((n) => !byName.has(n));
       if (missing.length > 0) throw new MissingContextError(missing);
@@ -115,7 +128,8 @@ export class SecretStore {
     for (const scope of scopes) {
       const { t, owner } = this.table(scope);
       const rows = await this.db.select().from(t).where(eq(owner, scope.id)).orderBy(asc(t.name));
-      for (const r of rows) out[r.name] = open(this.keyring, r.envelope, sealContext(scope, r.name), rowLabel(scope, r.name));
+      for (const r of rows)
+        out[r.name] = open(this.keyring, r.envelope, sealContext(scope, r.name), rowLabel(scope, r.name));
     }
     return out;
   }
@@ -151,7 +165,10 @@ export class SecretStore {
    * Every sealed value in the database, for `rotate-key`: env vars, context vars and the sealed raw log
    * tail. Each comes with a conditional write (only if the row still holds the envelope that was read).
    */
-  async sealedRows(): Promise<{ rows: SealedRow[]; write: (row: SealedRow, envelope: string) => Promise<void> }> {
+  async sealedRows(): Promise<{
+    rows: SealedRow[];
+    write: (row: SealedRow, envelope: string) => Promise<void>;
+  }> {
     const writers = new Map<string, (envelope: string, old: string) => Promise<number>>();
     const rows: SealedRow[] = [];
     for (const r of await this.db.select().from(projectEnvVars)) {
@@ -201,4 +218,9 @@ export class SecretStore {
   }
 }
 
-const listing = (r: Row): SecretListing => ({ name: r.name, hint: r.hint, createdAt: r.createdAt, updatedAt: r.updatedAt });
+const listing = (r: Row): SecretListing => ({
+  name: r.name,
+  hint: r.hint,
+  createdAt: r.createdAt,
+  updatedAt: r.updatedAt,
+});

@@ -14,7 +14,9 @@ export interface ServerTls {
 /** True for 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+  return (
+    h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h)
+  );
 }
 
 export class ListenPolicyError extends Error {}
@@ -42,7 +44,9 @@ export function loadServerTls(env: Record<string, string | undefined>, dataDir: 
   const cert = read(certPath, "certificate");
   const key = read(keyPath!, "private key");
   if (process.platform !== "win32" && (statSync(keyPath!).mode & 0o077) !== 0) {
-    throw new ListenPolicyError(`the TLS private key ${keyPath} can be read by other users: chmod 600 ${keyPath}`);
+    throw new ListenPolicyError(
+      `the TLS private key ${keyPath} can be read by other users: chmod 600 ${keyPath}`,
+    );
   }
   return { cert, key, certPath, keyPath: keyPath! };
 }

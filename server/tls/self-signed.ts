@@ -31,7 +31,8 @@ function openssl(args: string[], cwd: string): void {
     execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
   } catch (err) {
     const e = err as { code?: string; stderr?: Buffer };
-    if (e.code === "ENOENT") throw new Error("the openssl command is not installed (apt-get install openssl)");
+    if (e.code === "ENOENT")
+      throw new Error("the openssl command is not installed (apt-get install openssl)");
     throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString().trim() ?? String(err)}`);
   }
 }
@@ -60,12 +61,31 @@ export async function createSelfSigned(dataDir: string, opts: { hosts?: string[]
   try {
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     openssl(
-      ["req", "-x509", "-new", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=Cairn CI private CA",
-        "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+      [
+        "req",
+        "-x509",
+        "-new",
+        ...ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Cairn CI private CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      ],
       tmp,
     );
     await chmod(join(tmp, "ca.key"), 0o600);
-    openssl(["req", "-new", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", `/CN=${hostname()}`], tmp);
+    openssl(
+      ["req", "-new", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", `/CN=${hostname()}`],
+      tmp,
+    );
     await chmod(join(tmp, "server.key"), 0o600);
     await writeFile(
       join(tmp, "server.ext"),
@@ -78,8 +98,25 @@ export async function createSelfSigned(dataDir: string, opts: { hosts?: string[]
     );
     const serial = `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex")}`;
     openssl(
-      ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", serial,
-        "-days", String(opts.days ?? 825), "-sha256", "-extfile", "server.ext", "-out", "server.pem"],
+      [
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        serial,
+        "-days",
+        String(opts.days ?? 825),
+        "-sha256",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+      ],
       tmp,
     );
     for (const name of ["ca.pem", "server.pem"]) await chmod(join(tmp, name), 0o644);

@@ -31,6 +31,8 @@ describe("cairnSecureHeaders", () => {
 
   test("HSTS only when the server speaks TLS", async () => {
     expect((await app(false).request("/ok")).headers.get("strict-transport-security")).toBeNull();
-    expect((await app(true).request("/ok")).headers.get("strict-transport-security")).toBe("max-age=31536000; includeSubDomains");
+    expect((await app(true).request("/ok")).headers.get("strict-transport-security")).toBe(
+      "max-age=31536000; includeSubDomains",
+    );
   });
 });
