@@ -3,7 +3,7 @@
 // Both produce JSON out: the module writes it itself; the reference's objects are stringified.
 import { createReferencePipeline, loadLogPipeline, type WasmPipeline } from "../index.ts";
 import type { LogPipeline } from "../types.ts";
-import { logWithSecret, progressLog, secrets, singleLine, typicalLog } from "./workloads.ts";
+import { corpusLogs, logWithSecret, progressLog, secrets, singleLine, typicalLog } from "./workloads.ts";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
@@ -65,6 +65,8 @@ const workloads: [string, Uint8Array, string[]][] = [
   ["progress-bar-heavy install log, 1 secret", progressLog(size), one.slice(0, 1)],
   ["10 MB single line, 1 secret", singleLine(10e6), one.slice(0, 1)],
 ];
+const corpus = corpusLogs(size);
+if (corpus) workloads.push(["real CI logs (shared corpus, looped), 1 secret", corpus, one.slice(0, 1)]);
 
 const rows: { workload: string; wasm: number; wasmObjects: number; js: number }[] = [];
 for (const [name, input, s] of workloads) {

@@ -1,6 +1,9 @@
 // Synthetic but realistic inputs for the log benchmark, generated deterministically.
 
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+
 const enc = new TextEncoder();
+const CORPUS = "/work/shared/corpus/ansi/";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -81,4 +84,20 @@ export function logWithSecret(bytes: number, secret: string): Uint8Array {
   const lines = base.split("\n");
   for (let i = 100; i < lines.length; i += 200) lines[i] += ` token=${secret}`;
   return enc.encode(lines.join("\n"));
+}
+
+/** The real logs of the shared corpus (gitlab-runner jobs, Buildkite samples), looped to `bytes`; null if absent. */
+export function corpusLogs(bytes: number): Uint8Array | null {
+  if (!existsSync(CORPUS)) return null;
+  const files = readdirSync(CORPUS)
+    .filter((f) => !f.endsWith(".rendered"))
+    .sort()
+    .map((f) => readFileSync(CORPUS + f));
+  const out = new Uint8Array(bytes);
+  for (let at = 0, i = 0; at < bytes; i++) {
+    const f = files[i % files.length].subarray(0, bytes - at);
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
 }
