@@ -16,6 +16,12 @@ setDefaultTimeout(60_000);
 
 const skip = requireSshd();
 
+/** Direct children of a process (sshd's per-connection processes). */
+function children(pid: number): number[] {
+  const out = spawnSync("pgrep", ["-P", String(pid)]).stdout.toString();
+  return out.split(/\s+/).filter(Boolean).map(Number);
+}
+
 describe.skipIf(skip)("ssh transport", () => {
   let sshd: TestSshd;
   let transport: HostTransport;
@@ -166,6 +172,23 @@ describe.skipIf(skip)("ssh transport", () => {
       expect(String(err)).toContain("does not match the pinned key");
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a dropped connection fails its running command clearly; the next exec reconnects", async () => {
+    const before = new Set(children(sshd.pid));
+    const t = await connect(sshd.hostPublicKey);
+    try {
+      const running = t.exec(["sleep", "30"]);
+      await Bun.sleep(300);
+      // Each connection is served by its own sshd child: killing it drops just this connection.
+      const mine = children(sshd.pid).filter((p) => !before.has(p));
+      expect(mine.length).toBeGreaterThan(0);
+      for (const pid of mine) process.kill(pid, "SIGKILL");
+      await expect(running).rejects.toThrow(/closed|failed/);
+      expect((await t.exec(["echo", "back"])).stdout).toBe("back\n");
+    } finally {
+      await t.close();
     }
   });
 

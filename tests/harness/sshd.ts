@@ -28,6 +28,8 @@ export interface TestSshd {
   hostPublicKey: string;
   /** known_hosts file with `[127.0.0.1]:port <key>`, for the OpenSSH client. */
   knownHostsPath: string;
+  /** The listening sshd's pid; each connection is served by a child of it. */
+  pid: number;
   /** sshd's stderr so far (it runs with -e), for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -108,6 +110,7 @@ async function startIn(dir: string): Promise<TestSshd> {
       clientPrivateKey: readFileSync(clientKey, "utf8"),
       hostPublicKey,
       knownHostsPath,
+      pid: child.pid ?? 0,
       log: () => stderr,
       async stop() {
         if (child.exitCode === null) {
