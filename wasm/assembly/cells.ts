@@ -4,7 +4,7 @@
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { asText, bytes, cont, cursor, len, next, utf8Len } from "./linestate";
-import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putU32 } from "./output";
+import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
 import { writeSpan } from "./spans";
 import { current, markUsed, same } from "./style";
 import { runCount, runs, text } from "./text";
@@ -179,7 +179,7 @@ export function emitCells(): void {
   // Worst case per cell: 4 bytes of UTF-8, or 2 for an escaped quote or backslash.
   ensure(80 + len * 4);
   put(L_N);
-  putU32(next++);
+  putLineNumber(next++);
   put(L_TEXT);
   let o = outBuf + <usize>outLen;
   let count = 0;

@@ -77,6 +77,17 @@ const SLACK = 16;
 }
 
 export function putU32(v: u32): void {
+  // Span offsets are mostly one or two digits.
+  if (v < 10) {
+    store<u8>(outBuf + <usize>outLen, <u8>(0x30 + v));
+    outLen++;
+    return;
+  }
+  if (v < 100) {
+    store<u16>(outBuf + <usize>outLen, load<u16>(PAIRS + (<usize>v << 1)));
+    outLen += 2;
+    return;
+  }
   const digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
   let at = outBuf + <usize>(outLen + digits);
   let x = v;
@@ -93,6 +104,38 @@ export function putU32(v: u32): void {
     store<u16>(at, load<u16>(PAIRS + (<usize>x << 1)));
   } else store<u8>(at - 1, <u8>(0x30 + x));
   outLen += digits;
+}
+
+// Line numbers go up by one per line: kept in decimal and incremented in place.
+const DIGITS: usize = heap.alloc(32);
+let digitsValue: u32 = 0;
+let digitsLen: i32 = 0;
+
+export function putLineNumber(n: u32): void {
+  if (digitsLen > 0 && n == digitsValue + 1) {
+    let i = digitsLen - 1;
+    while (i >= 0 && load<u8>(DIGITS + <usize>i) == 0x39) {
+      store<u8>(DIGITS + <usize>i, 0x30);
+      i--;
+    }
+    if (i >= 0) store<u8>(DIGITS + <usize>i, load<u8>(DIGITS + <usize>i) + 1);
+    else {
+      memory.copy(DIGITS + 1, DIGITS, <usize>digitsLen);
+      store<u8>(DIGITS, 0x31);
+      digitsLen++;
+    }
+  } else {
+    const at = outLen;
+    putU32(n);
+    digitsLen = outLen - at;
+    memory.copy(DIGITS, outBuf + <usize>at, <usize>digitsLen);
+    outLen = at;
+  }
+  digitsValue = n;
+  const dst = outBuf + <usize>outLen;
+  store<u64>(dst, load<u64>(DIGITS));
+  store<u16>(dst, load<u16>(DIGITS + 8), 8);
+  outLen += digitsLen;
 }
 
 /** "00" .. "99" as 200 bytes. */

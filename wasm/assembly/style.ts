@@ -88,7 +88,7 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
   jsonLen += n;
 }
 
-export function setStyle(fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): void {
+@inline export function setStyle(fg: u32, bg: u32, attrs: u32, href: usize, hlen: i32): void {
   const key = i32x4(fg, bg, attrs, hlen);
   if (equals(current, key, href, hlen)) return;
   if (fg == 0 && bg == 0 && attrs == 0 && hlen == 0) {

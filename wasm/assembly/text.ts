@@ -3,7 +3,7 @@
 // Appending is a copy, emitting is a copy with JSON escaping; no per-character cells.
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
-import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putU32 } from "./output";
+import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
 import { writeSpan } from "./spans";
 import { current, markUsed, same } from "./style";
 import { bytes, cont, cursor, len, next, utf8Len } from "./linestate";
@@ -100,7 +100,7 @@ export function emitText(): void {
   beginLine(next, bytes);
   ensure(80 + bytes * 2);
   put(L_N);
-  putU32(next++);
+  putLineNumber(next++);
   put(L_TEXT);
   let o = outBuf + <usize>outLen;
   const quote = i8x16.splat(0x22);
