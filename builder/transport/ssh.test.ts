@@ -192,6 +192,27 @@ describe.skipIf(skip)("ssh transport", () => {
     }
   });
 
+  test("an sshd with a lower MaxSessions than maxChannels still serves everything", async () => {
+    const tight = await startSshd({ maxSessions: 2 });
+    const t = await createSshTransport({
+      host: tight.host,
+      port: tight.port,
+      username: tight.username,
+      privateKey: tight.clientPrivateKey,
+      hostKey: tight.hostPublicKey,
+      maxChannels: 8,
+    });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => t.exec(["sh", "-c", `sleep 0.5; echo ${i}`])),
+      );
+      expect(results.map((r) => r.stdout)).toEqual(["0\n", "1\n", "2\n", "3\n", "4\n", "5\n"]);
+    } finally {
+      await t.close();
+      await tight.stop();
+    }
+  });
+
   test("a closed transport refuses new commands clearly", async () => {
     const t = await connect(sshd.hostPublicKey);
     await t.close();

@@ -33,11 +33,16 @@ export class TransportClosedError extends Error {
   }
 }
 
+/** sshd refused a new channel (MaxSessions reached on this connection). */
+class ChannelRefusedError extends TransportClosedError {}
+
 interface Link {
   conn: Client;
   active: number;
   dead?: string;
   idle?: ReturnType<typeof setTimeout>;
+  /** Channels sshd actually allows on this connection, once it has refused one. */
+  cap?: number;
 }
 
 export async function createSshTransport(options: SshTransportOptions): Promise<HostTransport> {
@@ -64,7 +69,7 @@ export async function createSshTransport(options: SshTransportOptions): Promise<
   async function acquire(): Promise<Link> {
     for (;;) {
       if (closed) throw new TransportClosedError(closed);
-      const link = links.find((l) => !l.dead && l.active < maxChannels);
+      const link = links.find((l) => !l.dead && l.active < (l.cap ?? maxChannels));
       if (link) {
         link.active++;
         clearTimeout(link.idle);
@@ -97,11 +102,17 @@ export async function createSshTransport(options: SshTransportOptions): Promise<
         ? concatBytes([envBlock(execOpts.env), toBytes(execOpts.stdin)])
         : toBytes(execOpts.stdin);
       if (execOpts.signal?.aborted) return { code: 137, stdout: "", stderr: "aborted before start\n" };
-      const link = await acquire();
-      try {
-        return await runChannel(link.conn, command, input, execOpts, () => link.dead);
-      } finally {
-        release(link);
+      for (;;) {
+        const link = await acquire();
+        try {
+          return await runChannel(link.conn, command, input, execOpts, () => link.dead);
+        } catch (err) {
+          // sshd's MaxSessions is below maxChannels: learn this connection's real cap, retry.
+          if (!(err instanceof ChannelRefusedError) || link.active <= 1) throw err;
+          link.cap = link.active - 1;
+        } finally {
+          release(link);
+        }
       }
     },
     async close() {
@@ -137,7 +148,11 @@ function runChannel(
   return new Promise<ExecResult>((resolve, reject) => {
     conn.exec(fullCommand, (err: Error | undefined, stream: ClientChannel) => {
       if (err) {
-        reject(new TransportClosedError(`ssh exec failed: ${err.message}`));
+        reject(
+          /open failed|Channel open failure/i.test(err.message)
+            ? new ChannelRefusedError(`ssh exec failed: ${err.message}`)
+            : new TransportClosedError(`ssh exec failed: ${err.message}`),
+        );
         return;
       }
       let exitCode: number | undefined;

@@ -62,18 +62,23 @@ export function requireSshd(): boolean {
   return true;
 }
 
-export async function startSshd(): Promise<TestSshd> {
+export interface SshdOptions {
+  /** sshd's MaxSessions (channels per connection); 64 unless a test needs a tight one. */
+  maxSessions?: number;
+}
+
+export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
   if (!existsSync(SSHD_PATH)) throw new Error(`${SSHD_PATH} not found: apt-get install -y openssh-server`);
   const dir = mkdtempSync(join(tmpdir(), "cairn-sshd-"));
   try {
-    return await startIn(dir);
+    return await startIn(dir, opts.maxSessions ?? 64);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
 
-async function startIn(dir: string): Promise<TestSshd> {
+async function startIn(dir: string, maxSessions: number): Promise<TestSshd> {
   const hostKey = join(dir, "ssh_host_ed25519_key");
   const clientKey = join(dir, "client_ed25519");
   keygen(hostKey);
@@ -87,7 +92,7 @@ async function startIn(dir: string): Promise<TestSshd> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const config = join(dir, "sshd_config");
-    writeFileSync(config, sshdConfig(dir, hostKey, port));
+    writeFileSync(config, sshdConfig(dir, hostKey, port, maxSessions));
     let stderr = "";
     const child = spawn(SSHD_PATH, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
     child.stderr.on("data", (b: Buffer) => {
@@ -124,7 +129,7 @@ async function startIn(dir: string): Promise<TestSshd> {
   }
 }
 
-function sshdConfig(dir: string, hostKey: string, port: number): string {
+function sshdConfig(dir: string, hostKey: string, port: number, maxSessions: number): string {
   return [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
@@ -138,7 +143,7 @@ function sshdConfig(dir: string, hostKey: string, port: number): string {
     "UsePAM no",
     "StrictModes no",
     // The transport runs many exec channels on one connection.
-    "MaxSessions 64",
+    `MaxSessions ${maxSessions}`,
     "MaxStartups 64:30:128",
     "LogLevel ERROR",
     "",
