@@ -106,6 +106,8 @@ describe("properties", () => {
           const a = feed(wasm, bytes, cuts, secrets);
           const b = feed(createReferencePipeline, bytes, cuts, secrets);
           expect(a).toEqual(b);
+          // Same JSON too, key order included.
+          expect(JSON.stringify(a)).toBe(JSON.stringify(b));
         },
       ),
       { numRuns: RUNS * 2 },
