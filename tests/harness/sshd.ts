@@ -13,7 +13,7 @@
 
 import { test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +30,8 @@ export interface TestSshd {
   knownHostsPath: string;
   /** The listening sshd's pid; each connection is served by a child of it. */
   pid: number;
+  /** Lets another public key (an OpenSSH line, e.g. a project's deploy key) log in as root too. */
+  addAuthorizedKey(publicKey: string): void;
   /** sshd's stderr so far (it runs with -e), for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -116,6 +118,7 @@ async function startIn(dir: string, maxSessions: number): Promise<TestSshd> {
       hostPublicKey,
       knownHostsPath,
       pid: child.pid ?? 0,
+      addAuthorizedKey: (publicKey: string) => appendFileSync(join(dir, "authorized_keys"), `${publicKey.trim()}\n`),
       log: () => stderr,
       async stop() {
         if (child.exitCode === null) {
