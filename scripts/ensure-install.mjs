@@ -17,3 +17,4 @@ if (!fresh) {
   execFileSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });
 }
 execFileSync(process.execPath, [join(root, "wasm", "build.mjs")], { stdio: "inherit" });
+execFileSync(bun, [join(root, "ui", "build.ts"), "--if-stale"], { stdio: "inherit" });

@@ -1,0 +1,144 @@
+// /jobs/:id: the job's steps (collapsible, timings, exit codes), an unsandboxed warning, the live
+// log viewer and a cancel button.
+import { api, subscribeEvents } from "../api.ts";
+import { errorBox, load, loading, setTitle, statusBadge } from "../components.ts";
+import { h, replace } from "../dom.ts";
+import { duration, isTerminal, localTime } from "../format.ts";
+import { LogViewer } from "../log/viewer.ts";
+import type { Params } from "../router.ts";
+import type { Job, Pipeline, Step } from "../types.ts";
+
+export function jobPage(root: HTMLElement, { id }: Params): () => void {
+  root.replaceChildren(loading("Loading job"));
+  let viewer: LogViewer | null = null;
+  let poll: ReturnType<typeof setInterval> | undefined;
+  let unsubscribe = () => {};
+  const head = h("div");
+  const stepsEl = h("section.steps", { "aria-labelledby": "steps-title" });
+  const openSteps = new Set<number>();
+
+  const drawHead = (job: Job, pipeline: Pipeline | null) => {
+    setTitle(job.name, pipeline ? `#${pipeline.number}` : "");
+    const cancel = h("button.danger", { type: "button" }, "Cancel job");
+    const cancelStatus = h("span.form-status", { "aria-live": "polite" });
+    cancel.addEventListener("click", async () => {
+      cancel.disabled = true;
+      try {
+        const r = await api<{ status: string }>(`/jobs/${job.id}/cancel`, { method: "POST" });
+        cancelStatus.textContent = `Job ${r.status}`;
+        void refresh();
+      } catch (err) {
+        cancelStatus.replaceChildren(errorBox(err));
+        cancel.disabled = false;
+      }
+    });
+    replace(
+      head,
+      h(
+        "nav.crumbs",
+        { "aria-label": "Breadcrumb" },
+        h("a", { href: "/" }, "Dashboard"),
+        " / ",
+        h("a", { href: `/projects/${job.project_id}` }, "project"),
+        " / ",
+        h("a", { href: `/pipelines/${job.pipeline_id}` }, pipeline ? `#${pipeline.number}` : "pipeline"),
+        " / ",
+        h("span", { "aria-current": "page" }, job.name),
+      ),
+      h("div.page-head", null, h("h1", null, `Job ${job.name} `, h("span.job-status", { "data-status": job.status }, statusBadge(job.status))), !isTerminal(job.status) && h("div.actions", null, cancel, cancelStatus)),
+      job.unsandboxed &&
+        h(
+          "p.warning",
+          { role: "alert" },
+          h("strong", null, "Unsandboxed: "),
+          "this job ran with the process driver, not in an LXC container. Nothing isolated its steps from the builder host.",
+        ),
+      job.failure_reason && h("p.error", null, `Failure: ${job.failure_reason}`),
+      h(
+        "dl.facts",
+        null,
+        h("dt", null, "Duration"),
+        h("dd", null, duration(job.started_at, job.finished_at)),
+        h("dt", null, "Started"),
+        h("dd", null, localTime(job.started_at) || "not yet"),
+        h("dt", null, "Attempt"),
+        h("dd", null, String(job.attempt)),
+        h("dt", null, "Template"),
+        h("dd", null, h("code", null, job.template)),
+      ),
+    );
+  };
+
+  const drawSteps = (job: Job) => {
+    const firstLines = job.steps.map((s) => s.first_line);
+    stepsEl.replaceChildren(
+      h("h2#steps-title", null, "Steps"),
+      job.steps.length === 0
+        ? h("p.muted", null, isTerminal(job.status) ? "No steps ran." : "Waiting for the first step…")
+        : h("ol.step-list", null, job.steps.map((s, i) => h("li", null, stepItem(s, firstLines[i + 1] ?? null)))),
+    );
+  };
+
+  const stepItem = (s: Step, nextFirst: number | null) => {
+    const details = h(
+      "details.step",
+      { "data-status": s.status, open: openSteps.has(s.index) },
+      h(
+        "summary",
+        null,
+        statusBadge(s.status),
+        h("span.step-name", null, s.name),
+        h("span.step-time", null, duration(s.started_at, s.finished_at)),
+        s.exit_code !== null && h("span.exit-code", { class: s.exit_code === 0 ? "ok" : "bad" }, `exit ${s.exit_code}`),
+      ),
+      h(
+        "dl.facts",
+        null,
+        h("dt", null, "Started"),
+        h("dd", null, localTime(s.started_at) || "—"),
+        h("dt", null, "Finished"),
+        h("dd", null, localTime(s.finished_at) || "—"),
+        h("dt", null, "Exit code"),
+        h("dd", null, s.exit_code === null ? "—" : String(s.exit_code)),
+        s.first_line !== null && h("dt", null, "Log"),
+        s.first_line !== null &&
+          h("dd", null, h("a", { href: `#L${s.first_line}` }, `from line ${s.first_line}`), nextFirst ? ` to ${nextFirst - 1}` : ""),
+      ),
+    );
+    details.addEventListener("toggle", () => (details.open ? openSteps.add(s.index) : openSteps.delete(s.index)));
+    return details;
+  };
+
+  let pipeline: Pipeline | null = null;
+  const refresh = async () => {
+    const job = await api<Job>(`/jobs/${id}`);
+    drawHead(job, pipeline);
+    drawSteps(job);
+    if (isTerminal(job.status)) clearInterval(poll);
+    return job;
+  };
+
+  load(root, async () => {
+    const job = await api<Job>(`/jobs/${id}`);
+    pipeline = await api<Pipeline>(`/pipelines/${job.pipeline_id}`).catch(() => null);
+    drawHead(job, pipeline);
+    drawSteps(job);
+    const live = !isTerminal(job.status);
+    viewer = new LogViewer({ jobId: job.id, total: job.log_lines, live, onEnd: () => void refresh().catch(() => {}) });
+    root.replaceChildren(head, h("div.job-body", null, stepsEl, viewer.el));
+    viewer.start();
+    if (live) {
+      // Steps have no event of their own: poll while the job runs, and on its events.
+      poll = setInterval(() => void refresh().catch(() => {}), 2000);
+      unsubscribe = subscribeEvents((ev) => {
+        if (ev.job_id === id) void refresh().catch(() => {});
+      });
+    }
+  });
+
+  return () => {
+    clearInterval(poll);
+    unsubscribe();
+    viewer?.dispose();
+  };
+}

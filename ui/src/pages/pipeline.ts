@@ -1,0 +1,134 @@
+// /pipelines/:id: each workflow's job graph (columns by depth of `requires`, edges drawn in SVG), live.
+import { api, subscribeEvents } from "../api.ts";
+import { load, loading, setTitle, shortSha, statusBadge } from "../components.ts";
+import { h, replace, svg } from "../dom.ts";
+import { ago, duration } from "../format.ts";
+import type { Params } from "../router.ts";
+import type { JobSummary, Pipeline, Project } from "../types.ts";
+import { liveIndicator } from "./dashboard.ts";
+
+/** Columns of jobs: a job sits one column right of the deepest job it requires. */
+export function layoutColumns(jobs: JobSummary[]): JobSummary[][] {
+  const byName = new Map(jobs.map((j) => [j.name, j]));
+  const depth = new Map<string, number>();
+  const visit = (j: JobSummary, seen: Set<string>): number => {
+    const known = depth.get(j.name);
+    if (known !== undefined) return known;
+    if (seen.has(j.name)) return 0; // a cycle cannot be planned; draw it flat rather than loop
+    seen.add(j.name);
+    let d = 0;
+    for (const r of j.requires) {
+      const dep = byName.get(r);
+      if (dep) d = Math.max(d, visit(dep, seen) + 1);
+    }
+    depth.set(j.name, d);
+    return d;
+  };
+  const cols: JobSummary[][] = [];
+  for (const j of jobs) (cols[visit(j, new Set())] ??= []).push(j);
+  return cols.filter(Boolean);
+}
+
+function workflowGraph(jobs: JobSummary[]): HTMLElement {
+  const edges = svg("svg", { class: "edges", "aria-hidden": "true" }) as SVGSVGElement;
+  const nodes = new Map<string, HTMLElement>();
+  const columns = layoutColumns(jobs).map((col) =>
+    h(
+      "ol.graph-column",
+      null,
+      col.map((j) => {
+        const node = h(
+          "a.job-node",
+          { href: `/jobs/${j.id}`, "data-job": j.name, "data-status": j.status },
+          h("span.job-name", null, j.name),
+          statusBadge(j.status),
+          j.requires.length > 0 && h("span.visually-hidden", null, `, requires ${j.requires.join(", ")}`),
+        );
+        nodes.set(j.name, node);
+        return h("li", null, node);
+      }),
+    ),
+  );
+  const graph = h("div.graph", { role: "group" }, edges, h("div.graph-columns", null, columns));
+  const draw = () => {
+    const box = graph.getBoundingClientRect();
+    edges.setAttribute("width", String(graph.scrollWidth));
+    edges.setAttribute("height", String(graph.scrollHeight));
+    edges.replaceChildren();
+    for (const j of jobs) {
+      const to = nodes.get(j.name)!.getBoundingClientRect();
+      for (const r of j.requires) {
+        const fromEl = nodes.get(r);
+        if (!fromEl) continue;
+        const from = fromEl.getBoundingClientRect();
+        const x1 = from.right - box.left + graph.scrollLeft;
+        const y1 = from.top + from.height / 2 - box.top;
+        const x2 = to.left - box.left + graph.scrollLeft;
+        const y2 = to.top + to.height / 2 - box.top;
+        const mx = (x1 + x2) / 2;
+        edges.appendChild(svg("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, class: "edge" }));
+      }
+    }
+  };
+  new ResizeObserver(draw).observe(graph);
+  requestAnimationFrame(draw);
+  return graph;
+}
+
+export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
+  root.replaceChildren(loading("Loading pipeline"));
+  const live = liveIndicator();
+  const body = h("div");
+  let project: Project | null = null;
+
+  const draw = (p: Pipeline) => {
+    setTitle(`#${p.number}`, project?.name ?? "");
+    replace(
+      body,
+      h("nav.crumbs", { "aria-label": "Breadcrumb" }, h("a", { href: "/" }, "Dashboard"), " / ", h("a", { href: `/projects/${p.project_id}` }, project?.name ?? "project"), " / ", h("span", { "aria-current": "page" }, `#${p.number}`)),
+      h("div.page-head", null, h("h1", null, `Pipeline #${p.number} `, statusBadge(p.status)), live.el),
+      h(
+        "dl.facts",
+        null,
+        h("dt", null, "Branch"),
+        h("dd", null, p.branch ?? p.tag ?? "—"),
+        h("dt", null, "Commit"),
+        h("dd", null, h("code", { title: p.sha }, shortSha(p.sha))),
+        h("dt", null, "Created"),
+        h("dd", null, h("time", { datetime: p.created_at }, ago(p.created_at))),
+        h("dt", null, "Duration"),
+        h("dd", null, duration(p.created_at, p.finished_at)),
+        h("dt", null, "Config"),
+        h("dd", null, h("code", null, p.config_path)),
+      ),
+      p.workflows.map((w) =>
+        h(
+          "section.workflow",
+          { "aria-labelledby": `wf-${w.id}`, "data-workflow": w.name },
+          h("h2", { id: `wf-${w.id}` }, `Workflow ${w.name} `, statusBadge(w.status)),
+          workflowGraph(p.jobs.filter((j) => j.workflow_id === w.id)),
+        ),
+      ),
+    );
+  };
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const refresh = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => api<Pipeline>(`/pipelines/${id}`).then(draw, () => {}), 100);
+  };
+  const unsubscribe = subscribeEvents((ev) => {
+    if (ev.pipeline_id === id) refresh();
+  }, live.set);
+
+  load(root, async () => {
+    const p = await api<Pipeline>(`/pipelines/${id}`);
+    project = await api<Project>(`/projects/${p.project_id}`).catch(() => null);
+    root.replaceChildren(body);
+    draw(p);
+  });
+  return () => {
+    clearTimeout(timer);
+    unsubscribe();
+  };
+}
