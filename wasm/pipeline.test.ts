@@ -243,3 +243,15 @@ describe("renderings", () => {
     expect(renderText(lines)).toBe("<b> & \"x\" 'y'\nlinkmore\n");
   });
 });
+
+describe("pushJson", () => {
+  test("both implementations give the same JSON bytes, up to whitespace", () => {
+    const input = enc.encode("a\x1b[31mb\nc\n");
+    const [[, ref], [, wasm]] = impls;
+    const decode = (b: Uint8Array) => JSON.stringify(JSON.parse(new TextDecoder().decode(b)));
+    const r = ref({ secrets: ["abcd"] });
+    const w = wasm({ secrets: ["abcd"] });
+    expect(decode(w.pushJson!(input))).toBe(decode(r.pushJson!(input)));
+    expect(decode(w.flushJson!())).toBe(decode(r.flushJson!()));
+  });
+});

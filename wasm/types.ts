@@ -46,6 +46,14 @@ export interface LogPipeline {
   flush(): LogChunk[];
   /** Frees the pipeline's memory; it must not be used afterwards. */
   dispose(): void;
+  /**
+   * Optional fast path: push, but the chunks come back as UTF-8 JSON (an array of LogChunk)
+   * ready to persist or fan out, without building objects. The WASM pipeline writes it
+   * straight from linear memory; the view is only valid until the pipeline's next call.
+   */
+  pushJson?(bytes: Uint8Array): Uint8Array;
+  /** flush, as JSON; same rules as pushJson. */
+  flushJson?(): Uint8Array;
 }
 
 export interface LogPipelineOptions {

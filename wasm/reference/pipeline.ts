@@ -9,7 +9,8 @@ import { type ByteSink, Masker } from "./masker.ts";
 import { Parser } from "./parser.ts";
 import { StyleTable } from "./style.ts";
 
-const MASK_BYTES = new TextEncoder().encode(MASK);
+const utf8 = new TextEncoder();
+const MASK_BYTES = utf8.encode(MASK);
 
 export function createReferencePipeline(opts: LogPipelineOptions = {}): LogPipeline {
   return new ReferencePipeline(opts);
@@ -51,6 +52,14 @@ class ReferencePipeline implements LogPipeline, ByteSink {
     this.parser.finish();
     this.line.finish();
     return this.chunker.take();
+  }
+
+  pushJson(bytes: Uint8Array): Uint8Array {
+    return utf8.encode(JSON.stringify(this.push(bytes)));
+  }
+
+  flushJson(): Uint8Array {
+    return utf8.encode(JSON.stringify(this.flush()));
   }
 
   dispose(): void {
