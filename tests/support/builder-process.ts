@@ -1,0 +1,85 @@
+// A real builder daemon in its own process (`bun builder/cli.ts run`), registered with a one-time
+// token from the server, driving LXC through the test's sshd — or locally with the process driver.
+// Registration is spawned asynchronously: the server answering it may run in the test's own event loop.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestSshd } from "../harness/sshd.ts";
+
+const root = join(import.meta.dir, "..", "..");
+
+export interface BuilderProcess {
+  id: string;
+  child: ChildProcess;
+  output(): string;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function run(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
+export async function startBuilder(opts: {
+  server: string;
+  adminToken: string;
+  name: string;
+  slots?: number;
+  /** LXC through this sshd; without it, the process driver on this machine. */
+  sshd?: TestSshd;
+  extraArgs?: string[];
+}): Promise<BuilderProcess> {
+  const res = await fetch(`${opts.server}/api/v1/builders/registration-tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${opts.adminToken}` },
+  });
+  const { token } = (await res.json()) as { token: string };
+  const dir = mkdtempSync(join(tmpdir(), "cairn-builder-"));
+  const config = join(dir, "builder.json");
+  const args = [join(root, "builder/cli.ts"), "register", "--server", opts.server, "--token", token, "--config", config];
+  args.push("--name", opts.name, "--slots", String(opts.slots ?? 1));
+  if (opts.sshd) {
+    const s = opts.sshd;
+    args.push("--driver", "lxc", "--ssh-host", s.host, "--ssh-port", String(s.port), "--ssh-user", s.username);
+    args.push("--ssh-key", s.clientKeyPath, "--ssh-host-key", s.hostPublicKey);
+  } else {
+    args.push("--driver", "process");
+  }
+  const reg = await run([...args, ...(opts.extraArgs ?? [])]);
+  if (reg.code !== 0) throw new Error(`builder registration failed:\n${reg.out}`);
+  const id = /\(([0-9a-f-]{36})\)/.exec(reg.out)?.[1] ?? "";
+  const child = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", config], { stdio: "pipe" });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  return {
+    id,
+    child,
+    output: () => out,
+    async kill9() {
+      if (alive()) child.kill("SIGKILL");
+      await exited;
+    },
+    async stop() {
+      if (alive()) child.kill("SIGTERM");
+      await Promise.race([exited, Bun.sleep(10_000)]);
+      if (alive()) child.kill("SIGKILL");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The process driver over the local transport (the shape source-control tests use). */
+export function startBuilderProcess(serverUrl: string, adminToken: string, name = "test-builder", extraArgs: string[] = []) {
+  return startBuilder({ server: serverUrl, adminToken, name, extraArgs });
+}
