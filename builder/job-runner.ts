@@ -2,6 +2,7 @@
 // output streamed to the server, the result reported — and the sandbox destroyed whatever happened.
 import type { FinishReport, JobPayload, Step } from "../server/protocol.ts";
 import { HEARTBEAT_INTERVAL_MS, openSealedSecrets } from "../server/protocol.ts";
+import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox } from "./driver/types.ts";
 import { LogUploader } from "./log-uploader.ts";
@@ -155,7 +156,7 @@ async function runStep(
 ): Promise<number> {
   switch (step.type) {
     case "checkout":
-      return checkout(deps.transport, payload, sandbox, step.path ? expandHome(step.path) : workdir, uploader);
+      return checkout(deps, payload, sandbox, step.path ? expandHome(step.path) : workdir, uploader);
     case "run": {
       const limitS = step.noOutputTimeout ?? DEFAULT_NO_OUTPUT_TIMEOUT_S;
       let timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
@@ -180,37 +181,5 @@ async function runStep(
     default:
       uploader.write(note(`Skipped: the ${step.type} step is not supported by this builder yet.`));
       return 0;
-  }
-}
-
-/** Clones on the fleet host (git over SSH happens there, never in the container), then hands the tree in. */
-async function checkout(
-  transport: HostTransport,
-  payload: JobPayload,
-  sandbox: Sandbox,
-  dest: string,
-  uploader: LogUploader,
-): Promise<number> {
-  const { repo_url, sha } = payload.checkout;
-  uploader.write(note(`Cloning ${repo_url} at ${sha.slice(0, 12)} into ${dest}`));
-  const tmp = await transport.exec(["mktemp", "-d", "/tmp/cairn-checkout-XXXXXXXX"]);
-  if (tmp.code !== 0) throw new Error(`cannot make a checkout directory on the host: ${tmp.stderr.trim()}`);
-  const dir = tmp.stdout.trim();
-  const out = (bytes: Uint8Array) => uploader.write(bytes);
-  try {
-    const git = (args: string[]) =>
-      transport.exec(["git", "-c", "protocol.ext.allow=never", ...args], { onStdout: out, onStderr: out });
-    let r = await git(["clone", "--quiet", "--no-checkout", "--", repo_url, dir]);
-    if (r.code !== 0) return r.code;
-    r = await git(["-C", dir, "checkout", "--quiet", "--detach", sha]);
-    if (r.code !== 0) return r.code;
-    if (payload.checkout.branch) {
-      await git(["-C", dir, "checkout", "--quiet", "-B", payload.checkout.branch, sha]);
-    }
-    await sandbox.putTree(dir, dest);
-    uploader.write(note(`Checked out ${sha.slice(0, 12)}`));
-    return 0;
-  } finally {
-    await transport.exec(["rm", "-rf", "--", dir]);
   }
 }

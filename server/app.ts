@@ -11,6 +11,8 @@ import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
 import { contextRoutes } from "./routes/contexts.ts";
 import { envVarRoutes } from "./routes/envvars.ts";
+import { hookRoutes } from "./routes/hooks.ts";
+import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
@@ -39,12 +41,15 @@ export function createApp(deps: AppDeps) {
 
   // Builders authenticate with their own tokens (server/protocol.ts).
   app.route("/api/v1", builderApiRoutes(deps));
+  // Forge webhooks authenticate by their HMAC signature, not a bearer token (routes/hooks.ts).
+  app.route("/api/v1", hookRoutes(deps));
   // Browser sign-in: trades an API token for a session cookie (before userAuth, which it feeds).
   app.route("/api/v1", sessionRoutes(deps));
 
   const api = new Hono<AuthEnv>();
   api.use("*", userAuth({ db: deps.db }));
   api.route("/", projectRoutes(deps));
+  api.route("/", projectSettingsRoutes(deps));
   api.route("/", pipelineRoutes(deps));
   api.route("/", logRoutes(deps));
   api.route("/", builderAdminRoutes(deps));

@@ -11,6 +11,10 @@ import { Scheduler } from "./services/scheduler.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { bunClientIp } from "./serve-bun.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
+import { eq } from "drizzle-orm";
+import { projects } from "./db/schema.ts";
+import { deployKeyOf } from "./forge/project-forge.ts";
+import { StatusReporter } from "./forge/status-reporter.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { blobStoreFromEnv } from "./blobs/index.ts";
 import { VERSION } from "./version.ts";
@@ -59,9 +63,25 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const events = new EventLog(init.db);
   const scheduler = new Scheduler(init.db, logs, events);
   scheduler.jobSecrets = (projectId, contexts) => secrets.forJob(projectId, contexts);
+  scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
+  const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
+  // Commit statuses go back to the forge in the background, from the events this process emits.
+  const statuses = new StatusReporter({
+    db: init.db,
+    keyring,
+    publicUrl: publicUrl ?? `http://${config.host}:${config.port}`,
+    log: (msg) => console.error(msg),
+  });
+  events.subscribe(statuses.handle);
+  // The mirror fetches over SSH with the project's deploy key and pinned host keys.
+  const mirrorCredentials = async (projectId: string) => {
+    const project = await init.db.query.projects.findFirst({ where: eq(projects.id, projectId) });
+    const privateKey = project ? deployKeyOf(keyring, project) : null;
+    return project && privateKey ? { privateKey, knownHosts: project.knownHosts } : null;
+  };
   const deps: AppDeps = {
     db: init.db,
-    source: createGitMirror(join(config.dataDir, "repos")),
+    source: createGitMirror(join(config.dataDir, "repos"), mirrorCredentials),
     logs,
     scheduler,
     events,
@@ -70,6 +90,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     tls: opts.tls ?? false,
     keyring,
     secrets,
+    publicUrl,
     clientIp: trustedClientIp(opts.clientIp ?? bunClientIp, process.env),
     upgradeWebSocket: opts.upgradeWebSocket,
   };

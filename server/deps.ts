@@ -27,6 +27,8 @@ export interface AppDeps {
   keyring: Keyring;
   /** Project and context environment variables (sealed). */
   secrets: SecretStore;
+  /** Where people and forges reach this server (CAIRN_PUBLIC_URL): webhook URLs, commit status links. Unset: the request's origin. */
+  publicUrl?: string;
   /** The request's source address for the audit log, from the runtime's connection info (null if unknown). */
   clientIp?: (c: Context) => string | null;
 }

@@ -15,6 +15,9 @@ export type { Step };
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 
 export const PROTOCOL_VERSION = 2;
+
+/** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
+export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
 export const PROTOCOL_HEADER = "Cairn-Protocol";
 
 export const routes = {
@@ -58,7 +61,20 @@ export interface JobPayload {
   job: { id: string; name: string; attempt: number };
   project: { id: string; name: string };
   pipeline: { id: string; number: number };
-  checkout: { repo_url: string; sha: string; branch: string | null; tag: string | null };
+  checkout: {
+    repo_url: string;
+    sha: string;
+    branch: string | null;
+    tag: string | null;
+    /**
+     * The project's deploy key, sealed like `secrets` but bound to the context `checkoutKeyContext(job.id)`
+     * and holding one entry, `private_key` (OpenSSH). The builder writes it to a 0600 file in a 0700 temp
+     * dir on the fleet host for git's ssh only, removes it after the clone, and never gives it to the container.
+     */
+    deploy_key?: SealedSecrets;
+    /** Pinned host keys (known_hosts lines): git's ssh runs with StrictHostKeyChecking=yes against them. */
+    known_hosts?: string;
+  };
   /** LXC base template chosen for this job's executor image. */
   template: string;
   working_directory: string;

@@ -99,3 +99,15 @@ export function decideGeneric(payload: unknown): HookDecision {
   if (!p) return { kind: "ignore", reason: "the payload is not a JSON object" };
   return refPush(s(p.ref), s(p.after) ?? s(p.sha), p.deleted === true, s(p.message));
 }
+
+/** CircleCI's pull request variables for a pipeline's stored metadata (none for other pipelines). */
+export function pullRequestEnvironment(metadata: string | null): Record<string, string> {
+  const pr = metadata ? (JSON.parse(metadata) as { pull_request?: PullRequestInfo }).pull_request : undefined;
+  if (!pr) return {};
+  return {
+    CIRCLE_PR_NUMBER: String(pr.number),
+    CIRCLE_PULL_REQUEST: pr.url ?? "",
+    CIRCLE_PULL_REQUESTS: pr.url ?? "",
+    CAIRN_PR_BASE_BRANCH: pr.base_ref,
+  };
+}

@@ -4,7 +4,7 @@ const enc = new TextEncoder();
 
 export async function hmacSha256Hex(secret: string, body: Uint8Array): Promise<string> {
   const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body));
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body as Uint8Array<ArrayBuffer>));
   return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 

@@ -15,6 +15,7 @@ export const presentJobSummary = (j: typeof jobs.$inferSelect) => ({
   id: j.id,
   name: j.name,
   status: j.status,
+  ...approvalOf(j),
   workflow_id: j.workflowId,
   requires: JSON.parse(j.requires) as string[],
 });
@@ -32,6 +33,8 @@ export const presentPipeline = (
   sha: p.sha,
   status: p.status,
   trigger: p.trigger,
+  /** What triggered it: the webhook delivery, and the pull request for PR builds. */
+  metadata: p.metadata ? (JSON.parse(p.metadata) as Record<string, unknown>) : null,
   config_path: p.configPath,
   created_at: iso(p.createdAt),
   finished_at: iso(p.finishedAt),
@@ -43,6 +46,7 @@ export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$infer
   id: j.id,
   name: j.name,
   status: j.status,
+  ...approvalOf(j),
   project_id: j.projectId,
   pipeline_id: j.pipelineId,
   workflow_id: j.workflowId,
@@ -67,3 +71,9 @@ export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$infer
     finished_at: iso(s.finishedAt),
   })),
 });
+
+/** An approval job waits `queued` with `approval: "pending"` until POST /jobs/:id/approve. */
+const approvalOf = (j: typeof jobs.$inferSelect): { approval?: "pending" | "approved" | "canceled" } => {
+  if ((JSON.parse(j.spec) as { type?: string }).type !== "approval") return {};
+  return { approval: j.status === "queued" ? "pending" : j.status === "success" ? "approved" : "canceled" };
+};

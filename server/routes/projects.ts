@@ -1,6 +1,7 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, lt } from "drizzle-orm";
 import { Hono } from "hono";
-import { projects } from "../db/schema.ts";
+import { jobs, pipelineRequests, pipelines, projects, workflows } from "../db/schema.ts";
+import { newWebhookSecret, sealWebhookSecret } from "../forge/project-forge.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
@@ -8,7 +9,11 @@ import { requireAdmin } from "../middleware/auth/index.ts";
 import { newId } from "../services/ids.ts";
 import { createPipeline } from "../services/pipelines.ts";
 import { readJson, str } from "./body.ts";
-import { presentProject } from "./presenters.ts";
+import { presentPipeline, presentProject } from "./presenters.ts";
+import { presentSourceControl, publicBase } from "./project-settings.ts";
+
+/** How long an `Idempotency-Key` answers with its first pipeline. */
+const IDEMPOTENCY_MS = 24 * 60 * 60 * 1000;
 
 /** A git URL Cairn can fetch: ssh://, git@host:path, https://, file:// or an absolute local path. */
 export function checkRepoUrl(url: string): void {
@@ -45,8 +50,15 @@ export const projectRoutes = (deps: AppDeps) => {
     checkRepoUrl(repoUrl);
     const existing = await db.query.projects.findFirst({ where: eq(projects.name, name) });
     if (existing) throw new Conflict(`a project named ${name} already exists`, { id: existing.id }, "project_exists");
-    const [row] = await db.insert(projects).values({ id: newId(), name, repoUrl, defaultBranch }).returning();
-    return c.json(presentProject(row), 201);
+    const id = newId();
+    // The webhook secret is shown in this answer only; POST /projects/:id/webhook-secret makes a new one.
+    const webhookSecret = newWebhookSecret();
+    const [row] = await db
+      .insert(projects)
+      .values({ id, name, repoUrl, defaultBranch, webhookSecret: sealWebhookSecret(deps.keyring, id, webhookSecret) })
+      .returning();
+    const base = publicBase(deps, c);
+    return c.json({ ...presentProject(row), ...presentSourceControl(row, base), webhook_secret: webhookSecret }, 201);
   });
 
   app.get("/projects", async (c) => {
@@ -54,14 +66,42 @@ export const projectRoutes = (deps: AppDeps) => {
     return c.json({ items: rows.map(presentProject), next_cursor: null });
   });
 
-  app.get("/projects/:id", async (c) => c.json(presentProject(await findProject(c.req.param("id")))));
+  app.get("/projects/:id", async (c) => {
+    const p = await findProject(c.req.param("id"));
+    return c.json({ ...presentProject(p), ...presentSourceControl(p, publicBase(deps, c)) });
+  });
 
   app.post("/projects/:id/pipelines", async (c) => {
     const project = await findProject(c.req.param("id"));
     const body = await readJson(c);
     const branch = str(body, "branch", { max: 255 });
     const sha = str(body, "sha", { max: 64 });
-    if (branch && sha) throw new BadRequest("give `branch` or `sha`, not both", undefined, "invalid_body");
+    const tag = str(body, "tag", { max: 255 });
+    if ([branch, sha, tag].filter(Boolean).length > 1 && !(sha && tag)) {
+      throw new BadRequest("give one of `branch`, `tag` or `sha` (or `sha` with its `tag`)", undefined, "invalid_body");
+    }
+    if (tag && (tag.startsWith("-") || tag.includes("..") || /\s/.test(tag))) {
+      throw new BadRequest("`tag` is not a valid tag name", { field: "tag" });
+    }
+    const idempotencyKey = c.req.header("idempotency-key");
+    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
+      throw new BadRequest("`Idempotency-Key` must be 1 to 255 characters", undefined, "invalid_idempotency_key");
+    }
+    if (idempotencyKey) {
+      await db.delete(pipelineRequests).where(lt(pipelineRequests.createdAt, Date.now() - IDEMPOTENCY_MS));
+      const seen = await db.query.pipelineRequests.findFirst({
+        where: and(eq(pipelineRequests.projectId, project.id), eq(pipelineRequests.key, idempotencyKey)),
+      });
+      if (seen) {
+        const p = await db.query.pipelines.findFirst({ where: eq(pipelines.id, seen.pipelineId) });
+        if (p) {
+          const wfs = await db.select().from(workflows).where(eq(workflows.pipelineId, p.id)).orderBy(asc(workflows.createdAt));
+          const js = await db.select().from(jobs).where(eq(jobs.pipelineId, p.id)).orderBy(asc(jobs.createdAt));
+          c.header("Idempotent-Replayed", "true");
+          return c.json(presentPipeline(p, wfs, js), 200);
+        }
+      }
+    }
     if (sha && !/^[0-9a-f]{4,64}$/i.test(sha)) throw new BadRequest("`sha` must be a hex commit id", { field: "sha" });
     if (branch && (branch.startsWith("-") || branch.includes(".."))) {
       throw new BadRequest("`branch` is not a valid branch name", { field: "branch" });
@@ -73,8 +113,13 @@ export const projectRoutes = (deps: AppDeps) => {
     const created = await createPipeline(deps, project, {
       branch,
       sha,
+      tag,
       parameters: parameters as Record<string, string | number | boolean> | undefined,
     });
+    if (idempotencyKey) {
+      // Two requests racing with one key: the loser's pipeline stands, but the key names the first.
+      await db.insert(pipelineRequests).values({ projectId: project.id, key: idempotencyKey, pipelineId: created.id }).onConflictDoNothing();
+    }
     await deps.events.emit({ type: "pipeline.created", project_id: project.id, pipeline_id: created.id, status: "queued" });
     deps.scheduler.notify();
     return c.json(created, 201);

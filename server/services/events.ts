@@ -31,6 +31,7 @@ const KEEP_MS = 7 * 24 * 60 * 60 * 1000;
 
 export class EventLog {
   private waiters = new Set<() => void>();
+  private subscribers = new Set<(event: CairnEvent) => void>();
 
   constructor(private readonly db: Db) {}
 
@@ -38,6 +39,17 @@ export class EventLog {
     await this.db.insert(events).values({ type: event.type, projectId: event.project_id, body: JSON.stringify(event) });
     for (const w of this.waiters) w();
     this.waiters.clear();
+    for (const s of this.subscribers) {
+      try {
+        s(event);
+      } catch {} // a subscriber (commit statuses) must never fail the state change that emitted
+    }
+  }
+
+  /** Called with every event this process emits, after it is stored; returns the unsubscribe. */
+  subscribe(fn: (event: CairnEvent) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
   }
 
   /** Events after `afterId`, oldest first; `projects` limits them to projects the reader may see. */

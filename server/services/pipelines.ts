@@ -25,6 +25,8 @@ export interface TriggerInput {
   tag?: string;
   parameters?: Record<string, string | number | boolean>;
   trigger?: string;
+  /** Stored with the pipeline as JSON (webhook delivery, pull request). */
+  metadata?: Record<string, unknown>;
 }
 
 export async function createPipeline(
@@ -32,7 +34,12 @@ export async function createPipeline(
   project: typeof projects.$inferSelect,
   input: TriggerInput,
 ) {
-  const ref = input.sha ? { sha: input.sha } : { branch: input.branch ?? project.defaultBranch };
+  // A sha wins; a tag alone resolves the tag; otherwise the branch (default: the project's).
+  const ref: { sha?: string; tag?: string; branch?: string } = input.sha
+    ? { sha: input.sha }
+    : input.tag && !input.branch
+      ? { tag: input.tag }
+      : { branch: input.branch ?? project.defaultBranch };
   let sha: string | null;
   try {
     sha = await deps.source.resolve(project, ref);
@@ -40,7 +47,7 @@ export async function createPipeline(
     throw new Unprocessable("repository_unavailable", (e as Error).message, { repo_url: project.repoUrl });
   }
   if (!sha) {
-    const what = ref.sha ? `commit ${ref.sha}` : `branch ${ref.branch}`;
+    const what = ref.sha ? `commit ${ref.sha}` : ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`;
     throw new Unprocessable("ref_not_found", `${what} does not exist in ${project.repoUrl}`, ref);
   }
 
@@ -62,7 +69,8 @@ export async function createPipeline(
 
   const parsed = parseConfig(text, configPath);
   if (!parsed.config || parsed.errors.length > 0) throw invalidConfig(parsed.errors);
-  const branch = ref.branch ?? null;
+  // A webhook names the branch its sha was pushed to.
+  const branch = ref.branch ?? input.branch ?? null;
   const plans = planPipeline(parsed.config, {
     branch: branch ?? undefined,
     tag: input.tag,
@@ -89,6 +97,7 @@ export async function createPipeline(
       tag: input.tag ?? null,
       sha,
       trigger: input.trigger ?? "api",
+      metadata: input.metadata ? JSON.stringify(input.metadata) : null,
       configPath,
     });
     const created: { id: string; name: string; status: "queued"; workflow: string }[] = [];

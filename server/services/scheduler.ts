@@ -5,14 +5,17 @@ import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import type { FinishReport, JobPayload, StepReport } from "../protocol.ts";
-import { LEASE_TTL_MS } from "../protocol.ts";
+import { checkoutKeyContext, LEASE_TTL_MS } from "../protocol.ts";
 import type { LogService } from "../logs/service.ts";
 import { SecretsError, sealForBuilder } from "../secrets/index.ts";
+import { pullRequestEnvironment } from "../forge/events.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 
 const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost"];
 export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
+/** A workflow's `type: approval` job: never leased; it waits, queued, for POST /jobs/:id/approve. */
+export const isApproval = (job: { spec: string }): boolean => (JSON.parse(job.spec) as JobSpec).type === "approval";
 
 export class Scheduler {
   private waiters = new Set<() => void>();
@@ -21,6 +24,8 @@ export class Scheduler {
    * the builder holding the lease. Unset: payloads carry no secrets.
    */
   jobSecrets?: (projectId: string, contexts: readonly string[]) => Promise<Record<string, string>>;
+  /** A project's deploy key (OpenSSH private key), sealed into payloads for the checkout. Unset or null: none. */
+  checkoutKey?: (project: typeof projects.$inferSelect) => Promise<string | null>;
 
   constructor(
     private readonly db: Db,
@@ -83,6 +88,7 @@ export class Scheduler {
       .orderBy(asc(jobs.createdAt))
       .limit(50);
     for (const job of queued) {
+      if (isApproval(job)) continue; // held until someone approves it (approve below)
       if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) continue;
       const leaseId = newId();
       const now = this.now();
@@ -135,7 +141,13 @@ export class Scheduler {
       job: { id: job.id, name: job.name, attempt: job.attempt },
       project: { id: project.id, name: project.name },
       pipeline: { id: pipeline.id, number: pipeline.number },
-      checkout: { repo_url: project.repoUrl, sha: pipeline.sha, branch: pipeline.branch, tag: pipeline.tag },
+      checkout: {
+        repo_url: project.repoUrl,
+        sha: pipeline.sha,
+        branch: pipeline.branch,
+        tag: pipeline.tag,
+        ...(await this.sealedCheckout(job.id, project, builderId)),
+      },
       template: job.template,
       working_directory: spec.workingDirectory,
       environment: {
@@ -152,6 +164,7 @@ export class Scheduler {
         CIRCLE_WORKING_DIRECTORY: spec.workingDirectory,
         CAIRN_JOB_ID: job.id,
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
+        ...pullRequestEnvironment(pipeline.metadata),
       },
       steps: spec.steps,
       secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
@@ -164,6 +177,38 @@ export class Scheduler {
     const builder = await this.db.query.builders.findFirst({ where: eq(builders.id, builderId) });
     if (!builder) throw new SecretsError("builder_unknown", `builder ${builderId} does not exist`);
     return sealForBuilder(builder.publicKey, await this.jobSecrets(projectId, contexts), jobId);
+  }
+
+  /** The project's deploy key sealed to this builder for this job only, with its pinned host keys. */
+  private async sealedCheckout(jobId: string, project: typeof projects.$inferSelect, builderId: string) {
+    const privateKey = await this.checkoutKey?.(project);
+    if (!privateKey) return {};
+    const builder = await this.db.query.builders.findFirst({ where: eq(builders.id, builderId) });
+    if (!builder) throw new SecretsError("builder_unknown", `builder ${builderId} does not exist`);
+    return {
+      deploy_key: sealForBuilder(builder.publicKey, { private_key: privateKey }, checkoutKeyContext(jobId)),
+      known_hosts: project.knownHosts ?? "",
+    };
+  }
+
+  /**
+   * Approves a held approval job once everything it requires succeeded: it succeeds, and the jobs
+   * waiting on it become runnable; otherwise says why not.
+   */
+  async approve(jobId: string): Promise<"approved" | "not_ready" | "not_pending"> {
+    const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+    if (!job || !isApproval(job) || job.status !== "queued") return "not_pending";
+    if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) return "not_ready";
+    const now = this.now();
+    const r = await this.db
+      .update(jobs)
+      .set({ status: "success", startedAt: now, finishedAt: now })
+      .where(and(eq(jobs.id, jobId), eq(jobs.status, "queued")));
+    if (r.rowsAffected !== 1) return "not_pending";
+    await this.logs.finish(jobId, "success");
+    await this.jobEvent(job, "job.finished", "success");
+    await this.advance(job.workflowId);
+    return "approved";
   }
 
   /** Extends the lease; tells the builder to cancel when the job was canceled meanwhile. */

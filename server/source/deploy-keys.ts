@@ -41,7 +41,7 @@ const sshString = (v: Uint8Array | string) => {
 const publicBlob = (pk: Uint8Array) => concat([sshString("ssh-ed25519"), sshString(pk)]);
 
 export async function sshFingerprint(blob: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", blob));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", blob as Uint8Array<ArrayBuffer>));
   return `SHA256:${b64(digest).replace(/=+$/, "")}`;
 }
 

@@ -3,12 +3,13 @@
 // Uses the git CLI through node:child_process (available on Bun, Node and Deno).
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { gitSshCommand, isSshUrl } from "./deploy-keys.ts";
 
 export interface SourcePort {
   /** Resolves a branch name or a commit sha to a full commit sha; null when it does not exist. */
-  resolve(project: { id: string; repoUrl: string }, ref: { branch?: string; sha?: string }): Promise<string | null>;
+  resolve(project: { id: string; repoUrl: string }, ref: { branch?: string; sha?: string; tag?: string }): Promise<string | null>;
   /** Reads a file at a commit; null when the file does not exist there. */
   readFile(project: { id: string; repoUrl: string }, sha: string, path: string): Promise<string | null>;
 }
@@ -17,7 +18,16 @@ export class GitError extends Error {
   readonly code = "git_failed";
 }
 
-function git(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** A project's deploy key and pinned host keys, for fetching over SSH. */
+export interface MirrorCredentials {
+  privateKey: string;
+  knownHosts: string | null;
+}
+
+function git(
+  args: string[],
+  opts: { cwd?: string; sshCommand?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       "git",
@@ -26,7 +36,7 @@ function git(args: string[], opts: { cwd?: string } = {}): Promise<{ code: numbe
       {
         cwd: opts.cwd,
         maxBuffer: 16 * 1024 * 1024,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_SSH_COMMAND: "ssh -o BatchMode=yes" },
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_SSH_COMMAND: opts.sshCommand ?? "ssh -o BatchMode=yes" },
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
@@ -36,8 +46,38 @@ function git(args: string[], opts: { cwd?: string } = {}): Promise<{ code: numbe
   });
 }
 
-export function createGitMirror(reposDir: string): SourcePort {
+/**
+ * `credentials` gives a project's deploy key (null: none). With one, fetches use only that key and the
+ * project's pinned host keys, from a 0700 temp dir under `<reposDir>/.keys` removed right after.
+ */
+export function createGitMirror(
+  reposDir: string,
+  credentials?: (projectId: string) => Promise<MirrorCredentials | null>,
+): SourcePort {
   const syncing = new Map<string, Promise<string>>();
+
+  async function withSsh<T>(project: { id: string; repoUrl: string }, fn: (sshCommand?: string) => Promise<T>): Promise<T> {
+    const creds = isSshUrl(project.repoUrl) ? await credentials?.(project.id) : null;
+    if (!creds) return fn();
+    if (!creds.knownHosts?.trim()) {
+      throw new GitError(
+        `${project.repoUrl} is fetched over SSH with the project's deploy key: set the project's known_hosts (the host keys to pin) first`,
+      );
+    }
+    const keysDir = join(reposDir, ".keys");
+    await mkdir(keysDir, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(join(keysDir, "k-"));
+    try {
+      await chmod(dir, 0o700);
+      const key = join(dir, "id");
+      const hosts = join(dir, "known_hosts");
+      await writeFile(key, creds.privateKey, { mode: 0o600 });
+      await writeFile(hosts, `${creds.knownHosts.trim()}\n`, { mode: 0o600 });
+      return await fn(gitSshCommand(key, hosts));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
 
   /** Clones or fetches the project's mirror; concurrent callers share one fetch. */
   function sync(project: { id: string; repoUrl: string }): Promise<string> {
@@ -47,10 +87,12 @@ export function createGitMirror(reposDir: string): SourcePort {
       const dir = join(reposDir, `${project.id}.git`);
       if (!existsSync(dir)) {
         await mkdir(reposDir, { recursive: true });
-        const r = await git(["clone", "--mirror", "--quiet", "--", project.repoUrl, dir]);
+        const r = await withSsh(project, (sshCommand) =>
+          git(["clone", "--mirror", "--quiet", "--", project.repoUrl, dir], { sshCommand }),
+        );
         if (r.code !== 0) throw new GitError(`cannot clone ${project.repoUrl}: ${r.stderr.trim()}`);
       } else {
-        const r = await git(["fetch", "--prune", "--quiet", "origin"], { cwd: dir });
+        const r = await withSsh(project, (sshCommand) => git(["fetch", "--prune", "--quiet", "origin"], { cwd: dir, sshCommand }));
         if (r.code !== 0) throw new GitError(`cannot fetch ${project.repoUrl}: ${r.stderr.trim()}`);
       }
       return dir;
@@ -62,7 +104,7 @@ export function createGitMirror(reposDir: string): SourcePort {
   return {
     async resolve(project, ref) {
       const dir = await sync(project);
-      const rev = ref.sha ? `${ref.sha}^{commit}` : `refs/heads/${ref.branch}^{commit}`;
+      const rev = ref.sha ? `${ref.sha}^{commit}` : ref.tag ? `refs/tags/${ref.tag}^{commit}` : `refs/heads/${ref.branch}^{commit}`;
       const r = await git(["rev-parse", "--verify", "--quiet", "--end-of-options", rev], { cwd: dir });
       return r.code === 0 ? r.stdout.trim() : null;
     },

@@ -1,0 +1,120 @@
+// Webhooks from forges, without bearer auth: the HMAC signature over the raw body, under the
+// project's webhook secret, is the authentication, and it is checked before anything is parsed or
+// written. GitHub / GitHub Enterprise (`X-Hub-Signature-256`) and a generic signed hook for any git
+// host (`X-Cairn-Signature-256`, sent by scripts/post-receive). Deliveries are recorded by id, so a
+// replay creates nothing.
+import { and, eq } from "drizzle-orm";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { projects, webhookDeliveries } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, NotFound, Unprocessable } from "../errors.ts";
+import { branchMatches } from "../forge/branch-filters.ts";
+import { decideGeneric, decideGithub, type HookDecision, skipRequested } from "../forge/events.ts";
+import { webhookSecretOf } from "../forge/project-forge.ts";
+import { verifySignature } from "../forge/signature.ts";
+import { createPipeline } from "../services/pipelines.ts";
+
+/** GitHub caps payloads at 25 MB. */
+const MAX_BODY_BYTES = 25 * 1024 * 1024;
+
+class SignatureInvalid extends ApiError {
+  constructor(header: string) {
+    super(401, "signature_invalid", `the ${header} header is missing or does not match the body signed with this project's webhook secret`);
+  }
+}
+
+type Source = "github" | "generic";
+
+export const hookRoutes = (deps: AppDeps) => {
+  const app = new Hono();
+  app.post("/hooks/github/:projectId", (c) => receive(deps, c, "github"));
+  app.post("/hooks/generic/:projectId", (c) => receive(deps, c, "generic"));
+  return app;
+};
+
+async function readRaw(c: Context): Promise<Uint8Array> {
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `webhook payloads are limited to ${MAX_BODY_BYTES} bytes`);
+  const raw = new Uint8Array(await c.req.arrayBuffer());
+  if (raw.length > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `webhook payloads are limited to ${MAX_BODY_BYTES} bytes`);
+  return raw;
+}
+
+async function receive(deps: AppDeps, c: Context, source: Source) {
+  const { db } = deps;
+  const projectId = c.req.param("projectId") ?? "";
+  const project = await db.query.projects.findFirst({ where: eq(projects.id, projectId) });
+  if (!project) throw new NotFound("project", projectId);
+
+  // Authenticate first: nothing below runs for a body the project's secret did not sign.
+  const header = source === "github" ? "X-Hub-Signature-256" : "X-Cairn-Signature-256";
+  const raw = await readRaw(c);
+  const secret = webhookSecretOf(deps.keyring, project);
+  if (!secret || !(await verifySignature(c.req.header(header), secret, raw))) throw new SignatureInvalid(header);
+
+  const event = source === "github" ? (c.req.header("x-github-event") ?? "") : "push";
+  const deliveryId = source === "github" ? c.req.header("x-github-delivery") : c.req.header("x-cairn-delivery");
+  if (source === "github" && !deliveryId) throw new BadRequest("the X-GitHub-Delivery header is required", undefined, "delivery_missing");
+  if (deliveryId && deliveryId.length > 200) throw new BadRequest("the delivery id is too long", undefined, "invalid_delivery");
+
+  let payload: unknown;
+  try {
+    payload = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new BadRequest("the webhook body is not valid JSON", undefined, "malformed_json");
+  }
+  const decision: HookDecision = source === "github" ? decideGithub(event, payload) : decideGeneric(payload);
+  if (decision.kind === "ping") return c.json({ status: "pong", zen: decision.zen ?? null }, 200);
+  const ignored = (reason: string) => c.json({ status: "ignored", reason }, 202);
+  if (!project.followed) return ignored("the project is not followed");
+  if (decision.kind === "ignore") return ignored(decision.reason);
+  if (skipRequested(decision.message)) return c.json({ status: "skipped", reason: "the head commit asks to skip CI ([ci skip] / [skip ci])" }, 202);
+  const pr = decision.pull_request;
+  // A fork's pull request runs someone else's code: never with this project's secrets and deploy key.
+  if (pr && pr.head_repo && pr.base_repo && pr.head_repo !== pr.base_repo) {
+    return ignored(`pull request #${pr.number} comes from the fork ${pr.head_repo}: fork pull requests are not built`);
+  }
+  const filters = JSON.parse(project.branchFilters) as string[];
+  if (decision.branch && !branchMatches(filters, decision.branch)) {
+    return ignored(`branch ${decision.branch} matches none of the project's branch filters`);
+  }
+
+  if (deliveryId) {
+    const r = await db
+      .insert(webhookDeliveries)
+      .values({ projectId: project.id, deliveryId, event })
+      .onConflictDoNothing();
+    if (r.rowsAffected === 0) return c.json({ status: "duplicate", delivery: deliveryId }, 200);
+  }
+  const forget = () =>
+    deliveryId
+      ? db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)))
+      : Promise.resolve();
+
+  let created: Awaited<ReturnType<typeof createPipeline>>;
+  try {
+    created = await createPipeline(deps, project, {
+      sha: decision.sha,
+      branch: decision.branch,
+      tag: decision.tag,
+      trigger: pr ? "pull_request" : "webhook",
+      metadata: { source, event, delivery: deliveryId ?? null, ...(pr ? { pull_request: pr } : {}) },
+    });
+  } catch (err) {
+    // The config runs nothing for this ref: an answer, not a failure (the delivery stays recorded).
+    if (err instanceof Unprocessable && err.code === "no_jobs") return ignored(err.message);
+    // Anything else (repository unreachable, bad config) may be fixed and redelivered.
+    await forget();
+    throw err;
+  }
+  if (deliveryId) {
+    await db
+      .update(webhookDeliveries)
+      .set({ pipelineId: created.id })
+      .where(and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)));
+  }
+  await deps.events.emit({ type: "pipeline.created", project_id: project.id, pipeline_id: created.id, status: "queued" });
+  deps.scheduler.notify();
+  return c.json({ status: "created", delivery: deliveryId ?? null, pipeline: created }, 201);
+}
