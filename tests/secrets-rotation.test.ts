@@ -9,12 +9,15 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { type Db, openDb } from "../server/db/client.ts";
 import { contextEnvVars, contexts, projectEnvVars, projects } from "../server/db/schema.ts";
-import { envelopeKeyId, type Keyring, loadOrCreateMasterKey } from "../server/secrets/index.ts";
+import { envelopeKeyId, type Keyring, loadOrCreateMasterKey, open, seal } from "../server/secrets/index.ts";
 import { SecretStore } from "../server/services/secret-store.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer } from "./support/server.ts";
 
 const root = join(import.meta.dir, "..");
+const WEBHOOK_SECRET = "rotation-webhook-secret-444";
+const DEPLOY_KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nrotation-deploy-key-555\n-----END OPENSSH PRIVATE KEY-----\n";
 const VALUES: Record<string, string> = {
   ONE: "rotation-value-one-111",
   TWO: "rotation-value-two-222",
@@ -44,13 +47,20 @@ async function withDb<T>(dataDir: string, fn: (db: Db) => Promise<T>): Promise<T
 const keyIds = (dataDir: string) =>
   withDb(dataDir, async (db) => {
     const rows = [...(await db.select().from(projectEnvVars)), ...(await db.select().from(contextEnvVars))];
-    return rows.map((r) => envelopeKeyId(r.envelope));
+    const project = (await db.select().from(projects))[0];
+    return [...rows.map((r) => r.envelope), project.webhookSecret!, project.deployKeyPrivate!].map((e) =>
+      envelopeKeyId(e),
+    );
   });
 
 async function readAll(dataDir: string, keyring: Keyring) {
   return withDb(dataDir, async (db) => {
     const project = (await db.select().from(projects))[0];
-    return new SecretStore(db, keyring).forJob(project.id, ["rot"]);
+    const vars = await new SecretStore(db, keyring).forJob(project.id, ["rot"]);
+    // The project's own sealed columns (webhook secret, deploy key) are rotated too.
+    expect(open(keyring, project.webhookSecret!, `webhook:${project.id}`)).toBe(WEBHOOK_SECRET);
+    expect(open(keyring, project.deployKeyPrivate!, `deploykey:${project.id}`)).toBe(DEPLOY_KEY);
+    return vars;
   });
 }
 
@@ -81,6 +91,15 @@ describe("rotate-key", () => {
     });
     await server.stop();
     oldKeyring = await loadOrCreateMasterKey({ dataDir });
+    await withDb(dataDir, (db) =>
+      db
+        .update(projects)
+        .set({
+          webhookSecret: seal(oldKeyring, WEBHOOK_SECRET, `webhook:${project.id}`),
+          deployKeyPrivate: seal(oldKeyring, DEPLOY_KEY, `deploykey:${project.id}`),
+        })
+        .where(eq(projects.id, project.id)),
+    );
   }, 30_000);
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -88,11 +107,11 @@ describe("rotate-key", () => {
     expect(new Set(await keyIds(dataDir))).toEqual(new Set([oldKeyring.current.id]));
     const oldKeyFile = readFileSync(join(dataDir, "master.key"), "utf8");
     const r = cli(dataDir);
-    expect(r.out).toContain("3 sealed value(s): 3 re-sealed, 0 already");
+    expect(r.out).toContain("5 sealed value(s): 5 re-sealed, 0 already");
     expect(r.code).toBe(0);
     const keyring = await loadOrCreateMasterKey({ dataDir });
     expect(keyring.current.id).not.toBe(oldKeyring.current.id);
-    expect(r.out).toContain(`values per key now: ${keyring.current.id}: 3`);
+    expect(r.out).toContain(`values per key now: ${keyring.current.id}: 5`);
     expect(readFileSync(join(dataDir, "master.key.previous"), "utf8")).toBe(oldKeyFile);
     // None is left under the old key, and every one still opens, to the same value.
     expect(new Set(await keyIds(dataDir))).toEqual(new Set([keyring.current.id]));
@@ -118,7 +137,7 @@ describe("rotate-key", () => {
     const keyring = await loadOrCreateMasterKey({ dataDir });
     expect((await keyIds(dataDir)).filter((id) => id === oldKeyring.current.id)).toHaveLength(1);
     const r = cli(dataDir, "--finish");
-    expect(r.out).toContain("4 sealed value(s): 1 re-sealed, 3 already");
+    expect(r.out).toContain("6 sealed value(s): 1 re-sealed, 5 already");
     expect(r.out).toContain("master.key.previous removed");
     expect(r.code).toBe(0);
     expect(existsSync(join(dataDir, "master.key.previous"))).toBe(false);
@@ -142,12 +161,12 @@ describe("rotate-key", () => {
     });
     const r = cli(dataDir);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/1 of 4 secret\(s\) could not be opened/);
+    expect(r.out).toMatch(/1 of 6 secret\(s\) could not be opened/);
     expect(r.out).toContain("name=TWO");
     for (const v of Object.values(VALUES)) expect(r.out).not.toContain(v);
     expect(existsSync(join(dataDir, "master.key.previous"))).toBe(true);
     const keyring = await loadOrCreateMasterKey({ dataDir });
     const ids = await keyIds(dataDir);
-    expect(ids.filter((id) => id === keyring.current.id)).toHaveLength(3);
+    expect(ids.filter((id) => id === keyring.current.id)).toHaveLength(5);
   });
 });

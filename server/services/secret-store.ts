@@ -5,7 +5,7 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
-import { contextEnvVars, contexts, jobs, logRaw, projectEnvVars } from "../db/schema.ts";
+import { contextEnvVars, contexts, jobs, logRaw, projectEnvVars, projects } from "../db/schema.ts";
 import { type Keyring, open, type SealedRow, SecretsError, seal, secretHint } from "../secrets/index.ts";
 import type { DbOrTx } from "./audit.ts";
 import { newId } from "./ids.ts";
@@ -194,6 +194,31 @@ export class SecretStore {
           .where(and(eq(contextEnvVars.id, r.id), eq(contextEnvVars.envelope, old)));
         return u.rowsAffected;
       });
+    }
+    // Projects' sealed columns; the contexts must match server/forge/project-forge.ts.
+    const projectColumns = [
+      { column: projects.webhookSecret, key: "webhookSecret", context: (id: string) => `webhook:${id}` },
+      { column: projects.forgeToken, key: "forgeToken", context: (id: string) => `forge:${id}` },
+      {
+        column: projects.deployKeyPrivate,
+        key: "deployKeyPrivate",
+        context: (id: string) => `deploykey:${id}`,
+      },
+    ] as const;
+    for (const p of await this.db.select().from(projects)) {
+      for (const { column, key, context } of projectColumns) {
+        const envelope = p[key];
+        if (!envelope) continue;
+        const label = `projects id=${p.id} column=${column.name}`;
+        rows.push({ label, envelope, context: context(p.id) });
+        writers.set(label, async (next, old) => {
+          const u = await this.db
+            .update(projects)
+            .set({ [key]: next })
+            .where(and(eq(projects.id, p.id), eq(column, old)));
+          return u.rowsAffected;
+        });
+      }
     }
     for (const r of await this.db.select().from(logRaw)) {
       const label = `log_raw job=${r.jobId} offset=${r.offset}`;
