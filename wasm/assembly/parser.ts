@@ -2,7 +2,7 @@
 // decoding (WHATWG rules). Mirror of wasm/reference/parser.ts; see it for the rules.
 import { CSI_MAX_PARAMS, CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "./limits";
 import { backspace, carriageReturn, erase, newline, tab, write, writeAscii } from "./line";
-import { PALETTE, RGB, setStyle } from "./style";
+import { current, PALETTE, RGB, rememberSgr, setStyle, sgrMemo, useStyle } from "./style";
 
 const GROUND = 0;
 const ESCAPE = 1;
@@ -100,7 +100,7 @@ export function feed(p: usize, end: usize): void {
         }
       }
       if (b == 0x1b && p + 1 < end && load<u8>(p + 1) == 0x5b) {
-        const q = csiFast(p + 2, end);
+        const q = sgrCached(p + 2, end);
         if (q != 0) {
           p = q;
           continue;
@@ -110,6 +110,36 @@ export function feed(p: usize, end: usize): void {
     step(<u32>load<u8>(p));
     p++;
   }
+}
+
+/**
+ * A short SGR (`ESC [` up to 7 digit/';' bytes `m`) seen before from the same style: its
+ * result comes from the memo in style.ts instead of being parsed and applied again. Logs
+ * repeat a handful of these on every line. Falls back to csiFast, then remembers.
+ */
+function sgrCached(q: usize, end: usize): usize {
+  if (q + 8 > end) return csiFast(q, end);
+  const w = load<u64>(q);
+  let k = 0;
+  while (k < 8) {
+    const c = <u32>((w >> (<u64>k << 3)) & 0xff);
+    if (!(c - 0x30 < 10 || c == 0x3b)) break;
+    k++;
+  }
+  if (k == 8 || <u32>((w >> (<u64>k << 3)) & 0xff) != 0x6d) return csiFast(q, end);
+  const key = k == 0 ? <u64>0 : w & ((<u64>1 << (<u64>k << 3)) - 1);
+  const from = current;
+  const hit = sgrMemo(key, from);
+  if (hit != 0) {
+    penFg = load<u32>(hit, 16);
+    penBg = load<u32>(hit, 20);
+    penAttrs = load<u32>(hit, 24);
+    useStyle(load<i32>(hit, 12));
+    return q + <usize>k + 1;
+  }
+  const next = csiFast(q, end);
+  rememberSgr(key, from, current, penFg, penBg, penAttrs);
+  return next;
 }
 
 /**

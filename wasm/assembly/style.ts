@@ -11,6 +11,7 @@ export const RGB: u32 = 0x2000000;
 // Entry: fg, bg, attrs, hrefLen (compared as one v128), hrefOff, jsonOff, jsonLen, spare.
 const ENTRY = 32;
 const SLOTS = 256;
+const REUSE_AFTER = 4096;
 let table: usize = 0;
 let tableCap: i32 = 0;
 export let styleCount: i32 = 1;
@@ -104,15 +105,19 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
     return;
   }
   let id = current;
-  if (id == 0 || used) {
+  // Entries are reused only when a line's style churn gets pathological (changes with no text
+  // in between), as reuse forgets the memo; compaction after each line handles the rest.
+  if (id == 0 || used || styleCount < REUSE_AFTER) {
     id = styleCount++;
     if (styleCount * ENTRY > tableCap) {
       table = grow(table, tableCap, styleCount * ENTRY);
       tableCap = newCapacity(tableCap, styleCount * ENTRY);
     }
-  } else if (hrefLen(id) > 0) {
-    // Reusing the newest entry: its link is the newest in the arena, so give the space back.
-    arenaLen = load<i32>(entry(id), 16);
+  } else {
+    // Reusing an entry nothing uses: memoised results may name it, so forget them.
+    memory.fill(memo, 0, MEMO_SLOTS << 5);
+    // Its link is the newest in the arena, so give the space back.
+    if (hrefLen(id) > 0) arenaLen = load<i32>(entry(id), 16);
   }
   const at = entry(id);
   v128.store(at, key);
@@ -131,11 +136,49 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
   used = false;
 }
 
+// SGR memo: (parameter bytes, style before) → (style after, pen after). Entries are 32 bytes:
+// key u64, from i32, to i32, fg, bg, attrs, valid. Cleared whenever ids could change meaning.
+const MEMO_SLOTS = 256;
+const memo: usize = heap.alloc(MEMO_SLOTS << 5);
+memory.fill(memo, 0, MEMO_SLOTS << 5);
+
+@inline function memoSlot(key: u64, from: i32): usize {
+  const h = <u32>((key ^ (key >> 29) ^ <u64>from) * 0x9e3779b97f4a7c15 >> 56);
+  return memo + (<usize>h << 5);
+}
+
+/** The memoised entry for this SGR from this style, or 0. */
+@inline export function sgrMemo(key: u64, from: i32): usize {
+  const at = memoSlot(key, from);
+  return load<i32>(at, 28) != 0 && load<u64>(at) == key && load<i32>(at, 8) == from ? at : 0;
+}
+
+export function rememberSgr(key: u64, from: i32, to: i32, fg: u32, bg: u32, attrs: u32): void {
+  const at = memoSlot(key, from);
+  store<u64>(at, key);
+  store<i32>(at, from, 8);
+  store<i32>(at, to, 12);
+  store<u32>(at, fg, 16);
+  store<u32>(at, bg, 20);
+  store<u32>(at, attrs, 24);
+  store<i32>(at, 1, 28);
+}
+
+/** Switches the pen to an existing style id (from the memo). */
+@inline export function useStyle(id: i32): void {
+  if (id != current) {
+    current = id;
+    // It may already be on this line, so it must never be overwritten in place.
+    used = true;
+  }
+}
+
 /** Called right after a line was emitted, when no cell references the table. */
 export function compactStyles(): void {
   used = false;
   if (styleCount <= STYLE_TABLE_COMPACT && arenaLen <= 65536 && jsonLen <= 65536) return;
   memory.fill(slots, 0, SLOTS << 2);
+  memory.fill(memo, 0, MEMO_SLOTS << 5);
   jsonLen = 0;
   if (current == 0) {
     styleCount = 1;
