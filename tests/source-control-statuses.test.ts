@@ -1,0 +1,152 @@
+// Commit statuses and deploy keys against a fake GitHub API that is a real HTTP server on 127.0.0.1:
+// the right sha, state, context and link reach it, a 500 is retried, and the deploy key is added with
+// read-only access and removed again. The forge token never comes back out of the API.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
+import { deliver, type FakeGithub, pushPayload, type RecordedRequest, startFakeGithub } from "./support/forge.ts";
+import { createRepo } from "./support/git.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    machine: true
+    steps:
+      - run: echo build
+  lint:
+    machine: true
+    steps:
+      - run: echo lint
+workflows:
+  ci:
+    jobs: [build]
+  style:
+    jobs: [lint]
+`;
+
+const PUBLIC_URL = "https://cairn.example.test";
+const TOKEN = "ghp_fakeToken0123456789abcdef";
+
+let server: TestServer;
+let github: FakeGithub;
+let projectId: string;
+let secret: string;
+let sha: string;
+
+const statuses = (r: RecordedRequest[]) => r.filter((x) => x.path.includes("/statuses/"));
+
+beforeAll(async () => {
+  github = startFakeGithub();
+  const saved = process.env.CAIRN_PUBLIC_URL;
+  process.env.CAIRN_PUBLIC_URL = PUBLIC_URL;
+  try {
+    server = await startTestServer();
+  } finally {
+    if (saved === undefined) delete process.env.CAIRN_PUBLIC_URL;
+    else process.env.CAIRN_PUBLIC_URL = saved;
+  }
+  const repo = createRepo();
+  sha = repo.commit({ ".circleci/config.yml": CONFIG }, "add config");
+  const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "acme-widgets", repo_url: repo.bare } });
+  ({ id: projectId, webhook_secret: secret } = (await res.json()) as { id: string; webhook_secret: string });
+});
+afterAll(async () => {
+  await server.stop();
+  github.stop();
+});
+
+describe("forge settings", () => {
+  test("are validated, and the token is sealed: never shown, never in the audit log", async () => {
+    const bad = await server.api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { forge: { repo: "not a repo" } } });
+    expect(bad.status).toBe(400);
+    const res = await server.api(`/api/v1/projects/${projectId}`, {
+      method: "PATCH",
+      json: { forge: { kind: "github", api_url: `${github.url}/`, repo: "acme/widgets", token: TOKEN } },
+    });
+    expect(res.status).toBe(200);
+    const project = await (await server.api(`/api/v1/projects/${projectId}`)).text();
+    expect(project).not.toContain(TOKEN);
+    expect(JSON.parse(project).forge).toEqual({ kind: "github", api_url: github.url, repo: "acme/widgets", token_set: true });
+    expect(JSON.parse(project).webhook_url).toBe(`${PUBLIC_URL}/api/v1/hooks/github/${projectId}`);
+    const audit = await (await server.api("/api/v1/audit?action=project.settings_changed")).text();
+    expect(audit).toContain(projectId);
+    expect(audit).not.toContain(TOKEN);
+  });
+});
+
+describe("commit statuses", () => {
+  test("pending per workflow when the pipeline is created, retried after a 500, then each workflow's result", async () => {
+    github.failNext(/\/statuses\//, 500, 1);
+    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", sha)) });
+    expect(res.status).toBe(201);
+    const { pipeline } = (await res.json()) as { pipeline: { id: string } };
+    const link = `${PUBLIC_URL}/pipelines/${pipeline.id}`;
+
+    // 1 refused + 2 pending (the refused one again among them).
+    await github.waitFor((r) => statuses(r).length >= 3);
+    const first = statuses(github.requests);
+    for (const r of first) {
+      expect(r.method).toBe("POST");
+      expect(r.path).toBe(`/repos/acme/widgets/statuses/${sha}`);
+      expect(r.authorization).toBe(`Bearer ${TOKEN}`);
+      expect(r.body).toMatchObject({ state: "pending", target_url: link });
+    }
+    const contexts = new Set(first.map((r) => r.body.context));
+    expect([...contexts].sort()).toEqual(["cairn/ci", "cairn/style"]);
+    // The refused context was posted twice: it was retried.
+    const counts = [...contexts].map((c) => first.filter((r) => r.body.context === c).length).sort();
+    expect(counts).toEqual([1, 2]);
+
+    // A builder runs the jobs: build succeeds, lint fails.
+    const builder = await registerSimBuilder(server.url, server.token);
+    for (let i = 0; i < 2; i++) {
+      const job = await acquireJob(builder);
+      const ok = job.job.name === "build";
+      await builder.finish(job.job.id, { status: ok ? "success" : "failed", unsandboxed: true, log_bytes: 0 });
+    }
+    await github.waitFor((r) => statuses(r).filter((x) => x.body.state !== "pending").length >= 2);
+    const final = statuses(github.requests).filter((x) => x.body.state !== "pending");
+    expect(final.map((r) => [r.body.context, r.body.state, r.body.target_url, r.path]).sort()).toEqual([
+      ["cairn/ci", "success", link, `/repos/acme/widgets/statuses/${sha}`],
+      ["cairn/style", "failure", link, `/repos/acme/widgets/statuses/${sha}`],
+    ]);
+  }, 30_000);
+
+  test("a forge that keeps failing does not hold up the API", async () => {
+    github.failNext(/\/statuses\//, 503, 100);
+    const t0 = performance.now();
+    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", sha)) });
+    expect(res.status).toBe(201);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+  });
+});
+
+describe("deploy keys", () => {
+  test("generated, added read-only through the forge API, shown public only, removed from the forge on delete", async () => {
+    const created = await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" });
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as { public_key: string; fingerprint: string; forge: { added: boolean; id: string } };
+    expect(key.public_key).toMatch(/^ssh-ed25519 AAAA\S+ cairn deploy key for acme-widgets$/);
+    expect(key.fingerprint).toMatch(/^SHA256:/);
+    expect(key.forge).toEqual({ added: true, id: "1000" });
+    const added = github.requests.find((r) => r.method === "POST" && r.path === "/repos/acme/widgets/keys");
+    expect(added?.body).toEqual({ title: "Cairn CI (acme-widgets)", key: key.public_key, read_only: true });
+    expect(added?.authorization).toBe(`Bearer ${TOKEN}`);
+
+    const shown = await (await server.api(`/api/v1/projects/${projectId}/deploy-key`)).text();
+    expect(shown).not.toContain("PRIVATE KEY");
+    expect(JSON.parse(shown)).toMatchObject({ public_key: key.public_key, fingerprint: key.fingerprint, forge_key_id: "1000" });
+    expect((await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" })).status).toBe(409);
+
+    const removed = await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "DELETE" });
+    expect(removed.status).toBe(200);
+    expect(((await removed.json()) as { forge: unknown }).forge).toEqual({ removed: true });
+    expect(github.requests.some((r) => r.method === "DELETE" && r.path === "/repos/acme/widgets/keys/1000")).toBe(true);
+    expect((await server.api(`/api/v1/projects/${projectId}/deploy-key`)).status).toBe(404);
+
+    const audit = (await (await server.api("/api/v1/audit")).json()) as { items: { action: string; details: unknown }[] };
+    const actions = audit.items.map((a) => a.action);
+    expect(actions).toContain("deploy_key.added");
+    expect(actions).toContain("deploy_key.removed");
+  });
+});
