@@ -63,6 +63,7 @@ export async function buildUi(opts: { ifStale?: boolean; minify?: boolean } = {}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>Cairn CI</title>
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/${cssName}">
 <script type="module" src="/assets/${jsName}"></script>
 </head>
@@ -72,6 +73,7 @@ export async function buildUi(opts: { ifStale?: boolean; minify?: boolean } = {}
 </html>
 `,
   );
+  writeFileSync(join(out, "favicon.svg"), readFileSync(join(src, "favicon.svg")));
   // Swap the new build in whole, so a running server never sees half of one.
   rmSync(UI_DIST, { recursive: true, force: true });
   mkdirSync(UI_DIST, { recursive: true });

@@ -18,7 +18,7 @@ export function loginPage(root: HTMLElement): void {
   const status = h("div.form-status", { "aria-live": "polite" });
   const button = h("button.primary", { type: "submit" }, "Sign in");
   const form = h(
-    "form.card.login",
+    "form.card.login-form",
     { "aria-labelledby": "login-title" },
     h("h1#login-title", null, "Sign in to Cairn"),
     h("label", { for: "token" }, "API token"),

@@ -32,11 +32,13 @@ export function layoutColumns(jobs: JobSummary[]): JobSummary[][] {
 function workflowGraph(jobs: JobSummary[]): HTMLElement {
   const edges = svg("svg", { class: "edges", "aria-hidden": "true" }) as SVGSVGElement;
   const nodes = new Map<string, HTMLElement>();
-  const columns = layoutColumns(jobs).map((col) =>
+  const colOf = new Map<string, number>();
+  const columns = layoutColumns(jobs).map((col, ci) =>
     h(
       "ol.graph-column",
       null,
       col.map((j) => {
+        colOf.set(j.name, ci);
         const node = h(
           "a.job-node",
           { href: `/jobs/${j.id}`, "data-job": j.name, "data-status": j.status },
@@ -66,7 +68,13 @@ function workflowGraph(jobs: JobSummary[]): HTMLElement {
         const x2 = to.left - box.left + graph.scrollLeft;
         const y2 = to.top + to.height / 2 - box.top;
         const mx = (x1 + x2) / 2;
-        edges.appendChild(svg("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, class: "edge" }));
+        // An edge that skips a column would run behind the nodes in between: bend it below them.
+        const skips = (colOf.get(j.name) ?? 0) - (colOf.get(r) ?? 0) > 1;
+        const bend = Math.max(from.height, to.height) * 0.9;
+        const d = skips
+          ? `M${x1},${y1} C${x1 + 40},${y1 + bend} ${x2 - 40},${y2 + bend} ${x2},${y2}`
+          : `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+        edges.appendChild(svg("path", { d, class: "edge" }));
       }
     }
   };

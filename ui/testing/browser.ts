@@ -1,0 +1,65 @@
+// Debian's chromium driven by playwright-core, for the browser tests (tests/ui*.test.ts): never a
+// downloaded browser. Each launch gets a fresh profile directory, removed on close.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const SCREENSHOTS = join(import.meta.dir, "..", "..", "test-output", "screenshots");
+
+/** Run browser tests? Without chromium they skip, except in CI (CAIRN_REQUIRE_LXC=1), where they must fail. */
+export const browserTestsEnabled = (): boolean => existsSync(CHROMIUM) || process.env.CAIRN_REQUIRE_LXC === "1";
+
+export interface TestBrowser {
+  context: BrowserContext;
+  newPage(opts?: { width?: number; height?: number; colorScheme?: "light" | "dark" }): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<TestBrowser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  const profile = mkdtempSync(join(tmpdir(), "cairn-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+    viewport: { width: 1280, height: 800 },
+  });
+  return {
+    context,
+    async newPage(opts = {}) {
+      const page = await context.newPage();
+      if (opts.width) await page.setViewportSize({ width: opts.width, height: opts.height ?? 800 });
+      if (opts.colorScheme) await page.emulateMedia({ colorScheme: opts.colorScheme });
+      return page;
+    },
+    async close() {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
+
+/** Console errors and CSP violations a page reported (a test asserts there are none). */
+export function collectPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return errors;
+}
