@@ -165,7 +165,7 @@ async function runStep(
           script: step.command,
           shell: step.shell,
           workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
-          env: { ...payload.environment, ...step.environment, CIRCLE_NODE_INDEX: "0", CIRCLE_NODE_TOTAL: "1" },
+          env: { ...payload.environment, ...step.environment },
         },
         {
           signal,

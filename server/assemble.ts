@@ -8,6 +8,7 @@ import { LogService } from "./logs/service.ts";
 import { defaultTemplates } from "./services/pipelines.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
+import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { SecretStore } from "./services/secret-store.ts";
 import { bunClientIp } from "./serve-bun.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
@@ -61,7 +62,11 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     secretsFor: (jobId) => secrets.valuesForJob(jobId),
   });
   const events = new EventLog(init.db);
-  const scheduler = new Scheduler(init.db, logs, events);
+  const leaseTtl = Number(process.env.CAIRN_LEASE_TTL_MS ?? LEASE_TTL_MS);
+  if (!Number.isInteger(leaseTtl) || leaseTtl < 2 * HEARTBEAT_INTERVAL_MS) {
+    throw new Error(`CAIRN_LEASE_TTL_MS must be at least ${2 * HEARTBEAT_INTERVAL_MS} (two heartbeats)`);
+  }
+  const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl);
   scheduler.jobSecrets = (projectId, contexts) => secrets.forJob(projectId, contexts);
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;

@@ -123,7 +123,7 @@ export async function serve(
   const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
   if (a.createdAdminTokenFile) console.log(`cairn-server: first start — the admin API token is in ${tokenFile}`);
   // Expire leases of builders that died even when no builder is polling.
-  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch(() => {}), 5000);
+  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)), 5000);
   return {
     url,
     tokenFile,

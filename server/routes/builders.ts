@@ -1,8 +1,9 @@
 // Admin side of the fleet: one-time registration tokens and the list of builders.
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
+import { NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { audit } from "../services/audit.ts";
 import { createRegistrationToken } from "../services/builders.ts";
@@ -43,6 +44,30 @@ export const builderAdminRoutes = (deps: AppDeps) => {
       })),
       next_cursor: null,
     });
+  });
+
+  app.post("/builders/:id/revoke", async (c) => {
+    const user = c.get("user");
+    requireAdmin(user);
+    const id = c.req.param("id");
+    const builder = await db.query.builders.findFirst({ where: eq(builders.id, id) });
+    if (!builder) throw new NotFound("builder", id);
+    const r = await db
+      .update(builders)
+      .set({ revokedAt: Date.now() })
+      .where(and(eq(builders.id, id), isNull(builders.revokedAt)));
+    if (r.rowsAffected === 1) {
+      await audit(db, {
+        actor: { type: "user", id: user.id },
+        action: "builder.revoked",
+        target: { type: "builder", id },
+        ip: deps.clientIp?.(c) ?? null,
+        details: { name: builder.name },
+      });
+      // Its next call fails (403); what it was running is re-queued on another builder.
+      await deps.scheduler.loseJobsOf(id, `infrastructure failure: builder ${builder.name} was revoked`);
+    }
+    return c.json({ id, revoked: true });
   });
 
   return app;

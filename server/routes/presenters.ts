@@ -16,6 +16,9 @@ export const presentJobSummary = (j: typeof jobs.$inferSelect) => ({
   name: j.name,
   status: j.status,
   ...approvalOf(j),
+  attempt: j.attempt,
+  slice: { index: j.sliceIndex, total: j.sliceTotal },
+  superseded_by: j.supersededBy,
   workflow_id: j.workflowId,
   requires: JSON.parse(j.requires) as string[],
 });
@@ -52,6 +55,9 @@ export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$infer
   workflow_id: j.workflowId,
   requires: JSON.parse(j.requires) as string[],
   attempt: j.attempt,
+  slice: { index: j.sliceIndex, total: j.sliceTotal },
+  /** Set on a lost attempt that was re-queued: the id of its retry. */
+  superseded_by: j.supersededBy,
   template: j.template,
   builder_id: j.builderId,
   /** True when the builder ran it with the process driver: no container isolated it. */

@@ -100,25 +100,31 @@ export async function createPipeline(
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
       configPath,
     });
-    const created: { id: string; name: string; status: "queued"; workflow: string }[] = [];
+    const created: { id: string; name: string; status: "queued"; workflow: string; slice?: number }[] = [];
     const createdWorkflows: { id: string; name: string }[] = [];
     for (const wf of plans) {
       const workflowId = newId();
       createdWorkflows.push({ id: workflowId, name: wf.name });
       await tx.insert(workflows).values({ id: workflowId, pipelineId, name: wf.name });
       for (const spec of wf.jobs) {
-        const id = newId();
-        await tx.insert(jobs).values({
-          id,
-          pipelineId,
-          workflowId,
-          projectId: project.id,
-          name: spec.name,
-          spec: JSON.stringify(spec),
-          requires: JSON.stringify(spec.requires),
-          template: deps.templates.templateFor(spec.executor),
-        });
-        created.push({ id, name: spec.name, status: "queued", workflow: wf.name });
+        // `parallelism: N` → N slices, each its own row and container.
+        const total = Math.max(1, spec.parallelism || 1);
+        for (let slice = 0; slice < total; slice++) {
+          const id = newId();
+          await tx.insert(jobs).values({
+            id,
+            pipelineId,
+            workflowId,
+            projectId: project.id,
+            name: spec.name,
+            spec: JSON.stringify(spec),
+            requires: JSON.stringify(spec.requires),
+            template: deps.templates.templateFor(spec.executor),
+            sliceIndex: slice,
+            sliceTotal: total,
+          });
+          created.push({ id, name: spec.name, status: "queued", workflow: wf.name, ...(total > 1 ? { slice } : {}) });
+        }
       }
     }
     return { id: pipelineId, number, sha, branch, workflows: createdWorkflows, jobs: created };

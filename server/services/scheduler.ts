@@ -1,6 +1,6 @@
 // Leases: which builder runs which job. Every state change is a conditional UPDATE checked by its
 // row count, so two server processes on one database never grant one job twice.
-import { and, asc, eq, inArray, lt } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
@@ -32,6 +32,8 @@ export class Scheduler {
     private readonly logs: LogService,
     private readonly events: EventLog,
     private readonly now: () => number = Date.now,
+    /** How long a lease lives after the last heartbeat (CAIRN_LEASE_TTL_MS; tests shorten it). */
+    private readonly leaseTtlMs: number = LEASE_TTL_MS,
   ) {}
 
   private jobEvent(job: typeof jobs.$inferSelect, type: "job.started" | "job.finished", status: string) {
@@ -80,21 +82,57 @@ export class Scheduler {
     }
   }
 
-  private async tryGrant(builderId: string): Promise<JobPayload | null> {
+  /**
+   * Queued jobs in the order they should be granted: fair between projects (the project with the
+   * fewest running jobs first, then the oldest job), skipping projects at their concurrency limit.
+   */
+  private async candidates(): Promise<(typeof jobs.$inferSelect)[]> {
     const queued = await this.db
       .select()
       .from(jobs)
       .where(eq(jobs.status, "queued"))
       .orderBy(asc(jobs.createdAt))
-      .limit(50);
-    for (const job of queued) {
+      .limit(200);
+    if (queued.length === 0) return [];
+    const projectIds = [...new Set(queued.map((j) => j.projectId))];
+    const running = await this.db
+      .select({ projectId: jobs.projectId, n: count() })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), inArray(jobs.projectId, projectIds)))
+      .groupBy(jobs.projectId);
+    const load = new Map(running.map((r) => [r.projectId, r.n]));
+    const limits = await this.db
+      .select({ id: projects.id, limit: projects.maxConcurrentJobs })
+      .from(projects)
+      .where(inArray(projects.id, projectIds));
+    const limitOf = new Map(limits.map((p) => [p.id, p.limit]));
+    const open = queued.filter((j) => {
+      const limit = limitOf.get(j.projectId);
+      return limit == null || (load.get(j.projectId) ?? 0) < limit;
+    });
+    return open.sort((a, b) => (load.get(a.projectId) ?? 0) - (load.get(b.projectId) ?? 0) || a.createdAt - b.createdAt);
+  }
+
+  /** A retry avoids the builder that lost it, as long as another live builder can take it. */
+  private async shouldAvoid(job: typeof jobs.$inferSelect, builderId: string): Promise<boolean> {
+    if (job.avoidBuilderId !== builderId) return false;
+    const [other] = await this.db
+      .select({ n: count() })
+      .from(builders)
+      .where(and(ne(builders.id, builderId), isNull(builders.revokedAt), gt(builders.lastSeenAt, this.now() - this.leaseTtlMs)));
+    return other.n > 0;
+  }
+
+  private async tryGrant(builderId: string): Promise<JobPayload | null> {
+    for (const job of await this.candidates()) {
+      if (await this.shouldAvoid(job, builderId)) continue;
       if (isApproval(job)) continue; // held until someone approves it (approve below)
       if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) continue;
       const leaseId = newId();
       const now = this.now();
       const r = await this.db
         .update(jobs)
-        .set({ status: "running", builderId, leaseId, leaseExpiresAt: now + LEASE_TTL_MS, startedAt: now })
+        .set({ status: "running", builderId, leaseId, leaseExpiresAt: now + this.leaseTtlMs, startedAt: now })
         .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
       if (r.rowsAffected !== 1) continue; // another server granted it first
       await this.db
@@ -122,13 +160,17 @@ export class Scheduler {
     return null;
   }
 
+  /** Every required job succeeded: all its slices, counting only the latest attempt of each. */
   private async requirementsMet(workflowId: string, requires: string[]): Promise<boolean> {
     if (requires.length === 0) return true;
     const rows = await this.db
-      .select({ status: jobs.status })
+      .select({ name: jobs.name, status: jobs.status })
       .from(jobs)
-      .where(and(eq(jobs.workflowId, workflowId), inArray(jobs.name, requires)));
-    return rows.length === requires.length && rows.every((r) => r.status === "success");
+      .where(and(eq(jobs.workflowId, workflowId), inArray(jobs.name, requires), isNull(jobs.supersededBy)));
+    return requires.every((name) => {
+      const mine = rows.filter((r) => r.name === name);
+      return mine.length > 0 && mine.every((r) => r.status === "success");
+    });
   }
 
   private async payload(jobId: string, leaseId: string, builderId: string): Promise<JobPayload> {
@@ -162,6 +204,10 @@ export class Scheduler {
         CIRCLE_BUILD_NUM: String(pipeline.number),
         CIRCLE_PROJECT_REPONAME: project.name,
         CIRCLE_WORKING_DIRECTORY: spec.workingDirectory,
+        CIRCLE_NODE_INDEX: String(job.sliceIndex),
+        CIRCLE_NODE_TOTAL: String(job.sliceTotal),
+        CAIRN_NODE_INDEX: String(job.sliceIndex),
+        CAIRN_NODE_TOTAL: String(job.sliceTotal),
         CAIRN_JOB_ID: job.id,
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
         ...pullRequestEnvironment(pipeline.metadata),
@@ -215,7 +261,7 @@ export class Scheduler {
   async heartbeat(builderId: string, jobId: string): Promise<"continue" | "cancel" | "gone"> {
     const r = await this.db
       .update(jobs)
-      .set({ leaseExpiresAt: this.now() + LEASE_TTL_MS })
+      .set({ leaseExpiresAt: this.now() + this.leaseTtlMs })
       .where(and(eq(jobs.id, jobId), eq(jobs.builderId, builderId), eq(jobs.status, "running")));
     if (r.rowsAffected === 1) return "continue";
     const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
@@ -288,36 +334,79 @@ export class Scheduler {
       .from(jobs)
       .where(and(eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
     for (const job of expired) {
-      const r = await this.db
+      await this.loseJob(job, "infrastructure failure: the builder stopped sending heartbeats", lt(jobs.leaseExpiresAt, this.now()));
+    }
+  }
+
+  /** Jobs running on a builder an administrator revoked are lost too, and re-queued. */
+  async loseJobsOf(builderId: string, reason: string): Promise<void> {
+    const running = await this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), eq(jobs.builderId, builderId)));
+    for (const job of running) await this.loseJob(job, reason);
+  }
+
+  /**
+   * Marks a running job lost and, on its first attempt, re-queues it once as a new row (a fresh log,
+   * preferably on another builder); the lost row stays, visible, pointing at its retry.
+   */
+  private async loseJob(job: typeof jobs.$inferSelect, reason: string, also?: ReturnType<typeof lt>): Promise<void> {
+    const retryId = job.attempt === 1 ? newId() : null;
+    const lost = await this.db.transaction(async (tx) => {
+      const r = await tx
         .update(jobs)
         .set({
           status: "lost",
-          failureReason: "infrastructure failure: the builder stopped sending heartbeats",
+          failureReason: retryId ? `${reason}; re-queued as attempt ${job.attempt + 1}` : reason,
           finishedAt: this.now(),
+          supersededBy: retryId,
         })
-        .where(and(eq(jobs.id, job.id), eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
-      if (r.rowsAffected === 1) {
-        await this.logs.finish(job.id, "lost");
-        await this.jobEvent(job, "job.finished", "lost");
-        await this.advance(job.workflowId);
+        .where(and(eq(jobs.id, job.id), eq(jobs.status, "running"), also));
+      if (r.rowsAffected !== 1) return false;
+      if (retryId) {
+        await tx.insert(jobs).values({
+          id: retryId,
+          pipelineId: job.pipelineId,
+          workflowId: job.workflowId,
+          projectId: job.projectId,
+          name: job.name,
+          spec: job.spec,
+          requires: job.requires,
+          template: job.template,
+          attempt: job.attempt + 1,
+          avoidBuilderId: job.builderId,
+          sliceIndex: job.sliceIndex,
+          sliceTotal: job.sliceTotal,
+          createdAt: job.createdAt,
+        });
       }
-    }
+      return true;
+    });
+    if (!lost) return;
+    await this.logs.finish(job.id, "lost");
+    await this.jobEvent(job, "job.finished", "lost");
+    await this.advance(job.workflowId);
   }
 
   /** After a job ends: cancel jobs that can no longer run, wake builders, settle workflow and pipeline. */
   async advance(workflowId: string): Promise<void> {
-    const all = await this.db.select().from(jobs).where(eq(jobs.workflowId, workflowId));
-    const byName = new Map(all.map((j) => [j.name, j]));
+    // Lost attempts that were re-queued no longer count: their retries do.
+    const all = await this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.workflowId, workflowId), isNull(jobs.supersededBy)));
+    const byName = new Map<string, (typeof all)[number][]>();
+    for (const j of all) byName.set(j.name, [...(byName.get(j.name) ?? []), j]);
     let changed = true;
     while (changed) {
       changed = false;
       for (const job of all) {
         if (job.status !== "queued") continue;
         const requires = JSON.parse(job.requires) as string[];
-        const broken = requires.find((n) => {
-          const s = byName.get(n)?.status;
-          return s !== undefined && s !== "success" && isTerminal(s);
-        });
+        const broken = requires.find((n) =>
+          (byName.get(n) ?? []).some((r) => r.status !== "success" && isTerminal(r.status)),
+        );
         if (!broken) continue;
         const r = await this.db
           .update(jobs)

@@ -20,7 +20,7 @@ export async function startTestServer(opts: { dataDir?: string } = {}): Promise<
   const config = configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" });
   const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket });
   const server = serveBun(a.app, { host: "127.0.0.1", port: 0 });
-  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch(() => {}), 1000);
+  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)), 1000);
   const url = `http://127.0.0.1:${server.port}`;
   const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   return {
