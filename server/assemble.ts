@@ -9,7 +9,7 @@ import { defaultTemplates } from "./services/pipelines.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
-import { SecretStore } from "./services/secret-store.ts";
+import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { bunClientIp } from "./serve-bun.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
 import { eq } from "drizzle-orm";
@@ -50,6 +50,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const blobs = blobStoreFromEnv(config.dataDir, process.env);
   const keyring = init.keyring;
   const secrets = new SecretStore(init.db, keyring);
+  const delivered = new DeliveredSecrets();
   const logs = new LogService({
     db: init.db,
     factory,
@@ -59,7 +60,8 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
       open: (envelope, context) => openBytes(keyring, envelope, context),
     },
     // Every secret a job was given is masked in its log (with its encoded forms).
-    secretsFor: (jobId) => secrets.valuesForJob(jobId),
+    // A value changed while the job runs is masked in both versions: the one the job got and the new one.
+    secretsFor: async (jobId) => [...new Set([...delivered.get(jobId), ...(await secrets.valuesForJob(jobId))])],
   });
   const events = new EventLog(init.db);
   const leaseTtl = Number(process.env.CAIRN_LEASE_TTL_MS ?? LEASE_TTL_MS);
@@ -67,7 +69,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     throw new Error(`CAIRN_LEASE_TTL_MS must be at least ${2 * HEARTBEAT_INTERVAL_MS} (two heartbeats)`);
   }
   const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl);
-  scheduler.jobSecrets = (projectId, contexts) => secrets.forJob(projectId, contexts);
+  scheduler.jobSecrets = async (projectId, contexts, jobId) => delivered.remember(jobId, await secrets.forJob(projectId, contexts));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
   // Commit statuses go back to the forge in the background, from the events this process emits.

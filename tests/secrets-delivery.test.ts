@@ -11,6 +11,7 @@ import { openJobSecrets } from "../builder/job-runner.ts";
 import { type Db, openDb } from "../server/db/client.ts";
 import { contexts, projectEnvVars } from "../server/db/schema.ts";
 import { type JobPayload, openSealedSecrets } from "../server/protocol.ts";
+import { MASK } from "../wasm/index.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -246,3 +247,39 @@ describe("a secret that cannot be delivered fails the job loudly, naming it", ()
     await builder.finish(payload!.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
   }, 15_000);
 });
+
+test("a variable changed while its job runs: the log masks the value the job got, and the new one", async () => {
+  await pipelineOn("main");
+  const payload = (await acquireBriefly(builder, 5000))!;
+  const jobId = payload.job.id;
+  const old = openSealedSecrets(payload.secrets!, b64(keys.secretKey), jobId).API_KEY;
+  const next = "rotated-while-running-42";
+  const put = await server.api(`/api/v1/projects/${projectId}/envvars`, {
+    method: "POST",
+    json: { name: "API_KEY", value: next },
+  });
+  expect(put.status).toBe(201);
+  try {
+    await builder.step(jobId, { index: 0, name: "echo", status: "running", log_offset: 0 });
+    const bytes = new TextEncoder().encode(`old=${old}\nnew=${next}\n`);
+    expect((await builder.log(jobId, 0, bytes)).accepted).toBe(true);
+    await builder.step(jobId, {
+      index: 0,
+      name: "echo",
+      status: "success",
+      exit_code: 0,
+      log_offset: bytes.length,
+    });
+    await builder.finish(jobId, { status: "success", unsandboxed: true, log_bytes: bytes.length });
+    const text = await (await server.api(`/api/v1/jobs/${jobId}/log?format=text`)).text();
+    expect(text).toContain(`old=${MASK}`);
+    expect(text).toContain(`new=${MASK}`);
+    expect(text).not.toContain(old);
+    expect(text).not.toContain(next);
+  } finally {
+    await server.api(`/api/v1/projects/${projectId}/envvars`, {
+      method: "POST",
+      json: { name: "API_KEY", value: SECRETS.API_KEY },
+    });
+  }
+}, 15_000);

@@ -23,7 +23,7 @@ export class Scheduler {
    * A job's secrets by name (its project's env vars and its contexts'), sealed into its payload for
    * the builder holding the lease. Unset: payloads carry no secrets.
    */
-  jobSecrets?: (projectId: string, contexts: readonly string[]) => Promise<Record<string, string>>;
+  jobSecrets?: (projectId: string, contexts: readonly string[], jobId: string) => Promise<Record<string, string>>;
   /** A project's deploy key (OpenSSH private key), sealed into payloads for the checkout. Unset or null: none. */
   checkoutKey?: (project: typeof projects.$inferSelect) => Promise<string | null>;
 
@@ -222,7 +222,7 @@ export class Scheduler {
     if (!this.jobSecrets) return undefined;
     const builder = await this.db.query.builders.findFirst({ where: eq(builders.id, builderId) });
     if (!builder) throw new SecretsError("builder_unknown", `builder ${builderId} does not exist`);
-    return sealForBuilder(builder.publicKey, await this.jobSecrets(projectId, contexts), jobId);
+    return sealForBuilder(builder.publicKey, await this.jobSecrets(projectId, contexts, jobId), jobId);
   }
 
   /** The project's deploy key sealed to this builder for this job only, with its pinned host keys. */

@@ -249,3 +249,28 @@ const listing = (r: Row): SecretListing => ({
   createdAt: r.createdAt,
   updatedAt: r.updatedAt,
 });
+
+/**
+ * The values most recently sealed into each job's payload, kept in memory (bounded) so the job's log is
+ * masked with what the job actually got even if a variable changes while it runs. After a restart only
+ * the stored values are known.
+ */
+export class DeliveredSecrets {
+  private readonly byJob = new Map<string, string[]>();
+  constructor(private readonly max = 1000) {}
+
+  remember(jobId: string, secrets: Record<string, string>): Record<string, string> {
+    this.byJob.delete(jobId);
+    this.byJob.set(jobId, Object.values(secrets));
+    // Oldest first: a Map iterates in insertion order.
+    for (const key of this.byJob.keys()) {
+      if (this.byJob.size <= this.max) break;
+      this.byJob.delete(key);
+    }
+    return secrets;
+  }
+
+  get(jobId: string): string[] {
+    return this.byJob.get(jobId) ?? [];
+  }
+}
