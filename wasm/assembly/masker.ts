@@ -22,9 +22,10 @@ let ivCount: i32 = 0;
 
 /** Makes room for `n` more input bytes and returns where the host should write them. */
 export function reserve(n: i32): usize {
-  if (len + n > cap) {
-    buf = grow(buf, cap, len + n);
-    cap = newCapacity(cap, len + n);
+  // 16 spare bytes: the parser reads input in whole v128 blocks (see text.ts appendAscii).
+  if (len + n + 16 > cap) {
+    buf = grow(buf, cap, len + n + 16);
+    cap = newCapacity(cap, len + n + 16);
   }
   return buf + <usize>len;
 }

@@ -38,7 +38,7 @@ export function initParser(): void {
   params = heap.alloc(<usize>CSI_MAX_PARAMS << 2);
   osc = heap.alloc(<usize>OSC_LIMIT_BYTES);
   href = heap.alloc(<usize>OSC_LIMIT_BYTES);
-  mask = heap.alloc(8);
+  mask = heap.alloc(32);
   memory.fill(mask, 0x2a, 8);
 }
 

@@ -55,9 +55,11 @@ export function appendAscii(p: usize, n: i32): i32 {
   reserveText(bytes + take + 16);
   startRun(current);
   const dst = text + <usize>bytes;
+  // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
+  // (masker.ts, parser.ts) and this buffer keep 16 spare bytes for it.
   let i = 0;
-  for (; i + 16 <= take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
-  for (; i < take; i++) store<u8>(dst + <usize>i, load<u8>(p + <usize>i));
+  for (; i + 16 < take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
+  v128.store(dst + <usize>i, v128.load(p + <usize>i));
   bytes += take;
   units += take;
   len += take;
@@ -70,7 +72,7 @@ export function appendAscii(p: usize, n: i32): i32 {
 export function appendCodePoint(cp: u32): bool {
   const size = utf8Len(cp);
   if (bytes + size > LINE_LIMIT_BYTES) return false;
-  reserveText(bytes + 4);
+  reserveText(bytes + 20);
   startRun(current);
   const o = text + <usize>bytes;
   if (cp < 0x80) store<u8>(o, <u8>cp);
@@ -114,6 +116,16 @@ export function emitText(): void {
         o += 16;
         i += 16;
         continue;
+      }
+    }
+    else {
+      // The tail: one block over the slack (this buffer keeps 16 spare bytes; so does the output).
+      const v = v128.load(text + <usize>i);
+      const hits = i8x16.bitmask(v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)));
+      if ((hits & ((1 << (bytes - i)) - 1)) == 0) {
+        v128.store(o, v);
+        o += <usize>(bytes - i);
+        break;
       }
     }
     const stop = i + 16 < bytes ? i + 16 : bytes;
