@@ -7,6 +7,7 @@ import { eq } from "drizzle-orm";
 import nacl from "tweetnacl";
 import { createRepo } from "../../tests/support/git.ts";
 import { startTestServer, type TestServer } from "../../tests/support/server.ts";
+import { trustedClientIp } from "../assemble.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { apiTokens, auditEvents, users } from "../db/schema.ts";
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../protocol.ts";
@@ -266,4 +267,34 @@ test("the audit table is append-only in the database itself", async () => {
   await expect((async () => db.update(auditEvents).set({ action: "forged" }))()).rejects.toThrow();
   await expect((async () => db.delete(auditEvents))()).rejects.toThrow();
   expect((await events("&action=forged")).length).toBe(0);
+});
+
+describe("source address", () => {
+  const ctx = (xff?: string) =>
+    ({
+      req: { header: (name: string) => (name.toLowerCase() === "x-forwarded-for" ? xff : undefined) },
+    }) as never;
+  const peer = () => "10.0.0.5";
+
+  test("X-Forwarded-For is ignored unless CAIRN_TRUST_PROXY=1", () => {
+    expect(trustedClientIp(peer, {})(ctx("203.0.113.9"))).toBe("10.0.0.5");
+    expect(trustedClientIp(peer, { CAIRN_TRUST_PROXY: "true" })(ctx("203.0.113.9"))).toBe("10.0.0.5");
+  });
+
+  test("behind a trusted proxy, the address the proxy appended (the last one) counts", () => {
+    const ip = trustedClientIp(peer, { CAIRN_TRUST_PROXY: "1" });
+    expect(ip(ctx("198.51.100.1, 203.0.113.9"))).toBe("203.0.113.9");
+    expect(ip(ctx())).toBe("10.0.0.5");
+  });
+
+  test("a forged X-Forwarded-For on a direct connection does not change the audited IP", async () => {
+    const before = (await events())[0]?.id ?? 0;
+    await server.api("/api/v1/builders/registration-tokens", {
+      method: "POST",
+      headers: { "x-forwarded-for": "203.0.113.66" },
+    });
+    const rows = (await events()).filter((e) => e.id > before);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].ip).toBe("127.0.0.1");
+  });
 });
