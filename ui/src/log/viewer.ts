@@ -44,6 +44,8 @@ export class LogViewer {
   private viewH = 0;
   private frame = 0;
   private following: boolean;
+  /** Where the viewer last scrolled itself to while following (to tell the reader's scrolling apart). */
+  private autoTop = -1;
   private highlighted = 0;
   private needle = "";
   private currentMatch = 0;
@@ -185,16 +187,24 @@ export class LogViewer {
   private scrollToEnd(): void {
     this.spacer.style.height = `${this.spacerHeight()}px`;
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.autoTop = this.scroller.scrollTop;
+  }
+
+  private atEnd(): boolean {
+    return this.scroller.scrollTop + this.viewH >= this.scroller.scrollHeight - ROW_PX;
+  }
+
+  /** Following stops when the reader moves away from where we last put the view; it resumes at the end. */
+  private checkFollowing(): void {
+    if (!this.opts.live || this.ended) return;
+    const top = this.scroller.scrollTop;
+    const moved = Math.abs(top - this.autoTop) > 1;
+    if (this.following && moved && !this.atEnd()) this.setFollowing(false);
+    else if (!this.following && this.atEnd()) this.setFollowing(true);
   }
 
   private onScroll(): void {
-    if (this.opts.live && !this.ended) {
-      const atEnd = this.scroller.scrollTop + this.viewH >= this.scroller.scrollHeight - ROW_PX;
-      if (atEnd !== this.following) {
-        this.following = atEnd;
-        this.followBtn.setAttribute("aria-pressed", String(atEnd));
-      }
-    }
+    this.checkFollowing();
     this.schedule();
   }
 
@@ -210,7 +220,11 @@ export class LogViewer {
     const total = this.store.total;
     this.spacer.style.height = `${this.spacerHeight()}px`;
     this.el.style.setProperty("--ln-chars", String(Math.max(4, String(total).length + 1)));
-    if (this.following) this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.checkFollowing();
+    if (this.following) {
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.autoTop = this.scroller.scrollTop;
+    }
     const firstF = this.scroller.scrollTop * this.linesPerPx();
     const first = Math.floor(firstF);
     const count = Math.min(total - first, Math.ceil(this.viewH / ROW_PX) + 1);
