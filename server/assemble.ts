@@ -10,7 +10,6 @@ import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
-import { bunClientIp } from "./serve-bun.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
 import { eq } from "drizzle-orm";
 import { projects } from "./db/schema.ts";
@@ -98,7 +97,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     keyring,
     secrets,
     publicUrl,
-    clientIp: trustedClientIp(opts.clientIp ?? bunClientIp, process.env),
+    clientIp: trustedClientIp(opts.clientIp ?? (() => null), process.env),
     upgradeWebSocket: opts.upgradeWebSocket,
   };
   return { ...init, deps, app: createApp(deps) };

@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
 import { assemble } from "./assemble.ts";
-import { bunClientIp, bunUpgradeWebSocket, serveBun } from "./serve-bun.ts";
+import type { RuntimeAdapter } from "./runtime.ts";
 import { finishRotation, type RotateResult, rotateMasterKey } from "./services/rotate-key.ts";
 import { checkListenPolicy, loadServerTls } from "./tls/listen.ts";
 import { createSelfSigned } from "./tls/self-signed.ts";
@@ -107,17 +107,20 @@ function printRotation(r: RotateResult, finish: boolean): void {
 /** Starts the server and returns its URL; keeps running until the process ends. */
 export async function serve(
   opts: { insecureHttp?: boolean } = {},
+  adapter?: RuntimeAdapter,
 ): Promise<{ url: string; tokenFile?: string; stop(): void }> {
+  // Loaded only when asked for: hono/bun touches the Bun global as it loads.
+  const runtime = adapter ?? (await import("./serve-bun.ts")).bunRuntime;
   const config = configFromEnv();
   const tls = loadServerTls(process.env, config.dataDir);
   checkListenPolicy(config.host, {
     tls: tls !== null,
     insecureHttp: Boolean(opts.insecureHttp) || process.env.CAIRN_INSECURE_HTTP === "1",
   });
-  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, tls: tls !== null, clientIp: bunClientIp });
-  const server = serveBun(a.app, { host: config.host, port: config.port, tls: tls ?? undefined });
+  const a = await assemble(config, { upgradeWebSocket: runtime.upgradeWebSocket, tls: tls !== null, clientIp: runtime.clientIp });
+  const server = await runtime.listen(a.app, { host: config.host, port: config.port, tls: tls ?? undefined });
   const url = `${tls ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-  console.log(`cairn-server ${VERSION} listening on ${url} (data in ${config.dataDir})`);
+  console.log(`cairn-server ${VERSION} listening on ${url} (data in ${config.dataDir}; ${runtime.name})`);
   if (tls) console.log(`cairn-server: TLS with ${tls.certPath}`);
   else console.log("cairn-server: plain HTTP, not TLS — /api/v1/health says tls: false; see SECURITY.md for TLS");
   const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
@@ -129,7 +132,7 @@ export async function serve(
     tokenFile,
     stop() {
       clearInterval(sweeper);
-      server.stop(true);
+      server.stop();
       a.closeDb();
     },
   };

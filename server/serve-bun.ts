@@ -1,6 +1,7 @@
 // Serves the app with Bun.serve: the default runtime.
 import type { Context, Hono } from "hono";
 import { getConnInfo, upgradeWebSocket, websocket } from "hono/bun";
+import type { ListenOptions, RuntimeAdapter } from "./runtime.ts";
 
 /** Bun's WebSocket upgrade, handed to the app as a port (AppDeps.upgradeWebSocket). */
 export const bunUpgradeWebSocket = upgradeWebSocket;
@@ -14,12 +15,7 @@ export const bunClientIp = (c: Context): string | null => {
   }
 };
 
-export interface BunServeOptions {
-  host: string;
-  port: number;
-  /** PEM certificate chain and private key: serve HTTPS. */
-  tls?: { cert: string; key: string };
-}
+export type BunServeOptions = ListenOptions;
 
 export function serveBun(app: Hono<any>, opts: BunServeOptions) {
   return Bun.serve({
@@ -31,3 +27,13 @@ export function serveBun(app: Hono<any>, opts: BunServeOptions) {
     ...(opts.tls ? { tls: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   });
 }
+
+export const bunRuntime: RuntimeAdapter = {
+  name: "bun",
+  async listen(app, opts) {
+    const server = serveBun(app, opts);
+    return { port: server.port ?? opts.port, stop: () => server.stop(true) };
+  },
+  upgradeWebSocket: bunUpgradeWebSocket,
+  clientIp: bunClientIp,
+};

@@ -16,16 +16,42 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(dataDir: string, opts: { port?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [join(root, "server/cli.ts"), "serve"], {
-    env: { ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_PORT: String(opts.port ?? 0), CAIRN_HOST: "127.0.0.1", ...opts.env },
+export type Runtime = "bun" | "node" | "deno";
+
+/** How each runtime starts the same server core. */
+export function serverCommand(runtime: Runtime): string[] {
+  switch (runtime) {
+    case "bun":
+      return [process.execPath, join(root, "server/cli.ts"), "serve"];
+    case "node":
+      return ["node", "--import", "tsx", join(root, "server/serve-node.ts")];
+    case "deno":
+      return [join(root, "node_modules/.bin/deno"), "run", "-A", join(root, "server/serve-deno.ts")];
+  }
+}
+
+export async function startServerProcess(
+  dataDir: string,
+  opts: { port?: number; env?: Record<string, string>; runtime?: Runtime } = {},
+): Promise<ServerProcess> {
+  const [cmd, ...args] = serverCommand(opts.runtime ?? "bun");
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: {
+      ...process.env,
+      CAIRN_DATA_DIR: dataDir,
+      CAIRN_PORT: String(opts.port ?? 0),
+      CAIRN_HOST: "127.0.0.1",
+      DENO_NO_UPDATE_CHECK: "1",
+      ...opts.env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
     const check = () => {
       const m = /listening on (http:\/\/[\d.:]+)/.exec(out);
       if (m) {

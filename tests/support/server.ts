@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assemble } from "../../server/assemble.ts";
 import { configFromEnv } from "../../server/bootstrap.ts";
-import { bunUpgradeWebSocket, serveBun } from "../../server/serve-bun.ts";
+import { bunClientIp, bunUpgradeWebSocket, serveBun } from "../../server/serve-bun.ts";
 
 export interface TestServer {
   url: string;
@@ -18,7 +18,7 @@ export interface TestServer {
 export async function startTestServer(opts: { dataDir?: string } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "cairn-test-"));
   const config = configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" });
-  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket });
+  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp });
   const server = serveBun(a.app, { host: "127.0.0.1", port: 0 });
   const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)), 1000);
   const url = `http://127.0.0.1:${server.port}`;

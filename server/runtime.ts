@@ -1,0 +1,23 @@
+// What a JavaScript runtime lends the Web-standard core: a listener, and optionally a WebSocket
+// upgrade and the peer address. serve-bun.ts, serve-node.ts and serve-deno.ts each export one.
+import type { Context, Hono } from "hono";
+import type { UpgradeWebSocket } from "hono/ws";
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** PEM certificate chain and private key: serve HTTPS. */
+  tls?: { cert: string; key: string };
+}
+
+export interface Listening {
+  port: number;
+  stop(): void;
+}
+
+export interface RuntimeAdapter {
+  name: "bun" | "node" | "deno";
+  listen(app: Hono<any>, opts: ListenOptions): Promise<Listening>;
+  upgradeWebSocket?: UpgradeWebSocket;
+  clientIp?: (c: Context) => string | null;
+}
