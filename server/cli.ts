@@ -52,12 +52,13 @@ export async function main(argv: string[]): Promise<number> {
       const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
       if (tokenFile) console.log(`cairn-server: the first admin's API token is in ${tokenFile}`);
       if (values["self-signed"]) {
-        const { created, files } = await createSelfSigned(config.dataDir, { hosts: values.host as string[] | undefined });
+        const { created, ca, files } = await createSelfSigned(config.dataDir, { hosts: values.host as string[] | undefined });
         console.log(
-          created
-            ? `cairn-server: made a private CA (${files.caCert}) and a server certificate (${files.cert}); ` +
-                `serve uses them; register builders with --ca ${files.caCert}`
-            : `cairn-server: ${files.dir} already holds a certificate; left as it is`,
+          !created
+            ? `cairn-server: ${files.dir} already holds a server certificate; left as it is ` +
+                "(remove server.pem and server.key to issue a new one from the same CA)"
+            : `cairn-server: ${ca ? `made a private CA (${files.caCert}) and` : "the existing CA signed"} a server ` +
+                `certificate (${files.cert}); serve uses it; register builders with --ca ${files.caCert}`,
         );
       }
       return 0;

@@ -149,8 +149,41 @@ describe("HTTPS with a private CA", () => {
     expect(text).toContain("IP Address:127.0.0.1");
     // A second init leaves the certificate alone.
     const before = readFileSync(join(dirA, "tls", "server.pem"), "utf8");
-    expect(init(dirA)).toContain("already holds a certificate");
+    expect(init(dirA)).toContain("already holds a server certificate");
     expect(readFileSync(join(dirA, "tls", "server.pem"), "utf8")).toBe(before);
+  });
+
+  test("without server.pem and server.key, init issues a new certificate from the same CA (renewal, new names)", () => {
+    const dir = tempDir("cairn-tls-renew-");
+    init(dir);
+    const ca = readFileSync(join(dir, "tls", "ca.pem"), "utf8");
+    const first = readFileSync(join(dir, "tls", "server.pem"), "utf8");
+    rmSync(join(dir, "tls", "server.pem"));
+    rmSync(join(dir, "tls", "server.key"));
+    const r = spawnSync(
+      bun,
+      [join(root, "server/cli.ts"), "init", "--self-signed", "--host", "ci.example.org"],
+      {
+        env: baseEnv(dir),
+        encoding: "utf8",
+      },
+    );
+    expect(r.stdout).toContain("the existing CA signed");
+    expect(readFileSync(join(dir, "tls", "ca.pem"), "utf8")).toBe(ca);
+    expect(readFileSync(join(dir, "tls", "server.pem"), "utf8")).not.toBe(first);
+    expect(statSync(join(dir, "tls", "server.key")).mode & 0o777).toBe(0o600);
+    const verify = spawnSync(
+      "openssl",
+      ["verify", "-CAfile", join(dir, "tls", "ca.pem"), join(dir, "tls", "server.pem")],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(verify.stdout).toContain(": OK");
+    const text = spawnSync("openssl", ["x509", "-noout", "-text", "-in", join(dir, "tls", "server.pem")], {
+      encoding: "utf8",
+    });
+    expect(text.stdout).toContain("DNS:ci.example.org");
   });
 
   test("the server speaks HTTPS, health says tls: true, HSTS is sent", async () => {

@@ -49,39 +49,47 @@ export function subjectAltNames(hosts: readonly string[]): string {
 }
 
 /**
- * Creates the CA and the server certificate unless they exist (returns created: false then).
- * Everything is made in a private temporary directory and moved into place, keys 0600.
+ * Creates the CA (unless it exists) and a server certificate it signs (unless one exists): to renew the
+ * server certificate or add names, remove server.pem and server.key and run `init --self-signed` again
+ * — builders pinned to the CA keep trusting the new one. Everything is made in a private temporary
+ * directory and moved into place, keys 0600. `created` says what was made.
  */
 export async function createSelfSigned(dataDir: string, opts: { hosts?: string[]; days?: number } = {}) {
   const files = tlsFiles(dataDir);
-  if (existsSync(files.cert) || existsSync(files.caCert)) return { created: false, files };
+  const haveCa = existsSync(files.caCert) && existsSync(files.caKey);
+  if (existsSync(files.cert) || existsSync(files.key) || (!haveCa && existsSync(files.caCert))) {
+    return { created: false, ca: false, files };
+  }
   await mkdir(files.dir, { recursive: true, mode: 0o700 });
   const tmp = await mkdtemp(join(files.dir, ".new-"));
   await chmod(tmp, 0o700);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-      [
-        "req",
-        "-x509",
-        "-new",
-        ...ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "3650",
-        "-subj",
-        "/CN=Cairn CI private CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE,pathlen:0",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-      ],
-      tmp,
-    );
-    await chmod(join(tmp, "ca.key"), 0o600);
+    const ca = haveCa
+      ? { cert: files.caCert, key: files.caKey }
+      : { cert: join(tmp, "ca.pem"), key: join(tmp, "ca.key") };
+    if (!haveCa) {
+      const subject = "/CN=Cairn CI private CA";
+      const caExt = ["basicConstraints=critical,CA:TRUE,pathlen:0", "keyUsage=critical,keyCertSign,cRLSign"];
+      openssl(
+        [
+          "req",
+          "-x509",
+          "-new",
+          ...ec,
+          "-keyout",
+          "ca.key",
+          "-out",
+          "ca.pem",
+          "-days",
+          "3650",
+          "-subj",
+          subject,
+        ].concat(caExt.flatMap((e) => ["-addext", e])),
+        tmp,
+      );
+      await chmod(ca.key, 0o600);
+    }
     openssl(
       ["req", "-new", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", `/CN=${hostname()}`],
       tmp,
@@ -97,6 +105,7 @@ export async function createSelfSigned(dataDir: string, opts: { hosts?: string[]
       ].join("\n"),
     );
     const serial = `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex")}`;
+    const days = String(opts.days ?? 825);
     openssl(
       [
         "x509",
@@ -104,29 +113,27 @@ export async function createSelfSigned(dataDir: string, opts: { hosts?: string[]
         "-in",
         "server.csr",
         "-CA",
-        "ca.pem",
+        ca.cert,
         "-CAkey",
-        "ca.key",
+        ca.key,
         "-set_serial",
         serial,
         "-days",
-        String(opts.days ?? 825),
-        "-sha256",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.pem",
-      ],
+        days,
+      ].concat(["-sha256", "-extfile", "server.ext", "-out", "server.pem"]),
       tmp,
     );
-    for (const name of ["ca.pem", "server.pem"]) await chmod(join(tmp, name), 0o644);
+    await chmod(join(tmp, "server.pem"), 0o644);
     // Keys first, certificates last: a crash leaves no certificate without its key.
-    await rename(join(tmp, "ca.key"), files.caKey);
+    if (!haveCa) {
+      await chmod(ca.cert, 0o644);
+      await rename(ca.key, files.caKey);
+    }
     await rename(join(tmp, "server.key"), files.key);
-    await rename(join(tmp, "ca.pem"), files.caCert);
+    if (!haveCa) await rename(ca.cert, files.caCert);
     await rename(join(tmp, "server.pem"), files.cert);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return { created: true, files };
+  return { created: true, ca: !haveCa, files };
 }
