@@ -51,12 +51,13 @@ export function resetOutput(): void {
 }
 
 /** Room for `n` more bytes; callers reserve a line's worst case once, then write unchecked. */
-export function ensure(n: i32): void {
-  const need = outLen + n + SLACK;
-  if (need > outCap) {
-    outBuf = grow(outBuf, outCap, need);
-    outCap = newCapacity(outCap, need);
-  }
+@inline export function ensure(n: i32): void {
+  if (outLen + n + SLACK > outCap) growOutput(outLen + n + SLACK);
+}
+
+function growOutput(need: i32): void {
+  outBuf = grow(outBuf, outCap, need);
+  outCap = newCapacity(outCap, need);
 }
 
 const SLACK = 16;
@@ -75,18 +76,18 @@ const SLACK = 16;
   outLen++;
 }
 
-export function putU32(v: u32): void {
-  // Span offsets are mostly one or two digits.
+@inline export function putU32(v: u32): void {
+  // Span offsets are mostly one or two digits: those are written inline.
   if (v < 10) {
     store<u8>(outBuf + <usize>outLen, <u8>(0x30 + v));
     outLen++;
-    return;
-  }
-  if (v < 100) {
+  } else if (v < 100) {
     store<u16>(outBuf + <usize>outLen, load<u16>(PAIRS + (<usize>v << 1)));
     outLen += 2;
-    return;
-  }
+  } else putWide(v);
+}
+
+function putWide(v: u32): void {
   const digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
   let at = outBuf + <usize>(outLen + digits);
   let x = v;
