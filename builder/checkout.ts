@@ -19,7 +19,8 @@ export interface CheckoutLog {
 
 const enc = new TextEncoder();
 const note = (text: string) => enc.encode(`\x1b[2m${text}\x1b[0m\r\n`);
-const isSshUrl = (url: string) => url.startsWith("ssh://") || url.startsWith("git+ssh://") || /^[\w.-]+@[\w.-]+:/.test(url);
+const isSshUrl = (url: string) =>
+  url.startsWith("ssh://") || url.startsWith("git+ssh://") || /^[\w.-]+@[\w.-]+:/.test(url);
 const q = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
 /** git's ssh for a deploy-key checkout: this key only, these host keys only, no prompts, no ~/.ssh/config. */
@@ -50,7 +51,8 @@ async function writeHostFile(transport: HostTransport, path: string, content: st
 export function openDeployKey(deps: CheckoutDeps, payload: JobPayload): string | null {
   const sealed = payload.checkout.deploy_key;
   if (!sealed) return null;
-  if (!deps.boxSecretKey) throw new Error("this job has a deploy key but the builder has no box key to open it");
+  if (!deps.boxSecretKey)
+    throw new Error("this job has a deploy key but the builder has no box key to open it");
   try {
     const key = openSealedSecrets(sealed, deps.boxSecretKey, checkoutKeyContext(payload.job.id)).private_key;
     if (!key) throw new Error("it holds no private_key");
@@ -71,9 +73,17 @@ export async function checkout(
   const { transport } = deps;
   const { repo_url, sha } = payload.checkout;
   const deployKey = openDeployKey(deps, payload);
-  log.write(note(`Cloning ${repo_url} at ${sha.slice(0, 12)} into ${dest}${deployKey ? " with the project's deploy key" : ""}`));
+  log.write(
+    note(
+      `Cloning ${repo_url} at ${sha.slice(0, 12)} into ${dest}${deployKey ? " with the project's deploy key" : ""}`,
+    ),
+  );
   if (deployKey && isSshUrl(repo_url) && !payload.checkout.known_hosts?.trim()) {
-    log.write(note("Checkout refused: the project has a deploy key but no known_hosts; set the host keys to pin (PATCH /api/v1/projects/:id)."));
+    log.write(
+      note(
+        "Checkout refused: the project has a deploy key but no known_hosts; set the host keys to pin (PATCH /api/v1/projects/:id).",
+      ),
+    );
     return 1;
   }
   const tmp = await transport.exec(["mktemp", "-d", "/tmp/cairn-checkout-XXXXXXXX"]);
@@ -90,10 +100,17 @@ export async function checkout(
       keyDir = k.stdout.trim();
       await writeHostFile(transport, `${keyDir}/id`, deployKey.endsWith("\n") ? deployKey : `${deployKey}\n`);
       await writeHostFile(transport, `${keyDir}/known_hosts`, payload.checkout.known_hosts ?? "");
-      env = { GIT_SSH_COMMAND: gitSshCommand(`${keyDir}/id`, `${keyDir}/known_hosts`), GIT_TERMINAL_PROMPT: "0" };
+      env = {
+        GIT_SSH_COMMAND: gitSshCommand(`${keyDir}/id`, `${keyDir}/known_hosts`),
+        GIT_TERMINAL_PROMPT: "0",
+      };
     }
     const git = (args: string[]) =>
-      transport.exec(["git", "-c", "protocol.ext.allow=never", ...args], { env, onStdout: out, onStderr: out });
+      transport.exec(["git", "-c", "protocol.ext.allow=never", ...args], {
+        env,
+        onStdout: out,
+        onStderr: out,
+      });
     let r = await git(["clone", "--quiet", "--no-checkout", "--", repo_url, dir]);
     if (r.code !== 0) {
       if (/Host key verification failed/i.test(r.stderr)) {
@@ -104,7 +121,11 @@ export async function checkout(
           ),
         );
       } else if (/Permission denied \(publickey/i.test(r.stderr)) {
-        log.write(note(`Checkout failed: ${hostOf(repo_url)} refused the key (is the project's deploy key added to the repository?)`));
+        log.write(
+          note(
+            `Checkout failed: ${hostOf(repo_url)} refused the key (is the project's deploy key added to the repository?)`,
+          ),
+        );
       }
       return r.code;
     }

@@ -59,9 +59,13 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
     sshd = await startSshd();
     server = await startTestServer();
     const repo = createRepo();
-    sha = repo.commit({ ".circleci/config.yml": CONFIG, "README.md": "private readme 7f3a\n" }, "private repo");
+    sha = repo.commit(
+      { ".circleci/config.yml": CONFIG, "README.md": "private readme 7f3a\n" },
+      "private repo",
+    );
     const url = `ssh://root@127.0.0.1:${sshd.port}${repo.bare}`;
-    projectId = (await api("/api/v1/projects", { method: "POST", json: { name: "private", repo_url: url } })).body.id;
+    projectId = (await api("/api/v1/projects", { method: "POST", json: { name: "private", repo_url: url } }))
+      .body.id;
     rightHosts = `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`;
     const impostor = await generateDeployKey("impostor");
     wrongHosts = `[127.0.0.1]:${sshd.port} ${impostor.publicKey.split(" ").slice(0, 2).join(" ")}`;
@@ -76,25 +80,46 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
   test("the server's mirror needs pinned host keys, and a key the repository accepts", async () => {
     const key = await api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" });
     expect(key.status).toBe(201);
-    const none = await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const none = await api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(none.status).toBe(422);
     expect(none.body.error.message).toContain("known_hosts");
-    expect((await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } })).status).toBe(200);
+    expect(
+      (await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } }))
+        .status,
+    ).toBe(200);
     // Not yet authorized at the repository: the deploy key is refused.
-    const refused = await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const refused = await api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(refused.status).toBe(422);
     expect(refused.body.error.code).toBe("repository_unavailable");
     sshd.addAuthorizedKey(key.body.public_key);
-    expect((await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } })).status).toBe(201);
+    expect(
+      (await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }))
+        .status,
+    ).toBe(201);
     expect(keyDirs()).toEqual([]);
   }, 30_000);
 
   test("a wrong pinned host key: the mirror refuses, and so does the builder's checkout, saying why", async () => {
     // Queued while the pinned key was right; the builder gets the project's host keys when it takes the job.
-    const queued = await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const queued = await api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(queued.status).toBe(201);
-    expect((await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: wrongHosts } })).status).toBe(200);
-    const mirror = await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    expect(
+      (await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: wrongHosts } }))
+        .status,
+    ).toBe(200);
+    const mirror = await api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(mirror.status).toBe(422);
     expect(mirror.body.error.message).toContain("Host key verification failed");
 
@@ -113,13 +138,22 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
   }, 60_000);
 
   test("with the right host key the builder clones with the deploy key; the key stays out of the tree and the steps", async () => {
-    expect((await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } })).status).toBe(200);
-    const created = await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    expect(
+      (await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } }))
+        .status,
+    ).toBe(200);
+    const created = await api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(created.status).toBe(201);
     const jobId = created.body.jobs[0].id;
     const job = await waitJob(jobId);
     const log = await logOf(jobId);
-    expect({ status: job.status, reason: job.failure_reason, log }).toMatchObject({ status: "success", reason: null });
+    expect({ status: job.status, reason: job.failure_reason, log }).toMatchObject({
+      status: "success",
+      reason: null,
+    });
     expect(log).toContain("with the project's deploy key");
     expect(log).toContain("private readme 7f3a");
     expect(log).toContain(`head=${sha}`);

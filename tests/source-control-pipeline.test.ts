@@ -64,12 +64,16 @@ describe("push → pipeline → jobs, with an approval gate", () => {
   const until = async (what: string, pred: () => Promise<boolean>, ms = 60_000) => {
     const deadline = Date.now() + ms;
     while (!(await pred())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; builder:\n${builder?.output()}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; builder:\n${builder?.output()}`);
       await Bun.sleep(100);
     }
   };
   const push = async (branch: string, sha: string) => {
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload(branch, sha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload(branch, sha)),
+    });
     expect(res.status).toBe(201);
     return ((await res.json()) as { pipeline: { id: string } }).pipeline.id;
   };
@@ -79,9 +83,15 @@ describe("push → pipeline → jobs, with an approval gate", () => {
     const repo = createRepo();
     mainSha = repo.commit({ ".circleci/config.yml": CONFIG }, "config");
     featureSha = repo.commit({ "f.txt": "1\n" }, "feature", "feature");
-    const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "gated", repo_url: repo.bare } });
-    ({ id: projectId, webhook_secret: secret } = (await res.json()) as { id: string; webhook_secret: string });
-  });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "gated", repo_url: repo.bare },
+    });
+    ({ id: projectId, webhook_secret: secret } = (await res.json()) as {
+      id: string;
+      webhook_secret: string;
+    });
+  }, 30_000);
   afterAll(async () => {
     await builder?.stop();
     await server.stop();
@@ -103,7 +113,10 @@ describe("push → pipeline → jobs, with an approval gate", () => {
   test("build → test run in order, hold waits (never leased), approval releases deploy", async () => {
     const id = gatedPipeline;
     builder = await startBuilder({ server: server.url, adminToken: server.token, name: "gate", slots: 2 });
-    const names = async () => Object.fromEntries(await Promise.all((await pipeline(id)).jobs.map(async (j) => [j.name, await job(j.id)])));
+    const names = async () =>
+      Object.fromEntries(
+        await Promise.all((await pipeline(id)).jobs.map(async (j) => [j.name, await job(j.id)])),
+      );
     await until("build and test to succeed", async () => {
       const j = await names();
       return j.build.status === "success" && j.test.status === "success";
@@ -111,7 +124,12 @@ describe("push → pipeline → jobs, with an approval gate", () => {
     // Two slots free, and still nothing takes the gate or what is behind it.
     await Bun.sleep(2_000);
     let j = await names();
-    expect(j.hold).toMatchObject({ status: "queued", approval: "pending", builder_id: null, started_at: null });
+    expect(j.hold).toMatchObject({
+      status: "queued",
+      approval: "pending",
+      builder_id: null,
+      started_at: null,
+    });
     expect(j.deploy.status).toBe("queued");
     expect((await pipeline(id)).status).toBe("running");
 
@@ -136,9 +154,14 @@ describe("push → pipeline → jobs, with an approval gate", () => {
   test("a push to another branch runs only what its filters allow", async () => {
     const id = await push("feature", featureSha);
     expect((await pipeline(id)).jobs.map((j) => j.name)).toEqual(["build", "test"]);
-    await until("the feature pipeline to finish", async () => !["queued", "running"].includes((await pipeline(id)).status));
+    await until(
+      "the feature pipeline to finish",
+      async () => !["queued", "running"].includes((await pipeline(id)).status),
+    );
     expect((await pipeline(id)).status).toBe("success");
     const build = (await pipeline(id)).jobs[0];
-    expect(await (await server.api(`/api/v1/jobs/${build.id}/log?format=text`)).text()).toContain("building feature");
+    expect(await (await server.api(`/api/v1/jobs/${build.id}/log?format=text`)).text()).toContain(
+      "building feature",
+    );
   }, 60_000);
 });

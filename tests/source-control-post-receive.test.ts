@@ -38,17 +38,31 @@ describe.skipIf(missing.length > 0)("scripts/post-receive", () => {
       headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
       body: init.json === undefined ? undefined : JSON.stringify(init.json),
     });
-    return res.json() as Promise<Record<string, unknown> & { items?: { sha: string; branch: string | null; tag: string | null; trigger: string; metadata: { source?: string } }[] }>;
+    return res.json() as Promise<
+      Record<string, unknown> & {
+        items?: {
+          sha: string;
+          branch: string | null;
+          tag: string | null;
+          trigger: string;
+          metadata: { source?: string };
+        }[];
+      }
+    >;
   };
   const pipelines = async () => (await api(`/api/v1/projects/${projectId}/pipelines`)).items ?? [];
-  const bareGit = (...args: string[]) => execFileSync("git", ["-C", repo.bare, ...args], { encoding: "utf8" });
+  const bareGit = (...args: string[]) =>
+    execFileSync("git", ["-C", repo.bare, ...args], { encoding: "utf8" });
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "cairn-post-receive-"));
     server = await startServerProcess(dataDir);
     repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "add config (before the hook)");
-    const project = await api("/api/v1/projects", { method: "POST", json: { name: "plain-git", repo_url: repo.bare } });
+    const project = await api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "plain-git", repo_url: repo.bare },
+    });
     projectId = project.id as string;
     copyFileSync(HOOK, join(repo.bare, "hooks", "post-receive"));
     bareGit("config", "cairn.url", server.url);
@@ -62,10 +76,16 @@ describe.skipIf(missing.length > 0)("scripts/post-receive", () => {
   });
 
   test("a push to a branch starts a pipeline for the pushed commit", async () => {
-    const sha = repo.commit({ "a.txt": "1\n" }, "a \"quoted\" message\twith a tab\n\nand a body");
+    const sha = repo.commit({ "a.txt": "1\n" }, 'a "quoted" message\twith a tab\n\nand a body');
     const items = await pipelines();
     expect(items).toHaveLength(1);
-    expect(items[0]).toMatchObject({ sha, branch: "main", tag: null, trigger: "webhook", metadata: { source: "generic" } });
+    expect(items[0]).toMatchObject({
+      sha,
+      branch: "main",
+      tag: null,
+      trigger: "webhook",
+      metadata: { source: "generic" },
+    });
   });
 
   test("[skip ci], a deleted branch and a new tag", async () => {
@@ -96,7 +116,19 @@ describe.skipIf(missing.length > 0)("scripts/post-receive", () => {
     const work = mkdtempSync(join(tmpdir(), "cairn-push-"));
     try {
       execFileSync("git", ["clone", "--quiet", repo.bare, work]);
-      execFileSync("git", ["-C", work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-m", "x"]);
+      execFileSync("git", [
+        "-C",
+        work,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "-m",
+        "x",
+      ]);
       const push = spawnSync("git", ["-C", work, "push", "origin", "main"], { encoding: "utf8" });
       expect(push.status).toBe(0);
       expect(push.stderr).toContain("NOT notified: 401");

@@ -3,7 +3,13 @@
 // read-only access and removed again. The forge token never comes back out of the API.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
-import { deliver, type FakeGithub, pushPayload, type RecordedRequest, startFakeGithub } from "./support/forge.ts";
+import {
+  deliver,
+  type FakeGithub,
+  pushPayload,
+  type RecordedRequest,
+  startFakeGithub,
+} from "./support/forge.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -47,9 +53,12 @@ beforeAll(async () => {
   }
   const repo = createRepo();
   sha = repo.commit({ ".circleci/config.yml": CONFIG }, "add config");
-  const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "acme-widgets", repo_url: repo.bare } });
+  const res = await server.api("/api/v1/projects", {
+    method: "POST",
+    json: { name: "acme-widgets", repo_url: repo.bare },
+  });
   ({ id: projectId, webhook_secret: secret } = (await res.json()) as { id: string; webhook_secret: string });
-});
+}, 30_000);
 afterAll(async () => {
   await server.stop();
   github.stop();
@@ -57,7 +66,10 @@ afterAll(async () => {
 
 describe("forge settings", () => {
   test("are validated, and the token is sealed: never shown, never in the audit log", async () => {
-    const bad = await server.api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { forge: { repo: "not a repo" } } });
+    const bad = await server.api(`/api/v1/projects/${projectId}`, {
+      method: "PATCH",
+      json: { forge: { repo: "not a repo" } },
+    });
     expect(bad.status).toBe(400);
     const res = await server.api(`/api/v1/projects/${projectId}`, {
       method: "PATCH",
@@ -66,7 +78,12 @@ describe("forge settings", () => {
     expect(res.status).toBe(200);
     const project = await (await server.api(`/api/v1/projects/${projectId}`)).text();
     expect(project).not.toContain(TOKEN);
-    expect(JSON.parse(project).forge).toEqual({ kind: "github", api_url: github.url, repo: "acme/widgets", token_set: true });
+    expect(JSON.parse(project).forge).toEqual({
+      kind: "github",
+      api_url: github.url,
+      repo: "acme/widgets",
+      token_set: true,
+    });
     expect(JSON.parse(project).webhook_url).toBe(`${PUBLIC_URL}/api/v1/hooks/github/${projectId}`);
     const audit = await (await server.api("/api/v1/audit?action=project.settings_changed")).text();
     expect(audit).toContain(projectId);
@@ -77,7 +94,10 @@ describe("forge settings", () => {
 describe("commit statuses", () => {
   test("pending per workflow when the pipeline is created, retried after a 500, then each workflow's result", async () => {
     github.failNext(/\/statuses\//, 500, 1);
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", sha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("main", sha)),
+    });
     expect(res.status).toBe(201);
     const { pipeline } = (await res.json()) as { pipeline: { id: string } };
     const link = `${PUBLIC_URL}/pipelines/${pipeline.id}`;
@@ -102,7 +122,11 @@ describe("commit statuses", () => {
     for (let i = 0; i < 2; i++) {
       const job = await acquireJob(builder);
       const ok = job.job.name === "build";
-      await builder.finish(job.job.id, { status: ok ? "success" : "failed", unsandboxed: true, log_bytes: 0 });
+      await builder.finish(job.job.id, {
+        status: ok ? "success" : "failed",
+        unsandboxed: true,
+        log_bytes: 0,
+      });
     }
     await github.waitFor((r) => statuses(r).filter((x) => x.body.state !== "pending").length >= 2);
     const final = statuses(github.requests).filter((x) => x.body.state !== "pending");
@@ -115,7 +139,10 @@ describe("commit statuses", () => {
   test("a forge that keeps failing does not hold up the API", async () => {
     github.failNext(/\/statuses\//, 503, 100);
     const t0 = performance.now();
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", sha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("main", sha)),
+    });
     expect(res.status).toBe(201);
     expect(performance.now() - t0).toBeLessThan(2_000);
   });
@@ -125,7 +152,11 @@ describe("deploy keys", () => {
   test("generated, added read-only through the forge API, shown public only, removed from the forge on delete", async () => {
     const created = await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" });
     expect(created.status).toBe(201);
-    const key = (await created.json()) as { public_key: string; fingerprint: string; forge: { added: boolean; id: string } };
+    const key = (await created.json()) as {
+      public_key: string;
+      fingerprint: string;
+      forge: { added: boolean; id: string };
+    };
     expect(key.public_key).toMatch(/^ssh-ed25519 AAAA\S+ cairn deploy key for acme-widgets$/);
     expect(key.fingerprint).toMatch(/^SHA256:/);
     expect(key.forge).toEqual({ added: true, id: "1000" });
@@ -135,16 +166,26 @@ describe("deploy keys", () => {
 
     const shown = await (await server.api(`/api/v1/projects/${projectId}/deploy-key`)).text();
     expect(shown).not.toContain("PRIVATE KEY");
-    expect(JSON.parse(shown)).toMatchObject({ public_key: key.public_key, fingerprint: key.fingerprint, forge_key_id: "1000" });
-    expect((await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" })).status).toBe(409);
+    expect(JSON.parse(shown)).toMatchObject({
+      public_key: key.public_key,
+      fingerprint: key.fingerprint,
+      forge_key_id: "1000",
+    });
+    expect((await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" })).status).toBe(
+      409,
+    );
 
     const removed = await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "DELETE" });
     expect(removed.status).toBe(200);
     expect(((await removed.json()) as { forge: unknown }).forge).toEqual({ removed: true });
-    expect(github.requests.some((r) => r.method === "DELETE" && r.path === "/repos/acme/widgets/keys/1000")).toBe(true);
+    expect(
+      github.requests.some((r) => r.method === "DELETE" && r.path === "/repos/acme/widgets/keys/1000"),
+    ).toBe(true);
     expect((await server.api(`/api/v1/projects/${projectId}/deploy-key`)).status).toBe(404);
 
-    const audit = (await (await server.api("/api/v1/audit")).json()) as { items: { action: string; details: unknown }[] };
+    const audit = (await (await server.api("/api/v1/audit")).json()) as {
+      items: { action: string; details: unknown }[];
+    };
     const actions = audit.items.map((a) => a.action);
     expect(actions).toContain("deploy_key.added");
     expect(actions).toContain("deploy_key.removed");

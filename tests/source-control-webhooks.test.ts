@@ -2,8 +2,8 @@
 // repository, driven by the corpus's real GitHub payloads pointed at that repository's commits.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { createRepo, type TestRepo } from "./support/git.ts";
 import { corpusPayload, deliver, deliverGeneric, pullRequestPayload, pushPayload } from "./support/forge.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const CONFIG = `version: 2.1
@@ -76,12 +76,15 @@ beforeAll(async () => {
   repo = createRepo();
   mainSha = repo.commit({ ".circleci/config.yml": CONFIG }, "add config");
   featureSha = repo.commit({ "feature.txt": "x\n" }, "feature work", "feature/login");
-  const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "hooks", repo_url: repo.bare } });
+  const res = await server.api("/api/v1/projects", {
+    method: "POST",
+    json: { name: "hooks", repo_url: repo.bare },
+  });
   expect(res.status).toBe(201);
   const body = (await res.json()) as { id: string; webhook_secret: string };
   projectId = body.id;
   secret = body.webhook_secret;
-});
+}, 30_000);
 afterAll(() => server.stop());
 
 describe("the webhook secret", () => {
@@ -102,16 +105,38 @@ describe("signatures", () => {
   test("a wrong or missing signature is refused with 401 and writes nothing", async () => {
     const body = JSON.stringify(pushPayload("main", mainSha));
     const deliveryId = "bad-sig-delivery";
-    for (const signature of [null, "sha256=" + "0".repeat(64), "sha1=abc", "", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"]) {
-      const res = await deliver(server.url, projectId, secret, { event: "push", body, deliveryId, signature });
+    for (const signature of [
+      null,
+      `sha256=${"0".repeat(64)}`,
+      "sha1=abc",
+      "",
+      "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+    ]) {
+      const res = await deliver(server.url, projectId, secret, {
+        event: "push",
+        body,
+        deliveryId,
+        signature,
+      });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("signature_invalid");
     }
     // Signed with another secret, or the body changed after signing: refused too.
-    expect((await deliver(server.url, projectId, "not-the-secret", { event: "push", body, deliveryId })).status).toBe(401);
+    expect(
+      (await deliver(server.url, projectId, "not-the-secret", { event: "push", body, deliveryId })).status,
+    ).toBe(401);
     const { signBody } = await import("../server/forge/signature.ts");
     const sig = await signBody(secret, body);
-    expect((await deliver(server.url, projectId, secret, { event: "push", body: body.replace("main", "mainx"), deliveryId, signature: sig })).status).toBe(401);
+    expect(
+      (
+        await deliver(server.url, projectId, secret, {
+          event: "push",
+          body: body.replace("main", "mainx"),
+          deliveryId,
+          signature: sig,
+        })
+      ).status,
+    ).toBe(401);
     expect(await pipelinesOf()).toHaveLength(0);
     // Nothing was recorded either: the same delivery id, properly signed, is new and builds.
     const ok = await deliver(server.url, projectId, secret, { event: "push", body, deliveryId });
@@ -120,7 +145,9 @@ describe("signatures", () => {
   });
 
   test("an unknown project is 404; the generic hook checks its own header", async () => {
-    expect((await deliver(server.url, "no-such-project", secret, { event: "ping", body: "{}" })).status).toBe(404);
+    expect((await deliver(server.url, "no-such-project", secret, { event: "ping", body: "{}" })).status).toBe(
+      404,
+    );
     const res = await fetch(`${server.url}/api/v1/hooks/generic/${projectId}`, {
       method: "POST",
       headers: { "x-hub-signature-256": "sha256=00" },
@@ -143,7 +170,10 @@ describe("signatures", () => {
 
 describe("deliveries", () => {
   test("ping answers 200", async () => {
-    const res = await deliver(server.url, projectId, secret, { event: "ping", body: JSON.stringify(corpusPayload("ping-payload.json")) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "ping",
+      body: JSON.stringify(corpusPayload("ping-payload.json")),
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { status: string }).status).toBe("pong");
   });
@@ -151,10 +181,18 @@ describe("deliveries", () => {
   test("a replayed delivery id creates no second pipeline", async () => {
     const before = (await pipelinesOf()).length;
     const body = JSON.stringify(pushPayload("main", mainSha));
-    const first = await deliver(server.url, projectId, secret, { event: "push", body, deliveryId: "72d3162e-cc78-11e3-81ab-4c9367dc0958" });
+    const first = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body,
+      deliveryId: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    });
     expect(first.status).toBe(201);
     for (let i = 0; i < 3; i++) {
-      const again = await deliver(server.url, projectId, secret, { event: "push", body, deliveryId: "72d3162e-cc78-11e3-81ab-4c9367dc0958" });
+      const again = await deliver(server.url, projectId, secret, {
+        event: "push",
+        body,
+        deliveryId: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+      });
       expect(again.status).toBe(200);
       expect(((await again.json()) as { status: string }).status).toBe("duplicate");
     }
@@ -165,7 +203,9 @@ describe("deliveries", () => {
     const before = (await pipelinesOf()).length;
     const body = JSON.stringify(pushPayload("main", mainSha));
     const answers = await Promise.all(
-      Array.from({ length: 5 }, () => deliver(server.url, projectId, secret, { event: "push", body, deliveryId: "concurrent-1" })),
+      Array.from({ length: 5 }, () =>
+        deliver(server.url, projectId, secret, { event: "push", body, deliveryId: "concurrent-1" }),
+      ),
     );
     expect(answers.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 201]);
     expect((await pipelinesOf()).length).toBe(before + 1);
@@ -173,11 +213,17 @@ describe("deliveries", () => {
 
   test("deleted refs (the corpus's tag deletion), [ci skip], [skip ci] and other events build nothing", async () => {
     const before = (await pipelinesOf()).length;
-    const deleted = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(corpusPayload("push-payload.json")) });
+    const deleted = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(corpusPayload("push-payload.json")),
+    });
     expect(deleted.status).toBe(202);
     expect(((await deleted.json()) as { reason: string }).reason).toContain("deleted");
     for (const message of ["docs only [ci skip]", "typo\n\n[skip ci]"]) {
-      const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", mainSha, message)) });
+      const res = await deliver(server.url, projectId, secret, {
+        event: "push",
+        body: JSON.stringify(pushPayload("main", mainSha, message)),
+      });
       expect(res.status).toBe(202);
       expect(((await res.json()) as { status: string }).status).toBe("skipped");
     }
@@ -186,7 +232,10 @@ describe("deliveries", () => {
       ["delete", "delete-payload.json"],
       ["pull_request", "pull_request-closed.payload.json"],
     ]) {
-      expect((await deliver(server.url, projectId, secret, { event, body: JSON.stringify(corpusPayload(file)) })).status).toBe(202);
+      expect(
+        (await deliver(server.url, projectId, secret, { event, body: JSON.stringify(corpusPayload(file)) }))
+          .status,
+      ).toBe(202);
     }
     expect((await pipelinesOf()).length).toBe(before);
   });
@@ -196,12 +245,22 @@ describe("selective building", () => {
   test("an unfollowed project ignores webhooks until followed again", async () => {
     const before = (await pipelinesOf()).length;
     expect((await server.api(`/api/v1/projects/${projectId}/unfollow`, { method: "POST" })).status).toBe(200);
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", mainSha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("main", mainSha)),
+    });
     expect(res.status).toBe(202);
     expect(((await res.json()) as { reason: string }).reason).toBe("the project is not followed");
     expect((await pipelinesOf()).length).toBe(before);
     expect((await server.api(`/api/v1/projects/${projectId}/follow`, { method: "POST" })).status).toBe(200);
-    expect((await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", mainSha)) })).status).toBe(201);
+    expect(
+      (
+        await deliver(server.url, projectId, secret, {
+          event: "push",
+          body: JSON.stringify(pushPayload("main", mainSha)),
+        })
+      ).status,
+    ).toBe(201);
   });
 
   test("branch filters: globs and /regex/; bad patterns are a 400", async () => {
@@ -210,14 +269,27 @@ describe("selective building", () => {
     expect((await patch({ nope: 1 })).status).toBe(400);
     const ok = await patch({ branch_filters: ["main", "/release\\/.*/"] });
     expect(ok.status).toBe(200);
-    expect(((await ok.json()) as { branch_filters: string[] }).branch_filters).toEqual(["main", "/release\\/.*/"]);
+    expect(((await ok.json()) as { branch_filters: string[] }).branch_filters).toEqual([
+      "main",
+      "/release\\/.*/",
+    ]);
     const before = (await pipelinesOf()).length;
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("feature/login", featureSha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("feature/login", featureSha)),
+    });
     expect(res.status).toBe(202);
     expect(((await res.json()) as { reason: string }).reason).toContain("branch filters");
     expect((await pipelinesOf()).length).toBe(before);
     expect((await patch({ branch_filters: ["main", "feature/*"] })).status).toBe(200);
-    expect((await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("feature/login", featureSha)) })).status).toBe(201);
+    expect(
+      (
+        await deliver(server.url, projectId, secret, {
+          event: "push",
+          body: JSON.stringify(pushPayload("feature/login", featureSha)),
+        })
+      ).status,
+    ).toBe(201);
     const [latest] = await pipelinesOf();
     expect({ branch: latest.branch, sha: latest.sha }).toEqual({ branch: "feature/login", sha: featureSha });
     // Workflow filters still apply: the approval gate and deploy are for main only.
@@ -228,7 +300,10 @@ describe("selective building", () => {
 
 describe("what gets built", () => {
   test("a push to main plans build → test → hold (approval, pending) → deploy", async () => {
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", mainSha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("main", mainSha)),
+    });
     expect(res.status).toBe(201);
     const { pipeline } = (await res.json()) as { pipeline: { id: string } };
     const p = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as PipelineJson;
@@ -251,40 +326,77 @@ describe("what gets built", () => {
       expect(res.status).toBe(201);
       const { pipeline } = (await res.json()) as { pipeline: { id: string } };
       const p = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as PipelineJson;
-      expect({ sha: p.sha, branch: p.branch, trigger: p.trigger }).toEqual({ sha: featureSha, branch: "feature/login", trigger: "pull_request" });
-      expect(p.metadata?.pull_request).toMatchObject({ number: 2, head_ref: "feature/login", base_ref: "master" });
+      expect({ sha: p.sha, branch: p.branch, trigger: p.trigger }).toEqual({
+        sha: featureSha,
+        branch: "feature/login",
+        trigger: "pull_request",
+      });
+      expect(p.metadata?.pull_request).toMatchObject({
+        number: 2,
+        head_ref: "feature/login",
+        base_ref: "master",
+      });
     }
   });
 
   test("a pull request from a fork is not built", async () => {
     const payload = pullRequestPayload("opened", "feature/login", featureSha);
     payload.pull_request.head.repo.full_name = "mallory/Hello-World";
-    const res = await deliver(server.url, projectId, secret, { event: "pull_request", body: JSON.stringify(payload) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "pull_request",
+      body: JSON.stringify(payload),
+    });
     expect(res.status).toBe(202);
     expect(((await res.json()) as { reason: string }).reason).toContain("fork");
   });
 
   test("a tag push builds the tag's workflow; the generic hook builds branches and tags too", async () => {
-    const tagSha = repo.commit({ "VERSION": "1.0.0\n" }, "release 1.0.0", "main");
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("refs/tags/v1.0.0", tagSha)) });
+    const tagSha = repo.commit({ VERSION: "1.0.0\n" }, "release 1.0.0", "main");
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("refs/tags/v1.0.0", tagSha)),
+    });
     expect(res.status).toBe(201);
     const { pipeline } = (await res.json()) as { pipeline: { id: string } };
     const p = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as PipelineJson;
-    expect({ tag: p.tag, branch: p.branch, sha: p.sha }).toEqual({ tag: "v1.0.0", branch: null, sha: tagSha });
+    expect({ tag: p.tag, branch: p.branch, sha: p.sha }).toEqual({
+      tag: "v1.0.0",
+      branch: null,
+      sha: tagSha,
+    });
     expect(p.jobs.map((j) => j.name)).toContain("publish");
 
-    const generic = await deliverGeneric(server.url, projectId, secret, { ref: "refs/heads/main", before: mainSha, after: tagSha }, "generic-1");
+    const generic = await deliverGeneric(
+      server.url,
+      projectId,
+      secret,
+      { ref: "refs/heads/main", before: mainSha, after: tagSha },
+      "generic-1",
+    );
     expect(generic.status).toBe(201);
-    const again = await deliverGeneric(server.url, projectId, secret, { ref: "refs/heads/main", before: mainSha, after: tagSha }, "generic-1");
+    const again = await deliverGeneric(
+      server.url,
+      projectId,
+      secret,
+      { ref: "refs/heads/main", before: mainSha, after: tagSha },
+      "generic-1",
+    );
     expect(((await again.json()) as { status: string }).status).toBe("duplicate");
-    const gone = await deliverGeneric(server.url, projectId, secret, { ref: "refs/heads/old", after: "0".repeat(40), deleted: true });
+    const gone = await deliverGeneric(server.url, projectId, secret, {
+      ref: "refs/heads/old",
+      after: "0".repeat(40),
+      deleted: true,
+    });
     expect(gone.status).toBe(202);
   });
 
   test("a push whose workflows all filter it out is answered, not failed", async () => {
     const other = repo.commit({ "x.txt": "1\n" }, "x", "other");
     await server.api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { branch_filters: [] } });
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("refs/tags/not-a-version", other)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("refs/tags/not-a-version", other)),
+    });
     expect(res.status).toBe(202);
   });
 });
@@ -292,16 +404,27 @@ describe("what gets built", () => {
 describe("manual triggers through the API", () => {
   test("a tag, and an Idempotency-Key that answers the first pipeline", async () => {
     execFileSync("git", ["-C", repo.bare, "tag", "v1.0.0", mainSha]);
-    const byTag = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { tag: "v1.0.0" } });
+    const byTag = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { tag: "v1.0.0" },
+    });
     expect(byTag.status).toBe(201);
     const created = (await byTag.json()) as { id: string; jobs: { name: string }[] };
     expect(created.jobs.map((j) => j.name)).toEqual(["publish"]);
     const headers = { "idempotency-key": "deploy-2026-11-25" };
-    const first = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", headers, json: { branch: "main" } });
+    const first = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      headers,
+      json: { branch: "main" },
+    });
     expect(first.status).toBe(201);
     const { id } = (await first.json()) as { id: string };
     const count = (await pipelinesOf()).length;
-    const second = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", headers, json: { branch: "main" } });
+    const second = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      headers,
+      json: { branch: "main" },
+    });
     expect(second.status).toBe(200);
     expect(second.headers.get("idempotent-replayed")).toBe("true");
     expect(((await second.json()) as { id: string }).id).toBe(id);

@@ -36,7 +36,11 @@ export function branchMatches(filters: readonly string[], branch: string): boole
 /** Checks a `branch_filters` value from the API; a bad pattern is a 400 naming it. */
 export function validateBranchFilters(value: unknown): string[] {
   if (!Array.isArray(value) || value.length > MAX_PATTERNS) {
-    throw new BadRequest(`\`branch_filters\` must be an array of at most ${MAX_PATTERNS} patterns`, { field: "branch_filters" }, "invalid_body");
+    throw new BadRequest(
+      `\`branch_filters\` must be an array of at most ${MAX_PATTERNS} patterns`,
+      { field: "branch_filters" },
+      "invalid_body",
+    );
   }
   for (const p of value) {
     if (typeof p !== "string" || p.length === 0 || p.length > MAX_PATTERN_LENGTH) {
@@ -49,7 +53,11 @@ export function validateBranchFilters(value: unknown): string[] {
     try {
       compileFilter(p);
     } catch (err) {
-      throw new BadRequest(`branch filter ${p} is not a valid regular expression: ${(err as Error).message}`, { field: "branch_filters", pattern: p }, "invalid_body");
+      throw new BadRequest(
+        `branch filter ${p} is not a valid regular expression: ${(err as Error).message}`,
+        { field: "branch_filters", pattern: p },
+        "invalid_body",
+      );
     }
   }
   return value as string[];

@@ -32,7 +32,12 @@ describe("GitHub events from the corpus", () => {
       if (d.kind !== "build") continue;
       expect(d.sha).toBe("ec26c3e57ca3a959ca5aad62de7213c562f8c821");
       expect(d.branch).toBe("changes");
-      expect(d.pull_request).toMatchObject({ number: 2, head_ref: "changes", base_ref: "master", head_repo: "Codertocat/Hello-World" });
+      expect(d.pull_request).toMatchObject({
+        number: 2,
+        head_ref: "changes",
+        base_ref: "master",
+        head_repo: "Codertocat/Hello-World",
+      });
     }
   });
   test("pull_request closed, create and delete are not built", () => {
@@ -60,7 +65,12 @@ describe("refs, skips, the generic payload", () => {
   });
   test("generic: after or sha; deleted and zero shas ignored; junk ignored", () => {
     const sha = "a".repeat(40);
-    expect(decideGeneric({ ref: "refs/heads/main", after: sha })).toEqual({ kind: "build", sha, branch: "main", message: undefined });
+    expect(decideGeneric({ ref: "refs/heads/main", after: sha })).toEqual({
+      kind: "build",
+      sha,
+      branch: "main",
+      message: undefined,
+    });
     expect(decideGeneric({ ref: "refs/tags/v2", sha })).toMatchObject({ kind: "build", tag: "v2" });
     expect(decideGeneric({ ref: "refs/heads/main", after: "0".repeat(40) }).kind).toBe("ignore");
     expect(decideGeneric({ ref: "refs/heads/main", after: sha, deleted: true }).kind).toBe("ignore");

@@ -31,7 +31,8 @@ const SKIP = /\[(ci skip|skip ci)\]/i;
 const PR_ACTIONS = ["opened", "synchronize", "reopened"];
 
 type Json = Record<string, unknown>;
-const obj = (v: unknown): Json | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
+const obj = (v: unknown): Json | undefined =>
+  typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
 const s = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
 /** `refs/heads/x` → branch x, `refs/tags/v1` → tag v1; anything else is not built. */
@@ -45,9 +46,15 @@ export function skipRequested(message: string | undefined): boolean {
   return message !== undefined && SKIP.test(message);
 }
 
-function refPush(ref: string | undefined, sha: string | undefined, deleted: boolean, message?: string): HookDecision {
+function refPush(
+  ref: string | undefined,
+  sha: string | undefined,
+  deleted: boolean,
+  message?: string,
+): HookDecision {
   if (!ref) return { kind: "ignore", reason: "the payload has no ref" };
-  if (deleted || (sha !== undefined && ZERO_SHA.test(sha))) return { kind: "ignore", reason: `${ref} was deleted` };
+  if (deleted || (sha !== undefined && ZERO_SHA.test(sha)))
+    return { kind: "ignore", reason: `${ref} was deleted` };
   const parsed = parseRef(ref);
   if (!parsed) return { kind: "ignore", reason: `${ref} is neither a branch nor a tag` };
   if (!sha || !SHA.test(sha)) return { kind: "ignore", reason: "the payload has no commit sha" };
@@ -65,13 +72,15 @@ export function decideGithub(event: string, payload: unknown): HookDecision {
     }
     case "pull_request": {
       const action = s(p.action) ?? "";
-      if (!PR_ACTIONS.includes(action)) return { kind: "ignore", reason: `pull_request ${action || "(no action)"} is not built` };
+      if (!PR_ACTIONS.includes(action))
+        return { kind: "ignore", reason: `pull_request ${action || "(no action)"} is not built` };
       const pr = obj(p.pull_request);
       const head = obj(pr?.head);
       const base = obj(pr?.base);
       const sha = s(head?.sha);
       const headRef = s(head?.ref);
-      if (!pr || !sha || !SHA.test(sha) || !headRef) return { kind: "ignore", reason: "the pull request has no head sha or ref" };
+      if (!pr || !sha || !SHA.test(sha) || !headRef)
+        return { kind: "ignore", reason: "the pull request has no head sha or ref" };
       const number = typeof pr.number === "number" ? pr.number : typeof p.number === "number" ? p.number : 0;
       return {
         kind: "build",

@@ -13,19 +13,33 @@ export const deployKeyContext = (projectId: string) => `deploykey:${projectId}`;
 
 /** 256 random bits, hex: what the operator pastes into the forge's webhook form. */
 export function newWebhookSecret(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
 }
 
 export const sealWebhookSecret = (keyring: Keyring, projectId: string, secret: string) =>
   seal(keyring, secret, webhookContext(projectId));
 
 export function webhookSecretOf(keyring: Keyring, project: Project): string | null {
-  return project.webhookSecret ? open(keyring, project.webhookSecret, webhookContext(project.id), `projects.webhook_secret:${project.id}`) : null;
+  return project.webhookSecret
+    ? open(
+        keyring,
+        project.webhookSecret,
+        webhookContext(project.id),
+        `projects.webhook_secret:${project.id}`,
+      )
+    : null;
 }
 
 export function deployKeyOf(keyring: Keyring, project: Project): string | null {
   return project.deployKeyPrivate
-    ? open(keyring, project.deployKeyPrivate, deployKeyContext(project.id), `projects.deploy_key_private:${project.id}`)
+    ? open(
+        keyring,
+        project.deployKeyPrivate,
+        deployKeyContext(project.id),
+        `projects.deploy_key_private:${project.id}`,
+      )
     : null;
 }
 
@@ -43,7 +57,12 @@ export function forgeSettingsOf(project: Project): ForgeSettings | null {
 export function forgeConnection(keyring: Keyring, project: Project): GithubConnection | null {
   const settings = forgeSettingsOf(project);
   if (!settings || !project.forgeToken) return null;
-  const token = open(keyring, project.forgeToken, forgeTokenContext(project.id), `projects.forge_token:${project.id}`);
+  const token = open(
+    keyring,
+    project.forgeToken,
+    forgeTokenContext(project.id),
+    `projects.forge_token:${project.id}`,
+  );
   return { apiUrl: settings.api_url, repo: settings.repo, token };
 }
 
@@ -53,15 +72,21 @@ export function forgeConnection(keyring: Keyring, project: Project): GithubConne
  */
 export function parseForgeSettings(value: unknown): { settings: ForgeSettings; token?: string } {
   const bad = (message: string) => new BadRequest(message, { field: "forge" }, "invalid_body");
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("`forge` must be an object or null");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw bad("`forge` must be an object or null");
   const v = value as Record<string, unknown>;
-  if ((v.kind ?? "github") !== "github") throw bad("`forge.kind` must be \"github\" (GitHub or GitHub Enterprise)");
-  if (typeof v.repo !== "string" || !/^[\w.-]+\/[\w.-]+$/.test(v.repo)) throw bad("`forge.repo` must be \"owner/name\"");
+  if ((v.kind ?? "github") !== "github")
+    throw bad('`forge.kind` must be "github" (GitHub or GitHub Enterprise)');
+  if (typeof v.repo !== "string" || !/^[\w.-]+\/[\w.-]+$/.test(v.repo))
+    throw bad('`forge.repo` must be "owner/name"');
   const apiUrl = v.api_url ?? DEFAULT_GITHUB_API;
   if (typeof apiUrl !== "string" || !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(apiUrl)) {
     throw bad("`forge.api_url` must be an http(s) URL, e.g. https://github.example.com/api/v3");
   }
-  if (v.token !== undefined && (typeof v.token !== "string" || v.token.length === 0 || v.token.length > 1024)) {
+  if (
+    v.token !== undefined &&
+    (typeof v.token !== "string" || v.token.length === 0 || v.token.length > 1024)
+  ) {
     throw bad("`forge.token` must be a non-empty string");
   }
   return {

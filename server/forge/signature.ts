@@ -3,7 +3,13 @@
 const enc = new TextEncoder();
 
 export async function hmacSha256Hex(secret: string, body: Uint8Array): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    enc.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body as Uint8Array<ArrayBuffer>));
   return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -22,8 +28,12 @@ export function constantTimeEqual(a: string, b: string): boolean {
 }
 
 /** True when `header` is `sha256=` + the HMAC of `body` under `secret`; a missing header is false. */
-export async function verifySignature(header: string | undefined | null, secret: string, body: Uint8Array): Promise<boolean> {
-  if (!header || !header.startsWith("sha256=")) return false;
+export async function verifySignature(
+  header: string | undefined | null,
+  secret: string,
+  body: Uint8Array,
+): Promise<boolean> {
+  if (!header?.startsWith("sha256=")) return false;
   const expected = `sha256=${await hmacSha256Hex(secret, body)}`;
   return constantTimeEqual(header.toLowerCase(), expected);
 }

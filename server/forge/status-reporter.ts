@@ -33,7 +33,9 @@ export class StatusReporter {
   handle = (event: CairnEvent): void => {
     if (event.type !== "pipeline.created" && event.type !== "workflow.finished") return;
     const p = this.plan(event)
-      .catch((err) => this.opts.log?.(`commit status for pipeline ${event.pipeline_id}: ${(err as Error).message}`))
+      .catch((err) =>
+        this.opts.log?.(`commit status for pipeline ${event.pipeline_id}: ${(err as Error).message}`),
+      )
       .finally(() => this.planning.delete(p));
     this.planning.add(p);
   };
@@ -82,7 +84,10 @@ export class StatusReporter {
       .then(() => withRetry(() => createStatus(conn, sha, status), this.opts.retry ?? DEFAULT_RETRY))
       .then(
         () => {},
-        (err) => this.opts.log?.(`commit status ${status.context}=${status.state} for ${sha.slice(0, 12)} not posted: ${(err as Error).message}`),
+        (err) =>
+          this.opts.log?.(
+            `commit status ${status.context}=${status.state} for ${sha.slice(0, 12)} not posted: ${(err as Error).message}`,
+          ),
       )
       .finally(() => {
         if (this.queues.get(key) === next) this.queues.delete(key);

@@ -20,7 +20,11 @@ const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
 class SignatureInvalid extends ApiError {
   constructor(header: string) {
-    super(401, "signature_invalid", `the ${header} header is missing or does not match the body signed with this project's webhook secret`);
+    super(
+      401,
+      "signature_invalid",
+      `the ${header} header is missing or does not match the body signed with this project's webhook secret`,
+    );
   }
 }
 
@@ -35,9 +39,11 @@ export const hookRoutes = (deps: AppDeps) => {
 
 async function readRaw(c: Context): Promise<Uint8Array> {
   const declared = Number(c.req.header("content-length") ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `webhook payloads are limited to ${MAX_BODY_BYTES} bytes`);
+  if (declared > MAX_BODY_BYTES)
+    throw new ApiError(413, "payload_too_large", `webhook payloads are limited to ${MAX_BODY_BYTES} bytes`);
   const raw = new Uint8Array(await c.req.arrayBuffer());
-  if (raw.length > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `webhook payloads are limited to ${MAX_BODY_BYTES} bytes`);
+  if (raw.length > MAX_BODY_BYTES)
+    throw new ApiError(413, "payload_too_large", `webhook payloads are limited to ${MAX_BODY_BYTES} bytes`);
   return raw;
 }
 
@@ -51,12 +57,16 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   const header = source === "github" ? "X-Hub-Signature-256" : "X-Cairn-Signature-256";
   const raw = await readRaw(c);
   const secret = webhookSecretOf(deps.keyring, project);
-  if (!secret || !(await verifySignature(c.req.header(header), secret, raw))) throw new SignatureInvalid(header);
+  if (!secret || !(await verifySignature(c.req.header(header), secret, raw)))
+    throw new SignatureInvalid(header);
 
   const event = source === "github" ? (c.req.header("x-github-event") ?? "") : "push";
-  const deliveryId = source === "github" ? c.req.header("x-github-delivery") : c.req.header("x-cairn-delivery");
-  if (source === "github" && !deliveryId) throw new BadRequest("the X-GitHub-Delivery header is required", undefined, "delivery_missing");
-  if (deliveryId && deliveryId.length > 200) throw new BadRequest("the delivery id is too long", undefined, "invalid_delivery");
+  const deliveryId =
+    source === "github" ? c.req.header("x-github-delivery") : c.req.header("x-cairn-delivery");
+  if (source === "github" && !deliveryId)
+    throw new BadRequest("the X-GitHub-Delivery header is required", undefined, "delivery_missing");
+  if (deliveryId && deliveryId.length > 200)
+    throw new BadRequest("the delivery id is too long", undefined, "invalid_delivery");
 
   let payload: unknown;
   try {
@@ -69,11 +79,17 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   const ignored = (reason: string) => c.json({ status: "ignored", reason }, 202);
   if (!project.followed) return ignored("the project is not followed");
   if (decision.kind === "ignore") return ignored(decision.reason);
-  if (skipRequested(decision.message)) return c.json({ status: "skipped", reason: "the head commit asks to skip CI ([ci skip] / [skip ci])" }, 202);
+  if (skipRequested(decision.message))
+    return c.json(
+      { status: "skipped", reason: "the head commit asks to skip CI ([ci skip] / [skip ci])" },
+      202,
+    );
   const pr = decision.pull_request;
   // A fork's pull request runs someone else's code: never with this project's secrets and deploy key.
-  if (pr && pr.head_repo && pr.base_repo && pr.head_repo !== pr.base_repo) {
-    return ignored(`pull request #${pr.number} comes from the fork ${pr.head_repo}: fork pull requests are not built`);
+  if (pr?.head_repo && pr.base_repo && pr.head_repo !== pr.base_repo) {
+    return ignored(
+      `pull request #${pr.number} comes from the fork ${pr.head_repo}: fork pull requests are not built`,
+    );
   }
   const filters = JSON.parse(project.branchFilters) as string[];
   if (decision.branch && !branchMatches(filters, decision.branch)) {
@@ -89,7 +105,11 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   }
   const forget = () =>
     deliveryId
-      ? db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)))
+      ? db
+          .delete(webhookDeliveries)
+          .where(
+            and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)),
+          )
       : Promise.resolve();
 
   let created: Awaited<ReturnType<typeof createPipeline>>;
@@ -114,7 +134,12 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
       .set({ pipelineId: created.id })
       .where(and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)));
   }
-  await deps.events.emit({ type: "pipeline.created", project_id: project.id, pipeline_id: created.id, status: "queued" });
+  await deps.events.emit({
+    type: "pipeline.created",
+    project_id: project.id,
+    pipeline_id: created.id,
+    status: "queued",
+  });
   deps.scheduler.notify();
   return c.json({ status: "created", delivery: deliveryId ?? null, pipeline: created }, 201);
 }

@@ -28,7 +28,8 @@ import { sourceIp } from "./envvars.ts";
 type Project = typeof projects.$inferSelect;
 
 /** Where people and forges reach Cairn: CAIRN_PUBLIC_URL, else the request's own origin. */
-export const publicBase = (deps: AppDeps, c: Context) => (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, "");
+export const publicBase = (deps: AppDeps, c: Context) =>
+  (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, "");
 
 export const webhookUrls = (base: string, projectId: string) => ({
   github: `${base}/api/v1/hooks/github/${projectId}`,
@@ -43,14 +44,17 @@ export const presentSourceControl = (p: Project, base: string) => ({
   webhook_secret_set: p.webhookSecret !== null,
   forge: forgeSettingsOf(p) ? { ...forgeSettingsOf(p), token_set: p.forgeToken !== null } : null,
   known_hosts: p.knownHosts,
-  deploy_key: p.deployKeyPublic ? { public_key: p.deployKeyPublic, fingerprint: p.deployKeyFingerprint } : null,
+  deploy_key: p.deployKeyPublic
+    ? { public_key: p.deployKeyPublic, fingerprint: p.deployKeyFingerprint }
+    : null,
 });
 
 /** known_hosts lines: `host[,host] keytype base64`, comments and blank lines allowed. */
 export function validateKnownHosts(value: unknown): string | null {
   if (value === null) return null;
   const bad = (m: string) => new BadRequest(m, { field: "known_hosts" }, "invalid_body");
-  if (typeof value !== "string" || value.length > 65_536) throw bad("`known_hosts` must be a string of known_hosts lines (or null)");
+  if (typeof value !== "string" || value.length > 65_536)
+    throw bad("`known_hosts` must be a string of known_hosts lines (or null)");
   for (const [i, line] of value.split("\n").entries()) {
     const t = line.trim();
     if (!t || t.startsWith("#")) continue;
@@ -99,17 +103,35 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
     const body = await readJson(c);
     const known = ["followed", "branch_filters", "default_branch", "known_hosts", "forge"];
     const unknown = Object.keys(body).filter((k) => !known.includes(k));
-    if (unknown.length) throw new BadRequest(`unknown settings: ${unknown.join(", ")} (known: ${known.join(", ")})`, { fields: unknown }, "invalid_body");
+    if (unknown.length)
+      throw new BadRequest(
+        `unknown settings: ${unknown.join(", ")} (known: ${known.join(", ")})`,
+        { fields: unknown },
+        "invalid_body",
+      );
     const set: Partial<Project> = {};
     if ("followed" in body) {
-      if (typeof body.followed !== "boolean") throw new BadRequest("`followed` must be true or false", { field: "followed" }, "invalid_body");
+      if (typeof body.followed !== "boolean")
+        throw new BadRequest("`followed` must be true or false", { field: "followed" }, "invalid_body");
       set.followed = body.followed;
     }
-    if ("branch_filters" in body) set.branchFilters = JSON.stringify(validateBranchFilters(body.branch_filters));
+    if ("branch_filters" in body)
+      set.branchFilters = JSON.stringify(validateBranchFilters(body.branch_filters));
     if ("default_branch" in body) {
       const b = body.default_branch;
-      if (typeof b !== "string" || !b || b.length > 255 || b.startsWith("-") || b.includes("..") || /\s/.test(b)) {
-        throw new BadRequest("`default_branch` is not a valid branch name", { field: "default_branch" }, "invalid_body");
+      if (
+        typeof b !== "string" ||
+        !b ||
+        b.length > 255 ||
+        b.startsWith("-") ||
+        b.includes("..") ||
+        /\s/.test(b)
+      ) {
+        throw new BadRequest(
+          "`default_branch` is not a valid branch name",
+          { field: "default_branch" },
+          "invalid_body",
+        );
       }
       set.defaultBranch = b;
     }
@@ -132,10 +154,18 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
         target: { type: "project", id: project.id },
         ip: sourceIp(deps, c),
         // Names only: the token never reaches the audit log.
-        details: { fields: Object.keys(body), ...("forge" in body ? { forge_token_changed: "forgeToken" in set } : {}) },
+        details: {
+          fields: Object.keys(body),
+          ...("forge" in body ? { forge_token_changed: "forgeToken" in set } : {}),
+        },
       });
     });
-    return c.json({ id: project.id, ...presentSourceControl(await findProject(project.id), publicBase(deps, c)), followed: set.followed ?? project.followed, default_branch: set.defaultBranch ?? project.defaultBranch });
+    return c.json({
+      id: project.id,
+      ...presentSourceControl(await findProject(project.id), publicBase(deps, c)),
+      followed: set.followed ?? project.followed,
+      default_branch: set.defaultBranch ?? project.defaultBranch,
+    });
   });
 
   app.post("/projects/:id/webhook-secret", async (c) => {
@@ -143,7 +173,10 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
     const project = await findProject(c.req.param("id"));
     const secret = newWebhookSecret();
     await db.transaction(async (tx) => {
-      await tx.update(projects).set({ webhookSecret: sealWebhookSecret(keyring, project.id, secret) }).where(eq(projects.id, project.id));
+      await tx
+        .update(projects)
+        .set({ webhookSecret: sealWebhookSecret(keyring, project.id, secret) })
+        .where(eq(projects.id, project.id));
       await audit(tx, {
         actor: actorOf(c),
         action: "project.webhook_secret_rotated",
@@ -158,14 +191,22 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   app.get("/projects/:id/deploy-key", async (c) => {
     const p = await findProject(c.req.param("id"));
     if (!p.deployKeyPublic) throw new ApiError(404, "not_found", `project ${p.id} has no deploy key`);
-    return c.json({ public_key: p.deployKeyPublic, fingerprint: p.deployKeyFingerprint, forge_key_id: p.deployKeyForgeId });
+    return c.json({
+      public_key: p.deployKeyPublic,
+      fingerprint: p.deployKeyFingerprint,
+      forge_key_id: p.deployKeyForgeId,
+    });
   });
 
   app.post("/projects/:id/deploy-key", async (c) => {
     requireAdmin(c.get("user"));
     const project = await findProject(c.req.param("id"));
     if (project.deployKeyPublic) {
-      throw new Conflict("the project already has a deploy key: DELETE it first to make a new one", { fingerprint: project.deployKeyFingerprint }, "deploy_key_exists");
+      throw new Conflict(
+        "the project already has a deploy key: DELETE it first to make a new one",
+        { fingerprint: project.deployKeyFingerprint },
+        "deploy_key_exists",
+      );
     }
     const key = await generateDeployKey(`cairn deploy key for ${project.name}`);
     let forge: { added: boolean; id?: string; error?: string } | null = null;
@@ -201,7 +242,8 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   app.delete("/projects/:id/deploy-key", async (c) => {
     requireAdmin(c.get("user"));
     const project = await findProject(c.req.param("id"));
-    if (!project.deployKeyPublic) throw new ApiError(404, "not_found", `project ${project.id} has no deploy key`);
+    if (!project.deployKeyPublic)
+      throw new ApiError(404, "not_found", `project ${project.id} has no deploy key`);
     let forge: { removed: boolean; error?: string } | null = null;
     const conn = project.deployKeyForgeId ? forgeConnection(keyring, project) : null;
     if (conn && project.deployKeyForgeId) {
@@ -215,7 +257,12 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
     await db.transaction(async (tx) => {
       await tx
         .update(projects)
-        .set({ deployKeyPublic: null, deployKeyFingerprint: null, deployKeyPrivate: null, deployKeyForgeId: null })
+        .set({
+          deployKeyPublic: null,
+          deployKeyFingerprint: null,
+          deployKeyPrivate: null,
+          deployKeyForgeId: null,
+        })
         .where(eq(projects.id, project.id));
       await audit(tx, {
         actor: actorOf(c),
@@ -233,10 +280,24 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
     if (!(await db.query.jobs.findFirst({ where: eq(jobs.id, id) }))) throw new NotFound("job", id);
     const result = await deps.scheduler.approve(id);
     if (result === "not_pending") {
-      throw new Conflict(`job ${id} is not an approval job waiting to be approved`, { job: id }, "not_pending_approval");
+      throw new Conflict(
+        `job ${id} is not an approval job waiting to be approved`,
+        { job: id },
+        "not_pending_approval",
+      );
     }
-    if (result === "not_ready") throw new Conflict(`job ${id} waits for the jobs it requires to succeed first`, { job: id }, "approval_not_ready");
-    await audit(db, { actor: actorOf(c), action: "job.approved", target: { type: "job", id }, ip: sourceIp(deps, c) });
+    if (result === "not_ready")
+      throw new Conflict(
+        `job ${id} waits for the jobs it requires to succeed first`,
+        { job: id },
+        "approval_not_ready",
+      );
+    await audit(db, {
+      actor: actorOf(c),
+      action: "job.approved",
+      target: { type: "job", id },
+      ip: sourceIp(deps, c),
+    });
     return c.json({ id, status: "success", approval: "approved" });
   });
 

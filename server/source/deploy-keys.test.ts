@@ -10,24 +10,29 @@ import { fingerprintOfLine, generateDeployKey, gitSshCommand, isSshUrl } from ".
 const hasKeygen = !spawnSync("ssh-keygen", ["-?"]).error;
 
 describe("deploy keys", () => {
-  test.skipIf(!hasKeygen)("ssh-keygen reads the private key and derives the same public key and fingerprint", async () => {
-    const key = await generateDeployKey("cairn deploy key for demo");
-    expect(key.publicKey).toMatch(/^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[\w+/]+=* cairn deploy key for demo$/);
-    expect(key.fingerprint).toMatch(/^SHA256:[\w+/]{43}$/);
-    const dir = mkdtempSync(join(tmpdir(), "cairn-deploykey-"));
-    try {
-      const file = join(dir, "id");
-      writeFileSync(file, key.privateKey, { mode: 0o600 });
-      const derived = spawnSync("ssh-keygen", ["-y", "-f", file], { encoding: "utf8" });
-      expect(derived.stderr).toBe("");
-      expect(derived.stdout.trim().split(" ").slice(0, 2)).toEqual(key.publicKey.split(" ").slice(0, 2));
-      const fp = spawnSync("ssh-keygen", ["-l", "-E", "sha256", "-f", file], { encoding: "utf8" });
-      expect(fp.stdout.split(" ")[1]).toBe(key.fingerprint);
-      expect(await fingerprintOfLine(key.publicKey)).toBe(key.fingerprint);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test.skipIf(!hasKeygen)(
+    "ssh-keygen reads the private key and derives the same public key and fingerprint",
+    async () => {
+      const key = await generateDeployKey("cairn deploy key for demo");
+      expect(key.publicKey).toMatch(
+        /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[\w+/]+=* cairn deploy key for demo$/,
+      );
+      expect(key.fingerprint).toMatch(/^SHA256:[\w+/]{43}$/);
+      const dir = mkdtempSync(join(tmpdir(), "cairn-deploykey-"));
+      try {
+        const file = join(dir, "id");
+        writeFileSync(file, key.privateKey, { mode: 0o600 });
+        const derived = spawnSync("ssh-keygen", ["-y", "-f", file], { encoding: "utf8" });
+        expect(derived.stderr).toBe("");
+        expect(derived.stdout.trim().split(" ").slice(0, 2)).toEqual(key.publicKey.split(" ").slice(0, 2));
+        const fp = spawnSync("ssh-keygen", ["-l", "-E", "sha256", "-f", file], { encoding: "utf8" });
+        expect(fp.stdout.split(" ")[1]).toBe(key.fingerprint);
+        expect(await fingerprintOfLine(key.publicKey)).toBe(key.fingerprint);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("two keys differ", async () => {
     const [a, b] = await Promise.all([generateDeployKey("a"), generateDeployKey("a")]);

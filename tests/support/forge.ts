@@ -20,7 +20,12 @@ export interface Delivery {
   signature?: string | null;
 }
 
-export async function deliver(url: string, projectId: string, secret: string, d: Delivery): Promise<Response> {
+export async function deliver(
+  url: string,
+  projectId: string,
+  secret: string,
+  d: Delivery,
+): Promise<Response> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "user-agent": "GitHub-Hookshot/test",
@@ -32,7 +37,13 @@ export async function deliver(url: string, projectId: string, secret: string, d:
   return fetch(`${url}/api/v1/hooks/github/${projectId}`, { method: "POST", headers, body: d.body });
 }
 
-export async function deliverGeneric(url: string, projectId: string, secret: string, payload: unknown, deliveryId?: string) {
+export async function deliverGeneric(
+  url: string,
+  projectId: string,
+  secret: string,
+  payload: unknown,
+  deliveryId?: string,
+) {
   const body = JSON.stringify(payload);
   const headers: Record<string, string> = {
     "content-type": "application/json",
@@ -98,9 +109,12 @@ export function startFakeGithub(): FakeGithub {
         f.left--;
         return Response.json({ message: "Server Error" }, { status: f.status });
       }
-      if (req.method === "POST" && /\/statuses\/[0-9a-f]+$/.test(url.pathname)) return Response.json({ id: requests.length, ...rec.body }, { status: 201 });
-      if (req.method === "POST" && url.pathname.endsWith("/keys")) return Response.json({ id: nextKeyId++, ...rec.body }, { status: 201 });
-      if (req.method === "DELETE" && /\/keys\/\d+$/.test(url.pathname)) return new Response(null, { status: 204 });
+      if (req.method === "POST" && /\/statuses\/[0-9a-f]+$/.test(url.pathname))
+        return Response.json({ id: requests.length, ...rec.body }, { status: 201 });
+      if (req.method === "POST" && url.pathname.endsWith("/keys"))
+        return Response.json({ id: nextKeyId++, ...rec.body }, { status: 201 });
+      if (req.method === "DELETE" && /\/keys\/\d+$/.test(url.pathname))
+        return new Response(null, { status: 204 });
       return Response.json({ message: "Not Found" }, { status: 404 });
     },
   });
@@ -113,7 +127,10 @@ export function startFakeGithub(): FakeGithub {
     async waitFor(pred, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pred(requests)) {
-        if (Date.now() > deadline) throw new Error(`the fake GitHub did not see what was expected; it saw:\n${JSON.stringify(requests, null, 1)}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `the fake GitHub did not see what was expected; it saw:\n${JSON.stringify(requests, null, 1)}`,
+          );
         await Bun.sleep(25);
       }
     },

@@ -2,7 +2,11 @@
 import { type GithubConnection, githubRequest, repoPath } from "./client.ts";
 
 export async function addDeployKey(conn: GithubConnection, title: string, key: string): Promise<string> {
-  const r = await githubRequest<{ id: number | string }>(conn, "POST", `${repoPath(conn)}/keys`, { title, key, read_only: true });
+  const r = await githubRequest<{ id: number | string }>(conn, "POST", `${repoPath(conn)}/keys`, {
+    title,
+    key,
+    read_only: true,
+  });
   return String(r.id);
 }
 
