@@ -65,6 +65,7 @@ afterAll(async () => {
 });
 
 describe("forge settings", () => {
+  // A GitHub Enterprise base URL (…/api/v3): every call goes under it.
   test("are validated, and the token is sealed: never shown, never in the audit log", async () => {
     const bad = await server.api(`/api/v1/projects/${projectId}`, {
       method: "PATCH",
@@ -73,14 +74,14 @@ describe("forge settings", () => {
     expect(bad.status).toBe(400);
     const res = await server.api(`/api/v1/projects/${projectId}`, {
       method: "PATCH",
-      json: { forge: { kind: "github", api_url: `${github.url}/`, repo: "acme/widgets", token: TOKEN } },
+      json: { forge: { kind: "github", api_url: `${github.url}/api/v3/`, repo: "acme/widgets", token: TOKEN } },
     });
     expect(res.status).toBe(200);
     const project = await (await server.api(`/api/v1/projects/${projectId}`)).text();
     expect(project).not.toContain(TOKEN);
     expect(JSON.parse(project).forge).toEqual({
       kind: "github",
-      api_url: github.url,
+      api_url: `${github.url}/api/v3`,
       repo: "acme/widgets",
       token_set: true,
     });
@@ -107,7 +108,7 @@ describe("commit statuses", () => {
     const first = statuses(github.requests);
     for (const r of first) {
       expect(r.method).toBe("POST");
-      expect(r.path).toBe(`/repos/acme/widgets/statuses/${sha}`);
+      expect(r.path).toBe(`/api/v3/repos/acme/widgets/statuses/${sha}`);
       expect(r.authorization).toBe(`Bearer ${TOKEN}`);
       expect(r.body).toMatchObject({ state: "pending", target_url: link });
     }
@@ -131,9 +132,32 @@ describe("commit statuses", () => {
     await github.waitFor((r) => statuses(r).filter((x) => x.body.state !== "pending").length >= 2);
     const final = statuses(github.requests).filter((x) => x.body.state !== "pending");
     expect(final.map((r) => [r.body.context, r.body.state, r.body.target_url, r.path]).sort()).toEqual([
-      ["cairn/ci", "success", link, `/repos/acme/widgets/statuses/${sha}`],
-      ["cairn/style", "failure", link, `/repos/acme/widgets/statuses/${sha}`],
+      ["cairn/ci", "success", link, `/api/v3/repos/acme/widgets/statuses/${sha}`],
+      ["cairn/style", "failure", link, `/api/v3/repos/acme/widgets/statuses/${sha}`],
     ]);
+  }, 30_000);
+
+  test("a pending status that needed retries never lands after the final state", async () => {
+    const before = statuses(github.requests).length;
+    github.failNext(/\/statuses\//, 502, 2);
+    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", sha)) });
+    const { pipeline } = (await res.json()) as { pipeline: { id: string } };
+    // Finish both jobs at once, while the first pending is still being retried.
+    const builder = await registerSimBuilder(server.url, server.token, "fast");
+    for (let i = 0; i < 2; i++) {
+      const job = await acquireJob(builder);
+      await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+    }
+    const mine = () => statuses(github.requests).slice(before).filter((r) => r.body.target_url.endsWith(pipeline.id));
+    await github.waitFor(() => mine().filter((r) => r.body.state === "success").length >= 2);
+    await Bun.sleep(500);
+    for (const context of ["cairn/ci", "cairn/style"]) {
+      const states = mine()
+        .filter((r) => r.body.context === context)
+        .map((r) => r.body.state);
+      expect(states.at(-1)).toBe("success");
+      expect(states.indexOf("success")).toBe(states.length - 1);
+    }
   }, 30_000);
 
   test("a forge that keeps failing does not hold up the API", async () => {
@@ -160,7 +184,7 @@ describe("deploy keys", () => {
     expect(key.public_key).toMatch(/^ssh-ed25519 AAAA\S+ cairn deploy key for acme-widgets$/);
     expect(key.fingerprint).toMatch(/^SHA256:/);
     expect(key.forge).toEqual({ added: true, id: "1000" });
-    const added = github.requests.find((r) => r.method === "POST" && r.path === "/repos/acme/widgets/keys");
+    const added = github.requests.find((r) => r.method === "POST" && r.path === "/api/v3/repos/acme/widgets/keys");
     expect(added?.body).toEqual({ title: "Cairn CI (acme-widgets)", key: key.public_key, read_only: true });
     expect(added?.authorization).toBe(`Bearer ${TOKEN}`);
 
@@ -179,7 +203,7 @@ describe("deploy keys", () => {
     expect(removed.status).toBe(200);
     expect(((await removed.json()) as { forge: unknown }).forge).toEqual({ removed: true });
     expect(
-      github.requests.some((r) => r.method === "DELETE" && r.path === "/repos/acme/widgets/keys/1000"),
+      github.requests.some((r) => r.method === "DELETE" && r.path === "/api/v3/repos/acme/widgets/keys/1000"),
     ).toBe(true);
     expect((await server.api(`/api/v1/projects/${projectId}/deploy-key`)).status).toBe(404);
 
