@@ -35,22 +35,28 @@ export async function buildUi(opts: { ifStale?: boolean; minify?: boolean } = {}
   if (opts.ifStale && !isStale()) return UI_DIST;
   const out = join(here, ".dist-tmp");
   rmSync(out, { recursive: true, force: true });
-  const result = await Bun.build({
-    entrypoints: [join(src, "main.ts")],
-    outdir: out,
-    target: "browser",
-    format: "esm",
-    minify: opts.minify ?? true,
-    sourcemap: "linked",
-    naming: "app-[hash].[ext]",
-  });
-  if (!result.success) {
-    for (const log of result.logs) console.error(log);
-    throw new Error("ui build failed");
-  }
-  const js = result.outputs.find((o) => o.kind === "entry-point");
-  if (!js) throw new Error("ui build produced no entry point");
-  const jsName = js.path.split("/").pop()!;
+  const bundle = async (entry: string, name: string, define: Record<string, string> = {}) => {
+    const result = await Bun.build({
+      entrypoints: [join(src, entry)],
+      outdir: out,
+      target: "browser",
+      format: "esm",
+      minify: opts.minify ?? true,
+      sourcemap: "linked",
+      naming: `${name}-[hash].[ext]`,
+      define,
+    });
+    if (!result.success) {
+      for (const log of result.logs) console.error(log);
+      throw new Error(`ui build of ${entry} failed`);
+    }
+    const js = result.outputs.find((o) => o.kind === "entry-point");
+    if (!js) throw new Error(`ui build of ${entry} produced no entry point`);
+    return js.path.split("/").pop()!;
+  };
+  // The log worker first: the app needs its hashed name.
+  const workerName = await bundle("log/worker.ts", "log-worker");
+  const jsName = await bundle("main.ts", "app", { __LOG_WORKER_URL__: JSON.stringify(`/assets/${workerName}`) });
   const css = `${readFileSync(join(src, "styles.css"), "utf8")}\n${paletteCss()}`;
   const cssName = `app-${hash(css)}.css`;
   writeFileSync(join(out, cssName), css);

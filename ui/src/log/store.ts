@@ -1,11 +1,19 @@
-// A job's log lines in the browser, fetched lazily in pages of 10,000 as the viewport needs them,
-// merged with live lines from the stream, and evicted least-recently-used so a huge log stays small.
+// A job's log lines in the browser, fetched lazily in pages of 10,000 as the viewport needs them
+// (by the log worker, which parses and packs them off the main thread), merged with live lines from
+// the stream, decoded only when shown, and evicted least-recently-used so a huge log stays small.
 import type { LogLine } from "../types.ts";
+import { type CompactPage, decodeLine, encodePage } from "./compact.ts";
 
 export const PAGE = 10_000;
+const DECODED_MAX = 4000;
+
+/** The worker script's URL, set by ui/build.ts (its name carries a content hash). */
+declare const __LOG_WORKER_URL__: string;
 
 interface PageSlot {
-  lines: (LogLine | undefined)[];
+  blocks: CompactPage[];
+  /** Lines that arrived live, by index in the page. */
+  live: (LogLine | undefined)[];
   /** Lines from the page's start known without a gap. */
   contiguous: number;
   inflight: Promise<void> | null;
@@ -14,33 +22,95 @@ interface PageSlot {
   used: number;
 }
 
-interface LogPage {
-  lines: LogLine[];
-  total_lines: number;
-  complete: boolean;
+type PageReply = { id: number; page: CompactPage; total: number } | { id: number; error: string };
+
+/** Fetch + parse + pack in a worker when there is one; on the main thread otherwise. */
+class PageFetcher {
+  private worker: Worker | null = null;
+  private next = 1;
+  private readonly waiting = new Map<number, (r: PageReply) => void>();
+
+  constructor() {
+    try {
+      if (typeof __LOG_WORKER_URL__ === "string" && typeof Worker !== "undefined") {
+        this.worker = new Worker(__LOG_WORKER_URL__, { type: "module" });
+        this.worker.onmessage = (e: MessageEvent<PageReply>) => {
+          this.waiting.get(e.data.id)?.(e.data);
+          this.waiting.delete(e.data.id);
+        };
+      }
+    } catch {
+      this.worker = null;
+    }
+  }
+
+  async get(url: string): Promise<{ page: CompactPage; total: number }> {
+    let reply: PageReply;
+    if (this.worker) {
+      const id = this.next++;
+      reply = await new Promise<PageReply>((resolve) => {
+        this.waiting.set(id, resolve);
+        this.worker!.postMessage({ id, url });
+      });
+    } else {
+      const res = await fetch(url, { credentials: "same-origin" });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const body = (await res.json()) as { lines: LogLine[]; total_lines: number };
+      reply = { id: 0, page: encodePage(body.lines), total: body.total_lines };
+    }
+    if ("error" in reply) throw new Error(reply.error);
+    return reply;
+  }
+
+  close(): void {
+    this.worker?.terminate();
+  }
 }
 
 export class LineStore {
   total = 0;
   private readonly pages = new Map<number, PageSlot>();
+  private readonly decoded = new Map<number, LogLine>();
+  private readonly fetcher = new PageFetcher();
   private clock = 0;
 
   constructor(
     private readonly jobId: string,
     private readonly onChange: () => void,
-    private readonly maxPages = 24,
+    private readonly maxPages = 16,
   ) {}
 
+  dispose(): void {
+    this.fetcher.close();
+  }
+
   get(n: number): LogLine | undefined {
-    return this.pages.get(Math.floor((n - 1) / PAGE))?.lines[(n - 1) % PAGE];
+    const hit = this.decoded.get(n);
+    if (hit) return hit;
+    const p = Math.floor((n - 1) / PAGE);
+    const slot = this.pages.get(p);
+    if (!slot) return undefined;
+    const live = slot.live[(n - 1) % PAGE];
+    if (live) return live;
+    for (const b of slot.blocks) {
+      const line = decodeLine(b, n);
+      if (line) {
+        // Keep the object stable while it is on screen, so unchanged rows are not redrawn.
+        if (this.decoded.size >= DECODED_MAX) this.decoded.clear();
+        this.decoded.set(n, line);
+        return line;
+      }
+    }
+    return undefined;
   }
 
   /** A live line from the stream. */
   put(line: LogLine): void {
     const p = Math.floor((line.n - 1) / PAGE);
     const slot = this.slot(p);
-    slot.lines[(line.n - 1) % PAGE] = line;
-    while (slot.contiguous < PAGE && slot.lines[slot.contiguous]) slot.contiguous++;
+    slot.live[(line.n - 1) % PAGE] = line;
+    this.decoded.delete(line.n);
+    this.advance(slot, p);
     if (line.n > this.total) this.total = line.n;
   }
 
@@ -64,17 +134,42 @@ export class LineStore {
     const p = Math.floor((n - 1) / PAGE);
     const slot = this.slot(p);
     slot.used = ++this.clock;
-    if (!slot.lines[(n - 1) % PAGE] && n <= this.total) await this.read(p, true);
+    if (n <= this.total && n - p * PAGE > slot.contiguous) await this.read(p, true);
     return this.get(n);
+  }
+
+  /** Plain text of line n if it is held, without decoding its styles (for search). */
+  textOf(n: number): string | undefined {
+    const p = Math.floor((n - 1) / PAGE);
+    const slot = this.pages.get(p);
+    if (!slot) return undefined;
+    const live = slot.live[(n - 1) % PAGE];
+    if (live) return live.text;
+    for (const b of slot.blocks) {
+      const i = n - b.first;
+      if (i >= 0 && i < b.count) return b.text.slice(b.offsets[i], b.offsets[i + 1]);
+    }
+    return undefined;
   }
 
   private slot(p: number): PageSlot {
     let slot = this.pages.get(p);
     if (!slot) {
-      slot = { lines: [], contiguous: 0, inflight: null, retryAt: 0, used: this.clock };
+      slot = { blocks: [], live: [], contiguous: 0, inflight: null, retryAt: 0, used: this.clock };
       this.pages.set(p, slot);
     }
     return slot;
+  }
+
+  private advance(slot: PageSlot, p: number): void {
+    const base = p * PAGE;
+    while (slot.contiguous < PAGE) {
+      const next = base + slot.contiguous + 1;
+      const block = slot.blocks.find((b) => b.first <= next && next < b.first + b.count);
+      if (block) slot.contiguous = Math.min(PAGE, block.first + block.count - 1 - base);
+      else if (slot.live[next - 1 - base]) slot.contiguous++;
+      else break;
+    }
   }
 
   private read(p: number, force = false): Promise<void> {
@@ -86,16 +181,11 @@ export class LineStore {
     if (limit <= 0) return Promise.resolve();
     slot.inflight = (async () => {
       try {
-        const res = await fetch(`/api/v1/jobs/${this.jobId}/log?from=${from}&limit=${limit}`, { credentials: "same-origin" });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const page = (await res.json()) as LogPage;
-        for (const line of page.lines) {
-          const i = line.n - 1 - p * PAGE;
-          if (i >= 0 && i < PAGE) slot.lines[i] = line;
-        }
-        while (slot.contiguous < PAGE && slot.lines[slot.contiguous]) slot.contiguous++;
-        if (page.total_lines > this.total) this.total = page.total_lines;
-        if (!page.lines.length) slot.retryAt = Date.now() + 1000;
+        const { page, total } = await this.fetcher.get(`/api/v1/jobs/${this.jobId}/log?from=${from}&limit=${limit}`);
+        if (page.count) slot.blocks.push(page);
+        this.advance(slot, p);
+        if (total > this.total) this.total = total;
+        if (!page.count) slot.retryAt = Date.now() + 1000;
       } catch {
         slot.retryAt = Date.now() + 2000;
       } finally {
@@ -111,11 +201,9 @@ export class LineStore {
     const victims = [...this.pages.entries()]
       .filter(([, s]) => s.used !== keep && !s.inflight)
       .sort((a, b) => a[1].used - b[1].used);
-    for (const [p] of victims.slice(0, this.pages.size - this.maxPages)) this.pages.delete(p);
-  }
-
-  /** Pages held, for tests and the perf record. */
-  get pagesHeld(): number {
-    return this.pages.size;
+    for (const [p] of victims.slice(0, this.pages.size - this.maxPages)) {
+      this.pages.delete(p);
+      this.decoded.clear();
+    }
   }
 }

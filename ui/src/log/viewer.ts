@@ -133,6 +133,7 @@ export class LogViewer {
     clearTimeout(this.reconnectTimer);
     this.ws?.close();
     this.resize.disconnect();
+    this.store.dispose();
     window.removeEventListener("hashchange", this.onHash);
     cancelAnimationFrame(this.frame);
   }
@@ -337,12 +338,12 @@ export class LogViewer {
     for (let scanned = 0; scanned < total; scanned++, n += dir) {
       if (n > total) n = 1;
       if (n < 1) n = total;
-      let line = this.store.get(n);
-      if (!line) {
-        line = await this.store.ensure(n);
+      let text = this.store.textOf(n);
+      if (text === undefined) {
+        text = (await this.store.ensure(n))?.text;
         if (this.disposed || needle !== this.needle) return;
       }
-      if (line?.text.toLowerCase().includes(needle)) {
+      if (text?.toLowerCase().includes(needle)) {
         this.currentMatch = n;
         this.searchStatus.textContent = `Match on line ${n.toLocaleString()}`;
         this.setFollowing(false);
