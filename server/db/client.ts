@@ -10,13 +10,12 @@ export type Db = ReturnType<typeof drizzle<typeof schema>>;
 export const MIGRATIONS_DIR = new URL("./migrations", import.meta.url).pathname;
 
 export async function openDb(url: string, authToken?: string): Promise<{ db: Db; close(): void }> {
-  const client = createClient({ url, authToken });
+  // `timeout` is the busy timeout of every pooled connection: it rides out the short write locks
+  // of a second server process on the same file (a PRAGMA would reach only one connection).
+  const client = createClient({ url, authToken, timeout: 10_000 });
   if (url.startsWith("file:")) {
-    // WAL lets SSE readers run while a builder's chunks are written; busy_timeout rides out
-    // the short write locks of a second server process on the same file.
+    // WAL (persistent in the file) lets SSE readers run while a builder's chunks are written.
     await client.execute("PRAGMA journal_mode = WAL");
-    await client.execute("PRAGMA busy_timeout = 5000");
-    await client.execute("PRAGMA foreign_keys = ON");
   }
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
