@@ -1,0 +1,108 @@
+// The deploy-key checkout as the product runs it: a real builder daemon driving LXC through a real
+// sshd (the fleet host), cloning a private repository over SSH from that host with the project's
+// deploy key and pinned host keys, and handing the tree into a container that has no network.
+// Nothing of the key is inside the container; nothing is left on the host.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { startSshd, type TestSshd } from "./harness/sshd.ts";
+import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
+import { createRepo } from "./support/git.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const skip = await requireLxc({ sshd: true });
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    docker:
+      - image: cimg/base:stable
+    steps:
+      - checkout
+      - run:
+          name: Inside the container
+          command: |
+            cat README.md
+            if grep -rqs "OPENSSH PRIVATE"" KEY" /root /tmp /etc 2>/dev/null; then echo "KEY FOUND"; else echo "no key in the container"; fi
+            if ls /tmp | grep -q cairn-key; then echo "KEY DIR FOUND"; else echo "no key dir in the container"; fi
+            if env | grep -q GIT_SSH_COMMAND; then echo "SSH COMMAND LEAKED"; else echo "no ssh command in the environment"; fi
+workflows:
+  main:
+    jobs: [build]
+`;
+
+describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
+  let sshd: TestSshd;
+  let server: TestServer;
+  let builder: BuilderProcess | undefined;
+  let projectId: string;
+
+  beforeAll(async () => {
+    await ensureBaseTemplate();
+    sshd = await startSshd();
+    server = await startTestServer();
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG, "README.md": "lxc private readme 91c2\n" }, "private");
+    const url = `ssh://root@127.0.0.1:${sshd.port}${repo.bare}`;
+    const p = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "lxc-private", repo_url: url } })
+    ).json()) as { id: string };
+    projectId = p.id;
+    const key = (await (
+      await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" })
+    ).json()) as { public_key: string };
+    sshd.addAuthorizedKey(key.public_key);
+    const known_hosts = `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`;
+    expect(
+      (await server.api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts } })).status,
+    ).toBe(200);
+  }, 120_000);
+
+  afterAll(async () => {
+    await builder?.stop();
+    await server?.stop();
+    await sshd?.stop();
+  });
+
+  test("the tree arrives, the key does not", async () => {
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
+    expect(res.status).toBe(201);
+    const jobId = ((await res.json()) as { jobs: { id: string }[] }).jobs[0].id;
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "lxc-checkout",
+      sshd,
+    });
+    let job: { status: string; failure_reason: string | null; unsandboxed: boolean | null } | undefined;
+    for (let i = 0; i < 1200; i++) {
+      job = (await (await server.api(`/api/v1/jobs/${jobId}`)).json()) as typeof job;
+      if (job && !["queued", "running"].includes(job.status)) break;
+      await Bun.sleep(100);
+    }
+    const log = await (await server.api(`/api/v1/jobs/${jobId}/log?format=text`)).text();
+    expect({
+      status: job?.status,
+      reason: job?.failure_reason,
+      unsandboxed: job?.unsandboxed,
+      log,
+    }).toMatchObject({
+      status: "success",
+      reason: null,
+      unsandboxed: false,
+    });
+    expect(log).toContain("with the project's deploy key");
+    expect(log).toContain("lxc private readme 91c2");
+    expect(log).toContain("no key in the container");
+    expect(log).toContain("no key dir in the container");
+    expect(log).toContain("no ssh command in the environment");
+    expect(readdirSync("/tmp").filter((n) => n.startsWith("cairn-key-"))).toEqual([]);
+    await builder.stop();
+    builder = undefined;
+    // This job's container is gone (others' tests may have their own running).
+    expect((await cairnContainers()).filter((n) => n.startsWith(`cairn-${jobId.slice(0, 8)}`))).toEqual([]);
+  }, 180_000);
+});
