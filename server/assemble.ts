@@ -4,6 +4,7 @@ import { loadLogPipeline } from "../wasm/index.ts";
 import { createApp } from "./app.ts";
 import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts";
 import type { AppDeps } from "./deps.ts";
+import { startReplicaWatch } from "./logs/replica-watch.ts";
 import { LogService } from "./logs/service.ts";
 import { defaultTemplates } from "./services/pipelines.ts";
 import { EventLog } from "./services/events.ts";
@@ -101,4 +102,20 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     upgradeWebSocket: opts.upgradeWebSocket,
   };
   return { ...init, deps, app: createApp(deps) };
+}
+
+/**
+ * The server's background work: expiring leases of builders that died even when no builder polls,
+ * and fanning out log lines that other server processes stored. Returns the function that stops it.
+ */
+export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } = {}): () => void {
+  const sweeper = setInterval(
+    () => deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)),
+    opts.leaseSweepMs ?? 5000,
+  );
+  const stopWatch = startReplicaWatch(deps.db, deps.logs);
+  return () => {
+    clearInterval(sweeper);
+    stopWatch();
+  };
 }

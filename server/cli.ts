@@ -2,7 +2,7 @@
 // `rotate-key` re-seals every secret under a new master key.
 import { parseArgs } from "node:util";
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
-import { assemble } from "./assemble.ts";
+import { assemble, startBackground } from "./assemble.ts";
 import type { RuntimeAdapter } from "./runtime.ts";
 import { finishRotation, type RotateResult, rotateMasterKey } from "./services/rotate-key.ts";
 import { checkListenPolicy, loadServerTls } from "./tls/listen.ts";
@@ -127,12 +127,12 @@ export async function serve(
   const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
   if (a.createdAdminTokenFile) console.log(`cairn-server: first start — the admin API token is in ${tokenFile}`);
   // Expire leases of builders that died even when no builder is polling.
-  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)), 5000);
+  const stopBackground = startBackground(a.deps);
   return {
     url,
     tokenFile,
     stop() {
-      clearInterval(sweeper);
+      stopBackground();
       server.stop();
       a.closeDb();
     },

@@ -32,7 +32,7 @@ describe.each(["bun", "node", "deno"] as Runtime[])("the API on %s", (runtime) =
   });
 
   test("auth: no token and a bad token are 401 with the error shape", async () => {
-    for (const headers of [{}, { authorization: "Bearer nope" }]) {
+    for (const headers of [{}, { authorization: "Bearer nope" }] as Record<string, string>[]) {
       const res = await fetch(`${server.url}/api/v1/projects`, { headers });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");

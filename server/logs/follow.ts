@@ -8,7 +8,8 @@ import { isTerminal } from "../services/scheduler.ts";
 import { ViewerQueue } from "./hub.ts";
 import type { LogService } from "./service.ts";
 
-export type FollowEvent = { kind: "line"; line: LogLine } | { kind: "end"; status: string } | { kind: "ping" };
+/** Lines come in batches (a stored page, or every chunk a viewer has waiting), so a stream writes once per batch. */
+export type FollowEvent = { kind: "lines"; lines: LogLine[] } | { kind: "end"; status: string } | { kind: "ping" };
 
 const PAGE = 5000;
 
@@ -28,12 +29,13 @@ export async function* followLog(
   try {
     for (;;) {
       const stored = await logs.readLines(jobId, sent, PAGE);
-      for (const line of stored) {
-        yield { kind: "line", line };
-        sent = line.n;
+      if (stored.length) {
+        sent = stored[stored.length - 1].n;
+        yield { kind: "lines", lines: stored };
       }
       if (stored.length < PAGE) break;
     }
+    logs.hub.noteRead(jobId, sent);
     const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId), columns: { status: true, logLines: true } });
     if (job && isTerminal(job.status) && sent >= job.logLines && !queue.pending()) {
       yield { kind: "end", status: job.status };
@@ -46,21 +48,23 @@ export async function* followLog(
         yield { kind: "ping" };
         continue;
       }
-      if (ev.kind === "end") {
-        // Lines stored after our read but published before we subscribed cannot exist (we subscribed
-        // first); still, read to the end so the result always follows the last line.
-        for (const line of await logs.readLines(jobId, sent, Number.MAX_SAFE_INTEGER)) {
-          yield { kind: "line", line };
+      const batch: LogLine[] = [];
+      for (const e of [ev, ...queue.takeAll()]) {
+        if (e.kind === "end") {
+          // Lines stored after our read but published before we subscribed cannot exist (we subscribed
+          // first); still, read to the end so the result always follows the last line.
+          for (const line of await logs.readLines(jobId, sent, Number.MAX_SAFE_INTEGER)) batch.push(line);
+          if (batch.length) yield { kind: "lines", lines: batch };
+          yield { kind: "end", status: e.status };
+          return;
+        }
+        for (const line of e.chunk.lines) {
+          if (line.n <= sent) continue;
+          batch.push(line);
           sent = line.n;
         }
-        yield { kind: "end", status: ev.status };
-        return;
       }
-      for (const line of ev.chunk.lines) {
-        if (line.n <= sent) continue;
-        yield { kind: "line", line };
-        sent = line.n;
-      }
+      if (batch.length) yield { kind: "lines", lines: batch };
     }
   } finally {
     opts.signal.removeEventListener("abort", wake);

@@ -12,6 +12,8 @@ export interface Viewer {
 
 export class LogHub {
   private readonly viewers = new Map<string, Set<Viewer>>();
+  /** Per watched job: the last line its viewers have (published here or read from storage), and whether it ended. */
+  private readonly progress = new Map<string, { line: number; ended: boolean }>();
 
   subscribe(jobId: string, viewer: Viewer): () => void {
     let set = this.viewers.get(jobId);
@@ -24,11 +26,29 @@ export class LogHub {
       const s = this.viewers.get(jobId);
       if (!s) return;
       s.delete(viewer);
-      if (s.size === 0) this.viewers.delete(jobId);
+      if (s.size === 0) {
+        this.viewers.delete(jobId);
+        this.progress.delete(jobId);
+      }
     };
   }
 
+  /** A viewer has read the job's stored lines up to `line`: later ones must reach it live. */
+  noteRead(jobId: string, line: number): void {
+    if (this.viewers.has(jobId) && !this.progress.has(jobId)) this.progress.set(jobId, { line, ended: false });
+  }
+
+  /** Jobs with viewers here, and how far they have been served (see replica-watch.ts). */
+  watched(): Map<string, { line: number; ended: boolean }> {
+    return this.progress;
+  }
+
   publish(jobId: string, event: LogEvent): void {
+    const p = this.progress.get(jobId);
+    if (p) {
+      if (event.kind === "end") p.ended = true;
+      else p.line = Math.max(p.line, event.chunk.last);
+    }
     const set = this.viewers.get(jobId);
     if (!set) return;
     for (const v of set) v.deliver(event);
@@ -72,6 +92,11 @@ export class ViewerQueue implements Viewer {
     this.waiter = null;
     if (this.dropped) return null;
     return timedOut && this.items.length === 0 ? "timeout" : (this.items.shift() ?? "timeout");
+  }
+
+  /** Takes every event waiting to be read. */
+  takeAll(): LogEvent[] {
+    return this.items.splice(0);
   }
 
   /** Events waiting to be read. */

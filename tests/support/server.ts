@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assemble } from "../../server/assemble.ts";
+import { assemble, startBackground } from "../../server/assemble.ts";
 import { configFromEnv } from "../../server/bootstrap.ts";
 import { bunClientIp, bunUpgradeWebSocket, serveBun } from "../../server/serve-bun.ts";
 
@@ -20,7 +20,7 @@ export async function startTestServer(opts: { dataDir?: string } = {}): Promise<
   const config = configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" });
   const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp });
   const server = serveBun(a.app, { host: "127.0.0.1", port: 0 });
-  const sweeper = setInterval(() => a.deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)), 1000);
+  const stopBackground = startBackground(a.deps, { leaseSweepMs: 1000 });
   const url = `http://127.0.0.1:${server.port}`;
   const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   return {
@@ -38,7 +38,7 @@ export async function startTestServer(opts: { dataDir?: string } = {}): Promise<
       return fetch(`${url}${path}`, { ...init, headers, body });
     },
     async stop() {
-      clearInterval(sweeper);
+      stopBackground();
       server.stop(true);
       a.closeDb();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
