@@ -4,6 +4,7 @@ import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { renderHtml, renderText } from "../../wasm/index.ts";
+import type { LogLine } from "../../wasm/types.ts";
 import { jobs } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
@@ -18,6 +19,16 @@ function lineParam(value: string | undefined, name: string): number {
   if (value === undefined || value === "") return 0;
   if (!/^\d{1,12}$/.test(value)) throw new BadRequest(`\`${name}\` must be a line number`, { field: name });
   return Number(value);
+}
+
+/** A batch of lines as SSE `line` events in one string: one write per batch, not per line. */
+function sseLines(lines: LogLine[]): string {
+  let out = "";
+  for (const l of lines) {
+    const data = /[\r\n]/.test(l.text) ? l.text.split(/\r\n|\r|\n/).join("\ndata: ") : l.text;
+    out += `event: line\ndata: ${data}\nid: ${l.n}\n\n`;
+  }
+  return out;
 }
 
 export const logRoutes = (deps: AppDeps) => {
@@ -68,7 +79,7 @@ export const logRoutes = (deps: AppDeps) => {
       await stream.write("retry: 1000\n\n");
       for await (const ev of followLog(db, logs, job.id, from, { pingMs: PING_MS, signal: abort.signal })) {
         if (ev.kind === "ping") await stream.write(": ping\n\n");
-        else if (ev.kind === "line") await stream.writeSSE({ id: String(ev.line.n), event: "line", data: ev.line.text });
+        else if (ev.kind === "lines") await stream.write(sseLines(ev.lines));
         else await stream.writeSSE({ event: "end", data: JSON.stringify({ status: ev.status }) });
       }
     });
@@ -93,7 +104,7 @@ export const logRoutes = (deps: AppDeps) => {
             try {
               for await (const ev of followLog(db, logs, jobId, from, { pingMs: PING_MS, signal: abort.signal })) {
                 if (ev.kind === "ping") ws.send('{"type":"ping"}');
-                else if (ev.kind === "line") ws.send(JSON.stringify({ type: "line", ...ev.line }));
+                else if (ev.kind === "lines") for (const line of ev.lines) ws.send(JSON.stringify({ type: "line", ...line }));
                 else ws.send(JSON.stringify({ type: "end", status: ev.status }));
               }
             } finally {
