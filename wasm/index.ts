@@ -25,9 +25,18 @@ async function compile(): Promise<WebAssembly.Module> {
   return WebAssembly.compile(bytes);
 }
 
-/** The production pipeline factory: the module is compiled once, then one instance per job. */
+/**
+ * The production pipeline factory: the module is compiled once, then one instance per job
+ * (its own linear memory, released by dispose). Its pipelines also have pushJson/flushJson,
+ * which hand out the chunks' JSON bytes without building objects: the cheap way to persist
+ * and fan out (see docs/perf.md).
+ */
 export async function loadLogPipeline(): Promise<LogPipelineFactory> {
-  compiled ??= compile();
+  // A failed build is not cached: the next call tries again.
+  compiled ??= compile().catch((e) => {
+    compiled = undefined;
+    throw e;
+  });
   const module = await compiled;
   return { create: (opts) => new WasmPipeline(module, opts) };
 }
