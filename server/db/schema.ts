@@ -1,7 +1,7 @@
 // Cairn's state in libSQL. One const per table, camelCase keys over snake_case columns.
 // Times are milliseconds since the epoch (integers), ids are random UUIDs.
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
 
@@ -360,4 +360,77 @@ export const auditEvents = sqliteTable(
     details: text("details").notNull().default("{}"),
   },
   (t) => [index("audit_events_action").on(t.action, t.id), index("audit_events_at").on(t.at)],
+);
+
+/** A saved cache: immutable once its key exists in the project (a second save is a no-op). */
+export const caches = sqliteTable(
+  "caches",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    key: text("key").notNull(),
+    blobKey: text("blob_key").notNull(),
+    size: integer("size").notNull(),
+    /** The job that saved it. */
+    jobId: text("job_id").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("caches_project_key").on(t.projectId, t.key), index("caches_project_created").on(t.projectId, t.createdAt)],
+);
+
+/** One stored file of a job (`store_artifacts`): its path as shown, its size, its blob. */
+export const artifacts = sqliteTable(
+  "artifacts",
+  {
+    id: text("id").primaryKey(),
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    path: text("path").notNull(),
+    size: integer("size").notNull(),
+    blobKey: text("blob_key").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("artifacts_job_path").on(t.jobId, t.path)],
+);
+
+/** One test case from a job's JUnit XML (`store_test_results`); timings feed `cairn tests split`. */
+export const testResults = sqliteTable(
+  "test_results",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    projectId: text("project_id").notNull(),
+    suite: text("suite").notNull().default(""),
+    name: text("name").notNull(),
+    classname: text("classname").notNull().default(""),
+    file: text("file"),
+    /** Seconds. */
+    time: real("time").notNull().default(0),
+    status: text("status", { enum: ["passed", "failed", "error", "skipped"] }).notNull(),
+    message: text("message"),
+  },
+  (t) => [index("test_results_job").on(t.jobId), index("test_results_project").on(t.projectId, t.id)],
+);
+
+/** A layer `persist_to_workspace` added; `attach_workspace` unpacks the layers of the jobs a job requires. */
+export const workspaceLayers = sqliteTable(
+  "workspace_layers",
+  {
+    id: text("id").primaryKey(),
+    workflowId: text("workflow_id")
+      .notNull()
+      .references(() => workflows.id),
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    blobKey: text("blob_key").notNull(),
+    size: integer("size").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [index("workspace_layers_workflow").on(t.workflowId, t.createdAt)],
 );
