@@ -54,6 +54,34 @@ export class Line {
     this.bytes += grow;
   }
 
+  /** Printable ASCII buf[start, end) at the cursor: appended in bulk when the cursor is at the end. */
+  writeAscii(buf: Uint8Array, start: number, end: number): void {
+    let i = start;
+    while (i < end) {
+      if (this.cursor !== this.len) {
+        this.write(buf[i++]);
+        continue;
+      }
+      const take = Math.min(end - i, LINE_LIMIT_BYTES - this.bytes);
+      if (take <= 0) {
+        this.write(buf[i++]);
+        continue;
+      }
+      this.reserve(this.len + take);
+      const cps = this.cps;
+      const sts = this.sts;
+      const style = this.styles.current;
+      for (let k = 0, at = this.len; k < take; k++, at++) {
+        cps[at] = buf[i + k];
+        sts[at] = style;
+      }
+      this.len += take;
+      this.cursor = this.len;
+      this.bytes += take;
+      i += take;
+    }
+  }
+
   carriageReturn(): void {
     this.cursor = 0;
   }
@@ -140,6 +168,7 @@ export class Line {
   }
 
   private reserve(n: number): void {
+    if (n <= this.cps.length) return;
     let cap = this.cps.length;
     while (cap < n) cap *= 2;
     const cps = new Uint32Array(cap);

@@ -42,13 +42,19 @@ export class Parser {
 
   feed(buf: Uint8Array, start: number, end: number): void {
     const line = this.line;
-    for (let i = start; i < end; i++) {
-      const b = buf[i];
-      if (this.state === GROUND && this.need === 0 && b >= 0x20 && b < 0x7f) {
-        line.write(b);
-        continue;
+    let i = start;
+    while (i < end) {
+      if (this.state === GROUND && this.need === 0) {
+        // Printable ASCII goes to the line a run at a time.
+        let j = i;
+        while (j < end && buf[j] >= 0x20 && buf[j] < 0x7f) j++;
+        if (j > i) {
+          line.writeAscii(buf, i, j);
+          i = j;
+          continue;
+        }
       }
-      this.byte(b);
+      this.byte(buf[i++]);
     }
   }
 
