@@ -1,12 +1,50 @@
-// The `cairn` command line. For now: `cairn config validate|process FILE`.
+// The `cairn` command line: drives Cairn through its REST API only (and checks configs offline).
+import { CliError } from "./cairn/client.ts";
+import { cancel, env, login, logs, statusCmd, trigger } from "./cairn/commands.ts";
 import { runConfigCli } from "./config/cli.ts";
+
+const USAGE = `usage: cairn <command> [--json]
+
+  login --server URL --token TOKEN     save the server and API token (~/.config/cairn/cli.json, 0600)
+  trigger PROJECT [--branch B] [--sha S] [--param k=v]... [--follow]
+  status [PROJECT | PIPELINE]          latest pipelines, or one pipeline's jobs
+  logs JOB [--follow]                  a job's log; live with --follow (coloured on a terminal)
+  cancel JOB
+  env set|unset|list PROJECT ...       project environment variables (values are write-only)
+  config validate|process FILE         check or expand a CircleCI config, offline`;
 
 const io = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
 
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  login,
+  trigger,
+  status: statusCmd,
+  logs,
+  cancel,
+  env,
+  config: (argv) => runConfigCli(argv, io),
+};
+
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "config") return runConfigCli(argv.slice(1), io);
-  io.stderr(`unknown command: ${argv[0] ?? "(none)"}\nusage: cairn config validate|process FILE\n`);
-  return 2;
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help") {
+    io.stdout(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.stderr(`cairn: unknown command ${name}\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr(`cairn: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

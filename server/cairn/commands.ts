@@ -1,0 +1,224 @@
+// The `cairn` commands: each uses the REST API only.
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { LogLine } from "../../wasm/types.ts";
+import { renderAnsi } from "../logs/ansi.ts";
+import { Api, CliError, loadConfig, saveConfig } from "./client.ts";
+import { makeOut, type Out, status } from "./output.ts";
+
+type Job = { id: string; name: string; status: string; slice?: { index: number; total: number } };
+type Pipeline = { id: string; number: number; status: string; branch: string | null; sha: string; jobs: Job[] };
+
+const TERMINAL = new Set(["success", "failed", "canceled", "lost"]);
+
+function args<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
+  try {
+    const all = { json: { type: "boolean" as const }, ...options };
+    return parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+}
+
+export async function login(argv: string[]): Promise<number> {
+  const { values } = args(argv, { server: { type: "string" }, token: { type: "string" } });
+  const out = makeOut(Boolean(values.json));
+  const server = values.server as string | undefined;
+  const token = (values.token as string | undefined) ?? process.env.CAIRN_TOKEN;
+  if (!server || !token) throw new CliError("usage: cairn login --server URL --token TOKEN", 2);
+  const api = new Api({ server, token });
+  await api.get("/api/v1/projects"); // proves the token works before saving it
+  const path = await saveConfig({ server, token });
+  if (out.json) out.data({ server, config: path });
+  else out.print(`Logged in to ${server} (saved in ${path})`);
+  return 0;
+}
+
+export async function trigger(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {
+    branch: { type: "string" },
+    sha: { type: "string" },
+    param: { type: "string", multiple: true },
+    follow: { type: "boolean" },
+  });
+  const out = makeOut(Boolean(values.json));
+  if (positionals.length !== 1) throw new CliError("usage: cairn trigger PROJECT [--branch B] [--param k=v]... [--follow]", 2);
+  const parameters: Record<string, string | number | boolean> = {};
+  for (const p of (values.param as string[] | undefined) ?? []) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new CliError(`--param needs key=value, got ${JSON.stringify(p)}`, 2);
+    const v = p.slice(i + 1);
+    parameters[p.slice(0, i)] = v === "true" ? true : v === "false" ? false : /^-?\d+$/.test(v) ? Number(v) : v;
+  }
+  const api = new Api(await loadConfig());
+  const project = await api.project(positionals[0]);
+  const created = await api.post<Pipeline>(`/api/v1/projects/${project.id}/pipelines`, {
+    ...(values.branch ? { branch: values.branch } : {}),
+    ...(values.sha ? { sha: values.sha } : {}),
+    ...(Object.keys(parameters).length ? { parameters } : {}),
+  });
+  if (!values.follow) {
+    if (out.json) out.data(created);
+    else {
+      out.print(`Pipeline #${created.number} of ${project.name} at ${created.sha.slice(0, 12)}: ${created.jobs.length} job(s)`);
+      for (const j of created.jobs) out.print(`  ${j.name}  ${status(out, j.status)}  ${j.id}`);
+    }
+    return 0;
+  }
+  return followPipeline(api, out, created.id);
+}
+
+/** Follows a pipeline to its end: each job's log as it runs, prefixed with the job's name. */
+async function followPipeline(api: Api, out: Out, pipelineId: string): Promise<number> {
+  const following = new Set<string>();
+  const followers: Promise<void>[] = [];
+  for (;;) {
+    const p = await api.get<Pipeline>(`/api/v1/pipelines/${pipelineId}`);
+    for (const job of p.jobs) {
+      if (job.status === "queued" || following.has(job.id)) continue;
+      following.add(job.id);
+      followers.push(streamLog(api, out, job.id, `${job.name}${job.slice && job.slice.total > 1 ? `/${job.slice.index}` : ""}`));
+    }
+    if (TERMINAL.has(p.status)) {
+      await Promise.all(followers);
+      if (out.json) out.data(p);
+      else out.print(`Pipeline #${p.number}: ${status(out, p.status)}`);
+      return p.status === "success" ? 0 : 1;
+    }
+    await Bun.sleep(500);
+  }
+}
+
+/** Streams a job's log over the WebSocket (lines with styles) until the job ends; returns its status. */
+function streamLog(api: Api, out: Out, jobId: string, prefix?: string): Promise<string> & Promise<void> {
+  return new Promise((resolve, reject) => {
+    let last = 0;
+    let result = "";
+    const open = () => {
+      const url = api.url(`/api/v1/jobs/${jobId}/log/ws?from=${last}`).replace(/^http/, "ws");
+      const ws = new WebSocket(url, { headers: api.headers() } as unknown as string[]);
+      ws.onmessage = (m) => {
+        const msg = JSON.parse(String(m.data)) as { type: string; status?: string } & Partial<LogLine>;
+        if (msg.type === "line") {
+          last = msg.n!;
+          const line = msg as LogLine;
+          if (out.json) out.data({ job: jobId, n: line.n, text: line.text, spans: line.spans });
+          else {
+            const text = out.color ? renderAnsi([line]).replace(/\n$/, "") : line.text;
+            out.print(prefix ? `${out.color ? `\x1b[2m${prefix}\x1b[0m` : prefix} | ${text}` : text);
+          }
+        } else if (msg.type === "end") {
+          result = msg.status ?? "";
+          ws.close();
+        }
+      };
+      ws.onclose = () => {
+        if (result) resolve(result as never);
+        else setTimeout(open, 1000); // dropped: resume after the last line
+      };
+      ws.onerror = () => {
+        if (last === 0 && !result) reject(new CliError(`cannot stream the log of job ${jobId}`));
+      };
+    };
+    open();
+  }) as Promise<string> & Promise<void>;
+}
+
+export async function logs(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { follow: { type: "boolean", short: "f" } });
+  const out = makeOut(Boolean(values.json));
+  if (positionals.length !== 1) throw new CliError("usage: cairn logs JOB [--follow] [--json]", 2);
+  const api = new Api(await loadConfig());
+  const jobId = positionals[0];
+  if (values.follow) {
+    const s = await streamLog(api, out, jobId);
+    return s === "success" ? 0 : 1;
+  }
+  let from = 0;
+  for (;;) {
+    const page = await api.get<{ lines: LogLine[]; next_from: number }>(`/api/v1/jobs/${jobId}/log?from=${from}&limit=10000`);
+    for (const line of page.lines) {
+      if (out.json) out.data({ job: jobId, n: line.n, text: line.text, spans: line.spans });
+      else out.print(out.color ? renderAnsi([line]).replace(/\n$/, "") : line.text);
+    }
+    if (page.lines.length < 10000) return 0;
+    from = page.next_from;
+  }
+}
+
+export async function statusCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {});
+  const out = makeOut(Boolean(values.json));
+  const api = new Api(await loadConfig());
+  if (positionals.length === 0) {
+    const projects = await api.get<{ items: { id: string; name: string }[] }>("/api/v1/projects");
+    const rows = [];
+    for (const p of projects.items) {
+      const latest = (await api.get<{ items: Pipeline[] }>(`/api/v1/projects/${p.id}/pipelines`)).items[0];
+      rows.push({ project: p.name, id: p.id, pipeline: latest ?? null });
+    }
+    if (out.json) out.data(rows);
+    else for (const r of rows) out.print(`${r.project.padEnd(24)} ${r.pipeline ? `#${r.pipeline.number} ${status(out, r.pipeline.status)} ${r.pipeline.branch ?? r.pipeline.sha.slice(0, 12)}` : "no pipelines"}`);
+    return 0;
+  }
+  const ref = positionals[0];
+  let pipeline: Pipeline;
+  try {
+    pipeline = await api.get<Pipeline>(`/api/v1/pipelines/${ref}`);
+  } catch {
+    const project = await api.project(ref);
+    const latest = (await api.get<{ items: Pipeline[] }>(`/api/v1/projects/${project.id}/pipelines`)).items[0];
+    if (!latest) throw new CliError(`project ${project.name} has no pipelines yet`);
+    pipeline = latest;
+  }
+  if (out.json) out.data(pipeline);
+  else {
+    out.print(`Pipeline #${pipeline.number} ${status(out, pipeline.status)} ${pipeline.branch ?? ""} ${pipeline.sha.slice(0, 12)}`);
+    for (const j of pipeline.jobs) out.print(`  ${j.name.padEnd(24)} ${status(out, j.status)}  ${j.id}`);
+  }
+  return 0;
+}
+
+export async function cancel(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {});
+  const out = makeOut(Boolean(values.json));
+  if (positionals.length !== 1) throw new CliError("usage: cairn cancel JOB", 2);
+  const api = new Api(await loadConfig());
+  const r = await api.post<{ id: string; canceled: boolean; status: string }>(`/api/v1/jobs/${positionals[0]}/cancel`);
+  if (out.json) out.data(r);
+  else out.print(r.canceled ? `Canceled job ${r.id}` : `Job ${r.id} already ended (${r.status})`);
+  return 0;
+}
+
+export async function env(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = args(rest, { "from-stdin": { type: "boolean" } });
+  const out = makeOut(Boolean(values.json));
+  const api = new Api(await loadConfig());
+  if (sub === "list" && positionals.length === 1) {
+    const project = await api.project(positionals[0]);
+    const r = await api.get<{ items: { name: string; hint: string; updated_at: string }[] }>(`/api/v1/projects/${project.id}/envvars`);
+    if (out.json) out.data(r.items);
+    else for (const v of r.items) out.print(`${v.name.padEnd(32)} ${v.hint}  ${v.updated_at}`);
+    return 0;
+  }
+  if (sub === "set" && (positionals.length === 3 || (positionals.length === 2 && values["from-stdin"]))) {
+    const project = await api.project(positionals[0]);
+    // A value on the command line lands in shell history: --from-stdin keeps it out.
+    const value = values["from-stdin"] ? (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "") : positionals[2];
+    const r = await api.post<{ name: string; hint: string; warning?: string }>(`/api/v1/projects/${project.id}/envvars`, {
+      name: positionals[1],
+      value,
+    });
+    if (out.json) out.data(r);
+    else out.print(`Set ${r.name} (${r.hint})${r.warning ? `\nwarning: ${r.warning}` : ""}`);
+    return 0;
+  }
+  if (sub === "unset" && positionals.length === 2) {
+    const project = await api.project(positionals[0]);
+    await api.request("DELETE", `/api/v1/projects/${project.id}/envvars/${encodeURIComponent(positionals[1])}`);
+    if (out.json) out.data({ name: positionals[1], deleted: true });
+    else out.print(`Removed ${positionals[1]}`);
+    return 0;
+  }
+  throw new CliError("usage: cairn env set PROJECT NAME [VALUE | --from-stdin] | cairn env unset PROJECT NAME | cairn env list PROJECT", 2);
+}

@@ -1,0 +1,110 @@
+// The `cairn` CLI as a user runs it: a real process against a real server, REST API only.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
+import { createRepo } from "./support/git.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const root = join(import.meta.dir, "..");
+const CONFIG = "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
+
+let server: TestServer;
+let env: Record<string, string>;
+
+function cairn(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, "server/cairn-cli.ts"), ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? "");
+  });
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const home = mkdtempSync(join(tmpdir(), "cairn-cli-"));
+  const { CAIRN_SERVER: _s, CAIRN_TOKEN: _t, ...rest } = process.env as Record<string, string>;
+  env = { ...rest, CAIRN_CLI_CONFIG: join(home, "cli.json"), NO_COLOR: "1" };
+  const repo = createRepo();
+  repo.commit({ ".circleci/config.yml": CONFIG });
+  await server.api("/api/v1/projects", { method: "POST", json: { name: "cli-demo", repo_url: repo.bare } });
+});
+afterAll(() => server.stop());
+
+describe("cairn", () => {
+  test("bad usage exits 2 with a message; commands need a login", async () => {
+    let r = await cairn(["frobnicate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command frobnicate");
+    r = await cairn(["trigger", "--nope"]);
+    expect(r.code).toBe(2);
+    r = await cairn(["status"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("not logged in");
+  });
+
+  test("login checks the token and saves it 0600", async () => {
+    let r = await cairn(["login", "--server", server.url, "--token", "cairn_pat_wrong"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("401");
+    r = await cairn(["login", "--server", server.url, "--token", server.token]);
+    expect(r.code).toBe(0);
+    expect(statSync(env.CAIRN_CLI_CONFIG).mode & 0o777).toBe(0o600);
+  });
+
+  test("trigger, status and env speak --json for scripts", async () => {
+    const t = await cairn(["trigger", "cli-demo", "--branch", "main", "--json"]);
+    expect(t.code).toBe(0);
+    const pipeline = JSON.parse(t.stdout) as { id: string; jobs: { name: string }[] };
+    expect(pipeline.jobs.map((j) => j.name)).toEqual(["build"]);
+    const s = await cairn(["status", pipeline.id, "--json"]);
+    expect((JSON.parse(s.stdout) as { id: string }).id).toBe(pipeline.id);
+    const all = await cairn(["status", "--json"]);
+    expect((JSON.parse(all.stdout) as { project: string }[]).map((r) => r.project)).toContain("cli-demo");
+
+    const set = await cairn(["env", "set", "cli-demo", "DEPLOY_TOKEN", "--from-stdin", "--json"], "s3cret-value-123\n");
+    expect(set.code).toBe(0);
+    expect(set.stdout).not.toContain("s3cret");
+    const list = await cairn(["env", "list", "cli-demo", "--json"]);
+    expect((JSON.parse(list.stdout) as { name: string }[]).map((v) => v.name)).toEqual(["DEPLOY_TOKEN"]);
+    expect(list.stdout).not.toContain("s3cret");
+    expect((await cairn(["env", "unset", "cli-demo", "DEPLOY_TOKEN"])).code).toBe(0);
+  });
+
+  test("logs --follow prints a running job's lines live, and --json lines parse", async () => {
+    const builder = await registerSimBuilder(server.url, server.token, "cli");
+    const job = await acquireJob(builder);
+    const up = new LogUploader(builder, job.job.id);
+    up.write("\x1b[31mfirst line\x1b[0m\n");
+    await up.drain();
+    const child: ChildProcess = spawn(process.execPath, [join(root, "server/cairn-cli.ts"), "logs", job.job.id, "--follow"], { env, stdio: "pipe" });
+    let out = "";
+    const sawFirst = new Promise<void>((resolve) =>
+      child.stdout?.on("data", (d) => {
+        out += d;
+        if (out.includes("first line")) resolve();
+      }),
+    );
+    await sawFirst;
+    // The job is still running: the line came live, not after the fact.
+    const status = ((await (await server.api(`/api/v1/jobs/${job.job.id}`)).json()) as { status: string }).status;
+    expect(status).toBe("running");
+    up.write("second line\n");
+    await up.drain();
+    await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: up.offset });
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(0);
+    expect(out).toBe("first line\nsecond line\n"); // piped: plain, no escapes
+
+    const json = await cairn(["logs", job.job.id, "--json"]);
+    const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { n: number; text: string; spans: unknown[] });
+    expect(lines.map((l) => [l.n, l.text])).toEqual([[1, "first line"], [2, "second line"]]);
+    expect(lines[0].spans.length).toBe(1);
+  });
+});
