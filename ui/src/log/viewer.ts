@@ -18,6 +18,8 @@ interface Row {
   n: number;
   line: LogLine | undefined;
   needle: string;
+  y: string;
+  match: boolean;
 }
 
 export interface LogViewerOptions {
@@ -46,6 +48,8 @@ export class LogViewer {
   private following: boolean;
   /** Where the viewer last scrolled itself to while following (to tell the reader's scrolling apart). */
   private autoTop = -1;
+  private readonly written = new Map<string, string>();
+  private statusText = "";
   private highlighted = 0;
   private needle = "";
   private currentMatch = 0;
@@ -163,7 +167,7 @@ export class LogViewer {
 
   private measure(): void {
     this.viewH = this.scroller.clientHeight;
-    this.canvas.style.height = `${this.viewH}px`;
+    this.set("canvas", this.canvas, "height", `${this.viewH}px`);
     this.schedule();
   }
 
@@ -179,14 +183,14 @@ export class LogViewer {
   }
 
   private scrollToLine(n: number): void {
-    this.spacer.style.height = `${this.spacerHeight()}px`;
+    this.set("spacer", this.spacer, "height", `${this.spacerHeight()}px`);
     const target = n - 1 - this.viewH / ROW_PX / 2 + 0.5;
     const lpp = this.linesPerPx();
     this.scroller.scrollTop = lpp > 0 ? Math.max(0, target / lpp) : 0;
   }
 
   private scrollToEnd(): void {
-    this.spacer.style.height = `${this.spacerHeight()}px`;
+    this.set("spacer", this.spacer, "height", `${this.spacerHeight()}px`);
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.autoTop = this.scroller.scrollTop;
   }
@@ -217,10 +221,17 @@ export class LogViewer {
     });
   }
 
+  /** Writes a style only when it changes: each write invalidates style, which a million-line scroll can't afford per frame. */
+  private set(key: string, el: HTMLElement, prop: string, value: string): void {
+    if (this.written.get(key) === value) return;
+    this.written.set(key, value);
+    el.style.setProperty(prop, value);
+  }
+
   private draw(): void {
     const total = this.store.total;
-    this.spacer.style.height = `${this.spacerHeight()}px`;
-    this.el.style.setProperty("--ln-chars", String(Math.max(4, String(total).length + 1)));
+    this.set("spacer", this.spacer, "height", `${this.spacerHeight()}px`);
+    this.set("ln", this.el, "--ln-chars", String(Math.max(4, String(total).length + 1)));
     this.checkFollowing();
     if (this.following) {
       this.scroller.scrollTop = this.scroller.scrollHeight;
@@ -235,12 +246,16 @@ export class LogViewer {
     for (let i = 0; i < this.rows.length; i++) {
       const row = this.rows[i];
       if (i >= count) {
-        row.el.hidden = true;
+        if (!row.el.hidden) row.el.hidden = true;
         continue;
       }
       const n = first + i + 1;
-      row.el.hidden = false;
-      row.el.style.transform = `translateY(${Math.round((first + i - firstF) * ROW_PX)}px)`;
+      if (row.el.hidden) row.el.hidden = false;
+      const y = `translateY(${Math.round((first + i - firstF) * ROW_PX)}px)`;
+      if (row.y !== y) {
+        row.y = y;
+        row.el.style.transform = y;
+      }
       const line = this.store.get(n);
       if (row.n !== n) {
         row.n = n;
@@ -257,7 +272,11 @@ export class LogViewer {
         else row.text.textContent = "";
         row.el.classList.toggle("pending", !line);
       }
-      row.el.classList.toggle("current-match", n === this.currentMatch);
+      const match = n === this.currentMatch;
+      if (row.match !== match) {
+        row.match = match;
+        row.el.classList.toggle("current-match", match);
+      }
       if (line) painted = true;
     }
     if (painted && !this.firstPaint) {
@@ -273,13 +292,15 @@ export class LogViewer {
     const text = h("span.lt");
     const el = h("div.log-row", null, ln, text);
     this.rowsEl.appendChild(el);
-    return { el, ln, text, n: 0, line: undefined, needle: "" };
+    return { el, ln, text, n: 0, line: undefined, needle: "", y: "", match: false };
   }
 
   private updateStatus(): void {
-    const total = this.store.total.toLocaleString();
     const state = this.ended ? "finished" : this.opts.live ? (this.ws?.readyState === WebSocket.OPEN ? "live" : "connecting") : "finished";
-    this.status.textContent = `${total} lines · ${state}`;
+    const key = `${this.store.total}:${state}`;
+    if (key === this.statusText) return;
+    this.statusText = key;
+    this.status.textContent = `${this.store.total.toLocaleString()} lines · ${state}`;
     this.el.dataset.lines = String(this.store.total);
     this.el.dataset.state = state;
   }
