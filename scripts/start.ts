@@ -8,6 +8,7 @@ import { configFromEnv } from "../server/bootstrap.ts";
 import { serve } from "../server/cli.ts";
 import { openDb } from "../server/db/client.ts";
 import { createRegistrationToken } from "../server/services/builders.ts";
+import { tlsFiles } from "../server/tls/self-signed.ts";
 
 const root = join(import.meta.dir, "..");
 const config = configFromEnv();
@@ -31,9 +32,12 @@ if (!existsSync(identity)) {
   const { token } = await createRegistrationToken(db, "npm-start");
   close();
   // Not spawnSync: the server answering the registration runs in this very event loop.
+  // With `init --self-signed` the server speaks HTTPS: the builder pins the data dir's CA.
+  const ca = tlsFiles(config.dataDir).caCert;
+  const pin = server.url.startsWith("https:") && existsSync(ca) ? ["--ca", ca] : [];
   const register = spawn(
     bun,
-    [join(root, "builder", "cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "local"],
+    [join(root, "builder", "cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "local", ...pin],
     { stdio: "inherit" },
   );
   const code = await new Promise<number | null>((resolve) => register.on("exit", resolve));
