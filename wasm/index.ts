@@ -15,8 +15,15 @@ export interface LogPipelineFactory {
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;
+let embeddedWasm: string | undefined;
+
+/** The compiled binary's entry point hands over the .wasm file embedded in it (scripts/build.ts). */
+export function useEmbeddedWasm(path: string): void {
+  embeddedWasm = path;
+}
 
 async function compile(): Promise<WebAssembly.Module> {
+  if (embeddedWasm) return WebAssembly.compile(await readFile(embeddedWasm));
   // Builds from source when wasm/build is missing or stale (e.g. `bun test` without `npm test`).
   // @ts-expect-error plain ESM build script without type declarations
   const { buildWasm } = await import("./build.mjs");

@@ -20,3 +20,8 @@ export const CSI_PARAM_MAX = 65535;
 export const TAB_WIDTH = 8;
 /** The style table is compacted after a line is emitted once it has grown past this. */
 export const STYLE_TABLE_COMPACT = 1024;
+/**
+ * A push is processed as consecutive pieces of at most this many bytes, and a chunk never
+ * spans two pieces: the module's output buffer stays bounded whatever a builder sends.
+ */
+export const PUSH_PIECE_BYTES = 1 << 20;

@@ -255,3 +255,17 @@ describe("pushJson", () => {
     expect(decode(w.flushJson!())).toBe(decode(r.flushJson!()));
   });
 });
+
+describe("large pushes", () => {
+  test("a push over 1 MiB is processed in pieces, identically by both implementations", () => {
+    const [[, ref], [, wasm]] = impls;
+    const big = enc.encode(`${"line of text with hunter22 in it\n".repeat(80000)}tail`);
+    const a = ref({ secrets: ["hunter22"] });
+    const b = wasm({ secrets: ["hunter22"] });
+    const ra = [...a.push(big), ...a.flush()];
+    const rb = [...b.push(big), ...b.flush()];
+    expect(JSON.stringify(rb)).toBe(JSON.stringify(ra));
+    expect(ra.flatMap((c) => c.lines)).toHaveLength(80001);
+    expect(ra.every((c) => c.lines.every((l) => !l.text.includes("hunter22")))).toBe(true);
+  });
+});

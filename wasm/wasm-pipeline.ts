@@ -2,6 +2,7 @@
 // job's memory is its own and goes away with it. Bytes go in through the module's input
 // buffer; lines come out as one JSON text per push, decoded with a single JSON.parse.
 import { derivedForms } from "./derive.ts";
+import { PUSH_PIECE_BYTES } from "./limits.ts";
 import type { LogChunk, LogPipeline, LogPipelineOptions } from "./types.ts";
 
 interface Exports {
@@ -18,8 +19,6 @@ interface Exports {
   clearOutput(): void;
 }
 
-/** Pushes are fed to the module in pieces of this size so its buffers stay small. */
-const PIECE = 1 << 20;
 const decoder = new TextDecoder();
 
 export class WasmPipeline implements LogPipeline {
@@ -58,13 +57,34 @@ export class WasmPipeline implements LogPipeline {
       ex.rebuild();
       this.dirty = false;
     }
-    ex.clearOutput();
-    for (let at = 0; at < bytes.length; at += PIECE) {
-      const piece = bytes.subarray(at, Math.min(bytes.length, at + PIECE));
-      const to = ex.reserve(piece.length);
-      new Uint8Array(ex.memory.buffer, to, piece.length).set(piece);
-      ex.push(piece.length);
+    if (bytes.length <= PUSH_PIECE_BYTES) return this.piece(ex, bytes);
+    // Piece by piece (see PUSH_PIECE_BYTES), joining the pieces' arrays into one.
+    const parts: Uint8Array[] = [];
+    let size = 2;
+    for (let at = 0; at < bytes.length; at += PUSH_PIECE_BYTES) {
+      const json = this.piece(ex, bytes.subarray(at, at + PUSH_PIECE_BYTES));
+      if (json.length > 2) {
+        parts.push(json.slice(1, -1));
+        size += json.length - 1;
+      }
     }
+    const out = new Uint8Array(Math.max(2, size - 1));
+    out[0] = 0x5b;
+    let at = 1;
+    parts.forEach((part, i) => {
+      if (i > 0) out[at++] = 0x2c;
+      out.set(part, at);
+      at += part.length;
+    });
+    out[at] = 0x5d;
+    return out;
+  }
+
+  private piece(ex: Exports, bytes: Uint8Array): Uint8Array {
+    ex.clearOutput();
+    const to = ex.reserve(bytes.length);
+    new Uint8Array(ex.memory.buffer, to, bytes.length).set(bytes);
+    ex.push(bytes.length);
     return this.output(ex);
   }
 

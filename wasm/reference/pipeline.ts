@@ -1,7 +1,7 @@
 // The pure-TypeScript log pipeline: the oracle the WASM module is diffed against, and the
 // benchmark's baseline. Same stages, same output: mask → parse → lines → chunks.
 import { derivedForms } from "../derive.ts";
-import { MASK } from "../limits.ts";
+import { MASK, PUSH_PIECE_BYTES } from "../limits.ts";
 import type { LogChunk, LogPipeline, LogPipelineOptions } from "../types.ts";
 import { Chunker } from "./chunker.ts";
 import { Line } from "./line.ts";
@@ -42,8 +42,16 @@ class ReferencePipeline implements LogPipeline, ByteSink {
 
   push(bytes: Uint8Array): LogChunk[] {
     this.check();
-    this.masker.push(bytes, this);
-    return this.chunker.take();
+    if (bytes.length <= PUSH_PIECE_BYTES) {
+      this.masker.push(bytes, this);
+      return this.chunker.take();
+    }
+    const out: LogChunk[] = [];
+    for (let at = 0; at < bytes.length; at += PUSH_PIECE_BYTES) {
+      this.masker.push(bytes.subarray(at, at + PUSH_PIECE_BYTES), this);
+      for (const c of this.chunker.take()) out.push(c);
+    }
+    return out;
   }
 
   flush(): LogChunk[] {
