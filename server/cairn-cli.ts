@@ -1,6 +1,6 @@
 // The `cairn` command line: drives Cairn through its REST API only (and checks configs offline).
 import { CliError } from "./cairn/client.ts";
-import { cancel, env, login, logs, statusCmd, trigger } from "./cairn/commands.ts";
+import { cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
 import { runConfigCli } from "./config/cli.ts";
 
 const USAGE = `usage: cairn <command> [--json]
@@ -10,6 +10,7 @@ const USAGE = `usage: cairn <command> [--json]
   status [PROJECT | PIPELINE]          latest pipelines, or one pipeline's jobs
   logs JOB [--follow]                  a job's log; live with --follow (coloured on a terminal)
   cancel JOB
+  rerun PIPELINE [--failed]            re-run its workflows, or only what failed
   env set|unset|list PROJECT ...       project environment variables (values are write-only)
   config validate|process FILE         check or expand a CircleCI config, offline`;
 
@@ -21,6 +22,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   status: statusCmd,
   logs,
   cancel,
+  rerun,
   env,
   config: (argv) => runConfigCli(argv, io),
 };

@@ -222,3 +222,19 @@ export async function env(argv: string[]): Promise<number> {
   }
   throw new CliError("usage: cairn env set PROJECT NAME [VALUE | --from-stdin] | cairn env unset PROJECT NAME | cairn env list PROJECT", 2);
 }
+
+export async function rerun(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { failed: { type: "boolean" } });
+  const out = makeOut(Boolean(values.json));
+  if (positionals.length !== 1) throw new CliError("usage: cairn rerun PIPELINE [--failed]", 2);
+  const api = new Api(await loadConfig());
+  const p = await api.get<Pipeline & { workflows: { id: string; name: string; status: string }[] }>(`/api/v1/pipelines/${positionals[0]}`);
+  const results = [];
+  for (const wf of p.workflows) {
+    if (values.failed && wf.status === "success") continue;
+    results.push(await api.post<{ workflow_id: string; jobs: string[] }>(`/api/v1/workflows/${wf.id}/rerun`, { from_failed: Boolean(values.failed) }));
+  }
+  if (out.json) out.data(results);
+  else for (const r of results) out.print(`Re-running ${r.jobs.length} job(s) of workflow ${r.workflow_id}`);
+  return 0;
+}

@@ -2,7 +2,8 @@ import { asc, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { NotFound } from "../errors.ts";
+import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { readJson } from "./body.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { presentJob, presentPipeline } from "./presenters.ts";
 
@@ -46,6 +47,24 @@ export const pipelineRoutes = (deps: AppDeps) => {
     if (!job) throw new NotFound("job", id);
     const canceled = await deps.scheduler.cancel(id);
     return c.json({ id, canceled, status: canceled ? "canceled" : job.status }, canceled ? 202 : 200);
+  });
+
+  // Re-run a finished workflow: all jobs, or with {"from_failed": true} only those that did not succeed.
+  app.post("/workflows/:id/rerun", async (c) => {
+    const id = c.req.param("id");
+    const wf = await db.query.workflows.findFirst({ where: eq(workflows.id, id) });
+    if (!wf) throw new NotFound("workflow", id);
+    const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
+    if (body.from_failed !== undefined && typeof body.from_failed !== "boolean") {
+      throw new BadRequest("`from_failed` must be a boolean", { field: "from_failed" });
+    }
+    let created: string[];
+    try {
+      created = await deps.scheduler.rerunWorkflow(id, body.from_failed === true);
+    } catch (err) {
+      throw new Conflict((err as Error).message, { workflow_id: id }, "workflow_running");
+    }
+    return c.json({ workflow_id: id, pipeline_id: wf.pipelineId, jobs: created }, 202);
   });
 
   return app;

@@ -4,7 +4,7 @@ import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
-import type { FinishReport, JobPayload, StepReport } from "../protocol.ts";
+import type { FinishReport, JobPayload, StepReport, TestTimings } from "../protocol.ts";
 import { checkoutKeyContext, LEASE_TTL_MS } from "../protocol.ts";
 import type { LogService } from "../logs/service.ts";
 import { SecretsError, sealForBuilder } from "../secrets/index.ts";
@@ -26,6 +26,8 @@ export class Scheduler {
   jobSecrets?: (projectId: string, contexts: readonly string[], jobId: string) => Promise<Record<string, string>>;
   /** A project's deploy key (OpenSSH private key), sealed into payloads for the checkout. Unset or null: none. */
   checkoutKey?: (project: typeof projects.$inferSelect) => Promise<string | null>;
+  /** The project's earlier test timings for a job name (for `cairn tests split`). Unset: payloads carry none. */
+  testTimings?: (projectId: string, jobName: string, pipelineId: string) => Promise<TestTimings | undefined>;
 
   constructor(
     private readonly db: Db,
@@ -214,6 +216,11 @@ export class Scheduler {
       },
       steps: spec.steps,
       secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
+      // Only where a split may want them: a parallel job, or a step that calls the split helper.
+      test_timings:
+        job.sliceTotal > 1 || spec.steps.some((s) => s.type === "run" && /tests\s+split/.test(s.command))
+          ? await this.testTimings?.(job.projectId, job.name, job.pipelineId)
+          : undefined,
     };
   }
 
@@ -387,6 +394,52 @@ export class Scheduler {
     await this.logs.finish(job.id, "lost");
     await this.jobEvent(job, "job.finished", "lost");
     await this.advance(job.workflowId);
+  }
+
+  /**
+   * Re-runs a finished workflow: every job again, or with `failedOnly` just those that did not
+   * succeed (and, through `requires`, what they block). Old attempts stay, superseded, for history.
+   */
+  async rerunWorkflow(workflowId: string, failedOnly: boolean): Promise<string[]> {
+    const current = await this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.workflowId, workflowId), isNull(jobs.supersededBy)));
+    if (!current.every((j) => isTerminal(j.status))) {
+      throw new Error("the workflow is still running: cancel it or wait for it to end");
+    }
+    const again = current.filter((j) => !failedOnly || j.status !== "success");
+    const created: string[] = [];
+    await this.db.transaction(async (tx) => {
+      for (const job of again) {
+        const id = newId();
+        const r = await tx
+          .update(jobs)
+          .set({ supersededBy: id })
+          .where(and(eq(jobs.id, job.id), isNull(jobs.supersededBy)));
+        if (r.rowsAffected !== 1) continue;
+        await tx.insert(jobs).values({
+          id,
+          pipelineId: job.pipelineId,
+          workflowId: job.workflowId,
+          projectId: job.projectId,
+          name: job.name,
+          spec: job.spec,
+          requires: job.requires,
+          template: job.template,
+          attempt: job.attempt + 1,
+          sliceIndex: job.sliceIndex,
+          sliceTotal: job.sliceTotal,
+        });
+        created.push(id);
+      }
+      if (created.length) {
+        const wf = await tx.update(workflows).set({ status: "queued" }).where(eq(workflows.id, workflowId)).returning();
+        await tx.update(pipelines).set({ status: "running", finishedAt: null }).where(eq(pipelines.id, wf[0].pipelineId));
+      }
+    });
+    this.notify();
+    return created;
   }
 
   /** After a job ends: cancel jobs that can no longer run, wake builders, settle workflow and pipeline. */
