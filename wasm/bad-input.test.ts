@@ -88,6 +88,17 @@ describe("wasm: bounded memory", () => {
     p.dispose();
   });
 
+  test("the module's memory does not grow with the size of one push", () => {
+    const p = factory.create() as WasmPipeline;
+    const line = "abc\x1b[31mdef\x1b[0m\n";
+    expect(p.pushJson(enc.encode(line.repeat(1 << 20))).length).toBeGreaterThan(20 << 20);
+    const after20 = memoryOf(p);
+    expect(p.pushJson(enc.encode(line.repeat(3 << 20))).length).toBeGreaterThan(60 << 20);
+    expect(memoryOf(p)).toBe(after20);
+    expect(after20).toBeLessThan(64 << 20);
+    p.dispose();
+  });
+
   test("memory stays flat over 200 MB of coloured log", () => {
     const chunk = enc.encode(
       "\x1b[32m✓\x1b[39m \x1b[90mhandles the lease (3 ms)\x1b[39m token=abcd1234efgh\n".repeat(20000),
