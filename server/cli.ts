@@ -139,8 +139,9 @@ export async function serve(
   };
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).then(
+/** The process entry: exits with main's code (serve keeps running). The binary's entry calls it too. */
+export function runMain(argv = process.argv.slice(2)): void {
+  main(argv).then(
     (code) => {
       if (code >= 0) process.exit(code);
     },
@@ -150,3 +151,5 @@ if (import.meta.main) {
     },
   );
 }
+
+if (import.meta.main) runMain();

@@ -1,8 +1,8 @@
 // Opens the libSQL database (a `file:` URL by default, `libsql://` for a remote sqld/Turso) and
-// applies the committed drizzle-kit migrations.
+// applies the committed drizzle-kit migrations (server/db/migrate.ts).
 import { createClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
-import { migrate } from "drizzle-orm/libsql/migrator";
+import { applyMigrations, currentMigrations } from "./migrate.ts";
 import * as schema from "./schema.ts";
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>;
@@ -18,6 +18,7 @@ export async function openDb(url: string, authToken?: string): Promise<{ db: Db;
     await client.execute("PRAGMA journal_mode = WAL");
   }
   const db = drizzle(client, { schema });
-  await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+  // The folder from a checkout, the embedded copy in a binary (server/db/migrate.ts).
+  await applyMigrations(db, currentMigrations(MIGRATIONS_DIR));
   return { db, close: () => client.close() };
 }

@@ -24,6 +24,13 @@ export interface UiRoutesOptions {
   dir?: string;
 }
 
+let embeddedUi: Readonly<Record<string, string>> | undefined;
+
+/** In the compiled binary: ui/dist's files by name, embedded by scripts/build.ts (name → embedded path). */
+export function useEmbeddedUi(files: Readonly<Record<string, string>>): void {
+  embeddedUi = files;
+}
+
 export const uiRoutes = (options: UiRoutesOptions = {}) => {
   const { dir } = { dir: UI_DIST, ...options } satisfies UiRoutesOptions;
   const app = new Hono();
@@ -31,7 +38,9 @@ export const uiRoutes = (options: UiRoutesOptions = {}) => {
 
   const load = async (name: string): Promise<Uint8Array | null> => {
     if (cache.has(name)) return cache.get(name)!;
-    const bytes = await readFile(join(dir, name)).then((b) => new Uint8Array(b), () => null);
+    const path = embeddedUi ? (Object.hasOwn(embeddedUi, name) ? embeddedUi[name] : undefined) : join(dir, name);
+    if (!path) return null;
+    const bytes = await readFile(path).then((b) => new Uint8Array(b), () => null);
     // index.html changes with every build; hashed assets never do.
     if (bytes && name !== "index.html") cache.set(name, bytes);
     return bytes;
