@@ -6,7 +6,9 @@ import type { AppDeps } from "./deps.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
 import { cairnSecureHeaders } from "./middleware/secure-headers/index.ts";
+import { artifactRoutes } from "./routes/artifacts.ts";
 import { auditRoutes } from "./routes/audit.ts";
+import { blobCapabilityRoutes, builderBlobRoutes } from "./routes/blobs.ts";
 import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
 import { contextRoutes } from "./routes/contexts.ts";
@@ -39,8 +41,11 @@ export function createApp(deps: AppDeps) {
     c.json({ status: "ok", version: deps.version, tls: deps.tls }),
   );
 
+  // A blob URL is its own capability (one key, one method, expiring): before the builder API's checks.
+  app.route("/api/v1", blobCapabilityRoutes(deps));
   // Builders authenticate with their own tokens (server/protocol.ts).
   app.route("/api/v1", builderApiRoutes(deps));
+  app.route("/api/v1", builderBlobRoutes(deps));
   // Forge webhooks authenticate by their HMAC signature, not a bearer token (routes/hooks.ts).
   app.route("/api/v1", hookRoutes(deps));
   // Browser sign-in: trades an API token for a session cookie (before userAuth, which it feeds).
@@ -52,6 +57,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", projectSettingsRoutes(deps));
   api.route("/", pipelineRoutes(deps));
   api.route("/", logRoutes(deps));
+  api.route("/", artifactRoutes(deps));
   api.route("/", builderAdminRoutes(deps));
   api.route("/", eventRoutes(deps));
   api.route("/", envVarRoutes(deps));

@@ -9,6 +9,7 @@ import { LogService } from "./logs/service.ts";
 import { defaultTemplates } from "./services/pipelines.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
+import { TestResultService } from "./services/test-results.ts";
 import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
@@ -71,6 +72,8 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl);
   scheduler.jobSecrets = async (projectId, contexts, jobId) => delivered.remember(jobId, await secrets.forJob(projectId, contexts));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
+  const testResults = new TestResultService(init.db);
+  scheduler.testTimings = (projectId, jobName, pipelineId) => testResults.timings(projectId, jobName, pipelineId);
   const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
   // Commit statuses go back to the forge in the background, from the events this process emits.
   const statuses = new StatusReporter({
@@ -90,6 +93,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     db: init.db,
     source: createGitMirror(join(config.dataDir, "repos"), mirrorCredentials),
     logs,
+    blobs,
     scheduler,
     events,
     templates: defaultTemplates(process.env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base"),

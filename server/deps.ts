@@ -2,6 +2,7 @@
 // tests) assemble them; the app itself touches no runtime-specific API.
 import type { Context } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
+import type { BlobStore } from "./blobs/types.ts";
 import type { Db } from "./db/client.ts";
 import type { LogService } from "./logs/service.ts";
 import type { Keyring } from "./secrets/index.ts";
@@ -15,6 +16,8 @@ export interface AppDeps {
   db: Db;
   source: SourcePort;
   logs: LogService;
+  /** Caches, artifacts, workspaces and archived logs: the filesystem or S3 (blobs/index.ts). */
+  blobs: BlobStore;
   scheduler: Scheduler;
   events: EventLog;
   templates: TemplateTable;

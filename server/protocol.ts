@@ -14,7 +14,7 @@ export type { Step };
 /** What the builder needs to open a job's secrets: its own box secret key and the job id as context. */
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -27,6 +27,15 @@ export const routes = {
   log: (jobId: string) => `/api/v1/builder/jobs/${jobId}/log`,
   step: (jobId: string) => `/api/v1/builder/jobs/${jobId}/steps`,
   finish: (jobId: string) => `/api/v1/builder/jobs/${jobId}/finish`,
+  cacheRestore: (jobId: string) => `/api/v1/builder/jobs/${jobId}/caches/restore`,
+  cacheSave: (jobId: string) => `/api/v1/builder/jobs/${jobId}/caches/save`,
+  cacheCommit: (jobId: string) => `/api/v1/builder/jobs/${jobId}/caches/commit`,
+  artifacts: (jobId: string) => `/api/v1/builder/jobs/${jobId}/artifacts`,
+  testResults: (jobId: string) => `/api/v1/builder/jobs/${jobId}/test-results`,
+  workspacePersist: (jobId: string) => `/api/v1/builder/jobs/${jobId}/workspace/persist`,
+  workspaceAttach: (jobId: string) => `/api/v1/builder/jobs/${jobId}/workspace/attach`,
+  /** Capability URL of the filesystem blob store (no bearer token, no protocol header): one key, one method. */
+  blob: (token: string) => `/api/v1/builder/blobs/${token}`,
 } as const;
 
 /** How long `acquire` holds a request open when there is no work (ms). */
@@ -86,6 +95,76 @@ export interface JobPayload {
    * passes them to the steps' environment only, never to disk or argv. Added in protocol 2.
    */
   secrets?: SealedSecrets;
+  /**
+   * The project's earlier test timings (seconds) from `store_test_results`, for
+   * `cairn tests split --split-by=timings`: by file, by classname and by test name. Added in protocol 3.
+   */
+  test_timings?: TestTimings;
+}
+
+export interface TestTimings {
+  file: Record<string, number>;
+  classname: Record<string, number>;
+  testname: Record<string, number>;
+}
+
+/**
+ * Blob transfers (caches, artifacts, workspaces; protocol 3). The server answers each call with a
+ * short-lived URL for one key and one method: presigned S3, or `routes.blob(token)` on the server for
+ * the filesystem store (relative: resolve it against the server's URL). The builder PUTs or GETs the
+ * bytes there itself; it holds no blob-store credentials. Every call needs the job's live lease.
+ */
+export interface BlobUrl {
+  url: string;
+  /** Headers the PUT must carry (e.g. the signed Content-Type), if any. */
+  headers?: Record<string, string>;
+}
+
+/** `POST routes.cacheRestore`: the newest cache whose key starts with the first key that has any. 404: a miss. */
+export interface CacheRestoreRequest {
+  keys: string[];
+}
+export interface CacheRestoreResponse extends BlobUrl {
+  key: string;
+  size: number;
+}
+
+/** `POST routes.cacheSave`: `{exists: true}` when the key is taken (caches are immutable), else where to PUT. */
+export interface CacheSaveRequest {
+  key: string;
+}
+export type CacheSaveResponse = { exists: true } | ({ exists: false; upload_id: string } & BlobUrl);
+
+/** `POST routes.cacheCommit` after the PUT: records the key (a key saved meanwhile by another job wins). */
+export interface CacheCommitRequest {
+  key: string;
+  upload_id: string;
+  size: number;
+}
+export interface CacheCommitResponse {
+  saved: boolean;
+}
+
+/** `POST routes.artifacts`: one file; `path` is where it shows (destination + relative path). */
+export interface ArtifactRequest {
+  path: string;
+  size: number;
+}
+
+/** `POST routes.testResults?path=FILE` with the JUnit XML as the body; the server parses it. */
+export interface TestResultsResponse {
+  tests: number;
+  failures: number;
+}
+
+/** `POST routes.workspacePersist`: one tar.gz layer per persist_to_workspace step. */
+export interface WorkspacePersistRequest {
+  size: number;
+}
+
+/** `POST routes.workspaceAttach`: the layers of the jobs this one requires (transitively), oldest first. */
+export interface WorkspaceAttachResponse {
+  layers: ({ job: string; size: number } & BlobUrl)[];
 }
 
 export interface HeartbeatResponse {

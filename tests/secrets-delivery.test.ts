@@ -10,7 +10,7 @@ import { ServerClient } from "../builder/client.ts";
 import { openJobSecrets } from "../builder/job-runner.ts";
 import { type Db, openDb } from "../server/db/client.ts";
 import { contexts, projectEnvVars } from "../server/db/schema.ts";
-import { type JobPayload, openSealedSecrets } from "../server/protocol.ts";
+import { type JobPayload, openSealedSecrets, PROTOCOL_VERSION } from "../server/protocol.ts";
 import { MASK } from "../wasm/index.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -131,7 +131,7 @@ describe("a job payload as it travels", () => {
       headers: {
         authorization: `Bearer ${token}`,
         "content-type": "application/json",
-        "Cairn-Protocol": "2",
+        "Cairn-Protocol": String(PROTOCOL_VERSION),
       },
       body: JSON.stringify({ free_slots: 1, driver: "process" }),
     });

@@ -1,8 +1,9 @@
 // Blob store on the local filesystem: one file per key under a root directory, written atomically.
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { type BlobStore, checkKey } from "./types.ts";
 
 export function createFsBlobStore(root: string): BlobStore {
@@ -15,6 +16,25 @@ export function createFsBlobStore(root: string): BlobStore {
       const tmp = `${path}.tmp-${crypto.randomUUID()}`;
       await writeFile(tmp, body, { mode: 0o600 });
       await rename(tmp, path);
+    },
+    async putStream(key, body, maxBytes) {
+      const path = pathOf(key);
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+      let size = 0;
+      const counted = Readable.fromWeb(body as unknown as import("node:stream/web").ReadableStream<Uint8Array>).map((chunk: Uint8Array) => {
+        size += chunk.length;
+        if (size > maxBytes) throw new Error(`the upload is larger than ${maxBytes} bytes`);
+        return chunk;
+      });
+      try {
+        await pipeline(counted, createWriteStream(tmp, { mode: 0o600 }));
+        await rename(tmp, path);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      return size;
     },
     async get(key) {
       try {

@@ -7,6 +7,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { type BlobStore, checkKey } from "./types.ts";
 
 export interface S3Options {
@@ -69,6 +70,11 @@ export function createS3BlobStore(opts: S3Options): BlobStore {
         if (notFound(err)) return false;
         throw err;
       }
+    },
+    presign(key, method, expiresIn) {
+      const command =
+        method === "PUT" ? new PutObjectCommand({ Bucket, Key: Key(key) }) : new GetObjectCommand({ Bucket, Key: Key(key) });
+      return getSignedUrl(client, command, { expiresIn });
     },
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: Key(key) }));

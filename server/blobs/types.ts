@@ -12,6 +12,10 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Keys under `prefix`, in lexical order. */
   list(prefix: string): Promise<string[]>;
+  /** Stores a stream without holding it in memory (the fs store's upload endpoint); returns the bytes written. */
+  putStream?(key: string, body: ReadableStream<Uint8Array>, maxBytes: number): Promise<number>;
+  /** A presigned URL for one key and one method, valid `expiresIn` seconds (S3 only): builders hold no credentials. */
+  presign?(key: string, method: "GET" | "PUT", expiresIn: number): Promise<string>;
 }
 
 /** Keys are slash-separated names of [A-Za-z0-9._-] parts: no `..`, no absolute paths. */

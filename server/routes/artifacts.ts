@@ -1,0 +1,63 @@
+// What a job stored, for people and automation: its artifacts (listed, and downloaded through the
+// server with the caller's own authentication) and its test results with a summary.
+import { asc, eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { artifacts, jobs } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, NotFound } from "../errors.ts";
+import type { AuthEnv } from "../middleware/auth/index.ts";
+import { TestResultService } from "../services/test-results.ts";
+import { findArtifact } from "./blobs.ts";
+
+const downloadUrl = (jobId: string, path: string) =>
+  `/api/v1/jobs/${jobId}/artifacts/${path.split("/").map(encodeURIComponent).join("/")}`;
+
+export const artifactRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  const { db } = deps;
+  const tests = new TestResultService(db);
+
+  const findJob = async (id: string) => {
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+    if (!job) throw new NotFound("job", id);
+    return job;
+  };
+
+  app.get("/jobs/:id/artifacts", async (c) => {
+    const job = await findJob(c.req.param("id"));
+    const rows = await db.select().from(artifacts).where(eq(artifacts.jobId, job.id)).orderBy(asc(artifacts.path));
+    return c.json({
+      items: rows.map((r) => ({ path: r.path, size: r.size, url: downloadUrl(job.id, r.path) })),
+    });
+  });
+
+  app.get("/jobs/:id/artifacts/*", async (c) => {
+    const job = await findJob(c.req.param("id"));
+    const prefix = `/jobs/${job.id}/artifacts/`;
+    const at = c.req.path.indexOf(prefix);
+    const path = c.req.path
+      .slice(at + prefix.length)
+      .split("/")
+      .map((p) => decodeURIComponent(p))
+      .join("/");
+    const row = await findArtifact(deps, job.id, path);
+    if (!row) throw new NotFound("artifact", path);
+    const stream = await deps.blobs.stream(row.blobKey);
+    if (!stream) throw new ApiError(404, "not_found", `artifact ${JSON.stringify(path)} was never uploaded`);
+    const name = path.slice(path.lastIndexOf("/") + 1).replace(/[^\w.-]/g, "_");
+    return new Response(stream, {
+      headers: {
+        // Never rendered by the browser on our origin: artifacts are whatever a build wrote.
+        "content-type": "application/octet-stream",
+        "content-disposition": `attachment; filename="${name}"`,
+      },
+    });
+  });
+
+  app.get("/jobs/:id/tests", async (c) => {
+    const job = await findJob(c.req.param("id"));
+    return c.json({ job_id: job.id, ...(await tests.list(job.id)) });
+  });
+
+  return app;
+};

@@ -1,0 +1,190 @@
+// Blob traffic of builders (server/protocol.ts, protocol 3): caches, artifacts, test results and
+// workspaces. Each call needs the builder's token and the job's live lease, and answers with a
+// short-lived URL for one key and one method (services/blob-urls.ts). With the filesystem store
+// those URLs point at the capability endpoint below, which needs no token: the URL is the capability.
+import { and, eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { artifacts, jobs } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, Conflict, NotFound, Unprocessable } from "../errors.ts";
+import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import type {
+  CacheCommitResponse,
+  CacheRestoreResponse,
+  CacheSaveResponse,
+  TestResultsResponse,
+  WorkspaceAttachResponse,
+} from "../protocol.ts";
+import { type BlobMethod, BlobUrls } from "../services/blob-urls.ts";
+import { CacheService } from "../services/caches.ts";
+import { newId } from "../services/ids.ts";
+import { JunitError } from "../services/junit.ts";
+import { TestResultService } from "../services/test-results.ts";
+import { WorkspaceService } from "../services/workspaces.ts";
+import { int, readJson, str } from "./body.ts";
+
+/** Largest single upload through the capability endpoint. */
+export const MAX_BLOB_BYTES = 5 * 1024 ** 3;
+/** Largest JUnit XML document the server parses. */
+const MAX_JUNIT_BYTES = 32 * 1024 * 1024;
+const MAX_CACHE_KEY = 512;
+
+/** `PUT/GET /builder/blobs/:token`: mounted before the builder API (no bearer token, no protocol header). */
+export const blobCapabilityRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  const urls = new BlobUrls(deps.blobs, deps.keyring);
+
+  const capability = async (token: string, method: BlobMethod) => {
+    const cap = await urls.verify(token, method);
+    if ("refused" in cap) throw new ApiError(403, "blob_url_refused", `this blob URL is not valid: ${cap.refused}`);
+    // Bound to the lease: once the job has ended, its URLs stop working even before they expire.
+    const job = await deps.db.query.jobs.findFirst({ where: eq(jobs.id, cap.jobId) });
+    if (job?.status !== "running") throw new ApiError(403, "blob_url_refused", "this blob URL's job is no longer running");
+    return cap;
+  };
+
+  app.put("/builder/blobs/:token", async (c) => {
+    const cap = await capability(c.req.param("token"), "PUT");
+    const body = c.req.raw.body;
+    if (!body) throw new BadRequest("the upload has no body");
+    let size: number;
+    try {
+      if (deps.blobs.putStream) size = await deps.blobs.putStream(cap.key, body, MAX_BLOB_BYTES);
+      else {
+        const bytes = new Uint8Array(await c.req.arrayBuffer());
+        if (bytes.length > MAX_BLOB_BYTES) throw new Error(`the upload is larger than ${MAX_BLOB_BYTES} bytes`);
+        await deps.blobs.put(cap.key, bytes);
+        size = bytes.length;
+      }
+    } catch (err) {
+      throw new BadRequest(`the upload failed: ${(err as Error).message}`, undefined, "upload_failed");
+    }
+    return c.json({ size }, 201);
+  });
+
+  app.get("/builder/blobs/:token", async (c) => {
+    const cap = await capability(c.req.param("token"), "GET");
+    const stream = await deps.blobs.stream(cap.key);
+    if (!stream) throw new ApiError(404, "not_found", "the blob does not exist");
+    return new Response(stream, { headers: { "content-type": "application/octet-stream" } });
+  });
+
+  return app;
+};
+
+/** The job-scoped calls; mounted after the builder API, whose protocol-version check applies to them. */
+export const builderBlobRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  const { db } = deps;
+  const urls = new BlobUrls(deps.blobs, deps.keyring);
+  const cachesSvc = new CacheService(db, deps.blobs);
+  const workspaces = new WorkspaceService(db);
+  const tests = new TestResultService(db);
+
+  app.use("/builder/jobs/:id/*", builderAuth({ db }));
+
+  /** The job, if this builder holds its live lease. */
+  const leased = async (c: { get(k: "builder"): { id: string }; req: { param(k: "id"): string } }) => {
+    const id = c.req.param("id");
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+    if (!job) throw new NotFound("job", id);
+    if (job.builderId !== c.get("builder").id || job.status !== "running") {
+      throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
+    }
+    return job;
+  };
+
+  const cacheKey = (body: Record<string, unknown>, field = "key") => str(body, field, { required: true, max: MAX_CACHE_KEY })!;
+
+  app.post("/builder/jobs/:id/caches/restore", async (c) => {
+    const job = await leased(c);
+    const body = await readJson(c);
+    const keys = body.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > 50 || !keys.every((k) => typeof k === "string" && k.length <= MAX_CACHE_KEY)) {
+      throw new BadRequest("`keys` must be a list of 1 to 50 strings", { field: "keys" }, "invalid_body");
+    }
+    const hit = await cachesSvc.restore(job.projectId, keys as string[]);
+    if (!hit) return c.json({ error: { code: "cache_miss", message: "no cache matches these keys" } }, 404);
+    return c.json({ key: hit.key, size: hit.size, ...(await urls.url(hit.blobKey, "GET", job.id)) } satisfies CacheRestoreResponse);
+  });
+
+  app.post("/builder/jobs/:id/caches/save", async (c) => {
+    const job = await leased(c);
+    const key = cacheKey(await readJson(c));
+    if (await cachesSvc.exists(job.projectId, key)) return c.json({ exists: true } satisfies CacheSaveResponse);
+    const uploadId = cachesSvc.uploadKey(job.projectId, job.id);
+    return c.json({ exists: false, upload_id: uploadId, ...(await urls.url(uploadId, "PUT", job.id)) } satisfies CacheSaveResponse);
+  });
+
+  app.post("/builder/jobs/:id/caches/commit", async (c) => {
+    const job = await leased(c);
+    const body = await readJson(c);
+    const key = cacheKey(body);
+    const uploadId = str(body, "upload_id", { required: true })!;
+    const size = int(body, "size", 0, 0, Number.MAX_SAFE_INTEGER);
+    if (!cachesSvc.isUploadOf(job.projectId, job.id, uploadId)) throw new BadRequest("`upload_id` is not this job's upload", { field: "upload_id" });
+    if (!(await deps.blobs.has(uploadId))) throw new Unprocessable("upload_missing", "nothing was uploaded for this cache");
+    const saved = await cachesSvc.commit(job.projectId, job.id, key, uploadId, size);
+    return c.json({ saved } satisfies CacheCommitResponse);
+  });
+
+  app.post("/builder/jobs/:id/artifacts", async (c) => {
+    const job = await leased(c);
+    const body = await readJson(c);
+    const path = artifactPath(str(body, "path", { required: true, max: 2048 })!);
+    const size = int(body, "size", 0, 0, Number.MAX_SAFE_INTEGER);
+    const blobKey = `artifacts/${job.id}/${newId()}`;
+    await db
+      .insert(artifacts)
+      .values({ id: newId(), jobId: job.id, path, size, blobKey, createdAt: Date.now() })
+      .onConflictDoUpdate({ target: [artifacts.jobId, artifacts.path], set: { size, blobKey } });
+    return c.json(await urls.url(blobKey, "PUT", job.id));
+  });
+
+  app.post("/builder/jobs/:id/test-results", async (c) => {
+    const job = await leased(c);
+    const length = Number(c.req.header("content-length") ?? 0);
+    if (length > MAX_JUNIT_BYTES) throw new BadRequest(`a test report may be at most ${MAX_JUNIT_BYTES} bytes`, undefined, "too_large");
+    const xml = await c.req.text();
+    if (xml.length > MAX_JUNIT_BYTES) throw new BadRequest(`a test report may be at most ${MAX_JUNIT_BYTES} bytes`, undefined, "too_large");
+    try {
+      const cases = await tests.ingest(job, xml);
+      const failures = cases.filter((t) => t.status === "failed" || t.status === "error").length;
+      return c.json({ tests: cases.length, failures } satisfies TestResultsResponse);
+    } catch (err) {
+      if (err instanceof JunitError) throw new Unprocessable("junit_invalid", `${c.req.query("path") ?? "the report"}: ${err.message}`);
+      throw err;
+    }
+  });
+
+  app.post("/builder/jobs/:id/workspace/persist", async (c) => {
+    const job = await leased(c);
+    const size = int(await readJson(c), "size", 0, 0, Number.MAX_SAFE_INTEGER);
+    const blobKey = await workspaces.addLayer(job, size);
+    return c.json(await urls.url(blobKey, "PUT", job.id));
+  });
+
+  app.post("/builder/jobs/:id/workspace/attach", async (c) => {
+    const job = await leased(c);
+    const layers = await workspaces.layersFor(job);
+    const out: WorkspaceAttachResponse = { layers: [] };
+    for (const l of layers) out.layers.push({ job: l.jobName, size: l.size, ...(await urls.url(l.blobKey, "GET", job.id)) });
+    return c.json(out);
+  });
+
+  return app;
+};
+
+/** An artifact's path as shown and downloaded: relative, `/`-separated, no `.` or `..` parts. */
+export function artifactPath(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.length === 0 || parts.some((p) => p === ".." || p.includes("\0"))) {
+    throw new BadRequest("`path` must be a relative path without `..`", { field: "path" }, "invalid_body");
+  }
+  return parts.join("/");
+}
+
+/** The artifact row for a job and path, or null. */
+export async function findArtifact(deps: AppDeps, jobId: string, path: string) {
+  return (await deps.db.query.artifacts.findFirst({ where: and(eq(artifacts.jobId, jobId), eq(artifacts.path, path)) })) ?? null;
+}
