@@ -3,7 +3,8 @@
 // so git runs on "the fleet host", this machine) both use only that key and only those host keys. A
 // wrong pinned host key fails the checkout with a clear message; the key never reaches the steps.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { generateDeployKey } from "../server/source/deploy-keys.ts";
 import { requireSshd, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
@@ -103,6 +104,10 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
         .status,
     ).toBe(201);
     expect(keyDirs()).toEqual([]);
+    // The mirror's key directory is emptied after each fetch, and stays private to the server's user.
+    const mirrorKeys = join(server.dataDir, "repos", ".keys");
+    expect(readdirSync(mirrorKeys)).toEqual([]);
+    expect(statSync(mirrorKeys).mode & 0o777).toBe(0o700);
   }, 30_000);
 
   test("a wrong pinned host key: the mirror refuses, and so does the builder's checkout, saying why", async () => {
