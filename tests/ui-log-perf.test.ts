@@ -76,12 +76,12 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
     const seedMs = await seed();
     console.log(`seeded ${LINES} lines in ${Math.round(seedMs)} ms`);
     browser = await launchBrowser();
-  });
+  }, 120_000);
   afterAll(async () => {
     clearInterval(beat);
     await browser?.close();
     await server?.stop();
-  });
+  }, 30_000);
 
   test("opens with first lines painted in < 2 s and scrolls end to end with no long task > 100 ms", async () => {
     const page = await browser.newPage({ colorScheme: "light" });

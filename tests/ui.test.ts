@@ -81,11 +81,11 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     browser = await launchBrowser();
     page = await browser.newPage({ colorScheme: "light" });
     errors = collectPageErrors(page);
-  });
+  }, 120_000);
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
-  });
+  }, 30_000);
 
   test("signed out, any page leads to /login; a wrong token is refused; the right one signs in with an httpOnly cookie", async () => {
     await page.goto(`${server.url}/projects/${projectId}`);
