@@ -430,4 +430,21 @@ describe("manual triggers through the API", () => {
     expect(((await second.json()) as { id: string }).id).toBe(id);
     expect((await pipelinesOf()).length).toBe(count);
   });
+
+  test("racing requests with one Idempotency-Key create one pipeline; a failed request frees its key", async () => {
+    const post = (key: string, json: unknown) =>
+      server.api(`/api/v1/projects/${projectId}/pipelines`, {
+        method: "POST",
+        headers: { "idempotency-key": key },
+        json,
+      });
+    const before = (await pipelinesOf()).length;
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post("race-1", { branch: "main" })));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.every((s) => [200, 201, 409].includes(s))).toBe(true);
+    expect((await pipelinesOf()).length).toBe(before + 1);
+    expect((await post("retry-1", { branch: "no-such-branch" })).status).toBe(422);
+    expect((await post("retry-1", { branch: "main" })).status).toBe(201);
+  });
 });

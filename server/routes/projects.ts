@@ -87,21 +87,6 @@ export const projectRoutes = (deps: AppDeps) => {
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
       throw new BadRequest("`Idempotency-Key` must be 1 to 255 characters", undefined, "invalid_idempotency_key");
     }
-    if (idempotencyKey) {
-      await db.delete(pipelineRequests).where(lt(pipelineRequests.createdAt, Date.now() - IDEMPOTENCY_MS));
-      const seen = await db.query.pipelineRequests.findFirst({
-        where: and(eq(pipelineRequests.projectId, project.id), eq(pipelineRequests.key, idempotencyKey)),
-      });
-      if (seen) {
-        const p = await db.query.pipelines.findFirst({ where: eq(pipelines.id, seen.pipelineId) });
-        if (p) {
-          const wfs = await db.select().from(workflows).where(eq(workflows.pipelineId, p.id)).orderBy(asc(workflows.createdAt));
-          const js = await db.select().from(jobs).where(eq(jobs.pipelineId, p.id)).orderBy(asc(jobs.createdAt));
-          c.header("Idempotent-Replayed", "true");
-          return c.json(presentPipeline(p, wfs, js), 200);
-        }
-      }
-    }
     if (sha && !/^[0-9a-f]{4,64}$/i.test(sha)) throw new BadRequest("`sha` must be a hex commit id", { field: "sha" });
     if (branch && (branch.startsWith("-") || branch.includes(".."))) {
       throw new BadRequest("`branch` is not a valid branch name", { field: "branch" });
@@ -110,16 +95,35 @@ export const projectRoutes = (deps: AppDeps) => {
     if (parameters !== undefined && (typeof parameters !== "object" || parameters === null || Array.isArray(parameters))) {
       throw new BadRequest("`parameters` must be an object", { field: "parameters" });
     }
-    const created = await createPipeline(deps, project, {
-      branch,
-      sha,
-      tag,
-      parameters: parameters as Record<string, string | number | boolean> | undefined,
-    });
+    const keyed = and(eq(pipelineRequests.projectId, project.id), eq(pipelineRequests.key, idempotencyKey ?? ""));
     if (idempotencyKey) {
-      // Two requests racing with one key: the loser's pipeline stands, but the key names the first.
-      await db.insert(pipelineRequests).values({ projectId: project.id, key: idempotencyKey, pipelineId: created.id }).onConflictDoNothing();
+      await db.delete(pipelineRequests).where(lt(pipelineRequests.createdAt, Date.now() - IDEMPOTENCY_MS));
+      // Claim the key before creating anything: of two requests racing with one key, one creates.
+      const claimed = await db.insert(pipelineRequests).values({ projectId: project.id, key: idempotencyKey, pipelineId: "" }).onConflictDoNothing();
+      if (claimed.rowsAffected === 0) {
+        const seen = await db.query.pipelineRequests.findFirst({ where: keyed });
+        const p = seen?.pipelineId ? await db.query.pipelines.findFirst({ where: eq(pipelines.id, seen.pipelineId) }) : undefined;
+        if (!p) throw new Conflict("a request with this Idempotency-Key is still being processed", { key: idempotencyKey }, "idempotency_key_in_use");
+        const wfs = await db.select().from(workflows).where(eq(workflows.pipelineId, p.id)).orderBy(asc(workflows.createdAt));
+        const js = await db.select().from(jobs).where(eq(jobs.pipelineId, p.id)).orderBy(asc(jobs.createdAt));
+        c.header("Idempotent-Replayed", "true");
+        return c.json(presentPipeline(p, wfs, js), 200);
+      }
     }
+    let created: Awaited<ReturnType<typeof createPipeline>>;
+    try {
+      created = await createPipeline(deps, project, {
+        branch,
+        sha,
+        tag,
+        parameters: parameters as Record<string, string | number | boolean> | undefined,
+      });
+    } catch (err) {
+      // Nothing was created: the key is free for a corrected retry.
+      if (idempotencyKey) await db.delete(pipelineRequests).where(keyed);
+      throw err;
+    }
+    if (idempotencyKey) await db.update(pipelineRequests).set({ pipelineId: created.id }).where(keyed);
     await deps.events.emit({ type: "pipeline.created", project_id: project.id, pipeline_id: created.id, status: "queued" });
     deps.scheduler.notify();
     return c.json(created, 201);
