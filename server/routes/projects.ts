@@ -1,9 +1,9 @@
 import { and, asc, eq, lt } from "drizzle-orm";
 import { Hono } from "hono";
 import { jobs, pipelineRequests, pipelines, projects, workflows } from "../db/schema.ts";
-import { newWebhookSecret, sealWebhookSecret } from "../forge/project-forge.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { newWebhookSecret, sealWebhookSecret } from "../forge/project-forge.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { requireAdmin } from "../middleware/auth/index.ts";
 import { newId } from "../services/ids.ts";
@@ -49,16 +49,26 @@ export const projectRoutes = (deps: AppDeps) => {
     }
     checkRepoUrl(repoUrl);
     const existing = await db.query.projects.findFirst({ where: eq(projects.name, name) });
-    if (existing) throw new Conflict(`a project named ${name} already exists`, { id: existing.id }, "project_exists");
+    if (existing)
+      throw new Conflict(`a project named ${name} already exists`, { id: existing.id }, "project_exists");
     const id = newId();
     // The webhook secret is shown in this answer only; POST /projects/:id/webhook-secret makes a new one.
     const webhookSecret = newWebhookSecret();
     const [row] = await db
       .insert(projects)
-      .values({ id, name, repoUrl, defaultBranch, webhookSecret: sealWebhookSecret(deps.keyring, id, webhookSecret) })
+      .values({
+        id,
+        name,
+        repoUrl,
+        defaultBranch,
+        webhookSecret: sealWebhookSecret(deps.keyring, id, webhookSecret),
+      })
       .returning();
     const base = publicBase(deps, c);
-    return c.json({ ...presentProject(row), ...presentSourceControl(row, base), webhook_secret: webhookSecret }, 201);
+    return c.json(
+      { ...presentProject(row), ...presentSourceControl(row, base), webhook_secret: webhookSecret },
+      201,
+    );
   });
 
   app.get("/projects", async (c) => {
@@ -78,33 +88,62 @@ export const projectRoutes = (deps: AppDeps) => {
     const sha = str(body, "sha", { max: 64 });
     const tag = str(body, "tag", { max: 255 });
     if ([branch, sha, tag].filter(Boolean).length > 1 && !(sha && tag)) {
-      throw new BadRequest("give one of `branch`, `tag` or `sha` (or `sha` with its `tag`)", undefined, "invalid_body");
+      throw new BadRequest(
+        "give one of `branch`, `tag` or `sha` (or `sha` with its `tag`)",
+        undefined,
+        "invalid_body",
+      );
     }
     if (tag && (tag.startsWith("-") || tag.includes("..") || /\s/.test(tag))) {
       throw new BadRequest("`tag` is not a valid tag name", { field: "tag" });
     }
     const idempotencyKey = c.req.header("idempotency-key");
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
-      throw new BadRequest("`Idempotency-Key` must be 1 to 255 characters", undefined, "invalid_idempotency_key");
+      throw new BadRequest(
+        "`Idempotency-Key` must be 1 to 255 characters",
+        undefined,
+        "invalid_idempotency_key",
+      );
     }
-    if (sha && !/^[0-9a-f]{4,64}$/i.test(sha)) throw new BadRequest("`sha` must be a hex commit id", { field: "sha" });
+    if (sha && !/^[0-9a-f]{4,64}$/i.test(sha))
+      throw new BadRequest("`sha` must be a hex commit id", { field: "sha" });
     if (branch && (branch.startsWith("-") || branch.includes(".."))) {
       throw new BadRequest("`branch` is not a valid branch name", { field: "branch" });
     }
     const parameters = body.parameters;
-    if (parameters !== undefined && (typeof parameters !== "object" || parameters === null || Array.isArray(parameters))) {
+    if (
+      parameters !== undefined &&
+      (typeof parameters !== "object" || parameters === null || Array.isArray(parameters))
+    ) {
       throw new BadRequest("`parameters` must be an object", { field: "parameters" });
     }
-    const keyed = and(eq(pipelineRequests.projectId, project.id), eq(pipelineRequests.key, idempotencyKey ?? ""));
+    const keyed = and(
+      eq(pipelineRequests.projectId, project.id),
+      eq(pipelineRequests.key, idempotencyKey ?? ""),
+    );
     if (idempotencyKey) {
       await db.delete(pipelineRequests).where(lt(pipelineRequests.createdAt, Date.now() - IDEMPOTENCY_MS));
       // Claim the key before creating anything: of two requests racing with one key, one creates.
-      const claimed = await db.insert(pipelineRequests).values({ projectId: project.id, key: idempotencyKey, pipelineId: "" }).onConflictDoNothing();
+      const claimed = await db
+        .insert(pipelineRequests)
+        .values({ projectId: project.id, key: idempotencyKey, pipelineId: "" })
+        .onConflictDoNothing();
       if (claimed.rowsAffected === 0) {
         const seen = await db.query.pipelineRequests.findFirst({ where: keyed });
-        const p = seen?.pipelineId ? await db.query.pipelines.findFirst({ where: eq(pipelines.id, seen.pipelineId) }) : undefined;
-        if (!p) throw new Conflict("a request with this Idempotency-Key is still being processed", { key: idempotencyKey }, "idempotency_key_in_use");
-        const wfs = await db.select().from(workflows).where(eq(workflows.pipelineId, p.id)).orderBy(asc(workflows.createdAt));
+        const p = seen?.pipelineId
+          ? await db.query.pipelines.findFirst({ where: eq(pipelines.id, seen.pipelineId) })
+          : undefined;
+        if (!p)
+          throw new Conflict(
+            "a request with this Idempotency-Key is still being processed",
+            { key: idempotencyKey },
+            "idempotency_key_in_use",
+          );
+        const wfs = await db
+          .select()
+          .from(workflows)
+          .where(eq(workflows.pipelineId, p.id))
+          .orderBy(asc(workflows.createdAt));
         const js = await db.select().from(jobs).where(eq(jobs.pipelineId, p.id)).orderBy(asc(jobs.createdAt));
         c.header("Idempotent-Replayed", "true");
         return c.json(presentPipeline(p, wfs, js), 200);
@@ -124,7 +163,12 @@ export const projectRoutes = (deps: AppDeps) => {
       throw err;
     }
     if (idempotencyKey) await db.update(pipelineRequests).set({ pipelineId: created.id }).where(keyed);
-    await deps.events.emit({ type: "pipeline.created", project_id: project.id, pipeline_id: created.id, status: "queued" });
+    await deps.events.emit({
+      type: "pipeline.created",
+      project_id: project.id,
+      pipeline_id: created.id,
+      status: "queued",
+    });
     deps.scheduler.notify();
     return c.json(created, 201);
   });
