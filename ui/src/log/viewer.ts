@@ -55,6 +55,8 @@ export class LogViewer {
   private currentMatch = 0;
   private ws: WebSocket | null = null;
   private wsFrom = 0;
+  /** Reconnect attempts since the stream was last open (backoff). */
+  private attempt = 0;
   private ended = false;
   private disposed = false;
   private firstPaint = false;
@@ -312,9 +314,8 @@ export class LogViewer {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/api/v1/jobs/${this.opts.jobId}/log/ws?from=${this.wsFrom}`);
     this.ws = ws;
-    let attempt = 0;
     ws.onopen = () => {
-      attempt = 0;
+      this.attempt = 0;
       this.updateStatus();
     };
     ws.onmessage = (e) => {
@@ -335,7 +336,7 @@ export class LogViewer {
       if (this.ws !== ws || this.disposed || this.ended) return;
       this.updateStatus();
       // Resume after the last line we have (the server replays from storage, then goes live).
-      this.reconnectTimer = setTimeout(() => this.connect(), Math.min(5000, 500 * 2 ** attempt++));
+      this.reconnectTimer = setTimeout(() => this.connect(), Math.min(5000, 250 * 2 ** this.attempt++));
     };
   }
 

@@ -1,0 +1,85 @@
+// The job page's live log survives the server going away: the server process is killed with -9 and
+// restarted while a job runs; the viewer reconnects its WebSocket with ?from= after the last line it
+// has and shows every line exactly once, in order. The session (a database row) survives too.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import type { ServerClient } from "../builder/client.ts";
+import { buildUi } from "../ui/build.ts";
+import { browserTestsEnabled, launchBrowser, screenshot, type TestBrowser } from "../ui/testing/browser.ts";
+import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
+import { createRepo } from "./support/git.ts";
+import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
+
+let dataDir: string;
+let server: ServerProcess;
+let browser: TestBrowser;
+let page: Page;
+let builder: ServerClient;
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" } });
+
+/** The visible rows as [line number, text]. */
+const rows = (p: Page) =>
+  p.$$eval(".log-row:not([hidden])", (els) =>
+    els
+      .map((e) => [Number(e.querySelector(".ln")?.textContent), e.querySelector(".lt")?.textContent ?? ""] as [number, string])
+      .sort((a, b) => a[0] - b[0]),
+  );
+
+describe.skipIf(!browserTestsEnabled())("live log across a server restart", () => {
+  beforeAll(async () => {
+    await buildUi({ ifStale: true });
+    dataDir = mkdtempSync(join(tmpdir(), "cairn-ui-restart-"));
+    server = await startServerProcess(dataDir);
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n" });
+    const project = (await (await api("/api/v1/projects", { method: "POST", body: JSON.stringify({ name: "restart", repo_url: repo.bare }) })).json()) as { id: string };
+    await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", body: JSON.stringify({ branch: "main" }) });
+    builder = await registerSimBuilder(server.url, server.token, "sim-restart");
+    browser = await launchBrowser();
+    page = await browser.newPage();
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  }, 30_000);
+
+  test("kill -9 and restart mid-job: the viewer resumes after its last line, no gap, no duplicate", async () => {
+    const job = await acquireJob(builder);
+    const beat = setInterval(() => builder.heartbeat(job.job.id).catch(() => {}), 1000);
+    try {
+      const up = new LogUploader(builder, job.job.id);
+      for (let i = 1; i <= 5; i++) up.write(`line ${i}\n`);
+      await up.drain();
+
+      await page.goto(`${server.url}/login?next=/jobs/${job.job.id}`);
+      await page.fill("#token", server.token);
+      await page.click("form.login-form button[type=submit]");
+      await page.waitForURL(`${server.url}/jobs/${job.job.id}`);
+      await page.waitForFunction(() => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "5");
+      await page.waitForSelector(".log-viewer[data-state=live]");
+
+      await server.kill9();
+      await page.waitForSelector(".log-viewer[data-state=connecting]");
+      server = await startServerProcess(dataDir, { port: server.port });
+
+      for (let i = 6; i <= 12; i++) up.write(`line ${i}\n`);
+      await up.drain();
+      await page.waitForSelector(".log-viewer[data-state=live]", { timeout: 20_000 });
+      await page.waitForFunction(() => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "12", undefined, { timeout: 20_000 });
+      await page.waitForFunction(() => ![...document.querySelectorAll(".log-row:not([hidden])")].some((r) => r.classList.contains("pending")));
+      expect(await rows(page)).toEqual(Array.from({ length: 12 }, (_, i) => [i + 1, `line ${i + 1}`]));
+      await screenshot(page, "job-after-server-restart");
+
+      await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: up.offset });
+      await page.waitForSelector(".log-viewer[data-state=finished]", { timeout: 20_000 });
+      await page.waitForSelector(".job-status[data-status=success]", { timeout: 20_000 });
+    } finally {
+      clearInterval(beat);
+    }
+  }, 120_000);
+});
