@@ -12,9 +12,9 @@ import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import { openDb } from "../server/db/client.ts";
 import { jobs, logChunks } from "../server/db/schema.ts";
-import type { LogLine } from "../wasm/types.ts";
 import { buildUi } from "../ui/build.ts";
 import { browserTestsEnabled, launchBrowser, screenshot, type TestBrowser } from "../ui/testing/browser.ts";
+import type { LogLine } from "../wasm/types.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -25,7 +25,15 @@ const PER_CHUNK = 1000;
 /** Line n as the log pipeline would store it: every 7th coloured, every 100th with two runs. */
 function line(n: number): LogLine {
   const text = `${String(n).padStart(7, "0")} [worker ${n % 16}] compiling module_${n % 997}.ts … ok (${n % 83} ms)`;
-  if (n % 100 === 0) return { n, text, spans: [{ start: 0, end: 7, fg: 2, bold: true }, { start: 8, end: 20, fg: 208 }] };
+  if (n % 100 === 0)
+    return {
+      n,
+      text,
+      spans: [
+        { start: 0, end: 7, fg: 2, bold: true },
+        { start: 8, end: 20, fg: 208 },
+      ],
+    };
   if (n % 7 === 0) return { n, text, spans: [{ start: 0, end: text.length, fg: 1 }] };
   return { n, text, spans: [] };
 }
@@ -44,7 +52,9 @@ async function seed(): Promise<number> {
       await db.transaction(async (tx) => {
         for (let c = first; c < first + PER_CHUNK * 50 && c <= LINES; c += PER_CHUNK) {
           const lines = Array.from({ length: PER_CHUNK }, (_, i) => line(c + i));
-          await tx.insert(logChunks).values({ jobId, firstLine: c, lastLine: c + PER_CHUNK - 1, body: JSON.stringify(lines) });
+          await tx
+            .insert(logChunks)
+            .values({ jobId, firstLine: c, lastLine: c + PER_CHUNK - 1, body: JSON.stringify(lines) });
         }
       });
     }
@@ -67,9 +77,17 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
     await buildUi({ ifStale: true });
     server = await startTestServer();
     const repo = createRepo();
-    repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  big:\n    machine: true\n    steps:\n      - run: ./print-a-lot\nworkflows:\n  main:\n    jobs: [big]\n" });
-    const project = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "huge", repo_url: repo.bare } })).json()) as { id: string };
-    await server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } });
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  big:\n    machine: true\n    steps:\n      - run: ./print-a-lot\nworkflows:\n  main:\n    jobs: [big]\n",
+    });
+    const project = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "huge", repo_url: repo.bare } })
+    ).json()) as { id: string };
+    await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     builder = await registerSimBuilder(server.url, server.token, "sim-perf");
     jobId = (await acquireJob(builder)).job.id;
     beat = setInterval(() => builder.heartbeat(jobId).catch(() => {}), 2000);
@@ -123,7 +141,8 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
           for (;;) {
             await frame();
             const rows = [...document.querySelectorAll(".log-row:not([hidden])")];
-            if (rows.length && !rows.some((r) => r.classList.contains("pending"))) return performance.now() - t;
+            if (rows.length && !rows.some((r) => r.classList.contains("pending")))
+              return performance.now() - t;
             if (performance.now() - t > 10_000) throw new Error("lines did not arrive within 10 s");
           }
         };
@@ -153,7 +172,8 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
           rowsInDom: document.querySelectorAll(".log-row").length,
           firstRow,
           following,
-          heapMb: (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0,
+          heapMb:
+            (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0,
         };
       });
     // Long tasks measure wall time, so a machine busy with other work (a 2-CPU box running benchmarks)
@@ -200,7 +220,10 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
     console.log("log viewer, 1,000,000 lines:", JSON.stringify(figures));
     await page.close();
     mkdirSync(join(import.meta.dir, "..", "test-output"), { recursive: true });
-    writeFileSync(join(import.meta.dir, "..", "test-output", "ui-log-perf.json"), `${JSON.stringify(figures, null, 2)}\n`);
+    writeFileSync(
+      join(import.meta.dir, "..", "test-output", "ui-log-perf.json"),
+      `${JSON.stringify(figures, null, 2)}\n`,
+    );
 
     // The issue's two budgets.
     expect(open.firstLinesMs).toBeLessThan(2000);

@@ -20,13 +20,22 @@ let page: Page;
 let builder: ServerClient;
 
 const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" } });
+  fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+  });
 
 /** The visible rows as [line number, text]. */
 const rows = (p: Page) =>
   p.$$eval(".log-row:not([hidden])", (els) =>
     els
-      .map((e) => [Number(e.querySelector(".ln")?.textContent), e.querySelector(".lt")?.textContent ?? ""] as [number, string])
+      .map(
+        (e) =>
+          [Number(e.querySelector(".ln")?.textContent), e.querySelector(".lt")?.textContent ?? ""] as [
+            number,
+            string,
+          ],
+      )
       .sort((a, b) => a[0] - b[0]),
   );
 
@@ -36,9 +45,20 @@ describe.skipIf(!browserTestsEnabled())("live log across a server restart", () =
     dataDir = mkdtempSync(join(tmpdir(), "cairn-ui-restart-"));
     server = await startServerProcess(dataDir);
     const repo = createRepo();
-    repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n" });
-    const project = (await (await api("/api/v1/projects", { method: "POST", body: JSON.stringify({ name: "restart", repo_url: repo.bare }) })).json()) as { id: string };
-    await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", body: JSON.stringify({ branch: "main" }) });
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n",
+    });
+    const project = (await (
+      await api("/api/v1/projects", {
+        method: "POST",
+        body: JSON.stringify({ name: "restart", repo_url: repo.bare }),
+      })
+    ).json()) as { id: string };
+    await api(`/api/v1/projects/${project.id}/pipelines`, {
+      method: "POST",
+      body: JSON.stringify({ branch: "main" }),
+    });
     builder = await registerSimBuilder(server.url, server.token, "sim-restart");
     browser = await launchBrowser();
     page = await browser.newPage();
@@ -60,7 +80,9 @@ describe.skipIf(!browserTestsEnabled())("live log across a server restart", () =
       await page.fill("#token", server.token);
       await page.click("form.login-form button[type=submit]");
       await page.waitForURL(`${server.url}/jobs/${job.job.id}`);
-      await page.waitForFunction(() => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "5");
+      await page.waitForFunction(
+        () => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "5",
+      );
       await page.waitForSelector(".log-viewer[data-state=live]");
 
       await server.kill9();
@@ -70,8 +92,17 @@ describe.skipIf(!browserTestsEnabled())("live log across a server restart", () =
       for (let i = 6; i <= 12; i++) up.write(`line ${i}\n`);
       await up.drain();
       await page.waitForSelector(".log-viewer[data-state=live]", { timeout: 20_000 });
-      await page.waitForFunction(() => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "12", undefined, { timeout: 20_000 });
-      await page.waitForFunction(() => ![...document.querySelectorAll(".log-row:not([hidden])")].some((r) => r.classList.contains("pending")));
+      await page.waitForFunction(
+        () => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "12",
+        undefined,
+        { timeout: 20_000 },
+      );
+      await page.waitForFunction(
+        () =>
+          ![...document.querySelectorAll(".log-row:not([hidden])")].some((r) =>
+            r.classList.contains("pending"),
+          ),
+      );
       expect(await rows(page)).toEqual(Array.from({ length: 12 }, (_, i) => [i + 1, `line ${i + 1}`]));
       await screenshot(page, "job-after-server-restart");
 

@@ -8,7 +8,13 @@ import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import type { JobPayload } from "../server/protocol.ts";
 import { buildUi } from "../ui/build.ts";
-import { browserTestsEnabled, collectPageErrors, launchBrowser, screenshot, type TestBrowser } from "../ui/testing/browser.ts";
+import {
+  browserTestsEnabled,
+  collectPageErrors,
+  launchBrowser,
+  screenshot,
+  type TestBrowser,
+} from "../ui/testing/browser.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -63,20 +69,17 @@ function heartbeat(jobId: string, onCancel: () => void): () => void {
   return () => clearInterval(timer);
 }
 
-async function signIn(p: Page): Promise<void> {
-  await p.goto(`${server.url}/login`);
-  await p.fill("#token", server.token);
-  await p.click("form.login-form button[type=submit]");
-  await p.waitForSelector("h1:has-text('Recent pipelines')");
-}
-
 describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   beforeAll(async () => {
     await buildUi({ ifStale: true });
     server = await startTestServer();
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
-    projectId = (await json<{ id: string }>(server.api("/api/v1/projects", { method: "POST", json: { name: "acme/web", repo_url: repo.bare } }))).id;
+    projectId = (
+      await json<{ id: string }>(
+        server.api("/api/v1/projects", { method: "POST", json: { name: "acme/web", repo_url: repo.bare } }),
+      )
+    ).id;
     builder = await registerSimBuilder(server.url, server.token, "sim-1");
     browser = await launchBrowser();
     page = await browser.newPage({ colorScheme: "light" });
@@ -107,7 +110,9 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     expect(session.httpOnly).toBe(true);
     expect(session.sameSite).toBe("Strict");
     // The token itself is kept nowhere the page's scripts can reach.
-    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    const stored = await page.evaluate(
+      () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie,
+    );
     expect(stored).not.toContain(server.token);
   });
 
@@ -132,7 +137,9 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await page.click("form.trigger button[type=submit]");
     await page.waitForURL(/\/pipelines\/[\w-]+$/);
     await page.waitForSelector(".workflow .job-node");
-    const columns = await page.$$eval(".graph-column", (cols) => cols.map((c) => [...c.querySelectorAll(".job-name")].map((n) => n.textContent)));
+    const columns = await page.$$eval(".graph-column", (cols) =>
+      cols.map((c) => [...c.querySelectorAll(".job-name")].map((n) => n.textContent)),
+    );
     expect(columns).toEqual([["build"], ["test"], ["deploy"]]);
     // Three edges: build→test, build→deploy, test→deploy.
     await page.waitForFunction(() => document.querySelectorAll(".graph .edge").length === 3);
@@ -161,24 +168,36 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
 
     await page.goto(`${server.url}/jobs/${running.job.id}`);
     await page.waitForSelector(".log-viewer[data-state=live]");
-    await page.waitForFunction(() => document.querySelector(".log-viewer")?.textContent?.includes("red error"));
+    await page.waitForFunction(() =>
+      document.querySelector(".log-viewer")?.textContent?.includes("red error"),
+    );
     const red = page.locator(".log-row .fg-1", { hasText: "red error" });
     expect(await red.evaluate((el) => getComputedStyle(el).color)).toBe("rgb(179, 38, 30)"); // --ansi-1, light theme
 
     // Lines written now arrive over the WebSocket, in order, while the job runs.
-    up.write("\x1b[1;38;5;208mbold orange 256\x1b[0m\n\x1b[38;2;10;200;30mtruecolor green\x1b[0m\n\x1b]8;;https://example.com/docs\x07a link\x1b]8;;\x07\n");
+    up.write(
+      "\x1b[1;38;5;208mbold orange 256\x1b[0m\n\x1b[38;2;10;200;30mtruecolor green\x1b[0m\n\x1b]8;;https://example.com/docs\x07a link\x1b]8;;\x07\n",
+    );
     for (let i = 1; i <= 20; i++) up.write(`step output ${i}\n`);
     await up.drain();
-    await page.waitForFunction(() => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "25");
-    await page.waitForFunction(() => document.querySelector(".log-viewer")?.textContent?.includes("step output 20"));
+    await page.waitForFunction(
+      () => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "25",
+    );
+    await page.waitForFunction(() =>
+      document.querySelector(".log-viewer")?.textContent?.includes("step output 20"),
+    );
     const orange = page.locator(".log-row .fg-208");
-    expect(await orange.evaluate((el) => [getComputedStyle(el).color, getComputedStyle(el).fontWeight])).toEqual(["rgb(255, 135, 0)", "700"]);
+    expect(
+      await orange.evaluate((el) => [getComputedStyle(el).color, getComputedStyle(el).fontWeight]),
+    ).toEqual(["rgb(255, 135, 0)", "700"]);
     const green = page.locator(".log-row .lt > span", { hasText: "truecolor green" });
     expect(await green.evaluate((el) => getComputedStyle(el).color)).toBe("rgb(10, 200, 30)");
     const link = page.locator(".log-row a[href='https://example.com/docs']");
     expect(await link.getAttribute("rel")).toContain("noopener");
     // Following the tail: the newest line is in view.
-    expect(await page.locator(".log-row:not([hidden])", { hasText: "step output 20" }).isVisible()).toBe(true);
+    expect(await page.locator(".log-row:not([hidden])", { hasText: "step output 20" }).isVisible()).toBe(
+      true,
+    );
     expect(await page.textContent(".steps")).toContain("make");
     await screenshot(page, "job-running");
   });
@@ -190,7 +209,11 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     for (let i = 0; i < 100 && !canceled; i++) await Bun.sleep(50);
     expect(canceled).toBe(true);
     stopBeat();
-    const done = await builder.finish(running.job.id, { status: "canceled", unsandboxed: true, log_bytes: runningLog.offset });
+    const done = await builder.finish(running.job.id, {
+      status: "canceled",
+      unsandboxed: true,
+      log_bytes: runningLog.offset,
+    });
     expect(done.ok).toBe(true);
     await page.waitForSelector(".log-viewer[data-state=finished]");
     expect(await page.locator("button:has-text('Cancel job')").count()).toBe(0);
@@ -202,11 +225,24 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await builder.step(job.job.id, { index: 0, name: "checkout", status: "running", log_offset: 0 });
     up.write("cloning\ncloned\n");
     await up.drain();
-    await builder.step(job.job.id, { index: 0, name: "checkout", status: "success", exit_code: 0, log_offset: 0 });
+    await builder.step(job.job.id, {
+      index: 0,
+      name: "checkout",
+      status: "success",
+      exit_code: 0,
+      log_offset: 0,
+    });
     await builder.step(job.job.id, { index: 1, name: "make test", status: "running", log_offset: up.offset });
-    for (let i = 1; i <= 200; i++) up.write(i === 150 ? "\x1b[31mFAIL needle-in-the-log\x1b[0m\n" : `test ${i} ok\n`);
+    for (let i = 1; i <= 200; i++)
+      up.write(i === 150 ? "\x1b[31mFAIL needle-in-the-log\x1b[0m\n" : `test ${i} ok\n`);
     await up.drain();
-    await builder.step(job.job.id, { index: 1, name: "make test", status: "failed", exit_code: 2, log_offset: 2 });
+    await builder.step(job.job.id, {
+      index: 1,
+      name: "make test",
+      status: "failed",
+      exit_code: 2,
+      log_offset: 2,
+    });
     await builder.finish(job.job.id, { status: "failed", unsandboxed: true, log_bytes: up.offset });
 
     await page.goto(`${server.url}/jobs/${job.job.id}#L100`);
@@ -254,7 +290,9 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
     await page.reload();
     await page.waitForSelector("h1:has-text('Recent pipelines')");
-    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe("rgb(13, 17, 23)");
+    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe(
+      "rgb(13, 17, 23)",
+    );
     await screenshot(page, "dashboard-dark");
 
     const phone = await browser.newPage({ width: 390, height: 844, colorScheme: "dark" });
@@ -275,8 +313,12 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await page.waitForSelector(".log-viewer[data-ready=true]");
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.className)).toBe("skip-link");
-    const unlabeled = await page.$$eval("input", (inputs) =>
-      inputs.filter((i) => !(i.id && document.querySelector(`label[for="${i.id}"]`)) && !i.getAttribute("aria-label")).length,
+    const unlabeled = await page.$$eval(
+      "input",
+      (inputs) =>
+        inputs.filter(
+          (i) => !(i.id && document.querySelector(`label[for="${i.id}"]`)) && !i.getAttribute("aria-label"),
+        ).length,
     );
     expect(unlabeled).toBe(0);
     await page.focus(".log-scroller");

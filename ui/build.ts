@@ -56,7 +56,9 @@ export async function buildUi(opts: { ifStale?: boolean; minify?: boolean } = {}
   };
   // The log worker first: the app needs its hashed name.
   const workerName = await bundle("log/worker.ts", "log-worker");
-  const jsName = await bundle("main.ts", "app", { __LOG_WORKER_URL__: JSON.stringify(`/assets/${workerName}`) });
+  const jsName = await bundle("main.ts", "app", {
+    __LOG_WORKER_URL__: JSON.stringify(`/assets/${workerName}`),
+  });
   const css = `${readFileSync(join(src, "styles.css"), "utf8")}\n${paletteCss()}`;
   const cssName = `app-${hash(css)}.css`;
   writeFileSync(join(out, cssName), css);

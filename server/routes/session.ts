@@ -18,7 +18,11 @@ import {
 import { iso } from "../services/ids.ts";
 import { readJson, str } from "./body.ts";
 
-const presentUser = (u: { id: string; login: string; role: string }) => ({ id: u.id, login: u.login, role: u.role });
+const presentUser = (u: { id: string; login: string; role: string }) => ({
+  id: u.id,
+  login: u.login,
+  role: u.role,
+});
 
 export const sessionRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
@@ -31,7 +35,10 @@ export const sessionRoutes = (deps: AppDeps) => {
     if (!found) throw new Unauthorized("the API token is not valid (unknown, revoked or expired)");
     const session = await createSession(db, found.user.id);
     setSessionCookie(c, session, deps.tls);
-    return c.json({ user: presentUser(found.user), csrf: session.csrf, expires_at: iso(session.expiresAt) }, 201);
+    return c.json(
+      { user: presentUser(found.user), csrf: session.csrf, expires_at: iso(session.expiresAt) },
+      201,
+    );
   });
 
   app.get("/session", async (c) => {

@@ -38,9 +38,16 @@ export const uiRoutes = (options: UiRoutesOptions = {}) => {
 
   const load = async (name: string): Promise<Uint8Array | null> => {
     if (cache.has(name)) return cache.get(name)!;
-    const path = embeddedUi ? (Object.hasOwn(embeddedUi, name) ? embeddedUi[name] : undefined) : join(dir, name);
+    const path = embeddedUi
+      ? Object.hasOwn(embeddedUi, name)
+        ? embeddedUi[name]
+        : undefined
+      : join(dir, name);
     if (!path) return null;
-    const bytes = await readFile(path).then((b) => new Uint8Array(b), () => null);
+    const bytes = await readFile(path).then(
+      (b) => new Uint8Array(b),
+      () => null,
+    );
     // index.html changes with every build; hashed assets never do.
     if (bytes && name !== "index.html") cache.set(name, bytes);
     return bytes;
@@ -53,16 +60,25 @@ export const uiRoutes = (options: UiRoutesOptions = {}) => {
     const bytes = await load(name);
     if (!bytes) return c.notFound();
     // Names carry a content hash (ui/build.ts), so a browser may keep them for good.
-    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": type, "cache-control": "public, max-age=31536000, immutable" });
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": type,
+      "cache-control": "public, max-age=31536000, immutable",
+    });
   });
 
   app.get("*", async (c, next) => {
     if (!UI_PAGES.some((re) => re.test(c.req.path))) return next();
     const html = await load("index.html");
     if (!html) {
-      return c.text("The web UI is not built: run `node scripts/ensure-install.mjs` (or `bun ui/build.ts`).", 503);
+      return c.text(
+        "The web UI is not built: run `node scripts/ensure-install.mjs` (or `bun ui/build.ts`).",
+        503,
+      );
     }
-    return c.body(html as Uint8Array<ArrayBuffer>, 200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
+    return c.body(html as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-cache",
+    });
   });
 
   return app;

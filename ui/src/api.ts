@@ -66,10 +66,19 @@ export async function signOut(): Promise<void> {
   }
 }
 
-const EVENT_TYPES = ["pipeline.created", "pipeline.finished", "workflow.finished", "job.started", "job.finished"];
+const EVENT_TYPES = [
+  "pipeline.created",
+  "pipeline.finished",
+  "workflow.finished",
+  "job.started",
+  "job.finished",
+];
 
 /** Live state changes (GET /api/v1/events, SSE with the cookie); returns the unsubscribe. */
-export function subscribeEvents(onEvent: (ev: CairnEvent) => void, onState?: (live: boolean) => void): () => void {
+export function subscribeEvents(
+  onEvent: (ev: CairnEvent) => void,
+  onState?: (live: boolean) => void,
+): () => void {
   const source = new EventSource("/api/v1/events");
   const handler = (e: MessageEvent) => onEvent(JSON.parse(e.data) as CairnEvent);
   for (const t of EVENT_TYPES) source.addEventListener(t, handler as EventListener);

@@ -13,11 +13,21 @@ const ICONS: Record<string, string> = {
 };
 
 export function statusBadge(status: string): HTMLSpanElement {
-  return h("span.status", { class: `status-${status}`, "data-status": status }, h("span.status-icon", { "aria-hidden": "true" }, ICONS[status] ?? "•"), ` ${status}`);
+  return h(
+    "span.status",
+    { class: `status-${status}`, "data-status": status },
+    h("span.status-icon", { "aria-hidden": "true" }, ICONS[status] ?? "•"),
+    ` ${status}`,
+  );
 }
 
 export function errorBox(err: unknown): HTMLElement {
-  const msg = err instanceof ApiError ? `${err.message} (${err.code})` : err instanceof Error ? err.message : String(err);
+  const msg =
+    err instanceof ApiError
+      ? `${err.message} (${err.code})`
+      : err instanceof Error
+        ? err.message
+        : String(err);
   return h("p.error", { role: "alert" }, msg);
 }
 

@@ -8,7 +8,11 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return `${Math.floor(s / 86400)}d ago`;
 }
 
-export function duration(fromIso: string | null | undefined, toIso: string | null | undefined, now = Date.now()): string {
+export function duration(
+  fromIso: string | null | undefined,
+  toIso: string | null | undefined,
+  now = Date.now(),
+): string {
   if (!fromIso) return "";
   const ms = (toIso ? Date.parse(toIso) : now) - Date.parse(fromIso);
   if (ms < 1000) return `${Math.max(0, ms)}ms`;

@@ -30,7 +30,13 @@ const nav = h(
 const httpNotice = h("p.http-notice", { hidden: true, role: "note" });
 document.body.replaceChildren(
   h("a.skip-link", { href: "#main" }, "Skip to content"),
-  h("header.site-header", null, h("a.brand", { href: "/", "aria-label": "Cairn CI home" }, "▲ Cairn"), nav, h("div.header-end", null, themeToggle(), userBox)),
+  h(
+    "header.site-header",
+    null,
+    h("a.brand", { href: "/", "aria-label": "Cairn CI home" }, "▲ Cairn"),
+    nav,
+    h("div.header-end", null, themeToggle(), userBox),
+  ),
   httpNotice,
   main,
 );
@@ -51,7 +57,7 @@ function drawUser(): void {
   userBox.replaceChildren(h("span.login", { title: `role: ${s.user.role}` }, s.user.login), out);
 }
 
-let cleanup: (() => void) | void;
+let cleanup: (() => void) | undefined;
 let sessionChecked = false;
 
 async function render(): Promise<void> {
@@ -63,11 +69,16 @@ async function render(): Promise<void> {
   }
   const found = match(location.pathname);
   if (!found) {
-    main.replaceChildren(h("h1", null, "Not found"), h("p", null, h("a", { href: "/" }, "Back to the dashboard")));
+    main.replaceChildren(
+      h("h1", null, "Not found"),
+      h("p", null, h("a", { href: "/" }, "Back to the dashboard")),
+    );
     return;
   }
   if (!found.route.public && !currentSession()) {
-    navigate(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`, { replace: true });
+    navigate(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`, {
+      replace: true,
+    });
     return;
   }
   if (found.route.public && currentSession() && location.pathname === "/login") {
@@ -79,11 +90,13 @@ async function render(): Promise<void> {
     if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  cleanup = found.route.page(main, found.params);
+  const done = found.route.page(main, found.params);
+  cleanup = typeof done === "function" ? (done as () => void) : undefined;
 }
 
 window.addEventListener("cairn:signed-out", () => {
-  if (location.pathname !== "/login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+  if (location.pathname !== "/login")
+    navigate(`/login?next=${encodeURIComponent(location.pathname)}`, { replace: true });
 });
 
 fetch("/api/v1/health")

@@ -2,7 +2,7 @@
 // (server/routes/ui.ts, UI_PAGES — keep the two lists in step), and links navigate without reloads.
 export type Params = Record<string, string>;
 /** A page draws itself into `root` and returns its cleanup (close streams, stop timers). */
-export type Page = (root: HTMLElement, params: Params) => (() => void) | void;
+export type Page = (root: HTMLElement, params: Params) => unknown;
 
 interface Route {
   pattern: RegExp;
@@ -27,7 +27,11 @@ export function route(path: string, page: Page, opts: { public?: boolean } = {})
 export function match(pathname: string): { route: Route; params: Params } | null {
   for (const r of routes) {
     const m = r.pattern.exec(pathname);
-    if (m) return { route: r, params: Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1])])) };
+    if (m)
+      return {
+        route: r,
+        params: Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1])])),
+      };
   }
   return null;
 }

@@ -9,7 +9,8 @@ export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENSHOTS = join(import.meta.dir, "..", "..", "test-output", "screenshots");
 
 /** Run browser tests? Without chromium they skip, except in CI (CAIRN_REQUIRE_LXC=1), where they must fail. */
-export const browserTestsEnabled = (): boolean => existsSync(CHROMIUM) || process.env.CAIRN_REQUIRE_LXC === "1";
+export const browserTestsEnabled = (): boolean =>
+  existsSync(CHROMIUM) || process.env.CAIRN_REQUIRE_LXC === "1";
 
 export interface TestBrowser {
   context: BrowserContext;

@@ -52,31 +52,51 @@ describe("sessions", () => {
     const { csrf } = (await res.json()) as { csrf: string };
     const get = await fetch(`${server.url}/api/v1/projects`, { headers: { cookie } });
     expect(get.status).toBe(200);
-    const again = (await (await fetch(`${server.url}/api/v1/session`, { headers: { cookie } })).json()) as { csrf: string };
+    const again = (await (await fetch(`${server.url}/api/v1/session`, { headers: { cookie } })).json()) as {
+      csrf: string;
+    };
     expect(again.csrf).toBe(csrf);
 
     const body = JSON.stringify({ name: "csrf-test", repo_url: "/tmp/nowhere" });
     const headers = { cookie, "content-type": "application/json" };
     const noCsrf = await fetch(`${server.url}/api/v1/projects`, { method: "POST", headers, body });
     expect(noCsrf.status).toBe(403);
-    const wrong = await fetch(`${server.url}/api/v1/projects`, { method: "POST", headers: { ...headers, "x-cairn-csrf": "nope" }, body });
+    const wrong = await fetch(`${server.url}/api/v1/projects`, {
+      method: "POST",
+      headers: { ...headers, "x-cairn-csrf": "nope" },
+      body,
+    });
     expect(wrong.status).toBe(403);
-    const ok = await fetch(`${server.url}/api/v1/projects`, { method: "POST", headers: { ...headers, "x-cairn-csrf": csrf }, body });
+    const ok = await fetch(`${server.url}/api/v1/projects`, {
+      method: "POST",
+      headers: { ...headers, "x-cairn-csrf": csrf },
+      body,
+    });
     expect(ok.status).toBe(201);
 
     // Bearer requests need no CSRF header.
-    const bearer = await server.api("/api/v1/projects", { method: "POST", json: { name: "csrf-test-2", repo_url: "/tmp/nowhere" } });
+    const bearer = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "csrf-test-2", repo_url: "/tmp/nowhere" },
+    });
     expect(bearer.status).toBe(201);
 
-    expect((await fetch(`${server.url}/api/v1/session`, { method: "DELETE", headers: { cookie } })).status).toBe(403);
-    const out = await fetch(`${server.url}/api/v1/session`, { method: "DELETE", headers: { cookie, "x-cairn-csrf": csrf } });
+    expect(
+      (await fetch(`${server.url}/api/v1/session`, { method: "DELETE", headers: { cookie } })).status,
+    ).toBe(403);
+    const out = await fetch(`${server.url}/api/v1/session`, {
+      method: "DELETE",
+      headers: { cookie, "x-cairn-csrf": csrf },
+    });
     expect(out.status).toBe(204);
     expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
     expect((await fetch(`${server.url}/api/v1/projects`, { headers: { cookie } })).status).toBe(401);
   });
 
   test("an unknown cookie is 401", async () => {
-    const res = await fetch(`${server.url}/api/v1/projects`, { headers: { cookie: `${SESSION_COOKIE}=forged` } });
+    const res = await fetch(`${server.url}/api/v1/projects`, {
+      headers: { cookie: `${SESSION_COOKIE}=forged` },
+    });
     expect(res.status).toBe(401);
   });
 });

@@ -5,12 +5,12 @@
 import { and, eq, gt } from "drizzle-orm";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import nacl from "tweetnacl";
 import type { Db } from "../../db/client.ts";
 import { apiTokens, sessions, users } from "../../db/schema.ts";
 import { Forbidden } from "../../errors.ts";
-import { hashToken, newToken, tokensEqual } from "../../secrets/index.ts";
 import { toBase64Url } from "../../secrets/encoding.ts";
-import nacl from "tweetnacl";
+import { hashToken, newToken, tokensEqual } from "../../secrets/index.ts";
 
 export const SESSION_COOKIE = "cairn_session";
 export const CSRF_HEADER = "x-cairn-csrf";
@@ -26,9 +26,18 @@ export function csrfFor(sessionId: string): string {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The user behind a valid, unrevoked, unexpired API token, or null. */
-export async function userForApiToken(db: Db, token: string, now = Date.now()): Promise<{ user: UserRow; scopes: string[] } | null> {
+export async function userForApiToken(
+  db: Db,
+  token: string,
+  now = Date.now(),
+): Promise<{ user: UserRow; scopes: string[] } | null> {
   const row = await db
-    .select({ user: users, scopes: apiTokens.scopes, expiresAt: apiTokens.expiresAt, revokedAt: apiTokens.revokedAt })
+    .select({
+      user: users,
+      scopes: apiTokens.scopes,
+      expiresAt: apiTokens.expiresAt,
+      revokedAt: apiTokens.revokedAt,
+    })
     .from(apiTokens)
     .innerJoin(users, eq(users.id, apiTokens.userId))
     .where(eq(apiTokens.tokenHash, hashToken(token)))
@@ -97,4 +106,5 @@ export async function deleteSession(db: Db, sessionId: string): Promise<void> {
 }
 
 /** Scopes a browser session carries: everything its user's role allows. */
-export const sessionScopes = (user: UserRow): string[] => (user.role === "admin" ? ["admin"] : ["read", "write"]);
+export const sessionScopes = (user: UserRow): string[] =>
+  user.role === "admin" ? ["admin"] : ["read", "write"];

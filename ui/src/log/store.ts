@@ -181,7 +181,9 @@ export class LineStore {
     if (limit <= 0) return Promise.resolve();
     slot.inflight = (async () => {
       try {
-        const { page, total } = await this.fetcher.get(`/api/v1/jobs/${this.jobId}/log?from=${from}&limit=${limit}`);
+        const { page, total } = await this.fetcher.get(
+          `/api/v1/jobs/${this.jobId}/log?from=${from}&limit=${limit}`,
+        );
         if (page.count) slot.blocks.push(page);
         this.advance(slot, p);
         if (total > this.total) this.total = total;

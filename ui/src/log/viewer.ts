@@ -72,13 +72,32 @@ export class LogViewer {
     this.rowsEl = h("div.log-rows");
     this.canvas = h("div.log-canvas", null, this.rowsEl);
     this.spacer = h("div.log-spacer", null, this.canvas);
-    this.scroller = h("div.log-scroller", { tabindex: "0", role: "region", "aria-label": "Job log", "aria-describedby": "log-help" }, this.spacer);
+    this.scroller = h(
+      "div.log-scroller",
+      { tabindex: "0", role: "region", "aria-label": "Job log", "aria-describedby": "log-help" },
+      this.spacer,
+    );
     this.status = h("span.log-status", { role: "status", "aria-live": "polite" });
-    this.followBtn = h("button.follow", { type: "button", "aria-pressed": String(this.following) }, "Follow tail");
-    this.searchInput = h("input#log-search", { type: "search", placeholder: "Search the log", autocomplete: "off" });
+    this.followBtn = h(
+      "button.follow",
+      { type: "button", "aria-pressed": String(this.following) },
+      "Follow tail",
+    );
+    this.searchInput = h("input#log-search", {
+      type: "search",
+      placeholder: "Search the log",
+      autocomplete: "off",
+    });
     this.searchStatus = h("span.search-status", { "aria-live": "polite" });
     const dl = (format: string, label: string) =>
-      h("a.download", { href: `/api/v1/jobs/${opts.jobId}/log?format=${format}`, download: `job-${opts.jobId}.${format === "raw" ? "log" : format === "text" ? "txt" : "html"}` }, label);
+      h(
+        "a.download",
+        {
+          href: `/api/v1/jobs/${opts.jobId}/log?format=${format}`,
+          download: `job-${opts.jobId}.${format === "raw" ? "log" : format === "text" ? "txt" : "html"}`,
+        },
+        label,
+      );
     const searchForm = h(
       "form.log-search",
       { role: "search" },
@@ -91,8 +110,33 @@ export class LogViewer {
     this.el = h(
       "section.log-viewer",
       { "aria-labelledby": "log-title" },
-      h("div.log-toolbar", null, h("h2#log-title", null, "Log"), searchForm, h("div.log-actions", null, this.followBtn, h("span.downloads", null, "Download: ", dl("raw", "raw"), " ", dl("text", "text"), " ", dl("html", "html")), this.status)),
-      h("p#log-help.visually-hidden", null, "Scroll with the arrow and page keys. Line numbers are links to the line."),
+      h(
+        "div.log-toolbar",
+        null,
+        h("h2#log-title", null, "Log"),
+        searchForm,
+        h(
+          "div.log-actions",
+          null,
+          this.followBtn,
+          h(
+            "span.downloads",
+            null,
+            "Download: ",
+            dl("raw", "raw"),
+            " ",
+            dl("text", "text"),
+            " ",
+            dl("html", "html"),
+          ),
+          this.status,
+        ),
+      ),
+      h(
+        "p#log-help.visually-hidden",
+        null,
+        "Scroll with the arrow and page keys. Line numbers are links to the line.",
+      ),
       this.scroller,
     );
 
@@ -298,7 +342,13 @@ export class LogViewer {
   }
 
   private updateStatus(): void {
-    const state = this.ended ? "finished" : this.opts.live ? (this.ws?.readyState === WebSocket.OPEN ? "live" : "connecting") : "finished";
+    const state = this.ended
+      ? "finished"
+      : this.opts.live
+        ? this.ws?.readyState === WebSocket.OPEN
+          ? "live"
+          : "connecting"
+        : "finished";
     const key = `${this.store.total}:${state}`;
     if (key === this.statusText) return;
     this.statusText = key;
@@ -312,7 +362,9 @@ export class LogViewer {
   private connect(): void {
     if (this.disposed || this.ended) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/api/v1/jobs/${this.opts.jobId}/log/ws?from=${this.wsFrom}`);
+    const ws = new WebSocket(
+      `${proto}//${location.host}/api/v1/jobs/${this.opts.jobId}/log/ws?from=${this.wsFrom}`,
+    );
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -354,7 +406,11 @@ export class LogViewer {
       return;
     }
     const total = this.store.total;
-    const startAt = this.currentMatch || (dir === 1 ? Math.max(1, Math.floor(this.scroller.scrollTop * this.linesPerPx())) : Math.floor(this.scroller.scrollTop * this.linesPerPx()) + 1);
+    const startAt =
+      this.currentMatch ||
+      (dir === 1
+        ? Math.max(1, Math.floor(this.scroller.scrollTop * this.linesPerPx()))
+        : Math.floor(this.scroller.scrollTop * this.linesPerPx()) + 1);
     this.searchStatus.textContent = "Searching…";
     let n = this.currentMatch ? startAt + dir : startAt;
     for (let scanned = 0; scanned < total; scanned++, n += dir) {

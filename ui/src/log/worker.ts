@@ -13,7 +13,10 @@ interface LogResponse {
   total_lines: number;
 }
 
-const scope = self as unknown as { onmessage: ((e: MessageEvent<PageRequest>) => void) | null; postMessage(msg: unknown, transfer?: Transferable[]): void };
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<PageRequest>) => void) | null;
+  postMessage(msg: unknown, transfer?: Transferable[]): void;
+};
 
 scope.onmessage = async (e) => {
   const { id, url } = e.data;
@@ -22,7 +25,11 @@ scope.onmessage = async (e) => {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = (await res.json()) as LogResponse;
     const page = encodePage(body.lines);
-    scope.postMessage({ id, page, total: body.total_lines }, [page.offsets.buffer, page.spanAt.buffer, page.spans.buffer]);
+    scope.postMessage({ id, page, total: body.total_lines }, [
+      page.offsets.buffer,
+      page.spanAt.buffer,
+      page.spans.buffer,
+    ]);
   } catch (err) {
     scope.postMessage({ id, error: String(err) });
   }

@@ -26,7 +26,9 @@ export function dashboardPage(root: HTMLElement): () => void {
   const projectNav = h("ul.project-links");
 
   const drawProjects = () =>
-    projectNav.replaceChildren(...[...projects.values()].map((p) => h("li", null, h("a", { href: `/projects/${p.id}` }, p.name))));
+    projectNav.replaceChildren(
+      ...[...projects.values()].map((p) => h("li", null, h("a", { href: `/projects/${p.id}` }, p.name))),
+    );
 
   const unsubscribe = subscribeEvents(async (ev) => {
     if (!projects.has(ev.project_id)) {
@@ -38,7 +40,9 @@ export function dashboardPage(root: HTMLElement): () => void {
 
   load(root, async () => {
     for (const p of (await api<ListPage<Project>>("/projects")).items) projects.set(p.id, p);
-    const all = await Promise.all([...projects.keys()].map((id) => api<ListPage<Pipeline>>(`/projects/${id}/pipelines`)));
+    const all = await Promise.all(
+      [...projects.keys()].map((id) => api<ListPage<Pipeline>>(`/projects/${id}/pipelines`)),
+    );
     list.set(all.flatMap((page) => page.items));
     drawProjects();
     const aside = h(
@@ -58,7 +62,11 @@ export function dashboardPage(root: HTMLElement): () => void {
 
 function newProjectForm(): HTMLElement {
   const name = h("input#np-name", { name: "name", required: true, placeholder: "org/repo" });
-  const repo = h("input#np-repo", { name: "repo_url", required: true, placeholder: "git@github.com:org/repo.git" });
+  const repo = h("input#np-repo", {
+    name: "repo_url",
+    required: true,
+    placeholder: "git@github.com:org/repo.git",
+  });
   const branch = h("input#np-branch", { name: "default_branch", placeholder: "main" });
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
@@ -78,7 +86,11 @@ function newProjectForm(): HTMLElement {
     try {
       const p = await api<Project>("/projects", {
         method: "POST",
-        json: { name: name.value.trim(), repo_url: repo.value.trim(), ...(branch.value.trim() ? { default_branch: branch.value.trim() } : {}) },
+        json: {
+          name: name.value.trim(),
+          repo_url: repo.value.trim(),
+          ...(branch.value.trim() ? { default_branch: branch.value.trim() } : {}),
+        },
       });
       navigate(`/projects/${p.id}`);
     } catch (err) {

@@ -45,7 +45,17 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         " / ",
         h("span", { "aria-current": "page" }, job.name),
       ),
-      h("div.page-head", null, h("h1", null, `Job ${job.name} `, h("span.job-status", { "data-status": job.status }, statusBadge(job.status))), !isTerminal(job.status) && h("div.actions", null, cancel, cancelStatus)),
+      h(
+        "div.page-head",
+        null,
+        h(
+          "h1",
+          null,
+          `Job ${job.name} `,
+          h("span.job-status", { "data-status": job.status }, statusBadge(job.status)),
+        ),
+        !isTerminal(job.status) && h("div.actions", null, cancel, cancelStatus),
+      ),
       job.unsandboxed &&
         h(
           "p.warning",
@@ -75,7 +85,11 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
       h("h2#steps-title", null, "Steps"),
       job.steps.length === 0
         ? h("p.muted", null, isTerminal(job.status) ? "No steps ran." : "Waiting for the first step…")
-        : h("ol.step-list", null, job.steps.map((s, i) => h("li", null, stepItem(s, firstLines[i + 1] ?? null)))),
+        : h(
+            "ol.step-list",
+            null,
+            job.steps.map((s, i) => h("li", null, stepItem(s, firstLines[i + 1] ?? null))),
+          ),
     );
   };
 
@@ -89,7 +103,8 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         statusBadge(s.status),
         h("span.step-name", null, s.name),
         h("span.step-time", null, duration(s.started_at, s.finished_at)),
-        s.exit_code !== null && h("span.exit-code", { class: s.exit_code === 0 ? "ok" : "bad" }, `exit ${s.exit_code}`),
+        s.exit_code !== null &&
+          h("span.exit-code", { class: s.exit_code === 0 ? "ok" : "bad" }, `exit ${s.exit_code}`),
       ),
       h(
         "dl.facts",
@@ -102,10 +117,17 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         h("dd", null, s.exit_code === null ? "—" : String(s.exit_code)),
         s.first_line !== null && h("dt", null, "Log"),
         s.first_line !== null &&
-          h("dd", null, h("a", { href: `#L${s.first_line}` }, `from line ${s.first_line}`), nextFirst ? ` to ${nextFirst - 1}` : ""),
+          h(
+            "dd",
+            null,
+            h("a", { href: `#L${s.first_line}` }, `from line ${s.first_line}`),
+            nextFirst ? ` to ${nextFirst - 1}` : "",
+          ),
       ),
     );
-    details.addEventListener("toggle", () => (details.open ? openSteps.add(s.index) : openSteps.delete(s.index)));
+    details.addEventListener("toggle", () =>
+      details.open ? openSteps.add(s.index) : openSteps.delete(s.index),
+    );
     return details;
   };
 
@@ -124,7 +146,12 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
     drawHead(job, pipeline);
     drawSteps(job);
     const live = !isTerminal(job.status);
-    viewer = new LogViewer({ jobId: job.id, total: job.log_lines, live, onEnd: () => void refresh().catch(() => {}) });
+    viewer = new LogViewer({
+      jobId: job.id,
+      total: job.log_lines,
+      live,
+      onEnd: () => void refresh().catch(() => {}),
+    });
     root.replaceChildren(head, h("div.job-body", null, stepsEl, viewer.el));
     viewer.start();
     if (live) {

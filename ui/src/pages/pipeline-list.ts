@@ -12,7 +12,13 @@ export interface PipelineList {
   refresh(pipelineId: string): void;
 }
 
-export function pipelineList(opts: { caption: string; projects: Map<string, Project>; showProject: boolean; limit?: number; filter?: (p: Pipeline) => boolean }): PipelineList {
+export function pipelineList(opts: {
+  caption: string;
+  projects: Map<string, Project>;
+  showProject: boolean;
+  limit?: number;
+  filter?: (p: Pipeline) => boolean;
+}): PipelineList {
   const limit = opts.limit ?? 50;
   let rows: Pipeline[] = [];
   const tbody = h("tbody");
@@ -24,7 +30,16 @@ export function pipelineList(opts: { caption: string; projects: Map<string, Proj
     h(
       "thead",
       null,
-      h("tr", null, opts.showProject && h("th", { scope: "col" }, "Project"), h("th", { scope: "col" }, "Pipeline"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Branch / commit"), h("th", { scope: "col" }, "Jobs"), h("th", { scope: "col" }, "Created")),
+      h(
+        "tr",
+        null,
+        opts.showProject && h("th", { scope: "col" }, "Project"),
+        h("th", { scope: "col" }, "Pipeline"),
+        h("th", { scope: "col" }, "Status"),
+        h("th", { scope: "col" }, "Branch / commit"),
+        h("th", { scope: "col" }, "Jobs"),
+        h("th", { scope: "col" }, "Created"),
+      ),
     ),
     tbody,
   );
@@ -36,12 +51,31 @@ export function pipelineList(opts: { caption: string; projects: Map<string, Proj
     return h(
       "tr",
       { "data-pipeline": p.id, "data-status": p.status },
-      opts.showProject && h("td", { "data-label": "Project" }, project ? h("a", { href: `/projects/${p.project_id}` }, project.name) : p.project_id),
+      opts.showProject &&
+        h(
+          "td",
+          { "data-label": "Project" },
+          project ? h("a", { href: `/projects/${p.project_id}` }, project.name) : p.project_id,
+        ),
       h("td", { "data-label": "Pipeline" }, h("a", { href: `/pipelines/${p.id}` }, `#${p.number}`)),
       h("td", { "data-label": "Status" }, statusBadge(p.status)),
-      h("td", { "data-label": "Branch" }, h("span.branch", null, p.branch ?? p.tag ?? "—"), " ", h("code.sha", null, shortSha(p.sha))),
+      h(
+        "td",
+        { "data-label": "Branch" },
+        h("span.branch", null, p.branch ?? p.tag ?? "—"),
+        " ",
+        h("code.sha", null, shortSha(p.sha)),
+      ),
       h("td", { "data-label": "Jobs" }, `${done}/${p.jobs.length} passed`),
-      h("td", { "data-label": "Created" }, h("time", { datetime: p.created_at, title: new Date(p.created_at).toLocaleString() }, ago(p.created_at))),
+      h(
+        "td",
+        { "data-label": "Created" },
+        h(
+          "time",
+          { datetime: p.created_at, title: new Date(p.created_at).toLocaleString() },
+          ago(p.created_at),
+        ),
+      ),
     );
   };
 

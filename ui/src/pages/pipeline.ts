@@ -25,7 +25,10 @@ export function layoutColumns(jobs: JobSummary[]): JobSummary[][] {
     return d;
   };
   const cols: JobSummary[][] = [];
-  for (const j of jobs) (cols[visit(j, new Set())] ??= []).push(j);
+  for (const j of jobs) {
+    const d = visit(j, new Set());
+    cols[d] = [...(cols[d] ?? []), j];
+  }
   return cols.filter(Boolean);
 }
 
@@ -93,7 +96,15 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
     setTitle(`#${p.number}`, project?.name ?? "");
     replace(
       body,
-      h("nav.crumbs", { "aria-label": "Breadcrumb" }, h("a", { href: "/" }, "Dashboard"), " / ", h("a", { href: `/projects/${p.project_id}` }, project?.name ?? "project"), " / ", h("span", { "aria-current": "page" }, `#${p.number}`)),
+      h(
+        "nav.crumbs",
+        { "aria-label": "Breadcrumb" },
+        h("a", { href: "/" }, "Dashboard"),
+        " / ",
+        h("a", { href: `/projects/${p.project_id}` }, project?.name ?? "project"),
+        " / ",
+        h("span", { "aria-current": "page" }, `#${p.number}`),
+      ),
       h("div.page-head", null, h("h1", null, `Pipeline #${p.number} `, statusBadge(p.status)), live.el),
       h(
         "dl.facts",
