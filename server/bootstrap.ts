@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { count } from "drizzle-orm";
+import { withConfigFile } from "./config-file.ts";
 import { type Db, openDb } from "./db/client.ts";
 import { apiTokens, users } from "./db/schema.ts";
 import { hashToken, type Keyring, loadOrCreateMasterKey, newToken } from "./secrets/index.ts";
@@ -19,7 +20,9 @@ export interface ServerConfig {
   port: number;
 }
 
-export function configFromEnv(env: Record<string, string | undefined> = process.env): ServerConfig {
+/** CAIRN_* variables over the CAIRN_CONFIG file's settings (server/config-file.ts). */
+export function configFromEnv(processEnv: Record<string, string | undefined> = process.env): ServerConfig {
+  const env = withConfigFile(processEnv);
   const dataDir = resolve(env.CAIRN_DATA_DIR ?? "data");
   const port = Number(env.CAIRN_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -1,7 +1,10 @@
 // cairn-server: `init` prepares a data dir, `serve` runs the server (no local builder),
-// `rotate-key` re-seals every secret under a new master key.
+// `rotate-key` re-seals every secret under a new master key; migrate, backup, restore and config check
+// are in cli-ops.ts.
 import { parseArgs } from "node:util";
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
+import { backupCommand, configCheckCommand, migrateCommand, restoreCommand } from "./cli-ops.ts";
+import { applyConfigFile } from "./config-file.ts";
 import { assemble, startBackground } from "./assemble.ts";
 import type { RuntimeAdapter } from "./runtime.ts";
 import { finishRotation, type RotateResult, rotateMasterKey } from "./services/rotate-key.ts";
@@ -22,25 +25,58 @@ commands:
   rotate-key [--finish]
             seal every secret under a new master key; after restarting the server, --finish
             re-seals anything sealed meanwhile and retires the previous key
-  version   print the version`;
+  migrate   apply pending database migrations and exit (serve does it at start too)
+  backup FILE|s3://BUCKET/KEY
+            a consistent snapshot of the database, the master key(s) and the local blob store
+            in one .tar.gz (mode 0600) — it holds the master key: keep it like one
+  restore FILE|s3://BUCKET/KEY --data-dir DIR
+            unpack a backup into a new or empty data dir and verify it (database opens,
+            migrations apply, every sealed value opens with the restored key)
+  config check
+            explain every bad value of the configuration (file and CAIRN_* variables)
+  version   print the version
+
+every command takes --config FILE (or CAIRN_CONFIG): a JSON file of settings, e.g.
+{"port": 8443, "host": "0.0.0.0", "data_dir": "/var/lib/cairn"}; CAIRN_* variables override it
+(docs/operations.md lists the keys)`;
 
 const FLAGS: Record<string, Record<string, { type: "boolean" | "string"; multiple?: boolean }>> = {
   version: {},
   init: { "self-signed": { type: "boolean" }, host: { type: "string", multiple: true } },
   serve: { "insecure-http": { type: "boolean" } },
   "rotate-key": { finish: { type: "boolean" } },
+  migrate: {},
+  backup: {},
+  restore: { "data-dir": { type: "string" } },
+  config: {},
 };
+const POSITIONAL = new Set(["backup", "restore", "config"]);
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   let values: Record<string, unknown> = {};
+  let positionals: string[] = [];
   try {
-    values = parseArgs({ args: rest, options: FLAGS[command ?? ""] ?? {}, strict: true, allowPositionals: false }).values;
+    const options = { ...FLAGS[command ?? ""], config: { type: "string" as const } };
+    ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: POSITIONAL.has(command ?? "") }));
   } catch (err) {
     console.error(`cairn-server: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  if (values.config) process.env.CAIRN_CONFIG = values.config as string;
+  // `config check` explains a bad file itself; every other command stops on one.
+  if (command !== "config") applyConfigFile(process.env);
   switch (command) {
+    case "migrate":
+      return migrateCommand();
+    case "backup":
+      return backupCommand(positionals[0]);
+    case "restore":
+      return restoreCommand(positionals[0], values["data-dir"] as string | undefined);
+    case "config":
+      if (positionals.join(" ") === "check") return configCheckCommand();
+      console.error(`cairn-server: usage: cairn-server config check [--config FILE]`);
+      return 2;
     case "version":
       console.log(VERSION);
       return 0;

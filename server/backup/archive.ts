@@ -1,0 +1,34 @@
+// Where a backup archive lives: a local file, or an S3 object (`s3://bucket/key`) written and read
+// through the blob-store adapter with the CAIRN_S3_* endpoint and credentials.
+import { readFile } from "node:fs/promises";
+import { createS3BlobStore, s3OptionsFromEnv } from "../blobs/s3.ts";
+import type { BlobStore } from "../blobs/types.ts";
+
+export interface S3Location {
+  bucket: string;
+  key: string;
+}
+
+export function parseS3Url(target: string): S3Location | null {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(target);
+  if (!target.startsWith("s3://")) return null;
+  if (!m) throw new Error(`${target}: an S3 location is s3://BUCKET/KEY`);
+  return { bucket: m[1]!, key: m[2]! };
+}
+
+function storeFor(loc: S3Location, env: Record<string, string | undefined>): BlobStore {
+  const opts = s3OptionsFromEnv({ ...env, CAIRN_S3_BUCKET: loc.bucket });
+  return createS3BlobStore({ ...opts!, bucket: loc.bucket, prefix: "" });
+}
+
+export async function uploadArchive(file: string, loc: S3Location, env: Record<string, string | undefined>): Promise<void> {
+  const store = storeFor(loc, env);
+  if (await store.has(loc.key)) throw new Error(`s3://${loc.bucket}/${loc.key} exists; a backup never overwrites one`);
+  await store.put(loc.key, new Uint8Array(await readFile(file)), "application/gzip");
+}
+
+export async function downloadArchive(loc: S3Location, env: Record<string, string | undefined>): Promise<Uint8Array> {
+  const bytes = await storeFor(loc, env).get(loc.key);
+  if (!bytes) throw new Error(`s3://${loc.bucket}/${loc.key} does not exist`);
+  return bytes;
+}
