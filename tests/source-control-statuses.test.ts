@@ -10,7 +10,7 @@ import {
   type RecordedRequest,
   startFakeGithub,
 } from "./support/forge.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const CONFIG = `version: 2.1
@@ -38,6 +38,7 @@ let github: FakeGithub;
 let projectId: string;
 let secret: string;
 let sha: string;
+let repo: TestRepo;
 
 const statuses = (r: RecordedRequest[]) => r.filter((x) => x.path.includes("/statuses/"));
 
@@ -51,7 +52,7 @@ beforeAll(async () => {
     if (saved === undefined) delete process.env.CAIRN_PUBLIC_URL;
     else process.env.CAIRN_PUBLIC_URL = saved;
   }
-  const repo = createRepo();
+  repo = createRepo();
   sha = repo.commit({ ".circleci/config.yml": CONFIG }, "add config");
   const res = await server.api("/api/v1/projects", {
     method: "POST",
@@ -74,7 +75,9 @@ describe("forge settings", () => {
     expect(bad.status).toBe(400);
     const res = await server.api(`/api/v1/projects/${projectId}`, {
       method: "PATCH",
-      json: { forge: { kind: "github", api_url: `${github.url}/api/v3/`, repo: "acme/widgets", token: TOKEN } },
+      json: {
+        forge: { kind: "github", api_url: `${github.url}/api/v3/`, repo: "acme/widgets", token: TOKEN },
+      },
     });
     expect(res.status).toBe(200);
     const project = await (await server.api(`/api/v1/projects/${projectId}`)).text();
@@ -140,7 +143,10 @@ describe("commit statuses", () => {
   test("a pending status that needed retries never lands after the final state", async () => {
     const before = statuses(github.requests).length;
     github.failNext(/\/statuses\//, 502, 2);
-    const res = await deliver(server.url, projectId, secret, { event: "push", body: JSON.stringify(pushPayload("main", sha)) });
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("main", sha)),
+    });
     const { pipeline } = (await res.json()) as { pipeline: { id: string } };
     // Finish both jobs at once, while the first pending is still being retried.
     const builder = await registerSimBuilder(server.url, server.token, "fast");
@@ -148,7 +154,10 @@ describe("commit statuses", () => {
       const job = await acquireJob(builder);
       await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
     }
-    const mine = () => statuses(github.requests).slice(before).filter((r) => r.body.target_url.endsWith(pipeline.id));
+    const mine = () =>
+      statuses(github.requests)
+        .slice(before)
+        .filter((r) => r.body.target_url.endsWith(pipeline.id));
     await github.waitFor(() => mine().filter((r) => r.body.state === "success").length >= 2);
     await Bun.sleep(500);
     for (const context of ["cairn/ci", "cairn/style"]) {
@@ -172,6 +181,29 @@ describe("commit statuses", () => {
   });
 });
 
+describe("a push whose config cannot run", () => {
+  test("is refused, and the forge gets one error status saying why", async () => {
+    const broken = repo.commit(
+      { ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: 3\n" },
+      "broken",
+      "broken",
+    );
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: JSON.stringify(pushPayload("broken", broken)),
+    });
+    expect(res.status).toBe(422);
+    await github.waitFor((r) => statuses(r).some((x) => x.path.endsWith(broken) && x.body.state === "error"));
+    const error = statuses(github.requests).find((x) => x.path.endsWith(broken));
+    expect(error?.body).toMatchObject({
+      state: "error",
+      context: "cairn",
+      target_url: `${PUBLIC_URL}/projects/${projectId}`,
+    });
+    expect(error?.body.description).toContain("2 problems in the config: .circleci/config.yml:3:3: job `build` has no executor");
+  });
+});
+
 describe("deploy keys", () => {
   test("generated, added read-only through the forge API, shown public only, removed from the forge on delete", async () => {
     const created = await server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" });
@@ -184,7 +216,9 @@ describe("deploy keys", () => {
     expect(key.public_key).toMatch(/^ssh-ed25519 AAAA\S+ cairn deploy key for acme-widgets$/);
     expect(key.fingerprint).toMatch(/^SHA256:/);
     expect(key.forge).toEqual({ added: true, id: "1000" });
-    const added = github.requests.find((r) => r.method === "POST" && r.path === "/api/v3/repos/acme/widgets/keys");
+    const added = github.requests.find(
+      (r) => r.method === "POST" && r.path === "/api/v3/repos/acme/widgets/keys",
+    );
     expect(added?.body).toEqual({ title: "Cairn CI (acme-widgets)", key: key.public_key, read_only: true });
     expect(added?.authorization).toBe(`Bearer ${TOKEN}`);
 

@@ -95,3 +95,25 @@ export class StatusReporter {
     this.queues.set(key, next);
   }
 }
+
+/**
+ * A pushed commit whose config cannot run (invalid, missing) gets one `error` status, `cairn`, so the
+ * forge shows why nothing was built. Fire and forget, retried like the others.
+ */
+export function reportConfigError(
+  conn: GithubConnection,
+  sha: string,
+  message: string,
+  target_url: string,
+  opts: { retry?: RetryPolicy; log?: (msg: string) => void } = {},
+): void {
+  const status = {
+    state: "error" as const,
+    target_url,
+    context: "cairn",
+    description: message.split("\n").slice(0, 2).join(" "),
+  };
+  withRetry(() => createStatus(conn, sha, status), opts.retry ?? DEFAULT_RETRY).catch((err) =>
+    opts.log?.(`commit status cairn=error for ${sha.slice(0, 12)} not posted: ${(err as Error).message}`),
+  );
+}

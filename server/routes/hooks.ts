@@ -11,9 +11,14 @@ import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, NotFound, Unprocessable } from "../errors.ts";
 import { branchMatches } from "../forge/branch-filters.ts";
 import { decideGeneric, decideGithub, type HookDecision, skipRequested } from "../forge/events.ts";
-import { webhookSecretOf } from "../forge/project-forge.ts";
+import { forgeConnection, webhookSecretOf } from "../forge/project-forge.ts";
 import { verifySignature } from "../forge/signature.ts";
+import { reportConfigError } from "../forge/status-reporter.ts";
 import { createPipeline } from "../services/pipelines.ts";
+import { publicBase } from "./project-settings.ts";
+
+/** Pipelines that could not be made because of the commit's config: the forge is told (status `cairn`). */
+const CONFIG_ERRORS = ["config_invalid", "config_missing"];
 
 /** GitHub caps payloads at 25 MB. */
 const MAX_BODY_BYTES = 25 * 1024 * 1024;
@@ -126,6 +131,11 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
     if (err instanceof Unprocessable && err.code === "no_jobs") return ignored(err.message);
     // Anything else (repository unreachable, bad config) may be fixed and redelivered.
     await forget();
+    if (err instanceof Unprocessable && CONFIG_ERRORS.includes(err.code)) {
+      const conn = forgeConnection(deps.keyring, project);
+      if (conn)
+        reportConfigError(conn, decision.sha, err.message, `${publicBase(deps, c)}/projects/${project.id}`);
+    }
     throw err;
   }
   if (deliveryId) {
