@@ -1,0 +1,121 @@
+// The binaries alone: dist/cairn-server and dist/cairn-builder copied into an empty folder and run
+// with a PATH of a few system tools (no node, bun or npm), from `init` to a finished job's log.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readMigrationFolder } from "../server/db/migrate.ts";
+import { MIGRATIONS_DIR } from "../server/db/client.ts";
+import {
+  builderBinary,
+  type Install,
+  installBinaries,
+  logText,
+  type Running,
+  resolvable,
+  run,
+  runPipeline,
+  type ServerBinary,
+  serveBinary,
+} from "./support/binaries.ts";
+import { createRepo } from "./support/git.ts";
+
+const CONFIG = `version: 2.1
+jobs:
+  hello:
+    machine: true
+    steps:
+      - checkout
+      - run:
+          name: Greet
+          command: |
+            cat greeting.txt
+            printf '\\033[1;32mbuilt by the binaries\\033[0m\\n'
+workflows:
+  main:
+    jobs: [hello]
+`;
+
+describe("binaries: cairn-server and cairn-builder on their own", () => {
+  let install: Install;
+  let dataDir: string;
+  let server: ServerBinary | undefined;
+  let builder: Running | undefined;
+
+  beforeAll(async () => {
+    install = await installBinaries();
+    dataDir = join(mkdtempSync(join(tmpdir(), "cairn-bin-data-")), "data");
+  }, 120_000);
+
+  afterAll(async () => {
+    await builder?.stop();
+    await server?.stop();
+  });
+
+  test("the install's PATH has no node, bun or npm, and the binaries are self-contained", async () => {
+    expect(resolvable(install, ["node", "bun", "npm", "deno", "npx"])).toEqual([]);
+    expect(resolvable(install, ["git", "sh"])).toEqual(["git", "sh"]);
+    for (const f of [install.server, install.builder]) {
+      expect(statSync(f).size).toBeLessThan(120 * 2 ** 20);
+      const v = await run(install, f, ["version"]);
+      expect(v.code).toBe(0);
+      expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    }
+  });
+
+  test("the embedded migrations are the committed folder's", () => {
+    const generated = readFileSync(join(import.meta.dir, "..", "dist", "gen", "migrations.ts"), "utf8");
+    const embedded = JSON.parse(generated.slice(generated.indexOf("= ") + 2, generated.lastIndexOf(";")));
+    expect(embedded).toEqual(readMigrationFolder(MIGRATIONS_DIR));
+  });
+
+  test("init, serve, register, run: a real job completes and its log reads back", async () => {
+    const init = await run(install, install.server, ["init"], { CAIRN_DATA_DIR: dataDir });
+    expect(init.err).toBe("");
+    expect(init.code).toBe(0);
+    expect(init.out).toContain("initial-admin-token");
+    const migrate = await run(install, install.server, ["migrate"], { CAIRN_DATA_DIR: dataDir });
+    expect(migrate.out).toContain("0 migration(s) applied");
+
+    server = await serveBinary(install, dataDir);
+    // The UI and its assets come out of the binary.
+    const index = await (await fetch(`${server.url}/`)).text();
+    const script = /src="(\/assets\/app-[^"]+\.js)"/.exec(index)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${server.url}${script}`);
+    expect(asset.status).toBe(200);
+    expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+
+    builder = await builderBinary(install, server, "binary-builder");
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG, "greeting.txt": "hello from the checkout\n" });
+    const project = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "binaries", repo_url: repo.bare } })
+    ).json()) as { id: string };
+    const jobs = await runPipeline(server, project.id);
+    expect(jobs.map((j) => j.status), builder.output() + server.output()).toEqual(["success"]);
+    const text = await logText(server, jobs[0]!.id);
+    expect(text).toContain("hello from the checkout");
+    // The WASM pipeline (embedded) parsed the colour codes out of the text.
+    expect(text).toContain("built by the binaries");
+    expect(text).not.toContain("\x1b[");
+  }, 90_000);
+
+  test("config check explains bad values and passes good ones", async () => {
+    const bad = await run(install, install.server, ["config", "check"], {
+      CAIRN_DATA_DIR: dataDir,
+      CAIRN_PORT: "70000",
+      CAIRN_HOST: "0.0.0.0",
+      CAIRN_LEASE_TTL_MS: "10",
+      CAIRN_DB_URL: "postgres://x",
+      CAIRN_S3_REGION: "eu-west-1",
+    });
+    expect(bad.code).toBe(1);
+    for (const needle of ["CAIRN_PORT=70000", "CAIRN_HOST=0.0.0.0 without TLS", "CAIRN_LEASE_TTL_MS=10", "CAIRN_DB_URL", "CAIRN_S3_BUCKET"]) {
+      expect(bad.out).toContain(needle);
+    }
+    const good = await run(install, install.server, ["config", "check"], { CAIRN_DATA_DIR: dataDir });
+    expect(good.out).toContain("config check: ok");
+    expect(good.code).toBe(0);
+  });
+});

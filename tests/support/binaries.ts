@@ -1,0 +1,168 @@
+// The compiled binaries as an operator gets them: built by scripts/build.ts, copied alone into an
+// empty folder, run with a PATH of a few system tools (no node, bun or npm; the checkout not in reach).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "../../scripts/build.ts";
+
+/** What a fleet host and the process driver use; everything else (node, bun, npm) stays out of reach. */
+const TOOLS = [
+  "sh", "bash", "git", "tar", "cat", "echo", "env", "ls", "mkdir", "rm", "cp", "mv", "sleep", "printf",
+  "unshare", "mktemp", "chmod", "true", "false", "head", "tail", "grep", "sed", "ssh", "uname", "id", "test", "wc",
+];
+
+export interface Install {
+  /** The empty folder holding only the two binaries. */
+  bin: string;
+  server: string;
+  builder: string;
+  /** The environment every binary runs with: PATH of symlinks to TOOLS, HOME in the temp folder. */
+  env: Record<string, string>;
+}
+
+/** Builds (once per test file) and installs into a fresh temp folder. */
+export async function installBinaries(): Promise<Install> {
+  const built = await build({ quiet: true });
+  const root = mkdtempSync(join(tmpdir(), "cairn-install-"));
+  const bin = join(root, "bin");
+  const tools = join(root, "tools");
+  mkdirSync(bin);
+  mkdirSync(tools);
+  for (const f of [built.server, built.builder]) copyFileSync(f, join(bin, f.split("/").pop()!));
+  for (const t of TOOLS) {
+    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map((d) => join(d, t)).find((p) => existsSync(p));
+    if (found) symlinkSync(found, join(tools, t));
+  }
+  const home = join(root, "home");
+  mkdirSync(home);
+  return {
+    bin,
+    server: join(bin, "cairn-server"),
+    builder: join(bin, "cairn-builder"),
+    env: { PATH: tools, HOME: home, TMPDIR: tmpdir(), LANG: "C.UTF-8" },
+  };
+}
+
+/** `command -v` in the install's environment: which of these resolve. */
+export function resolvable(install: Install, names: string[]): string[] {
+  return names.filter((n) => spawnSync("/bin/sh", ["-c", `command -v ${n}`], { env: install.env }).status === 0);
+}
+
+export function run(
+  install: Install,
+  file: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { env: { ...install.env, ...env }, cwd: install.bin, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => resolve({ code, out, err }));
+  });
+}
+
+export interface Running {
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function keep(child: ChildProcess): Running {
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await Promise.race([exited, Bun.sleep(10_000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+export interface ServerBinary extends Running {
+  url: string;
+  token: string;
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+}
+
+/** `cairn-server serve` on a free loopback port (CAIRN_PORT=0); resolves once health answers 200. */
+export async function serveBinary(install: Install, dataDir: string): Promise<ServerBinary> {
+  const child = spawn(install.server, ["serve"], {
+    env: { ...install.env, CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" },
+    cwd: install.bin,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const running = keep(child);
+  let url = "";
+  for (let i = 0; i < 200 && !url; i++) {
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(running.output())?.[1] ?? "";
+    if (child.exitCode !== null) break;
+    if (!url) await Bun.sleep(25);
+  }
+  if (!url) {
+    await running.stop();
+    throw new Error(`cairn-server serve did not start:\n${running.output()}`);
+  }
+  const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
+  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set("content-type", "application/json");
+      body = JSON.stringify(init.json);
+    }
+    return fetch(`${url}${path}`, { ...init, headers, body });
+  };
+  return { ...running, url, token, api };
+}
+
+/** `cairn-builder register` (process driver) then `cairn-builder run`. */
+export async function builderBinary(install: Install, server: ServerBinary, name: string): Promise<Running> {
+  const { token } = (await (await server.api("/api/v1/builders/registration-tokens", { method: "POST" })).json()) as {
+    token: string;
+  };
+  const dir = mkdtempSync(join(tmpdir(), "cairn-bin-builder-"));
+  const config = join(dir, "builder.json");
+  const reg = await run(install, install.builder, [
+    "register", "--server", server.url, "--token", token, "--config", config, "--name", name, "--driver", "process",
+  ]);
+  if (reg.code !== 0) throw new Error(`cairn-builder register failed (${reg.code}):\n${reg.out}${reg.err}`);
+  const child = spawn(install.builder, ["run", "--config", config], {
+    env: install.env,
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return keep(child);
+}
+
+type Job = { id: string; status: string };
+
+/** Triggers a pipeline on `branch` and waits until every job has ended; returns the jobs. */
+export async function runPipeline(server: ServerBinary, projectId: string, timeoutMs = 60_000): Promise<Job[]> {
+  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+  if (res.status !== 201) throw new Error(`pipeline: ${res.status} ${await res.text()}`);
+  const pipeline = (await res.json()) as { jobs: { id: string }[] };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const jobs = await Promise.all(
+      pipeline.jobs.map(async (j) => (await (await server.api(`/api/v1/jobs/${j.id}`)).json()) as Job),
+    );
+    if (jobs.every((j) => !["queued", "running"].includes(j.status))) return jobs;
+    if (Date.now() > deadline) throw new Error(`jobs still running: ${JSON.stringify(jobs.map((j) => j.status))}`);
+    await Bun.sleep(200);
+  }
+}
+
+export async function logText(server: ServerBinary, jobId: string): Promise<string> {
+  return (await server.api(`/api/v1/jobs/${jobId}/log?format=text`)).text();
+}
