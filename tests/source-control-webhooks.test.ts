@@ -339,6 +339,25 @@ describe("what gets built", () => {
     }
   });
 
+  test("GitHub's form encoding (payload=<JSON>) is accepted, signed over the form body", async () => {
+    const body = new URLSearchParams({ payload: JSON.stringify(pushPayload("main", mainSha)) }).toString();
+    const res = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body,
+      contentType: "application/x-www-form-urlencoded",
+    });
+    expect(res.status).toBe(201);
+    const tampered = body.replace("main", "mainx");
+    const { signBody } = await import("../server/forge/signature.ts");
+    const bad = await deliver(server.url, projectId, secret, {
+      event: "push",
+      body: tampered,
+      contentType: "application/x-www-form-urlencoded",
+      signature: await signBody(secret, body),
+    });
+    expect(bad.status).toBe(401);
+  });
+
   test("a pull request from a fork is not built", async () => {
     const payload = pullRequestPayload("opened", "feature/login", featureSha);
     payload.pull_request.head.repo.full_name = "mallory/Hello-World";

@@ -73,11 +73,20 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   if (deliveryId && deliveryId.length > 200)
     throw new BadRequest("the delivery id is too long", undefined, "invalid_delivery");
 
+  // GitHub sends either JSON or (its form's default) `payload=<url-encoded JSON>`; both are signed as sent.
+  let text = new TextDecoder().decode(raw);
+  if ((c.req.header("content-type") ?? "").startsWith("application/x-www-form-urlencoded")) {
+    text = new URLSearchParams(text).get("payload") ?? "";
+  }
   let payload: unknown;
   try {
-    payload = JSON.parse(new TextDecoder().decode(raw));
+    payload = JSON.parse(text);
   } catch {
-    throw new BadRequest("the webhook body is not valid JSON", undefined, "malformed_json");
+    throw new BadRequest(
+      "the webhook body is not valid JSON (nor a form with a JSON `payload`)",
+      undefined,
+      "malformed_json",
+    );
   }
   const decision: HookDecision = source === "github" ? decideGithub(event, payload) : decideGeneric(payload);
   if (decision.kind === "ping") return c.json({ status: "pong", zen: decision.zen ?? null }, 200);

@@ -18,6 +18,8 @@ export interface Delivery {
   deliveryId?: string;
   /** Default: signed with `secret`; a string is sent as is; null sends no signature header. */
   signature?: string | null;
+  /** Default application/json; GitHub's form encoding sends `payload=<JSON>`. */
+  contentType?: string;
 }
 
 export async function deliver(
@@ -27,7 +29,7 @@ export async function deliver(
   d: Delivery,
 ): Promise<Response> {
   const headers: Record<string, string> = {
-    "content-type": "application/json",
+    "content-type": d.contentType ?? "application/json",
     "user-agent": "GitHub-Hookshot/test",
     "x-github-event": d.event,
     "x-github-delivery": d.deliveryId ?? crypto.randomUUID(),
