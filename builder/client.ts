@@ -1,6 +1,9 @@
 // The builder's side of server/protocol.ts: one method per call, retries decided in retryable.ts.
 import {
   type AcquireRequest,
+  type BlobUrl,
+  type CacheRestoreResponse,
+  type CacheSaveResponse,
   contentRange,
   type FinishReport,
   type HeartbeatResponse,
@@ -12,6 +15,8 @@ import {
   type RegisterResponse,
   routes,
   type StepReport,
+  type TestResultsResponse,
+  type WorkspaceAttachResponse,
 } from "../server/protocol.ts";
 import { ApiCallError, backoff, isRetryableError, sleep } from "./retryable.ts";
 
@@ -87,6 +92,64 @@ export class ServerClient {
 
   async step(jobId: string, report: StepReport): Promise<void> {
     await this.call("POST", routes.step(jobId), report);
+  }
+
+  /** The newest matching cache, or null on a miss (404). */
+  async cacheRestore(jobId: string, keys: string[]): Promise<CacheRestoreResponse | null> {
+    try {
+      return (await this.call("POST", routes.cacheRestore(jobId), { keys })).json as CacheRestoreResponse;
+    } catch (err) {
+      if (err instanceof ApiCallError && err.status === 404 && err.code === "cache_miss") return null;
+      throw err;
+    }
+  }
+
+  async cacheSave(jobId: string, key: string): Promise<CacheSaveResponse> {
+    return (await this.call("POST", routes.cacheSave(jobId), { key })).json as CacheSaveResponse;
+  }
+
+  async cacheCommit(jobId: string, key: string, uploadId: string, size: number): Promise<boolean> {
+    return ((await this.call("POST", routes.cacheCommit(jobId), { key, upload_id: uploadId, size })).json as { saved: boolean }).saved;
+  }
+
+  async artifact(jobId: string, path: string, size: number): Promise<BlobUrl> {
+    return (await this.call("POST", routes.artifacts(jobId), { path, size })).json as BlobUrl;
+  }
+
+  async testResults(jobId: string, path: string, xml: Uint8Array): Promise<TestResultsResponse> {
+    const route = `${routes.testResults(jobId)}?path=${encodeURIComponent(path)}`;
+    return (await this.call("POST", route, xml, { "content-type": "application/xml" })).json as TestResultsResponse;
+  }
+
+  async workspacePersist(jobId: string, size: number): Promise<BlobUrl> {
+    return (await this.call("POST", routes.workspacePersist(jobId), { size })).json as BlobUrl;
+  }
+
+  async workspaceAttach(jobId: string): Promise<WorkspaceAttachResponse> {
+    return (await this.call("POST", routes.workspaceAttach(jobId), {})).json as WorkspaceAttachResponse;
+  }
+
+  /**
+   * Moves bytes to or from a blob URL the server issued: presigned S3 (absolute) or the server's
+   * capability endpoint (relative, resolved here; the server's CA applies). No bearer token is sent.
+   */
+  async blob(blob: BlobUrl, init: { method: "GET" } | { method: "PUT"; body: ReadableStream<Uint8Array>; size: number }): Promise<Response> {
+    const url = new URL(blob.url, this.server);
+    const sameOrigin = url.origin === new URL(this.server).origin;
+    const headers: Record<string, string> = { ...blob.headers };
+    if (init.method === "PUT") headers["content-length"] = String(init.size);
+    const res = await fetch(url, {
+      method: init.method,
+      headers,
+      body: init.method === "PUT" ? init.body : undefined,
+      duplex: "half",
+      ...(sameOrigin && this.tls.ca ? { tls: { ca: this.tls.ca, rejectUnauthorized: true } } : {}),
+    } as RequestInit);
+    if (!res.ok) {
+      const text = (await res.text()).slice(0, 300);
+      throw new ApiCallError(res.status, "blob_transfer_failed", `${init.method} of a blob failed: HTTP ${res.status} ${text}`, null);
+    }
+    return res;
   }
 
   async finish(jobId: string, report: FinishReport): Promise<{ ok: boolean; offset?: number }> {

@@ -6,6 +6,7 @@ import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox } from "./driver/types.ts";
 import { LogUploader } from "./log-uploader.ts";
+import { installHelpers, isStorageStep, runStorageStep } from "./steps/index.ts";
 
 const DEFAULT_NO_OUTPUT_TIMEOUT_S = 600;
 const DEFAULT_MAX_JOB_S = 5 * 60 * 60;
@@ -66,6 +67,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     sandbox = await driver.create({ name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`, template: payload.template });
     unsandboxed = sandbox.unsandboxed;
     if (unsandboxed) uploader.write(note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."));
+    await installHelpers(sandbox, job);
     let failed = false;
     for (const [index, step] of payload.steps.entries()) {
       const name = stepName(step);
@@ -179,6 +181,10 @@ async function runStep(
       return code;
     }
     default:
+      if (isStorageStep(step)) {
+        const ctx = { client: deps.client, sandbox, payload, workdir, note: (t: string) => uploader.write(note(t)) };
+        return runStorageStep(ctx, step);
+      }
       uploader.write(note(`Skipped: the ${step.type} step is not supported by this builder yet.`));
       return 0;
   }

@@ -4,7 +4,8 @@
 import { shellCommand } from "../transport/shell.ts";
 import { cgroupSettings, formatBytes, parseOomKills } from "./lxc-limits.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
-import { STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
+import { hostSpool, makeSpoolDir, removeSpoolDir, SPOOL_DIR, SPOOL_PREFIX, writeSpool } from "./spool.ts";
+import { SANDBOX_SH_PRELUDE, STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
 import type { Driver, ExecResult, HostTransport, Sandbox, SandboxLimits, StepIO, StepSpec } from "./types.ts";
 
 export type { SandboxLimits };
@@ -162,6 +163,31 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         }
       },
 
+      async capture(script, args) {
+        const dir = await makeSpoolDir(transport);
+        const file = `${dir}/out`;
+        const inner = [...attach(), "/bin/sh", "-c", SANDBOX_SH_PRELUDE + script, "cairn-sh", ...args];
+        const r = await transport.exec(["bash", "-c", `${shellCommand(inner)} >"$1" && stat -c %s "$1"`, "cairn-capture", file]);
+        if (r.code !== 0) {
+          await removeSpoolDir(transport, dir);
+          throw new LxcError(r.stderr.trim() || `the command in ${name} failed (exit ${r.code})`);
+        }
+        return hostSpool(transport, dir, file, Number(r.stdout.trim()));
+      },
+
+      async feed(script, args, input) {
+        const dir = await makeSpoolDir(transport);
+        const file = `${dir}/in`;
+        try {
+          await writeSpool(transport, file, input);
+          const inner = [...attach(), "/bin/sh", "-c", SANDBOX_SH_PRELUDE + script, "cairn-sh", ...args];
+          const r = await transport.exec(["bash", "-c", `${shellCommand(inner)} <"$1"`, "cairn-feed", file]);
+          if (r.code !== 0) throw new LxcError(r.stderr.trim() || `the command in ${name} failed (exit ${r.code})`);
+        } finally {
+          await removeSpoolDir(transport, dir);
+        }
+      },
+
       destroy: () => destroy(name),
     };
   }
@@ -209,6 +235,8 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         (n) => n.startsWith(SANDBOX_PREFIX) && n !== template && !keep.has(n),
       );
       await Promise.all(orphans.map((n) => destroy(n)));
+      // Spools a crashed daemon left behind (an hour old: none of a live transfer's).
+      await transport.exec(["find", SPOOL_DIR, "-maxdepth", "1", "-name", `${SPOOL_PREFIX}*`, "-mmin", "+60", "-exec", "rm", "-rf", "{}", "+"]);
       return orphans;
     },
   };

@@ -4,12 +4,15 @@
 // either way, so every sandbox says `unsandboxed: true` and the API and UI show it.
 
 import { spawn } from "node:child_process";
-import { cp, mkdir, readdir, rm } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { cp, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
 import { isAbsolute, join, normalize } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
-import { STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
-import type { Driver, Sandbox, StepIO, StepSpec } from "./types.ts";
+import { SANDBOX_SH_PRELUDE, STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
+import type { Driver, Sandbox, Spool, StepIO, StepSpec } from "./types.ts";
 
 export interface ProcessDriverOptions {
   /** Directory holding one subdirectory per sandbox. */
@@ -71,10 +74,31 @@ export function createProcessDriver(options: ProcessDriverOptions = {}): Driver 
         return spawnStep(argv, env, step.script, io, dir);
       },
 
+      async capture(script, args) {
+        const spoolDir = await mkdtemp(join(tmpdir(), "cairn-spool."));
+        const file = join(spoolDir, "out");
+        try {
+          const out = createWriteStream(file, { mode: 0o600 });
+          await shellIn(script, args.map(sandboxArg), { HOME: home, TMPDIR: tmp }, dir, undefined, out);
+          return localSpool(spoolDir, file, (await stat(file)).size);
+        } catch (err) {
+          await rm(spoolDir, { recursive: true, force: true });
+          throw err;
+        }
+      },
+
+      async feed(script, args, input) {
+        await shellIn(script, args.map(sandboxArg), { HOME: home, TMPDIR: tmp }, dir, input);
+      },
+
       async destroy() {
         await rm(dir, { recursive: true, force: true });
       },
     };
+
+    function sandboxArg(arg: string): string {
+      return arg.startsWith("/") || arg === "~" || arg.startsWith("~/") ? inside(arg) : arg;
+    }
   }
 
   return {
@@ -136,6 +160,47 @@ function spawnStep(argv: string[], env: Record<string, string>, script: string, 
     child.stdin.on("error", () => {});
     child.stdin.end(script);
   });
+}
+
+/** `/bin/sh -c script` with stdin from `input` and stdout to `out` (both streamed); throws with stderr on failure. */
+function shellIn(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  input?: ReadableStream<Uint8Array>,
+  out?: NodeJS.WritableStream,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn("/bin/sh", ["-c", SANDBOX_SH_PRELUDE + script, "cairn-sh", ...args], {
+      env: stepEnv(env, env.HOME),
+      cwd,
+      stdio: [input ? "pipe" : "ignore", out ? "pipe" : "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (b: Buffer) => {
+      if (stderr.length < 65_536) stderr += b.toString();
+    });
+    const piped: Promise<unknown>[] = [];
+    if (input && child.stdin) {
+      piped.push(pipeline(Readable.fromWeb(input as unknown as import("node:stream/web").ReadableStream<Uint8Array>), child.stdin).catch(() => {}));
+    }
+    if (out && child.stdout) piped.push(pipeline(child.stdout, out));
+    child.on("error", reject);
+    child.on("close", async (code) => {
+      await Promise.all(piped).catch(reject);
+      if (code === 0) resolve();
+      else reject(new Error(stderr.trim() || `the command failed (exit ${code})`));
+    });
+  });
+}
+
+function localSpool(dir: string, file: string, size: number): Spool {
+  return {
+    size,
+    stream: () => Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>,
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 function run(argv: string[]): Promise<number> {

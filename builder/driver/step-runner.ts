@@ -11,12 +11,18 @@ export const STEP_RUNNER = [
   "d=$1; shift",
   'case $d in "~") d=$HOME ;; "~/"*) d=$HOME/${d#"~/"} ;; esac',
   'mkdir -p "$d" && cd "$d" || { echo "cairn: cannot enter working directory $d"; rm -f "$f"; exit 125; }',
+  // Cairn's helpers (`cairn tests split`, `circleci tests split`) when the builder installed them.
+  'if [ -d "$HOME/.cairn/bin" ]; then PATH=$HOME/.cairn/bin:$PATH; export PATH; fi',
   "if [ $# -eq 0 ]; then if [ -x /bin/bash ]; then set -- /bin/bash -eo pipefail; else set -- /bin/sh -e; fi; fi",
   '"$@" "$f" </dev/null 2>&1',
   "rc=$?",
   'rm -f "$f"',
   "exit $rc",
 ].join("\n");
+
+/** What Sandbox.capture/feed scripts start with: lxc-attach --clear-env leaves no HOME or PATH. */
+export const SANDBOX_SH_PRELUDE =
+  ': "${HOME:=/root}"; PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; export HOME PATH; cd "$HOME" || exit 125\n';
 
 /** `/bin/bash -eo pipefail` → words; empty means the runner's default (bash if present, else sh). */
 export function shellWords(shell: string | undefined): string[] {

@@ -36,7 +36,28 @@ export interface Sandbox {
   putTree(hostDir: string, dest: string): Promise<void>;
   /** Runs a step's script with `shell` in `workdir`, with `env`; streams output; returns the exit code. */
   run(step: StepSpec, io: StepIO): Promise<number>;
+  /**
+   * Runs `/bin/sh -c script cairn-sh ARGS...` in the sandbox (cwd: home) with its stdout spooled to a temp
+   * file on the host, so an archive's size is known before its upload and it is read back in bounded
+   * chunks. A non-zero exit throws with the script's stderr; the spool is removed then. ARGS that are
+   * absolute or start with `~` are sandbox paths (the process driver maps them into its directory).
+   */
+  capture(script: string, args: string[]): Promise<Spool>;
+  /**
+   * Runs `/bin/sh -c script cairn-sh ARGS...` in the sandbox with `input` on its stdin (spooled through the
+   * host in bounded chunks, never whole in memory). A non-zero exit throws with the script's stderr.
+   */
+  feed(script: string, args: string[], input: ReadableStream<Uint8Array>): Promise<void>;
   destroy(): Promise<void>;
+}
+
+/** Bytes a sandbox produced, held in a temp file on the fleet host until removed. */
+export interface Spool {
+  readonly size: number;
+  /** The bytes in order, read a bounded chunk at a time as the consumer pulls. */
+  stream(): ReadableStream<Uint8Array>;
+  /** Deletes the temp file; idempotent. */
+  remove(): Promise<void>;
 }
 
 export interface StepSpec {

@@ -1,0 +1,32 @@
+// persist_to_workspace adds a tar.gz layer of `paths` under `root`; attach_workspace unpacks, oldest
+// first, the layers of the jobs this one requires (the server picks them), at `at`.
+import type { Step } from "../../server/protocol.ts";
+import { formatSize, sandboxPath, type StepContext } from "./context.ts";
+import { download, packTree, unpackTree, upload } from "./transfer.ts";
+
+type Persist = Extract<Step, { type: "persist_to_workspace" }>;
+type Attach = Extract<Step, { type: "attach_workspace" }>;
+
+export async function persistToWorkspace(ctx: StepContext, step: Persist): Promise<number> {
+  const root = sandboxPath(step.root, ctx.workdir);
+  const spool = await packTree(ctx, root, step.paths.length ? step.paths : ["."]);
+  const size = spool.size;
+  const url = await ctx.client.workspacePersist(ctx.payload.job.id, size);
+  await upload(ctx, url, spool);
+  ctx.note(`Persisted ${step.paths.join(", ")} from ${step.root} to the workspace (${formatSize(size)}).`);
+  return 0;
+}
+
+export async function attachWorkspace(ctx: StepContext, step: Attach): Promise<number> {
+  const at = sandboxPath(step.at, ctx.workdir);
+  const { layers } = await ctx.client.workspaceAttach(ctx.payload.job.id);
+  if (layers.length === 0) {
+    ctx.note("The workspace is empty: no job this one requires persisted anything.");
+    return 0;
+  }
+  for (const layer of layers) {
+    await unpackTree(ctx, at, await download(ctx, layer));
+    ctx.note(`Attached ${layer.job}'s layer (${formatSize(layer.size)}) at ${at}.`);
+  }
+  return 0;
+}
