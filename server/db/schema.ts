@@ -182,6 +182,9 @@ export const jobs = sqliteTable(
     /** Builder that lost this job's previous attempt: the retry goes to another builder when one exists. */
     avoidBuilderId: text("avoid_builder_id"),
     /** `parallelism: N` makes N rows, one per slice, each in its own container. */
+    /** "Re-run with SSH": the container stays up after the steps for SSH sessions until this time. */
+    sshEnabled: integer("ssh_enabled", { mode: "boolean" }).notNull().default(false),
+    sshUntil: integer("ssh_until"),
     sliceIndex: integer("slice_index").notNull().default(0),
     sliceTotal: integer("slice_total").notNull().default(1),
     /** Set when the builder ran the job without a sandbox (process driver). */
@@ -260,6 +263,8 @@ export const builders = sqliteTable(
     /** NaCl box public key (base64): job secrets are sealed to it. */
     publicKey: text("public_key").notNull(),
     slots: integer("slots").notNull().default(1),
+    /** `host:port` of the builder's SSH server for SSH into builds (null: it runs none). */
+    sshEndpoint: text("ssh_endpoint"),
     driver: text("driver"),
     lastSeenAt: integer("last_seen_at"),
     revokedAt: integer("revoked_at"),
@@ -433,4 +438,38 @@ export const workspaceLayers = sqliteTable(
     createdAt: integer("created_at").notNull().default(now),
   },
   (t) => [index("workspace_layers_workflow").on(t.workflowId, t.createdAt)],
+);
+
+/** Public keys users registered for SSH into builds; only the fingerprint is looked up. */
+export const userSshKeys = sqliteTable(
+  "user_ssh_keys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id),
+    name: text("name").notNull(),
+    /** OpenSSH public key line. */
+    publicKey: text("public_key").notNull(),
+    /** `SHA256:…` as OpenSSH prints it. */
+    fingerprint: text("fingerprint").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("user_ssh_keys_fingerprint").on(t.fingerprint), index("user_ssh_keys_user").on(t.userId)],
+);
+
+/** Per-project roles; org admins (users.role = admin) hold every role everywhere. */
+export const projectMembers = sqliteTable(
+  "project_members",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id),
+    role: text("role", { enum: ["admin", "write", "read"] }).notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("project_members_project_user").on(t.projectId, t.userId)],
 );
