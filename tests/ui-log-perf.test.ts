@@ -3,7 +3,7 @@
 // long task over 100 ms (PerformanceObserver 'longtask'). The log is seeded straight into log_chunks
 // (1,000 chunks of 1,000 lines, as ingest stores them) for a running job the stand-in builder holds;
 // then the job finishes, its log is archived, and the time to open the finished log is recorded too.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,9 @@ import type { LogLine } from "../wasm/types.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+
+// A browser against a real server: seconds, not milliseconds, on a busy machine.
+setDefaultTimeout(60_000);
 
 const LINES = 1_000_000;
 const PER_CHUNK = 1000;

@@ -1,7 +1,7 @@
 // The job page's live log survives the server going away: the server process is killed with -9 and
 // restarted while a job runs; the viewer reconnects its WebSocket with ?from= after the last line it
 // has and shows every line exactly once, in order. The session (a database row) survives too.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,9 @@ import { browserTestsEnabled, launchBrowser, screenshot, type TestBrowser } from
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
+
+// A browser against a real server: seconds, not milliseconds, on a busy machine.
+setDefaultTimeout(60_000);
 
 let dataDir: string;
 let server: ServerProcess;

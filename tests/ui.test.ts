@@ -3,7 +3,7 @@
 // a live dashboard, trigger from the project page, the pipeline graph, a job's log arriving while it
 // runs with colours as computed styles, cancel, permalinks, search, themes and phone widths.
 // Screenshots of each page go to test-output/screenshots/.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import type { JobPayload } from "../server/protocol.ts";
@@ -18,6 +18,9 @@ import {
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+
+// A browser against a real server: seconds, not milliseconds, on a busy machine.
+setDefaultTimeout(60_000);
 
 const CONFIG = `version: 2.1
 jobs:
@@ -49,6 +52,8 @@ let page: Page;
 let errors: string[];
 let builder: ServerClient;
 let projectId: string;
+/** The pipeline triggered from the project page: the stand-in builder runs its first job. */
+let triggered: string;
 
 async function json<T>(res: Response | Promise<Response>): Promise<T> {
   const r = await res;
@@ -116,7 +121,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     expect(stored).not.toContain(server.token);
   });
 
-  test("the dashboard shows a new pipeline live, without a reload", async () => {
+  test("the dashboard shows a new pipeline and its status changes live, without a reload", async () => {
     await page.goto(`${server.url}/`);
     await page.waitForSelector(".live[data-live=true]");
     const created = await json<{ id: string; number: number }>(
@@ -127,6 +132,12 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     expect(await row.textContent()).toContain(`#${created.number}`);
     expect(await row.textContent()).toContain("acme/web");
     await screenshot(page, "dashboard");
+    // Its status follows live too: cancel its jobs through the API and watch the row change.
+    const p = await json<{ jobs: { id: string }[] }>(server.api(`/api/v1/pipelines/${created.id}`));
+    for (const j of p.jobs) await server.api(`/api/v1/jobs/${j.id}/cancel`, { method: "POST" });
+    await page
+      .locator(`tr[data-pipeline="${created.id}"][data-status=canceled]`)
+      .waitFor({ timeout: 10_000 });
   });
 
   test("trigger a pipeline from the project page; the pipeline page draws the job graph from `requires`", async () => {
@@ -136,6 +147,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await page.fill("#trigger-branch", "main");
     await page.click("form.trigger button[type=submit]");
     await page.waitForURL(/\/pipelines\/[\w-]+$/);
+    triggered = new URL(page.url()).pathname.split("/").pop()!;
     await page.waitForSelector(".workflow .job-node");
     const columns = await page.$$eval(".graph-column", (cols) =>
       cols.map((c) => [...c.querySelectorAll(".job-name")].map((n) => n.textContent)),
@@ -147,7 +159,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     // The project page lists it too (a real, bookmarkable URL).
     await page.goto(`${server.url}/projects/${projectId}`);
     await page.waitForSelector("table.pipelines tbody tr");
-    expect(await page.locator("table.pipelines tbody tr").count()).toBe(2);
+    expect(await page.locator("table.pipelines tbody tr").count()).toBe(2); // the API one and this one
   });
 
   let running: JobPayload;
@@ -166,7 +178,11 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     up.write("starting build\n\x1b[31mred error\x1b[0m plain\n");
     await up.drain();
 
-    await page.goto(`${server.url}/jobs/${running.job.id}`);
+    // The pipeline triggered from the project page is the one running; open its job from the graph.
+    expect(running.pipeline.id).toBe(triggered);
+    await page.goto(`${server.url}/pipelines/${triggered}`);
+    await page.click(`.job-node[data-job=build]`);
+    await page.waitForURL(`${server.url}/jobs/${running.job.id}`);
     await page.waitForSelector(".log-viewer[data-state=live]");
     await page.waitForFunction(() =>
       document.querySelector(".log-viewer")?.textContent?.includes("red error"),
@@ -220,6 +236,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("a finished job: unsandboxed warning, steps with exit codes, #L permalink, search, downloads", async () => {
+    await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
     const job = await acquireJob(builder);
     const up = new LogUploader(builder, job.job.id);
     await builder.step(job.job.id, { index: 0, name: "checkout", status: "running", log_offset: 0 });

@@ -6,7 +6,7 @@ import { h, replace } from "../dom.ts";
 import { duration, isTerminal, localTime } from "../format.ts";
 import { LogViewer } from "../log/viewer.ts";
 import type { Params } from "../router.ts";
-import type { Job, Pipeline, Step } from "../types.ts";
+import type { Job, Pipeline, Project, Step } from "../types.ts";
 
 export function jobPage(root: HTMLElement, { id }: Params): () => void {
   root.replaceChildren(loading("Loading job"));
@@ -39,7 +39,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         { "aria-label": "Breadcrumb" },
         h("a", { href: "/" }, "Dashboard"),
         " / ",
-        h("a", { href: `/projects/${job.project_id}` }, "project"),
+        h("a", { href: `/projects/${job.project_id}` }, projectName ?? "project"),
         " / ",
         h("a", { href: `/pipelines/${job.pipeline_id}` }, pipeline ? `#${pipeline.number}` : "pipeline"),
         " / ",
@@ -132,6 +132,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
   };
 
   let pipeline: Pipeline | null = null;
+  let projectName: string | null = null;
   const refresh = async () => {
     const job = await api<Job>(`/jobs/${id}`);
     drawHead(job, pipeline);
@@ -142,7 +143,12 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
 
   load(root, async () => {
     const job = await api<Job>(`/jobs/${id}`);
-    pipeline = await api<Pipeline>(`/pipelines/${job.pipeline_id}`).catch(() => null);
+    const [p, project] = await Promise.all([
+      api<Pipeline>(`/pipelines/${job.pipeline_id}`).catch(() => null),
+      api<Project>(`/projects/${job.project_id}`).catch(() => null),
+    ]);
+    pipeline = p;
+    projectName = project?.name ?? null;
     drawHead(job, pipeline);
     drawSteps(job);
     const live = !isTerminal(job.status);
