@@ -1,7 +1,14 @@
 // Browser sessions over a real socket: sign in with an API token, the cookie's flags, reads with the
 // cookie, writes refused without the CSRF header and accepted with it, sign-out, expiry.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startTestServer, type TestServer } from "../../../tests/support/server.ts";
+import { assemble } from "../../assemble.ts";
+import { configFromEnv } from "../../bootstrap.ts";
+import { openDb } from "../../db/client.ts";
+import { sessions } from "../../db/schema.ts";
 import { csrfFor, SESSION_COOKIE } from "./index.ts";
 
 let server: TestServer;
@@ -90,6 +97,36 @@ describe("sessions", () => {
     });
     expect(out.status).toBe(204);
     expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
+    expect((await fetch(`${server.url}/api/v1/projects`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  test("over TLS the cookie is also Secure", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "cairn-session-tls-"));
+    const a = await assemble(configFromEnv({ CAIRN_DATA_DIR: dataDir }), { tls: true });
+    try {
+      const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
+      const res = await a.app.request("https://cairn.test/api/v1/session", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ token }),
+      });
+      expect(res.status).toBe(201);
+      expect(res.headers.get("set-cookie")).toMatch(/; Secure/);
+    } finally {
+      a.closeDb();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("an expired session is refused", async () => {
+    const res = await signIn();
+    const cookie = cookieOf(res);
+    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+    try {
+      await db.update(sessions).set({ expiresAt: Date.now() - 1 });
+    } finally {
+      close();
+    }
     expect((await fetch(`${server.url}/api/v1/projects`, { headers: { cookie } })).status).toBe(401);
   });
 

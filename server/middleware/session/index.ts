@@ -2,7 +2,7 @@
 // so a browser trades an API token for an httpOnly, SameSite=Strict cookie holding a random session
 // id (only its hash is stored). Cookie-authenticated writes must also carry `X-Cairn-CSRF`, a value
 // derived from the session id that only a page which read it from the API can know (double submit).
-import { and, eq, gt } from "drizzle-orm";
+import { and, eq, gt, lt } from "drizzle-orm";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import nacl from "tweetnacl";
@@ -55,6 +55,8 @@ export interface NewSession {
 export async function createSession(db: Db, userId: string, now = Date.now()): Promise<NewSession> {
   const id = newToken("cairn_ses");
   const expiresAt = now + SESSION_TTL_MS;
+  // Sign-ins are rare: a good moment to forget sessions that have expired.
+  await db.delete(sessions).where(lt(sessions.expiresAt, now));
   await db.insert(sessions).values({ idHash: hashToken(id), userId, createdAt: now, expiresAt });
   return { id, csrf: csrfFor(id), expiresAt };
 }
