@@ -2,9 +2,9 @@
 // config check. server/cli.ts parses the arguments and dispatches here.
 import { createClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
-import { configFromEnv } from "./bootstrap.ts";
 import { createBackup } from "./backup/backup.ts";
 import { restoreBackup } from "./backup/restore.ts";
+import { configFromEnv } from "./bootstrap.ts";
 import { checkConfig } from "./config-check.ts";
 import { MIGRATIONS_DIR } from "./db/client.ts";
 import { applyMigrations, currentMigrations } from "./db/migrate.ts";
@@ -18,7 +18,9 @@ export async function migrateCommand(): Promise<number> {
   try {
     const all = currentMigrations(MIGRATIONS_DIR);
     const applied = await applyMigrations(drizzle(client), all);
-    say(`${redact(config.dbUrl)}: ${applied} migration(s) applied; ${all.length} in all (latest ${all.at(-1)?.tag})`);
+    say(
+      `${redact(config.dbUrl)}: ${applied} migration(s) applied; ${all.length} in all (latest ${all.at(-1)?.tag})`,
+    );
     return 0;
   } finally {
     client.close();
@@ -43,9 +45,14 @@ export async function backupCommand(target: string | undefined): Promise<number>
   return 0;
 }
 
-export async function restoreCommand(source: string | undefined, dataDir: string | undefined): Promise<number> {
+export async function restoreCommand(
+  source: string | undefined,
+  dataDir: string | undefined,
+): Promise<number> {
   if (!source || !dataDir) {
-    console.error("cairn-server: restore needs FILE|s3://BUCKET/KEY and --data-dir DIR (a new or empty directory)");
+    console.error(
+      "cairn-server: restore needs FILE|s3://BUCKET/KEY and --data-dir DIR (a new or empty directory)",
+    );
     return 2;
   }
   const r = await restoreBackup(source, dataDir, process.env);
@@ -55,7 +62,9 @@ export async function restoreCommand(source: string | undefined, dataDir: string
     `verified: the database opens and is migrated; ${c.users} user(s), ${c.projects} project(s), ${c.jobs} job(s), ` +
       `${c.blobFiles} blob file(s); all ${c.sealedValues} sealed value(s) open with master key ${r.keyId}`,
   );
-  say(`serve it with CAIRN_DATA_DIR=${r.dataDir} (and no CAIRN_DB_URL, or import ${r.dataDir}/cairn.db into your sqld)`);
+  say(
+    `serve it with CAIRN_DATA_DIR=${r.dataDir} (and no CAIRN_DB_URL, or import ${r.dataDir}/cairn.db into your sqld)`,
+  );
   return 0;
 }
 

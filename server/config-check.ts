@@ -1,6 +1,6 @@
 // `cairn-server config check`: reads the configuration as `serve` would (the --config/CAIRN_CONFIG
 // file under CAIRN_* variables) and explains every value that would stop or weaken the server.
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -54,12 +54,21 @@ export function checkConfig(processEnv: Record<string, string | undefined>): Che
   if (!/^\d+$/.test(portText) || port > 65535) {
     errors.push(`CAIRN_PORT=${portText}: must be a whole number from 0 to 65535 (0 picks a free port)`);
   } else if (port > 0 && port < 1024) {
-    notes.push(`CAIRN_PORT=${port} is below 1024: the server needs CAP_NET_BIND_SERVICE (see docs/systemd/cairn-server.service)`);
+    notes.push(
+      `CAIRN_PORT=${port} is below 1024: the server needs CAP_NET_BIND_SERVICE (see docs/systemd/cairn-server.service)`,
+    );
   }
   const host = env.CAIRN_HOST ?? "127.0.0.1";
   const bare = host.replace(/^\[|\]$/g, "");
-  if (!isIP(bare) && !/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(bare)) {
-    errors.push(`CAIRN_HOST=${host}: not an IP address or host name to listen on (e.g. 0.0.0.0, ::, 127.0.0.1)`);
+  if (
+    !isIP(bare) &&
+    !/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(
+      bare,
+    )
+  ) {
+    errors.push(
+      `CAIRN_HOST=${host}: not an IP address or host name to listen on (e.g. 0.0.0.0, ::, 127.0.0.1)`,
+    );
   }
 
   // Data dir.
@@ -67,16 +76,22 @@ export function checkConfig(processEnv: Record<string, string | undefined>): Che
   if (existsSync(dataDir)) {
     const s = statSync(dataDir);
     if (!s.isDirectory()) errors.push(`CAIRN_DATA_DIR=${dataDir}: exists and is not a directory`);
-    else if (!writable(dataDir)) errors.push(`CAIRN_DATA_DIR=${dataDir}: not writable by this user (uid ${process.getuid?.()})`);
+    else if (!writable(dataDir))
+      errors.push(`CAIRN_DATA_DIR=${dataDir}: not writable by this user (uid ${process.getuid?.()})`);
     else if ((s.mode & 0o077) !== 0) {
-      notes.push(`CAIRN_DATA_DIR=${dataDir} has mode ${(s.mode & 0o777).toString(8)}: chmod 700 (it holds the master key and database)`);
+      notes.push(
+        `CAIRN_DATA_DIR=${dataDir} has mode ${(s.mode & 0o777).toString(8)}: chmod 700 (it holds the master key and database)`,
+      );
     }
     if (!env[MASTER_KEY_ENV] && !existsSync(join(dataDir, MASTER_KEY_FILE))) {
-      notes.push(`no ${MASTER_KEY_FILE} in ${dataDir} yet: \`cairn-server init\` (or the first start) creates one`);
+      notes.push(
+        `no ${MASTER_KEY_FILE} in ${dataDir} yet: \`cairn-server init\` (or the first start) creates one`,
+      );
     }
   } else {
     const parent = existingAncestor(dataDir);
-    if (!writable(parent)) errors.push(`CAIRN_DATA_DIR=${dataDir}: does not exist and ${parent} is not writable to create it`);
+    if (!writable(parent))
+      errors.push(`CAIRN_DATA_DIR=${dataDir}: does not exist and ${parent} is not writable to create it`);
     else notes.push(`CAIRN_DATA_DIR=${dataDir} does not exist yet; \`cairn-server init\` creates it`);
   }
   if (env[MASTER_KEY_ENV]) {
@@ -93,17 +108,26 @@ export function checkConfig(processEnv: Record<string, string | undefined>): Che
     const scheme = /^([a-z0-9+.-]+):/i.exec(dbUrl)?.[1]?.toLowerCase();
     if (scheme === "file") {
       const file = dbUrl.slice(5).replace(/^\/\/(?=\/)/, "");
-      if (!writable(existingAncestor(dirname(resolve(file))))) errors.push(`CAIRN_DB_URL=${dbUrl}: ${dirname(file)} is not writable`);
+      if (!writable(existingAncestor(dirname(resolve(file)))))
+        errors.push(`CAIRN_DB_URL=${dbUrl}: ${dirname(file)} is not writable`);
     } else if (scheme && ["libsql", "https", "http", "wss", "ws"].includes(scheme)) {
       try {
         new URL(dbUrl);
       } catch {
         errors.push(`CAIRN_DB_URL: not a valid URL`);
       }
-      if (!env.CAIRN_DB_AUTH_TOKEN) notes.push("CAIRN_DB_URL is remote and CAIRN_DB_AUTH_TOKEN is unset: fine for an sqld without auth, not for Turso");
-      if (scheme === "http" || scheme === "ws") notes.push(`CAIRN_DB_URL uses ${scheme}: (unencrypted); prefer libsql:// or https:// off this machine`);
+      if (!env.CAIRN_DB_AUTH_TOKEN)
+        notes.push(
+          "CAIRN_DB_URL is remote and CAIRN_DB_AUTH_TOKEN is unset: fine for an sqld without auth, not for Turso",
+        );
+      if (scheme === "http" || scheme === "ws")
+        notes.push(
+          `CAIRN_DB_URL uses ${scheme}: (unencrypted); prefer libsql:// or https:// off this machine`,
+        );
     } else {
-      errors.push(`CAIRN_DB_URL: scheme ${scheme ? `"${scheme}:"` : "missing"}; use file:PATH, libsql://HOST, https://HOST or wss://HOST`);
+      errors.push(
+        `CAIRN_DB_URL: scheme ${scheme ? `"${scheme}:"` : "missing"}; use file:PATH, libsql://HOST, https://HOST or wss://HOST`,
+      );
     }
   } else if (env.CAIRN_DB_AUTH_TOKEN) {
     notes.push("CAIRN_DB_AUTH_TOKEN is set but CAIRN_DB_URL is not: the token is unused");
@@ -131,7 +155,9 @@ export function checkConfig(processEnv: Record<string, string | undefined>): Che
         "(or `cairn-server init --self-signed`), listen on 127.0.0.1 behind a TLS proxy, or set CAIRN_INSECURE_HTTP=1",
     );
   } else if (!tls && insecure === "1" && !isLoopback(host)) {
-    notes.push("plain HTTP off loopback (CAIRN_INSECURE_HTTP=1): tokens and secrets cross the network unencrypted");
+    notes.push(
+      "plain HTTP off loopback (CAIRN_INSECURE_HTTP=1): tokens and secrets cross the network unencrypted",
+    );
   }
 
   // Public URL and proxy.
@@ -139,9 +165,12 @@ export function checkConfig(processEnv: Record<string, string | undefined>): Che
     try {
       const u = new URL(env.CAIRN_PUBLIC_URL);
       if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
-      if (u.protocol === "http:") notes.push("CAIRN_PUBLIC_URL is http: webhook and status links will not be encrypted");
+      if (u.protocol === "http:")
+        notes.push("CAIRN_PUBLIC_URL is http: webhook and status links will not be encrypted");
     } catch {
-      errors.push(`CAIRN_PUBLIC_URL=${env.CAIRN_PUBLIC_URL}: must be an http(s) URL such as https://ci.example.com`);
+      errors.push(
+        `CAIRN_PUBLIC_URL=${env.CAIRN_PUBLIC_URL}: must be an http(s) URL such as https://ci.example.com`,
+      );
     }
   }
   if (env.CAIRN_TRUST_PROXY !== undefined && !["0", "1", ""].includes(env.CAIRN_TRUST_PROXY)) {
@@ -152,25 +181,35 @@ export function checkConfig(processEnv: Record<string, string | undefined>): Che
   const s3Keys = Object.keys(env).filter((k) => k.startsWith("CAIRN_S3_") && env[k]);
   if (s3Keys.length > 0) {
     if (!env.CAIRN_S3_BUCKET) {
-      errors.push(`${s3Keys.join(", ")} set without CAIRN_S3_BUCKET: blobs would stay on local disk; set the bucket or remove them`);
+      errors.push(
+        `${s3Keys.join(", ")} set without CAIRN_S3_BUCKET: blobs would stay on local disk; set the bucket or remove them`,
+      );
     } else {
       if (!!env.CAIRN_S3_ACCESS_KEY_ID !== !!env.CAIRN_S3_SECRET_ACCESS_KEY) {
-        errors.push("set both CAIRN_S3_ACCESS_KEY_ID and CAIRN_S3_SECRET_ACCESS_KEY, or neither (then the AWS default chain is used)");
+        errors.push(
+          "set both CAIRN_S3_ACCESS_KEY_ID and CAIRN_S3_SECRET_ACCESS_KEY, or neither (then the AWS default chain is used)",
+        );
       }
-      if (!env.CAIRN_S3_REGION && !env.CAIRN_S3_ENDPOINT) notes.push("CAIRN_S3_REGION unset: us-east-1 is used");
+      if (!env.CAIRN_S3_REGION && !env.CAIRN_S3_ENDPOINT)
+        notes.push("CAIRN_S3_REGION unset: us-east-1 is used");
       if (env.CAIRN_S3_ENDPOINT) {
         try {
           const u = new URL(env.CAIRN_S3_ENDPOINT);
-          if (u.protocol === "http:" && !isLoopback(u.hostname)) notes.push("CAIRN_S3_ENDPOINT is plain http off this machine");
+          if (u.protocol === "http:" && !isLoopback(u.hostname))
+            notes.push("CAIRN_S3_ENDPOINT is plain http off this machine");
         } catch {
-          errors.push(`CAIRN_S3_ENDPOINT=${env.CAIRN_S3_ENDPOINT}: not a URL (e.g. https://minio.internal:9000)`);
+          errors.push(
+            `CAIRN_S3_ENDPOINT=${env.CAIRN_S3_ENDPOINT}: not a URL (e.g. https://minio.internal:9000)`,
+          );
         }
       }
       if (env.CAIRN_S3_PATH_STYLE && !["true", "false"].includes(env.CAIRN_S3_PATH_STYLE)) {
         errors.push(`CAIRN_S3_PATH_STYLE=${env.CAIRN_S3_PATH_STYLE}: true or false`);
       }
       if (env.CAIRN_S3_PREFIX && !/^([A-Za-z0-9._-]+\/)*$/.test(env.CAIRN_S3_PREFIX)) {
-        errors.push(`CAIRN_S3_PREFIX=${env.CAIRN_S3_PREFIX}: slash-separated names of [A-Za-z0-9._-] ending in /, e.g. cairn/`);
+        errors.push(
+          `CAIRN_S3_PREFIX=${env.CAIRN_S3_PREFIX}: slash-separated names of [A-Za-z0-9._-] ending in /, e.g. cairn/`,
+        );
       }
     }
   }
@@ -197,11 +236,14 @@ function checkTls(certPath: string, keyPath: string, errors: string[], notes: st
   try {
     cert = new X509Certificate(readFileSync(certPath));
   } catch (err) {
-    errors.push(`TLS certificate ${certPath}: ${(err as NodeJS.ErrnoException).code ?? "not a PEM certificate"} (${(err as Error).message})`);
+    errors.push(
+      `TLS certificate ${certPath}: ${(err as NodeJS.ErrnoException).code ?? "not a PEM certificate"} (${(err as Error).message})`,
+    );
   }
   try {
     keyPem = readFileSync(keyPath, "utf8");
-    if ((statSync(keyPath).mode & 0o077) !== 0) errors.push(`TLS key ${keyPath} is readable by group or others: chmod 600 ${keyPath}`);
+    if ((statSync(keyPath).mode & 0o077) !== 0)
+      errors.push(`TLS key ${keyPath} is readable by group or others: chmod 600 ${keyPath}`);
   } catch (err) {
     errors.push(`TLS key ${keyPath}: cannot read (${(err as Error).message})`);
   }
@@ -216,8 +258,13 @@ function checkTls(certPath: string, keyPath: string, errors: string[], notes: st
     return false;
   }
   const until = new Date(cert.validTo);
-  if (until.getTime() < Date.now()) errors.push(`TLS certificate ${certPath} expired on ${until.toISOString()}`);
-  else if (until.getTime() - Date.now() < 30 * 86_400_000) notes.push(`TLS certificate ${certPath} expires on ${until.toISOString()}`);
-  else notes.push(`TLS: ${certPath} (${cert.subject.replace(/\n/g, ", ")}), valid until ${until.toISOString().slice(0, 10)}`);
+  if (until.getTime() < Date.now())
+    errors.push(`TLS certificate ${certPath} expired on ${until.toISOString()}`);
+  else if (until.getTime() - Date.now() < 30 * 86_400_000)
+    notes.push(`TLS certificate ${certPath} expires on ${until.toISOString()}`);
+  else
+    notes.push(
+      `TLS: ${certPath} (${cert.subject.replace(/\n/g, ", ")}), valid until ${until.toISOString().slice(0, 10)}`,
+    );
   return true;
 }

@@ -49,7 +49,7 @@ export function readConfigFile(path: string): Record<string, string> {
     throw new ConfigFileError(path, [(err as Error).message]);
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new ConfigFileError(path, ["must hold one JSON object, e.g. {\"port\": 8443}"]);
+    throw new ConfigFileError(path, ['must hold one JSON object, e.g. {"port": 8443}']);
   }
   const out: Record<string, string> = {};
   const problems: string[] = [];

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readMigrationFolder } from "../server/db/migrate.ts";
 import { MIGRATIONS_DIR } from "../server/db/client.ts";
+import { readMigrationFolder } from "../server/db/migrate.ts";
 import {
   builderBinary,
   type Install,
@@ -90,10 +90,16 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG, "greeting.txt": "hello from the checkout\n" });
     const project = (await (
-      await server.api("/api/v1/projects", { method: "POST", json: { name: "binaries", repo_url: repo.bare } })
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "binaries", repo_url: repo.bare },
+      })
     ).json()) as { id: string };
     const jobs = await runPipeline(server, project.id);
-    expect(jobs.map((j) => j.status), builder.output() + server.output()).toEqual(["success"]);
+    expect(
+      jobs.map((j) => j.status),
+      builder.output() + server.output(),
+    ).toEqual(["success"]);
     const text = await logText(server, jobs[0]!.id);
     expect(text).toContain("hello from the checkout");
     // The WASM pipeline (embedded) parsed the colour codes out of the text.
@@ -111,7 +117,13 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
       CAIRN_S3_REGION: "eu-west-1",
     });
     expect(bad.code).toBe(1);
-    for (const needle of ["CAIRN_PORT=70000", "CAIRN_HOST=0.0.0.0 without TLS", "CAIRN_LEASE_TTL_MS=10", "CAIRN_DB_URL", "CAIRN_S3_BUCKET"]) {
+    for (const needle of [
+      "CAIRN_PORT=70000",
+      "CAIRN_HOST=0.0.0.0 without TLS",
+      "CAIRN_LEASE_TTL_MS=10",
+      "CAIRN_DB_URL",
+      "CAIRN_S3_BUCKET",
+    ]) {
       expect(bad.out).toContain(needle);
     }
     const good = await run(install, install.server, ["config", "check"], { CAIRN_DATA_DIR: dataDir });

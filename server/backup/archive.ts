@@ -21,13 +21,21 @@ function storeFor(loc: S3Location, env: Record<string, string | undefined>): Blo
   return createS3BlobStore({ ...opts!, bucket: loc.bucket, prefix: "" });
 }
 
-export async function uploadArchive(file: string, loc: S3Location, env: Record<string, string | undefined>): Promise<void> {
+export async function uploadArchive(
+  file: string,
+  loc: S3Location,
+  env: Record<string, string | undefined>,
+): Promise<void> {
   const store = storeFor(loc, env);
-  if (await store.has(loc.key)) throw new Error(`s3://${loc.bucket}/${loc.key} exists; a backup never overwrites one`);
+  if (await store.has(loc.key))
+    throw new Error(`s3://${loc.bucket}/${loc.key} exists; a backup never overwrites one`);
   await store.put(loc.key, new Uint8Array(await readFile(file)), "application/gzip");
 }
 
-export async function downloadArchive(loc: S3Location, env: Record<string, string | undefined>): Promise<Uint8Array> {
+export async function downloadArchive(
+  loc: S3Location,
+  env: Record<string, string | undefined>,
+): Promise<Uint8Array> {
   const bytes = await storeFor(loc, env).get(loc.key);
   if (!bytes) throw new Error(`s3://${loc.bucket}/${loc.key} does not exist`);
   return bytes;

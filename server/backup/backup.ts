@@ -6,9 +6,14 @@ import { mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { createClient } from "@libsql/client";
-import type { ServerConfig } from "../bootstrap.ts";
 import { s3OptionsFromEnv } from "../blobs/s3.ts";
-import { loadOrCreateMasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE, MASTER_KEY_PREVIOUS_FILE } from "../secrets/index.ts";
+import type { ServerConfig } from "../bootstrap.ts";
+import {
+  loadOrCreateMasterKey,
+  MASTER_KEY_ENV,
+  MASTER_KEY_FILE,
+  MASTER_KEY_PREVIOUS_FILE,
+} from "../secrets/index.ts";
 import { VERSION } from "../version.ts";
 import { parseS3Url, uploadArchive } from "./archive.ts";
 import { createTarGz } from "./tar.ts";
@@ -62,7 +67,9 @@ export async function createBackup(
   const dbFile = databaseFile(config.dbUrl);
   if (!existsSync(dbFile)) throw new Error(`no database at ${dbFile}: run \`cairn-server init\` first`);
   if (!env[MASTER_KEY_ENV] && !existsSync(join(config.dataDir, MASTER_KEY_FILE))) {
-    throw new Error(`no master key in ${config.dataDir} and no ${MASTER_KEY_ENV}: nothing could open the secrets`);
+    throw new Error(
+      `no master key in ${config.dataDir} and no ${MASTER_KEY_ENV}: nothing could open the secrets`,
+    );
   }
   const keyring = await loadOrCreateMasterKey({ dataDir: config.dataDir, env });
   const work = await mkdtemp(join(tmpdir(), "cairn-backup-"));
@@ -84,15 +91,19 @@ export async function createBackup(
       server_version: VERSION,
       created_at: new Date().toISOString(),
       key_ids: [keyring.current.id, ...keyring.previous.map((k) => k.id)],
-      blobs: localBlobs ? "included" : `not included: they stay in s3://${env.CAIRN_S3_BUCKET}/${env.CAIRN_S3_PREFIX ?? ""}`,
+      blobs: localBlobs
+        ? "included"
+        : `not included: they stay in s3://${env.CAIRN_S3_BUCKET}/${env.CAIRN_S3_PREFIX ?? ""}`,
       files: 0,
     };
-    const keyText = (bytes: Uint8Array) => new TextEncoder().encode(`${Buffer.from(bytes).toString("base64")}\n`);
+    const keyText = (bytes: Uint8Array) =>
+      new TextEncoder().encode(`${Buffer.from(bytes).toString("base64")}\n`);
     try {
       await tar.addFile("cairn.db", snapshot);
       await tar.addBytes(MASTER_KEY_FILE, keyText(keyring.current.bytes));
       // The data dir holds one previous key; a second one (from CAIRN_MASTER_KEY_PREVIOUS) is named in the manifest only.
-      if (keyring.previous[0]) await tar.addBytes(MASTER_KEY_PREVIOUS_FILE, keyText(keyring.previous[0].bytes));
+      if (keyring.previous[0])
+        await tar.addBytes(MASTER_KEY_PREVIOUS_FILE, keyText(keyring.previous[0].bytes));
       files = 2 + (keyring.previous[0] ? 1 : 0);
       if (localBlobs) {
         const root = join(config.dataDir, "blobs");

@@ -57,12 +57,16 @@ export async function restoreBackup(
 }
 
 /** Opens what was restored with the restored key only (never CAIRN_MASTER_KEY from the environment). */
-async function verify(dataDir: string, names: string[]): Promise<Omit<RestoreReport, "dataDir" | "manifest">> {
+async function verify(
+  dataDir: string,
+  names: string[],
+): Promise<Omit<RestoreReport, "dataDir" | "manifest">> {
   const keyring = await loadOrCreateMasterKey({ dataDir, env: {} });
   if (keyring.source !== "file") throw new RestoreError("the backup holds no master key");
   const { db, close } = await openDb(`file:${join(dataDir, "cairn.db")}`);
   try {
-    const n = async (table: typeof users | typeof projects | typeof jobs) => (await db.select({ n: count() }).from(table))[0]!.n;
+    const n = async (table: typeof users | typeof projects | typeof jobs) =>
+      (await db.select({ n: count() }).from(table))[0]!.n;
     const store = new SecretStore(db, keyring);
     const { rows } = await store.sealedRows();
     // Throws a SecretRotationError naming every row that does not open.

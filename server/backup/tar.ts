@@ -17,10 +17,12 @@ function header(name: string, size: number, mode: number, mtime: Date): Uint8Arr
     const i = name.lastIndexOf("/");
     prefix = name.slice(0, i);
     base = name.slice(i + 1);
-    if (enc.encode(base).length > 100 || enc.encode(prefix).length > 155) throw new Error(`name too long for a backup archive: ${name}`);
+    if (enc.encode(base).length > 100 || enc.encode(prefix).length > 155)
+      throw new Error(`name too long for a backup archive: ${name}`);
   }
   const put = (text: string, at: number, len: number) => h.set(enc.encode(text).subarray(0, len), at);
-  const octal = (n: number, at: number, len: number) => put(`${n.toString(8).padStart(len - 1, "0")}\0`, at, len);
+  const octal = (n: number, at: number, len: number) =>
+    put(`${n.toString(8).padStart(len - 1, "0")}\0`, at, len);
   put(base, 0, 100);
   octal(mode & 0o7777, 100, 8);
   octal(0, 108, 8);
@@ -56,7 +58,8 @@ export async function createTarGz(path: string): Promise<TarWriter> {
   gzip.pipe(out);
   const write = (bytes: Uint8Array) =>
     new Promise<void>((resolve, reject) => gzip.write(bytes, (err) => (err ? reject(err) : resolve())));
-  const pad = (size: number) => (size % BLOCK === 0 ? Promise.resolve() : write(new Uint8Array(BLOCK - (size % BLOCK))));
+  const pad = (size: number) =>
+    size % BLOCK === 0 ? Promise.resolve() : write(new Uint8Array(BLOCK - (size % BLOCK)));
   return {
     async addFile(name, file, mode = 0o600) {
       const s = await stat(file);
@@ -85,7 +88,8 @@ export async function createTarGz(path: string): Promise<TarWriter> {
 /** A safe relative name: no absolute paths, no `..`, so an archive cannot write outside `dir`. */
 function safeName(name: string): string {
   const n = normalize(name);
-  if (n.startsWith("/") || n === ".." || n.startsWith("../") || n.includes("/../")) throw new Error(`unsafe name in archive: ${name}`);
+  if (n.startsWith("/") || n === ".." || n.startsWith("../") || n.includes("/../"))
+    throw new Error(`unsafe name in archive: ${name}`);
   return n;
 }
 
@@ -97,7 +101,8 @@ export async function extractTarGz(archive: string, dir: string): Promise<string
   let skip = 0;
   let ended = false;
   const dec = new TextDecoder();
-  const str = (h: Uint8Array, at: number, len: number) => dec.decode(h.subarray(at, at + len)).replace(/\0.*$/s, "");
+  const str = (h: Uint8Array, at: number, len: number) =>
+    dec.decode(h.subarray(at, at + len)).replace(/\0.*$/s, "");
   for await (const chunk of createReadStream(archive).pipe(createGunzip())) {
     const merged = new Uint8Array(buf.length + (chunk as Uint8Array).length);
     merged.set(buf);

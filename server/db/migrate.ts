@@ -26,22 +26,37 @@ export function useEmbeddedMigrations(migrations: readonly Migration[]): void {
 }
 
 /** The migrations the database is brought up to: the embedded set in a binary, else the folder. */
-export const currentMigrations = (folder: string): readonly Migration[] => embedded ?? readMigrationFolder(folder);
+export const currentMigrations = (folder: string): readonly Migration[] =>
+  embedded ?? readMigrationFolder(folder);
 
 /** The folder drizzle-kit writes: meta/_journal.json names each `<tag>.sql` in order. */
 export function readMigrationFolder(folder: string): Migration[] {
   const journal = JSON.parse(readFileSync(join(folder, "meta", "_journal.json"), "utf8")) as {
     entries: { tag: string; when: number }[];
   };
-  return journal.entries.map((e) => ({ tag: e.tag, when: e.when, sql: readFileSync(join(folder, `${e.tag}.sql`), "utf8") }));
+  return journal.entries.map((e) => ({
+    tag: e.tag,
+    when: e.when,
+    sql: readFileSync(join(folder, `${e.tag}.sql`), "utf8"),
+  }));
 }
 
 export const migrationHash = (m: Migration): string => createHash("sha256").update(m.sql).digest("hex");
 
-// biome-ignore lint/suspicious/noExplicitAny: any drizzle libSQL database, whatever its schema
-export async function applyMigrations(db: LibSQLDatabase<any>, migrations: readonly Migration[]): Promise<number> {
+export async function applyMigrations(
+  // biome-ignore lint/suspicious/noExplicitAny: any drizzle libSQL database, whatever its schema
+  db: LibSQLDatabase<any>,
+  migrations: readonly Migration[],
+): Promise<number> {
   const table = sql.identifier(MIGRATIONS_TABLE);
-  await db.run(sql`CREATE TABLE IF NOT EXISTS ${table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
+  // Byte for byte drizzle's statement, so sqlite_master reads the same whichever made the table.
+  await db.run(sql`
+		CREATE TABLE IF NOT EXISTS ${table} (
+			id SERIAL PRIMARY KEY,
+			hash text NOT NULL,
+			created_at numeric
+		)
+	`);
   const [last] = await db.values<[unknown, string, unknown]>(
     sql`SELECT id, hash, created_at FROM ${table} ORDER BY created_at DESC LIMIT 1`,
   );

@@ -8,8 +8,34 @@ import { build } from "../../scripts/build.ts";
 
 /** What a fleet host and the process driver use; everything else (node, bun, npm) stays out of reach. */
 const TOOLS = [
-  "sh", "bash", "git", "tar", "cat", "echo", "env", "ls", "mkdir", "rm", "cp", "mv", "sleep", "printf",
-  "unshare", "mktemp", "chmod", "true", "false", "head", "tail", "grep", "sed", "ssh", "uname", "id", "test", "wc",
+  "sh",
+  "bash",
+  "git",
+  "tar",
+  "cat",
+  "echo",
+  "env",
+  "ls",
+  "mkdir",
+  "rm",
+  "cp",
+  "mv",
+  "sleep",
+  "printf",
+  "unshare",
+  "mktemp",
+  "chmod",
+  "true",
+  "false",
+  "head",
+  "tail",
+  "grep",
+  "sed",
+  "ssh",
+  "uname",
+  "id",
+  "test",
+  "wc",
 ];
 
 export interface Install {
@@ -31,7 +57,9 @@ export async function installBinaries(): Promise<Install> {
   mkdirSync(tools);
   for (const f of [built.server, built.builder]) copyFileSync(f, join(bin, f.split("/").pop()!));
   for (const t of TOOLS) {
-    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map((d) => join(d, t)).find((p) => existsSync(p));
+    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+      .map((d) => join(d, t))
+      .find((p) => existsSync(p));
     if (found) symlinkSync(found, join(tools, t));
   }
   const home = join(root, "home");
@@ -46,7 +74,9 @@ export async function installBinaries(): Promise<Install> {
 
 /** `command -v` in the install's environment: which of these resolve. */
 export function resolvable(install: Install, names: string[]): string[] {
-  return names.filter((n) => spawnSync("/bin/sh", ["-c", `command -v ${n}`], { env: install.env }).status === 0);
+  return names.filter(
+    (n) => spawnSync("/bin/sh", ["-c", `command -v ${n}`], { env: install.env }).status === 0,
+  );
 }
 
 export function run(
@@ -56,7 +86,11 @@ export function run(
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { env: { ...install.env, ...env }, cwd: install.bin, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(file, args, {
+      env: { ...install.env, ...env },
+      cwd: install.bin,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -95,7 +129,11 @@ export interface ServerBinary extends Running {
 }
 
 /** `cairn-server serve` on a free loopback port (CAIRN_PORT=0); resolves once health answers 200. */
-export async function serveBinary(install: Install, dataDir: string): Promise<ServerBinary> {
+export async function serveBinary(
+  install: Install,
+  dataDir: string,
+  adminToken?: string,
+): Promise<ServerBinary> {
   const child = spawn(install.server, ["serve"], {
     env: { ...install.env, CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" },
     cwd: install.bin,
@@ -112,7 +150,7 @@ export async function serveBinary(install: Install, dataDir: string): Promise<Se
     await running.stop();
     throw new Error(`cairn-server serve did not start:\n${running.output()}`);
   }
-  const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
+  const token = adminToken ?? readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
     const headers = new Headers(init.headers);
     if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
@@ -128,13 +166,25 @@ export async function serveBinary(install: Install, dataDir: string): Promise<Se
 
 /** `cairn-builder register` (process driver) then `cairn-builder run`. */
 export async function builderBinary(install: Install, server: ServerBinary, name: string): Promise<Running> {
-  const { token } = (await (await server.api("/api/v1/builders/registration-tokens", { method: "POST" })).json()) as {
+  const { token } = (await (
+    await server.api("/api/v1/builders/registration-tokens", { method: "POST" })
+  ).json()) as {
     token: string;
   };
   const dir = mkdtempSync(join(tmpdir(), "cairn-bin-builder-"));
   const config = join(dir, "builder.json");
   const reg = await run(install, install.builder, [
-    "register", "--server", server.url, "--token", token, "--config", config, "--name", name, "--driver", "process",
+    "register",
+    "--server",
+    server.url,
+    "--token",
+    token,
+    "--config",
+    config,
+    "--name",
+    name,
+    "--driver",
+    "process",
   ]);
   if (reg.code !== 0) throw new Error(`cairn-builder register failed (${reg.code}):\n${reg.out}${reg.err}`);
   const child = spawn(install.builder, ["run", "--config", config], {
@@ -148,8 +198,15 @@ export async function builderBinary(install: Install, server: ServerBinary, name
 type Job = { id: string; status: string };
 
 /** Triggers a pipeline on `branch` and waits until every job has ended; returns the jobs. */
-export async function runPipeline(server: ServerBinary, projectId: string, timeoutMs = 60_000): Promise<Job[]> {
-  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+export async function runPipeline(
+  server: ServerBinary,
+  projectId: string,
+  timeoutMs = 60_000,
+): Promise<Job[]> {
+  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+    method: "POST",
+    json: { branch: "main" },
+  });
   if (res.status !== 201) throw new Error(`pipeline: ${res.status} ${await res.text()}`);
   const pipeline = (await res.json()) as { jobs: { id: string }[] };
   const deadline = Date.now() + timeoutMs;
@@ -158,7 +215,8 @@ export async function runPipeline(server: ServerBinary, projectId: string, timeo
       pipeline.jobs.map(async (j) => (await (await server.api(`/api/v1/jobs/${j.id}`)).json()) as Job),
     );
     if (jobs.every((j) => !["queued", "running"].includes(j.status))) return jobs;
-    if (Date.now() > deadline) throw new Error(`jobs still running: ${JSON.stringify(jobs.map((j) => j.status))}`);
+    if (Date.now() > deadline)
+      throw new Error(`jobs still running: ${JSON.stringify(jobs.map((j) => j.status))}`);
     await Bun.sleep(200);
   }
 }
