@@ -1,6 +1,7 @@
 // The web UI's entry: the layout (header, navigation, theme toggle), sign-in guard and routes.
 import { currentSession, loadSession, signOut } from "./api.ts";
 import { h } from "./dom.ts";
+import { ago } from "./format.ts";
 import { buildersPage } from "./pages/builders.ts";
 import { dashboardPage } from "./pages/dashboard.ts";
 import { jobPage } from "./pages/job.ts";
@@ -112,5 +113,11 @@ fetch("/api/v1/health")
     }
   })
   .catch(() => {});
+
+// Relative times ("3m ago") stay true while a page is open.
+setInterval(() => {
+  for (const t of document.querySelectorAll<HTMLTimeElement>("time[data-ago]"))
+    t.textContent = ago(t.dateTime);
+}, 15_000);
 
 startRouter(() => void render());

@@ -72,7 +72,7 @@ export function pipelineList(opts: {
         { "data-label": "Created" },
         h(
           "time",
-          { datetime: p.created_at, title: new Date(p.created_at).toLocaleString() },
+          { datetime: p.created_at, title: new Date(p.created_at).toLocaleString(), "data-ago": "" },
           ago(p.created_at),
         ),
       ),

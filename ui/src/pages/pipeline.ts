@@ -114,7 +114,7 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
         h("dt", null, "Commit"),
         h("dd", null, h("code", { title: p.sha }, shortSha(p.sha))),
         h("dt", null, "Created"),
-        h("dd", null, h("time", { datetime: p.created_at }, ago(p.created_at))),
+        h("dd", null, h("time", { datetime: p.created_at, "data-ago": "" }, ago(p.created_at))),
         h("dt", null, "Duration"),
         h("dd", null, duration(p.created_at, p.finished_at)),
         h("dt", null, "Config"),
