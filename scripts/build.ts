@@ -29,7 +29,8 @@ export const MIGRATIONS: Migration[] = ${JSON.stringify(list, null, 2)};
 
 /** dist/gen/ui-assets.ts: every file of ui/dist, embedded, by name. */
 function uiModule(uiDist: string): string {
-  const names = readdirSync(uiDist).filter((n) => statSync(join(uiDist, n)).isFile());
+  // Source maps stay out of the binary (a browser's devtools ask for them, nothing else does).
+  const names = readdirSync(uiDist).filter((n) => statSync(join(uiDist, n)).isFile() && !n.endsWith(".map"));
   const imports = names.map(
     (n, i) => `import f${i} from ${importPath(GEN, join(uiDist, n))} with { type: "file" };`,
   );
