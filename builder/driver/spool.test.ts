@@ -1,0 +1,80 @@
+// Sandbox.capture/feed and the host spool they pass through: the process driver for real, and the
+// host spool over the local transport (the same code the LXC driver runs over ssh), with bytes
+// larger than one spool chunk so the chunked reads and writes are exercised.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLocalTransport } from "../transport/local.ts";
+import { createProcessDriver } from "./process.ts";
+import { hostSpool, makeSpoolDir, SPOOL_CHUNK_BYTES, SPOOL_DIR, SPOOL_PREFIX, writeSpool } from "./spool.ts";
+import type { Sandbox } from "./types.ts";
+
+const big = new Uint8Array(SPOOL_CHUNK_BYTES * 2 + 12345).map((_, i) => (i * 31 + (i >> 11)) % 256);
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const streamOf = (b: Uint8Array, piece = 100_000) =>
+  new ReadableStream<Uint8Array>({
+    start(c) {
+      for (let i = 0; i < b.length; i += piece) c.enqueue(b.subarray(i, i + piece));
+      c.close();
+    },
+  });
+const bytesOf = async (s: ReadableStream<Uint8Array>) => new Uint8Array(await new Response(s).arrayBuffer());
+
+describe("host spool over the local transport", () => {
+  const transport = createLocalTransport();
+
+  test("written and read back in chunks, byte for byte; removed after", async () => {
+    const dir = await makeSpoolDir(transport);
+    expect(dir.startsWith(`${SPOOL_DIR}/${SPOOL_PREFIX}`)).toBe(true);
+    const file = `${dir}/data`;
+    expect(await writeSpool(transport, file, streamOf(big))).toBe(big.length);
+    const spool = hostSpool(transport, dir, file, big.length);
+    expect(sha(await bytesOf(spool.stream()))).toBe(sha(big));
+    await spool.remove();
+    await spool.remove();
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  test("an empty spool reads as nothing", async () => {
+    const dir = await makeSpoolDir(transport);
+    expect(await writeSpool(transport, `${dir}/e`, streamOf(new Uint8Array(0)))).toBe(0);
+    const spool = hostSpool(transport, dir, `${dir}/e`, 0);
+    expect((await bytesOf(spool.stream())).length).toBe(0);
+    await spool.remove();
+  });
+});
+
+describe("process driver capture and feed", () => {
+  let base: string;
+  let sandbox: Sandbox;
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), "cairn-spool-test-"));
+    const driver = createProcessDriver({ baseDir: base, isolation: "none" });
+    sandbox = await driver.create({ name: "spool-1" });
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  test("feed writes into the sandbox, capture reads it back; absolute paths are sandbox paths", async () => {
+    await sandbox.feed('mkdir -p "$1" && cat >"$1/blob"', ["/root/data"], streamOf(big));
+    const spool = await sandbox.capture('cat "$1/blob"', ["/root/data"]);
+    expect(spool.size).toBe(big.length);
+    expect(sha(await bytesOf(spool.stream()))).toBe(sha(big));
+    await spool.remove();
+    // `~` is the sandbox's home, which is where the script starts.
+    const home = await sandbox.capture('pwd; cd "$1" && ls', ["~/data"]);
+    const text = new TextDecoder().decode(await bytesOf(home.stream()));
+    await home.remove();
+    expect(text).toContain(`${base}/cairn-spool-1/root\n`);
+    expect(text).toContain("blob");
+  });
+
+  test("a failing script throws with its stderr and leaves no spool", async () => {
+    const before = readdirSync(tmpdir()).filter((n) => n.startsWith("cairn-spool.")).length;
+    await expect(sandbox.capture('echo "no such thing: $1" >&2; exit 3', ["x"])).rejects.toThrow("no such thing: x");
+    await expect(sandbox.feed("exit 4", [], streamOf(new Uint8Array(10)))).rejects.toThrow(/exit 4/);
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("cairn-spool.")).length).toBe(before);
+  });
+});
