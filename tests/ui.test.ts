@@ -167,8 +167,17 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   let stopBeat = () => {};
   let canceled = false;
 
-  test("a running job's lines appear while it runs, coloured by computed styles", async () => {
+  test("a job opened while queued starts live when a builder takes it; lines appear coloured by computed styles", async () => {
+    // Open the triggered pipeline's first job from the graph while it still waits for a builder.
+    await page.goto(`${server.url}/pipelines/${triggered}`);
+    await page.click(".job-node[data-job=build]");
+    await page.waitForURL(/\/jobs\/[\w-]+$/);
+    const jobId = new URL(page.url()).pathname.split("/").pop()!;
+    await page.waitForSelector(".job-status[data-status=queued]");
+    await page.waitForSelector(".log-viewer[data-state=live]");
+
     running = await acquireJob(builder);
+    expect(running.job.id).toBe(jobId);
     stopBeat = heartbeat(running.job.id, () => {
       canceled = true;
     });
@@ -178,12 +187,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     up.write("starting build\n\x1b[31mred error\x1b[0m plain\n");
     await up.drain();
 
-    // The pipeline triggered from the project page is the one running; open its job from the graph.
-    expect(running.pipeline.id).toBe(triggered);
-    await page.goto(`${server.url}/pipelines/${triggered}`);
-    await page.click(`.job-node[data-job=build]`);
-    await page.waitForURL(`${server.url}/jobs/${running.job.id}`);
-    await page.waitForSelector(".log-viewer[data-state=live]");
+    await page.waitForSelector(".job-status[data-status=running]", { timeout: 10_000 });
     await page.waitForFunction(() =>
       document.querySelector(".log-viewer")?.textContent?.includes("red error"),
     );
@@ -214,7 +218,8 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     expect(await page.locator(".log-row:not([hidden])", { hasText: "step output 20" }).isVisible()).toBe(
       true,
     );
-    expect(await page.textContent(".steps")).toContain("make");
+    // The step the builder reported shows up without a reload.
+    await page.waitForSelector(".step-list .step-name:text-is('make')", { timeout: 10_000 });
     await screenshot(page, "job-running");
   });
 

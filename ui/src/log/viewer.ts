@@ -29,6 +29,8 @@ export interface LogViewerOptions {
   /** Follow the live stream (the job is not finished). */
   live: boolean;
   onEnd?: (status: string) => void;
+  /** New live lines arrived (a step may have started or ended). */
+  onLines?: () => void;
 }
 
 export class LogViewer {
@@ -376,6 +378,7 @@ export class LogViewer {
         this.store.put({ n: msg.n, text: msg.text, spans: msg.spans, ...(msg.cont ? { cont: true } : {}) });
         if (msg.n > this.wsFrom) this.wsFrom = msg.n;
         this.schedule();
+        this.opts.onLines?.();
       } else if (msg.type === "end") {
         this.ended = true;
         this.following = false;

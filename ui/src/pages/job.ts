@@ -152,11 +152,20 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
     drawHead(job, pipeline);
     drawSteps(job);
     const live = !isTerminal(job.status);
+    let soon: ReturnType<typeof setTimeout> | undefined;
     viewer = new LogViewer({
       jobId: job.id,
       total: job.log_lines,
       live,
       onEnd: () => void refresh().catch(() => {}),
+      // Output often means a step began: re-read the steps soon, at most a few times a second.
+      onLines: () => {
+        if (soon) return;
+        soon = setTimeout(() => {
+          soon = undefined;
+          void refresh().catch(() => {});
+        }, 300);
+      },
     });
     root.replaceChildren(head, h("div.job-body", null, stepsEl, viewer.el));
     viewer.start();
