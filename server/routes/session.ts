@@ -3,7 +3,7 @@
 // user and the CSRF value again after a reload; DELETE signs out.
 import { Hono } from "hono";
 import type { AppDeps } from "../deps.ts";
-import { Unauthorized } from "../errors.ts";
+import { BadRequest, Unauthorized } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import {
   checkCsrf,
@@ -29,6 +29,15 @@ export const sessionRoutes = (deps: AppDeps) => {
   const { db } = deps;
 
   app.post("/session", async (c) => {
+    // Only JSON: a cross-site form cannot send it without a CORS preflight, so no page elsewhere can
+    // sign a visitor in to an account of its choosing (login CSRF).
+    if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
+      throw new BadRequest(
+        "sign in with a JSON body: Content-Type: application/json",
+        undefined,
+        "unsupported_media_type",
+      );
+    }
     const body = await readJson(c);
     const token = str(body, "token", { required: true, max: 512 })!.trim();
     const found = await userForApiToken(db, token);

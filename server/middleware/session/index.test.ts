@@ -130,6 +130,16 @@ describe("sessions", () => {
     expect((await fetch(`${server.url}/api/v1/projects`, { headers: { cookie } })).status).toBe(401);
   });
 
+  test("sign-in takes only JSON (no login CSRF from a cross-site form)", async () => {
+    const res = await fetch(`${server.url}/api/v1/session`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ token: server.token }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
   test("an unknown cookie is 401", async () => {
     const res = await fetch(`${server.url}/api/v1/projects`, {
       headers: { cookie: `${SESSION_COOKIE}=forged` },
