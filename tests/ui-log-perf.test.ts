@@ -20,7 +20,7 @@ import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
-setDefaultTimeout(60_000);
+setDefaultTimeout(120_000); // as `npm test` sets it, for runs of this file alone
 
 const LINES = 1_000_000;
 const PER_CHUNK = 1000;

@@ -14,7 +14,7 @@ import { createRepo } from "./support/git.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
-setDefaultTimeout(60_000);
+setDefaultTimeout(120_000); // as `npm test` sets it, for runs of this file alone
 
 let dataDir: string;
 let server: ServerProcess;
