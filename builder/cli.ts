@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import nacl from "tweetnacl";
 import { ServerClient } from "./client.ts";
+import { generateHostKey } from "./ssh-server.ts";
 import { startDaemon } from "./daemon.ts";
 import { type BuilderIdentity, loadIdentity, saveIdentity, type TransportConfig } from "./identity.ts";
 import pkg from "../package.json" with { type: "json" };
@@ -12,6 +13,8 @@ const USAGE = `usage:
   cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N]
                          [--driver auto|lxc|process] [--template NAME]
                          [--ca FILE] [--insecure-http]
+                         [--ssh-listen HOST:PORT [--ssh-advertise HOST]]   (SSH into builds)
+                         [--lxc-path DIR]   (LXC's container directory, default /var/lib/lxc)
                          [--ssh-host H --ssh-port P --ssh-user U --ssh-key FILE --ssh-host-key KEY]
   cairn-builder run [--config FILE]
   cairn-builder version`;
@@ -35,6 +38,9 @@ export async function main(argv: string[]): Promise<number> {
       "ssh-user": { type: "string", default: "root" },
       "ssh-key": { type: "string" },
       "ssh-host-key": { type: "string" },
+      "ssh-listen": { type: "string" },
+      "lxc-path": { type: "string" },
+      "ssh-advertise": { type: "string" },
       ca: { type: "string" },
       "insecure-http": { type: "boolean", default: false },
     },
@@ -87,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
         driver,
         transport,
         template: values.template,
+        lxc_path: values["lxc-path"],
+        ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"]),
         ...(serverCa ? { server_ca: serverCa } : {}),
         ...(values["insecure-http"] ? { insecure_http: true } : {}),
       });
@@ -155,4 +163,12 @@ if (import.meta.main) {
       process.exit(usage ? 2 : 1);
     },
   );
+}
+
+/** `--ssh-listen HOST:PORT` turns on SSH into builds, with a host key made now. */
+function sshServerSettings(listen: string | undefined, advertise: string | undefined) {
+  if (!listen) return {};
+  const m = /^(.+):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`--ssh-listen must be HOST:PORT, got ${listen}`);
+  return { ssh_listen: listen, ssh_advertise: advertise, ssh_host_key: generateHostKey() };
 }

@@ -14,6 +14,9 @@ import {
   type RegisterRequest,
   type RegisterResponse,
   routes,
+  type SshAuthorizeRequest,
+  type SshAuthorizeResponse,
+  type SshSessionReport,
   type StepReport,
   type TestResultsResponse,
   type WorkspaceAttachResponse,
@@ -150,6 +153,20 @@ export class ServerClient {
       throw new ApiCallError(res.status, "blob_transfer_failed", `${init.method} of a blob failed: HTTP ${res.status} ${text}`, null);
     }
     return res;
+  }
+
+  /** Whether the key with this fingerprint may enter the job over SSH; null when not. */
+  async sshAuthorize(jobId: string, fingerprint: string): Promise<SshAuthorizeResponse | null> {
+    try {
+      return (await this.call("POST", routes.sshAuthorize(jobId), { fingerprint } satisfies SshAuthorizeRequest)).json as SshAuthorizeResponse;
+    } catch (err) {
+      if (err instanceof ApiCallError && (err.status === 403 || err.status === 404)) return null;
+      throw err;
+    }
+  }
+
+  async sshSession(jobId: string, report: SshSessionReport): Promise<void> {
+    await this.call("POST", routes.sshSession(jobId), report);
   }
 
   async finish(jobId: string, report: FinishReport): Promise<{ ok: boolean; offset?: number }> {

@@ -7,6 +7,8 @@ import { createProcessDriver } from "./driver/process.ts";
 import type { Driver, HostTransport } from "./driver/types.ts";
 import type { BuilderIdentity } from "./identity.ts";
 import { runJob } from "./job-runner.ts";
+import { SshRegistry } from "./ssh-registry.ts";
+import { startSshServer } from "./ssh-server.ts";
 import { backoff, sleep } from "./retryable.ts";
 import { createLocalTransport } from "./transport/local.ts";
 import { createSshTransport } from "./transport/ssh.ts";
@@ -25,7 +27,7 @@ export async function openTransport(id: BuilderIdentity): Promise<HostTransport>
 
 /** `auto` picks LXC when the host can run it, else the unsandboxed process driver. */
 export async function chooseDriver(id: BuilderIdentity, transport: HostTransport): Promise<Driver> {
-  const lxc = createLxcDriver({ transport, template: id.template ?? "cairn-base" });
+  const lxc = createLxcDriver({ transport, template: id.template ?? "cairn-base", lxcPath: id.lxc_path });
   if (id.driver === "lxc") {
     await lxc.check();
     return lxc;
@@ -56,15 +58,22 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
   if (reaped.length) console.log(`cairn-builder: removed orphaned sandboxes ${reaped.join(", ")}`);
   console.log(`cairn-builder ${id.name}: ${id.slots} slot(s), ${driver.kind} driver, ${transport.kind} transport, polling ${id.server}`);
   const stopping = new AbortController();
+  const ssh = await startSsh(id, client);
   const worker = async (slot: number) => {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const payload = await client.acquire({ free_slots: 1, driver: driver.kind }, stopping.signal);
+        const payload = await client.acquire(
+          { free_slots: 1, driver: driver.kind, ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}) },
+          stopping.signal,
+        );
         failures = 0;
         if (!payload) continue;
         console.log(`cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id})`);
-        const status = await runJob({ client, driver, transport, boxSecretKey: id.box_secret_key, log: console.error }, payload);
+        const status = await runJob(
+          { client, driver, transport, boxSecretKey: id.box_secret_key, log: console.error, ssh: ssh ?? undefined },
+          payload,
+        );
         console.log(`cairn-builder: job ${payload.job.id} ${status}`);
       } catch (err) {
         if (stopping.signal.aborted) break;
@@ -73,7 +82,10 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
       }
     }
   };
-  const done = Promise.all(Array.from({ length: id.slots }, (_, i) => worker(i))).then(() => transport.close());
+  const done = Promise.all(Array.from({ length: id.slots }, (_, i) => worker(i))).then(async () => {
+    await ssh?.server.close();
+    await transport.close();
+  });
   return {
     done,
     async stop() {
@@ -81,4 +93,27 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
       await done;
     },
   };
+}
+
+/** The SSH server for SSH into builds, when the identity asks for one. */
+async function startSsh(id: BuilderIdentity, client: ServerClient) {
+  if (!id.ssh_listen || !id.ssh_host_key) return null;
+  const at = id.ssh_listen.lastIndexOf(":");
+  const host = id.ssh_listen.slice(0, at);
+  const registry = new SshRegistry();
+  const server = await startSshServer(
+    {
+      hostKey: id.ssh_host_key,
+      authorize: async (jobId, fingerprint) => (await client.sshAuthorize(jobId, fingerprint))?.user ?? null,
+      sandboxFor: (jobId) => registry.sandboxFor(jobId),
+      sessionEvent(jobId, user, event) {
+        registry.session(jobId, event);
+        client.sshSession(jobId, { event, user_id: user.id }).catch((err) => console.error(`cairn-builder: ${err.message}`));
+      },
+    },
+    { host, port: Number(id.ssh_listen.slice(at + 1)) },
+  );
+  const endpoint = `${id.ssh_advertise ?? host}:${server.port}`;
+  console.log(`cairn-builder: SSH into builds on ${endpoint}`);
+  return { registry, server, endpoint };
 }

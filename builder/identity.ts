@@ -17,6 +17,14 @@ export interface BuilderIdentity {
   driver: "auto" | "lxc" | "process";
   transport: TransportConfig;
   template?: string;
+  /** LXC's container directory (lxc-* -P); default the system's (/var/lib/lxc). */
+  lxc_path?: string;
+  /** SSH into builds: where this builder's SSH server listens (`host:port`, port 0 for any). */
+  ssh_listen?: string;
+  /** The host users reach that server at, shown in the `ssh` command (default: the listen host). */
+  ssh_advertise?: string;
+  /** The SSH server's private host key (OpenSSH), made at registration. */
+  ssh_host_key?: string;
   /** PEM of the server's CA, pinned at registration (`--ca`): the server must present a certificate it signed. */
   server_ca?: string;
   /** The operator accepted plain HTTP to a server that is not on loopback (`--insecure-http`). */

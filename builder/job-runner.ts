@@ -6,6 +6,7 @@ import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox } from "./driver/types.ts";
 import { LogUploader } from "./log-uploader.ts";
+import type { SshRegistry } from "./ssh-registry.ts";
 import { installHelpers, isStorageStep, runStorageStep } from "./steps/index.ts";
 
 const DEFAULT_NO_OUTPUT_TIMEOUT_S = 600;
@@ -20,6 +21,8 @@ export interface RunnerDeps {
   boxSecretKey?: string;
   /** Max job time in seconds (default 5 h). */
   maxJobSeconds?: number;
+  /** Jobs enterable over SSH, when this builder runs an SSH server. */
+  ssh?: { registry: SshRegistry; endpoint: string };
   log?: (msg: string) => void;
 }
 
@@ -67,6 +70,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     sandbox = await driver.create({ name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`, template: payload.template });
     unsandboxed = sandbox.unsandboxed;
     if (unsandboxed) uploader.write(note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."));
+    deps.ssh?.registry.register(jobId, sandbox, workdir);
     await installHelpers(sandbox, job);
     let failed = false;
     for (const [index, step] of payload.steps.entries()) {
@@ -104,11 +108,13 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     } else if (failed) {
       status = "failed";
     }
+    if (payload.ssh && !abort.signal.aborted) await holdForSsh(deps, payload, uploader, abort.signal);
   } catch (err) {
     status = "failed";
     failureReason = `infrastructure: ${(err as Error).message}`;
     uploader.write(note(`Cairn could not run this job: ${(err as Error).message}`));
   } finally {
+    deps.ssh?.registry.unregister(jobId);
     clearInterval(heartbeat);
     clearTimeout(maxTimer);
     if (sandbox) {
@@ -133,6 +139,21 @@ export function openJobSecrets(deps: Pick<RunnerDeps, "boxSecretKey">, payload: 
   } catch (err) {
     throw new Error(`cannot open this job's secrets: ${(err as Error).message}`);
   }
+}
+
+/** "Re-run with SSH": the container stays up for the window, or until the last session closes. */
+async function holdForSsh(deps: RunnerDeps, payload: JobPayload, uploader: LogUploader, signal: AbortSignal): Promise<void> {
+  const minutes = Math.round((payload.ssh?.window_seconds ?? 600) / 60);
+  if (!deps.ssh || !payload.ssh) {
+    uploader.write(note("SSH was asked for, but this builder runs no SSH server (cairn-builder register --ssh-listen)."));
+    return;
+  }
+  const [host, port] = [deps.ssh.endpoint.slice(0, deps.ssh.endpoint.lastIndexOf(":")), deps.ssh.endpoint.slice(deps.ssh.endpoint.lastIndexOf(":") + 1)];
+  uploader.write(note(`SSH is enabled: ssh -p ${port} ${payload.job.id}@${host}`));
+  uploader.write(note(`The container stays up for ${minutes} min, or until the last SSH session ends.`));
+  await uploader.drain();
+  const why = await deps.ssh.registry.hold(payload.job.id, payload.ssh.window_seconds * 1000, signal);
+  uploader.write(note(why === "sessions-closed" ? "The last SSH session ended." : why === "window" ? "The SSH window ended." : "SSH ended early."));
 }
 
 function stepName(step: Step): string {

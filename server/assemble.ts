@@ -69,7 +69,9 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   if (!Number.isInteger(leaseTtl) || leaseTtl < 2 * HEARTBEAT_INTERVAL_MS) {
     throw new Error(`CAIRN_LEASE_TTL_MS must be at least ${2 * HEARTBEAT_INTERVAL_MS} (two heartbeats)`);
   }
-  const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl);
+  const sshWindow = Number(process.env.CAIRN_SSH_WINDOW_S ?? 600);
+  if (!Number.isInteger(sshWindow) || sshWindow < 1) throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
+  const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl, sshWindow);
   scheduler.jobSecrets = async (projectId, contexts, jobId) => delivered.remember(jobId, await secrets.forJob(projectId, contexts));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const testResults = new TestResultService(init.db);

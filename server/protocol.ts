@@ -14,7 +14,7 @@ export type { Step };
 /** What the builder needs to open a job's secrets: its own box secret key and the job id as context. */
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -34,6 +34,8 @@ export const routes = {
   testResults: (jobId: string) => `/api/v1/builder/jobs/${jobId}/test-results`,
   workspacePersist: (jobId: string) => `/api/v1/builder/jobs/${jobId}/workspace/persist`,
   workspaceAttach: (jobId: string) => `/api/v1/builder/jobs/${jobId}/workspace/attach`,
+  sshAuthorize: (jobId: string) => `/api/v1/builder/jobs/${jobId}/ssh/authorize`,
+  sshSession: (jobId: string) => `/api/v1/builder/jobs/${jobId}/ssh/sessions`,
   /** Capability URL of the filesystem blob store (no bearer token, no protocol header): one key, one method. */
   blob: (token: string) => `/api/v1/builder/blobs/${token}`,
 } as const;
@@ -62,11 +64,34 @@ export interface RegisterResponse {
 export interface AcquireRequest {
   free_slots: number;
   driver: "lxc" | "process";
+  /** `host:port` of this builder's SSH server (SSH into builds); absent when it runs none. */
+  ssh_endpoint?: string;
+}
+
+/** "Re-run with SSH": after its steps the job's container stays up this long for SSH sessions. */
+export interface SshHold {
+  window_seconds: number;
+}
+
+export interface SshAuthorizeRequest {
+  /** `SHA256:…` of the public key the user offered. */
+  fingerprint: string;
+}
+
+export interface SshAuthorizeResponse {
+  user: { id: string; login: string };
+}
+
+export interface SshSessionReport {
+  event: "opened" | "closed";
+  user_id: string;
 }
 
 /** A granted lease: everything a builder needs to run one job. 204 No Content means no work. */
 export interface JobPayload {
   lease_id: string;
+  /** Set for "re-run with SSH". */
+  ssh?: SshHold;
   job: { id: string; name: string; attempt: number };
   project: { id: string; name: string };
   pipeline: { id: string; number: number };

@@ -1,7 +1,7 @@
 // The `lxc` driver: one ephemeral overlay clone of the base template per job slice, driven with
 // lxc-* commands through a HostTransport (ssh to the fleet host, or local).
 
-import { shellCommand } from "../transport/shell.ts";
+import { shellCommand, shellQuote } from "../transport/shell.ts";
 import { cgroupSettings, formatBytes, parseOomKills } from "./lxc-limits.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { hostSpool, makeSpoolDir, removeSpoolDir, SPOOL_DIR, SPOOL_PREFIX, writeSpool } from "./spool.ts";
@@ -99,6 +99,19 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     return {
       name,
       unsandboxed: false,
+
+      attach(opts) {
+        // A login shell in the job's working directory; the job's secrets are not in its env.
+        const dir = opts.workdir ?? "~";
+        const start = `cd ${dir === "~" || dir.startsWith("~/") ? `"$HOME"${shellQuote(dir.slice(1))}` : shellQuote(dir)} 2>/dev/null; `;
+        const argv = [
+          "lxc-attach", ...P, "-n", name, "--clear-env",
+          "--set-var", "HOME=/root", "--set-var", `TERM=${opts.pty?.term ?? "dumb"}`,
+          "--set-var", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+          "--", "/bin/bash", "-c", opts.command ? `${start}${opts.command}` : `${start}exec /bin/bash -l`,
+        ];
+        return transport.interactive(argv, { pty: opts.pty });
+      },
 
       async putTree(hostDir, dest) {
         // The container has no network: the checkout is streamed in as a tar on the host.

@@ -8,7 +8,24 @@ export interface HostTransport {
    * Output is delivered as it arrives; resolves with the exit code (128+n for a signal).
    */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Starts argv as an interactive session (a terminal when `pty` is set): SSH into a build. */
+  interactive(argv: string[], opts?: InteractiveOptions): Promise<Interactive>;
   close(): Promise<void>;
+}
+
+export interface InteractiveOptions {
+  pty?: { rows: number; cols: number; term: string };
+}
+
+/** A running interactive command: bytes in, bytes out, a resizable terminal, an exit code. */
+export interface Interactive {
+  write(bytes: Uint8Array): void;
+  /** Closes its stdin. */
+  end(): void;
+  resize(rows: number, cols: number): void;
+  onData(cb: (bytes: Uint8Array) => void): void;
+  onExit(cb: (code: number) => void): void;
+  kill(): void;
 }
 
 export interface ExecOptions {
@@ -32,6 +49,8 @@ export interface Sandbox {
   readonly name: string;
   /** True when this sandbox isolates nothing (the process driver); shown in the API and UI. */
   readonly unsandboxed: boolean;
+  /** A login shell (or `command`) inside the sandbox for SSH into a build; only LXC sandboxes have it. */
+  attach?(opts: InteractiveOptions & { command?: string; workdir?: string }): Promise<Interactive>;
   /** Copies a directory tree from the host (a checkout) to `dest` inside the sandbox. */
   putTree(hostDir: string, dest: string): Promise<void>;
   /** Runs a step's script with `shell` in `workdir`, with `env`; streams output; returns the exit code. */

@@ -2,15 +2,16 @@
 
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import type { ExecOptions, ExecResult, HostTransport } from "../driver/types.ts";
+import type { ExecOptions, ExecResult, HostTransport, Interactive, InteractiveOptions } from "../driver/types.ts";
 import { CappedOutput } from "./output.ts";
-import { assertEnvNames, toBytes } from "./shell.ts";
+import { assertEnvNames, shellCommand, toBytes } from "./shell.ts";
 
 /** Runs argv directly (no shell); env is handed to the child's environment, never its argv. */
 export function createLocalTransport(): HostTransport {
   return {
     kind: "local",
     exec: (argv, opts = {}) => execLocal(argv, opts),
+    interactive: async (argv, opts = {}) => interactiveLocal(argv, opts),
     close: async () => {},
   };
 }
@@ -61,4 +62,39 @@ function execLocal(argv: string[], opts: ExecOptions): Promise<ExecResult> {
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * An interactive command on this machine. A terminal comes from util-linux `script`, which runs
+ * the command on a fresh pty (Node has no pty of its own); its size is fixed at the start.
+ */
+function interactiveLocal(argv: string[], opts: InteractiveOptions): Interactive {
+  const pty = opts.pty;
+  const child = pty
+    ? spawn("script", ["-qfec", `stty rows ${pty.rows} cols ${pty.cols} 2>/dev/null; exec ${shellCommand(argv)}`, "/dev/null"], {
+        env: { ...process.env, TERM: pty.term },
+        stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
+      })
+    : spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], detached: true });
+  child.stdin.on("error", () => {});
+  return {
+    write: (b) => void child.stdin.write(b),
+    end: () => child.stdin.end(),
+    resize: () => {},
+    onData(cb) {
+      child.stdout.on("data", cb);
+      child.stderr.on("data", cb);
+    },
+    onExit(cb) {
+      child.on("close", (code, signal) => cb(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
+    },
+    kill() {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    },
+  };
 }

@@ -9,7 +9,7 @@
 
 import { constants } from "node:os";
 import type { Client, ClientChannel } from "ssh2";
-import type { ExecOptions, ExecResult, HostTransport } from "../driver/types.ts";
+import type { ExecOptions, ExecResult, HostTransport, Interactive } from "../driver/types.ts";
 import { parseHostKeyPin } from "./host-key.ts";
 import { CappedOutput } from "./output.ts";
 import { concatBytes, envBlock, shellCommand, toBytes, withEnvWrapper } from "./shell.ts";
@@ -114,6 +114,36 @@ export async function createSshTransport(options: SshTransportOptions): Promise<
           release(link);
         }
       }
+    },
+    async interactive(argv, iopts = {}) {
+      const link = await acquire();
+      return new Promise<Interactive>((resolve, reject) => {
+        const pty = iopts.pty ? { rows: iopts.pty.rows, cols: iopts.pty.cols, term: iopts.pty.term } : false;
+        link.conn.exec(shellCommand(argv), { pty }, (err: Error | undefined, stream: ClientChannel) => {
+          if (err) {
+            release(link);
+            reject(new TransportClosedError(`ssh exec failed: ${err.message}`));
+            return;
+          }
+          let code = 255;
+          stream.on("exit", (c: number | null, signalName?: string) => {
+            code = typeof c === "number" ? c : signalName ? 128 + signalNumber(signalName) : 255;
+          });
+          stream.on("close", () => release(link));
+          stream.on("error", () => {});
+          resolve({
+            write: (b) => void stream.write(b),
+            end: () => stream.end(),
+            resize: (rows, cols) => void stream.setWindow(rows, cols, 0, 0),
+            onData(cb) {
+              stream.on("data", cb);
+              stream.stderr.on("data", cb);
+            },
+            onExit: (cb) => void stream.on("close", () => cb(code)),
+            kill: () => stream.close(),
+          });
+        });
+      });
     },
     async close() {
       closed ??= `ssh transport to ${where} was closed`;

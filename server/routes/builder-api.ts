@@ -3,7 +3,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, Conflict, NotFound, Unauthorized } from "../errors.ts";
+import { ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
 import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
 import {
   ACQUIRE_WAIT_MS,
@@ -16,6 +16,7 @@ import {
 import { builderKeyFingerprint, hashToken, newToken } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { newId } from "../services/ids.ts";
+import { sshUserFor } from "../services/ssh-access.ts";
 import { int, readJson, str } from "./body.ts";
 
 const MAX_LOG_UPLOAD = 4 * 1024 * 1024;
@@ -90,7 +91,9 @@ export const builderApiRoutes = (deps: AppDeps) => {
 
   app.post("/builder/acquire", async (c) => {
     const builder = c.get("builder");
-    await db.update(builders).set({ lastSeenAt: Date.now() }).where(eq(builders.id, builder.id));
+    const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
+    const sshEndpoint = typeof body.ssh_endpoint === "string" && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint) ? body.ssh_endpoint : null;
+    await db.update(builders).set({ lastSeenAt: Date.now(), sshEndpoint }).where(eq(builders.id, builder.id));
     const payload = await deps.scheduler.acquire(builder.id, ACQUIRE_WAIT_MS, c.req.raw.signal);
     if (!payload) return c.body(null, 204);
     return c.json(payload);
@@ -103,6 +106,35 @@ export const builderApiRoutes = (deps: AppDeps) => {
     if (job.builderId !== builderId) throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
     return job;
   };
+
+  // SSH into a build: the builder asks who a key belongs to before letting it into a job's container.
+  app.post("/builder/jobs/:id/ssh/authorize", async (c) => {
+    const job = await leasedJob(c.get("builder").id, c.req.param("id"));
+    const fingerprint = str(await readJson(c), "fingerprint", { required: true, max: 100 })!;
+    if (!job.sshEnabled || job.status !== "running") {
+      throw new Forbidden("this job was not re-run with SSH, or it has ended");
+    }
+    const user = await sshUserFor(db, fingerprint, job.projectId);
+    if (!user) throw new Forbidden("no user with write access to this project has registered this key");
+    return c.json({ user });
+  });
+
+  app.post("/builder/jobs/:id/ssh/sessions", async (c) => {
+    const builder = c.get("builder");
+    const job = await leasedJob(builder.id, c.req.param("id"));
+    const body = await readJson(c);
+    const event = body.event === "opened" || body.event === "closed" ? body.event : null;
+    const userId = str(body, "user_id", { required: true })!;
+    if (!event) throw new BadRequest("`event` must be opened or closed", { field: "event" });
+    await audit(db, {
+      actor: { type: "user", id: userId },
+      action: event === "opened" ? "ssh.session.opened" : "ssh.session.closed",
+      target: { type: "job", id: job.id },
+      ip: deps.clientIp?.(c) ?? null,
+      details: { builder_id: builder.id, project_id: job.projectId },
+    });
+    return c.json({ ok: true });
+  });
 
   app.post("/builder/jobs/:id/heartbeat", async (c) => {
     const builder = c.get("builder");

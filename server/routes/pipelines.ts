@@ -1,11 +1,20 @@
 import { asc, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import { builders, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { BadRequest, Conflict, Forbidden, NotFound } from "../errors.ts";
+import { canWriteProject } from "../services/ssh-access.ts";
 import { readJson } from "./body.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { presentJob, presentPipeline } from "./presenters.ts";
+
+/** The `ssh` command for a job re-run with SSH, once a builder with an SSH server holds it. */
+function sshInfo(job: typeof jobs.$inferSelect, endpoint: string | null) {
+  if (!job.sshEnabled) return null;
+  if (!endpoint) return { enabled: true, command: null };
+  const at = endpoint.lastIndexOf(":");
+  return { enabled: true, command: `ssh -p ${endpoint.slice(at + 1)} ${job.id}@${endpoint.slice(0, at)}` };
+}
 
 export const pipelineRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
@@ -38,7 +47,8 @@ export const pipelineRoutes = (deps: AppDeps) => {
     const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
     if (!job) throw new NotFound("job", id);
     const ss = await db.select().from(steps).where(eq(steps.jobId, id)).orderBy(asc(steps.index));
-    return c.json(presentJob(job, ss));
+    const builder = job.sshEnabled && job.builderId ? await db.query.builders.findFirst({ where: eq(builders.id, job.builderId) }) : null;
+    return c.json({ ...presentJob(job, ss), ssh: sshInfo(job, builder?.sshEndpoint ?? null) });
   });
 
   app.post("/jobs/:id/cancel", async (c) => {
@@ -47,6 +57,23 @@ export const pipelineRoutes = (deps: AppDeps) => {
     if (!job) throw new NotFound("job", id);
     const canceled = await deps.scheduler.cancel(id);
     return c.json({ id, canceled, status: canceled ? "canceled" : job.status }, canceled ? 202 : 200);
+  });
+
+  // Re-run one job as a new attempt; {"ssh": true} keeps its container up for SSH afterwards.
+  app.post("/jobs/:id/rerun", async (c) => {
+    const id = c.req.param("id");
+    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+    if (!job) throw new NotFound("job", id);
+    const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
+    if (body.ssh !== undefined && typeof body.ssh !== "boolean") throw new BadRequest("`ssh` must be a boolean", { field: "ssh" });
+    if (!(await canWriteProject(db, c.get("user"), job.projectId))) throw new Forbidden("re-running needs write access to the project");
+    let created: string;
+    try {
+      created = await deps.scheduler.rerunJob(id, { ssh: body.ssh === true });
+    } catch (err) {
+      throw new Conflict((err as Error).message, { job_id: id }, "job_not_rerunnable");
+    }
+    return c.json({ job_id: created, retry_of: id, ssh: body.ssh === true }, 202);
   });
 
   // Re-run a finished workflow: all jobs, or with {"from_failed": true} only those that did not succeed.

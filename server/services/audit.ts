@@ -15,6 +15,8 @@ export const AUDIT_ACTIONS = [
   "secret.deleted",
   "builder.registered",
   "builder.revoked",
+  "ssh.session.opened",
+  "ssh.session.closed",
   "context.created",
   "context.deleted",
   "project.settings_changed",

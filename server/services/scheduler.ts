@@ -36,6 +36,8 @@ export class Scheduler {
     private readonly now: () => number = Date.now,
     /** How long a lease lives after the last heartbeat (CAIRN_LEASE_TTL_MS; tests shorten it). */
     private readonly leaseTtlMs: number = LEASE_TTL_MS,
+    /** How long a "re-run with SSH" container stays up after its steps (CAIRN_SSH_WINDOW_S, default 10 min). */
+    readonly sshWindowSeconds: number = 600,
   ) {}
 
   private jobEvent(job: typeof jobs.$inferSelect, type: "job.started" | "job.finished", status: string) {
@@ -182,6 +184,7 @@ export class Scheduler {
     const spec = JSON.parse(job.spec) as JobSpec;
     return {
       lease_id: leaseId,
+      ...(job.sshEnabled ? { ssh: { window_seconds: this.sshWindowSeconds } } : {}),
       job: { id: job.id, name: job.name, attempt: job.attempt },
       project: { id: project.id, name: project.name },
       pipeline: { id: pipeline.id, number: pipeline.number },
@@ -440,6 +443,38 @@ export class Scheduler {
     });
     this.notify();
     return created;
+  }
+
+  /** Re-runs one finished job as a new attempt; with `ssh`, its container stays up afterwards for SSH. */
+  async rerunJob(jobId: string, opts: { ssh: boolean }): Promise<string> {
+    const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+    if (!job) throw new Error(`job ${jobId} does not exist`);
+    if (!isTerminal(job.status) || job.supersededBy) {
+      throw new Error(job.supersededBy ? "this attempt was already re-run" : "the job is still running");
+    }
+    const id = newId();
+    await this.db.transaction(async (tx) => {
+      const r = await tx.update(jobs).set({ supersededBy: id }).where(and(eq(jobs.id, job.id), isNull(jobs.supersededBy)));
+      if (r.rowsAffected !== 1) throw new Error("this attempt was already re-run");
+      await tx.insert(jobs).values({
+        id,
+        pipelineId: job.pipelineId,
+        workflowId: job.workflowId,
+        projectId: job.projectId,
+        name: job.name,
+        spec: job.spec,
+        requires: job.requires,
+        template: job.template,
+        attempt: job.attempt + 1,
+        sliceIndex: job.sliceIndex,
+        sliceTotal: job.sliceTotal,
+        sshEnabled: opts.ssh,
+      });
+      await tx.update(workflows).set({ status: "queued" }).where(eq(workflows.id, job.workflowId));
+      await tx.update(pipelines).set({ status: "running", finishedAt: null }).where(eq(pipelines.id, job.pipelineId));
+    });
+    this.notify();
+    return id;
   }
 
   /** After a job ends: cancel jobs that can no longer run, wake builders, settle workflow and pipeline. */

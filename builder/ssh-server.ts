@@ -1,0 +1,117 @@
+// SSH into a build: an SSH server (ssh2) on the builder that puts a user into the container of a
+// job it is running, as CircleCI's "re-run with SSH" does. The username is the job id
+// (`ssh -p PORT <job id>@builder`); the user's public key must belong to someone the server says
+// may write to the job's project. Each session opening and closing is reported (and audited).
+import { createHash } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { type Connection, type PublicKeyAuthContext, Server, utils } from "ssh2";
+import type { Interactive, InteractiveOptions, Sandbox } from "./driver/types.ts";
+
+export interface SshUser {
+  id: string;
+  login: string;
+}
+
+export interface SshServerDeps {
+  /** OpenSSH private host key (made once per builder, kept in its identity file). */
+  hostKey: string;
+  /** Asks the server whether this key may enter this job; null when not. */
+  authorize(jobId: string, fingerprint: string): Promise<SshUser | null>;
+  /** The running (or held) sandbox of a job on this builder, and its working directory. */
+  sandboxFor(jobId: string): { sandbox: Sandbox; workdir: string } | undefined;
+  sessionEvent(jobId: string, user: SshUser, event: "opened" | "closed"): void;
+}
+
+/** `SHA256:…` as OpenSSH prints it, from the raw public key blob. */
+export const fingerprintOf = (blob: Buffer): string =>
+  `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+
+export function generateHostKey(): string {
+  return utils.generateKeyPairSync("ed25519").private;
+}
+
+export interface RunningSshServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startSshServer(deps: SshServerDeps, listen: { host: string; port: number }): Promise<RunningSshServer> {
+  const server = new Server({ hostKeys: [deps.hostKey] }, (client: Connection) => {
+    let user: SshUser | null = null;
+    let jobId = "";
+    client.on("authentication", async (ctx) => {
+      if (ctx.method !== "publickey") return ctx.reject(["publickey"]);
+      const pk = ctx as PublicKeyAuthContext;
+      const key = utils.parseKey(Buffer.concat([Buffer.from(`${pk.key.algo} `), Buffer.from(pk.key.data.toString("base64"))]));
+      if (key instanceof Error) return ctx.reject();
+      // The client proves it holds the private key by signing; without a signature it only asks.
+      if (pk.signature && pk.blob && !key.verify(pk.blob, pk.signature, pk.hashAlgo)) return ctx.reject();
+      try {
+        const allowed = await deps.authorize(ctx.username, fingerprintOf(pk.key.data));
+        if (!allowed || !deps.sandboxFor(ctx.username)) return ctx.reject();
+        user = allowed;
+        jobId = ctx.username;
+        ctx.accept();
+      } catch {
+        ctx.reject();
+      }
+    });
+    client.on("ready", () => {
+      client.on("session", (acceptSession) => {
+        const session = acceptSession();
+        let pty: InteractiveOptions["pty"];
+        let running: Interactive | undefined;
+        session.on("pty", (accept, _reject, info) => {
+          pty = { rows: info.rows || 24, cols: info.cols || 80, term: info.term || "xterm" };
+          accept?.();
+        });
+        session.on("window-change", (accept, _reject, info) => {
+          running?.resize(info.rows, info.cols);
+          accept?.();
+        });
+        const start = async (command: string | undefined, accept: () => import("ssh2").ServerChannel) => {
+          const target = deps.sandboxFor(jobId);
+          const channel = accept();
+          if (!target?.sandbox.attach || !user) {
+            channel.stderr.write("cairn: this job's container is gone\r\n");
+            channel.exit(1);
+            channel.end();
+            return;
+          }
+          const who = user;
+          deps.sessionEvent(jobId, who, "opened");
+          try {
+            running = await target.sandbox.attach({ pty, command, workdir: target.workdir });
+          } catch (err) {
+            channel.stderr.write(`cairn: cannot enter the container: ${(err as Error).message}\r\n`);
+            channel.exit(1);
+            channel.end();
+            deps.sessionEvent(jobId, who, "closed");
+            return;
+          }
+          const inside = running;
+          inside.onData((b) => channel.write(b));
+          channel.on("data", (b: Buffer) => inside.write(b));
+          channel.on("end", () => inside.end());
+          channel.on("close", () => inside.kill());
+          inside.onExit((code) => {
+            channel.exit(code);
+            channel.end();
+            deps.sessionEvent(jobId, who, "closed");
+          });
+        };
+        session.on("shell", (accept) => void start(undefined, accept));
+        session.on("exec", (accept, _reject, info) => void start(info.command, accept));
+      });
+    });
+    client.on("error", () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,136 @@
+// SSH into a build with the real OpenSSH client: "re-run with SSH" keeps the job's LXC container
+// up; a user with write access gets a shell in that very container, a read-only user is refused,
+// and both sessions' opening and closing are audited. The container goes when the session ends.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDb } from "../server/db/client.ts";
+import { projectMembers, userSshKeys, users } from "../server/db/schema.ts";
+import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { startSshd, type TestSshd } from "./harness/sshd.ts";
+import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
+import { createRepo } from "./support/git.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const skip = await requireLxc({ sshd: true });
+// A container directory of its own: no other builder's orphan reaper can touch these containers.
+const lxcPath = "/var/lib/cairn-test-lxc-ssh";
+
+type Job = { id: string; status: string; ssh: { enabled: boolean; command: string | null } | null };
+
+/** A throwaway ed25519 key pair and its OpenSSH fingerprint. */
+function userKey(dir: string, name: string) {
+  const path = join(dir, name);
+  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path]);
+  const publicKey = readFileSync(`${path}.pub`, "utf8").trim();
+  const fingerprint = spawnSync("ssh-keygen", ["-lf", `${path}.pub`, "-E", "sha256"], { encoding: "utf8" }).stdout.split(" ")[1];
+  return { path, publicKey, fingerprint };
+}
+
+function ssh(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("ssh", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe.skipIf(skip)("SSH into a build", () => {
+  let sshd: TestSshd;
+  let server: TestServer;
+  let builder: BuilderProcess;
+  const dir = mkdtempSync(join(tmpdir(), "cairn-ssh-into-"));
+
+  beforeAll(async () => {
+    await ensureBaseTemplate({ lxcPath });
+    sshd = await startSshd();
+    process.env.CAIRN_SSH_WINDOW_S = "120";
+    server = await startTestServer();
+    delete process.env.CAIRN_SSH_WINDOW_S;
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "ssh-builder",
+      sshd,
+      extraArgs: ["--ssh-listen", "127.0.0.1:0", "--ssh-advertise", "127.0.0.1", "--lxc-path", lxcPath],
+    });
+  });
+
+  afterAll(async () => {
+    await builder?.stop();
+    await server?.stop();
+    await sshd?.stop();
+  });
+
+  test("a writer gets a shell in the job's container; a reader is refused; both audited", async () => {
+    const repo = createRepo();
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: echo from-the-build > /root/marker\nworkflows:\n  w:\n    jobs: [debug]\n",
+    });
+    const project = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "ssh", repo_url: repo.bare } })).json()) as { id: string };
+    const writer = userKey(dir, "writer");
+    const reader = userKey(dir, "reader");
+    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+    for (const [login, role, key] of [["writer", "write", writer], ["reader", "read", reader]] as const) {
+      const id = crypto.randomUUID();
+      await db.insert(users).values({ id, login, role: "member" });
+      await db.insert(projectMembers).values({ projectId: project.id, userId: id, role });
+      await db.insert(userSshKeys).values({ id: crypto.randomUUID(), userId: id, name: login, publicKey: key.publicKey, fingerprint: key.fingerprint });
+    }
+    close();
+
+    const p = (await (await server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } })).json()) as { jobs: { id: string }[] };
+    const first = p.jobs[0].id;
+    const wait = async <T>(probe: () => Promise<T | false>, what: string): Promise<T> => {
+      for (let i = 0; i < 300; i++) {
+        const v = await probe();
+        if (v) return v;
+        await Bun.sleep(200);
+      }
+      throw new Error(`timed out waiting for ${what}\n${builder.output()}`);
+    };
+    const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+    await wait(async () => (await job(first)).status === "success", "the first run");
+
+    const rerun = await server.api(`/api/v1/jobs/${first}/rerun`, { method: "POST", json: { ssh: true } });
+    expect(rerun.status).toBe(202);
+    const again = ((await rerun.json()) as { job_id: string }).job_id;
+    const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
+    await wait(async () => (await log()).includes("SSH is enabled"), "the SSH window");
+    const running = await job(again);
+    expect(running.status).toBe("running");
+    const command = running.ssh?.command ?? "";
+    const m = /^ssh -p (\d+) (\S+)@127\.0\.0\.1$/.exec(command);
+    expect(m?.[2]).toBe(again);
+    expect(await log()).toContain(command);
+    const base = ["-p", m![1], "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "IdentitiesOnly=yes"];
+
+    const refused = await ssh([...base, "-i", reader.path, `${again}@127.0.0.1`, "cat /root/marker"]);
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toContain("Permission denied");
+
+    const [container] = await cairnContainers({ lxcPath });
+    const inside = await ssh([...base, "-i", writer.path, `${again}@127.0.0.1`, "cat /root/marker; hostname"]);
+    expect(inside.stderr).not.toContain("Permission denied");
+    expect(inside.code).toBe(0);
+    expect(inside.stdout.split("\n").slice(0, 2)).toEqual(["from-the-build", container]);
+
+    // The last session closed: the hold ends early, the job finishes, the container goes.
+    await wait(async () => (await job(again)).status === "success", "the job to end after the session");
+    expect(await log()).toContain("The last SSH session ended.");
+    expect(await cairnContainers({ lxcPath })).toEqual([]);
+
+    const audit = async (action: string) =>
+      ((await (await server.api(`/api/v1/audit?action=${action}`)).json()) as { items: { actor: { id: string } }[] }).items;
+    const opened = await audit("ssh.session.opened");
+    const closed = await audit("ssh.session.closed");
+    expect(opened.length).toBe(1);
+    expect(closed.length).toBe(1);
+  }, 120_000);
+});
