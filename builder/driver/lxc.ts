@@ -4,7 +4,7 @@
 import { shellCommand, shellQuote } from "../transport/shell.ts";
 import { cgroupSettings, formatBytes, parseOomKills } from "./lxc-limits.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
-import { hostSpool, makeSpoolDir, removeSpoolDir, SPOOL_DIR, SPOOL_PREFIX, writeSpool } from "./spool.ts";
+import { captureOnHost, feedOnHost, SPOOL_DIR, SPOOL_PREFIX } from "./spool.ts";
 import { SANDBOX_SH_PRELUDE, STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
 import type { Driver, ExecResult, HostTransport, Sandbox, SandboxLimits, StepIO, StepSpec } from "./types.ts";
 
@@ -177,28 +177,17 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       },
 
       async capture(script, args) {
-        const dir = await makeSpoolDir(transport);
-        const file = `${dir}/out`;
         const inner = [...attach(), "/bin/sh", "-c", SANDBOX_SH_PRELUDE + script, "cairn-sh", ...args];
-        const r = await transport.exec(["bash", "-c", `${shellCommand(inner)} >"$1" && stat -c %s "$1"`, "cairn-capture", file]);
-        if (r.code !== 0) {
-          await removeSpoolDir(transport, dir);
-          throw new LxcError(r.stderr.trim() || `the command in ${name} failed (exit ${r.code})`);
-        }
-        return hostSpool(transport, dir, file, Number(r.stdout.trim()));
+        return captureOnHost(transport, inner).catch((err) => {
+          throw new LxcError(`${(err as Error).message} (in ${name})`);
+        });
       },
 
       async feed(script, args, input) {
-        const dir = await makeSpoolDir(transport);
-        const file = `${dir}/in`;
-        try {
-          await writeSpool(transport, file, input);
-          const inner = [...attach(), "/bin/sh", "-c", SANDBOX_SH_PRELUDE + script, "cairn-sh", ...args];
-          const r = await transport.exec(["bash", "-c", `${shellCommand(inner)} <"$1"`, "cairn-feed", file]);
-          if (r.code !== 0) throw new LxcError(r.stderr.trim() || `the command in ${name} failed (exit ${r.code})`);
-        } finally {
-          await removeSpoolDir(transport, dir);
-        }
+        const inner = [...attach(), "/bin/sh", "-c", SANDBOX_SH_PRELUDE + script, "cairn-sh", ...args];
+        await feedOnHost(transport, inner, input).catch((err) => {
+          throw new LxcError(`${(err as Error).message} (in ${name})`);
+        });
       },
 
       destroy: () => destroy(name),

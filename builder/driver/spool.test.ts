@@ -8,7 +8,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalTransport } from "../transport/local.ts";
 import { createProcessDriver } from "./process.ts";
-import { hostSpool, makeSpoolDir, SPOOL_CHUNK_BYTES, SPOOL_DIR, SPOOL_PREFIX, writeSpool } from "./spool.ts";
+import {
+  captureOnHost,
+  feedOnHost,
+  hostSpool,
+  makeSpoolDir,
+  SMALL_SPOOL_BYTES,
+  SPOOL_CHUNK_BYTES,
+  SPOOL_DIR,
+  SPOOL_PREFIX,
+  writeSpool,
+} from "./spool.ts";
 import type { Sandbox } from "./types.ts";
 
 const big = new Uint8Array(SPOOL_CHUNK_BYTES * 2 + 12345).map((_, i) => (i * 31 + (i >> 11)) % 256);
@@ -43,6 +53,46 @@ describe("host spool over the local transport", () => {
     const spool = hostSpool(transport, dir, `${dir}/e`, 0);
     expect((await bytesOf(spool.stream())).length).toBe(0);
     await spool.remove();
+  });
+});
+
+describe("capture and feed on the host (what the LXC driver wraps around lxc-attach)", () => {
+  const transport = createLocalTransport();
+  const spools = () => readdirSync(SPOOL_DIR).filter((n) => n.startsWith(SPOOL_PREFIX)).sort();
+  let work: string;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), "cairn-feed-test-"));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  test("small output comes back in the same round trip and leaves nothing on disk", async () => {
+    const before = spools();
+    const spool = await captureOnHost(transport, ["printf", "a\\0b"]);
+    expect(spool.size).toBe(3);
+    expect([...(await bytesOf(spool.stream()))]).toEqual([97, 0, 98]);
+    expect(spools()).toEqual(before);
+  });
+
+  test("large output stays on the host until read and removed", async () => {
+    const before = spools();
+    await feedOnHost(transport, ["sh", "-c", 'cat >"$1"', "x", join(work, "big")], streamOf(big));
+    expect(spools()).toEqual(before); // the input spool is gone too
+    const spool = await captureOnHost(transport, ["cat", join(work, "big")]);
+    expect(spool.size).toBe(big.length);
+    expect(spool.size).toBeGreaterThan(SMALL_SPOOL_BYTES);
+    expect(spools().length).toBe(before.length + 1);
+    expect(sha(await bytesOf(spool.stream()))).toBe(sha(big));
+    await spool.remove();
+    expect(spools()).toEqual(before);
+  });
+
+  test("small input goes straight to stdin; failures carry stderr and leave no spool", async () => {
+    const before = spools();
+    await feedOnHost(transport, ["sh", "-c", 'cat >"$1"', "x", join(work, "small")], streamOf(new TextEncoder().encode("tiny")));
+    expect(await Bun.file(join(work, "small")).text()).toBe("tiny");
+    await expect(captureOnHost(transport, ["sh", "-c", "echo broken >&2; exit 7"])).rejects.toThrow("broken");
+    await expect(feedOnHost(transport, ["sh", "-c", "cat >/dev/null; echo refused >&2; exit 9"], streamOf(big))).rejects.toThrow("refused");
+    expect(spools()).toEqual(before);
   });
 });
 
