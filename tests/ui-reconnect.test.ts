@@ -87,6 +87,9 @@ describe.skipIf(!browserTestsEnabled())("live log across a server restart", () =
         () => document.querySelector(".log-viewer")?.getAttribute("data-lines") === "5",
       );
       await page.waitForSelector(".log-viewer[data-state=live]");
+      await page.waitForFunction(() =>
+        document.querySelector(".log-viewer")?.textContent?.includes("line 5"),
+      );
 
       await server.kill9();
       await page.waitForSelector(".log-viewer[data-state=connecting]");

@@ -187,15 +187,21 @@ export class LineStore {
         if (page.count) slot.blocks.push(page);
         this.advance(slot, p);
         if (total > this.total) this.total = total;
-        if (!page.count) slot.retryAt = Date.now() + 1000;
+        if (!page.count) this.retryLater(slot, 1000);
       } catch {
-        slot.retryAt = Date.now() + 2000;
+        // The server may be restarting: ask again soon, whether or not the view moves.
+        this.retryLater(slot, 2000);
       } finally {
         slot.inflight = null;
         this.onChange();
       }
     })();
     return slot.inflight;
+  }
+
+  private retryLater(slot: PageSlot, ms: number): void {
+    slot.retryAt = Date.now() + ms;
+    setTimeout(() => this.onChange(), ms + 10);
   }
 
   private evict(keep: number): void {

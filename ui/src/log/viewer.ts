@@ -16,7 +16,8 @@ interface Row {
   ln: HTMLAnchorElement;
   text: HTMLSpanElement;
   n: number;
-  line: LogLine | undefined;
+  /** The line drawn; null until the row is first drawn. */
+  line: LogLine | undefined | null;
   needle: string;
   y: string;
   match: boolean;
@@ -340,7 +341,7 @@ export class LogViewer {
     const text = h("span.lt");
     const el = h("div.log-row", null, ln, text);
     this.rowsEl.appendChild(el);
-    return { el, ln, text, n: 0, line: undefined, needle: "", y: "", match: false };
+    return { el, ln, text, n: 0, line: null, needle: "", y: "", match: false };
   }
 
   private updateStatus(): void {
