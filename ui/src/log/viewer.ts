@@ -1,10 +1,11 @@
 // The log viewer: a virtualised list (fixed row height, only the visible rows in the DOM, a sticky
-// canvas over a tall spacer, so even a million lines scroll smoothly), following the tail over the
-// WebSocket while the job runs (resuming with ?from= after a drop), search, and #L123 permalinks.
+// canvas over a tall spacer, so even a million lines scroll smoothly), following the tail while the
+// job runs (tail.ts), search, and #L123 permalinks.
 import { h } from "../dom.ts";
 import type { LogLine } from "../types.ts";
 import { renderLine } from "./render.ts";
 import { LineStore } from "./store.ts";
+import { LogTail } from "./tail.ts";
 
 export const ROW_PX = 20; // keep in step with --log-row in styles.css
 /** Browsers cap element heights (~16-33 M px); past this the scroll position maps onto lines proportionally. */
@@ -56,21 +57,16 @@ export class LogViewer {
   private highlighted = 0;
   private needle = "";
   private currentMatch = 0;
-  private ws: WebSocket | null = null;
-  private wsFrom = 0;
-  /** Reconnect attempts since the stream was last open (backoff). */
-  private attempt = 0;
+  private tail: LogTail | null = null;
   private ended = false;
   private disposed = false;
   private firstPaint = false;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly resize: ResizeObserver;
 
   constructor(private readonly opts: LogViewerOptions) {
     this.store = new LineStore(opts.jobId, () => this.schedule());
     this.store.total = opts.total;
     this.following = opts.live;
-    this.wsFrom = opts.total;
 
     this.rowsEl = h("div.log-rows");
     this.canvas = h("div.log-canvas", null, this.rowsEl);
@@ -168,7 +164,23 @@ export class LogViewer {
     this.resize.observe(this.scroller);
     window.addEventListener("hashchange", this.onHash);
     this.followBtn.hidden = !opts.live;
-    if (opts.live) this.connect();
+    if (opts.live) {
+      this.tail = new LogTail(opts.jobId, opts.total, {
+        onLine: (line) => {
+          this.store.put(line);
+          this.schedule();
+          this.opts.onLines?.();
+        },
+        onEnd: (status) => {
+          this.ended = true;
+          this.following = false;
+          this.followBtn.hidden = true;
+          this.opts.onEnd?.(status);
+          this.schedule();
+        },
+        onState: () => this.updateStatus(),
+      });
+    }
     this.updateStatus();
   }
 
@@ -183,8 +195,7 @@ export class LogViewer {
 
   dispose(): void {
     this.disposed = true;
-    clearTimeout(this.reconnectTimer);
-    this.ws?.close();
+    this.tail?.close();
     this.resize.disconnect();
     this.store.dispose();
     window.removeEventListener("hashchange", this.onHash);
@@ -348,7 +359,7 @@ export class LogViewer {
     const state = this.ended
       ? "finished"
       : this.opts.live
-        ? this.ws?.readyState === WebSocket.OPEN
+        ? this.tail?.open
           ? "live"
           : "connecting"
         : "finished";
@@ -358,42 +369,6 @@ export class LogViewer {
     this.status.textContent = `${this.store.total.toLocaleString()} lines · ${state}`;
     this.el.dataset.lines = String(this.store.total);
     this.el.dataset.state = state;
-  }
-
-  // Live tail -------------------------------------------------------------------------------
-
-  private connect(): void {
-    if (this.disposed || this.ended) return;
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(
-      `${proto}//${location.host}/api/v1/jobs/${this.opts.jobId}/log/ws?from=${this.wsFrom}`,
-    );
-    this.ws = ws;
-    ws.onopen = () => {
-      this.attempt = 0;
-      this.updateStatus();
-    };
-    ws.onmessage = (e) => {
-      const msg = JSON.parse(e.data as string) as { type: string; status?: string } & LogLine;
-      if (msg.type === "line") {
-        this.store.put({ n: msg.n, text: msg.text, spans: msg.spans, ...(msg.cont ? { cont: true } : {}) });
-        if (msg.n > this.wsFrom) this.wsFrom = msg.n;
-        this.schedule();
-        this.opts.onLines?.();
-      } else if (msg.type === "end") {
-        this.ended = true;
-        this.following = false;
-        this.followBtn.hidden = true;
-        this.opts.onEnd?.(msg.status ?? "");
-        this.schedule();
-      }
-    };
-    ws.onclose = () => {
-      if (this.ws !== ws || this.disposed || this.ended) return;
-      this.updateStatus();
-      // Resume after the last line we have (the server replays from storage, then goes live).
-      this.reconnectTimer = setTimeout(() => this.connect(), Math.min(5000, 250 * 2 ** this.attempt++));
-    };
   }
 
   // Search ----------------------------------------------------------------------------------
