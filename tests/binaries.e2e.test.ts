@@ -1,6 +1,7 @@
 // The binaries alone: dist/cairn-server and dist/cairn-builder copied into an empty folder and run
 // with a PATH of a few system tools (no node, bun or npm), from `init` to a finished job's log.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,6 +107,58 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     expect(text).toContain("built by the binaries");
     expect(text).not.toContain("\x1b[");
   }, 90_000);
+
+  test("init --self-signed, serve over HTTPS, and a builder that pins the CA registers", async () => {
+    const tlsData = join(mkdtempSync(join(tmpdir(), "cairn-bin-tls-")), "data");
+    const init = await run(install, install.server, ["init", "--self-signed", "--host", "127.0.0.1"], {
+      CAIRN_DATA_DIR: tlsData,
+    });
+    expect(init.code, init.err).toBe(0);
+    const env = { CAIRN_DATA_DIR: tlsData, CAIRN_HOST: "127.0.0.1", CAIRN_PORT: "0" };
+    expect((await run(install, install.server, ["config", "check"], env)).out).toContain("note: TLS:");
+    const child = spawn(install.server, ["serve"], {
+      env: { ...install.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    try {
+      let url = "";
+      for (let i = 0; i < 200 && !url; i++) {
+        url = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] ?? "";
+        if (!url) await Bun.sleep(25);
+      }
+      expect(url).not.toBe("");
+      const ca = readFileSync(join(tlsData, "tls", "ca.pem"), "utf8");
+      const health = await fetch(`${url}/api/v1/health`, { tls: { ca } });
+      expect(await health.json()).toMatchObject({ status: "ok", tls: true });
+      const token = readFileSync(join(tlsData, "initial-admin-token"), "utf8").trim();
+      const reg = (await (
+        await fetch(`${url}/api/v1/builders/registration-tokens`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}` },
+          tls: { ca },
+        })
+      ).json()) as { token: string };
+      const cfg = join(tlsData, "..", "builder.json");
+      const args = [
+        "register",
+        "--server",
+        url,
+        "--token",
+        reg.token,
+        "--config",
+        cfg,
+        "--driver",
+        "process",
+      ];
+      const r = await run(install, install.builder, [...args, "--ca", join(tlsData, "tls", "ca.pem")]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain("registered");
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
 
   test("config check explains bad values and passes good ones", async () => {
     const bad = await run(install, install.server, ["config", "check"], {

@@ -32,6 +32,7 @@ const TOOLS = [
   "grep",
   "sed",
   "ssh",
+  "openssl",
   "uname",
   "id",
   "test",
