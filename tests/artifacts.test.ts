@@ -33,7 +33,9 @@ jobs:
           head -c 300000 /dev/urandom > out/sub/blob.bin
           printf 'hello artifact\\n' > "out/with space.txt"
           cat > reports/junit.xml <<'EOF'
-${JUNIT.split("\n").map((l) => `          ${l}`).join("\n")}
+${JUNIT.split("\n")
+  .map((l) => `          ${l}`)
+  .join("\n")}
           EOF
           sha256sum out/sub/blob.bin
       - store_artifacts:
@@ -115,9 +117,18 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
     server = await startTestServer();
     repo = createRepo();
     repo.commit({ ".circleci/config.yml": BUILD_CONFIG });
-    const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "stored", repo_url: repo.bare } });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "stored", repo_url: repo.bare },
+    });
     projectId = ((await res.json()) as { id: string }).id;
-    builder = await startBuilder({ server: server.url, adminToken: server.token, name: "store-builder", sshd, slots: 3 });
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "store-builder",
+      sshd,
+      slots: 3,
+    });
   });
 
   afterAll(async () => {
@@ -128,11 +139,17 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
 
   async function pipeline(config: string): Promise<Job[]> {
     repo.commit({ ".circleci/config.yml": config });
-    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     return until("the pipeline to finish", async () => {
-      const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as { status: string; jobs: Job[] };
+      const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as {
+        status: string;
+        jobs: Job[];
+      };
       return ["success", "failed", "canceled"].includes(p.status) && p.jobs;
     });
   }
@@ -168,7 +185,14 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
 
     const tests = (await (await server.api(`/api/v1/jobs/${make.id}/tests`)).json()) as {
       summary: Record<string, number>;
-      tests: { name: string; classname: string; file: string; time: number; status: string; message: string | null }[];
+      tests: {
+        name: string;
+        classname: string;
+        file: string;
+        time: number;
+        status: string;
+        message: string | null;
+      }[];
     };
     expect(tests.summary).toEqual({ total: 3, passed: 1, failed: 1, error: 0, skipped: 1, time: 1.75 });
     expect(tests.tests[1]).toEqual({

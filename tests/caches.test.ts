@@ -57,7 +57,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 async function runPipeline(server: TestServer, projectId: string): Promise<{ job: Job; log: string }> {
-  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+  const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+    method: "POST",
+    json: { branch: "main" },
+  });
   expect(res.status).toBe(201);
   const p = (await res.json()) as { jobs: Job[] };
   const id = p.jobs[0].id;
@@ -102,9 +105,17 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
     }
     const repo = createRepo();
     repo.commit({ "package.json": PACKAGE_JSON, ".circleci/config.yml": CONFIG });
-    const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "cached", repo_url: repo.bare } });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "cached", repo_url: repo.bare },
+    });
     projectId = ((await res.json()) as { id: string }).id;
-    builder = await startBuilder({ server: server.url, adminToken: server.token, name: "cache-builder", sshd });
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "cache-builder",
+      sshd,
+    });
   });
 
   afterAll(async () => {
@@ -137,7 +148,12 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
 
     if (s3) {
       // The bytes are in the bucket (under the configured prefix), not on the server's disk.
-      const store = createS3BlobStore({ bucket: s3.bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+      const store = createS3BlobStore({
+        bucket: s3.bucket,
+        endpoint: s3.endpoint,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+      });
       expect((await store.list("cairn/caches/")).length).toBe(2);
     }
   });
@@ -158,9 +174,17 @@ describe("blob URLs", () => {
 
   test("a capability URL names one key, one method and one live job; tampered, expired or stale ones are refused", async () => {
     const repo = createRepo();
-    repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  a:\n    machine: true\n    steps: [{run: 'true'}]\nworkflows:\n  w:\n    jobs: [a]\n" });
-    const p = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "urls", repo_url: repo.bare } })).json()) as { id: string };
-    expect((await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } })).status).toBe(201);
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  a:\n    machine: true\n    steps: [{run: 'true'}]\nworkflows:\n  w:\n    jobs: [a]\n",
+    });
+    const p = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "urls", repo_url: repo.bare } })
+    ).json()) as { id: string };
+    expect(
+      (await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } }))
+        .status,
+    ).toBe(201);
     const client = await registerSimBuilder(server.url, server.token, "url-sim");
     const payload = await acquireJob(client);
     const jobId = payload.job.id;
@@ -183,7 +207,9 @@ describe("blob URLs", () => {
     const token = hit!.url.slice("/api/v1/builder/blobs/".length);
     const [body, mac] = token.split(".");
     const claims = JSON.parse(Buffer.from(body, "base64url").toString());
-    const forged = Buffer.from(JSON.stringify({ ...claims, k: `caches/${p.id}/someone-else.tar.gz` })).toString("base64url");
+    const forged = Buffer.from(
+      JSON.stringify({ ...claims, k: `caches/${p.id}/someone-else.tar.gz` }),
+    ).toString("base64url");
     const refused = await fetch(new URL(routes.blob(`${forged}.${mac}`), server.url));
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("blob_url_refused");
@@ -207,7 +233,12 @@ describe("blob URLs", () => {
   });
 
   test("an expired presigned S3 URL is refused by the store", async () => {
-    const store = createS3BlobStore({ bucket: s3.bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    const store = createS3BlobStore({
+      bucket: s3.bucket,
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+    });
     await store.put("caches/p/x.tar.gz", "bytes");
     const live = await store.presign!("caches/p/x.tar.gz", "GET", 60);
     expect(await (await fetch(live)).text()).toBe("bytes");

@@ -45,7 +45,8 @@ function lxcUsage(ours: Set<string>): number {
 
 const leftovers = () => ({
   spools: readdirSync(SPOOL_DIR).filter((n) => n.startsWith(SPOOL_PREFIX)).length,
-  checkouts: readdirSync("/tmp").filter((n) => n.startsWith("cairn-checkout-") || n.startsWith("cairn-key-")).length,
+  checkouts: readdirSync("/tmp").filter((n) => n.startsWith("cairn-checkout-") || n.startsWith("cairn-key-"))
+    .length,
 });
 
 describe.skipIf(skip)("fleet churn", () => {
@@ -61,9 +62,18 @@ describe.skipIf(skip)("fleet churn", () => {
     server = await startTestServer();
     repo = createRepo();
     repo.commit({ ".circleci/config.yml": config(3) });
-    const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "churn", repo_url: repo.bare } });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "churn", repo_url: repo.bare },
+    });
     projectId = ((await res.json()) as { id: string }).id;
-    builder = await startBuilder({ server: server.url, adminToken: server.token, name: "churner", sshd, slots: 3 });
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "churner",
+      sshd,
+      slots: 3,
+    });
   });
 
   afterAll(async () => {
@@ -74,12 +84,18 @@ describe.skipIf(skip)("fleet churn", () => {
 
   async function runWorkflow(n: number): Promise<{ id: string; status: string }[]> {
     repo.commit({ ".circleci/config.yml": config(n) });
-    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     const end = Date.now() + 150_000;
     for (;;) {
-      const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as { status: string; jobs: { id: string; status: string }[] };
+      const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as {
+        status: string;
+        jobs: { id: string; status: string }[];
+      };
       if (["success", "failed", "canceled"].includes(p.status)) return p.jobs;
       if (Date.now() > end) throw new Error(`pipeline still ${p.status} after 150 s`);
       await Bun.sleep(250);
@@ -97,20 +113,27 @@ describe.skipIf(skip)("fleet churn", () => {
     const seconds = (Date.now() - started) / 1000;
     expect(jobs.length).toBe(JOBS);
     const failed = jobs.filter((j) => j.status !== "success");
-    expect(failed, failed.length ? await (await server.api(`/api/v1/jobs/${failed[0].id}/log?format=text`)).text() : "").toEqual([]);
+    expect(
+      failed,
+      failed.length ? await (await server.api(`/api/v1/jobs/${failed[0].id}/log?format=text`)).text() : "",
+    ).toEqual([]);
 
     const ours = new Set(jobs.map((j) => containerOf(j.id)));
     const left = (await cairnContainers()).filter((n) => ours.has(n));
     expect(left).toEqual([]);
     const after = { lxc: lxcUsage(ours), ...leftovers() };
-    console.log(`churn: ${JOBS} jobs in ${seconds.toFixed(1)} s; /var/lib/lxc ${baseline.lxc} → ${after.lxc} KiB; spools ${baseline.spools} → ${after.spools}; checkout dirs ${baseline.checkouts} → ${after.checkouts}`);
+    console.log(
+      `churn: ${JOBS} jobs in ${seconds.toFixed(1)} s; /var/lib/lxc ${baseline.lxc} → ${after.lxc} KiB; spools ${baseline.spools} → ${after.spools}; checkout dirs ${baseline.checkouts} → ${after.checkouts}`,
+    );
     // No per-job growth: 50 jobs may not add even 4 KiB each (a clone's overlay alone is far more).
     expect(after.lxc - baseline.lxc).toBeLessThan(JOBS * 4);
     expect(after.spools).toBeLessThanOrEqual(baseline.spools);
     expect(after.checkouts).toBeLessThanOrEqual(baseline.checkouts);
 
     // Every job stored its artifact (the spool path ran 50 times).
-    const arts = (await (await server.api(`/api/v1/jobs/${jobs[JOBS - 1].id}/artifacts`)).json()) as { items: { path: string }[] };
+    const arts = (await (await server.api(`/api/v1/jobs/${jobs[JOBS - 1].id}/artifacts`)).json()) as {
+      items: { path: string }[];
+    };
     expect(arts.items.map((a) => a.path)).toEqual(["done.txt"]);
   }, 180_000);
 });

@@ -20,8 +20,13 @@ function cairn(args: string[], stdin = "", env: Record<string, string> = {}) {
 }
 
 function shares(total: number, names: string[], args: string[]): string[][] {
-  return Array.from({ length: total }, (_, i) =>
-    cairn(["tests", "split", ...args], `${names.join("\n")}\n`, { CIRCLE_NODE_INDEX: String(i), CIRCLE_NODE_TOTAL: String(total) }).lines,
+  return Array.from(
+    { length: total },
+    (_, i) =>
+      cairn(["tests", "split", ...args], `${names.join("\n")}\n`, {
+        CIRCLE_NODE_INDEX: String(i),
+        CIRCLE_NODE_TOTAL: String(total),
+      }).lines,
   );
 }
 
@@ -30,7 +35,7 @@ const names = Array.from({ length: 23 }, (_, i) => `spec/s${String(i).padStart(2
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "cairn-split-"));
   mkdirSync(join(dir, "spec"));
-  names.forEach((n, i) => writeFileSync(join(dir, n), "x".repeat((i * 37) % 500)));
+  for (const [i, n] of names.entries()) writeFileSync(join(dir, n), "x".repeat((i * 37) % 500));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -48,7 +53,10 @@ describe("cairn tests split", () => {
   }
 
   test("timings: greedy largest first; unknown names weigh the average; ./ prefixes match", () => {
-    writeFileSync(join(dir, "timings.tsv"), "file\ta.js\t30\nfile\tb.js\t20\nfile\tc.js\t10\nclassname\tA\t99\n");
+    writeFileSync(
+      join(dir, "timings.tsv"),
+      "file\ta.js\t30\nfile\tb.js\t20\nfile\tc.js\t10\nclassname\tA\t99\n",
+    );
     const list = ["./a.js", "b.js", "c.js", "d.js", "e.js"];
     const parts = shares(3, list, ["--split-by=timings", `--timings-file=${join(dir, "timings.tsv")}`]);
     // a=30 → 0, b=20 → 1, c=10 → 2, then d and e (average 20) → slice 2 (10), then slice 1 (20 < 30).
@@ -56,8 +64,15 @@ describe("cairn tests split", () => {
   });
 
   test("timings by classname read the classname rows", () => {
-    writeFileSync(join(dir, "timings.tsv"), "classname\tHeavy\t100\nclassname\tLight\t1\nclassname\tMid\t2\n");
-    const parts = shares(2, ["Light", "Heavy", "Mid"], ["--split-by=timings", "--timings-type=classname", `--timings-file=${join(dir, "timings.tsv")}`]);
+    writeFileSync(
+      join(dir, "timings.tsv"),
+      "classname\tHeavy\t100\nclassname\tLight\t1\nclassname\tMid\t2\n",
+    );
+    const parts = shares(
+      2,
+      ["Light", "Heavy", "Mid"],
+      ["--split-by=timings", "--timings-type=classname", `--timings-file=${join(dir, "timings.tsv")}`],
+    );
     expect(parts).toEqual([["Heavy"], ["Light", "Mid"]]);
   });
 

@@ -58,7 +58,10 @@ describe("host spool over the local transport", () => {
 
 describe("capture and feed on the host (what the LXC driver wraps around lxc-attach)", () => {
   const transport = createLocalTransport();
-  const spools = () => readdirSync(SPOOL_DIR).filter((n) => n.startsWith(SPOOL_PREFIX)).sort();
+  const spools = () =>
+    readdirSync(SPOOL_DIR)
+      .filter((n) => n.startsWith(SPOOL_PREFIX))
+      .sort();
   let work: string;
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), "cairn-feed-test-"));
@@ -88,10 +91,16 @@ describe("capture and feed on the host (what the LXC driver wraps around lxc-att
 
   test("small input goes straight to stdin; failures carry stderr and leave no spool", async () => {
     const before = spools();
-    await feedOnHost(transport, ["sh", "-c", 'cat >"$1"', "x", join(work, "small")], streamOf(new TextEncoder().encode("tiny")));
+    await feedOnHost(
+      transport,
+      ["sh", "-c", 'cat >"$1"', "x", join(work, "small")],
+      streamOf(new TextEncoder().encode("tiny")),
+    );
     expect(await Bun.file(join(work, "small")).text()).toBe("tiny");
     await expect(captureOnHost(transport, ["sh", "-c", "echo broken >&2; exit 7"])).rejects.toThrow("broken");
-    await expect(feedOnHost(transport, ["sh", "-c", "cat >/dev/null; echo refused >&2; exit 9"], streamOf(big))).rejects.toThrow("refused");
+    await expect(
+      feedOnHost(transport, ["sh", "-c", "cat >/dev/null; echo refused >&2; exit 9"], streamOf(big)),
+    ).rejects.toThrow("refused");
     expect(spools()).toEqual(before);
   });
 });
@@ -123,7 +132,9 @@ describe("process driver capture and feed", () => {
 
   test("a failing script throws with its stderr and leaves no spool", async () => {
     const before = readdirSync(tmpdir()).filter((n) => n.startsWith("cairn-spool.")).length;
-    await expect(sandbox.capture('echo "no such thing: $1" >&2; exit 3', ["x"])).rejects.toThrow("no such thing: x");
+    await expect(sandbox.capture('echo "no such thing: $1" >&2; exit 3', ["x"])).rejects.toThrow(
+      "no such thing: x",
+    );
     await expect(sandbox.feed("exit 4", [], streamOf(new Uint8Array(10)))).rejects.toThrow(/exit 4/);
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith("cairn-spool.")).length).toBe(before);
   });

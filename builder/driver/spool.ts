@@ -51,7 +51,8 @@ export async function captureOnHost(transport: HostTransport, argv: string[]): P
   const nl = all.indexOf(10);
   const [dir, sizeText] = new TextDecoder().decode(all.subarray(0, nl)).split(" ");
   const size = Number(sizeText);
-  if (!dir.startsWith(`${SPOOL_DIR}/${SPOOL_PREFIX}`) || !Number.isInteger(size)) throw new Error("unexpected answer from the host while spooling");
+  if (!dir.startsWith(`${SPOOL_DIR}/${SPOOL_PREFIX}`) || !Number.isInteger(size))
+    throw new Error("unexpected answer from the host while spooling");
   if (size <= SMALL_SPOOL_BYTES) {
     const bytes = all.subarray(nl + 1);
     if (bytes.length !== size) throw new Error(`the host sent ${bytes.length} of ${size} spooled bytes`);
@@ -64,7 +65,11 @@ export async function captureOnHost(transport: HostTransport, argv: string[]): P
  * Runs `argv` on the host with `input` on its stdin: directly when it fits one chunk, else through
  * a temp file written a chunk at a time and removed after.
  */
-export async function feedOnHost(transport: HostTransport, argv: string[], input: ReadableStream<Uint8Array>): Promise<void> {
+export async function feedOnHost(
+  transport: HostTransport,
+  argv: string[],
+  input: ReadableStream<Uint8Array>,
+): Promise<void> {
   const reader = input.getReader();
   const head: Uint8Array[] = [];
   let headBytes = 0;
@@ -142,7 +147,8 @@ export function hostSpool(transport: HostTransport, dir: string, file: string, s
             ["dd", `if=${file}`, "bs=1M", `skip=${chunk * blocks}`, `count=${blocks}`, "status=none"],
             { onStdout: (b) => parts.push(new Uint8Array(b)) },
           );
-          if (r.code !== 0) return controller.error(new Error(`reading ${file} on the host failed: ${r.stderr.trim()}`));
+          if (r.code !== 0)
+            return controller.error(new Error(`reading ${file} on the host failed: ${r.stderr.trim()}`));
           chunk++;
           for (const p of parts) controller.enqueue(p);
         },
@@ -152,7 +158,11 @@ export function hostSpool(transport: HostTransport, dir: string, file: string, s
 }
 
 /** Appends `input` to `file` on the host, one bounded chunk per round trip. */
-export async function writeSpool(transport: HostTransport, file: string, input: ReadableStream<Uint8Array>): Promise<number> {
+export async function writeSpool(
+  transport: HostTransport,
+  file: string,
+  input: ReadableStream<Uint8Array>,
+): Promise<number> {
   const reader = input.getReader();
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;

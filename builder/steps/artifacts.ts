@@ -1,7 +1,7 @@
 // store_artifacts: every file under `path` (or the one file) uploaded on its own, shown as
 // `destination/relative-path`; store_test_results: JUnit XML files sent to the server, which parses them.
 import type { Step } from "../../server/protocol.ts";
-import { formatSize, readSpool, sandboxPath, type StepContext } from "./context.ts";
+import { formatSize, readSpool, type StepContext, sandboxPath } from "./context.ts";
 import { upload } from "./transfer.ts";
 
 type StoreArtifacts = Extract<Step, { type: "store_artifacts" }>;
@@ -42,7 +42,8 @@ export async function storeArtifacts(ctx: StepContext, step: StoreArtifacts): Pr
     ctx.note(`${step.path}: no such file or directory; no artifacts stored.`);
     return 0;
   }
-  if (files.length > MAX_FILES) throw new Error(`${step.path} holds ${files.length} files; at most ${MAX_FILES} per step`);
+  if (files.length > MAX_FILES)
+    throw new Error(`${step.path} holds ${files.length} files; at most ${MAX_FILES} per step`);
   const single = files.length === 1 && files[0] === "";
   // CircleCI's default destination: the path as written (a file keeps its name).
   const prefix = (step.destination ?? step.path.replace(/^~\/?/, "")).replace(/^\/+|\/+$/g, "");
@@ -62,7 +63,9 @@ export async function storeArtifacts(ctx: StepContext, step: StoreArtifacts): Pr
       await spool.remove();
     }
   }
-  ctx.note(`Stored ${files.length} artifact${files.length === 1 ? "" : "s"} (${formatSize(total)}) from ${step.path}.`);
+  ctx.note(
+    `Stored ${files.length} artifact${files.length === 1 ? "" : "s"} (${formatSize(total)}) from ${step.path}.`,
+  );
   return 0;
 }
 
@@ -88,6 +91,8 @@ export async function storeTestResults(ctx: StepContext, step: StoreTestResults)
       ctx.note(`Could not store ${joinPath(step.path, rel)}: ${(err as Error).message}`);
     }
   }
-  ctx.note(`Stored ${tests} test result${tests === 1 ? "" : "s"} (${failures} failed) from ${reports.length} file${reports.length === 1 ? "" : "s"}.`);
+  ctx.note(
+    `Stored ${tests} test result${tests === 1 ? "" : "s"} (${failures} failed) from ${reports.length} file${reports.length === 1 ? "" : "s"}.`,
+  );
   return 0;
 }

@@ -1,8 +1,9 @@
 // CircleCI cache key templates, expanded on the builder: {{ checksum "file" }} (base64 SHA-256 of
 // the file, computed inside the sandbox), {{ .Branch }}, {{ .Revision }}, {{ .BuildNum }},
 // {{ .Environment.NAME }}, {{ epoch }}, {{ arch }}.
-import { readSpool, sandboxPath } from "./context.ts";
+
 import type { StepContext } from "./context.ts";
+import { readSpool, sandboxPath } from "./context.ts";
 
 export class CacheKeyError extends Error {}
 
@@ -15,7 +16,10 @@ export function archName(unameSm: string): string {
   return `arch1-${os}-${arch[machine] ?? machine}`;
 }
 
-export async function expandCacheKey(ctx: Pick<StepContext, "sandbox" | "payload" | "workdir">, template: string): Promise<string> {
+export async function expandCacheKey(
+  ctx: Pick<StepContext, "sandbox" | "payload" | "workdir">,
+  template: string,
+): Promise<string> {
   const parts: string[] = [];
   let last = 0;
   for (const m of template.matchAll(TEMPLATE)) {

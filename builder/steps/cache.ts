@@ -2,7 +2,7 @@
 // a prefix, in order, and unpacks the newest match where its paths were (absolute, from /).
 import type { Step } from "../../server/protocol.ts";
 import { expandCacheKey } from "./cache-key.ts";
-import { formatSize, sandboxPath, type StepContext } from "./context.ts";
+import { formatSize, type StepContext, sandboxPath } from "./context.ts";
 import { download, packTree, unpackTree, upload } from "./transfer.ts";
 
 type SaveCache = Extract<Step, { type: "save_cache" }>;
@@ -23,7 +23,11 @@ export async function saveCache(ctx: StepContext, step: SaveCache): Promise<numb
   const size = spool.size;
   await upload(ctx, reserved, spool);
   const saved = await client.cacheCommit(payload.job.id, key, reserved.upload_id, size);
-  ctx.note(saved ? `Saved cache ${key} (${formatSize(size)}).` : `Cache key ${key} was saved meanwhile by another job: kept that one.`);
+  ctx.note(
+    saved
+      ? `Saved cache ${key} (${formatSize(size)}).`
+      : `Cache key ${key} was saved meanwhile by another job: kept that one.`,
+  );
   return 0;
 }
 

@@ -14,7 +14,11 @@ export function cairnScript(): string {
 /** `kind<TAB>name<TAB>seconds` lines; names with tabs or newlines are left out. */
 export function timingsTsv(t: TestTimings): string {
   let out = "";
-  for (const [kind, table] of [["file", t.file], ["classname", t.classname], ["testname", t.testname]] as const) {
+  for (const [kind, table] of [
+    ["file", t.file],
+    ["classname", t.classname],
+    ["testname", t.testname],
+  ] as const) {
     for (const [name, seconds] of Object.entries(table)) {
       if (!/[\t\n\r]/.test(name) && Number.isFinite(seconds)) out += `${kind}\t${name}\t${seconds}\n`;
     }

@@ -10,7 +10,14 @@ export type { StepContext } from "./context.ts";
 export { installHelpers } from "./helpers.ts";
 
 export function isStorageStep(step: Step): boolean {
-  return ["save_cache", "restore_cache", "store_artifacts", "store_test_results", "persist_to_workspace", "attach_workspace"].includes(step.type);
+  return [
+    "save_cache",
+    "restore_cache",
+    "store_artifacts",
+    "store_test_results",
+    "persist_to_workspace",
+    "attach_workspace",
+  ].includes(step.type);
 }
 
 export async function runStorageStep(ctx: StepContext, step: Step): Promise<number> {

@@ -12,7 +12,7 @@ const PACK = [
   'root=$1; shift; cd "$root" || exit 1',
   "n=$#; i=0",
   "while [ $i -lt $n ]; do",
-  '  p=$1; shift; i=$((i+1)); found=0',
+  "  p=$1; shift; i=$((i+1)); found=0",
   '  for f in $p; do if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; found=1; fi; done',
   '  [ $found = 1 ] || echo "cairn: $p: no such file or directory, skipped" >&2',
   "done",
@@ -27,7 +27,11 @@ export async function packTree(ctx: StepContext, root: string, paths: string[]):
   return ctx.sandbox.capture(`IFS='\n'\n${PACK}`, [root, ...paths]);
 }
 
-export async function unpackTree(ctx: StepContext, at: string, body: ReadableStream<Uint8Array>): Promise<void> {
+export async function unpackTree(
+  ctx: StepContext,
+  at: string,
+  body: ReadableStream<Uint8Array>,
+): Promise<void> {
   await ctx.sandbox.feed(UNPACK, [at], body);
 }
 

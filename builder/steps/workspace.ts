@@ -1,7 +1,7 @@
 // persist_to_workspace adds a tar.gz layer of `paths` under `root`; attach_workspace unpacks, oldest
 // first, the layers of the jobs this one requires (the server picks them), at `at`.
 import type { Step } from "../../server/protocol.ts";
-import { formatSize, sandboxPath, type StepContext } from "./context.ts";
+import { formatSize, type StepContext, sandboxPath } from "./context.ts";
 import { download, packTree, unpackTree, upload } from "./transfer.ts";
 
 type Persist = Extract<Step, { type: "persist_to_workspace" }>;

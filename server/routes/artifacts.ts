@@ -25,7 +25,11 @@ export const artifactRoutes = (deps: AppDeps) => {
 
   app.get("/jobs/:id/artifacts", async (c) => {
     const job = await findJob(c.req.param("id"));
-    const rows = await db.select().from(artifacts).where(eq(artifacts.jobId, job.id)).orderBy(asc(artifacts.path));
+    const rows = await db
+      .select()
+      .from(artifacts)
+      .where(eq(artifacts.jobId, job.id))
+      .orderBy(asc(artifacts.path));
     return c.json({
       items: rows.map((r) => ({ path: r.path, size: r.size, url: downloadUrl(job.id, r.path) })),
     });

@@ -36,10 +36,12 @@ export const blobCapabilityRoutes = (deps: AppDeps) => {
 
   const capability = async (token: string, method: BlobMethod) => {
     const cap = await urls.verify(token, method);
-    if ("refused" in cap) throw new ApiError(403, "blob_url_refused", `this blob URL is not valid: ${cap.refused}`);
+    if ("refused" in cap)
+      throw new ApiError(403, "blob_url_refused", `this blob URL is not valid: ${cap.refused}`);
     // Bound to the lease: once the job has ended, its URLs stop working even before they expire.
     const job = await deps.db.query.jobs.findFirst({ where: eq(jobs.id, cap.jobId) });
-    if (job?.status !== "running") throw new ApiError(403, "blob_url_refused", "this blob URL's job is no longer running");
+    if (job?.status !== "running")
+      throw new ApiError(403, "blob_url_refused", "this blob URL's job is no longer running");
     return cap;
   };
 
@@ -52,7 +54,8 @@ export const blobCapabilityRoutes = (deps: AppDeps) => {
       if (deps.blobs.putStream) size = await deps.blobs.putStream(cap.key, body, MAX_BLOB_BYTES);
       else {
         const bytes = new Uint8Array(await c.req.arrayBuffer());
-        if (bytes.length > MAX_BLOB_BYTES) throw new Error(`the upload is larger than ${MAX_BLOB_BYTES} bytes`);
+        if (bytes.length > MAX_BLOB_BYTES)
+          throw new Error(`the upload is larger than ${MAX_BLOB_BYTES} bytes`);
         await deps.blobs.put(cap.key, bytes);
         size = bytes.length;
       }
@@ -94,26 +97,41 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     return job;
   };
 
-  const cacheKey = (body: Record<string, unknown>, field = "key") => str(body, field, { required: true, max: MAX_CACHE_KEY })!;
+  const cacheKey = (body: Record<string, unknown>, field = "key") =>
+    str(body, field, { required: true, max: MAX_CACHE_KEY })!;
 
   app.post("/builder/jobs/:id/caches/restore", async (c) => {
     const job = await leased(c);
     const body = await readJson(c);
     const keys = body.keys;
-    if (!Array.isArray(keys) || keys.length === 0 || keys.length > 50 || !keys.every((k) => typeof k === "string" && k.length <= MAX_CACHE_KEY)) {
+    if (
+      !Array.isArray(keys) ||
+      keys.length === 0 ||
+      keys.length > 50 ||
+      !keys.every((k) => typeof k === "string" && k.length <= MAX_CACHE_KEY)
+    ) {
       throw new BadRequest("`keys` must be a list of 1 to 50 strings", { field: "keys" }, "invalid_body");
     }
     const hit = await cachesSvc.restore(job.projectId, keys as string[]);
     if (!hit) return c.json({ error: { code: "cache_miss", message: "no cache matches these keys" } }, 404);
-    return c.json({ key: hit.key, size: hit.size, ...(await urls.url(hit.blobKey, "GET", job.id)) } satisfies CacheRestoreResponse);
+    return c.json({
+      key: hit.key,
+      size: hit.size,
+      ...(await urls.url(hit.blobKey, "GET", job.id)),
+    } satisfies CacheRestoreResponse);
   });
 
   app.post("/builder/jobs/:id/caches/save", async (c) => {
     const job = await leased(c);
     const key = cacheKey(await readJson(c));
-    if (await cachesSvc.exists(job.projectId, key)) return c.json({ exists: true } satisfies CacheSaveResponse);
+    if (await cachesSvc.exists(job.projectId, key))
+      return c.json({ exists: true } satisfies CacheSaveResponse);
     const uploadId = cachesSvc.uploadKey(job.projectId, job.id);
-    return c.json({ exists: false, upload_id: uploadId, ...(await urls.url(uploadId, "PUT", job.id)) } satisfies CacheSaveResponse);
+    return c.json({
+      exists: false,
+      upload_id: uploadId,
+      ...(await urls.url(uploadId, "PUT", job.id)),
+    } satisfies CacheSaveResponse);
   });
 
   app.post("/builder/jobs/:id/caches/commit", async (c) => {
@@ -122,8 +140,10 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     const key = cacheKey(body);
     const uploadId = str(body, "upload_id", { required: true })!;
     const size = int(body, "size", 0, 0, Number.MAX_SAFE_INTEGER);
-    if (!cachesSvc.isUploadOf(job.projectId, job.id, uploadId)) throw new BadRequest("`upload_id` is not this job's upload", { field: "upload_id" });
-    if (!(await deps.blobs.has(uploadId))) throw new Unprocessable("upload_missing", "nothing was uploaded for this cache");
+    if (!cachesSvc.isUploadOf(job.projectId, job.id, uploadId))
+      throw new BadRequest("`upload_id` is not this job's upload", { field: "upload_id" });
+    if (!(await deps.blobs.has(uploadId)))
+      throw new Unprocessable("upload_missing", "nothing was uploaded for this cache");
     const saved = await cachesSvc.commit(job.projectId, job.id, key, uploadId, size);
     return c.json({ saved } satisfies CacheCommitResponse);
   });
@@ -144,15 +164,18 @@ export const builderBlobRoutes = (deps: AppDeps) => {
   app.post("/builder/jobs/:id/test-results", async (c) => {
     const job = await leased(c);
     const length = Number(c.req.header("content-length") ?? 0);
-    if (length > MAX_JUNIT_BYTES) throw new BadRequest(`a test report may be at most ${MAX_JUNIT_BYTES} bytes`, undefined, "too_large");
+    if (length > MAX_JUNIT_BYTES)
+      throw new BadRequest(`a test report may be at most ${MAX_JUNIT_BYTES} bytes`, undefined, "too_large");
     const xml = await c.req.text();
-    if (xml.length > MAX_JUNIT_BYTES) throw new BadRequest(`a test report may be at most ${MAX_JUNIT_BYTES} bytes`, undefined, "too_large");
+    if (xml.length > MAX_JUNIT_BYTES)
+      throw new BadRequest(`a test report may be at most ${MAX_JUNIT_BYTES} bytes`, undefined, "too_large");
     try {
       const cases = await tests.ingest(job, xml);
       const failures = cases.filter((t) => t.status === "failed" || t.status === "error").length;
       return c.json({ tests: cases.length, failures } satisfies TestResultsResponse);
     } catch (err) {
-      if (err instanceof JunitError) throw new Unprocessable("junit_invalid", `${c.req.query("path") ?? "the report"}: ${err.message}`);
+      if (err instanceof JunitError)
+        throw new Unprocessable("junit_invalid", `${c.req.query("path") ?? "the report"}: ${err.message}`);
       throw err;
     }
   });
@@ -168,7 +191,8 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     const job = await leased(c);
     const layers = await workspaces.layersFor(job);
     const out: WorkspaceAttachResponse = { layers: [] };
-    for (const l of layers) out.layers.push({ job: l.jobName, size: l.size, ...(await urls.url(l.blobKey, "GET", job.id)) });
+    for (const l of layers)
+      out.layers.push({ job: l.jobName, size: l.size, ...(await urls.url(l.blobKey, "GET", job.id)) });
     return c.json(out);
   });
 
@@ -186,5 +210,9 @@ export function artifactPath(path: string): string {
 
 /** The artifact row for a job and path, or null. */
 export async function findArtifact(deps: AppDeps, jobId: string, path: string) {
-  return (await deps.db.query.artifacts.findFirst({ where: and(eq(artifacts.jobId, jobId), eq(artifacts.path, path)) })) ?? null;
+  return (
+    (await deps.db.query.artifacts.findFirst({
+      where: and(eq(artifacts.jobId, jobId), eq(artifacts.path, path)),
+    })) ?? null
+  );
 }

@@ -32,7 +32,9 @@ export class BlobUrls {
   ) {
     // A key of its own, derived from the master key: the master key itself never signs anything else.
     this.hmacKey = crypto.subtle
-      .importKey("raw", keyring.current.bytes as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])
+      .importKey("raw", keyring.current.bytes as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, [
+        "sign",
+      ])
       .then((master) => crypto.subtle.sign("HMAC", master, enc.encode("cairn blob urls v1")))
       .then((derived) =>
         crypto.subtle.importKey("raw", derived, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
@@ -42,7 +44,9 @@ export class BlobUrls {
   /** A URL for one key and one method, for this job only. */
   async url(key: string, method: BlobMethod, jobId: string): Promise<BlobUrl> {
     if (this.blobs.presign) return { url: await this.blobs.presign(key, method, this.ttlS) };
-    return { url: routes.blob(await this.sign({ key, method, jobId, expiresAt: this.now() + this.ttlS * 1000 })) };
+    return {
+      url: routes.blob(await this.sign({ key, method, jobId, expiresAt: this.now() + this.ttlS * 1000 })),
+    };
   }
 
   async sign(cap: BlobCapability): Promise<string> {
@@ -56,7 +60,12 @@ export class BlobUrls {
     const [body, mac, extra] = token.split(".");
     if (!body || !mac || extra !== undefined) return { refused: "malformed token" };
     const bodyBytes = Buffer.from(body, "base64url");
-    const ok = await crypto.subtle.verify("HMAC", await this.hmacKey, Buffer.from(mac, "base64url"), bodyBytes);
+    const ok = await crypto.subtle.verify(
+      "HMAC",
+      await this.hmacKey,
+      Buffer.from(mac, "base64url"),
+      bodyBytes,
+    );
     if (!ok) return { refused: "bad signature" };
     const c = JSON.parse(bodyBytes.toString("utf8")) as { k: string; m: BlobMethod; j: string; e: number };
     if (c.m !== method) return { refused: `this URL is for ${c.m}, not ${method}` };

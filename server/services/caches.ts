@@ -24,7 +24,9 @@ export class CacheService {
       const rows = await this.db
         .select()
         .from(caches)
-        .where(and(eq(caches.projectId, projectId), sql`substr(${caches.key}, 1, ${prefix.length}) = ${prefix}`))
+        .where(
+          and(eq(caches.projectId, projectId), sql`substr(${caches.key}, 1, ${prefix.length}) = ${prefix}`),
+        )
         .orderBy(desc(caches.createdAt))
         .limit(5);
       // A row whose blob went missing (deleted by an operator) is skipped, not a failed restore.
@@ -34,7 +36,9 @@ export class CacheService {
   }
 
   async exists(projectId: string, key: string): Promise<boolean> {
-    const row = await this.db.query.caches.findFirst({ where: and(eq(caches.projectId, projectId), eq(caches.key, key)) });
+    const row = await this.db.query.caches.findFirst({
+      where: and(eq(caches.projectId, projectId), eq(caches.key, key)),
+    });
     return Boolean(row);
   }
 
@@ -44,14 +48,23 @@ export class CacheService {
   }
 
   isUploadOf(projectId: string, jobId: string, uploadId: string): boolean {
-    return uploadId.startsWith(uploadPrefix(projectId, jobId)) && !uploadId.slice(uploadPrefix(projectId, jobId).length).includes("/");
+    return (
+      uploadId.startsWith(uploadPrefix(projectId, jobId)) &&
+      !uploadId.slice(uploadPrefix(projectId, jobId).length).includes("/")
+    );
   }
 
   /**
    * Records the key once its blob is there. Another job may have saved the same key meanwhile: the
    * first one wins, and this upload is deleted. Returns whether this upload became the cache.
    */
-  async commit(projectId: string, jobId: string, key: string, uploadId: string, size: number): Promise<boolean> {
+  async commit(
+    projectId: string,
+    jobId: string,
+    key: string,
+    uploadId: string,
+    size: number,
+  ): Promise<boolean> {
     const inserted = await this.db
       .insert(caches)
       .values({ id: newId(), projectId, key, blobKey: uploadId, size, jobId, createdAt: Date.now() })

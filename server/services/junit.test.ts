@@ -17,7 +17,15 @@ describe("parseJunit", () => {
   <testsuite name="empty"></testsuite>
 </testsuites>`;
     expect(parseJunit(xml)).toEqual([
-      { suite: "math", name: "adds", classname: "Math", file: "test/math.test.js", time: 0.25, status: "passed", message: null },
+      {
+        suite: "math",
+        name: "adds",
+        classname: "Math",
+        file: "test/math.test.js",
+        time: 0.25,
+        status: "passed",
+        message: null,
+      },
       {
         suite: "math",
         name: "divides & rounds",
@@ -27,14 +35,34 @@ describe("parseJunit", () => {
         status: "failed",
         message: "expected 2 < 1\nat div (<anonymous>:1:1)",
       },
-      { suite: "math", name: "later", classname: "Math", file: "test/math.test.js", time: 0, status: "skipped", message: null },
-      { suite: "math", name: "boom", classname: "Math", file: "test/math.test.js", time: 0, status: "error", message: "crash\nstack A" },
+      {
+        suite: "math",
+        name: "later",
+        classname: "Math",
+        file: "test/math.test.js",
+        time: 0,
+        status: "skipped",
+        message: null,
+      },
+      {
+        suite: "math",
+        name: "boom",
+        classname: "Math",
+        file: "test/math.test.js",
+        time: 0,
+        status: "error",
+        message: "crash\nstack A",
+      },
     ]);
   });
 
   test("a lone testsuite root and single-quoted attributes", () => {
-    const cases = parseJunit(`<testsuite name='s'><testcase name='t' classname='c' time='2'></testcase></testsuite>`);
-    expect(cases).toEqual([{ suite: "s", name: "t", classname: "c", file: null, time: 2, status: "passed", message: null }]);
+    const cases = parseJunit(
+      `<testsuite name='s'><testcase name='t' classname='c' time='2'></testcase></testsuite>`,
+    );
+    expect(cases).toEqual([
+      { suite: "s", name: "t", classname: "c", file: null, time: 2, status: "passed", message: null },
+    ]);
   });
 
   test("refuses what is not well-formed", () => {

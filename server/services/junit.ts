@@ -53,7 +53,8 @@ export function parseJunit(xml: string): TestCase[] {
   const stack: Open[] = [];
   let current: TestCase | null = null;
   let sawRoot = false;
-  const token = /<!--[\s\S]*?-->|<!\[CDATA\[([\s\S]*?)\]\]>|<\?[\s\S]*?\?>|<!DOCTYPE[^>]*>|<(\/?)([A-Za-z_][\w:.-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)(\/?)>|([^<]+)/g;
+  const token =
+    /<!--[\s\S]*?-->|<!\[CDATA\[([\s\S]*?)\]\]>|<\?[\s\S]*?\?>|<!DOCTYPE[^>]*>|<(\/?)([A-Za-z_][\w:.-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)(\/?)>|([^<]+)/g;
   let last = 0;
   for (const m of xml.matchAll(token)) {
     if (m.index !== last) throw new JunitError(`unexpected "<" at offset ${last}`);
@@ -68,7 +69,8 @@ export function parseJunit(xml: string): TestCase[] {
     const [closing, tag, attrSource, selfClosing] = [m[2] === "/", m[3], m[4], m[5] === "/"];
     if (closing) {
       const open = stack.pop();
-      if (!open || open.tag !== tag) throw new JunitError(`</${tag}> does not close <${open?.tag ?? "nothing"}>`);
+      if (!open || open.tag !== tag)
+        throw new JunitError(`</${tag}> does not close <${open?.tag ?? "nothing"}>`);
       close(open);
       continue;
     }

@@ -26,17 +26,28 @@ export class TestResultService {
   /** Parses one JUnit XML document and stores its cases for the job. Throws JunitError when unreadable. */
   async ingest(job: { id: string; projectId: string }, xml: string): Promise<TestCase[]> {
     const cases = parseJunit(xml);
-    const [{ n }] = await this.db.select({ n: sql<number>`count(*)` }).from(testResults).where(eq(testResults.jobId, job.id));
+    const [{ n }] = await this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(testResults)
+      .where(eq(testResults.jobId, job.id));
     const room = Math.max(0, MAX_TESTS_PER_JOB - n);
     const kept = cases.slice(0, room);
     for (let i = 0; i < kept.length; i += INSERT_BATCH) {
-      await this.db.insert(testResults).values(kept.slice(i, i + INSERT_BATCH).map((t) => ({ ...t, jobId: job.id, projectId: job.projectId })));
+      await this.db
+        .insert(testResults)
+        .values(
+          kept.slice(i, i + INSERT_BATCH).map((t) => ({ ...t, jobId: job.id, projectId: job.projectId })),
+        );
     }
     return kept;
   }
 
   async list(jobId: string) {
-    const rows = await this.db.select().from(testResults).where(eq(testResults.jobId, jobId)).orderBy(asc(testResults.id));
+    const rows = await this.db
+      .select()
+      .from(testResults)
+      .where(eq(testResults.jobId, jobId))
+      .orderBy(asc(testResults.id));
     const summary: TestSummary = { total: rows.length, passed: 0, failed: 0, error: 0, skipped: 0, time: 0 };
     for (const r of rows) {
       summary[r.status]++;
@@ -61,12 +72,22 @@ export class TestResultService {
    * Timings from the most recent earlier run of a job with this name that stored results (all its
    * slices), summed per file, classname and test name. Undefined when there is none.
    */
-  async timings(projectId: string, jobName: string, exceptPipelineId: string): Promise<TestTimings | undefined> {
+  async timings(
+    projectId: string,
+    jobName: string,
+    exceptPipelineId: string,
+  ): Promise<TestTimings | undefined> {
     const [latest] = await this.db
       .select({ pipelineId: jobs.pipelineId })
       .from(testResults)
       .innerJoin(jobs, eq(jobs.id, testResults.jobId))
-      .where(and(eq(testResults.projectId, projectId), eq(jobs.name, jobName), ne(jobs.pipelineId, exceptPipelineId)))
+      .where(
+        and(
+          eq(testResults.projectId, projectId),
+          eq(jobs.name, jobName),
+          ne(jobs.pipelineId, exceptPipelineId),
+        ),
+      )
       .orderBy(desc(testResults.id))
       .limit(1);
     if (!latest) return undefined;
@@ -75,9 +96,19 @@ export class TestResultService {
       .from(jobs)
       .where(and(eq(jobs.pipelineId, latest.pipelineId), eq(jobs.name, jobName)));
     const rows = await this.db
-      .select({ file: testResults.file, classname: testResults.classname, name: testResults.name, time: testResults.time })
+      .select({
+        file: testResults.file,
+        classname: testResults.classname,
+        name: testResults.name,
+        time: testResults.time,
+      })
       .from(testResults)
-      .where(inArray(testResults.jobId, slices.map((s) => s.id)))
+      .where(
+        inArray(
+          testResults.jobId,
+          slices.map((s) => s.id),
+        ),
+      )
       .limit(MAX_TESTS_PER_JOB);
     const out: TestTimings = { file: {}, classname: {}, testname: {} };
     const add = (into: Record<string, number>, k: string | null, t: number) => {

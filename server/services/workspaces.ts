@@ -12,14 +12,27 @@ export class WorkspaceService {
 
   async addLayer(job: { id: string; workflowId: string }, size: number): Promise<string> {
     const blobKey = `workspaces/${job.workflowId}/${job.id}/${newId()}.tar.gz`;
-    await this.db.insert(workspaceLayers).values({ id: newId(), workflowId: job.workflowId, jobId: job.id, blobKey, size, createdAt: Date.now() });
+    await this.db.insert(workspaceLayers).values({
+      id: newId(),
+      workflowId: job.workflowId,
+      jobId: job.id,
+      blobKey,
+      size,
+      createdAt: Date.now(),
+    });
     return blobKey;
   }
 
   /** Layers of the succeeded upstream jobs (`requires`, transitively) in this job's workflow, oldest first. */
   async layersFor(job: { workflowId: string; requires: string }): Promise<WorkspaceLayer[]> {
     const all = await this.db
-      .select({ id: jobs.id, name: jobs.name, status: jobs.status, requires: jobs.requires, supersededBy: jobs.supersededBy })
+      .select({
+        id: jobs.id,
+        name: jobs.name,
+        status: jobs.status,
+        requires: jobs.requires,
+        supersededBy: jobs.supersededBy,
+      })
       .from(jobs)
       .where(eq(jobs.workflowId, job.workflowId));
     const upstream = new Set<string>();
@@ -38,7 +51,12 @@ export class WorkspaceService {
     const rows = await this.db
       .select()
       .from(workspaceLayers)
-      .where(and(eq(workspaceLayers.workflowId, job.workflowId), inArray(workspaceLayers.jobId, [...names.keys()])))
+      .where(
+        and(
+          eq(workspaceLayers.workflowId, job.workflowId),
+          inArray(workspaceLayers.jobId, [...names.keys()]),
+        ),
+      )
       .orderBy(asc(workspaceLayers.createdAt), asc(workspaceLayers.id));
     return rows.map((r) => ({ ...r, jobName: names.get(r.jobId)! }));
   }
