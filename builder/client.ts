@@ -136,7 +136,11 @@ export class ServerClient {
    * Moves bytes to or from a blob URL the server issued: presigned S3 (absolute) or the server's
    * capability endpoint (relative, resolved here; the server's CA applies). No bearer token is sent.
    */
-  async blob(blob: BlobUrl, init: { method: "GET" } | { method: "PUT"; body: ReadableStream<Uint8Array>; size: number }): Promise<Response> {
+  async blob(
+    blob: BlobUrl,
+    init: { method: "GET" } | { method: "PUT"; body: ReadableStream<Uint8Array>; size: number },
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const url = new URL(blob.url, this.server);
     const sameOrigin = url.origin === new URL(this.server).origin;
     const headers: Record<string, string> = { ...blob.headers };
@@ -146,6 +150,7 @@ export class ServerClient {
       headers,
       body: init.method === "PUT" ? init.body : undefined,
       duplex: "half",
+      signal,
       ...(sameOrigin && this.tls.ca ? { tls: { ca: this.tls.ca, rejectUnauthorized: true } } : {}),
     } as RequestInit);
     if (!res.ok) {

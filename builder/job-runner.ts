@@ -203,7 +203,7 @@ async function runStep(
     }
     default:
       if (isStorageStep(step)) {
-        const ctx = { client: deps.client, sandbox, payload, workdir, note: (t: string) => uploader.write(note(t)) };
+        const ctx = { client: deps.client, sandbox, payload, workdir, signal, note: (t: string) => uploader.write(note(t)) };
         return runStorageStep(ctx, step);
       }
       uploader.write(note(`Skipped: the ${step.type} step is not supported by this builder yet.`));

@@ -12,6 +12,8 @@ export interface StepContext {
   workdir: string;
   /** Writes one of Cairn's own lines into the job's log. */
   note(text: string): void;
+  /** Aborted on cancel or timeout: ends a transfer in flight. */
+  signal?: AbortSignal;
 }
 
 const CONTAINER_HOME = "/root";

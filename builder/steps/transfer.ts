@@ -38,14 +38,14 @@ export async function unpackTree(
 /** PUTs a spool to a blob URL, streamed; removes the spool whatever happens. */
 export async function upload(ctx: StepContext, url: BlobUrl, spool: Spool): Promise<void> {
   try {
-    await ctx.client.blob(url, { method: "PUT", body: spool.stream(), size: spool.size });
+    await ctx.client.blob(url, { method: "PUT", body: spool.stream(), size: spool.size }, ctx.signal);
   } finally {
     await spool.remove();
   }
 }
 
 export async function download(ctx: StepContext, url: BlobUrl): Promise<ReadableStream<Uint8Array>> {
-  const res = await ctx.client.blob(url, { method: "GET" });
+  const res = await ctx.client.blob(url, { method: "GET" }, ctx.signal);
   if (!res.body) throw new Error("the blob store sent no body");
   return res.body;
 }
