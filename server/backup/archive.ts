@@ -1,6 +1,9 @@
 // Where a backup archive lives: a local file, or an S3 object (`s3://bucket/key`) written and read
 // through the blob-store adapter with the CAIRN_S3_* endpoint and credentials.
+import { createWriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { createS3BlobStore, s3OptionsFromEnv } from "../blobs/s3.ts";
 import type { BlobStore } from "../blobs/types.ts";
 
@@ -21,6 +24,7 @@ function storeFor(loc: S3Location, env: Record<string, string | undefined>): Blo
   return createS3BlobStore({ ...opts!, bucket: loc.bucket, prefix: "" });
 }
 
+/** The whole archive goes up in one PUT (the adapter has no multipart upload): fine to a few GB. */
 export async function uploadArchive(
   file: string,
   loc: S3Location,
@@ -32,11 +36,16 @@ export async function uploadArchive(
   await store.put(loc.key, new Uint8Array(await readFile(file)), "application/gzip");
 }
 
+/** Streams the object into `file` (0600), so a large archive never sits in memory. */
 export async function downloadArchive(
   loc: S3Location,
+  file: string,
   env: Record<string, string | undefined>,
-): Promise<Uint8Array> {
-  const bytes = await storeFor(loc, env).get(loc.key);
-  if (!bytes) throw new Error(`s3://${loc.bucket}/${loc.key} does not exist`);
-  return bytes;
+): Promise<void> {
+  const stream = await storeFor(loc, env).stream(loc.key);
+  if (!stream) throw new Error(`s3://${loc.bucket}/${loc.key} does not exist`);
+  const nodeStream = Readable.fromWeb(
+    stream as unknown as import("node:stream/web").ReadableStream<Uint8Array>,
+  );
+  await pipeline(nodeStream, createWriteStream(file, { mode: 0o600 }));
 }

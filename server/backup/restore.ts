@@ -2,7 +2,7 @@
 // data dir, then proves it usable: the database opens, the migrations apply, and every sealed value
 // opens with the restored master key (the same dry run as rotate-key's verification).
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { count } from "drizzle-orm";
@@ -41,7 +41,7 @@ export async function restoreBackup(
     let archive = source;
     if (s3 && work) {
       archive = join(work, "backup.tar.gz");
-      await writeFile(archive, await downloadArchive(s3, env), { mode: 0o600 });
+      await downloadArchive(s3, archive, env);
     }
     const names = await extractTarGz(archive, dataDir);
     if (!names.includes(MANIFEST) || !names.includes("cairn.db")) {
