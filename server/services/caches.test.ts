@@ -60,17 +60,15 @@ describe("caches", () => {
     const save = async (key: string, at: number) => {
       const upload = svc.uploadKey(projectId, "job-1");
       await blobs.put(upload, key);
-      await db
-        .insert(caches)
-        .values({
-          id: crypto.randomUUID(),
-          projectId,
-          key,
-          blobKey: upload,
-          size: 1,
-          jobId: "job-1",
-          createdAt: at,
-        });
+      await db.insert(caches).values({
+        id: crypto.randomUUID(),
+        projectId,
+        key,
+        blobKey: upload,
+        size: 1,
+        jobId: "job-1",
+        createdAt: at,
+      });
       return upload;
     };
     await save("deps-aaa", 1000);
