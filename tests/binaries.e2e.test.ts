@@ -65,7 +65,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
   });
 
   test("the embedded migrations are the committed folder's", () => {
-    const generated = readFileSync(join(import.meta.dir, "..", "dist", "gen", "migrations.ts"), "utf8");
+    const generated = readFileSync(join(install.gen, "migrations.ts"), "utf8");
     const embedded = JSON.parse(generated.slice(generated.indexOf("= ") + 2, generated.lastIndexOf(";")));
     expect(embedded).toEqual(readMigrationFolder(MIGRATIONS_DIR));
   });

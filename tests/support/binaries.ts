@@ -42,6 +42,8 @@ const TOOLS = [
 export interface Install {
   /** The empty folder holding only the two binaries. */
   bin: string;
+  /** The generated modules the server binary was compiled from. */
+  gen: string;
   server: string;
   builder: string;
   /** The environment every binary runs with: PATH of symlinks to TOOLS, HOME in the temp folder. */
@@ -50,8 +52,8 @@ export interface Install {
 
 /** Builds (once per test file) and installs into a fresh temp folder. */
 export async function installBinaries(): Promise<Install> {
-  const built = await build({ quiet: true });
   const root = mkdtempSync(join(tmpdir(), "cairn-install-"));
+  const built = await build({ quiet: true, outDir: join(root, "dist") });
   const bin = join(root, "bin");
   const tools = join(root, "tools");
   mkdirSync(bin);
@@ -67,6 +69,7 @@ export async function installBinaries(): Promise<Install> {
   mkdirSync(home);
   return {
     bin,
+    gen: built.gen,
     server: join(bin, "cairn-server"),
     builder: join(bin, "cairn-builder"),
     env: { PATH: tools, HOME: home, TMPDIR: tmpdir(), LANG: "C.UTF-8" },
