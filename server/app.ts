@@ -1,6 +1,7 @@
 // The HTTP app: Web-standard Hono over injected ports. Runtime entry points adapt it
 // (serve-bun.ts, serve-node.ts); nothing here is Bun-, Node- or Deno-specific.
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppDeps } from "./deps.ts";
 import { ApiError, errorBody } from "./errors.ts";
@@ -8,7 +9,7 @@ import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
 import { cairnSecureHeaders } from "./middleware/secure-headers/index.ts";
 import { artifactRoutes } from "./routes/artifacts.ts";
 import { auditRoutes } from "./routes/audit.ts";
-import { blobCapabilityRoutes, builderBlobRoutes } from "./routes/blobs.ts";
+import { blobCapabilityRoutes, builderBlobRoutes, MAX_BLOB_BYTES } from "./routes/blobs.ts";
 import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
 import { contextRoutes } from "./routes/contexts.ts";
@@ -23,9 +24,20 @@ import { sessionRoutes } from "./routes/session.ts";
 import { uiRoutes } from "./routes/ui.ts";
 import { SecretsError } from "./secrets/index.ts";
 
+/** The largest body a runtime adapter must accept: a blob upload (see MAX_BLOB_BYTES). */
+export const MAX_REQUEST_BODY_BYTES = MAX_BLOB_BYTES + 1024 * 1024;
+/** Every other request body. */
+const MAX_BODY_BYTES = 128 * 1024 * 1024;
+
 export function createApp(deps: AppDeps) {
   const app = new Hono<AuthEnv>();
   app.use("*", cairnSecureHeaders({ tls: deps.tls }));
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => c.json(errorBody("too_large", `a request body may be at most ${MAX_BODY_BYTES} bytes`), 413),
+  });
+  // Blob uploads are limited (and streamed) by their own route, routes/blobs.ts.
+  app.use("*", (c, next) => (c.req.path.startsWith("/api/v1/builder/blobs/") ? next() : limit(c, next)));
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);

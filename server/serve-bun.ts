@@ -1,6 +1,7 @@
 // Serves the app with Bun.serve: the default runtime.
 import type { Context, Hono } from "hono";
 import { getConnInfo, upgradeWebSocket, websocket } from "hono/bun";
+import { MAX_REQUEST_BODY_BYTES } from "./app.ts";
 import type { ListenOptions, RuntimeAdapter } from "./runtime.ts";
 
 /** Bun's WebSocket upgrade, handed to the app as a port (AppDeps.upgradeWebSocket). */
@@ -24,6 +25,8 @@ export function serveBun(app: Hono<any>, opts: BunServeOptions) {
     fetch: app.fetch,
     websocket,
     idleTimeout: 0,
+    // Bun's default (128 MiB) would cut off large cache uploads; app.ts limits every other route.
+    maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
     ...(opts.tls ? { tls: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   });
 }

@@ -232,6 +232,49 @@ describe("blob URLs", () => {
     await expect(client.cacheRestore(jobId, ["k"])).rejects.toThrow(/lease/);
   });
 
+  test("a capability upload larger than Bun's default body limit streams through to the store", async () => {
+    const repo = createRepo();
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  a:\n    machine: true\n    steps: [{run: 'true'}]\nworkflows:\n  w:\n    jobs: [a]\n",
+    });
+    const p = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "big", repo_url: repo.bare } })
+    ).json()) as { id: string };
+    expect(
+      (await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } }))
+        .status,
+    ).toBe(201);
+    const client = await registerSimBuilder(server.url, server.token, "big-sim");
+    const jobId = (await acquireJob(client)).job.id;
+    const size = 150 * 1024 * 1024;
+    const hash = createHash("sha256");
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= size) return c.close();
+        const chunk = new Uint8Array(Math.min(1 << 20, size - sent)).fill(sent % 251);
+        hash.update(chunk);
+        sent += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    const save = await client.cacheSave(jobId, "big");
+    if (save.exists) throw new Error("fresh key reported as existing");
+    await client.blob(save, { method: "PUT", body, size });
+    expect(await client.cacheCommit(jobId, "big", save.upload_id, size)).toBe(true);
+    const hit = (await client.cacheRestore(jobId, ["big"]))!;
+    const back = createHash("sha256");
+    let got = 0;
+    for await (const chunk of (await client.blob(hit, { method: "GET" })).body!) {
+      back.update(chunk);
+      got += chunk.length;
+    }
+    expect(got).toBe(size);
+    expect(back.digest("hex")).toBe(hash.digest("hex"));
+    await client.finish(jobId, { status: "success", unsandboxed: true, log_bytes: 0 });
+  });
+
   test("an expired presigned S3 URL is refused by the store", async () => {
     const store = createS3BlobStore({
       bucket: s3.bucket,
