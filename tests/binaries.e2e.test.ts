@@ -9,6 +9,7 @@ import { MIGRATIONS_DIR } from "../server/db/client.ts";
 import { readMigrationFolder } from "../server/db/migrate.ts";
 import {
   builderBinary,
+  command,
   type Install,
   installBinaries,
   logText,
@@ -55,6 +56,11 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
 
   test("the install's PATH has no node, bun or npm, and the binaries are self-contained", async () => {
     expect(resolvable(install, ["node", "bun", "npm", "deno", "npx"])).toEqual([]);
+    if (install.hidesCheckout) {
+      // As root, each binary runs with the checkout covered by an empty tmpfs: nothing can be read from it.
+      const [cmd, argv] = command(install, "/bin/ls", ["-A", join(import.meta.dir, "..")]);
+      expect(Bun.spawnSync([cmd, ...argv]).stdout.toString()).toBe("");
+    } else console.warn("binaries e2e: not root, so the checkout stays visible to the binaries");
     expect(resolvable(install, ["git", "sh"])).toEqual(["git", "sh"]);
     for (const f of [install.server, install.builder]) {
       expect(statSync(f).size).toBeLessThan(120 * 2 ** 20);
@@ -116,7 +122,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     expect(init.code, init.err).toBe(0);
     const env = { CAIRN_DATA_DIR: tlsData, CAIRN_HOST: "127.0.0.1", CAIRN_PORT: "0" };
     expect((await run(install, install.server, ["config", "check"], env)).out).toContain("note: TLS:");
-    const child = spawn(install.server, ["serve"], {
+    const child = spawn(...command(install, install.server, ["serve"]), {
       env: { ...install.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -1,5 +1,6 @@
 // The compiled binaries as an operator gets them: built by scripts/build.ts, copied alone into an
-// empty folder, run with a PATH of a few system tools (no node, bun or npm; the checkout not in reach).
+// empty folder, run with a PATH of a few system tools (no node, bun or npm) and, as root, in a mount
+// namespace where the checkout is covered by an empty tmpfs, so nothing can be read from it.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,6 +49,17 @@ export interface Install {
   builder: string;
   /** The environment every binary runs with: PATH of symlinks to TOOLS, HOME in the temp folder. */
   env: Record<string, string>;
+  /** When root: every binary runs in its own mount namespace with the checkout covered by an empty tmpfs. */
+  hidesCheckout: boolean;
+}
+
+const checkout = join(import.meta.dir, "..", "..");
+
+/** The command line that runs `file args` the install's way (with the checkout hidden when possible). */
+export function command(install: Install, file: string, args: string[]): [string, string[]] {
+  if (!install.hidesCheckout) return [file, args];
+  const script = '/usr/bin/mount -t tmpfs cairn-no-checkout "$1" && shift && exec "$@"';
+  return ["/usr/bin/unshare", ["--mount", "/bin/sh", "-c", script, "sh", checkout, file, ...args]];
 }
 
 /** Builds (once per test file) and installs into a fresh temp folder. */
@@ -67,7 +79,12 @@ export async function installBinaries(): Promise<Install> {
   }
   const home = join(root, "home");
   mkdirSync(home);
+  const hidesCheckout =
+    process.getuid?.() === 0 &&
+    spawnSync("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", 'mount -t tmpfs x "$0"', checkout]).status ===
+      0;
   return {
+    hidesCheckout,
     bin,
     gen: built.gen,
     server: join(bin, "cairn-server"),
@@ -90,7 +107,8 @@ export function run(
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, {
+    const [cmd, argv] = command(install, file, args);
+    const child = spawn(cmd, argv, {
       env: { ...install.env, ...env },
       cwd: install.bin,
       stdio: ["ignore", "pipe", "pipe"],
@@ -138,7 +156,7 @@ export async function serveBinary(
   dataDir: string,
   adminToken?: string,
 ): Promise<ServerBinary> {
-  const child = spawn(install.server, ["serve"], {
+  const child = spawn(...command(install, install.server, ["serve"]), {
     env: { ...install.env, CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" },
     cwd: install.bin,
     stdio: ["ignore", "pipe", "pipe"],
@@ -191,7 +209,7 @@ export async function builderBinary(install: Install, server: ServerBinary, name
     "process",
   ]);
   if (reg.code !== 0) throw new Error(`cairn-builder register failed (${reg.code}):\n${reg.out}${reg.err}`);
-  const child = spawn(install.builder, ["run", "--config", config], {
+  const child = spawn(...command(install, install.builder, ["run", "--config", config]), {
     env: install.env,
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
