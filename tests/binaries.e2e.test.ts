@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MIGRATIONS_DIR } from "../server/db/client.ts";
 import { readMigrationFolder } from "../server/db/migrate.ts";
+import { cairnContainers, ensureBaseTemplate, lxcMissingReason } from "./harness/lxc.ts";
 import {
   builderBinary,
   command,
@@ -21,6 +22,9 @@ import {
   serveBinary,
 } from "./support/binaries.ts";
 import { createRepo } from "./support/git.ts";
+
+// LXC is optional here (the LXC path has its own suites); without it the test is skipped, never failed.
+const lxcSkip = (await lxcMissingReason()) !== undefined;
 
 const CONFIG = `version: 2.1
 jobs:
@@ -113,6 +117,53 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     expect(text).toContain("built by the binaries");
     expect(text).not.toContain("\x1b[");
   }, 90_000);
+
+  test.skipIf(lxcSkip)(
+    "the LXC driver from the binary: the job runs in an ephemeral container, destroyed after",
+    async () => {
+      const lxcPath = "/var/lib/cairn-test-lxc-binaries";
+      await ensureBaseTemplate({ lxcPath });
+      const lxcBuilder = await builderBinary(install, server!, "binary-lxc", [
+        "--driver",
+        "lxc",
+        "--lxc-path",
+        lxcPath,
+      ]);
+      try {
+        const repo = createRepo();
+        repo.commit({
+          ".circleci/config.yml": CONFIG.replace(
+            "cat greeting.txt",
+            "cat greeting.txt; test -f /.cairn-in-container || hostname",
+          ),
+          "greeting.txt": "hello from an LXC container\n",
+        });
+        const project = (await (
+          await server!.api("/api/v1/projects", {
+            method: "POST",
+            json: { name: "binaries-lxc", repo_url: repo.bare },
+          })
+        ).json()) as { id: string };
+        // Only the LXC builder may take it: stop the process one first.
+        await builder?.stop();
+        builder = undefined;
+        const jobs = await runPipeline(server!, project.id, 120_000);
+        expect(
+          jobs.map((j) => j.status),
+          lxcBuilder.output(),
+        ).toEqual(["success"]);
+        const job = (await (await server!.api(`/api/v1/jobs/${jobs[0]!.id}`)).json()) as {
+          unsandboxed: boolean;
+        };
+        expect(job.unsandboxed).toBe(false);
+        expect(await logText(server!, jobs[0]!.id)).toContain("hello from an LXC container");
+        expect(await cairnContainers({ lxcPath })).toEqual([]);
+      } finally {
+        await lxcBuilder.stop();
+      }
+    },
+    150_000,
+  );
 
   test("init --self-signed, serve over HTTPS, and a builder that pins the CA registers", async () => {
     const tlsData = join(mkdtempSync(join(tmpdir(), "cairn-bin-tls-")), "data");

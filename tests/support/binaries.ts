@@ -1,44 +1,23 @@
 // The compiled binaries as an operator gets them: built by scripts/build.ts, copied alone into an
-// empty folder, run with a PATH of a few system tools (no node, bun or npm) and, as root, in a mount
+// empty folder, run with a PATH of the system's tools without node, bun or npm, and, as root, in a mount
 // namespace where the checkout is covered by an empty tmpfs, so nothing can be read from it.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../../scripts/build.ts";
 
-/** What a fleet host and the process driver use; everything else (node, bun, npm) stays out of reach. */
-const TOOLS = [
-  "sh",
-  "bash",
-  "git",
-  "tar",
-  "cat",
-  "echo",
-  "env",
-  "ls",
-  "mkdir",
-  "rm",
-  "cp",
-  "mv",
-  "sleep",
-  "printf",
-  "unshare",
-  "mktemp",
-  "chmod",
-  "true",
-  "false",
-  "head",
-  "tail",
-  "grep",
-  "sed",
-  "ssh",
-  "openssl",
-  "uname",
-  "id",
-  "test",
-  "wc",
-];
+/** The system's own tools, as on a Debian host; the JavaScript runtimes and package managers left out. */
+const SYSTEM_DIRS = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const LEFT_OUT = new Set(["node", "nodejs", "npm", "npx", "corepack", "bun", "bunx", "deno", "yarn", "pnpm"]);
 
 export interface Install {
   /** The empty folder holding only the two binaries. */
@@ -47,7 +26,7 @@ export interface Install {
   gen: string;
   server: string;
   builder: string;
-  /** The environment every binary runs with: PATH of symlinks to TOOLS, HOME in the temp folder. */
+  /** The environment every binary runs with: PATH of one folder of symlinks to the system's tools minus LEFT_OUT. */
   env: Record<string, string>;
   /** When root: every binary runs in its own mount namespace with the checkout covered by an empty tmpfs. */
   hidesCheckout: boolean;
@@ -71,11 +50,13 @@ export async function installBinaries(): Promise<Install> {
   mkdirSync(bin);
   mkdirSync(tools);
   for (const f of [built.server, built.builder]) copyFileSync(f, join(bin, f.split("/").pop()!));
-  for (const t of TOOLS) {
-    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
-      .map((d) => join(d, t))
-      .find((p) => existsSync(p));
-    if (found) symlinkSync(found, join(tools, t));
+  const linked = new Set<string>();
+  for (const d of SYSTEM_DIRS) {
+    for (const name of existsSync(d) ? readdirSync(d) : []) {
+      if (LEFT_OUT.has(name) || linked.has(name)) continue;
+      linked.add(name);
+      symlinkSync(join(d, name), join(tools, name));
+    }
   }
   const home = join(root, "home");
   mkdirSync(home);
@@ -186,8 +167,13 @@ export async function serveBinary(
   return { ...running, url, token, api };
 }
 
-/** `cairn-builder register` (process driver) then `cairn-builder run`. */
-export async function builderBinary(install: Install, server: ServerBinary, name: string): Promise<Running> {
+/** `cairn-builder register` (the process driver unless `driverArgs` say otherwise) then `cairn-builder run`. */
+export async function builderBinary(
+  install: Install,
+  server: ServerBinary,
+  name: string,
+  driverArgs: string[] = ["--driver", "process"],
+): Promise<Running> {
   const { token } = (await (
     await server.api("/api/v1/builders/registration-tokens", { method: "POST" })
   ).json()) as {
@@ -205,8 +191,7 @@ export async function builderBinary(install: Install, server: ServerBinary, name
     config,
     "--name",
     name,
-    "--driver",
-    "process",
+    ...driverArgs,
   ]);
   if (reg.code !== 0) throw new Error(`cairn-builder register failed (${reg.code}):\n${reg.out}${reg.err}`);
   const child = spawn(...command(install, install.builder, ["run", "--config", config]), {
