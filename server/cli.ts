@@ -2,10 +2,10 @@
 // `rotate-key` re-seals every secret under a new master key; migrate, backup, restore and config check
 // are in cli-ops.ts.
 import { parseArgs } from "node:util";
+import { assemble, startBackground } from "./assemble.ts";
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
 import { backupCommand, configCheckCommand, migrateCommand, restoreCommand } from "./cli-ops.ts";
 import { applyConfigFile } from "./config-file.ts";
-import { assemble, startBackground } from "./assemble.ts";
 import type { RuntimeAdapter } from "./runtime.ts";
 import { finishRotation, type RotateResult, rotateMasterKey } from "./services/rotate-key.ts";
 import { checkListenPolicy, loadServerTls } from "./tls/listen.ts";
@@ -58,7 +58,12 @@ export async function main(argv: string[]): Promise<number> {
   let positionals: string[] = [];
   try {
     const options = { ...FLAGS[command ?? ""], config: { type: "string" as const } };
-    ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: POSITIONAL.has(command ?? "") }));
+    ({ values, positionals } = parseArgs({
+      args: rest,
+      options,
+      strict: true,
+      allowPositionals: POSITIONAL.has(command ?? ""),
+    }));
   } catch (err) {
     console.error(`cairn-server: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
@@ -88,7 +93,9 @@ export async function main(argv: string[]): Promise<number> {
       const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
       if (tokenFile) console.log(`cairn-server: the first admin's API token is in ${tokenFile}`);
       if (values["self-signed"]) {
-        const { created, ca, files } = await createSelfSigned(config.dataDir, { hosts: values.host as string[] | undefined });
+        const { created, ca, files } = await createSelfSigned(config.dataDir, {
+          hosts: values.host as string[] | undefined,
+        });
         console.log(
           !created
             ? `cairn-server: ${files.dir} already holds a server certificate; left as it is ` +
@@ -111,7 +118,9 @@ export async function main(argv: string[]): Promise<number> {
         r = finish ? await finishRotation(config, process.env) : await rotateMasterKey(config, process.env);
       } catch (err) {
         if ((err as { code?: string }).code !== "master_key_rotation_pending") throw err;
-        console.error(`cairn-server: ${(err as Error).message}; \`cairn-server rotate-key --finish\` does that`);
+        console.error(
+          `cairn-server: ${(err as Error).message}; \`cairn-server rotate-key --finish\` does that`,
+        );
         return 1;
       }
       printRotation(r, finish);
@@ -129,10 +138,17 @@ function printRotation(r: RotateResult, finish: boolean): void {
     `cairn-server: ${report.total} sealed value(s): ${report.resealed} re-sealed, ${report.alreadyCurrent} already ` +
       `under key ${report.keyId}`,
   );
-  const after = Object.entries(r.after).map(([id, n]) => `${id}: ${n}`).join(", ") || "none";
+  const after =
+    Object.entries(r.after)
+      .map(([id, n]) => `${id}: ${n}`)
+      .join(", ") || "none";
   console.log(`cairn-server: verified, every value opens; values per key now: ${after}`);
   if (finish) {
-    console.log(r.previousKeyRetired ? "cairn-server: master.key.previous removed; rotation complete" : "cairn-server: rotation complete");
+    console.log(
+      r.previousKeyRetired
+        ? "cairn-server: master.key.previous removed; rotation complete"
+        : "cairn-server: rotation complete",
+    );
   } else {
     console.log(
       "cairn-server: restart every server on this database (a running one still seals with the old key), " +
@@ -154,14 +170,22 @@ export async function serve(
     tls: tls !== null,
     insecureHttp: Boolean(opts.insecureHttp) || process.env.CAIRN_INSECURE_HTTP === "1",
   });
-  const a = await assemble(config, { upgradeWebSocket: runtime.upgradeWebSocket, tls: tls !== null, clientIp: runtime.clientIp });
+  const a = await assemble(config, {
+    upgradeWebSocket: runtime.upgradeWebSocket,
+    tls: tls !== null,
+    clientIp: runtime.clientIp,
+  });
   const server = await runtime.listen(a.app, { host: config.host, port: config.port, tls: tls ?? undefined });
   const url = `${tls ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   console.log(`cairn-server ${VERSION} listening on ${url} (data in ${config.dataDir}; ${runtime.name})`);
   if (tls) console.log(`cairn-server: TLS with ${tls.certPath}`);
-  else console.log("cairn-server: plain HTTP, not TLS — /api/v1/health says tls: false; see SECURITY.md for TLS");
+  else
+    console.log(
+      "cairn-server: plain HTTP, not TLS — /api/v1/health says tls: false; see SECURITY.md for TLS",
+    );
   const tokenFile = a.createdAdminTokenFile ?? adminTokenFile(config.dataDir);
-  if (a.createdAdminTokenFile) console.log(`cairn-server: first start — the admin API token is in ${tokenFile}`);
+  if (a.createdAdminTokenFile)
+    console.log(`cairn-server: first start — the admin API token is in ${tokenFile}`);
   // Expire leases of builders that died even when no builder is polling.
   const stopBackground = startBackground(a.deps);
   return {
