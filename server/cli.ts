@@ -164,6 +164,8 @@ export async function serve(
 ): Promise<{ url: string; tokenFile?: string; stop(): void }> {
   // Loaded only when asked for: hono/bun touches the Bun global as it loads.
   const runtime = adapter ?? (await import("./serve-bun.ts")).bunRuntime;
+  // The Node and Deno entry points come here without main(): the config file fills process.env too.
+  applyConfigFile(process.env);
   const config = configFromEnv();
   const tls = loadServerTls(process.env, config.dataDir);
   checkListenPolicy(config.host, {
