@@ -8,6 +8,8 @@ import { createGunzip, createGzip } from "node:zlib";
 const BLOCK = 512;
 
 function header(name: string, size: number, mode: number, mtime: Date): Uint8Array {
+  // ustar's 11 octal digits: files of 8 GiB or more would need GNU/PAX extensions.
+  if (size > 0o77777777777) throw new Error(`${name} is too large for a backup archive (8 GiB or more)`);
   const h = new Uint8Array(BLOCK);
   const enc = new TextEncoder();
   let prefix = "";
