@@ -91,6 +91,9 @@ describe("backup and restore (binaries)", () => {
 
   test("a backup of a running server is one 0600 file, with a loud warning about the master key", async () => {
     const file = join(work, "cairn.tar.gz");
+    // A stand-in for `init --self-signed`'s CA (a real one would switch this server to HTTPS).
+    mkdirSync(join(work, "data", "tls"), { recursive: true });
+    writeFileSync(join(work, "data", "tls", "ca.pem"), "stand-in\n");
     const r = await backupTo(file);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain("MASTER KEY");
@@ -100,6 +103,8 @@ describe("backup and restore (binaries)", () => {
     expect(names).toContain("cairn.db");
     expect(names).toContain("master.key");
     expect(names).toContain(`blobs/logs/${jobId}.ndjson`); // the finished job's archived log
+    expect(names).toContain("tls/ca.pem");
+    expect(names.some((n) => n.startsWith("repos/"))).toBe(false);
     // Never overwrites.
     expect((await backupTo(file)).code).toBe(1);
   });

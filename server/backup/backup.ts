@@ -1,6 +1,7 @@
 // `cairn-server backup FILE|s3://bucket/key`: one .tar.gz holding a consistent snapshot of the libSQL
-// database (`VACUUM INTO`, safe while servers run), the master key(s) and, with the local blob store,
-// its files (archived logs, caches, artifacts). The archive is as secret as the master key: 0600.
+// database (`VACUUM INTO`, safe while servers run), the master key(s), `<data>/tls/` and, with the
+// local blob store, its files (archived logs, caches, artifacts). As secret as the master key: 0600.
+// Not in it: `repos/` (mirrors, fetched again on first use) and `initial-admin-token`.
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -105,6 +106,12 @@ export async function createBackup(
       if (keyring.previous[0])
         await tar.addBytes(MASTER_KEY_PREVIOUS_FILE, keyText(keyring.previous[0].bytes));
       files = 2 + (keyring.previous[0] ? 1 : 0);
+      // `init --self-signed`'s private CA and server certificate: builders pin that CA.
+      const tlsDir = join(config.dataDir, "tls");
+      for await (const file of walk(tlsDir)) {
+        await tar.addFile(`tls/${relative(tlsDir, file)}`, file);
+        files++;
+      }
       if (localBlobs) {
         const root = join(config.dataDir, "blobs");
         for await (const file of walk(root)) {
