@@ -1,5 +1,6 @@
 // The operator's commands of cairn-server beyond init/serve/rotate-key: migrate, backup, restore and
 // config check. server/cli.ts parses the arguments and dispatches here.
+import { mkdir } from "node:fs/promises";
 import { createClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
 import { createBackup } from "./backup/backup.ts";
@@ -14,6 +15,11 @@ const say = (msg: string) => console.log(`cairn-server: ${msg}`);
 /** Applies pending migrations and exits (servers apply them at start too; this is for upgrades by hand). */
 export async function migrateCommand(): Promise<number> {
   const config = configFromEnv();
+  if (config.dbUrl.startsWith("file:")) {
+    // As `init` would: the database is for the server's eyes only.
+    process.umask(0o077);
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  }
   const client = createClient({ url: config.dbUrl, authToken: config.dbAuthToken, timeout: 10_000 });
   try {
     const all = currentMigrations(MIGRATIONS_DIR);
