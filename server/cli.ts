@@ -37,7 +37,8 @@ commands:
   version   print the version
 
 every command takes --config FILE (or CAIRN_CONFIG): a JSON file of settings, e.g.
-{"port": 8443, "host": "0.0.0.0", "data_dir": "/var/lib/cairn"}; CAIRN_* variables override it
+{"port": 8443, "host": "0.0.0.0", "data_dir": "/var/lib/cairn"} (or the same keys in a .toml
+file); CAIRN_* variables override it
 (docs/operations.md lists the keys)`;
 
 const FLAGS: Record<string, Record<string, { type: "boolean" | "string"; multiple?: boolean }>> = {

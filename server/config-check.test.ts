@@ -40,6 +40,20 @@ describe("config file", () => {
     expect(env).toMatchObject({ CAIRN_HOST: "127.0.0.1", CAIRN_PORT: "8443", CAIRN_INSECURE_HTTP: "1" });
   });
 
+  test("a .toml file says the same in TOML", () => {
+    const path = file(
+      "server.toml",
+      `port = 8443\nhost = "0.0.0.0"\ninsecure_http = true\ndata_dir = "${dataDir}"\n`,
+    );
+    expect(readConfigFile(path)).toEqual({
+      CAIRN_PORT: "8443",
+      CAIRN_HOST: "0.0.0.0",
+      CAIRN_INSECURE_HTTP: "1",
+      CAIRN_DATA_DIR: dataDir,
+    });
+    expect(() => readConfigFile(file("bad.toml", "port = [1"))).toThrow(ConfigFileError);
+  });
+
   test("every bad key is named at once", () => {
     const path = file("bad.json", { port: "8443", nope: 1, insecure_http: "yes" });
     try {

@@ -1,5 +1,6 @@
-// The server's configuration file (`--config FILE` or CAIRN_CONFIG): a JSON object whose keys are the
-// CAIRN_* variables in lower case without the prefix (`"port": 8443` is CAIRN_PORT). The environment
+// The server's configuration file (`--config FILE` or CAIRN_CONFIG): a JSON object (or, in a file named
+// *.toml, top-level TOML keys) whose keys are the CAIRN_* variables in lower case without the prefix
+// (`"port": 8443` is CAIRN_PORT). The environment
 // wins over the file, so a unit's Environment= can override one value. Secrets (master key, S3 secret,
 // DB token) are better kept in the environment or credential files than here.
 import { readFileSync } from "node:fs";
@@ -44,12 +45,15 @@ export class ConfigFileError extends Error {
 export function readConfigFile(path: string): Record<string, string> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    const text = readFileSync(path, "utf8");
+    parsed = path.endsWith(".toml") ? parseToml(text) : JSON.parse(text);
   } catch (err) {
     throw new ConfigFileError(path, [(err as Error).message]);
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new ConfigFileError(path, ['must hold one JSON object, e.g. {"port": 8443}']);
+    throw new ConfigFileError(path, [
+      'must hold one JSON object, e.g. {"port": 8443} (or TOML keys in a .toml file)',
+    ]);
   }
   const out: Record<string, string> = {};
   const problems: string[] = [];
@@ -83,6 +87,16 @@ export function readConfigFile(path: string): Record<string, string> {
   }
   if (problems.length > 0) throw new ConfigFileError(path, problems, out);
   return out;
+}
+
+/** TOML (a file named *.toml) with Bun's parser: the binaries and `bun` have it; Node and Deno do not. */
+function parseToml(text: string): unknown {
+  const bun = (globalThis as { Bun?: { TOML: { parse(t: string): unknown } } }).Bun;
+  if (!bun)
+    throw new Error(
+      "a .toml configuration needs the Bun runtime (the binaries have it); use JSON on Node or Deno",
+    );
+  return bun.TOML.parse(text);
 }
 
 /** `env` with the settings of its CAIRN_CONFIG file filled in where the environment has none. */
