@@ -17,6 +17,25 @@ export const isTerminal = (s: string): boolean => (TERMINAL as string[]).include
 /** A workflow's `type: approval` job: never leased; it waits, queued, for POST /jobs/:id/approve. */
 export const isApproval = (job: { spec: string }): boolean => (JSON.parse(job.spec) as JobSpec).type === "approval";
 
+type JobRow = typeof jobs.$inferSelect;
+
+/** The row of a job's next attempt: same job, same slice, a fresh log and lease. */
+function nextAttempt(job: JobRow, id: string): typeof jobs.$inferInsert {
+  return {
+    id,
+    pipelineId: job.pipelineId,
+    workflowId: job.workflowId,
+    projectId: job.projectId,
+    name: job.name,
+    spec: job.spec,
+    requires: job.requires,
+    template: job.template,
+    attempt: job.attempt + 1,
+    sliceIndex: job.sliceIndex,
+    sliceTotal: job.sliceTotal,
+  };
+}
+
 export class Scheduler {
   private waiters = new Set<() => void>();
   /**
@@ -375,21 +394,8 @@ export class Scheduler {
         .where(and(eq(jobs.id, job.id), eq(jobs.status, "running"), also));
       if (r.rowsAffected !== 1) return false;
       if (retryId) {
-        await tx.insert(jobs).values({
-          id: retryId,
-          pipelineId: job.pipelineId,
-          workflowId: job.workflowId,
-          projectId: job.projectId,
-          name: job.name,
-          spec: job.spec,
-          requires: job.requires,
-          template: job.template,
-          attempt: job.attempt + 1,
-          avoidBuilderId: job.builderId,
-          sliceIndex: job.sliceIndex,
-          sliceTotal: job.sliceTotal,
-          createdAt: job.createdAt,
-        });
+        // Same age as the lost attempt: the retry keeps its place in the queue.
+        await tx.insert(jobs).values({ ...nextAttempt(job, retryId), avoidBuilderId: job.builderId, createdAt: job.createdAt });
       }
       return true;
     });
@@ -421,19 +427,7 @@ export class Scheduler {
           .set({ supersededBy: id })
           .where(and(eq(jobs.id, job.id), isNull(jobs.supersededBy)));
         if (r.rowsAffected !== 1) continue;
-        await tx.insert(jobs).values({
-          id,
-          pipelineId: job.pipelineId,
-          workflowId: job.workflowId,
-          projectId: job.projectId,
-          name: job.name,
-          spec: job.spec,
-          requires: job.requires,
-          template: job.template,
-          attempt: job.attempt + 1,
-          sliceIndex: job.sliceIndex,
-          sliceTotal: job.sliceTotal,
-        });
+        await tx.insert(jobs).values(nextAttempt(job, id));
         created.push(id);
       }
       if (created.length) {
@@ -456,20 +450,7 @@ export class Scheduler {
     await this.db.transaction(async (tx) => {
       const r = await tx.update(jobs).set({ supersededBy: id }).where(and(eq(jobs.id, job.id), isNull(jobs.supersededBy)));
       if (r.rowsAffected !== 1) throw new Error("this attempt was already re-run");
-      await tx.insert(jobs).values({
-        id,
-        pipelineId: job.pipelineId,
-        workflowId: job.workflowId,
-        projectId: job.projectId,
-        name: job.name,
-        spec: job.spec,
-        requires: job.requires,
-        template: job.template,
-        attempt: job.attempt + 1,
-        sliceIndex: job.sliceIndex,
-        sliceTotal: job.sliceTotal,
-        sshEnabled: opts.ssh,
-      });
+      await tx.insert(jobs).values({ ...nextAttempt(job, id), sshEnabled: opts.ssh });
       await tx.update(workflows).set({ status: "queued" }).where(eq(workflows.id, job.workflowId));
       await tx.update(pipelines).set({ status: "running", finishedAt: null }).where(eq(pipelines.id, job.pipelineId));
     });
