@@ -1,10 +1,12 @@
 // A job's log from the builder's upload to storage. Offset-addressed raw bytes go through the job's
 // log pipeline (mask, parse ANSI, split lines); the resulting chunks — and the raw bytes, sealed,
-// until their segment ends — are persisted in libSQL in one transaction before the upload is
-// acknowledged, then fanned out to live viewers. A restarted server rebuilds a pipeline's state by
-// replaying the sealed raw bytes of the current segment, so no acknowledged byte is ever lost.
+// until their segment ends — are persisted in libSQL before the upload is acknowledged (uploads of
+// many jobs that arrive together share one transaction), then fanned out to live viewers. A
+// restarted server rebuilds a pipeline's state by replaying the sealed raw bytes of the current
+// segment, so no acknowledged byte is ever lost.
 // When the job ends the log is compacted into one blob-store object and its rows are removed.
-import { and, asc, eq, gte } from "drizzle-orm";
+import type { InStatement, ResultSet } from "@libsql/client";
+import { and, asc, eq, getTableName, gte } from "drizzle-orm";
 import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
@@ -33,15 +35,53 @@ export interface LogServiceDeps {
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
 
 type JobRow = typeof jobs.$inferSelect;
+type PersistOpts = { raw?: Uint8Array; endSegment?: boolean };
+interface PendingWrite {
+  job: JobRow;
+  chunks: LogChunk[];
+  end: number;
+  opts: PersistOpts;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** SQL names of the tables and columns the group commit writes, from the schema. */
+const T = { jobs: getTableName(jobs), logChunks: getTableName(logChunks), logRaw: getTableName(logRaw) };
+const C = {
+  id: jobs.id.name,
+  logBytes: jobs.logBytes.name,
+  logLines: jobs.logLines.name,
+  segmentOffset: jobs.logSegmentOffset.name,
+  segmentLines: jobs.logSegmentLines.name,
+  chunkJobId: logChunks.jobId.name,
+  firstLine: logChunks.firstLine.name,
+  lastLine: logChunks.lastLine.name,
+  body: logChunks.body.name,
+  rawJobId: logRaw.jobId.name,
+  rawOffset: logRaw.offset.name,
+  rawEnvelope: logRaw.envelope.name,
+};
+
+/** Writes per group commit, and chunk rows per INSERT (well under SQLite's bound-parameter limit). */
+const WRITE_BATCH = 256;
+const ROWS_PER_INSERT = 200;
 
 export const archiveKey = (jobId: string) => `logs/${jobId}.ndjson`;
 
 export class LogService {
   readonly hub = new LogHub();
   private readonly pipelines = new Map<string, LogPipeline>();
+  /**
+   * The job row as our last write left it, kept while its pipeline lives: an upload then needs no
+   * read. If another server process wrote meanwhile, our conditional write fails and both go.
+   */
+  private readonly positions = new Map<string, JobRow>();
   /** Per-job promise chain: a job's uploads are processed one at a time, in order. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly archiveCache = new Map<string, LogLine[]>();
+  /** Persists waiting for the next group commit, and the loop committing them. */
+  private readonly writes: PendingWrite[] = [];
+  private writing: Promise<void> | null = null;
 
   constructor(private readonly deps: LogServiceDeps) {}
 
@@ -77,7 +117,8 @@ export class LogService {
         .where(eq(logRaw.jobId, job.id))
         .orderBy(asc(logRaw.offset));
       // Determinism: replaying the same bytes re-emits exactly the lines already stored.
-      for (const row of rows) pipeline.push(this.deps.sealer.open(row.envelope, this.rawContext(job.id, row.offset)));
+      for (const row of rows)
+        pipeline.push(this.deps.sealer.open(row.envelope, this.rawContext(job.id, row.offset)));
     }
     this.pipelines.set(job.id, pipeline);
     return pipeline;
@@ -86,7 +127,7 @@ export class LogService {
   /** Appends raw bytes that start at byte `start` of the job's log. */
   append(jobId: string, start: number, bytes: Uint8Array): Promise<AppendResult> {
     return this.serial(jobId, async () => {
-      const job = await this.job(jobId);
+      const job = this.positions.get(jobId) ?? (await this.job(jobId));
       const acked = job.logBytes;
       if (start > acked) return { ok: false, offset: acked };
       const end = start + bytes.length;
@@ -101,6 +142,8 @@ export class LogService {
         this.drop(jobId);
         throw err;
       }
+      const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
+      this.positions.set(jobId, { ...job, logBytes: end, logLines: lines });
       return { ok: true, offset: end };
     });
   }
@@ -128,37 +171,97 @@ export class LogService {
   private drop(jobId: string): void {
     this.pipelines.get(jobId)?.dispose();
     this.pipelines.delete(jobId);
+    this.positions.delete(jobId);
   }
 
-  private async persist(
-    job: JobRow,
-    chunks: LogChunk[],
-    end: number,
-    opts: { raw?: Uint8Array; endSegment?: boolean },
-  ): Promise<void> {
-    const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
-    await this.deps.db.transaction(async (tx) => {
-      if (opts.raw) {
-        await tx.insert(logRaw).values({
-          jobId: job.id,
-          offset: job.logBytes,
-          envelope: this.deps.sealer.seal(opts.raw, this.rawContext(job.id, job.logBytes)),
+  /**
+   * Persists one job's chunks (and raw bytes) before they are published. Writes from all jobs that
+   * arrive together share one transaction (group commit): a commit per upload would cap ingest at
+   * the disk's fsync rate.
+   */
+  private persist(job: JobRow, chunks: LogChunk[], end: number, opts: PersistOpts): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.writes.push({ job, chunks, end, opts, resolve, reject });
+      this.writing ??= this.writeLoop();
+    });
+  }
+
+  private async writeLoop(): Promise<void> {
+    try {
+      while (this.writes.length) {
+        // Let uploads that already arrived reach the queue, so they share this commit.
+        await new Promise((r) => setImmediate(r));
+        const batch = this.writes.splice(0, WRITE_BATCH);
+        const statements: InStatement[] = [];
+        const checks = batch.map((w) => {
+          statements.push(...this.statements(w));
+          return statements.length - 1; // the job row's conditional update comes last
+        });
+        // One batch call runs start to commit without yielding: an interactive transaction would
+        // hold the write lock across awaits while other requests' statements queue behind it.
+        let results: ResultSet[];
+        try {
+          results = await this.deps.db.$client.batch(statements, "write");
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+          continue;
+        }
+        batch.forEach((w, i) => {
+          if (results[checks[i]].rowsAffected !== 1) {
+            w.reject(new Error(`log of job ${w.job.id} moved under us (expected offset ${w.job.logBytes})`));
+            return;
+          }
+          for (const chunk of w.chunks) this.hub.publish(w.job.id, { kind: "chunk", chunk });
+          w.resolve();
         });
       }
-      for (const c of chunks) {
-        await tx
-          .insert(logChunks)
-          .values({ jobId: job.id, firstLine: c.first, lastLine: c.last, body: JSON.stringify(c.lines) });
-      }
-      if (opts.endSegment) await tx.delete(logRaw).where(eq(logRaw.jobId, job.id));
-      const segment = opts.endSegment ? { logSegmentOffset: end, logSegmentLines: lines } : {};
-      const r = await tx
-        .update(jobs)
-        .set({ logBytes: end, logLines: lines, ...segment })
-        .where(and(eq(jobs.id, job.id), eq(jobs.logBytes, job.logBytes), eq(jobs.logLines, job.logLines)));
-      if (r.rowsAffected !== 1) throw new Error(`log of job ${job.id} moved under us (expected offset ${job.logBytes})`);
+    } finally {
+      this.writing = null;
+    }
+  }
+
+  /**
+   * One write's statements. Each applies only while the job row still has the offset this write
+   * started from, so a write that lost a race with another server process changes nothing and its
+   * final UPDATE reports no row.
+   */
+  private statements({ job, chunks, end, opts }: PendingWrite): InStatement[] {
+    const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
+    const unchanged = `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?)`;
+    const cond = [job.id, job.logBytes, job.logLines];
+    const out: InStatement[] = [];
+    if (opts.raw) {
+      out.push({
+        sql: `INSERT INTO ${T.logRaw} (${C.rawJobId}, ${C.rawOffset}, ${C.rawEnvelope}) SELECT ?, ?, ? WHERE ${unchanged}`,
+        args: [
+          job.id,
+          job.logBytes,
+          this.deps.sealer.seal(opts.raw, this.rawContext(job.id, job.logBytes)),
+          ...cond,
+        ],
+      });
+    }
+    for (let i = 0; i < chunks.length; i += ROWS_PER_INSERT) {
+      const rows = chunks.slice(i, i + ROWS_PER_INSERT);
+      out.push({
+        sql:
+          `INSERT INTO ${T.logChunks} (${C.chunkJobId}, ${C.firstLine}, ${C.lastLine}, ${C.body}) ` +
+          `SELECT * FROM (VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}) WHERE ${unchanged}`,
+        args: [...rows.flatMap((c) => [job.id, c.first, c.last, JSON.stringify(c.lines)]), ...cond],
+      });
+    }
+    if (opts.endSegment) {
+      out.push({
+        sql: `DELETE FROM ${T.logRaw} WHERE ${C.rawJobId} = ? AND ${unchanged}`,
+        args: [job.id, ...cond],
+      });
+    }
+    const segment = opts.endSegment ? `, ${C.segmentOffset} = ${end}, ${C.segmentLines} = ${lines}` : "";
+    out.push({
+      sql: `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?${segment} WHERE ${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?`,
+      args: [end, lines, ...cond],
     });
-    for (const chunk of chunks) this.hub.publish(job.id, { kind: "chunk", chunk });
+    return out;
   }
 
   /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */
@@ -195,7 +298,10 @@ export class LogService {
     const cached = this.archiveCache.get(jobId);
     if (cached) return cached;
     const bytes = await this.deps.blobs.get(archiveKey(jobId));
-    if (!bytes) throw new Error(`the archived log of job ${jobId} is missing from the ${this.deps.blobs.kind} blob store`);
+    if (!bytes)
+      throw new Error(
+        `the archived log of job ${jobId} is missing from the ${this.deps.blobs.kind} blob store`,
+      );
     const text = new TextDecoder().decode(bytes);
     const lines = text ? text.split("\n").map((l) => JSON.parse(l) as LogLine) : [];
     this.archiveCache.set(jobId, lines);
