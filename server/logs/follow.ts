@@ -8,7 +8,7 @@ import { isTerminal } from "../services/scheduler.ts";
 import { ViewerQueue } from "./hub.ts";
 import type { LogService } from "./service.ts";
 
-/** Lines come in batches (a stored page, or every chunk a viewer has waiting), so a stream writes once per batch. */
+/** Lines come in batches (a stored page, or one live chunk), so a stream writes once per batch. */
 export type FollowEvent = { kind: "lines"; lines: LogLine[] } | { kind: "end"; status: string } | { kind: "ping" };
 
 const PAGE = 5000;
@@ -48,23 +48,22 @@ export async function* followLog(
         yield { kind: "ping" };
         continue;
       }
-      const batch: LogLine[] = [];
       for (const e of [ev, ...queue.takeAll()]) {
         if (e.kind === "end") {
           // Lines stored after our read but published before we subscribed cannot exist (we subscribed
           // first); still, read to the end so the result always follows the last line.
-          for (const line of await logs.readLines(jobId, sent, Number.MAX_SAFE_INTEGER)) batch.push(line);
-          if (batch.length) yield { kind: "lines", lines: batch };
+          const rest = await logs.readLines(jobId, sent, Number.MAX_SAFE_INTEGER);
+          if (rest.length) yield { kind: "lines", lines: rest };
           yield { kind: "end", status: e.status };
           return;
         }
-        for (const line of e.chunk.lines) {
-          if (line.n <= sent) continue;
-          batch.push(line);
-          sent = line.n;
-        }
+        // A chunk that is all new goes out as the hub's own array, shared by every viewer of the job,
+        // so a stream can render it once for all of them (see routes/logs.ts).
+        const lines = e.chunk.first > sent ? e.chunk.lines : e.chunk.lines.filter((l) => l.n > sent);
+        if (lines.length === 0) continue;
+        sent = lines[lines.length - 1].n;
+        yield { kind: "lines", lines };
       }
-      if (batch.length) yield { kind: "lines", lines: batch };
     }
   } finally {
     opts.signal.removeEventListener("abort", wake);

@@ -21,14 +21,23 @@ function lineParam(value: string | undefined, name: string): number {
   return Number(value);
 }
 
-/** A batch of lines as SSE `line` events in one string: one write per batch, not per line. */
-function sseLines(lines: LogLine[]): string {
-  let out = "";
-  for (const l of lines) {
-    const data = /[\r\n]/.test(l.text) ? l.text.split(/\r\n|\r|\n/).join("\ndata: ") : l.text;
-    out += `event: line\ndata: ${data}\nid: ${l.n}\n\n`;
+const encoder = new TextEncoder();
+/** Rendered batches, keyed by the batch: a live chunk's array is shared by all viewers of its job. */
+const rendered = new WeakMap<LogLine[], Uint8Array>();
+
+/** A batch of lines as SSE `line` events in one buffer: one write per batch, rendered once per chunk. */
+function sseLines(lines: LogLine[]): Uint8Array {
+  let bytes = rendered.get(lines);
+  if (!bytes) {
+    let out = "";
+    for (const l of lines) {
+      const data = /[\r\n]/.test(l.text) ? l.text.split(/\r\n|\r|\n/).join("\ndata: ") : l.text;
+      out += `event: line\ndata: ${data}\nid: ${l.n}\n\n`;
+    }
+    bytes = encoder.encode(out);
+    rendered.set(lines, bytes);
   }
-  return out;
+  return bytes;
 }
 
 export const logRoutes = (deps: AppDeps) => {
