@@ -9,7 +9,10 @@ import { ViewerQueue } from "./hub.ts";
 import type { LogService } from "./service.ts";
 
 /** Lines come in batches (a stored page, or one live chunk), so a stream writes once per batch. */
-export type FollowEvent = { kind: "lines"; lines: LogLine[] } | { kind: "end"; status: string } | { kind: "ping" };
+export type FollowEvent =
+  | { kind: "lines"; lines: LogLine[] }
+  | { kind: "end"; status: string }
+  | { kind: "ping" };
 
 const PAGE = 5000;
 
@@ -36,7 +39,10 @@ export async function* followLog(
       if (stored.length < PAGE) break;
     }
     logs.hub.noteRead(jobId, sent);
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId), columns: { status: true, logLines: true } });
+    const job = await db.query.jobs.findFirst({
+      where: eq(jobs.id, jobId),
+      columns: { status: true, logLines: true },
+    });
     if (job && isTerminal(job.status) && sent >= job.logLines && !queue.pending()) {
       yield { kind: "end", status: job.status };
       return;

@@ -111,9 +111,13 @@ export const logRoutes = (deps: AppDeps) => {
         return {
           async onOpen(_evt, ws) {
             try {
-              for await (const ev of followLog(db, logs, jobId, from, { pingMs: PING_MS, signal: abort.signal })) {
+              for await (const ev of followLog(db, logs, jobId, from, {
+                pingMs: PING_MS,
+                signal: abort.signal,
+              })) {
                 if (ev.kind === "ping") ws.send('{"type":"ping"}');
-                else if (ev.kind === "lines") for (const line of ev.lines) ws.send(JSON.stringify({ type: "line", ...line }));
+                else if (ev.kind === "lines")
+                  for (const line of ev.lines) ws.send(JSON.stringify({ type: "line", ...line }));
                 else ws.send(JSON.stringify({ type: "end", status: ev.status }));
               }
             } finally {
