@@ -16,6 +16,7 @@ export interface ViewerConfig {
 }
 
 const cfg = JSON.parse(process.argv[2]) as ViewerConfig;
+const LINE_EVENT = "event: line\n";
 const abortAll = new AbortController();
 const latency = new Histogram();
 const errors: string[] = [];
@@ -86,16 +87,23 @@ async function follow(job: string): Promise<ConnectionReport> {
         buf += decoder.decode(value, { stream: true });
         let start = 0;
         for (let end = buf.indexOf("\n\n"); end >= 0; end = buf.indexOf("\n\n", start)) {
-          const block = buf.slice(start, end);
-          start = end + 2;
           let id = "";
           let event = "message";
           let data = "";
-          for (const field of block.split("\n")) {
-            if (field.startsWith("data: ")) data = field.slice(6);
-            else if (field.startsWith("id: ")) id = field.slice(4);
-            else if (field.startsWith("event: ")) event = field.slice(7);
+          if (buf.startsWith(LINE_EVENT, start)) {
+            // The server's own layout ("event: line\ndata: …\nid: N"): read it without splitting.
+            const idAt = buf.lastIndexOf("\nid: ", end);
+            event = "line";
+            id = buf.slice(idAt + 5, end);
+            data = buf.slice(start + LINE_EVENT.length + 6, Math.min(idAt, start + LINE_EVENT.length + 40));
+          } else {
+            for (const field of buf.slice(start, end).split("\n")) {
+              if (field.startsWith("data: ")) data = field.slice(6);
+              else if (field.startsWith("id: ")) id = field.slice(4);
+              else if (field.startsWith("event: ")) event = field.slice(7);
+            }
           }
+          start = end + 2;
           if (event === "line") {
             const n = Number(id);
             if (n <= r.last) r.duplicated++;
