@@ -1,7 +1,8 @@
 // A builder simulator for the fanout benchmark: uploads its share of the jobs' logs at a set rate
 // through the real ingest API (offset-addressed PATCH), heartbeats the leases, then finishes the
 // jobs. Every line starts with its send time, so viewers can measure builder send → viewer receive.
-// Config: one JSON argument (see BuilderConfig). Reports on stdout (fanout-shared.ts).
+// Config: a JSON file named by the one argument (see BuilderConfig). Reports on stdout (fanout-shared.ts).
+import { readFileSync } from "node:fs";
 import { ServerClient } from "../../builder/client.ts";
 import { Histogram, type JobTotals, now, report, stdinLines } from "./fanout-shared.ts";
 
@@ -30,7 +31,7 @@ interface JobState {
   inflight: boolean;
 }
 
-const cfg = JSON.parse(process.argv[2]) as BuilderConfig;
+const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as BuilderConfig;
 const client = new ServerClient(cfg.server, cfg.token);
 const encoder = new TextEncoder();
 const MAX_UPLOAD = 1024 * 1024;

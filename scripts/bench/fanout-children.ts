@@ -1,6 +1,8 @@
 // Child processes of the fanout benchmark: spawned with Bun, JSON-line messages read from stdout,
 // commands written to stdin, always killed at the end.
-import { join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 
 export class Child<M extends { type: string }> {
   private readonly proc: ReturnType<typeof Bun.spawn<"pipe", "pipe", "pipe">>;
@@ -16,7 +18,10 @@ export class Child<M extends { type: string }> {
     script: string,
     config: unknown,
   ) {
-    this.proc = Bun.spawn([process.execPath, join(import.meta.dir, script), JSON.stringify(config)], {
+    // The config goes in a file: 10,000 connections' job ids exceed one argument's size limit.
+    const file = join(mkdtempSync(join(tmpdir(), "cairn-fanout-child-")), "config.json");
+    writeFileSync(file, JSON.stringify(config));
+    this.proc = Bun.spawn([process.execPath, join(import.meta.dir, script), file], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
@@ -24,6 +29,7 @@ export class Child<M extends { type: string }> {
       env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" },
     });
     this.exited = this.proc.exited;
+    this.exited.finally(() => rmSync(dirname(file), { recursive: true, force: true }));
     this.pump().finally(() => {
       this.stdoutDone = true;
       this.wake();

@@ -2,7 +2,8 @@
 // GET /api/v1/jobs/:id/log/stream, checks every connection's line ids (no gap, no duplicate,
 // resuming with Last-Event-ID if the server drops it) and records each line's end-to-end latency
 // from the send time the builder simulator stamped on it. In idle mode it only holds connections.
-// Config: one JSON argument (ViewerConfig). Reports on stdout; "close" on stdin ends it.
+// Config: a JSON file named by the one argument (ViewerConfig). Reports on stdout; "close" on stdin ends it.
+import { readFileSync } from "node:fs";
 import { type ConnectionReport, Histogram, now, report, stdinLines } from "./fanout-shared.ts";
 
 export interface ViewerConfig {
@@ -15,7 +16,7 @@ export interface ViewerConfig {
   deadline: number;
 }
 
-const cfg = JSON.parse(process.argv[2]) as ViewerConfig;
+const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as ViewerConfig;
 const LINE_EVENT = "event: line\n";
 const abortAll = new AbortController();
 const latency = new Histogram();

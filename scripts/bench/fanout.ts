@@ -183,7 +183,9 @@ interface IdleResult {
   failed: number;
   rssBeforeMb: number;
   rssAfterMb: number;
+  rssAfterGcMb: number;
   perConnectionKb: number;
+  perConnectionAfterGcKb: number;
 }
 
 async function idlePhase(
@@ -192,7 +194,8 @@ async function idlePhase(
   children: Child<{ type: string }>[],
 ): Promise<IdleResult> {
   const pid = server.child.pid!;
-  await Bun.sleep(1000);
+  process.kill(pid, "SIGUSR2");
+  await Bun.sleep(1500);
   const before = rssBytes(pid);
   const procs = deal(
     Array.from({ length: opts.idle }, () => job),
@@ -212,13 +215,16 @@ async function idlePhase(
   const ready = await Promise.all(procs.map((c) => c.next("ready", 180_000)));
   const connections = ready.reduce((s, r) => s + r.connections, 0);
   const failed = ready.reduce((s, r) => s + r.failed, 0);
-  // Let allocations settle, then take the highest of a few samples.
+  // Let allocations settle, then take the highest of a few samples; then again after a full GC.
   await Bun.sleep(2000);
   let after = 0;
   for (let i = 0; i < 5; i++) {
     after = Math.max(after, rssBytes(pid));
     await Bun.sleep(200);
   }
+  process.kill(pid, "SIGUSR2");
+  await Bun.sleep(1500);
+  const afterGc = rssBytes(pid);
   for (const c of procs) c.send("close");
   await Promise.all(procs.map((c) => c.next("result", 60_000).catch(() => null)));
   return {
@@ -226,7 +232,9 @@ async function idlePhase(
     failed,
     rssBeforeMb: before / 2 ** 20,
     rssAfterMb: after / 2 ** 20,
+    rssAfterGcMb: afterGc / 2 ** 20,
     perConnectionKb: connections ? (after - before) / 1024 / connections : Number.NaN,
+    perConnectionAfterGcKb: connections ? (afterGc - before) / 1024 / connections : Number.NaN,
   };
 }
 
@@ -448,6 +456,8 @@ try {
   if (opts.syncNormal)
     log("EXPERIMENT: server connections run with synchronous = NORMAL (scripts/bench/db-sync-normal.ts)");
   const bunOptions = [
+    "--preload",
+    join(import.meta.dir, "gc-on-signal.ts"),
     ...(opts.profile
       ? [
           "--cpu-prof",
@@ -510,6 +520,10 @@ try {
       ["idle SSE connections", `${idle.connections} (${idle.failed} failed)`],
       ["server RSS before / after", `${fmt(idle.rssBeforeMb)} / ${fmt(idle.rssAfterMb)} MB`],
       ["per idle connection", `${fmt(idle.perConnectionKb, 1)} KB`],
+      [
+        "after a full GC",
+        `${fmt(idle.rssAfterGcMb)} MB, ${fmt(idle.perConnectionAfterGcKb, 1)} KB per connection`,
+      ],
     );
   }
   const width = Math.max(...rows.map((r) => r[0].length));
@@ -544,6 +558,8 @@ try {
         idle_rss_before_mb: idle ? Number(idle.rssBeforeMb.toFixed(1)) : null,
         idle_rss_after_mb: idle ? Number(idle.rssAfterMb.toFixed(1)) : null,
         rss_per_idle_kb: idle ? Number(idle.perConnectionKb.toFixed(2)) : null,
+        idle_rss_after_gc_mb: idle ? Number(idle.rssAfterGcMb.toFixed(1)) : null,
+        rss_per_idle_after_gc_kb: idle ? Number(idle.perConnectionAfterGcKb.toFixed(2)) : null,
         errors: load?.errors ?? [],
       }),
     );
