@@ -6,7 +6,7 @@
 // segment, so no acknowledged byte is ever lost.
 // When the job ends the log is compacted into one blob-store object and its rows are removed.
 import type { InStatement, ResultSet } from "@libsql/client";
-import { and, asc, eq, getTableName, gte } from "drizzle-orm";
+import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
 import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
@@ -282,7 +282,14 @@ export class LogService {
     const rows = await this.deps.db
       .select({ body: logChunks.body })
       .from(logChunks)
-      .where(and(eq(logChunks.jobId, jobId), gte(logChunks.lastLine, after + 1)))
+      // Lines are numbered without gaps, so no chunk past line after+limit is needed.
+      .where(
+        and(
+          eq(logChunks.jobId, jobId),
+          gte(logChunks.lastLine, after + 1),
+          lte(logChunks.firstLine, Math.min(after + limit, Number.MAX_SAFE_INTEGER)),
+        ),
+      )
       .orderBy(asc(logChunks.firstLine));
     const out: LogLine[] = [];
     for (const row of rows) {
