@@ -101,8 +101,15 @@ describe("projects and pipelines", () => {
     const pipeline = (await (await server.api(`/api/v1/pipelines/${body.id}`)).json()) as { status: string; sha: string };
     expect(pipeline.status).toBe("queued");
     expect(pipeline.sha).toMatch(/^[0-9a-f]{40}$/);
-    const job = (await (await server.api(`/api/v1/jobs/${body.jobs[0].id}`)).json()) as { status: string };
+    const job = (await (await server.api(`/api/v1/jobs/${body.jobs[0].id}`)).json()) as {
+      status: string;
+      executor: { kind: string; image?: string };
+      template: string;
+    };
     expect(job.status).toBe("queued");
+    // The operator's table (here: none) maps the executor image to an LXC template; both are shown.
+    expect(job.executor).toEqual({ kind: "docker", image: "cimg/base:stable" });
+    expect(job.template).toBe("cairn-base");
   });
 
   test("bad input is a clear 4xx and writes nothing", async () => {

@@ -6,7 +6,7 @@ import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts"
 import type { AppDeps } from "./deps.ts";
 import { startReplicaWatch } from "./logs/replica-watch.ts";
 import { LogService } from "./logs/service.ts";
-import { defaultTemplates } from "./services/pipelines.ts";
+import { templateTableFromEnv } from "./services/templates.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { TestResultService } from "./services/test-results.ts";
@@ -98,7 +98,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     blobs,
     scheduler,
     events,
-    templates: defaultTemplates(process.env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base"),
+    templates: templateTableFromEnv(process.env),
     version: VERSION,
     tls: opts.tls ?? false,
     keyring,

@@ -58,6 +58,8 @@ export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$infer
   slice: { index: j.sliceIndex, total: j.sliceTotal },
   /** Set on a lost attempt that was re-queued: the id of its retry. */
   superseded_by: j.supersededBy,
+  /** The executor the config asked for, and the LXC template the operator's table chose for it. */
+  executor: (JSON.parse(j.spec) as { executor?: { kind: string; image?: string } }).executor ?? null,
   template: j.template,
   builder_id: j.builderId,
   /** True when the builder ran it with the process driver: no container isolated it. */

@@ -2,7 +2,8 @@
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
 import { parseConfig, planPipeline } from "../config/index.ts";
-import type { ConfigError, Executor } from "../config/types.ts";
+import type { ConfigError } from "../config/types.ts";
+import type { TemplateTable } from "./templates.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
@@ -12,12 +13,7 @@ import { newId } from "./ids.ts";
 /** `.cairn/config.yml` wins over `.circleci/config.yml`. */
 export const CONFIG_PATHS = [".cairn/config.yml", ".circleci/config.yml"];
 
-export interface TemplateTable {
-  /** Maps an executor image (`cimg/node:20.1`, `ubuntu-2204:current`) to an LXC base template. */
-  templateFor(executor: Executor): string;
-}
-
-export const defaultTemplates = (fallback = "cairn-base"): TemplateTable => ({ templateFor: () => fallback });
+export type { TemplateTable } from "./templates.ts";
 
 export interface TriggerInput {
   branch?: string;

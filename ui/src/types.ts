@@ -65,6 +65,7 @@ export interface Job {
   workflow_id: string;
   requires: string[];
   attempt: number;
+  executor: { kind: string; image?: string } | null;
   template: string;
   builder_id: string | null;
   unsandboxed: boolean | null;

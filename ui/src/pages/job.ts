@@ -73,8 +73,14 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         h("dd", null, localTime(job.started_at) || "not yet"),
         h("dt", null, "Attempt"),
         h("dd", null, String(job.attempt)),
-        h("dt", null, "Template"),
-        h("dd", null, h("code", null, job.template)),
+        h("dt", null, "Executor"),
+        h(
+          "dd",
+          null,
+          job.executor ? h("code", null, `${job.executor.kind}${job.executor.image ? ` ${job.executor.image}` : ""}`) : "default",
+          " runs on LXC template ",
+          h("code", null, job.template),
+        ),
       ),
     );
   };

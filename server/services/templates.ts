@@ -1,0 +1,41 @@
+// The operator's table from executor images to LXC base templates. `docker:` and `machine:`
+// images name what a job expects (`cimg/node:20.1`, `ubuntu-2204:current`); a fleet host has
+// templates. CAIRN_TEMPLATES maps one to the other — JSON, first match wins, `*` a wildcard —
+// and CAIRN_DEFAULT_TEMPLATE (default `cairn-base`) takes the rest, `machine: true` included.
+import type { Executor } from "../config/types.ts";
+
+export interface TemplateTable {
+  templateFor(executor: Executor): string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function templateTable(rules: Record<string, string>, fallback = "cairn-base"): TemplateTable {
+  if (!NAME.test(fallback)) throw new Error(`the default template ${JSON.stringify(fallback)} is not a container name`);
+  const compiled = Object.entries(rules).map(([pattern, template]) => {
+    if (!NAME.test(template)) throw new Error(`template ${JSON.stringify(template)} (for ${pattern}) is not a container name`);
+    const rx = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+    return { rx, template };
+  });
+  return {
+    templateFor(executor) {
+      const image = executor.image ?? "";
+      return compiled.find((r) => image && r.rx.test(image))?.template ?? fallback;
+    },
+  };
+}
+
+export function templateTableFromEnv(env: Record<string, string | undefined>): TemplateTable {
+  let rules: Record<string, string> = {};
+  if (env.CAIRN_TEMPLATES) {
+    try {
+      rules = JSON.parse(env.CAIRN_TEMPLATES) as Record<string, string>;
+    } catch {
+      throw new Error('CAIRN_TEMPLATES must be a JSON object of image pattern → template, e.g. {"cimg/node:*":"node-20"}');
+    }
+    if (typeof rules !== "object" || rules === null || Array.isArray(rules) || Object.values(rules).some((v) => typeof v !== "string")) {
+      throw new Error('CAIRN_TEMPLATES must be a JSON object of image pattern → template, e.g. {"cimg/node:*":"node-20"}');
+    }
+  }
+  return templateTable(rules, env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base");
+}
