@@ -14,6 +14,8 @@ export interface ViewerConfig {
   connections: string[];
   /** Wall-clock ms after which the process gives up on connections that have not ended. */
   deadline: number;
+  /** Connection attempts in flight at once. */
+  dial: number;
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as ViewerConfig;
@@ -47,7 +49,7 @@ function limiter(n: number) {
     }
   };
 }
-const dialing = limiter(128);
+const dialing = limiter(cfg.dial);
 
 async function follow(job: string): Promise<ConnectionReport> {
   const r: ConnectionReport = {

@@ -35,6 +35,8 @@ interface Options {
   tickMs: number;
   viewerProcs: number;
   builderProcs: number;
+  /** Idle connections dialled at once per viewer process (--dial). */
+  dial: number;
   /** Directory for the server's CPU profile (bun --cpu-prof --cpu-prof-md), written when it exits. */
   profile?: string;
   /** Preload db-sync-normal.ts into the server: an experiment, reported as such. */
@@ -53,6 +55,7 @@ function parseArgs(argv: string[]): Options {
     tickMs: 100,
     viewerProcs: 2,
     builderProcs: 1,
+    dial: 128,
   };
   const numeric: Record<string, keyof Options> = {
     "--jobs": "jobs",
@@ -64,6 +67,7 @@ function parseArgs(argv: string[]): Options {
     "--tick-ms": "tickMs",
     "--viewer-procs": "viewerProcs",
     "--builder-procs": "builderProcs",
+    "--dial": "dial",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -85,7 +89,7 @@ function parseArgs(argv: string[]): Options {
 
 const USAGE =
   "usage: bun run bench:fanout [--jobs K=200] [--viewers V=10] [--rate MB/s=20] [--seconds S=20] [--idle N=0] [--json]\n" +
-  "       [--line-bytes 100] [--tick-ms 100] [--viewer-procs 2] [--builder-procs 1] [--profile DIR]";
+  "       [--line-bytes 100] [--tick-ms 100] [--viewer-procs 2] [--builder-procs 1] [--dial 128] [--profile DIR]";
 
 /** Soft limit on open files, from /proc. */
 function fdLimit(): { soft: number; hard: number } {
@@ -517,7 +521,10 @@ try {
   }
   if (idle) {
     rows.push(
-      ["idle SSE connections", `${idle.connections} (${idle.failed} failed)`],
+      [
+        "idle SSE connections",
+        `${idle.connections} (${idle.failed} failed), dialled ${opts.dial} at a time per process`,
+      ],
       ["server RSS before / after", `${fmt(idle.rssBeforeMb)} / ${fmt(idle.rssAfterMb)} MB`],
       ["per idle connection", `${fmt(idle.perConnectionKb, 1)} KB`],
       [
@@ -555,6 +562,7 @@ try {
         viewer_cpu_pct: load ? Math.round(load.viewerCpuPct) : 0,
         builder_cpu_pct: load ? Math.round(load.builderCpuPct) : 0,
         idle_connections: idle?.connections ?? 0,
+        idle_dial: opts.dial,
         idle_rss_before_mb: idle ? Number(idle.rssBeforeMb.toFixed(1)) : null,
         idle_rss_after_mb: idle ? Number(idle.rssAfterMb.toFixed(1)) : null,
         rss_per_idle_kb: idle ? Number(idle.perConnectionKb.toFixed(2)) : null,
