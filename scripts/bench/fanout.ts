@@ -211,6 +211,9 @@ async function idlePhase(
       mode: "idle",
       connections,
       deadline: now() + 300_000,
+      // How many dial at once matters: a storm of simultaneous connects leaves the server a peak
+      // that RSS keeps (see docs/perf.md).
+      dial: opts.dial,
     };
     const c = new Child<ViewerMessage>(`idle viewer ${i}`, "fanout-viewer.ts", cfg);
     children.push(c);
@@ -324,6 +327,7 @@ async function loadPhase(
       mode: "load",
       connections: conns,
       deadline,
+      dial: 128,
     };
     const c = new Child<ViewerMessage>(`viewer ${i}`, "fanout-viewer.ts", cfg);
     children.push(c);
