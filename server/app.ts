@@ -18,10 +18,13 @@ import { hookRoutes } from "./routes/hooks.ts";
 import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { logRoutes } from "./routes/logs.ts";
+import { memberRoutes } from "./routes/members.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { sessionRoutes } from "./routes/session.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
 import { uiRoutes } from "./routes/ui.ts";
+import { userRoutes } from "./routes/users.ts";
 import { SecretsError } from "./secrets/index.ts";
 
 /** The largest body a runtime adapter must accept: a blob upload (see MAX_BLOB_BYTES). */
@@ -75,6 +78,9 @@ export function createApp(deps: AppDeps) {
   api.route("/", envVarRoutes(deps));
   api.route("/", contextRoutes(deps));
   api.route("/", auditRoutes(deps));
+  api.route("/", userRoutes(deps));
+  api.route("/", tokenRoutes(deps));
+  api.route("/", memberRoutes(deps));
   app.route("/api/v1", api);
   // The web UI: /assets/* and index.html for its pages (after the API, which it never shadows).
   app.route("/", uiRoutes());

@@ -2,10 +2,11 @@
 // server with the caller's own authentication) and its test results with a summary.
 import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { artifacts, jobs } from "../db/schema.ts";
+import { artifacts, } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { requireJobRole } from "../services/access.ts";
 import { TestResultService } from "../services/test-results.ts";
 import { findArtifact } from "./blobs.ts";
 
@@ -17,14 +18,9 @@ export const artifactRoutes = (deps: AppDeps) => {
   const { db } = deps;
   const tests = new TestResultService(db);
 
-  const findJob = async (id: string) => {
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
-    if (!job) throw new NotFound("job", id);
-    return job;
-  };
 
   app.get("/jobs/:id/artifacts", async (c) => {
-    const job = await findJob(c.req.param("id"));
+    const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
     const rows = await db
       .select()
       .from(artifacts)
@@ -36,7 +32,7 @@ export const artifactRoutes = (deps: AppDeps) => {
   });
 
   app.get("/jobs/:id/artifacts/*", async (c) => {
-    const job = await findJob(c.req.param("id"));
+    const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
     const prefix = `/jobs/${job.id}/artifacts/`;
     const at = c.req.path.indexOf(prefix);
     const path = c.req.path
@@ -59,7 +55,7 @@ export const artifactRoutes = (deps: AppDeps) => {
   });
 
   app.get("/jobs/:id/tests", async (c) => {
-    const job = await findJob(c.req.param("id"));
+    const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
     return c.json({ job_id: job.id, ...(await tests.list(job.id)) });
   });
 

@@ -39,7 +39,7 @@ export const auditRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
 
   app.get("/audit", async (c) => {
-    requireAdmin(c.get("user"));
+    requireAdmin(c.get("user"), "read");
     const q = c.req.query();
     const actorType = q.actor_type as AuditQuery["actorType"] | undefined;
     if (actorType !== undefined && !AUDIT_ACTOR_TYPES.includes(actorType)) {

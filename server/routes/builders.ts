@@ -30,7 +30,7 @@ export const builderAdminRoutes = (deps: AppDeps) => {
   });
 
   app.get("/builders", async (c) => {
-    requireAdmin(c.get("user"));
+    requireAdmin(c.get("user"), "read");
     const rows = await db.select().from(builders).orderBy(asc(builders.createdAt));
     return c.json({
       items: rows.map((b) => ({

@@ -84,7 +84,8 @@ export const contextRoutes = (deps: AppDeps) => {
     return c.body(null, 204);
   });
 
-  mountSecretVars(app, deps, "/contexts/:id/envvars", async (c) => {
+  mountSecretVars(app, deps, "/contexts/:id/envvars", async (c, need) => {
+    if (need === "admin") requireAdmin(c.get("user"));
     const ctx = await findContext(c.req.param("id")!);
     return { kind: "context", id: ctx.id };
   });

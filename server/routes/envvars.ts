@@ -1,12 +1,10 @@
-// A project's environment variables: write-only secrets. Listings show name, hint and dates, never a
-// value; every change writes one audit row naming the variable (never its value).
-import { eq } from "drizzle-orm";
+
 import { type Context, Hono } from "hono";
 import { isMaskable } from "../../wasm/index.ts";
-import { projects } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
-import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import type { AuthEnv } from "../middleware/auth/index.ts";
+import { requireProjectRole } from "../services/access.ts";
 import { validateSecretName, validateSecretValue } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
@@ -39,13 +37,13 @@ function readSecret(body: Record<string, unknown>): { name: string; value: strin
 
 /**
  * Mounts POST/GET `<base>` and DELETE `<base>/:name` for the secrets of the scope `scopeOf` resolves
- * (404 when the owner does not exist). Writes are admin-only.
+ * (404 when the owner does not exist). `scopeOf` checks access: `admin` for writes, `read` to list.
  */
 export function mountSecretVars(
   app: Hono<AuthEnv>,
   deps: AppDeps,
   base: string,
-  scopeOf: (c: Context<AuthEnv>) => Promise<SecretScope>,
+  scopeOf: (c: Context<AuthEnv>, need: "read" | "admin") => Promise<SecretScope>,
 ) {
   const target = (scope: SecretScope, name: string) => ({
     type: scope.kind === "project" ? "project_env_var" : "context_env_var",
@@ -54,8 +52,7 @@ export function mountSecretVars(
 
   app.post(base, async (c) => {
     const user = c.get("user");
-    requireAdmin(user);
-    const scope = await scopeOf(c);
+    const scope = await scopeOf(c, "admin");
     const { name, value } = readSecret(await readJson(c));
     const { created, listing } = await deps.secrets.put(scope, name, value, (tx, isNew) =>
       audit(tx, {
@@ -78,15 +75,14 @@ export function mountSecretVars(
   });
 
   app.get(base, async (c) => {
-    const scope = await scopeOf(c);
+    const scope = await scopeOf(c, "read");
     const items = await deps.secrets.list(scope);
     return c.json({ items: items.map(presentSecret), next_cursor: null });
   });
 
   app.delete(`${base}/:name`, async (c) => {
     const user = c.get("user");
-    requireAdmin(user);
-    const scope = await scopeOf(c);
+    const scope = await scopeOf(c, "admin");
     const name = c.req.param("name");
     const removed = await deps.secrets.remove(scope, name, (tx) =>
       audit(tx, {
@@ -104,11 +100,9 @@ export function mountSecretVars(
 
 export const envVarRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
-  mountSecretVars(app, deps, "/projects/:id/envvars", async (c) => {
-    const id = c.req.param("id")!;
-    const project = await deps.db.query.projects.findFirst({ where: eq(projects.id, id) });
-    if (!project) throw new NotFound("project", id);
-    return { kind: "project", id };
+  mountSecretVars(app, deps, "/projects/:id/envvars", async (c, need) => {
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id")!, need);
+    return { kind: "project", id: project.id };
   });
   return app;
 };

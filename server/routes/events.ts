@@ -5,6 +5,7 @@ import { streamSSE } from "hono/streaming";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { readableProjectIds } from "../services/access.ts";
 
 const POLL_MS = 1000;
 const PING_MS = 15_000;
@@ -16,13 +17,21 @@ export const eventRoutes = (deps: AppDeps) => {
     const raw = c.req.header("last-event-id") ?? c.req.query("after");
     if (raw !== undefined && !/^\d{1,15}$/.test(raw)) throw new BadRequest("`after` must be an event id", { field: "after" });
     let after = raw === undefined ? await deps.events.latestId() : Number(raw);
+    const user = c.get("user");
+    // Only events of projects the user may read; the list is refreshed so a new membership shows up.
+    let readable = await readableProjectIds(deps.db, user);
+    let readableAt = Date.now();
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();
       stream.onAbort(() => abort.abort());
       let quietSince = Date.now();
       await stream.writeSSE({ event: "ready", data: JSON.stringify({ after }) });
       while (!abort.signal.aborted) {
-        const batch = await deps.events.since(after, null);
+        if (Date.now() - readableAt > 10_000) {
+          readable = await readableProjectIds(deps.db, user);
+          readableAt = Date.now();
+        }
+        const batch = await deps.events.since(after, readable);
         for (const ev of batch) {
           await stream.writeSSE({ id: String(ev.id), event: ev.type, data: JSON.stringify(ev) });
           after = ev.id;

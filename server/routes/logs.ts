@@ -1,16 +1,14 @@
-// Reading a job's log: JSON lines or a download (text, html, raw), a Server-Sent Events stream and
-// a WebSocket with the same semantics. Both live streams resume after `Last-Event-ID` / `?from=`.
-import { eq } from "drizzle-orm";
+
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { renderHtml, renderText } from "../../wasm/index.ts";
 import type { LogLine } from "../../wasm/types.ts";
-import { jobs } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, NotFound } from "../errors.ts";
+import { BadRequest, } from "../errors.ts";
 import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { requireJobRole } from "../services/access.ts";
 import { isTerminal } from "../services/scheduler.ts";
 
 const PING_MS = 15_000;
@@ -44,14 +42,9 @@ export const logRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db, logs } = deps;
 
-  const findJob = async (id: string) => {
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
-    if (!job) throw new NotFound("job", id);
-    return job;
-  };
 
   app.get("/jobs/:id/log", async (c) => {
-    const job = await findJob(c.req.param("id"));
+    const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
     const from = lineParam(c.req.query("from"), "from");
     const format = c.req.query("format") ?? "json";
     if (format === "json") {
@@ -79,7 +72,7 @@ export const logRoutes = (deps: AppDeps) => {
   });
 
   app.get("/jobs/:id/log/stream", async (c) => {
-    const job = await findJob(c.req.param("id"));
+    const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
     const from = lineParam(c.req.header("last-event-id") ?? c.req.query("from"), "from");
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();
@@ -100,7 +93,7 @@ export const logRoutes = (deps: AppDeps) => {
     app.get(
       "/jobs/:id/log/ws",
       async (c, next) => {
-        await findJob(c.req.param("id"));
+        await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
         lineParam(c.req.query("from"), "from");
         await next();
       },

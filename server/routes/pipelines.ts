@@ -1,9 +1,9 @@
 import { asc, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import { builders, jobs, pipelines, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, Conflict, Forbidden, NotFound } from "../errors.ts";
-import { canWriteProject } from "../services/ssh-access.ts";
+import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { requireJobRole, requirePipelineRole, requireProjectRole, requireWorkflowRole } from "../services/access.ts";
 import { readJson } from "./body.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { presentJob, presentPipeline } from "./presenters.ts";
@@ -30,7 +30,7 @@ export const pipelineRoutes = (deps: AppDeps) => {
 
   app.get("/projects/:id/pipelines", async (c) => {
     const id = c.req.param("id");
-    if (!(await db.query.projects.findFirst({ where: eq(projects.id, id) }))) throw new NotFound("project", id);
+    await requireProjectRole(deps, c.get("user"), id, "read");
     const rows = await db
       .select()
       .from(pipelines)
@@ -40,12 +40,14 @@ export const pipelineRoutes = (deps: AppDeps) => {
     return c.json({ items: await Promise.all(rows.map((p) => loadPipeline(p.id))), next_cursor: null });
   });
 
-  app.get("/pipelines/:id", async (c) => c.json(await loadPipeline(c.req.param("id"))));
+  app.get("/pipelines/:id", async (c) => {
+    const p = await requirePipelineRole(deps, c.get("user"), c.req.param("id"), "read");
+    return c.json(await loadPipeline(p.id));
+  });
 
   app.get("/jobs/:id", async (c) => {
     const id = c.req.param("id");
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
-    if (!job) throw new NotFound("job", id);
+    const job = await requireJobRole(deps, c.get("user"), id, "read");
     const ss = await db.select().from(steps).where(eq(steps.jobId, id)).orderBy(asc(steps.index));
     const builder = job.sshEnabled && job.builderId ? await db.query.builders.findFirst({ where: eq(builders.id, job.builderId) }) : null;
     return c.json({ ...presentJob(job, ss), ssh: sshInfo(job, builder?.sshEndpoint ?? null) });
@@ -53,8 +55,7 @@ export const pipelineRoutes = (deps: AppDeps) => {
 
   app.post("/jobs/:id/cancel", async (c) => {
     const id = c.req.param("id");
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
-    if (!job) throw new NotFound("job", id);
+    const job = await requireJobRole(deps, c.get("user"), id, "write");
     const canceled = await deps.scheduler.cancel(id);
     return c.json({ id, canceled, status: canceled ? "canceled" : job.status }, canceled ? 202 : 200);
   });
@@ -62,11 +63,9 @@ export const pipelineRoutes = (deps: AppDeps) => {
   // Re-run one job as a new attempt; {"ssh": true} keeps its container up for SSH afterwards.
   app.post("/jobs/:id/rerun", async (c) => {
     const id = c.req.param("id");
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
-    if (!job) throw new NotFound("job", id);
+    await requireJobRole(deps, c.get("user"), id, "write");
     const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
     if (body.ssh !== undefined && typeof body.ssh !== "boolean") throw new BadRequest("`ssh` must be a boolean", { field: "ssh" });
-    if (!(await canWriteProject(db, c.get("user"), job.projectId))) throw new Forbidden("re-running needs write access to the project");
     let created: string;
     try {
       created = await deps.scheduler.rerunJob(id, { ssh: body.ssh === true });
@@ -79,8 +78,7 @@ export const pipelineRoutes = (deps: AppDeps) => {
   // Re-run a finished workflow: all jobs, or with {"from_failed": true} only those that did not succeed.
   app.post("/workflows/:id/rerun", async (c) => {
     const id = c.req.param("id");
-    const wf = await db.query.workflows.findFirst({ where: eq(workflows.id, id) });
-    if (!wf) throw new NotFound("workflow", id);
+    const wf = await requireWorkflowRole(deps, c.get("user"), id, "write");
     const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
     if (body.from_failed !== undefined && typeof body.from_failed !== "boolean") {
       throw new BadRequest("`from_failed` must be a boolean", { field: "from_failed" });

@@ -4,7 +4,7 @@
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { jobs, projects } from "../db/schema.ts";
+import { projects } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Conflict, NotFound } from "../errors.ts";
 import { validateBranchFilters } from "../forge/branch-filters.ts";
@@ -18,7 +18,8 @@ import {
   parseForgeSettings,
   sealWebhookSecret,
 } from "../forge/project-forge.ts";
-import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import type { AuthEnv } from "../middleware/auth/index.ts";
+import { requireJobRole, requireProjectRole } from "../services/access.ts";
 import { seal } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { generateDeployKey } from "../source/deploy-keys.ts";
@@ -80,8 +81,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   const actorOf = (c: Context<AuthEnv>) => ({ type: "user" as const, id: c.get("user").id });
 
   const setFollowed = async (c: Context<AuthEnv>, followed: boolean) => {
-    requireAdmin(c.get("user"));
-    const project = await findProject(c.req.param("id") ?? "");
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id") ?? "", "admin");
     await db.transaction(async (tx) => {
       await tx.update(projects).set({ followed }).where(eq(projects.id, project.id));
       await audit(tx, {
@@ -98,8 +98,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   app.post("/projects/:id/unfollow", (c) => setFollowed(c, false));
 
   app.patch("/projects/:id", async (c) => {
-    requireAdmin(c.get("user"));
-    const project = await findProject(c.req.param("id"));
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
     const body = await readJson(c);
     const known = ["followed", "branch_filters", "default_branch", "known_hosts", "forge"];
     const unknown = Object.keys(body).filter((k) => !known.includes(k));
@@ -169,8 +168,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   });
 
   app.post("/projects/:id/webhook-secret", async (c) => {
-    requireAdmin(c.get("user"));
-    const project = await findProject(c.req.param("id"));
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
     const secret = newWebhookSecret();
     await db.transaction(async (tx) => {
       await tx
@@ -189,7 +187,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   });
 
   app.get("/projects/:id/deploy-key", async (c) => {
-    const p = await findProject(c.req.param("id"));
+    const p = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "read");
     if (!p.deployKeyPublic) throw new ApiError(404, "not_found", `project ${p.id} has no deploy key`);
     return c.json({
       public_key: p.deployKeyPublic,
@@ -199,8 +197,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   });
 
   app.post("/projects/:id/deploy-key", async (c) => {
-    requireAdmin(c.get("user"));
-    const project = await findProject(c.req.param("id"));
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
     if (project.deployKeyPublic) {
       throw new Conflict(
         "the project already has a deploy key: DELETE it first to make a new one",
@@ -240,8 +237,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   });
 
   app.delete("/projects/:id/deploy-key", async (c) => {
-    requireAdmin(c.get("user"));
-    const project = await findProject(c.req.param("id"));
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
     if (!project.deployKeyPublic)
       throw new ApiError(404, "not_found", `project ${project.id} has no deploy key`);
     let forge: { removed: boolean; error?: string } | null = null;
@@ -277,7 +273,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
 
   app.post("/jobs/:id/approve", async (c) => {
     const id = c.req.param("id");
-    if (!(await db.query.jobs.findFirst({ where: eq(jobs.id, id) }))) throw new NotFound("job", id);
+    await requireJobRole(deps, c.get("user"), id, "write");
     const result = await deps.scheduler.approve(id);
     if (result === "not_pending") {
       throw new Conflict(

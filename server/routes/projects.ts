@@ -1,11 +1,12 @@
-import { and, asc, eq, lt } from "drizzle-orm";
+import { and, asc, eq, inArray, lt } from "drizzle-orm";
 import { Hono } from "hono";
 import { jobs, pipelineRequests, pipelines, projects, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { BadRequest, Conflict } from "../errors.ts";
 import { newWebhookSecret, sealWebhookSecret } from "../forge/project-forge.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { requireAdmin } from "../middleware/auth/index.ts";
+import { readableProjectIds, requireProjectRole } from "../services/access.ts";
 import { newId } from "../services/ids.ts";
 import { createPipeline } from "../services/pipelines.ts";
 import { readJson, str } from "./body.ts";
@@ -31,12 +32,6 @@ export function checkRepoUrl(url: string): void {
 export const projectRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
-
-  const findProject = async (id: string) => {
-    const p = await db.query.projects.findFirst({ where: eq(projects.id, id) });
-    if (!p) throw new NotFound("project", id);
-    return p;
-  };
 
   app.post("/projects", async (c) => {
     requireAdmin(c.get("user"));
@@ -72,17 +67,22 @@ export const projectRoutes = (deps: AppDeps) => {
   });
 
   app.get("/projects", async (c) => {
-    const rows = await db.select().from(projects).orderBy(asc(projects.name));
+    const readable = await readableProjectIds(db, c.get("user"));
+    const rows = await db
+      .select()
+      .from(projects)
+      .where(readable ? inArray(projects.id, readable) : undefined)
+      .orderBy(asc(projects.name));
     return c.json({ items: rows.map(presentProject), next_cursor: null });
   });
 
   app.get("/projects/:id", async (c) => {
-    const p = await findProject(c.req.param("id"));
+    const p = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "read");
     return c.json({ ...presentProject(p), ...presentSourceControl(p, publicBase(deps, c)) });
   });
 
   app.post("/projects/:id/pipelines", async (c) => {
-    const project = await findProject(c.req.param("id"));
+    const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "write");
     const body = await readJson(c);
     const branch = str(body, "branch", { max: 255 });
     const sha = str(body, "sha", { max: 64 });

@@ -24,6 +24,14 @@ export const AUDIT_ACTIONS = [
   "deploy_key.added",
   "deploy_key.removed",
   "job.approved",
+  "user.created",
+  "user.role_changed",
+  "member.added",
+  "member.removed",
+  "ssh_key.added",
+  "ssh_key.removed",
+  "session.signed_in",
+  "session.sign_in_failed",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

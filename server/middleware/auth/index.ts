@@ -6,6 +6,7 @@ import type { Db } from "../../db/client.ts";
 import { apiTokens, builders, users } from "../../db/schema.ts";
 import { Forbidden, Unauthorized } from "../../errors.ts";
 import { hashToken } from "../../secrets/index.ts";
+import { requireScope } from "../../services/access.ts";
 import { checkCsrf, sessionFromCookie, sessionScopes } from "../session/index.ts";
 
 export type User = typeof users.$inferSelect & { scopes: string[] };
@@ -46,6 +47,8 @@ export const userAuth = (options: UserAuthOptions): MiddlewareHandler<AuthEnv> =
       throw new Unauthorized("the API token is not valid (unknown, revoked or expired)");
     }
     c.set("user", { ...row.user, scopes: row.scopes.split(",") });
+    // A `read` token changes nothing, whatever the route; routes check roles (services/access.ts).
+    if (!SAFE_METHODS.has(c.req.method)) requireScope(c.get("user"), "write");
     await next();
   };
 };
@@ -63,6 +66,10 @@ export const builderAuth = (options: { db: Db }): MiddlewareHandler<AuthEnv> => 
   };
 };
 
-export function requireAdmin(user: User): void {
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** An org admin, with a token scoped `admin` (or `read` for an admin-only read, e.g. the audit log). */
+export function requireAdmin(user: User, need: "read" | "admin" = "admin"): void {
   if (user.role !== "admin") throw new Forbidden("only administrators can do this");
+  requireScope(user, need);
 }

@@ -108,5 +108,5 @@ export async function deleteSession(db: Db, sessionId: string): Promise<void> {
 }
 
 /** Scopes a browser session carries: everything its user's role allows. */
-export const sessionScopes = (user: UserRow): string[] =>
-  user.role === "admin" ? ["admin"] : ["read", "write"];
+// A session carries the user's whole role: roles (services/access.ts) limit it, not scopes.
+export const sessionScopes = (_user: UserRow): string[] => ["admin"];

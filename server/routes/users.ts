@@ -1,0 +1,213 @@
+// Users (org admins create them and set their org role) and each user's own SSH public keys, which
+// let them SSH into builds of projects they may write to (services/ssh-access.ts).
+import { and, asc, eq, gt } from "drizzle-orm";
+import { Hono } from "hono";
+import { userSshKeys, users } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { requireScope } from "../services/access.ts";
+import { audit } from "../services/audit.ts";
+import { iso, newId } from "../services/ids.ts";
+import { fingerprintOfLine } from "../source/deploy-keys.ts";
+import { readJson, str } from "./body.ts";
+import { sourceIp } from "./envvars.ts";
+import { page, pageParams } from "./page.ts";
+
+export const USER_ROLES = ["admin", "member"] as const;
+const LOGIN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const presentUser = (u: typeof users.$inferSelect) => ({
+  id: u.id,
+  login: u.login,
+  role: u.role,
+  created_at: iso(u.createdAt),
+});
+
+const presentKey = (k: typeof userSshKeys.$inferSelect) => ({
+  id: k.id,
+  name: k.name,
+  public_key: k.publicKey,
+  fingerprint: k.fingerprint,
+  created_at: iso(k.createdAt),
+});
+
+function role(body: Record<string, unknown>, required: boolean): (typeof USER_ROLES)[number] | undefined {
+  const r = body.role;
+  if (r === undefined && !required) return undefined;
+  if (typeof r !== "string" || !(USER_ROLES as readonly string[]).includes(r)) {
+    throw new BadRequest("`role` must be admin or member", { field: "role" }, "invalid_body");
+  }
+  return r as (typeof USER_ROLES)[number];
+}
+
+const KEY_TYPES = new Set([
+  "ssh-ed25519",
+  "ssh-rsa",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+]);
+
+/** An OpenSSH public key line whose blob names the same key type as the line (ed25519, RSA, ECDSA). */
+export function checkPublicKeyLine(line: string): string {
+  const bad = () =>
+    new BadRequest(
+      "`public_key` must be one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)",
+      { field: "public_key" },
+      "invalid_body",
+    );
+  const trimmed = line.trim();
+  if (/[\r\n]/.test(trimmed)) throw bad();
+  const [type, data] = trimmed.split(/\s+/);
+  if (!type || !KEY_TYPES.has(type) || !data || !/^[A-Za-z0-9+/]+={0,2}$/.test(data)) throw bad();
+  const blob = Buffer.from(data, "base64");
+  if (blob.length < 4 + type.length + 4) throw bad();
+  const n = blob.readUInt32BE(0);
+  if (n !== type.length || blob.subarray(4, 4 + n).toString("latin1") !== type) throw bad();
+  if (type === "ssh-ed25519" && blob.length !== 4 + n + 4 + 32) throw bad();
+  return trimmed;
+}
+
+export const userRoutes = (deps: AppDeps) => {
+  const app = new Hono<AuthEnv>();
+  const { db } = deps;
+
+  app.get("/users/me", (c) => c.json(presentUser(c.get("user"))));
+
+  app.post("/users", async (c) => {
+    const actor = c.get("user");
+    requireAdmin(actor);
+    const body = await readJson(c);
+    const login = str(body, "login", { required: true, max: 64 })!;
+    if (!LOGIN.test(login)) {
+      throw new BadRequest(
+        "`login` may hold letters, digits, `_`, `.` and `-`",
+        { field: "login" },
+        "invalid_body",
+      );
+    }
+    const r = role(body, false) ?? "member";
+    if (body.password !== undefined) {
+      throw new BadRequest(
+        "password sign-in is not available yet: give the user an API token",
+        { field: "password" },
+        "invalid_body",
+      );
+    }
+    if (await db.query.users.findFirst({ where: eq(users.login, login) })) {
+      throw new Conflict(`a user named ${login} already exists`, { login }, "user_exists");
+    }
+    const id = newId();
+    const row = await db.transaction(async (tx) => {
+      const [row] = await tx.insert(users).values({ id, login, role: r }).returning();
+      await audit(tx, {
+        actor: { type: "user", id: actor.id },
+        action: "user.created",
+        target: { type: "user", id },
+        ip: sourceIp(deps, c),
+        details: { login, role: r },
+      });
+      return row;
+    });
+    return c.json(presentUser(row), 201);
+  });
+
+  app.get("/users", async (c) => {
+    // Any signed-in user may list logins (to add members); only admins change them.
+    const { after, limit } = pageParams(c);
+    const rows = await db
+      .select()
+      .from(users)
+      .where(after ? gt(users.login, after) : undefined)
+      .orderBy(asc(users.login))
+      .limit(limit + 1);
+    return c.json(page(rows, limit, (u) => u.login, presentUser));
+  });
+
+  app.patch("/users/:id", async (c) => {
+    const actor = c.get("user");
+    requireAdmin(actor);
+    const id = c.req.param("id");
+    const body = await readJson(c);
+    const r = role(body, true)!;
+    const user = await db.query.users.findFirst({ where: eq(users.id, id) });
+    if (!user) throw new NotFound("user", id);
+    if (user.role === "admin" && r !== "admin") {
+      const admins = await db.select({ id: users.id }).from(users).where(eq(users.role, "admin"));
+      if (admins.length <= 1)
+        throw new Conflict("the last admin cannot stop being one", { user: id }, "last_admin");
+    }
+    const row = await db.transaction(async (tx) => {
+      const [row] = await tx.update(users).set({ role: r }).where(eq(users.id, id)).returning();
+      await audit(tx, {
+        actor: { type: "user", id: actor.id },
+        action: "user.role_changed",
+        target: { type: "user", id },
+        ip: sourceIp(deps, c),
+        details: { login: user.login, from: user.role, to: r },
+      });
+      return row;
+    });
+    return c.json(presentUser(row));
+  });
+
+  app.get("/users/me/ssh-keys", async (c) => {
+    const rows = await db
+      .select()
+      .from(userSshKeys)
+      .where(eq(userSshKeys.userId, c.get("user").id))
+      .orderBy(asc(userSshKeys.createdAt));
+    return c.json({ items: rows.map(presentKey), next_cursor: null });
+  });
+
+  app.post("/users/me/ssh-keys", async (c) => {
+    const user = c.get("user");
+    requireScope(user, "write");
+    const body = await readJson(c);
+    const line = checkPublicKeyLine(str(body, "public_key", { required: true, max: 16_384 })!);
+    const name = str(body, "name", { max: 200 }) ?? line.split(/\s+/)[2] ?? line.split(/\s+/)[0];
+    const fingerprint = await fingerprintOfLine(line);
+    if (await db.query.userSshKeys.findFirst({ where: eq(userSshKeys.fingerprint, fingerprint) })) {
+      throw new Conflict("this key is already registered", { fingerprint }, "ssh_key_exists");
+    }
+    const id = newId();
+    const row = await db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(userSshKeys)
+        .values({ id, userId: user.id, name, publicKey: line, fingerprint })
+        .returning();
+      await audit(tx, {
+        actor: { type: "user", id: user.id },
+        action: "ssh_key.added",
+        target: { type: "ssh_key", id },
+        ip: sourceIp(deps, c),
+        details: { name, fingerprint },
+      });
+      return row;
+    });
+    return c.json(presentKey(row), 201);
+  });
+
+  app.delete("/users/me/ssh-keys/:id", async (c) => {
+    const user = c.get("user");
+    const id = c.req.param("id");
+    const key = await db.query.userSshKeys.findFirst({
+      where: and(eq(userSshKeys.id, id), eq(userSshKeys.userId, user.id)),
+    });
+    if (!key) throw new NotFound("ssh_key", id);
+    await db.transaction(async (tx) => {
+      await tx.delete(userSshKeys).where(eq(userSshKeys.id, id));
+      await audit(tx, {
+        actor: { type: "user", id: user.id },
+        action: "ssh_key.removed",
+        target: { type: "ssh_key", id },
+        ip: sourceIp(deps, c),
+        details: { name: key.name, fingerprint: key.fingerprint },
+      });
+    });
+    return c.body(null, 204);
+  });
+
+  return app;
+};
