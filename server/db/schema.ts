@@ -12,8 +12,12 @@ export const users = sqliteTable(
     login: text("login").notNull(),
     role: text("role", { enum: ["admin", "member"] }).notNull().default("member"),
     createdAt: integer("created_at").notNull().default(now),
+    /** argon2id PHC string (services/passwords.ts); null: no password sign-in. */
+    passwordHash: text("password_hash"),
+    /** The GitHub (or GHE) login this user signs in as through OAuth (routes/auth-github.ts). */
+    githubLogin: text("github_login"),
   },
-  (t) => [uniqueIndex("users_login").on(t.login)],
+  (t) => [uniqueIndex("users_login").on(t.login), uniqueIndex("users_github_login").on(t.githubLogin)],
 );
 
 /** Personal API tokens: only the hash is stored; the token is shown once. */
