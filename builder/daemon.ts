@@ -7,6 +7,7 @@ import { createProcessDriver } from "./driver/process.ts";
 import type { Driver, HostTransport } from "./driver/types.ts";
 import type { BuilderIdentity } from "./identity.ts";
 import { runJob } from "./job-runner.ts";
+import { Capacity } from "./resources.ts";
 import { SshRegistry } from "./ssh-registry.ts";
 import { startSshServer } from "./ssh-server.ts";
 import { backoff, sleep } from "./retryable.ts";
@@ -59,22 +60,43 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
   console.log(`cairn-builder ${id.name}: ${id.slots} slot(s), ${driver.kind} driver, ${transport.kind} transport, polling ${id.server}`);
   const stopping = new AbortController();
   const ssh = await startSsh(id, client);
+  const capacity = new Capacity(id.memory_mb);
+  // One slot asks at a time, so each request names the classes that fit beside what runs already.
+  let asking: Promise<unknown> = Promise.resolve();
+  const acquireFitting = () => {
+    const turn = asking.then(async () => {
+      const classes = capacity.fitting();
+      if (classes.length === 0) {
+        await sleep(1000, stopping.signal);
+        return null;
+      }
+      const payload = await client.acquire(
+        { free_slots: 1, driver: driver.kind, resource_classes: classes, ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}) },
+        stopping.signal,
+      );
+      return payload ? { payload, release: capacity.reserve(payload.resource_class) } : null;
+    });
+    asking = turn.catch(() => {});
+    return turn;
+  };
   const worker = async (slot: number) => {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const payload = await client.acquire(
-          { free_slots: 1, driver: driver.kind, ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}) },
-          stopping.signal,
-        );
+        const granted = await acquireFitting();
         failures = 0;
-        if (!payload) continue;
-        console.log(`cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id})`);
-        const status = await runJob(
-          { client, driver, transport, boxSecretKey: id.box_secret_key, log: console.error, ssh: ssh ?? undefined },
-          payload,
-        );
-        console.log(`cairn-builder: job ${payload.job.id} ${status}`);
+        if (!granted) continue;
+        const { payload, release } = granted;
+        console.log(`cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id}, ${payload.resource_class})`);
+        try {
+          const status = await runJob(
+            { client, driver, transport, boxSecretKey: id.box_secret_key, log: console.error, ssh: ssh ?? undefined },
+            payload,
+          );
+          console.log(`cairn-builder: job ${payload.job.id} ${status}`);
+        } finally {
+          release();
+        }
       } catch (err) {
         if (stopping.signal.aborted) break;
         console.error(`cairn-builder: ${(err as Error).message}`);

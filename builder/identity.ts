@@ -17,6 +17,8 @@ export interface BuilderIdentity {
   driver: "auto" | "lxc" | "process";
   transport: TransportConfig;
   template?: string;
+  /** Memory (MiB) this builder hands out to jobs by resource class; default the host's total. */
+  memory_mb?: number;
   /** LXC's container directory (lxc-* -P); default the system's (/var/lib/lxc). */
   lxc_path?: string;
   /** SSH into builds: where this builder's SSH server listens (`host:port`, port 0 for any). */

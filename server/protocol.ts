@@ -14,7 +14,7 @@ export type { Step };
 /** What the builder needs to open a job's secrets: its own box secret key and the job id as context. */
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -66,6 +66,8 @@ export interface AcquireRequest {
   driver: "lxc" | "process";
   /** `host:port` of this builder's SSH server (SSH into builds); absent when it runs none. */
   ssh_endpoint?: string;
+  /** Resource classes that fit on this builder now: only such jobs are granted. Absent: any. */
+  resource_classes?: string[];
 }
 
 /** "Re-run with SSH": after its steps the job's container stays up this long for SSH sessions. */
@@ -90,6 +92,8 @@ export interface SshSessionReport {
 /** A granted lease: everything a builder needs to run one job. 204 No Content means no work. */
 export interface JobPayload {
   lease_id: string;
+  /** The job's `resource_class` (default `medium`): the builder sets its container's limits from it. */
+  resource_class: string;
   /** Set for "re-run with SSH". */
   ssh?: SshHold;
   job: { id: string; name: string; attempt: number };

@@ -94,7 +94,10 @@ export const builderApiRoutes = (deps: AppDeps) => {
     const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
     const sshEndpoint = typeof body.ssh_endpoint === "string" && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint) ? body.ssh_endpoint : null;
     await db.update(builders).set({ lastSeenAt: Date.now(), sshEndpoint }).where(eq(builders.id, builder.id));
-    const payload = await deps.scheduler.acquire(builder.id, ACQUIRE_WAIT_MS, c.req.raw.signal);
+    const classes = Array.isArray(body.resource_classes)
+      ? body.resource_classes.filter((x): x is string => typeof x === "string")
+      : undefined;
+    const payload = await deps.scheduler.acquire(builder.id, ACQUIRE_WAIT_MS, c.req.raw.signal, classes);
     if (!payload) return c.body(null, 204);
     return c.json(payload);
   });

@@ -19,6 +19,10 @@ export const isApproval = (job: { spec: string }): boolean => (JSON.parse(job.sp
 
 type JobRow = typeof jobs.$inferSelect;
 
+/** A job's `resource_class`; CircleCI's default is `medium`. */
+export const resourceClassOf = (job: JobRow): string =>
+  (JSON.parse(job.spec) as JobSpec).resourceClass ?? "medium";
+
 /** The row of a job's next attempt: same job, same slice, a fresh log and lease. */
 function nextAttempt(job: JobRow, id: string): typeof jobs.$inferInsert {
   return {
@@ -92,11 +96,17 @@ export class Scheduler {
   }
 
   /** Long poll: grants the oldest runnable job to this builder, or null after `waitMs`. */
-  async acquire(builderId: string, waitMs: number, signal?: AbortSignal): Promise<JobPayload | null> {
+  async acquire(
+    builderId: string,
+    waitMs: number,
+    signal?: AbortSignal,
+    /** Resource classes that fit on the builder now; absent: any. */
+    classes?: readonly string[],
+  ): Promise<JobPayload | null> {
     const deadline = this.now() + waitMs;
     for (;;) {
       await this.expireLeases();
-      const granted = await this.tryGrant(builderId);
+      const granted = await this.tryGrant(builderId, classes);
       if (granted) return granted;
       const left = deadline - this.now();
       if (left <= 0 || signal?.aborted) return null;
@@ -146,8 +156,9 @@ export class Scheduler {
     return other.n > 0;
   }
 
-  private async tryGrant(builderId: string): Promise<JobPayload | null> {
+  private async tryGrant(builderId: string, classes?: readonly string[]): Promise<JobPayload | null> {
     for (const job of await this.candidates()) {
+      if (classes && !classes.includes(resourceClassOf(job))) continue; // does not fit on this builder now
       if (await this.shouldAvoid(job, builderId)) continue;
       if (isApproval(job)) continue; // held until someone approves it (approve below)
       if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) continue;
@@ -203,6 +214,7 @@ export class Scheduler {
     const spec = JSON.parse(job.spec) as JobSpec;
     return {
       lease_id: leaseId,
+      resource_class: spec.resourceClass ?? "medium",
       ...(job.sshEnabled ? { ssh: { window_seconds: this.sshWindowSeconds } } : {}),
       job: { id: job.id, name: job.name, attempt: job.attempt },
       project: { id: project.id, name: project.name },

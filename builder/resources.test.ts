@@ -1,0 +1,23 @@
+import { expect, test } from "bun:test";
+import { Capacity, limitsFor } from "./resources.ts";
+
+test("classes fit while memory lasts, and free up again", () => {
+  const cap = new Capacity(11_000);
+  expect(cap.fitting()).toEqual(["small", "medium", "medium+", "large", "xlarge", "2xlarge"]); // idle: anything
+
+  const a = cap.reserve("large"); // 8192 MB
+  expect(cap.fitting()).toEqual(["small"]);
+  const b = cap.reserve("small");
+  expect(cap.fitting()).toEqual([]);
+  a();
+  a(); // releasing twice frees once
+  expect(cap.fitting()).toEqual(["small", "medium", "medium+", "large"]);
+  b();
+  expect(cap.fitting()).toContain("2xlarge");
+});
+
+test("a job without a class, or with an unknown one, gets medium's limits", () => {
+  expect(limitsFor(undefined)).toEqual({ cpus: 2, memoryBytes: 4096 * 1024 * 1024, pids: 4096 });
+  expect(limitsFor("nope")).toEqual(limitsFor("medium"));
+  expect(limitsFor("small").cpus).toBe(1);
+});

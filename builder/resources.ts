@@ -1,0 +1,56 @@
+// Resource classes: what a job's `resource_class` means on this builder (cgroup limits for its
+// container) and which classes still fit beside the jobs already running. Memory is reserved
+// (a job gets what its class promises); CPU is a cgroup quota per container, shared, not reserved.
+import { totalmem } from "node:os";
+import type { SandboxLimits } from "./driver/types.ts";
+
+export interface ResourceClass {
+  cpus: number;
+  memoryMb: number;
+}
+
+/** CircleCI's Linux classes; `medium` is what a job without `resource_class` gets. */
+export const RESOURCE_CLASSES: Record<string, ResourceClass> = {
+  small: { cpus: 1, memoryMb: 2048 },
+  medium: { cpus: 2, memoryMb: 4096 },
+  "medium+": { cpus: 3, memoryMb: 6144 },
+  large: { cpus: 4, memoryMb: 8192 },
+  xlarge: { cpus: 8, memoryMb: 16384 },
+  "2xlarge": { cpus: 16, memoryMb: 32768 },
+};
+export const DEFAULT_CLASS = "medium";
+const PIDS_PER_SANDBOX = 4096;
+
+export function limitsFor(name: string | undefined): SandboxLimits {
+  const rc = RESOURCE_CLASSES[name ?? DEFAULT_CLASS] ?? RESOURCE_CLASSES[DEFAULT_CLASS];
+  return { cpus: rc.cpus, memoryBytes: rc.memoryMb * 1024 * 1024, pids: PIDS_PER_SANDBOX };
+}
+
+/** Memory this builder may hand out to its jobs, and what is handed out now. */
+export class Capacity {
+  private reserved = 0;
+
+  constructor(readonly memoryMb = Math.floor(totalmem() / 1024 / 1024)) {}
+
+  /**
+   * Classes a new job could have now: what the server may grant this builder. An idle builder
+   * takes any class (its container is limited to the class, the host just has less), so a job
+   * bigger than every builder still runs somewhere instead of waiting for ever.
+   */
+  fitting(): string[] {
+    if (this.reserved === 0) return Object.keys(RESOURCE_CLASSES);
+    return Object.entries(RESOURCE_CLASSES)
+      .filter(([, rc]) => rc.memoryMb <= this.memoryMb - this.reserved)
+      .map(([name]) => name);
+  }
+
+  reserve(name: string | undefined): () => void {
+    const mb = (RESOURCE_CLASSES[name ?? DEFAULT_CLASS] ?? RESOURCE_CLASSES[DEFAULT_CLASS]).memoryMb;
+    this.reserved += mb;
+    let released = false;
+    return () => {
+      if (!released) this.reserved -= mb;
+      released = true;
+    };
+  }
+}

@@ -1,0 +1,36 @@
+// The server grants a builder only jobs whose resource class fits on it now.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { registerSimBuilder } from "./support/builder-sim.ts";
+import { createRepo } from "./support/git.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const CONFIG = `version: 2.1
+jobs:
+  big: { machine: true, resource_class: large, steps: [{ run: make }] }
+  tiny: { machine: true, resource_class: small, steps: [{ run: make }] }
+  plain: { machine: true, steps: [{ run: make }] }
+workflows:
+  main:
+    jobs: [big, tiny, plain]
+`;
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+  const repo = createRepo();
+  repo.commit({ ".circleci/config.yml": CONFIG });
+  const p = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "classes", repo_url: repo.bare } })).json()) as { id: string };
+  await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } });
+});
+afterAll(() => server.stop());
+
+test("only jobs of the classes that fit are granted, and the payload names the class", async () => {
+  const builder = await registerSimBuilder(server.url, server.token);
+  const ask = (classes: string[]) => builder.acquire({ free_slots: 1, driver: "process", resource_classes: classes });
+  const first = await ask(["small"]);
+  expect([first?.job.name, first?.resource_class]).toEqual(["tiny", "small"]);
+  const second = await ask(["small", "medium"]); // `plain` has no class: medium
+  expect([second?.job.name, second?.resource_class]).toEqual(["plain", "medium"]);
+  const third = await ask(["large"]);
+  expect([third?.job.name, third?.resource_class]).toEqual(["big", "large"]);
+});
