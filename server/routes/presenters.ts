@@ -8,6 +8,7 @@ export const presentProject = (p: typeof projects.$inferSelect) => ({
   repo_url: p.repoUrl,
   default_branch: p.defaultBranch,
   followed: p.followed,
+  max_concurrent_jobs: p.maxConcurrentJobs,
   created_at: iso(p.createdAt),
 });
 

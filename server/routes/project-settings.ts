@@ -100,7 +100,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   app.patch("/projects/:id", async (c) => {
     const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
     const body = await readJson(c);
-    const known = ["followed", "branch_filters", "default_branch", "known_hosts", "forge"];
+    const known = ["followed", "branch_filters", "default_branch", "known_hosts", "forge", "max_concurrent_jobs"];
     const unknown = Object.keys(body).filter((k) => !known.includes(k));
     if (unknown.length)
       throw new BadRequest(
@@ -135,6 +135,13 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
       set.defaultBranch = b;
     }
     if ("known_hosts" in body) set.knownHosts = validateKnownHosts(body.known_hosts);
+    if ("max_concurrent_jobs" in body) {
+      const n = body.max_concurrent_jobs;
+      if (n !== null && (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 10_000)) {
+        throw new BadRequest("`max_concurrent_jobs` must be a whole number from 1 to 10000, or null for no limit", { field: "max_concurrent_jobs" }, "invalid_body");
+      }
+      set.maxConcurrentJobs = n as number | null;
+    }
     if ("forge" in body) {
       if (body.forge === null) {
         set.forge = null;
@@ -164,6 +171,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
       ...presentSourceControl(await findProject(project.id), publicBase(deps, c)),
       followed: set.followed ?? project.followed,
       default_branch: set.defaultBranch ?? project.defaultBranch,
+      max_concurrent_jobs: "maxConcurrentJobs" in set ? set.maxConcurrentJobs : project.maxConcurrentJobs,
     });
   });
 
