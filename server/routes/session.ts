@@ -1,9 +1,12 @@
-// Browser sign-in: POST /api/v1/session trades an API token for a session cookie (the web UI's
-// /login page; the first admin's token is in <data>/initial-admin-token); GET returns the signed-in
-// user and the CSRF value again after a reload; DELETE signs out.
-import { Hono } from "hono";
+// Browser sign-in: POST /api/v1/session trades an API token, or a login and password, for a session
+// cookie (the web UI's /login page; the first admin's token is in <data>/initial-admin-token); GET
+// returns the signed-in user and the CSRF value again after a reload; DELETE signs out.
+// Password failures are limited per client IP and login (services/passwords.ts SignInLimiter).
+import { eq } from "drizzle-orm";
+import { type Context, Hono } from "hono";
+import { users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, Unauthorized } from "../errors.ts";
+import { ApiError, BadRequest, Unauthorized } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import {
   checkCsrf,
@@ -15,8 +18,18 @@ import {
   setSessionCookie,
   userForApiToken,
 } from "../middleware/session/index.ts";
+import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
+import {
+  MAX_PASSWORD_LENGTH,
+  type PasswordHasher,
+  requireHasher,
+  runtimeHasher,
+  SignInLimiter,
+  verifyNobody,
+} from "../services/passwords.ts";
 import { readJson, str } from "./body.ts";
+import { sourceIp } from "./envvars.ts";
 
 const presentUser = (u: { id: string; login: string; role: string }) => ({
   id: u.id,
@@ -24,9 +37,46 @@ const presentUser = (u: { id: string; login: string; role: string }) => ({
   role: u.role,
 });
 
-export const sessionRoutes = (deps: AppDeps) => {
+export interface SessionRouteOptions {
+  hasher?: PasswordHasher | null;
+  limiter?: SignInLimiter;
+}
+
+export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
+  const hasher = options.hasher === undefined ? runtimeHasher() : options.hasher;
+  const limiter = options.limiter ?? new SignInLimiter();
+
+  /** The user a login and password name, or 401; 429 after too many failures from this IP for this login. */
+  const passwordUser = async (c: Context, login: string, password: string) => {
+    const h = requireHasher(hasher);
+    const ip = sourceIp(deps, c);
+    const key = `${ip ?? "?"}\n${login.toLowerCase()}`;
+    const wait = limiter.retryAfter(key);
+    if (wait > 0) {
+      c.header("Retry-After", String(wait));
+      throw new ApiError(429, "too_many_attempts", `too many failed sign-ins: try again in ${wait} s`, {
+        retry_after: wait,
+      });
+    }
+    const user = await db.query.users.findFirst({ where: eq(users.login, login) });
+    let ok = false;
+    if (user?.passwordHash) ok = await h.verify(password, user.passwordHash);
+    else await verifyNobody(h, password);
+    if (!user || !ok) {
+      limiter.fail(key);
+      await audit(db, {
+        actor: { type: "user", id: user?.id ?? null },
+        action: "session.sign_in_failed",
+        ip,
+        details: { method: "password", login },
+      });
+      throw new Unauthorized("the login or password is wrong");
+    }
+    limiter.succeed(key);
+    return user;
+  };
 
   app.post("/session", async (c) => {
     // Only JSON: a cross-site form cannot send it without a CORS preflight, so no page elsewhere can
@@ -39,13 +89,36 @@ export const sessionRoutes = (deps: AppDeps) => {
       );
     }
     const body = await readJson(c);
-    const token = str(body, "token", { required: true, max: 512 })!.trim();
-    const found = await userForApiToken(db, token);
-    if (!found) throw new Unauthorized("the API token is not valid (unknown, revoked or expired)");
-    const session = await createSession(db, found.user.id);
+    let user: Awaited<ReturnType<typeof passwordUser>>;
+    if (body.token === undefined && body.login !== undefined) {
+      const login = str(body, "login", { required: true, max: 64 })!;
+      const password = str(body, "password", { required: true, max: MAX_PASSWORD_LENGTH })!;
+      user = await passwordUser(c, login, password);
+    } else {
+      const token = str(body, "token", { required: true, max: 512 })!.trim();
+      const found = await userForApiToken(db, token);
+      if (!found) {
+        await audit(db, {
+          actor: { type: "user", id: null },
+          action: "session.sign_in_failed",
+          ip: sourceIp(deps, c),
+          details: { method: "token" },
+        });
+        throw new Unauthorized("the API token is not valid (unknown, revoked or expired)");
+      }
+      user = found.user;
+    }
+    await audit(db, {
+      actor: { type: "user", id: user.id },
+      action: "session.signed_in",
+      target: { type: "user", id: user.id },
+      ip: sourceIp(deps, c),
+      details: { method: body.token === undefined ? "password" : "token", login: user.login },
+    });
+    const session = await createSession(db, user.id);
     setSessionCookie(c, session, deps.tls);
     return c.json(
-      { user: presentUser(found.user), csrf: session.csrf, expires_at: iso(session.expiresAt) },
+      { user: presentUser(user), csrf: session.csrf, expires_at: iso(session.expiresAt) },
       201,
     );
   });

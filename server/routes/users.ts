@@ -9,6 +9,12 @@ import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
+import {
+  MAX_PASSWORD_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  requireHasher,
+  runtimeHasher,
+} from "../services/passwords.ts";
 import { fingerprintOfLine } from "../source/deploy-keys.ts";
 import { readJson, str } from "./body.ts";
 import { sourceIp } from "./envvars.ts";
@@ -21,6 +27,8 @@ export const presentUser = (u: typeof users.$inferSelect) => ({
   id: u.id,
   login: u.login,
   role: u.role,
+  github_login: u.githubLogin,
+  has_password: u.passwordHash !== null,
   created_at: iso(u.createdAt),
 });
 
@@ -72,6 +80,21 @@ export function checkPublicKeyLine(line: string): string {
 export const userRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
+  const hasher = runtimeHasher();
+
+  /** `password`, when given, hashed with argon2id (501 where the runtime has no hasher). */
+  const readPassword = async (body: Record<string, unknown>): Promise<string | undefined> => {
+    const pw = str(body, "password", { max: MAX_PASSWORD_LENGTH });
+    if (pw === undefined) return undefined;
+    if (pw.length < MIN_PASSWORD_LENGTH) {
+      throw new BadRequest(
+        `\`password\` must be at least ${MIN_PASSWORD_LENGTH} characters`,
+        { field: "password" },
+        "invalid_body",
+      );
+    }
+    return requireHasher(hasher).hash(pw);
+  };
 
   app.get("/users/me", (c) => c.json(presentUser(c.get("user"))));
 
@@ -88,19 +111,13 @@ export const userRoutes = (deps: AppDeps) => {
       );
     }
     const r = role(body, false) ?? "member";
-    if (body.password !== undefined) {
-      throw new BadRequest(
-        "password sign-in is not available yet: give the user an API token",
-        { field: "password" },
-        "invalid_body",
-      );
-    }
+    const passwordHash = await readPassword(body);
     if (await db.query.users.findFirst({ where: eq(users.login, login) })) {
       throw new Conflict(`a user named ${login} already exists`, { login }, "user_exists");
     }
     const id = newId();
     const row = await db.transaction(async (tx) => {
-      const [row] = await tx.insert(users).values({ id, login, role: r }).returning();
+      const [row] = await tx.insert(users).values({ id, login, role: r, passwordHash }).returning();
       await audit(tx, {
         actor: { type: "user", id: actor.id },
         action: "user.created",
@@ -130,23 +147,39 @@ export const userRoutes = (deps: AppDeps) => {
     requireAdmin(actor);
     const id = c.req.param("id");
     const body = await readJson(c);
-    const r = role(body, true)!;
+    const r = role(body, body.password === undefined);
+    const passwordHash = await readPassword(body);
     const user = await db.query.users.findFirst({ where: eq(users.id, id) });
     if (!user) throw new NotFound("user", id);
-    if (user.role === "admin" && r !== "admin") {
+    if (user.role === "admin" && r && r !== "admin") {
       const admins = await db.select({ id: users.id }).from(users).where(eq(users.role, "admin"));
       if (admins.length <= 1)
         throw new Conflict("the last admin cannot stop being one", { user: id }, "last_admin");
     }
     const row = await db.transaction(async (tx) => {
-      const [row] = await tx.update(users).set({ role: r }).where(eq(users.id, id)).returning();
-      await audit(tx, {
-        actor: { type: "user", id: actor.id },
-        action: "user.role_changed",
-        target: { type: "user", id },
-        ip: sourceIp(deps, c),
-        details: { login: user.login, from: user.role, to: r },
-      });
+      const [row] = await tx
+        .update(users)
+        .set({ role: r ?? user.role, ...(passwordHash ? { passwordHash } : {}) })
+        .where(eq(users.id, id))
+        .returning();
+      if (r && r !== user.role) {
+        await audit(tx, {
+          actor: { type: "user", id: actor.id },
+          action: "user.role_changed",
+          target: { type: "user", id },
+          ip: sourceIp(deps, c),
+          details: { login: user.login, from: user.role, to: r },
+        });
+      }
+      if (passwordHash) {
+        await audit(tx, {
+          actor: { type: "user", id: actor.id },
+          action: "user.password_set",
+          target: { type: "user", id },
+          ip: sourceIp(deps, c),
+          details: { login: user.login },
+        });
+      }
       return row;
     });
     return c.json(presentUser(row));

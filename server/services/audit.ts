@@ -26,6 +26,7 @@ export const AUDIT_ACTIONS = [
   "job.approved",
   "user.created",
   "user.role_changed",
+  "user.password_set",
   "member.added",
   "member.removed",
   "ssh_key.added",
