@@ -3,11 +3,11 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import nacl from "tweetnacl";
+import pkg from "../package.json" with { type: "json" };
 import { ServerClient } from "./client.ts";
-import { generateHostKey } from "./ssh-server.ts";
 import { startDaemon } from "./daemon.ts";
 import { type BuilderIdentity, loadIdentity, saveIdentity, type TransportConfig } from "./identity.ts";
-import pkg from "../package.json" with { type: "json" };
+import { generateHostKey } from "./ssh-server.ts";
 
 const USAGE = `usage:
   cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N]
@@ -53,9 +53,11 @@ export async function main(argv: string[]): Promise<number> {
     case "register": {
       if (!values.server || !values.token) throw new UsageError("register needs --server and --token");
       const slots = Number(values.slots);
-      if (!Number.isInteger(slots) || slots < 1 || slots > 256) throw new UsageError("--slots must be 1 to 256");
+      if (!Number.isInteger(slots) || slots < 1 || slots > 256)
+        throw new UsageError("--slots must be 1 to 256");
       const driver = values.driver as BuilderIdentity["driver"];
-      if (!["auto", "lxc", "process"].includes(driver)) throw new UsageError("--driver must be auto, lxc or process");
+      if (!["auto", "lxc", "process"].includes(driver))
+        throw new UsageError("--driver must be auto, lxc or process");
       let transport: TransportConfig = { kind: "local" };
       if (values["ssh-host"]) {
         if (!values["ssh-key"] || !values["ssh-host-key"]) {
@@ -130,7 +132,8 @@ function readCa(path: string): string {
   } catch (err) {
     throw new UsageError(`--ca ${path}: ${(err as Error).message}`);
   }
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca ${path} is not a PEM certificate`);
+  if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+    throw new UsageError(`--ca ${path} is not a PEM certificate`);
   return pem;
 }
 
@@ -143,7 +146,8 @@ function checkServerUrl(server: string, insecureHttp: boolean): void {
     throw new UsageError(`--server ${server} is not a URL`);
   }
   if (url.protocol === "https:") return;
-  if (url.protocol !== "http:") throw new UsageError("--server must be an https:// (or loopback http://) URL");
+  if (url.protocol !== "http:")
+    throw new UsageError("--server must be an https:// (or loopback http://) URL");
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const loopback = host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
   if (!loopback && !insecureHttp) {
@@ -158,7 +162,8 @@ if (import.meta.main) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err) => {
-      const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      const usage =
+        err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
       console.error(`cairn-builder: ${(err as Error).message}${usage ? `\n\n${USAGE}` : ""}`);
       process.exit(usage ? 2 : 1);
     },

@@ -35,7 +35,13 @@ export class ServerClient {
     private readonly tls: ClientTls = {},
   ) {}
 
-  private async call(method: string, path: string, body?: BodyInit | object, headers: Record<string, string> = {}, signal?: AbortSignal) {
+  private async call(
+    method: string,
+    path: string,
+    body?: BodyInit | object,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ) {
     const h: Record<string, string> = { [PROTOCOL_HEADER]: String(PROTOCOL_VERSION), ...headers };
     if (this.token) h.authorization = `Bearer ${this.token}`;
     let payload: BodyInit | undefined;
@@ -57,13 +63,22 @@ export class ServerClient {
     const json = text ? safeJson(text) : null;
     if (!res.ok && res.status !== 416) {
       const err = (json as { error?: { code?: string; message?: string } } | null)?.error;
-      throw new ApiCallError(res.status, err?.code ?? "http_error", err?.message ?? `${method} ${path}: HTTP ${res.status}`, json);
+      throw new ApiCallError(
+        res.status,
+        err?.code ?? "http_error",
+        err?.message ?? `${method} ${path}: HTTP ${res.status}`,
+        json,
+      );
     }
     return { status: res.status, json };
   }
 
   /** Retries network errors, 429 and 5xx with backoff until `signal` aborts or `attempts` run out. */
-  async retrying<T>(fn: () => Promise<T>, signal?: AbortSignal, attempts = Number.POSITIVE_INFINITY): Promise<T> {
+  async retrying<T>(
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+    attempts = Number.POSITIVE_INFINITY,
+  ): Promise<T> {
     for (let i = 0; ; i++) {
       try {
         return await fn();
@@ -88,8 +103,14 @@ export class ServerClient {
   }
 
   /** Uploads bytes at `offset`; resolves with the server's acknowledged offset (also on a 416 gap). */
-  async log(jobId: string, offset: number, bytes: Uint8Array): Promise<{ accepted: boolean; offset: number }> {
-    const r = await this.call("PATCH", routes.log(jobId), bytes, { "content-range": contentRange(offset, bytes.length) });
+  async log(
+    jobId: string,
+    offset: number,
+    bytes: Uint8Array,
+  ): Promise<{ accepted: boolean; offset: number }> {
+    const r = await this.call("PATCH", routes.log(jobId), bytes, {
+      "content-range": contentRange(offset, bytes.length),
+    });
     return { accepted: r.status !== 416, offset: (r.json as LogAck).offset };
   }
 
@@ -112,7 +133,11 @@ export class ServerClient {
   }
 
   async cacheCommit(jobId: string, key: string, uploadId: string, size: number): Promise<boolean> {
-    return ((await this.call("POST", routes.cacheCommit(jobId), { key, upload_id: uploadId, size })).json as { saved: boolean }).saved;
+    return (
+      (await this.call("POST", routes.cacheCommit(jobId), { key, upload_id: uploadId, size })).json as {
+        saved: boolean;
+      }
+    ).saved;
   }
 
   async artifact(jobId: string, path: string, size: number): Promise<BlobUrl> {
@@ -121,7 +146,8 @@ export class ServerClient {
 
   async testResults(jobId: string, path: string, xml: Uint8Array): Promise<TestResultsResponse> {
     const route = `${routes.testResults(jobId)}?path=${encodeURIComponent(path)}`;
-    return (await this.call("POST", route, xml, { "content-type": "application/xml" })).json as TestResultsResponse;
+    return (await this.call("POST", route, xml, { "content-type": "application/xml" }))
+      .json as TestResultsResponse;
   }
 
   async workspacePersist(jobId: string, size: number): Promise<BlobUrl> {
@@ -155,7 +181,12 @@ export class ServerClient {
     } as RequestInit);
     if (!res.ok) {
       const text = (await res.text()).slice(0, 300);
-      throw new ApiCallError(res.status, "blob_transfer_failed", `${init.method} of a blob failed: HTTP ${res.status} ${text}`, null);
+      throw new ApiCallError(
+        res.status,
+        "blob_transfer_failed",
+        `${init.method} of a blob failed: HTTP ${res.status} ${text}`,
+        null,
+      );
     }
     return res;
   }
@@ -163,7 +194,9 @@ export class ServerClient {
   /** Whether the key with this fingerprint may enter the job over SSH; null when not. */
   async sshAuthorize(jobId: string, fingerprint: string): Promise<SshAuthorizeResponse | null> {
     try {
-      return (await this.call("POST", routes.sshAuthorize(jobId), { fingerprint } satisfies SshAuthorizeRequest)).json as SshAuthorizeResponse;
+      return (
+        await this.call("POST", routes.sshAuthorize(jobId), { fingerprint } satisfies SshAuthorizeRequest)
+      ).json as SshAuthorizeResponse;
     } catch (err) {
       if (err instanceof ApiCallError && (err.status === 403 || err.status === 404)) return null;
       throw err;

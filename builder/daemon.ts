@@ -8,9 +8,9 @@ import type { Driver, HostTransport } from "./driver/types.ts";
 import type { BuilderIdentity } from "./identity.ts";
 import { runJob } from "./job-runner.ts";
 import { Capacity } from "./resources.ts";
+import { backoff, sleep } from "./retryable.ts";
 import { SshRegistry } from "./ssh-registry.ts";
 import { startSshServer } from "./ssh-server.ts";
-import { backoff, sleep } from "./retryable.ts";
 import { createLocalTransport } from "./transport/local.ts";
 import { createSshTransport } from "./transport/ssh.ts";
 
@@ -42,7 +42,9 @@ export async function chooseDriver(id: BuilderIdentity, transport: HostTransport
     }
   }
   if (transport.kind !== "local") {
-    throw new Error("the process driver runs jobs on this machine: use it with the local transport, or fix LXC on the fleet host");
+    throw new Error(
+      "the process driver runs jobs on this machine: use it with the local transport, or fix LXC on the fleet host",
+    );
   }
   return createProcessDriver();
 }
@@ -57,7 +59,9 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
   const driver = await chooseDriver(id, transport);
   const reaped = await driver.reapOrphans(new Set());
   if (reaped.length) console.log(`cairn-builder: removed orphaned sandboxes ${reaped.join(", ")}`);
-  console.log(`cairn-builder ${id.name}: ${id.slots} slot(s), ${driver.kind} driver, ${transport.kind} transport, polling ${id.server}`);
+  console.log(
+    `cairn-builder ${id.name}: ${id.slots} slot(s), ${driver.kind} driver, ${transport.kind} transport, polling ${id.server}`,
+  );
   const stopping = new AbortController();
   const ssh = await startSsh(id, client);
   const capacity = new Capacity(id.memory_mb);
@@ -71,7 +75,12 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
         return null;
       }
       const payload = await client.acquire(
-        { free_slots: 1, driver: driver.kind, resource_classes: classes, ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}) },
+        {
+          free_slots: 1,
+          driver: driver.kind,
+          resource_classes: classes,
+          ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}),
+        },
         stopping.signal,
       );
       return payload ? { payload, release: capacity.reserve(payload.resource_class) } : null;
@@ -87,10 +96,19 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
         failures = 0;
         if (!granted) continue;
         const { payload, release } = granted;
-        console.log(`cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id}, ${payload.resource_class})`);
+        console.log(
+          `cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id}, ${payload.resource_class})`,
+        );
         try {
           const status = await runJob(
-            { client, driver, transport, boxSecretKey: id.box_secret_key, log: console.error, ssh: ssh ?? undefined },
+            {
+              client,
+              driver,
+              transport,
+              boxSecretKey: id.box_secret_key,
+              log: console.error,
+              ssh: ssh ?? undefined,
+            },
             payload,
           );
           console.log(`cairn-builder: job ${payload.job.id} ${status}`);
@@ -130,7 +148,9 @@ async function startSsh(id: BuilderIdentity, client: ServerClient) {
       sandboxFor: (jobId) => registry.sandboxFor(jobId),
       sessionEvent(jobId, user, event) {
         registry.session(jobId, event);
-        client.sshSession(jobId, { event, user_id: user.id }).catch((err) => console.error(`cairn-builder: ${err.message}`));
+        client
+          .sshSession(jobId, { event, user_id: user.id })
+          .catch((err) => console.error(`cairn-builder: ${err.message}`));
       },
     },
     { host, port: Number(id.ssh_listen.slice(at + 1)) },

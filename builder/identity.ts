@@ -4,7 +4,14 @@ import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 
 export type TransportConfig =
   | { kind: "local" }
-  | { kind: "ssh"; host: string; port?: number; username: string; private_key_file: string; host_key: string };
+  | {
+      kind: "ssh";
+      host: string;
+      port?: number;
+      username: string;
+      private_key_file: string;
+      host_key: string;
+    };
 
 export interface BuilderIdentity {
   server: string;
@@ -47,7 +54,9 @@ export async function loadIdentity(path: string): Promise<BuilderIdentity> {
   }
   const st = await stat(path);
   if ((st.mode & 0o077) !== 0) {
-    throw new Error(`${path} holds the builder's token and private key but others can read it: chmod 600 ${path}`);
+    throw new Error(
+      `${path} holds the builder's token and private key but others can read it: chmod 600 ${path}`,
+    );
   }
   return JSON.parse(text) as BuilderIdentity;
 }

@@ -44,7 +44,9 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     if (!abortReason) abortReason = reason;
     abort.abort();
   };
-  const uploader = new LogUploader(client, jobId, (err) => stop(`log upload failed: ${(err as Error).message}`));
+  const uploader = new LogUploader(client, jobId, (err) =>
+    stop(`log upload failed: ${(err as Error).message}`),
+  );
 
   const heartbeat = setInterval(async () => {
     try {
@@ -74,7 +76,10 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       limits: limitsFor(payload.resource_class),
     });
     unsandboxed = sandbox.unsandboxed;
-    if (unsandboxed) uploader.write(note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."));
+    if (unsandboxed)
+      uploader.write(
+        note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."),
+      );
     deps.ssh?.registry.register(jobId, sandbox, workdir);
     await installHelpers(sandbox, job);
     let failed = false;
@@ -97,7 +102,13 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       if (abort.signal.aborted) {
         uploader.write(note(`Stopped: ${abortReason}`));
         await uploader.drain();
-        await client.step(jobId, { index, name, status: "canceled", exit_code: code, log_offset: uploader.offset });
+        await client.step(jobId, {
+          index,
+          name,
+          status: "canceled",
+          exit_code: code,
+          log_offset: uploader.offset,
+        });
         break;
       }
       if (code !== 0) {
@@ -105,7 +116,13 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         uploader.write(note(`Exited with code ${code}`));
       }
       await uploader.drain();
-      await client.step(jobId, { index, name, status: code === 0 ? "success" : "failed", exit_code: code, log_offset: uploader.offset });
+      await client.step(jobId, {
+        index,
+        name,
+        status: code === 0 ? "success" : "failed",
+        exit_code: code,
+        log_offset: uploader.offset,
+      });
     }
     if (abort.signal.aborted) {
       status = abortReason === "canceled by a user" ? "canceled" : "failed";
@@ -123,12 +140,20 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     clearInterval(heartbeat);
     clearTimeout(maxTimer);
     if (sandbox) {
-      await sandbox.destroy().catch((err) => deps.log?.(`destroying ${sandbox?.name} failed: ${err.message}`));
+      await sandbox
+        .destroy()
+        .catch((err) => deps.log?.(`destroying ${sandbox?.name} failed: ${err.message}`));
     }
   }
   await uploader.drain();
   await client.retrying(
-    () => client.finish(jobId, { status, failure_reason: failureReason, unsandboxed, log_bytes: uploader.offset }),
+    () =>
+      client.finish(jobId, {
+        status,
+        failure_reason: failureReason,
+        unsandboxed,
+        log_bytes: uploader.offset,
+      }),
     undefined,
     10,
   );
@@ -136,7 +161,10 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
 }
 
 /** The job's secrets, or a clear error: sealed to another builder, altered, or no key to open them with. */
-export function openJobSecrets(deps: Pick<RunnerDeps, "boxSecretKey">, payload: JobPayload): Record<string, string> {
+export function openJobSecrets(
+  deps: Pick<RunnerDeps, "boxSecretKey">,
+  payload: JobPayload,
+): Record<string, string> {
   if (!payload.secrets) return {};
   if (!deps.boxSecretKey) throw new Error("this job has secrets but the builder has no box key to open them");
   try {
@@ -147,18 +175,36 @@ export function openJobSecrets(deps: Pick<RunnerDeps, "boxSecretKey">, payload: 
 }
 
 /** "Re-run with SSH": the container stays up for the window, or until the last session closes. */
-async function holdForSsh(deps: RunnerDeps, payload: JobPayload, uploader: LogUploader, signal: AbortSignal): Promise<void> {
+async function holdForSsh(
+  deps: RunnerDeps,
+  payload: JobPayload,
+  uploader: LogUploader,
+  signal: AbortSignal,
+): Promise<void> {
   const minutes = Math.round((payload.ssh?.window_seconds ?? 600) / 60);
   if (!deps.ssh || !payload.ssh) {
-    uploader.write(note("SSH was asked for, but this builder runs no SSH server (cairn-builder register --ssh-listen)."));
+    uploader.write(
+      note("SSH was asked for, but this builder runs no SSH server (cairn-builder register --ssh-listen)."),
+    );
     return;
   }
-  const [host, port] = [deps.ssh.endpoint.slice(0, deps.ssh.endpoint.lastIndexOf(":")), deps.ssh.endpoint.slice(deps.ssh.endpoint.lastIndexOf(":") + 1)];
+  const [host, port] = [
+    deps.ssh.endpoint.slice(0, deps.ssh.endpoint.lastIndexOf(":")),
+    deps.ssh.endpoint.slice(deps.ssh.endpoint.lastIndexOf(":") + 1),
+  ];
   uploader.write(note(`SSH is enabled: ssh -p ${port} ${payload.job.id}@${host}`));
   uploader.write(note(`The container stays up for ${minutes} min, or until the last SSH session ends.`));
   await uploader.drain();
   const why = await deps.ssh.registry.hold(payload.job.id, payload.ssh.window_seconds * 1000, signal);
-  uploader.write(note(why === "sessions-closed" ? "The last SSH session ended." : why === "window" ? "The SSH window ended." : "SSH ended early."));
+  uploader.write(
+    note(
+      why === "sessions-closed"
+        ? "The last SSH session ended."
+        : why === "window"
+          ? "The SSH window ended."
+          : "SSH ended early.",
+    ),
+  );
 }
 
 function stepName(step: Step): string {
@@ -188,27 +234,36 @@ async function runStep(
     case "run": {
       const limitS = step.noOutputTimeout ?? DEFAULT_NO_OUTPUT_TIMEOUT_S;
       let timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
-      const code = await sandbox.run(
-        {
-          script: step.command,
-          shell: step.shell,
-          workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
-          env: { ...payload.environment, ...step.environment },
-        },
-        {
-          signal,
-          onOutput: (bytes) => {
-            clearTimeout(timer);
-            timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
-            uploader.write(bytes);
+      const code = await sandbox
+        .run(
+          {
+            script: step.command,
+            shell: step.shell,
+            workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
+            env: { ...payload.environment, ...step.environment },
           },
-        },
-      ).finally(() => clearTimeout(timer));
+          {
+            signal,
+            onOutput: (bytes) => {
+              clearTimeout(timer);
+              timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
+              uploader.write(bytes);
+            },
+          },
+        )
+        .finally(() => clearTimeout(timer));
       return code;
     }
     default:
       if (isStorageStep(step)) {
-        const ctx = { client: deps.client, sandbox, payload, workdir, signal, note: (t: string) => uploader.write(note(t)) };
+        const ctx = {
+          client: deps.client,
+          sandbox,
+          payload,
+          workdir,
+          signal,
+          note: (t: string) => uploader.write(note(t)),
+        };
         return runStorageStep(ctx, step);
       }
       uploader.write(note(`Skipped: the ${step.type} step is not supported by this builder yet.`));

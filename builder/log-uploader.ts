@@ -78,7 +78,9 @@ export class LogUploader {
   /** Drops pending bytes below the server's offset. */
   private ack(serverOffset: number): void {
     if (serverOffset < this.acked) {
-      throw new Error(`server acknowledged offset ${serverOffset} below ${this.acked}: the log cannot be resumed`);
+      throw new Error(
+        `server acknowledged offset ${serverOffset} below ${this.acked}: the log cannot be resumed`,
+      );
     }
     let drop = serverOffset - this.acked;
     while (drop > 0 && this.pending.length > 0) {

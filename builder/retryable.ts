@@ -6,7 +6,10 @@ export function isRetryableStatus(status: number): boolean {
 /** Network-level failures (refused, reset, DNS, TLS handshake cut short) are retried; programming errors are not. */
 export function isRetryableError(err: unknown): boolean {
   if (err instanceof ApiCallError) return isRetryableStatus(err.status);
-  return err instanceof TypeError || (err instanceof Error && /ECONN|EPIPE|ETIMEDOUT|socket|network|fetch/i.test(err.message));
+  return (
+    err instanceof TypeError ||
+    (err instanceof Error && /ECONN|EPIPE|ETIMEDOUT|socket|network|fetch/i.test(err.message))
+  );
 }
 
 export class ApiCallError extends Error {

@@ -36,7 +36,11 @@ export class SshRegistry {
   }
 
   /** Holds the container until the window ends, or early once the last session has closed. */
-  hold(jobId: string, windowMs: number, signal: AbortSignal): Promise<"window" | "sessions-closed" | "aborted"> {
+  hold(
+    jobId: string,
+    windowMs: number,
+    signal: AbortSignal,
+  ): Promise<"window" | "sessions-closed" | "aborted"> {
     const e = this.jobs.get(jobId);
     if (!e) return Promise.resolve("aborted");
     return new Promise((resolve) => {

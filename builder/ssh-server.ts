@@ -35,14 +35,19 @@ export interface RunningSshServer {
   close(): Promise<void>;
 }
 
-export async function startSshServer(deps: SshServerDeps, listen: { host: string; port: number }): Promise<RunningSshServer> {
+export async function startSshServer(
+  deps: SshServerDeps,
+  listen: { host: string; port: number },
+): Promise<RunningSshServer> {
   const server = new Server({ hostKeys: [deps.hostKey] }, (client: Connection) => {
     let user: SshUser | null = null;
     let jobId = "";
     client.on("authentication", async (ctx) => {
       if (ctx.method !== "publickey") return ctx.reject(["publickey"]);
       const pk = ctx as PublicKeyAuthContext;
-      const key = utils.parseKey(Buffer.concat([Buffer.from(`${pk.key.algo} `), Buffer.from(pk.key.data.toString("base64"))]));
+      const key = utils.parseKey(
+        Buffer.concat([Buffer.from(`${pk.key.algo} `), Buffer.from(pk.key.data.toString("base64"))]),
+      );
       if (key instanceof Error) return ctx.reject();
       // The client proves it holds the private key by signing; without a signature it only asks.
       if (pk.signature && pk.blob && !key.verify(pk.blob, pk.signature, pk.hashAlgo)) return ctx.reject();

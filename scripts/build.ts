@@ -67,7 +67,7 @@ const staticLibsql: BunPlugin = {
     build.onLoad({ filter: /[\\/]node_modules[\\/]libsql[\\/]index\.js$/ }, async (args) => {
       const text = await Bun.file(args.path).text();
       const patched = text.replace(
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: libsql's source text, matched literally
+        // libsql's source text, matched literally
         "return require(`@libsql/${target}`);",
         'return require("@libsql/linux-x64-gnu/index.node");',
       );

@@ -10,8 +10,7 @@ const marker = join(root, "node_modules", ".package-lock.json");
 const lock = join(root, "package-lock.json");
 const bun = join(root, "node_modules", ".bin", "bun");
 
-const fresh =
-  existsSync(marker) && existsSync(bun) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs;
+const fresh = existsSync(marker) && existsSync(bun) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs;
 if (!fresh) {
   console.error("cairn: installing dependencies (npm ci) ...");
   execFileSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });

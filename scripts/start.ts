@@ -21,7 +21,8 @@ function canRunLxc(): boolean {
 // The base template the local builder clones for each job (idempotent; no download).
 if (canRunLxc() && process.env.CAIRN_SKIP_TEMPLATE !== "1") {
   const r = spawnSync("bash", [join(root, "scripts", "lxc-base-template.sh")], { stdio: "inherit" });
-  if (r.status !== 0) console.error("cairn: could not prepare the LXC base template; the builder will say why it falls back");
+  if (r.status !== 0)
+    console.error("cairn: could not prepare the LXC base template; the builder will say why it falls back");
 }
 
 const server = await serve();
@@ -37,7 +38,19 @@ if (!existsSync(identity)) {
   const pin = server.url.startsWith("https:") && existsSync(ca) ? ["--ca", ca] : [];
   const register = spawn(
     bun,
-    [join(root, "builder", "cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity, "--name", "local", ...pin],
+    [
+      join(root, "builder", "cli.ts"),
+      "register",
+      "--server",
+      server.url,
+      "--token",
+      token,
+      "--config",
+      identity,
+      "--name",
+      "local",
+      ...pin,
+    ],
     { stdio: "inherit" },
   );
   const code = await new Promise<number | null>((resolve) => register.on("exit", resolve));
@@ -46,7 +59,9 @@ if (!existsSync(identity)) {
   }
 }
 if (existsSync(identity)) {
-  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], { stdio: "inherit" });
+  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], {
+    stdio: "inherit",
+  });
   const stopAll = () => {
     builder.kill("SIGTERM");
     server.stop();
@@ -56,4 +71,6 @@ if (existsSync(identity)) {
   process.on("SIGTERM", stopAll);
   builder.on("exit", (code) => console.error(`cairn: the local builder exited (${code})`));
 }
-console.log(`cairn: ready at ${server.url} — API token: ${server.tokenFile ?? "see data/initial-admin-token"}`);
+console.log(
+  `cairn: ready at ${server.url} — API token: ${server.tokenFile ?? "see data/initial-admin-token"}`,
+);

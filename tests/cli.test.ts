@@ -9,14 +9,21 @@ import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const root = join(import.meta.dir, "..");
-const CONFIG = "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
+const CONFIG =
+  "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
 
 let server: TestServer;
 let env: Record<string, string>;
 
-function cairn(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cairn(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, "server/cairn-cli.ts"), ...args], { env, stdio: "pipe" });
+    const child = spawn(process.execPath, [join(root, "server/cairn-cli.ts"), ...args], {
+      env,
+      stdio: "pipe",
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -68,7 +75,10 @@ describe("cairn", () => {
     const all = await cairn(["status", "--json"]);
     expect((JSON.parse(all.stdout) as { project: string }[]).map((r) => r.project)).toContain("cli-demo");
 
-    const set = await cairn(["env", "set", "cli-demo", "DEPLOY_TOKEN", "--from-stdin", "--json"], "s3cret-value-123\n");
+    const set = await cairn(
+      ["env", "set", "cli-demo", "DEPLOY_TOKEN", "--from-stdin", "--json"],
+      "s3cret-value-123\n",
+    );
     expect(set.code).toBe(0);
     expect(set.stdout).not.toContain("s3cret");
     const list = await cairn(["env", "list", "cli-demo", "--json"]);
@@ -83,7 +93,11 @@ describe("cairn", () => {
     const up = new LogUploader(builder, job.job.id);
     up.write("\x1b[31mfirst line\x1b[0m\n");
     await up.drain();
-    const child: ChildProcess = spawn(process.execPath, [join(root, "server/cairn-cli.ts"), "logs", job.job.id, "--follow"], { env, stdio: "pipe" });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [join(root, "server/cairn-cli.ts"), "logs", job.job.id, "--follow"],
+      { env, stdio: "pipe" },
+    );
     let out = "";
     const sawFirst = new Promise<void>((resolve) =>
       child.stdout?.on("data", (d) => {
@@ -93,7 +107,8 @@ describe("cairn", () => {
     );
     await sawFirst;
     // The job is still running: the line came live, not after the fact.
-    const status = ((await (await server.api(`/api/v1/jobs/${job.job.id}`)).json()) as { status: string }).status;
+    const status = ((await (await server.api(`/api/v1/jobs/${job.job.id}`)).json()) as { status: string })
+      .status;
     expect(status).toBe("running");
     up.write("second line\n");
     await up.drain();
@@ -103,8 +118,14 @@ describe("cairn", () => {
     expect(out).toBe("first line\nsecond line\n"); // piped: plain, no escapes
 
     const json = await cairn(["logs", job.job.id, "--json"]);
-    const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { n: number; text: string; spans: unknown[] });
-    expect(lines.map((l) => [l.n, l.text])).toEqual([[1, "first line"], [2, "second line"]]);
+    const lines = json.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { n: number; text: string; spans: unknown[] });
+    expect(lines.map((l) => [l.n, l.text])).toEqual([
+      [1, "first line"],
+      [2, "second line"],
+    ]);
     expect(lines[0].spans.length).toBe(1);
   });
 });

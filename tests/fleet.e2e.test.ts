@@ -36,7 +36,9 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     delete process.env.CAIRN_LEASE_TTL_MS;
     repo = createRepo();
     repo.commit({ ".circleci/config.yml": "version: 2.1\njobs: {}\n" });
-    const p = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "fleet", repo_url: repo.bare } })).json()) as {
+    const p = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "fleet", repo_url: repo.bare } })
+    ).json()) as {
       id: string;
     };
     projectId = p.id;
@@ -50,17 +52,26 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
 
   async function pipeline(config: string): Promise<{ id: string; jobs: Job[] }> {
     repo.commit({ ".circleci/config.yml": config });
-    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(res.status).toBe(201);
     return (await res.json()) as { id: string; jobs: Job[] };
   }
 
   const jobsOf = async (pipelineId: string) =>
-    ((await (await server.api(`/api/v1/pipelines/${pipelineId}`)).json()) as { status: string; jobs: Job[] }).jobs;
-  const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job & { steps: unknown[] };
+    ((await (await server.api(`/api/v1/pipelines/${pipelineId}`)).json()) as { status: string; jobs: Job[] })
+      .jobs;
+  const job = async (id: string) =>
+    (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job & { steps: unknown[] };
   const log = async (id: string) => (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();
 
-  async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  async function until<T>(
+    what: string,
+    probe: () => Promise<T | undefined | false>,
+    ms = 60_000,
+  ): Promise<T> {
     const end = Date.now() + ms;
     for (;;) {
       const v = await probe();
@@ -108,7 +119,11 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     await until("the job to start", async () => (await log(id)).includes("started"));
     const res = await server.api(`/api/v1/jobs/${id}/cancel`, { method: "POST" });
     expect(res.status).toBe(202);
-    await until("the container to go", async () => (await cairnContainers()).length === 0 && (await job(id)).steps.length > 0, 15_000);
+    await until(
+      "the container to go",
+      async () => (await cairnContainers()).length === 0 && (await job(id)).steps.length > 0,
+      15_000,
+    );
     const j = await job(id);
     expect(j.status).toBe("canceled");
     expect(await log(id)).toContain("canceled by a user");
@@ -129,9 +144,15 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
 
   test("parallelism 3 runs three containers with the right indexes", async () => {
     for (const b of builders.splice(0)) await b.stop();
-    builders.push(await startBuilder({ server: server.url, adminToken: server.token, name: "wide", sshd, slots: 3 }));
+    builders.push(
+      await startBuilder({ server: server.url, adminToken: server.token, name: "wide", sshd, slots: 3 }),
+    );
     const p = await pipeline(
-      oneJob("split", 'echo "slice $CIRCLE_NODE_INDEX of $CIRCLE_NODE_TOTAL ($CAIRN_NODE_INDEX) on $(hostname)"; sleep 1', "    parallelism: 3\n"),
+      oneJob(
+        "split",
+        'echo "slice $CIRCLE_NODE_INDEX of $CIRCLE_NODE_TOTAL ($CAIRN_NODE_INDEX) on $(hostname)"; sleep 1',
+        "    parallelism: 3\n",
+      ),
     );
     expect(p.jobs.length).toBe(3);
     const done = await until("all slices to finish", async () => {

@@ -44,17 +44,26 @@ let projectId: string;
 async function api(path: string, init: RequestInit = {}) {
   return fetch(`${server.url}${path}`, {
     ...init,
-    headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json", ...(init.headers ?? {}) },
+    headers: {
+      authorization: `Bearer ${server.token}`,
+      "content-type": "application/json",
+      ...(init.headers ?? {}),
+    },
   });
 }
 
 async function newPipeline(): Promise<void> {
-  const res = await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", body: JSON.stringify({ branch: "main" }) });
+  const res = await api(`/api/v1/projects/${projectId}/pipelines`, {
+    method: "POST",
+    body: JSON.stringify({ branch: "main" }),
+  });
   expect(res.status).toBe(201);
 }
 
 async function fullLogText(jobId: string): Promise<string[]> {
-  const r = (await (await api(`/api/v1/jobs/${jobId}/log?limit=10000`)).json()) as { lines: { text: string }[] };
+  const r = (await (await api(`/api/v1/jobs/${jobId}/log?limit=10000`)).json()) as {
+    lines: { text: string }[];
+  };
   return r.lines.map((l) => l.text);
 }
 
@@ -63,7 +72,14 @@ beforeAll(async () => {
   server = await startServerProcess(dataDir);
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": config });
-  projectId = ((await (await api("/api/v1/projects", { method: "POST", body: JSON.stringify({ name: "live", repo_url: repo.bare }) })).json()) as { id: string }).id;
+  projectId = (
+    (await (
+      await api("/api/v1/projects", {
+        method: "POST",
+        body: JSON.stringify({ name: "live", repo_url: repo.bare }),
+      })
+    ).json()) as { id: string }
+  ).id;
   builder = await registerSimBuilder(server.url, server.token);
   await newPipeline();
 });
@@ -89,7 +105,11 @@ describe("ingest survives a server crash", () => {
     await printing;
     await uploader.drain();
     expect(uploader.offset).toBe(bytes.length);
-    const finish = await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: bytes.length });
+    const finish = await builder.finish(job.job.id, {
+      status: "success",
+      unsandboxed: true,
+      log_bytes: bytes.length,
+    });
     expect(finish.ok).toBe(true);
     expect(await fullLogText(job.job.id)).toEqual(expected);
   });
@@ -105,14 +125,20 @@ describe("viewers", () => {
     let ended = false;
     const viewer = (async () => {
       let seed = 7;
-      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 300) + 1;
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return (seed % 300) + 1;
+      };
       while (!ended) {
         const abort = new AbortController();
         let budget = rand();
         const headers: Record<string, string> = { authorization: `Bearer ${server.token}` };
         if (lastId) headers["last-event-id"] = lastId;
         try {
-          for await (const ev of readSse(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, { headers, signal: abort.signal })) {
+          for await (const ev of readSse(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, {
+            headers,
+            signal: abort.signal,
+          })) {
             if (ev.event === "end") {
               ended = true;
               break;
@@ -174,7 +200,9 @@ describe("viewers", () => {
     const job = await acquireJob(builder);
     let res = await fetch(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`);
     expect(res.status).toBe(401);
-    res = await fetch(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, { headers: { authorization: "Bearer nope" } });
+    res = await fetch(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, {
+      headers: { authorization: "Bearer nope" },
+    });
     expect(res.status).toBe(401);
     const refused = await new Promise<string>((resolve) => {
       const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/v1/jobs/${job.job.id}/log/ws`);
@@ -193,9 +221,12 @@ describe("viewers", () => {
     await uploader.drain();
     const messages: { type: string; n?: number; text?: string; spans?: unknown[]; status?: string }[] = [];
     const done = new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/v1/jobs/${job.job.id}/log/ws?from=100`, {
-        headers: { authorization: `Bearer ${server.token}` },
-      } as unknown as string[]);
+      const ws = new WebSocket(
+        `${server.url.replace("http", "ws")}/api/v1/jobs/${job.job.id}/log/ws?from=100`,
+        {
+          headers: { authorization: `Bearer ${server.token}` },
+        } as unknown as string[],
+      );
       ws.onmessage = (m) => {
         const msg = JSON.parse(String(m.data));
         messages.push(msg);

@@ -27,7 +27,11 @@ let projectId: string;
 const api = (server: ServerProcess, path: string, init: RequestInit = {}) =>
   fetch(`${server.url}${path}`, {
     ...init,
-    headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json", ...(init.headers ?? {}) },
+    headers: {
+      authorization: `Bearer ${server.token}`,
+      "content-type": "application/json",
+      ...(init.headers ?? {}),
+    },
   });
 
 beforeAll(async () => {
@@ -36,7 +40,10 @@ beforeAll(async () => {
   b = await startServerProcess(dataDir); // same data dir: same master key, same libSQL file
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": config });
-  const res = await api(a, "/api/v1/projects", { method: "POST", body: JSON.stringify({ name: "replicas", repo_url: repo.bare }) });
+  const res = await api(a, "/api/v1/projects", {
+    method: "POST",
+    body: JSON.stringify({ name: "replicas", repo_url: repo.bare }),
+  });
   projectId = ((await res.json()) as { id: string }).id;
 });
 afterAll(async () => {
@@ -49,7 +56,10 @@ describe("two servers, one database", () => {
     const ids = new Set<string>();
     for (let i = 0; i < PIPELINES; i++) {
       const server = i % 2 ? b : a;
-      const res = await api(server, `/api/v1/projects/${projectId}/pipelines`, { method: "POST", body: JSON.stringify({ branch: "main" }) });
+      const res = await api(server, `/api/v1/projects/${projectId}/pipelines`, {
+        method: "POST",
+        body: JSON.stringify({ branch: "main" }),
+      });
       expect(res.status).toBe(201);
       for (const j of ((await res.json()) as { jobs: { id: string }[] }).jobs) ids.add(j.id);
     }
@@ -57,7 +67,12 @@ describe("two servers, one database", () => {
 
     const runs = new Map<string, string[]>();
     const builders: [string, ServerClient][] = [];
-    for (const [name, server] of [["a1", a], ["a2", a], ["b1", b], ["b2", b]] as const) {
+    for (const [name, server] of [
+      ["a1", a],
+      ["a2", a],
+      ["b1", b],
+      ["b2", b],
+    ] as const) {
       builders.push([name, await registerSimBuilder(server.url, server.token, name)]);
     }
     let remaining = ids.size;
@@ -83,7 +98,10 @@ describe("two servers, one database", () => {
   }, 180_000);
 
   test("a viewer on one server sees every line of a job whose builder uploads to the other", async () => {
-    const res = await api(a, `/api/v1/projects/${projectId}/pipelines`, { method: "POST", body: JSON.stringify({ branch: "main" }) });
+    const res = await api(a, `/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      body: JSON.stringify({ branch: "main" }),
+    });
     const first = ((await res.json()) as { jobs: { id: string }[] }).jobs[0].id;
     const builder = await registerSimBuilder(a.url, a.token, "uploader");
     let job = await acquireJob(builder);
@@ -94,7 +112,9 @@ describe("two servers, one database", () => {
     const got: string[] = [];
     let end = "";
     const viewer = (async () => {
-      for await (const ev of readSse(`${b.url}/api/v1/jobs/${first}/log/stream`, { headers: { authorization: `Bearer ${b.token}` } })) {
+      for await (const ev of readSse(`${b.url}/api/v1/jobs/${first}/log/stream`, {
+        headers: { authorization: `Bearer ${b.token}` },
+      })) {
         if (ev.event === "end") {
           end = JSON.parse(ev.data).status;
           break;

@@ -22,12 +22,18 @@ beforeAll(async () => {
   server = await startTestServer();
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG });
-  projectId = ((await (await server.api("/api/v1/projects", { method: "POST", json: { name: "rerun", repo_url: repo.bare } })).json()) as { id: string }).id;
+  projectId = (
+    (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "rerun", repo_url: repo.bare } })
+    ).json()) as { id: string }
+  ).id;
 });
 afterAll(() => server.stop());
 
 test("re-run failed runs only what did not succeed, then the pipeline succeeds", async () => {
-  const created = (await (await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } })).json()) as {
+  const created = (await (
+    await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } })
+  ).json()) as {
     id: string;
     workflows: { id: string }[];
   };
@@ -37,12 +43,18 @@ test("re-run failed runs only what did not succeed, then the pipeline succeeds",
     const job = await acquireJob(builder);
     await builder.finish(job.job.id, { status: outcome[job.job.name], unsandboxed: true, log_bytes: 0 });
   }
-  let p = (await (await server.api(`/api/v1/pipelines/${created.id}`)).json()) as { status: string; jobs: Job[] };
+  let p = (await (await server.api(`/api/v1/pipelines/${created.id}`)).json()) as {
+    status: string;
+    jobs: Job[];
+  };
   expect(p.status).toBe("failed");
   expect(p.jobs.find((j) => j.name === "deploy")?.status).toBe("canceled");
 
   const wf = created.workflows[0].id;
-  const res = await server.api(`/api/v1/workflows/${wf}/rerun`, { method: "POST", json: { from_failed: true } });
+  const res = await server.api(`/api/v1/workflows/${wf}/rerun`, {
+    method: "POST",
+    json: { from_failed: true },
+  });
   expect(res.status).toBe(202);
   expect(((await res.json()) as { jobs: string[] }).jobs.length).toBe(2); // build and deploy, not lint
   expect((await server.api(`/api/v1/workflows/${wf}/rerun`, { method: "POST", json: {} })).status).toBe(409);

@@ -19,30 +19,45 @@ beforeAll(async () => {
   server = await startTestServer();
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG });
-  const p = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "classes", repo_url: repo.bare } })).json()) as { id: string };
+  const p = (await (
+    await server.api("/api/v1/projects", { method: "POST", json: { name: "classes", repo_url: repo.bare } })
+  ).json()) as { id: string };
   await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } });
 });
 afterAll(() => server.stop());
 
 test("only jobs of the classes that fit are granted, and the payload names the class", async () => {
   const builder = await registerSimBuilder(server.url, server.token);
-  const ask = (classes: string[]) => builder.acquire({ free_slots: 1, driver: "process", resource_classes: classes });
+  const ask = (classes: string[]) =>
+    builder.acquire({ free_slots: 1, driver: "process", resource_classes: classes });
   const first = await ask(["small"]);
   expect([first?.job.name, first?.resource_class]).toEqual(["tiny", "small"]);
   const second = await ask(["small", "medium"]); // `plain` has no class: medium
   expect([second?.job.name, second?.resource_class]).toEqual(["plain", "medium"]);
   const third = await ask(["large"]);
   expect([third?.job.name, third?.resource_class]).toEqual(["big", "large"]);
-  for (const j of [first, second, third]) await builder.finish(j!.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+  for (const j of [first, second, third])
+    await builder.finish(j!.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
 });
 
 test("a project's concurrency limit holds back its jobs beyond the limit", async () => {
   const repo = createRepo();
-  repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  a: { machine: true, steps: [{ run: a }] }\n  b: { machine: true, steps: [{ run: b }] }\nworkflows:\n  w:\n    jobs: [a, b]\n" });
-  const p = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "limited", repo_url: repo.bare } })).json()) as { id: string };
-  const bad = await server.api(`/api/v1/projects/${p.id}`, { method: "PATCH", json: { max_concurrent_jobs: 0 } });
+  repo.commit({
+    ".circleci/config.yml":
+      "version: 2.1\njobs:\n  a: { machine: true, steps: [{ run: a }] }\n  b: { machine: true, steps: [{ run: b }] }\nworkflows:\n  w:\n    jobs: [a, b]\n",
+  });
+  const p = (await (
+    await server.api("/api/v1/projects", { method: "POST", json: { name: "limited", repo_url: repo.bare } })
+  ).json()) as { id: string };
+  const bad = await server.api(`/api/v1/projects/${p.id}`, {
+    method: "PATCH",
+    json: { max_concurrent_jobs: 0 },
+  });
   expect(bad.status).toBe(400);
-  const set = await server.api(`/api/v1/projects/${p.id}`, { method: "PATCH", json: { max_concurrent_jobs: 1 } });
+  const set = await server.api(`/api/v1/projects/${p.id}`, {
+    method: "PATCH",
+    json: { max_concurrent_jobs: 1 },
+  });
   expect(((await set.json()) as { max_concurrent_jobs: number }).max_concurrent_jobs).toBe(1);
   await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } });
   const builder = await registerSimBuilder(server.url, server.token, "limited");

@@ -9,14 +9,19 @@ import { createRepo } from "./support/git.ts";
 import { type Runtime, type ServerProcess, startServerProcess } from "./support/server-process.ts";
 import { readSse } from "./support/sse.ts";
 
-const CONFIG = "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
+const CONFIG =
+  "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
 
 describe.each(["bun", "node", "deno"] as Runtime[])("the API on %s", (runtime) => {
   let server: ServerProcess;
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${server.url}${path}`, {
       ...init,
-      headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json", ...(init.headers ?? {}) },
+      headers: {
+        authorization: `Bearer ${server.token}`,
+        "content-type": "application/json",
+        ...(init.headers ?? {}),
+      },
     });
 
   beforeAll(async () => {
@@ -42,9 +47,17 @@ describe.each(["bun", "node", "deno"] as Runtime[])("the API on %s", (runtime) =
   test("projects, pipelines and log reading", async () => {
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG });
-    const project = (await (await api("/api/v1/projects", { method: "POST", body: JSON.stringify({ name: `p-${runtime}`, repo_url: repo.bare }) })).json()) as { id: string };
+    const project = (await (
+      await api("/api/v1/projects", {
+        method: "POST",
+        body: JSON.stringify({ name: `p-${runtime}`, repo_url: repo.bare }),
+      })
+    ).json()) as { id: string };
     expect((await api("/api/v1/projects")).status).toBe(200);
-    const res = await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", body: JSON.stringify({ branch: "main" }) });
+    const res = await api(`/api/v1/projects/${project.id}/pipelines`, {
+      method: "POST",
+      body: JSON.stringify({ branch: "main" }),
+    });
     expect(res.status).toBe(201);
     const pipeline = (await res.json()) as { id: string; jobs: { id: string }[] };
     const bad = await api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", body: "{nope" });
@@ -58,11 +71,15 @@ describe.each(["bun", "node", "deno"] as Runtime[])("the API on %s", (runtime) =
     await uploader.drain();
     await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: uploader.offset });
 
-    const log = (await (await api(`/api/v1/jobs/${job.job.id}/log`)).json()) as { lines: { text: string; spans: unknown[] }[] };
+    const log = (await (await api(`/api/v1/jobs/${job.job.id}/log`)).json()) as {
+      lines: { text: string; spans: unknown[] }[];
+    };
     expect(log.lines.map((l) => l.text)).toEqual(["green", "plain"]);
     expect(log.lines[0].spans.length).toBe(1);
     const events: string[] = [];
-    for await (const ev of readSse(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, { headers: { authorization: `Bearer ${server.token}` } })) {
+    for await (const ev of readSse(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, {
+      headers: { authorization: `Bearer ${server.token}` },
+    })) {
       events.push(`${ev.event}:${ev.data}`);
       if (ev.event === "end") break;
     }

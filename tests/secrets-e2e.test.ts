@@ -210,7 +210,8 @@ for (const setup of SETUPS)
         await Bun.sleep(200);
       }
       const log = (await api(`/api/v1/jobs/${jobId}/log?format=text`)).text;
-      if (job.status !== "success") throw new Error(`job ${job.status}: ${job.failure_reason}\n${log}\n--- builder:\n${builderOut}`);
+      if (job.status !== "success")
+        throw new Error(`job ${job.status}: ${job.failure_reason}\n${log}\n--- builder:\n${builderOut}`);
       expect(sawStepRunning).toBe(true);
       expect({ status: job.status, reason: job.failure_reason }).toEqual({ status: "success", reason: null });
       // The steps had the values: their hashes are in the log...

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { createRepo } from "./support/git.ts";
-import { readSse } from "./support/sse.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { readSse } from "./support/sse.ts";
 
 const root = join(import.meta.dir, "..");
 const skip = await requireLxc({ sshd: true });
@@ -40,7 +40,10 @@ workflows:
     jobs: [live, broken]
 `;
 
-function runProcess(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runProcess(
+  cmd: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -51,7 +54,11 @@ function runProcess(cmd: string, args: string[]): Promise<{ status: number | nul
   });
 }
 
-type Job = { status: string; unsandboxed: boolean | null; steps: { name: string; status: string; exit_code: number | null }[] };
+type Job = {
+  status: string;
+  unsandboxed: boolean | null;
+  steps: { name: string; status: string; exit_code: number | null }[];
+};
 
 describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", () => {
   let sshd: TestSshd;
@@ -78,32 +85,59 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG, "greeting.txt": "hello from the checkout\n" });
     const project = (await (
-      await server.api("/api/v1/projects", { method: "POST", json: { name: "skeleton", repo_url: repo.bare } })
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "skeleton", repo_url: repo.bare },
+      })
     ).json()) as { id: string };
-    const pipelineRes = await server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const pipelineRes = await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(pipelineRes.status).toBe(201);
     const pipeline = (await pipelineRes.json()) as { id: string; jobs: { id: string; name: string }[] };
     const liveJob = pipeline.jobs.find((j) => j.name === "live")!;
     const brokenJob = pipeline.jobs.find((j) => j.name === "broken")!;
 
     // Register and run the builder as its own process, reaching LXC through the test's sshd.
-    const { token } = (await (await server.api("/api/v1/builders/registration-tokens", { method: "POST" })).json()) as {
+    const { token } = (await (
+      await server.api("/api/v1/builders/registration-tokens", { method: "POST" })
+    ).json()) as {
       token: string;
     };
     const identity = join(mkdtempSync(join(tmpdir(), "cairn-builder-")), "builder.json");
     // Async: the server answering the registration runs in this test's event loop.
-    const reg = await runProcess(
-      process.execPath,
-      [
-        join(root, "builder/cli.ts"), "register", "--server", server.url, "--token", token, "--config", identity,
-        "--name", "e2e", "--slots", "2", "--driver", "lxc",
-        "--ssh-host", sshd.host, "--ssh-port", String(sshd.port), "--ssh-user", sshd.username,
-        "--ssh-key", sshd.clientKeyPath, "--ssh-host-key", sshd.hostPublicKey,
-      ],
-    );
+    const reg = await runProcess(process.execPath, [
+      join(root, "builder/cli.ts"),
+      "register",
+      "--server",
+      server.url,
+      "--token",
+      token,
+      "--config",
+      identity,
+      "--name",
+      "e2e",
+      "--slots",
+      "2",
+      "--driver",
+      "lxc",
+      "--ssh-host",
+      sshd.host,
+      "--ssh-port",
+      String(sshd.port),
+      "--ssh-user",
+      sshd.username,
+      "--ssh-key",
+      sshd.clientKeyPath,
+      "--ssh-host-key",
+      sshd.hostPublicKey,
+    ]);
     expect(reg.stderr).toBe("");
     expect(reg.status).toBe(0);
-    builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], { stdio: "pipe" });
+    builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], {
+      stdio: "pipe",
+    });
     builder.stdout?.on("data", (d) => (builderLog += d));
     builder.stderr?.on("data", (d) => (builderLog += d));
 

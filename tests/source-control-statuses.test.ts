@@ -200,7 +200,9 @@ describe("a push whose config cannot run", () => {
       context: "cairn",
       target_url: `${PUBLIC_URL}/projects/${projectId}`,
     });
-    expect(error?.body.description).toContain("2 problems in the config: .circleci/config.yml:3:3: job `build` has no executor");
+    expect(error?.body.description).toContain(
+      "2 problems in the config: .circleci/config.yml:3:3: job `build` has no executor",
+    );
   });
 });
 

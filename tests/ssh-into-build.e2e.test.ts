@@ -25,7 +25,9 @@ function userKey(dir: string, name: string) {
   const path = join(dir, name);
   spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path]);
   const publicKey = readFileSync(`${path}.pub`, "utf8").trim();
-  const fingerprint = spawnSync("ssh-keygen", ["-lf", `${path}.pub`, "-E", "sha256"], { encoding: "utf8" }).stdout.split(" ")[1];
+  const fingerprint = spawnSync("ssh-keygen", ["-lf", `${path}.pub`, "-E", "sha256"], {
+    encoding: "utf8",
+  }).stdout.split(" ")[1];
   return { path, publicKey, fingerprint };
 }
 
@@ -73,19 +75,35 @@ describe.skipIf(skip)("SSH into a build", () => {
       ".circleci/config.yml":
         "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: echo from-the-build > /root/marker\nworkflows:\n  w:\n    jobs: [debug]\n",
     });
-    const project = (await (await server.api("/api/v1/projects", { method: "POST", json: { name: "ssh", repo_url: repo.bare } })).json()) as { id: string };
+    const project = (await (
+      await server.api("/api/v1/projects", { method: "POST", json: { name: "ssh", repo_url: repo.bare } })
+    ).json()) as { id: string };
     const writer = userKey(dir, "writer");
     const reader = userKey(dir, "reader");
     const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
-    for (const [login, role, key] of [["writer", "write", writer], ["reader", "read", reader]] as const) {
+    for (const [login, role, key] of [
+      ["writer", "write", writer],
+      ["reader", "read", reader],
+    ] as const) {
       const id = crypto.randomUUID();
       await db.insert(users).values({ id, login, role: "member" });
       await db.insert(projectMembers).values({ projectId: project.id, userId: id, role });
-      await db.insert(userSshKeys).values({ id: crypto.randomUUID(), userId: id, name: login, publicKey: key.publicKey, fingerprint: key.fingerprint });
+      await db.insert(userSshKeys).values({
+        id: crypto.randomUUID(),
+        userId: id,
+        name: login,
+        publicKey: key.publicKey,
+        fingerprint: key.fingerprint,
+      });
     }
     close();
 
-    const p = (await (await server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } })).json()) as { jobs: { id: string }[] };
+    const p = (await (
+      await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+        method: "POST",
+        json: { branch: "main" },
+      })
+    ).json()) as { jobs: { id: string }[] };
     const first = p.jobs[0].id;
     const wait = async <T>(probe: () => Promise<T | false>, what: string): Promise<T> => {
       for (let i = 0; i < 300; i++) {
@@ -109,14 +127,31 @@ describe.skipIf(skip)("SSH into a build", () => {
     const m = /^ssh -p (\d+) (\S+)@127\.0\.0\.1$/.exec(command);
     expect(m?.[2]).toBe(again);
     expect(await log()).toContain(command);
-    const base = ["-p", m![1], "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "IdentitiesOnly=yes"];
+    const base = [
+      "-p",
+      m![1],
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=accept-new",
+      "-o",
+      `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+      "-o",
+      "IdentitiesOnly=yes",
+    ];
 
     const refused = await ssh([...base, "-i", reader.path, `${again}@127.0.0.1`, "cat /root/marker"]);
     expect(refused.code).toBe(255);
     expect(refused.stderr).toContain("Permission denied");
 
     const [container] = await cairnContainers({ lxcPath });
-    const inside = await ssh([...base, "-i", writer.path, `${again}@127.0.0.1`, "cat /root/marker; hostname"]);
+    const inside = await ssh([
+      ...base,
+      "-i",
+      writer.path,
+      `${again}@127.0.0.1`,
+      "cat /root/marker; hostname",
+    ]);
     expect(inside.stderr).not.toContain("Permission denied");
     expect(inside.code).toBe(0);
     expect(inside.stdout.split("\n").slice(0, 2)).toEqual(["from-the-build", container]);
@@ -127,7 +162,11 @@ describe.skipIf(skip)("SSH into a build", () => {
     expect(await cairnContainers({ lxcPath })).toEqual([]);
 
     const audit = async (action: string) =>
-      ((await (await server.api(`/api/v1/audit?action=${action}`)).json()) as { items: { actor: { id: string } }[] }).items;
+      (
+        (await (await server.api(`/api/v1/audit?action=${action}`)).json()) as {
+          items: { actor: { id: string } }[];
+        }
+      ).items;
     const opened = await audit("ssh.session.opened");
     const closed = await audit("ssh.session.closed");
     expect(opened.length).toBe(1);

@@ -105,10 +105,21 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         const dir = opts.workdir ?? "~";
         const start = `cd ${dir === "~" || dir.startsWith("~/") ? `"$HOME"${shellQuote(dir.slice(1))}` : shellQuote(dir)} 2>/dev/null; `;
         const argv = [
-          "lxc-attach", ...P, "-n", name, "--clear-env",
-          "--set-var", "HOME=/root", "--set-var", `TERM=${opts.pty?.term ?? "dumb"}`,
-          "--set-var", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-          "--", "/bin/bash", "-c", opts.command ? `${start}${opts.command}` : `${start}exec /bin/bash -l`,
+          "lxc-attach",
+          ...P,
+          "-n",
+          name,
+          "--clear-env",
+          "--set-var",
+          "HOME=/root",
+          "--set-var",
+          `TERM=${opts.pty?.term ?? "dumb"}`,
+          "--set-var",
+          "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+          "--",
+          "/bin/bash",
+          "-c",
+          opts.command ? `${start}${opts.command}` : `${start}exec /bin/bash -l`,
         ];
         return transport.interactive(argv, { pty: opts.pty });
       },
@@ -238,7 +249,21 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       );
       await Promise.all(orphans.map((n) => destroy(n)));
       // Spools a crashed daemon left behind (an hour old: none of a live transfer's).
-      await transport.exec(["find", SPOOL_DIR, "-maxdepth", "1", "-name", `${SPOOL_PREFIX}*`, "-mmin", "+60", "-exec", "rm", "-rf", "{}", "+"]);
+      await transport.exec([
+        "find",
+        SPOOL_DIR,
+        "-maxdepth",
+        "1",
+        "-name",
+        `${SPOOL_PREFIX}*`,
+        "-mmin",
+        "+60",
+        "-exec",
+        "rm",
+        "-rf",
+        "{}",
+        "+",
+      ]);
       return orphans;
     },
   };

@@ -183,7 +183,12 @@ function shellIn(
     });
     const piped: Promise<unknown>[] = [];
     if (input && child.stdin) {
-      piped.push(pipeline(Readable.fromWeb(input as unknown as import("node:stream/web").ReadableStream<Uint8Array>), child.stdin).catch(() => {}));
+      piped.push(
+        pipeline(
+          Readable.fromWeb(input as unknown as import("node:stream/web").ReadableStream<Uint8Array>),
+          child.stdin,
+        ).catch(() => {}),
+      );
     }
     if (out && child.stdout) piped.push(pipeline(child.stdout, out));
     child.on("error", reject);

@@ -2,7 +2,13 @@
 
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import type { ExecOptions, ExecResult, HostTransport, Interactive, InteractiveOptions } from "../driver/types.ts";
+import type {
+  ExecOptions,
+  ExecResult,
+  HostTransport,
+  Interactive,
+  InteractiveOptions,
+} from "../driver/types.ts";
 import { CappedOutput } from "./output.ts";
 import { assertEnvNames, shellCommand, toBytes } from "./shell.ts";
 
@@ -71,11 +77,19 @@ function execLocal(argv: string[], opts: ExecOptions): Promise<ExecResult> {
 function interactiveLocal(argv: string[], opts: InteractiveOptions): Interactive {
   const pty = opts.pty;
   const child = pty
-    ? spawn("script", ["-qfec", `stty rows ${pty.rows} cols ${pty.cols} 2>/dev/null; exec ${shellCommand(argv)}`, "/dev/null"], {
-        env: { ...process.env, TERM: pty.term },
-        stdio: ["pipe", "pipe", "pipe"],
-        detached: true,
-      })
+    ? spawn(
+        "script",
+        [
+          "-qfec",
+          `stty rows ${pty.rows} cols ${pty.cols} 2>/dev/null; exec ${shellCommand(argv)}`,
+          "/dev/null",
+        ],
+        {
+          env: { ...process.env, TERM: pty.term },
+          stdio: ["pipe", "pipe", "pipe"],
+          detached: true,
+        },
+      )
     : spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], detached: true });
   child.stdin.on("error", () => {});
   return {

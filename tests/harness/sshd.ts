@@ -13,7 +13,15 @@
 
 import { test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,7 +126,8 @@ async function startIn(dir: string, maxSessions: number): Promise<TestSshd> {
       hostPublicKey,
       knownHostsPath,
       pid: child.pid ?? 0,
-      addAuthorizedKey: (publicKey: string) => appendFileSync(join(dir, "authorized_keys"), `${publicKey.trim()}\n`),
+      addAuthorizedKey: (publicKey: string) =>
+        appendFileSync(join(dir, "authorized_keys"), `${publicKey.trim()}\n`),
       log: () => stderr,
       async stop() {
         if (child.exitCode === null) {

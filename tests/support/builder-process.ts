@@ -43,11 +43,29 @@ export async function startBuilder(opts: {
   const { token } = (await res.json()) as { token: string };
   const dir = mkdtempSync(join(tmpdir(), "cairn-builder-"));
   const config = join(dir, "builder.json");
-  const args = [join(root, "builder/cli.ts"), "register", "--server", opts.server, "--token", token, "--config", config];
+  const args = [
+    join(root, "builder/cli.ts"),
+    "register",
+    "--server",
+    opts.server,
+    "--token",
+    token,
+    "--config",
+    config,
+  ];
   args.push("--name", opts.name, "--slots", String(opts.slots ?? 1));
   if (opts.sshd) {
     const s = opts.sshd;
-    args.push("--driver", "lxc", "--ssh-host", s.host, "--ssh-port", String(s.port), "--ssh-user", s.username);
+    args.push(
+      "--driver",
+      "lxc",
+      "--ssh-host",
+      s.host,
+      "--ssh-port",
+      String(s.port),
+      "--ssh-user",
+      s.username,
+    );
     args.push("--ssh-key", s.clientKeyPath, "--ssh-host-key", s.hostPublicKey);
   } else {
     args.push("--driver", "process");
@@ -55,7 +73,9 @@ export async function startBuilder(opts: {
   const reg = await run([...args, ...(opts.extraArgs ?? [])]);
   if (reg.code !== 0) throw new Error(`builder registration failed:\n${reg.out}`);
   const id = /\(([0-9a-f-]{36})\)/.exec(reg.out)?.[1] ?? "";
-  const child = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", config], { stdio: "pipe" });
+  const child = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", config], {
+    stdio: "pipe",
+  });
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
@@ -80,6 +100,11 @@ export async function startBuilder(opts: {
 }
 
 /** The process driver over the local transport (the shape source-control tests use). */
-export function startBuilderProcess(serverUrl: string, adminToken: string, name = "test-builder", extraArgs: string[] = []) {
+export function startBuilderProcess(
+  serverUrl: string,
+  adminToken: string,
+  name = "test-builder",
+  extraArgs: string[] = [],
+) {
   return startBuilder({ server: serverUrl, adminToken, name, extraArgs });
 }

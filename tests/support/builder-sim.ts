@@ -4,7 +4,11 @@ import { ServerClient } from "../../builder/client.ts";
 import { LogUploader } from "../../builder/log-uploader.ts";
 import type { JobPayload } from "../../server/protocol.ts";
 
-export async function registerSimBuilder(server: string, adminToken: string, name = "sim"): Promise<ServerClient> {
+export async function registerSimBuilder(
+  server: string,
+  adminToken: string,
+  name = "sim",
+): Promise<ServerClient> {
   const res = await fetch(`${server}/api/v1/builders/registration-tokens`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminToken}` },

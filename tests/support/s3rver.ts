@@ -16,7 +16,13 @@ export interface TestS3 {
 
 export async function startS3rver(bucket = "cairn-test"): Promise<TestS3> {
   const directory = mkdtempSync(join(tmpdir(), "cairn-s3rver-"));
-  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket }],
+  });
   const info = (await server.run()) as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${info.port}`,

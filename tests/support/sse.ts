@@ -6,7 +6,10 @@ export interface SseEvent {
 }
 
 export async function* readSse(url: string, init: RequestInit = {}): AsyncGenerator<SseEvent> {
-  const res = await fetch(url, { ...init, headers: { accept: "text/event-stream", ...(init.headers ?? {}) } });
+  const res = await fetch(url, {
+    ...init,
+    headers: { accept: "text/event-stream", ...(init.headers ?? {}) },
+  });
   if (!res.ok || !res.body) throw new Error(`SSE ${url}: HTTP ${res.status} ${await res.text()}`);
   const decoder = new TextDecoder();
   let buffer = "";
@@ -17,7 +20,8 @@ export async function* readSse(url: string, init: RequestInit = {}): AsyncGenera
       const line = buffer.slice(0, nl).replace(/\r$/, "");
       buffer = buffer.slice(nl + 1);
       if (line === "") {
-        if (ev.data.length || ev.event) yield { id: ev.id, event: ev.event ?? "message", data: ev.data.join("\n") };
+        if (ev.data.length || ev.event)
+          yield { id: ev.id, event: ev.event ?? "message", data: ev.data.join("\n") };
         ev = { data: [] };
       } else if (!line.startsWith(":")) {
         const i = line.indexOf(":");

@@ -77,7 +77,9 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         h(
           "dd",
           null,
-          job.executor ? h("code", null, `${job.executor.kind}${job.executor.image ? ` ${job.executor.image}` : ""}`) : "default",
+          job.executor
+            ? h("code", null, `${job.executor.kind}${job.executor.image ? ` ${job.executor.image}` : ""}`)
+            : "default",
           " runs on LXC template ",
           h("code", null, job.template),
         ),
