@@ -8,6 +8,7 @@ import { ApiError, errorBody } from "./errors.ts";
 import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
 import { cairnSecureHeaders } from "./middleware/secure-headers/index.ts";
 import { artifactRoutes } from "./routes/artifacts.ts";
+import { authGithubRoutes } from "./routes/auth-github.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { blobCapabilityRoutes, builderBlobRoutes, MAX_BLOB_BYTES } from "./routes/blobs.ts";
 import { builderApiRoutes } from "./routes/builder-api.ts";
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps) {
   app.route("/api/v1", hookRoutes(deps));
   // Browser sign-in: trades an API token for a session cookie (before userAuth, which it feeds).
   app.route("/api/v1", sessionRoutes(deps));
+  app.route("/api/v1", authGithubRoutes(deps, deps.githubOAuth));
 
   const api = new Hono<AuthEnv>();
   api.use("*", userAuth({ db: deps.db }));

@@ -20,6 +20,7 @@ import { StatusReporter } from "./forge/status-reporter.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { blobStoreFromEnv } from "./blobs/index.ts";
 import { VERSION } from "./version.ts";
+import { githubOAuthFromEnv } from "./routes/auth-github.ts";
 
 export interface Assembled extends Initialised {
   deps: AppDeps;
@@ -104,6 +105,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     keyring,
     secrets,
     publicUrl,
+    githubOAuth: githubOAuthFromEnv(process.env),
     clientIp: trustedClientIp(opts.clientIp ?? (() => null), process.env),
     upgradeWebSocket: opts.upgradeWebSocket,
   };

@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 import type { BlobStore } from "./blobs/types.ts";
 import type { Db } from "./db/client.ts";
+import type { GithubOAuthConfig } from "./routes/auth-github.ts";
 import type { LogService } from "./logs/service.ts";
 import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
@@ -32,6 +33,8 @@ export interface AppDeps {
   secrets: SecretStore;
   /** Where people and forges reach this server (CAIRN_PUBLIC_URL): webhook URLs, commit status links. Unset: the request's origin. */
   publicUrl?: string;
+  /** GitHub / GHE OAuth sign-in (CAIRN_GITHUB_CLIENT_ID, …); unset: not offered. */
+  githubOAuth?: GithubOAuthConfig;
   /** The request's source address for the audit log, from the runtime's connection info (null if unknown). */
   clientIp?: (c: Context) => string | null;
 }

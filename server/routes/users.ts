@@ -40,6 +40,16 @@ const presentKey = (k: typeof userSshKeys.$inferSelect) => ({
   created_at: iso(k.createdAt),
 });
 
+/** `github_login` links the user to a GitHub account for OAuth sign-in (null unlinks it); stored lowercased. */
+function readGithubLogin(body: Record<string, unknown>): string | null | undefined {
+  const v = body.github_login;
+  if (v === undefined || v === null) return v;
+  if (typeof v !== "string" || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/.test(v)) {
+    throw new BadRequest("`github_login` must be a GitHub login", { field: "github_login" }, "invalid_body");
+  }
+  return v.toLowerCase();
+}
+
 function role(body: Record<string, unknown>, required: boolean): (typeof USER_ROLES)[number] | undefined {
   const r = body.role;
   if (r === undefined && !required) return undefined;
@@ -82,6 +92,18 @@ export const userRoutes = (deps: AppDeps) => {
   const { db } = deps;
   const hasher = runtimeHasher();
 
+  const githubLoginFree = async (githubLogin: string | null | undefined, self: string | null) => {
+    if (!githubLogin) return;
+    const holder = await db.query.users.findFirst({ where: eq(users.githubLogin, githubLogin) });
+    if (holder && holder.id !== self) {
+      throw new Conflict(
+        `GitHub login ${githubLogin} is linked to ${holder.login}`,
+        { github_login: githubLogin },
+        "github_login_taken",
+      );
+    }
+  };
+
   /** `password`, when given, hashed with argon2id (501 where the runtime has no hasher). */
   const readPassword = async (body: Record<string, unknown>): Promise<string | undefined> => {
     const pw = str(body, "password", { max: MAX_PASSWORD_LENGTH });
@@ -112,12 +134,17 @@ export const userRoutes = (deps: AppDeps) => {
     }
     const r = role(body, false) ?? "member";
     const passwordHash = await readPassword(body);
+    const githubLogin = readGithubLogin(body);
+    await githubLoginFree(githubLogin, null);
     if (await db.query.users.findFirst({ where: eq(users.login, login) })) {
       throw new Conflict(`a user named ${login} already exists`, { login }, "user_exists");
     }
     const id = newId();
     const row = await db.transaction(async (tx) => {
-      const [row] = await tx.insert(users).values({ id, login, role: r, passwordHash }).returning();
+      const [row] = await tx
+        .insert(users)
+        .values({ id, login, role: r, passwordHash, githubLogin })
+        .returning();
       await audit(tx, {
         actor: { type: "user", id: actor.id },
         action: "user.created",
@@ -147,8 +174,10 @@ export const userRoutes = (deps: AppDeps) => {
     requireAdmin(actor);
     const id = c.req.param("id");
     const body = await readJson(c);
-    const r = role(body, body.password === undefined);
+    const r = role(body, body.password === undefined && body.github_login === undefined);
     const passwordHash = await readPassword(body);
+    const githubLogin = readGithubLogin(body);
+    await githubLoginFree(githubLogin, id);
     const user = await db.query.users.findFirst({ where: eq(users.id, id) });
     if (!user) throw new NotFound("user", id);
     if (user.role === "admin" && r && r !== "admin") {
@@ -159,7 +188,11 @@ export const userRoutes = (deps: AppDeps) => {
     const row = await db.transaction(async (tx) => {
       const [row] = await tx
         .update(users)
-        .set({ role: r ?? user.role, ...(passwordHash ? { passwordHash } : {}) })
+        .set({
+          role: r ?? user.role,
+          ...(passwordHash ? { passwordHash } : {}),
+          ...(githubLogin !== undefined ? { githubLogin } : {}),
+        })
         .where(eq(users.id, id))
         .returning();
       if (r && r !== user.role) {
@@ -169,6 +202,15 @@ export const userRoutes = (deps: AppDeps) => {
           target: { type: "user", id },
           ip: sourceIp(deps, c),
           details: { login: user.login, from: user.role, to: r },
+        });
+      }
+      if (githubLogin !== undefined && githubLogin !== user.githubLogin) {
+        await audit(tx, {
+          actor: { type: "user", id: actor.id },
+          action: "user.github_linked",
+          target: { type: "user", id },
+          ip: sourceIp(deps, c),
+          details: { login: user.login, github_login: githubLogin },
         });
       }
       if (passwordHash) {

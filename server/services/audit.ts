@@ -27,6 +27,7 @@ export const AUDIT_ACTIONS = [
   "user.created",
   "user.role_changed",
   "user.password_set",
+  "user.github_linked",
   "member.added",
   "member.removed",
   "ssh_key.added",

@@ -1,0 +1,154 @@
+// GitHub / GitHub Enterprise sign-in, the OAuth authorization-code flow: /auth/github redirects to the
+// forge with a random `state` (also kept in a short-lived httpOnly cookie); the callback checks it,
+// trades the code for a token, asks the API who this is, and signs in the Cairn user linked to that
+// GitHub login (users.github_login, set by an admin) — nobody is created on the fly.
+import { eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { users } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, Forbidden, Unauthorized } from "../errors.ts";
+import type { AuthEnv } from "../middleware/auth/index.ts";
+import { createSession, setSessionCookie } from "../middleware/session/index.ts";
+import { newToken, tokensEqual } from "../secrets/index.ts";
+import { audit } from "../services/audit.ts";
+import { sourceIp } from "./envvars.ts";
+import { publicBase } from "./project-settings.ts";
+
+export interface GithubOAuthConfig {
+  clientId: string;
+  clientSecret: string;
+  /** The web base: https://github.com or a GHE host. */
+  url: string;
+  /** The REST API base: https://api.github.com, or <url>/api/v3 on GHE. */
+  apiUrl: string;
+}
+
+/** CAIRN_GITHUB_CLIENT_ID / _CLIENT_SECRET / _URL / _API_URL; undefined when sign-in is not configured. */
+export function githubOAuthFromEnv(env: Record<string, string | undefined>): GithubOAuthConfig | undefined {
+  const clientId = env.CAIRN_GITHUB_CLIENT_ID;
+  const clientSecret = env.CAIRN_GITHUB_CLIENT_SECRET;
+  if (!clientId || !clientSecret) return undefined;
+  const url = (env.CAIRN_GITHUB_URL || "https://github.com").replace(/\/+$/, "");
+  const apiUrl = (
+    env.CAIRN_GITHUB_API_URL || (url === "https://github.com" ? "https://api.github.com" : `${url}/api/v3`)
+  ).replace(/\/+$/, "");
+  return { clientId, clientSecret, url, apiUrl };
+}
+
+const STATE_COOKIE = "cairn_oauth_state";
+const STATE_TTL_S = 600;
+const CALLBACK = "/api/v1/auth/github/callback";
+
+export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | undefined) => {
+  const app = new Hono<AuthEnv>();
+  const { db } = deps;
+
+  const configured = () => {
+    if (!config)
+      throw new ApiError(
+        404,
+        "github_sign_in_not_configured",
+        "GitHub sign-in is not configured on this server",
+      );
+    return config;
+  };
+
+  app.get("/auth/github", (c) => {
+    const gh = configured();
+    const state = newToken("cairn_ses").slice("cairn_ses_".length);
+    // Lax, not Strict: the callback is a top-level navigation coming back from the forge's site.
+    setCookie(c, STATE_COOKIE, state, {
+      httpOnly: true,
+      sameSite: "Lax",
+      secure: deps.tls,
+      path: CALLBACK,
+      maxAge: STATE_TTL_S,
+    });
+    const q = new URLSearchParams({
+      client_id: gh.clientId,
+      redirect_uri: `${publicBase(deps, c)}${CALLBACK}`,
+      state,
+      scope: "read:user",
+      allow_signup: "false",
+    });
+    return c.redirect(`${gh.url}/login/oauth/authorize?${q}`, 302);
+  });
+
+  app.get("/auth/github/callback", async (c) => {
+    const gh = configured();
+    const code = c.req.query("code");
+    const state = c.req.query("state");
+    const expected = getCookie(c, STATE_COOKIE);
+    deleteCookie(c, STATE_COOKIE, { path: CALLBACK, secure: deps.tls, httpOnly: true, sameSite: "Lax" });
+    if (c.req.query("error")) throw new Unauthorized(`GitHub refused the sign-in: ${c.req.query("error")}`);
+    if (!code || !state) throw new BadRequest("`code` and `state` are required", undefined, "invalid_query");
+    if (!expected || !tokensEqual(state, expected)) {
+      throw new Forbidden(
+        "the sign-in's state does not match this browser's: start again from the sign-in page",
+      );
+    }
+    const fail = async (reason: string, login?: string) => {
+      await audit(db, {
+        actor: { type: "user", id: null },
+        action: "session.sign_in_failed",
+        ip: sourceIp(deps, c),
+        details: { method: "github", reason, ...(login ? { github_login: login } : {}) },
+      });
+    };
+    const tokenRes = await fetch(`${gh.url}/login/oauth/access_token`, {
+      method: "POST",
+      headers: { accept: "application/json", "content-type": "application/json" },
+      body: JSON.stringify({
+        client_id: gh.clientId,
+        client_secret: gh.clientSecret,
+        code,
+        redirect_uri: `${publicBase(deps, c)}${CALLBACK}`,
+      }),
+    });
+    const tokenBody = (await tokenRes.json().catch(() => ({}))) as { access_token?: string; error?: string };
+    if (!tokenRes.ok || !tokenBody.access_token) {
+      await fail("code_exchange");
+      // The forge's error code only (e.g. bad_verification_code): never the request, which holds the secret.
+      throw new Unauthorized(
+        `GitHub did not accept the sign-in code (${tokenBody.error ?? tokenRes.status})`,
+      );
+    }
+    const userRes = await fetch(`${gh.apiUrl}/user`, {
+      headers: {
+        authorization: `Bearer ${tokenBody.access_token}`,
+        accept: "application/vnd.github+json",
+        "user-agent": "cairn-ci",
+      },
+    });
+    const ghUser = (await userRes.json().catch(() => ({}))) as { login?: string };
+    if (!userRes.ok || typeof ghUser.login !== "string") {
+      await fail("user_lookup");
+      throw new ApiError(
+        502,
+        "github_unavailable",
+        `GitHub's API did not say who signed in (${userRes.status})`,
+      );
+    }
+    const user = await db.query.users.findFirst({ where: eq(users.githubLogin, ghUser.login.toLowerCase()) });
+    if (!user) {
+      await fail("not_linked", ghUser.login);
+      throw new Forbidden(
+        `no Cairn user is linked to the GitHub login ${ghUser.login}: ask an administrator`,
+      );
+    }
+    await audit(db, {
+      actor: { type: "user", id: user.id },
+      action: "session.signed_in",
+      target: { type: "user", id: user.id },
+      ip: sourceIp(deps, c),
+      details: { method: "github", login: user.login, github_login: ghUser.login },
+    });
+    const session = await createSession(db, user.id);
+    setSessionCookie(c, session, deps.tls);
+    // The UI reads the CSRF value from GET /api/v1/session.
+    return c.redirect("/", 302);
+  });
+
+  return app;
+};
