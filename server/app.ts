@@ -26,6 +26,7 @@ import { sessionRoutes } from "./routes/session.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { uiRoutes } from "./routes/ui.ts";
 import { userRoutes } from "./routes/users.ts";
+import { openApiRoutes } from "./openapi/routes.ts";
 import { SecretsError } from "./secrets/index.ts";
 
 /** The largest body a runtime adapter must accept: a blob upload (see MAX_BLOB_BYTES). */
@@ -56,6 +57,8 @@ export function createApp(deps: AppDeps) {
   app.get("/api/v1/health", (c) =>
     c.json({ status: "ok", version: deps.version, tls: deps.tls }),
   );
+  // The API's description and reference page: public, like the API's shape itself.
+  app.route("/api/v1", openApiRoutes(deps));
 
   // A blob URL is its own capability (one key, one method, expiring): before the builder API's checks.
   app.route("/api/v1", blobCapabilityRoutes(deps));
