@@ -13,7 +13,8 @@ import { openApiPath } from "./document.ts";
 let a: Assembled;
 let dataDir: string;
 // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON document walked generically
-let doc: any;
+type Json = any;
+let doc: Json;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "cairn-openapi-"));
@@ -52,7 +53,7 @@ describe("the OpenAPI document", () => {
     expect(typeof doc.info.title).toBe("string");
     expect(typeof doc.info.version).toBe("string");
     const ids = new Set<string>();
-    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Json>>)) {
       expect(path).toStartWith("/api/v1/");
       for (const [method, op] of Object.entries(item)) {
         expect(METHODS).toContain(method);
@@ -61,12 +62,12 @@ describe("the OpenAPI document", () => {
         const statuses = Object.keys(op.responses);
         expect(statuses.length).toBeGreaterThan(0);
         for (const s of statuses) expect(s).toMatch(/^[1-5]\d\d$/);
-        for (const [s, r] of Object.entries(op.responses as Record<string, any>)) {
+        for (const [s, r] of Object.entries(op.responses as Record<string, Json>)) {
           if (Number(s) >= 400) expect(r.$ref).toBe(`#/components/responses/E${s}`);
         }
         // Every {param} in the path is declared as a required path parameter.
         for (const m of path.matchAll(/\{(\w+)\}/g)) {
-          const p = (op.parameters ?? []).find((x: any) => x.name === m[1] && x.in === "path");
+          const p = (op.parameters ?? []).find((x: Json) => x.name === m[1] && x.in === "path");
           expect(p?.required).toBe(true);
         }
       }

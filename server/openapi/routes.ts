@@ -47,10 +47,16 @@ export const openApiRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   let doc: ReturnType<typeof buildDocument> | undefined;
   let html: string | undefined;
-  const document = () => (doc ??= buildDocument(deps.version));
+  const document = () => {
+    doc ??= buildDocument(deps.version);
+    return doc;
+  };
 
   app.get("/openapi.json", (c) => c.json(document()));
-  app.get("/docs", (c) => c.html((html ??= page(deps.version, document()))));
+  app.get("/docs", (c) => {
+    html ??= page(deps.version, document());
+    return c.html(html);
+  });
   app.get("/docs/style.css", (c) => c.body(CSS, 200, { "content-type": "text/css; charset=utf-8" }));
   return app;
 };

@@ -1,14 +1,15 @@
 // Admin side of the fleet: one-time registration tokens and the list of builders.
-import { and, asc, eq, isNull } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, or } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { NotFound } from "../errors.ts";
+import { BadRequest, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { audit } from "../services/audit.ts";
 import { createRegistrationToken } from "../services/builders.ts";
 import { iso } from "../services/ids.ts";
 import { hashToken } from "../secrets/index.ts";
+import { page, pageParams } from "./page.ts";
 
 export const builderAdminRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
@@ -31,9 +32,22 @@ export const builderAdminRoutes = (deps: AppDeps) => {
 
   app.get("/builders", async (c) => {
     requireAdmin(c.get("user"), "read");
-    const rows = await db.select().from(builders).orderBy(asc(builders.createdAt));
-    return c.json({
-      items: rows.map((b) => ({
+    // Oldest first; the cursor is the last builder's `<created_at>.<id>`.
+    const { after, limit } = pageParams(c, 100);
+    const m = after === undefined ? null : /^(\d{1,15})\.(.+)$/.exec(after);
+    if (after !== undefined && !m) throw new BadRequest("`cursor` is not a cursor this list gave out", { field: "cursor" }, "invalid_query");
+    const rows = await db
+      .select()
+      .from(builders)
+      .where(
+        m
+          ? or(gt(builders.createdAt, Number(m[1])), and(eq(builders.createdAt, Number(m[1])), gt(builders.id, m[2])))
+          : undefined,
+      )
+      .orderBy(asc(builders.createdAt), asc(builders.id))
+      .limit(limit + 1);
+    return c.json(
+      page(rows, limit, (b) => `${b.createdAt}.${b.id}`, (b) => ({
         id: b.id,
         name: b.name,
         slots: b.slots,
@@ -42,8 +56,7 @@ export const builderAdminRoutes = (deps: AppDeps) => {
         revoked_at: iso(b.revokedAt),
         created_at: iso(b.createdAt),
       })),
-      next_cursor: null,
-    });
+    );
   });
 
   app.post("/builders/:id/revoke", async (c) => {

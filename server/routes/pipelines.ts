@@ -1,4 +1,4 @@
-import { asc, desc, eq } from "drizzle-orm";
+import { and, asc, desc, eq, lt } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, jobs, pipelines, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
@@ -6,6 +6,7 @@ import { BadRequest, Conflict, NotFound } from "../errors.ts";
 import { requireJobRole, requirePipelineRole, requireProjectRole, requireWorkflowRole } from "../services/access.ts";
 import { readJson } from "./body.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { page, pageParams } from "./page.ts";
 import { presentJob, presentPipeline } from "./presenters.ts";
 
 /** The `ssh` command for a job re-run with SSH, once a builder with an SSH server holds it. */
@@ -31,13 +32,18 @@ export const pipelineRoutes = (deps: AppDeps) => {
   app.get("/projects/:id/pipelines", async (c) => {
     const id = c.req.param("id");
     await requireProjectRole(deps, c.get("user"), id, "read");
+    const { after, limit } = pageParams(c);
+    if (after !== undefined && !/^\d{1,15}$/.test(after)) {
+      throw new BadRequest("`cursor` is not a cursor this list gave out", { field: "cursor" }, "invalid_query");
+    }
     const rows = await db
       .select()
       .from(pipelines)
-      .where(eq(pipelines.projectId, id))
+      .where(and(eq(pipelines.projectId, id), after ? lt(pipelines.number, Number(after)) : undefined))
       .orderBy(desc(pipelines.number))
-      .limit(50);
-    return c.json({ items: await Promise.all(rows.map((p) => loadPipeline(p.id))), next_cursor: null });
+      .limit(limit + 1);
+    const { items, next_cursor } = page(rows, limit, (p) => String(p.number), (p) => p.id);
+    return c.json({ items: await Promise.all(items.map((pid) => loadPipeline(pid))), next_cursor });
   });
 
   app.get("/pipelines/:id", async (c) => {

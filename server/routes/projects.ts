@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, lt } from "drizzle-orm";
 import { Hono } from "hono";
 import { jobs, pipelineRequests, pipelines, projects, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
@@ -10,6 +10,7 @@ import { readableProjectIds, requireProjectRole } from "../services/access.ts";
 import { newId } from "../services/ids.ts";
 import { createPipeline } from "../services/pipelines.ts";
 import { readJson, str } from "./body.ts";
+import { page, pageParams } from "./page.ts";
 import { presentPipeline, presentProject } from "./presenters.ts";
 import { presentSourceControl, publicBase } from "./project-settings.ts";
 
@@ -67,13 +68,15 @@ export const projectRoutes = (deps: AppDeps) => {
   });
 
   app.get("/projects", async (c) => {
+    const { after, limit } = pageParams(c, 100);
     const readable = await readableProjectIds(db, c.get("user"));
     const rows = await db
       .select()
       .from(projects)
-      .where(readable ? inArray(projects.id, readable) : undefined)
-      .orderBy(asc(projects.name));
-    return c.json({ items: rows.map(presentProject), next_cursor: null });
+      .where(and(readable ? inArray(projects.id, readable) : undefined, after ? gt(projects.name, after) : undefined))
+      .orderBy(asc(projects.name))
+      .limit(limit + 1);
+    return c.json(page(rows, limit, (p) => p.name, presentProject));
   });
 
   app.get("/projects/:id", async (c) => {
