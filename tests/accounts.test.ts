@@ -142,6 +142,26 @@ describe("personal API tokens", () => {
   });
 });
 
+describe("sessions from tokens", () => {
+  test("a read token's browser session cannot write", async () => {
+    const read = (
+      await call("/api/v1/tokens", { method: "POST", json: { name: "ro-session", scopes: ["read"] } })
+    ).json.token;
+    const session = await call("/api/v1/session", { method: "POST", token: null, json: { token: read } });
+    expect(session.status).toBe(201);
+    const cookie = session.headers.get("set-cookie")!.split(";")[0];
+    const headers = { cookie, "x-cairn-csrf": session.json.csrf };
+    expect((await call("/api/v1/projects", { token: null, headers })).status).toBe(200);
+    const write = await call("/api/v1/contexts", {
+      method: "POST",
+      token: null,
+      headers,
+      json: { name: "via-ro-session" },
+    });
+    expect(write.status).toBe(403);
+  });
+});
+
 describe("users", () => {
   test("admins create users and change roles; the last admin stays one", async () => {
     const made = await call("/api/v1/users", { method: "POST", json: { login: "dana", role: "member" } });

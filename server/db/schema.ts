@@ -48,6 +48,8 @@ export const sessions = sqliteTable(
       .references(() => users.id),
     createdAt: integer("created_at").notNull().default(now),
     expiresAt: integer("expires_at").notNull(),
+    /** Signed in with an API token: that token's scopes (a read token never makes a writing session). */
+    scopes: text("scopes").notNull().default("admin"),
   },
   (t) => [index("sessions_user").on(t.userId)],
 );

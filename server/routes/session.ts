@@ -90,6 +90,8 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
     }
     const body = await readJson(c);
     let user: Awaited<ReturnType<typeof passwordUser>>;
+    // A password (or GitHub) session holds the user's whole role; a token's session only its scopes.
+    let scopes = ["admin"];
     if (body.token === undefined && body.login !== undefined) {
       const login = str(body, "login", { required: true, max: 64 })!;
       const password = str(body, "password", { required: true, max: MAX_PASSWORD_LENGTH })!;
@@ -107,6 +109,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
         throw new Unauthorized("the API token is not valid (unknown, revoked or expired)");
       }
       user = found.user;
+      scopes = found.scopes;
     }
     await audit(db, {
       actor: { type: "user", id: user.id },
@@ -115,7 +118,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
       ip: sourceIp(deps, c),
       details: { method: body.token === undefined ? "password" : "token", login: user.login },
     });
-    const session = await createSession(db, user.id);
+    const session = await createSession(db, user.id, Date.now(), scopes);
     setSessionCookie(c, session, deps.tls);
     return c.json(
       { user: presentUser(user), csrf: session.csrf, expires_at: iso(session.expiresAt) },

@@ -7,7 +7,7 @@ import { apiTokens, builders, users } from "../../db/schema.ts";
 import { Forbidden, Unauthorized } from "../../errors.ts";
 import { hashToken } from "../../secrets/index.ts";
 import { requireScope } from "../../services/access.ts";
-import { checkCsrf, sessionFromCookie, sessionScopes } from "../session/index.ts";
+import { checkCsrf, sessionFromCookie } from "../session/index.ts";
 
 export type User = typeof users.$inferSelect & { scopes: string[] };
 export type Builder = typeof builders.$inferSelect;
@@ -34,7 +34,8 @@ export const userAuth = (options: UserAuthOptions): MiddlewareHandler<AuthEnv> =
       const session = await sessionFromCookie(c, db);
       if (!session) throw new Unauthorized();
       checkCsrf(c, session.sessionId);
-      c.set("user", { ...session.user, scopes: sessionScopes(session.user) });
+      c.set("user", { ...session.user, scopes: session.scopes });
+      if (!SAFE_METHODS.has(c.req.method)) requireScope(c.get("user"), "write");
       return next();
     }
     const row = await db

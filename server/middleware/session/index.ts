@@ -52,12 +52,17 @@ export interface NewSession {
   expiresAt: number;
 }
 
-export async function createSession(db: Db, userId: string, now = Date.now()): Promise<NewSession> {
+export async function createSession(
+  db: Db,
+  userId: string,
+  now = Date.now(),
+  scopes: string[] = ["admin"],
+): Promise<NewSession> {
   const id = newToken("cairn_ses");
   const expiresAt = now + SESSION_TTL_MS;
   // Sign-ins are rare: a good moment to forget sessions that have expired.
   await db.delete(sessions).where(lt(sessions.expiresAt, now));
-  await db.insert(sessions).values({ idHash: hashToken(id), userId, createdAt: now, expiresAt });
+  await db.insert(sessions).values({ idHash: hashToken(id), userId, createdAt: now, expiresAt, scopes: scopes.join(",") });
   return { id, csrf: csrfFor(id), expiresAt };
 }
 
@@ -79,6 +84,8 @@ export interface SessionUser {
   sessionId: string;
   user: UserRow;
   expiresAt: number;
+  /** What the session may do within its user's role (services/access.ts). */
+  scopes: string[];
 }
 
 /** The live session named by the request's cookie, or null (no cookie, unknown or expired). */
@@ -86,12 +93,12 @@ export async function sessionFromCookie(c: Context, db: Db, now = Date.now()): P
   const id = getCookie(c, SESSION_COOKIE);
   if (!id) return null;
   const row = await db
-    .select({ user: users, expiresAt: sessions.expiresAt })
+    .select({ user: users, expiresAt: sessions.expiresAt, scopes: sessions.scopes })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(eq(sessions.idHash, hashToken(id)), gt(sessions.expiresAt, now)))
     .get();
-  return row ? { sessionId: id, user: row.user, expiresAt: row.expiresAt } : null;
+  return row ? { sessionId: id, user: row.user, expiresAt: row.expiresAt, scopes: row.scopes.split(",") } : null;
 }
 
 /** Refuses a cookie-authenticated write without the session's CSRF header. */
@@ -107,6 +114,3 @@ export async function deleteSession(db: Db, sessionId: string): Promise<void> {
   await db.delete(sessions).where(eq(sessions.idHash, hashToken(sessionId)));
 }
 
-/** Scopes a browser session carries: everything its user's role allows. */
-// A session carries the user's whole role: roles (services/access.ts) limit it, not scopes.
-export const sessionScopes = (_user: UserRow): string[] => ["admin"];

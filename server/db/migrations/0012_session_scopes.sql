@@ -1,0 +1,1 @@
+ALTER TABLE `sessions` ADD `scopes` text DEFAULT 'admin' NOT NULL;
