@@ -105,6 +105,8 @@ interface Route {
   path: () => string;
   need: Need;
   json?: unknown;
+  /** A live stream: only its refusals are checked (an allowed request would not end). */
+  stream?: boolean;
 }
 
 const P = () => ids.project;
@@ -118,6 +120,7 @@ const ROUTES: Route[] = [
   { method: "GET", path: () => `/api/v1/jobs/${ids.job}`, need: "read" },
   { method: "GET", path: () => `/api/v1/jobs/${ids.job}/log`, need: "read" },
   { method: "GET", path: () => `/api/v1/jobs/${ids.job}/log/ws`, need: "read" },
+  { method: "GET", path: () => `/api/v1/jobs/${ids.job}/log/stream`, need: "read", stream: true },
   { method: "GET", path: () => `/api/v1/jobs/${ids.job}/artifacts`, need: "read" },
   { method: "GET", path: () => `/api/v1/jobs/${ids.job}/artifacts/out.txt`, need: "read" },
   { method: "GET", path: () => `/api/v1/jobs/${ids.job}/tests`, need: "read" },
@@ -204,7 +207,7 @@ describe("every route checks roles and scopes", () => {
       for (const r of ROUTES) {
         const want = expected(who, r);
         // Allowed writes are not run here: they would change what the other cases see.
-        if (want === null && isWrite(r)) continue;
+        if (want === null && (isWrite(r) || r.stream)) continue;
         const res = await call(r.path(), {
           method: r.method,
           token: who === "anonymous" ? null : tokens[who],
@@ -279,6 +282,26 @@ describe("the events stream", () => {
     expect(outsider).toContain("event: ready");
     expect(outsider).not.toContain(ids.project);
     expect(reader).toContain(ids.project);
+  });
+});
+
+describe("the log WebSocket", () => {
+  /** "open" or "refused": what a real WebSocket upgrade with this token gets. */
+  const connect = (token: string) =>
+    new Promise<string>((resolve) => {
+      const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/v1/jobs/${ids.job}/log/ws`, {
+        headers: { authorization: `Bearer ${token}` },
+      } as unknown as string[]);
+      ws.onopen = () => {
+        ws.close();
+        resolve("open");
+      };
+      ws.onerror = () => resolve("refused");
+    });
+
+  test("opens for a reader and is refused to a non-member", async () => {
+    expect(await connect(tokens.reader)).toBe("open");
+    expect(await connect(tokens.outsider)).toBe("refused");
   });
 });
 
