@@ -22,6 +22,7 @@ async function call(
   if (body !== undefined) headers.set("content-type", "application/json");
   const res = await fetch(`${server.url}${path}`, { method: init.method ?? "GET", headers, body });
   const text = await res.text();
+  // biome-ignore lint/suspicious/noExplicitAny: answers of many shapes, checked field by field
   let json: any = null;
   try {
     json = text ? JSON.parse(text) : null;
@@ -238,7 +239,9 @@ describe("every route checks roles and scopes", () => {
 
   test("project lists only show readable projects", async () => {
     expect((await call("/api/v1/projects", { token: tokens.outsider })).json.items).toEqual([]);
-    const seen = (await call("/api/v1/projects", { token: tokens.reader })).json.items.map((p: any) => p.id);
+    const seen = (await call("/api/v1/projects", { token: tokens.reader })).json.items.map(
+      (p: { id: string }) => p.id,
+    );
     expect(seen).toEqual([ids.project]);
   });
 
