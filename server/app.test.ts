@@ -79,7 +79,10 @@ describe("projects and pipelines", () => {
   let projectId: string;
 
   test("a project is registered", async () => {
-    const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "demo", repo_url: repo.bare } });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "demo", repo_url: repo.bare },
+    });
     expect(res.status).toBe(201);
     const body = (await res.json()) as { id: string; name: string; repo_url: string };
     expect(body.name).toBe("demo");
@@ -88,17 +91,26 @@ describe("projects and pipelines", () => {
   });
 
   test("the same name again is 409", async () => {
-    const res = await server.api("/api/v1/projects", { method: "POST", json: { name: "demo", repo_url: repo.bare } });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "demo", repo_url: repo.bare },
+    });
     expect(res.status).toBe(409);
   });
 
   test("a pipeline on a branch creates every job of the workflow", async () => {
-    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(res.status).toBe(201);
     const body = (await res.json()) as { id: string; jobs: { id: string; name: string; status: string }[] };
     expect(body.jobs.map((j) => j.name).sort()).toEqual(["build", "test"]);
     expect(body.jobs.every((j) => j.status === "queued")).toBe(true);
-    const pipeline = (await (await server.api(`/api/v1/pipelines/${body.id}`)).json()) as { status: string; sha: string };
+    const pipeline = (await (await server.api(`/api/v1/pipelines/${body.id}`)).json()) as {
+      status: string;
+      sha: string;
+    };
     expect(pipeline.status).toBe("queued");
     expect(pipeline.sha).toMatch(/^[0-9a-f]{40}$/);
     const job = (await (await server.api(`/api/v1/jobs/${body.jobs[0].id}`)).json()) as {
@@ -115,7 +127,10 @@ describe("projects and pipelines", () => {
   test("bad input is a clear 4xx and writes nothing", async () => {
     const before = await countRows();
 
-    let res = await server.api("/api/v1/projects/no-such-project/pipelines", { method: "POST", json: { branch: "main" } });
+    let res = await server.api("/api/v1/projects/no-such-project/pipelines", {
+      method: "POST",
+      json: { branch: "main" },
+    });
     expect(res.status).toBe(404);
     expect((await errorOf(res)).code).toBe("not_found");
 
@@ -127,16 +142,29 @@ describe("projects and pipelines", () => {
     expect(res.status).toBe(400);
     expect((await errorOf(res)).code).toBe("malformed_json");
 
-    res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "bare" } });
+    res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "bare" },
+    });
     expect(res.status).toBe(422);
     expect((await errorOf(res)).code).toBe("config_missing");
 
-    res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "nope" } });
+    res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "nope" },
+    });
     expect(res.status).toBe(422);
     expect((await errorOf(res)).code).toBe("ref_not_found");
 
-    repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: [\n" }, "broken yaml", "broken");
-    res = await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "broken" } });
+    repo.commit(
+      { ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: [\n" },
+      "broken yaml",
+      "broken",
+    );
+    res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "broken" },
+    });
     expect(res.status).toBe(422);
     const err = await errorOf(res);
     expect(err.code).toBe("config_invalid");
@@ -144,7 +172,10 @@ describe("projects and pipelines", () => {
     const details = err.details as { errors: { line: number; col: number }[] };
     expect(details.errors[0].line).toBeGreaterThan(0);
 
-    res = await server.api("/api/v1/projects", { method: "POST", json: { name: "x", repo_url: "--upload-pack=touch /tmp/pwned" } });
+    res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "x", repo_url: "--upload-pack=touch /tmp/pwned" },
+    });
     expect(res.status).toBe(400);
     res = await server.api("/api/v1/projects", { method: "POST", json: { repo_url: repo.bare } });
     expect(res.status).toBe(400);

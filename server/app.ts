@@ -7,26 +7,26 @@ import type { AppDeps } from "./deps.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
 import { cairnSecureHeaders } from "./middleware/secure-headers/index.ts";
+import { openApiRoutes } from "./openapi/routes.ts";
 import { artifactRoutes } from "./routes/artifacts.ts";
-import { authGithubRoutes } from "./routes/auth-github.ts";
 import { auditRoutes } from "./routes/audit.ts";
+import { authGithubRoutes } from "./routes/auth-github.ts";
 import { blobCapabilityRoutes, builderBlobRoutes, MAX_BLOB_BYTES } from "./routes/blobs.ts";
 import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
 import { contextRoutes } from "./routes/contexts.ts";
 import { envVarRoutes } from "./routes/envvars.ts";
-import { hookRoutes } from "./routes/hooks.ts";
-import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { hookRoutes } from "./routes/hooks.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
+import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { uiRoutes } from "./routes/ui.ts";
 import { userRoutes } from "./routes/users.ts";
-import { openApiRoutes } from "./openapi/routes.ts";
 import { SecretsError } from "./secrets/index.ts";
 
 /** The largest body a runtime adapter must accept: a blob upload (see MAX_BLOB_BYTES). */
@@ -39,7 +39,8 @@ export function createApp(deps: AppDeps) {
   app.use("*", cairnSecureHeaders({ tls: deps.tls }));
   const limit = bodyLimit({
     maxSize: MAX_BODY_BYTES,
-    onError: (c) => c.json(errorBody("too_large", `a request body may be at most ${MAX_BODY_BYTES} bytes`), 413),
+    onError: (c) =>
+      c.json(errorBody("too_large", `a request body may be at most ${MAX_BODY_BYTES} bytes`), 413),
   });
   // Blob uploads are limited (and streamed) by their own route, routes/blobs.ts.
   app.use("*", (c, next) => (c.req.path.startsWith("/api/v1/builder/blobs/") ? next() : limit(c, next)));
@@ -47,16 +48,15 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);
     // Secrets errors name rows and keys by id, never a value: safe to show as they are.
-    if (err instanceof SecretsError) return c.json(errorBody(err.code, err.message, err.details), err.status as 500);
+    if (err instanceof SecretsError)
+      return c.json(errorBody(err.code, err.message, err.details), err.status as 500);
     if (err instanceof HTTPException) return c.json(errorBody("http_error", err.message), err.status);
     console.error("unhandled error:", err);
     return c.json(errorBody("internal", "internal server error"), 500);
   });
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
 
-  app.get("/api/v1/health", (c) =>
-    c.json({ status: "ok", version: deps.version, tls: deps.tls }),
-  );
+  app.get("/api/v1/health", (c) => c.json({ status: "ok", version: deps.version, tls: deps.tls }));
   // The API's description and reference page: public, like the API's shape itself.
   app.route("/api/v1", openApiRoutes(deps));
 

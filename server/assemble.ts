@@ -1,26 +1,26 @@
 // Builds the app's dependencies from configuration: the one place ports are chosen.
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../wasm/index.ts";
 import { createApp } from "./app.ts";
+import { blobStoreFromEnv } from "./blobs/index.ts";
 import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts";
-import type { AppDeps } from "./deps.ts";
-import { startReplicaWatch } from "./logs/replica-watch.ts";
-import { LogService } from "./logs/service.ts";
-import { templateTableFromEnv } from "./services/templates.ts";
-import { EventLog } from "./services/events.ts";
-import { Scheduler } from "./services/scheduler.ts";
-import { TestResultService } from "./services/test-results.ts";
-import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
-import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
-import { createGitMirror } from "./source/git-mirror.ts";
-import { eq } from "drizzle-orm";
 import { projects } from "./db/schema.ts";
+import type { AppDeps } from "./deps.ts";
 import { deployKeyOf } from "./forge/project-forge.ts";
 import { StatusReporter } from "./forge/status-reporter.ts";
-import { openBytes, seal } from "./secrets/index.ts";
-import { blobStoreFromEnv } from "./blobs/index.ts";
-import { VERSION } from "./version.ts";
+import { startReplicaWatch } from "./logs/replica-watch.ts";
+import { LogService } from "./logs/service.ts";
+import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { githubOAuthFromEnv } from "./routes/auth-github.ts";
+import { openBytes, seal } from "./secrets/index.ts";
+import { EventLog } from "./services/events.ts";
+import { Scheduler } from "./services/scheduler.ts";
+import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
+import { templateTableFromEnv } from "./services/templates.ts";
+import { TestResultService } from "./services/test-results.ts";
+import { createGitMirror } from "./source/git-mirror.ts";
+import { VERSION } from "./version.ts";
 
 export interface Assembled extends Initialised {
   deps: AppDeps;
@@ -38,7 +38,10 @@ export interface AssembleOptions {
  * The audit log's source address: the connection's peer. Only with CAIRN_TRUST_PROXY=1 (the server sits
  * behind a reverse proxy that appends to it) is the last X-Forwarded-For entry taken instead.
  */
-export function trustedClientIp(peer: NonNullable<AppDeps["clientIp"]>, env: Record<string, string | undefined>) {
+export function trustedClientIp(
+  peer: NonNullable<AppDeps["clientIp"]>,
+  env: Record<string, string | undefined>,
+) {
   if (env.CAIRN_TRUST_PROXY !== "1") return peer;
   return (c: Parameters<typeof peer>[0]) => {
     const forwarded = c.req.header("x-forwarded-for")?.split(",").pop()?.trim();
@@ -63,7 +66,9 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     },
     // Every secret a job was given is masked in its log (with its encoded forms).
     // A value changed while the job runs is masked in both versions: the one the job got and the new one.
-    secretsFor: async (jobId) => [...new Set([...delivered.get(jobId), ...(await secrets.valuesForJob(jobId))])],
+    secretsFor: async (jobId) => [
+      ...new Set([...delivered.get(jobId), ...(await secrets.valuesForJob(jobId))]),
+    ],
   });
   const events = new EventLog(init.db);
   const leaseTtl = Number(process.env.CAIRN_LEASE_TTL_MS ?? LEASE_TTL_MS);
@@ -71,12 +76,15 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     throw new Error(`CAIRN_LEASE_TTL_MS must be at least ${2 * HEARTBEAT_INTERVAL_MS} (two heartbeats)`);
   }
   const sshWindow = Number(process.env.CAIRN_SSH_WINDOW_S ?? 600);
-  if (!Number.isInteger(sshWindow) || sshWindow < 1) throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
+  if (!Number.isInteger(sshWindow) || sshWindow < 1)
+    throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
   const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl, sshWindow);
-  scheduler.jobSecrets = async (projectId, contexts, jobId) => delivered.remember(jobId, await secrets.forJob(projectId, contexts));
+  scheduler.jobSecrets = async (projectId, contexts, jobId) =>
+    delivered.remember(jobId, await secrets.forJob(projectId, contexts));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const testResults = new TestResultService(init.db);
-  scheduler.testTimings = (projectId, jobName, pipelineId) => testResults.timings(projectId, jobName, pipelineId);
+  scheduler.testTimings = (projectId, jobName, pipelineId) =>
+    testResults.timings(projectId, jobName, pipelineId);
   const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
   // Commit statuses go back to the forge in the background, from the events this process emits.
   const statuses = new StatusReporter({

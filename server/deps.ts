@@ -4,13 +4,13 @@ import type { Context } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 import type { BlobStore } from "./blobs/types.ts";
 import type { Db } from "./db/client.ts";
-import type { GithubOAuthConfig } from "./routes/auth-github.ts";
 import type { LogService } from "./logs/service.ts";
+import type { GithubOAuthConfig } from "./routes/auth-github.ts";
 import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
+import type { TemplateTable } from "./services/pipelines.ts";
 import type { Scheduler } from "./services/scheduler.ts";
 import type { SecretStore } from "./services/secret-store.ts";
-import type { TemplateTable } from "./services/pipelines.ts";
 import type { SourcePort } from "./source/git-mirror.ts";
 
 export interface AppDeps {

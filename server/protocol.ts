@@ -10,9 +10,9 @@
 import type { Step } from "./config/types.ts";
 import type { SealedSecrets } from "./secrets/box.ts";
 
-export type { Step };
 /** What the builder needs to open a job's secrets: its own box secret key and the job id as context. */
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
+export type { Step };
 
 export const PROTOCOL_VERSION = 5;
 

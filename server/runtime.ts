@@ -17,6 +17,7 @@ export interface Listening {
 
 export interface RuntimeAdapter {
   name: "bun" | "node" | "deno";
+  // biome-ignore lint/suspicious/noExplicitAny: a listener serves any app, whatever its Env
   listen(app: Hono<any>, opts: ListenOptions): Promise<Listening>;
   upgradeWebSocket?: UpgradeWebSocket;
   clientIp?: (c: Context) => string | null;

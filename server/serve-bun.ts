@@ -18,6 +18,7 @@ export const bunClientIp = (c: Context): string | null => {
 
 export type BunServeOptions = ListenOptions;
 
+// biome-ignore lint/suspicious/noExplicitAny: a listener serves any app, whatever its Env
 export function serveBun(app: Hono<any>, opts: BunServeOptions) {
   return Bun.serve({
     hostname: opts.host,

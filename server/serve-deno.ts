@@ -4,7 +4,13 @@ import type { RuntimeAdapter } from "./runtime.ts";
 
 declare const Deno: {
   serve(
-    opts: { hostname: string; port: number; cert?: string; key?: string; onListen?: (addr: { port: number }) => void },
+    opts: {
+      hostname: string;
+      port: number;
+      cert?: string;
+      key?: string;
+      onListen?: (addr: { port: number }) => void;
+    },
     handler: (req: Request, info: unknown) => Response | Promise<Response>,
   ): { shutdown(): Promise<void> };
 };
@@ -36,5 +42,12 @@ export const denoRuntime: RuntimeAdapter = {
 
 if (import.meta.main) {
   const { serve } = await import("./cli.ts");
-  await serve({ insecureHttp: Deno !== undefined && (globalThis as { Deno?: { args: string[] } }).Deno!.args.includes("--insecure-http") }, denoRuntime);
+  await serve(
+    {
+      insecureHttp:
+        Deno !== undefined &&
+        (globalThis as { Deno?: { args: string[] } }).Deno!.args.includes("--insecure-http"),
+    },
+    denoRuntime,
+  );
 }

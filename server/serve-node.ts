@@ -15,7 +15,9 @@ export const nodeRuntime: RuntimeAdapter = {
           fetch: app.fetch,
           hostname: opts.host,
           port: opts.port,
-          ...(opts.tls ? { createServer: createHttpsServer, serverOptions: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+          ...(opts.tls
+            ? { createServer: createHttpsServer, serverOptions: { cert: opts.tls.cert, key: opts.tls.key } }
+            : {}),
         },
         (info: AddressInfo) => resolve({ port: info.port, stop: () => server.close() }),
       );
@@ -34,4 +36,3 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const { serve: serveCairn } = await import("./cli.ts");
   await serveCairn({ insecureHttp: process.argv.includes("--insecure-http") }, nodeRuntime);
 }
-

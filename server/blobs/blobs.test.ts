@@ -38,7 +38,9 @@ describe.each(adapters)("%s blob store", (_name, make) => {
     await store.put("logs/job-2.ndjson", "two");
     await store.put("caches/p/key", "c");
     expect(await store.get("logs/job-1.ndjson")).toEqual(bytes);
-    expect(new Uint8Array(await new Response(await store.stream("logs/job-1.ndjson")).arrayBuffer())).toEqual(bytes);
+    expect(new Uint8Array(await new Response(await store.stream("logs/job-1.ndjson")).arrayBuffer())).toEqual(
+      bytes,
+    );
     expect(await store.has("logs/job-2.ndjson")).toBe(true);
     expect(await store.list("logs/")).toEqual(["logs/job-1.ndjson", "logs/job-2.ndjson"]);
     await store.delete("logs/job-2.ndjson");

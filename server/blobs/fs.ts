@@ -22,7 +22,9 @@ export function createFsBlobStore(root: string): BlobStore {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       const tmp = `${path}.tmp-${crypto.randomUUID()}`;
       let size = 0;
-      const counted = Readable.fromWeb(body as unknown as import("node:stream/web").ReadableStream<Uint8Array>).map((chunk: Uint8Array) => {
+      const counted = Readable.fromWeb(
+        body as unknown as import("node:stream/web").ReadableStream<Uint8Array>,
+      ).map((chunk: Uint8Array) => {
         size += chunk.length;
         if (size > maxBytes) throw new Error(`the upload is larger than ${maxBytes} bytes`);
         return chunk;

@@ -54,7 +54,9 @@ export function createS3BlobStore(opts: S3Options): BlobStore {
   return {
     kind: "s3",
     async put(key, body, contentType) {
-      await client.send(new PutObjectCommand({ Bucket, Key: Key(key), Body: body, ContentType: contentType }));
+      await client.send(
+        new PutObjectCommand({ Bucket, Key: Key(key), Body: body, ContentType: contentType }),
+      );
     },
     async get(key) {
       const stream = await getStream(key);
@@ -73,7 +75,9 @@ export function createS3BlobStore(opts: S3Options): BlobStore {
     },
     presign(key, method, expiresIn) {
       const command =
-        method === "PUT" ? new PutObjectCommand({ Bucket, Key: Key(key) }) : new GetObjectCommand({ Bucket, Key: Key(key) });
+        method === "PUT"
+          ? new PutObjectCommand({ Bucket, Key: Key(key) })
+          : new GetObjectCommand({ Bucket, Key: Key(key) });
       return getSignedUrl(client, command, { expiresIn });
     },
     async delete(key) {

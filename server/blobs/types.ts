@@ -20,7 +20,10 @@ export interface BlobStore {
 
 /** Keys are slash-separated names of [A-Za-z0-9._-] parts: no `..`, no absolute paths. */
 export function checkKey(key: string): string {
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) || key.split("/").some((p) => p === "." || p === "..")) {
+  if (
+    !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) ||
+    key.split("/").some((p) => p === "." || p === "..")
+  ) {
     throw new Error(`invalid blob key ${JSON.stringify(key)}`);
   }
   return key;

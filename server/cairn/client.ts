@@ -35,7 +35,9 @@ export async function loadConfig(env = process.env): Promise<CliConfig> {
     const saved = JSON.parse(await readFile(configPath(env), "utf8")) as CliConfig;
     return { server: env.CAIRN_SERVER ?? saved.server, token: env.CAIRN_TOKEN ?? saved.token };
   } catch {
-    throw new CliError("not logged in: run `cairn login --server URL --token TOKEN` (or set CAIRN_SERVER and CAIRN_TOKEN)");
+    throw new CliError(
+      "not logged in: run `cairn login --server URL --token TOKEN` (or set CAIRN_SERVER and CAIRN_TOKEN)",
+    );
   }
 }
 

@@ -6,7 +6,14 @@ import { Api, CliError, loadConfig, saveConfig } from "./client.ts";
 import { makeOut, type Out, status } from "./output.ts";
 
 type Job = { id: string; name: string; status: string; slice?: { index: number; total: number } };
-type Pipeline = { id: string; number: number; status: string; branch: string | null; sha: string; jobs: Job[] };
+type Pipeline = {
+  id: string;
+  number: number;
+  status: string;
+  branch: string | null;
+  sha: string;
+  jobs: Job[];
+};
 
 const TERMINAL = new Set(["success", "failed", "canceled", "lost"]);
 
@@ -41,13 +48,15 @@ export async function trigger(argv: string[]): Promise<number> {
     follow: { type: "boolean" },
   });
   const out = makeOut(Boolean(values.json));
-  if (positionals.length !== 1) throw new CliError("usage: cairn trigger PROJECT [--branch B] [--param k=v]... [--follow]", 2);
+  if (positionals.length !== 1)
+    throw new CliError("usage: cairn trigger PROJECT [--branch B] [--param k=v]... [--follow]", 2);
   const parameters: Record<string, string | number | boolean> = {};
   for (const p of (values.param as string[] | undefined) ?? []) {
     const i = p.indexOf("=");
     if (i <= 0) throw new CliError(`--param needs key=value, got ${JSON.stringify(p)}`, 2);
     const v = p.slice(i + 1);
-    parameters[p.slice(0, i)] = v === "true" ? true : v === "false" ? false : /^-?\d+$/.test(v) ? Number(v) : v;
+    parameters[p.slice(0, i)] =
+      v === "true" ? true : v === "false" ? false : /^-?\d+$/.test(v) ? Number(v) : v;
   }
   const api = new Api(await loadConfig());
   const project = await api.project(positionals[0]);
@@ -59,7 +68,9 @@ export async function trigger(argv: string[]): Promise<number> {
   if (!values.follow) {
     if (out.json) out.data(created);
     else {
-      out.print(`Pipeline #${created.number} of ${project.name} at ${created.sha.slice(0, 12)}: ${created.jobs.length} job(s)`);
+      out.print(
+        `Pipeline #${created.number} of ${project.name} at ${created.sha.slice(0, 12)}: ${created.jobs.length} job(s)`,
+      );
       for (const j of created.jobs) out.print(`  ${j.name}  ${status(out, j.status)}  ${j.id}`);
     }
     return 0;
@@ -76,7 +87,14 @@ async function followPipeline(api: Api, out: Out, pipelineId: string): Promise<n
     for (const job of p.jobs) {
       if (job.status === "queued" || following.has(job.id)) continue;
       following.add(job.id);
-      followers.push(streamLog(api, out, job.id, `${job.name}${job.slice && job.slice.total > 1 ? `/${job.slice.index}` : ""}`));
+      followers.push(
+        streamLog(
+          api,
+          out,
+          job.id,
+          `${job.name}${job.slice && job.slice.total > 1 ? `/${job.slice.index}` : ""}`,
+        ),
+      );
     }
     if (TERMINAL.has(p.status)) {
       await Promise.all(followers);
@@ -135,7 +153,9 @@ export async function logs(argv: string[]): Promise<number> {
   }
   let from = 0;
   for (;;) {
-    const page = await api.get<{ lines: LogLine[]; next_from: number }>(`/api/v1/jobs/${jobId}/log?from=${from}&limit=10000`);
+    const page = await api.get<{ lines: LogLine[]; next_from: number }>(
+      `/api/v1/jobs/${jobId}/log?from=${from}&limit=10000`,
+    );
     for (const line of page.lines) {
       if (out.json) out.data({ job: jobId, n: line.n, text: line.text, spans: line.spans });
       else out.print(out.color ? renderAnsi([line]).replace(/\n$/, "") : line.text);
@@ -157,7 +177,11 @@ export async function statusCmd(argv: string[]): Promise<number> {
       rows.push({ project: p.name, id: p.id, pipeline: latest ?? null });
     }
     if (out.json) out.data(rows);
-    else for (const r of rows) out.print(`${r.project.padEnd(24)} ${r.pipeline ? `#${r.pipeline.number} ${status(out, r.pipeline.status)} ${r.pipeline.branch ?? r.pipeline.sha.slice(0, 12)}` : "no pipelines"}`);
+    else
+      for (const r of rows)
+        out.print(
+          `${r.project.padEnd(24)} ${r.pipeline ? `#${r.pipeline.number} ${status(out, r.pipeline.status)} ${r.pipeline.branch ?? r.pipeline.sha.slice(0, 12)}` : "no pipelines"}`,
+        );
     return 0;
   }
   const ref = positionals[0];
@@ -166,13 +190,16 @@ export async function statusCmd(argv: string[]): Promise<number> {
     pipeline = await api.get<Pipeline>(`/api/v1/pipelines/${ref}`);
   } catch {
     const project = await api.project(ref);
-    const latest = (await api.get<{ items: Pipeline[] }>(`/api/v1/projects/${project.id}/pipelines`)).items[0];
+    const latest = (await api.get<{ items: Pipeline[] }>(`/api/v1/projects/${project.id}/pipelines`))
+      .items[0];
     if (!latest) throw new CliError(`project ${project.name} has no pipelines yet`);
     pipeline = latest;
   }
   if (out.json) out.data(pipeline);
   else {
-    out.print(`Pipeline #${pipeline.number} ${status(out, pipeline.status)} ${pipeline.branch ?? ""} ${pipeline.sha.slice(0, 12)}`);
+    out.print(
+      `Pipeline #${pipeline.number} ${status(out, pipeline.status)} ${pipeline.branch ?? ""} ${pipeline.sha.slice(0, 12)}`,
+    );
     for (const j of pipeline.jobs) out.print(`  ${j.name.padEnd(24)} ${status(out, j.status)}  ${j.id}`);
   }
   return 0;
@@ -183,7 +210,9 @@ export async function cancel(argv: string[]): Promise<number> {
   const out = makeOut(Boolean(values.json));
   if (positionals.length !== 1) throw new CliError("usage: cairn cancel JOB", 2);
   const api = new Api(await loadConfig());
-  const r = await api.post<{ id: string; canceled: boolean; status: string }>(`/api/v1/jobs/${positionals[0]}/cancel`);
+  const r = await api.post<{ id: string; canceled: boolean; status: string }>(
+    `/api/v1/jobs/${positionals[0]}/cancel`,
+  );
   if (out.json) out.data(r);
   else out.print(r.canceled ? `Canceled job ${r.id}` : `Job ${r.id} already ended (${r.status})`);
   return 0;
@@ -196,7 +225,9 @@ export async function env(argv: string[]): Promise<number> {
   const api = new Api(await loadConfig());
   if (sub === "list" && positionals.length === 1) {
     const project = await api.project(positionals[0]);
-    const r = await api.get<{ items: { name: string; hint: string; updated_at: string }[] }>(`/api/v1/projects/${project.id}/envvars`);
+    const r = await api.get<{ items: { name: string; hint: string; updated_at: string }[] }>(
+      `/api/v1/projects/${project.id}/envvars`,
+    );
     if (out.json) out.data(r.items);
     else for (const v of r.items) out.print(`${v.name.padEnd(32)} ${v.hint}  ${v.updated_at}`);
     return 0;
@@ -204,23 +235,34 @@ export async function env(argv: string[]): Promise<number> {
   if (sub === "set" && (positionals.length === 3 || (positionals.length === 2 && values["from-stdin"]))) {
     const project = await api.project(positionals[0]);
     // A value on the command line lands in shell history: --from-stdin keeps it out.
-    const value = values["from-stdin"] ? (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "") : positionals[2];
-    const r = await api.post<{ name: string; hint: string; warning?: string }>(`/api/v1/projects/${project.id}/envvars`, {
-      name: positionals[1],
-      value,
-    });
+    const value = values["from-stdin"]
+      ? (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "")
+      : positionals[2];
+    const r = await api.post<{ name: string; hint: string; warning?: string }>(
+      `/api/v1/projects/${project.id}/envvars`,
+      {
+        name: positionals[1],
+        value,
+      },
+    );
     if (out.json) out.data(r);
     else out.print(`Set ${r.name} (${r.hint})${r.warning ? `\nwarning: ${r.warning}` : ""}`);
     return 0;
   }
   if (sub === "unset" && positionals.length === 2) {
     const project = await api.project(positionals[0]);
-    await api.request("DELETE", `/api/v1/projects/${project.id}/envvars/${encodeURIComponent(positionals[1])}`);
+    await api.request(
+      "DELETE",
+      `/api/v1/projects/${project.id}/envvars/${encodeURIComponent(positionals[1])}`,
+    );
     if (out.json) out.data({ name: positionals[1], deleted: true });
     else out.print(`Removed ${positionals[1]}`);
     return 0;
   }
-  throw new CliError("usage: cairn env set PROJECT NAME [VALUE | --from-stdin] | cairn env unset PROJECT NAME | cairn env list PROJECT", 2);
+  throw new CliError(
+    "usage: cairn env set PROJECT NAME [VALUE | --from-stdin] | cairn env unset PROJECT NAME | cairn env list PROJECT",
+    2,
+  );
 }
 
 export async function rerun(argv: string[]): Promise<number> {
@@ -228,11 +270,17 @@ export async function rerun(argv: string[]): Promise<number> {
   const out = makeOut(Boolean(values.json));
   if (positionals.length !== 1) throw new CliError("usage: cairn rerun PIPELINE [--failed]", 2);
   const api = new Api(await loadConfig());
-  const p = await api.get<Pipeline & { workflows: { id: string; name: string; status: string }[] }>(`/api/v1/pipelines/${positionals[0]}`);
+  const p = await api.get<Pipeline & { workflows: { id: string; name: string; status: string }[] }>(
+    `/api/v1/pipelines/${positionals[0]}`,
+  );
   const results = [];
   for (const wf of p.workflows) {
     if (values.failed && wf.status === "success") continue;
-    results.push(await api.post<{ workflow_id: string; jobs: string[] }>(`/api/v1/workflows/${wf.id}/rerun`, { from_failed: Boolean(values.failed) }));
+    results.push(
+      await api.post<{ workflow_id: string; jobs: string[] }>(`/api/v1/workflows/${wf.id}/rerun`, {
+        from_failed: Boolean(values.failed),
+      }),
+    );
   }
   if (out.json) out.data(results);
   else for (const r of results) out.print(`Re-running ${r.jobs.length} job(s) of workflow ${r.workflow_id}`);

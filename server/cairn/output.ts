@@ -18,7 +18,14 @@ export function makeOut(json: boolean, stream = process.stdout): Out {
   };
 }
 
-const CODES: Record<string, string> = { success: "32", failed: "31", lost: "31", canceled: "33", running: "36", queued: "2" };
+const CODES: Record<string, string> = {
+  success: "32",
+  failed: "31",
+  lost: "31",
+  canceled: "33",
+  running: "36",
+  queued: "2",
+};
 
 export function status(out: Out, s: string): string {
   return out.color && CODES[s] ? `\x1b[${CODES[s]}m${s}\x1b[0m` : s;

@@ -10,7 +10,9 @@ export const users = sqliteTable(
   {
     id: text("id").primaryKey(),
     login: text("login").notNull(),
-    role: text("role", { enum: ["admin", "member"] }).notNull().default("member"),
+    role: text("role", { enum: ["admin", "member"] })
+      .notNull()
+      .default("member"),
     createdAt: integer("created_at").notNull().default(now),
     /** argon2id PHC string (services/passwords.ts); null: no password sign-in. */
     passwordHash: text("password_hash"),
@@ -388,7 +390,10 @@ export const caches = sqliteTable(
     jobId: text("job_id").notNull(),
     createdAt: integer("created_at").notNull().default(now),
   },
-  (t) => [uniqueIndex("caches_project_key").on(t.projectId, t.key), index("caches_project_created").on(t.projectId, t.createdAt)],
+  (t) => [
+    uniqueIndex("caches_project_key").on(t.projectId, t.key),
+    index("caches_project_created").on(t.projectId, t.createdAt),
+  ],
 );
 
 /** One stored file of a job (`store_artifacts`): its path as shown, its size, its blob. */
@@ -461,7 +466,10 @@ export const userSshKeys = sqliteTable(
     fingerprint: text("fingerprint").notNull(),
     createdAt: integer("created_at").notNull().default(now),
   },
-  (t) => [uniqueIndex("user_ssh_keys_fingerprint").on(t.fingerprint), index("user_ssh_keys_user").on(t.userId)],
+  (t) => [
+    uniqueIndex("user_ssh_keys_fingerprint").on(t.fingerprint),
+    index("user_ssh_keys_user").on(t.userId),
+  ],
 );
 
 /** Per-project roles; org admins (users.role = admin) hold every role everywhere. */

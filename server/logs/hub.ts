@@ -35,7 +35,8 @@ export class LogHub {
 
   /** A viewer has read the job's stored lines up to `line`: later ones must reach it live. */
   noteRead(jobId: string, line: number): void {
-    if (this.viewers.has(jobId) && !this.progress.has(jobId)) this.progress.set(jobId, { line, ended: false });
+    if (this.viewers.has(jobId) && !this.progress.has(jobId))
+      this.progress.set(jobId, { line, ended: false });
   }
 
   /** Jobs with viewers here, and how far they have been served (see replica-watch.ts). */

@@ -22,7 +22,10 @@ export async function pollReplicas(db: Db, logs: LogService): Promise<void> {
     while (p && row.logLines > p.line) {
       const lines = await logs.readLines(row.id, p.line, 5000);
       if (lines.length === 0) break;
-      logs.hub.publish(row.id, { kind: "chunk", chunk: { first: lines[0].n, last: lines[lines.length - 1].n, lines } });
+      logs.hub.publish(row.id, {
+        kind: "chunk",
+        chunk: { first: lines[0].n, last: lines[lines.length - 1].n, lines },
+      });
       p = watched.get(row.id);
     }
     p = watched.get(row.id);

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadLogPipeline } from "../../wasm/index.ts";
 import { startS3rver, type TestS3 } from "../../tests/support/s3rver.ts";
+import { loadLogPipeline } from "../../wasm/index.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { createS3BlobStore } from "../blobs/s3.ts";
 import type { BlobStore } from "../blobs/types.ts";
@@ -45,11 +45,14 @@ async function seedJob(db: Db): Promise<string> {
   await db.insert(projects).values({ id, name: `p-${id}`, repoUrl: "/dev/null" });
   await db.insert(pipelines).values({ id, projectId: id, number: 1, sha: "0".repeat(40), configPath: "x" });
   await db.insert(workflows).values({ id, pipelineId: id, name: "w" });
-  await db.insert(jobs).values({ id, pipelineId: id, workflowId: id, projectId: id, name: "j", spec: "{}", template: "t" });
+  await db
+    .insert(jobs)
+    .values({ id, pipelineId: id, workflowId: id, projectId: id, name: "j", spec: "{}", template: "t" });
   return id;
 }
 
-const texts = async (svc: LogService, jobId: string, after = 0) => (await svc.readLines(jobId, after)).map((l) => l.text);
+const texts = async (svc: LogService, jobId: string, after = 0) =>
+  (await svc.readLines(jobId, after)).map((l) => l.text);
 
 describe("ingest", () => {
   test("offsets: resending is a no-op, a gap is refused with the expected offset", async () => {
@@ -65,7 +68,9 @@ describe("ingest", () => {
   });
 
   test("a restarted service rebuilds the pipeline from the sealed raw segment: nothing lost or doubled", async () => {
-    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), ["hunter2-secret"]);
+    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [
+      "hunter2-secret",
+    ]);
     const input = "line 1\n\x1b[31mred\x1b[0m 2\npartial hunt";
     let svc = make();
     await svc.append(jobId, 0, enc.encode(input));
@@ -79,7 +84,9 @@ describe("ingest", () => {
   });
 
   test("raw bytes are stored sealed, never in plaintext", async () => {
-    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), ["s3cr3t-value"]);
+    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [
+      "s3cr3t-value",
+    ]);
     const svc = make();
     await svc.append(jobId, 0, enc.encode("token=s3cr3t-val"));
     const rows = await db.select().from(logRaw);
@@ -91,19 +98,34 @@ describe("ingest", () => {
 
 describe.each([
   ["filesystem", () => createFsBlobStore(mkdtempSync(join(tmpdir(), "b-")))],
-  ["S3 (s3rver)", () => createS3BlobStore({ bucket: s3.bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, prefix: `${crypto.randomUUID()}/` })],
+  [
+    "S3 (s3rver)",
+    () =>
+      createS3BlobStore({
+        bucket: s3.bucket,
+        endpoint: s3.endpoint,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+        prefix: `${crypto.randomUUID()}/`,
+      }),
+  ],
 ] as const)("archive to the %s store", (_name, makeStore) => {
   test("reads the same before and after; the rows are gone", async () => {
     const blobs = makeStore();
     const { db, make, jobId } = await setup(blobs);
     const svc = make();
     const body = Array.from({ length: 2500 }, (_, i) => `\x1b[1mline\x1b[0m ${i}\n`).join("");
-    for (let at = 0; at < body.length; at += 777) await svc.append(jobId, at, enc.encode(body.slice(at, at + 777)));
+    for (let at = 0; at < body.length; at += 777)
+      await svc.append(jobId, at, enc.encode(body.slice(at, at + 777)));
     const before = await svc.readLines(jobId, 0, 1_000_000);
     expect(before.length).toBe(2500);
     const page = await svc.readLines(jobId, 1200, 10);
     let ended: string | undefined;
-    svc.hub.subscribe(jobId, { deliver: (e) => e.kind === "end" && (ended = e.status) });
+    svc.hub.subscribe(jobId, {
+      deliver: (e) => {
+        if (e.kind === "end") ended = e.status;
+      },
+    });
     await svc.finish(jobId, "success");
     expect(ended).toBe("success");
     expect(await db.select().from(logChunks)).toEqual([]);

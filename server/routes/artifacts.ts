@@ -2,7 +2,7 @@
 // server with the caller's own authentication) and its test results with a summary.
 import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { artifacts, } from "../db/schema.ts";
+import { artifacts } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
@@ -17,7 +17,6 @@ export const artifactRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
   const tests = new TestResultService(db);
-
 
   app.get("/jobs/:id/artifacts", async (c) => {
     const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");

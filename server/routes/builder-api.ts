@@ -48,7 +48,11 @@ export const builderApiRoutes = (deps: AppDeps) => {
     try {
       builderKeyFingerprint(publicKey);
     } catch {
-      throw new BadRequest("`public_key` must be a 32-byte NaCl box public key in base64", { field: "public_key" }, "invalid_body");
+      throw new BadRequest(
+        "`public_key` must be a 32-byte NaCl box public key in base64",
+        { field: "public_key" },
+        "invalid_body",
+      );
     }
     const now = Date.now();
     // Claim the one-time token atomically: a second registration with it finds usedAt set.
@@ -62,12 +66,17 @@ export const builderApiRoutes = (deps: AppDeps) => {
           gt(registrationTokens.expiresAt, now),
         ),
       );
-    if (claimed.rowsAffected !== 1) throw new Unauthorized("the registration token is unknown, used or expired");
+    if (claimed.rowsAffected !== 1)
+      throw new Unauthorized("the registration token is unknown, used or expired");
     const builderToken = newToken("cairn_bld");
     const id = newId();
-    const claim = await db.query.registrationTokens.findFirst({ where: eq(registrationTokens.tokenHash, hashToken(token)) });
+    const claim = await db.query.registrationTokens.findFirst({
+      where: eq(registrationTokens.tokenHash, hashToken(token)),
+    });
     await db.transaction(async (tx) => {
-      await tx.insert(builders).values({ id, name, tokenHash: hashToken(builderToken), publicKey, slots, driver });
+      await tx
+        .insert(builders)
+        .values({ id, name, tokenHash: hashToken(builderToken), publicKey, slots, driver });
       await audit(tx, {
         actor: { type: "builder", id },
         action: "builder.registered",
@@ -92,7 +101,10 @@ export const builderApiRoutes = (deps: AppDeps) => {
   app.post("/builder/acquire", async (c) => {
     const builder = c.get("builder");
     const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
-    const sshEndpoint = typeof body.ssh_endpoint === "string" && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint) ? body.ssh_endpoint : null;
+    const sshEndpoint =
+      typeof body.ssh_endpoint === "string" && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint)
+        ? body.ssh_endpoint
+        : null;
     await db.update(builders).set({ lastSeenAt: Date.now(), sshEndpoint }).where(eq(builders.id, builder.id));
     const classes = Array.isArray(body.resource_classes)
       ? body.resource_classes.filter((x): x is string => typeof x === "string")
@@ -106,7 +118,8 @@ export const builderApiRoutes = (deps: AppDeps) => {
   const leasedJob = async (builderId: string, jobId: string) => {
     const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
     if (!job) throw new NotFound("job", jobId);
-    if (job.builderId !== builderId) throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
+    if (job.builderId !== builderId)
+      throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
     return job;
   };
 
@@ -153,13 +166,19 @@ export const builderApiRoutes = (deps: AppDeps) => {
     if (!range) throw new BadRequest("Content-Range: bytes START-END/* is required", undefined, "bad_range");
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     if (bytes.length !== range.end - range.start + 1) {
-      throw new BadRequest(`Content-Range says ${range.end - range.start + 1} bytes, the body has ${bytes.length}`);
+      throw new BadRequest(
+        `Content-Range says ${range.end - range.start + 1} bytes, the body has ${bytes.length}`,
+      );
     }
-    if (bytes.length > MAX_LOG_UPLOAD) throw new BadRequest(`a log upload may carry at most ${MAX_LOG_UPLOAD} bytes`);
+    if (bytes.length > MAX_LOG_UPLOAD)
+      throw new BadRequest(`a log upload may carry at most ${MAX_LOG_UPLOAD} bytes`);
     const result = await deps.logs.append(job.id, range.start, bytes);
     if (!result.ok) {
       return c.json(
-        { error: { code: "range_not_satisfiable", message: `expected offset ${result.offset}` }, offset: result.offset },
+        {
+          error: { code: "range_not_satisfiable", message: `expected offset ${result.offset}` },
+          offset: result.offset,
+        },
         416,
       );
     }
@@ -185,9 +204,18 @@ export const builderApiRoutes = (deps: AppDeps) => {
       throw new BadRequest("`status` must be success, failed or canceled", { field: "status" });
     }
     if (typeof body.log_bytes === "number" && body.log_bytes !== job.logBytes) {
-      return c.json({ error: { code: "log_incomplete", message: `server has ${job.logBytes} log bytes` }, offset: job.logBytes }, 416);
+      return c.json(
+        {
+          error: { code: "log_incomplete", message: `server has ${job.logBytes} log bytes` },
+          offset: job.logBytes,
+        },
+        416,
+      );
     }
-    const ok = await deps.scheduler.finish(builder.id, job.id, { ...body, unsandboxed: Boolean(body.unsandboxed) });
+    const ok = await deps.scheduler.finish(builder.id, job.id, {
+      ...body,
+      unsandboxed: Boolean(body.unsandboxed),
+    });
     if (!ok) throw new Conflict("the job's lease has ended", undefined, "lease_lost");
     return c.json({ ok: true });
   });

@@ -5,10 +5,10 @@ import { builders, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { hashToken } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { createRegistrationToken } from "../services/builders.ts";
 import { iso } from "../services/ids.ts";
-import { hashToken } from "../secrets/index.ts";
 import { page, pageParams } from "./page.ts";
 
 export const builderAdminRoutes = (deps: AppDeps) => {
@@ -19,7 +19,9 @@ export const builderAdminRoutes = (deps: AppDeps) => {
     const user = c.get("user");
     requireAdmin(user);
     const { token, expiresAt } = await createRegistrationToken(db, user.id);
-    const row = await db.query.registrationTokens.findFirst({ where: eq(registrationTokens.tokenHash, hashToken(token)) });
+    const row = await db.query.registrationTokens.findFirst({
+      where: eq(registrationTokens.tokenHash, hashToken(token)),
+    });
     await audit(db, {
       actor: { type: "user", id: user.id },
       action: "token.created",
@@ -35,27 +37,40 @@ export const builderAdminRoutes = (deps: AppDeps) => {
     // Oldest first; the cursor is the last builder's `<created_at>.<id>`.
     const { after, limit } = pageParams(c, 100);
     const m = after === undefined ? null : /^(\d{1,15})\.(.+)$/.exec(after);
-    if (after !== undefined && !m) throw new BadRequest("`cursor` is not a cursor this list gave out", { field: "cursor" }, "invalid_query");
+    if (after !== undefined && !m)
+      throw new BadRequest(
+        "`cursor` is not a cursor this list gave out",
+        { field: "cursor" },
+        "invalid_query",
+      );
     const rows = await db
       .select()
       .from(builders)
       .where(
         m
-          ? or(gt(builders.createdAt, Number(m[1])), and(eq(builders.createdAt, Number(m[1])), gt(builders.id, m[2])))
+          ? or(
+              gt(builders.createdAt, Number(m[1])),
+              and(eq(builders.createdAt, Number(m[1])), gt(builders.id, m[2])),
+            )
           : undefined,
       )
       .orderBy(asc(builders.createdAt), asc(builders.id))
       .limit(limit + 1);
     return c.json(
-      page(rows, limit, (b) => `${b.createdAt}.${b.id}`, (b) => ({
-        id: b.id,
-        name: b.name,
-        slots: b.slots,
-        driver: b.driver,
-        last_seen_at: iso(b.lastSeenAt),
-        revoked_at: iso(b.revokedAt),
-        created_at: iso(b.createdAt),
-      })),
+      page(
+        rows,
+        limit,
+        (b) => `${b.createdAt}.${b.id}`,
+        (b) => ({
+          id: b.id,
+          name: b.name,
+          slots: b.slots,
+          driver: b.driver,
+          last_seen_at: iso(b.lastSeenAt),
+          revoked_at: iso(b.revokedAt),
+          created_at: iso(b.createdAt),
+        }),
+      ),
     );
   });
 

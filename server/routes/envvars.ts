@@ -1,11 +1,10 @@
-
 import { type Context, Hono } from "hono";
 import { isMaskable } from "../../wasm/index.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
-import { requireProjectRole } from "../services/access.ts";
 import { validateSecretName, validateSecretValue } from "../secrets/index.ts";
+import { requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
 import type { SecretListing, SecretScope } from "../services/secret-store.ts";

@@ -15,7 +15,8 @@ export const eventRoutes = (deps: AppDeps) => {
 
   app.get("/events", async (c) => {
     const raw = c.req.header("last-event-id") ?? c.req.query("after");
-    if (raw !== undefined && !/^\d{1,15}$/.test(raw)) throw new BadRequest("`after` must be an event id", { field: "after" });
+    if (raw !== undefined && !/^\d{1,15}$/.test(raw))
+      throw new BadRequest("`after` must be an event id", { field: "after" });
     let after = raw === undefined ? await deps.events.latestId() : Number(raw);
     const user = c.get("user");
     // Only events of projects the user may read; the list is refreshed so a new membership shows up.

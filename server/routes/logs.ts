@@ -1,10 +1,9 @@
-
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { renderHtml, renderText } from "../../wasm/index.ts";
 import type { LogLine } from "../../wasm/types.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, } from "../errors.ts";
+import { BadRequest } from "../errors.ts";
 import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
@@ -41,7 +40,6 @@ function sseLines(lines: LogLine[]): Uint8Array {
 export const logRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db, logs } = deps;
-
 
   app.get("/jobs/:id/log", async (c) => {
     const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");

@@ -3,9 +3,14 @@ import { Hono } from "hono";
 import { builders, jobs, pipelines, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
-import { requireJobRole, requirePipelineRole, requireProjectRole, requireWorkflowRole } from "../services/access.ts";
-import { readJson } from "./body.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import {
+  requireJobRole,
+  requirePipelineRole,
+  requireProjectRole,
+  requireWorkflowRole,
+} from "../services/access.ts";
+import { readJson } from "./body.ts";
 import { page, pageParams } from "./page.ts";
 import { presentJob, presentPipeline } from "./presenters.ts";
 
@@ -24,7 +29,11 @@ export const pipelineRoutes = (deps: AppDeps) => {
   const loadPipeline = async (id: string) => {
     const p = await db.query.pipelines.findFirst({ where: eq(pipelines.id, id) });
     if (!p) throw new NotFound("pipeline", id);
-    const wfs = await db.select().from(workflows).where(eq(workflows.pipelineId, id)).orderBy(asc(workflows.createdAt));
+    const wfs = await db
+      .select()
+      .from(workflows)
+      .where(eq(workflows.pipelineId, id))
+      .orderBy(asc(workflows.createdAt));
     const js = await db.select().from(jobs).where(eq(jobs.pipelineId, id)).orderBy(asc(jobs.createdAt));
     return presentPipeline(p, wfs, js);
   };
@@ -34,7 +43,11 @@ export const pipelineRoutes = (deps: AppDeps) => {
     await requireProjectRole(deps, c.get("user"), id, "read");
     const { after, limit } = pageParams(c);
     if (after !== undefined && !/^\d{1,15}$/.test(after)) {
-      throw new BadRequest("`cursor` is not a cursor this list gave out", { field: "cursor" }, "invalid_query");
+      throw new BadRequest(
+        "`cursor` is not a cursor this list gave out",
+        { field: "cursor" },
+        "invalid_query",
+      );
     }
     const rows = await db
       .select()
@@ -42,7 +55,12 @@ export const pipelineRoutes = (deps: AppDeps) => {
       .where(and(eq(pipelines.projectId, id), after ? lt(pipelines.number, Number(after)) : undefined))
       .orderBy(desc(pipelines.number))
       .limit(limit + 1);
-    const { items, next_cursor } = page(rows, limit, (p) => String(p.number), (p) => p.id);
+    const { items, next_cursor } = page(
+      rows,
+      limit,
+      (p) => String(p.number),
+      (p) => p.id,
+    );
     return c.json({ items: await Promise.all(items.map((pid) => loadPipeline(pid))), next_cursor });
   });
 
@@ -55,7 +73,10 @@ export const pipelineRoutes = (deps: AppDeps) => {
     const id = c.req.param("id");
     const job = await requireJobRole(deps, c.get("user"), id, "read");
     const ss = await db.select().from(steps).where(eq(steps.jobId, id)).orderBy(asc(steps.index));
-    const builder = job.sshEnabled && job.builderId ? await db.query.builders.findFirst({ where: eq(builders.id, job.builderId) }) : null;
+    const builder =
+      job.sshEnabled && job.builderId
+        ? await db.query.builders.findFirst({ where: eq(builders.id, job.builderId) })
+        : null;
     return c.json({ ...presentJob(job, ss), ssh: sshInfo(job, builder?.sshEndpoint ?? null) });
   });
 
@@ -71,7 +92,8 @@ export const pipelineRoutes = (deps: AppDeps) => {
     const id = c.req.param("id");
     await requireJobRole(deps, c.get("user"), id, "write");
     const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
-    if (body.ssh !== undefined && typeof body.ssh !== "boolean") throw new BadRequest("`ssh` must be a boolean", { field: "ssh" });
+    if (body.ssh !== undefined && typeof body.ssh !== "boolean")
+      throw new BadRequest("`ssh` must be a boolean", { field: "ssh" });
     let created: string;
     try {
       created = await deps.scheduler.rerunJob(id, { ssh: body.ssh === true });

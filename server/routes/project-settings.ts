@@ -19,8 +19,8 @@ import {
   sealWebhookSecret,
 } from "../forge/project-forge.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
-import { requireJobRole, requireProjectRole } from "../services/access.ts";
 import { seal } from "../secrets/index.ts";
+import { requireJobRole, requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { generateDeployKey } from "../source/deploy-keys.ts";
 import { readJson } from "./body.ts";
@@ -100,7 +100,14 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   app.patch("/projects/:id", async (c) => {
     const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
     const body = await readJson(c);
-    const known = ["followed", "branch_filters", "default_branch", "known_hosts", "forge", "max_concurrent_jobs"];
+    const known = [
+      "followed",
+      "branch_filters",
+      "default_branch",
+      "known_hosts",
+      "forge",
+      "max_concurrent_jobs",
+    ];
     const unknown = Object.keys(body).filter((k) => !known.includes(k));
     if (unknown.length)
       throw new BadRequest(
@@ -138,7 +145,11 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
     if ("max_concurrent_jobs" in body) {
       const n = body.max_concurrent_jobs;
       if (n !== null && (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 10_000)) {
-        throw new BadRequest("`max_concurrent_jobs` must be a whole number from 1 to 10000, or null for no limit", { field: "max_concurrent_jobs" }, "invalid_body");
+        throw new BadRequest(
+          "`max_concurrent_jobs` must be a whole number from 1 to 10000, or null for no limit",
+          { field: "max_concurrent_jobs" },
+          "invalid_body",
+        );
       }
       set.maxConcurrentJobs = n as number | null;
     }

@@ -73,7 +73,12 @@ export const projectRoutes = (deps: AppDeps) => {
     const rows = await db
       .select()
       .from(projects)
-      .where(and(readable ? inArray(projects.id, readable) : undefined, after ? gt(projects.name, after) : undefined))
+      .where(
+        and(
+          readable ? inArray(projects.id, readable) : undefined,
+          after ? gt(projects.name, after) : undefined,
+        ),
+      )
       .orderBy(asc(projects.name))
       .limit(limit + 1);
     return c.json(page(rows, limit, (p) => p.name, presentProject));

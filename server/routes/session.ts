@@ -120,10 +120,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
     });
     const session = await createSession(db, user.id, Date.now(), scopes);
     setSessionCookie(c, session, deps.tls);
-    return c.json(
-      { user: presentUser(user), csrf: session.csrf, expires_at: iso(session.expiresAt) },
-      201,
-    );
+    return c.json({ user: presentUser(user), csrf: session.csrf, expires_at: iso(session.expiresAt) }, 201);
   });
 
   app.get("/session", async (c) => {

@@ -36,7 +36,9 @@ export class EventLog {
   constructor(private readonly db: Db) {}
 
   async emit(event: CairnEvent): Promise<void> {
-    await this.db.insert(events).values({ type: event.type, projectId: event.project_id, body: JSON.stringify(event) });
+    await this.db
+      .insert(events)
+      .values({ type: event.type, projectId: event.project_id, body: JSON.stringify(event) });
     for (const w of this.waiters) w();
     this.waiters.clear();
     for (const s of this.subscribers) {
@@ -54,9 +56,15 @@ export class EventLog {
 
   /** Events after `afterId`, oldest first; `projects` limits them to projects the reader may see. */
   async since(afterId: number, projects: string[] | null, limit = 500): Promise<StoredEvent[]> {
-    const where = projects ? and(gt(events.id, afterId), inArray(events.projectId, projects)) : gt(events.id, afterId);
+    const where = projects
+      ? and(gt(events.id, afterId), inArray(events.projectId, projects))
+      : gt(events.id, afterId);
     const rows = await this.db.select().from(events).where(where).orderBy(asc(events.id)).limit(limit);
-    return rows.map((r) => ({ ...(JSON.parse(r.body) as CairnEvent), id: r.id, at: new Date(r.at).toISOString() }));
+    return rows.map((r) => ({
+      ...(JSON.parse(r.body) as CairnEvent),
+      id: r.id,
+      at: new Date(r.at).toISOString(),
+    }));
   }
 
   /** The newest event id (a client that connects without one starts from here). */

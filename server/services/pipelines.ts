@@ -3,12 +3,12 @@
 import { eq, sql } from "drizzle-orm";
 import { parseConfig, planPipeline } from "../config/index.ts";
 import type { ConfigError } from "../config/types.ts";
-import type { TemplateTable } from "./templates.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
 import type { SourcePort } from "../source/git-mirror.ts";
 import { newId } from "./ids.ts";
+import type { TemplateTable } from "./templates.ts";
 
 /** `.cairn/config.yml` wins over `.circleci/config.yml`. */
 export const CONFIG_PATHS = [".cairn/config.yml", ".circleci/config.yml"];
@@ -57,10 +57,14 @@ export async function createPipeline(
     }
   }
   if (text === null || !configPath) {
-    throw new Unprocessable("config_missing", `no ${CONFIG_PATHS.join(" or ")} at commit ${sha.slice(0, 12)}`, {
-      sha,
-      paths: CONFIG_PATHS,
-    });
+    throw new Unprocessable(
+      "config_missing",
+      `no ${CONFIG_PATHS.join(" or ")} at commit ${sha.slice(0, 12)}`,
+      {
+        sha,
+        paths: CONFIG_PATHS,
+      },
+    );
   }
 
   const parsed = parseConfig(text, configPath);
@@ -75,7 +79,10 @@ export async function createPipeline(
     repoUrl: project.repoUrl,
   });
   if (plans.length === 0 || plans.every((w) => w.jobs.length === 0)) {
-    throw new Unprocessable("no_jobs", `no workflow in ${configPath} runs for ${branch ? `branch ${branch}` : sha}`);
+    throw new Unprocessable(
+      "no_jobs",
+      `no workflow in ${configPath} runs for ${branch ? `branch ${branch}` : sha}`,
+    );
   }
 
   return deps.db.transaction(async (tx) => {
@@ -119,7 +126,13 @@ export async function createPipeline(
             sliceIndex: slice,
             sliceTotal: total,
           });
-          created.push({ id, name: spec.name, status: "queued", workflow: wf.name, ...(total > 1 ? { slice } : {}) });
+          created.push({
+            id,
+            name: spec.name,
+            status: "queued",
+            workflow: wf.name,
+            ...(total > 1 ? { slice } : {}),
+          });
         }
       }
     }

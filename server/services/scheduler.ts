@@ -4,18 +4,19 @@ import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import { pullRequestEnvironment } from "../forge/events.ts";
+import type { LogService } from "../logs/service.ts";
 import type { FinishReport, JobPayload, StepReport, TestTimings } from "../protocol.ts";
 import { checkoutKeyContext, LEASE_TTL_MS } from "../protocol.ts";
-import type { LogService } from "../logs/service.ts";
 import { SecretsError, sealForBuilder } from "../secrets/index.ts";
-import { pullRequestEnvironment } from "../forge/events.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 
 const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost"];
 export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
 /** A workflow's `type: approval` job: never leased; it waits, queued, for POST /jobs/:id/approve. */
-export const isApproval = (job: { spec: string }): boolean => (JSON.parse(job.spec) as JobSpec).type === "approval";
+export const isApproval = (job: { spec: string }): boolean =>
+  (JSON.parse(job.spec) as JobSpec).type === "approval";
 
 type JobRow = typeof jobs.$inferSelect;
 
@@ -46,7 +47,11 @@ export class Scheduler {
    * A job's secrets by name (its project's env vars and its contexts'), sealed into its payload for
    * the builder holding the lease. Unset: payloads carry no secrets.
    */
-  jobSecrets?: (projectId: string, contexts: readonly string[], jobId: string) => Promise<Record<string, string>>;
+  jobSecrets?: (
+    projectId: string,
+    contexts: readonly string[],
+    jobId: string,
+  ) => Promise<Record<string, string>>;
   /** A project's deploy key (OpenSSH private key), sealed into payloads for the checkout. Unset or null: none. */
   checkoutKey?: (project: typeof projects.$inferSelect) => Promise<string | null>;
   /** The project's earlier test timings for a job name (for `cairn tests split`). Unset: payloads carry none. */
@@ -143,7 +148,9 @@ export class Scheduler {
       const limit = limitOf.get(j.projectId);
       return limit == null || (load.get(j.projectId) ?? 0) < limit;
     });
-    return open.sort((a, b) => (load.get(a.projectId) ?? 0) - (load.get(b.projectId) ?? 0) || a.createdAt - b.createdAt);
+    return open.sort(
+      (a, b) => (load.get(a.projectId) ?? 0) - (load.get(b.projectId) ?? 0) || a.createdAt - b.createdAt,
+    );
   }
 
   /** A retry avoids the builder that lost it, as long as another live builder can take it. */
@@ -152,7 +159,13 @@ export class Scheduler {
     const [other] = await this.db
       .select({ n: count() })
       .from(builders)
-      .where(and(ne(builders.id, builderId), isNull(builders.revokedAt), gt(builders.lastSeenAt, this.now() - this.leaseTtlMs)));
+      .where(
+        and(
+          ne(builders.id, builderId),
+          isNull(builders.revokedAt),
+          gt(builders.lastSeenAt, this.now() - this.leaseTtlMs),
+        ),
+      );
     return other.n > 0;
   }
 
@@ -259,7 +272,12 @@ export class Scheduler {
   }
 
   /** Sealed to the builder's own NaCl key and bound to the job id: only that builder opens them, only for this job. */
-  private async sealedSecrets(jobId: string, projectId: string, contexts: readonly string[], builderId: string) {
+  private async sealedSecrets(
+    jobId: string,
+    projectId: string,
+    contexts: readonly string[],
+    builderId: string,
+  ) {
     if (!this.jobSecrets) return undefined;
     const builder = await this.db.query.builders.findFirst({ where: eq(builders.id, builderId) });
     if (!builder) throw new SecretsError("builder_unknown", `builder ${builderId} does not exist`);
@@ -345,7 +363,9 @@ export class Scheduler {
         leaseId: null,
         leaseExpiresAt: null,
       })
-      .where(and(eq(jobs.id, jobId), eq(jobs.builderId, builderId), inArray(jobs.status, ["running", "canceled"])));
+      .where(
+        and(eq(jobs.id, jobId), eq(jobs.builderId, builderId), inArray(jobs.status, ["running", "canceled"])),
+      );
     if (r.rowsAffected !== 1) return false;
     const job = (await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))!;
     await this.logs.finish(jobId, job.status);
@@ -375,7 +395,11 @@ export class Scheduler {
       .from(jobs)
       .where(and(eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, this.now())));
     for (const job of expired) {
-      await this.loseJob(job, "infrastructure failure: the builder stopped sending heartbeats", lt(jobs.leaseExpiresAt, this.now()));
+      await this.loseJob(
+        job,
+        "infrastructure failure: the builder stopped sending heartbeats",
+        lt(jobs.leaseExpiresAt, this.now()),
+      );
     }
   }
 
@@ -392,7 +416,11 @@ export class Scheduler {
    * Marks a running job lost and, on its first attempt, re-queues it once as a new row (a fresh log,
    * preferably on another builder); the lost row stays, visible, pointing at its retry.
    */
-  private async loseJob(job: typeof jobs.$inferSelect, reason: string, also?: ReturnType<typeof lt>): Promise<void> {
+  private async loseJob(
+    job: typeof jobs.$inferSelect,
+    reason: string,
+    also?: ReturnType<typeof lt>,
+  ): Promise<void> {
     const retryId = job.attempt === 1 ? newId() : null;
     const lost = await this.db.transaction(async (tx) => {
       const r = await tx
@@ -407,7 +435,9 @@ export class Scheduler {
       if (r.rowsAffected !== 1) return false;
       if (retryId) {
         // Same age as the lost attempt: the retry keeps its place in the queue.
-        await tx.insert(jobs).values({ ...nextAttempt(job, retryId), avoidBuilderId: job.builderId, createdAt: job.createdAt });
+        await tx
+          .insert(jobs)
+          .values({ ...nextAttempt(job, retryId), avoidBuilderId: job.builderId, createdAt: job.createdAt });
       }
       return true;
     });
@@ -443,8 +473,15 @@ export class Scheduler {
         created.push(id);
       }
       if (created.length) {
-        const wf = await tx.update(workflows).set({ status: "queued" }).where(eq(workflows.id, workflowId)).returning();
-        await tx.update(pipelines).set({ status: "running", finishedAt: null }).where(eq(pipelines.id, wf[0].pipelineId));
+        const wf = await tx
+          .update(workflows)
+          .set({ status: "queued" })
+          .where(eq(workflows.id, workflowId))
+          .returning();
+        await tx
+          .update(pipelines)
+          .set({ status: "running", finishedAt: null })
+          .where(eq(pipelines.id, wf[0].pipelineId));
       }
     });
     this.notify();
@@ -460,11 +497,17 @@ export class Scheduler {
     }
     const id = newId();
     await this.db.transaction(async (tx) => {
-      const r = await tx.update(jobs).set({ supersededBy: id }).where(and(eq(jobs.id, job.id), isNull(jobs.supersededBy)));
+      const r = await tx
+        .update(jobs)
+        .set({ supersededBy: id })
+        .where(and(eq(jobs.id, job.id), isNull(jobs.supersededBy)));
       if (r.rowsAffected !== 1) throw new Error("this attempt was already re-run");
       await tx.insert(jobs).values({ ...nextAttempt(job, id), sshEnabled: opts.ssh });
       await tx.update(workflows).set({ status: "queued" }).where(eq(workflows.id, job.workflowId));
-      await tx.update(pipelines).set({ status: "running", finishedAt: null }).where(eq(pipelines.id, job.pipelineId));
+      await tx
+        .update(pipelines)
+        .set({ status: "running", finishedAt: null })
+        .where(eq(pipelines.id, job.pipelineId));
     });
     this.notify();
     return id;
@@ -516,18 +559,34 @@ export class Scheduler {
     const wf = (await this.db.query.workflows.findFirst({ where: eq(workflows.id, workflowId) }))!;
     const projectId = all[0]?.projectId ?? "";
     if (settled.rowsAffected === 1) {
-      await this.events.emit({ type: "workflow.finished", project_id: projectId, pipeline_id: wf.pipelineId, workflow_id: wf.id, name: wf.name, status });
+      await this.events.emit({
+        type: "workflow.finished",
+        project_id: projectId,
+        pipeline_id: wf.pipelineId,
+        workflow_id: wf.id,
+        name: wf.name,
+        status,
+      });
     }
     const siblings = await this.db.select().from(workflows).where(eq(workflows.pipelineId, wf.pipelineId));
     const ws = siblings.map((w) => w.status);
     if (!ws.every(isTerminal)) return;
-    const pstatus = ws.every((s) => s === "success") ? "success" : ws.some((s) => s === "failed") ? "failed" : "canceled";
+    const pstatus = ws.every((s) => s === "success")
+      ? "success"
+      : ws.some((s) => s === "failed")
+        ? "failed"
+        : "canceled";
     const done = await this.db
       .update(pipelines)
       .set({ status: pstatus, finishedAt: this.now() })
       .where(and(eq(pipelines.id, wf.pipelineId), inArray(pipelines.status, ["queued", "running"])));
     if (done.rowsAffected === 1) {
-      await this.events.emit({ type: "pipeline.finished", project_id: projectId, pipeline_id: wf.pipelineId, status: pstatus });
+      await this.events.emit({
+        type: "pipeline.finished",
+        project_id: projectId,
+        pipeline_id: wf.pipelineId,
+        status: pstatus,
+      });
     }
   }
 }

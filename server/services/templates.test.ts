@@ -2,7 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { templateTable, templateTableFromEnv } from "./templates.ts";
 
 describe("image → template table", () => {
-  const table = templateTable({ "cimg/node:*": "node-20", "ubuntu-2204:*": "ubuntu", "cimg/*": "cimg-any" }, "cairn-base");
+  const table = templateTable(
+    { "cimg/node:*": "node-20", "ubuntu-2204:*": "ubuntu", "cimg/*": "cimg-any" },
+    "cairn-base",
+  );
 
   test("first match wins, wildcards match any text, the rest falls back", () => {
     expect(table.templateFor({ kind: "docker", image: "cimg/node:20.1" })).toBe("node-20");
@@ -20,6 +23,8 @@ describe("image → template table", () => {
     expect(() => templateTableFromEnv({ CAIRN_TEMPLATES: "nope" })).toThrow(/JSON object/);
     expect(() => templateTableFromEnv({ CAIRN_TEMPLATES: '["x"]' })).toThrow(/JSON object/);
     expect(() => templateTableFromEnv({ CAIRN_TEMPLATES: '{"x":"../etc"}' })).toThrow(/not a container name/);
-    expect(templateTableFromEnv({ CAIRN_DEFAULT_TEMPLATE: "base2" }).templateFor({ kind: "machine" })).toBe("base2");
+    expect(templateTableFromEnv({ CAIRN_DEFAULT_TEMPLATE: "base2" }).templateFor({ kind: "machine" })).toBe(
+      "base2",
+    );
   });
 });

@@ -11,10 +11,17 @@ export interface TemplateTable {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export function templateTable(rules: Record<string, string>, fallback = "cairn-base"): TemplateTable {
-  if (!NAME.test(fallback)) throw new Error(`the default template ${JSON.stringify(fallback)} is not a container name`);
+  if (!NAME.test(fallback))
+    throw new Error(`the default template ${JSON.stringify(fallback)} is not a container name`);
   const compiled = Object.entries(rules).map(([pattern, template]) => {
-    if (!NAME.test(template)) throw new Error(`template ${JSON.stringify(template)} (for ${pattern}) is not a container name`);
-    const rx = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+    if (!NAME.test(template))
+      throw new Error(`template ${JSON.stringify(template)} (for ${pattern}) is not a container name`);
+    const rx = new RegExp(
+      `^${pattern
+        .split("*")
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*")}$`,
+    );
     return { rx, template };
   });
   return {
@@ -31,10 +38,19 @@ export function templateTableFromEnv(env: Record<string, string | undefined>): T
     try {
       rules = JSON.parse(env.CAIRN_TEMPLATES) as Record<string, string>;
     } catch {
-      throw new Error('CAIRN_TEMPLATES must be a JSON object of image pattern → template, e.g. {"cimg/node:*":"node-20"}');
+      throw new Error(
+        'CAIRN_TEMPLATES must be a JSON object of image pattern → template, e.g. {"cimg/node:*":"node-20"}',
+      );
     }
-    if (typeof rules !== "object" || rules === null || Array.isArray(rules) || Object.values(rules).some((v) => typeof v !== "string")) {
-      throw new Error('CAIRN_TEMPLATES must be a JSON object of image pattern → template, e.g. {"cimg/node:*":"node-20"}');
+    if (
+      typeof rules !== "object" ||
+      rules === null ||
+      Array.isArray(rules) ||
+      Object.values(rules).some((v) => typeof v !== "string")
+    ) {
+      throw new Error(
+        'CAIRN_TEMPLATES must be a JSON object of image pattern → template, e.g. {"cimg/node:*":"node-20"}',
+      );
     }
   }
   return templateTable(rules, env.CAIRN_DEFAULT_TEMPLATE ?? "cairn-base");

@@ -9,7 +9,10 @@ import { gitSshCommand, isSshUrl } from "./deploy-keys.ts";
 
 export interface SourcePort {
   /** Resolves a branch name or a commit sha to a full commit sha; null when it does not exist. */
-  resolve(project: { id: string; repoUrl: string }, ref: { branch?: string; sha?: string; tag?: string }): Promise<string | null>;
+  resolve(
+    project: { id: string; repoUrl: string },
+    ref: { branch?: string; sha?: string; tag?: string },
+  ): Promise<string | null>;
   /** Reads a file at a commit; null when the file does not exist there. */
   readFile(project: { id: string; repoUrl: string }, sha: string, path: string): Promise<string | null>;
 }
@@ -36,7 +39,11 @@ function git(
       {
         cwd: opts.cwd,
         maxBuffer: 16 * 1024 * 1024,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_SSH_COMMAND: opts.sshCommand ?? "ssh -o BatchMode=yes" },
+        env: {
+          ...process.env,
+          GIT_TERMINAL_PROMPT: "0",
+          GIT_SSH_COMMAND: opts.sshCommand ?? "ssh -o BatchMode=yes",
+        },
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
@@ -56,7 +63,10 @@ export function createGitMirror(
 ): SourcePort {
   const syncing = new Map<string, Promise<string>>();
 
-  async function withSsh<T>(project: { id: string; repoUrl: string }, fn: (sshCommand?: string) => Promise<T>): Promise<T> {
+  async function withSsh<T>(
+    project: { id: string; repoUrl: string },
+    fn: (sshCommand?: string) => Promise<T>,
+  ): Promise<T> {
     const creds = isSshUrl(project.repoUrl) ? await credentials?.(project.id) : null;
     if (!creds) return fn();
     if (!creds.knownHosts?.trim()) {
@@ -92,7 +102,9 @@ export function createGitMirror(
         );
         if (r.code !== 0) throw new GitError(`cannot clone ${project.repoUrl}: ${r.stderr.trim()}`);
       } else {
-        const r = await withSsh(project, (sshCommand) => git(["fetch", "--prune", "--quiet", "origin"], { cwd: dir, sshCommand }));
+        const r = await withSsh(project, (sshCommand) =>
+          git(["fetch", "--prune", "--quiet", "origin"], { cwd: dir, sshCommand }),
+        );
         if (r.code !== 0) throw new GitError(`cannot fetch ${project.repoUrl}: ${r.stderr.trim()}`);
       }
       return dir;
@@ -104,7 +116,11 @@ export function createGitMirror(
   return {
     async resolve(project, ref) {
       const dir = await sync(project);
-      const rev = ref.sha ? `${ref.sha}^{commit}` : ref.tag ? `refs/tags/${ref.tag}^{commit}` : `refs/heads/${ref.branch}^{commit}`;
+      const rev = ref.sha
+        ? `${ref.sha}^{commit}`
+        : ref.tag
+          ? `refs/tags/${ref.tag}^{commit}`
+          : `refs/heads/${ref.branch}^{commit}`;
       const r = await git(["rev-parse", "--verify", "--quiet", "--end-of-options", rev], { cwd: dir });
       return r.code === 0 ? r.stdout.trim() : null;
     },

@@ -62,7 +62,9 @@ export async function createSession(
   const expiresAt = now + SESSION_TTL_MS;
   // Sign-ins are rare: a good moment to forget sessions that have expired.
   await db.delete(sessions).where(lt(sessions.expiresAt, now));
-  await db.insert(sessions).values({ idHash: hashToken(id), userId, createdAt: now, expiresAt, scopes: scopes.join(",") });
+  await db
+    .insert(sessions)
+    .values({ idHash: hashToken(id), userId, createdAt: now, expiresAt, scopes: scopes.join(",") });
   return { id, csrf: csrfFor(id), expiresAt };
 }
 
@@ -98,7 +100,9 @@ export async function sessionFromCookie(c: Context, db: Db, now = Date.now()): P
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(eq(sessions.idHash, hashToken(id)), gt(sessions.expiresAt, now)))
     .get();
-  return row ? { sessionId: id, user: row.user, expiresAt: row.expiresAt, scopes: row.scopes.split(",") } : null;
+  return row
+    ? { sessionId: id, user: row.user, expiresAt: row.expiresAt, scopes: row.scopes.split(",") }
+    : null;
 }
 
 /** Refuses a cookie-authenticated write without the session's CSRF header. */
@@ -113,4 +117,3 @@ export function checkCsrf(c: Context, sessionId: string): void {
 export async function deleteSession(db: Db, sessionId: string): Promise<void> {
   await db.delete(sessions).where(eq(sessions.idHash, hashToken(sessionId)));
 }
-
