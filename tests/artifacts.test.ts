@@ -4,11 +4,10 @@
 // gives three slices disjoint, complete shares (by name, and by the timings the first run stored).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
-import { startSshd, type TestSshd } from "./harness/sshd.ts";
-import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo, type TestRepo } from "./support/git.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { cairnContainers, requireLxc } from "./harness/lxc.ts";
+import type { TestRepo } from "./support/git.ts";
+import { type LxcStack, startLxcStack, until } from "./support/lxc-stack.ts";
+import type { TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
 
@@ -95,48 +94,23 @@ workflows:
     jobs: [split]
 `;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(200);
-  }
-}
-
 describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LXC", () => {
-  let sshd: TestSshd;
   let server: TestServer;
-  let builder: BuilderProcess;
   let repo: TestRepo;
   let projectId: string;
 
+  let stack: LxcStack;
+
   beforeAll(async () => {
-    await ensureBaseTemplate();
-    sshd = await startSshd();
-    server = await startTestServer();
-    repo = createRepo();
-    repo.commit({ ".circleci/config.yml": BUILD_CONFIG });
-    const res = await server.api("/api/v1/projects", {
-      method: "POST",
-      json: { name: "stored", repo_url: repo.bare },
+    stack = await startLxcStack({
+      files: { ".circleci/config.yml": BUILD_CONFIG },
+      project: "stored",
+      builder: { name: "store-builder", slots: 3 },
     });
-    projectId = ((await res.json()) as { id: string }).id;
-    builder = await startBuilder({
-      server: server.url,
-      adminToken: server.token,
-      name: "store-builder",
-      sshd,
-      slots: 3,
-    });
+    ({ server, repo, projectId } = stack);
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    await server?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   async function pipeline(config: string): Promise<Job[]> {
     repo.commit({ ".circleci/config.yml": config });

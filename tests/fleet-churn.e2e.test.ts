@@ -6,11 +6,10 @@ import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { SPOOL_DIR, SPOOL_PREFIX } from "../builder/driver/spool.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "./harness/lxc.ts";
-import { startSshd, type TestSshd } from "./harness/sshd.ts";
-import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo, type TestRepo } from "./support/git.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { cairnContainers, requireLxc, TEMPLATE } from "./harness/lxc.ts";
+import type { TestRepo } from "./support/git.ts";
+import { type LxcStack, startLxcStack } from "./support/lxc-stack.ts";
+import type { TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
 const LXC_DIR = "/var/lib/lxc";
@@ -50,37 +49,22 @@ const leftovers = () => ({
 });
 
 describe.skipIf(skip)("fleet churn", () => {
-  let sshd: TestSshd;
   let server: TestServer;
-  let builder: BuilderProcess;
   let repo: TestRepo;
   let projectId: string;
 
+  let stack: LxcStack;
+
   beforeAll(async () => {
-    await ensureBaseTemplate();
-    sshd = await startSshd();
-    server = await startTestServer();
-    repo = createRepo();
-    repo.commit({ ".circleci/config.yml": config(3) });
-    const res = await server.api("/api/v1/projects", {
-      method: "POST",
-      json: { name: "churn", repo_url: repo.bare },
+    stack = await startLxcStack({
+      files: { ".circleci/config.yml": config(3) },
+      project: "churn",
+      builder: { name: "churner", slots: 3 },
     });
-    projectId = ((await res.json()) as { id: string }).id;
-    builder = await startBuilder({
-      server: server.url,
-      adminToken: server.token,
-      name: "churner",
-      sshd,
-      slots: 3,
-    });
+    ({ server, repo, projectId } = stack);
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    await server?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   async function runWorkflow(n: number): Promise<{ id: string; status: string }[]> {
     repo.commit({ ".circleci/config.yml": config(n) });

@@ -1,0 +1,61 @@
+// The stack most LXC end-to-end tests stand on: the harness sshd, a server, a repository with a
+// config, a project for it, and a real builder process driving LXC through that sshd.
+import { ensureBaseTemplate } from "../harness/lxc.ts";
+import { startSshd, type TestSshd } from "../harness/sshd.ts";
+import { type BuilderProcess, startBuilder } from "./builder-process.ts";
+import { createRepo, type TestRepo } from "./git.ts";
+import { startTestServer, type TestServer } from "./server.ts";
+
+export interface LxcStack {
+  sshd: TestSshd;
+  server: TestServer;
+  repo: TestRepo;
+  projectId: string;
+  builder: BuilderProcess;
+  stop(): Promise<void>;
+}
+
+export async function startLxcStack(opts: {
+  files: Record<string, string>;
+  project: string;
+  builder: { name: string; slots?: number };
+}): Promise<LxcStack> {
+  await ensureBaseTemplate();
+  const sshd = await startSshd();
+  const server = await startTestServer();
+  const repo = createRepo();
+  repo.commit(opts.files);
+  const res = await server.api("/api/v1/projects", {
+    method: "POST",
+    json: { name: opts.project, repo_url: repo.bare },
+  });
+  const projectId = ((await res.json()) as { id: string }).id;
+  const builder = await startBuilder({ server: server.url, adminToken: server.token, sshd, ...opts.builder });
+  return {
+    sshd,
+    server,
+    repo,
+    projectId,
+    builder,
+    async stop() {
+      await builder.stop();
+      await server.stop();
+      await sshd.stop();
+    },
+  };
+}
+
+/** Polls `probe` until it gives a value, or fails naming `what`. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  ms = 90_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(200);
+  }
+}
