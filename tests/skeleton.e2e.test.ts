@@ -1,17 +1,13 @@
 // The walking skeleton end to end, all real: a bare git repo, sshd on 127.0.0.1 started here, the
 // builder daemon in its own process driving LXC through that sshd, and an SSE client.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
+import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 import { readSse } from "./support/sse.ts";
 
-const root = join(import.meta.dir, "..");
 const skip = await requireLxc({ sshd: true });
 
 const CONFIG = `version: 2.1
@@ -40,20 +36,6 @@ workflows:
     jobs: [live, broken]
 `;
 
-function runProcess(
-  cmd: string,
-  args: string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("exit", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 type Job = {
   status: string;
   unsandboxed: boolean | null;
@@ -63,8 +45,7 @@ type Job = {
 describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", () => {
   let sshd: TestSshd;
   let server: TestServer;
-  let builder: ChildProcess | undefined;
-  let builderLog = "";
+  let builder: BuilderProcess | undefined;
 
   beforeAll(async () => {
     await ensureBaseTemplate();
@@ -73,10 +54,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
   });
 
   afterAll(async () => {
-    if (builder && builder.exitCode === null) {
-      builder.kill("SIGTERM");
-      await new Promise((r) => builder?.once("exit", r));
-    }
+    await builder?.stop();
     await server?.stop();
     await sshd?.stop();
   });
@@ -100,46 +78,13 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     const brokenJob = pipeline.jobs.find((j) => j.name === "broken")!;
 
     // Register and run the builder as its own process, reaching LXC through the test's sshd.
-    const { token } = (await (
-      await server.api("/api/v1/builders/registration-tokens", { method: "POST" })
-    ).json()) as {
-      token: string;
-    };
-    const identity = join(mkdtempSync(join(tmpdir(), "cairn-builder-")), "builder.json");
-    // Async: the server answering the registration runs in this test's event loop.
-    const reg = await runProcess(process.execPath, [
-      join(root, "builder/cli.ts"),
-      "register",
-      "--server",
-      server.url,
-      "--token",
-      token,
-      "--config",
-      identity,
-      "--name",
-      "e2e",
-      "--slots",
-      "2",
-      "--driver",
-      "lxc",
-      "--ssh-host",
-      sshd.host,
-      "--ssh-port",
-      String(sshd.port),
-      "--ssh-user",
-      sshd.username,
-      "--ssh-key",
-      sshd.clientKeyPath,
-      "--ssh-host-key",
-      sshd.hostPublicKey,
-    ]);
-    expect(reg.stderr).toBe("");
-    expect(reg.status).toBe(0);
-    builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], {
-      stdio: "pipe",
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "e2e",
+      slots: 2,
+      sshd,
     });
-    builder.stdout?.on("data", (d) => (builderLog += d));
-    builder.stderr?.on("data", (d) => (builderLog += d));
 
     // Watch the live job over SSE: lines must arrive while the job is still running.
     const lines: string[] = [];
@@ -195,8 +140,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     const p = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as { status: string };
     expect(p.status).toBe("failed");
 
-    builder.kill("SIGTERM");
-    await new Promise((r) => builder?.once("exit", r));
+    await builder.stop();
     expect(await cairnContainers()).toEqual([]);
   }, 180_000);
 });
