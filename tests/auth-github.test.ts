@@ -73,6 +73,18 @@ const callback = (query: string, cookie?: string) =>
   });
 
 describe("GitHub sign-in", () => {
+  test("the public sign-in methods name GitHub's URL, never the client secret", async () => {
+    const res = await fetch(`${server.url}/api/v1/auth/methods`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({
+      password: true,
+      token: true,
+      github: { url: `http://127.0.0.1:${fake.port}` },
+    });
+    expect(text).not.toContain("shh-secret");
+  });
+
   test("redirects to the configured GitHub with client id, state and callback", async () => {
     const { location, cookie } = await start();
     expect(location.origin).toBe(`http://127.0.0.1:${fake.port}`);

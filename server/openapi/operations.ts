@@ -88,6 +88,23 @@ export const operations: Operation[] = [
   },
   {
     method: "GET",
+    path: "/api/v1/auth/methods",
+    tag: "session",
+    summary: "Which sign-in methods this server offers (for the sign-in page)",
+    auth: "none",
+    ok: json(200, {
+      type: "object",
+      properties: {
+        password: { type: "boolean" },
+        token: { type: "boolean" },
+        github: {
+          oneOf: [{ type: "object", properties: { url: { type: "string" } } }, { type: "null" }],
+        },
+      },
+    }),
+  },
+  {
+    method: "GET",
     path: "/api/v1/auth/github",
     tag: "session",
     summary: "Start GitHub sign-in: redirects to GitHub's authorize page",

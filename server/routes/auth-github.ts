@@ -12,6 +12,7 @@ import type { AuthEnv } from "../middleware/auth/index.ts";
 import { createSession, setSessionCookie } from "../middleware/session/index.ts";
 import { newToken, tokensEqual } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
+import { runtimeHasher } from "../services/passwords.ts";
 import { sourceIp } from "./envvars.ts";
 import { publicBase } from "./project-settings.ts";
 
@@ -53,6 +54,15 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
       );
     return config;
   };
+
+  // Public, so the sign-in page knows whether to offer the GitHub button.
+  app.get("/auth/methods", (c) =>
+    c.json({
+      password: runtimeHasher() !== null,
+      token: true,
+      github: config ? { url: config.url } : null,
+    }),
+  );
 
   app.get("/auth/github", (c) => {
     const gh = configured();
