@@ -67,7 +67,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     } else console.warn("binaries e2e: not root, so the checkout stays visible to the binaries");
     expect(resolvable(install, ["git", "sh"])).toEqual(["git", "sh"]);
     for (const f of [install.server, install.builder]) {
-      expect(statSync(f).size).toBeLessThan(120 * 2 ** 20);
+      expect(statSync(f).size).toBeLessThan(120_000_000);
       const v = await run(install, f, ["version"]);
       expect(v.code).toBe(0);
       expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+/);
