@@ -84,7 +84,34 @@ describe.each(["bun", "node", "deno"] as Runtime[])("the API on %s", (runtime) =
       if (ev.event === "end") break;
     }
     expect(events).toEqual(["line:green", "line:plain", 'end:{"status":"success"}']);
+    // The WebSocket stream, the UI's: the same lines and result, and no handshake without a token.
+    const wsUrl = `${server.url.replace("http", "ws")}/api/v1/jobs/${job.job.id}/log/ws`;
+    expect(await wsMessages(wsUrl, { authorization: `Bearer ${server.token}` })).toEqual([
+      "line:green",
+      "line:plain",
+      "end:success",
+    ]);
+    expect(await wsMessages(wsUrl, {})).toBe("refused");
     const p = (await (await api(`/api/v1/pipelines/${pipeline.id}`)).json()) as { status: string };
     expect(p.status).toBe("success");
   });
 });
+
+/** The messages of a log WebSocket up to its end, as `type:text` / `end:status`; "refused" when the handshake fails. */
+function wsMessages(url: string, headers: Record<string, string>): Promise<string[] | "refused"> {
+  return new Promise((resolve) => {
+    const out: string[] = [];
+    let opened = false;
+    // Bun's WebSocket takes request headers, as a browser's cookie would travel.
+    const ws = new WebSocket(url, { headers } as unknown as string[]);
+    ws.onopen = () => {
+      opened = true;
+    };
+    ws.onmessage = (m) => {
+      const msg = JSON.parse(String(m.data)) as { type: string; text?: string; status?: string };
+      if (msg.type === "line") out.push(`line:${msg.text}`);
+      if (msg.type === "end") out.push(`end:${msg.status}`);
+    };
+    ws.onclose = () => resolve(opened ? out : "refused");
+  });
+}
