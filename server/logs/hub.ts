@@ -3,7 +3,8 @@
 // never slow ingestion or other viewers.
 import type { LogChunk } from "../../wasm/types.ts";
 
-export type LogEvent = { kind: "chunk"; chunk: LogChunk } | { kind: "end"; status: string };
+/** `lines` on an end event: the log's line count, when known, so a viewer that has them all reads nothing more. */
+export type LogEvent = { kind: "chunk"; chunk: LogChunk } | { kind: "end"; status: string; lines?: number };
 
 export interface Viewer {
   /** Delivers an event; returns false when the viewer's queue is full and it was dropped. */

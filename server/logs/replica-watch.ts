@@ -30,7 +30,7 @@ export async function pollReplicas(db: Db, logs: LogService): Promise<void> {
     }
     p = watched.get(row.id);
     if (p && !p.ended && isTerminal(row.status) && p.line >= row.logLines) {
-      logs.hub.publish(row.id, { kind: "end", status: row.status });
+      logs.hub.publish(row.id, { kind: "end", status: row.status, lines: row.logLines });
     }
   }
 }

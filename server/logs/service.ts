@@ -11,6 +11,7 @@ import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../w
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
+import { Conflict, NotFound } from "../errors.ts";
 import { LogHub } from "./hub.ts";
 
 export interface LogPipelineFactory {
@@ -35,7 +36,8 @@ export interface LogServiceDeps {
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
 
 type JobRow = typeof jobs.$inferSelect;
-type PersistOpts = { raw?: Uint8Array; endSegment?: boolean };
+/** `builderId`: the write applies only while this builder holds the job's lease. */
+type PersistOpts = { raw?: Uint8Array; endSegment?: boolean; builderId?: string };
 interface PendingWrite {
   job: JobRow;
   chunks: LogChunk[];
@@ -49,6 +51,7 @@ interface PendingWrite {
 const T = { jobs: getTableName(jobs), logChunks: getTableName(logChunks), logRaw: getTableName(logRaw) };
 const C = {
   id: jobs.id.name,
+  builderId: jobs.builderId.name,
   logBytes: jobs.logBytes.name,
   logLines: jobs.logLines.name,
   segmentOffset: jobs.logSegmentOffset.name,
@@ -98,7 +101,7 @@ export class LogService {
 
   private async job(jobId: string): Promise<JobRow> {
     const job = await this.deps.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
-    if (!job) throw new Error(`job ${jobId} does not exist`);
+    if (!job) throw new NotFound("job", jobId);
     return job;
   }
 
@@ -124,10 +127,20 @@ export class LogService {
     return pipeline;
   }
 
-  /** Appends raw bytes that start at byte `start` of the job's log. */
-  append(jobId: string, start: number, bytes: Uint8Array): Promise<AppendResult> {
+  /**
+   * Appends raw bytes that start at byte `start` of the job's log. With `builderId`, only while that
+   * builder holds the job's lease: checked against the row, and again by the write itself, so an
+   * upload needs no read of its own (the hot path of ingest).
+   */
+  append(jobId: string, start: number, bytes: Uint8Array, builderId?: string): Promise<AppendResult> {
     return this.serial(jobId, async () => {
-      const job = this.positions.get(jobId) ?? (await this.job(jobId));
+      let job = this.positions.get(jobId) ?? (await this.job(jobId));
+      if (builderId !== undefined && job.builderId !== builderId && this.positions.has(jobId)) {
+        this.drop(jobId); // our copy of the row may be older than the lease
+        job = await this.job(jobId);
+      }
+      if (builderId !== undefined && job.builderId !== builderId)
+        throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
       const acked = job.logBytes;
       if (start > acked) return { ok: false, offset: acked };
       const end = start + bytes.length;
@@ -136,7 +149,7 @@ export class LogService {
       const pipeline = await this.pipelineFor(job);
       const chunks = pipeline.push(fresh);
       try {
-        await this.persist(job, chunks, end, { raw: fresh });
+        await this.persist(job, chunks, end, { raw: fresh, builderId });
       } catch (err) {
         // The pipeline consumed bytes that were not stored: drop it; the next call replays.
         this.drop(jobId);
@@ -164,8 +177,8 @@ export class LogService {
   /** Ends the job's log: last segment, archive to the blob store, and the result to viewers. */
   async finish(jobId: string, status: string): Promise<void> {
     await this.endSegment(jobId);
-    await this.serial(jobId, () => this.archive(jobId));
-    this.hub.publish(jobId, { kind: "end", status });
+    const lines = await this.serial(jobId, () => this.archive(jobId));
+    this.hub.publish(jobId, { kind: "end", status, lines });
   }
 
   private drop(jobId: string): void {
@@ -227,8 +240,15 @@ export class LogService {
    */
   private statements({ job, chunks, end, opts }: PendingWrite): InStatement[] {
     const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
-    const unchanged = `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?)`;
-    const cond = [job.id, job.logBytes, job.logLines];
+    const leased = opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
+    const where = `${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?${leased}`;
+    const unchanged = `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${where})`;
+    const cond = [
+      job.id,
+      job.logBytes,
+      job.logLines,
+      ...(opts.builderId !== undefined ? [opts.builderId] : []),
+    ];
     const out: InStatement[] = [];
     if (opts.raw) {
       out.push({
@@ -258,16 +278,16 @@ export class LogService {
     }
     const segment = opts.endSegment ? `, ${C.segmentOffset} = ${end}, ${C.segmentLines} = ${lines}` : "";
     out.push({
-      sql: `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?${segment} WHERE ${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?`,
+      sql: `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?${segment} WHERE ${where}`,
       args: [end, lines, ...cond],
     });
     return out;
   }
 
   /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */
-  private async archive(jobId: string): Promise<void> {
+  private async archive(jobId: string): Promise<number> {
     const job = await this.job(jobId);
-    if (job.logArchivedAt) return;
+    if (job.logArchivedAt) return job.logLines;
     const lines = await this.readStoredLines(jobId, 0, Number.MAX_SAFE_INTEGER);
     const body = lines.map((l) => JSON.stringify(l)).join("\n");
     await this.deps.blobs.put(archiveKey(jobId), body, "application/x-ndjson");
@@ -276,6 +296,7 @@ export class LogService {
       await tx.delete(logChunks).where(eq(logChunks.jobId, jobId));
       await tx.delete(logRaw).where(eq(logRaw.jobId, jobId));
     });
+    return job.logLines;
   }
 
   private async readStoredLines(jobId: string, after: number, limit: number): Promise<LogLine[]> {

@@ -20,10 +20,13 @@ import { sshUserFor } from "../services/ssh-access.ts";
 import { int, readJson, str } from "./body.ts";
 
 const MAX_LOG_UPLOAD = 4 * 1024 * 1024;
+/** Heartbeats refresh a builder's `last_seen_at` at most this often (leases last ≥ 2 heartbeats, 6 s). */
+const LAST_SEEN_EVERY_MS = 1000;
 
 export const builderApiRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
+  const lastSeenWritten = new Map<string, number>();
 
   app.use("/builder/*", async (c, next) => {
     const version = c.req.header(PROTOCOL_HEADER);
@@ -96,7 +99,7 @@ export const builderApiRoutes = (deps: AppDeps) => {
   });
 
   app.use("/builder/acquire", builderAuth({ db }));
-  app.use("/builder/jobs/*", builderAuth({ db }));
+  app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
 
   app.post("/builder/acquire", async (c) => {
     const builder = c.get("builder");
@@ -154,14 +157,21 @@ export const builderApiRoutes = (deps: AppDeps) => {
 
   app.post("/builder/jobs/:id/heartbeat", async (c) => {
     const builder = c.get("builder");
-    await db.update(builders).set({ lastSeenAt: Date.now() }).where(eq(builders.id, builder.id));
+    // A builder heartbeats each of its jobs; its "last seen" needs a write once a second, not per job
+    // (each write is a commit, and the database runs on the server's thread).
+    const now = Date.now();
+    if (now - (lastSeenWritten.get(builder.id) ?? 0) >= LAST_SEEN_EVERY_MS) {
+      lastSeenWritten.set(builder.id, now);
+      await db.update(builders).set({ lastSeenAt: now }).where(eq(builders.id, builder.id));
+    }
     const action = await deps.scheduler.heartbeat(builder.id, c.req.param("id"));
     if (action === "gone") throw new Conflict("the job's lease has ended", undefined, "lease_lost");
     return c.json({ action });
   });
 
   app.patch("/builder/jobs/:id/log", async (c) => {
-    const job = await leasedJob(c.get("builder").id, c.req.param("id"));
+    const builderId = c.get("builder").id;
+    const jobId = c.req.param("id");
     const range = parseContentRange(c.req.header("content-range"));
     if (!range) throw new BadRequest("Content-Range: bytes START-END/* is required", undefined, "bad_range");
     const bytes = new Uint8Array(await c.req.arrayBuffer());
@@ -172,7 +182,12 @@ export const builderApiRoutes = (deps: AppDeps) => {
     }
     if (bytes.length > MAX_LOG_UPLOAD)
       throw new BadRequest(`a log upload may carry at most ${MAX_LOG_UPLOAD} bytes`);
-    const result = await deps.logs.append(job.id, range.start, bytes);
+    // The lease is checked by the log service against the job row it keeps (and by its conditional
+    // write), so an upload costs no query of its own; a failed write says why through leasedJob.
+    const result = await deps.logs.append(jobId, range.start, bytes, builderId).catch(async (err) => {
+      if (!(err instanceof ApiError)) await leasedJob(builderId, jobId);
+      throw err;
+    });
     if (!result.ok) {
       return c.json(
         {

@@ -1,11 +1,10 @@
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { renderHtml, renderText } from "../../wasm/index.ts";
-import type { LogLine } from "../../wasm/types.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest } from "../errors.ts";
 import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
+import { logSse } from "../logs/sse.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { requireJobRole } from "../services/access.ts";
 import { isTerminal } from "../services/scheduler.ts";
@@ -16,25 +15,6 @@ function lineParam(value: string | undefined, name: string): number {
   if (value === undefined || value === "") return 0;
   if (!/^\d{1,12}$/.test(value)) throw new BadRequest(`\`${name}\` must be a line number`, { field: name });
   return Number(value);
-}
-
-const encoder = new TextEncoder();
-/** Rendered batches, keyed by the batch: a live chunk's array is shared by all viewers of its job. */
-const rendered = new WeakMap<LogLine[], Uint8Array>();
-
-/** A batch of lines as SSE `line` events in one buffer: one write per batch, rendered once per chunk. */
-function sseLines(lines: LogLine[]): Uint8Array {
-  let bytes = rendered.get(lines);
-  if (!bytes) {
-    let out = "";
-    for (const l of lines) {
-      const data = /[\r\n]/.test(l.text) ? l.text.split(/\r\n|\r|\n/).join("\ndata: ") : l.text;
-      out += `event: line\ndata: ${data}\nid: ${l.n}\n\n`;
-    }
-    bytes = encoder.encode(out);
-    rendered.set(lines, bytes);
-  }
-  return bytes;
 }
 
 export const logRoutes = (deps: AppDeps) => {
@@ -72,16 +52,10 @@ export const logRoutes = (deps: AppDeps) => {
   app.get("/jobs/:id/log/stream", async (c) => {
     const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
     const from = lineParam(c.req.header("last-event-id") ?? c.req.query("from"), "from");
-    return streamSSE(c, async (stream) => {
-      const abort = new AbortController();
-      stream.onAbort(() => abort.abort());
-      // Flush the headers now, so the client knows it is connected before the first line.
-      await stream.write("retry: 1000\n\n");
-      for await (const ev of followLog(db, logs, job.id, from, { pingMs: PING_MS, signal: abort.signal })) {
-        if (ev.kind === "ping") await stream.write(": ping\n\n");
-        else if (ev.kind === "lines") await stream.write(sseLines(ev.lines));
-        else await stream.writeSSE({ event: "end", data: JSON.stringify({ status: ev.status }) });
-      }
+    return c.body(logSse(db, logs, job.id, from, { pingMs: PING_MS }), 200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
     });
   });
 

@@ -14,10 +14,15 @@ export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
+/** The runtime's own encoder (ES2025 `Uint8Array.prototype.toBase64`: Bun, Deno), if it has one. */
+const nativeToBase64 = (Uint8Array.prototype as { toBase64?: () => string }).toBase64;
+
 export function toBase64(bytes: Uint8Array): string {
+  if (nativeToBase64) return nativeToBase64.call(bytes);
   let binary = "";
+  // `apply` takes the array as is; spreading it would run the iterator protocol per byte.
   for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
   }
   return btoa(binary);
 }

@@ -54,15 +54,38 @@ export const userAuth = (options: UserAuthOptions): MiddlewareHandler<AuthEnv> =
   };
 };
 
-export const builderAuth = (options: { db: Db }): MiddlewareHandler<AuthEnv> => {
-  const { db } = options;
+export interface BuilderAuthOptions {
+  db: Db;
+  /**
+   * Reuse a token's builder row for this long (0: look it up on every request). For the per-job
+   * calls a builder makes many times a second (log uploads, heartbeats): a revocation reaches them
+   * within this time, and the jobs of a revoked builder are re-queued at once anyway.
+   */
+  cacheMs?: number;
+}
+
+export const builderAuth = (options: BuilderAuthOptions): MiddlewareHandler<AuthEnv> => {
+  const { db, cacheMs } = { cacheMs: 0, ...options } satisfies BuilderAuthOptions;
+  const cache = new Map<string, { builder: Builder; at: number }>();
   return async (c, next) => {
     const token = bearer(c.req.header("authorization"));
     if (!token) throw new Unauthorized("a builder token is required");
-    const builder = await db.query.builders.findFirst({ where: eq(builders.tokenHash, hashToken(token)) });
-    if (!builder) throw new Unauthorized("unknown builder token");
-    if (builder.revokedAt) throw new Forbidden("this builder was revoked by an administrator");
-    c.set("builder", builder);
+    const hash = hashToken(token);
+    const now = Date.now();
+    let entry = cacheMs > 0 ? cache.get(hash) : undefined;
+    if (!entry || now - entry.at >= cacheMs) {
+      const row = await db.query.builders.findFirst({ where: eq(builders.tokenHash, hash) });
+      entry = row && { builder: row, at: now };
+      if (cacheMs > 0) {
+        if (cache.size >= 10_000) cache.clear();
+        if (entry) cache.set(hash, entry);
+        else cache.delete(hash);
+      }
+    }
+    if (!entry) throw new Unauthorized("unknown builder token");
+    const row = entry.builder;
+    if (row.revokedAt) throw new Forbidden("this builder was revoked by an administrator");
+    c.set("builder", row);
     await next();
   };
 };
