@@ -1,5 +1,7 @@
-// Two server processes on one libSQL file: every job goes to exactly one builder, whichever server
+// Two server processes on one database: every job goes to exactly one builder, whichever server
 // each builder talks to, and a viewer on either server sees every line of a job uploaded to the other.
+// Twice: on one libSQL file, and on a remote libSQL endpoint (CAIRN_DB_URL=http://… with an auth
+// token, through @libsql/client's remote driver; tests/support/hrana-server.ts serves the protocol).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +9,7 @@ import { join } from "node:path";
 import type { ServerClient } from "../builder/client.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
+import { type HranaServer, startHranaServer } from "./support/hrana-server.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
 import { readSse } from "./support/sse.ts";
 
@@ -20,10 +23,6 @@ workflows:
     jobs: [${Array.from({ length: JOBS_PER_PIPELINE }, (_, i) => `j${i}`).join(", ")}]
 `;
 
-let a: ServerProcess;
-let b: ServerProcess;
-let projectId: string;
-
 const api = (server: ServerProcess, path: string, init: RequestInit = {}) =>
   fetch(`${server.url}${path}`, {
     ...init,
@@ -34,24 +33,35 @@ const api = (server: ServerProcess, path: string, init: RequestInit = {}) =>
     },
   });
 
-beforeAll(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "cairn-replicas-"));
-  a = await startServerProcess(dataDir);
-  b = await startServerProcess(dataDir); // same data dir: same master key, same libSQL file
-  const repo = createRepo();
-  repo.commit({ ".circleci/config.yml": config });
-  const res = await api(a, "/api/v1/projects", {
-    method: "POST",
-    body: JSON.stringify({ name: "replicas", repo_url: repo.bare }),
-  });
-  projectId = ((await res.json()) as { id: string }).id;
-});
-afterAll(async () => {
-  await a?.stop();
-  await b?.stop();
-});
+describe.each(["file", "remote"] as const)("two servers, one database (%s)", (storage) => {
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let remote: HranaServer | undefined;
+  let projectId: string;
 
-describe("two servers, one database", () => {
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "cairn-replicas-"));
+    let env: Record<string, string> = {};
+    if (storage === "remote") {
+      remote = startHranaServer(join(dataDir, "remote.db"), crypto.randomUUID());
+      env = { CAIRN_DB_URL: remote.url, CAIRN_DB_AUTH_TOKEN: remote.token };
+    }
+    a = await startServerProcess(dataDir, { env });
+    b = await startServerProcess(dataDir, { env }); // same data dir: same master key (and file)
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": config });
+    const res = await api(a, "/api/v1/projects", {
+      method: "POST",
+      body: JSON.stringify({ name: "replicas", repo_url: repo.bare }),
+    });
+    projectId = ((await res.json()) as { id: string }).id;
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    remote?.stop();
+  });
+
   test("200 jobs, 4 builders split across both servers: every job runs exactly once", async () => {
     const ids = new Set<string>();
     for (let i = 0; i < PIPELINES; i++) {
@@ -135,4 +145,27 @@ describe("two servers, one database", () => {
     expect(got).toEqual(expected);
     expect(end).toBe("success");
   }, 60_000);
+
+  if (storage === "remote") {
+    test("the servers' state lives in the remote database, reached with the token", async () => {
+      expect(remote!.stats.pipelines).toBeGreaterThan(400);
+      expect(remote!.stats.unauthorized).toBe(0);
+    });
+
+    test("a server given a wrong token refuses to start and says why, without the token", async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), "cairn-replicas-badtoken-"));
+      const wrong = `wrong-${crypto.randomUUID()}`;
+      const started = startServerProcess(dataDir, {
+        env: { CAIRN_DB_URL: remote!.url, CAIRN_DB_AUTH_TOKEN: wrong },
+      });
+      const err = (await started.then(
+        () => new Error("started"),
+        (e: Error) => e,
+      )) as Error;
+      expect(err.message).toContain("server exited (1)");
+      expect(err.message).toContain(`the database at ${remote!.url} refused the auth token (HTTP 401)`);
+      expect(err.message).not.toContain(wrong);
+      expect(remote!.stats.unauthorized).toBeGreaterThan(0);
+    });
+  }
 });
