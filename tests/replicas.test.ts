@@ -3,10 +3,11 @@
 // Twice: on one libSQL file, and on a remote libSQL endpoint (CAIRN_DB_URL=http://… with an auth
 // token, through @libsql/client's remote driver; tests/support/hrana-server.ts serves the protocol).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServerClient } from "../builder/client.ts";
+import { createSelfSigned } from "../server/tls/self-signed.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { type HranaServer, startHranaServer } from "./support/hrana-server.ts";
@@ -150,6 +151,35 @@ describe.each(["file", "remote"] as const)("two servers, one database (%s)", (st
     test("the servers' state lives in the remote database, reached with the token", async () => {
       expect(remote!.stats.pipelines).toBeGreaterThan(400);
       expect(remote!.stats.unauthorized).toBe(0);
+    });
+
+    test("libsql:// reaches the same kind of endpoint over TLS (the scheme sqld and Turso are given)", async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), "cairn-replicas-tls-"));
+      const { files: tls } = await createSelfSigned(join(dataDir, "db"), { hosts: ["localhost"] });
+      const token = crypto.randomUUID();
+      const overTls = startHranaServer(join(dataDir, "tls.db"), token, {
+        tls: { cert: readFileSync(tls.cert, "utf8"), key: readFileSync(tls.key, "utf8") },
+      });
+      try {
+        expect(overTls.url).toStartWith("libsql://localhost:");
+        const c = await startServerProcess(dataDir, {
+          env: { CAIRN_DB_URL: overTls.url, CAIRN_DB_AUTH_TOKEN: token, NODE_EXTRA_CA_CERTS: tls.caCert },
+        });
+        try {
+          const res = await api(c, "/api/v1/projects", {
+            method: "POST",
+            body: JSON.stringify({ name: "over-tls", repo_url: "https://example.invalid/r.git" }),
+          });
+          expect(res.status).toBe(201);
+          const list = (await (await api(c, "/api/v1/projects")).json()) as { items: { name: string }[] };
+          expect(list.items.map((p) => p.name)).toEqual(["over-tls"]);
+          expect(overTls.stats.pipelines).toBeGreaterThan(0);
+        } finally {
+          await c.stop();
+        }
+      } finally {
+        overTls.stop();
+      }
     });
 
     test("a server given a wrong token refuses to start and says why, without the token", async () => {

@@ -53,7 +53,7 @@ interface Stream {
 }
 
 export interface HranaServer {
-  /** `http://127.0.0.1:PORT`: what CAIRN_DB_URL gets. */
+  /** `http://127.0.0.1:PORT`, or `libsql://localhost:PORT` with TLS: what CAIRN_DB_URL gets. */
   url: string;
   token: string;
   /** Pipeline requests answered, and how many were refused for a bad token. */
@@ -64,7 +64,11 @@ export interface HranaServer {
 const STREAM_IDLE_MS = 10_000; // sqld expires an idle stream's baton after about as long
 const BUSY_WAIT_MS = 10_000;
 
-export function startHranaServer(file: string, token: string): HranaServer {
+export function startHranaServer(
+  file: string,
+  token: string,
+  opts: { tls?: { cert: string; key: string } } = {},
+): HranaServer {
   const setup = new Database(file, { create: true });
   setup.exec("PRAGMA journal_mode = WAL");
   setup.close();
@@ -86,6 +90,7 @@ export function startHranaServer(file: string, token: string): HranaServer {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
+    ...(opts.tls ? { tls: opts.tls } : {}),
     async fetch(req) {
       const path = new URL(req.url).pathname;
       if (req.headers.get("authorization") !== `Bearer ${token}`) {
@@ -140,7 +145,7 @@ export function startHranaServer(file: string, token: string): HranaServer {
   });
 
   return {
-    url: `http://127.0.0.1:${server.port}`,
+    url: opts.tls ? `libsql://localhost:${server.port}` : `http://127.0.0.1:${server.port}`,
     token,
     stats,
     stop() {
@@ -223,8 +228,9 @@ async function execute(stream: Stream, stmt: Stmt) {
     const q = db.prepare(sql);
     const bind: SQLQueryBindings[] = (stmt.args ?? []).map(decode);
     const named = stmt.named_args ?? [];
-    const params: SQLQueryBindings[] =
-      named.length > 0 ? [Object.fromEntries(named.map((a) => [a.name, decode(a.value)]))] : bind;
+    const params = (
+      named.length > 0 ? [Object.fromEntries(named.map((a) => [a.name, decode(a.value)]))] : bind
+    ) as SQLQueryBindings[];
     const changesBefore = totalChanges(db);
     let rows: unknown[][] = [];
     let affected: number;
