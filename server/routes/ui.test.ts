@@ -25,7 +25,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("ui routes", () => {
   test("each page's URL answers index.html, never cached", async () => {
-    for (const path of ["/", "/login", "/builders", "/projects/p-1", "/pipelines/abc", "/jobs/4f1c-9"]) {
+    for (const path of [
+      "/",
+      "/login",
+      "/builders",
+      "/audit",
+      "/settings",
+      "/projects/p-1",
+      "/projects/p-1/settings",
+      "/pipelines/abc",
+      "/jobs/4f1c-9",
+    ]) {
       const res = await app.request(path);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("text/html");
@@ -46,6 +56,8 @@ describe("ui routes", () => {
       "/nope",
       "/projects",
       "/jobs/a/b",
+      "/projects/p-1/members",
+      "/settings/other",
       "/assets/missing.js",
       "/assets/index.html",
       "/assets/..%2Fsecret.js",

@@ -7,6 +7,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: Record<string, unknown> | null = null,
   ) {
     super(message);
   }
@@ -17,8 +18,11 @@ export const currentSession = () => session;
 
 async function errorFrom(res: Response): Promise<ApiError> {
   try {
-    const body = (await res.json()) as { error?: { code: string; message: string } };
-    if (body.error) return new ApiError(res.status, body.error.code, body.error.message);
+    const body = (await res.json()) as {
+      error?: { code: string; message: string; details?: Record<string, unknown> | null };
+    };
+    if (body.error)
+      return new ApiError(res.status, body.error.code, body.error.message, body.error.details ?? null);
   } catch {}
   return new ApiError(res.status, "http_error", `HTTP ${res.status}`);
 }
@@ -53,8 +57,11 @@ export async function loadSession(): Promise<Session | null> {
   return session;
 }
 
-export async function signIn(token: string): Promise<Session> {
-  session = await api<Session>("/session", { method: "POST", json: { token } });
+/** Trades an API token, or a login and password, for the session cookie. */
+export async function signIn(
+  credentials: { token: string } | { login: string; password: string },
+): Promise<Session> {
+  session = await api<Session>("/session", { method: "POST", json: credentials });
   return session;
 }
 

@@ -51,3 +51,156 @@ export async function load(root: HTMLElement, fn: () => Promise<void>): Promise<
 export function setTitle(...parts: string[]): void {
   document.title = [...parts, "Cairn CI"].filter(Boolean).join(" · ");
 }
+
+/** A button that copies `text` to the clipboard and says so (for commands, keys, URLs). */
+export function copyButton(text: string, label = "Copy"): HTMLButtonElement {
+  const btn = h(
+    "button.copy",
+    { type: "button", title: `${label}: copy to the clipboard`, "aria-live": "polite" },
+    "Copy",
+  );
+  btn.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      btn.textContent = "Copied";
+    } catch {
+      btn.textContent = "Copy failed: select the text";
+    }
+    setTimeout(() => {
+      btn.textContent = "Copy";
+    }, 2000);
+  });
+  return btn;
+}
+
+/** A value with its copy button, e.g. a command or a public key. */
+export function copyable(value: string, label: string, cls = ""): HTMLElement {
+  return h("div.copyable", { class: cls }, h("code", null, value), copyButton(value, label));
+}
+
+/** A secret the API shows this once (a token, a webhook secret): copy it now, it is not kept. */
+export function shownOnce(title: string, value: string): HTMLElement {
+  return h(
+    "div.shown-once",
+    { role: "status" },
+    h("p", null, h("strong", null, title), " — copy it now: it is shown only this once."),
+    copyable(value, title, "secret-value"),
+  );
+}
+
+/** A section with a heading (h2) whose id labels it. */
+export function section(
+  id: string,
+  title: string,
+  ...children: (Node | string | null | false)[]
+): HTMLElement {
+  return h(
+    "section.card.settings-section",
+    { "aria-labelledby": `${id}-title`, id },
+    h("h2", { id: `${id}-title` }, title),
+    ...children,
+  );
+}
+
+/** Runs a form's submit through `send` with the button disabled and any error shown in `status`. */
+export function onSubmit(form: HTMLFormElement, status: HTMLElement, send: () => Promise<void>): void {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const buttons = [...form.querySelectorAll("button")];
+    for (const b of buttons) b.disabled = true;
+    status.replaceChildren();
+    try {
+      await send();
+    } catch (err) {
+      status.replaceChildren(errorBox(err));
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  });
+}
+
+export interface Tab {
+  id: string;
+  label: string;
+  /** Draws the panel's content the first time the tab is shown (and again on `refresh`). */
+  panel: () => Node;
+}
+
+/**
+ * WAI-ARIA tabs: a tablist with roving tabindex (arrows, Home, End) and one panel per tab, drawn on
+ * first show. `onSelect` hears the chosen id (e.g. to keep it in the URL).
+ */
+export function tabs(
+  label: string,
+  list: Tab[],
+  selected: string,
+  onSelect?: (id: string) => void,
+): { el: HTMLElement; select(id: string): void; refresh(id: string): void } {
+  const tablist = h("div.tabs", { role: "tablist", "aria-label": label });
+  const panels = h("div.tab-panels");
+  const drawn = new Set<string>();
+  const buttons = list.map((t) =>
+    h(
+      "button.tab",
+      {
+        type: "button",
+        role: "tab",
+        id: `tab-${t.id}`,
+        "aria-controls": `panel-${t.id}`,
+        "data-tab": t.id,
+      },
+      t.label,
+    ),
+  );
+  const panelEls = list.map((t) =>
+    h("div.tab-panel", { role: "tabpanel", id: `panel-${t.id}`, "aria-labelledby": `tab-${t.id}` }),
+  );
+  const draw = (i: number) => {
+    panelEls[i].replaceChildren(list[i].panel());
+    drawn.add(list[i].id);
+  };
+  const select = (id: string, focus = false) => {
+    const at = Math.max(
+      0,
+      list.findIndex((t) => t.id === id),
+    );
+    buttons.forEach((b, i) => {
+      const on = i === at;
+      b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1;
+      panelEls[i].hidden = !on;
+    });
+    if (!drawn.has(list[at].id)) draw(at);
+    if (focus) buttons[at].focus();
+    onSelect?.(list[at].id);
+  };
+  buttons.forEach((b, i) => {
+    b.addEventListener("click", () => select(list[i].id));
+    b.addEventListener("keydown", (e) => {
+      const to =
+        e.key === "ArrowRight"
+          ? (i + 1) % list.length
+          : e.key === "ArrowLeft"
+            ? (i - 1 + list.length) % list.length
+            : e.key === "Home"
+              ? 0
+              : e.key === "End"
+                ? list.length - 1
+                : -1;
+      if (to < 0) return;
+      e.preventDefault();
+      select(list[to].id, true);
+    });
+  });
+  tablist.append(...buttons);
+  panels.append(...panelEls);
+  select(selected);
+  return {
+    el: h("div.tabbed", null, tablist, panels),
+    select: (id) => select(id),
+    refresh: (id) => {
+      const i = list.findIndex((t) => t.id === id);
+      if (i >= 0 && drawn.has(id)) draw(i);
+    },
+  };
+}

@@ -2,21 +2,27 @@
 import { currentSession, loadSession, signOut } from "./api.ts";
 import { h } from "./dom.ts";
 import { ago } from "./format.ts";
+import { accountPage } from "./pages/account.ts";
+import { auditPage } from "./pages/audit.ts";
 import { buildersPage } from "./pages/builders.ts";
 import { dashboardPage } from "./pages/dashboard.ts";
 import { jobPage } from "./pages/job.ts";
 import { loginPage } from "./pages/login.ts";
 import { pipelinePage } from "./pages/pipeline.ts";
 import { projectPage } from "./pages/project.ts";
+import { projectSettingsPage } from "./pages/project-settings.ts";
 import { match, navigate, route, startRouter } from "./router.ts";
 import { applyTheme, themeToggle } from "./theme.ts";
 
 route("/login", loginPage, { public: true });
 route("/", dashboardPage);
 route("/projects/:id", projectPage);
+route("/projects/:id/settings", projectSettingsPage);
 route("/pipelines/:id", pipelinePage);
 route("/jobs/:id", jobPage);
 route("/builders", buildersPage);
+route("/audit", auditPage);
+route("/settings", accountPage);
 
 applyTheme(null);
 
@@ -27,6 +33,8 @@ const nav = h(
   { "aria-label": "Main" },
   h("a", { href: "/" }, "Dashboard"),
   h("a", { href: "/builders" }, "Builders"),
+  h("a.admin-only", { href: "/audit" }, "Audit log"),
+  h("a", { href: "/settings" }, "Settings"),
 );
 const httpNotice = h("p.http-notice", { hidden: true, role: "note" });
 document.body.replaceChildren(
@@ -45,6 +53,7 @@ document.body.replaceChildren(
 function drawUser(): void {
   const s = currentSession();
   nav.hidden = !s;
+  for (const a of nav.querySelectorAll<HTMLElement>(".admin-only")) a.hidden = s?.user.role !== "admin";
   if (!s) {
     userBox.replaceChildren();
     return;
@@ -55,7 +64,10 @@ function drawUser(): void {
     drawUser();
     navigate("/login");
   });
-  userBox.replaceChildren(h("span.login", { title: `role: ${s.user.role}` }, s.user.login), out);
+  userBox.replaceChildren(
+    h("a.login", { href: "/settings", title: `role: ${s.user.role} — your settings` }, s.user.login),
+    out,
+  );
 }
 
 let cleanup: (() => void) | undefined;

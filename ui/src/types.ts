@@ -75,6 +75,8 @@ export interface Job {
   started_at: string | null;
   finished_at: string | null;
   steps: Step[];
+  /** Set for "re-run with SSH": the command once a builder with an SSH server holds the job. */
+  ssh?: { enabled: boolean; command: string | null } | null;
 }
 
 export interface Builder {
@@ -101,4 +103,85 @@ export interface CairnEvent {
   job_id?: string;
   name?: string;
   status: string;
+}
+
+/** GET /projects/:id: the project with its source-control settings (never a secret). */
+export interface ProjectDetail extends Project {
+  max_concurrent_jobs: number | null;
+  branch_filters: string[];
+  webhook_url: string;
+  generic_webhook_url: string;
+  webhook_secret_set: boolean;
+  forge: Record<string, unknown> | null;
+  known_hosts: string | null;
+  deploy_key: { public_key: string; fingerprint: string } | null;
+}
+
+/** A write-only variable as listed: its name and a masked hint, never the value. */
+export interface SecretVar {
+  name: string;
+  hint: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Context {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface Member {
+  user_id: string;
+  login: string;
+  role: "read" | "write" | "admin";
+}
+
+export interface AuditEvent {
+  id: number;
+  at: string;
+  actor: { type: string; id: string | null };
+  action: string;
+  target: { type: string; id: string | null } | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface Artifact {
+  path: string;
+  size: number;
+  url: string;
+}
+
+export interface TestCase {
+  suite: string | null;
+  name: string;
+  classname: string | null;
+  file: string | null;
+  time: number;
+  status: "passed" | "failed" | "error" | "skipped";
+  message: string | null;
+}
+
+export interface TestResults {
+  job_id: string;
+  summary: { total: number; passed: number; failed: number; error: number; skipped: number; time: number };
+  tests: TestCase[];
+}
+
+export interface SshKey {
+  id: string;
+  name: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: string;
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  scopes: string[];
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
 }

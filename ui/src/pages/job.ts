@@ -1,12 +1,17 @@
 // /jobs/:id: the job's steps (collapsible, timings, exit codes), an unsandboxed warning, the live
-// log viewer and a cancel button.
+// log viewer, cancel and re-run (with SSH: the `ssh` command), and tabs for artifacts and test
+// results (`?tab=artifacts|tests`, so a tab can be linked to).
 import { api, subscribeEvents } from "../api.ts";
-import { errorBox, load, loading, setTitle, statusBadge } from "../components.ts";
+import { errorBox, load, loading, setTitle, statusBadge, tabs } from "../components.ts";
 import { h, replace } from "../dom.ts";
 import { duration, isTerminal, localTime } from "../format.ts";
 import { LogViewer } from "../log/viewer.ts";
 import type { Params } from "../router.ts";
 import type { Job, Pipeline, Project, Step } from "../types.ts";
+import { artifactsPanel, testsPanel } from "./job-outputs.ts";
+import { rerunActions, sshPanel } from "./job-ssh.ts";
+
+const TABS = ["log", "artifacts", "tests"];
 
 export function jobPage(root: HTMLElement, { id }: Params): () => void {
   root.replaceChildren(loading("Loading job"));
@@ -54,8 +59,9 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
           `Job ${job.name} `,
           h("span.job-status", { "data-status": job.status }, statusBadge(job.status)),
         ),
-        !isTerminal(job.status) && h("div.actions", null, cancel, cancelStatus),
+        h("div.actions", null, isTerminal(job.status) ? rerunActions(job) : [cancel, cancelStatus]),
       ),
+      sshPanel(job),
       job.unsandboxed &&
         h(
           "p.warning",
@@ -141,11 +147,21 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
 
   let pipeline: Pipeline | null = null;
   let projectName: string | null = null;
+  let outputs: ReturnType<typeof tabs> | null = null;
+  let wasTerminal = false;
   const refresh = async () => {
     const job = await api<Job>(`/jobs/${id}`);
     drawHead(job, pipeline);
     drawSteps(job);
-    if (isTerminal(job.status)) clearInterval(poll);
+    if (isTerminal(job.status)) {
+      clearInterval(poll);
+      // What the job stored is complete once it ends: redraw open tabs.
+      if (!wasTerminal) {
+        outputs?.refresh("artifacts");
+        outputs?.refresh("tests");
+      }
+      wasTerminal = true;
+    }
     return job;
   };
 
@@ -160,6 +176,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
     drawHead(job, pipeline);
     drawSteps(job);
     const live = !isTerminal(job.status);
+    wasTerminal = !live;
     let soon: ReturnType<typeof setTimeout> | undefined;
     viewer = new LogViewer({
       jobId: job.id,
@@ -175,7 +192,25 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         }, 300);
       },
     });
-    root.replaceChildren(head, h("div.job-body", null, stepsEl, viewer.el));
+    const logBody = h("div.job-body", null, stepsEl, viewer.el);
+    const asked = new URLSearchParams(location.search).get("tab") ?? "log";
+    outputs = tabs(
+      "Job output",
+      [
+        { id: "log", label: "Log", panel: () => logBody },
+        { id: "artifacts", label: "Artifacts", panel: () => artifactsPanel(job.id) },
+        { id: "tests", label: "Tests", panel: () => testsPanel(job.id) },
+      ],
+      TABS.includes(asked) ? asked : "log",
+      (tab) => {
+        const url = new URL(location.href);
+        if ((url.searchParams.get("tab") ?? "log") === tab) return;
+        if (tab === "log") url.searchParams.delete("tab");
+        else url.searchParams.set("tab", tab);
+        history.replaceState(null, "", url.pathname + url.search + url.hash);
+      },
+    );
+    root.replaceChildren(head, outputs.el);
     viewer.start();
     if (live) {
       // Steps have no event of their own: poll while the job runs, and on its events.

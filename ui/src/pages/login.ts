@@ -1,11 +1,95 @@
-// /login: paste an API token (how the first administrator gets in) for a session cookie.
-import { signIn } from "../api.ts";
+// /login: a login and password, GitHub (when the server has it configured), or an API token (how the
+// first administrator gets in); each is exchanged for the session cookie.
+import { ApiError, api, signIn } from "../api.ts";
 import { errorBox, setTitle } from "../components.ts";
 import { h } from "../dom.ts";
 import { navigate } from "../router.ts";
 
-export function loginPage(root: HTMLElement): void {
-  setTitle("Sign in");
+interface SignInMethods {
+  password: boolean;
+  token: boolean;
+  github: { url: string } | null;
+}
+
+/** Where to go once signed in: `?next=` when it is a path on this site. */
+function nextPath(): string {
+  const next = new URLSearchParams(location.search).get("next");
+  return next?.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+/** A refused sign-in as a person reads it; a rate limit says how long to wait. */
+function signInError(err: unknown): HTMLElement {
+  if (err instanceof ApiError && err.status === 429) {
+    const wait = Number(err.details?.retry_after);
+    return h(
+      "p.error",
+      { role: "alert", "data-code": "too_many_attempts" },
+      "Too many failed sign-ins for this login. ",
+      Number.isFinite(wait) && wait > 0
+        ? `Try again in ${wait >= 120 ? `${Math.ceil(wait / 60)} minutes` : `${wait} seconds`}.`
+        : "Try again later.",
+    );
+  }
+  return errorBox(err);
+}
+
+/** Submits `form` through `send`, showing its error inline; navigates on success. */
+function wire(
+  form: HTMLFormElement,
+  button: HTMLButtonElement,
+  status: HTMLElement,
+  focusOnError: HTMLInputElement,
+  send: () => Promise<unknown>,
+): void {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    status.replaceChildren();
+    try {
+      await send();
+      navigate(nextPath(), { replace: true });
+    } catch (err) {
+      status.replaceChildren(signInError(err));
+      focusOnError.focus();
+      focusOnError.select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+function passwordForm(): { form: HTMLFormElement; first: HTMLInputElement } {
+  const login = h("input#login", {
+    name: "login",
+    autocomplete: "username",
+    autocapitalize: "none",
+    spellcheck: "false",
+    required: true,
+  });
+  const password = h("input#password", {
+    type: "password",
+    name: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
+  const status = h("div.form-status", { "aria-live": "polite" });
+  const button = h("button.primary", { type: "submit" }, "Sign in");
+  const form = h(
+    "form.card.stack.password-form",
+    { "aria-labelledby": "password-title" },
+    h("h2#password-title", null, "With your login"),
+    h("label", { for: "login" }, "Login"),
+    login,
+    h("label", { for: "password" }, "Password"),
+    password,
+    button,
+    status,
+  );
+  wire(form, button, status, password, () => signIn({ login: login.value.trim(), password: password.value }));
+  return { form, first: login };
+}
+
+function tokenForm(): { form: HTMLFormElement; first: HTMLInputElement } {
   const input = h("input#token", {
     type: "password",
     name: "token",
@@ -16,11 +100,11 @@ export function loginPage(root: HTMLElement): void {
     "aria-describedby": "token-help",
   });
   const status = h("div.form-status", { "aria-live": "polite" });
-  const button = h("button.primary", { type: "submit" }, "Sign in");
+  const button = h("button.primary", { type: "submit" }, "Sign in with token");
   const form = h(
-    "form.card.login-form",
-    { "aria-labelledby": "login-title" },
-    h("h1#login-title", null, "Sign in to Cairn"),
+    "form.card.stack.login-form",
+    { "aria-labelledby": "token-title" },
+    h("h2#token-title", null, "With an API token"),
     h("label", { for: "token" }, "API token"),
     input,
     h(
@@ -37,21 +121,41 @@ export function loginPage(root: HTMLElement): void {
     button,
     status,
   );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    button.disabled = true;
-    status.replaceChildren();
-    try {
-      await signIn(input.value.trim());
-      const next = new URLSearchParams(location.search).get("next");
-      navigate(next?.startsWith("/") && !next.startsWith("//") ? next : "/", { replace: true });
-    } catch (err) {
-      status.replaceChildren(errorBox(err));
-      input.focus();
-    } finally {
-      button.disabled = false;
-    }
-  });
-  root.replaceChildren(form);
-  input.focus();
+  wire(form, button, status, input, () => signIn({ token: input.value.trim() }));
+  return { form, first: input };
+}
+
+export function loginPage(root: HTMLElement): void {
+  setTitle("Sign in");
+  const github = h("div.github-sign-in");
+  const pw = passwordForm();
+  const token = tokenForm();
+  root.replaceChildren(
+    h(
+      "div.login-page",
+      null,
+      h("h1", null, "Sign in to Cairn"),
+      github,
+      pw.form,
+      h("p.or.muted", { "aria-hidden": "true" }, "or"),
+      token.form,
+    ),
+  );
+  pw.first.focus();
+  // GitHub's button only when the server can do it; a password form only where the server hashes.
+  api<SignInMethods>("/auth/methods")
+    .then((m) => {
+      pw.form.hidden = !m.password;
+      if (!m.password && document.activeElement === pw.first) token.first.focus();
+      if (!m.github) return;
+      github.replaceChildren(
+        h(
+          "a.button.github",
+          { href: "/api/v1/auth/github", "data-github-url": m.github.url },
+          "Sign in with GitHub",
+        ),
+        h("p.muted", null, "Your GitHub login must be linked to a Cairn user by an administrator."),
+      );
+    })
+    .catch(() => {});
 }

@@ -37,7 +37,13 @@ export function projectPage(root: HTMLElement, { id }: Params): () => void {
         " / ",
         h("span", { "aria-current": "page" }, project.name),
       ),
-      h("div.page-head", null, h("h1", null, project.name), live.el),
+      h(
+        "div.page-head",
+        null,
+        h("h1", null, project.name),
+        live.el,
+        h("div.actions", null, h("a.button", { href: `/projects/${id}/settings` }, "Project settings")),
+      ),
       h(
         "dl.facts",
         null,

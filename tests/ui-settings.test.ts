@@ -1,0 +1,527 @@
+// The web UI's sign-in, settings, audit and job-output pages in a real browser (Debian's chromium via
+// playwright-core) against a real server, with a stand-in builder speaking the real protocol: password
+// sign-in (wrong password, rate limit, GitHub button); project settings (a write-only env var, a context,
+// the deploy key, webhook secret rotation, branch filters, follow); the user's SSH key and API tokens
+// (shown once, revoked); the audit log listing all of it; a job's artifacts and test results; re-run
+// with SSH showing the `ssh -p` command; the read-only state for a project reader.
+// Screenshots of each page go to test-output/screenshots/.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import type { Page } from "playwright-core";
+import type { ServerClient } from "../builder/client.ts";
+import { buildUi } from "../ui/build.ts";
+import {
+  browserTestsEnabled,
+  collectPageErrors,
+  launchBrowser,
+  screenshot,
+  type TestBrowser,
+} from "../ui/testing/browser.ts";
+import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
+import { createRepo } from "./support/git.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+// A browser against a real server: seconds, not milliseconds, on a busy machine.
+setDefaultTimeout(120_000);
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    machine: true
+    steps:
+      - run: make test
+workflows:
+  main:
+    jobs: [build]
+`;
+
+const ADMIN = { login: "ada", password: "correct horse battery staple" };
+const READER = { login: "rita", password: "reader reader reader" };
+const SECRET_VALUE = "s3cr3t-value-never-shown-9f2c";
+const CONTEXT_SECRET = "aws-secret-never-shown-77ab";
+const JUNIT = `<?xml version="1.0"?>
+<testsuites>
+  <testsuite name="unit" file="test/math.test.js">
+    <testcase classname="math" name="adds" time="0.01"/>
+    <testcase classname="math" name="divides by zero" time="0.02"><failure message="expected Infinity">AssertionError: expected NaN to be Infinity</failure></testcase>
+    <testcase classname="math" name="rounds" time="0.01"><skipped/></testcase>
+    <testcase classname="math" name="subtracts" time="0.03"/>
+  </testsuite>
+</testsuites>`;
+
+let server: TestServer;
+let browser: TestBrowser;
+let page: Page;
+let errors: string[];
+let builder: ServerClient;
+let projectId: string;
+let finishedJob: string;
+
+async function json<T>(res: Response | Promise<Response>): Promise<T> {
+  const r = await res;
+  if (!r.ok) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+  return (await r.json()) as T;
+}
+
+/** An OpenSSH ed25519 public key line (a valid key blob; the private half is never needed here). */
+function ed25519Line(comment: string): string {
+  const type = Buffer.from("ssh-ed25519");
+  const blob = Buffer.alloc(4 + type.length + 4 + 32);
+  blob.writeUInt32BE(type.length, 0);
+  type.copy(blob, 4);
+  blob.writeUInt32BE(32, 4 + type.length);
+  Buffer.from(crypto.getRandomValues(new Uint8Array(32))).copy(blob, 8 + type.length);
+  return `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
+}
+
+/** Everything the page holds: markup plus the current values of its form fields. */
+const pageText = (p: Page) =>
+  p.evaluate(
+    () =>
+      document.documentElement.outerHTML +
+      [...document.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input, textarea")]
+        .map((i) => i.value)
+        .join("\n"),
+  );
+
+async function signInWithPassword(p: Page, who: { login: string; password: string }): Promise<void> {
+  await p.goto(`${server.url}/login`);
+  await p.fill("#login", who.login);
+  await p.fill("#password", who.password);
+  await p.click("form.password-form button[type=submit]");
+  await p.waitForURL(`${server.url}/`);
+  await p.waitForSelector(`.user a.login:text-is('${who.login}')`);
+}
+
+async function signOut(p: Page): Promise<void> {
+  await p.click("button:has-text('Sign out')");
+  await p.waitForURL(/\/login/);
+}
+
+describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chromium", () => {
+  beforeAll(async () => {
+    await buildUi({ ifStale: true });
+    // GitHub sign-in configured (its URL is never visited here): the sign-in page offers the button.
+    const env = {
+      CAIRN_GITHUB_CLIENT_ID: "cairn-ui-test",
+      CAIRN_GITHUB_CLIENT_SECRET: "ui-test-client-secret",
+      CAIRN_GITHUB_URL: "http://127.0.0.1:9",
+    };
+    Object.assign(process.env, env);
+    try {
+      server = await startTestServer();
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+    }
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG }, "config");
+    projectId = (
+      await json<{ id: string }>(
+        server.api("/api/v1/projects", { method: "POST", json: { name: "acme/api", repo_url: repo.bare } }),
+      )
+    ).id;
+    await json(server.api("/api/v1/users", { method: "POST", json: { ...ADMIN, role: "admin" } }));
+    const reader = await json<{ id: string }>(
+      server.api("/api/v1/users", { method: "POST", json: { ...READER, role: "member" } }),
+    );
+    await json(
+      server.api(`/api/v1/projects/${projectId}/members`, {
+        method: "POST",
+        json: { user_id: reader.id, role: "read" },
+      }),
+    );
+    builder = await registerSimBuilder(server.url, server.token, "sim-settings");
+    browser = await launchBrowser();
+    await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+    page = await browser.newPage({ colorScheme: "light" });
+    errors = collectPageErrors(page);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  }, 30_000);
+
+  test("/login: GitHub button, a wrong password inline, the rate limit's message, then a password sign-in", async () => {
+    await page.goto(`${server.url}/settings`);
+    await page.waitForURL(/\/login\?next=%2Fsettings/);
+    const github = page.locator("a.github");
+    await github.waitFor();
+    expect(await github.getAttribute("href")).toBe("/api/v1/auth/github");
+    expect(await github.textContent()).toContain("Sign in with GitHub");
+    // The login field has the focus; every field has a label.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("login");
+    await screenshot(page, "login-password");
+
+    await page.fill("#login", ADMIN.login);
+    await page.fill("#password", "not the password at all");
+    await page.click("form.password-form button[type=submit]");
+    const alert = page.locator("form.password-form [role=alert]");
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain("login or password is wrong");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("password");
+
+    // Five failures for one login from one address, then the sixth is refused with a wait.
+    await page.fill("#login", "nobody-here");
+    for (let i = 0; i < 6; i++) {
+      await page.fill("#password", `wrong guess number ${i}`);
+      await page.click("form.password-form button[type=submit]");
+      await page.waitForSelector("form.password-form [role=alert]");
+      await page.waitForSelector("form.password-form button[type=submit]:not([disabled])");
+    }
+    const limited = page.locator("form.password-form [data-code=too_many_attempts]");
+    await limited.waitFor();
+    expect(await limited.textContent()).toMatch(
+      /Too many failed sign-ins.*Try again in \d+ (seconds|minutes)/,
+    );
+    await screenshot(page, "login-rate-limited");
+
+    await page.fill("#login", ADMIN.login);
+    await page.fill("#password", ADMIN.password);
+    await page.click("form.password-form button[type=submit]");
+    await page.waitForURL(`${server.url}/settings`);
+    await page.waitForSelector("h1:has-text('Your settings')");
+    expect(await page.locator("nav.site-nav a:has-text('Audit log')").isVisible()).toBe(true);
+  });
+
+  test("project settings: an env var shows its name and hint, never its value", async () => {
+    await page.goto(`${server.url}/projects/${projectId}`);
+    await page.click("a:has-text('Project settings')");
+    await page.waitForURL(`${server.url}/projects/${projectId}/settings`);
+    await page.waitForSelector("#envvars .secret-list");
+    expect(await page.locator(".read-only").count()).toBe(0);
+
+    await page.fill("#envvar-name", "DEPLOY_TOKEN");
+    await page.fill("#envvar-value", SECRET_VALUE);
+    await page.click("#envvars button:has-text('Save variable')");
+    const row = page.locator("#envvars tr[data-var=DEPLOY_TOKEN]");
+    await row.waitFor();
+    expect(await row.locator(".hint").textContent()).toBe(`xxxx${SECRET_VALUE.slice(-4)}`);
+    expect(await page.textContent("#envvars .secret-form > .form-status")).toContain("Added DEPLOY_TOKEN");
+    expect(await page.inputValue("#envvar-value")).toBe("");
+    expect(await pageText(page)).not.toContain(SECRET_VALUE);
+    // Nor after a reload: the API never gives it back.
+    await page.reload();
+    await page.locator("#envvars tr[data-var=DEPLOY_TOKEN]").waitFor();
+    expect(await pageText(page)).not.toContain(SECRET_VALUE);
+
+    // Replacing it keeps one row.
+    await page.fill("#envvar-name", "DEPLOY_TOKEN");
+    await page.fill("#envvar-value", `${SECRET_VALUE}-2`);
+    await page.click("#envvars button:has-text('Save variable')");
+    await page.waitForSelector("#envvars .form-status :text('Replaced DEPLOY_TOKEN')");
+    expect(await page.locator("#envvars tr[data-var]").count()).toBe(1);
+
+    // A short value is stored, with the warning that logs cannot mask it.
+    await page.fill("#envvar-name", "SHORT");
+    await page.fill("#envvar-value", "abc");
+    await page.click("#envvars button:has-text('Save variable')");
+    await page.waitForSelector("#envvars .form-status .warning:has-text('cannot be masked')");
+    await page.click("#envvars tr[data-var=SHORT] button:has-text('Delete')");
+    await page.locator("#envvars tr[data-var=SHORT]").waitFor({ state: "detached" });
+  });
+
+  test("project settings: create a context and add a variable to it", async () => {
+    await page.fill("#context-name", "deploy-aws");
+    await page.click("button:has-text('Create context')");
+    const ctx = page.locator("details.context[data-context=deploy-aws]");
+    await ctx.waitFor();
+    expect(await ctx.getAttribute("open")).not.toBeNull();
+    await ctx.locator("input[name=name]").fill("AWS_SECRET_ACCESS_KEY");
+    await ctx.locator("textarea[name=value]").fill(CONTEXT_SECRET);
+    await ctx.locator("button:has-text('Save variable')").click();
+    await ctx.locator("tr[data-var=AWS_SECRET_ACCESS_KEY]").waitFor();
+    expect(await pageText(page)).not.toContain(CONTEXT_SECRET);
+    const listed = await json<{ items: { name: string }[] }>(server.api("/api/v1/contexts"));
+    expect(listed.items.map((c) => c.name)).toEqual(["deploy-aws"]);
+  });
+
+  test("project settings: deploy key, webhook secret shown once, branch filters, concurrency, follow", async () => {
+    await page.click("button:has-text('Generate deploy key')");
+    const key = page.locator("#deploy-key .public-key code");
+    await key.waitFor();
+    expect(await key.textContent()).toMatch(/^ssh-ed25519 AAAA/);
+    expect(await page.textContent("#deploy-key .fingerprint")).toMatch(/^SHA256:/);
+
+    expect(await page.textContent("#webhook .webhook-url code")).toBe(
+      `${server.url}/api/v1/hooks/github/${projectId}`,
+    );
+    await page.click("#webhook button:has-text('Rotate secret')");
+    const secret = page.locator("#webhook .shown-once code");
+    await secret.waitFor();
+    const shown = (await secret.textContent())!;
+    expect(shown.length).toBeGreaterThan(20);
+    // The copy button puts it on the clipboard.
+    await page.click("#webhook .shown-once button.copy");
+    await page.waitForSelector("#webhook .shown-once button.copy:text-is('Copied')");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(shown);
+
+    await page.fill("#branch-filters", "main\nrelease/*");
+    await page.fill("#max-concurrent", "3");
+    await page.click("button:has-text('Save settings')");
+    await page.waitForSelector("#general .form-status :text('Saved.')");
+    await page.click("#general button:has-text('Unfollow')");
+    await page.waitForSelector("#general button[aria-pressed=false]:has-text('Follow')");
+    const p = await json<{ branch_filters: string[]; max_concurrent_jobs: number; followed: boolean }>(
+      server.api(`/api/v1/projects/${projectId}`),
+    );
+    expect(p).toMatchObject({
+      branch_filters: ["main", "release/*"],
+      max_concurrent_jobs: 3,
+      followed: false,
+    });
+    await page.click("#general button:has-text('Follow')");
+    await page.waitForSelector("#general button[aria-pressed=true]");
+
+    // Once gone from the page, the secret is gone for good.
+    await page.reload();
+    await page.waitForSelector("#webhook");
+    expect(await pageText(page)).not.toContain(shown);
+    expect(await page.textContent("#webhook")).toContain("A secret is set");
+    await screenshot(page, "project-settings");
+  });
+
+  let tokenValue: string;
+  test("your settings: add an SSH key; create a token shown once, then revoke it", async () => {
+    await page.click("nav.site-nav a:has-text('Settings')");
+    await page.waitForSelector("#ssh-keys");
+    await page.fill("#ssh-key", ed25519Line("ada@laptop"));
+    await page.click("button:has-text('Add SSH key')");
+    const key = page.locator("#ssh-keys li.key");
+    await key.waitFor();
+    expect(await key.locator(".key-name").textContent()).toBe("ada@laptop");
+    expect(await key.locator(".fingerprint").textContent()).toMatch(/^SHA256:/);
+
+    await page.fill("#token-name", "ci laptop");
+    await page.check("#token-scope-write");
+    await page.selectOption("#token-expiry", "7");
+    await page.click("button:has-text('Create token')");
+    const once = page.locator("#tokens .shown-once code");
+    await once.waitFor();
+    tokenValue = (await once.textContent())!;
+    expect(tokenValue).toMatch(/^cairn_pat_/);
+    // The focus lands on the copy button, so a keyboard user can copy at once.
+    expect(await page.evaluate(() => document.activeElement?.classList.contains("copy"))).toBe(true);
+    const row = page.locator("#tokens tr[data-state=active]", { hasText: "ci laptop" });
+    await row.waitFor();
+    expect(await row.textContent()).toContain("read, write");
+    // It works, and it can write.
+    const asToken = (path: string) =>
+      fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${tokenValue}` } });
+    expect((await asToken("/api/v1/users/me")).status).toBe(200);
+    await screenshot(page, "account-settings");
+
+    // Shown once: a reload shows the row, not the token.
+    await page.reload();
+    await page.locator("#tokens tr[data-state=active]", { hasText: "ci laptop" }).waitFor();
+    expect(await pageText(page)).not.toContain(tokenValue);
+
+    await page.click("#tokens tr[data-state=active] button:has-text('Revoke')");
+    await page.locator("#tokens tr[data-state=revoked]", { hasText: "ci laptop" }).waitFor();
+    expect((await asToken("/api/v1/users/me")).status).toBe(401);
+  });
+
+  test("the audit log lists those actions, filters by action, and pages with Load more", async () => {
+    await page.click("nav.site-nav a:has-text('Audit log')");
+    await page.waitForSelector("table.audit tbody tr");
+    const actions = await page.$$eval("table.audit tbody tr", (rows) =>
+      rows.map((r) => r.getAttribute("data-action")),
+    );
+    for (const a of [
+      "session.signed_in",
+      "session.sign_in_failed",
+      "secret.created",
+      "secret.updated",
+      "secret.deleted",
+      "context.created",
+      "deploy_key.added",
+      "project.webhook_secret_rotated",
+      "project.settings_changed",
+      "ssh_key.added",
+      "token.created",
+      "token.revoked",
+    ]) {
+      expect(actions).toContain(a);
+    }
+    // Newest first, and the actor is named by login.
+    expect(actions[0]).toBe("token.revoked");
+    expect(await page.textContent("table.audit tbody tr:first-child")).toContain("ada");
+    expect(await pageText(page)).not.toContain(SECRET_VALUE);
+    await screenshot(page, "audit");
+
+    await page.fill("#audit-action", "secret.created");
+    await page.click(".audit-filters button:has-text('Filter')");
+    await page.waitForURL(/\/audit\?action=secret.created/);
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("table.audit tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.getAttribute("data-action") === "secret.created");
+    });
+    expect(await page.locator("table.audit tbody tr").count()).toBe(3); // DEPLOY_TOKEN, SHORT, the context's
+
+    // Three a page: "Load more" follows the cursor until the log runs out.
+    await page.goto(`${server.url}/audit?limit=3`);
+    await page.waitForSelector("table.audit tbody tr");
+    expect(await page.locator("table.audit tbody tr").count()).toBe(3);
+    await page.click("button:has-text('Load more')");
+    await page.waitForFunction(() => document.querySelectorAll("table.audit tbody tr").length === 6);
+    const ids = await page.$$eval("table.audit tbody tr", (rows) =>
+      rows.map((r) => Number(r.getAttribute("data-id"))),
+    );
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    expect(new Set(ids).size).toBe(6);
+  });
+
+  test("a job's artifacts and test results tabs, failures first", async () => {
+    await json(
+      server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }),
+    );
+    const job = await acquireJob(builder);
+    finishedJob = job.job.id;
+    await builder.step(job.job.id, { index: 0, name: "make test", status: "running", log_offset: 0 });
+    const up = new LogUploader(builder, job.job.id);
+    up.write("running tests\n1 failed\n");
+    await up.drain();
+    const report = "coverage: 91%\n";
+    for (const [path, body] of [
+      ["reports/coverage.txt", report],
+      ["dist/app.tar.gz", "x".repeat(2048)],
+    ]) {
+      const url = await builder.artifact(job.job.id, path, body.length);
+      await builder.blob(url, { method: "PUT", body: new Blob([body]).stream(), size: body.length });
+    }
+    await builder.testResults(job.job.id, "reports/junit.xml", new TextEncoder().encode(JUNIT));
+    await builder.step(job.job.id, {
+      index: 0,
+      name: "make test",
+      status: "failed",
+      exit_code: 1,
+      log_offset: 0,
+    });
+    await builder.finish(job.job.id, { status: "failed", unsandboxed: true, log_bytes: up.offset });
+
+    await page.goto(`${server.url}/jobs/${job.job.id}`);
+    await page.waitForSelector(".log-viewer[data-ready=true]");
+    await page.click("[role=tab]:has-text('Artifacts')");
+    expect(new URL(page.url()).search).toBe("?tab=artifacts");
+    const link = page.locator("a.artifact", { hasText: "reports/coverage.txt" });
+    await link.waitFor();
+    expect(await page.textContent("tr[data-path='dist/app.tar.gz']")).toContain("2.0 KiB");
+    const res = await page.request.get(`${server.url}${await link.getAttribute("href")}`);
+    expect(res.status()).toBe(200);
+    expect(res.headers()["content-disposition"]).toContain("attachment");
+    expect(await res.text()).toBe(report);
+    await screenshot(page, "job-artifacts");
+
+    // Arrow keys move between tabs (roving focus).
+    await page.focus("[role=tab][aria-selected=true]");
+    await page.keyboard.press("ArrowRight");
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("data-tab"))).toBe("tests");
+    await page.waitForSelector(".test-results .test-summary");
+    expect(await page.textContent(".test-summary")).toContain("1 of 4 failed");
+    const order = await page.$$eval(".test-list > li", (lis) =>
+      lis.map((li) => li.getAttribute("data-status")),
+    );
+    expect(order).toEqual(["failed", "skipped", "passed", "passed"]);
+    expect(await page.textContent(".test[data-status=failed] .test-message")).toContain(
+      "expected NaN to be Infinity",
+    );
+    expect(new URL(page.url()).search).toBe("?tab=tests");
+    await screenshot(page, "job-tests");
+    // The tab is in the URL: a reload opens it again.
+    await page.reload();
+    await page.waitForSelector("[role=tab][data-tab=tests][aria-selected=true]");
+    await page.waitForSelector(".test-results .test-summary");
+  });
+
+  test("re-run with SSH shows the `ssh -p` command once a builder with an SSH server holds the job", async () => {
+    await page.goto(`${server.url}/jobs/${finishedJob}`);
+    await page.click("button:has-text('Re-run with SSH')");
+    await page.waitForURL((u) => /\/jobs\/[\w-]+$/.test(u.pathname) && !u.pathname.endsWith(finishedJob));
+    const rerun = new URL(page.url()).pathname.split("/").pop()!;
+    await page.waitForSelector(".ssh-access[data-state=pending]");
+
+    let payload = null;
+    while (!payload)
+      payload = await builder.acquire({ free_slots: 1, driver: "process", ssh_endpoint: "127.0.0.1:2222" });
+    expect(payload.job.id).toBe(rerun);
+    expect(payload.ssh).toBeDefined();
+    await builder.step(rerun, { index: 0, name: "make test", status: "running", log_offset: 0 });
+    await builder.step(rerun, {
+      index: 0,
+      name: "make test",
+      status: "success",
+      exit_code: 0,
+      log_offset: 0,
+    });
+
+    const command = page.locator(".ssh-access .ssh-command code");
+    await command.waitFor({ timeout: 20_000 });
+    expect(await command.textContent()).toBe(`ssh -p 2222 ${rerun}@127.0.0.1`);
+    await page.waitForSelector(".ssh-access[data-state=waiting]", { timeout: 20_000 });
+    await page.click(".ssh-access button.copy");
+    await page.waitForSelector(".ssh-access button.copy:text-is('Copied')");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`ssh -p 2222 ${rerun}@127.0.0.1`);
+    await screenshot(page, "job-ssh");
+    await builder.finish(rerun, { status: "success", unsandboxed: true, log_bytes: 0 });
+    await page.waitForSelector(".ssh-access[data-state=closed]", { timeout: 20_000 });
+  });
+
+  test("a project reader sees the settings read-only and no audit log", async () => {
+    await signOut(page);
+    await signInWithPassword(page, READER);
+    expect(await page.locator("nav.site-nav a:has-text('Audit log')").isVisible()).toBe(false);
+    await page.goto(`${server.url}/projects/${projectId}/settings`);
+    await page.waitForSelector(".read-only");
+    expect(await page.textContent(".read-only")).toContain("read role");
+    await page.locator("#envvars tr[data-var=DEPLOY_TOKEN]").waitFor();
+    expect(await page.locator("#envvar-value").count()).toBe(0);
+    expect(await page.locator("button:has-text('Save settings')").count()).toBe(0);
+    expect(await page.locator("button:has-text('Rotate secret')").count()).toBe(0);
+    expect(await page.locator("#branch-filters").isDisabled()).toBe(true);
+    await screenshot(page, "project-settings-read-only");
+
+    await page.goto(`${server.url}/audit`);
+    await page.waitForSelector(".notice:has-text('Only org administrators')");
+  });
+
+  test("dark theme and phone width: the new pages lay out without horizontal scrolling; inputs are labelled", async () => {
+    const phone = await browser.newPage({ width: 390, height: 844, colorScheme: "dark" });
+    const phoneErrors = collectPageErrors(phone);
+    await signOut(page);
+    await signInWithPassword(phone, ADMIN);
+    const fits = () => phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    const unlabeled = () =>
+      phone.$$eval(
+        "input, textarea, select",
+        (els) =>
+          els.filter(
+            (i) =>
+              !(i.id && document.querySelector(`label[for="${i.id}"]`)) &&
+              !i.getAttribute("aria-label") &&
+              (i as HTMLInputElement).type !== "hidden",
+          ).length,
+      );
+    for (const [path, ready, name] of [
+      [`/projects/${projectId}/settings`, "#deploy-key .public-key", "project-settings-phone-dark"],
+      ["/settings", "#tokens tr[data-token]", "account-settings-phone-dark"],
+      ["/audit", "table.audit tbody tr", "audit-phone-dark"],
+      [`/jobs/${finishedJob}?tab=tests`, ".test-results .test-summary", "job-tests-phone-dark"],
+    ]) {
+      await phone.goto(`${server.url}${path}`);
+      await phone.waitForSelector(ready);
+      expect(await fits()).toBe(true);
+      expect(await unlabeled()).toBe(0);
+      await screenshot(phone, name);
+    }
+    await signOut(phone);
+    await phone.waitForSelector("#login");
+    expect(await fits()).toBe(true);
+    await screenshot(phone, "login-phone-dark");
+    await phone.close();
+    errors.push(...phoneErrors);
+  });
+
+  test("no script errors and no Content-Security-Policy violations on any page", () => {
+    // Refusals the tests provoke on purpose show as failed requests in the console.
+    const real = errors.filter((e) => !/status of (401|403|429)/.test(e));
+    expect(real).toEqual([]);
+  });
+});

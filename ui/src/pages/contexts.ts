@@ -1,0 +1,124 @@
+// The organisation's contexts: named groups of write-only variables a workflow selects in its config
+// (`context: [name]`). Anyone signed in sees their names; org administrators create, fill and delete them.
+import { api } from "../api.ts";
+import { errorBox, onSubmit, section } from "../components.ts";
+import { append, h } from "../dom.ts";
+import { ago } from "../format.ts";
+import type { Context, Page } from "../types.ts";
+import { secretVars } from "./secret-vars.ts";
+
+export function contextsSection(orgAdmin: boolean): HTMLElement {
+  const list = h("div.context-list", { "aria-live": "polite" });
+  const open = new Set<string>();
+
+  const item = (ctx: Context) => {
+    const details = h(
+      "details.context",
+      { "data-context": ctx.name, open: open.has(ctx.id) },
+      h(
+        "summary",
+        null,
+        h("span.context-name", null, ctx.name),
+        h("span.muted", null, ` created ${ago(ctx.created_at)}`),
+      ),
+    );
+    // The variables load when the context is opened.
+    let filled = false;
+    const fill = () => {
+      if (filled) return;
+      filled = true;
+      const status = h("span.form-status", { "aria-live": "polite" });
+      const del = h("button.danger.small", { type: "button" }, `Delete context ${ctx.name}`);
+      del.addEventListener("click", async () => {
+        del.disabled = true;
+        try {
+          await api(`/contexts/${ctx.id}`, { method: "DELETE" });
+          open.delete(ctx.id);
+          await refresh();
+        } catch (err) {
+          status.replaceChildren(errorBox(err));
+          del.disabled = false;
+        }
+      });
+      append(details, [
+        secretVars({
+          base: `/contexts/${ctx.id}/envvars`,
+          idPrefix: `ctx-${ctx.id}`,
+          owner: `context ${ctx.name}`,
+          canEdit: orgAdmin,
+        }),
+        orgAdmin &&
+          h(
+            "div.actions-row",
+            null,
+            del,
+            h("span.muted", null, "Deletes its variables too; workflows naming it stop starting."),
+            status,
+          ),
+      ]);
+    };
+    details.addEventListener("toggle", () => {
+      if (details.open) {
+        open.add(ctx.id);
+        fill();
+      } else open.delete(ctx.id);
+    });
+    if (details.open) fill();
+    return h("li", null, details);
+  };
+
+  const refresh = async () => {
+    try {
+      const { items } = await api<Page<Context>>("/contexts");
+      list.replaceChildren(
+        items.length === 0 ? h("p.muted", null, "No contexts yet.") : h("ul.contexts", null, items.map(item)),
+      );
+    } catch (err) {
+      list.replaceChildren(errorBox(err));
+    }
+  };
+
+  let create: HTMLElement | null = null;
+  if (orgAdmin) {
+    const name = h("input#context-name", {
+      name: "name",
+      required: true,
+      autocomplete: "off",
+      spellcheck: "false",
+      pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]*",
+      placeholder: "deploy-aws",
+    });
+    const status = h("div.form-status", { "aria-live": "polite" });
+    const form = h(
+      "form.inline-form.context-form",
+      { "aria-label": "Create a context" },
+      h("label", { for: "context-name" }, "New context"),
+      name,
+      h("button.primary", { type: "submit" }, "Create context"),
+      status,
+    );
+    onSubmit(form, status, async () => {
+      const ctx = await api<Context>("/contexts", { method: "POST", json: { name: name.value.trim() } });
+      name.value = "";
+      open.add(ctx.id);
+      await refresh();
+    });
+    create = form;
+  }
+
+  void refresh();
+  return section(
+    "contexts",
+    "Contexts",
+    h(
+      "p.muted",
+      null,
+      "Shared by every project of this server. A workflow job uses one by naming it in its config: ",
+      h("code", null, "context: [deploy-aws]"),
+      ". ",
+      orgAdmin ? "" : "Only org administrators can create or change contexts.",
+    ),
+    list,
+    create,
+  );
+}
