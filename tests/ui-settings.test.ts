@@ -6,6 +6,8 @@
 // with SSH showing the `ssh -p` command; the read-only state for a project reader.
 // Screenshots of each page go to test-output/screenshots/.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import { buildUi } from "../ui/build.ts";
@@ -13,6 +15,7 @@ import {
   browserTestsEnabled,
   collectPageErrors,
   launchBrowser,
+  SCREENSHOTS,
   screenshot,
   type TestBrowser,
 } from "../ui/testing/browser.ts";
@@ -82,6 +85,12 @@ const pageText = (p: Page) =>
         .map((i) => i.value)
         .join("\n"),
   );
+
+/** The settings pages are long: these screenshots show all of them. */
+async function fullScreenshot(p: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await p.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
 
 async function signInWithPassword(p: Page, who: { login: string; password: string }): Promise<void> {
   await p.goto(`${server.url}/login`);
@@ -276,7 +285,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await page.waitForSelector("#webhook");
     expect(await pageText(page)).not.toContain(shown);
     expect(await page.textContent("#webhook")).toContain("A secret is set");
-    await screenshot(page, "project-settings");
+    await fullScreenshot(page, "project-settings");
   });
 
   let tokenValue: string;
@@ -307,7 +316,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     const asToken = (path: string) =>
       fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${tokenValue}` } });
     expect((await asToken("/api/v1/users/me")).status).toBe(200);
-    await screenshot(page, "account-settings");
+    await fullScreenshot(page, "account-settings");
 
     // Shown once: a reload shows the row, not the token.
     await page.reload();
@@ -424,7 +433,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       "expected NaN to be Infinity",
     );
     expect(new URL(page.url()).search).toBe("?tab=tests");
-    await screenshot(page, "job-tests");
+    await fullScreenshot(page, "job-tests");
     // The tab is in the URL: a reload opens it again.
     await page.reload();
     await page.waitForSelector("[role=tab][data-tab=tests][aria-selected=true]");
@@ -476,7 +485,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     expect(await page.locator("button:has-text('Save settings')").count()).toBe(0);
     expect(await page.locator("button:has-text('Rotate secret')").count()).toBe(0);
     expect(await page.locator("#branch-filters").isDisabled()).toBe(true);
-    await screenshot(page, "project-settings-read-only");
+    await fullScreenshot(page, "project-settings-read-only");
 
     await page.goto(`${server.url}/audit`);
     await page.waitForSelector(".notice:has-text('Only org administrators')");
@@ -509,7 +518,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       await phone.waitForSelector(ready);
       expect(await fits()).toBe(true);
       expect(await unlabeled()).toBe(0);
-      await screenshot(phone, name);
+      await fullScreenshot(phone, name);
     }
     await signOut(phone);
     await phone.waitForSelector("#login");

@@ -37,6 +37,17 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
         h("span", { "aria-current": "page" }, "Settings"),
       ),
       h("div.page-head", null, h("h1", null, `Settings of ${project.name}`)),
+      h(
+        "nav.section-nav",
+        { "aria-label": "Settings sections" },
+        [
+          ["general", "General"],
+          ["envvars", "Environment variables"],
+          ["contexts", "Contexts"],
+          ["deploy-key", "Deploy key"],
+          ["webhook", "Webhook"],
+        ].map(([anchor, label]) => h("a", { href: `#${anchor}` }, label)),
+      ),
       !isAdmin &&
         h(
           "p.notice.read-only",
