@@ -37,6 +37,22 @@ workflows:
     jobs: [build]
 `;
 
+/** On the `gated` branch: a workflow held for approval before its one job. */
+const GATED = `version: 2.1
+jobs:
+  ship:
+    machine: true
+    steps:
+      - run: ./ship
+workflows:
+  gated:
+    jobs:
+      - hold:
+          type: approval
+      - ship:
+          requires: [hold]
+`;
+
 const ADMIN = { login: "ada", password: "correct horse battery staple" };
 const READER = { login: "rita", password: "reader reader reader" };
 const SECRET_VALUE = "s3cr3t-value-never-shown-9f2c";
@@ -123,6 +139,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     }
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
+    repo.commit({ ".circleci/config.yml": GATED }, "gated config", "gated");
     projectId = (
       await json<{ id: string }>(
         server.api("/api/v1/projects", { method: "POST", json: { name: "acme/api", repo_url: repo.bare } }),
@@ -471,6 +488,33 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await screenshot(page, "job-ssh");
     await builder.finish(rerun, { status: "success", unsandboxed: true, log_bytes: 0 });
     await page.waitForSelector(".ssh-access[data-state=closed]", { timeout: 20_000 });
+  });
+
+  test("the pipeline page approves a job on hold, then re-runs the workflow's failed jobs", async () => {
+    const p = await json<{ id: string }>(
+      server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "gated" } }),
+    );
+    await page.goto(`${server.url}/pipelines/${p.id}`);
+    await page.waitForSelector(".job-node[data-job=hold] .status-on-hold");
+    await page.click("button:has-text('Approve hold')");
+    await page.waitForSelector(".job-node[data-job=hold][data-status=success]");
+    expect(await page.locator("button:has-text('Approve hold')").count()).toBe(0);
+
+    const ship = await acquireJob(builder);
+    expect(ship.job.name).toBe("ship");
+    await builder.finish(ship.job.id, { status: "failed", unsandboxed: true, log_bytes: 0 });
+    await page.waitForSelector(".job-node[data-job=ship][data-status=failed]");
+    await page.click("button:has-text('Re-run failed jobs')");
+    // The graph shows the new attempt in place of the failed one; the approval is not asked again.
+    await page.waitForSelector(".job-node[data-job=ship][data-status=queued] .attempt:text-is('attempt 2')");
+    expect(await page.locator(".job-node[data-job=ship]").count()).toBe(1);
+    expect(await page.locator(".job-node[data-job=hold][data-status=success]").count()).toBe(1);
+    await screenshot(page, "pipeline-rerun");
+    const again = await json<{ jobs: { id: string; name: string; superseded_by: string | null }[] }>(
+      server.api(`/api/v1/pipelines/${p.id}`),
+    );
+    const next = again.jobs.find((j) => j.name === "ship" && !j.superseded_by)!;
+    await server.api(`/api/v1/jobs/${next.id}/cancel`, { method: "POST" });
   });
 
   test("a project reader sees the settings read-only and no audit log", async () => {

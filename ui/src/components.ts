@@ -10,6 +10,7 @@ const ICONS: Record<string, string> = {
   canceled: "⊘",
   lost: "?",
   skipped: "–",
+  "on-hold": "⏸",
 };
 
 export function statusBadge(status: string): HTMLSpanElement {

@@ -28,6 +28,11 @@ export interface JobSummary {
   status: string;
   workflow_id: string;
   requires: string[];
+  attempt?: number;
+  /** Set on an attempt that was re-run: the id of the attempt that replaced it. */
+  superseded_by?: string | null;
+  /** Only on `type: approval` jobs. */
+  approval?: "pending" | "approved" | "canceled";
 }
 
 export interface Pipeline {

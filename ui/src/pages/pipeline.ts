@@ -6,6 +6,7 @@ import { ago, duration } from "../format.ts";
 import type { Params } from "../router.ts";
 import type { JobSummary, Pipeline, Project } from "../types.ts";
 import { liveIndicator } from "./dashboard.ts";
+import { workflowActions } from "./workflow-actions.ts";
 
 /** Columns of jobs: a job sits one column right of the deepest job it requires. */
 export function layoutColumns(jobs: JobSummary[]): JobSummary[][] {
@@ -46,7 +47,8 @@ function workflowGraph(jobs: JobSummary[]): HTMLElement {
           "a.job-node",
           { href: `/jobs/${j.id}`, "data-job": j.name, "data-status": j.status },
           h("span.job-name", null, j.name),
-          statusBadge(j.status),
+          statusBadge(j.approval === "pending" ? "on-hold" : j.status),
+          (j.attempt ?? 1) > 1 && h("span.attempt.muted", null, `attempt ${j.attempt}`),
           j.requires.length > 0 && h("span.visually-hidden", null, `, requires ${j.requires.join(", ")}`),
         );
         nodes.set(j.name, node);
@@ -94,6 +96,8 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
 
   const draw = (p: Pipeline) => {
     setTitle(`#${p.number}`, project?.name ?? "");
+    // Earlier attempts of re-run jobs stay reachable from their new attempt's page, not the graph.
+    const current = p.jobs.filter((j) => !j.superseded_by);
     replace(
       body,
       h(
@@ -125,7 +129,12 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
           "section.workflow",
           { "aria-labelledby": `wf-${w.id}`, "data-workflow": w.name },
           h("h2", { id: `wf-${w.id}` }, `Workflow ${w.name} `, statusBadge(w.status)),
-          workflowGraph(p.jobs.filter((j) => j.workflow_id === w.id)),
+          workflowActions(
+            w,
+            current.filter((j) => j.workflow_id === w.id),
+            refresh,
+          ),
+          workflowGraph(current.filter((j) => j.workflow_id === w.id)),
         ),
       ),
     );
