@@ -152,7 +152,10 @@ const ROUTES: Route[] = [
     method: "POST",
     path: () => `/api/v1/projects/${P()}/members`,
     need: "admin",
-    json: { user_id: ids.outsider, role: "admin" },
+    // A getter: the outsider's id exists only once beforeAll has run.
+    get json() {
+      return { user_id: ids.outsider, role: "admin" };
+    },
   },
   { method: "DELETE", path: () => `/api/v1/projects/${P()}/members/${ids.reader}`, need: "admin" },
   {

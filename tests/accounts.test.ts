@@ -91,7 +91,9 @@ describe("personal API tokens", () => {
     expect(past.status).toBe(400);
     const scope = await call("/api/v1/tokens", { method: "POST", json: { name: "x", scopes: ["root"] } });
     expect(scope.status).toBe(400);
-    expect(scope.json.error.details).toEqual({ field: "scopes" });
+    expect(scope.json.error.code).toBe("invalid_body");
+    expect(scope.json.error.details.field).toBe("scopes");
+    expect(scope.json.error.details.issues[0].path).toEqual(["scopes", 0]);
   });
 
   test("scopes: read cannot write, write cannot administer, neither mints a stronger token", async () => {

@@ -1,413 +1,398 @@
-// Every /api/v1 route as one line of data: method, path (Hono syntax), who may call it, what it takes
-// and answers. document.ts turns these into OpenAPI; openapi.test.ts checks this list against the
-// routes the app registers, so a new route without a line here fails the suite.
-import { pageOf, ref } from "./schemas.ts";
+// Every /api/v1 route as data, keyed by its operationId. document.ts turns these into OpenAPI; routes
+// mount `validate(ops.<id>)` before their handlers; openapi.test.ts checks this list against the routes
+// the app registers, so a new route without an entry here fails the suite.
+import { z } from "zod";
+import { type Operation, op } from "./operation.ts";
+import { ErrorBody } from "./schemas/common.ts";
+import * as proto from "./schemas/protocol.ts";
+import * as rq from "./schemas/requests.ts";
+import * as rs from "./schemas/responses.ts";
 
-type Schema = Record<string, unknown>;
+export { ErrorBody };
 
-export type Auth = "none" | "user" | "builder" | "signature" | "capability";
+const json = (status: number, schema?: z.ZodType, description?: string) => ({ status, schema, description });
+const PROTOCOL = { "Cairn-Protocol": "the builder protocol version (server/protocol.ts)" };
+const none = (status: number, description?: string) => ({ status, description });
 
-export interface Operation {
-  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-  path: string;
-  tag: string;
-  summary: string;
-  auth: Auth;
-  /** The role it needs, for the description: a project role, or `org admin`. */
-  role?: string;
-  query?: Record<string, string>;
-  body?: Schema;
-  ok: { status: number; schema?: Schema; type?: string; description?: string };
-  /** Error statuses beyond what `auth` implies (400 for bodies, 404 for :ids). */
-  errors?: number[];
-}
-
-const json = (status: number, schema?: Schema, description?: string) => ({ status, schema, description });
-const PAGE = { cursor: "`next_cursor` of the previous page", limit: "items per page (1-200, default 50)" };
-
-export const operations: Operation[] = [
-  {
+export const ops = {
+  getHealth: op({
     method: "GET",
     path: "/api/v1/health",
     tag: "server",
     summary: "Liveness and version",
     auth: "none",
-    ok: json(200, ref("Health")),
-  },
-  {
+    ok: json(200, rs.Health),
+  }),
+  getOpenApiDocument: op({
     method: "GET",
     path: "/api/v1/openapi.json",
     tag: "server",
     summary: "This document",
     auth: "none",
-    ok: json(200, { type: "object" }),
-  },
-  {
+    ok: json(200, z.record(z.string(), z.unknown()), "OpenAPI 3.1"),
+  }),
+  getApiReference: op({
     method: "GET",
     path: "/api/v1/docs",
     tag: "server",
     summary: "This document as a page",
     auth: "none",
     ok: { status: 200, type: "text/html" },
-  },
-  {
+  }),
+  getApiReferenceStyle: op({
     method: "GET",
     path: "/api/v1/docs/style.css",
     tag: "server",
     summary: "The reference page's stylesheet",
     auth: "none",
     ok: { status: 200, type: "text/css" },
-  },
+  }),
 
   // Sign-in
-  {
+  createSession: op({
     method: "POST",
     path: "/api/v1/session",
     tag: "session",
     summary: "Sign in with an API token or a login and password: sets the session cookie",
     auth: "none",
-    body: ref("SessionCreate"),
-    ok: json(201, ref("Session")),
-    errors: [400, 429, 501],
-  },
-  {
+    body: rq.SessionCreate,
+    ok: json(201, rs.Session),
+    errors: [401, 429, 501],
+  }),
+  getSession: op({
     method: "GET",
     path: "/api/v1/session",
     tag: "session",
     summary: "The signed-in user and the CSRF value",
     auth: "user",
-    ok: json(200, ref("Session")),
-  },
-  {
+    ok: json(200, rs.Session),
+  }),
+  deleteSession: op({
     method: "DELETE",
     path: "/api/v1/session",
     tag: "session",
     summary: "Sign out",
     auth: "none",
-    ok: { status: 204 },
-  },
-  {
+    ok: none(204),
+    errors: [403],
+  }),
+  getSignInMethods: op({
     method: "GET",
     path: "/api/v1/auth/methods",
     tag: "session",
     summary: "Which sign-in methods this server offers (for the sign-in page)",
     auth: "none",
-    ok: json(200, {
-      type: "object",
-      properties: {
-        password: { type: "boolean" },
-        token: { type: "boolean" },
-        github: {
-          oneOf: [{ type: "object", properties: { url: { type: "string" } } }, { type: "null" }],
-        },
-      },
-    }),
-  },
-  {
+    ok: json(
+      200,
+      z.object({
+        password: z.boolean(),
+        token: z.boolean(),
+        github: z.object({ url: z.string() }).nullable(),
+      }),
+    ),
+  }),
+  startGithubSignIn: op({
     method: "GET",
     path: "/api/v1/auth/github",
     tag: "session",
     summary: "Start GitHub sign-in: redirects to GitHub's authorize page",
     auth: "none",
-    ok: { status: 302, description: "to <CAIRN_GITHUB_URL>/login/oauth/authorize" },
+    ok: none(302, "to <CAIRN_GITHUB_URL>/login/oauth/authorize"),
     errors: [404],
-  },
-  {
+  }),
+  finishGithubSignIn: op({
     method: "GET",
     path: "/api/v1/auth/github/callback",
     tag: "session",
     summary: "GitHub's redirect back: signs the linked user in",
     auth: "none",
-    query: { code: "from GitHub", state: "from GitHub; must match the state cookie" },
-    ok: { status: 302, description: "to / with the session cookie" },
-    errors: [400, 403, 404, 502],
-  },
+    query: rq.GithubCallbackQuery,
+    ok: none(302, "to / with the session cookie"),
+    errors: [400, 401, 403, 404, 502],
+  }),
 
   // Projects
-  {
+  createProject: op({
     method: "POST",
     path: "/api/v1/projects",
     tag: "projects",
     summary: "Create a project",
     auth: "user",
     role: "org admin",
-    body: ref("ProjectCreate"),
-    ok: json(201, ref("ProjectCreated")),
-    errors: [400, 409],
-  },
-  {
+    body: rq.ProjectCreate,
+    ok: json(201, rs.ProjectCreated),
+    errors: [409],
+  }),
+  listProjects: op({
     method: "GET",
     path: "/api/v1/projects",
     tag: "projects",
     summary: "Projects the caller may read",
     auth: "user",
-    query: PAGE,
-    ok: json(200, pageOf(ref("Project"))),
-    errors: [400],
-  },
-  {
+    query: rq.Page,
+    ok: json(200, rs.Pages.Projects),
+  }),
+  getProject: op({
     method: "GET",
     path: "/api/v1/projects/:id",
     tag: "projects",
     summary: "A project",
     auth: "user",
     role: "read",
-    ok: json(200, ref("Project")),
-  },
-  {
+    ok: json(200, rs.ProjectDetail),
+  }),
+  updateProject: op({
     method: "PATCH",
     path: "/api/v1/projects/:id",
     tag: "projects",
     summary: "Change a project's settings",
     auth: "user",
     role: "admin",
-    body: ref("ProjectPatch"),
-    ok: json(200, ref("Project")),
-    errors: [400, 422],
-  },
-  {
+    body: rq.ProjectPatch,
+    ok: json(200, rs.ProjectSettings),
+  }),
+  followProject: op({
     method: "POST",
     path: "/api/v1/projects/:id/follow",
     tag: "projects",
     summary: "Build on webhooks",
     auth: "user",
     role: "admin",
-    ok: json(200, { type: "object" }),
-  },
-  {
+    ok: json(200, rs.ProjectFollow),
+  }),
+  unfollowProject: op({
     method: "POST",
     path: "/api/v1/projects/:id/unfollow",
     tag: "projects",
     summary: "Ignore webhooks",
     auth: "user",
     role: "admin",
-    ok: json(200, { type: "object" }),
-  },
-  {
+    ok: json(200, rs.ProjectFollow),
+  }),
+  rotateWebhookSecret: op({
     method: "POST",
     path: "/api/v1/projects/:id/webhook-secret",
     tag: "projects",
     summary: "Make a new webhook secret (shown once)",
     auth: "user",
     role: "admin",
-    ok: json(201, { type: "object" }),
-  },
-  {
+    ok: json(201, rs.WebhookSecret),
+  }),
+  getDeployKey: op({
     method: "GET",
     path: "/api/v1/projects/:id/deploy-key",
     tag: "projects",
     summary: "The deploy key's public half",
     auth: "user",
     role: "read",
-    ok: json(200, ref("DeployKey")),
-  },
-  {
+    ok: json(200, rs.DeployKey),
+  }),
+  createDeployKey: op({
     method: "POST",
     path: "/api/v1/projects/:id/deploy-key",
     tag: "projects",
     summary: "Make a deploy key (and add it at the forge)",
     auth: "user",
     role: "admin",
-    ok: json(201, ref("DeployKey")),
+    ok: json(201, rs.DeployKeyCreated),
     errors: [409],
-  },
-  {
+  }),
+  deleteDeployKey: op({
     method: "DELETE",
     path: "/api/v1/projects/:id/deploy-key",
     tag: "projects",
     summary: "Remove the deploy key",
     auth: "user",
     role: "admin",
-    ok: json(200, { type: "object" }),
-  },
-  {
+    ok: json(200, rs.DeployKeyRemoved),
+  }),
+  listMembers: op({
     method: "GET",
     path: "/api/v1/projects/:id/members",
     tag: "members",
     summary: "A project's members and roles",
     auth: "user",
     role: "read",
-    ok: json(200, pageOf(ref("Member"))),
-  },
-  {
+    ok: json(200, rs.Pages.Members),
+  }),
+  addMember: op({
     method: "POST",
     path: "/api/v1/projects/:id/members",
     tag: "members",
     summary: "Add a member or change their role",
     auth: "user",
     role: "admin",
-    body: ref("MemberAdd"),
-    ok: json(201, ref("Member"), "200 when the member's role changed"),
-    errors: [400],
-  },
-  {
+    body: rq.MemberAdd,
+    ok: json(201, rs.MemberAdded),
+    more: [json(200, rs.MemberAdded, "the member's role changed")],
+  }),
+  removeMember: op({
     method: "DELETE",
     path: "/api/v1/projects/:id/members/:user_id",
     tag: "members",
     summary: "Remove a member",
     auth: "user",
     role: "admin",
-    ok: { status: 204 },
-  },
-  {
+    ok: none(204),
+  }),
+  listProjectEnvVars: op({
     method: "GET",
     path: "/api/v1/projects/:id/envvars",
     tag: "env vars",
     summary: "A project's environment variables (names and hints, never values)",
     auth: "user",
     role: "read",
-    ok: json(200, pageOf(ref("SecretVar"))),
-  },
-  {
+    ok: json(200, rs.Pages.SecretVars),
+  }),
+  setProjectEnvVar: op({
     method: "POST",
     path: "/api/v1/projects/:id/envvars",
     tag: "env vars",
     summary: "Set an environment variable (write-only)",
     auth: "user",
     role: "admin",
-    body: ref("SecretVarCreate"),
-    ok: json(201, ref("SecretVar")),
-    errors: [400],
-  },
-  {
+    body: rq.SecretVarCreate,
+    ok: json(201, rs.SecretVarSet),
+  }),
+  deleteProjectEnvVar: op({
     method: "DELETE",
     path: "/api/v1/projects/:id/envvars/:name",
     tag: "env vars",
     summary: "Remove an environment variable",
     auth: "user",
     role: "admin",
-    ok: { status: 204 },
-  },
+    ok: none(204),
+  }),
 
   // Pipelines, workflows, jobs
-  {
+  triggerPipeline: op({
     method: "POST",
     path: "/api/v1/projects/:id/pipelines",
     tag: "pipelines",
     summary: "Trigger a pipeline (`Idempotency-Key` honoured)",
     auth: "user",
     role: "write",
-    body: ref("PipelineTrigger"),
-    ok: json(201, ref("Pipeline"), "200 with Idempotent-Replayed: true for a repeated key"),
-    errors: [400, 409, 422],
-  },
-  {
+    headers: { "Idempotency-Key": "1-255 characters: a repeat within 24 h answers with the first pipeline" },
+    body: rq.PipelineTrigger,
+    ok: json(201, rs.Pipeline),
+    more: [
+      json(200, rs.Pipeline, "a repeated Idempotency-Key: the first pipeline, Idempotent-Replayed: true"),
+    ],
+    errors: [409, 422],
+  }),
+  listPipelines: op({
     method: "GET",
     path: "/api/v1/projects/:id/pipelines",
     tag: "pipelines",
     summary: "A project's pipelines, newest first",
     auth: "user",
     role: "read",
-    query: PAGE,
-    ok: json(200, pageOf(ref("Pipeline"))),
-    errors: [400],
-  },
-  {
+    query: rq.Page,
+    ok: json(200, rs.Pages.Pipelines),
+  }),
+  getPipeline: op({
     method: "GET",
     path: "/api/v1/pipelines/:id",
     tag: "pipelines",
     summary: "A pipeline with its workflows and jobs",
     auth: "user",
     role: "read",
-    ok: json(200, ref("Pipeline")),
-  },
-  {
+    ok: json(200, rs.Pipeline),
+  }),
+  rerunWorkflow: op({
     method: "POST",
     path: "/api/v1/workflows/:id/rerun",
     tag: "pipelines",
     summary: "Re-run a workflow (`from_failed` for the failed jobs only)",
     auth: "user",
     role: "write",
-    body: { type: "object", properties: { from_failed: { type: "boolean" } } },
-    ok: json(202, ref("Accepted")),
-    errors: [400, 409],
-  },
-  {
+    body: rq.WorkflowRerun,
+    bodyOptional: true,
+    ok: json(202, rs.WorkflowRerunAccepted),
+    errors: [409],
+  }),
+  getJob: op({
     method: "GET",
     path: "/api/v1/jobs/:id",
     tag: "jobs",
     summary: "A job with its steps",
     auth: "user",
     role: "read",
-    ok: json(200, ref("Job")),
-  },
-  {
+    ok: json(200, rs.Job),
+  }),
+  cancelJob: op({
     method: "POST",
     path: "/api/v1/jobs/:id/cancel",
     tag: "jobs",
     summary: "Cancel a job",
     auth: "user",
     role: "write",
-    ok: json(202, ref("Accepted"), "200 when it had already finished"),
-  },
-  {
+    ok: json(202, rs.JobCanceled),
+    more: [json(200, rs.JobCanceled, "it had already finished")],
+  }),
+  rerunJob: op({
     method: "POST",
     path: "/api/v1/jobs/:id/rerun",
     tag: "jobs",
     summary: "Re-run a job (`ssh: true` keeps it up for SSH)",
     auth: "user",
     role: "write",
-    body: { type: "object", properties: { ssh: { type: "boolean" } } },
-    ok: json(202, ref("Accepted")),
-    errors: [400, 409],
-  },
-  {
+    body: rq.JobRerun,
+    bodyOptional: true,
+    ok: json(202, rs.JobRerunAccepted),
+    errors: [409],
+  }),
+  approveJob: op({
     method: "POST",
     path: "/api/v1/jobs/:id/approve",
     tag: "jobs",
     summary: "Approve an approval job",
     auth: "user",
     role: "write",
-    ok: json(200, { type: "object" }),
+    ok: json(200, rs.JobApproved),
     errors: [409],
-  },
-  {
+  }),
+  getJobLog: op({
     method: "GET",
     path: "/api/v1/jobs/:id/log",
     tag: "logs",
     summary: "Log lines as JSON, or a download (`format=text|html|raw`)",
     auth: "user",
     role: "read",
-    query: {
-      from: "first line number",
-      limit: "lines (JSON only, at most 10000)",
-      format: "json, text, html or raw",
-    },
-    ok: json(200, ref("LogPage")),
-    errors: [400],
-  },
-  {
+    query: rq.LogQuery,
+    ok: json(200, rs.LogPage, "JSON; text/plain or text/html for the other formats"),
+  }),
+  streamJobLog: op({
     method: "GET",
     path: "/api/v1/jobs/:id/log/stream",
     tag: "logs",
     summary: "Live log as Server-Sent Events (`line` events, then `end`)",
     auth: "user",
     role: "read",
-    query: { from: "resume after this line (or Last-Event-ID)" },
+    headers: { "Last-Event-ID": "resume after this line" },
+    query: rq.LogStreamQuery,
     ok: { status: 200, type: "text/event-stream" },
-    errors: [400],
-  },
-  {
+  }),
+  jobLogSocket: op({
     method: "GET",
     path: "/api/v1/jobs/:id/log/ws",
     tag: "logs",
     summary: "Live log over a WebSocket (JSON messages)",
     auth: "user",
     role: "read",
-    query: { from: "resume after this line" },
-    ok: { status: 101, description: "WebSocket upgrade" },
-    errors: [400],
-  },
-  {
+    query: rq.LogStreamQuery,
+    ok: none(101, "WebSocket upgrade"),
+  }),
+  listArtifacts: op({
     method: "GET",
     path: "/api/v1/jobs/:id/artifacts",
     tag: "artifacts",
     summary: "A job's artifacts",
     auth: "user",
     role: "read",
-    ok: json(200, pageOf(ref("Artifact"))),
-  },
-  {
+    ok: json(200, rs.Pages.Artifacts),
+  }),
+  downloadArtifact: op({
     method: "GET",
     path: "/api/v1/jobs/:id/artifacts/*",
     tag: "artifacts",
@@ -415,326 +400,376 @@ export const operations: Operation[] = [
     auth: "user",
     role: "read",
     ok: { status: 200, type: "application/octet-stream" },
-  },
-  {
+  }),
+  getTestResults: op({
     method: "GET",
     path: "/api/v1/jobs/:id/tests",
     tag: "artifacts",
     summary: "A job's test results and summary",
     auth: "user",
     role: "read",
-    ok: json(200, ref("TestResults")),
-  },
-  {
+    ok: json(200, rs.TestResults),
+  }),
+  streamEvents: op({
     method: "GET",
     path: "/api/v1/events",
     tag: "events",
     summary: "State changes of readable projects as Server-Sent Events",
     auth: "user",
-    query: { after: "resume after this event id (or Last-Event-ID)" },
+    headers: { "Last-Event-ID": "resume after this event id" },
+    query: rq.EventsQuery,
     ok: { status: 200, type: "text/event-stream" },
-    errors: [400],
-  },
+  }),
 
   // Contexts
-  {
+  createContext: op({
     method: "POST",
     path: "/api/v1/contexts",
     tag: "contexts",
     summary: "Create a context",
     auth: "user",
     role: "org admin",
-    body: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
-    ok: json(201, ref("Context")),
-    errors: [400, 409],
-  },
-  {
+    body: rq.ContextCreate,
+    ok: json(201, rs.Context),
+    errors: [409],
+  }),
+  listContexts: op({
     method: "GET",
     path: "/api/v1/contexts",
     tag: "contexts",
     summary: "Contexts",
     auth: "user",
-    ok: json(200, pageOf(ref("Context"))),
-  },
-  {
+    ok: json(200, rs.Pages.Contexts),
+  }),
+  getContext: op({
     method: "GET",
     path: "/api/v1/contexts/:id",
     tag: "contexts",
     summary: "A context",
     auth: "user",
-    ok: json(200, ref("Context")),
-  },
-  {
+    ok: json(200, rs.Context),
+  }),
+  deleteContext: op({
     method: "DELETE",
     path: "/api/v1/contexts/:id",
     tag: "contexts",
-    summary: "Delete a context",
+    summary: "Delete a context and its variables",
     auth: "user",
     role: "org admin",
-    ok: { status: 204 },
-  },
-  {
+    ok: none(204),
+  }),
+  listContextEnvVars: op({
     method: "GET",
     path: "/api/v1/contexts/:id/envvars",
     tag: "contexts",
     summary: "A context's variables (names and hints)",
     auth: "user",
-    ok: json(200, pageOf(ref("SecretVar"))),
-  },
-  {
+    ok: json(200, rs.Pages.SecretVars),
+  }),
+  setContextEnvVar: op({
     method: "POST",
     path: "/api/v1/contexts/:id/envvars",
     tag: "contexts",
     summary: "Set a context variable (write-only)",
     auth: "user",
     role: "org admin",
-    body: ref("SecretVarCreate"),
-    ok: json(201, ref("SecretVar")),
-    errors: [400],
-  },
-  {
+    body: rq.SecretVarCreate,
+    ok: json(201, rs.SecretVarSet),
+  }),
+  deleteContextEnvVar: op({
     method: "DELETE",
     path: "/api/v1/contexts/:id/envvars/:name",
     tag: "contexts",
     summary: "Remove a context variable",
     auth: "user",
     role: "org admin",
-    ok: { status: 204 },
-  },
+    ok: none(204),
+  }),
 
   // Builders and audit
-  {
+  createRegistrationToken: op({
     method: "POST",
     path: "/api/v1/builders/registration-tokens",
     tag: "builders",
     summary: "A one-time builder registration token",
     auth: "user",
     role: "org admin",
-    ok: json(201, ref("RegistrationToken")),
-    errors: [400],
-  },
-  {
+    ok: json(201, rs.RegistrationToken),
+  }),
+  listBuilders: op({
     method: "GET",
     path: "/api/v1/builders",
     tag: "builders",
     summary: "Builders, their capacity and running jobs",
     auth: "user",
     role: "org admin (read scope)",
-    query: PAGE,
-    ok: json(200, pageOf(ref("Builder"))),
-    errors: [400],
-  },
-  {
+    query: rq.Page,
+    ok: json(200, rs.Pages.Builders),
+  }),
+  revokeBuilder: op({
     method: "POST",
     path: "/api/v1/builders/:id/revoke",
     tag: "builders",
     summary: "Revoke a builder",
     auth: "user",
     role: "org admin",
-    ok: json(200, ref("Builder")),
-  },
-  {
+    ok: json(200, rs.BuilderRevoked),
+  }),
+  listAuditEvents: op({
     method: "GET",
     path: "/api/v1/audit",
     tag: "audit",
-    summary: "The audit log (`format=ndjson` exports)",
+    summary: "The audit log, newest first (`format=ndjson` exports)",
     auth: "user",
     role: "org admin (read scope)",
-    query: {
-      ...PAGE,
-      action: "filter",
-      actor_type: "filter",
-      actor_id: "filter",
-      target_type: "filter",
-      target_id: "filter",
-      since: "ISO date",
-      until: "ISO date",
-      format: "json or ndjson",
-    },
-    ok: json(200, pageOf(ref("AuditEvent"))),
-    errors: [400],
-  },
+    query: rq.AuditQuery,
+    ok: json(200, rs.Pages.AuditEvents, "JSON; application/x-ndjson with format=ndjson"),
+  }),
 
   // Users, tokens, SSH keys
-  {
+  getCurrentUser: op({
     method: "GET",
     path: "/api/v1/users/me",
     tag: "users",
     summary: "The caller",
     auth: "user",
-    ok: json(200, ref("User")),
-  },
-  {
+    ok: json(200, rs.User),
+  }),
+  createUser: op({
     method: "POST",
     path: "/api/v1/users",
     tag: "users",
     summary: "Create a user",
     auth: "user",
     role: "org admin",
-    body: ref("UserCreate"),
-    ok: json(201, ref("User")),
-    errors: [400, 409, 501],
-  },
-  {
+    body: rq.UserCreate,
+    ok: json(201, rs.User),
+    errors: [409, 501],
+  }),
+  listUsers: op({
     method: "GET",
     path: "/api/v1/users",
     tag: "users",
     summary: "Users, by login",
     auth: "user",
-    query: PAGE,
-    ok: json(200, pageOf(ref("User"))),
-    errors: [400],
-  },
-  {
+    query: rq.Page,
+    ok: json(200, rs.Pages.Users),
+  }),
+  updateUser: op({
     method: "PATCH",
     path: "/api/v1/users/:id",
     tag: "users",
     summary: "Change a user's role, password or GitHub login",
     auth: "user",
     role: "org admin",
-    body: ref("UserPatch"),
-    ok: json(200, ref("User")),
-    errors: [400, 409, 501],
-  },
-  {
+    body: rq.UserPatch,
+    ok: json(200, rs.User),
+    errors: [409, 501],
+  }),
+  listSshKeys: op({
     method: "GET",
     path: "/api/v1/users/me/ssh-keys",
     tag: "users",
     summary: "The caller's SSH public keys",
     auth: "user",
-    ok: json(200, pageOf(ref("SshKey"))),
-  },
-  {
+    ok: json(200, rs.Pages.SshKeys),
+  }),
+  addSshKey: op({
     method: "POST",
     path: "/api/v1/users/me/ssh-keys",
     tag: "users",
     summary: "Add an SSH public key (for SSH into builds)",
     auth: "user",
-    body: ref("SshKeyAdd"),
-    ok: json(201, ref("SshKey")),
-    errors: [400, 409],
-  },
-  {
+    body: rq.SshKeyAdd,
+    ok: json(201, rs.SshKey),
+    errors: [409],
+  }),
+  removeSshKey: op({
     method: "DELETE",
     path: "/api/v1/users/me/ssh-keys/:id",
     tag: "users",
     summary: "Remove an SSH public key",
     auth: "user",
-    ok: { status: 204 },
-  },
-  {
+    ok: none(204),
+  }),
+  createToken: op({
     method: "POST",
     path: "/api/v1/tokens",
     tag: "tokens",
     summary: "Make a personal API token (shown once)",
     auth: "user",
-    body: ref("TokenCreate"),
-    ok: json(201, ref("TokenCreated")),
-    errors: [400],
-  },
-  {
+    body: rq.TokenCreate,
+    ok: json(201, rs.TokenCreated),
+  }),
+  listTokens: op({
     method: "GET",
     path: "/api/v1/tokens",
     tag: "tokens",
     summary: "The caller's tokens (never their values)",
     auth: "user",
-    query: PAGE,
-    ok: json(200, pageOf(ref("Token"))),
-    errors: [400],
-  },
-  {
+    query: rq.Page,
+    ok: json(200, rs.Pages.Tokens),
+  }),
+  revokeToken: op({
     method: "DELETE",
     path: "/api/v1/tokens/:id",
     tag: "tokens",
     summary: "Revoke a token",
     auth: "user",
-    ok: { status: 204 },
-  },
+    ok: none(204),
+  }),
 
-  // Forge webhooks
-  {
+  // Forge webhooks: the body is the forge's own payload, checked by its signature before it is read.
+  githubWebhook: op({
     method: "POST",
     path: "/api/v1/hooks/github/:projectId",
     tag: "webhooks",
     summary: "GitHub webhook (X-Hub-Signature-256)",
     auth: "signature",
-    ok: json(202, { type: "object" }, "200 when nothing was built"),
-    errors: [400],
-  },
-  {
+    headers: {
+      "X-GitHub-Event": "push, pull_request, ping, …",
+      "X-GitHub-Delivery": "the delivery id (duplicates are answered once)",
+      "X-Hub-Signature-256": "sha256=HMAC of the body with the webhook secret",
+    },
+    rawBody: "application/json",
+    ok: json(201, rs.HookResult, "a pipeline was created"),
+    more: [json(200, rs.HookResult, "a ping or a duplicate"), json(202, rs.HookResult, "nothing was built")],
+    errors: [400, 422],
+  }),
+  genericWebhook: op({
     method: "POST",
     path: "/api/v1/hooks/generic/:projectId",
     tag: "webhooks",
     summary: "Generic webhook (HMAC signature)",
     auth: "signature",
-    ok: json(202, { type: "object" }, "200 when nothing was built"),
-    errors: [400],
-  },
+    rawBody: "application/json",
+    ok: json(201, rs.HookResult, "a pipeline was created"),
+    more: [json(200, rs.HookResult, "a duplicate"), json(202, rs.HookResult, "nothing was built")],
+    errors: [400, 422],
+  }),
 
   // Builder protocol (server/protocol.ts)
-  {
+  registerBuilder: op({
     method: "POST",
     path: "/api/v1/builder/register",
     tag: "builder protocol",
     summary: "Register a builder with a registration token",
     auth: "none",
-    body: ref("BuilderMessage"),
-    ok: json(201, ref("BuilderMessage")),
-    errors: [400],
-  },
-  {
+    headers: PROTOCOL,
+    body: proto.RegisterRequest,
+    ok: json(201, proto.RegisterResponse),
+    errors: [401],
+  }),
+  acquireJob: op({
     method: "POST",
     path: "/api/v1/builder/acquire",
     tag: "builder protocol",
     summary: "Long-poll for a job lease",
     auth: "builder",
-    body: ref("BuilderMessage"),
-    ok: json(200, ref("BuilderMessage"), "204 when no job came"),
-    errors: [400],
-  },
-  ...(
-    [
-      ["POST", "ssh/authorize", "May this SSH key open a session into the job"],
-      ["POST", "ssh/sessions", "An SSH session opened or closed (audited)"],
-      ["POST", "heartbeat", "Keep the lease"],
-      ["PATCH", "log", "Append raw log bytes at an offset"],
-      ["POST", "steps", "A step started or finished"],
-      ["POST", "finish", "The job finished"],
-      ["POST", "caches/restore", "Find a cache to restore"],
-      ["POST", "caches/save", "A URL to upload a cache to"],
-      ["POST", "caches/commit", "Keep an uploaded cache"],
-      ["POST", "artifacts", "A URL to upload an artifact to"],
-      ["POST", "test-results", "Store test results"],
-      ["POST", "workspace/persist", "A URL to upload a workspace layer to"],
-      ["POST", "workspace/attach", "The workspace layers to attach"],
-    ] as const
-  ).map(
-    ([method, sub, summary]): Operation => ({
-      method,
-      path: `/api/v1/builder/jobs/:id/${sub}`,
-      tag: "builder protocol",
-      summary,
-      auth: "builder",
-      body: ref("BuilderMessage"),
-      ok: json(200, ref("BuilderMessage")),
-      errors: [400, 409],
-    }),
-  ),
-  {
+    headers: PROTOCOL,
+    body: proto.AcquireRequest,
+    bodyOptional: true,
+    ok: json(200, proto.JobPayload),
+    more: [none(204, "no job came")],
+  }),
+  authorizeSsh: builderOp("POST", "ssh/authorize", "May this SSH key open a session into the job", {
+    body: proto.SshAuthorizeRequest,
+    ok: json(200, proto.SshAuthorizeResponse),
+    errors: [403],
+  }),
+  reportSshSession: builderOp("POST", "ssh/sessions", "An SSH session opened or closed (audited)", {
+    body: proto.SshSessionReport,
+    ok: json(200, proto.Ok),
+  }),
+  heartbeat: builderOp("POST", "heartbeat", "Keep the lease", { ok: json(200, proto.HeartbeatResponse) }),
+  appendLog: builderOp("PATCH", "log", "Append raw log bytes at an offset", {
+    headers: { "Content-Range": "bytes START-END/*: where the bytes go in the job's log" },
+    rawBody: "application/octet-stream",
+    ok: json(200, proto.LogAck),
+    errors: [416],
+  }),
+  reportStep: builderOp("POST", "steps", "A step started or finished", {
+    body: proto.StepReport,
+    ok: json(200, proto.Ok),
+  }),
+  finishJob: builderOp("POST", "finish", "The job finished", {
+    body: proto.FinishReport,
+    ok: json(200, proto.Ok),
+    errors: [416],
+  }),
+  restoreCache: builderOp("POST", "caches/restore", "Find a cache to restore", {
+    body: proto.CacheRestoreRequest,
+    ok: json(200, proto.CacheRestoreResponse),
+  }),
+  saveCache: builderOp("POST", "caches/save", "A URL to upload a cache to", {
+    body: proto.CacheSaveRequest,
+    ok: json(200, proto.CacheSaveResponse),
+  }),
+  commitCache: builderOp("POST", "caches/commit", "Keep an uploaded cache", {
+    body: proto.CacheCommitRequest,
+    ok: json(200, proto.CacheCommitResponse),
+    errors: [422],
+  }),
+  uploadArtifact: builderOp("POST", "artifacts", "A URL to upload an artifact to", {
+    body: proto.ArtifactRequest,
+    ok: json(200, proto.BlobUrl),
+  }),
+  storeTestResults: builderOp("POST", "test-results", "Store test results (JUnit XML)", {
+    query: proto.TestResultsQuery,
+    rawBody: "application/xml",
+    ok: json(200, proto.TestResultsResponse),
+    errors: [422],
+  }),
+  persistWorkspace: builderOp("POST", "workspace/persist", "A URL to upload a workspace layer to", {
+    body: proto.WorkspacePersistRequest,
+    ok: json(200, proto.BlobUrl),
+  }),
+  attachWorkspace: builderOp("POST", "workspace/attach", "The workspace layers to attach", {
+    ok: json(200, proto.WorkspaceAttachResponse),
+  }),
+  putBlob: op({
     method: "PUT",
     path: "/api/v1/builder/blobs/:token",
     tag: "builder protocol",
     summary: "Upload a blob to a signed URL",
     auth: "capability",
-    ok: { status: 201 },
+    rawBody: "application/octet-stream",
+    ok: json(201, proto.BlobStored),
     errors: [400, 413],
-  },
-  {
+  }),
+  getBlob: op({
     method: "GET",
     path: "/api/v1/builder/blobs/:token",
     tag: "builder protocol",
     summary: "Download a blob from a signed URL",
     auth: "capability",
     ok: { status: 200, type: "application/octet-stream" },
-  },
-];
+  }),
+};
+
+/** A call a builder makes about a job it holds the lease of: 409 when it does not. */
+function builderOp<const R extends Partial<Operation> & Pick<Operation, "ok">>(
+  method: "POST" | "PATCH",
+  sub: string,
+  summary: string,
+  rest: R,
+) {
+  return op({
+    method,
+    path: `/api/v1/builder/jobs/:id/${sub}`,
+    tag: "builder protocol",
+    summary,
+    auth: "builder" as const,
+    ...rest,
+    headers: { ...PROTOCOL, ...rest.headers },
+    errors: [409, ...(rest.errors ?? [])],
+  });
+}
+
+export type OperationId = keyof typeof ops;
+
+/** The list, each with its operationId. */
+export const operations: (Operation & { id: OperationId })[] = Object.entries(ops).map(([id, o]) => ({
+  id: id as OperationId,
+  ...(o as Operation),
+}));

@@ -27,6 +27,7 @@ export const artifactRoutes = (deps: AppDeps) => {
       .orderBy(asc(artifacts.path));
     return c.json({
       items: rows.map((r) => ({ path: r.path, size: r.size, url: downloadUrl(job.id, r.path) })),
+      next_cursor: null,
     });
   });
 

@@ -2,11 +2,11 @@
 // cursor pagination; `?format=ndjson` (or Accept: application/x-ndjson) exports every matching event.
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
-import { AUDIT_ACTOR_TYPES } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
-import { type AuditQuery, type AuditRow, listAudit } from "../services/audit.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
+import { type AuditRow, listAudit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
 
 const DEFAULT_LIMIT = 50;
@@ -22,52 +22,21 @@ export const presentAuditEvent = (r: AuditRow) => ({
   details: JSON.parse(r.details) as Record<string, unknown>,
 });
 
-function positiveInt(
-  value: string | undefined,
-  field: string,
-  max = Number.MAX_SAFE_INTEGER,
-): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new BadRequest(`\`${field}\` must be an integer from 1 to ${max}`, { field }, "invalid_query");
-  }
-  return n;
-}
-
 export const auditRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
 
-  app.get("/audit", async (c) => {
+  app.get("/audit", validate(ops.listAuditEvents), async (c) => {
     requireAdmin(c.get("user"), "read");
-    const q = c.req.query();
-    const actorType = q.actor_type as AuditQuery["actorType"] | undefined;
-    if (actorType !== undefined && !AUDIT_ACTOR_TYPES.includes(actorType)) {
-      throw new BadRequest(
-        `\`actor_type\` must be one of ${AUDIT_ACTOR_TYPES.join(", ")}`,
-        { field: "actor_type" },
-        "invalid_query",
-      );
-    }
-    let since: number | undefined;
-    if (q.since) {
-      since = /^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since);
-      if (!Number.isFinite(since)) {
-        throw new BadRequest(
-          "`since` must be an ISO 8601 time or milliseconds since the epoch",
-          { field: "since" },
-          "invalid_query",
-        );
-      }
-    }
+    const q = c.req.valid("query");
+    const since = q.since ? (/^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since)) : undefined;
     const filter = {
       action: q.action || undefined,
-      actorType,
+      actorType: q.actor_type,
       actorId: q.actor || q.actor_id || undefined,
       since,
     };
-    const cursor = positiveInt(q.cursor, "cursor");
-    const limit = positiveInt(q.limit, "limit", MAX_LIMIT);
+    const cursor = q.cursor ? Number(q.cursor) : undefined;
+    const limit = q.limit;
     const ndjson = q.format === "ndjson" || (c.req.header("accept") ?? "").includes("application/x-ndjson");
 
     if (ndjson) {

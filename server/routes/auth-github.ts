@@ -10,6 +10,8 @@ import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Forbidden, Unauthorized } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { createSession, setSessionCookie } from "../middleware/session/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { newToken, tokensEqual } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { runtimeHasher } from "../services/passwords.ts";
@@ -85,13 +87,12 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
     return c.redirect(`${gh.url}/login/oauth/authorize?${q}`, 302);
   });
 
-  app.get("/auth/github/callback", async (c) => {
+  app.get("/auth/github/callback", validate(ops.finishGithubSignIn), async (c) => {
     const gh = configured();
-    const code = c.req.query("code");
-    const state = c.req.query("state");
+    const { code, state, error } = c.req.valid("query");
     const expected = getCookie(c, STATE_COOKIE);
     deleteCookie(c, STATE_COOKIE, { path: CALLBACK, secure: deps.tls, httpOnly: true, sameSite: "Lax" });
-    if (c.req.query("error")) throw new Unauthorized(`GitHub refused the sign-in: ${c.req.query("error")}`);
+    if (error) throw new Unauthorized(`GitHub refused the sign-in: ${error}`);
     if (!code || !state) throw new BadRequest("`code` and `state` are required", undefined, "invalid_query");
     if (!expected || !tokensEqual(state, expected)) {
       throw new Forbidden(

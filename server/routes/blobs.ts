@@ -8,6 +8,8 @@ import { artifacts, jobs } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Conflict, NotFound, Unprocessable } from "../errors.ts";
 import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import type {
   CacheCommitResponse,
   CacheRestoreResponse,
@@ -21,13 +23,11 @@ import { newId } from "../services/ids.ts";
 import { JunitError } from "../services/junit.ts";
 import { TestResultService } from "../services/test-results.ts";
 import { WorkspaceService } from "../services/workspaces.ts";
-import { int, readJson, str } from "./body.ts";
 
 /** Largest single upload through the capability endpoint. */
 export const MAX_BLOB_BYTES = 5 * 1024 ** 3;
 /** Largest JUnit XML document the server parses. */
 const MAX_JUNIT_BYTES = 32 * 1024 * 1024;
-const MAX_CACHE_KEY = 512;
 
 /** `PUT/GET /builder/blobs/:token`: mounted before the builder API (no bearer token, no protocol header). */
 export const blobCapabilityRoutes = (deps: AppDeps) => {
@@ -97,22 +97,10 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     return job;
   };
 
-  const cacheKey = (body: Record<string, unknown>, field = "key") =>
-    str(body, field, { required: true, max: MAX_CACHE_KEY })!;
-
-  app.post("/builder/jobs/:id/caches/restore", async (c) => {
+  app.post("/builder/jobs/:id/caches/restore", validate(ops.restoreCache), async (c) => {
     const job = await leased(c);
-    const body = await readJson(c);
-    const keys = body.keys;
-    if (
-      !Array.isArray(keys) ||
-      keys.length === 0 ||
-      keys.length > 50 ||
-      !keys.every((k) => typeof k === "string" && k.length <= MAX_CACHE_KEY)
-    ) {
-      throw new BadRequest("`keys` must be a list of 1 to 50 strings", { field: "keys" }, "invalid_body");
-    }
-    const hit = await cachesSvc.restore(job.projectId, keys as string[]);
+    const { keys } = c.req.valid("json");
+    const hit = await cachesSvc.restore(job.projectId, keys);
     if (!hit) return c.json({ error: { code: "cache_miss", message: "no cache matches these keys" } }, 404);
     return c.json({
       key: hit.key,
@@ -121,9 +109,9 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     } satisfies CacheRestoreResponse);
   });
 
-  app.post("/builder/jobs/:id/caches/save", async (c) => {
+  app.post("/builder/jobs/:id/caches/save", validate(ops.saveCache), async (c) => {
     const job = await leased(c);
-    const key = cacheKey(await readJson(c));
+    const { key } = c.req.valid("json");
     if (await cachesSvc.exists(job.projectId, key))
       return c.json({ exists: true } satisfies CacheSaveResponse);
     const uploadId = cachesSvc.uploadKey(job.projectId, job.id);
@@ -134,12 +122,9 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     } satisfies CacheSaveResponse);
   });
 
-  app.post("/builder/jobs/:id/caches/commit", async (c) => {
+  app.post("/builder/jobs/:id/caches/commit", validate(ops.commitCache), async (c) => {
     const job = await leased(c);
-    const body = await readJson(c);
-    const key = cacheKey(body);
-    const uploadId = str(body, "upload_id", { required: true })!;
-    const size = int(body, "size", 0, 0, Number.MAX_SAFE_INTEGER);
+    const { key, upload_id: uploadId, size } = c.req.valid("json");
     if (!cachesSvc.isUploadOf(job.projectId, job.id, uploadId))
       throw new BadRequest("`upload_id` is not this job's upload", { field: "upload_id" });
     if (!(await deps.blobs.has(uploadId)))
@@ -148,11 +133,11 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     return c.json({ saved } satisfies CacheCommitResponse);
   });
 
-  app.post("/builder/jobs/:id/artifacts", async (c) => {
+  app.post("/builder/jobs/:id/artifacts", validate(ops.uploadArtifact), async (c) => {
     const job = await leased(c);
-    const body = await readJson(c);
-    const path = artifactPath(str(body, "path", { required: true, max: 2048 })!);
-    const size = int(body, "size", 0, 0, Number.MAX_SAFE_INTEGER);
+    const body = c.req.valid("json");
+    const path = artifactPath(body.path);
+    const size = body.size;
     const blobKey = `artifacts/${job.id}/${newId()}`;
     await db
       .insert(artifacts)
@@ -161,7 +146,7 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     return c.json(await urls.url(blobKey, "PUT", job.id));
   });
 
-  app.post("/builder/jobs/:id/test-results", async (c) => {
+  app.post("/builder/jobs/:id/test-results", validate(ops.storeTestResults), async (c) => {
     const job = await leased(c);
     const length = Number(c.req.header("content-length") ?? 0);
     if (length > MAX_JUNIT_BYTES)
@@ -175,14 +160,17 @@ export const builderBlobRoutes = (deps: AppDeps) => {
       return c.json({ tests: cases.length, failures } satisfies TestResultsResponse);
     } catch (err) {
       if (err instanceof JunitError)
-        throw new Unprocessable("junit_invalid", `${c.req.query("path") ?? "the report"}: ${err.message}`);
+        throw new Unprocessable(
+          "junit_invalid",
+          `${c.req.valid("query").path ?? "the report"}: ${err.message}`,
+        );
       throw err;
     }
   });
 
-  app.post("/builder/jobs/:id/workspace/persist", async (c) => {
+  app.post("/builder/jobs/:id/workspace/persist", validate(ops.persistWorkspace), async (c) => {
     const job = await leased(c);
-    const size = int(await readJson(c), "size", 0, 0, Number.MAX_SAFE_INTEGER);
+    const { size } = c.req.valid("json");
     const blobKey = await workspaces.addLayer(job, size);
     return c.json(await urls.url(blobKey, "PUT", job.id));
   });

@@ -5,6 +5,8 @@ import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
 import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import {
   ACQUIRE_WAIT_MS,
   type FinishReport,
@@ -17,7 +19,6 @@ import { builderKeyFingerprint, hashToken, newToken } from "../secrets/index.ts"
 import { audit } from "../services/audit.ts";
 import { newId } from "../services/ids.ts";
 import { sshUserFor } from "../services/ssh-access.ts";
-import { int, readJson, str } from "./body.ts";
 
 const MAX_LOG_UPLOAD = 4 * 1024 * 1024;
 /** Heartbeats refresh a builder's `last_seen_at` at most this often (leases last ≥ 2 heartbeats, 6 s). */
@@ -40,13 +41,8 @@ export const builderApiRoutes = (deps: AppDeps) => {
     await next();
   });
 
-  app.post("/builder/register", async (c) => {
-    const body = await readJson(c);
-    const token = str(body, "registration_token", { required: true })!;
-    const name = str(body, "name", { required: true, max: 200 })!;
-    const publicKey = str(body, "public_key", { required: true, max: 100 })!;
-    const slots = int(body, "slots", 1, 1, 256);
-    const driver = str(body, "driver") ?? "lxc";
+  app.post("/builder/register", validate(ops.registerBuilder), async (c) => {
+    const { registration_token: token, name, public_key: publicKey, slots, driver } = c.req.valid("json");
     // Job secrets are sealed to this key: refuse one that is not a 32-byte NaCl box public key now, not at the first job.
     try {
       builderKeyFingerprint(publicKey);
@@ -101,18 +97,20 @@ export const builderApiRoutes = (deps: AppDeps) => {
   app.use("/builder/acquire", builderAuth({ db }));
   app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
 
-  app.post("/builder/acquire", async (c) => {
+  app.post("/builder/acquire", validate(ops.acquireJob), async (c) => {
     const builder = c.get("builder");
-    const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
+    const body = c.req.valid("json");
     const sshEndpoint =
-      typeof body.ssh_endpoint === "string" && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint)
+      body.ssh_endpoint !== undefined && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint)
         ? body.ssh_endpoint
         : null;
     await db.update(builders).set({ lastSeenAt: Date.now(), sshEndpoint }).where(eq(builders.id, builder.id));
-    const classes = Array.isArray(body.resource_classes)
-      ? body.resource_classes.filter((x): x is string => typeof x === "string")
-      : undefined;
-    const payload = await deps.scheduler.acquire(builder.id, ACQUIRE_WAIT_MS, c.req.raw.signal, classes);
+    const payload = await deps.scheduler.acquire(
+      builder.id,
+      ACQUIRE_WAIT_MS,
+      c.req.raw.signal,
+      body.resource_classes,
+    );
     if (!payload) return c.body(null, 204);
     return c.json(payload);
   });
@@ -127,9 +125,9 @@ export const builderApiRoutes = (deps: AppDeps) => {
   };
 
   // SSH into a build: the builder asks who a key belongs to before letting it into a job's container.
-  app.post("/builder/jobs/:id/ssh/authorize", async (c) => {
+  app.post("/builder/jobs/:id/ssh/authorize", validate(ops.authorizeSsh), async (c) => {
     const job = await leasedJob(c.get("builder").id, c.req.param("id"));
-    const fingerprint = str(await readJson(c), "fingerprint", { required: true, max: 100 })!;
+    const { fingerprint } = c.req.valid("json");
     if (!job.sshEnabled || job.status !== "running") {
       throw new Forbidden("this job was not re-run with SSH, or it has ended");
     }
@@ -138,13 +136,10 @@ export const builderApiRoutes = (deps: AppDeps) => {
     return c.json({ user });
   });
 
-  app.post("/builder/jobs/:id/ssh/sessions", async (c) => {
+  app.post("/builder/jobs/:id/ssh/sessions", validate(ops.reportSshSession), async (c) => {
     const builder = c.get("builder");
     const job = await leasedJob(builder.id, c.req.param("id"));
-    const body = await readJson(c);
-    const event = body.event === "opened" || body.event === "closed" ? body.event : null;
-    const userId = str(body, "user_id", { required: true })!;
-    if (!event) throw new BadRequest("`event` must be opened or closed", { field: "event" });
+    const { event, user_id: userId } = c.req.valid("json");
     await audit(db, {
       actor: { type: "user", id: userId },
       action: event === "opened" ? "ssh.session.opened" : "ssh.session.closed",
@@ -200,24 +195,18 @@ export const builderApiRoutes = (deps: AppDeps) => {
     return c.json({ offset: result.offset });
   });
 
-  app.post("/builder/jobs/:id/steps", async (c) => {
+  app.post("/builder/jobs/:id/steps", validate(ops.reportStep), async (c) => {
     const job = await leasedJob(c.get("builder").id, c.req.param("id"));
-    const body = (await readJson(c)) as unknown as StepReport;
-    if (!Number.isInteger(body.index) || typeof body.name !== "string" || typeof body.status !== "string") {
-      throw new BadRequest("a step report needs index, name and status");
-    }
+    const body = c.req.valid("json") as StepReport;
     const firstLine = (await deps.logs.lineCount(job.id)) + 1;
     await deps.scheduler.reportStep(job.id, body, firstLine);
     return c.json({ ok: true });
   });
 
-  app.post("/builder/jobs/:id/finish", async (c) => {
+  app.post("/builder/jobs/:id/finish", validate(ops.finishJob), async (c) => {
     const builder = c.get("builder");
     const job = await leasedJob(builder.id, c.req.param("id"));
-    const body = (await readJson(c)) as unknown as FinishReport;
-    if (!["success", "failed", "canceled"].includes(body.status)) {
-      throw new BadRequest("`status` must be success, failed or canceled", { field: "status" });
-    }
+    const body = c.req.valid("json") as FinishReport;
     if (typeof body.log_bytes === "number" && body.log_bytes !== job.logBytes) {
       return c.json(
         {

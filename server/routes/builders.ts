@@ -5,6 +5,8 @@ import { builders, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { hashToken } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { createRegistrationToken } from "../services/builders.ts";
@@ -32,10 +34,10 @@ export const builderAdminRoutes = (deps: AppDeps) => {
     return c.json({ token, expires_at: iso(expiresAt) }, 201);
   });
 
-  app.get("/builders", async (c) => {
+  app.get("/builders", validate(ops.listBuilders), async (c) => {
     requireAdmin(c.get("user"), "read");
     // Oldest first; the cursor is the last builder's `<created_at>.<id>`.
-    const { after, limit } = pageParams(c, 100);
+    const { after, limit } = pageParams(c.req.valid("query"), 100);
     const m = after === undefined ? null : /^(\d{1,15})\.(.+)$/.exec(after);
     if (after !== undefined && !m)
       throw new BadRequest(

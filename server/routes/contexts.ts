@@ -3,14 +3,13 @@ import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { contextEnvVars, contexts } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { Conflict, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
-import { readJson, str } from "./body.ts";
 import { mountSecretVars, sourceIp } from "./envvars.ts";
-
-const CONTEXT_NAME = /^[A-Za-z0-9][\w.-]{0,199}$/;
 
 const presentContext = (r: typeof contexts.$inferSelect) => ({
   id: r.id,
@@ -28,18 +27,10 @@ export const contextRoutes = (deps: AppDeps) => {
     return row;
   };
 
-  app.post("/contexts", async (c) => {
+  app.post("/contexts", validate(ops.createContext), async (c) => {
     const user = c.get("user");
     requireAdmin(user);
-    const name = str(await readJson(c), "name", { required: true, max: 200 })!;
-    if (!CONTEXT_NAME.test(name)) {
-      throw new BadRequest(
-        "`name` may hold letters, digits, `.`, `_` and `-`, starting with a letter or digit",
-        {
-          field: "name",
-        },
-      );
-    }
+    const { name } = c.req.valid("json");
     const row = await db.transaction(async (tx) => {
       const existing = await tx.query.contexts.findFirst({ where: eq(contexts.name, name) });
       if (existing)
@@ -84,7 +75,7 @@ export const contextRoutes = (deps: AppDeps) => {
     return c.body(null, 204);
   });
 
-  mountSecretVars(app, deps, "/contexts/:id/envvars", async (c, need) => {
+  mountSecretVars(app, deps, "/contexts/:id/envvars", validate(ops.setContextEnvVar), async (c, need) => {
     if (need === "admin") requireAdmin(c.get("user"));
     const ctx = await findContext(c.req.param("id")!);
     return { kind: "context", id: ctx.id };

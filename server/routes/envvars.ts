@@ -3,12 +3,13 @@ import { isMaskable } from "../../wasm/index.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { validateSecretName, validateSecretValue } from "../secrets/index.ts";
 import { requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
 import type { SecretListing, SecretScope } from "../services/secret-store.ts";
-import { readJson } from "./body.ts";
 
 export const presentSecret = (s: SecretListing) => ({
   name: s.name,
@@ -20,15 +21,10 @@ export const presentSecret = (s: SecretListing) => ({
 /** The request's source address for the audit log (AppDeps.clientIp), or null. */
 export const sourceIp = (deps: AppDeps, c: Context): string | null => deps.clientIp?.(c) ?? null;
 
-/** Checks `{name, value}` without ever echoing the value back. */
-function readSecret(body: Record<string, unknown>): { name: string; value: string } {
-  const { name, value } = body;
-  if (typeof name !== "string")
-    throw new BadRequest("`name` must be a string", { field: "name" }, "invalid_body");
+/** Checks a `{name, value}` of strings against the secret rules without ever echoing the value back. */
+function checkSecret({ name, value }: { name: string; value: string }): { name: string; value: string } {
   const nameError = validateSecretName(name);
   if (nameError) throw new BadRequest(nameError, { field: "name" }, "invalid_secret_name");
-  if (typeof value !== "string")
-    throw new BadRequest("`value` must be a string", { field: "value" }, "invalid_body");
   const valueError = validateSecretValue(value);
   if (valueError) throw new BadRequest(valueError, { field: "value" }, "invalid_secret_value");
   return { name, value };
@@ -42,6 +38,8 @@ export function mountSecretVars(
   app: Hono<AuthEnv>,
   deps: AppDeps,
   base: string,
+  /** The POST's validator: project and context variables are separate operations of one schema. */
+  validator: ReturnType<typeof validate<typeof ops.setProjectEnvVar>>,
   scopeOf: (c: Context<AuthEnv>, need: "read" | "admin") => Promise<SecretScope>,
 ) {
   const target = (scope: SecretScope, name: string) => ({
@@ -49,10 +47,10 @@ export function mountSecretVars(
     id: `${scope.id}/${name}`,
   });
 
-  app.post(base, async (c) => {
+  app.post(base, validator, async (c) => {
     const user = c.get("user");
     const scope = await scopeOf(c, "admin");
-    const { name, value } = readSecret(await readJson(c));
+    const { name, value } = checkSecret(c.req.valid("json"));
     const { created, listing } = await deps.secrets.put(scope, name, value, (tx, isNew) =>
       audit(tx, {
         actor: { type: "user", id: user.id },
@@ -99,7 +97,7 @@ export function mountSecretVars(
 
 export const envVarRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
-  mountSecretVars(app, deps, "/projects/:id/envvars", async (c, need) => {
+  mountSecretVars(app, deps, "/projects/:id/envvars", validate(ops.setProjectEnvVar), async (c, need) => {
     const project = await requireProjectRole(deps, c.get("user"), c.req.param("id")!, need);
     return { kind: "project", id: project.id };
   });

@@ -5,6 +5,8 @@ import { streamSSE } from "hono/streaming";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { readableProjectIds } from "../services/access.ts";
 
 const POLL_MS = 1000;
@@ -13,11 +15,16 @@ const PING_MS = 15_000;
 export const eventRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
 
-  app.get("/events", async (c) => {
-    const raw = c.req.header("last-event-id") ?? c.req.query("after");
-    if (raw !== undefined && !/^\d{1,15}$/.test(raw))
-      throw new BadRequest("`after` must be an event id", { field: "after" });
-    let after = raw === undefined ? await deps.events.latestId() : Number(raw);
+  app.get("/events", validate(ops.streamEvents), async (c) => {
+    const raw = c.req.header("last-event-id") ?? c.req.valid("query").after;
+    // Last-Event-ID is the browser's echo of an id we sent: checked like `after`.
+    if (raw !== undefined && !/^\d{0,15}$/.test(raw))
+      throw new BadRequest(
+        "`Last-Event-ID` must be an event id",
+        { field: "last-event-id" },
+        "invalid_header",
+      );
+    let after = raw === undefined || raw === "" ? await deps.events.latestId() : Number(raw);
     const user = c.get("user");
     // Only events of projects the user may read; the list is refreshed so a new membership shows up.
     let readable = await readableProjectIds(deps.db, user);

@@ -6,6 +6,8 @@ import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
 import { logSse } from "../logs/sse.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { requireJobRole } from "../services/access.ts";
 import { isTerminal } from "../services/scheduler.ts";
 
@@ -21,12 +23,13 @@ export const logRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db, logs } = deps;
 
-  app.get("/jobs/:id/log", async (c) => {
+  app.get("/jobs/:id/log", validate(ops.getJobLog), async (c) => {
     const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
-    const from = lineParam(c.req.query("from"), "from");
-    const format = c.req.query("format") ?? "json";
+    const q = c.req.valid("query");
+    const from = lineParam(q.from, "from");
+    const format = q.format ?? "json";
     if (format === "json") {
-      const limit = Math.min(lineParam(c.req.query("limit"), "limit") || 1000, 10_000);
+      const limit = Math.min(lineParam(q.limit, "limit") || 1000, 10_000);
       const lines = await logs.readLines(job.id, from, limit);
       const next = lines.length ? lines[lines.length - 1].n : from;
       return c.json({
@@ -39,7 +42,6 @@ export const logRoutes = (deps: AppDeps) => {
       });
     }
     const render = { text: renderText, html: renderHtml, raw: renderAnsi }[format];
-    if (!render) throw new BadRequest("`format` must be json, text, html or raw", { field: "format" });
     const body = render(await logs.readLines(job.id, from, Number.MAX_SAFE_INTEGER));
     const type = format === "html" ? "text/html; charset=utf-8" : "text/plain; charset=utf-8";
     const ext = format === "html" ? "html" : format === "raw" ? "log" : "txt";
@@ -49,9 +51,9 @@ export const logRoutes = (deps: AppDeps) => {
     });
   });
 
-  app.get("/jobs/:id/log/stream", async (c) => {
+  app.get("/jobs/:id/log/stream", validate(ops.streamJobLog), async (c) => {
     const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
-    const from = lineParam(c.req.header("last-event-id") ?? c.req.query("from"), "from");
+    const from = lineParam(c.req.header("last-event-id") ?? c.req.valid("query").from, "from");
     return c.body(logSse(db, logs, job.id, from, { pingMs: PING_MS }), 200, {
       "content-type": "text/event-stream",
       "cache-control": "no-cache",
@@ -64,9 +66,9 @@ export const logRoutes = (deps: AppDeps) => {
     // Same stream as SSE, as JSON messages with style spans: {"type":"line",...LogLine} then {"type":"end","status"}.
     app.get(
       "/jobs/:id/log/ws",
+      validate(ops.jobLogSocket),
       async (c, next) => {
         await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
-        lineParam(c.req.query("from"), "from");
         await next();
       },
       upgrade((c) => {

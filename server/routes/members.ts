@@ -3,12 +3,13 @@ import { and, asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { projectMembers, users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, NotFound } from "../errors.ts";
+import { NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
-import { PROJECT_ROLES, type ProjectRole, requireProjectRole } from "../services/access.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
+import { requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
-import { readJson, str } from "./body.ts";
 import { sourceIp } from "./envvars.ts";
 
 export const memberRoutes = (deps: AppDeps) => {
@@ -39,15 +40,10 @@ export const memberRoutes = (deps: AppDeps) => {
     });
   });
 
-  app.post("/projects/:id/members", async (c) => {
+  app.post("/projects/:id/members", validate(ops.addMember), async (c) => {
     const actor = c.get("user");
     const project = await requireProjectRole(deps, actor, c.req.param("id"), "admin");
-    const body = await readJson(c);
-    const userId = str(body, "user_id", { required: true, max: 64 })!;
-    const role = body.role;
-    if (typeof role !== "string" || !(PROJECT_ROLES as readonly string[]).includes(role)) {
-      throw new BadRequest("`role` must be read, write or admin", { field: "role" }, "invalid_body");
-    }
+    const { user_id: userId, role } = c.req.valid("json");
     const user = await db.query.users.findFirst({ where: eq(users.id, userId) });
     if (!user) throw new NotFound("user", userId);
     const existing = await db.query.projectMembers.findFirst({
@@ -56,10 +52,10 @@ export const memberRoutes = (deps: AppDeps) => {
     await db.transaction(async (tx) => {
       await tx
         .insert(projectMembers)
-        .values({ projectId: project.id, userId, role: role as ProjectRole })
+        .values({ projectId: project.id, userId, role })
         .onConflictDoUpdate({
           target: [projectMembers.projectId, projectMembers.userId],
-          set: { role: role as ProjectRole },
+          set: { role },
         });
       await audit(tx, {
         actor: { type: "user", id: actor.id },

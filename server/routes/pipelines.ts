@@ -4,13 +4,14 @@ import { builders, jobs, pipelines, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import {
   requireJobRole,
   requirePipelineRole,
   requireProjectRole,
   requireWorkflowRole,
 } from "../services/access.ts";
-import { readJson } from "./body.ts";
 import { page, pageParams } from "./page.ts";
 import { presentJob, presentPipeline } from "./presenters.ts";
 
@@ -38,10 +39,10 @@ export const pipelineRoutes = (deps: AppDeps) => {
     return presentPipeline(p, wfs, js);
   };
 
-  app.get("/projects/:id/pipelines", async (c) => {
+  app.get("/projects/:id/pipelines", validate(ops.listPipelines), async (c) => {
     const id = c.req.param("id");
     await requireProjectRole(deps, c.get("user"), id, "read");
-    const { after, limit } = pageParams(c);
+    const { after, limit } = pageParams(c.req.valid("query"));
     if (after !== undefined && !/^\d{1,15}$/.test(after)) {
       throw new BadRequest(
         "`cursor` is not a cursor this list gave out",
@@ -88,12 +89,10 @@ export const pipelineRoutes = (deps: AppDeps) => {
   });
 
   // Re-run one job as a new attempt; {"ssh": true} keeps its container up for SSH afterwards.
-  app.post("/jobs/:id/rerun", async (c) => {
+  app.post("/jobs/:id/rerun", validate(ops.rerunJob), async (c) => {
     const id = c.req.param("id");
     await requireJobRole(deps, c.get("user"), id, "write");
-    const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
-    if (body.ssh !== undefined && typeof body.ssh !== "boolean")
-      throw new BadRequest("`ssh` must be a boolean", { field: "ssh" });
+    const body = c.req.valid("json");
     let created: string;
     try {
       created = await deps.scheduler.rerunJob(id, { ssh: body.ssh === true });
@@ -104,13 +103,10 @@ export const pipelineRoutes = (deps: AppDeps) => {
   });
 
   // Re-run a finished workflow: all jobs, or with {"from_failed": true} only those that did not succeed.
-  app.post("/workflows/:id/rerun", async (c) => {
+  app.post("/workflows/:id/rerun", validate(ops.rerunWorkflow), async (c) => {
     const id = c.req.param("id");
     const wf = await requireWorkflowRole(deps, c.get("user"), id, "write");
-    const body = c.req.header("content-type")?.includes("json") ? await readJson(c) : {};
-    if (body.from_failed !== undefined && typeof body.from_failed !== "boolean") {
-      throw new BadRequest("`from_failed` must be a boolean", { field: "from_failed" });
-    }
+    const body = c.req.valid("json");
     let created: string[];
     try {
       created = await deps.scheduler.rerunWorkflow(id, body.from_failed === true);

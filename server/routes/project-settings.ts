@@ -19,11 +19,12 @@ import {
   sealWebhookSecret,
 } from "../forge/project-forge.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { seal } from "../secrets/index.ts";
 import { requireJobRole, requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { generateDeployKey } from "../source/deploy-keys.ts";
-import { readJson } from "./body.ts";
 import { sourceIp } from "./envvars.ts";
 
 type Project = typeof projects.$inferSelect;
@@ -97,42 +98,16 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
   app.post("/projects/:id/follow", (c) => setFollowed(c, true));
   app.post("/projects/:id/unfollow", (c) => setFollowed(c, false));
 
-  app.patch("/projects/:id", async (c) => {
+  app.patch("/projects/:id", validate(ops.updateProject), async (c) => {
     const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "admin");
-    const body = await readJson(c);
-    const known = [
-      "followed",
-      "branch_filters",
-      "default_branch",
-      "known_hosts",
-      "forge",
-      "max_concurrent_jobs",
-    ];
-    const unknown = Object.keys(body).filter((k) => !known.includes(k));
-    if (unknown.length)
-      throw new BadRequest(
-        `unknown settings: ${unknown.join(", ")} (known: ${known.join(", ")})`,
-        { fields: unknown },
-        "invalid_body",
-      );
+    const body = c.req.valid("json");
     const set: Partial<Project> = {};
-    if ("followed" in body) {
-      if (typeof body.followed !== "boolean")
-        throw new BadRequest("`followed` must be true or false", { field: "followed" }, "invalid_body");
-      set.followed = body.followed;
-    }
-    if ("branch_filters" in body)
+    if (body.followed !== undefined) set.followed = body.followed;
+    if (body.branch_filters !== undefined)
       set.branchFilters = JSON.stringify(validateBranchFilters(body.branch_filters));
-    if ("default_branch" in body) {
+    if (body.default_branch !== undefined) {
       const b = body.default_branch;
-      if (
-        typeof b !== "string" ||
-        !b ||
-        b.length > 255 ||
-        b.startsWith("-") ||
-        b.includes("..") ||
-        /\s/.test(b)
-      ) {
+      if (b.startsWith("-") || b.includes("..") || /\s/.test(b)) {
         throw new BadRequest(
           "`default_branch` is not a valid branch name",
           { field: "default_branch" },
@@ -141,19 +116,9 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
       }
       set.defaultBranch = b;
     }
-    if ("known_hosts" in body) set.knownHosts = validateKnownHosts(body.known_hosts);
-    if ("max_concurrent_jobs" in body) {
-      const n = body.max_concurrent_jobs;
-      if (n !== null && (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 10_000)) {
-        throw new BadRequest(
-          "`max_concurrent_jobs` must be a whole number from 1 to 10000, or null for no limit",
-          { field: "max_concurrent_jobs" },
-          "invalid_body",
-        );
-      }
-      set.maxConcurrentJobs = n as number | null;
-    }
-    if ("forge" in body) {
+    if (body.known_hosts !== undefined) set.knownHosts = validateKnownHosts(body.known_hosts);
+    if (body.max_concurrent_jobs !== undefined) set.maxConcurrentJobs = body.max_concurrent_jobs;
+    if (body.forge !== undefined) {
       if (body.forge === null) {
         set.forge = null;
         set.forgeToken = null;

@@ -6,10 +6,11 @@ import { BadRequest, Conflict } from "../errors.ts";
 import { newWebhookSecret, sealWebhookSecret } from "../forge/project-forge.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { requireAdmin } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { readableProjectIds, requireProjectRole } from "../services/access.ts";
 import { newId } from "../services/ids.ts";
 import { createPipeline } from "../services/pipelines.ts";
-import { readJson, str } from "./body.ts";
 import { page, pageParams } from "./page.ts";
 import { presentPipeline, presentProject } from "./presenters.ts";
 import { presentSourceControl, publicBase } from "./project-settings.ts";
@@ -34,15 +35,9 @@ export const projectRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
 
-  app.post("/projects", async (c) => {
+  app.post("/projects", validate(ops.createProject), async (c) => {
     requireAdmin(c.get("user"));
-    const body = await readJson(c);
-    const name = str(body, "name", { required: true, max: 200 })!;
-    const repoUrl = str(body, "repo_url", { required: true, max: 2048 })!;
-    const defaultBranch = str(body, "default_branch", { max: 255 }) ?? "main";
-    if (!/^[\w.-]+(\/[\w.-]+)?$/.test(name)) {
-      throw new BadRequest("`name` may hold letters, digits, `.`, `_`, `-` and one `/`", { field: "name" });
-    }
+    const { name, repo_url: repoUrl, default_branch: defaultBranch = "main" } = c.req.valid("json");
     checkRepoUrl(repoUrl);
     const existing = await db.query.projects.findFirst({ where: eq(projects.name, name) });
     if (existing)
@@ -67,8 +62,8 @@ export const projectRoutes = (deps: AppDeps) => {
     );
   });
 
-  app.get("/projects", async (c) => {
-    const { after, limit } = pageParams(c, 100);
+  app.get("/projects", validate(ops.listProjects), async (c) => {
+    const { after, limit } = pageParams(c.req.valid("query"), 100);
     const readable = await readableProjectIds(db, c.get("user"));
     const rows = await db
       .select()
@@ -89,12 +84,9 @@ export const projectRoutes = (deps: AppDeps) => {
     return c.json({ ...presentProject(p), ...presentSourceControl(p, publicBase(deps, c)) });
   });
 
-  app.post("/projects/:id/pipelines", async (c) => {
+  app.post("/projects/:id/pipelines", validate(ops.triggerPipeline), async (c) => {
     const project = await requireProjectRole(deps, c.get("user"), c.req.param("id"), "write");
-    const body = await readJson(c);
-    const branch = str(body, "branch", { max: 255 });
-    const sha = str(body, "sha", { max: 64 });
-    const tag = str(body, "tag", { max: 255 });
+    const { branch, sha, tag, parameters } = c.req.valid("json");
     if ([branch, sha, tag].filter(Boolean).length > 1 && !(sha && tag)) {
       throw new BadRequest(
         "give one of `branch`, `tag` or `sha` (or `sha` with its `tag`)",
@@ -113,17 +105,8 @@ export const projectRoutes = (deps: AppDeps) => {
         "invalid_idempotency_key",
       );
     }
-    if (sha && !/^[0-9a-f]{4,64}$/i.test(sha))
-      throw new BadRequest("`sha` must be a hex commit id", { field: "sha" });
     if (branch && (branch.startsWith("-") || branch.includes(".."))) {
       throw new BadRequest("`branch` is not a valid branch name", { field: "branch" });
-    }
-    const parameters = body.parameters;
-    if (
-      parameters !== undefined &&
-      (typeof parameters !== "object" || parameters === null || Array.isArray(parameters))
-    ) {
-      throw new BadRequest("`parameters` must be an object", { field: "parameters" });
     }
     const keyed = and(
       eq(pipelineRequests.projectId, project.id),
@@ -163,7 +146,7 @@ export const projectRoutes = (deps: AppDeps) => {
         branch,
         sha,
         tag,
-        parameters: parameters as Record<string, string | number | boolean> | undefined,
+        parameters,
       });
     } catch (err) {
       // Nothing was created: the key is free for a corrected retry.

@@ -3,7 +3,7 @@
 // returns the signed-in user and the CSRF value again after a reload; DELETE signs out.
 // Password failures are limited per client IP and login (services/passwords.ts SignInLimiter).
 import { eq } from "drizzle-orm";
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Unauthorized } from "../errors.ts";
@@ -18,17 +18,17 @@ import {
   setSessionCookie,
   userForApiToken,
 } from "../middleware/session/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
 import {
-  MAX_PASSWORD_LENGTH,
   type PasswordHasher,
   requireHasher,
   runtimeHasher,
   SignInLimiter,
   verifyNobody,
 } from "../services/passwords.ts";
-import { readJson, str } from "./body.ts";
 import { sourceIp } from "./envvars.ts";
 
 const presentUser = (u: { id: string; login: string; role: string }) => ({
@@ -78,9 +78,9 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
     return user;
   };
 
-  app.post("/session", async (c) => {
-    // Only JSON: a cross-site form cannot send it without a CORS preflight, so no page elsewhere can
-    // sign a visitor in to an account of its choosing (login CSRF).
+  // Only JSON: a cross-site form cannot send it without a CORS preflight, so no page elsewhere can
+  // sign a visitor in to an account of its choosing (login CSRF).
+  const jsonOnly: MiddlewareHandler = async (c, next) => {
     if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
       throw new BadRequest(
         "sign in with a JSON body: Content-Type: application/json",
@@ -88,16 +88,18 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
         "unsupported_media_type",
       );
     }
-    const body = await readJson(c);
+    await next();
+  };
+
+  app.post("/session", jsonOnly, validate(ops.createSession), async (c) => {
+    const body = c.req.valid("json");
     let user: Awaited<ReturnType<typeof passwordUser>>;
     // A password (or GitHub) session holds the user's whole role; a token's session only its scopes.
     let scopes = ["admin"];
-    if (body.token === undefined && body.login !== undefined) {
-      const login = str(body, "login", { required: true, max: 64 })!;
-      const password = str(body, "password", { required: true, max: MAX_PASSWORD_LENGTH })!;
-      user = await passwordUser(c, login, password);
+    if ("login" in body) {
+      user = await passwordUser(c, body.login, body.password);
     } else {
-      const token = str(body, "token", { required: true, max: 512 })!.trim();
+      const token = body.token.trim();
       const found = await userForApiToken(db, token);
       if (!found) {
         await audit(db, {
@@ -116,7 +118,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
       action: "session.signed_in",
       target: { type: "user", id: user.id },
       ip: sourceIp(deps, c),
-      details: { method: body.token === undefined ? "password" : "token", login: user.login },
+      details: { method: "login" in body ? "password" : "token", login: user.login },
     });
     const session = await createSession(db, user.id, Date.now(), scopes);
     setSessionCookie(c, session, deps.tls);

@@ -6,11 +6,12 @@ import { apiTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { hashToken, newToken } from "../secrets/index.ts";
-import { PROJECT_ROLES, requireScope } from "../services/access.ts";
+import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
-import { readJson, str } from "./body.ts";
 import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
 
@@ -23,26 +24,9 @@ const presentToken = (t: typeof apiTokens.$inferSelect) => ({
   revoked_at: iso(t.revokedAt),
 });
 
-function readScopes(body: Record<string, unknown>): string[] {
-  const s = body.scopes;
-  if (
-    !Array.isArray(s) ||
-    s.length === 0 ||
-    !s.every((x) => typeof x === "string" && (PROJECT_ROLES as readonly string[]).includes(x))
-  ) {
-    throw new BadRequest(
-      "`scopes` must be a non-empty array of read, write, admin",
-      { field: "scopes" },
-      "invalid_body",
-    );
-  }
-  return [...new Set(s as string[])];
-}
-
-function readExpiry(body: Record<string, unknown>, now: number): number | null {
-  const v = body.expires_at;
+function readExpiry(v: string | null | undefined, now: number): number | null {
   if (v === undefined || v === null) return null;
-  const ms = typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v) ? Date.parse(v) : Number.NaN;
+  const ms = Date.parse(v);
   if (!Number.isFinite(ms)) {
     throw new BadRequest(
       "`expires_at` must be an ISO 8601 date-time",
@@ -59,14 +43,14 @@ export const tokenRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
 
-  app.post("/tokens", async (c) => {
+  app.post("/tokens", validate(ops.createToken), async (c) => {
     const user = c.get("user");
+    const body = c.req.valid("json");
+    const name = body.name;
+    const scopes = [...new Set(body.scopes)];
     // A token may not mint a token stronger than itself.
-    const body = await readJson(c);
-    const name = str(body, "name", { required: true, max: 200 })!;
-    const scopes = readScopes(body);
-    for (const s of scopes) requireScope(user, s as (typeof PROJECT_ROLES)[number]);
-    const expiresAt = readExpiry(body, Date.now());
+    for (const s of scopes) requireScope(user, s);
+    const expiresAt = readExpiry(body.expires_at, Date.now());
     const token = newToken("cairn_pat");
     const id = newId();
     const row = await db.transaction(async (tx) => {
@@ -94,8 +78,8 @@ export const tokenRoutes = (deps: AppDeps) => {
     return c.json({ ...presentToken(row), token }, 201);
   });
 
-  app.get("/tokens", async (c) => {
-    const { after, limit } = pageParams(c);
+  app.get("/tokens", validate(ops.listTokens), async (c) => {
+    const { after, limit } = pageParams(c.req.valid("query"));
     const mine = eq(apiTokens.userId, c.get("user").id);
     const rows = await db
       .select()

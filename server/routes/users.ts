@@ -6,22 +6,15 @@ import { userSshKeys, users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
-import {
-  MAX_PASSWORD_LENGTH,
-  MIN_PASSWORD_LENGTH,
-  requireHasher,
-  runtimeHasher,
-} from "../services/passwords.ts";
+import { requireHasher, runtimeHasher } from "../services/passwords.ts";
 import { fingerprintOfLine } from "../source/deploy-keys.ts";
-import { readJson, str } from "./body.ts";
 import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
-
-export const USER_ROLES = ["admin", "member"] as const;
-const LOGIN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const presentUser = (u: typeof users.$inferSelect) => ({
   id: u.id,
@@ -39,25 +32,6 @@ const presentKey = (k: typeof userSshKeys.$inferSelect) => ({
   fingerprint: k.fingerprint,
   created_at: iso(k.createdAt),
 });
-
-/** `github_login` links the user to a GitHub account for OAuth sign-in (null unlinks it); stored lowercased. */
-function readGithubLogin(body: Record<string, unknown>): string | null | undefined {
-  const v = body.github_login;
-  if (v === undefined || v === null) return v;
-  if (typeof v !== "string" || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/.test(v)) {
-    throw new BadRequest("`github_login` must be a GitHub login", { field: "github_login" }, "invalid_body");
-  }
-  return v.toLowerCase();
-}
-
-function role(body: Record<string, unknown>, required: boolean): (typeof USER_ROLES)[number] | undefined {
-  const r = body.role;
-  if (r === undefined && !required) return undefined;
-  if (typeof r !== "string" || !(USER_ROLES as readonly string[]).includes(r)) {
-    throw new BadRequest("`role` must be admin or member", { field: "role" }, "invalid_body");
-  }
-  return r as (typeof USER_ROLES)[number];
-}
 
 const KEY_TYPES = new Set([
   "ssh-ed25519",
@@ -105,36 +79,21 @@ export const userRoutes = (deps: AppDeps) => {
   };
 
   /** `password`, when given, hashed with argon2id (501 where the runtime has no hasher). */
-  const readPassword = async (body: Record<string, unknown>): Promise<string | undefined> => {
-    const pw = str(body, "password", { max: MAX_PASSWORD_LENGTH });
-    if (pw === undefined) return undefined;
-    if (pw.length < MIN_PASSWORD_LENGTH) {
-      throw new BadRequest(
-        `\`password\` must be at least ${MIN_PASSWORD_LENGTH} characters`,
-        { field: "password" },
-        "invalid_body",
-      );
-    }
-    return requireHasher(hasher).hash(pw);
-  };
+  const hashPassword = async (pw: string | undefined) =>
+    pw === undefined ? undefined : requireHasher(hasher).hash(pw);
+  /** GitHub logins are stored lowercased; null unlinks. */
+  const lower = (login: string | null | undefined) => (login ? login.toLowerCase() : login);
 
   app.get("/users/me", (c) => c.json(presentUser(c.get("user"))));
 
-  app.post("/users", async (c) => {
+  app.post("/users", validate(ops.createUser), async (c) => {
     const actor = c.get("user");
     requireAdmin(actor);
-    const body = await readJson(c);
-    const login = str(body, "login", { required: true, max: 64 })!;
-    if (!LOGIN.test(login)) {
-      throw new BadRequest(
-        "`login` may hold letters, digits, `_`, `.` and `-`",
-        { field: "login" },
-        "invalid_body",
-      );
-    }
-    const r = role(body, false) ?? "member";
-    const passwordHash = await readPassword(body);
-    const githubLogin = readGithubLogin(body);
+    const body = c.req.valid("json");
+    const login = body.login;
+    const r = body.role ?? "member";
+    const passwordHash = await hashPassword(body.password);
+    const githubLogin = lower(body.github_login);
     await githubLoginFree(githubLogin, null);
     if (await db.query.users.findFirst({ where: eq(users.login, login) })) {
       throw new Conflict(`a user named ${login} already exists`, { login }, "user_exists");
@@ -157,9 +116,9 @@ export const userRoutes = (deps: AppDeps) => {
     return c.json(presentUser(row), 201);
   });
 
-  app.get("/users", async (c) => {
+  app.get("/users", validate(ops.listUsers), async (c) => {
     // Any signed-in user may list logins (to add members); only admins change them.
-    const { after, limit } = pageParams(c);
+    const { after, limit } = pageParams(c.req.valid("query"));
     const rows = await db
       .select()
       .from(users)
@@ -169,14 +128,14 @@ export const userRoutes = (deps: AppDeps) => {
     return c.json(page(rows, limit, (u) => u.login, presentUser));
   });
 
-  app.patch("/users/:id", async (c) => {
+  app.patch("/users/:id", validate(ops.updateUser), async (c) => {
     const actor = c.get("user");
     requireAdmin(actor);
     const id = c.req.param("id");
-    const body = await readJson(c);
-    const r = role(body, body.password === undefined && body.github_login === undefined);
-    const passwordHash = await readPassword(body);
-    const githubLogin = readGithubLogin(body);
+    const body = c.req.valid("json");
+    const r = body.role;
+    const passwordHash = await hashPassword(body.password);
+    const githubLogin = lower(body.github_login);
     await githubLoginFree(githubLogin, id);
     const user = await db.query.users.findFirst({ where: eq(users.id, id) });
     if (!user) throw new NotFound("user", id);
@@ -236,12 +195,12 @@ export const userRoutes = (deps: AppDeps) => {
     return c.json({ items: rows.map(presentKey), next_cursor: null });
   });
 
-  app.post("/users/me/ssh-keys", async (c) => {
+  app.post("/users/me/ssh-keys", validate(ops.addSshKey), async (c) => {
     const user = c.get("user");
     requireScope(user, "write");
-    const body = await readJson(c);
-    const line = checkPublicKeyLine(str(body, "public_key", { required: true, max: 16_384 })!);
-    const name = str(body, "name", { max: 200 }) ?? line.split(/\s+/)[2] ?? line.split(/\s+/)[0];
+    const body = c.req.valid("json");
+    const line = checkPublicKeyLine(body.public_key);
+    const name = body.name ?? line.split(/\s+/)[2] ?? line.split(/\s+/)[0];
     const fingerprint = await fingerprintOfLine(line);
     if (await db.query.userSshKeys.findFirst({ where: eq(userSshKeys.fingerprint, fingerprint) })) {
       throw new Conflict("this key is already registered", { fingerprint }, "ssh_key_exists");
