@@ -1,6 +1,6 @@
 // The web UI's sign-in, settings, audit and job-output pages in a real browser (Debian's chromium via
 // playwright-core) against a real server, with a stand-in builder speaking the real protocol: password
-// sign-in (wrong password, rate limit, GitHub button); project settings (a write-only env var, a context,
+// sign-in (wrong password, rate limit) and GitHub sign-in through a stand-in GitHub; project settings (a write-only env var, a context,
 // the deploy key, webhook secret rotation, branch filters, follow); the user's SSH key and API tokens
 // (shown once, revoked); the audit log listing all of it; a job's artifacts and test results; re-run
 // with SSH showing the `ssh -p` command; the read-only state for a project reader.
@@ -68,6 +68,8 @@ const JUNIT = `<?xml version="1.0"?>
 </testsuites>`;
 
 let server: TestServer;
+/** A stand-in GitHub on 127.0.0.1: its authorize page sends the browser straight back with a code. */
+let github: ReturnType<typeof Bun.serve>;
 let browser: TestBrowser;
 let page: Page;
 let errors: string[];
@@ -125,11 +127,32 @@ async function signOut(p: Page): Promise<void> {
 describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chromium", () => {
   beforeAll(async () => {
     await buildUi({ ifStale: true });
-    // GitHub sign-in configured (its URL is never visited here): the sign-in page offers the button.
+    github = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const url = new URL(req.url);
+        if (url.pathname === "/login/oauth/authorize") {
+          const back = new URL(url.searchParams.get("redirect_uri")!);
+          back.searchParams.set("code", "code-ada");
+          back.searchParams.set("state", url.searchParams.get("state")!);
+          return Response.redirect(back.toString(), 302);
+        }
+        if (url.pathname === "/login/oauth/access_token" && req.method === "POST") {
+          const body = (await req.json()) as Record<string, string>;
+          if (body.code !== "code-ada" || body.client_secret !== "ui-test-client-secret")
+            return Response.json({ error: "bad_verification_code" });
+          return Response.json({ access_token: "gho_ada", token_type: "bearer" });
+        }
+        if (url.pathname === "/api/v3/user" && req.headers.get("authorization") === "Bearer gho_ada")
+          return Response.json({ login: "Ada-GH", id: 7 });
+        return new Response("not found", { status: 404 });
+      },
+    });
     const env = {
       CAIRN_GITHUB_CLIENT_ID: "cairn-ui-test",
       CAIRN_GITHUB_CLIENT_SECRET: "ui-test-client-secret",
-      CAIRN_GITHUB_URL: "http://127.0.0.1:9",
+      CAIRN_GITHUB_URL: `http://127.0.0.1:${github.port}`,
     };
     Object.assign(process.env, env);
     try {
@@ -145,7 +168,12 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
         server.api("/api/v1/projects", { method: "POST", json: { name: "acme/api", repo_url: repo.bare } }),
       )
     ).id;
-    await json(server.api("/api/v1/users", { method: "POST", json: { ...ADMIN, role: "admin" } }));
+    await json(
+      server.api("/api/v1/users", {
+        method: "POST",
+        json: { ...ADMIN, role: "admin", github_login: "ada-gh" },
+      }),
+    );
     const reader = await json<{ id: string }>(
       server.api("/api/v1/users", { method: "POST", json: { ...READER, role: "member" } }),
     );
@@ -164,6 +192,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
+    github?.stop(true);
   }, 30_000);
 
   test("/login: GitHub button, a wrong password inline, the rate limit's message, then a password sign-in", async () => {
@@ -206,6 +235,15 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await page.waitForURL(`${server.url}/settings`);
     await page.waitForSelector("h1:has-text('Your settings')");
     expect(await page.locator("nav.site-nav a:has-text('Audit log')").isVisible()).toBe(true);
+  });
+
+  test("Sign in with GitHub: the OAuth round trip through a stand-in GitHub signs in the linked user", async () => {
+    await signOut(page);
+    await page.click("a.github");
+    await page.waitForURL(`${server.url}/`);
+    await page.waitForSelector(".user a.login:text-is('ada')");
+    const cookies = await browser.context.cookies(server.url);
+    expect(cookies.find((c) => c.name === "cairn_session")?.httpOnly).toBe(true);
   });
 
   test("project settings: an env var shows its name and hint, never its value", async () => {
