@@ -6,7 +6,16 @@ import nacl from "tweetnacl";
 import pkg from "../package.json" with { type: "json" };
 import { ServerClient } from "./client.ts";
 import { startDaemon } from "./daemon.ts";
-import { type BuilderIdentity, loadIdentity, saveIdentity, type TransportConfig } from "./identity.ts";
+import { checkNetwork, NetworkError } from "./driver/lxc-network.ts";
+import { checkDistinct, HostSpecError, parseHostSpec } from "./hosts/spec.ts";
+import {
+  type BuilderIdentity,
+  type HostConfig,
+  loadIdentity,
+  type NetworkConfig,
+  saveIdentity,
+  type TransportConfig,
+} from "./identity.ts";
 import { generateHostKey } from "./ssh-server.ts";
 
 const USAGE = `usage:
@@ -16,6 +25,11 @@ const USAGE = `usage:
                          [--ssh-listen HOST:PORT [--ssh-advertise HOST]]   (SSH into builds)
                          [--lxc-path DIR]   (LXC's container directory, default /var/lib/lxc)
                          [--ssh-host H --ssh-port P --ssh-user U --ssh-key FILE --ssh-host-key KEY]
+                         [--lxc-host SPEC]...   (several LXC hosts; instead of --ssh-*, --slots, --lxc-path)
+                             SPEC: [user@]host[:port],key=FILE,host-key=KEY[,slots=N][,lxc-path=DIR][,memory-mb=N]
+                                   or local[,slots=N][,lxc-path=DIR]
+                         [--network none|nat [--bridge cairn0] [--subnet 10.213.0.0/24]
+                                             [--nat-dns IP]... [--nat-deny CIDR]...]
   cairn-builder run [--config FILE]
   cairn-builder version`;
 
@@ -30,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       token: { type: "string" },
       config: { type: "string", default: "builder.json" },
       name: { type: "string" },
-      slots: { type: "string", default: "1" },
+      slots: { type: "string" },
       driver: { type: "string", default: "auto" },
       template: { type: "string" },
       "ssh-host": { type: "string" },
@@ -43,6 +57,12 @@ export async function main(argv: string[]): Promise<number> {
       "ssh-advertise": { type: "string" },
       ca: { type: "string" },
       "insecure-http": { type: "boolean", default: false },
+      "lxc-host": { type: "string", multiple: true },
+      network: { type: "string", default: "none" },
+      bridge: { type: "string", default: "cairn0" },
+      subnet: { type: "string", default: "10.213.0.0/24" },
+      "nat-dns": { type: "string", multiple: true },
+      "nat-deny": { type: "string", multiple: true },
     },
     strict: true,
   });
@@ -52,12 +72,17 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case "register": {
       if (!values.server || !values.token) throw new UsageError("register needs --server and --token");
-      const slots = Number(values.slots);
+      let slots = Number(values.slots ?? "1");
       if (!Number.isInteger(slots) || slots < 1 || slots > 256)
         throw new UsageError("--slots must be 1 to 256");
       const driver = values.driver as BuilderIdentity["driver"];
       if (!["auto", "lxc", "process"].includes(driver))
         throw new UsageError("--driver must be auto, lxc or process");
+      const hosts = lxcHosts(values);
+      if (hosts) slots = hosts.reduce((n, h) => n + h.slots, 0);
+      const network = networkSettings(values);
+      if ((hosts || network) && driver === "process")
+        throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
       let transport: TransportConfig = { kind: "local" };
       if (values["ssh-host"]) {
         if (!values["ssh-key"] || !values["ssh-host-key"]) {
@@ -96,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         transport,
         template: values.template,
         lxc_path: values["lxc-path"],
+        ...(hosts ? { hosts, driver: "lxc" as const } : {}),
+        ...(network ? { network } : {}),
         ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"]),
         ...(serverCa ? { server_ca: serverCa } : {}),
         ...(values["insecure-http"] ? { insecure_http: true } : {}),
@@ -124,6 +151,55 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** `--lxc-host` list, or undefined for the single host of the older flags (which it replaces). */
+function lxcHosts(values: {
+  "lxc-host"?: string[];
+  "ssh-host"?: string;
+  slots?: string;
+  "lxc-path"?: string;
+}): HostConfig[] | undefined {
+  const specs = values["lxc-host"];
+  if (!specs?.length) return undefined;
+  for (const flag of ["ssh-host", "slots", "lxc-path"] as const) {
+    if (values[flag] !== undefined)
+      throw new UsageError(`--${flag} cannot be combined with --lxc-host: give it per host in the SPEC`);
+  }
+  try {
+    const hosts = specs.map(parseHostSpec);
+    checkDistinct(hosts);
+    return hosts;
+  } catch (err) {
+    if (err instanceof HostSpecError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function networkSettings(values: {
+  network?: string;
+  bridge?: string;
+  subnet?: string;
+  "nat-dns"?: string[];
+  "nat-deny"?: string[];
+}): NetworkConfig | undefined {
+  if (values.network === "none") {
+    if (values["nat-dns"] || values["nat-deny"])
+      throw new UsageError("--nat-dns and --nat-deny need --network nat");
+    return undefined;
+  }
+  try {
+    return checkNetwork({
+      mode: values.network as "nat",
+      bridge: values.bridge!,
+      subnet: values.subnet!,
+      ...(values["nat-dns"] ? { dns: values["nat-dns"] } : {}),
+      ...(values["nat-deny"] ? { deny: values["nat-deny"] } : {}),
+    });
+  } catch (err) {
+    if (err instanceof NetworkError) throw new UsageError(err.message);
+    throw err;
+  }
+}
 
 function readCa(path: string): string {
   let pem: string;

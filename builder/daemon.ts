@@ -1,22 +1,24 @@
-// The builder daemon: reaps orphaned sandboxes, then runs up to `slots` jobs at once, each
-// acquired from the server by long poll.
+// The builder daemon: connects its hosts (reaping each one's orphaned sandboxes), then runs as many
+// jobs at once as its up hosts have slots, each acquired from the server by long poll and placed
+// on the least loaded host.
 import { readFile } from "node:fs/promises";
+import type { JobPayload } from "../server/protocol.ts";
 import type { ServerClient } from "./client.ts";
 import { createLxcDriver } from "./driver/lxc.ts";
+import { ensureNatNetwork } from "./driver/lxc-network.ts";
 import { createProcessDriver } from "./driver/process.ts";
 import type { Driver, HostTransport } from "./driver/types.ts";
-import type { BuilderIdentity } from "./identity.ts";
+import { HostPool, type Placement } from "./hosts/pool.ts";
+import { type BuilderIdentity, type HostConfig, hostsOf, type TransportConfig } from "./identity.ts";
 import { runJob } from "./job-runner.ts";
-import { Capacity } from "./resources.ts";
 import { backoff, sleep } from "./retryable.ts";
 import { SshRegistry } from "./ssh-registry.ts";
 import { startSshServer } from "./ssh-server.ts";
 import { createLocalTransport } from "./transport/local.ts";
 import { createSshTransport } from "./transport/ssh.ts";
 
-export async function openTransport(id: BuilderIdentity): Promise<HostTransport> {
-  if (id.transport.kind === "local") return createLocalTransport();
-  const t = id.transport;
+export async function openTransport(t: TransportConfig): Promise<HostTransport> {
+  if (t.kind === "local") return createLocalTransport();
   return createSshTransport({
     host: t.host,
     port: t.port,
@@ -26,10 +28,23 @@ export async function openTransport(id: BuilderIdentity): Promise<HostTransport>
   });
 }
 
-/** `auto` picks LXC when the host can run it, else the unsandboxed process driver. */
-export async function chooseDriver(id: BuilderIdentity, transport: HostTransport): Promise<Driver> {
-  const lxc = createLxcDriver({ transport, template: id.template ?? "cairn-base", lxcPath: id.lxc_path });
-  if (id.driver === "lxc") {
+/**
+ * `auto` picks LXC when the host can run it, else the unsandboxed process driver (on this machine
+ * only). With several hosts every one must run LXC.
+ */
+export async function chooseDriver(
+  id: BuilderIdentity,
+  host: HostConfig,
+  transport: HostTransport,
+  single = true,
+): Promise<Driver> {
+  const lxc = createLxcDriver({
+    transport,
+    template: id.template ?? "cairn-base",
+    lxcPath: host.lxc_path,
+    network: id.network,
+  });
+  if (id.driver === "lxc" || !single) {
     await lxc.check();
     return lxc;
   }
@@ -55,66 +70,86 @@ export interface Daemon {
 }
 
 export async function startDaemon(id: BuilderIdentity, client: ServerClient): Promise<Daemon> {
-  const transport = await openTransport(id);
-  const driver = await chooseDriver(id, transport);
-  const reaped = await driver.reapOrphans(new Set());
-  if (reaped.length) console.log(`cairn-builder: removed orphaned sandboxes ${reaped.join(", ")}`);
+  const configs = hostsOf(id);
+  const single = configs.length === 1;
+  const pool = new HostPool(configs, {
+    memoryMb: id.memory_mb,
+    log: (msg) => console.log(`cairn-builder: ${msg}`),
+    async connect(host, previous) {
+      const transport = previous?.transport ?? (await openTransport(host.transport));
+      try {
+        const driver = await chooseDriver(id, host, transport, single);
+        if (driver.kind === "lxc" && id.network) await ensureNatNetwork(transport, id.network);
+        return { transport, driver };
+      } catch (err) {
+        if (!previous) await transport.close();
+        throw err;
+      }
+    },
+  });
+  await pool.start();
+  const kinds = new Set(pool.hosts.map((h) => h.conn?.driver.kind ?? "lxc"));
+  const driverKind = kinds.has("process") ? "process" : "lxc";
   console.log(
-    `cairn-builder ${id.name}: ${id.slots} slot(s), ${driver.kind} driver, ${transport.kind} transport, polling ${id.server}`,
+    `cairn-builder ${id.name}: ${pool.slots} slot(s) on ${pool.hosts.length} host(s) ` +
+      `[${pool.hosts.map((h) => `${h.label}: ${h.config.slots} ${h.state}`).join(", ")}], ` +
+      `${driverKind} driver${id.network ? `, ${id.network.mode} network on ${id.network.bridge}` : ""}, polling ${id.server}`,
   );
   const stopping = new AbortController();
   const ssh = await startSsh(id, client);
-  const capacity = new Capacity(id.memory_mb);
-  // One slot asks at a time, so each request names the classes that fit beside what runs already.
-  let asking: Promise<unknown> = Promise.resolve();
-  const acquireFitting = () => {
-    const turn = asking.then(async () => {
-      const classes = capacity.fitting();
-      if (classes.length === 0) {
-        await sleep(1000, stopping.signal);
-        return null;
-      }
-      const payload = await client.acquire(
+  const running = new Set<Promise<void>>();
+
+  const run = async (payload: JobPayload, placed: Placement | null) => {
+    const where = placed?.host.label ?? "no host";
+    console.log(
+      `cairn-builder: job ${payload.job.name} (${payload.job.id}, ${payload.resource_class}) runs on ${where}`,
+    );
+    try {
+      const status = await runJob(
         {
-          free_slots: 1,
-          driver: driver.kind,
-          resource_classes: classes,
-          ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}),
+          client,
+          driver: placed?.driver ?? unavailable(`no host of this builder can take it: ${pool.describe()}`),
+          transport: placed?.transport ?? createLocalTransport(),
+          boxSecretKey: id.box_secret_key,
+          log: console.error,
+          ssh: ssh ?? undefined,
         },
-        stopping.signal,
+        payload,
       );
-      return payload ? { payload, release: capacity.reserve(payload.resource_class) } : null;
-    });
-    asking = turn.catch(() => {});
-    return turn;
+      console.log(`cairn-builder: job ${payload.job.id} ${status} on ${where}`);
+    } catch (err) {
+      console.error(`cairn-builder: job ${payload.job.id}: ${(err as Error).message}`);
+    } finally {
+      placed?.release();
+    }
   };
-  const worker = async (slot: number) => {
+
+  // One request at a time, made only while some host has a free slot, naming the classes that fit.
+  const acquireLoop = async () => {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const granted = await acquireFitting();
-        failures = 0;
-        if (!granted) continue;
-        const { payload, release } = granted;
-        console.log(
-          `cairn-builder: slot ${slot} runs job ${payload.job.name} (${payload.job.id}, ${payload.resource_class})`,
-        );
-        try {
-          const status = await runJob(
-            {
-              client,
-              driver,
-              transport,
-              boxSecretKey: id.box_secret_key,
-              log: console.error,
-              ssh: ssh ?? undefined,
-            },
-            payload,
-          );
-          console.log(`cairn-builder: job ${payload.job.id} ${status}`);
-        } finally {
-          release();
+        await pool.whenFree(stopping.signal);
+        if (stopping.signal.aborted) break;
+        const classes = pool.fitting();
+        if (classes.length === 0) {
+          await sleep(1000, stopping.signal);
+          continue;
         }
+        const payload = await client.acquire(
+          {
+            free_slots: 1,
+            driver: driverKind,
+            resource_classes: classes,
+            ...(ssh ? { ssh_endpoint: ssh.endpoint } : {}),
+          },
+          stopping.signal,
+        );
+        failures = 0;
+        if (!payload) continue;
+        const placed = await pool.place(payload.resource_class);
+        const job = run(payload, placed).finally(() => running.delete(job));
+        running.add(job);
       } catch (err) {
         if (stopping.signal.aborted) break;
         console.error(`cairn-builder: ${(err as Error).message}`);
@@ -122,9 +157,10 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
       }
     }
   };
-  const done = Promise.all(Array.from({ length: id.slots }, (_, i) => worker(i))).then(async () => {
+  const done = acquireLoop().then(async () => {
+    while (running.size) await Promise.all(running);
     await ssh?.server.close();
-    await transport.close();
+    await pool.stop();
   });
   return {
     done,
@@ -133,6 +169,14 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
       await done;
     },
   };
+}
+
+/** The driver a granted job gets when no host can take it: the job fails saying why. */
+function unavailable(why: string): Driver {
+  const fail = async (): Promise<never> => {
+    throw new Error(why);
+  };
+  return { kind: "lxc", check: fail, create: fail, reapOrphans: async () => [] };
 }
 
 /** The SSH server for SSH into builds, when the identity asks for one. */

@@ -13,6 +13,30 @@ export type TransportConfig =
       host_key: string;
     };
 
+/** One LXC host the daemon drives; `hosts` in builder.json (`--lxc-host` at registration). */
+export interface HostConfig {
+  transport: TransportConfig;
+  /** Job slices this host runs at once; the builder's capacity is the sum over its hosts. */
+  slots: number;
+  /** LXC's container directory on this host (lxc-* -P); default the system's. */
+  lxc_path?: string;
+  /** Memory (MiB) handed out to jobs on this host by resource class; default the builder's memory_mb. */
+  memory_mb?: number;
+}
+
+/** Egress for containers: `none` (loopback only, the default) or an egress-only NAT bridge. */
+export interface NetworkConfig {
+  mode: "nat";
+  /** Bridge on each host, made if missing (`cairn0`). */
+  bridge: string;
+  /** IPv4 subnet of the bridge (`10.213.0.0/24`); the host takes its first address. */
+  subnet: string;
+  /** Public resolvers written to the container's /etc/resolv.conf (the host offers no DNS). */
+  dns?: string[];
+  /** Further destinations containers may not reach (a LAN on public addresses, say). */
+  deny?: string[];
+}
+
 export interface BuilderIdentity {
   server: string;
   builder_id: string;
@@ -28,6 +52,10 @@ export interface BuilderIdentity {
   memory_mb?: number;
   /** LXC's container directory (lxc-* -P); default the system's (/var/lib/lxc). */
   lxc_path?: string;
+  /** Several LXC hosts driven by this one daemon; when absent, `transport`/`slots`/`lxc_path` are the one host. */
+  hosts?: HostConfig[];
+  /** Container network; absent: loopback only. */
+  network?: NetworkConfig;
   /** SSH into builds: where this builder's SSH server listens (`host:port`, port 0 for any). */
   ssh_listen?: string;
   /** The host users reach that server at, shown in the `ssh` command (default: the listen host). */
@@ -59,4 +87,10 @@ export async function loadIdentity(path: string): Promise<BuilderIdentity> {
     );
   }
   return JSON.parse(text) as BuilderIdentity;
+}
+
+/** The hosts this builder drives: `hosts`, or the single host of the older fields. */
+export function hostsOf(id: BuilderIdentity): HostConfig[] {
+  if (id.hosts?.length) return id.hosts;
+  return [{ transport: id.transport, slots: id.slots, lxc_path: id.lxc_path, memory_mb: id.memory_mb }];
 }

@@ -1,8 +1,10 @@
 // The `lxc` driver: one ephemeral overlay clone of the base template per job slice, driven with
 // lxc-* commands through a HostTransport (ssh to the fleet host, or local).
 
+import type { NetworkConfig } from "../identity.ts";
 import { shellCommand, shellQuote } from "../transport/shell.ts";
 import { cgroupSettings, formatBytes, parseOomKills } from "./lxc-limits.ts";
+import { attachNat, detachNat, type NatAttachment, resolvConf } from "./lxc-network.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { captureOnHost, feedOnHost, SPOOL_DIR, SPOOL_PREFIX } from "./spool.ts";
 import { SANDBOX_SH_PRELUDE, STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
@@ -20,6 +22,8 @@ export interface LxcDriverOptions {
   limits?: SandboxLimits;
   /** Seconds to wait for a clone to reach RUNNING. */
   startTimeoutSec?: number;
+  /** An egress-only NAT bridge (lxc-network.ts, made by ensureNatNetwork); absent: loopback only. */
+  network?: NetworkConfig;
 }
 
 export interface LxcCreateOptions {
@@ -85,7 +89,32 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     return 0;
   }
 
-  function sandbox(name: string, memoryBytes?: number): Sandbox {
+  async function connect(name: string, net: NetworkConfig): Promise<NatAttachment> {
+    const nat = await attachNat(transport, net, name, options.lxcPath);
+    if (net.dns?.length) {
+      const argv = [
+        "lxc-attach",
+        ...P,
+        "-n",
+        name,
+        "--clear-env",
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat >/etc/resolv.conf",
+      ];
+      const r = await transport.exec(argv, { stdin: resolvConf(net) });
+      if (r.code !== 0) throw new LxcError(`cannot write /etc/resolv.conf in ${name}: ${r.stderr.trim()}`);
+    }
+    return nat;
+  }
+
+  async function remove(name: string, nat?: NatAttachment): Promise<void> {
+    await destroy(name);
+    if (nat && options.network) await detachNat(transport, options.network, nat).catch(() => {});
+  }
+
+  function sandbox(name: string, memoryBytes?: number, nat?: NatAttachment): Sandbox {
     let oomSeen = 0;
     const attach = (env: string[] = []) => [
       "lxc-attach",
@@ -201,7 +230,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         });
       },
 
-      destroy: () => destroy(name),
+      destroy: () => remove(name, nat),
     };
   }
 
@@ -232,13 +261,15 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         (made.stdout + made.stderr).trim() || `lxc-copy of ${from} to ${name} failed (exit ${made.code})`;
       // Exit 2/3: nothing was made (no template; the name is taken, maybe by a live job).
       if (made.code === 2 || made.code === 3) throw new LxcError(why);
+      let nat: NatAttachment | undefined;
       try {
         if (made.code !== 0) throw new LxcError(why);
         const limits = { ...options.limits, ...opts.limits };
         if (Object.keys(limits).length) await applyLimits(name, limits);
-        return sandbox(name, limits.memoryBytes);
+        if (options.network) nat = await connect(name, options.network);
+        return sandbox(name, limits.memoryBytes, nat);
       } catch (err) {
-        await destroy(name).catch(() => {});
+        await remove(name, nat).catch(() => {});
         throw err;
       }
     },

@@ -34,6 +34,8 @@ export async function startBuilder(opts: {
   slots?: number;
   /** LXC through this sshd; without it, the process driver on this machine. */
   sshd?: TestSshd;
+  /** `--lxc-host` specs: one builder driving several LXC hosts (instead of `sshd`). */
+  lxcHosts?: string[];
   extraArgs?: string[];
 }): Promise<BuilderProcess> {
   const res = await fetch(`${opts.server}/api/v1/builders/registration-tokens`, {
@@ -53,7 +55,8 @@ export async function startBuilder(opts: {
     "--config",
     config,
   ];
-  args.push("--name", opts.name, "--slots", String(opts.slots ?? 1));
+  args.push("--name", opts.name);
+  if (!opts.lxcHosts) args.push("--slots", String(opts.slots ?? 1));
   if (opts.sshd) {
     const s = opts.sshd;
     args.push(
@@ -67,6 +70,8 @@ export async function startBuilder(opts: {
       s.username,
     );
     args.push("--ssh-key", s.clientKeyPath, "--ssh-host-key", s.hostPublicKey);
+  } else if (opts.lxcHosts) {
+    for (const spec of opts.lxcHosts) args.push("--lxc-host", spec);
   } else {
     args.push("--driver", "process");
   }

@@ -1,0 +1,183 @@
+// One builder daemon driving two LXC hosts: two real sshd on 127.0.0.1, each host with its own
+// private lxcpath (so they behave as two machines). Jobs spread over both, each host reaps its own
+// orphans, nothing is left behind; with one host's sshd killed the builder withdraws its slots and
+// jobs complete on the other; when it comes back, it takes jobs again.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "./harness/lxc.ts";
+import { SSHD_PATH, startSshd, type TestSshd } from "./harness/sshd.ts";
+import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
+import { startTestServer, type TestServer } from "./support/server.ts";
+
+const skip = await requireLxc({ sshd: true });
+const PATHS = ["/var/lib/cairn-test-lxc-host-a", "/var/lib/cairn-test-lxc-host-b"];
+
+type Job = { id: string; name: string; status: string; failure_reason: string | null };
+
+/** A workflow of `n` independent jobs that each hold their container for `seconds`. */
+function jobs(prefix: string, n: number, seconds: number): string {
+  const names = Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+  const job = (name: string) =>
+    `  ${name}:\n    machine: true\n    steps:\n      - run: echo "start ${name}"; sleep ${seconds}; echo "done ${name}"\n`;
+  return `version: 2.1\njobs:\n${names.map(job).join("")}workflows:\n  w:\n    jobs: [${names.join(", ")}]\n`;
+}
+
+/** Every process under `pid` (children first), from /proc. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const file = `/proc/${pid}/task/${pid}/children`;
+  if (!existsSync(file)) return out;
+  for (const child of readFileSync(file, "utf8").split(/\s+/).filter(Boolean).map(Number)) {
+    out.push(...descendants(child), child);
+  }
+  return out;
+}
+
+describe.skipIf(skip)("one builder, two LXC hosts", () => {
+  const sshds: TestSshd[] = [];
+  let server: TestServer;
+  let repo: TestRepo;
+  let projectId: string;
+  let builder: BuilderProcess;
+  let revived: ChildProcess | undefined;
+
+  const spec = (s: TestSshd, lxcPath: string) =>
+    `root@127.0.0.1:${s.port},key=${s.clientKeyPath},host-key=${s.hostPublicKey},slots=2,lxc-path=${lxcPath}`;
+  const label = (i: number) => `root@127.0.0.1:${sshds[i].port} (${PATHS[i]})`;
+
+  beforeAll(async () => {
+    for (const lxcPath of PATHS) await ensureBaseTemplate({ lxcPath });
+    sshds.push(await startSshd(), await startSshd());
+    server = await startTestServer();
+    repo = createRepo();
+    repo.commit({ ".circleci/config.yml": jobs("warm", 1, 0) });
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "two-hosts", repo_url: repo.bare },
+    });
+    projectId = ((await res.json()) as { id: string }).id;
+  });
+
+  afterAll(async () => {
+    await builder?.stop();
+    revived?.kill("SIGKILL");
+    for (const pid of revived?.pid ? descendants(revived.pid) : []) process.kill(pid, "SIGKILL");
+    await server?.stop();
+    for (const s of sshds) await s.stop();
+    for (const lxcPath of PATHS) {
+      for (const n of await cairnContainers({ lxcPath })) {
+        spawnSync("lxc-stop", ["-P", lxcPath, "-k", "-n", n]);
+        spawnSync("lxc-destroy", ["-P", lxcPath, "-f", "-n", n]);
+      }
+    }
+  });
+
+  async function pipeline(config: string): Promise<string[]> {
+    repo.commit({ ".circleci/config.yml": config });
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { jobs: Job[] }).jobs.map((j) => j.id);
+  }
+  const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+  const allDone = (ids: string[], ms = 120_000) =>
+    until(
+      "every job to finish",
+      async () => {
+        const js = await Promise.all(ids.map(job));
+        return js.every((j) => !["queued", "running"].includes(j.status)) && js;
+      },
+      ms,
+    );
+  /** Which host the builder ran a job on, from its own log line. */
+  const hostOf = (id: string) =>
+    new RegExp(`job \\S+ \\(${id}, \\w+\\) runs on (.+)$`, "m").exec(builder.output())?.[1];
+
+  test("each host's orphans are reaped when the builder starts; capacity is the sum of the hosts' slots", async () => {
+    // A leftover `cairn-*` container on host b, as a crashed daemon would leave.
+    const orphan = `cairn-orphan-${process.pid}`;
+    const made = spawnSync("lxc-copy", ["-P", PATHS[1], "-n", TEMPLATE, "-N", orphan, "-e", "-B", "overlay"]);
+    expect(made.status, made.stderr.toString()).toBe(0);
+    expect(await cairnContainers({ lxcPath: PATHS[1] })).toContain(orphan);
+
+    builder = await startBuilder({
+      server: server.url,
+      adminToken: server.token,
+      name: "two-hosts",
+      lxcHosts: [spec(sshds[0], PATHS[0]), spec(sshds[1], PATHS[1])],
+    });
+    await until("the builder to start", async () => builder.output().includes("polling"), 30_000);
+    expect(builder.output()).toContain(`${label(1)}: removed orphaned sandboxes ${orphan}`);
+    expect(builder.output()).toContain("4 slot(s) on 2 host(s)");
+    expect(await cairnContainers({ lxcPath: PATHS[1] })).toEqual([]);
+    const list = (await (await server.api("/api/v1/builders")).json()) as {
+      items: { id: string; slots: number }[];
+    };
+    expect(list.items.find((b) => b.id === builder.id)?.slots).toBe(4);
+  });
+
+  test("jobs run on both hosts, at most two at a time on each, and leave no container on either", async () => {
+    const ids = await pipeline(jobs("spread", 6, 3));
+    const seen = PATHS.map(() => new Set<string>());
+    let peak = [0, 0];
+    let finished: Job[] | undefined;
+    const end = Date.now() + 120_000;
+    while (!finished && Date.now() < end) {
+      for (const [i, lxcPath] of PATHS.entries()) {
+        const now = await cairnContainers({ lxcPath });
+        for (const n of now) seen[i].add(n);
+        peak = peak.map((p, j) => (j === i ? Math.max(p, now.length) : p));
+      }
+      const js = await Promise.all(ids.map(job));
+      if (js.every((j) => !["queued", "running"].includes(j.status))) finished = js;
+      else await Bun.sleep(200);
+    }
+    expect(finished?.map((j) => j.status)).toEqual(ids.map(() => "success"));
+    const hosts = ids.map(hostOf);
+    expect(new Set(hosts)).toEqual(new Set([label(0), label(1)]));
+    expect(seen[0].size).toBeGreaterThan(0);
+    expect(seen[1].size).toBeGreaterThan(0);
+    expect(peak[0]).toBeLessThanOrEqual(2);
+    expect(peak[1]).toBeLessThanOrEqual(2);
+    for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
+  });
+
+  test("with host b's sshd killed, its slots are withdrawn and jobs complete on host a", async () => {
+    const b = sshds[1];
+    for (const pid of [...descendants(b.pid), b.pid]) process.kill(pid, "SIGKILL");
+    await until(
+      "the builder to mark host b unavailable",
+      async () => builder.output().includes(`${label(1)}: host unavailable`),
+      30_000,
+    );
+    const ids = await pipeline(jobs("survive", 4, 1));
+    const done = await allDone(ids);
+    expect(done.map((j) => j.status)).toEqual(ids.map(() => "success"));
+    expect(ids.map(hostOf)).toEqual(ids.map(() => label(0)));
+    expect(builder.child.exitCode).toBeNull();
+    for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
+  });
+
+  test("when host b's sshd is back, the builder reconnects and runs jobs there again", async () => {
+    const b = sshds[1];
+    revived = spawn(SSHD_PATH, ["-D", "-e", "-f", join(dirname(b.clientKeyPath), "sshd_config")], {
+      stdio: "ignore",
+    });
+    await until(
+      "host b to be back",
+      async () => builder.output().includes(`${label(1)}: host is back`),
+      60_000,
+    );
+    const ids = await pipeline(jobs("again", 4, 2));
+    const done = await allDone(ids);
+    expect(done.map((j) => j.status)).toEqual(ids.map(() => "success"));
+    expect(new Set(ids.map(hostOf))).toEqual(new Set([label(0), label(1)]));
+    for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
+  });
+});
