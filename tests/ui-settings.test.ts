@@ -1,9 +1,10 @@
 // The web UI's sign-in, settings, audit and job-output pages in a real browser (Debian's chromium via
 // playwright-core) against a real server, with a stand-in builder speaking the real protocol: password
-// sign-in (wrong password, rate limit) and GitHub sign-in through a stand-in GitHub; project settings (a write-only env var, a context,
-// the deploy key, webhook secret rotation, branch filters, follow); the user's SSH key and API tokens
-// (shown once, revoked); the audit log listing all of it; a job's artifacts and test results; re-run
-// with SSH showing the `ssh -p` command; the read-only state for a project reader.
+// sign-in (wrong password, rate limit) and GitHub sign-in through a stand-in GitHub; project settings
+// (a write-only env var, a context, the deploy key, webhook secret rotation, branch filters, follow);
+// the user's SSH key and API tokens (shown once, revoked); the audit log listing all of it; a job's
+// artifacts and test results; re-run with SSH showing the `ssh -p` command; approve and re-run on the
+// pipeline page; revoking a builder; the read-only state for a project reader.
 // Screenshots of each page go to test-output/screenshots/.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync } from "node:fs";
@@ -553,6 +554,24 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     );
     const next = again.jobs.find((j) => j.name === "ship" && !j.superseded_by)!;
     await server.api(`/api/v1/jobs/${next.id}/cancel`, { method: "POST" });
+  });
+
+  test("the builders page revokes a builder after a second, confirming press", async () => {
+    const retired = await registerSimBuilder(server.url, server.token, "sim-retired");
+    await page.goto(`${server.url}/builders`);
+    const row = page.locator("table.builders tr", { hasText: "sim-retired" });
+    await row.waitFor();
+    await row.locator("button:has-text('Revoke')").click();
+    await row.locator("button:has-text('Confirm: revoke sim-retired')").click();
+    await page
+      .locator("table.builders tr", { hasText: "sim-retired" })
+      .locator(".status:text-is('revoked')")
+      .waitFor();
+    expect(
+      await page.locator("table.builders tr", { hasText: "sim-settings" }).locator("button").count(),
+    ).toBe(1);
+    await expect(retired.acquire({ free_slots: 1, driver: "process" })).rejects.toThrow(/revoked/);
+    await screenshot(page, "builders-revoked");
   });
 
   test("a project reader sees the settings read-only and no audit log", async () => {

@@ -1,13 +1,45 @@
-// /builders: the fleet (administrators only, as the API is).
+// /builders: the fleet (administrators only, as the API is), and revoking a builder: its token stops
+// working at once and the jobs it was running go back to the queue.
 import { api } from "../api.ts";
-import { load, loading, setTitle } from "../components.ts";
+import { errorBox, load, loading, setTitle } from "../components.ts";
 import { h } from "../dom.ts";
 import { ago } from "../format.ts";
 import type { Builder, Page } from "../types.ts";
 
+/** Revoke, asked twice: the first press says what it does, the second does it. */
+function revokeButton(b: Builder, done: () => void): HTMLElement {
+  const btn = h("button.danger.small", { type: "button" }, "Revoke");
+  const note = h("span.form-status", { "aria-live": "polite" });
+  let armed = false;
+  btn.addEventListener("click", async () => {
+    if (!armed) {
+      armed = true;
+      btn.textContent = `Confirm: revoke ${b.name}`;
+      note.textContent = "Its token stops working now; jobs it runs are re-queued.";
+      return;
+    }
+    btn.disabled = true;
+    try {
+      await api(`/builders/${b.id}/revoke`, { method: "POST" });
+      done();
+    } catch (err) {
+      note.replaceChildren(errorBox(err));
+      btn.disabled = false;
+    }
+  });
+  btn.addEventListener("blur", () => {
+    if (!armed || btn.disabled) return;
+    armed = false;
+    btn.textContent = "Revoke";
+    note.textContent = "";
+  });
+  return h("span.revoke", null, btn, note);
+}
+
 export function buildersPage(root: HTMLElement): void {
   setTitle("Builders");
   root.replaceChildren(loading("Loading builders"));
+  const again = () => buildersPage(root);
   load(root, async () => {
     const { items } = await api<Page<Builder>>("/builders");
     const state = (b: Builder) => {
@@ -35,7 +67,7 @@ export function buildersPage(root: HTMLElement): void {
               h(
                 "tr",
                 null,
-                ["Name", "State", "Driver", "Slots", "Last seen", "Registered"].map((t) =>
+                ["Name", "State", "Driver", "Slots", "Last seen", "Registered", "Actions"].map((t) =>
                   h("th", { scope: "col" }, t),
                 ),
               ),
@@ -59,6 +91,7 @@ export function buildersPage(root: HTMLElement): void {
                   h("td", { "data-label": "Slots" }, String(b.slots)),
                   h("td", { "data-label": "Last seen" }, ago(b.last_seen_at) || "never"),
                   h("td", { "data-label": "Registered" }, ago(b.created_at)),
+                  h("td", { "data-label": "Actions" }, b.revoked_at ? "" : revokeButton(b, again)),
                 ),
               ),
             ),
