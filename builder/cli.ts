@@ -83,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       const network = networkSettings(values);
       if ((hosts || network) && driver === "process")
         throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
+      for (const h of hosts ?? []) if (h.transport.kind === "ssh") readKeyFile(h.transport.private_key_file);
       let transport: TransportConfig = { kind: "local" };
       if (values["ssh-host"]) {
         if (!values["ssh-key"] || !values["ssh-host-key"]) {
@@ -173,6 +174,17 @@ function lxcHosts(values: {
     if (err instanceof HostSpecError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** The daemon reads each host's key when it starts: say now if it cannot. */
+function readKeyFile(path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--lxc-host key=${path}: ${(err as Error).message}`);
+  }
+  if (!text.includes("PRIVATE KEY")) throw new UsageError(`--lxc-host key=${path} is not a private key`);
 }
 
 function networkSettings(values: {

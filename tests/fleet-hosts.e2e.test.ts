@@ -181,3 +181,32 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
   });
 });
+
+describe("--lxc-host at registration", () => {
+  const register = (...args: string[]) =>
+    spawnSync(
+      process.execPath,
+      ["builder/cli.ts", "register", "--server", "http://127.0.0.1:9", "--token", "x", ...args],
+      { encoding: "utf8", cwd: join(import.meta.dir, "..") },
+    );
+
+  test.each([
+    [["--lxc-host", "root@h:22,key=/k"], /--lxc-host "root@h:22,key=\/k": host-key=KEY .* is required/],
+    [["--lxc-host", "h,key=/k,host-key=SHA256:x,slots=many"], /slots must be 1 to 256, got many/],
+    [
+      ["--lxc-host", "h,key=/k,host-key=SHA256:x", "--slots", "2"],
+      /--slots cannot be combined with --lxc-host/,
+    ],
+    [
+      ["--lxc-host", "h,key=/k,host-key=SHA256:x", "--lxc-host", "h:22,key=/j,host-key=SHA256:y"],
+      /given twice/,
+    ],
+    [["--lxc-host", "h,key=/k,host-key=SHA256:x", "--driver", "process"], /need LXC/],
+    [["--lxc-host", "h,key=/nonexistent/key,host-key=SHA256:x"], /key=\/nonexistent\/key: ENOENT/],
+  ])("%j is refused before anything is registered", (args, why) => {
+    const r = register(...(args as string[]));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(why as RegExp);
+    expect(r.stderr).toContain("usage:");
+  });
+});

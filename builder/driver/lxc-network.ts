@@ -118,7 +118,11 @@ export function vethPrefix(bridge: string): string {
   return `c${(h & 0xffff).toString(16).padStart(4, "0")}`;
 }
 
-/** The nftables rules for one bridge, replacing any older version of them in one transaction. */
+/**
+ * The nftables rules for one bridge, replacing any older version of them in one transaction. The
+ * bridge table is flushed, not deleted: its set keeps the addresses of sandboxes still running
+ * when a reconnecting daemon sets the host up again.
+ */
 export function natRuleset(net: NetworkConfig): string {
   const { cidr } = parseSubnet(net.subnet);
   const br = JSON.stringify(net.bridge);
@@ -149,7 +153,7 @@ table inet ${t} {
   }
 }
 table bridge ${t}
-delete table bridge ${t}
+flush table bridge ${t}
 table bridge ${t} {
   # veth . address of each sandbox: a container cannot send as another address
   set ports {
