@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { type Assembled, assemble } from "../assemble.ts";
 import { configFromEnv } from "../bootstrap.ts";
 import { bunUpgradeWebSocket } from "../serve-bun.ts";
@@ -46,6 +47,39 @@ describe("the OpenAPI document", () => {
     expect([...registered].filter((r) => !documented.has(r))).toEqual([]);
     expect([...documented].filter((d) => !registered.has(d))).toEqual([]);
     expect(registered.size).toBeGreaterThan(70);
+  });
+
+  test("validates against the OpenAPI 3.1 schema (with its JSON Schema 2020-12 dialect)", async () => {
+    const validator = new Validator();
+    const result = await validator.validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe("3.1");
+  });
+
+  test("every operation has an operationId, a tag and a summary; every tag is declared", () => {
+    const tags = new Set((doc.tags as { name: string }[]).map((t) => t.name));
+    for (const item of Object.values(doc.paths as Record<string, Record<string, Json>>)) {
+      for (const op of Object.values(item)) {
+        expect(op.operationId).toMatch(/^[a-z][A-Za-z]+$/);
+        expect(op.summary.length).toBeGreaterThan(3);
+        for (const t of op.tags) expect(tags.has(t)).toBe(true);
+      }
+    }
+  });
+
+  test("every body and every answer with content has a schema; JSON bodies are components", () => {
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Json>>)) {
+      for (const [method, op] of Object.entries(item)) {
+        const json = op.requestBody?.content?.["application/json"];
+        if (json && !op.requestBody.content["application/json"].schema.type)
+          expect(`${method} ${path}: ${json.schema.$ref}`).toContain("#/components/schemas/");
+        for (const r of Object.values(op.responses as Record<string, Json>)) {
+          for (const media of Object.values((r.content ?? {}) as Record<string, Json>))
+            expect(media.schema).toBeDefined();
+        }
+      }
+    }
   });
 
   test("has the OpenAPI 3.1 structure: info, unique operation ids, responses on every operation", () => {

@@ -26,7 +26,10 @@ function flatten(issues: readonly z.core.$ZodIssue[]): Issue[] {
 
 /** The 400 for input that failed its schema: the message names each field and what is wrong. */
 export function invalidInput(code: string, where: string, issues: readonly z.core.$ZodIssue[]): BadRequest {
-  const flat = flatten(issues).map((i) => ({ path: i.path.map((p) => (typeof p === "number" ? p : String(p))), message: i.message }));
+  const flat = flatten(issues).map((i) => ({
+    path: i.path.map((p) => (typeof p === "number" ? p : String(p))),
+    message: i.message,
+  }));
   const message = flat
     .slice(0, 5)
     .map((i) => `${i.path.length ? `\`${i.path.join(".")}\`` : where}: ${i.message}`)

@@ -35,6 +35,17 @@ export const projectRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
 
+  /** A pipeline with its workflows and jobs, as every route answers it. */
+  const presented = async (p: typeof pipelines.$inferSelect) => {
+    const wfs = await db
+      .select()
+      .from(workflows)
+      .where(eq(workflows.pipelineId, p.id))
+      .orderBy(asc(workflows.createdAt));
+    const js = await db.select().from(jobs).where(eq(jobs.pipelineId, p.id)).orderBy(asc(jobs.createdAt));
+    return presentPipeline(p, wfs, js);
+  };
+
   app.post("/projects", validate(ops.createProject), async (c) => {
     requireAdmin(c.get("user"));
     const { name, repo_url: repoUrl, default_branch: defaultBranch = "main" } = c.req.valid("json");
@@ -130,14 +141,8 @@ export const projectRoutes = (deps: AppDeps) => {
             { key: idempotencyKey },
             "idempotency_key_in_use",
           );
-        const wfs = await db
-          .select()
-          .from(workflows)
-          .where(eq(workflows.pipelineId, p.id))
-          .orderBy(asc(workflows.createdAt));
-        const js = await db.select().from(jobs).where(eq(jobs.pipelineId, p.id)).orderBy(asc(jobs.createdAt));
         c.header("Idempotent-Replayed", "true");
-        return c.json(presentPipeline(p, wfs, js), 200);
+        return c.json(await presented(p), 200);
       }
     }
     let created: Awaited<ReturnType<typeof createPipeline>>;
@@ -161,7 +166,9 @@ export const projectRoutes = (deps: AppDeps) => {
       status: "queued",
     });
     deps.scheduler.notify();
-    return c.json(created, 201);
+    // The same shape as GET /pipelines/:id and a replay (openapi: Pipeline).
+    const row = await db.query.pipelines.findFirst({ where: eq(pipelines.id, created.id) });
+    return c.json(await presented(row!), 201);
   });
 
   return app;
