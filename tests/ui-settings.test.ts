@@ -344,6 +344,29 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await fullScreenshot(page, "project-settings");
   });
 
+  test("project settings: add a member with a role, change it, remove them", async () => {
+    await json(server.api("/api/v1/users", { method: "POST", json: { login: "wes", role: "member" } }));
+    await page.reload();
+    await page.waitForSelector("#members tr[data-member=rita]");
+    expect(await page.inputValue("#members tr[data-member=rita] select")).toBe("read");
+    await page.selectOption("#member-user", { label: "wes" });
+    await page.selectOption("#member-role", "write");
+    await page.click("button:has-text('Add member')");
+    const wes = page.locator("#members tr[data-member=wes]");
+    await wes.waitFor();
+    expect(await wes.locator("select").inputValue()).toBe("write");
+    await wes.locator("select").selectOption("admin");
+    await wes.locator(".ok:text-is('Saved')").waitFor();
+    const members = await json<{ items: { login: string; role: string }[] }>(
+      server.api(`/api/v1/projects/${projectId}/members`),
+    );
+    expect(members.items).toContainEqual(expect.objectContaining({ login: "wes", role: "admin" }));
+    await wes.locator("button:has-text('Remove')").click();
+    await wes.waitFor({ state: "detached" });
+    // Org administrators need no membership, so they are not offered.
+    expect(await page.locator("#member-user option", { hasText: "ada" }).count()).toBe(0);
+  });
+
   let tokenValue: string;
   test("your settings: add an SSH key; create a token shown once, then revoke it", async () => {
     await page.click("nav.site-nav a:has-text('Settings')");

@@ -1,4 +1,4 @@
-// /projects/:id/settings: follow, branch filters, default branch and concurrency; write-only env vars;
+// /projects/:id/settings: follow, branch filters, default branch and concurrency; members; write-only env vars;
 // the org's contexts; the deploy key; webhook URLs and secret rotation. Writes need the project's
 // admin role: everyone else sees the settings read-only, with a note saying so.
 import { api, currentSession } from "../api.ts";
@@ -7,6 +7,7 @@ import { h, replace } from "../dom.ts";
 import type { Params } from "../router.ts";
 import type { Member, Page, ProjectDetail } from "../types.ts";
 import { contextsSection } from "./contexts.ts";
+import { membersSection } from "./members.ts";
 import { secretVars } from "./secret-vars.ts";
 
 /** The signed-in user's role in the project: org admins hold admin everywhere. */
@@ -42,6 +43,7 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
         { "aria-label": "Settings sections" },
         [
           ["general", "General"],
+          ["members", "Members"],
           ["envvars", "Environment variables"],
           ["contexts", "Contexts"],
           ["deploy-key", "Deploy key"],
@@ -59,6 +61,7 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
         "div.settings",
         { "data-can-edit": String(isAdmin) },
         generalSection(project, isAdmin),
+        membersSection(id, isAdmin),
         section(
           "envvars",
           "Environment variables",
