@@ -98,6 +98,9 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       } catch (err) {
         uploader.write(note(`${name}: ${(err as Error).message}`));
         code = 1;
+        // The host, not the build, failed: say so in the job's failure reason.
+        if ((err as { code?: string }).code === "transport_closed")
+          stop(`infrastructure: lost the connection to the fleet host (${(err as Error).message})`);
       }
       if (abort.signal.aborted) {
         uploader.write(note(`Stopped: ${abortReason}`));

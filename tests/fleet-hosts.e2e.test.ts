@@ -1,7 +1,8 @@
 // One builder daemon driving two LXC hosts: two real sshd on 127.0.0.1, each host with its own
 // private lxcpath (so they behave as two machines). Jobs spread over both, each host reaps its own
-// orphans, nothing is left behind; with one host's sshd killed the builder withdraws its slots and
-// jobs complete on the other; when it comes back, it takes jobs again.
+// orphans, nothing is left behind; with one host's sshd killed mid-job that job fails as an
+// infrastructure failure, the builder withdraws the host's slots and jobs complete on the other;
+// when it comes back, the builder reaps the container it could not destroy and runs jobs there again.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -25,6 +26,8 @@ function jobs(prefix: string, n: number, seconds: number): string {
     `  ${name}:\n    machine: true\n    steps:\n      - run: echo "start ${name}"; sleep ${seconds}; echo "done ${name}"\n`;
   return `version: 2.1\njobs:\n${names.map(job).join("")}workflows:\n  w:\n    jobs: [${names.join(", ")}]\n`;
 }
+
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** Every process under `pid` (children first), from /proc. */
 function descendants(pid: number): number[] {
@@ -86,6 +89,7 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     return ((await res.json()) as { jobs: Job[] }).jobs.map((j) => j.id);
   }
   const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+  const log = async (id: string) => (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();
   const allDone = (ids: string[], ms = 120_000) =>
     until(
       "every job to finish",
@@ -148,23 +152,38 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
   });
 
-  test("with host b's sshd killed, its slots are withdrawn and jobs complete on host a", async () => {
+  test("with host b's sshd killed, its job fails as an infrastructure failure, its slots are withdrawn and jobs complete on host a", async () => {
+    // Two long jobs at once: the second goes to b, the less loaded host.
+    const long = await pipeline(jobs("long", 2, 12));
+    const onB = await until("a long job to be running on host b", async () => {
+      const id = long.find((x) => hostOf(x) === label(1));
+      return id && (await log(id)).includes("start long") && id;
+    });
+    const onA = long.find((x) => x !== onB)!;
     const b = sshds[1];
-    for (const pid of [...descendants(b.pid), b.pid]) process.kill(pid, "SIGKILL");
+    // The listener, then every connection it serves (each one's sshd first, so its TCP closes).
+    const sessions = descendants(b.pid).reverse();
+    for (const pid of [b.pid, ...sessions]) process.kill(pid, "SIGKILL");
     await until(
       "the builder to mark host b unavailable",
       async () => builder.output().includes(`${label(1)}: host unavailable`),
       30_000,
     );
+    const lost = await allDone([onB]);
+    expect(lost[0].status).toBe("failed");
+    expect(lost[0].failure_reason).toMatch(/^infrastructure: lost the connection to the fleet host/);
+
     const ids = await pipeline(jobs("survive", 4, 1));
-    const done = await allDone(ids);
-    expect(done.map((j) => j.status)).toEqual(ids.map(() => "success"));
+    const done = await allDone([...ids, onA]);
+    expect(done.map((j) => j.status)).toEqual([...ids, onA].map(() => "success"));
     expect(ids.map(hostOf)).toEqual(ids.map(() => label(0)));
     expect(builder.child.exitCode).toBeNull();
-    for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
+    expect(await cairnContainers({ lxcPath: PATHS[0] })).toEqual([]);
+    // b's container could not be destroyed while b was unreachable: the reaper's job when it is back.
+    expect(await cairnContainers({ lxcPath: PATHS[1] })).toEqual([`cairn-${onB.slice(0, 8)}-1`]);
   });
 
-  test("when host b's sshd is back, the builder reconnects and runs jobs there again", async () => {
+  test("when host b's sshd is back, the builder reaps what it left there and runs jobs there again", async () => {
     const b = sshds[1];
     revived = spawn(SSHD_PATH, ["-D", "-e", "-f", join(dirname(b.clientKeyPath), "sshd_config")], {
       stdio: "ignore",
@@ -174,6 +193,7 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
       async () => builder.output().includes(`${label(1)}: host is back`),
       60_000,
     );
+    expect(builder.output()).toMatch(new RegExp(`${literal(label(1))}: removed orphaned sandboxes cairn-`));
     const ids = await pipeline(jobs("again", 4, 2));
     const done = await allDone(ids);
     expect(done.map((j) => j.status)).toEqual(ids.map(() => "success"));
