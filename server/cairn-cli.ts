@@ -1,4 +1,5 @@
 // The `cairn` command line: drives Cairn through its REST API only (and checks configs offline).
+import { artifacts } from "./cairn/artifacts.ts";
 import { CliError } from "./cairn/client.ts";
 import { cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
 import { runConfigCli } from "./config/cli.ts";
@@ -12,6 +13,8 @@ const USAGE = `usage: cairn <command> [--json]
   cancel JOB
   rerun PIPELINE [--failed]            re-run its workflows, or only what failed
   env set|unset|list PROJECT ...       project environment variables (values are write-only)
+  artifacts download JOB [--path P] [--dest DIR]
+                                       a job's artifacts (or those under P), streamed into DIR
   config validate|process FILE         check or expand a CircleCI config, offline`;
 
 const io = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
@@ -24,6 +27,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   cancel,
   rerun,
   env,
+  artifacts,
   config: (argv) => runConfigCli(argv, io),
 };
 

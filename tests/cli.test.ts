@@ -1,7 +1,7 @@
 // The `cairn` CLI as a user runs it: a real process against a real server, REST API only.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
@@ -127,5 +127,60 @@ describe("cairn", () => {
       [2, "second line"],
     ]);
     expect(lines[0].spans.length).toBe(1);
+  });
+
+  test("artifacts download streams a job's artifacts into --dest, --path picks some, --json lists them", async () => {
+    const project = ((await (await server.api("/api/v1/projects")).json()) as { items: { id: string }[] })
+      .items[0];
+    await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+    });
+    const builder = await registerSimBuilder(server.url, server.token, "cli-artifacts");
+    const job = await acquireJob(builder);
+    const big = crypto.getRandomValues(new Uint8Array(48 * 1024)); // a few chunks on the wire
+    const files: Record<string, Uint8Array> = {
+      "report.txt": new TextEncoder().encode("all green\n"),
+      "dist/app.bin": big,
+      "dist/sub/notes.md": new TextEncoder().encode("# notes\n"),
+    };
+    for (const [path, bytes] of Object.entries(files)) {
+      const url = await builder.artifact(job.job.id, path, bytes.length);
+      await builder.blob(url, { method: "PUT", body: new Blob([bytes]).stream(), size: bytes.length });
+    }
+    await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+
+    const dest = mkdtempSync(join(tmpdir(), "cairn-artifacts-"));
+    const r = await cairn(["artifacts", "download", job.job.id, "--dest", dest]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Downloaded 3 artifact(s)");
+    for (const [path, bytes] of Object.entries(files))
+      expect(new Uint8Array(readFileSync(join(dest, path)))).toEqual(bytes);
+    expect(
+      readdirSync(join(dest, "dist"), { recursive: true }).some((f) => String(f).includes("partial")),
+    ).toBe(false);
+
+    const only = mkdtempSync(join(tmpdir(), "cairn-artifacts-"));
+    const j = await cairn(["artifacts", "download", job.job.id, "--path", "dist", "--dest", only, "--json"]);
+    expect(j.code).toBe(0);
+    const listed = JSON.parse(j.stdout) as {
+      job: string;
+      files: { path: string; file: string; size: number }[];
+    };
+    expect(listed.job).toBe(job.job.id);
+    expect(listed.files.map((f) => [f.path, f.size])).toEqual([
+      ["dist/app.bin", big.length],
+      ["dist/sub/notes.md", files["dist/sub/notes.md"].length],
+    ]);
+    for (const f of listed.files) expect(statSync(f.file).size).toBe(f.size);
+    expect(existsSync(join(only, "report.txt"))).toBe(false);
+
+    const none = await cairn(["artifacts", "download", job.job.id, "--path", "nope", "--dest", only]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("no artifact at nope");
+    const missing = await cairn(["artifacts", "download", "no-such-job"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("404");
+    expect((await cairn(["artifacts", "upload", job.job.id])).code).toBe(2);
   });
 });

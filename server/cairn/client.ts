@@ -72,6 +72,25 @@ export class Api {
     return json as T;
   }
 
+  /** A streamed GET (a download): the response, or the server's error as a CliError. */
+  async stream(path: string): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.url(path), { headers: this.headers() });
+    } catch (err) {
+      throw new CliError(`cannot reach ${this.config.server}: ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let message = `HTTP ${res.status}`;
+      try {
+        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+      } catch {}
+      throw new CliError(`${message} (GET ${path}: ${res.status})`);
+    }
+    return res;
+  }
+
   get = <T>(path: string) => this.request<T>("GET", path);
   post = <T>(path: string, body: unknown = {}) => this.request<T>("POST", path, body);
   delete = <T>(path: string) => this.request<T>("DELETE", path);

@@ -17,7 +17,7 @@ type Pipeline = {
 
 const TERMINAL = new Set(["success", "failed", "canceled", "lost"]);
 
-function args<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
+export function args<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
   try {
     const all = { json: { type: "boolean" as const }, ...options };
     return parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
