@@ -531,6 +531,13 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       payload = await builder.acquire({ free_slots: 1, driver: "process", ssh_endpoint: "127.0.0.1:2222" });
     expect(payload.job.id).toBe(rerun);
     expect(payload.ssh).toBeDefined();
+
+    const command = page.locator(".ssh-access .ssh-command code");
+    await command.waitFor({ timeout: 20_000 });
+    expect(await command.textContent()).toBe(`ssh -p 2222 ${rerun}@127.0.0.1`);
+    await page.waitForSelector(".ssh-access[data-state=running]");
+    // A keyboard user on the copy button stays there while the page redraws with the job's progress.
+    await page.focus(".ssh-access button.copy");
     await builder.step(rerun, { index: 0, name: "make test", status: "running", log_offset: 0 });
     await builder.step(rerun, {
       index: 0,
@@ -539,11 +546,10 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       exit_code: 0,
       log_offset: 0,
     });
-
-    const command = page.locator(".ssh-access .ssh-command code");
-    await command.waitFor({ timeout: 20_000 });
-    expect(await command.textContent()).toBe(`ssh -p 2222 ${rerun}@127.0.0.1`);
     await page.waitForSelector(".ssh-access[data-state=waiting]", { timeout: 20_000 });
+    expect(
+      await page.evaluate(() => document.activeElement?.matches(".ssh-access button.copy") ?? false),
+    ).toBe(true);
     await page.click(".ssh-access button.copy");
     await page.waitForSelector(".ssh-access button.copy:text-is('Copied')");
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`ssh -p 2222 ${rerun}@127.0.0.1`);

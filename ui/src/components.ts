@@ -57,7 +57,12 @@ export function setTitle(...parts: string[]): void {
 export function copyButton(text: string, label = "Copy"): HTMLButtonElement {
   const btn = h(
     "button.copy",
-    { type: "button", title: `${label}: copy to the clipboard`, "aria-live": "polite" },
+    {
+      type: "button",
+      title: `${label}: copy to the clipboard`,
+      "aria-live": "polite",
+      "data-key": `copy ${label}`,
+    },
     "Copy",
   );
   btn.addEventListener("click", async () => {

@@ -11,7 +11,8 @@ import type { Job } from "../types.ts";
 export function rerunActions(job: Job): HTMLElement[] {
   const status = h("span.form-status", { "aria-live": "polite" });
   const button = (label: string, ssh: boolean) => {
-    const b = h("button", { type: "button", class: ssh ? "rerun-ssh" : "rerun" }, label);
+    const key = ssh ? "rerun-ssh" : "rerun";
+    const b = h("button", { type: "button", class: key, "data-key": key }, label);
     b.addEventListener("click", async () => {
       b.disabled = true;
       status.replaceChildren();

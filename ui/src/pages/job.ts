@@ -24,7 +24,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
 
   const drawHead = (job: Job, pipeline: Pipeline | null) => {
     setTitle(job.name, pipeline ? `#${pipeline.number}` : "");
-    const cancel = h("button.danger", { type: "button" }, "Cancel job");
+    const cancel = h("button.danger", { type: "button", "data-key": "cancel" }, "Cancel job");
     const cancelStatus = h("span.form-status", { "aria-live": "polite" });
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;
@@ -37,6 +37,10 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         cancel.disabled = false;
       }
     });
+    // The head is redrawn on every poll: keep the keyboard on the same control across redraws.
+    const focused = head.contains(document.activeElement)
+      ? document.activeElement?.closest("[data-key]")?.getAttribute("data-key")
+      : null;
     replace(
       head,
       h(
@@ -91,6 +95,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         ),
       ),
     );
+    if (focused) head.querySelector<HTMLElement>(`[data-key="${focused}"]`)?.focus();
   };
 
   const drawSteps = (job: Job) => {
