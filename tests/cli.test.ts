@@ -139,7 +139,7 @@ describe("cairn", () => {
     const builder = await registerSimBuilder(server.url, server.token, "cli-artifacts");
     const job = await acquireJob(builder);
     const big = crypto.getRandomValues(new Uint8Array(48 * 1024)); // a few chunks on the wire
-    const files: Record<string, Uint8Array> = {
+    const files: Record<string, Uint8Array<ArrayBuffer>> = {
       "report.txt": new TextEncoder().encode("all green\n"),
       "dist/app.bin": big,
       "dist/sub/notes.md": new TextEncoder().encode("# notes\n"),
