@@ -104,6 +104,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     spawnSync("ip", ["link", "del", NET.bridge]);
     for (const n of [UPSTREAM, PRIVATE]) spawnSync("ip", ["netns", "del", n.ns]);
     rmSync(`/run/cairn-net-${NET.bridge}.forwarding-was-off`, { force: true });
+    rmSync(`/run/lock/cairn-net-${NET.bridge}.lock`, { force: true });
     if (forwardBefore) writeFileSync(FORWARD, `${forwardBefore}\n`);
   });
 
@@ -181,6 +182,27 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     expect(r.output).not.toContain("upstream-ok");
     // Its own address still works.
     expect((await run(a, curl(`http://${UPSTREAM.peer}:${PORT}/`))).output).toContain("upstream-ok");
+  });
+
+  test("--nat-dns resolvers are the container's resolv.conf; without it there is none", async () => {
+    const withDns = createLxcDriver({
+      transport,
+      lxcPath: LXC_PATH,
+      network: { ...NET, dns: ["9.9.9.9", "149.112.112.112"] },
+    });
+    const s = await withDns.create({ name: `dns-${tag}` });
+    try {
+      expect((await run(s, "cat /etc/resolv.conf")).output).toBe(
+        "nameserver 9.9.9.9\nnameserver 149.112.112.112\n",
+      );
+    } finally {
+      await s.destroy();
+    }
+    expect(
+      (
+        await run(sandboxes[0], "cat /etc/resolv.conf 2>/dev/null | grep -c nameserver || true")
+      ).output.trim(),
+    ).toBe("0");
   });
 
   test("sandboxes give their veth and address back; nothing is left on the bridge", async () => {
