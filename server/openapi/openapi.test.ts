@@ -145,6 +145,11 @@ describe("the OpenAPI document", () => {
     expect(html).not.toContain("style=");
     expect(html).toContain('href="/api/v1/docs/style.css"');
     for (const path of Object.keys(doc.paths)) expect(html).toContain(`<code>${path}</code>`);
+    // Bodies and answers link to their schemas' sections, and every link lands.
+    expect(html).toContain('href="#schema-ProjectCreate"');
+    const ids = new Set([...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
+    const dangling = [...html.matchAll(/href="#([^"]+)"/g)].map((m) => m[1]).filter((id) => !ids.has(id));
+    expect(dangling).toEqual([]);
     const css = await a.app.request("/api/v1/docs/style.css");
     expect(css.headers.get("content-type")).toStartWith("text/css");
   });
