@@ -281,6 +281,15 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await page.click("#envvars button:has-text('Save variable')");
     await page.waitForSelector("#envvars .form-status .warning:has-text('cannot be masked')");
     await page.click("#envvars tr[data-var=SHORT] button:has-text('Delete')");
+    // Asked twice: the first press only arms it.
+    expect(await page.locator("#envvars tr[data-var=SHORT]").textContent()).toContain(
+      "cannot be brought back",
+    );
+    // Escape disarms it; armed again, the second press deletes.
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("#envvars tr[data-var=SHORT] button[data-armed=false]:text-is('Delete')");
+    await page.click("#envvars tr[data-var=SHORT] button:has-text('Delete')");
+    await page.click("#envvars tr[data-var=SHORT] button:has-text('Confirm: delete SHORT')");
     await page.locator("#envvars tr[data-var=SHORT]").waitFor({ state: "detached" });
   });
 
@@ -362,6 +371,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     );
     expect(members.items).toContainEqual(expect.objectContaining({ login: "wes", role: "admin" }));
     await wes.locator("button:has-text('Remove')").click();
+    await wes.locator("button:has-text('Confirm: remove wes')").click();
     await wes.waitFor({ state: "detached" });
     // Org administrators need no membership, so they are not offered.
     expect(await page.locator("#member-user option", { hasText: "ada" }).count()).toBe(0);
@@ -403,6 +413,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     expect(await pageText(page)).not.toContain(tokenValue);
 
     await page.click("#tokens tr[data-state=active] button:has-text('Revoke')");
+    await page.click("#tokens tr[data-state=active] button:has-text('Confirm: revoke ci laptop')");
     await page.locator("#tokens tr[data-state=revoked]", { hasText: "ci laptop" }).waitFor();
     expect((await asToken("/api/v1/users/me")).status).toBe(401);
   });

@@ -210,3 +210,57 @@ export function tabs(
     },
   };
 }
+
+export interface ConfirmButtonOptions {
+  /** The button's text, e.g. "Delete". */
+  label: string;
+  /** Its accessible name when the text alone is ambiguous in a list, e.g. "Delete DEPLOY_TOKEN". */
+  name?: string;
+  /** The armed button's text, e.g. "Confirm: delete DEPLOY_TOKEN". */
+  confirm: string;
+  /** What it will do, said when armed. */
+  warning: string;
+  small?: boolean;
+  run: () => Promise<void>;
+}
+
+/**
+ * A destructive action asked twice: the first press arms it and says what will happen, the second
+ * does it; leaving the button (or Escape) disarms it. Errors show beside it.
+ */
+export function confirmButton(o: ConfirmButtonOptions): HTMLElement {
+  const btn = h("button.danger", { type: "button", class: o.small ? "small" : "" }, o.label);
+  const note = h("span.form-status", { "aria-live": "polite" });
+  let armed = false;
+  const arm = (on: boolean) => {
+    armed = on;
+    btn.textContent = on ? o.confirm : o.label;
+    if (on) btn.setAttribute("aria-label", o.confirm);
+    else if (o.name) btn.setAttribute("aria-label", o.name);
+    else btn.removeAttribute("aria-label");
+    btn.dataset.armed = String(on);
+    note.textContent = on ? o.warning : "";
+  };
+  arm(false);
+  btn.addEventListener("click", async () => {
+    if (!armed) {
+      arm(true);
+      return;
+    }
+    btn.disabled = true;
+    try {
+      await o.run();
+    } catch (err) {
+      btn.disabled = false;
+      arm(false);
+      note.replaceChildren(errorBox(err));
+    }
+  });
+  btn.addEventListener("blur", () => {
+    if (armed && !btn.disabled) arm(false);
+  });
+  btn.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && armed) arm(false);
+  });
+  return h("span.confirm", null, btn, note);
+}

@@ -1,7 +1,7 @@
 // /settings: the signed-in user's own SSH public keys (for SSH into builds of projects they may write
 // to) and personal API tokens (scopes, optional expiry, shown once, revocable).
 import { api, currentSession } from "../api.ts";
-import { errorBox, onSubmit, section, setTitle, shownOnce } from "../components.ts";
+import { confirmButton, errorBox, onSubmit, section, setTitle, shownOnce } from "../components.ts";
 import { h, replace } from "../dom.ts";
 import { ago, localTime } from "../format.ts";
 import type { ApiToken, Page, SshKey } from "../types.ts";
@@ -36,21 +36,16 @@ function sshKeysSection(): HTMLElement {
               "ul.keys",
               null,
               items.map((k) => {
-                const del = h(
-                  "button.danger.small",
-                  { type: "button", "aria-label": `Delete key ${k.name}` },
-                  "Delete",
-                );
-                const status = h("span.form-status", { "aria-live": "polite" });
-                del.addEventListener("click", async () => {
-                  del.disabled = true;
-                  try {
+                const del = confirmButton({
+                  label: "Delete",
+                  name: `Delete key ${k.name}`,
+                  confirm: `Confirm: delete key ${k.name}`,
+                  warning: "It stops opening SSH sessions into builds.",
+                  small: true,
+                  run: async () => {
                     await api(`/users/me/ssh-keys/${k.id}`, { method: "DELETE" });
                     await refresh();
-                  } catch (err) {
-                    status.replaceChildren(errorBox(err));
-                    del.disabled = false;
-                  }
+                  },
                 });
                 return h(
                   "li.key",
@@ -63,7 +58,7 @@ function sshKeysSection(): HTMLElement {
                     h("span.muted", null, `added ${ago(k.created_at)}`),
                   ),
                   h("code.fingerprint", null, k.fingerprint),
-                  h("div.actions-row", null, del, status),
+                  h("div.actions-row", null, del),
                 );
               }),
             ),
@@ -153,22 +148,17 @@ function tokensSection(): HTMLElement {
   const tokenRow = (t: ApiToken) => {
     const expired = t.expires_at !== null && Date.parse(t.expires_at) < Date.now();
     const state = t.revoked_at ? "revoked" : expired ? "expired" : "active";
-    const revoke = h(
-      "button.danger.small",
-      { type: "button", "aria-label": `Revoke token ${t.name}` },
-      "Revoke",
-    );
-    const status = h("span.form-status", { "aria-live": "polite" });
-    revoke.addEventListener("click", async () => {
-      revoke.disabled = true;
-      try {
+    const revoke = confirmButton({
+      label: "Revoke",
+      name: `Revoke token ${t.name}`,
+      confirm: `Confirm: revoke ${t.name}`,
+      warning: "Anything using it gets 401 from now on.",
+      small: true,
+      run: async () => {
         await api(`/tokens/${t.id}`, { method: "DELETE" });
         created.replaceChildren();
         await refresh();
-      } catch (err) {
-        status.replaceChildren(errorBox(err));
-        revoke.disabled = false;
-      }
+      },
     });
     return h(
       "tr",
@@ -186,7 +176,7 @@ function tokensSection(): HTMLElement {
         { "data-label": "State" },
         h("span.status", { class: state === "active" ? "status-success" : "status-canceled" }, state),
       ),
-      h("td", { "data-label": "Actions" }, state === "active" ? revoke : "", status),
+      h("td", { "data-label": "Actions" }, state === "active" ? revoke : ""),
     );
   };
 

@@ -1,39 +1,24 @@
 // /builders: the fleet (administrators only, as the API is), and revoking a builder: its token stops
 // working at once and the jobs it was running go back to the queue.
 import { api } from "../api.ts";
-import { errorBox, load, loading, setTitle } from "../components.ts";
+import { confirmButton, load, loading, setTitle } from "../components.ts";
 import { h } from "../dom.ts";
 import { ago } from "../format.ts";
 import type { Builder, Page } from "../types.ts";
 
 /** Revoke, asked twice: the first press says what it does, the second does it. */
 function revokeButton(b: Builder, done: () => void): HTMLElement {
-  const btn = h("button.danger.small", { type: "button" }, "Revoke");
-  const note = h("span.form-status", { "aria-live": "polite" });
-  let armed = false;
-  btn.addEventListener("click", async () => {
-    if (!armed) {
-      armed = true;
-      btn.textContent = `Confirm: revoke ${b.name}`;
-      note.textContent = "Its token stops working now; jobs it runs are re-queued.";
-      return;
-    }
-    btn.disabled = true;
-    try {
+  return confirmButton({
+    label: "Revoke",
+    name: `Revoke ${b.name}`,
+    confirm: `Confirm: revoke ${b.name}`,
+    warning: "Its token stops working now; jobs it runs are re-queued.",
+    small: true,
+    run: async () => {
       await api(`/builders/${b.id}/revoke`, { method: "POST" });
       done();
-    } catch (err) {
-      note.replaceChildren(errorBox(err));
-      btn.disabled = false;
-    }
+    },
   });
-  btn.addEventListener("blur", () => {
-    if (!armed || btn.disabled) return;
-    armed = false;
-    btn.textContent = "Revoke";
-    note.textContent = "";
-  });
-  return h("span.revoke", null, btn, note);
 }
 
 export function buildersPage(root: HTMLElement): void {

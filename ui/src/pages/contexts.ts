@@ -1,7 +1,7 @@
 // The organisation's contexts: named groups of write-only variables a workflow selects in its config
 // (`context: [name]`). Anyone signed in sees their names; org administrators create, fill and delete them.
 import { api } from "../api.ts";
-import { errorBox, onSubmit, section } from "../components.ts";
+import { confirmButton, errorBox, onSubmit, section } from "../components.ts";
 import { append, h } from "../dom.ts";
 import { ago } from "../format.ts";
 import type { Context, Page } from "../types.ts";
@@ -27,18 +27,16 @@ export function contextsSection(orgAdmin: boolean): HTMLElement {
     const fill = () => {
       if (filled) return;
       filled = true;
-      const status = h("span.form-status", { "aria-live": "polite" });
-      const del = h("button.danger.small", { type: "button" }, `Delete context ${ctx.name}`);
-      del.addEventListener("click", async () => {
-        del.disabled = true;
-        try {
+      const del = confirmButton({
+        label: `Delete context ${ctx.name}`,
+        confirm: `Confirm: delete context ${ctx.name} and its variables`,
+        warning: "Workflows naming it stop starting.",
+        small: true,
+        run: async () => {
           await api(`/contexts/${ctx.id}`, { method: "DELETE" });
           open.delete(ctx.id);
           await refresh();
-        } catch (err) {
-          status.replaceChildren(errorBox(err));
-          del.disabled = false;
-        }
+        },
       });
       append(details, [
         secretVars({
@@ -47,14 +45,7 @@ export function contextsSection(orgAdmin: boolean): HTMLElement {
           owner: `context ${ctx.name}`,
           canEdit: orgAdmin,
         }),
-        orgAdmin &&
-          h(
-            "div.actions-row",
-            null,
-            del,
-            h("span.muted", null, "Deletes its variables too; workflows naming it stop starting."),
-            status,
-          ),
+        orgAdmin && h("div.actions-row", null, del),
       ]);
     };
     details.addEventListener("toggle", () => {

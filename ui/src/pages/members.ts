@@ -1,7 +1,7 @@
 // A project's members and their roles (read < write < admin). Org administrators hold admin in every
 // project without being listed. Project admins add people, change roles and remove them.
 import { api } from "../api.ts";
-import { errorBox, onSubmit, section } from "../components.ts";
+import { confirmButton, errorBox, onSubmit, section } from "../components.ts";
 import { h, replace } from "../dom.ts";
 import type { Member, Page, User } from "../types.ts";
 
@@ -83,20 +83,16 @@ export function membersSection(projectId: string, canEdit: boolean): HTMLElement
           status.replaceChildren(errorBox(err));
         }
       });
-      const remove = h(
-        "button.danger.small",
-        { type: "button", "aria-label": `Remove ${m.login}` },
-        "Remove",
-      );
-      remove.addEventListener("click", async () => {
-        remove.disabled = true;
-        try {
+      const remove = confirmButton({
+        label: "Remove",
+        name: `Remove ${m.login}`,
+        confirm: `Confirm: remove ${m.login}`,
+        warning: "They lose access unless they are an org administrator.",
+        small: true,
+        run: async () => {
           await api(`/projects/${projectId}/members/${m.user_id}`, { method: "DELETE" });
           await refresh();
-        } catch (err) {
-          status.replaceChildren(errorBox(err));
-          remove.disabled = false;
-        }
+        },
       });
       cells[1] = h("td", { "data-label": "Role" }, role);
       cells.push(h("td", { "data-label": "Actions" }, remove, status));

@@ -2,7 +2,17 @@
 // the org's contexts; the deploy key; webhook URLs and secret rotation. Writes need the project's
 // admin role: everyone else sees the settings read-only, with a note saying so.
 import { api, currentSession } from "../api.ts";
-import { copyable, errorBox, load, loading, onSubmit, section, setTitle, shownOnce } from "../components.ts";
+import {
+  confirmButton,
+  copyable,
+  errorBox,
+  load,
+  loading,
+  onSubmit,
+  section,
+  setTitle,
+  shownOnce,
+} from "../components.ts";
 import { h, replace } from "../dom.ts";
 import type { Params } from "../router.ts";
 import type { Member, Page, ProjectDetail } from "../types.ts";
@@ -195,7 +205,15 @@ function deployKeySection(project: ProjectDetail, canEdit: boolean): HTMLElement
   const status = h("div.form-status", { "aria-live": "polite" });
   const draw = (key: ProjectDetail["deploy_key"], note?: HTMLElement | null) => {
     const generate = h("button.primary", { type: "button" }, "Generate deploy key");
-    const remove = h("button.danger", { type: "button" }, "Delete deploy key");
+    const remove = confirmButton({
+      label: "Delete deploy key",
+      confirm: "Confirm: delete the deploy key",
+      warning: "Checkouts over SSH stop working until a new key is added to the repository.",
+      run: async () => {
+        await api(`/projects/${project.id}/deploy-key`, { method: "DELETE" });
+        draw(null);
+      },
+    });
     generate.addEventListener("click", async () => {
       generate.disabled = true;
       status.replaceChildren();
@@ -220,17 +238,6 @@ function deployKeySection(project: ProjectDetail, canEdit: boolean): HTMLElement
       } catch (err) {
         status.replaceChildren(errorBox(err));
         generate.disabled = false;
-      }
-    });
-    remove.addEventListener("click", async () => {
-      remove.disabled = true;
-      status.replaceChildren();
-      try {
-        await api(`/projects/${project.id}/deploy-key`, { method: "DELETE" });
-        draw(null);
-      } catch (err) {
-        status.replaceChildren(errorBox(err));
-        remove.disabled = false;
       }
     });
     replace(

@@ -1,7 +1,7 @@
 // A list of write-only environment variables (a project's, or a context's): names and the API's
 // masked hint, add or replace, delete. A value goes to the server once and is never read back.
 import { api } from "../api.ts";
-import { errorBox, onSubmit } from "../components.ts";
+import { confirmButton, errorBox, onSubmit } from "../components.ts";
 import { h } from "../dom.ts";
 import { ago } from "../format.ts";
 import type { Page, SecretVar } from "../types.ts";
@@ -46,21 +46,16 @@ export function secretVars(opts: SecretVarsOptions): HTMLElement {
           "tbody",
           null,
           items.map((v) => {
-            const del = h(
-              "button.danger.small",
-              { type: "button", "aria-label": `Delete ${v.name}` },
-              "Delete",
-            );
-            const status = h("span.form-status", { "aria-live": "polite" });
-            del.addEventListener("click", async () => {
-              del.disabled = true;
-              try {
+            const del = confirmButton({
+              label: "Delete",
+              name: `Delete ${v.name}`,
+              confirm: `Confirm: delete ${v.name}`,
+              warning: "Jobs stop getting it; the value cannot be brought back.",
+              small: true,
+              run: async () => {
                 await api(`${base}/${encodeURIComponent(v.name)}`, { method: "DELETE" });
                 await refresh();
-              } catch (err) {
-                status.replaceChildren(errorBox(err));
-                del.disabled = false;
-              }
+              },
             });
             return h(
               "tr",
@@ -72,7 +67,7 @@ export function secretVars(opts: SecretVarsOptions): HTMLElement {
                 h("code.hint", { title: "write-only: only this masked hint is ever shown" }, v.hint),
               ),
               h("td", { "data-label": "Updated" }, h("time", { datetime: v.updated_at }, ago(v.updated_at))),
-              canEdit && h("td", { "data-label": "Actions" }, del, status),
+              canEdit && h("td", { "data-label": "Actions" }, del),
             );
           }),
         ),
