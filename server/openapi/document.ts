@@ -23,6 +23,13 @@ const ERRORS: Record<number, string> = {
   502: "An upstream (the forge) failed",
 };
 
+/** Bodies a handler reads itself (checked by signature, Content-Range or a parser): what they hold. */
+const RAW: Record<string, Json> = {
+  "application/json": { type: "object", description: "the forge's event payload, checked by its signature" },
+  "application/octet-stream": { type: "string", contentMediaType: "application/octet-stream" },
+  "application/xml": { type: "string", contentMediaType: "application/xml", description: "JUnit XML" },
+};
+
 const SECURITY: Record<Auth, Record<string, string[]>[]> = {
   none: [],
   user: [{ apiToken: [] }, { sessionCookie: [] }],
@@ -157,7 +164,7 @@ export function buildDocument(version: string) {
     const body = o.body
       ? { required: !o.bodyOptional, content: { "application/json": { schema: schemaOf(o.body, req) } } }
       : o.rawBody
-        ? { required: true, content: { [o.rawBody]: { schema: { type: "string" } } } }
+        ? { required: true, content: { [o.rawBody]: { schema: RAW[o.rawBody] ?? { type: "string" } } } }
         : undefined;
     paths[path] ??= {};
     paths[path][o.method.toLowerCase()] = {

@@ -634,7 +634,7 @@ export const ops = {
     rawBody: "application/json",
     ok: json(201, rs.HookResult, "a pipeline was created"),
     more: [json(200, rs.HookResult, "a ping or a duplicate"), json(202, rs.HookResult, "nothing was built")],
-    errors: [400, 422],
+    errors: [400, 413, 422],
   }),
   genericWebhook: op({
     method: "POST",
@@ -642,10 +642,14 @@ export const ops = {
     tag: "webhooks",
     summary: "Generic webhook (HMAC signature)",
     auth: "signature",
+    headers: {
+      "X-Cairn-Signature-256": "sha256=HMAC of the body with the webhook secret",
+      "X-Cairn-Delivery": "a delivery id (duplicates are answered once)",
+    },
     rawBody: "application/json",
     ok: json(201, rs.HookResult, "a pipeline was created"),
     more: [json(200, rs.HookResult, "a duplicate"), json(202, rs.HookResult, "nothing was built")],
-    errors: [400, 422],
+    errors: [400, 413, 422],
   }),
 
   // Builder protocol (server/protocol.ts)
