@@ -455,6 +455,16 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     });
     expect(await page.locator("table.audit tbody tr").count()).toBe(3); // DEPLOY_TOKEN, SHORT, the context's
 
+    // An actor's name links to their events only.
+    await page.click("table.audit tbody tr:first-child a.actor");
+    await page.waitForURL(/\/audit\?actor_type=user&actor=/);
+    await page.waitForSelector("table.audit tbody tr");
+    expect(await page.inputValue("#audit-actor-type")).toBe("user");
+    const actors = await page.$$eval("table.audit tbody tr a.actor", (as) => [
+      ...new Set(as.map((a) => a.textContent)),
+    ]);
+    expect(actors).toEqual(["ada"]);
+
     // Three a page: "Load more" follows the cursor until the log runs out.
     await page.goto(`${server.url}/audit?limit=3`);
     await page.waitForSelector("table.audit tbody tr");
@@ -546,6 +556,8 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     const command = page.locator(".ssh-access .ssh-command code");
     await command.waitFor({ timeout: 20_000 });
     expect(await command.textContent()).toBe(`ssh -p 2222 ${rerun}@127.0.0.1`);
+    // Ada added an SSH key in her settings, so no warning that she has none.
+    expect(await page.locator(".ssh-access .no-ssh-key").count()).toBe(0);
     await page.waitForSelector(".ssh-access[data-state=running]");
     // A keyboard user on the copy button stays there while the page redraws with the job's progress.
     await page.focus(".ssh-access button.copy");

@@ -59,9 +59,11 @@ export function auditPage(root: HTMLElement): void {
   const actorCell = (e: AuditEvent) => {
     if (!e.actor.id) return h("span.muted", null, e.actor.type);
     const login = e.actor.type === "user" ? logins.get(e.actor.id) : undefined;
+    // A link to everything this actor did.
+    const q = new URLSearchParams({ actor_type: e.actor.type, actor: e.actor.id });
     return h(
-      "span",
-      { title: `${e.actor.type} ${e.actor.id}` },
+      "a.actor",
+      { href: `/audit?${q}`, title: `${e.actor.type} ${e.actor.id}: show only their events` },
       login ?? `${e.actor.type} ${e.actor.id.slice(0, 8)}`,
     );
   };

@@ -29,8 +29,8 @@ export function rerunActions(job: Job): HTMLElement[] {
   return [button("Re-run", false), button("Re-run with SSH", true), status];
 }
 
-/** The SSH panel of a job re-run with SSH; null for any other job. */
-export function sshPanel(job: Job): HTMLElement | null {
+/** The SSH panel of a job re-run with SSH; null for any other job. `keys`: the user's SSH keys, if known. */
+export function sshPanel(job: Job, keys: number | null = null): HTMLElement | null {
   if (!job.ssh?.enabled) return null;
   const stepsDone = job.steps.length > 0 && job.steps.every((s) => isTerminal(s.status));
   const state = !job.ssh.command
@@ -51,6 +51,15 @@ export function sshPanel(job: Job): HTMLElement | null {
     { "aria-labelledby": "ssh-title", "data-state": state },
     h("h2#ssh-title", null, "SSH into this job"),
     h("p", null, text[state]),
+    keys === 0 &&
+      state !== "closed" &&
+      h(
+        "p.warning.no-ssh-key",
+        null,
+        "You have no SSH key yet, so the server will not let you in: ",
+        h("a", { href: "/settings#ssh-keys" }, "add your public key"),
+        " first.",
+      ),
     job.ssh.command && copyable(job.ssh.command, "SSH command", "ssh-command"),
     job.ssh.command &&
       h(

@@ -65,7 +65,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         ),
         h("div.actions", null, isTerminal(job.status) ? rerunActions(job) : [cancel, cancelStatus]),
       ),
-      sshPanel(job),
+      sshPanel(job, sshKeys),
       job.unsandboxed &&
         h(
           "p.warning",
@@ -152,6 +152,8 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
 
   let pipeline: Pipeline | null = null;
   let projectName: string | null = null;
+  /** How many SSH keys the user has, asked once for a job re-run with SSH (null until known). */
+  let sshKeys: number | null = null;
   let outputs: ReturnType<typeof tabs> | null = null;
   let wasTerminal = false;
   const refresh = async () => {
@@ -172,6 +174,11 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
 
   load(root, async () => {
     const job = await api<Job>(`/jobs/${id}`);
+    if (job.ssh?.enabled) {
+      sshKeys = await api<{ items: unknown[] }>("/users/me/ssh-keys")
+        .then((r) => r.items.length)
+        .catch(() => null);
+    }
     const [p, project] = await Promise.all([
       api<Pipeline>(`/pipelines/${job.pipeline_id}`).catch(() => null),
       api<Project>(`/projects/${job.project_id}`).catch(() => null),
