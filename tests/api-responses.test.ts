@@ -86,6 +86,7 @@ describe("answers match the document", () => {
     const key = await call("addSshKey", {}, { json: { public_key: ed25519Line("ada@laptop") } });
     await call("listSshKeys");
     await call("removeSshKey", { id: key.json.id });
+    await call("getSignInMethods");
     const session = await call("createSession", {}, { json: { token: token.json.token } });
     expect(session.status).toBe(201);
     await call("revokeToken", { id: token.json.id });

@@ -82,14 +82,7 @@ export const ops = {
     tag: "session",
     summary: "Which sign-in methods this server offers (for the sign-in page)",
     auth: "none",
-    ok: json(
-      200,
-      z.object({
-        password: z.boolean(),
-        token: z.boolean(),
-        github: z.object({ url: z.string() }).nullable(),
-      }),
-    ),
+    ok: json(200, rs.SignInMethods),
   }),
   startGithubSignIn: op({
     method: "GET",

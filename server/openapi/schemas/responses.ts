@@ -278,6 +278,12 @@ export const SshKey = z.object({
   created_at: time(),
 });
 
+export const SignInMethods = z.object({
+  password: z.boolean().describe("login and password (where the runtime can hash)"),
+  token: z.boolean(),
+  github: z.object({ url: z.string() }).nullable().describe("null when GitHub sign-in is not configured"),
+});
+
 export const Session = z.object({
   user: z.object({ id: z.string(), login: z.string(), role: z.enum(USER_ROLES) }),
   csrf: z.string().describe("send as X-Cairn-CSRF on cookie-authenticated writes"),
