@@ -66,6 +66,14 @@ export function artifactsPanel(jobId: string): HTMLElement {
 
 const ORDER: Record<TestCase["status"], number> = { failed: 0, error: 1, skipped: 2, passed: 3 };
 
+/** Failures first, then errors, skips and passes; the report's own order within each. */
+export function failuresFirst(tests: TestCase[]): TestCase[] {
+  return tests
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => ORDER[a.t.status] - ORDER[b.t.status] || a.i - b.i)
+    .map(({ t }) => t);
+}
+
 export function testsPanel(jobId: string): HTMLElement {
   const el = h("div.test-results", { "aria-live": "polite" }, loading("Loading test results"));
   api<TestResults>(`/jobs/${jobId}/tests`)
@@ -83,11 +91,7 @@ export function testsPanel(jobId: string): HTMLElement {
         );
         return;
       }
-      // Failures first, then errors and skips; the order the report had within each.
-      const sorted = tests
-        .map((t, i) => ({ t, i }))
-        .sort((a, b) => ORDER[a.t.status] - ORDER[b.t.status] || a.i - b.i)
-        .map(({ t }) => t);
+      const sorted = failuresFirst(tests);
       const bad = summary.failed + summary.error;
       el.replaceChildren(
         h(
