@@ -115,9 +115,13 @@ class LogSse implements Viewer {
     }
     this.pinger = pinger;
     pinger.add(this);
-    // Flush the headers now, so the client knows it is connected before the first line.
-    this.write(RETRY);
-    this.catchUp().catch((err) => this.fail(err));
+    // The first bytes flush the headers, so the client knows it is connected before any line. They
+    // wait one macrotask, until the runtime reads the body: bytes queued before the response is
+    // handed over cost Bun ~100 KB per connection for as long as it lives (docs/perf.md).
+    setTimeout(() => {
+      this.write(RETRY);
+      this.catchUp().catch((err) => this.fail(err));
+    }, 0);
   }
 
   private write(bytes: Uint8Array): void {
