@@ -136,6 +136,28 @@ describe("GitHub sign-in", () => {
     expect(await bad.text()).not.toContain("shh-secret");
   });
 
+  test("a browser is sent back to the sign-in page with the reason's code, never free text", async () => {
+    const html = (query: string, cookie?: string) =>
+      fetch(`${server.url}/api/v1/auth/github/callback?${query}`, {
+        redirect: "manual",
+        headers: { accept: "text/html,application/xhtml+xml", ...(cookie ? { cookie } : {}) },
+      });
+    let { location, stateCookie } = await start();
+    const stranger = await html(
+      `code=code-stranger&state=${location.searchParams.get("state")}`,
+      stateCookie,
+    );
+    expect(stranger.status).toBe(302);
+    expect(stranger.headers.get("location")).toBe("/login?github_error=not_linked");
+    ({ location, stateCookie } = await start());
+    const bad = await html(`code=nope&state=${location.searchParams.get("state")}`, stateCookie);
+    expect(bad.headers.get("location")).toBe("/login?github_error=code");
+    expect((await html("code=code-octo&state=forged")).headers.get("location")).toBe(
+      "/login?github_error=state",
+    );
+    expect((await html("error=access_denied")).headers.get("location")).toBe("/login?github_error=denied");
+  });
+
   test("sign-ins and refusals are in the audit log", async () => {
     const audit = (await (await server.api("/api/v1/audit?limit=200")).json()) as {
       items: { action: string; details: { method?: string } }[];

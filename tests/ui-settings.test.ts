@@ -71,6 +71,8 @@ const JUNIT = `<?xml version="1.0"?>
 let server: TestServer;
 /** A stand-in GitHub on 127.0.0.1: its authorize page sends the browser straight back with a code. */
 let github: ReturnType<typeof Bun.serve>;
+/** The GitHub login the stand-in says signed in. */
+let githubLogin = "Ada-GH";
 let browser: TestBrowser;
 let page: Page;
 let errors: string[];
@@ -146,7 +148,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
           return Response.json({ access_token: "gho_ada", token_type: "bearer" });
         }
         if (url.pathname === "/api/v3/user" && req.headers.get("authorization") === "Bearer gho_ada")
-          return Response.json({ login: "Ada-GH", id: 7 });
+          return Response.json({ login: githubLogin, id: 7 });
         return new Response("not found", { status: 404 });
       },
     });
@@ -245,6 +247,24 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await page.waitForSelector(".user a.login:text-is('ada')");
     const cookies = await browser.context.cookies(server.url);
     expect(cookies.find((c) => c.name === "cairn_session")?.httpOnly).toBe(true);
+  });
+
+  test("Sign in with GitHub as a login no Cairn user is linked to: back on /login, told why", async () => {
+    await signOut(page);
+    githubLogin = "stranger";
+    try {
+      await page.click("a.github");
+      await page.waitForURL(`${server.url}/login?github_error=not_linked`);
+      const alert = page.locator(".github-error[role=alert]");
+      await alert.waitFor();
+      expect(await alert.textContent()).toContain("not linked to a Cairn user");
+      await screenshot(page, "login-github-refused");
+    } finally {
+      githubLogin = "Ada-GH";
+    }
+    await page.click("a.github");
+    await page.waitForURL(`${server.url}/`);
+    await page.waitForSelector(".user a.login:text-is('ada')");
   });
 
   test("project settings: an env var shows its name and hint, never its value", async () => {

@@ -40,6 +40,9 @@ export function githubOAuthFromEnv(env: Record<string, string | undefined>): Git
 }
 
 const STATE_COOKIE = "cairn_oauth_state";
+
+/** Why a sign-in was refused, as the sign-in page explains it (`/login?github_error=`): never free text. */
+export type GithubRefusal = "denied" | "state" | "code" | "unavailable" | "not_linked";
 const STATE_TTL_S = 600;
 const CALLBACK = "/api/v1/auth/github/callback";
 
@@ -88,77 +91,107 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
   });
 
   app.get("/auth/github/callback", validate(ops.finishGithubSignIn), async (c) => {
-    const gh = configured();
-    const { code, state, error } = c.req.valid("query");
-    const expected = getCookie(c, STATE_COOKIE);
-    deleteCookie(c, STATE_COOKIE, { path: CALLBACK, secure: deps.tls, httpOnly: true, sameSite: "Lax" });
-    if (error) throw new Unauthorized(`GitHub refused the sign-in: ${error}`);
-    if (!code || !state) throw new BadRequest("`code` and `state` are required", undefined, "invalid_query");
-    if (!expected || !tokensEqual(state, expected)) {
-      throw new Forbidden(
-        "the sign-in's state does not match this browser's: start again from the sign-in page",
-      );
-    }
-    const fail = async (reason: string, login?: string) => {
-      await audit(db, {
-        actor: { type: "user", id: null },
-        action: "session.sign_in_failed",
-        ip: sourceIp(deps, c),
-        details: { method: "github", reason, ...(login ? { github_login: login } : {}) },
-      });
+    // A browser goes back to the sign-in page, which says what went wrong; API clients get the error.
+    const reasons = new WeakMap<ApiError, GithubRefusal>();
+    const refuse = (reason: GithubRefusal, err: ApiError) => {
+      reasons.set(err, reason);
+      return err;
     };
-    const tokenRes = await fetch(`${gh.url}/login/oauth/access_token`, {
-      method: "POST",
-      headers: { accept: "application/json", "content-type": "application/json" },
-      body: JSON.stringify({
-        client_id: gh.clientId,
-        client_secret: gh.clientSecret,
-        code,
-        redirect_uri: `${publicBase(deps, c)}${CALLBACK}`,
-      }),
-    });
-    const tokenBody = (await tokenRes.json().catch(() => ({}))) as { access_token?: string; error?: string };
-    if (!tokenRes.ok || !tokenBody.access_token) {
-      await fail("code_exchange");
-      // The forge's error code only (e.g. bad_verification_code): never the request, which holds the secret.
-      throw new Unauthorized(
-        `GitHub did not accept the sign-in code (${tokenBody.error ?? tokenRes.status})`,
-      );
+    const finish = async () => {
+      const gh = configured();
+      const { code, state, error } = c.req.valid("query");
+      const expected = getCookie(c, STATE_COOKIE);
+      deleteCookie(c, STATE_COOKIE, { path: CALLBACK, secure: deps.tls, httpOnly: true, sameSite: "Lax" });
+      if (error) throw refuse("denied", new Unauthorized(`GitHub refused the sign-in: ${error}`));
+      if (!code || !state)
+        throw new BadRequest("`code` and `state` are required", undefined, "invalid_query");
+      if (!expected || !tokensEqual(state, expected)) {
+        throw refuse(
+          "state",
+          new Forbidden(
+            "the sign-in's state does not match this browser's: start again from the sign-in page",
+          ),
+        );
+      }
+      const fail = async (reason: string, login?: string) => {
+        await audit(db, {
+          actor: { type: "user", id: null },
+          action: "session.sign_in_failed",
+          ip: sourceIp(deps, c),
+          details: { method: "github", reason, ...(login ? { github_login: login } : {}) },
+        });
+      };
+      const tokenRes = await fetch(`${gh.url}/login/oauth/access_token`, {
+        method: "POST",
+        headers: { accept: "application/json", "content-type": "application/json" },
+        body: JSON.stringify({
+          client_id: gh.clientId,
+          client_secret: gh.clientSecret,
+          code,
+          redirect_uri: `${publicBase(deps, c)}${CALLBACK}`,
+        }),
+      });
+      const tokenBody = (await tokenRes.json().catch(() => ({}))) as {
+        access_token?: string;
+        error?: string;
+      };
+      if (!tokenRes.ok || !tokenBody.access_token) {
+        await fail("code_exchange");
+        // The forge's error code only (e.g. bad_verification_code): never the request, which holds the secret.
+        throw refuse(
+          "code",
+          new Unauthorized(`GitHub did not accept the sign-in code (${tokenBody.error ?? tokenRes.status})`),
+        );
+      }
+      const userRes = await fetch(`${gh.apiUrl}/user`, {
+        headers: {
+          authorization: `Bearer ${tokenBody.access_token}`,
+          accept: "application/vnd.github+json",
+          "user-agent": "cairn-ci",
+        },
+      });
+      const ghUser = (await userRes.json().catch(() => ({}))) as { login?: string };
+      if (!userRes.ok || typeof ghUser.login !== "string") {
+        await fail("user_lookup");
+        throw refuse(
+          "unavailable",
+          new ApiError(
+            502,
+            "github_unavailable",
+            `GitHub's API did not say who signed in (${userRes.status})`,
+          ),
+        );
+      }
+      const user = await db.query.users.findFirst({
+        where: eq(users.githubLogin, ghUser.login.toLowerCase()),
+      });
+      if (!user) {
+        await fail("not_linked", ghUser.login);
+        throw refuse(
+          "not_linked",
+          new Forbidden(`no Cairn user is linked to the GitHub login ${ghUser.login}: ask an administrator`),
+        );
+      }
+      await audit(db, {
+        actor: { type: "user", id: user.id },
+        action: "session.signed_in",
+        target: { type: "user", id: user.id },
+        ip: sourceIp(deps, c),
+        details: { method: "github", login: user.login, github_login: ghUser.login },
+      });
+      const session = await createSession(db, user.id);
+      setSessionCookie(c, session, deps.tls);
+      // The UI reads the CSRF value from GET /api/v1/session.
+      return c.redirect("/", 302);
+    };
+    try {
+      return await finish();
+    } catch (err) {
+      const reason = err instanceof ApiError ? reasons.get(err) : undefined;
+      if (reason && (c.req.header("accept") ?? "").includes("text/html"))
+        return c.redirect(`/login?github_error=${reason}`, 302);
+      throw err;
     }
-    const userRes = await fetch(`${gh.apiUrl}/user`, {
-      headers: {
-        authorization: `Bearer ${tokenBody.access_token}`,
-        accept: "application/vnd.github+json",
-        "user-agent": "cairn-ci",
-      },
-    });
-    const ghUser = (await userRes.json().catch(() => ({}))) as { login?: string };
-    if (!userRes.ok || typeof ghUser.login !== "string") {
-      await fail("user_lookup");
-      throw new ApiError(
-        502,
-        "github_unavailable",
-        `GitHub's API did not say who signed in (${userRes.status})`,
-      );
-    }
-    const user = await db.query.users.findFirst({ where: eq(users.githubLogin, ghUser.login.toLowerCase()) });
-    if (!user) {
-      await fail("not_linked", ghUser.login);
-      throw new Forbidden(
-        `no Cairn user is linked to the GitHub login ${ghUser.login}: ask an administrator`,
-      );
-    }
-    await audit(db, {
-      actor: { type: "user", id: user.id },
-      action: "session.signed_in",
-      target: { type: "user", id: user.id },
-      ip: sourceIp(deps, c),
-      details: { method: "github", login: user.login, github_login: ghUser.login },
-    });
-    const session = await createSession(db, user.id);
-    setSessionCookie(c, session, deps.tls);
-    // The UI reads the CSRF value from GET /api/v1/session.
-    return c.redirect("/", 302);
   });
 
   return app;

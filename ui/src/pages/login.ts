@@ -11,6 +11,16 @@ interface SignInMethods {
   github: { url: string } | null;
 }
 
+/** Why GitHub sign-in came back refused (server/routes/auth-github.ts GithubRefusal): fixed text only. */
+const GITHUB_REFUSALS: Record<string, string> = {
+  denied: "GitHub did not allow the sign-in: it was cancelled or refused there. Try again.",
+  state: "That sign-in started in another browser or took too long. Start again from here.",
+  code: "GitHub did not accept the sign-in. Start again from here.",
+  unavailable: "GitHub's API did not answer. Try again later, or sign in another way.",
+  not_linked:
+    "Your GitHub account is not linked to a Cairn user. Ask an administrator to link your GitHub login.",
+};
+
 /** Where to go once signed in: `?next=` when it is a path on this site. */
 function nextPath(): string {
   const next = new URLSearchParams(location.search).get("next");
@@ -128,6 +138,14 @@ function tokenForm(): { form: HTMLFormElement; first: HTMLInputElement } {
 export function loginPage(root: HTMLElement): void {
   setTitle("Sign in");
   const github = h("div.github-sign-in");
+  const refused = new URLSearchParams(location.search).get("github_error");
+  const githubError =
+    refused &&
+    h(
+      "p.error.github-error",
+      { role: "alert" },
+      GITHUB_REFUSALS[refused] ?? "GitHub sign-in did not complete. Try again.",
+    );
   const pw = passwordForm();
   const token = tokenForm();
   root.replaceChildren(
@@ -149,6 +167,7 @@ export function loginPage(root: HTMLElement): void {
       if (!m.password && document.activeElement === pw.first) token.first.focus();
       if (!m.github) return;
       github.replaceChildren(
+        ...(githubError ? [githubError] : []),
         h(
           "a.button.github",
           { href: "/api/v1/auth/github", "data-github-url": m.github.url },
