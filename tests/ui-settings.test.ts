@@ -664,6 +664,21 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await page.waitForSelector(".notice:has-text('Only org administrators')");
   });
 
+  test("a session signed in with a read-scoped token sees the settings read-only, whatever the role", async () => {
+    const { token } = await json<{ token: string }>(
+      server.api("/api/v1/tokens", { method: "POST", json: { name: "ui read", scopes: ["read"] } }),
+    );
+    await signOut(page);
+    await page.fill("#token", token);
+    await page.click("form.login-form button[type=submit]");
+    await page.waitForURL(`${server.url}/`);
+    await page.goto(`${server.url}/projects/${projectId}/settings`);
+    await page.waitForSelector(".read-only");
+    expect(await page.textContent(".read-only")).toContain("token scoped read");
+    expect(await page.locator("button:has-text('Save settings')").count()).toBe(0);
+    expect(await page.locator("button:has-text('Create context')").count()).toBe(0);
+  });
+
   test("dark theme and phone width: the new pages lay out without horizontal scrolling; inputs are labelled", async () => {
     const phone = await browser.newPage({ width: 390, height: 844, colorScheme: "dark" });
     const phoneErrors = collectPageErrors(phone);

@@ -122,13 +122,21 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
     });
     const session = await createSession(db, user.id, Date.now(), scopes);
     setSessionCookie(c, session, deps.tls);
-    return c.json({ user: presentUser(user), csrf: session.csrf, expires_at: iso(session.expiresAt) }, 201);
+    return c.json(
+      { user: presentUser(user), scopes, csrf: session.csrf, expires_at: iso(session.expiresAt) },
+      201,
+    );
   });
 
   app.get("/session", async (c) => {
     const s = await sessionFromCookie(c, db);
     if (!s) throw new Unauthorized("not signed in");
-    return c.json({ user: presentUser(s.user), csrf: csrfFor(s.sessionId), expires_at: iso(s.expiresAt) });
+    return c.json({
+      user: presentUser(s.user),
+      scopes: s.scopes,
+      csrf: csrfFor(s.sessionId),
+      expires_at: iso(s.expiresAt),
+    });
   });
 
   app.delete("/session", async (c) => {

@@ -9,6 +9,8 @@ export interface User {
 
 export interface Session {
   user: User;
+  /** What the session may do (a token's sign-in carries the token's scopes); caps the user's roles. */
+  scopes?: ("read" | "write" | "admin")[];
   csrf: string;
   expires_at: string;
 }

@@ -286,6 +286,9 @@ export const SignInMethods = z.object({
 
 export const Session = z.object({
   user: z.object({ id: z.string(), login: z.string(), role: z.enum(USER_ROLES) }),
+  scopes: z
+    .array(z.enum(["read", "write", "admin"]))
+    .describe("what the session may do, capping the user's roles: a token's sign-in carries its scopes"),
   csrf: z.string().describe("send as X-Cairn-CSRF on cookie-authenticated writes"),
   expires_at: time(),
 });

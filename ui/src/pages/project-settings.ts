@@ -20,7 +20,15 @@ import { contextsSection } from "./contexts.ts";
 import { membersSection } from "./members.ts";
 import { secretVars } from "./secret-vars.ts";
 
-/** The signed-in user's role in the project: org admins hold admin everywhere. */
+const ROLES: Member["role"][] = ["read", "write", "admin"];
+
+/** The strongest scope the session holds (a token's sign-in carries the token's): it caps every role. */
+export function sessionScope(): Member["role"] {
+  const scopes = currentSession()?.scopes ?? ["admin"];
+  return ROLES[Math.max(0, ...scopes.map((s) => ROLES.indexOf(s)))];
+}
+
+/** The signed-in user's role in the project, before scopes: org admins hold admin everywhere. */
 export async function projectRole(projectId: string): Promise<Member["role"] | null> {
   const me = currentSession()?.user;
   if (!me) return null;
@@ -33,8 +41,9 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
   root.replaceChildren(loading("Loading settings"));
   load(root, async () => {
     const [project, role] = await Promise.all([api<ProjectDetail>(`/projects/${id}`), projectRole(id)]);
-    const isAdmin = role === "admin";
-    const orgAdmin = currentSession()?.user.role === "admin";
+    // A token's sign-in is capped by its scopes, whatever the role.
+    const isAdmin = role === "admin" && sessionScope() === "admin";
+    const orgAdmin = currentSession()?.user.role === "admin" && sessionScope() === "admin";
     setTitle("Settings", project.name);
     replace(
       root,
@@ -65,7 +74,9 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
           "p.notice.read-only",
           { role: "note" },
           h("strong", null, "Read-only. "),
-          `You have the ${role ?? "read"} role in this project; changing its settings needs the admin role. Ask a project or org administrator.`,
+          role !== "admin"
+            ? `You have the ${role ?? "read"} role in this project; changing its settings needs the admin role. Ask a project or org administrator.`
+            : `This session was signed in with a token scoped ${sessionScope()}: changing settings needs an admin-scoped token, or a password or GitHub sign-in.`,
         ),
       h(
         "div.settings",
