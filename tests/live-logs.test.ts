@@ -91,13 +91,17 @@ describe("ingest survives a server crash", () => {
     const { bytes, expected } = makeLog(3000);
     const uploader = new LogUploader(builder, job.job.id);
     // The build keeps printing in small pieces while the server is killed and restarted.
+    let printed = false;
     const printing = (async () => {
       for (let at = 0; at < bytes.length; at += 2048) {
         uploader.write(bytes.subarray(at, at + 2048));
         await Bun.sleep(1);
       }
+      printed = true;
     })();
-    while (uploader.acknowledged < bytes.length / 3) await Bun.sleep(5);
+    // Kill it past a third of the log, at a moment some written bytes are not acknowledged yet.
+    while (!printed && (uploader.acknowledged < bytes.length / 3 || uploader.offset <= uploader.acknowledged))
+      await Bun.sleep(1);
     const ackedBeforeCrash = uploader.acknowledged;
     await server.kill9();
     expect(uploader.offset).toBeGreaterThan(ackedBeforeCrash); // bytes were in flight or waiting

@@ -1,6 +1,8 @@
-// A second opinion on idle SSE memory, kept because it disagrees with bench:fanout --idle (see
-// docs/perf.md): one process opens N idle log streams to one job in batches of STEP (env, default
-// 100), with a single pending read each, and prints the server's RSS per connection after a full GC.
+// A second opinion on idle SSE memory: one process opens N idle log streams to one job in batches of
+// STEP (env, default 100), with a single pending read each, and prints the server's RSS per
+// connection after a full GC. It once disagreed with bench:fanout --idle (30 vs 200 KB): the
+// server queued its first bytes before Bun read the body, which costs ~100 KB per connection only
+// when connections keep arriving while others are set up (docs/perf.md).
 // `BUN_CONFIG_MAX_HTTP_REQUESTS=65535 bun scripts/bench/fanout-idle-probe.ts 10000 log accept`
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
