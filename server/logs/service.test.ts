@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { startS3rver, type TestS3 } from "../../tests/support/s3rver.ts";
 import { loadLogPipeline } from "../../wasm/index.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
@@ -93,6 +94,40 @@ describe("ingest", () => {
     expect(rows.length).toBe(1);
     expect(rows[0].envelope).not.toContain("s3cr3t");
     expect(JSON.stringify(await db.select().from(logChunks))).not.toContain("s3cr3t");
+  });
+
+  test("an upload applies only while its builder holds the lease, even from a stale copy of the row", async () => {
+    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
+    const other = await seedJob(db);
+    await db.update(jobs).set({ builderId: "b1" }).where(eq(jobs.id, jobId));
+    await db.update(jobs).set({ builderId: "b1" }).where(eq(jobs.id, other));
+    const svc = make();
+    // Two jobs in one group commit: one write refused must not take the other with it.
+    const [a, b] = await Promise.all([
+      svc.append(jobId, 0, enc.encode("one\n"), "b1"),
+      svc.append(other, 0, enc.encode("uno\n"), "b1"),
+    ]);
+    expect([a, b]).toEqual([
+      { ok: true, offset: 4 },
+      { ok: true, offset: 4 },
+    ]);
+    await expect(svc.append(jobId, 4, enc.encode("x\n"), "b2")).rejects.toMatchObject({ code: "lease_lost" });
+    // The lease moves behind the service's back (another server re-queued the job): its cached row
+    // still names b1, and the conditional write refuses b1's upload, changing nothing.
+    await db.update(jobs).set({ builderId: "b2" }).where(eq(jobs.id, jobId));
+    const [stale, fine] = await Promise.allSettled([
+      svc.append(jobId, 4, enc.encode("two\n"), "b1"),
+      svc.append(other, 4, enc.encode("dos\n"), "b1"),
+    ]);
+    expect(stale.status).toBe("rejected");
+    expect(fine).toEqual({ status: "fulfilled", value: { ok: true, offset: 8 } });
+    expect(await texts(svc, jobId)).toEqual(["one"]);
+    expect(await svc.append(jobId, 4, enc.encode("two\n"), "b2")).toEqual({ ok: true, offset: 8 });
+    expect(await texts(svc, jobId)).toEqual(["one", "two"]);
+    expect(await texts(svc, other)).toEqual(["uno", "dos"]);
+    expect((await db.select().from(logRaw).where(eq(logRaw.jobId, jobId))).map((r) => r.offset)).toEqual([
+      0, 4,
+    ]);
   });
 });
 

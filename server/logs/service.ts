@@ -5,7 +5,7 @@
 // restarted server rebuilds a pipeline's state by replaying the sealed raw bytes of the current
 // segment, so no acknowledged byte is ever lost.
 // When the job ends the log is compacted into one blob-store object and its rows are removed.
-import type { InStatement, ResultSet } from "@libsql/client";
+import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
 import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
@@ -213,11 +213,7 @@ export class LogService {
         await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
         this.lastCommit = performance.now();
         const batch = this.writes.splice(0, WRITE_BATCH);
-        const statements: InStatement[] = [];
-        const checks = batch.map((w) => {
-          statements.push(...this.statements(w));
-          return statements.length - 1; // the job row's conditional update comes last
-        });
+        const { statements, checks } = this.commitStatements(batch);
         // One batch call runs start to commit without yielding: an interactive transaction would
         // hold the write lock across awaits while other requests' statements queue behind it.
         let results: ResultSet[];
@@ -242,54 +238,74 @@ export class LogService {
   }
 
   /**
-   * One write's statements. Each applies only while the job row still has the offset this write
-   * started from, so a write that lost a race with another server process changes nothing and its
-   * final UPDATE reports no row.
+   * A commit's statements: the raw segments and the chunk rows of all its writes in shared
+   * multi-row INSERTs (on this thread a statement costs more than a row), then each write's job-row
+   * UPDATE. Every row and update applies only while its job row still has the offset (and lease) its
+   * write started from, so a write that lost a race with another server process changes nothing
+   * and its UPDATE reports no row. A commit holds at most one write per job (they are serial).
    */
-  private statements({ job, chunks, end, opts }: PendingWrite): InStatement[] {
-    const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
-    const leased = opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
-    const where = `${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?${leased}`;
-    const unchanged = `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${where})`;
-    const cond = [
-      job.id,
-      job.logBytes,
-      job.logLines,
-      ...(opts.builderId !== undefined ? [opts.builderId] : []),
-    ];
-    const out: InStatement[] = [];
-    if (opts.raw) {
-      out.push({
-        sql: `INSERT INTO ${T.logRaw} (${C.rawJobId}, ${C.rawOffset}, ${C.rawEnvelope}) SELECT ?, ?, ? WHERE ${unchanged}`,
-        args: [
-          job.id,
-          job.logBytes,
-          this.deps.sealer.seal(opts.raw, this.rawContext(job.id, job.logBytes)),
-          ...cond,
-        ],
+  private commitStatements(batch: PendingWrite[]): { statements: InStatement[]; checks: number[] } {
+    const statements: InStatement[] = [];
+    // Each VALUES row ends with its write's condition: offset, lines, lease holder (null: any).
+    const cond = (w: PendingWrite): InValue[] => [w.job.logBytes, w.job.logLines, w.opts.builderId ?? null];
+    const unchangedRow = (at: number) =>
+      `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${C.id} = v.column1 AND ${C.logBytes} = v.column${at} ` +
+      `AND ${C.logLines} = v.column${at + 1} AND (v.column${at + 2} IS NULL OR ${C.builderId} = v.column${at + 2}))`;
+    const insert = (table: string, columns: string[], rows: InValue[][]) => {
+      for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+        const part = rows.slice(i, i + ROWS_PER_INSERT);
+        const row = `(${part[0].map(() => "?").join(", ")})`;
+        statements.push({
+          sql:
+            `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${columns.map((_, k) => `v.column${k + 1}`).join(", ")} ` +
+            `FROM (VALUES ${part.map(() => row).join(", ")}) AS v WHERE ${unchangedRow(columns.length + 1)}`,
+          args: part.flat(),
+        });
+      }
+    };
+    insert(
+      T.logRaw,
+      [C.rawJobId, C.rawOffset, C.rawEnvelope],
+      batch
+        .filter((w) => w.opts.raw)
+        .map((w) => [
+          w.job.id,
+          w.job.logBytes,
+          this.deps.sealer.seal(w.opts.raw!, this.rawContext(w.job.id, w.job.logBytes)),
+          ...cond(w),
+        ]),
+    );
+    insert(
+      T.logChunks,
+      [C.chunkJobId, C.firstLine, C.lastLine, C.body],
+      batch.flatMap((w) =>
+        w.chunks.map((c) => [w.job.id, c.first, c.last, JSON.stringify(c.lines), ...cond(w)]),
+      ),
+    );
+    const checks = batch.map(({ job, chunks, end, opts }) => {
+      const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
+      const leased = opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
+      const where = `${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?${leased}`;
+      const args = [
+        job.id,
+        job.logBytes,
+        job.logLines,
+        ...(opts.builderId !== undefined ? [opts.builderId] : []),
+      ];
+      if (opts.endSegment) {
+        statements.push({
+          sql: `DELETE FROM ${T.logRaw} WHERE ${C.rawJobId} = ? AND EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${where})`,
+          args: [job.id, ...args],
+        });
+      }
+      const segment = opts.endSegment ? `, ${C.segmentOffset} = ${end}, ${C.segmentLines} = ${lines}` : "";
+      statements.push({
+        sql: `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?${segment} WHERE ${where}`,
+        args: [end, lines, ...args],
       });
-    }
-    for (let i = 0; i < chunks.length; i += ROWS_PER_INSERT) {
-      const rows = chunks.slice(i, i + ROWS_PER_INSERT);
-      out.push({
-        sql:
-          `INSERT INTO ${T.logChunks} (${C.chunkJobId}, ${C.firstLine}, ${C.lastLine}, ${C.body}) ` +
-          `SELECT * FROM (VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}) WHERE ${unchanged}`,
-        args: [...rows.flatMap((c) => [job.id, c.first, c.last, JSON.stringify(c.lines)]), ...cond],
-      });
-    }
-    if (opts.endSegment) {
-      out.push({
-        sql: `DELETE FROM ${T.logRaw} WHERE ${C.rawJobId} = ? AND ${unchanged}`,
-        args: [job.id, ...cond],
-      });
-    }
-    const segment = opts.endSegment ? `, ${C.segmentOffset} = ${end}, ${C.segmentLines} = ${lines}` : "";
-    out.push({
-      sql: `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?${segment} WHERE ${where}`,
-      args: [end, lines, ...cond],
+      return statements.length - 1;
     });
-    return out;
+    return { statements, checks };
   }
 
   /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */

@@ -43,6 +43,14 @@ function nextAttempt(job: JobRow, id: string): typeof jobs.$inferInsert {
 
 export class Scheduler {
   private waiters = new Set<() => void>();
+  /** Heartbeats waiting for the next lease-extending commit, and the loop committing them. */
+  private beats: {
+    builderId: string;
+    jobId: string;
+    resolve: (ok: boolean) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  private beating: Promise<void> | null = null;
   /**
    * A job's secrets by name (its project's env vars and its contexts'), sealed into its payload for
    * the builder holding the lease. Unset: payloads carry no secrets.
@@ -318,13 +326,38 @@ export class Scheduler {
 
   /** Extends the lease; tells the builder to cancel when the job was canceled meanwhile. */
   async heartbeat(builderId: string, jobId: string): Promise<"continue" | "cancel" | "gone"> {
-    const r = await this.db
-      .update(jobs)
-      .set({ leaseExpiresAt: this.now() + this.leaseTtlMs })
-      .where(and(eq(jobs.id, jobId), eq(jobs.builderId, builderId), eq(jobs.status, "running")));
-    if (r.rowsAffected === 1) return "continue";
+    const extended = await new Promise<boolean>((resolve, reject) => {
+      this.beats.push({ builderId, jobId, resolve, reject });
+      this.beating ??= this.extendLeases();
+    });
+    if (extended) return "continue";
     const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
     return job?.builderId === builderId && job.status === "canceled" ? "cancel" : "gone";
+  }
+
+  /** Heartbeats that arrive together extend their leases in one transaction: a commit each costs an fsync. */
+  private async extendLeases(): Promise<void> {
+    try {
+      while (this.beats.length) {
+        await new Promise((r) => setImmediate(r));
+        const batch = this.beats.splice(0, 256);
+        const until = this.now() + this.leaseTtlMs;
+        const [first, ...rest] = batch.map((b) =>
+          this.db
+            .update(jobs)
+            .set({ leaseExpiresAt: until })
+            .where(and(eq(jobs.id, b.jobId), eq(jobs.builderId, b.builderId), eq(jobs.status, "running"))),
+        );
+        try {
+          const results = (await this.db.batch([first, ...rest])) as { rowsAffected: number }[];
+          batch.forEach((b, i) => b.resolve(results[i].rowsAffected === 1));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.beating = null;
+    }
   }
 
   async reportStep(jobId: string, report: StepReport, firstLine: number): Promise<void> {
