@@ -350,7 +350,9 @@ export class Scheduler {
         );
         try {
           const results = (await this.db.batch([first, ...rest])) as { rowsAffected: number }[];
-          batch.forEach((b, i) => b.resolve(results[i].rowsAffected === 1));
+          batch.forEach((b, i) => {
+            b.resolve(results[i].rowsAffected === 1);
+          });
         } catch (err) {
           for (const b of batch) b.reject(err);
         }
