@@ -628,9 +628,18 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await server.api(`/api/v1/jobs/${next.id}/cancel`, { method: "POST" });
   });
 
-  test("the builders page revokes a builder after a second, confirming press", async () => {
+  test("the builders page shows what each builder runs, and revokes one after a second, confirming press", async () => {
     const retired = await registerSimBuilder(server.url, server.token, "sim-retired");
+    await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    const running = await acquireJob(builder);
     await page.goto(`${server.url}/builders`);
+    const busy = page.locator("table.builders tr", { hasText: "sim-settings" });
+    await busy.locator(`.running-jobs li[data-job="${running.job.id}"] a`).waitFor();
+    expect(await busy.locator(".running-jobs a").getAttribute("href")).toBe(`/jobs/${running.job.id}`);
+    expect(await busy.locator("td[data-used]").textContent()).toMatch(/^1 \/ \d+$/);
+    await screenshot(page, "builders-running");
+    await builder.finish(running.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+    await page.reload();
     const row = page.locator("table.builders tr", { hasText: "sim-retired" });
     await row.waitFor();
     await row.locator("button:has-text('Revoke')").click();

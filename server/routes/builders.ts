@@ -1,7 +1,7 @@
 // Admin side of the fleet: one-time registration tokens and the list of builders.
-import { and, asc, eq, gt, isNull, or } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, or } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders, registrationTokens } from "../db/schema.ts";
+import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
@@ -58,6 +58,42 @@ export const builderAdminRoutes = (deps: AppDeps) => {
       )
       .orderBy(asc(builders.createdAt), asc(builders.id))
       .limit(limit + 1);
+    // What each builder on this page is running now (its leased jobs), one query for the page.
+    const running = rows.length
+      ? await db
+          .select({
+            id: jobs.id,
+            name: jobs.name,
+            builderId: jobs.builderId,
+            projectId: jobs.projectId,
+            pipelineId: jobs.pipelineId,
+            sliceIndex: jobs.sliceIndex,
+            sliceTotal: jobs.sliceTotal,
+            startedAt: jobs.startedAt,
+          })
+          .from(jobs)
+          .where(
+            and(
+              eq(jobs.status, "running"),
+              inArray(
+                jobs.builderId,
+                rows.map((b) => b.id),
+              ),
+            ),
+          )
+          .orderBy(asc(jobs.startedAt))
+      : [];
+    const runningOf = (builderId: string) =>
+      running
+        .filter((j) => j.builderId === builderId)
+        .map((j) => ({
+          id: j.id,
+          name: j.name,
+          project_id: j.projectId,
+          pipeline_id: j.pipelineId,
+          slice: { index: j.sliceIndex, total: j.sliceTotal },
+          started_at: iso(j.startedAt),
+        }));
     return c.json(
       page(
         rows,
@@ -71,6 +107,7 @@ export const builderAdminRoutes = (deps: AppDeps) => {
           last_seen_at: iso(b.lastSeenAt),
           revoked_at: iso(b.revokedAt),
           created_at: iso(b.createdAt),
+          running_jobs: runningOf(b.id),
         }),
       ),
     );

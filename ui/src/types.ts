@@ -94,6 +94,15 @@ export interface Builder {
   last_seen_at: string | null;
   revoked_at: string | null;
   created_at: string;
+  /** Jobs it holds leases on now, oldest first. */
+  running_jobs: {
+    id: string;
+    name: string;
+    project_id: string;
+    pipeline_id: string;
+    slice: { index: number; total: number };
+    started_at: string | null;
+  }[];
 }
 
 export interface Page<T> {

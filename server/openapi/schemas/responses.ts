@@ -237,6 +237,18 @@ export const Builder = z.object({
   last_seen_at: ntime(),
   revoked_at: ntime(),
   created_at: time(),
+  running_jobs: z
+    .array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        project_id: z.string(),
+        pipeline_id: z.string(),
+        slice: z.object({ index: z.number().int(), total: z.number().int() }),
+        started_at: ntime(),
+      }),
+    )
+    .describe("the jobs it holds leases on now, oldest first"),
 });
 export const BuilderRevoked = z.object({ id: z.string(), revoked: z.literal(true) });
 export const RegistrationToken = z.object({ token: z.string().describe("shown once"), expires_at: time() });

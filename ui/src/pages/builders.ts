@@ -1,5 +1,5 @@
-// /builders: the fleet (administrators only, as the API is), and revoking a builder: its token stops
-// working at once and the jobs it was running go back to the queue.
+// /builders: the fleet (administrators only, as the API is): each builder's capacity, the jobs it
+// runs now, and revoking a builder: its token stops working at once and its jobs go back to the queue.
 import { api } from "../api.ts";
 import { confirmButton, load, loading, setTitle } from "../components.ts";
 import { h } from "../dom.ts";
@@ -19,6 +19,27 @@ function revokeButton(b: Builder, done: () => void): HTMLElement {
       done();
     },
   });
+}
+
+/** Links to the jobs a builder runs now, each with its slice and how long it has run. */
+function runningJobs(b: Builder): HTMLElement | string {
+  if (b.running_jobs.length === 0) return "—";
+  return h(
+    "ul.running-jobs",
+    null,
+    b.running_jobs.map((j) =>
+      h(
+        "li",
+        { "data-job": j.id },
+        h(
+          "a",
+          { href: `/jobs/${j.id}` },
+          j.slice.total > 1 ? `${j.name} ${j.slice.index + 1}/${j.slice.total}` : j.name,
+        ),
+        j.started_at ? h("span.muted", null, `, started ${ago(j.started_at)}`) : "",
+      ),
+    ),
+  );
 }
 
 export function buildersPage(root: HTMLElement): void {
@@ -52,9 +73,16 @@ export function buildersPage(root: HTMLElement): void {
               h(
                 "tr",
                 null,
-                ["Name", "State", "Driver", "Slots", "Last seen", "Registered", "Actions"].map((t) =>
-                  h("th", { scope: "col" }, t),
-                ),
+                [
+                  "Name",
+                  "State",
+                  "Driver",
+                  "Slots in use",
+                  "Running",
+                  "Last seen",
+                  "Registered",
+                  "Actions",
+                ].map((t) => h("th", { scope: "col" }, t)),
               ),
             ),
             h(
@@ -73,7 +101,12 @@ export function buildersPage(root: HTMLElement): void {
                       ? h("span", { title: "no container isolates its jobs" }, "process (unsandboxed)")
                       : (b.driver ?? "—"),
                   ),
-                  h("td", { "data-label": "Slots" }, String(b.slots)),
+                  h(
+                    "td",
+                    { "data-label": "Slots in use", "data-used": String(b.running_jobs.length) },
+                    `${b.running_jobs.length} / ${b.slots}`,
+                  ),
+                  h("td", { "data-label": "Running" }, runningJobs(b)),
                   h("td", { "data-label": "Last seen" }, ago(b.last_seen_at) || "never"),
                   h("td", { "data-label": "Registered" }, ago(b.created_at)),
                   h("td", { "data-label": "Actions" }, b.revoked_at ? "" : revokeButton(b, again)),
