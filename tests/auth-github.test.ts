@@ -156,6 +156,10 @@ describe("GitHub sign-in", () => {
       "/login?github_error=state",
     );
     expect((await html("error=access_denied")).headers.get("location")).toBe("/login?github_error=denied");
+    expect((await html("state=only")).headers.get("location")).toBe("/login?github_error=code");
+    const api = await fetch(`${server.url}/api/v1/auth/github/callback?state=only`, { redirect: "manual" });
+    expect(api.status).toBe(400);
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe("invalid_query");
   });
 
   test("sign-ins and refusals are in the audit log", async () => {

@@ -104,7 +104,7 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
       deleteCookie(c, STATE_COOKIE, { path: CALLBACK, secure: deps.tls, httpOnly: true, sameSite: "Lax" });
       if (error) throw refuse("denied", new Unauthorized(`GitHub refused the sign-in: ${error}`));
       if (!code || !state)
-        throw new BadRequest("`code` and `state` are required", undefined, "invalid_query");
+        throw refuse("code", new BadRequest("`code` and `state` are required", undefined, "invalid_query"));
       if (!expected || !tokensEqual(state, expected)) {
         throw refuse(
           "state",
