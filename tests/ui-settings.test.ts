@@ -38,6 +38,25 @@ workflows:
     jobs: [build]
 `;
 
+/** On the `params` branch: a pipeline parameter the trigger form sets. */
+const PARAMS = `version: 2.1
+parameters:
+  greeting:
+    type: string
+    default: hello
+  loud:
+    type: boolean
+    default: false
+jobs:
+  say:
+    machine: true
+    steps:
+      - run: echo << pipeline.parameters.greeting >> loud=<< pipeline.parameters.loud >>
+workflows:
+  main:
+    jobs: [say]
+`;
+
 /** On the `gated` branch: a workflow held for approval before its one job. */
 const GATED = `version: 2.1
 jobs:
@@ -166,6 +185,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
     repo.commit({ ".circleci/config.yml": GATED }, "gated config", "gated");
+    repo.commit({ ".circleci/config.yml": PARAMS }, "params config", "params");
     projectId = (
       await json<{ id: string }>(
         server.api("/api/v1/projects", { method: "POST", json: { name: "acme/api", repo_url: repo.bare } }),
@@ -653,6 +673,27 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     ).toBe(1);
     await expect(retired.acquire({ free_slots: 1, driver: "process" })).rejects.toThrow(/revoked/);
     await screenshot(page, "builders-revoked");
+  });
+
+  test("the trigger form sends pipeline parameters, and says which line is malformed", async () => {
+    await page.goto(`${server.url}/projects/${projectId}`);
+    await page.waitForSelector("form.trigger");
+    await page.fill("#trigger-branch", "params");
+    await page.click("details.trigger-params summary");
+    await page.fill("#trigger-params", "greeting=bonjour\nnot a pair");
+    await page.click("form.trigger button[type=submit]");
+    await page.waitForSelector("form.trigger .error:has-text('line 2')");
+    await page.fill("#trigger-params", "greeting=bonjour\nloud=true");
+    await screenshot(page, "trigger-parameters");
+    await page.click("form.trigger button[type=submit]");
+    await page.waitForURL(/\/pipelines\//);
+    let job = await acquireJob(builder);
+    while (job.job.name !== "say") {
+      await builder.finish(job.job.id, { status: "canceled", unsandboxed: true, log_bytes: 0 });
+      job = await acquireJob(builder);
+    }
+    expect(JSON.stringify(job)).toContain("echo bonjour loud=true");
+    await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
   });
 
   test("a project reader sees the settings read-only and no audit log", async () => {

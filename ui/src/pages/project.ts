@@ -1,4 +1,5 @@
-// /projects/:id: the project, a "Trigger pipeline" form and its pipelines, live.
+// /projects/:id: the project, a "Trigger pipeline" form (branch and pipeline parameters) and its
+// pipelines, live.
 import { api, subscribeEvents } from "../api.ts";
 import { errorBox, load, loading, setTitle } from "../components.ts";
 import { h } from "../dom.ts";
@@ -64,6 +65,24 @@ export function projectPage(root: HTMLElement, { id }: Params): () => void {
   return unsubscribe;
 }
 
+/**
+ * Pipeline parameters as typed in the trigger form: one `name=value` per line, blank lines ignored;
+ * `true`/`false` and integers become booleans and numbers, as `cairn trigger --param` reads them.
+ */
+export function parseParameters(text: string): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line) return;
+    const eq = line.indexOf("=");
+    if (eq <= 0) throw new Error(`Parameters, line ${i + 1}: expected name=value, got "${line}"`);
+    const name = line.slice(0, eq).trim();
+    const v = line.slice(eq + 1).trim();
+    out[name] = v === "true" ? true : v === "false" ? false : /^-?\d+$/.test(v) ? Number(v) : v;
+  });
+  return out;
+}
+
 function triggerForm(project: Project): HTMLElement {
   const branch = h("input#trigger-branch", {
     name: "branch",
@@ -71,6 +90,13 @@ function triggerForm(project: Project): HTMLElement {
     required: true,
     autocomplete: "off",
   });
+  const params = h("textarea#trigger-params", {
+    name: "parameters",
+    rows: 3,
+    spellcheck: "false",
+    placeholder: "deploy=true\nregion=eu-west-1",
+    "aria-describedby": "trigger-params-help",
+  }) as HTMLTextAreaElement;
   const button = h("button.primary", { type: "submit" }, "Trigger pipeline");
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
@@ -78,16 +104,41 @@ function triggerForm(project: Project): HTMLElement {
     { "aria-labelledby": "trigger-title" },
     h("h2#trigger-title", null, "Trigger pipeline"),
     h("div.inline-form", null, h("label", { for: "trigger-branch" }, "Branch"), branch, button),
+    h(
+      "details.trigger-params",
+      null,
+      h("summary", null, "Pipeline parameters"),
+      h("label.visually-hidden", { for: "trigger-params" }, "Pipeline parameters, one name=value per line"),
+      params,
+      h(
+        "p#trigger-params-help.muted",
+        null,
+        "One name=value per line, for the config's ",
+        h("code", null, "parameters:"),
+        "; true, false and integers keep their type.",
+      ),
+    ),
     status,
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    let parameters: Record<string, string | number | boolean>;
+    try {
+      parameters = parseParameters(params.value);
+    } catch (err) {
+      status.replaceChildren(errorBox(err));
+      params.focus();
+      return;
+    }
     button.disabled = true;
     status.replaceChildren(h("span.muted", null, "Triggering…"));
     try {
       const created = await api<{ id: string; number: number }>(`/projects/${project.id}/pipelines`, {
         method: "POST",
-        json: { branch: branch.value.trim() },
+        json: {
+          branch: branch.value.trim(),
+          ...(Object.keys(parameters).length ? { parameters } : {}),
+        },
       });
       navigate(`/pipelines/${created.id}`);
     } catch (err) {
