@@ -65,6 +65,8 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
   let unsandboxed = driver.kind !== "lxc";
   let status: FinishReport["status"] = "success";
   let failureReason: string | undefined;
+  /** The host failed under the job: reported `lost`, so the server re-queues it once. */
+  let hostLost = false;
   const workdir = expandHome(payload.working_directory || "~/project");
   try {
     // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
@@ -99,8 +101,10 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         uploader.write(note(`${name}: ${(err as Error).message}`));
         code = 1;
         // The host, not the build, failed: say so in the job's failure reason.
-        if ((err as { code?: string }).code === "transport_closed")
-          stop(`infrastructure: lost the connection to the fleet host (${(err as Error).message})`);
+        if ((err as { code?: string }).code === "transport_closed") {
+          hostLost = true;
+          stop(`lost the connection to the fleet host (${(err as Error).message})`);
+        }
       }
       if (abort.signal.aborted) {
         uploader.write(note(`Stopped: ${abortReason}`));
@@ -128,7 +132,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       });
     }
     if (abort.signal.aborted) {
-      status = abortReason === "canceled by a user" ? "canceled" : "failed";
+      status = abortReason === "canceled by a user" ? "canceled" : hostLost ? "lost" : "failed";
       failureReason = abortReason ?? undefined;
     } else if (failed) {
       status = "failed";

@@ -14,7 +14,7 @@ import type { SealedSecrets } from "./secrets/box.ts";
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 export type { Step };
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -220,7 +220,11 @@ export interface StepReport {
 }
 
 export interface FinishReport {
-  status: "success" | "failed" | "canceled";
+  /**
+   * `lost`: the builder's fleet host failed under the job (an infrastructure failure, not the
+   * build's): the server marks it lost and re-queues it once, as for a builder that went silent.
+   */
+  status: "success" | "failed" | "canceled" | "lost";
   /** Why the job failed when no step did (checkout, sandbox, timeout). */
   failure_reason?: string;
   unsandboxed: boolean;

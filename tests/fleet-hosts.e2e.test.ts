@@ -17,7 +17,13 @@ import { startTestServer, type TestServer } from "./support/server.ts";
 const skip = await requireLxc({ sshd: true });
 const PATHS = ["/var/lib/cairn-test-lxc-host-a", "/var/lib/cairn-test-lxc-host-b"];
 
-type Job = { id: string; name: string; status: string; failure_reason: string | null };
+type Job = {
+  id: string;
+  name: string;
+  status: string;
+  failure_reason: string | null;
+  superseded_by: string | null;
+};
 
 /** A workflow of `n` independent jobs that each hold their container for `seconds`. */
 function jobs(prefix: string, n: number, seconds: number): string {
@@ -152,7 +158,7 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     for (const lxcPath of PATHS) expect(await cairnContainers({ lxcPath })).toEqual([]);
   });
 
-  test("with host b's sshd killed, its job fails as an infrastructure failure, its slots are withdrawn and jobs complete on host a", async () => {
+  test("with host b's sshd killed, its job is lost as an infrastructure failure and re-queued, its slots are withdrawn and jobs complete on host a", async () => {
     // Two long jobs at once: the second goes to b, the less loaded host.
     const long = await pipeline(jobs("long", 2, 12));
     const onB = await until("a long job to be running on host b", async () => {
@@ -170,13 +176,17 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
       30_000,
     );
     const lost = await allDone([onB]);
-    expect(lost[0].status).toBe("failed");
-    expect(lost[0].failure_reason).toMatch(/^infrastructure: lost the connection to the fleet host/);
+    expect(lost[0].status).toBe("lost");
+    expect(lost[0].failure_reason).toMatch(
+      /^infrastructure failure: lost the connection to the fleet host .*; re-queued as attempt 2$/,
+    );
+    const retry = lost[0].superseded_by!;
+    expect(retry).toBeString();
 
     const ids = await pipeline(jobs("survive", 4, 1));
-    const done = await allDone([...ids, onA]);
-    expect(done.map((j) => j.status)).toEqual([...ids, onA].map(() => "success"));
-    expect(ids.map(hostOf)).toEqual(ids.map(() => label(0)));
+    const done = await allDone([...ids, onA, retry]);
+    expect(done.map((j) => j.status)).toEqual([...ids, onA, retry].map(() => "success"));
+    expect([...ids, retry].map(hostOf)).toEqual([...ids, retry].map(() => label(0)));
     expect(builder.child.exitCode).toBeNull();
     expect(await cairnContainers({ lxcPath: PATHS[0] })).toEqual([]);
     // b's container could not be destroyed while b was unreachable: the reaper's job when it is back.

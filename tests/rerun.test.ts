@@ -79,3 +79,40 @@ test("re-run failed runs only what did not succeed, then the pipeline succeeds",
 test("bad input to re-run is a 400, an unknown workflow a 404", async () => {
   expect((await server.api("/api/v1/workflows/nope/rerun", { method: "POST", json: {} })).status).toBe(404);
 });
+
+test("a builder that reports `lost` (its fleet host failed) gets the job re-queued once, elsewhere; then it stays lost", async () => {
+  const created = (await (
+    await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } })
+  ).json()) as { id: string };
+  const first = await registerSimBuilder(server.url, server.token, "host-failed");
+  const second = await registerSimBuilder(server.url, server.token, "other");
+  const host = "lost the connection to the fleet host (b: connection reset)";
+  const lost = await acquireJob(first);
+  await first.finish(lost.job.id, { status: "lost", failure_reason: host, unsandboxed: true, log_bytes: 0 });
+  // The retry goes to another live builder; the workflow's other jobs run meanwhile.
+  let retry = await acquireJob(second);
+  while (retry.job.name !== lost.job.name) {
+    await second.finish(retry.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+    retry = await acquireJob(second);
+  }
+  expect(retry.job.attempt).toBe(2);
+  await second.finish(retry.job.id, {
+    status: "lost",
+    failure_reason: host,
+    unsandboxed: true,
+    log_bytes: 0,
+  });
+  const get = async (id: string) =>
+    (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job & { failure_reason: string | null };
+  const [a1, a2] = [await get(lost.job.id), await get(retry.job.id)];
+  expect([a1.attempt, a1.status, a1.superseded_by]).toEqual([1, "lost", retry.job.id]);
+  expect([a2.attempt, a2.status, a2.superseded_by]).toEqual([2, "lost", null]);
+  expect(a1.failure_reason).toBe(`infrastructure failure: ${host}; re-queued as attempt 2`);
+  expect(a2.failure_reason).toBe(`infrastructure failure: ${host}`);
+  const p = (await (await server.api(`/api/v1/pipelines/${created.id}`)).json()) as { status: string };
+  expect(p.status).not.toBe("success");
+  // A finish for a job the builder no longer holds is refused, whatever its status.
+  await expect(
+    second.finish(retry.job.id, { status: "lost", unsandboxed: true, log_bytes: 0 }),
+  ).rejects.toThrow();
+});

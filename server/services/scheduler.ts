@@ -388,6 +388,17 @@ export class Scheduler {
   async finish(builderId: string, jobId: string, report: FinishReport): Promise<boolean> {
     // Flush first: a viewer that sees the job ended must already find its last line stored.
     await this.logs.endSegment(jobId);
+    if (report.status === "lost") {
+      const job = await this.db.query.jobs.findFirst({
+        where: and(eq(jobs.id, jobId), eq(jobs.builderId, builderId)),
+      });
+      if (!job || job.status !== "running") return false;
+      return this.loseJob(
+        job,
+        `infrastructure failure: ${report.failure_reason ?? "the builder lost its fleet host"}`,
+        eq(jobs.builderId, builderId),
+      );
+    }
     const r = await this.db
       .update(jobs)
       .set({
@@ -455,7 +466,7 @@ export class Scheduler {
     job: typeof jobs.$inferSelect,
     reason: string,
     also?: ReturnType<typeof lt>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const retryId = job.attempt === 1 ? newId() : null;
     const lost = await this.db.transaction(async (tx) => {
       const r = await tx
@@ -476,10 +487,11 @@ export class Scheduler {
       }
       return true;
     });
-    if (!lost) return;
+    if (!lost) return false;
     await this.logs.finish(job.id, "lost");
     await this.jobEvent(job, "job.finished", "lost");
     await this.advance(job.workflowId);
+    return true;
   }
 
   /**

@@ -65,7 +65,9 @@ export const StepReport = z.looseObject({
   log_offset: z.number().int().min(0).optional(),
 });
 export const FinishReport = z.looseObject({
-  status: z.enum(["success", "failed", "canceled"]),
+  status: z
+    .enum(["success", "failed", "canceled", "lost"])
+    .describe("lost: the fleet host failed under the job; the server re-queues it once"),
   failure_reason: z.string().nullable().optional(),
   unsandboxed: z.boolean().optional(),
   log_bytes: z.number().int().min(0).optional(),
