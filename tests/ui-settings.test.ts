@@ -22,7 +22,7 @@ import {
 } from "../ui/testing/browser.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { json, startTestServer, type TestServer } from "./support/server.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
 setDefaultTimeout(120_000);
@@ -98,12 +98,6 @@ let errors: string[];
 let builder: ServerClient;
 let projectId: string;
 let finishedJob: string;
-
-async function json<T>(res: Response | Promise<Response>): Promise<T> {
-  const r = await res;
-  if (!r.ok) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
-  return (await r.json()) as T;
-}
 
 /** An OpenSSH ed25519 public key line (a valid key blob; the private half is never needed here). */
 function ed25519Line(comment: string): string {

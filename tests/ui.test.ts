@@ -17,7 +17,7 @@ import {
 } from "../ui/testing/browser.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { json, startTestServer, type TestServer } from "./support/server.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
 setDefaultTimeout(120_000); // as `npm test` sets it, for runs of this file alone
@@ -54,12 +54,6 @@ let builder: ServerClient;
 let projectId: string;
 /** The pipeline triggered from the project page: the stand-in builder runs its first job. */
 let triggered: string;
-
-async function json<T>(res: Response | Promise<Response>): Promise<T> {
-  const r = await res;
-  if (!r.ok) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
-  return (await r.json()) as T;
-}
 
 /** Keeps a sim job's lease alive like a builder's heartbeat loop; calls onCancel when told to stop. */
 function heartbeat(jobId: string, onCancel: () => void): () => void {

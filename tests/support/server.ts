@@ -45,3 +45,10 @@ export async function startTestServer(opts: { dataDir?: string } = {}): Promise<
     },
   };
 }
+
+/** A response's JSON body; any status but 2xx throws with the body, so a test says what went wrong. */
+export async function json<T>(res: Response | Promise<Response>): Promise<T> {
+  const r = await res;
+  if (!r.ok) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+  return (await r.json()) as T;
+}
