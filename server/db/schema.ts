@@ -247,8 +247,11 @@ export const logChunks = sqliteTable(
 );
 
 /**
- * The current segment's raw bytes, sealed under the master key (they are unmasked), kept only so a
- * restarted server can rebuild the log pipeline's state; deleted when the segment ends.
+ * Raw bytes of the current segment, sealed under the master key (they are unmasked), kept only so a
+ * restarted server can rebuild the log pipeline's state; deleted when the segment ends. Usually one
+ * row, replaced on every write: a resume point (`firstLine` set) holding the escape sequences that
+ * restore the style there and the raw bytes since the last line ended (server/logs/resume-point.ts).
+ * Rows without `firstLine` are raw bytes appended after it (or after the segment start, when none).
  */
 export const logRaw = sqliteTable(
   "log_raw",
@@ -257,6 +260,8 @@ export const logRaw = sqliteTable(
       .notNull()
       .references(() => jobs.id),
     offset: integer("offset").notNull(),
+    /** Set on a resume point: the number of the first line its replay emits. */
+    firstLine: integer("first_line"),
     envelope: text("envelope").notNull(),
   },
   (t) => [uniqueIndex("log_raw_job_offset").on(t.jobId, t.offset)],

@@ -122,12 +122,12 @@ describe("ingest", () => {
     expect(stale.status).toBe("rejected");
     expect(fine).toEqual({ status: "fulfilled", value: { ok: true, offset: 8 } });
     expect(await texts(svc, jobId)).toEqual(["one"]);
+    // Nor did it replace the job's resume point.
+    expect((await db.select().from(logRaw).where(eq(logRaw.jobId, jobId))).map((r) => r.offset)).toEqual([4]);
     expect(await svc.append(jobId, 4, enc.encode("two\n"), "b2")).toEqual({ ok: true, offset: 8 });
     expect(await texts(svc, jobId)).toEqual(["one", "two"]);
     expect(await texts(svc, other)).toEqual(["uno", "dos"]);
-    expect((await db.select().from(logRaw).where(eq(logRaw.jobId, jobId))).map((r) => r.offset)).toEqual([
-      0, 4,
-    ]);
+    expect((await db.select().from(logRaw).where(eq(logRaw.jobId, jobId))).map((r) => r.offset)).toEqual([8]);
   });
 });
 

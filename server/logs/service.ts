@@ -2,8 +2,9 @@
 // log pipeline (mask, parse ANSI, split lines); the resulting chunks — and the raw bytes, sealed,
 // until their segment ends — are persisted in libSQL before the upload is acknowledged (uploads of
 // many jobs that arrive together share one transaction), then fanned out to live viewers. A
-// restarted server rebuilds a pipeline's state by replaying the sealed raw bytes of the current
-// segment, so no acknowledged byte is ever lost.
+// restarted server rebuilds a pipeline's state by replaying the sealed raw bytes since the job's
+// last resume point (usually the unterminated last line; see resume-point.ts), so no acknowledged
+// byte is ever lost.
 // When the job ends the log is compacted into one blob-store object and its rows are removed.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
@@ -13,6 +14,7 @@ import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
 import { Conflict, NotFound } from "../errors.ts";
 import { LogHub } from "./hub.ts";
+import { type ResumePoint, ResumeTracker } from "./resume-point.ts";
 
 export interface LogPipelineFactory {
   create(opts?: LogPipelineOptions): LogPipeline;
@@ -36,8 +38,22 @@ export interface LogServiceDeps {
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
 
 type JobRow = typeof jobs.$inferSelect;
-/** `builderId`: the write applies only while this builder holds the job's lease. */
-type PersistOpts = { raw?: Uint8Array; endSegment?: boolean; builderId?: string };
+/**
+ * `raw`: bytes to append to the stored segment; `resume`: a resume point that replaces it;
+ * `builderId`: the write applies only while this builder holds the job's lease.
+ */
+type PersistOpts = {
+  raw?: Uint8Array;
+  resume?: { point: ResumePoint; firstLine: number };
+  endSegment?: boolean;
+  builderId?: string;
+};
+/** A job's pipeline, the mirror finding its resume points, and the stored point (null: none). */
+interface Live {
+  pipeline: LogPipeline;
+  tracker: ResumeTracker;
+  point: { offset: number; prefix: Uint8Array; firstLine: number } | null;
+}
 interface PendingWrite {
   job: JobRow;
   chunks: LogChunk[];
@@ -62,6 +78,7 @@ const C = {
   body: logChunks.body.name,
   rawJobId: logRaw.jobId.name,
   rawOffset: logRaw.offset.name,
+  rawFirstLine: logRaw.firstLine.name,
   rawEnvelope: logRaw.envelope.name,
 };
 
@@ -77,7 +94,7 @@ export const archiveKey = (jobId: string) => `logs/${jobId}.ndjson`;
 
 export class LogService {
   readonly hub = new LogHub();
-  private readonly pipelines = new Map<string, LogPipeline>();
+  private readonly pipelines = new Map<string, Live>();
   /**
    * The job row as our last write left it, kept while its pipeline lives: an upload then needs no
    * read. If another server process wrote meanwhile, our conditional write fails and both go.
@@ -112,24 +129,49 @@ export class LogService {
 
   private rawContext = (jobId: string, offset: number) => `lograw:${jobId}:${offset}`;
 
-  /** The job's pipeline; after a restart, rebuilt by replaying the current segment's sealed raw bytes. */
-  private async pipelineFor(job: JobRow): Promise<LogPipeline> {
+  /**
+   * The job's pipeline; after a restart, rebuilt by replaying the stored raw bytes: from the resume
+   * point (its prefix restores the style, pushed before the secrets so nothing in it is masked)
+   * or, with none, from the segment start; then any bytes appended after it.
+   */
+  private async pipelineFor(job: JobRow): Promise<Live> {
     const existing = this.pipelines.get(job.id);
     if (existing) return existing;
     const secrets = (await this.deps.secretsFor?.(job.id)) ?? [];
-    const pipeline = this.deps.factory.create({ secrets, firstLine: job.logSegmentLines + 1 });
-    if (job.logBytes > job.logSegmentOffset) {
-      const rows = await this.deps.db
-        .select()
-        .from(logRaw)
-        .where(eq(logRaw.jobId, job.id))
-        .orderBy(asc(logRaw.offset));
-      // Determinism: replaying the same bytes re-emits exactly the lines already stored.
-      for (const row of rows)
-        pipeline.push(this.deps.sealer.open(row.envelope, this.rawContext(job.id, row.offset)));
+    const rows =
+      job.logBytes > job.logSegmentOffset
+        ? await this.deps.db.select().from(logRaw).where(eq(logRaw.jobId, job.id)).orderBy(asc(logRaw.offset))
+        : [];
+    const open = (row: (typeof rows)[number]) =>
+      this.deps.sealer.open(row.envelope, this.rawContext(job.id, row.offset));
+    let live: Live;
+    const base = rows[0]?.firstLine != null ? rows.shift()! : undefined;
+    if (base) {
+      const { prefix, tail } = unpackPoint(open(base));
+      const pipeline = this.deps.factory.create({ firstLine: base.firstLine! });
+      pipeline.push(prefix);
+      for (const secret of secrets) pipeline.addSecret(secret);
+      pipeline.push(tail);
+      const tracker = new ResumeTracker(secrets, base.offset);
+      tracker.restore(prefix, base.offset);
+      tracker.scan(tail, base.offset);
+      live = {
+        pipeline,
+        tracker,
+        point: { offset: base.offset, prefix: prefix.slice(), firstLine: base.firstLine! },
+      };
+    } else {
+      const pipeline = this.deps.factory.create({ secrets, firstLine: job.logSegmentLines + 1 });
+      live = { pipeline, tracker: new ResumeTracker(secrets, job.logSegmentOffset), point: null };
     }
-    this.pipelines.set(job.id, pipeline);
-    return pipeline;
+    // Determinism: replaying the same bytes re-emits exactly the lines already stored.
+    for (const row of rows) {
+      const bytes = open(row);
+      live.pipeline.push(bytes);
+      live.tracker.scan(bytes, row.offset);
+    }
+    this.pipelines.set(job.id, live);
+    return live;
   }
 
   /**
@@ -151,19 +193,41 @@ export class LogService {
       const end = start + bytes.length;
       if (end <= acked) return { ok: true, offset: acked }; // already have it all
       const fresh = bytes.subarray(acked - start);
-      const pipeline = await this.pipelineFor(job);
-      const chunks = pipeline.push(fresh);
+      const live = await this.pipelineFor(job);
+      const chunks = live.pipeline.push(fresh);
+      live.tracker.scan(fresh, acked);
+      const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
+      const resume = this.resumeAfter(live, acked, fresh, lines);
       try {
-        await this.persist(job, chunks, end, { raw: fresh, builderId });
+        await this.persist(job, chunks, end, resume ? { resume, builderId } : { raw: fresh, builderId });
+        if (resume)
+          live.point = {
+            offset: resume.point.offset,
+            prefix: resume.point.prefix,
+            firstLine: resume.firstLine,
+          };
       } catch (err) {
         // The pipeline consumed bytes that were not stored: drop it; the next call replays.
         this.drop(jobId);
         throw err;
       }
-      const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
       this.positions.set(jobId, { ...job, logBytes: end, logLines: lines });
       return { ok: true, offset: end };
     });
+  }
+
+  /**
+   * The resume point to store after a push: a new one if a line ended (no line can have ended
+   * after it, so its replay numbers lines from `lines + 1`), else the stored one with a longer
+   * tail while that stays short; null: append the bytes instead.
+   */
+  private resumeAfter(live: Live, acked: number, fresh: Uint8Array, lines: number): PersistOpts["resume"] {
+    const point = live.tracker.point(live.point?.offset ?? -1);
+    if (point) return { point, firstLine: lines + 1 };
+    if (!live.point) return undefined;
+    const { offset, prefix, firstLine } = live.point;
+    const tail = acked === offset ? fresh : live.tracker.bytesSince(offset);
+    return tail ? { point: { offset, prefix, tail }, firstLine } : undefined;
   }
 
   /** Ends a segment (a step): the partial last line becomes a line and the sealed raw bytes go. */
@@ -172,8 +236,7 @@ export class LogService {
       const job = await this.job(jobId);
       if (job.logArchivedAt) return;
       if (!this.pipelines.has(jobId) && job.logBytes === job.logSegmentOffset) return;
-      const pipeline = await this.pipelineFor(job);
-      const chunks = pipeline.flush();
+      const chunks = (await this.pipelineFor(job)).pipeline.flush();
       await this.persist(job, chunks, job.logBytes, { endSegment: true });
       this.drop(jobId);
     });
@@ -187,7 +250,7 @@ export class LogService {
   }
 
   private drop(jobId: string): void {
-    this.pipelines.get(jobId)?.dispose();
+    this.pipelines.get(jobId)?.pipeline.dispose();
     this.pipelines.delete(jobId);
     this.positions.delete(jobId);
   }
@@ -263,17 +326,29 @@ export class LogService {
         });
       }
     };
+    // A resume point replaces whatever the job had stored.
+    const replacing = batch.filter((w) => w.opts.resume);
+    for (let i = 0; i < replacing.length; i += ROWS_PER_INSERT) {
+      const part = replacing.slice(i, i + ROWS_PER_INSERT);
+      statements.push({
+        sql:
+          `DELETE FROM ${T.logRaw} WHERE ${C.rawJobId} IN (SELECT v.column1 FROM (VALUES ` +
+          `${part.map(() => "(?, ?, ?, ?)").join(", ")}) AS v WHERE ${unchangedRow(2)})`,
+        args: part.flatMap((w) => [w.job.id, ...cond(w)]),
+      });
+    }
     insert(
       T.logRaw,
-      [C.rawJobId, C.rawOffset, C.rawEnvelope],
-      batch
-        .filter((w) => w.opts.raw)
-        .map((w) => [
-          w.job.id,
-          w.job.logBytes,
-          this.deps.sealer.seal(w.opts.raw!, this.rawContext(w.job.id, w.job.logBytes)),
-          ...cond(w),
-        ]),
+      [C.rawJobId, C.rawOffset, C.rawFirstLine, C.rawEnvelope],
+      batch.flatMap((w): InValue[][] => {
+        const { raw, resume } = w.opts;
+        const [offset, firstLine, bytes] = resume
+          ? [resume.point.offset, resume.firstLine, packPoint(resume.point)]
+          : [w.job.logBytes, null, raw];
+        if (!bytes) return [];
+        const envelope = this.deps.sealer.seal(bytes, this.rawContext(w.job.id, offset));
+        return [[w.job.id, offset, firstLine, envelope, ...cond(w)]];
+      }),
     );
     insert(
       T.logChunks,
@@ -377,4 +452,18 @@ export class LogService {
   async lineCount(jobId: string): Promise<number> {
     return (await this.job(jobId)).logLines;
   }
+}
+
+/** A resume point's sealed bytes: the prefix's length (4 bytes, big-endian), the prefix, the tail. */
+function packPoint({ prefix, tail }: ResumePoint): Uint8Array {
+  const out = new Uint8Array(4 + prefix.length + tail.length);
+  new DataView(out.buffer).setUint32(0, prefix.length);
+  out.set(prefix, 4);
+  out.set(tail, 4 + prefix.length);
+  return out;
+}
+
+function unpackPoint(bytes: Uint8Array): { prefix: Uint8Array; tail: Uint8Array } {
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  return { prefix: bytes.subarray(4, 4 + n), tail: bytes.subarray(4 + n) };
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `log_raw` ADD `first_line` integer;
