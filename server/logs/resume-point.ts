@@ -88,7 +88,7 @@ export class ResumeTracker {
 
   /** Follows raw bytes that start at raw offset `at` (consecutive with what came before). */
   scan(bytes: Uint8Array, at: number): void {
-    if (this.exact) for (let i = 0; i < bytes.length; i++) this.step(bytes[i], at + i + 1);
+    if (this.exact) this.follow(bytes, at);
     this.end = at + bytes.length;
     if (this.exact) this.checkSecrets(bytes, at);
     this.keepRecent(bytes);
@@ -159,6 +159,28 @@ export class ResumeTracker {
     for (let k = 0; k < this.spans.length; k += 2)
       if (offset > this.spans[k] && offset < this.spans[k + 1]) return true;
     return this.spanStart >= 0 && offset > this.spanStart;
+  }
+
+  /**
+   * In ground state only ESC and newline matter (text and the other controls leave the state and
+   * the style alone), so the runs between ESCs are searched natively, not stepped through.
+   */
+  private follow(bytes: Uint8Array, at: number): void {
+    let i = 0;
+    while (i < bytes.length) {
+      if (this.state !== GROUND) {
+        this.step(bytes[i], at + i + 1);
+        i++;
+        continue;
+      }
+      const esc = bytes.indexOf(ESC, i);
+      const stop = esc < 0 ? bytes.length : esc;
+      const nl = stop > i ? bytes.lastIndexOf(NL, stop - 1) : -1;
+      if (nl >= i) this.control(NL, at + nl + 1);
+      if (esc < 0) return;
+      this.step(ESC, at + esc + 1);
+      i = esc + 1;
+    }
   }
 
   /** One byte; `after` is the raw offset just past it. Mirrors parser.ts `step`. */
@@ -269,7 +291,11 @@ export class ResumeTracker {
 
   /** Records an SGR as ESC [ params m; one whose first parameter is 0 resets what came before. */
   private sgrEnd(): void {
-    const seq = Uint8Array.from([ESC, 0x5b, ...this.params, 0x6d]);
+    const seq = new Uint8Array(this.params.length + 3);
+    seq[0] = ESC;
+    seq[1] = 0x5b;
+    seq.set(this.params, 2);
+    seq[seq.length - 1] = 0x6d;
     let i = 0;
     while (i < this.params.length && this.params[i] === 0x30) i++;
     const resets = i === this.params.length || this.params[i] === 0x3b || this.params[i] === 0x3a;
@@ -281,6 +307,11 @@ export class ResumeTracker {
   private oscEnd(): void {
     const p = this.oscBytes;
     if (this.oscOverflow || p.length < 2 || p[0] !== 0x38 || p[1] !== 0x3b) return;
-    this.osc = Uint8Array.from([ESC, 0x5d, ...p, 0x07]);
+    const seq = new Uint8Array(p.length + 3);
+    seq[0] = ESC;
+    seq[1] = 0x5d;
+    seq.set(p, 2);
+    seq[seq.length - 1] = 0x07;
+    this.osc = seq;
   }
 }

@@ -276,7 +276,7 @@ export class LogService {
         await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
         this.lastCommit = performance.now();
         const batch = this.writes.splice(0, WRITE_BATCH);
-        const { statements, checks } = this.commitStatements(batch);
+        const { statements, applied } = this.commitStatements(batch);
         // One batch call runs start to commit without yielding: an interactive transaction would
         // hold the write lock across awaits while other requests' statements queue behind it.
         let results: ResultSet[];
@@ -287,7 +287,7 @@ export class LogService {
           continue;
         }
         batch.forEach((w, i) => {
-          if (results[checks[i]].rowsAffected !== 1) {
+          if (!applied(results, i)) {
             w.reject(new Error(`log of job ${w.job.id} moved under us (expected offset ${w.job.logBytes})`));
             return;
           }
@@ -307,7 +307,11 @@ export class LogService {
    * write started from, so a write that lost a race with another server process changes nothing
    * and its UPDATE reports no row. A commit holds at most one write per job (they are serial).
    */
-  private commitStatements(batch: PendingWrite[]): { statements: InStatement[]; checks: number[] } {
+  private commitStatements(batch: PendingWrite[]): {
+    statements: InStatement[];
+    /** Whether the batch's i-th write applied, from the statements' results. */
+    applied: (results: ResultSet[], i: number) => boolean;
+  } {
     const statements: InStatement[] = [];
     // Each VALUES row ends with its write's condition: offset, lines, lease holder (null: any).
     const cond = (w: PendingWrite): InValue[] => [w.job.logBytes, w.job.logLines, w.opts.builderId ?? null];
@@ -357,30 +361,54 @@ export class LogService {
         w.chunks.map((c) => [w.job.id, c.first, c.last, JSON.stringify(c.lines), ...cond(w)]),
       ),
     );
-    const checks = batch.map(({ job, chunks, end, opts }) => {
-      const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
-      const leased = opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
+    const linesOf = (w: PendingWrite) =>
+      w.chunks.length ? w.chunks[w.chunks.length - 1].last : w.job.logLines;
+    // Appends move their job rows in one UPDATE … FROM (VALUES …); RETURNING names the rows it moved.
+    const moves = batch.filter((w) => !w.opts.endSegment);
+    let moved: number | undefined;
+    if (moves.length) {
+      statements.push({
+        sql:
+          `UPDATE ${T.jobs} SET ${C.logBytes} = v.column2, ${C.logLines} = v.column3 FROM (VALUES ` +
+          `${moves.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}) AS v WHERE ${T.jobs}.${C.id} = v.column1 ` +
+          `AND ${T.jobs}.${C.logBytes} = v.column4 AND ${T.jobs}.${C.logLines} = v.column5 ` +
+          `AND (v.column6 IS NULL OR ${T.jobs}.${C.builderId} = v.column6) RETURNING ${T.jobs}.${C.id}`,
+        args: moves.flatMap((w) => [w.job.id, w.end, linesOf(w), ...cond(w)]),
+      });
+      moved = statements.length - 1;
+    }
+    // Segment ends (rare) one by one: they also drop the stored raw bytes.
+    const ends = new Map<PendingWrite, number>();
+    for (const w of batch.filter((w) => w.opts.endSegment)) {
+      const { job, end } = w;
+      const lines = linesOf(w);
+      const leased = w.opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
       const where = `${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?${leased}`;
       const args = [
         job.id,
         job.logBytes,
         job.logLines,
-        ...(opts.builderId !== undefined ? [opts.builderId] : []),
+        ...(w.opts.builderId !== undefined ? [w.opts.builderId] : []),
       ];
-      if (opts.endSegment) {
-        statements.push({
-          sql: `DELETE FROM ${T.logRaw} WHERE ${C.rawJobId} = ? AND EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${where})`,
-          args: [job.id, ...args],
-        });
-      }
-      const segment = opts.endSegment ? `, ${C.segmentOffset} = ${end}, ${C.segmentLines} = ${lines}` : "";
       statements.push({
-        sql: `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?${segment} WHERE ${where}`,
+        sql: `DELETE FROM ${T.logRaw} WHERE ${C.rawJobId} = ? AND EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${where})`,
+        args: [job.id, ...args],
+      });
+      statements.push({
+        sql:
+          `UPDATE ${T.jobs} SET ${C.logBytes} = ?, ${C.logLines} = ?, ${C.segmentOffset} = ${end}, ` +
+          `${C.segmentLines} = ${lines} WHERE ${where}`,
         args: [end, lines, ...args],
       });
-      return statements.length - 1;
-    });
-    return { statements, checks };
+      ends.set(w, statements.length - 1);
+    }
+    const applied = (results: ResultSet[], i: number) => {
+      const w = batch[i];
+      const at = ends.get(w);
+      if (at !== undefined) return results[at].rowsAffected === 1;
+      return results[moved!].rows.some((row) => row[0] === w.job.id);
+    };
+    return { statements, applied };
   }
 
   /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */
