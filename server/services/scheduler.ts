@@ -392,7 +392,7 @@ export class Scheduler {
       const job = await this.db.query.jobs.findFirst({
         where: and(eq(jobs.id, jobId), eq(jobs.builderId, builderId)),
       });
-      if (!job || job.status !== "running") return false;
+      if (job?.status !== "running") return false;
       return this.loseJob(
         job,
         `infrastructure failure: ${report.failure_reason ?? "the builder lost its fleet host"}`,
