@@ -1,7 +1,7 @@
 // EXPERIMENT ONLY (bench:fanout --experiment-sync-normal): preloaded into the server to show what
 // server/db/client.ts would gain by giving every pooled connection `synchronous = NORMAL` (WAL:
-// durable across a process crash, fsync at checkpoints instead of at every commit) and the busy
-// timeout that today only its first connection gets. Results with it are reported apart.
+// durable across a process crash, fsync at checkpoints instead of at every commit); the busy
+// timeout is set again only so each connection is alike. Results with it are reported apart.
 import Database from "libsql";
 
 const prepared = new WeakSet<object>();
