@@ -2,17 +2,14 @@
 // escape sequences restoring the style there) and must still emit exactly what one uninterrupted
 // pipeline would, masking included. On a real libSQL file, with the WASM pipeline.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../../wasm/index.ts";
 import type { LogLine } from "../../wasm/types.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
-import { openDb } from "../db/client.ts";
-import { jobs, logRaw, pipelines, projects, workflows } from "../db/schema.ts";
-import { createKeyring, openBytes, seal } from "../secrets/index.ts";
-import { type LogPipelineFactory, LogService } from "./service.ts";
+import { logRaw } from "../db/schema.ts";
+import type { LogPipelineFactory } from "./service.ts";
+import { logServiceFixture } from "./testing.ts";
 
 let factory: LogPipelineFactory;
 const enc = new TextEncoder();
@@ -22,27 +19,13 @@ beforeAll(async () => {
 });
 
 async function setup(secrets: string[]) {
-  const dir = mkdtempSync(join(tmpdir(), "cairn-resume-"));
-  const { db } = await openDb(`file:${join(dir, "cairn.db")}`);
-  const keyring = await createKeyring(crypto.getRandomValues(new Uint8Array(32)));
-  const blobs = createFsBlobStore(join(dir, "blobs"));
-  const make = () =>
-    new LogService({
-      db,
-      factory,
-      blobs,
-      sealer: { seal: (b, c) => seal(keyring, b, c), open: (e, c) => openBytes(keyring, e, c) },
-      secretsFor: async () => secrets,
-    });
-  const id = crypto.randomUUID();
-  await db.insert(projects).values({ id, name: `p-${id}`, repoUrl: "/dev/null" });
-  await db.insert(pipelines).values({ id, projectId: id, number: 1, sha: "0".repeat(40), configPath: "x" });
-  await db.insert(workflows).values({ id, pipelineId: id, name: "w" });
-  await db
-    .insert(jobs)
-    .values({ id, pipelineId: id, workflowId: id, projectId: id, name: "j", spec: "{}", template: "t" });
-  const rawRows = () => db.select().from(logRaw).where(eq(logRaw.jobId, id));
-  return { make, jobId: id, rawRows };
+  const { db, make, jobId } = await logServiceFixture({
+    factory,
+    blobs: (dir) => createFsBlobStore(join(dir, "blobs")),
+    secrets,
+  });
+  const rawRows = () => db.select().from(logRaw).where(eq(logRaw.jobId, jobId));
+  return { make, jobId, rawRows };
 }
 
 /** What one uninterrupted pipeline emits for the whole input, flushed at the end. */

@@ -10,10 +10,9 @@ import { loadLogPipeline } from "../../wasm/index.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { createS3BlobStore } from "../blobs/s3.ts";
 import type { BlobStore } from "../blobs/types.ts";
-import { type Db, openDb } from "../db/client.ts";
-import { jobs, logChunks, logRaw, pipelines, projects, workflows } from "../db/schema.ts";
-import { createKeyring, openBytes, seal } from "../secrets/index.ts";
-import { type LogPipelineFactory, LogService } from "./service.ts";
+import { jobs, logChunks, logRaw } from "../db/schema.ts";
+import type { LogPipelineFactory, LogService } from "./service.ts";
+import { logServiceFixture, seedJob } from "./testing.ts";
 
 let factory: LogPipelineFactory;
 let s3: TestS3;
@@ -25,32 +24,8 @@ beforeAll(async () => {
 });
 afterAll(() => s3.stop());
 
-async function setup(blobs: BlobStore, secrets: string[] = []) {
-  const dir = mkdtempSync(join(tmpdir(), "cairn-logs-"));
-  const { db } = await openDb(`file:${join(dir, "cairn.db")}`);
-  const keyring = await createKeyring(crypto.getRandomValues(new Uint8Array(32)));
-  const make = () =>
-    new LogService({
-      db,
-      factory,
-      blobs,
-      sealer: { seal: (b, c) => seal(keyring, b, c), open: (e, c) => openBytes(keyring, e, c) },
-      secretsFor: async () => secrets,
-    });
-  const jobId = await seedJob(db);
-  return { db, make, jobId };
-}
-
-async function seedJob(db: Db): Promise<string> {
-  const id = crypto.randomUUID();
-  await db.insert(projects).values({ id, name: `p-${id}`, repoUrl: "/dev/null" });
-  await db.insert(pipelines).values({ id, projectId: id, number: 1, sha: "0".repeat(40), configPath: "x" });
-  await db.insert(workflows).values({ id, pipelineId: id, name: "w" });
-  await db
-    .insert(jobs)
-    .values({ id, pipelineId: id, workflowId: id, projectId: id, name: "j", spec: "{}", template: "t" });
-  return id;
-}
+const setup = (blobs: BlobStore, secrets: string[] = []) =>
+  logServiceFixture({ factory, blobs: () => blobs, secrets });
 
 const texts = async (svc: LogService, jobId: string, after = 0) =>
   (await svc.readLines(jobId, after)).map((l) => l.text);

@@ -1,0 +1,43 @@
+// For the log service's tests: a LogService on a fresh libSQL file with a sealing keyring, and a
+// job row (with its project, pipeline and workflow) for it to log to.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BlobStore } from "../blobs/types.ts";
+import { type Db, openDb } from "../db/client.ts";
+import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
+import { createKeyring, openBytes, seal } from "../secrets/index.ts";
+import { type LogPipelineFactory, LogService } from "./service.ts";
+
+/** A new database with one job; `make()` is a LogService over it, a new one per restarted server. */
+export async function logServiceFixture(opts: {
+  factory: LogPipelineFactory;
+  blobs: (dir: string) => BlobStore;
+  secrets?: string[];
+}) {
+  const dir = mkdtempSync(join(tmpdir(), "cairn-logs-"));
+  const { db } = await openDb(`file:${join(dir, "cairn.db")}`);
+  const keyring = await createKeyring(crypto.getRandomValues(new Uint8Array(32)));
+  const blobs = opts.blobs(dir);
+  const make = () =>
+    new LogService({
+      db,
+      factory: opts.factory,
+      blobs,
+      sealer: { seal: (b, c) => seal(keyring, b, c), open: (e, c) => openBytes(keyring, e, c) },
+      secretsFor: async () => opts.secrets ?? [],
+    });
+  return { db, make, jobId: await seedJob(db) };
+}
+
+/** A job row to log to, with the rows it belongs to. */
+export async function seedJob(db: Db): Promise<string> {
+  const id = crypto.randomUUID();
+  await db.insert(projects).values({ id, name: `p-${id}`, repoUrl: "/dev/null" });
+  await db.insert(pipelines).values({ id, projectId: id, number: 1, sha: "0".repeat(40), configPath: "x" });
+  await db.insert(workflows).values({ id, pipelineId: id, name: "w" });
+  await db
+    .insert(jobs)
+    .values({ id, pipelineId: id, workflowId: id, projectId: id, name: "j", spec: "{}", template: "t" });
+  return id;
+}
