@@ -14,6 +14,7 @@ import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
 import { startS3rver, type TestS3 } from "./support/s3rver.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -46,16 +47,6 @@ workflows:
 `;
 
 type Job = { id: string; status: string };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(200);
-  }
-}
 
 async function runPipeline(server: TestServer, projectId: string): Promise<{ job: Job; log: string }> {
   const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {

@@ -6,6 +6,7 @@ import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.t
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
@@ -67,19 +68,6 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job & { steps: unknown[] };
   const log = async (id: string) => (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();
 
-  async function until<T>(
-    what: string,
-    probe: () => Promise<T | undefined | false>,
-    ms = 60_000,
-  ): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await probe();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(200);
-    }
-  }
 
   const oneJob = (name: string, command: string, extra = "", timeout = "10m") =>
     `version: 2.1\njobs:\n  ${name}:\n    machine: true\n${extra}    steps:\n      - run:\n          command: ${JSON.stringify(command)}\n          no_output_timeout: ${timeout}\nworkflows:\n  w:\n    jobs: [${name}]\n`;

@@ -10,21 +10,22 @@
 // until its segment ends (the replay is then the bytes since the last point, as long as needed).
 import { derivedForms } from "../../wasm/derive.ts";
 import { OSC_LIMIT_BYTES } from "../../wasm/limits.ts";
+import {
+  CSI_IGNORE,
+  CSI_PARAM,
+  ESC_INTERMEDIATE,
+  ESCAPE,
+  GROUND,
+  OSC,
+  OSC_ESC,
+  STRING,
+  STRING_ESC,
+} from "../../wasm/reference/parser-states.ts";
 
 /** A resume point never trails the acknowledged end by more (so its bytes are kept in memory). */
 export const RESUME_TAIL_MAX = 4096;
 /** Nor needs a longer restoring prefix. */
 const PREFIX_MAX = 4096;
-
-const GROUND = 0;
-const ESCAPE = 1;
-const ESC_INTERMEDIATE = 2;
-const CSI_PARAM = 3;
-const CSI_IGNORE = 4;
-const OSC = 5;
-const OSC_ESC = 6;
-const STRING = 7;
-const STRING_ESC = 8;
 
 const ESC = 0x1b;
 const NL = 0x0a;

@@ -1,19 +1,20 @@
 // Byte-level escape-sequence state machine in the style of the DEC/vte parser. Keeps SGR,
 // OSC 8 (http/https), CR, LF, BS, TAB and ESC[K; drops everything else, malformed or not.
-// Decodes UTF-8 (invalid → U+FFFD, WHATWG rules). Mirrored in wasm/assembly/parser.ts.
+// Decodes UTF-8 (invalid → U+FFFD, WHATWG rules). Mirrored in wasm/assembly/parser.ts; its states are in parser-states.ts.
 import { CSI_MAX_PARAMS, CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "../limits.ts";
 import type { Line } from "./line.ts";
+import {
+  CSI_IGNORE,
+  CSI_PARAM,
+  ESC_INTERMEDIATE,
+  ESCAPE,
+  GROUND,
+  OSC,
+  OSC_ESC,
+  STRING,
+  STRING_ESC,
+} from "./parser-states.ts";
 import { BOLD, DIM, INVERSE, ITALIC, PALETTE, RGB, STRIKE, type StyleTable, UNDERLINE } from "./style.ts";
-
-const GROUND = 0;
-const ESCAPE = 1;
-const ESC_INTERMEDIATE = 2;
-const CSI_PARAM = 3;
-const CSI_IGNORE = 4;
-const OSC = 5;
-const OSC_ESC = 6;
-const STRING = 7;
-const STRING_ESC = 8;
 
 export class Parser {
   private state = GROUND;
