@@ -3,39 +3,10 @@
 import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { auditEvents } from "../db/schema.ts";
+import type { AuditAction } from "./audit-actions.ts";
 
 /** A database or an open transaction: an event is written in the same transaction as its change. */
 export type DbOrTx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
-
-export const AUDIT_ACTIONS = [
-  "token.created",
-  "token.revoked",
-  "secret.created",
-  "secret.updated",
-  "secret.deleted",
-  "builder.registered",
-  "builder.revoked",
-  "ssh.session.opened",
-  "ssh.session.closed",
-  "context.created",
-  "context.deleted",
-  "project.settings_changed",
-  "project.webhook_secret_rotated",
-  "deploy_key.added",
-  "deploy_key.removed",
-  "job.approved",
-  "user.created",
-  "user.role_changed",
-  "user.password_set",
-  "user.github_linked",
-  "member.added",
-  "member.removed",
-  "ssh_key.added",
-  "ssh_key.removed",
-  "session.signed_in",
-  "session.sign_in_failed",
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditActor {
   type: "user" | "builder" | "system";

@@ -1,6 +1,8 @@
 // /audit: the security audit log (org administrators), newest first. The filters the API takes
 // (action, actor type, actor id, since) live in the URL so a filtered view can be shared; "Load more"
 // follows the API's cursor; the same filters export as NDJSON.
+
+import { AUDIT_ACTIONS as ACTIONS } from "../../../server/services/audit-actions.ts";
 import { ApiError, api } from "../api.ts";
 import { errorBox, load, loading, setTitle } from "../components.ts";
 import { h } from "../dom.ts";
@@ -8,35 +10,6 @@ import { ago, localTime } from "../format.ts";
 import { navigate } from "../router.ts";
 import type { AuditEvent, Page, User } from "../types.ts";
 
-/** The actions the server writes (server/services/audit.ts AUDIT_ACTIONS), offered as suggestions. */
-const ACTIONS = [
-  "session.signed_in",
-  "session.sign_in_failed",
-  "token.created",
-  "token.revoked",
-  "secret.created",
-  "secret.updated",
-  "secret.deleted",
-  "context.created",
-  "context.deleted",
-  "project.settings_changed",
-  "project.webhook_secret_rotated",
-  "deploy_key.added",
-  "deploy_key.removed",
-  "ssh_key.added",
-  "ssh_key.removed",
-  "ssh.session.opened",
-  "ssh.session.closed",
-  "builder.registered",
-  "builder.revoked",
-  "job.approved",
-  "user.created",
-  "user.role_changed",
-  "user.password_set",
-  "user.github_linked",
-  "member.added",
-  "member.removed",
-];
 const FILTERS = ["action", "actor_type", "actor", "since"] as const;
 
 export function auditPage(root: HTMLElement): void {
