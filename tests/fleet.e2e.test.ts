@@ -68,7 +68,6 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job & { steps: unknown[] };
   const log = async (id: string) => (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();
 
-
   const oneJob = (name: string, command: string, extra = "", timeout = "10m") =>
     `version: 2.1\njobs:\n  ${name}:\n    machine: true\n${extra}    steps:\n      - run:\n          command: ${JSON.stringify(command)}\n          no_output_timeout: ${timeout}\nworkflows:\n  w:\n    jobs: [${name}]\n`;
 
