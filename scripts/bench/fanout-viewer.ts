@@ -5,6 +5,7 @@
 // Config: a JSON file named by the one argument (ViewerConfig). Reports on stdout; "close" on stdin ends it.
 import { readFileSync } from "node:fs";
 import { type ConnectionReport, Histogram, now, report, stdinLines } from "./fanout-shared.ts";
+import { openSse } from "./sse-socket.ts";
 
 export interface ViewerConfig {
   server: string;
@@ -19,7 +20,6 @@ export interface ViewerConfig {
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as ViewerConfig;
-const LINE_EVENT = "event: line\n";
 const abortAll = new AbortController();
 const latency = new Histogram();
 const errors: string[] = [];
@@ -61,7 +61,6 @@ async function follow(job: string): Promise<ConnectionReport> {
     ended: false,
     reconnects: 0,
   };
-  const decoder = new TextDecoder();
   let first = true;
   while (!r.ended && !abortAll.signal.aborted && now() < cfg.deadline) {
     const headers: Record<string, string> = {
@@ -69,64 +68,42 @@ async function follow(job: string): Promise<ConnectionReport> {
       accept: "text/event-stream",
     };
     if (r.last > 0) headers["last-event-id"] = String(r.last);
-    let body: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let stream: Awaited<ReturnType<typeof openSse>> | undefined;
+    const stop = () => stream?.close();
     try {
-      const res = await dialing(() =>
-        fetch(`${cfg.server}/api/v1/jobs/${job}/log/stream`, { headers, signal: abortAll.signal }),
+      stream = await dialing(() =>
+        openSse(
+          { server: cfg.server, path: `/api/v1/jobs/${job}/log/stream`, headers },
+          {
+            line(n, sentAt, t) {
+              if (n <= r.last) r.duplicated++;
+              else {
+                if (n > r.last + 1) r.gaps += n - r.last - 1;
+                r.last = n;
+                r.received++;
+              }
+              lines++;
+              if (!firstAt) firstAt = t;
+              lastAt = t;
+              if (sentAt > 0) latency.add(t - sentAt); // the warm-up line carries no time
+            },
+            end() {
+              r.ended = true;
+            },
+            read(n) {
+              bytes += n;
+            },
+          },
+        ),
       );
-      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
       if (first) {
         connected++;
         first = false;
         maybeReady();
       }
-      body = res.body.getReader();
-      let buf = "";
-      for (;;) {
-        const { value, done } = await body.read();
-        if (done) break;
-        const t = now();
-        bytes += value.length;
-        buf += decoder.decode(value, { stream: true });
-        let start = 0;
-        for (let end = buf.indexOf("\n\n"); end >= 0; end = buf.indexOf("\n\n", start)) {
-          let id = "";
-          let event = "message";
-          let data = "";
-          if (buf.startsWith(LINE_EVENT, start)) {
-            // The server's own layout ("event: line\ndata: …\nid: N"): read it without splitting.
-            const idAt = buf.lastIndexOf("\nid: ", end);
-            event = "line";
-            id = buf.slice(idAt + 5, end);
-            data = buf.slice(start + LINE_EVENT.length + 6, Math.min(idAt, start + LINE_EVENT.length + 40));
-          } else {
-            for (const field of buf.slice(start, end).split("\n")) {
-              if (field.startsWith("data: ")) data = field.slice(6);
-              else if (field.startsWith("id: ")) id = field.slice(4);
-              else if (field.startsWith("event: ")) event = field.slice(7);
-            }
-          }
-          start = end + 2;
-          if (event === "line") {
-            const n = Number(id);
-            if (n <= r.last) r.duplicated++;
-            else {
-              if (n > r.last + 1) r.gaps += n - r.last - 1;
-              r.last = n;
-              r.received++;
-            }
-            lines++;
-            if (!firstAt) firstAt = t;
-            lastAt = t;
-            const sentAt = Number.parseFloat(data);
-            if (sentAt > 0) latency.add(t - sentAt); // the warm-up line carries no time
-          } else if (event === "end") {
-            r.ended = true;
-          }
-        }
-        buf = buf.slice(start);
-        if (r.ended) break;
-      }
+      abortAll.signal.addEventListener("abort", stop, { once: true });
+      await stream.closed;
+      abortAll.signal.removeEventListener("abort", stop);
     } catch (err) {
       if (abortAll.signal.aborted) break;
       if (first) {
@@ -136,8 +113,6 @@ async function follow(job: string): Promise<ConnectionReport> {
         break;
       }
       note(err);
-    } finally {
-      body?.cancel().catch(() => {});
     }
     // The server drops a viewer that falls behind; the client resumes from its last id.
     if (!r.ended && !abortAll.signal.aborted) {
