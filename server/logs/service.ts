@@ -8,6 +8,7 @@
 // When the job ends the log is compacted into one blob-store object and its rows are removed.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
+import { type ChunksWithBodies, flushChunks, pushChunks } from "../../wasm/chunk-json.ts";
 import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
@@ -57,6 +58,8 @@ interface Live {
 interface PendingWrite {
   job: JobRow;
   chunks: LogChunk[];
+  /** Each chunk's lines as the JSON text stored for it. */
+  bodies: string[];
   end: number;
   opts: PersistOpts;
   resolve: () => void;
@@ -194,12 +197,17 @@ export class LogService {
       if (end <= acked) return { ok: true, offset: acked }; // already have it all
       const fresh = bytes.subarray(acked - start);
       const live = await this.pipelineFor(job);
-      const chunks = live.pipeline.push(fresh);
+      const { chunks, bodies } = pushChunks(live.pipeline, fresh);
       live.tracker.scan(fresh, acked);
       const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
       const resume = this.resumeAfter(live, acked, fresh, lines);
       try {
-        await this.persist(job, chunks, end, resume ? { resume, builderId } : { raw: fresh, builderId });
+        await this.persist(
+          job,
+          { chunks, bodies },
+          end,
+          resume ? { resume, builderId } : { raw: fresh, builderId },
+        );
         if (resume)
           live.point = {
             offset: resume.point.offset,
@@ -236,8 +244,8 @@ export class LogService {
       const job = await this.job(jobId);
       if (job.logArchivedAt) return;
       if (!this.pipelines.has(jobId) && job.logBytes === job.logSegmentOffset) return;
-      const chunks = (await this.pipelineFor(job)).pipeline.flush();
-      await this.persist(job, chunks, job.logBytes, { endSegment: true });
+      const flushed = flushChunks((await this.pipelineFor(job)).pipeline);
+      await this.persist(job, flushed, job.logBytes, { endSegment: true });
       this.drop(jobId);
     });
   }
@@ -260,9 +268,9 @@ export class LogService {
    * arrive together share one transaction (group commit): a commit per upload would cap ingest at
    * the disk's fsync rate.
    */
-  private persist(job: JobRow, chunks: LogChunk[], end: number, opts: PersistOpts): Promise<void> {
+  private persist(job: JobRow, out: ChunksWithBodies, end: number, opts: PersistOpts): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.writes.push({ job, chunks, end, opts, resolve, reject });
+      this.writes.push({ job, ...out, end, opts, resolve, reject });
       this.writing ??= this.writeLoop();
     });
   }
@@ -357,9 +365,7 @@ export class LogService {
     insert(
       T.logChunks,
       [C.chunkJobId, C.firstLine, C.lastLine, C.body],
-      batch.flatMap((w) =>
-        w.chunks.map((c) => [w.job.id, c.first, c.last, JSON.stringify(c.lines), ...cond(w)]),
-      ),
+      batch.flatMap((w) => w.chunks.map((c, k) => [w.job.id, c.first, c.last, w.bodies[k], ...cond(w)])),
     );
     const linesOf = (w: PendingWrite) =>
       w.chunks.length ? w.chunks[w.chunks.length - 1].last : w.job.logLines;
