@@ -108,6 +108,24 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
       const b = events.view();
       let start = 0;
       for (;;) {
+        // Fast path, the server's own layout of a line event: "event: line\ndata: TEXT\nid: N\n\n"
+        // (a line's text holds no newline), read with one search and the bytes around it.
+        if (b[start] === 0x65 && b[start + 6] === 0x3a && b[start + 7] === 0x20 && b[start + 8] === 0x6c) {
+          const dataAt = start + LINE_EVENT.length;
+          const dataEnd = b.indexOf(NL, dataAt);
+          if (dataEnd < 0) break;
+          if (b[dataEnd + 1] === 0x69 && b[dataEnd + 3] === 0x3a) {
+            let id = 0;
+            let p = dataEnd + ID_FIELD.length;
+            for (; b[p] >= 48 && b[p] <= 57; p++) id = id * 10 + (b[p] - 48);
+            if (p + 1 >= b.length) break; // the event's end is not in yet
+            if (b[p] === NL && b[p + 1] === NL && p > dataEnd + ID_FIELD.length) {
+              on.line(id, numberAt(b, dataAt, dataEnd), at);
+              start = p + 2;
+              continue;
+            }
+          }
+        }
         let end = b.indexOf(NL, start);
         while (end >= 0 && b[end + 1] !== NL) end = b.indexOf(NL, end + 1);
         if (end < 0 || end + 1 >= b.length) break;
