@@ -21,8 +21,14 @@ const tricky = [
   "\r",
 ];
 
+/**
+ * Pushes `bytes` cut at `cuts` (then a flush) through one pipeline with pushChunks/flushChunks and
+ * through another with push/flush; each push must give the same chunks: stored bodies that parse to
+ * the lines, the live chunk's lines all of them. Returns how many chunks there were.
+ */
 function check(make: (typeof impls)[number][1], bytes: Uint8Array, cuts: number[]): number {
   const p = make({ secrets: ["lines"] });
+  const oracle = make({ secrets: ["lines"] });
   let chunks = 0;
   let at = 0;
   const parts = [...cuts, bytes.length].map((end) => {
@@ -30,14 +36,25 @@ function check(make: (typeof impls)[number][1], bytes: Uint8Array, cuts: number[
     at = Math.max(at, end);
     return piece;
   });
-  for (const got of [...parts.map((piece) => pushChunks(p, piece)), flushChunks(p)]) {
-    expect(got.bodies.length).toBe(got.chunks.length);
-    got.chunks.forEach((c, i) => {
-      expect(JSON.parse(got.bodies[i])).toEqual(c.lines);
-    });
-    chunks += got.chunks.length;
+  const steps = [
+    ...parts.map((piece) => () => [pushChunks(p, piece), oracle.push(piece)] as const),
+    () => [flushChunks(p), oracle.flush()] as const,
+  ];
+  for (const step of steps) {
+    const [got, want] = step();
+    expect(got.chunks.map((c) => [c.first, c.last, JSON.parse(c.body)])).toEqual(
+      want.map((c) => [c.first, c.last, c.lines]),
+    );
+    if (want.length === 0) expect(got.live).toBeNull();
+    else {
+      expect(got.live?.chunk.first).toBe(want[0].first);
+      expect(got.live?.chunk.last).toBe(want[want.length - 1].last);
+      expect(got.live?.chunk.lines).toEqual(want.flatMap((c) => c.lines));
+    }
+    chunks += want.length;
   }
   p.dispose();
+  oracle.dispose();
   return chunks;
 }
 

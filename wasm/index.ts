@@ -35,8 +35,9 @@ async function compile(): Promise<WebAssembly.Module> {
 /**
  * The production pipeline factory: the module is compiled once, then one instance per job
  * (its own linear memory, released by dispose). Its pipelines also have pushJson/flushJson,
- * which hand out the chunks' JSON bytes without building objects: the cheap way to persist
- * and fan out (see docs/perf.md).
+ * which hand out the chunks' JSON bytes without building objects, and pushLive, which adds the
+ * lines rendered as Server-Sent Events: the cheap way to persist and fan out (chunk-json.ts,
+ * docs/perf.md).
  */
 export async function loadLogPipeline(): Promise<LogPipelineFactory> {
   // A failed build is not cached: the next call tries again.

@@ -16,10 +16,22 @@ interface Exports {
   flush(): void;
   take(): number;
   outputPtr(): number;
+  renderSse(): number;
+  ssePtr(): number;
   clearOutput(): void;
 }
 
 const decoder = new TextDecoder();
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 export class WasmPipeline implements LogPipeline {
   private ex: Exports | null;
@@ -52,17 +64,31 @@ export class WasmPipeline implements LogPipeline {
 
   /** Like push, but returns the chunks' JSON (an array) as a view valid until the next call. */
   pushJson(bytes: Uint8Array): Uint8Array {
+    return this.pushPieces(bytes);
+  }
+
+  /**
+   * Like pushJson, and the same lines as Server-Sent Events (`event: line`, `data:` the text, `id:`
+   * the number; server/logs/sse.ts), rendered by the module into a buffer of their own.
+   */
+  pushLive(bytes: Uint8Array): { json: Uint8Array; sse: Uint8Array } {
+    const sse: Uint8Array[] = [];
+    const json = this.pushPieces(bytes, sse);
+    return { json, sse: sse.length === 1 ? sse[0] : concat(sse) };
+  }
+
+  private pushPieces(bytes: Uint8Array, sse?: Uint8Array[]): Uint8Array {
     const ex = this.live();
     if (this.dirty) {
       ex.rebuild();
       this.dirty = false;
     }
-    if (bytes.length <= PUSH_PIECE_BYTES) return this.piece(ex, bytes);
+    if (bytes.length <= PUSH_PIECE_BYTES) return this.piece(ex, bytes, sse);
     // Piece by piece (see PUSH_PIECE_BYTES), joining the pieces' arrays into one.
     const parts: Uint8Array[] = [];
     let size = 2;
     for (let at = 0; at < bytes.length; at += PUSH_PIECE_BYTES) {
-      const json = this.piece(ex, bytes.subarray(at, at + PUSH_PIECE_BYTES));
+      const json = this.piece(ex, bytes.subarray(at, at + PUSH_PIECE_BYTES), sse);
       if (json.length > 2) {
         parts.push(json.slice(1, -1));
         size += json.length - 1;
@@ -80,12 +106,18 @@ export class WasmPipeline implements LogPipeline {
     return out;
   }
 
-  private piece(ex: Exports, bytes: Uint8Array): Uint8Array {
+  private piece(ex: Exports, bytes: Uint8Array, sse?: Uint8Array[]): Uint8Array {
     ex.clearOutput();
     const to = ex.reserve(bytes.length);
     new Uint8Array(ex.memory.buffer, to, bytes.length).set(bytes);
     ex.push(bytes.length);
-    return this.output(ex);
+    const n = ex.take();
+    if (sse) {
+      // Rendering may grow the memory, which detaches views made before it: the JSON's view after.
+      const m = ex.renderSse();
+      sse.push(new Uint8Array(ex.memory.buffer, ex.ssePtr(), m).slice());
+    }
+    return new Uint8Array(ex.memory.buffer, ex.outputPtr(), n);
   }
 
   flushJson(): Uint8Array {

@@ -4,7 +4,9 @@
 import type { LogChunk } from "../../wasm/types.ts";
 
 /** `lines` on an end event: the log's line count, when known, so a viewer that has them all reads nothing more. */
-export type LogEvent = { kind: "chunk"; chunk: LogChunk } | { kind: "end"; status: string; lines?: number };
+export type LogEvent =
+  /** `sse`: the chunk's lines as SSE `line` events, when the pipeline rendered them (sse.ts, sseLines). */
+  { kind: "chunk"; chunk: LogChunk; sse?: Uint8Array } | { kind: "end"; status: string; lines?: number };
 
 export interface Viewer {
   /** Delivers an event; returns false when the viewer's queue is full and it was dropped. */

@@ -8,8 +8,8 @@
 // When the job ends the log is compacted into one blob-store object and its rows are removed.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
-import { type ChunksWithBodies, flushChunks, pushChunks } from "../../wasm/chunk-json.ts";
-import type { LogChunk, LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
+import { flushChunks, type PushedChunks, pushChunks } from "../../wasm/chunk-json.ts";
+import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
@@ -55,11 +55,8 @@ interface Live {
   tracker: ResumeTracker;
   point: { offset: number; prefix: Uint8Array; firstLine: number } | null;
 }
-interface PendingWrite {
+interface PendingWrite extends PushedChunks {
   job: JobRow;
-  chunks: LogChunk[];
-  /** Each chunk's lines as the JSON text stored for it. */
-  bodies: string[];
   end: number;
   opts: PersistOpts;
   resolve: () => void;
@@ -197,17 +194,12 @@ export class LogService {
       if (end <= acked) return { ok: true, offset: acked }; // already have it all
       const fresh = bytes.subarray(acked - start);
       const live = await this.pipelineFor(job);
-      const { chunks, bodies } = pushChunks(live.pipeline, fresh);
+      const out = pushChunks(live.pipeline, fresh);
       live.tracker.scan(fresh, acked);
-      const lines = chunks.length ? chunks[chunks.length - 1].last : job.logLines;
+      const lines = out.chunks.at(-1)?.last ?? job.logLines;
       const resume = this.resumeAfter(live, acked, fresh, lines);
       try {
-        await this.persist(
-          job,
-          { chunks, bodies },
-          end,
-          resume ? { resume, builderId } : { raw: fresh, builderId },
-        );
+        await this.persist(job, out, end, resume ? { resume, builderId } : { raw: fresh, builderId });
         if (resume)
           live.point = {
             offset: resume.point.offset,
@@ -268,7 +260,7 @@ export class LogService {
    * arrive together share one transaction (group commit): a commit per upload would cap ingest at
    * the disk's fsync rate.
    */
-  private persist(job: JobRow, out: ChunksWithBodies, end: number, opts: PersistOpts): Promise<void> {
+  private persist(job: JobRow, out: PushedChunks, end: number, opts: PersistOpts): Promise<void> {
     return new Promise((resolve, reject) => {
       this.writes.push({ job, ...out, end, opts, resolve, reject });
       this.writing ??= this.writeLoop();
@@ -299,7 +291,7 @@ export class LogService {
             w.reject(new Error(`log of job ${w.job.id} moved under us (expected offset ${w.job.logBytes})`));
             return;
           }
-          for (const chunk of w.chunks) this.hub.publish(w.job.id, { kind: "chunk", chunk });
+          if (w.live) this.hub.publish(w.job.id, { kind: "chunk", ...w.live });
           w.resolve();
         });
       }
@@ -365,7 +357,7 @@ export class LogService {
     insert(
       T.logChunks,
       [C.chunkJobId, C.firstLine, C.lastLine, C.body],
-      batch.flatMap((w) => w.chunks.map((c, k) => [w.job.id, c.first, c.last, w.bodies[k], ...cond(w)])),
+      batch.flatMap((w) => w.chunks.map((c) => [w.job.id, c.first, c.last, c.body, ...cond(w)])),
     );
     const linesOf = (w: PendingWrite) =>
       w.chunks.length ? w.chunks[w.chunks.length - 1].last : w.job.logLines;

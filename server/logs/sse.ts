@@ -189,11 +189,17 @@ class LogSse implements Viewer {
       return;
     }
     const { chunk } = event;
-    // A chunk that is all new goes out as the bytes every viewer of the job shares.
-    const lines = chunk.first > this.sent ? chunk.lines : chunk.lines.filter((l) => l.n > this.sent);
-    if (lines.length === 0) return;
-    this.sent = lines[lines.length - 1].n;
-    this.write(sseLines(lines));
+    // A chunk that is all new goes out as the bytes every viewer of the job shares: rendered by
+    // the pipeline, or once here.
+    if (chunk.first > this.sent) {
+      this.sent = chunk.last;
+      this.write(event.sse ?? sseLines(chunk.lines));
+    } else {
+      const lines = chunk.lines.filter((l) => l.n > this.sent);
+      if (lines.length === 0) return;
+      this.sent = lines[lines.length - 1].n;
+      this.write(sseLines(lines));
+    }
     // Fallen too far behind: dropped; what is queued still goes out, then the client resumes.
     if ((this.controller.desiredSize ?? 0) < 0) this.close();
   }

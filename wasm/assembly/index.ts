@@ -7,9 +7,11 @@ import { finishLine, initLine } from "./line";
 import { flushInput, pushInput, reserve, resetScan } from "./masker";
 import { outBuf, resetOutput, takeOutput } from "./output";
 import { finishParser, initParser } from "./parser";
+import { sseBuf } from "./sse";
 import { initStyles } from "./style";
 
 export { reserve };
+export { renderSse } from "./sse";
 
 export function init(firstLine: u32): void {
   initStyles();
@@ -58,6 +60,11 @@ export function take(): i32 {
 
 export function outputPtr(): usize {
   return outBuf;
+}
+
+/** Where renderSse wrote the output's lines as Server-Sent Events. */
+export function ssePtr(): usize {
+  return sseBuf;
 }
 
 /** Starts the next output after the host has read the previous one. */
