@@ -1,7 +1,7 @@
 // Temp files on the fleet host that archives pass through between a sandbox and the builder's HTTP
 // transfers: written and read in bounded chunks over the host transport (ssh or local), so a large
 // tree is never whole in the builder's memory and an upload knows its Content-Length up front.
-import { shellCommand } from "../transport/shell.ts";
+import { concatBytes, shellCommand } from "../transport/shell.ts";
 import type { HostTransport, Spool } from "./types.ts";
 
 /** Bytes per transport round trip when reading or writing a spool. */
@@ -11,16 +11,6 @@ export const SPOOL_DIR = "/var/tmp";
 export const SPOOL_PREFIX = "cairn-spool.";
 /** Output up to this size comes back in the same round trip as the command and is never left on disk. */
 export const SMALL_SPOOL_BYTES = 256 * 1024;
-
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 
 /** A spool already in memory (small output): nothing on the host to remove. */
 export function memorySpool(bytes: Uint8Array): Spool {
@@ -47,7 +37,7 @@ export async function captureOnHost(transport: HostTransport, argv: string[]): P
   const parts: Uint8Array[] = [];
   const r = await transport.exec(["bash", "-c", script], { onStdout: (b) => parts.push(new Uint8Array(b)) });
   if (r.code !== 0) throw new Error(r.stderr.trim() || `the command failed (exit ${r.code})`);
-  const all = concat(parts);
+  const all = concatBytes(parts);
   const nl = all.indexOf(10);
   const [dir, sizeText] = new TextDecoder().decode(all.subarray(0, nl)).split(" ");
   const size = Number(sizeText);
@@ -87,7 +77,7 @@ export async function feedOnHost(
     throw new Error(r.stderr.trim() || `the command failed (exit ${r.code})`);
   };
   if (ended) {
-    const r = await transport.exec(argv, { stdin: concat(head) });
+    const r = await transport.exec(argv, { stdin: concatBytes(head) });
     if (r.code !== 0) fail(r);
     return;
   }
