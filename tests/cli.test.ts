@@ -99,12 +99,16 @@ describe("cairn", () => {
       { env, stdio: "pipe" },
     );
     let out = "";
-    const sawFirst = new Promise<void>((resolve) =>
+    let err = "";
+    child.stderr?.on("data", (d) => (err += d));
+    const sawFirst = new Promise<void>((resolve, reject) => {
       child.stdout?.on("data", (d) => {
         out += d;
         if (out.includes("first line")) resolve();
-      }),
-    );
+      });
+      // An exit before the first line is a failure to say, not a wait until the test's timeout.
+      child.on("exit", (code) => reject(new Error(`cairn logs --follow exited ${code}: ${err}`)));
+    });
     await sawFirst;
     // The job is still running: the line came live, not after the fact.
     const status = ((await (await server.api(`/api/v1/jobs/${job.job.id}`)).json()) as { status: string })
@@ -127,6 +131,12 @@ describe("cairn", () => {
       [2, "second line"],
     ]);
     expect(lines[0].spans.length).toBe(1);
+  });
+
+  test("logs --follow of a job that is not there fails with a message after a few attempts", async () => {
+    const r = await cairn(["logs", "no-such-job", "--follow"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot stream the log of job no-such-job");
   });
 
   test("artifacts download streams a job's artifacts into --dest, --path picks some, --json lists them", async () => {

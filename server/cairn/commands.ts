@@ -106,15 +106,23 @@ async function followPipeline(api: Api, out: Out, pipelineId: string): Promise<n
   }
 }
 
+/** Connection attempts in a row that end before the server said anything, before the CLI gives up. */
+const MAX_STREAM_FAILURES = 5;
+
 /** Streams a job's log over the WebSocket (lines with styles) until the job ends; returns its status. */
 function streamLog(api: Api, out: Out, jobId: string, prefix?: string): Promise<string> & Promise<void> {
   return new Promise((resolve, reject) => {
     let last = 0;
     let result = "";
+    /** Connections in a row that ended before any message: a busy server is ridden out, a refusal is not. */
+    let failures = 0;
     const open = () => {
       const url = api.url(`/api/v1/jobs/${jobId}/log/ws?from=${last}`).replace(/^http/, "ws");
       const ws = new WebSocket(url, { headers: api.headers() } as unknown as string[]);
+      let answered = false;
       ws.onmessage = (m) => {
+        answered = true;
+        failures = 0;
         const msg = JSON.parse(String(m.data)) as { type: string; status?: string } & Partial<LogLine>;
         if (msg.type === "line") {
           last = msg.n!;
@@ -131,10 +139,9 @@ function streamLog(api: Api, out: Out, jobId: string, prefix?: string): Promise<
       };
       ws.onclose = () => {
         if (result) resolve(result as never);
+        else if (!answered && ++failures >= MAX_STREAM_FAILURES)
+          reject(new CliError(`cannot stream the log of job ${jobId}`));
         else setTimeout(open, 1000); // dropped: resume after the last line
-      };
-      ws.onerror = () => {
-        if (last === 0 && !result) reject(new CliError(`cannot stream the log of job ${jobId}`));
       };
     };
     open();
