@@ -45,6 +45,17 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
   const template = options.template ?? "cairn-base";
   const startTimeout = options.startTimeoutSec ?? 20;
   const P = options.lxcPath ? ["-P", options.lxcPath] : [];
+  /** `lxc-attach … --` into `name` with a clear environment: `keep` names pass through, `set` are NAME=value. */
+  const attachArgv = (name: string, { keep = [], set = [] }: { keep?: string[]; set?: string[] } = {}) => [
+    "lxc-attach",
+    ...P,
+    "-n",
+    name,
+    "--clear-env",
+    ...keep.flatMap((k) => ["--keep-var", k]),
+    ...set.flatMap((v) => ["--set-var", v]),
+    "--",
+  ];
 
   const run = (argv: string[], what: string) =>
     transport.exec(argv).then((r) => {
@@ -92,17 +103,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
   async function connect(name: string, net: NetworkConfig): Promise<NatAttachment> {
     const nat = await attachNat(transport, net, name, options.lxcPath);
     if (net.dns?.length) {
-      const argv = [
-        "lxc-attach",
-        ...P,
-        "-n",
-        name,
-        "--clear-env",
-        "--",
-        "/bin/sh",
-        "-c",
-        "cat >/etc/resolv.conf",
-      ];
+      const argv = [...attachArgv(name), "/bin/sh", "-c", "cat >/etc/resolv.conf"];
       const r = await transport.exec(argv, { stdin: resolvConf(net) });
       if (r.code !== 0) throw new LxcError(`cannot write /etc/resolv.conf in ${name}: ${r.stderr.trim()}`);
     }
@@ -116,15 +117,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
 
   function sandbox(name: string, memoryBytes?: number, nat?: NatAttachment): Sandbox {
     let oomSeen = 0;
-    const attach = (env: string[] = []) => [
-      "lxc-attach",
-      ...P,
-      "-n",
-      name,
-      "--clear-env",
-      ...env.flatMap((k) => ["--keep-var", k]),
-      "--",
-    ];
+    const attach = (env: string[] = []) => attachArgv(name, { keep: env });
     return {
       name,
       unsandboxed: false,
@@ -133,19 +126,13 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         // A login shell in the job's working directory; the job's secrets are not in its env.
         const dir = opts.workdir ?? "~";
         const start = `cd ${dir === "~" || dir.startsWith("~/") ? `"$HOME"${shellQuote(dir.slice(1))}` : shellQuote(dir)} 2>/dev/null; `;
-        const argv = [
-          "lxc-attach",
-          ...P,
-          "-n",
-          name,
-          "--clear-env",
-          "--set-var",
+        const set = [
           "HOME=/root",
-          "--set-var",
           `TERM=${opts.pty?.term ?? "dumb"}`,
-          "--set-var",
           "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-          "--",
+        ];
+        const argv = [
+          ...attachArgv(name, { set }),
           "/bin/bash",
           "-c",
           opts.command ? `${start}${opts.command}` : `${start}exec /bin/bash -l`,
