@@ -40,12 +40,7 @@ beforeAll(async () => {
     CAIRN_GITHUB_CLIENT_SECRET: "shh-secret",
     CAIRN_GITHUB_URL: `http://127.0.0.1:${fake.port}`,
   };
-  Object.assign(process.env, env);
-  try {
-    server = await startTestServer();
-  } finally {
-    for (const k of Object.keys(env)) delete process.env[k];
-  }
+  server = await startTestServer({ env });
   const linked = await server.api("/api/v1/users", {
     method: "POST",
     json: { login: "octo", role: "member", github_login: "octo-cat" },

@@ -89,12 +89,7 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
         CAIRN_S3_PREFIX: "cairn/",
       });
     }
-    Object.assign(process.env, env);
-    try {
-      server = await startTestServer();
-    } finally {
-      for (const k of Object.keys(env)) delete process.env[k];
-    }
+    server = await startTestServer({ env });
     const repo = createRepo();
     repo.commit({ "package.json": PACKAGE_JSON, ".circleci/config.yml": CONFIG });
     const res = await server.api("/api/v1/projects", {

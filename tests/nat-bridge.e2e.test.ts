@@ -11,7 +11,7 @@ import type { Driver, HostTransport, Sandbox } from "../builder/driver/types.ts"
 import type { NetworkConfig } from "../builder/identity.ts";
 import { createSshTransport } from "../builder/transport/ssh.ts";
 import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
-import { startSshd, type TestSshd } from "./harness/sshd.ts";
+import { sshdLogin, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
@@ -66,13 +66,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     forwardBefore = readFileSync(FORWARD, "utf8").trim();
     await ensureBaseTemplate({ lxcPath: LXC_PATH });
     sshd = await startSshd();
-    transport = await createSshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      privateKey: sshd.clientPrivateKey,
-      hostKey: sshd.hostPublicKey,
-    });
+    transport = await createSshTransport(sshdLogin(sshd));
     servers.push(namespace(UPSTREAM, 24, "upstream"), namespace(PRIVATE, 30, "private"));
     await ensureNatNetwork(transport, NET);
     nat = createLxcDriver({ transport, lxcPath: LXC_PATH, network: NET });

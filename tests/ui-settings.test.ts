@@ -170,12 +170,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       CAIRN_GITHUB_CLIENT_SECRET: "ui-test-client-secret",
       CAIRN_GITHUB_URL: `http://127.0.0.1:${github.port}`,
     };
-    Object.assign(process.env, env);
-    try {
-      server = await startTestServer();
-    } finally {
-      for (const k of Object.keys(env)) delete process.env[k];
-    }
+    server = await startTestServer({ env });
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
     repo.commit({ ".circleci/config.yml": GATED }, "gated config", "gated");

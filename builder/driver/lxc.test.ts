@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "../../tests/harness/lxc.ts";
-import { startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
+import { sshdLogin, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { createSshTransport } from "../transport/ssh.ts";
 import { createLxcDriver } from "./lxc.ts";
@@ -53,13 +53,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
   beforeAll(async () => {
     await ensureBaseTemplate(own);
     sshd = await startSshd();
-    transport = await createSshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      privateKey: sshd.clientPrivateKey,
-      hostKey: sshd.hostPublicKey,
-    });
+    transport = await createSshTransport(sshdLogin(sshd));
     driver = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH });
     checkout = mkdtempSync(join(tmpdir(), "cairn-checkout-"));
     mkdirSync(join(checkout, "src"));

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireSshd, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
+import { requireSshd, sshdLogin, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
 import type { HostTransport } from "../driver/types.ts";
 import { HostKeyMismatchError } from "./host-key.ts";
 import { createSshTransport } from "./ssh.ts";
@@ -25,14 +25,7 @@ function children(pid: number): number[] {
 describe.skipIf(skip)("ssh transport", () => {
   let sshd: TestSshd;
   let transport: HostTransport;
-  const connect = (hostKey: string) =>
-    createSshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      privateKey: sshd.clientPrivateKey,
-      hostKey,
-    });
+  const connect = (hostKey: string) => createSshTransport({ ...sshdLogin(sshd), hostKey });
 
   beforeAll(async () => {
     sshd = await startSshd();
@@ -114,11 +107,7 @@ describe.skipIf(skip)("ssh transport", () => {
 
   test("past maxChannels busy channels it opens another connection instead of queueing", async () => {
     const narrow = await createSshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      privateKey: sshd.clientPrivateKey,
-      hostKey: sshd.hostPublicKey,
+      ...sshdLogin(sshd),
       maxChannels: 2,
     });
     try {
@@ -195,11 +184,7 @@ describe.skipIf(skip)("ssh transport", () => {
   test("an sshd with a lower MaxSessions than maxChannels still serves everything", async () => {
     const tight = await startSshd({ maxSessions: 2 });
     const t = await createSshTransport({
-      host: tight.host,
-      port: tight.port,
-      username: tight.username,
-      privateKey: tight.clientPrivateKey,
-      hostKey: tight.hostPublicKey,
+      ...sshdLogin(tight),
       maxChannels: 8,
     });
     try {

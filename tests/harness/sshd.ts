@@ -2,8 +2,7 @@
 // client key, all in a temp dir. The system's sshd and its config are never touched.
 //
 //   const sshd = await startSshd();
-//   const transport = await createSshTransport({ host: sshd.host, port: sshd.port,
-//     username: sshd.username, privateKey: sshd.clientPrivateKey, hostKey: sshd.hostPublicKey });
+//   const transport = await createSshTransport(sshdLogin(sshd));
 //   ...
 //   await sshd.stop();
 //
@@ -44,6 +43,15 @@ export interface TestSshd {
   log(): string;
   stop(): Promise<void>;
 }
+
+/** How an ssh2 client logs in to it: address, user, client key and the pinned host key. */
+export const sshdLogin = (sshd: TestSshd) => ({
+  host: sshd.host,
+  port: sshd.port,
+  username: sshd.username,
+  privateKey: sshd.clientPrivateKey,
+  hostKey: sshd.hostPublicKey,
+});
 
 export const SSHD_PATH = "/usr/sbin/sshd";
 

@@ -15,10 +15,20 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(opts: { dataDir?: string } = {}): Promise<TestServer> {
+/** `env`: variables the server reads from the environment as it is assembled (GitHub, S3 …), set only meanwhile. */
+export async function startTestServer(
+  opts: { dataDir?: string; env?: Record<string, string> } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "cairn-test-"));
   const config = configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" });
-  const a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp });
+  const env = opts.env ?? {};
+  Object.assign(process.env, env);
+  let a: Awaited<ReturnType<typeof assemble>>;
+  try {
+    a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp });
+  } finally {
+    for (const k of Object.keys(env)) delete process.env[k];
+  }
   const server = serveBun(a.app, { host: "127.0.0.1", port: 0 });
   const stopBackground = startBackground(a.deps, { leaseSweepMs: 1000 });
   const url = `http://127.0.0.1:${server.port}`;
