@@ -67,6 +67,38 @@ async function fullLogText(jobId: string): Promise<string[]> {
   return r.lines.map((l) => l.text);
 }
 
+/**
+ * A viewer of the job's log that reconnects with `Last-Event-ID` whenever its stream ends without the
+ * result: after `budget()` lines (it hangs up), or when the server goes away (it retries until the
+ * server is back). Resolves with every line's text it got, once the result came.
+ */
+async function resumingViewer(jobId: string, budget: () => number = () => Number.POSITIVE_INFINITY) {
+  const got: string[] = [];
+  let lastId = "";
+  for (;;) {
+    const abort = new AbortController();
+    let left = budget();
+    const headers: Record<string, string> = { authorization: `Bearer ${server.token}` };
+    if (lastId) headers["last-event-id"] = lastId;
+    try {
+      for await (const ev of readSse(`${server.url}/api/v1/jobs/${jobId}/log/stream`, {
+        headers,
+        signal: abort.signal,
+      })) {
+        if (ev.event === "end") return got;
+        got.push(ev.data);
+        lastId = ev.id!;
+        if (--left === 0) {
+          abort.abort();
+          break;
+        }
+      }
+    } catch (err) {
+      if ((err as Error).name !== "AbortError") await Bun.sleep(50); // the server is down: try again
+    }
+  }
+}
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "cairn-live-"));
   server = await startServerProcess(dataDir);
@@ -86,24 +118,31 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 describe("ingest survives a server crash", () => {
-  test("kill -9 mid-upload: every acknowledged byte is kept and the builder resumes exactly", async () => {
+  test("kill -9 mid-upload: every acknowledged byte is kept, the builder resumes exactly, a viewer misses nothing", async () => {
     const job = await acquireJob(builder);
     const { bytes, expected } = makeLog(3000);
     const uploader = new LogUploader(builder, job.job.id);
-    // The build keeps printing in small pieces while the server is killed and restarted.
+    // Viewers get lines before their commit: this one may have lines the crash took from storage;
+    // the builder re-sends their bytes, the same lines come again, and it keeps each line once.
+    const viewer = resumingViewer(job.job.id);
+    // The build keeps printing in small pieces while the server is killed and restarted; past a
+    // third of its log it prints slowly until the kill, so the kill finds that third acknowledged
+    // and newer bytes not (the uploader flushes every 100 ms).
     let printed = false;
+    let killed = false;
     const printing = (async () => {
       for (let at = 0; at < bytes.length; at += 2048) {
         uploader.write(bytes.subarray(at, at + 2048));
-        await Bun.sleep(1);
+        await Bun.sleep(at > bytes.length / 3 && !killed ? 10 : 1);
       }
       printed = true;
     })();
-    // Kill it past a third of the log, at a moment some written bytes are not acknowledged yet.
     while (!printed && (uploader.acknowledged < bytes.length / 3 || uploader.offset <= uploader.acknowledged))
       await Bun.sleep(1);
     const ackedBeforeCrash = uploader.acknowledged;
     await server.kill9();
+    killed = true;
+    expect(ackedBeforeCrash).toBeGreaterThanOrEqual(bytes.length / 3);
     expect(uploader.offset).toBeGreaterThan(ackedBeforeCrash); // bytes were in flight or waiting
     server = await startServerProcess(dataDir, { port: server.port });
     await printing;
@@ -116,6 +155,7 @@ describe("ingest survives a server crash", () => {
     });
     expect(finish.ok).toBe(true);
     expect(await fullLogText(job.job.id)).toEqual(expected);
+    expect(await viewer).toEqual(expected);
   });
 });
 
@@ -124,49 +164,18 @@ describe("viewers", () => {
     const job = await acquireJob(builder);
     const { bytes, expected } = makeLog(2000);
     const uploader = new LogUploader(builder, job.job.id);
-    const got: string[] = [];
-    let lastId = "";
-    let ended = false;
-    const viewer = (async () => {
-      let seed = 7;
-      const rand = () => {
-        seed = (seed * 1103515245 + 12345) % 2 ** 31;
-        return (seed % 300) + 1;
-      };
-      while (!ended) {
-        const abort = new AbortController();
-        let budget = rand();
-        const headers: Record<string, string> = { authorization: `Bearer ${server.token}` };
-        if (lastId) headers["last-event-id"] = lastId;
-        try {
-          for await (const ev of readSse(`${server.url}/api/v1/jobs/${job.job.id}/log/stream`, {
-            headers,
-            signal: abort.signal,
-          })) {
-            if (ev.event === "end") {
-              ended = true;
-              break;
-            }
-            got.push(ev.data);
-            lastId = ev.id!;
-            if (--budget === 0) {
-              abort.abort();
-              break;
-            }
-          }
-        } catch (err) {
-          if ((err as Error).name !== "AbortError") throw err;
-        }
-      }
-    })();
+    let seed = 7;
+    const viewer = resumingViewer(job.job.id, () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return (seed % 300) + 1;
+    });
     for (let at = 0; at < bytes.length; at += 4096) {
       uploader.write(bytes.subarray(at, at + 4096));
       if (at % (4096 * 8) === 0) await uploader.drain();
     }
     await uploader.drain();
     await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: bytes.length });
-    await viewer;
-    expect(got).toEqual(expected);
+    expect(await viewer).toEqual(expected);
   });
 
   test("a stalled viewer does not hold up ingestion or another viewer", async () => {

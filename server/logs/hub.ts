@@ -1,6 +1,12 @@
 // In-process fanout of a job's log chunks and its end to live viewers. Each viewer has a bounded
 // queue: one that falls behind is dropped (its client resumes from its last line id) so it can
 // never slow ingestion or other viewers.
+// A chunk is published as soon as the pipeline made it, while its write waits for the next group
+// commit (the ack to the builder waits for that commit): it stays the job's unsettled chunk until
+// the commit ends, and a viewer subscribing meanwhile is handed it, since its storage read cannot
+// see it yet. Viewers drop lines they already have, so a chunk published again after a failed
+// commit (the builder re-sends the same bytes; the replayed pipeline makes the same lines) is
+// harmless.
 import type { LogChunk } from "../../wasm/types.ts";
 
 /** `lines` on an end event: the log's line count, when known, so a viewer that has them all reads nothing more. */
@@ -17,7 +23,10 @@ export class LogHub {
   private readonly viewers = new Map<string, Set<Viewer>>();
   /** Per watched job: the last line its viewers have (published here or read from storage), and whether it ended. */
   private readonly progress = new Map<string, { line: number; ended: boolean }>();
+  /** Per job: the chunk published while its write waits for its commit (a job has one write at a time). */
+  private readonly unsettled = new Map<string, LogEvent>();
 
+  /** Adds a viewer; it is handed the job's unsettled chunk at once, then every event published. */
   subscribe(jobId: string, viewer: Viewer): () => void {
     let set = this.viewers.get(jobId);
     if (!set) {
@@ -25,6 +34,8 @@ export class LogHub {
       this.viewers.set(jobId, set);
     }
     set.add(viewer);
+    const pending = this.unsettled.get(jobId);
+    if (pending) viewer.deliver(pending);
     return () => {
       const s = this.viewers.get(jobId);
       if (!s) return;
@@ -56,6 +67,17 @@ export class LogHub {
     const set = this.viewers.get(jobId);
     if (!set) return;
     for (const v of set) v.deliver(event);
+  }
+
+  /** Publishes a chunk whose write is not committed yet; it is the job's unsettled chunk until `settle`. */
+  publishUnsettled(jobId: string, event: LogEvent & { kind: "chunk" }): void {
+    this.unsettled.set(jobId, event);
+    this.publish(jobId, event);
+  }
+
+  /** The job's unsettled chunk was committed (stored lines now hold it) or its write failed. */
+  settle(jobId: string): void {
+    this.unsettled.delete(jobId);
   }
 
   viewerCount(jobId: string): number {

@@ -10,8 +10,10 @@ import { loadLogPipeline } from "../../wasm/index.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { createS3BlobStore } from "../blobs/s3.ts";
 import type { BlobStore } from "../blobs/types.ts";
+import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
 import type { LogPipelineFactory, LogService } from "./service.ts";
+import { logSse } from "./sse.ts";
 import { logServiceFixture, seedJob } from "./testing.ts";
 
 let factory: LogPipelineFactory;
@@ -103,6 +105,175 @@ describe("ingest", () => {
     expect(await texts(svc, jobId)).toEqual(["one", "two"]);
     expect(await texts(svc, other)).toEqual(["uno", "dos"]);
     expect((await db.select().from(logRaw).where(eq(logRaw.jobId, jobId))).map((r) => r.offset)).toEqual([8]);
+  });
+});
+
+/**
+ * Holds the service's group commits (libSQL batches) until released, or fails the next one: the
+ * window between a chunk's publication and its commit, which is otherwise a few milliseconds.
+ */
+function commitGate(db: Db) {
+  const client = db.$client;
+  const batch = client.batch.bind(client);
+  let held: Promise<void> | null = null;
+  let release = () => {};
+  let abandon = (_: Error) => {};
+  let arrived = () => {};
+  let arrival = Promise.resolve();
+  let failNext = false;
+  client.batch = (async (...args: Parameters<typeof batch>) => {
+    if (held) {
+      arrived();
+      await held;
+    }
+    if (failNext) {
+      failNext = false;
+      throw new Error("disk I/O error (test)");
+    }
+    return batch(...args);
+  }) as typeof client.batch;
+  return {
+    hold() {
+      held = new Promise((resolve, reject) => {
+        release = resolve;
+        abandon = reject;
+      });
+      held.catch(() => {});
+      arrival = new Promise((r) => (arrived = r));
+    },
+    /** Resolves once a commit waits at the gate. */
+    reached: () => arrival,
+    release() {
+      held = null;
+      release();
+    },
+    /** The held commits never happen: the process died. */
+    crash() {
+      held = null;
+      abandon(new Error("the server process died (test)"));
+    },
+    failNext() {
+      failNext = true;
+    },
+  };
+}
+
+/** An SSE viewer of the job from line `after`, read as it arrives. */
+function sseViewer(svc: LogService, db: Db, jobId: string, after = 0) {
+  const reader = logSse(db, svc, jobId, after, { pingMs: 60_000 }).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const lines = () =>
+    [...text.matchAll(/event: line\ndata: (.*)\nid: (\d+)\n/g)].map((m) => `${m[2]} ${m[1]}`);
+  return {
+    lines,
+    /** Reads until the viewer has `n` lines. */
+    async until(n: number) {
+      while (lines().length < n) {
+        const r = await reader.read();
+        if (r.done) throw new Error(`stream ended after ${lines().length} lines`);
+        text += decoder.decode(r.value, { stream: true });
+      }
+      return lines();
+    },
+    /** Reads to the end; the text must end with the job's result. */
+    async rest() {
+      for (let r = await reader.read(); !r.done; r = await reader.read())
+        text += decoder.decode(r.value, { stream: true });
+      expect(text).toEndWith('event: end\ndata: {"status":"success"}\n\n');
+      return lines();
+    },
+  };
+}
+
+describe("fanout before the commit", () => {
+  test("viewers get a chunk before its commit, the ack waits for the commit, and a viewer connecting meanwhile misses nothing", async () => {
+    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
+    const svc = make();
+    const gate = commitGate(db);
+    const early = sseViewer(svc, db, jobId);
+    gate.hold();
+    let acked = false;
+    const ack = svc.append(jobId, 0, enc.encode("one\ntwo\n")).then((r) => {
+      acked = true;
+      return r;
+    });
+    expect(await early.until(2)).toEqual(["1 one", "2 two"]);
+    // Not stored, not acknowledged: a viewer arriving now is handed the unsettled chunk, since its
+    // read of storage cannot see it.
+    expect(await texts(svc, jobId)).toEqual([]);
+    const late = sseViewer(svc, db, jobId);
+    expect(await late.until(2)).toEqual(["1 one", "2 two"]);
+    await gate.reached();
+    expect(acked).toBe(false);
+    gate.release();
+    expect(await ack).toEqual({ ok: true, offset: 8 });
+    expect(await texts(svc, jobId)).toEqual(["one", "two"]);
+    // One resuming from line 1 while the next write waits: line 2 from storage, 3 unsettled.
+    gate.hold();
+    const next = svc.append(jobId, 8, enc.encode("three\n"));
+    const resumed = sseViewer(svc, db, jobId, 1);
+    expect(await resumed.until(2)).toEqual(["2 two", "3 three"]);
+    gate.release();
+    await next;
+    await svc.finish(jobId, "success");
+    const all = ["1 one", "2 two", "3 three"];
+    expect(await early.rest()).toEqual(all);
+    expect(await late.rest()).toEqual(all);
+    expect(await resumed.rest()).toEqual(["2 two", "3 three"]);
+  });
+
+  test("a crash before the commit: the viewer resumes past lines the restarted server makes again", async () => {
+    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
+    const gate = commitGate(db);
+    const svc = make();
+    await svc.append(jobId, 0, enc.encode("one\n"));
+    const viewer = sseViewer(svc, db, jobId);
+    gate.hold();
+    const lost = svc.append(jobId, 4, enc.encode("two\nthree\n"));
+    expect(await viewer.until(3)).toEqual(["1 one", "2 two", "3 three"]);
+    await gate.reached();
+    gate.crash();
+    await expect(lost).rejects.toThrow("died");
+    // The restarted server has line 1; the browser reconnects with Last-Event-ID 3, the builder
+    // re-sends from the acknowledged offset 4.
+    const restarted = make();
+    expect(await texts(restarted, jobId)).toEqual(["one"]);
+    const resumed = sseViewer(restarted, db, jobId, 3);
+    expect(await restarted.append(jobId, 4, enc.encode("two\nthree\nfour\n"))).toEqual({
+      ok: true,
+      offset: 19,
+    });
+    await restarted.finish(jobId, "success");
+    expect(await resumed.rest()).toEqual(["4 four"]);
+    expect(await texts(restarted, jobId)).toEqual(["one", "two", "three", "four"]);
+  });
+
+  test("a failed commit: the re-sent bytes make the same lines, which viewers that have them drop", async () => {
+    const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [
+      "hunter2-secret",
+    ]);
+    const svc = make();
+    const gate = commitGate(db);
+    const before = sseViewer(svc, db, jobId);
+    await svc.append(jobId, 0, enc.encode("one\n"));
+    gate.failNext();
+    const upload = enc.encode("\x1b[31mtwo hunter2-secret\n\x1b[0mthree\npart");
+    await expect(svc.append(jobId, 4, upload)).rejects.toThrow("disk I/O error");
+    expect(await before.until(3)).toEqual(["1 one", "2 two ********", "3 three"]);
+    // Arriving after the failure: the failed write's lines are not handed to it; they come again.
+    const between = sseViewer(svc, db, jobId);
+    expect(await between.until(1)).toEqual(["1 one"]);
+    expect(await svc.append(jobId, 4, upload)).toEqual({ ok: true, offset: 4 + upload.length });
+    expect(await svc.append(jobId, 4 + upload.length, enc.encode("ial\n"))).toEqual({
+      ok: true,
+      offset: 8 + upload.length,
+    });
+    await svc.finish(jobId, "success");
+    const all = ["1 one", "2 two ********", "3 three", "4 partial"];
+    expect(await before.rest()).toEqual(all);
+    expect(await between.rest()).toEqual(all);
+    expect(await texts(svc, jobId)).toEqual(["one", "two ********", "three", "partial"]);
   });
 });
 

@@ -1,7 +1,7 @@
 // A job's log from the builder's upload to storage. Offset-addressed raw bytes go through the job's
-// log pipeline (mask, parse ANSI, split lines); the resulting chunks — and the raw bytes, sealed,
-// until their segment ends — are persisted in libSQL before the upload is acknowledged (uploads of
-// many jobs that arrive together share one transaction), then fanned out to live viewers. A
+// log pipeline (mask, parse ANSI, split lines); the resulting chunks are fanned out to live viewers
+// at once, and — with the raw bytes, sealed, until their segment ends — persisted in libSQL before
+// the upload is acknowledged (uploads of many jobs that arrive together share one transaction). A
 // restarted server rebuilds a pipeline's state by replaying the sealed raw bytes since the job's
 // last resume point (usually the unterminated last line; see resume-point.ts), so no acknowledged
 // byte is ever lost.
@@ -256,15 +256,19 @@ export class LogService {
   }
 
   /**
-   * Persists one job's chunks (and raw bytes) before they are published. Writes from all jobs that
-   * arrive together share one transaction (group commit): a commit per upload would cap ingest at
-   * the disk's fsync rate.
+   * Publishes one job's chunks to its viewers and persists them (and raw bytes); resolves once they
+   * are committed. Writes from all jobs that arrive together share one transaction (group commit): a
+   * commit per upload would cap ingest at the disk's fsync rate. Viewers do not wait for it: at
+   * 20 MB/s a write waits ~100 ms for its commit (docs/perf.md). A viewer may so see lines whose
+   * write then fails; the builder, not acknowledged, re-sends the same bytes, which make the same
+   * lines — unless its lease was lost meanwhile, and then the job's log ends without them.
    */
   private persist(job: JobRow, out: PushedChunks, end: number, opts: PersistOpts): Promise<void> {
-    return new Promise((resolve, reject) => {
+    if (out.live) this.hub.publishUnsettled(job.id, { kind: "chunk", ...out.live });
+    return new Promise<void>((resolve, reject) => {
       this.writes.push({ job, ...out, end, opts, resolve, reject });
       this.writing ??= this.writeLoop();
-    });
+    }).finally(() => this.hub.settle(job.id));
   }
 
   private async writeLoop(): Promise<void> {
@@ -291,7 +295,6 @@ export class LogService {
             w.reject(new Error(`log of job ${w.job.id} moved under us (expected offset ${w.job.logBytes})`));
             return;
           }
-          if (w.live) this.hub.publish(w.job.id, { kind: "chunk", ...w.live });
           w.resolve();
         });
       }
