@@ -75,7 +75,7 @@ async function fullLogText(jobId: string): Promise<string[]> {
 async function resumingViewer(jobId: string, budget: () => number = () => Number.POSITIVE_INFINITY) {
   const got: string[] = [];
   let lastId = "";
-  for (;;) {
+  for (let down = 0; ; ) {
     const abort = new AbortController();
     let left = budget();
     const headers: Record<string, string> = { authorization: `Bearer ${server.token}` };
@@ -94,7 +94,10 @@ async function resumingViewer(jobId: string, budget: () => number = () => Number
         }
       }
     } catch (err) {
-      if ((err as Error).name !== "AbortError") await Bun.sleep(50); // the server is down: try again
+      if ((err as Error).name === "AbortError") continue;
+      // The server is down (being restarted): try again for up to 10 s. An HTTP error is a failure.
+      if ((err as Error).message.startsWith("SSE ") || ++down > 200) throw err;
+      await Bun.sleep(50);
     }
   }
 }
