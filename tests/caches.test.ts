@@ -9,7 +9,7 @@ import { createS3BlobStore } from "../server/blobs/s3.ts";
 import { routes } from "../server/protocol.ts";
 import { loadOrCreateMasterKey } from "../server/secrets/index.ts";
 import { BlobUrls } from "../server/services/blob-urls.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
@@ -56,8 +56,9 @@ async function runPipeline(server: TestServer, projectId: string): Promise<{ job
   expect(res.status).toBe(201);
   const p = (await res.json()) as { jobs: Job[] };
   const id = p.jobs[0].id;
-  const job = await until("the job to finish", async () => {
+  const job = await until("the job to finish", async (note) => {
     const j = (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+    note(`job ${id} ${j.status}`);
     return ["success", "failed", "canceled", "lost"].includes(j.status) && j;
   });
   return { job, log: await (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text() };
@@ -107,6 +108,7 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
 
   afterAll(async () => {
     await builder?.stop();
+    await destroyContainers(); // whatever a failed test left in this run's lxcpath
     await server?.stop();
     await s3?.stop();
     await sshd?.stop();

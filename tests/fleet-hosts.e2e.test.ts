@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "./harness/lxc.ts";
+import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE, testLxcPath } from "./harness/lxc.ts";
 import { SSHD_PATH, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
@@ -15,7 +15,8 @@ import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
-const PATHS = ["/var/lib/cairn-test-lxc-host-a", "/var/lib/cairn-test-lxc-host-b"];
+// Two fleet hosts: this machine twice, through two sshds, each with its own lxcpath.
+const PATHS = skip ? [] : [testLxcPath("host-a"), testLxcPath("host-b")];
 
 type Job = {
   id: string;

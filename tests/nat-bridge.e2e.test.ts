@@ -10,7 +10,13 @@ import { ensureNatNetwork } from "../builder/driver/lxc-network.ts";
 import type { Driver, HostTransport, Sandbox } from "../builder/driver/types.ts";
 import type { NetworkConfig } from "../builder/identity.ts";
 import { createSshTransport } from "../builder/transport/ssh.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { sshdLogin, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -18,7 +24,7 @@ import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
-const LXC_PATH = "/var/lib/cairn-test-lxc-nat";
+const LXC_PATH = skip ? "" : testLxcPath("nat");
 const tag = String(process.pid % 10_000);
 const NET: NetworkConfig = { mode: "nat", bridge: `cnat${tag}`, subnet: "10.231.7.0/24" };
 const GATEWAY = "10.231.7.1";
@@ -88,6 +94,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   afterAll(async () => {
     for (const s of sandboxes) await s.destroy().catch(() => {});
     await builder?.stop();
+    await destroyContainers({ lxcPath: LXC_PATH }); // whatever a failed test left
     await server?.stop();
     for (const l of listeners) l.stop(true);
     for (const s of servers) s.kill("SIGKILL");
@@ -226,8 +233,9 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
       await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } })
     ).json()) as { jobs: { id: string }[] };
     const id = pl.jobs[0].id;
-    const job = await until("the job to finish", async () => {
+    const job = await until("the job to finish", async (note) => {
       const j = (await (await server!.api(`/api/v1/jobs/${id}`)).json()) as { status: string };
+      note(`job ${id} ${j.status}`);
       return !["queued", "running"].includes(j.status) && j;
     });
     const log = await (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();

@@ -4,7 +4,7 @@
 // Nothing of the key is inside the container; nothing is left on the host.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -60,6 +60,7 @@ describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
 
   afterAll(async () => {
     await builder?.stop();
+    await destroyContainers(); // whatever a failed test left in this run's lxcpath
     await server?.stop();
     await sshd?.stop();
   });

@@ -7,7 +7,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "../../tests/harness/lxc.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  TEMPLATE,
+  testLxcPath,
+} from "../../tests/harness/lxc.ts";
 import { sshdLogin, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { createSshTransport } from "../transport/ssh.ts";
@@ -19,9 +26,8 @@ setDefaultTimeout(60_000);
 
 const skip = await requireLxc({ sshd: true });
 
-// A private lxcpath: a builder started by another test on this machine reaps every `cairn-*` in
-// the default one at startup. It also exercises the driver's `-P` plumbing.
-const LXC_PATH = "/var/lib/cairn-test-lxc";
+// This test process's own lxcpath (tests/harness/lxc.ts); it also exercises the driver's `-P` plumbing.
+const LXC_PATH = skip ? "" : testLxcPath("driver");
 const own = { lxcPath: LXC_PATH };
 
 const unique = () => `t${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -82,6 +88,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 
   afterAll(async () => {
     await sandbox?.destroy();
+    await destroyContainers(own); // whatever a failed test left
     await transport?.close();
     await sshd?.stop();
     if (checkout) rmSync(checkout, { recursive: true, force: true });
@@ -280,7 +287,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 describe.skipIf(skip)("lxc driver over the local transport", () => {
   test("create, run, destroy without sshd (what `npm start` uses)", async () => {
     await ensureBaseTemplate();
-    const driver = createLxcDriver({ transport: createLocalTransport() });
+    const driver = createLxcDriver({ transport: createLocalTransport(), lxcPath: testLxcPath() });
     await driver.check();
     const box = await driver.create({ name: unique() });
     try {
