@@ -236,31 +236,37 @@ describe("blob URLs", () => {
     ).toBe(201);
     const client = await registerSimBuilder(server.url, server.token, "big-sim");
     const jobId = (await acquireJob(client)).job.id;
-    const size = 150 * 1024 * 1024;
-    const hash = createHash("sha256");
-    let sent = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (sent >= size) return c.close();
-        const chunk = new Uint8Array(Math.min(1 << 20, size - sent)).fill(sent % 251);
-        hash.update(chunk);
-        sent += chunk.length;
-        c.enqueue(chunk);
-      },
-    });
-    const save = await client.cacheSave(jobId, "big");
-    if (save.exists) throw new Error("fresh key reported as existing");
-    await client.blob(save, { method: "PUT", body, size });
-    expect(await client.cacheCommit(jobId, "big", save.upload_id, size)).toBe(true);
-    const hit = (await client.cacheRestore(jobId, ["big"]))!;
-    const back = createHash("sha256");
-    let got = 0;
-    for await (const chunk of (await client.blob(hit, { method: "GET" })).body!) {
-      back.update(chunk);
-      got += chunk.length;
+    // A builder heartbeats while it moves bytes; 150 MB each way can outlast a lease on a busy machine.
+    const beat = setInterval(() => client.heartbeat(jobId).catch(() => {}), 1000);
+    try {
+      const size = 150 * 1024 * 1024;
+      const hash = createHash("sha256");
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= size) return c.close();
+          const chunk = new Uint8Array(Math.min(1 << 20, size - sent)).fill(sent % 251);
+          hash.update(chunk);
+          sent += chunk.length;
+          c.enqueue(chunk);
+        },
+      });
+      const save = await client.cacheSave(jobId, "big");
+      if (save.exists) throw new Error("fresh key reported as existing");
+      await client.blob(save, { method: "PUT", body, size });
+      expect(await client.cacheCommit(jobId, "big", save.upload_id, size)).toBe(true);
+      const hit = (await client.cacheRestore(jobId, ["big"]))!;
+      const back = createHash("sha256");
+      let got = 0;
+      for await (const chunk of (await client.blob(hit, { method: "GET" })).body!) {
+        back.update(chunk);
+        got += chunk.length;
+      }
+      expect(got).toBe(size);
+      expect(back.digest("hex")).toBe(hash.digest("hex"));
+    } finally {
+      clearInterval(beat);
     }
-    expect(got).toBe(size);
-    expect(back.digest("hex")).toBe(hash.digest("hex"));
     await client.finish(jobId, { status: "success", unsandboxed: true, log_bytes: 0 });
   });
 
