@@ -157,7 +157,16 @@ export const workflows = sqliteTable(
   (t) => [index("workflows_pipeline").on(t.pipelineId)],
 );
 
-export const JOB_STATUSES = ["queued", "running", "success", "failed", "canceled", "lost"] as const;
+/** `not_run`: a job whose requirements failed (or were canceled); distinct from a user's cancel. */
+export const JOB_STATUSES = [
+  "queued",
+  "running",
+  "success",
+  "failed",
+  "canceled",
+  "lost",
+  "not_run",
+] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const jobs = sqliteTable(

@@ -293,6 +293,7 @@ export const SshKey = z.object({
 export const SignInMethods = z.object({
   password: z.boolean().describe("login and password (where the runtime can hash)"),
   token: z.boolean(),
+  token_first: z.boolean().describe("no user has a password yet: the sign-in page offers the token first"),
   github: z.object({ url: z.string() }).nullable().describe("null when GitHub sign-in is not configured"),
 });
 
