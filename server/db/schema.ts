@@ -220,7 +220,12 @@ export const jobs = sqliteTable(
     startedAt: integer("started_at"),
     finishedAt: integer("finished_at"),
   },
-  (t) => [index("jobs_status").on(t.status, t.createdAt), index("jobs_pipeline").on(t.pipelineId)],
+  (t) => [
+    index("jobs_status").on(t.status, t.createdAt),
+    index("jobs_pipeline").on(t.pipelineId),
+    // Insights read a project's finished jobs over a time window.
+    index("jobs_project_finished").on(t.projectId, t.finishedAt),
+  ],
 );
 
 export const steps = sqliteTable(
