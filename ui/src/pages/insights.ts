@@ -126,46 +126,47 @@ export function insightsPage(root: HTMLElement, { id }: Params): void {
         chart("duration", "Duration p50 and p95"),
         chart("success_rate", "Success rate"),
       ),
-      data.breakdown.length > 0 &&
-        h(
-          "section",
-          { "aria-labelledby": "breakdown-title" },
-          h("h2#breakdown-title", null, workflow ? "Jobs" : "Workflows"),
-          h(
-            "table.insights-breakdown",
-            null,
+      data.breakdown.length === 0
+        ? ""
+        : h(
+            "section",
+            { "aria-labelledby": "breakdown-title" },
+            h("h2#breakdown-title", null, workflow ? "Jobs" : "Workflows"),
             h(
-              "thead",
+              "table.insights-breakdown",
               null,
               h(
-                "tr",
+                "thead",
                 null,
-                ...[workflow ? "Job" : "Workflow", "Runs", "Success rate", "p50", "p95"].map((t) =>
-                  h("th", { scope: "col" }, t),
-                ),
-              ),
-            ),
-            h(
-              "tbody",
-              null,
-              data.breakdown.map((b) =>
                 h(
                   "tr",
-                  { "data-name": b.name },
-                  h(
-                    "td",
-                    null,
-                    h("a", { href: link(workflow ? { job: b.name } : { workflow: b.name }) }, b.name),
+                  null,
+                  ...[workflow ? "Job" : "Workflow", "Runs", "Success rate", "p50", "p95"].map((t) =>
+                    h("th", { scope: "col" }, t),
                   ),
-                  h("td", null, String(b.runs)),
-                  h("td", null, rate(b.success_rate)),
-                  h("td", null, ms(b.duration_ms.p50)),
-                  h("td", null, ms(b.duration_ms.p95)),
+                ),
+              ),
+              h(
+                "tbody",
+                null,
+                data.breakdown.map((b) =>
+                  h(
+                    "tr",
+                    { "data-name": b.name },
+                    h(
+                      "td",
+                      null,
+                      h("a", { href: link(workflow ? { job: b.name } : { workflow: b.name }) }, b.name),
+                    ),
+                    h("td", null, String(b.runs)),
+                    h("td", null, rate(b.success_rate)),
+                    h("td", null, ms(b.duration_ms.p50)),
+                    h("td", null, ms(b.duration_ms.p95)),
+                  ),
                 ),
               ),
             ),
           ),
-        ),
       h(
         "section",
         { "aria-labelledby": "flaky-title" },
