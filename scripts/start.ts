@@ -5,7 +5,7 @@
 // the cores and memory), `--ssh-port P` the loopback port of its SSH server for "Re-run with SSH",
 // `--driver process` keeps it off LXC.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadIdentity, saveIdentity } from "../builder/identity.ts";
@@ -97,8 +97,12 @@ if (!existsSync(identity)) {
   }
 }
 if (existsSync(identity)) {
-  // Flags apply on every start, also to a builder registered by an earlier one.
+  // Flags apply on every start, also to a builder registered by an earlier one; so does this
+  // server's address (CAIRN_PORT or TLS may have changed since the builder registered).
   const id = await loadIdentity(identity);
+  id.server = server.url;
+  const ca = tlsFiles(config.dataDir).caCert;
+  if (server.url.startsWith("https:") && existsSync(ca)) id.server_ca = readFileSync(ca, "utf8");
   if (!id.hosts?.length) id.slots = slots;
   if (!id.hosts?.length) id.driver = driver;
   id.ssh_listen = `127.0.0.1:${sshPort}`;
