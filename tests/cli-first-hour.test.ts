@@ -20,9 +20,16 @@ jobs:
     machine: true
     steps:
       - run: make
+  ship:
+    machine: true
+    steps:
+      - run: make ship
 workflows:
   main:
-    jobs: [build]
+    jobs:
+      - build
+      - ship:
+          requires: [build]
 `;
 const GATED = `version: 2.1
 jobs:
@@ -104,9 +111,11 @@ test("login never takes the token from argv; it reads it from stdin and checks i
   expect(ok.stdout).not.toContain(server.token);
 });
 
-test("logs of a job that failed before its first step prints the failure reason", async () => {
+test("logs of a job that failed before its first step prints the failure reason; the next job is not run", async () => {
   const id = await project("early", EARLY);
-  await server.api(`/api/v1/projects/${id}/pipelines`, { method: "POST", json: { branch: "main" } });
+  const created = await json<{ id: string }>(
+    server.api(`/api/v1/projects/${id}/pipelines`, { method: "POST", json: { branch: "main" } }),
+  );
   const job = await acquireJob(builder);
   await builder.finish(job.job.id, {
     status: "failed",
@@ -124,6 +133,12 @@ test("logs of a job that failed before its first step prints the failure reason"
     status: "failed",
     failure_reason: "checkout failed: repository not found",
   });
+
+  // `not_run`, not `canceled`: nobody canceled it, its requirement failed.
+  const rows = (await cairn(["status", created.id])).stdout.split("\n").map((l) => l.trim().split(/\s+/));
+  expect(rows.find((r) => r[0] === "ship")?.[3]).toBe("not_run");
+  const ship = await cairn(["logs", rows.find((r) => r[0] === "ship")![4]]);
+  expect(ship.stderr).toContain("ship: not_run: not run: required job build did not succeed");
 });
 
 test("status shows slices, attempts and on-hold; approve releases the hold; --json throughout", async () => {
