@@ -8,12 +8,14 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { eq } from "drizzle-orm";
 import { loadIdentity, saveIdentity } from "../builder/identity.ts";
 import { parseSlots } from "../builder/resources.ts";
 import { generateHostKey } from "../builder/ssh-server.ts";
 import { configFromEnv } from "../server/bootstrap.ts";
 import { serve } from "../server/cli.ts";
 import { openDb } from "../server/db/client.ts";
+import { builders } from "../server/db/schema.ts";
 import { createRegistrationToken } from "../server/services/builders.ts";
 import { tlsFiles } from "../server/tls/self-signed.ts";
 
@@ -108,6 +110,10 @@ if (existsSync(identity)) {
   id.ssh_listen = `127.0.0.1:${sshPort}`;
   id.ssh_host_key ??= generateHostKey();
   await saveIdentity(identity, id);
+  // The builders page shows the slots recorded at registration: keep them true to this start.
+  const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
+  await db.update(builders).set({ slots: id.slots }).where(eq(builders.id, id.builder_id));
+  close();
   const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], {
     stdio: "inherit",
   });

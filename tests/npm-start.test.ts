@@ -44,6 +44,15 @@ function ssh(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
+/** The slots the server shows for the local builder (GET /api/v1/builders), from start.ts's output. */
+async function builderSlots(out: string): Promise<number> {
+  const url = /ready at (http:\/\/[\d.:]+)/.exec(out)![1];
+  const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
+  const res = await fetch(`${url}/api/v1/builders`, { headers: { authorization: `Bearer ${token}` } });
+  const { items } = (await res.json()) as { items: { name: string; slots: number }[] };
+  return items.find((b) => b.name === "local")!.slots;
+}
+
 /** Runs start.ts with `args`; resolves once the builder polls and `until` matches its output. */
 function start(args: string[], until: RegExp): Promise<{ child: ChildProcess; out: () => string }> {
   const child = spawn(process.execPath, [join(root, "scripts/start.ts"), ...args], {
@@ -91,11 +100,13 @@ test("npm start: the local builder takes --slots and serves SSH into builds on a
   const id = JSON.parse(readFileSync(join(dataDir, "builder.json"), "utf8"));
   expect(id.slots).toBe(3);
   expect(id.ssh_listen).toBe("127.0.0.1:0");
+  expect(await builderSlots(first.out())).toBe(3);
   await stop(first.child);
 
   // Started again without --slots: auto, from this machine's cores and memory.
   const second = await start(["--driver", "process"], /SSH into builds on 127\.0\.0\.1:\d+/);
   expect(second.out()).toContain(`${autoSlots()} slot(s)`);
+  expect(await builderSlots(second.out())).toBe(autoSlots()); // the server's record follows
   await stop(second.child);
 });
 
