@@ -111,6 +111,26 @@ test("login never takes the token from argv; it reads it from stdin and checks i
   expect(ok.stdout).not.toContain(server.token);
 });
 
+test("login on a terminal prompts for the token and does not echo it", async () => {
+  // util-linux `script` gives the CLI a real pty, as a person's terminal would.
+  const cli = `${process.execPath} ${join(root, "server/cairn-cli.ts")} login --server ${server.url}`;
+  const child = spawn("script", ["-qec", cli, "/dev/null"], { env: { ...env, TERM: "dumb" }, stdio: "pipe" });
+  let out = "";
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", r));
+  await new Promise<void>((resolve) =>
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("API token:")) resolve();
+    }),
+  );
+  child.stdin.write(`${server.token}\r`);
+  const code = await exited;
+  expect(code).toBe(0);
+  expect(out).toContain("Logged in to");
+  expect(out).not.toContain(server.token);
+});
+
 test("logs of a job that failed before its first step prints the failure reason; the next job is not run", async () => {
   const id = await project("early", EARLY);
   const created = await json<{ id: string }>(
