@@ -58,10 +58,11 @@ function jobTable(out: Out, rows: Job[]): void {
 /** The token for `login`: piped on stdin, or typed at a prompt that does not echo it. Never argv. */
 async function readToken(): Promise<string> {
   if (!process.stdin.isTTY) return (await new Response(Bun.stdin.stream()).text()).trim();
-  process.stderr.write("API token: ");
   const stdin = process.stdin;
+  // Echo off before the prompt shows: a token pasted the moment it appears is not echoed either.
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write("API token: ");
   let typed = "";
   try {
     await new Promise<void>((resolve, reject) => {
