@@ -4,6 +4,7 @@
 // job opens at its failing step; slices read `name [i/n]` and each gets its edges; jobs after a
 // failure are "not run"; re-runs say their attempt; status glyphs are inline SVG.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { createHmac } from "node:crypto";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import { buildUi } from "../ui/build.ts";
@@ -113,7 +114,24 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
     await once.locator("button.copy").click();
     await page.waitForSelector(".project-created .shown-once button.copy:text-is('Copied')");
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
-    expect(await page.textContent(".project-created .webhook-url code")).toContain("/hooks/");
+    const hookUrl = (await page.textContent(".project-created .webhook-url code"))!.trim();
+    expect(hookUrl).toContain("/hooks/github/");
+    // It is the project's real secret: a delivery signed with it is let in, one signed otherwise is not.
+    const deliver = (key: string) => {
+      const body = JSON.stringify({ zen: "first hour" });
+      return fetch(hookUrl, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "ping",
+          "x-github-delivery": crypto.randomUUID(),
+          "x-hub-signature-256": `sha256=${createHmac("sha256", key).update(body).digest("hex")}`,
+        },
+        body,
+      });
+    };
+    expect((await deliver(`${secret}x`)).status).toBe(401);
+    expect((await deliver(secret)).status).toBeLessThan(300);
     await screenshot(page, "project-created-secret");
 
     // The secret is the project's: its settings say one is set, and never show it again.
