@@ -1,7 +1,7 @@
 // Resource classes: what a job's `resource_class` means on this builder (cgroup limits for its
 // container) and which classes still fit beside the jobs already running. Memory is reserved
 // (a job gets what its class promises); CPU is a cgroup quota per container, shared, not reserved.
-import { totalmem } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import type { SandboxLimits } from "./driver/types.ts";
 
 export interface ResourceClass {
@@ -53,4 +53,23 @@ export class Capacity {
       released = true;
     };
   }
+}
+
+/**
+ * Slots for a builder on this machine: one job per core, as long as each still gets the memory of
+ * the default class (`medium`), and at least one. `--slots auto` and `npm start` use it.
+ */
+export function autoSlots(
+  cores = availableParallelism(),
+  memoryMb = Math.floor(totalmem() / 1024 / 1024),
+): number {
+  const byMemory = Math.floor(memoryMb / RESOURCE_CLASSES[DEFAULT_CLASS].memoryMb);
+  return Math.max(1, Math.min(cores, byMemory, 256));
+}
+
+/** `--slots N` or `--slots auto`; undefined when the text is neither (the caller says why). */
+export function parseSlots(text: string): number | undefined {
+  if (text === "auto") return autoSlots();
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined;
 }

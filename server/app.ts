@@ -18,6 +18,7 @@ import { contextRoutes } from "./routes/contexts.ts";
 import { envVarRoutes } from "./routes/envvars.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { hookRoutes } from "./routes/hooks.ts";
+import { insightRoutes } from "./routes/insights.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", projectRoutes(deps));
   api.route("/", projectSettingsRoutes(deps));
   api.route("/", pipelineRoutes(deps));
+  api.route("/", insightRoutes(deps));
   api.route("/", logRoutes(deps));
   api.route("/", artifactRoutes(deps));
   api.route("/", builderAdminRoutes(deps));

@@ -49,7 +49,7 @@ export interface Sandbox {
   readonly name: string;
   /** True when this sandbox isolates nothing (the process driver); shown in the API and UI. */
   readonly unsandboxed: boolean;
-  /** A login shell (or `command`) inside the sandbox for SSH into a build; only LXC sandboxes have it. */
+  /** A login shell (or `command`) inside the sandbox for SSH into a build (the process driver's runs on the host, like its steps). */
   attach?(opts: InteractiveOptions & { command?: string; workdir?: string }): Promise<Interactive>;
   /** Copies a directory tree from the host (a checkout) to `dest` inside the sandbox. */
   putTree(hostDir: string, dest: string): Promise<void>;

@@ -1,6 +1,7 @@
 // `cairn config validate FILE` and `cairn config process FILE`: the config engine from a shell,
 // printing problems as file:line:col: message (errors exit 1, usage mistakes exit 2).
 import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
 import { formatError, parseConfig, renderProcessed } from "./index.ts";
 
 export interface CliIo {
@@ -9,10 +10,12 @@ export interface CliIo {
   readFile?: (path: string) => Promise<string>;
 }
 
-const USAGE = "usage: cairn config validate FILE\n       cairn config process FILE";
+const USAGE = "usage: cairn config validate FILE [--json]\n       cairn config process FILE [--json]";
 
 /** `argv` starts after `config`: e.g. ["validate", ".circleci/config.yml"]. */
-export async function runConfigCli(argv: string[], io: CliIo): Promise<number> {
+export async function runConfigCli(args: string[], io: CliIo): Promise<number> {
+  const json = args.includes("--json");
+  const argv = args.filter((a) => a !== "--json");
   const [command, file, ...extra] = argv;
   if ((command !== "validate" && command !== "process") || !file || extra.length > 0) {
     io.stderr(
@@ -29,6 +32,19 @@ export async function runConfigCli(argv: string[], io: CliIo): Promise<number> {
   }
   const { config, errors, warnings } = parseConfig(text, file);
   // Errors and warnings together in file order, warnings marked as such.
+  if (json) {
+    const where = (p: (typeof errors)[number]) => ({ line: p.line, col: p.col, message: p.message });
+    io.stdout(
+      `${JSON.stringify({
+        file,
+        valid: Boolean(config),
+        errors: errors.map(where),
+        warnings: warnings.map(where),
+        ...(config && command === "process" ? { config: parseYaml(renderProcessed(config)) } : {}),
+      })}\n`,
+    );
+    return config ? 0 : 1;
+  }
   const problems = [...errors, ...warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }))];
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   for (const p of problems) io.stderr(`${formatError(p)}\n`);

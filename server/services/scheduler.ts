@@ -12,7 +12,7 @@ import { SecretsError, sealForBuilder } from "../secrets/index.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 
-const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost"];
+const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost", "not_run"];
 export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
 /** A workflow's `type: approval` job: never leased; it waits, queued, for POST /jobs/:id/approve. */
 export const isApproval = (job: { spec: string }): boolean =>
@@ -560,7 +560,7 @@ export class Scheduler {
     return id;
   }
 
-  /** After a job ends: cancel jobs that can no longer run, wake builders, settle workflow and pipeline. */
+  /** After a job ends: mark `not_run` the jobs that can no longer run, wake builders, settle workflow and pipeline. */
   async advance(workflowId: string): Promise<void> {
     // Lost attempts that were re-queued no longer count: their retries do.
     const all = await this.db
@@ -581,13 +581,13 @@ export class Scheduler {
         if (!broken) continue;
         const r = await this.db
           .update(jobs)
-          .set({ status: "canceled", failureReason: `not run: required job ${broken} did not succeed` })
+          .set({ status: "not_run", failureReason: `not run: required job ${broken} did not succeed` })
           .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
         if (r.rowsAffected === 1) {
-          job.status = "canceled";
+          job.status = "not_run";
           changed = true;
-          await this.logs.finish(job.id, "canceled");
-          await this.jobEvent(job, "job.finished", "canceled");
+          await this.logs.finish(job.id, "not_run");
+          await this.jobEvent(job, "job.finished", "not_run");
         }
       }
     }

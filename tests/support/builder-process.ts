@@ -18,9 +18,12 @@ export interface BuilderProcess {
   stop(): Promise<void>;
 }
 
-function run(args: string[]): Promise<{ code: number | null; out: string }> {
+function run(args: string[], env?: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -38,6 +41,8 @@ export async function startBuilder(opts: {
   /** `--lxc-host` specs: one builder driving several LXC hosts (instead of `sshd`). */
   lxcHosts?: string[];
   extraArgs?: string[];
+  /** Added to the builder's environment: `TMPDIR` gives a process-driver builder sandboxes of its own. */
+  env?: Record<string, string>;
 }): Promise<BuilderProcess> {
   const res = await fetch(`${opts.server}/api/v1/builders/registration-tokens`, {
     method: "POST",
@@ -78,11 +83,12 @@ export async function startBuilder(opts: {
   } else {
     args.push("--driver", "process");
   }
-  const reg = await run([...args, ...(opts.extraArgs ?? [])]);
+  const reg = await run([...args, ...(opts.extraArgs ?? [])], opts.env);
   if (reg.code !== 0) throw new Error(`builder registration failed:\n${reg.out}`);
   const id = /\(([0-9a-f-]{36})\)/.exec(reg.out)?.[1] ?? "";
   const child = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", config], {
     stdio: "pipe",
+    env: { ...process.env, ...opts.env },
   });
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
