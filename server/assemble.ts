@@ -17,6 +17,7 @@ import { openBytes, seal } from "./secrets/index.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
+import { StreamGuard } from "./services/stream-guard.ts";
 import { templateTableFromEnv } from "./services/templates.ts";
 import { TestResultService } from "./services/test-results.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
@@ -107,6 +108,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     blobs,
     scheduler,
     events,
+    streams: new StreamGuard(init.db),
     templates: templateTableFromEnv(process.env),
     version: VERSION,
     tls: opts.tls ?? false,
@@ -130,8 +132,10 @@ export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } =
     opts.leaseSweepMs ?? 5000,
   );
   const stopWatch = startReplicaWatch(deps.db, deps.logs);
+  const stopGuard = deps.streams.start();
   return () => {
     clearInterval(sweeper);
     stopWatch();
+    stopGuard();
   };
 }

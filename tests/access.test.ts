@@ -188,6 +188,7 @@ const ROUTES: Route[] = [
     need: "org-admin",
     json: { role: "admin" },
   },
+  { method: "DELETE", path: () => `/api/v1/users/${ids.outsider}`, need: "org-admin" },
 ];
 
 const isWrite = (r: Route) => r.method !== "GET";

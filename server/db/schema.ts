@@ -52,8 +52,10 @@ export const sessions = sqliteTable(
     expiresAt: integer("expires_at").notNull(),
     /** Signed in with an API token: that token's scopes (a read token never makes a writing session). */
     scopes: text("scopes").notNull().default("admin"),
+    /** The API token the session was made from (null: password or GitHub): revoking it ends the session. */
+    tokenId: text("token_id"),
   },
-  (t) => [index("sessions_user").on(t.userId)],
+  (t) => [index("sessions_user").on(t.userId), index("sessions_token").on(t.tokenId)],
 );
 
 export const projects = sqliteTable(

@@ -559,6 +559,16 @@ export const ops = {
     ok: json(200, rs.User),
     errors: [409, 501],
   }),
+  removeUser: op({
+    method: "DELETE",
+    path: "/api/v1/users/:id",
+    tag: "users",
+    summary: "Remove a user: their tokens, sessions, memberships and SSH keys go, their streams end",
+    auth: "user",
+    role: "org admin",
+    ok: none(204),
+    errors: [409],
+  }),
   listSshKeys: op({
     method: "GET",
     path: "/api/v1/users/me/ssh-keys",

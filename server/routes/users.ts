@@ -12,6 +12,7 @@ import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
 import { requireHasher, runtimeHasher } from "../services/passwords.ts";
+import { endUserSessions, removeUser } from "../services/revocation.ts";
 import { fingerprintOfLine } from "../source/deploy-keys.ts";
 import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
@@ -155,6 +156,8 @@ export const userRoutes = (deps: AppDeps) => {
         .where(eq(users.id, id))
         .returning();
       if (r && r !== user.role) {
+        // An admin made a member signs in again: no session keeps the role it was made under.
+        if (user.role === "admin") await endUserSessions(tx, id);
         await audit(tx, {
           actor: { type: "user", id: actor.id },
           action: "user.role_changed",
@@ -183,7 +186,17 @@ export const userRoutes = (deps: AppDeps) => {
       }
       return row;
     });
+    if (r && r !== user.role) await deps.streams.recheck();
     return c.json(presentUser(row));
+  });
+
+  app.delete("/users/:id", validate(ops.removeUser), async (c) => {
+    const actor = c.get("user");
+    requireAdmin(actor);
+    await removeUser(db, actor, c.req.param("id"), sourceIp(deps, c));
+    // Their streams end before this answers; other servers' within a second (services/stream-guard.ts).
+    await deps.streams.recheck();
+    return c.body(null, 204);
   });
 
   app.get("/users/me/ssh-keys", async (c) => {

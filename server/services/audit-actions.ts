@@ -17,6 +17,7 @@ export const AUDIT_ACTIONS = [
   "deploy_key.removed",
   "job.approved",
   "user.created",
+  "user.removed",
   "user.role_changed",
   "user.password_set",
   "user.github_linked",
