@@ -646,8 +646,11 @@ export const ops = {
     summary: "Generic webhook (HMAC signature)",
     auth: "signature",
     headers: {
-      "X-Cairn-Signature-256": "sha256=HMAC of the body with the webhook secret",
-      "X-Cairn-Delivery": "a delivery id (duplicates are answered once)",
+      "X-Cairn-Signature-256":
+        "sha256=HMAC-SHA256 of `<X-Cairn-Timestamp>.<X-Cairn-Delivery>.<body>` with the webhook secret",
+      "X-Cairn-Timestamp":
+        "Unix seconds when it was signed; more than 300 s off the server's clock is 401 `timestamp_expired`",
+      "X-Cairn-Delivery": "a delivery id, required (the same id twice is answered `duplicate`)",
     },
     rawBody: "application/json",
     ok: json(201, rs.HookResult, "a pipeline was created"),
