@@ -21,7 +21,7 @@ import { createPipeline } from "../services/pipelines.ts";
 import { publicBase } from "./project-settings.ts";
 
 /** Pipelines that could not be made because of the commit's config: the forge is told (status `cairn`). */
-const CONFIG_ERRORS = ["config_invalid", "config_missing"];
+const CONFIG_ERRORS = ["config_invalid", "config_missing", "config_too_large"];
 
 /** GitHub caps payloads at 25 MB. */
 const MAX_BODY_BYTES = 25 * 1024 * 1024;

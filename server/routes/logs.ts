@@ -6,6 +6,7 @@ import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
 import { logSse } from "../logs/sse.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { wsOrigin } from "../middleware/ws-origin/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { requireJobRole } from "../services/access.ts";
@@ -70,6 +71,7 @@ export const logRoutes = (deps: AppDeps) => {
     app.get(
       "/jobs/:id/log/ws",
       validate(ops.jobLogSocket),
+      wsOrigin({ publicUrl: deps.publicUrl }),
       async (c, next) => {
         const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
         c.set("streamProject", job.projectId);
