@@ -223,7 +223,9 @@ workflows:
 `;
     expect(problems(text)).toEqual([
       expect.stringMatching(/^9:\d+: `matches`: invalid regular expression: refused: .*nested repetition/),
-      expect.stringMatching(/^14:\d+: .*filters\.branches\.only: invalid regular expression \/\(a\+\)\+b\/: refused: /),
+      expect.stringMatching(
+        /^14:\d+: .*filters\.branches\.only: invalid regular expression \/\(a\+\)\+b\/: refused: /,
+      ),
     ]);
   });
 

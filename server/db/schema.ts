@@ -345,6 +345,25 @@ export const contexts = sqliteTable(
   (t) => [uniqueIndex("contexts_name").on(t.name)],
 );
 
+/**
+ * Who may use a context (CircleCI's restrictions): `project` rows name the only projects whose jobs
+ * may (none: any project); every `expression` row (e.g. `pipeline.git.branch == "main"`) must hold
+ * for the job's pipeline. Checked before a job is given the context's secrets (services/context-restrictions.ts).
+ */
+export const contextRestrictions = sqliteTable(
+  "context_restrictions",
+  {
+    id: text("id").primaryKey(),
+    contextId: text("context_id")
+      .notNull()
+      .references(() => contexts.id),
+    restrictionType: text("restriction_type", { enum: ["project", "expression"] }).notNull(),
+    restrictionValue: text("restriction_value").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("context_restrictions_unique").on(t.contextId, t.restrictionType, t.restrictionValue)],
+);
+
 /** A context's environment variables, sealed with the row context `context:<contextId>:<name>`. */
 export const contextEnvVars = sqliteTable(
   "context_env_vars",

@@ -11,6 +11,8 @@ export const AUDIT_ACTIONS = [
   "ssh.session.closed",
   "context.created",
   "context.deleted",
+  "context.restriction_added",
+  "context.restriction_removed",
   "project.settings_changed",
   "project.webhook_secret_rotated",
   "deploy_key.added",
