@@ -3,7 +3,7 @@
 // server on 127.0.0.1 recording what Cairn sends it.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { signBody } from "../../server/forge/signature.ts";
+import { signBody, signGeneric } from "../../server/forge/signature.ts";
 
 const CORPUS = join(import.meta.dir, "../../../shared/corpus/github-webhooks");
 
@@ -45,13 +45,18 @@ export async function deliverGeneric(
   secret: string,
   payload: unknown,
   deliveryId?: string,
+  /** Signs a timestamp this many seconds off the clock (a stale or early delivery). */
+  opts: { skewS?: number } = {},
 ) {
   const body = JSON.stringify(payload);
+  const delivery = deliveryId ?? crypto.randomUUID();
+  const timestamp = String(Math.floor(Date.now() / 1000) + (opts.skewS ?? 0));
   const headers: Record<string, string> = {
     "content-type": "application/json",
-    "x-cairn-signature-256": await signBody(secret, body),
+    "x-cairn-signature-256": await signGeneric(secret, timestamp, delivery, body),
+    "x-cairn-delivery": delivery,
+    "x-cairn-timestamp": timestamp,
   };
-  if (deliveryId) headers["x-cairn-delivery"] = deliveryId;
   return fetch(`${url}/api/v1/hooks/generic/${projectId}`, { method: "POST", headers, body });
 }
 
