@@ -184,7 +184,7 @@ export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): Executo
   };
   const node = substitute(
     body,
-    { templated: true, params, owner: execOwner, pipeline: ctx.pipeline },
+    { templated: true, params, owner: execOwner, pipeline: ctx.pipeline, work: ctx.work },
     diag,
   ) as YMap;
   const parts = readExecutor(node, execOwner, diag);

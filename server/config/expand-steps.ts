@@ -74,7 +74,11 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
     const params = bindParams(command.specs, arg.kind === "map" ? arg.entries : [], owner, pos, diag);
     const body = get(command.node, "steps");
     if (!body) return [];
-    const steps = substitute(body, { templated: true, params, owner, pipeline: ctx.pipeline }, diag);
+    const steps = substitute(
+      body,
+      { templated: true, params, owner, pipeline: ctx.pipeline, work: ctx.work },
+      diag,
+    );
     return expandSteps(steps, ctx, owner, [...stack, name]);
   }
   const orb = orbUse(ctx, "step", name);

@@ -1,6 +1,7 @@
 // The whole config expanded: top-level keys checked, definitions collected, every workflow job
 // instantiated, and every definition checked even if nothing uses it. Run once by `parseConfig`
 // (pipeline values unknown) and again by `planPipeline` (with the pipeline's values).
+import { Work } from "./budget.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import { checkExecutorKeys, resolveExecutorRef } from "./executors.ts";
 import { expandSteps } from "./expand-steps.ts";
@@ -70,6 +71,7 @@ export function expandConfig(
     orbs: v21 ? orbs(root, diag) : new Map(),
     used: new Set(),
     steps: { count: 0, reported: false },
+    work: new Work(diag),
     pipeline: resolver(pipelineSpecs, paramsNode?.pos ?? root.pos, diag, values),
   };
 
@@ -224,7 +226,7 @@ function checkUnused(ctx: Ctx): void {
     if (steps) {
       const substituted = substitute(
         steps,
-        { templated: true, params, owner, pipeline: ctx.pipeline },
+        { templated: true, params, owner, pipeline: ctx.pipeline, work: ctx.work },
         ctx.diag,
       );
       expandSteps(substituted, ctx, owner, [c.name]);

@@ -51,7 +51,7 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
   };
   const body = substitute(
     bodyIn,
-    { templated: ctx.v21, params, owner, pipeline: ctx.pipeline },
+    { templated: ctx.v21, params, owner, pipeline: ctx.pipeline, work: ctx.work },
     diag,
   ) as YMap;
 

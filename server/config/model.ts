@@ -1,5 +1,6 @@
 // The processed config: what `parseConfig` hands back and `renderProcessed` prints. Jobs are expanded
 // (commands inlined, executors and parameters resolved); workflows list concrete job instances.
+import type { Work } from "./budget.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import type { ParamSpecs } from "./params.ts";
 import type { Resolved } from "./template.ts";
@@ -87,6 +88,7 @@ export interface Ctx {
   used: Set<string>;
   /** Steps expanded so far in this config, against MAX_STEPS. */
   steps: { count: number; reported: boolean };
+  work: Work;
   pipeline: (path: string) => Resolved;
 }
 

@@ -61,7 +61,7 @@ export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate)
       scheduled,
       pos: w.keyPos,
     };
-    const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline };
+    const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline, work: ctx.work };
     let enabled = true;
     for (const kind of ["when", "unless"] as const) {
       const c = get(wf, kind);
@@ -120,6 +120,7 @@ function workflowJobs(
     const combos = matrixCombos(cfg ? get(cfg, "matrix") : undefined, jobName, ctx);
     const instances: string[] = [];
     for (const combo of combos) {
+      if (ctx.work.exhausted) break; // reported; expanding the rest would only spend more
       const job = instance(jobName, cfg, at, combo, ctx, where, instantiate);
       if (job) {
         jobs.push(job);
@@ -239,6 +240,7 @@ function instance(
   const scope: Scope = {
     templated: ctx.v21,
     pipeline: ctx.pipeline,
+    work: ctx.work,
     ...(combo.matrix ? { matrix: combo.matrix } : {}),
   };
   const entries = cfg?.entries ?? [];
