@@ -59,6 +59,9 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
     return [];
   }
   if ((name === "when" || name === "unless") && ctx.v21) return conditional(name, arg, ctx, where, stack);
+  // `- steps: << parameters.x >>`: the documented way to splice a steps parameter into a list.
+  if (name === "steps" && ctx.v21 && (arg.kind === "seq" || (arg.kind === "scalar" && arg.value === null)))
+    return expandSteps(arg, ctx, where, stack);
   const command = ctx.commands.get(name);
   if (command) {
     if (stack.includes(name)) {

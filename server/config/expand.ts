@@ -177,9 +177,15 @@ function definitions(
     );
     return out;
   }
+  // CircleCI's schema: jobs start with a letter and may hold spaces (`Build Docs`); commands and
+  // executors may not. Cairn also keeps `.` and a leading digit, which it always accepted.
+  const pattern = kind === "job" ? /^[A-Za-z0-9][\w. -]*$/ : /^[A-Za-z0-9][\w.-]*$/;
   for (const e of node.entries) {
-    if (!/^[A-Za-z0-9][\w.-]*$/.test(e.key))
-      diag.error(e.keyPos, `${kind} name \`${e.key}\` may only use letters, digits, _, - and .`);
+    if (!pattern.test(e.key))
+      diag.error(
+        e.keyPos,
+        `${kind} name \`${e.key}\` may only use letters, digits, _, -${kind === "job" ? ", spaces" : ""} and .`,
+      );
     if (e.value.kind !== "map") {
       diag.error(e.value.pos, `${kind} \`${e.key}\` must be a mapping, not ${describe(e.value)}`);
       continue;

@@ -17,6 +17,7 @@ const JOB_KEYS = [
   "parallelism",
   "circleci_ip_ranges",
   "retention",
+  "type",
 ];
 
 export interface Invocation {
@@ -40,6 +41,11 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     else if ((e.key === "executor" || e.key === "parameters") && !ctx.v21)
       diag.error(e.keyPos, `${owner}: \`${e.key}\` needs \`version: 2.1\``);
   }
+  const typeNode = get(def.node, "type");
+  const type = typeNode?.kind === "scalar" ? typeNode.value : undefined;
+  if (typeNode && type !== "no-op" && type !== "build")
+    diag.error(typeNode.pos, `${owner}: \`type\` is build or no-op, not ${describe(typeNode)}`);
+  if (type === "no-op") return noopJob(def, owner, ctx);
   const params = ctx.v21
     ? bindParams(def.specs, inv.args, owner, inv.pos, diag, inv.standalone, ENTRY_KEYS)
     : new Map();
@@ -47,7 +53,9 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     diag.error(inv.args[0].keyPos, `${owner}: job parameters need \`version: 2.1\``);
   const bodyIn: YMap = {
     ...def.node,
-    entries: def.node.entries.filter((e) => e.key !== "parameters" && e.key !== "description"),
+    entries: def.node.entries.filter(
+      (e) => e.key !== "parameters" && e.key !== "description" && e.key !== "type",
+    ),
   };
   const body = substitute(
     bodyIn,
@@ -116,4 +124,20 @@ function pick<K extends "workingDirectory" | "resourceClass">(
 ): { [P in K]?: string } {
   const v = over[key] ?? base[key];
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: string };
+}
+
+/** `type: no-op`: a job that runs nothing (a gate for `requires`); executor and steps are not needed. */
+function noopJob(def: Definition, owner: string, ctx: Ctx): ProcessedJob {
+  for (const e of def.node.entries)
+    if (!["type", "description", "parameters"].includes(e.key))
+      ctx.diag.error(e.keyPos, `${owner}: a no-op job has no \`${e.key}\` (it runs nothing)`);
+  return {
+    job: def.name,
+    executor: { kind: "none" },
+    steps: [],
+    environment: {},
+    workingDirectory: "~/project",
+    parallelism: 1,
+    noop: true,
+  };
 }

@@ -5,7 +5,7 @@ import type { Diagnostics } from "./diagnostics.ts";
 import type { ParamSpecs } from "./params.ts";
 import type { Resolved } from "./template.ts";
 import type { Pos, YMap, YNode } from "./tree.ts";
-import type { ConfigError, Executor, Step } from "./types.ts";
+import type { ConfigError, Executor, RequiredStatus, Step } from "./types.ts";
 
 /** A `when`/`unless` step whose condition needs pipeline values (kept until `planPipeline`). */
 export interface ConditionalStep {
@@ -24,6 +24,8 @@ export interface ProcessedJob {
   workingDirectory: string;
   parallelism: number;
   resourceClass?: string;
+  /** `type: no-op`: no executor and no steps; it succeeds once its requirements are met. */
+  noop?: true;
 }
 
 export interface PatternFilter {
@@ -40,8 +42,10 @@ export interface WorkflowJob {
   name: string;
   /** Key in `ProcessedConfig.jobs`; for approvals, the name as written. */
   job: string;
-  type: "build" | "approval";
+  type: "build" | "approval" | "no-op";
   requires: string[];
+  /** Required jobs that may end in other statuses than success (`requires: [{build: [success, failed]}]`). */
+  requiresStatus?: Record<string, RequiredStatus[]>;
   contexts: string[];
   filters?: Filters;
   pos: Pos;

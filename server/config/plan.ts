@@ -57,7 +57,13 @@ function inRequiresOrder(jobs: WorkflowJob[]): WorkflowJob[] {
 }
 
 function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
-  const common = { name: j.name, job: j.job, requires: j.requires, contexts: j.contexts };
+  const common = {
+    name: j.name,
+    job: j.job,
+    requires: j.requires,
+    ...(j.requiresStatus ? { requiresStatus: j.requiresStatus } : {}),
+    contexts: j.contexts,
+  };
   if (j.type === "approval") {
     return {
       ...common,
@@ -73,7 +79,7 @@ function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
   return {
     ...common,
     job: job.job,
-    type: "build",
+    type: job.noop ? "no-op" : "build",
     executor: job.executor,
     steps: flatSteps(job.steps),
     environment: job.environment,
