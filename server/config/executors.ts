@@ -3,6 +3,7 @@
 // Linux LXC container, so macOS and Windows executors are errors, said plainly.
 import type { Diagnostics } from "./diagnostics.ts";
 import { type Ctx, orbUse } from "./model.ts";
+import { lookup } from "./orbs.ts";
 import { bindParams } from "./params.ts";
 import { readEnvironment } from "./steps.ts";
 import { substitute } from "./template.ts";
@@ -165,7 +166,7 @@ export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): Executo
     );
     return undefined;
   }
-  const def = ctx.executors.get(name);
+  const def = lookup(ctx.executors, name, ctx);
   if (!def) {
     diag.error(
       ref.pos,

@@ -3,6 +3,7 @@
 import { EXECUTOR_KEYS, type ExecutorParts, readExecutor, resolveExecutorRef } from "./executors.ts";
 import { expandSteps } from "./expand-steps.ts";
 import { type Ctx, type Definition, ENTRY_KEYS, type ProcessedJob, type ProcessedStep } from "./model.ts";
+import { inOrb } from "./orbs.ts";
 import { bindParams } from "./params.ts";
 import { didYouMean } from "./suggest.ts";
 import { substitute } from "./template.ts";
@@ -30,6 +31,16 @@ export interface Invocation {
 }
 
 export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): ProcessedJob {
+  if (def.orb) ctx.usedOrbs.add(def.orb);
+  // An orb job's bare names (its commands, its executors) resolve inside its orb; the workflow's
+  // pre-steps and post-steps are the user's own, so they are expanded outside it.
+  const pre = inv.preSteps ? expandSteps(inv.preSteps, ctx, `job \`${def.name}\` pre-steps`) : [];
+  const post = inv.postSteps ? expandSteps(inv.postSteps, ctx, `job \`${def.name}\` post-steps`) : [];
+  const job = inOrb(ctx, def.orb, () => expandJobBody(def, inv, ctx));
+  return pre.length || post.length ? { ...job, steps: [...pre, ...job.steps, ...post] } : job;
+}
+
+function expandJobBody(def: Definition, inv: Invocation, ctx: Ctx): ProcessedJob {
   const { diag } = ctx;
   const owner = `job \`${def.name}\``;
   for (const e of def.node.entries) {
@@ -94,9 +105,7 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
   const stepsNode = get(body, "steps");
   if (!stepsNode) diag.error(def.pos, `${owner} has no \`steps\``);
   const steps: ProcessedStep[] = [];
-  if (inv.preSteps) steps.push(...expandSteps(inv.preSteps, ctx, `${owner} pre-steps`));
   if (stepsNode) steps.push(...expandSteps(stepsNode, ctx, owner));
-  if (inv.postSteps) steps.push(...expandSteps(inv.postSteps, ctx, `${owner} post-steps`));
 
   let parallelism = 1;
   const p = get(body, "parallelism");
