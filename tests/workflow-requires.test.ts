@@ -92,3 +92,64 @@ test("a no-op job succeeds by itself once its requirements are met, and its depe
   // cleanup accepts only not_run from deploy, which succeeded: it does not run.
   expect(status.cleanup).toBe("canceled");
 });
+
+test("jobs Cairn cannot run (macOS, Windows, setup_remote_docker) end not_run with the reason; the rest run", async () => {
+  const repo = createRepo();
+  repo.commit({
+    ".circleci/config.yml": `version: 2.1
+jobs:
+  linux: { machine: true, steps: [{ run: make }] }
+  mac: { macos: { xcode: "15.0.0" }, steps: [{ run: xcodebuild }] }
+  win: { machine: { image: "windows-server-2022-gui:current" }, steps: [{ run: build.ps1 }] }
+  images: { machine: true, steps: [setup_remote_docker, { run: docker build . }] }
+  after-mac: { machine: true, steps: [{ run: notarize }] }
+  either: { machine: true, steps: [{ run: report }] }
+workflows:
+  main:
+    jobs:
+      - linux
+      - mac
+      - win
+      - images
+      - after-mac: { requires: [mac] }
+      - either: { requires: [{ mac: [success, not_run] }] }
+`,
+  });
+  const project = (await (
+    await server.api("/api/v1/projects", { method: "POST", json: { name: "platforms", repo_url: repo.bare } })
+  ).json()) as { id: string };
+  const res = await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+    method: "POST",
+    json: { branch: "main" },
+  });
+  expect(res.status).toBe(201);
+  const created = (await res.json()) as { id: string };
+  const builder = await registerSimBuilder(server.url, server.token);
+  const ran: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const job = await acquireJob(builder);
+    ran.push(job.job.name);
+    await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+  }
+  expect(ran.sort()).toEqual(["either", "linux"]);
+  const p = (await (await server.api(`/api/v1/pipelines/${created.id}`)).json()) as { jobs: Job[] };
+  const byName: Record<string, [string, string | null]> = {};
+  for (const j of p.jobs) {
+    const job = (await (await server.api(`/api/v1/jobs/${j.id}`)).json()) as {
+      status: string;
+      failure_reason: string | null;
+    };
+    byName[j.name] = [job.status, job.failure_reason];
+  }
+  expect(byName).toEqual({
+    linux: ["success", null],
+    mac: ["canceled", "not run: macOS executor: no builder here runs macOS"],
+    win: ["canceled", "not run: Windows executor: no builder here runs Windows"],
+    images: [
+      "canceled",
+      "not run: step `setup_remote_docker`: Cairn jobs run in LXC containers with no remote Docker engine to attach to",
+    ],
+    "after-mac": ["canceled", "not run: required job mac did not run"],
+    either: ["success", null],
+  });
+});

@@ -23,6 +23,7 @@ const EXPECTED_VALID = [
   "babel__babel__config.yml",
   "numpy__numpy__config.yml",
   "vuejs__vue__config.yml",
+  "yarnpkg__yarn__config.yml",
 ];
 
 describe("corpus", () => {

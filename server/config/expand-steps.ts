@@ -59,8 +59,16 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
     return s ? [s] : [];
   }
   if (name in UNSUPPORTED_STEPS) {
-    diag.error(pos, `step \`${name}\` is not supported: ${UNSUPPORTED_STEPS[name]}`);
+    const why = `step \`${name}\`: ${UNSUPPORTED_STEPS[name]}`;
+    diag.warn(pos, `${why}; the job ends not_run (the rest of the pipeline runs)`);
+    ctx.blockers?.push(why);
     return [];
+  }
+  // The deprecated `deploy` step is a `run` step, as on CircleCI.
+  if (name === "deploy") {
+    diag.warn(pos, "the `deploy` step is deprecated: it runs as `run`");
+    const s = builtinStep("run", arg, pos, diag);
+    return s ? [s] : [];
   }
   if ((name === "when" || name === "unless") && ctx.v21) return conditional(name, arg, ctx, where, stack);
   // `- steps: << parameters.x >>`: the documented way to splice a steps parameter into a list.

@@ -105,7 +105,19 @@ function expandJobBody(def: Definition, inv: Invocation, ctx: Ctx): ProcessedJob
   const stepsNode = get(body, "steps");
   if (!stepsNode) diag.error(def.pos, `${owner} has no \`steps\``);
   const steps: ProcessedStep[] = [];
-  if (stepsNode) steps.push(...expandSteps(stepsNode, ctx, owner));
+  const outer = ctx.blockers;
+  const blockers: string[] = [];
+  ctx.blockers = blockers;
+  try {
+    if (stepsNode) steps.push(...expandSteps(stepsNode, ctx, owner));
+  } finally {
+    ctx.blockers = outer;
+  }
+  const kind = parts?.executor.kind;
+  if (kind === "macos" || kind === "windows")
+    blockers.unshift(
+      `${kind === "macos" ? "macOS" : "Windows"} executor: no builder here runs ${kind === "macos" ? "macOS" : "Windows"}`,
+    );
 
   let parallelism = 1;
   const p = get(body, "parallelism");
@@ -123,6 +135,7 @@ function expandJobBody(def: Definition, inv: Invocation, ctx: Ctx): ProcessedJob
     workingDirectory: parts?.workingDirectory ?? "~/project",
     parallelism,
     ...(parts?.resourceClass !== undefined ? { resourceClass: parts.resourceClass } : {}),
+    ...(blockers.length > 0 ? { cannotRun: [...new Set(blockers)].join("; ") } : {}),
   };
 }
 

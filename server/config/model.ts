@@ -27,6 +27,8 @@ export interface ProcessedJob {
   resourceClass?: string;
   /** `type: no-op`: no executor and no steps; it succeeds once its requirements are met. */
   noop?: true;
+  /** Why Cairn cannot run this job (macOS, Windows, setup_remote_docker): it ends not_run. */
+  cannotRun?: string;
 }
 
 export interface PatternFilter {
@@ -100,6 +102,8 @@ export interface Ctx {
   loadedOrbs: Set<string>;
   /** Orbs something used a definition of (the others get a warning). */
   usedOrbs: Set<string>;
+  /** While expanding a job: why it cannot run here (steps like setup_remote_docker add to it). */
+  blockers?: string[];
   /** While expanding an orb's definition: its alias, so its own bare names resolve first. */
   orbScope?: string;
   /** `command:x` and `executor:y` once expanded for a job, so they are not checked again on their own. */

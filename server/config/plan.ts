@@ -86,6 +86,7 @@ function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
     workingDirectory: job.workingDirectory,
     parallelism: job.parallelism,
     ...(job.resourceClass !== undefined ? { resourceClass: job.resourceClass } : {}),
+    ...(job.cannotRun ? { cannotRun: job.cannotRun } : {}),
   };
 }
 

@@ -17,10 +17,9 @@ export const BUILTIN_STEPS = new Set([
   "add_ssh_keys",
 ]);
 
-/** Steps CircleCI has that cannot work in Cairn's sandbox; named so the message can say why. */
+/** Steps CircleCI has that cannot work in Cairn's sandbox: a job using one ends not_run, saying why. */
 export const UNSUPPORTED_STEPS: Record<string, string> = {
   setup_remote_docker: "Cairn jobs run in LXC containers with no remote Docker engine to attach to",
-  deploy: "the deprecated `deploy` step is not supported; use `run`",
 };
 
 type When = "on_success" | "on_fail" | "always";

@@ -69,6 +69,8 @@ export interface JobSpec {
   parallelism: number;
   resourceClass?: string;
   requires: string[];
+  /** Why Cairn cannot run this job (a macOS or Windows executor, setup_remote_docker): created not_run. */
+  cannotRun?: string;
   /** Absent for a required job: it must succeed. */
   requiresStatus?: Record<string, RequiredStatus[]>;
   contexts: string[];
