@@ -2,6 +2,7 @@
 import { artifacts } from "./cairn/artifacts.ts";
 import { CliError } from "./cairn/client.ts";
 import { approve, cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
+import { orb } from "./cairn/orbs.ts";
 import { runConfigCli } from "./config/cli.ts";
 
 const USAGE = `usage: cairn <command> [--json]
@@ -17,7 +18,10 @@ const USAGE = `usage: cairn <command> [--json]
   env set|unset|list PROJECT ...       project environment variables (values are write-only)
   artifacts download JOB [--path P] [--dest DIR]
                                        a job's artifacts (or those under P), streamed into DIR
-  config validate|process FILE         check or expand a CircleCI config, offline`;
+  config validate|process FILE [--orb-dir DIR]
+                                       check or expand a CircleCI config, offline (packed orbs
+                                       from DIR/<namespace>/<name>@<X.Y.Z>.yml)
+  orb pack SRC_DIR                     an orb source tree (@orb.yml, commands/, jobs/, …) as one orb YAML`;
 
 const io = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
 
@@ -32,6 +36,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   env,
   artifacts,
   config: (argv) => runConfigCli(argv, io),
+  orb,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -59,3 +59,4 @@ export async function restoreCache(ctx: StepContext, step: RestoreCache): Promis
   ctx.note(`Restored cache ${hit.key}.`);
   return 0;
 }
+
