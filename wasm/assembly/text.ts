@@ -70,10 +70,16 @@ export function appendAscii(p: usize, n: i32): i32 {
 
 /** Appends one code point at the end of the line; false when it does not fit in 64 KiB. */
 export function appendCodePoint(cp: u32): bool {
+  if (bytes + utf8Len(cp) > LINE_LIMIT_BYTES) return false;
+  appendStyled(cp, current);
+  return true;
+}
+
+/** Appends one code point in `style` (cells.ts's toText; the caller checked the size). */
+export function appendStyled(cp: u32, style: i32): void {
   const size = utf8Len(cp);
-  if (bytes + size > LINE_LIMIT_BYTES) return false;
   reserveText(bytes + 20);
-  startRun(current);
+  startRun(style);
   const o = text + <usize>bytes;
   if (cp < 0x80) store<u8>(o, <u8>cp);
   else if (cp < 0x800) {
@@ -94,7 +100,20 @@ export function appendCodePoint(cp: u32): bool {
   len++;
   cursor = len;
   markUsed();
-  return true;
+}
+
+/** Replaces the line's text and runs (rendered.ts's masking); `n` bytes, `u` UTF-16 units. */
+export function setText(src: usize, n: i32, u: i32, srcRuns: usize, count: i32): void {
+  reserveText(n + 16);
+  memory.copy(text, src, <usize>n);
+  if (count * 12 > runCap) {
+    runs = grow(runs, runCap, count * 12);
+    runCap = newCapacity(runCap, count * 12);
+  }
+  memory.copy(runs, srcRuns, <usize>(count * 12));
+  runCount = count;
+  bytes = n;
+  units = u;
 }
 
 /** Writes the line as JSON: the text (escaped) and its merged non-default style runs. */

@@ -1,0 +1,260 @@
+// Masking of what a viewer reads: a line's rendered text and a link's target, scanned with the
+// secrets' automaton (and percent-decoded when they hold `+` or a `%XX` escape). Mirror of
+// wasm/reference/rendered.ts; see it for the rules.
+import { acEmpty, depth, mayStart, out, step, stride } from "./automaton";
+import { grow, newCapacity } from "./buffer";
+import { bytes } from "./linestate";
+import { runCount, runs, setText, text } from "./text";
+
+const STAR: u8 = 0x2a;
+const MASK_LEN: i32 = 8;
+
+// Occurrences as (start, end) i32 pairs, in the order found.
+let found: usize = 0;
+let foundCap: i32 = 0;
+let foundCount: i32 = 0;
+// Masked ranges as (start, end) i32 pairs, sorted, overlapping ones merged.
+let ranges: usize = 0;
+let rangesCap: i32 = 0;
+let rangeCount: i32 = 0;
+// The percent-decoded text, and each decoded byte's first and last byte in the text.
+let decoded: usize = 0;
+let decodedFrom: usize = 0;
+let decodedTo: usize = 0;
+let decodedCap: i32 = 0;
+// The masked line being rebuilt: text and (byte start, unit start, style) runs.
+let outText: usize = 0;
+let outTextCap: i32 = 0;
+let outRuns: usize = 0;
+let outRunsCap: i32 = 0;
+
+function addFound(start: i32, end: i32): void {
+  if ((foundCount + 1) * 8 > foundCap) {
+    found = grow(found, foundCap, (foundCount + 1) * 8);
+    foundCap = newCapacity(foundCap, (foundCount + 1) * 8);
+  }
+  store<i32>(found + (<usize>foundCount << 3), start);
+  store<i32>(found + (<usize>foundCount << 3), end, 4);
+  foundCount++;
+}
+
+/** Every occurrence in [p, p + n), skipping with the 4-gram filter as the masker does. */
+function occurrences(p: usize, n: i32): void {
+  let i = 0;
+  while (true) {
+    const k = stride;
+    let j = i;
+    while (j + 4 <= n && !mayStart(load<u32>(p + <usize>j))) j += k;
+    let q = j - k + 1;
+    if (q < i) q = i;
+    if (j + 4 > n) {
+      while (q + 4 <= n && !mayStart(load<u32>(p + <usize>q))) q++;
+      if (q + 4 > n) return;
+    }
+    const entry = q;
+    let s = 0;
+    let skipped = false;
+    while (q < n) {
+      s = step(s, <i32>load<u8>(p + <usize>q));
+      const hit = load<i32>(out + (<usize>s << 2));
+      if (hit > 0) addFound(q - hit + 1, q);
+      const d = load<i32>(depth + (<usize>s << 2));
+      q++;
+      if (d <= 3 && q - d > entry) {
+        q -= d;
+        skipped = true;
+        break;
+      }
+    }
+    if (!skipped) return;
+    i = q;
+  }
+}
+
+@inline function hexValue(b: i32): i32 {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const l = b | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+}
+
+@inline function escapeAt(p: usize, i: i32, n: i32): bool {
+  return load<u8>(p + <usize>i) == 0x25 && i + 2 < n && hexValue(load<u8>(p + <usize>i + 1)) >= 0 && hexValue(load<u8>(p + <usize>i + 2)) >= 0;
+}
+
+/** Whether [p, p + n) reads differently percent-decoded: a `+` or a `%XX`, 16 bytes at a time. */
+function encoded(p: usize, n: i32): bool {
+  const plus = i8x16.splat(0x2b);
+  const percent = i8x16.splat(0x25);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const v = v128.load(p + <usize>i);
+    if (v128.any_true(v128.or(i8x16.eq(v, plus), i8x16.eq(v, percent)))) break;
+  }
+  for (; i < n; i++) {
+    if (load<u8>(p + <usize>i) == 0x2b || escapeAt(p, i, n)) return true;
+  }
+  return false;
+}
+
+/** The decoded scan: occurrences in the percent-decoded bytes, as ranges of the original ones. */
+function decodedOccurrences(p: usize, n: i32): void {
+  if (n + 16 > decodedCap) {
+    const size = newCapacity(decodedCap, n + 16);
+    decoded = grow(decoded, 0, size);
+    decodedFrom = grow(decodedFrom, 0, size << 2);
+    decodedTo = grow(decodedTo, 0, size << 2);
+    decodedCap = size;
+  }
+  let m = 0;
+  let i = 0;
+  while (i < n) {
+    store<i32>(decodedFrom + (<usize>m << 2), i);
+    let b: i32;
+    if (escapeAt(p, i, n)) {
+      b = (hexValue(load<u8>(p + <usize>i + 1)) << 4) | hexValue(load<u8>(p + <usize>i + 2));
+      i += 3;
+    } else b = <i32>load<u8>(p + <usize>(i++));
+    store<u8>(decoded + <usize>m, <u8>(b == 0x2b ? 0x20 : b));
+    store<i32>(decodedTo + (<usize>m << 2), i - 1);
+    m++;
+  }
+  const before = foundCount;
+  occurrences(decoded, m);
+  for (let k = before; k < foundCount; k++) {
+    const at = found + (<usize>k << 3);
+    store<i32>(at, load<i32>(decodedFrom + (<usize>load<i32>(at) << 2)));
+    store<i32>(at, load<i32>(decodedTo + (<usize>load<i32>(at, 4) << 2)), 4);
+  }
+}
+
+@inline function rangeStart(k: i32): i32 {
+  return load<i32>(ranges + (<usize>k << 3));
+}
+
+@inline function rangeEnd(k: i32): i32 {
+  return load<i32>(ranges + (<usize>k << 3), 4);
+}
+
+/** Inserts [start, end] into the sorted ranges, merging the ones it overlaps (as the masker does). */
+function addRange(start: i32, end: i32): void {
+  let s = start;
+  let e = end;
+  let k = rangeCount;
+  while (k > 0 && rangeStart(k - 1) > e) k--;
+  let j = k;
+  while (j > 0 && rangeEnd(j - 1) >= s) {
+    j--;
+    if (rangeStart(j) < s) s = rangeStart(j);
+    if (rangeEnd(j) > e) e = rangeEnd(j);
+  }
+  const count = rangeCount - (k - j) + 1;
+  if (count * 8 > rangesCap) {
+    ranges = grow(ranges, rangesCap, count * 8);
+    rangesCap = newCapacity(rangesCap, count * 8);
+  }
+  memory.copy(ranges + (<usize>(j + 1) << 3), ranges + (<usize>k << 3), <usize>(rangeCount - k) << 3);
+  store<i32>(ranges + (<usize>j << 3), s);
+  store<i32>(ranges + (<usize>j << 3), e, 4);
+  rangeCount = count;
+}
+
+/** The masked ranges of [p, p + n) into `ranges`; returns how many. */
+function findRanges(p: usize, n: i32): i32 {
+  foundCount = 0;
+  rangeCount = 0;
+  if (acEmpty) return 0;
+  occurrences(p, n);
+  if (encoded(p, n)) decodedOccurrences(p, n);
+  for (let k = 0; k < foundCount; k++) {
+    // Whole UTF-8 characters only.
+    let s = load<i32>(found + (<usize>k << 3));
+    let e = load<i32>(found + (<usize>k << 3), 4);
+    while (s > 0 && (load<u8>(p + <usize>s) & 0xc0) == 0x80) s--;
+    while (e + 1 < n && (load<u8>(p + <usize>e + 1) & 0xc0) == 0x80) e++;
+    addRange(s, e);
+  }
+  return rangeCount;
+}
+
+/** Copies [src, src + n) to dst with every masked range replaced; returns the length written. */
+export function maskInto(src: usize, n: i32, dst: usize): i32 {
+  const count = findRanges(src, n);
+  let o = dst;
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    memory.copy(o, src + <usize>at, <usize>(rangeStart(k) - at));
+    o += <usize>(rangeStart(k) - at);
+    memory.fill(o, STAR, <usize>MASK_LEN);
+    o += <usize>MASK_LEN;
+    at = rangeEnd(k) + 1;
+  }
+  memory.copy(o, src + <usize>at, <usize>(n - at));
+  return <i32>(o - dst) + n - at;
+}
+
+// The line's rebuild: runs are (byte start, unit start, style) triples, as in text.ts.
+let newBytes: i32 = 0;
+let newUnits: i32 = 0;
+let newRunCount: i32 = 0;
+
+function addRun(style: i32): void {
+  if (newRunCount > 0 && load<i32>(outRuns + <usize>(newRunCount * 12 - 4)) == style) return;
+  if ((newRunCount + 1) * 12 > outRunsCap) {
+    outRuns = grow(outRuns, outRunsCap, (newRunCount + 1) * 12);
+    outRunsCap = newCapacity(outRunsCap, (newRunCount + 1) * 12);
+  }
+  const at = outRuns + <usize>(newRunCount * 12);
+  store<i32>(at, newBytes);
+  store<i32>(at, newUnits, 4);
+  store<i32>(at, style, 8);
+  newRunCount++;
+}
+
+@inline function runStart(r: i32): i32 {
+  return load<i32>(runs + <usize>(r * 12));
+}
+
+@inline function runStyle(r: i32): i32 {
+  return load<i32>(runs + <usize>(r * 12), 8);
+}
+
+/**
+ * Masks the line being emitted (text.ts's representation): each masked range becomes `********` in
+ * the style of its first character. Nothing is touched when nothing matched.
+ */
+export function maskText(): void {
+  const count = findRanges(text, bytes);
+  if (count == 0) return;
+  const need = bytes + count * MASK_LEN + 16;
+  if (need > outTextCap) {
+    outText = grow(outText, 0, need);
+    outTextCap = newCapacity(0, need);
+  }
+  newBytes = 0;
+  newUnits = 0;
+  newRunCount = 0;
+  let r = 0;
+  let at = 0;
+  for (let k = 0; k <= count; k++) {
+    const stop = k < count ? rangeStart(k) : bytes;
+    // The unmasked bytes [at, stop), with the runs that start among them.
+    if (stop > at) {
+      while (r + 1 < runCount && runStart(r + 1) <= at) r++;
+      addRun(runStyle(r));
+      for (let i = at; i < stop; i++) {
+        if (r + 1 < runCount && runStart(r + 1) == i) addRun(runStyle(++r));
+        const b = load<u8>(text + <usize>i);
+        store<u8>(outText + <usize>(newBytes++), b);
+        if ((b & 0xc0) != 0x80) newUnits += b >= 0xf0 ? 2 : 1;
+      }
+    }
+    if (k == count) break;
+    while (r + 1 < runCount && runStart(r + 1) <= stop) r++;
+    addRun(runStyle(r));
+    memory.fill(outText + <usize>newBytes, STAR, <usize>MASK_LEN);
+    newBytes += MASK_LEN;
+    newUnits += MASK_LEN;
+    at = rangeEnd(k) + 1;
+  }
+  setText(outText, newBytes, newUnits, outRuns, newRunCount);
+}
