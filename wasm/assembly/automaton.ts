@@ -5,6 +5,8 @@ import { HASH_MUL } from "./limits";
 
 export let acEmpty = true;
 export let longest: i32 = 0;
+/** Whether a pattern holds a space: only then can `+` (a space percent-decoded) start a match. */
+export let anySpace = false;
 /** Every stride-th 4-gram is looked up (see wasm/reference/automaton.ts). */
 export let stride: i32 = 1;
 const MAX_STRIDE = 8;
@@ -112,6 +114,7 @@ export function build(): void {
   memory.fill(rootNext, 0, 1024);
   acEmpty = patCount == 0;
   longest = 0;
+  anySpace = false;
   let total = 1;
   for (let i = 0; i < patCount; i++) total += load<i32>(patIndex + <usize>(i * 8), 4);
   const label = allocZero(total);
@@ -138,6 +141,7 @@ export function build(): void {
     const p = patBytes + <usize>load<i32>(patIndex + <usize>(i * 8));
     const len = load<i32>(patIndex + <usize>(i * 8), 4);
     if (len > longest) longest = len;
+    for (let j = 0; j < len; j++) if (load<u8>(p + <usize>j) == 0x20) anySpace = true;
     for (let o = 0; o < stride; o++) {
       const h = (load<u32>(p + <usize>o) * HASH_MUL) >>> bloomShift;
       store<u8>(bloom + <usize>(h >>> 3), load<u8>(bloom + <usize>(h >>> 3)) | (<u8>1 << <u8>(h & 7)));

@@ -5,7 +5,7 @@ import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { asText, bytes, cursor, len, utf8Len } from "./linestate";
 import { current, markUsed } from "./style";
-import { appendStyled, clearText, runCount, runs, text } from "./text";
+import { appendCells, clearText, runCount, runs, text } from "./text";
 
 let cps: usize = 0;
 let sts: usize = 0;
@@ -160,6 +160,6 @@ export function cellErase(mode: i32): void {
 export function toText(): void {
   const n = len;
   clearText();
-  for (let i = 0; i < n; i++) appendStyled(load<u32>(cps + (<usize>i << 2)), load<i32>(sts + (<usize>i << 2)));
+  appendCells(cps, sts, n);
   asText = true;
 }

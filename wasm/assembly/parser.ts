@@ -32,7 +32,8 @@ let mask: usize = 0;
 
 export function initParser(): void {
   initCsi();
-  osc = heap.alloc(<usize>OSC_LIMIT_BYTES);
+  // 16 spare bytes: the link is scanned in whole v128 blocks (rendered.ts).
+  osc = heap.alloc(<usize>OSC_LIMIT_BYTES + 16);
   mask = heap.alloc(32);
   memory.fill(mask, 0x2a, 8);
 }

@@ -1,7 +1,7 @@
 // Masking of what a viewer reads: a line's rendered text and a link's target, scanned with the
 // secrets' automaton (and percent-decoded when they hold `+` or a `%XX` escape). Mirror of
 // wasm/reference/rendered.ts; see it for the rules.
-import { acEmpty, depth, mayStart, out, step, stride } from "./automaton";
+import { acEmpty, anySpace, depth, mayStart, out, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { bytes } from "./linestate";
 import { runCount, runs, setText, text } from "./text";
@@ -81,30 +81,56 @@ function occurrences(p: usize, n: i32): void {
   return load<u8>(p + <usize>i) == 0x25 && i + 2 < n && hexValue(load<u8>(p + <usize>i + 1)) >= 0 && hexValue(load<u8>(p + <usize>i + 2)) >= 0;
 }
 
-/** Whether [p, p + n) reads differently percent-decoded: a `+` or a `%XX`, 16 bytes at a time. */
-function encoded(p: usize, n: i32): bool {
+const NOT_ENCODED = 0;
+const PLUS_ONLY = 1;
+const ESCAPED = 2;
+
+/**
+ * How [p, p + n) reads percent-decoded: the same, with `+` as space only, or with `%XX` escapes;
+ * 16 bytes at a time (the line's text and the link buffer keep 16 spare bytes for the last block).
+ */
+function encoding(p: usize, n: i32): i32 {
   const plus = i8x16.splat(0x2b);
   const percent = i8x16.splat(0x25);
-  let i = 0;
-  for (; i + 16 <= n; i += 16) {
+  let found = NOT_ENCODED;
+  for (let i = 0; i < n; i += 16) {
     const v = v128.load(p + <usize>i);
-    if (v128.any_true(v128.or(i8x16.eq(v, plus), i8x16.eq(v, percent)))) break;
+    let hits = i8x16.bitmask(v128.or(i8x16.eq(v, plus), i8x16.eq(v, percent)));
+    if (n - i < 16) hits &= (1 << (n - i)) - 1;
+    while (hits != 0) {
+      const j = i + <i32>ctz(hits);
+      if (escapeAt(p, j, n)) return ESCAPED;
+      if (load<u8>(p + <usize>j) == 0x2b) found = PLUS_ONLY;
+      hits &= hits - 1;
+    }
   }
-  for (; i < n; i++) {
-    if (load<u8>(p + <usize>i) == 0x2b || escapeAt(p, i, n)) return true;
+  return found;
+}
+
+function reserveDecoded(n: i32): void {
+  if (n + 16 <= decodedCap) return;
+  const size = newCapacity(decodedCap, n + 16);
+  decoded = grow(decoded, 0, size);
+  decodedFrom = grow(decodedFrom, 0, size << 2);
+  decodedTo = grow(decodedTo, 0, size << 2);
+  decodedCap = size;
+}
+
+/** Only `+` to decode: the same positions, so occurrences map back as they are. */
+function plusOccurrences(p: usize, n: i32): void {
+  reserveDecoded(n);
+  const plus = i8x16.splat(0x2b);
+  const space = i8x16.splat(0x20);
+  for (let i = 0; i < n; i += 16) {
+    const v = v128.load(p + <usize>i);
+    v128.store(decoded + <usize>i, v128.bitselect(space, v, i8x16.eq(v, plus)));
   }
-  return false;
+  occurrences(decoded, n);
 }
 
 /** The decoded scan: occurrences in the percent-decoded bytes, as ranges of the original ones. */
 function decodedOccurrences(p: usize, n: i32): void {
-  if (n + 16 > decodedCap) {
-    const size = newCapacity(decodedCap, n + 16);
-    decoded = grow(decoded, 0, size);
-    decodedFrom = grow(decodedFrom, 0, size << 2);
-    decodedTo = grow(decodedTo, 0, size << 2);
-    decodedCap = size;
-  }
+  reserveDecoded(n);
   let m = 0;
   let i = 0;
   while (i < n) {
@@ -164,7 +190,10 @@ function findRanges(p: usize, n: i32): i32 {
   rangeCount = 0;
   if (acEmpty) return 0;
   occurrences(p, n);
-  if (encoded(p, n)) decodedOccurrences(p, n);
+  // Decoding `+` alone can only add a match through a pattern with a space in it.
+  const how = encoding(p, n);
+  if (how == ESCAPED) decodedOccurrences(p, n);
+  else if (how == PLUS_ONLY && anySpace) plusOccurrences(p, n);
   for (let k = 0; k < foundCount; k++) {
     // Whole UTF-8 characters only.
     let s = load<i32>(found + (<usize>k << 3));

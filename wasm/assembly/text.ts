@@ -75,31 +75,79 @@ export function appendCodePoint(cp: u32): bool {
   return true;
 }
 
-/** Appends one code point in `style` (cells.ts's toText; the caller checked the size). */
-export function appendStyled(cp: u32, style: i32): void {
-  const size = utf8Len(cp);
+/** Appends one code point in `style`; the caller checked the size. */
+function appendStyled(cp: u32, style: i32): void {
   reserveText(bytes + 20);
   startRun(style);
-  const o = text + <usize>bytes;
-  if (cp < 0x80) store<u8>(o, <u8>cp);
-  else if (cp < 0x800) {
-    store<u8>(o, <u8>(0xc0 | (cp >> 6)));
-    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
-  } else if (cp < 0x10000) {
-    store<u8>(o, <u8>(0xe0 | (cp >> 12)));
-    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
-    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
-  } else {
-    store<u8>(o, <u8>(0xf0 | (cp >> 18)));
-    store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
-    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
-    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
-  }
-  bytes += size;
+  bytes += putUtf8(text + <usize>bytes, cp);
   units += cp >= 0x10000 ? 2 : 1;
   len++;
   cursor = len;
   markUsed();
+}
+
+@inline function putUtf8(o: usize, cp: u32): i32 {
+  if (cp < 0x80) {
+    store<u8>(o, <u8>cp);
+    return 1;
+  }
+  if (cp < 0x800) {
+    store<u8>(o, <u8>(0xc0 | (cp >> 6)));
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
+    return 2;
+  }
+  if (cp < 0x10000) {
+    store<u8>(o, <u8>(0xe0 | (cp >> 12)));
+    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
+    return 3;
+  }
+  store<u8>(o, <u8>(0xf0 | (cp >> 18)));
+  store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
+  store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
+  store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
+  return 4;
+}
+
+/**
+ * Appends `n` cells (code points at `cps`, style ids at `sts`: cells.ts's line going back to text
+ * for emitting); the caller checked the size. One style run at a time, sixteen ASCII cells per step.
+ */
+export function appendCells(cps: usize, sts: usize, n: i32): void {
+  reserveText(bytes + n * 4 + 16);
+  const nonAscii = i32x4.splat(~0x7f);
+  let i = 0;
+  while (i < n) {
+    const st = load<i32>(sts + (<usize>i << 2));
+    startRun(st);
+    const sv = i32x4.splat(st);
+    let j = i + 1;
+    while (j + 4 <= n && i32x4.all_true(i32x4.eq(v128.load(sts + (<usize>j << 2)), sv))) j += 4;
+    while (j < n && load<i32>(sts + (<usize>j << 2)) == st) j++;
+    while (i < j) {
+      if (i + 16 <= j) {
+        const c = cps + (<usize>i << 2);
+        const c0 = v128.load(c);
+        const c1 = v128.load(c, 16);
+        const c2 = v128.load(c, 32);
+        const c3 = v128.load(c, 48);
+        // Narrowing saturates as signed, so test for non-ASCII on the 32-bit lanes first.
+        if (!v128.any_true(v128.and(v128.or(v128.or(c0, c1), v128.or(c2, c3)), nonAscii))) {
+          v128.store(text + <usize>bytes, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
+          bytes += 16;
+          units += 16;
+          i += 16;
+          continue;
+        }
+      }
+      const cp = load<u32>(cps + (<usize>i << 2));
+      bytes += putUtf8(text + <usize>bytes, cp);
+      units += cp >= 0x10000 ? 2 : 1;
+      i++;
+    }
+  }
+  len += n;
+  cursor = len;
 }
 
 /** Replaces the line's text and runs (rendered.ts's masking); `n` bytes, `u` UTF-16 units. */

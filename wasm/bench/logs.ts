@@ -1,12 +1,12 @@
-// `bun run bench:logs [--json] [--mb N] [--against REF]`: throughput of the WASM pipeline against
+// `bun run bench:logs [--json] [--mb N] [--rounds N] [--against REF]`: throughput of the WASM pipeline against
 // the TypeScript reference on the same inputs in the same run, secret-count scaling, and memory
 // flatness. Both produce JSON out: the module writes it itself; the reference's objects are
 // stringified. `--against REF` also runs the module as it is at git revision REF, interleaved with
 // this one, and prints each workload's time as a ratio to it (the fair way to compare on a shared
 // machine).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -27,15 +27,19 @@ const factory = await loadLogPipeline();
 const againstArg = args.indexOf("--against");
 const against = againstArg >= 0 ? await factoryAt(args[againstArg + 1]) : null;
 
-/** The pipeline as it is at a git revision: its wasm/ exported under wasm/build/ and built there. */
+/**
+ * The pipeline as it is at a git revision: its wasm/ exported to a temporary directory (outside the
+ * checkout, so test runs never find its tests) with this checkout's node_modules, and built there.
+ */
 async function factoryAt(ref: string): Promise<{ ref: string; factory: LogPipelineFactory }> {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
   const sha = execFileSync("git", ["rev-parse", "--short", ref], { cwd: root }).toString().trim();
-  const dir = join(root, "wasm", "build", `at-${sha}`);
+  const dir = join(tmpdir(), `cairn-bench-logs-${sha}`);
   if (!existsSync(join(dir, "wasm", "index.ts"))) {
     mkdirSync(dir, { recursive: true });
     const tar = execFileSync("git", ["archive", sha, "wasm"], { cwd: root, maxBuffer: 1 << 30 });
     execFileSync("tar", ["-x", "-C", dir], { input: tar });
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
   }
   const module = (await import(join(dir, "wasm", "index.ts"))) as { loadLogPipeline: typeof loadLogPipeline };
   return { ref: sha, factory: await module.loadLogPipeline() };
@@ -108,7 +112,8 @@ if (corpus) workloads.push(["real CI logs (shared corpus, looped), 1 secret", co
 
 // Rounds interleave every workload and implementation and keep each one's best time, so a
 // burst of load from other processes on a shared machine does not pick the winner.
-const ROUNDS = 5;
+const roundsArg = args.indexOf("--rounds");
+const ROUNDS = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 5;
 const best = workloads.map(() => ({
   wasm: Infinity,
   wasmObjects: Infinity,
