@@ -14,9 +14,10 @@ export function initLine(first: u32): void {
 }
 
 function emit(): void {
-  if (!asText) toText();
+  const wasCells = !asText;
+  if (wasCells) toText();
   // What a viewer reads is masked again: a secret with an escape sequence in its middle.
-  if (!acEmpty) maskText();
+  if (!acEmpty) maskText(wasCells);
   emitText();
   clearText();
   cursor = 0;

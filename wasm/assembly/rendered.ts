@@ -1,10 +1,10 @@
 // Masking of what a viewer reads: a line's rendered text and a link's target, scanned with the
 // secrets' automaton (and percent-decoded when they hold `+` or a `%XX` escape). Mirror of
 // wasm/reference/rendered.ts; see it for the rules.
-import { acEmpty, anySpace, depth, mayStart, out, step, stride } from "./automaton";
+import { acEmpty, anySpace, depth, longest, mayStart, out, pairAt, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { bytes } from "./linestate";
-import { runCount, runs, setText, text } from "./text";
+import { runCount, runs, seamCount, seams, setText, text } from "./text";
 
 const STAR: u8 = 0x2a;
 const MASK_LEN: i32 = 8;
@@ -184,12 +184,48 @@ function addRange(start: i32, end: i32): void {
   rangeCount = count;
 }
 
-/** The masked ranges of [p, p + n) into `ranges`; returns how many. */
-function findRanges(p: usize, n: i32): i32 {
+/** Occurrences in [p + from, p + to), in p's offsets. */
+function occurrencesIn(p: usize, from: i32, to: i32): void {
+  const before = foundCount;
+  occurrences(p + <usize>from, to - from);
+  for (let k = before; k < foundCount; k++) {
+    const at = found + (<usize>k << 3);
+    store<i32>(at, load<i32>(at) + from);
+    store<i32>(at, load<i32>(at, 4) + from, 4);
+  }
+}
+
+/**
+ * The occurrences in the line's text that cross a seam (text.ts): everywhere else the text is the
+ * input's bytes, which the masker already masked. A seam is looked at only if its two bytes occur
+ * together in some pattern; then every window a pattern crossing it could lie in is scanned.
+ */
+function seamOccurrences(p: usize, n: i32): void {
+  let from = -1;
+  let to = -1;
+  for (let k = 0; k < seamCount; k++) {
+    const t = load<i32>(seams + (<usize>k << 2));
+    if (!pairAt(p + <usize>(t - 1))) continue;
+    const start = t - longest + 1 > 0 ? t - longest + 1 : 0;
+    const end = t + longest - 1 < n ? t + longest - 1 : n;
+    if (to >= 0 && start <= to) {
+      to = end;
+      continue;
+    }
+    if (to >= 0) occurrencesIn(p, from, to);
+    from = start;
+    to = end;
+  }
+  if (to >= 0) occurrencesIn(p, from, to);
+}
+
+/** The masked ranges of [p, p + n) into `ranges`; returns how many. `seamsOnly`: see seamOccurrences. */
+function findRanges(p: usize, n: i32, seamsOnly: bool): i32 {
   foundCount = 0;
   rangeCount = 0;
   if (acEmpty) return 0;
-  occurrences(p, n);
+  if (seamsOnly) seamOccurrences(p, n);
+  else occurrences(p, n);
   // Decoding `+` alone can only add a match through a pattern with a space in it.
   const how = encoding(p, n);
   if (how == ESCAPED) decodedOccurrences(p, n);
@@ -207,7 +243,7 @@ function findRanges(p: usize, n: i32): i32 {
 
 /** Copies [src, src + n) to dst with every masked range replaced; returns the length written. */
 export function maskInto(src: usize, n: i32, dst: usize): i32 {
-  const count = findRanges(src, n);
+  const count = findRanges(src, n, false);
   let o = dst;
   let at = 0;
   for (let k = 0; k < count; k++) {
@@ -248,11 +284,18 @@ function addRun(style: i32): void {
 }
 
 /**
+ * Set when the masker's patterns change: text appended before was not masked with them, so the
+ * line is scanned whole, as is one that was kept as cells (overwritten text has no stretches).
+ */
+export let scanWholeLine = false;
+
+/**
  * Masks the line being emitted (text.ts's representation): each masked range becomes `********` in
  * the style of its first character. Nothing is touched when nothing matched.
  */
-export function maskText(): void {
-  const count = findRanges(text, bytes);
+export function maskText(whole: bool): void {
+  const count = findRanges(text, bytes, !(whole || scanWholeLine));
+  scanWholeLine = false;
   if (count == 0) return;
   const need = bytes + count * MASK_LEN + 16;
   if (need > outTextCap) {

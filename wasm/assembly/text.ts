@@ -16,6 +16,28 @@ export let units: i32 = 0;
 export let runs: usize = 0;
 let runCap: i32 = 0;
 export let runCount: i32 = 0;
+// Seams: offsets where the text stops being one stretch of the bytes the masker released (an
+// escape, a control, a mask or a decoded character between two pieces). Only there can the
+// rendered text hold a secret the masker did not see whole (rendered.ts).
+export let seams: usize = 0;
+let seamCap: i32 = 0;
+export let seamCount: i32 = 0;
+/** Where the last appended piece ended in the input; 0 after anything but ASCII from the input. */
+let lastEnd: usize = 0;
+
+@inline function seam(): void {
+  if (bytes == 0 || (seamCount > 0 && load<i32>(seams + (<usize>(seamCount - 1) << 2)) == bytes)) return;
+  if ((seamCount + 1) * 4 > seamCap) {
+    seams = grow(seams, seamCap, (seamCount + 1) * 4);
+    seamCap = newCapacity(seamCap, (seamCount + 1) * 4);
+  }
+  store<i32>(seams + (<usize>(seamCount++) << 2), bytes);
+}
+
+/** A new push or flush: the input buffer moved, so the next piece starts a new stretch. */
+export function breakStretch(): void {
+  lastEnd = 0;
+}
 
 @inline function reserveText(n: i32): void {
   if (n > textCap) {
@@ -42,6 +64,7 @@ export function clearText(): void {
   bytes = 0;
   units = 0;
   runCount = 0;
+  seamCount = 0;
 }
 
 /**
@@ -54,6 +77,8 @@ export function appendAscii(p: usize, n: i32): i32 {
   if (take <= 0) return 0;
   reserveText(bytes + take + 16);
   startRun(current);
+  if (p != lastEnd) seam();
+  lastEnd = p + <usize>take;
   const dst = text + <usize>bytes;
   // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
   // (masker.ts, parser.ts) and this buffer keep 16 spare bytes for it.
@@ -71,6 +96,9 @@ export function appendAscii(p: usize, n: i32): i32 {
 /** Appends one code point at the end of the line; false when it does not fit in 64 KiB. */
 export function appendCodePoint(cp: u32): bool {
   if (bytes + utf8Len(cp) > LINE_LIMIT_BYTES) return false;
+  // Decoded, so not necessarily the input's bytes: a seam before, and one after.
+  seam();
+  lastEnd = 0;
   appendStyled(cp, current);
   return true;
 }
