@@ -4,7 +4,7 @@
 import { acEmpty, anySpace, depth, longest, mayStart, out, pairAt, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { bytes } from "./linestate";
-import { runCount, runs, seamCount, seams, setText, text } from "./text";
+import { maybeEncoded, runCount, runs, seamCount, seams, setText, text } from "./text";
 
 const STAR: u8 = 0x2a;
 const MASK_LEN: i32 = 8;
@@ -227,7 +227,7 @@ function findRanges(p: usize, n: i32, seamsOnly: bool): i32 {
   if (seamsOnly) seamOccurrences(p, n);
   else occurrences(p, n);
   // Decoding `+` alone can only add a match through a pattern with a space in it.
-  const how = encoding(p, n);
+  const how = seamsOnly && !maybeEncoded ? NOT_ENCODED : encoding(p, n);
   if (how == ESCAPED) decodedOccurrences(p, n);
   else if (how == PLUS_ONLY && anySpace) plusOccurrences(p, n);
   for (let k = 0; k < foundCount; k++) {

@@ -34,6 +34,9 @@ let lastEnd: usize = 0;
   store<i32>(seams + (<usize>(seamCount++) << 2), bytes);
 }
 
+/** Whether the text may hold `%` or `+` (set by appendAscii and appendCodePoint). */
+export let maybeEncoded = false;
+
 /** A new push or flush: the input buffer moved, so the next piece starts a new stretch. */
 export function breakStretch(): void {
   lastEnd = 0;
@@ -65,6 +68,7 @@ export function clearText(): void {
   units = 0;
   runCount = 0;
   seamCount = 0;
+  maybeEncoded = false;
 }
 
 /**
@@ -82,9 +86,21 @@ export function appendAscii(p: usize, n: i32): i32 {
   const dst = text + <usize>bytes;
   // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
   // (masker.ts, parser.ts) and this buffer keep 16 spare bytes for it.
+  // `%` and `+` noted on the way (rendered.ts decodes only text that has them); bytes of the
+  // slack may be counted too, which costs a look, never a miss.
+  const percent = i8x16.splat(0x25);
+  const plus = i8x16.splat(0x2b);
+  let seen = i8x16.splat(0);
   let i = 0;
-  for (; i + 16 < take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
-  v128.store(dst + <usize>i, v128.load(p + <usize>i));
+  for (; i + 16 < take; i += 16) {
+    const v = v128.load(p + <usize>i);
+    seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+    v128.store(dst + <usize>i, v);
+  }
+  const v = v128.load(p + <usize>i);
+  seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+  v128.store(dst + <usize>i, v);
+  if (v128.any_true(seen)) maybeEncoded = true;
   bytes += take;
   units += take;
   len += take;
@@ -99,6 +115,7 @@ export function appendCodePoint(cp: u32): bool {
   // Decoded, so not necessarily the input's bytes: a seam before, and one after.
   seam();
   lastEnd = 0;
+  if (cp == 0x25 || cp == 0x2b) maybeEncoded = true;
   appendStyled(cp, current);
   return true;
 }
