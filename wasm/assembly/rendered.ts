@@ -226,7 +226,8 @@ function findRanges(p: usize, n: i32, seamsOnly: bool): i32 {
   if (acEmpty) return 0;
   if (seamsOnly) seamOccurrences(p, n);
   else occurrences(p, n);
-  // Decoding `+` alone can only add a match through a pattern with a space in it.
+  // Decoding `+` alone can only add a match through a pattern with a space in it (text.ts notes
+  // `+` only then).
   const how = seamsOnly && !maybeEncoded ? NOT_ENCODED : encoding(p, n);
   if (how == ESCAPED) decodedOccurrences(p, n);
   else if (how == PLUS_ONLY && anySpace) plusOccurrences(p, n);
@@ -294,6 +295,8 @@ export let scanWholeLine = false;
  * the style of its first character. Nothing is touched when nothing matched.
  */
 export function maskText(whole: bool): void {
+  // One stretch of input with nothing to decode: the masker saw it all (the common plain line).
+  if (!whole && !scanWholeLine && seamCount == 0 && !maybeEncoded) return;
   const count = findRanges(text, bytes, !(whole || scanWholeLine));
   scanWholeLine = false;
   if (count == 0) return;

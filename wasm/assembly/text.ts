@@ -1,6 +1,7 @@
 // The fast representation of a line: its UTF-8 text and a list of style runs, used while the
 // line is only appended to (the cursor at its end), which is nearly every line of a build log.
 // Appending is a copy, emitting is a copy with JSON escaping; no per-character cells.
+import { acEmpty, anySpace } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
@@ -34,7 +35,7 @@ let lastEnd: usize = 0;
   store<i32>(seams + (<usize>(seamCount++) << 2), bytes);
 }
 
-/** Whether the text may hold `%` or `+` (set by appendAscii and appendCodePoint). */
+/** Whether the text may read differently percent-decoded (set by appendAscii and appendCodePoint). */
 export let maybeEncoded = false;
 
 /** A new push or flush: the input buffer moved, so the next piece starts a new stretch. */
@@ -86,21 +87,26 @@ export function appendAscii(p: usize, n: i32): i32 {
   const dst = text + <usize>bytes;
   // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
   // (masker.ts, parser.ts) and this buffer keep 16 spare bytes for it.
-  // `%` and `+` noted on the way (rendered.ts decodes only text that has them); bytes of the
-  // slack may be counted too, which costs a look, never a miss.
-  const percent = i8x16.splat(0x25);
-  const plus = i8x16.splat(0x2b);
-  let seen = i8x16.splat(0);
   let i = 0;
-  for (; i + 16 < take; i += 16) {
+  if (acEmpty) {
+    for (; i + 16 < take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
+    v128.store(dst + <usize>i, v128.load(p + <usize>i));
+  } else {
+    // `%` noted on the way, and `+` if a pattern has a space (rendered.ts decodes only text that
+    // may read differently); bytes of the slack may be counted too: a look, never a miss.
+    const percent = i8x16.splat(0x25);
+    const plus = i8x16.splat(anySpace ? 0x2b : 0x25);
+    let seen = i8x16.splat(0);
+    for (; i + 16 < take; i += 16) {
+      const v = v128.load(p + <usize>i);
+      seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+      v128.store(dst + <usize>i, v);
+    }
     const v = v128.load(p + <usize>i);
     seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
     v128.store(dst + <usize>i, v);
+    if (v128.any_true(seen)) maybeEncoded = true;
   }
-  const v = v128.load(p + <usize>i);
-  seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
-  v128.store(dst + <usize>i, v);
-  if (v128.any_true(seen)) maybeEncoded = true;
   bytes += take;
   units += take;
   len += take;
