@@ -5,7 +5,8 @@
 // restarted server rebuilds a pipeline's state by replaying the sealed raw bytes since the job's
 // last resume point (usually the unterminated last line; see resume-point.ts), so no acknowledged
 // byte is ever lost.
-// When the job ends the log is compacted into one blob-store object and its rows are removed.
+// When the job ends the log is streamed into one blob-store object and its rows are removed
+// (archive.ts): memory stays bounded whatever the log's size.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
 import { flushChunks, type PushedChunks, pushChunks } from "../../wasm/chunk-json.ts";
@@ -14,6 +15,7 @@ import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
 import { Conflict, NotFound } from "../errors.ts";
+import { ArchiveReader, type ArchiveStats, archiveKey, writeArchive } from "./archive.ts";
 import { LogHub } from "./hub.ts";
 import { type ResumePoint, ResumeTracker } from "./resume-point.ts";
 
@@ -34,6 +36,8 @@ export interface LogServiceDeps {
   sealer: RawSealer;
   /** The job's secret values, registered with its pipeline for masking. */
   secretsFor?: (jobId: string) => Promise<string[]>;
+  /** Byte budget of the cache of archived logs (default ARCHIVE_CACHE_BYTES). */
+  archiveCacheBytes?: number;
 }
 
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
@@ -90,7 +94,7 @@ const WRITE_BATCH = 64;
 const ROWS_PER_INSERT = 200;
 const COMMIT_EVERY_MS = 5;
 
-export const archiveKey = (jobId: string) => `logs/${jobId}.ndjson`;
+export { archiveKey };
 
 export class LogService {
   readonly hub = new LogHub();
@@ -102,13 +106,17 @@ export class LogService {
   private readonly positions = new Map<string, JobRow>();
   /** Per-job promise chain: a job's uploads are processed one at a time, in order. */
   private readonly queues = new Map<string, Promise<unknown>>();
-  private readonly archiveCache = new Map<string, LogLine[]>();
+  readonly archives: ArchiveReader;
+  /** What the last archive of this process did (for tests and benchmarks). */
+  lastArchive: ArchiveStats | null = null;
   /** Persists waiting for the next group commit, and the loop committing them. */
   private readonly writes: PendingWrite[] = [];
   private writing: Promise<void> | null = null;
   private lastCommit = 0;
 
-  constructor(private readonly deps: LogServiceDeps) {}
+  constructor(private readonly deps: LogServiceDeps) {
+    this.archives = new ArchiveReader(deps.blobs, deps.archiveCacheBytes);
+  }
 
   private serial<T>(jobId: string, work: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(jobId) ?? Promise.resolve();
@@ -412,13 +420,11 @@ export class LogService {
     return { statements, applied };
   }
 
-  /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */
+  /** Streams the job's chunks into the blob store (archive.ts), then removes the rows. */
   private async archive(jobId: string): Promise<number> {
     const job = await this.job(jobId);
     if (job.logArchivedAt) return job.logLines;
-    const lines = await this.readStoredLines(jobId, 0, Number.MAX_SAFE_INTEGER);
-    const body = lines.map((l) => JSON.stringify(l)).join("\n");
-    await this.deps.blobs.put(archiveKey(jobId), body, "application/x-ndjson");
+    this.lastArchive = await writeArchive(this.deps.db, this.deps.blobs, jobId);
     await this.deps.db.transaction(async (tx) => {
       await tx.update(jobs).set({ logArchivedAt: Date.now() }).where(eq(jobs.id, jobId));
       await tx.delete(logChunks).where(eq(logChunks.jobId, jobId));
@@ -450,21 +456,6 @@ export class LogService {
     return out;
   }
 
-  private async readArchivedLines(jobId: string): Promise<LogLine[]> {
-    const cached = this.archiveCache.get(jobId);
-    if (cached) return cached;
-    const bytes = await this.deps.blobs.get(archiveKey(jobId));
-    if (!bytes)
-      throw new Error(
-        `the archived log of job ${jobId} is missing from the ${this.deps.blobs.kind} blob store`,
-      );
-    const text = new TextDecoder().decode(bytes);
-    const lines = text ? text.split("\n").map((l) => JSON.parse(l) as LogLine) : [];
-    this.archiveCache.set(jobId, lines);
-    if (this.archiveCache.size > 16) this.archiveCache.delete(this.archiveCache.keys().next().value!);
-    return lines;
-  }
-
   /** Lines numbered after `after`, at most `limit` of them, in order — the same before and after archiving. */
   async readLines(jobId: string, after: number, limit = 10_000): Promise<LogLine[]> {
     const job = await this.job(jobId);
@@ -473,9 +464,27 @@ export class LogService {
       // The archive may have removed the rows while we read them: then read the archive.
       if (lines.length >= limit || !(await this.job(jobId)).logArchivedAt) return lines;
     }
-    const all = await this.readArchivedLines(jobId);
-    // Line n sits at index n-1: lines are numbered from 1 without gaps.
-    return all.slice(after, after + limit);
+    return this.archives.readLines(jobId, after, limit);
+  }
+
+  /** Every line after `after`, a page at a time, so a log of any size streams without being held. */
+  async *pages(jobId: string, after: number, pageLines = 5000): AsyncGenerator<LogLine[]> {
+    let sent = after;
+    for (;;) {
+      const job = await this.job(jobId);
+      if (job.logArchivedAt) {
+        for await (const page of this.archives.pages(jobId, sent)) yield page;
+        return;
+      }
+      const lines = await this.readStoredLines(jobId, sent, pageLines);
+      if (lines.length === 0) {
+        // Archived between our reads: the rest is in the archive.
+        if ((await this.job(jobId)).logArchivedAt) continue;
+        return;
+      }
+      sent = lines[lines.length - 1].n;
+      yield lines;
+    }
   }
 
   async lineCount(jobId: string): Promise<number> {
