@@ -14,7 +14,7 @@ import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
-import { Conflict, NotFound } from "../errors.ts";
+import { Busy, Conflict, NotFound } from "../errors.ts";
 import { ArchiveReader, type ArchiveStats, archiveKey, writeArchive } from "./archive.ts";
 import { LogHub } from "./hub.ts";
 import { type ResumePoint, ResumeTracker } from "./resume-point.ts";
@@ -38,6 +38,8 @@ export interface LogServiceDeps {
   secretsFor?: (jobId: string) => Promise<string[]>;
   /** Byte budget of the cache of archived logs (default ARCHIVE_CACHE_BYTES). */
   archiveCacheBytes?: number;
+  /** Upload bytes admitted and not yet committed past which uploads are refused (default INGEST_BUDGET_BYTES). */
+  ingestBudgetBytes?: number;
 }
 
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
@@ -96,6 +98,17 @@ const COMMIT_EVERY_MS = 5;
 
 export { archiveKey };
 
+/**
+ * Upload bytes admitted but not yet committed, at most: past it an upload is told to come back
+ * later (503, Retry-After) before its body is read, so a backlog of commits raises the builders'
+ * latency, not the server's memory. An upload costs ~10× its size while in flight (its chunk JSON
+ * and SSE, both as strings), and at 20 MB/s of ingest ~2 MB is in flight (docs/perf.md).
+ */
+export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
+/** Bounds of the wait a refused upload is told to take. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
 export class LogService {
   readonly hub = new LogHub();
   private readonly pipelines = new Map<string, Live>();
@@ -113,9 +126,45 @@ export class LogService {
   private readonly writes: PendingWrite[] = [];
   private writing: Promise<void> | null = null;
   private lastCommit = 0;
+  /** Upload bytes admitted and not yet through (see INGEST_BUDGET_BYTES). */
+  private admittedBytes = 0;
+  /** Upload bytes per millisecond the group commit has been getting through lately. */
+  private commitRate = 0;
+  /** See INGEST_BUDGET_BYTES; a test may lower it. */
+  ingestBudget: number;
 
   constructor(private readonly deps: LogServiceDeps) {
     this.archives = new ArchiveReader(deps.blobs, deps.archiveCacheBytes);
+    this.ingestBudget = deps.ingestBudgetBytes ?? INGEST_BUDGET_BYTES;
+  }
+
+  /**
+   * Admits an upload of `bytes` before its body is read, or throws Busy when the uploads admitted
+   * and not yet committed would pass the budget (one upload is always admitted, whatever its size).
+   * The returned function ends the admission; call it once the upload is through, ok or not.
+   */
+  admit(bytes: number): () => void {
+    if (this.admittedBytes > 0 && this.admittedBytes + bytes > this.ingestBudget) {
+      // Long enough for the commits to get through what is admitted, at their recent pace.
+      const ms = this.commitRate > 0 ? this.admittedBytes / this.commitRate : RETRY_MIN_MS;
+      throw new Busy(
+        "log commits are behind; send this upload again later",
+        Math.round(Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, ms))),
+        "ingest_busy",
+      );
+    }
+    this.admittedBytes += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.admittedBytes -= bytes;
+    };
+  }
+
+  /** Upload bytes admitted and not yet through. */
+  get admitted(): number {
+    return this.admittedBytes;
   }
 
   private serial<T>(jobId: string, work: () => Promise<T>): Promise<T> {
@@ -289,6 +338,7 @@ export class LogService {
         this.lastCommit = performance.now();
         const batch = this.writes.splice(0, WRITE_BATCH);
         const { statements, applied } = this.commitStatements(batch);
+        const began = performance.now();
         // One batch call runs start to commit without yielding: an interactive transaction would
         // hold the write lock across awaits while other requests' statements queue behind it.
         let results: ResultSet[];
@@ -298,6 +348,9 @@ export class LogService {
           for (const w of batch) w.reject(err);
           continue;
         }
+        const bytes = batch.reduce((n, w) => n + (w.end - w.job.logBytes), 0);
+        const rate = bytes / Math.max(1, performance.now() - began + COMMIT_EVERY_MS);
+        this.commitRate = this.commitRate ? this.commitRate * 0.8 + rate * 0.2 : rate;
         batch.forEach((w, i) => {
           if (!applied(results, i)) {
             w.reject(new Error(`log of job ${w.job.id} moved under us (expected offset ${w.job.logBytes})`));
