@@ -15,7 +15,7 @@ import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { githubOAuthFromEnv } from "./routes/auth-github.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { EventLog } from "./services/events.ts";
-import { Scheduler } from "./services/scheduler.ts";
+import { isTerminal, Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { templateTableFromEnv } from "./services/templates.ts";
 import { TestResultService } from "./services/test-results.ts";
@@ -130,6 +130,8 @@ export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } =
     opts.leaseSweepMs ?? 5000,
   );
   const stopWatch = startReplicaWatch(deps.db, deps.logs);
+  // Logs whose archive a stopped server left undone (they read from their rows meanwhile).
+  deps.logs.archiveEnded(isTerminal).catch((err) => console.error("archiving ended logs failed:", err));
   return () => {
     clearInterval(sweeper);
     stopWatch();

@@ -110,6 +110,7 @@ describe("reading an archive", () => {
     const { db, jobId, svc } = await loggedJob(store, 30_000);
     const before = await svc.readLines(jobId, 0, 1_000_000);
     await svc.finish(jobId, "success");
+    await svc.archived(jobId);
     expect((await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) }))?.logArchivedAt).toBeGreaterThan(0);
 
     const budget = 256 * 1024;
@@ -144,6 +145,7 @@ describe("reading an archive", () => {
     const { jobId, svc } = await loggedJob(store, 2_500);
     const before = await svc.readLines(jobId, 0, 1_000_000);
     await svc.finish(jobId, "success");
+    await svc.archived(jobId);
     // Rewrite it as the old writer did: records joined by newlines, no index.
     await store.put(archiveKey(jobId), before.map((l) => JSON.stringify(l)).join("\n"));
     await store.delete(archiveIndexKey(jobId));
@@ -156,6 +158,21 @@ describe("reading an archive", () => {
     expect(ranges).toHaveLength(2);
     expect(ranges[1]!.start).toBeGreaterThan(0);
   });
+});
+
+test("a log whose archive a stopped server left undone is archived at the next start", async () => {
+  const { store } = recordingStore();
+  const { db, jobId, svc, make } = await loggedJob(store, 2_000);
+  const before = await svc.readLines(jobId, 0, 1_000_000);
+  await db.update(jobs).set({ status: "success" }).where(eq(jobs.id, jobId));
+  // The server stopped before finishing the log: no archive, rows still there.
+  const restarted = make();
+  expect(await restarted.archiveEnded((s) => s === "success")).toBe(1);
+  const row = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+  expect(row?.logArchivedAt).toBeGreaterThan(0);
+  expect(await db.select().from(logChunks).where(eq(logChunks.jobId, jobId))).toEqual([]);
+  expect(await restarted.readLines(jobId, 0, 1_000_000)).toEqual(before);
+  expect(await make().archiveEnded((s) => s === "success")).toBe(0);
 });
 
 test("the byte-bounded LRU evicts the least recently used and never exceeds its budget", () => {

@@ -8,7 +8,7 @@
 // When the job ends the log is streamed into one blob-store object and its rows are removed
 // (archive.ts): memory stays bounded whatever the log's size.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
-import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
+import { and, asc, eq, getTableName, gte, isNull, lte } from "drizzle-orm";
 import { flushChunks, type PushedChunks, pushChunks } from "../../wasm/chunk-json.ts";
 import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
@@ -119,6 +119,8 @@ export class LogService {
   private readonly positions = new Map<string, JobRow>();
   /** Per-job promise chain: a job's uploads are processed one at a time, in order. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Archives under way, by job. */
+  private readonly archiving = new Map<string, Promise<void>>();
   readonly archives: ArchiveReader;
   /** What the last archive of this process did (for tests and benchmarks). */
   lastArchive: ArchiveStats | null = null;
@@ -299,11 +301,50 @@ export class LogService {
     });
   }
 
-  /** Ends the job's log: last segment, archive to the blob store, and the result to viewers. */
+  /**
+   * Ends the job's log: the last segment, then the result to viewers; the archive to the blob store
+   * follows in the background (`archived`), since a huge log takes minutes to stream there and
+   * the builder's finish call must not wait for it. Until it is done the log reads from its rows.
+   */
   async finish(jobId: string, status: string): Promise<void> {
     await this.endSegment(jobId);
-    const lines = await this.serial(jobId, () => this.archive(jobId));
+    const lines = (await this.job(jobId)).logLines;
     this.hub.publish(jobId, { kind: "end", status, lines });
+    this.archiveLater(jobId);
+  }
+
+  private archiveLater(jobId: string): Promise<void> {
+    const running = this.archiving.get(jobId);
+    if (running) return running;
+    const done = this.serial(jobId, () => this.archive(jobId))
+      .then(() => {})
+      .catch((err) => console.error(`archiving the log of job ${jobId} failed (it stays readable):`, err))
+      .finally(() => this.archiving.delete(jobId));
+    this.archiving.set(jobId, done);
+    return done;
+  }
+
+  /** Resolves once the job's log archive (started by `finish`) is done or has failed. */
+  archived(jobId: string): Promise<void> {
+    return this.archiving.get(jobId) ?? Promise.resolve();
+  }
+
+  /**
+   * Archives, one at a time, the logs of ended jobs that are not archived (the server stopped while
+   * archiving them); returns how many it archived.
+   */
+  async archiveEnded(isEnded: (status: string) => boolean): Promise<number> {
+    const rows = await this.deps.db
+      .select({ id: jobs.id, status: jobs.status })
+      .from(jobs)
+      .where(isNull(jobs.logArchivedAt));
+    let n = 0;
+    for (const row of rows) {
+      if (!isEnded(row.status) || this.pipelines.has(row.id)) continue;
+      await this.archiveLater(row.id);
+      n++;
+    }
+    return n;
   }
 
   private drop(jobId: string): void {
