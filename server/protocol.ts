@@ -14,7 +14,7 @@ import type { SealedSecrets } from "./secrets/box.ts";
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 export type { Step };
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -204,6 +204,9 @@ export interface HeartbeatResponse {
  * Log upload: `PATCH routes.log(jobId)` with body = raw bytes and
  * `Content-Range: bytes START-END/*` (END inclusive). A range already acknowledged is a no-op;
  * a START beyond what was acknowledged is refused with 416 and `LogAck`, so the builder resumes there.
+ * When the server's log commits are behind, an upload is refused before its body is read with 503
+ * `ingest_busy`, `Retry-After` and `details.retry_after_ms`: the builder sends it again after that
+ * wait, buffering meanwhile (bounded memory, then disk). Since protocol 7.
  */
 export interface LogAck {
   /** Bytes of this job's raw log persisted so far: the next upload starts here. */

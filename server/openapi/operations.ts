@@ -760,7 +760,8 @@ export const ops = {
     headers: { "Content-Range": "bytes START-END/*: where the bytes go in the job's log" },
     rawBody: "application/octet-stream",
     ok: json(200, proto.LogAck),
-    errors: [416],
+    // 503 ingest_busy: log commits are behind; send again after Retry-After (details.retry_after_ms).
+    errors: [416, 503],
   }),
   reportStep: builderOp("POST", "steps", "A step started or finished", {
     body: proto.StepReport,

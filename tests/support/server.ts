@@ -12,6 +12,8 @@ export interface TestServer {
   url: string;
   token: string;
   dataDir: string;
+  /** The in-process server's ports and services, for tests that must reach inside (hold commits, say). */
+  deps: Awaited<ReturnType<typeof assemble>>["deps"];
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export async function startTestServer(
     url,
     token,
     dataDir,
+    deps: a.deps,
     api(path, init = {}) {
       const headers = new Headers(init.headers);
       if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
