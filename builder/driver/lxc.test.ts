@@ -21,7 +21,7 @@ const skip = await requireLxc({ sshd: true });
 
 // A private lxcpath: a builder started by another test on this machine reaps every `cairn-*` in
 // the default one at startup. It also exercises the driver's `-P` plumbing.
-const LXC_PATH = "/var/lib/cairn-test-lxc";
+const LXC_PATH = process.env.CAIRN_TEST_LXC_PATH ?? "/var/lib/cairn-test-lxc";
 const own = { lxcPath: LXC_PATH };
 
 const unique = () => `t${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -248,7 +248,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 describe.skipIf(skip)("lxc driver over the local transport", () => {
   test("create, run, destroy without sshd (what `npm start` uses)", async () => {
     await ensureBaseTemplate();
-    const driver = createLxcDriver({ transport: createLocalTransport() });
+    const driver = createLxcDriver({ transport: createLocalTransport(), template: TEMPLATE });
     await driver.check();
     const box = await driver.create({ name: unique() });
     try {
