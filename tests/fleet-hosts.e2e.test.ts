@@ -5,7 +5,7 @@
 // when it comes back, the builder reaps the container it could not destroy and runs jobs there again.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "./harness/lxc.ts";
 import { SSHD_PATH, startSshd, type TestSshd } from "./harness/sshd.ts";
@@ -110,10 +110,12 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     new RegExp(`job \\S+ \\(${id}, \\w+\\) runs on (.+)$`, "m").exec(builder.output())?.[1];
 
   test("each host's orphans are reaped when the builder starts; capacity is the sum of the hosts' slots", async () => {
-    // A leftover `cairn-*` container on host b, as a crashed daemon would leave.
+    // A leftover `cairn-*` container on host b, as a crashed daemon would leave, owned by a builder
+    // the server never heard of (gone): the reaper removes it.
     const orphan = `cairn-orphan-${process.pid}`;
     const made = spawnSync("lxc-copy", ["-P", PATHS[1], "-n", TEMPLATE, "-N", orphan, "-e", "-B", "overlay"]);
     expect(made.status, made.stderr.toString()).toBe(0);
+    writeFileSync(join(PATHS[1], orphan, "cairn-owner"), `${crypto.randomUUID()}\n`);
     expect(await cairnContainers({ lxcPath: PATHS[1] })).toContain(orphan);
 
     builder = await startBuilder({

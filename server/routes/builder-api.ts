@@ -1,5 +1,5 @@
 // The server side of the builder protocol (server/protocol.ts).
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
@@ -95,6 +95,21 @@ export const builderApiRoutes = (deps: AppDeps) => {
   });
 
   app.use("/builder/acquire", builderAuth({ db }));
+  app.use("/builder/builders/*", builderAuth({ db }));
+
+  // A builder's orphan reaper found sandboxes of other builders on a shared host: only those of a
+  // builder that is gone may be removed (another live builder's may be its running job).
+  app.post("/builder/builders/gone", validate(ops.goneBuilders), async (c) => {
+    const ids = [...new Set(c.req.valid("json").builder_ids)];
+    const rows = ids.length
+      ? await db
+          .select({ id: builders.id, revokedAt: builders.revokedAt })
+          .from(builders)
+          .where(inArray(builders.id, ids))
+      : [];
+    const live = new Set(rows.filter((r) => r.revokedAt === null).map((r) => r.id));
+    return c.json({ gone: ids.filter((id) => !live.has(id)) });
+  });
   app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
 
   app.post("/builder/acquire", validate(ops.acquireJob), async (c) => {
