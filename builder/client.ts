@@ -100,7 +100,7 @@ export class ServerClient {
     return r.status === 204 ? null : (r.json as JobPayload);
   }
 
-  /** Which of these builders the server says are gone (revoked or unknown). */
+  /** Which of these builders the server says are gone (revoked). */
   async goneBuilders(ids: string[]): Promise<string[]> {
     const r = await this.call("POST", routes.goneBuilders, {
       builder_ids: ids,

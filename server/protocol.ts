@@ -23,7 +23,7 @@ export const PROTOCOL_HEADER = "Cairn-Protocol";
 export const routes = {
   register: "/api/v1/builder/register",
   acquire: "/api/v1/builder/acquire",
-  /** Which builders are gone (revoked or deleted): their sandboxes on a shared host may be reaped. Protocol 7. */
+  /** Which builders are gone (revoked): their sandboxes on a shared host may be reaped. Protocol 7. */
   goneBuilders: "/api/v1/builder/builders/gone",
   heartbeat: (jobId: string) => `/api/v1/builder/jobs/${jobId}/heartbeat`,
   log: (jobId: string) => `/api/v1/builder/jobs/${jobId}/log`,
@@ -77,7 +77,7 @@ export interface GoneBuildersRequest {
   builder_ids: string[];
 }
 
-/** The subset of `builder_ids` the server knows to be gone: revoked, or never registered here. */
+/** The subset of `builder_ids` revoked on this server (an id it does not know is not gone: it may be another server's). */
 export interface GoneBuildersResponse {
   gone: string[];
 }

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "./harness/lxc.ts";
 import { SSHD_PATH, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
+import { revokedBuilderId } from "./support/builder-sim.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -111,11 +112,14 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
 
   test("each host's orphans are reaped when the builder starts; capacity is the sum of the hosts' slots", async () => {
     // A leftover `cairn-*` container on host b, as a crashed daemon would leave, owned by a builder
-    // the server never heard of (gone): the reaper removes it.
+    // since revoked (gone): the reaper removes it.
     const orphan = `cairn-orphan-${process.pid}`;
     const made = spawnSync("lxc-copy", ["-P", PATHS[1], "-n", TEMPLATE, "-N", orphan, "-e", "-B", "overlay"]);
     expect(made.status, made.stderr.toString()).toBe(0);
-    writeFileSync(join(PATHS[1], orphan, "cairn-owner"), `${crypto.randomUUID()}\n`);
+    writeFileSync(
+      join(PATHS[1], orphan, "cairn-owner"),
+      `${await revokedBuilderId(server.url, server.token)}\n`,
+    );
     expect(await cairnContainers({ lxcPath: PATHS[1] })).toContain(orphan);
 
     builder = await startBuilder({

@@ -31,7 +31,7 @@ export interface LxcDriverOptions {
    * only unmarked ones (a driver with no owner, as in tests).
    */
   owner?: string;
-  /** Which of these other owners the server says are gone (revoked or deleted): their sandboxes are reaped too. */
+  /** Which of these other owners the server says are gone (revoked): their sandboxes are reaped too. */
   goneOwners?: (owners: string[]) => Promise<string[]>;
 }
 

@@ -673,7 +673,7 @@ export const ops = {
     method: "POST",
     path: "/api/v1/builder/builders/gone",
     tag: "builder protocol",
-    summary: "Which of these builders are gone (revoked or unknown): their orphaned sandboxes may be reaped",
+    summary: "Which of these builders are revoked: their orphaned sandboxes may be reaped",
     auth: "builder",
     headers: PROTOCOL,
     body: proto.GoneBuildersRequest,

@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { sshdMissingReason } from "./sshd.ts";
 
 export const TEMPLATE = process.env.CAIRN_TEMPLATE ?? "cairn-base";
+// Jobs of a test server in this process run on that template too.
+if (process.env.CAIRN_TEMPLATE) process.env.CAIRN_DEFAULT_TEMPLATE ??= TEMPLATE;
 export const REQUIRE_LXC = process.env.CAIRN_REQUIRE_LXC === "1";
 const TEMPLATE_SCRIPT = join(import.meta.dir, "..", "..", "scripts", "lxc-base-template.sh");
 

@@ -31,7 +31,7 @@ export const GoneBuildersRequest = z.looseObject({
   builder_ids: z.array(text(100)).max(1000).describe("owners of sandboxes on the asking builder's hosts"),
 });
 export const GoneBuildersResponse = z.object({
-  gone: z.array(z.string()).describe("those revoked or unknown to this server"),
+  gone: z.array(z.string()).describe("those revoked on this server"),
 }) satisfies z.ZodType<P.GoneBuildersResponse>;
 
 export const JobPayload = z
