@@ -10,7 +10,7 @@ import { ensureNatNetwork } from "../builder/driver/lxc-network.ts";
 import type { Driver, HostTransport, Sandbox } from "../builder/driver/types.ts";
 import type { NetworkConfig } from "../builder/identity.ts";
 import { createSshTransport } from "../builder/transport/ssh.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "./harness/lxc.ts";
 import { sshdLogin, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -69,7 +69,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     transport = await createSshTransport(sshdLogin(sshd));
     servers.push(namespace(UPSTREAM, 24, "upstream"), namespace(PRIVATE, 30, "private"));
     await ensureNatNetwork(transport, NET);
-    nat = createLxcDriver({ transport, lxcPath: LXC_PATH, network: NET });
+    nat = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH, network: NET });
     await nat.check();
     // Listeners on the host itself: its bridge address, its address on the upstream link, loopback.
     for (const hostname of [GATEWAY, UPSTREAM.host, "127.0.0.1"]) {
@@ -118,7 +118,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   const curl = (url: string) => `curl -sS --connect-timeout 2 -m 3 ${url}`;
 
   test("the default stays loopback only", async () => {
-    const plain = createLxcDriver({ transport, lxcPath: LXC_PATH });
+    const plain = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH });
     const s = await plain.create({ name: `plain-${tag}` });
     try {
       const r = await run(s, "ls /sys/class/net");
@@ -182,6 +182,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   test("--nat-dns resolvers are the container's resolv.conf; without it there is none", async () => {
     const withDns = createLxcDriver({
       transport,
+      template: TEMPLATE,
       lxcPath: LXC_PATH,
       network: { ...NET, dns: ["9.9.9.9", "149.112.112.112"] },
     });
