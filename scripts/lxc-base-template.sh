@@ -4,13 +4,15 @@
 # usrmerged) read-only, copies the few /etc files programs need, and keeps /tmp, /root, /home and
 # /var private. No network (lxc.net.0.type = empty: loopback only).
 #
-# The container is UNPRIVILEGED: its root is host uid/gid SUBID_START (a 65536-id range root owns
+# The container is UNPRIVILEGED: its root is host uid/gid UID0/GID0 (a 65536-id range root owns
 # in /etc/subuid and /etc/subgid, added here if missing), it keeps only Docker's default
 # capabilities, and it sees its cgroups read-only through a cgroup namespace. See SECURITY.md.
 #
-# Usage (as root on the fleet host):  sh scripts/lxc-base-template.sh [--force]
+# Usage (as root on the fleet host):  sh scripts/lxc-base-template.sh [--force | --subids]
 #   CAIRN_TEMPLATE  template name (default cairn-base)
 #   LXC_PATH        lxcpath (default: `lxc-config lxc.lxcpath`, usually /var/lib/lxc)
+#   --subids        only provision root's subordinate ids, print `UID GID` (their starts), exit
+#   CAIRN_SUBUID_FILE, CAIRN_SUBGID_FILE  other files than /etc/subuid, /etc/subgid (tests)
 # Idempotent: when the template already matches what this script would write, it says so and
 # changes nothing. --force rebuilds it anyway. See docs/fleet-host.md.
 set -eu
@@ -24,11 +26,42 @@ IDS=65536
 NAME="${CAIRN_TEMPLATE:-cairn-base}"
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
+SUBUID_FILE="${CAIRN_SUBUID_FILE:-/etc/subuid}"
+SUBGID_FILE="${CAIRN_SUBGID_FILE:-/etc/subgid}"
 
 say() { printf 'lxc-base-template: %s\n' "$*"; }
 die() { printf 'lxc-base-template: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it writes /etc/subuid and LXC's container directory)"
+
+# --- root's subordinate ids: the container's 0..65535 are the host's UID0.. and GID0.. ---
+# The first range of at least $IDS ids root has in FILE, or a new one after every range there.
+subid_range() {
+  f=$1
+  [ -e "$f" ] || : >"$f"
+  start=$(awk -F: -v n="$IDS" '$1 == "root" && $3 >= n { print $2; exit }' "$f")
+  if [ -z "$start" ]; then
+    start=$(awk -F: 'BEGIN { e = 100000 } NF == 3 && $2 + $3 > e { e = $2 + $3 } END { print e }' "$f")
+    # A last line without its newline must not swallow ours.
+    if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then echo >>"$f"; fi
+    echo "root:$start:$IDS" >>"$f"
+    say "  added root:$start:$IDS to $f" >&2
+  fi
+  echo "$start"
+}
+# Two templates may be made at once: one at a time reads and extends the files.
+if command -v flock >/dev/null 2>&1; then
+  mkdir -p /run/lock
+  exec 8>/run/lock/cairn-subids.lock
+  flock 8
+fi
+UID0=$(subid_range "$SUBUID_FILE")
+GID0=$(subid_range "$SUBGID_FILE")
+exec 8>&-
+if [ "${1:-}" = "--subids" ]; then
+  echo "$UID0 $GID0"
+  exit 0
+fi
 for tool in lxc-info lxc-config lxc-copy lxc-attach; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found: apt-get install -y lxc"
 done
@@ -45,22 +78,6 @@ if command -v flock >/dev/null 2>&1; then
   exec 9>"/run/lock/cairn-template-$NAME.lock"
   flock 9
 fi
-
-# --- root's subordinate ids: the container's 0..65535 are the host's SUBID_START.. ---
-# The first range of at least $IDS ids root has in FILE, or a new one after every range there.
-subid_range() {
-  f=$1
-  [ -e "$f" ] || : >"$f"
-  start=$(awk -F: -v n="$IDS" '$1 == "root" && $3 >= n { print $2; exit }' "$f")
-  if [ -z "$start" ]; then
-    start=$(awk -F: 'BEGIN { e = 100000 } NF == 3 && $2 + $3 > e { e = $2 + $3 } END { print e }' "$f")
-    echo "root:$start:$IDS" >>"$f"
-    say "  added root:$start:$IDS to $f" >&2
-  fi
-  echo "$start"
-}
-UID0=$(subid_range /etc/subuid)
-GID0=$(subid_range /etc/subgid)
 
 # The lxcpath's own directories must be traversable by the container's root.
 for d in "$LXCPATH" "$DIR"; do
