@@ -6,6 +6,8 @@ import {
   type CacheSaveResponse,
   contentRange,
   type FinishReport,
+  type GoneBuildersRequest,
+  type GoneBuildersResponse,
   type HeartbeatResponse,
   type JobPayload,
   type LogAck,
@@ -97,6 +99,14 @@ export class ServerClient {
   async acquire(req: AcquireRequest, signal?: AbortSignal): Promise<JobPayload | null> {
     const r = await this.call("POST", routes.acquire, req, {}, signal);
     return r.status === 204 ? null : (r.json as JobPayload);
+  }
+
+  /** Which of these builders the server says are gone (revoked). */
+  async goneBuilders(ids: string[]): Promise<string[]> {
+    const r = await this.call("POST", routes.goneBuilders, {
+      builder_ids: ids,
+    } satisfies GoneBuildersRequest);
+    return (r.json as GoneBuildersResponse).gone;
   }
 
   async heartbeat(jobId: string): Promise<HeartbeatResponse> {

@@ -7,7 +7,7 @@ import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox, StepSpec } from "./driver/types.ts";
 import { LogUploader } from "./log-uploader.ts";
-import { limitsFor } from "./resources.ts";
+import { describeLimits, limitsFor } from "./resources.ts";
 import type { SshRegistry } from "./ssh-registry.ts";
 import { installHelpers, isStorageStep, runStorageStep } from "./steps/index.ts";
 
@@ -74,15 +74,22 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
     const secrets = openJobSecrets(deps, payload);
     const job: JobPayload = { ...payload, environment: { ...secrets, ...payload.environment } };
+    const limits = limitsFor(payload.resource_class);
     sandbox = await driver.create({
       name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`,
       template: payload.template,
-      limits: limitsFor(payload.resource_class),
+      limits,
     });
     unsandboxed = sandbox.unsandboxed;
     if (unsandboxed)
       uploader.write(
         note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."),
+      );
+    else
+      uploader.write(
+        note(
+          `Sandbox: unprivileged LXC container ${sandbox.name}; limits (resource class ${payload.resource_class}): ${describeLimits(limits)}`,
+        ),
       );
     deps.ssh?.registry.register(jobId, sandbox, workdir);
     await installHelpers(sandbox, job);

@@ -23,6 +23,8 @@ export const PROTOCOL_HEADER = "Cairn-Protocol";
 export const routes = {
   register: "/api/v1/builder/register",
   acquire: "/api/v1/builder/acquire",
+  /** Which builders are gone (revoked): their sandboxes on a shared host may be reaped. Protocol 7. */
+  goneBuilders: "/api/v1/builder/builders/gone",
   heartbeat: (jobId: string) => `/api/v1/builder/jobs/${jobId}/heartbeat`,
   log: (jobId: string) => `/api/v1/builder/jobs/${jobId}/log`,
   step: (jobId: string) => `/api/v1/builder/jobs/${jobId}/steps`,
@@ -68,6 +70,16 @@ export interface AcquireRequest {
   ssh_endpoint?: string;
   /** Resource classes that fit on this builder now: only such jobs are granted. Absent: any. */
   resource_classes?: string[];
+}
+
+/** Owners found on a fleet host's sandboxes, other than the asking builder. */
+export interface GoneBuildersRequest {
+  builder_ids: string[];
+}
+
+/** The subset of `builder_ids` revoked on this server (an id it does not know is not gone: it may be another server's). */
+export interface GoneBuildersResponse {
+  gone: string[];
 }
 
 /** "Re-run with SSH": after its steps the job's container stays up this long for SSH sessions. */

@@ -5,11 +5,12 @@
 // when it comes back, the builder reaps the container it could not destroy and runs jobs there again.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE, testLxcPath } from "./harness/lxc.ts";
 import { SSHD_PATH, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
+import { revokedBuilderId } from "./support/builder-sim.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -84,6 +85,8 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     // Every test uses this builder; the first one checks what its start did.
     const made = spawnSync("lxc-copy", ["-P", PATHS[1], "-n", TEMPLATE, "-N", orphan, "-e", "-B", "overlay"]);
     expect(made.status, made.stderr.toString()).toBe(0);
+    // Owned by a builder since revoked (gone), so the reaper may remove it.
+    writeFileSync(join(PATHS[1], orphan, "cairn-owner"), `${await revokedBuilderId(server.url, server.token)}\n`);
     expect(await cairnContainers({ lxcPath: PATHS[1] })).toContain(orphan);
     builder = await startBuilder({
       server: server.url,

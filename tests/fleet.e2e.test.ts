@@ -95,7 +95,16 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     expect(retry.attempt).toBe(2);
     expect(retry.builder_id).toBe(b.id);
     expect(await log(retry.id)).toContain("finished");
-    // Builder b reaped a's orphaned container when it started; its own is gone too.
+    // Builder b left a's container alone when it started: as far as the server knew, a was not gone
+    // (it could have been a's running job). b's own container is gone.
+    const left = `cairn-${first.slice(0, 8)}-1`;
+    expect(await cairnContainers()).toEqual([left]);
+    // Once a is revoked, the next builder to start on this host reaps it.
+    expect((await server.api(`/api/v1/builders/${a.id}/revoke`, { method: "POST" })).status).toBe(200);
+    const c = await startBuilder({ server: server.url, adminToken: server.token, name: "c", sshd });
+    builders.push(c);
+    await until("builder c to start", async () => c.output().includes("polling"), 30_000);
+    expect(c.output()).toContain(`removed orphaned sandboxes ${left}`);
     expect(await cairnContainers()).toEqual([]);
     const pl = (await (await server.api(`/api/v1/pipelines/${p.id}`)).json()) as { status: string };
     expect(pl.status).toBe("success");

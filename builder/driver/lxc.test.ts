@@ -287,7 +287,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 describe.skipIf(skip)("lxc driver over the local transport", () => {
   test("create, run, destroy without sshd (what `npm start` uses)", async () => {
     await ensureBaseTemplate();
-    const driver = createLxcDriver({ transport: createLocalTransport(), lxcPath: testLxcPath() });
+    const driver = createLxcDriver({ transport: createLocalTransport(), lxcPath: testLxcPath(), template: TEMPLATE });
     await driver.check();
     const box = await driver.create({ name: unique() });
     try {
@@ -297,5 +297,50 @@ describe.skipIf(skip)("lxc driver over the local transport", () => {
       await box.destroy();
     }
     expect(await cairnContainers()).not.toContain(box.name);
+  });
+});
+
+describe.skipIf(skip)("two builders' drivers on one lxcpath", () => {
+  test("each reaps only its own sandboxes, and those of an owner the server says is gone", async () => {
+    await ensureBaseTemplate(own);
+    const transport = createLocalTransport();
+    const gone = new Set<string>();
+    const asked: string[][] = [];
+    const driverOf = (owner: string) =>
+      createLxcDriver({
+        transport,
+        template: TEMPLATE,
+        lxcPath: LXC_PATH,
+        owner,
+        goneOwners: async (ids) => {
+          asked.push(ids);
+          return ids.filter((id) => gone.has(id));
+        },
+      });
+    const bOwner = `b-${unique()}`;
+    const a = driverOf(`a-${unique()}`);
+    const b = driverOf(bOwner);
+    const c = driverOf(`c-${unique()}`);
+    const boxA = await a.create({ name: unique() });
+    const boxB = await b.create({ name: unique() });
+    try {
+      // Everything else in this lxcpath belongs to other tests running now.
+      const others = new Set((await cairnContainers(own)).filter((n) => n !== boxA.name && n !== boxB.name));
+      // a starts again while b's job runs: it reaps its own leftover only.
+      expect(await a.reapOrphans(others)).toEqual([boxA.name]);
+      expect(await cairnContainers(own)).toContain(boxB.name);
+      expect((await runStep(boxB, { script: "echo b runs" })).output).toBe("b runs\n");
+      // c asks the server about b, which is live: nothing is reaped.
+      expect(await c.reapOrphans(others)).toEqual([]);
+      expect(asked.at(-1)).toEqual([bOwner]);
+      expect((await Bun.file(`${LXC_PATH}/${boxB.name}/cairn-owner`).text()).trim()).toBe(bOwner);
+      // Once the server says b is gone, c reaps b's sandbox.
+      gone.add(bOwner);
+      expect(await c.reapOrphans(others)).toEqual([boxB.name]);
+      expect(await cairnContainers(own)).not.toContain(boxB.name);
+    } finally {
+      await boxA.destroy();
+      await boxB.destroy();
+    }
   });
 });

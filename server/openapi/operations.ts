@@ -746,6 +746,16 @@ export const ops = {
     ok: json(200, proto.JobPayload),
     more: [none(204, "no job came")],
   }),
+  goneBuilders: op({
+    method: "POST",
+    path: "/api/v1/builder/builders/gone",
+    tag: "builder protocol",
+    summary: "Which of these builders are revoked: their orphaned sandboxes may be reaped",
+    auth: "builder",
+    headers: PROTOCOL,
+    body: proto.GoneBuildersRequest,
+    ok: json(200, proto.GoneBuildersResponse),
+  }),
   authorizeSsh: builderOp("POST", "ssh/authorize", "May this SSH key open a session into the job", {
     body: proto.SshAuthorizeRequest,
     ok: json(200, proto.SshAuthorizeResponse),

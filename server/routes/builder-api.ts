@@ -1,5 +1,5 @@
 // The server side of the builder protocol (server/protocol.ts).
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
@@ -95,6 +95,21 @@ export const builderApiRoutes = (deps: AppDeps) => {
   });
 
   app.use("/builder/acquire", builderAuth({ db }));
+  app.use("/builder/builders/*", builderAuth({ db }));
+
+  // A builder's orphan reaper found sandboxes of other builders on a shared host: only those of a
+  // builder revoked here may be removed. Another live builder's may be its running job, and an id
+  // this server does not know may be a builder of another server sharing the host.
+  app.post("/builder/builders/gone", validate(ops.goneBuilders), async (c) => {
+    const ids = [...new Set(c.req.valid("json").builder_ids)];
+    const rows = ids.length
+      ? await db
+          .select({ id: builders.id })
+          .from(builders)
+          .where(and(inArray(builders.id, ids), isNotNull(builders.revokedAt)))
+      : [];
+    return c.json({ gone: rows.map((r) => r.id) });
+  });
   app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
 
   app.post("/builder/acquire", validate(ops.acquireJob), async (c) => {

@@ -23,6 +23,8 @@ import { join } from "node:path";
 import { sshdMissingReason } from "./sshd.ts";
 
 export const TEMPLATE = process.env.CAIRN_TEMPLATE ?? "cairn-base";
+// Jobs of a test server in this process run on that template too.
+if (process.env.CAIRN_TEMPLATE) process.env.CAIRN_DEFAULT_TEMPLATE ??= TEMPLATE;
 export const REQUIRE_LXC = process.env.CAIRN_REQUIRE_LXC === "1";
 const TEMPLATE_SCRIPT = join(import.meta.dir, "..", "..", "scripts", "lxc-base-template.sh");
 
@@ -132,6 +134,8 @@ export async function destroyContainers(opts: { lxcPath?: string; names?: string
   await Promise.all(
     names.map(async (n) => {
       await sh(["lxc-stop", "-P", lxcPath, "-k", "-n", n]);
+      // A clone with a disk limit has its writable layer loop-mounted on overlay/.
+      await sh(["umount", join(lxcPath, n, "overlay")]);
       await sh(["lxc-destroy", "-P", lxcPath, "-f", "-n", n]);
     }),
   );

@@ -62,6 +62,8 @@ export async function startBuilder(opts: {
     config,
   ];
   args.push("--name", opts.name);
+  // A test run on another template (CAIRN_TEMPLATE) checks and clones that one.
+  if (process.env.CAIRN_TEMPLATE) args.push("--template", process.env.CAIRN_TEMPLATE);
   if (!opts.lxcHosts) args.push("--slots", String(opts.slots ?? 1));
   if (opts.sshd) {
     const s = opts.sshd;
