@@ -86,7 +86,10 @@ describe.skipIf(skip)("one builder, two LXC hosts", () => {
     const made = spawnSync("lxc-copy", ["-P", PATHS[1], "-n", TEMPLATE, "-N", orphan, "-e", "-B", "overlay"]);
     expect(made.status, made.stderr.toString()).toBe(0);
     // Owned by a builder since revoked (gone), so the reaper may remove it.
-    writeFileSync(join(PATHS[1], orphan, "cairn-owner"), `${await revokedBuilderId(server.url, server.token)}\n`);
+    writeFileSync(
+      join(PATHS[1], orphan, "cairn-owner"),
+      `${await revokedBuilderId(server.url, server.token)}\n`,
+    );
     expect(await cairnContainers({ lxcPath: PATHS[1] })).toContain(orphan);
     builder = await startBuilder({
       server: server.url,

@@ -287,7 +287,11 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 describe.skipIf(skip)("lxc driver over the local transport", () => {
   test("create, run, destroy without sshd (what `npm start` uses)", async () => {
     await ensureBaseTemplate();
-    const driver = createLxcDriver({ transport: createLocalTransport(), lxcPath: testLxcPath(), template: TEMPLATE });
+    const driver = createLxcDriver({
+      transport: createLocalTransport(),
+      lxcPath: testLxcPath(),
+      template: TEMPLATE,
+    });
     await driver.check();
     const box = await driver.create({ name: unique() });
     try {

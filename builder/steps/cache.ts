@@ -59,4 +59,3 @@ export async function restoreCache(ctx: StepContext, step: RestoreCache): Promis
   ctx.note(`Restored cache ${hit.key}.`);
   return 0;
 }
-
