@@ -15,14 +15,14 @@ trap 'rm -f "$list"' EXIT
 for b in "$dir"/bundles/*/cairn-ready; do
   [ -f "$b" ] || continue; b=${b%/cairn-ready}
   size=$(cat "$b/cairn-size" 2>/dev/null || echo 0); total=$((total + size))
-  echo "$(stat -c %Y "$b/cairn-used" 2>/dev/null || echo 0) $size ${b##*/} $(cat "$b/cairn-digest")" >>"$list"
+  echo "$(stat -c %.9Y "$b/cairn-used" 2>/dev/null || echo 0) $size ${b##*/} $(cat "$b/cairn-digest")" >>"$list"
 done
 [ "$total" -le "$budget" ] && exit 0
 sort -n "$list" | while read -r used size t digest; do
   [ "$total" -le "$budget" ] && break
   held=0; for d in "$@"; do [ "$d" = "$digest" ] && held=1; done
   [ $held = 1 ] && continue
-  [ $((now - used)) -lt "$grace" ] && continue
+  [ $((now - ${used%.*})) -lt "$grace" ] && continue
   # In use: some container other than the template itself has this rootfs as its lower layer.
   grep -lsF "$dir/bundles/$t/rootfs" "$lxcpath"/*/config | grep -vqx "$lxcpath/$t/config" && continue
   rm -rf "${lxcpath:?}/$t" "${dir:?}/bundles/$t"

@@ -38,7 +38,8 @@ esac
 echo "top=$top"
 [ -n "$stale" ] && echo "stale=$stale"
 # A bundle is named as its template: LXC clones only a rootfs whose path holds the container's name.
-tname() { echo "cairnimg-$(echo "${1#sha256:}" | cut -c1-16)"; }
+# Named after the store too, so two stores on one host (two builders, test runs) never share one.
+tname() { echo "cairnimg-$(printf '%s %s' "$dir" "$1" | sha256sum | cut -c1-16)"; }
 m=""; [ -f "$dir/tops/${top#sha256:}" ] && m=$(cat "$dir/tops/${top#sha256:}")
 b=$dir/bundles/$(tname "$m")
 if [ -n "$m" ] && [ -f "$b/cairn-ready" ]; then

@@ -13,7 +13,7 @@ import {
   type TestRegistry,
 } from "../../tests/support/registry.ts";
 import { createLocalTransport } from "../transport/local.ts";
-import { ImagePullError, ImageStore } from "./store.ts";
+import { ImagePullError, ImageStore, type PreparedImage } from "./store.ts";
 
 const LXC_PATH = "/var/lib/cairn-test-lxc-images";
 const missing = registryMissingReason();
@@ -26,6 +26,7 @@ const skip = (await requireLxc()) || Boolean(missing);
 describe.skipIf(skip)("image store", () => {
   let registry: TestRegistry;
   let dir: string;
+  const dirs: string[] = [];
   const transport = createLocalTransport();
   const suffix = Math.random().toString(36).slice(2, 8);
   const store = (over: ConstructorParameters<typeof ImageStore>[1] = {}) =>
@@ -39,14 +40,18 @@ describe.skipIf(skip)("image store", () => {
     await ensureBaseTemplate({ lxcPath: LXC_PATH });
     registry = await startRegistry();
     dir = mkdtempSync(join(tmpdir(), "cairn-images-"));
+    dirs.push(dir);
   });
   afterAll(async () => {
     await registry?.stop();
     // Templates this suite made (named after digests found in its own store).
     for (const t of spawnSync("ls", [LXC_PATH]).stdout.toString().split("\n"))
-      if (t.startsWith("cairnimg-") && dir && readFileSync(join(LXC_PATH, t, "config"), "utf8").includes(dir))
+      if (
+        t.startsWith("cairnimg-") &&
+        dirs.some((d) => readFileSync(join(LXC_PATH, t, "config"), "utf8").includes(d))
+      )
         rmSync(join(LXC_PATH, t), { recursive: true, force: true });
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
   test("pulls, unpacks and caches by digest; the image's Env, User and WorkingDir come back", async () => {
@@ -101,24 +106,32 @@ describe.skipIf(skip)("image store", () => {
     expect((err as Error).message).toContain("manifest unknown");
     const down = await store({ insecureRegistries: ["127.0.0.1:9"] })
       .prepare("127.0.0.1:9/x/y:1")
-      .catch((e: unknown) => e as Error);
+      .then(
+        () => new Error("pulled"),
+        (e: unknown) => e as Error,
+      );
     expect(down.message).toContain("cannot pull image 127.0.0.1:9/x/y:1 from 127.0.0.1:9");
     expect(down.message).toContain("connection refused");
   });
 
-  test("collection evicts least recently used images, never one in use", async () => {
-    const names = ["gc-a", "gc-b", "gc-c"];
+  test("collection evicts least recently used images first, never one in use", async () => {
+    const names = ["gc-a", "gc-b", "gc-c", "gc-d"];
     for (const n of names) pushImage(registry.host, `t${suffix}/${n}`, "1", { marker: n });
-    const s = store({ budgetBytes: 1 << 40 });
-    const prepared = [];
+    const gcDir = mkdtempSync(join(tmpdir(), "cairn-images-gc-"));
+    dirs.push(gcDir);
+    const s = store({ budgetBytes: 1 << 40, dir: gcDir });
+    const prepared: PreparedImage[] = [];
     for (const n of names) prepared.push(await s.prepare(`${registry.host}/t${suffix}/${n}:1`));
-    // a: a container is cloned from it (in use on the host); b: held by a running job of this builder.
+    const [a, b, c, d] = prepared as [PreparedImage, PreparedImage, PreparedImage, PreparedImage];
+    // Use order a, c, d, b: b is the most recently used.
+    s.release(await s.prepare(`${registry.host}/t${suffix}/gc-b:1`));
+    // a: a container is cloned from it (in use on the host); c: held by a job of this builder.
     const clone = `cairn-imgtest-${suffix}`;
     const made = spawnSync("lxc-copy", [
       "-P",
       LXC_PATH,
       "-n",
-      prepared[0]!.template,
+      a.template,
       "-N",
       clone,
       "-s",
@@ -127,23 +140,23 @@ describe.skipIf(skip)("image store", () => {
     ]);
     expect(made.status).toBe(0);
     try {
-      for (const p of prepared) if (p !== prepared[1]) s.release(p);
-      const tight = store({ budgetBytes: 0 });
-      // Nothing fits a budget of 0, yet only the unused image goes.
-      const evicted = await (async () => {
-        Object.assign(tight, { held: (s as unknown as { held: Map<string, number> }).held });
-        return tight.collect();
-      })();
-      const bundle = (i: number) => join(dir, "bundles", prepared[i]!.template);
-      expect(evicted).toContain(prepared[2]!.digest);
-      expect(evicted).not.toContain(prepared[0]!.digest);
-      expect(evicted).not.toContain(prepared[1]!.digest);
-      expect(existsSync(bundle(2))).toBe(false);
-      expect(existsSync(join(LXC_PATH, prepared[2]!.template))).toBe(false);
-      expect(existsSync(bundle(0))).toBe(true);
-      expect(existsSync(bundle(1))).toBe(true);
+      for (const p of [a, b, d]) s.release(p);
+      const size = (p: PreparedImage) =>
+        Number(readFileSync(join(gcDir, "bundles", p.template, "cairn-size"), "utf8"));
+      const total = [a, b, c, d].reduce((n, p) => n + size(p), 0);
+      // One byte over budget: d goes (a is older but in use, c is held, b was used since).
+      expect(await s.collect(total - 1)).toEqual([d.digest]);
+      // Nothing fits a budget of 0, yet what is in use stays.
+      expect(await s.collect(0)).toEqual([b.digest]);
+      expect(existsSync(join(gcDir, "bundles", b.template))).toBe(false);
+      expect(existsSync(join(LXC_PATH, b.template))).toBe(false);
+      expect(existsSync(join(gcDir, "bundles", a.template, "rootfs/marker"))).toBe(true);
+      expect(existsSync(join(gcDir, "bundles", c.template, "rootfs/marker"))).toBe(true);
     } finally {
       spawnSync("lxc-destroy", ["-P", LXC_PATH, "-f", "-n", clone]);
     }
+    // With its clone gone and its job done, a goes too.
+    s.release(c);
+    expect((await s.collect(0)).sort()).toEqual([a.digest, c.digest].sort());
   });
 });

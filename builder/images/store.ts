@@ -132,8 +132,8 @@ export class ImageStore {
     else this.held.delete(image.digest);
   }
 
-  /** Evicts least recently used images until the cache fits its budget; returns their digests. */
-  async collect(): Promise<string[]> {
+  /** Evicts least recently used images until the cache fits its budget (or `budgetBytes`); returns their digests. */
+  async collect(budgetBytes = this.settings.budgetBytes ?? 20 * 1024 ** 3): Promise<string[]> {
     const r = await this.transport.exec([
       "sh",
       "-c",
@@ -141,7 +141,7 @@ export class ImageStore {
       "cairn-image-gc",
       this.dir,
       this.lxc.lxcPath ?? (await this.lxcPath()),
-      String(this.settings.budgetBytes ?? 20 * 1024 ** 3),
+      String(budgetBytes),
       String(this.settings.graceSeconds ?? 600),
       ...this.held.keys(),
     ]);
