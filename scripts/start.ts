@@ -59,7 +59,13 @@ if (!existsSync(identity)) {
   }
 }
 if (existsSync(identity)) {
-  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], {
+  // CAIRN_INSECURE_REGISTRIES=host:port,...: plain-HTTP registries the local builder may pull from.
+  const insecure = (process.env.CAIRN_INSECURE_REGISTRIES ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean)
+    .flatMap((h) => ["--insecure-registry", h]);
+  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity, ...insecure], {
     stdio: "inherit",
   });
   const stopAll = () => {

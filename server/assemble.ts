@@ -82,6 +82,8 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   scheduler.jobSecrets = async (projectId, contexts, jobId) =>
     delivered.remember(jobId, await secrets.forJob(projectId, contexts));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
+  const templates = templateTableFromEnv(process.env);
+  scheduler.templates = templates;
   const testResults = new TestResultService(init.db);
   scheduler.testTimings = (projectId, jobName, pipelineId) =>
     testResults.timings(projectId, jobName, pipelineId);
@@ -107,7 +109,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     blobs,
     scheduler,
     events,
-    templates: templateTableFromEnv(process.env),
+    templates,
     version: VERSION,
     tls: opts.tls ?? false,
     keyring,

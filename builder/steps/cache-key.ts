@@ -44,7 +44,7 @@ export async function expandCacheKey(
   }
 
   async function checksumOf(file: string): Promise<string> {
-    const path = sandboxPath(file, ctx.workdir);
+    const path = sandboxPath(file, ctx.workdir, ctx.sandbox.home);
     let out: string;
     try {
       out = await inSandbox('sha256sum -- "$1"', [path]);

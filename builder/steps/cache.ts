@@ -17,7 +17,7 @@ export async function saveCache(ctx: StepContext, step: SaveCache): Promise<numb
     return 0;
   }
   // Paths are stored relative to / so a restore puts them back where they were.
-  const paths = step.paths.map((p) => sandboxPath(p, ctx.workdir).slice(1) || ".");
+  const paths = step.paths.map((p) => sandboxPath(p, ctx.workdir, ctx.sandbox.home).slice(1) || ".");
   ctx.note(`Saving cache ${key}: ${step.paths.join(", ")}`);
   const spool = await packTree(ctx, "/", paths);
   const size = spool.size;

@@ -103,6 +103,9 @@ export function buildImage(spec: ImageSpec): string {
   const key = createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
   const layout = join(CACHE, "images", key);
   if (existsSync(join(layout, "index.json"))) return layout;
+  // A test that started the server in-process inherited its umask 077: an image built under it
+  // would have a /bin its non-root user cannot enter.
+  const umask = process.umask(0o022);
   mkdirSync(join(CACHE, "images"), { recursive: true });
   const work = mkdtempSync(join(CACHE, "images", `.build-${key}-`));
   try {
@@ -145,6 +148,7 @@ export function buildImage(spec: ImageSpec): string {
     renameSync(tmpLayout, layout);
   } finally {
     rmSync(work, { recursive: true, force: true });
+    process.umask(umask);
   }
   return layout;
 }
