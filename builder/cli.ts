@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import nacl from "tweetnacl";
 import pkg from "../package.json" with { type: "json" };
+import { openSealedSecrets, sealForBuilder } from "../server/protocol.ts";
 import { ServerClient } from "./client.ts";
 import { startDaemon } from "./daemon.ts";
 import { checkNetwork, NetworkError } from "./driver/lxc-network.ts";
@@ -11,11 +12,14 @@ import { checkDistinct, HostSpecError, parseHostSpec } from "./hosts/spec.ts";
 import {
   type BuilderIdentity,
   type HostConfig,
+  type ImagesConfig,
   loadIdentity,
   type NetworkConfig,
+  REGISTRY_CREDENTIALS_CONTEXT,
   saveIdentity,
   type TransportConfig,
 } from "./identity.ts";
+import { rewriteImage } from "./images/reference.ts";
 import { parseSlots } from "./resources.ts";
 import { generateHostKey } from "./ssh-server.ts";
 
@@ -31,7 +35,11 @@ const USAGE = `usage:
                                    or local[,slots=N][,lxc-path=DIR]
                          [--network none|nat [--bridge cairn0] [--subnet 10.213.0.0/24]
                                              [--nat-dns IP]... [--nat-deny CIDR]...]
-  cairn-builder run [--config FILE]
+                         [--insecure-registry HOST:PORT]...   (plain-HTTP registries on a trusted network)
+                         [--image-mirror PATTERN=TARGET]...   (e.g. 'cimg/*=mirror.internal/cimg/*')
+                         [--image-dir DIR] [--image-resolve-minutes N] [--image-cache-mb N]
+  cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]...
+  cairn-builder registry-login --registry HOST[:PORT] --username USER [--config FILE]   (password on stdin)
   cairn-builder version`;
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
@@ -64,6 +72,13 @@ export async function main(argv: string[]): Promise<number> {
       subnet: { type: "string", default: "10.213.0.0/24" },
       "nat-dns": { type: "string", multiple: true },
       "nat-deny": { type: "string", multiple: true },
+      "insecure-registry": { type: "string", multiple: true },
+      "image-mirror": { type: "string", multiple: true },
+      "image-dir": { type: "string" },
+      "image-resolve-minutes": { type: "string" },
+      "image-cache-mb": { type: "string" },
+      registry: { type: "string" },
+      username: { type: "string" },
     },
     strict: true,
   });
@@ -124,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
         lxc_path: values["lxc-path"],
         ...(hosts ? { hosts, driver: "lxc" as const } : {}),
         ...(network ? { network } : {}),
+        ...imagesConfig(values),
         ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"]),
         ...(serverCa ? { server_ca: serverCa } : {}),
         ...(values["insecure-http"] ? { insecure_http: true } : {}),
@@ -133,6 +149,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "run": {
       const id = await loadIdentity(values.config!);
+      // For this run only (npm start passes CAIRN_INSECURE_REGISTRIES so).
+      const insecure = registryHosts(values["insecure-registry"]);
+      if (insecure.length)
+        id.images = {
+          ...id.images,
+          insecure_registries: [...new Set([...(id.images?.insecure_registries ?? []), ...insecure])],
+        };
       // Checkouts must be readable by the build's own users, whatever umask started us.
       process.umask(0o022);
       checkServerUrl(id.server, Boolean(id.insecure_http));
@@ -146,12 +169,80 @@ export async function main(argv: string[]): Promise<number> {
       await daemon.done;
       return 0;
     }
+    case "registry-login": {
+      const registry = values.registry;
+      if (!registry || !values.username)
+        throw new UsageError("registry-login needs --registry and --username");
+      registryHosts([registry]);
+      const password = (await readStdin()).replace(/\r?\n$/, "");
+      if (!password) throw new UsageError("registry-login reads the password from stdin; it was empty");
+      const id = await loadIdentity(values.config!);
+      const held = id.images?.credentials
+        ? openSealedSecrets(id.images.credentials, id.box_secret_key, REGISTRY_CREDENTIALS_CONTEXT)
+        : {};
+      held[registry] = JSON.stringify({ username: values.username, password });
+      const credentials = sealForBuilder(id.box_public_key, held, REGISTRY_CREDENTIALS_CONTEXT);
+      await saveIdentity(values.config!, { ...id, images: { ...id.images, credentials } });
+      console.log(`cairn-builder: credentials for ${registry} sealed into ${values.config}`);
+      return 0;
+    }
     default:
       throw new UsageError(command ? `unknown command ${command}` : "a command is required");
   }
 }
 
 class UsageError extends Error {}
+
+const REGISTRY_HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/;
+
+function registryHosts(hosts: string[] | undefined): string[] {
+  for (const h of hosts ?? [])
+    if (!REGISTRY_HOST.test(h))
+      throw new UsageError(`--insecure-registry/--registry ${h} is not HOST or HOST:PORT`);
+  return hosts ?? [];
+}
+
+/** The `images` block of builder.json from the register flags; omitted when none was given. */
+function imagesConfig(values: {
+  "insecure-registry"?: string[];
+  "image-mirror"?: string[];
+  "image-dir"?: string;
+  "image-resolve-minutes"?: string;
+  "image-cache-mb"?: string;
+}): { images?: ImagesConfig } {
+  const images: ImagesConfig = {};
+  const insecure = registryHosts(values["insecure-registry"]);
+  if (insecure.length) images.insecure_registries = insecure;
+  for (const m of values["image-mirror"] ?? []) {
+    const [pattern, target] = m.split("=");
+    if (!pattern || !target || m.split("=").length !== 2)
+      throw new UsageError(
+        `--image-mirror ${m} is not PATTERN=TARGET (e.g. 'cimg/*=mirror.internal/cimg/*')`,
+      );
+    try {
+      rewriteImage(pattern.replace("*", "x"), { [pattern]: target });
+    } catch (err) {
+      throw new UsageError(`--image-mirror ${m}: ${(err as Error).message}`);
+    }
+    images.mirrors = { ...images.mirrors, [pattern]: target };
+  }
+  if (values["image-dir"]) {
+    if (!values["image-dir"].startsWith("/")) throw new UsageError("--image-dir must be an absolute path");
+    images.dir = values["image-dir"];
+  }
+  const num = (flag: "image-resolve-minutes" | "image-cache-mb", min: number) => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag} must be a number, at least ${min}`);
+    return n;
+  };
+  const minutes = num("image-resolve-minutes", 0);
+  if (minutes !== undefined) images.resolve_minutes = minutes;
+  const mb = num("image-cache-mb", 1);
+  if (mb !== undefined) images.budget_mb = mb;
+  return Object.keys(images).length ? { images } : {};
+}
 
 /** `--lxc-host` list, or undefined for the single host of the older flags (which it replaces). */
 function lxcHosts(values: {
@@ -264,4 +355,10 @@ function sshServerSettings(listen: string | undefined, advertise: string | undef
   const m = /^(.+):(\d{1,5})$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new UsageError(`--ssh-listen must be HOST:PORT, got ${listen}`);
   return { ssh_listen: listen, ssh_advertise: advertise, ssh_host_key: generateHostKey() };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -9,7 +9,14 @@ import { ensureNatNetwork } from "./driver/lxc-network.ts";
 import { createProcessDriver } from "./driver/process.ts";
 import type { Driver, HostTransport } from "./driver/types.ts";
 import { HostPool, type Placement } from "./hosts/pool.ts";
-import { type BuilderIdentity, type HostConfig, hostsOf, type TransportConfig } from "./identity.ts";
+import {
+  type BuilderIdentity,
+  type HostConfig,
+  hostsOf,
+  imageSettings,
+  type TransportConfig,
+} from "./identity.ts";
+import { ImageStore } from "./images/store.ts";
 import { runJob } from "./job-runner.ts";
 import { backoff, sleep } from "./retryable.ts";
 import { SshRegistry } from "./ssh-registry.ts";
@@ -76,6 +83,9 @@ export interface Daemon {
 export async function startDaemon(id: BuilderIdentity, client: ServerClient): Promise<Daemon> {
   const configs = hostsOf(id);
   const single = configs.length === 1;
+  // One image store per LXC host: images are pulled and unpacked where the containers run.
+  const imageStores = new WeakMap<HostTransport, ImageStore>();
+  const settings = imageSettings(id);
   const pool = new HostPool(configs, {
     memoryMb: id.memory_mb,
     log: (msg) => console.log(`cairn-builder: ${msg}`),
@@ -84,6 +94,14 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
       try {
         const driver = await chooseDriver(id, host, transport, single, (ids) => client.goneBuilders(ids));
         if (driver.kind === "lxc" && id.network) await ensureNatNetwork(transport, id.network);
+        if (driver.kind === "lxc")
+          imageStores.set(
+            transport,
+            new ImageStore(transport, settings, {
+              lxcPath: host.lxc_path,
+              baseTemplate: id.template ?? "cairn-base",
+            }),
+          );
         return { transport, driver };
       } catch (err) {
         if (!previous) await transport.close();
@@ -115,6 +133,7 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
           driver: placed?.driver ?? unavailable(`no host of this builder can take it: ${pool.describe()}`),
           transport: placed?.transport ?? createLocalTransport(),
           boxSecretKey: id.box_secret_key,
+          images: placed ? imageStores.get(placed.transport) : undefined,
           log: console.error,
           ssh: ssh ?? undefined,
         },

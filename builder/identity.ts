@@ -1,6 +1,8 @@
 // The builder's identity on its fleet host: server URL, builder token and NaCl box key pair, in a
 // 0600 file. The private key never leaves this host; job secrets are sealed to its public half.
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
+import { openSealedSecrets, type SealedSecrets } from "../server/protocol.ts";
+import type { ImageSettings, RegistryCredentials } from "./images/store.ts";
 
 export type TransportConfig =
   | { kind: "local" }
@@ -37,6 +39,25 @@ export interface NetworkConfig {
   deny?: string[];
 }
 
+/** The fleet hosts' image stores (builder/images); every field optional. */
+export interface ImagesConfig {
+  /** Store directory on each host (default /var/lib/cairn/images). */
+  dir?: string;
+  /** A tag is re-resolved at most this often (default 10 minutes); `@sha256:` pins never are. */
+  resolve_minutes?: number;
+  /** Size budget of the unpacked images (default 20480 MiB), least recently used evicted first. */
+  budget_mb?: number;
+  /** Image pattern → where to pull it from: `{"cimg/*": "mirror.internal/cimg/*"}`. */
+  mirrors?: Record<string, string>;
+  /** `host:port` of registries spoken to over plain HTTP (`--insecure-registry`). */
+  insecure_registries?: string[];
+  /**
+   * Per-registry credentials (`cairn-builder registry-login`), sealed to this builder's own box key
+   * like a job's secrets: registry host → JSON `{"username","password"}`.
+   */
+  credentials?: SealedSecrets;
+}
+
 export interface BuilderIdentity {
   server: string;
   builder_id: string;
@@ -56,6 +77,8 @@ export interface BuilderIdentity {
   hosts?: HostConfig[];
   /** Container network; absent: loopback only. */
   network?: NetworkConfig;
+  /** Jobs' `docker` images: where they are stored, pulled from, and with which credentials. */
+  images?: ImagesConfig;
   /** SSH into builds: where this builder's SSH server listens (`host:port`, port 0 for any). */
   ssh_listen?: string;
   /** The host users reach that server at, shown in the `ssh` command (default: the listen host). */
@@ -94,3 +117,25 @@ export function hostsOf(id: BuilderIdentity): HostConfig[] {
   if (id.hosts?.length) return id.hosts;
   return [{ transport: id.transport, slots: id.slots, lxc_path: id.lxc_path, memory_mb: id.memory_mb }];
 }
+
+/** The image store's settings from the identity, with the sealed registry credentials opened. */
+export function imageSettings(id: BuilderIdentity): ImageSettings {
+  const c = id.images ?? {};
+  const credentials: Record<string, RegistryCredentials> = {};
+  if (c.credentials) {
+    const opened = openSealedSecrets(c.credentials, id.box_secret_key, REGISTRY_CREDENTIALS_CONTEXT);
+    for (const [host, json] of Object.entries(opened))
+      credentials[host] = JSON.parse(json) as RegistryCredentials;
+  }
+  return {
+    dir: c.dir,
+    resolveMinutes: c.resolve_minutes,
+    budgetBytes: c.budget_mb === undefined ? undefined : c.budget_mb * 1024 * 1024,
+    mirrors: c.mirrors,
+    insecureRegistries: c.insecure_registries,
+    credentials,
+  };
+}
+
+/** The context registry credentials are sealed under in the identity file. */
+export const REGISTRY_CREDENTIALS_CONTEXT = "registry-credentials";

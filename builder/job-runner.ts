@@ -6,6 +6,8 @@ import { BackgroundSteps } from "./background.ts";
 import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox, StepSpec } from "./driver/types.ts";
+import { type Environment, SPIN_UP_STEP, spinUp } from "./images/spin-up.ts";
+import type { ImageStore } from "./images/store.ts";
 import { LogUploader } from "./log-uploader.ts";
 import { describeLimits, limitsFor } from "./resources.ts";
 import type { SshRegistry } from "./ssh-registry.ts";
@@ -23,6 +25,8 @@ export interface RunnerDeps {
   boxSecretKey?: string;
   /** Max job time in seconds (default 5 h). */
   maxJobSeconds?: number;
+  /** The fleet host's image store: jobs naming a `docker` image run in it (LXC only). */
+  images?: ImageStore;
   /** Jobs enterable over SSH, when this builder runs an SSH server. */
   ssh?: { registry: SshRegistry; endpoint: string };
   log?: (msg: string) => void;
@@ -32,8 +36,8 @@ const enc = new TextEncoder();
 /** A line Cairn itself writes into the log, dimmed so it stands apart from the build's output. */
 const note = (text: string) => enc.encode(`\x1b[2m${text}\x1b[0m\r\n`);
 
-export function expandHome(path: string): string {
-  return path === "~" ? CONTAINER_HOME : path.startsWith("~/") ? `${CONTAINER_HOME}${path.slice(1)}` : path;
+export function expandHome(path: string, home = CONTAINER_HOME): string {
+  return path === "~" ? home : path.startsWith("~/") ? `${home}${path.slice(1)}` : path;
 }
 
 export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<FinishReport["status"]> {
@@ -68,18 +72,56 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
   let failureReason: string | undefined;
   /** The host failed under the job: reported `lost`, so the server re-queues it once. */
   let hostLost = false;
-  const workdir = expandHome(payload.working_directory || "~/project");
+  let workdir = expandHome(payload.working_directory || "~/project");
+  let env: Environment | undefined;
   const background = new BackgroundSteps((bytes) => uploader.write(bytes), abort.signal);
   try {
     // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
     const secrets = openJobSecrets(deps, payload);
-    const job: JobPayload = { ...payload, environment: { ...secrets, ...payload.environment } };
+    let job: JobPayload = { ...payload, environment: { ...secrets, ...payload.environment } };
     const limits = limitsFor(payload.resource_class);
-    sandbox = await driver.create({
-      name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`,
-      template: payload.template,
-      limits,
+    // Step 0, as on CircleCI: the image (pulled or cached) and the container made from it.
+    await client.step(jobId, {
+      index: 0,
+      name: SPIN_UP_STEP,
+      status: "running",
+      log_offset: uploader.offset,
     });
+    try {
+      env = await spinUp(
+        payload,
+        { images: deps.images, driverKind: driver.kind, say: (line) => uploader.write(note(line)) },
+        job.environment,
+      );
+      // The image's Env first; the job's `environment` (and secrets) win.
+      job = { ...job, environment: { ...env.env, ...job.environment } };
+      sandbox = await driver.create({
+        name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`,
+        template: env.template,
+        limits,
+        ...(env.user ? { user: env.user } : {}),
+      });
+    } catch (err) {
+      uploader.write(note((err as Error).message));
+      await uploader.drain();
+      await client.step(jobId, {
+        index: 0,
+        name: SPIN_UP_STEP,
+        status: "failed",
+        exit_code: 1,
+        log_offset: uploader.offset,
+      });
+      throw err;
+    }
+    await uploader.drain();
+    await client.step(jobId, {
+      index: 0,
+      name: SPIN_UP_STEP,
+      status: "success",
+      exit_code: 0,
+      log_offset: uploader.offset,
+    });
+    workdir = expandHome(payload.working_directory || "~/project", sandbox.home);
     unsandboxed = sandbox.unsandboxed;
     if (unsandboxed)
       uploader.write(
@@ -94,7 +136,8 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     deps.ssh?.registry.register(jobId, sandbox, workdir);
     await installHelpers(sandbox, job);
     let failed = false;
-    for (const [index, step] of payload.steps.entries()) {
+    for (const [i, step] of payload.steps.entries()) {
+      const index = i + 1;
       const name = stepName(step);
       const when = "when" in step ? step.when : "on_success";
       const runs = !abort.signal.aborted && (when === "always" || (when === "on_fail" ? failed : !failed));
@@ -104,7 +147,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       }
       await client.step(jobId, { index, name, status: "running", log_offset: uploader.offset });
       if (step.type === "run" && step.background) {
-        background.start(sandbox, name, runSpec(job, step, workdir));
+        background.start(sandbox, name, runSpec(job, step, workdir, sandbox.home));
         uploader.write(note(`${name}: started in the background; its lines are marked [${name}].`));
         await uploader.drain();
         await client.step(jobId, {
@@ -175,6 +218,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         .destroy()
         .catch((err) => deps.log?.(`destroying ${sandbox?.name} failed: ${err.message}`));
     }
+    if (env?.image) deps.images?.release(env.image);
   }
   await uploader.drain();
   await client.retrying(
@@ -261,12 +305,18 @@ async function runStep(
 ): Promise<number> {
   switch (step.type) {
     case "checkout":
-      return checkout(deps, payload, sandbox, step.path ? expandHome(step.path) : workdir, uploader);
+      return checkout(
+        deps,
+        payload,
+        sandbox,
+        step.path ? expandHome(step.path, sandbox.home) : workdir,
+        uploader,
+      );
     case "run": {
       const limitS = step.noOutputTimeout ?? DEFAULT_NO_OUTPUT_TIMEOUT_S;
       let timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
       const code = await sandbox
-        .run(runSpec(payload, step, workdir), {
+        .run(runSpec(payload, step, workdir, sandbox.home), {
           signal,
           onOutput: (bytes) => {
             clearTimeout(timer);
@@ -294,11 +344,16 @@ async function runStep(
   }
 }
 
-function runSpec(payload: JobPayload, step: Extract<Step, { type: "run" }>, workdir: string): StepSpec {
+function runSpec(
+  payload: JobPayload,
+  step: Extract<Step, { type: "run" }>,
+  workdir: string,
+  home?: string,
+): StepSpec {
   return {
     script: step.command,
     shell: step.shell,
-    workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
+    workdir: step.workingDirectory ? expandHome(step.workingDirectory, home) : workdir,
     env: { ...payload.environment, ...step.environment },
   };
 }

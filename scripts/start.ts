@@ -114,7 +114,13 @@ if (existsSync(identity)) {
   const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
   await db.update(builders).set({ slots: id.slots }).where(eq(builders.id, id.builder_id));
   close();
-  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], {
+  // CAIRN_INSECURE_REGISTRIES=host:port,...: plain-HTTP registries the local builder may pull from.
+  const insecure = (process.env.CAIRN_INSECURE_REGISTRIES ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean)
+    .flatMap((h) => ["--insecure-registry", h]);
+  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity, ...insecure], {
     stdio: "inherit",
   });
   const stopAll = () => {

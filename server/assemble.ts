@@ -85,6 +85,8 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   scheduler.jobSecrets = async (projectId, contexts, jobId) =>
     delivered.remember(jobId, await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId)));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
+  const templates = templateTableFromEnv(process.env);
+  scheduler.templates = templates;
   const testResults = new TestResultService(init.db);
   scheduler.testTimings = (projectId, jobName, pipelineId) =>
     testResults.timings(projectId, jobName, pipelineId);
@@ -111,7 +113,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     scheduler,
     events,
     streams: new StreamGuard(init.db),
-    templates: templateTableFromEnv(process.env),
+    templates,
     version: VERSION,
     tls: opts.tls ?? false,
     keyring,

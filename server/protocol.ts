@@ -10,8 +10,11 @@
 import type { Step } from "./config/types.ts";
 import type { SealedSecrets } from "./secrets/box.ts";
 
-/** What the builder needs to open a job's secrets: its own box secret key and the job id as context. */
-export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
+/**
+ * What the builder needs to open a job's secrets: its own box secret key and the job id as context.
+ * It seals its own registry credentials the same way (`cairn-builder registry-login`).
+ */
+export { openSealedSecrets, type SealedSecrets, sealForBuilder } from "./secrets/box.ts";
 export type { Step };
 
 export const PROTOCOL_VERSION = 7;
@@ -127,6 +130,15 @@ export interface JobPayload {
   };
   /** LXC base template chosen for this job's executor image. */
   template: string;
+  /**
+   * The job's primary `docker` image when no CAIRN_TEMPLATES rule maps it: an LXC builder pulls it
+   * (builder/images) and runs the job in it; `template` is then only the process driver's. `auth` is
+   * the config's `auth:` block as written: `$NAME` in it names one of the job's variables or
+   * secrets, expanded on the builder. Added in protocol 7.
+   */
+  image?: { name: string; auth?: { username: string; password: string } };
+  /** The image a CAIRN_TEMPLATES rule mapped to `template`, for the job's log. Added in protocol 7. */
+  image_mapped?: string;
   working_directory: string;
   environment: Record<string, string>;
   steps: Step[];

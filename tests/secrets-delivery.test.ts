@@ -89,7 +89,7 @@ async function jobState(jobId: string) {
 }
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ env: { CAIRN_TEMPLATES: '{"cimg/*":"cairn-base"}' } });
   ({ db, close: closeDb } = await openDb(`file:${join(server.dataDir, "cairn.db")}`));
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG("prod") });

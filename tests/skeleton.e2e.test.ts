@@ -50,7 +50,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
   beforeAll(async () => {
     await ensureBaseTemplate();
     sshd = await startSshd();
-    server = await startTestServer();
+    server = await startTestServer({ env: { CAIRN_TEMPLATES: '{"cimg/*":"cairn-base"}' } });
   });
 
   afterAll(async () => {
@@ -116,6 +116,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     expect(live.status).toBe("success");
     expect(live.unsandboxed).toBe(false);
     expect(live.steps.map((s) => [s.name, s.status, s.exit_code])).toEqual([
+      ["Spin up environment", "success", 0],
       ["Checkout code", "success", 0],
       ["Count slowly", "success", 0],
       ["cat greeting.txt", "success", 0],
@@ -130,6 +131,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     }
     expect(broken.status).toBe("failed");
     expect(broken.steps.map((s) => [s.status, s.exit_code])).toEqual([
+      ["success", 0],
       ["success", 0],
       ["failed", 3],
       ["skipped", null],

@@ -40,7 +40,7 @@ describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
   beforeAll(async () => {
     await ensureBaseTemplate();
     sshd = await startSshd();
-    server = await startTestServer();
+    server = await startTestServer({ env: { CAIRN_TEMPLATES: '{"cimg/*":"cairn-base"}' } });
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG, "README.md": "lxc private readme 91c2\n" }, "private");
     const url = `ssh://root@127.0.0.1:${sshd.port}${repo.bare}`;

@@ -9,7 +9,16 @@ import { attachNat, detachNat, type NatAttachment, resolvConf } from "./lxc-netw
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { captureOnHost, feedOnHost, SPOOL_DIR, SPOOL_PREFIX } from "./spool.ts";
 import { SANDBOX_SH_PRELUDE, STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
-import type { Driver, ExecResult, HostTransport, Sandbox, SandboxLimits, StepIO, StepSpec } from "./types.ts";
+import type {
+  Driver,
+  ExecResult,
+  HostTransport,
+  Sandbox,
+  SandboxLimits,
+  SandboxUser,
+  StepIO,
+  StepSpec,
+} from "./types.ts";
 
 export type { SandboxLimits };
 
@@ -39,6 +48,8 @@ export interface LxcCreateOptions {
   name: string;
   template?: string;
   limits?: SandboxLimits;
+  /** The image's user (builder/images): steps, SSH sessions and file transfers run as it. */
+  user?: SandboxUser;
 }
 
 export class LxcError extends Error {
@@ -55,11 +66,15 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
   const startTimeout = options.startTimeoutSec ?? 20;
   const P = options.lxcPath ? ["-P", options.lxcPath] : [];
   /** `lxc-attach … --` into `name` with a clear environment: `keep` names pass through, `set` are NAME=value. */
-  const attachArgv = (name: string, { keep = [], set = [] }: { keep?: string[]; set?: string[] } = {}) => [
+  const attachArgv = (
+    name: string,
+    { keep = [], set = [], user }: { keep?: string[]; set?: string[]; user?: SandboxUser } = {},
+  ) => [
     "lxc-attach",
     ...P,
     "-n",
     name,
+    ...(user ? ["-u", String(user.uid), "-g", String(user.gid)] : []),
     "--clear-env",
     ...keep.flatMap((k) => ["--keep-var", k]),
     ...set.flatMap((v) => ["--set-var", v]),
@@ -131,24 +146,27 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     if (nat && options.network) await detachNat(transport, options.network, nat).catch(() => {});
   }
 
-  function sandbox(name: string, memoryBytes?: number, nat?: NatAttachment): Sandbox {
+  function sandbox(name: string, memoryBytes?: number, nat?: NatAttachment, user?: SandboxUser): Sandbox {
     let oomSeen = 0;
-    const attach = (env: string[] = []) => attachArgv(name, { keep: env });
+    const home = user?.home ?? "/root";
+    const attach = (env: string[] = []) =>
+      attachArgv(name, { keep: env, user, set: user && !env.includes("HOME") ? [`HOME=${home}`] : [] });
     return {
       name,
       unsandboxed: false,
+      home,
 
       attach(opts) {
         // A login shell in the job's working directory; the job's secrets are not in its env.
         const dir = opts.workdir ?? "~";
         const start = `cd ${dir === "~" || dir.startsWith("~/") ? `"$HOME"${shellQuote(dir.slice(1))}` : shellQuote(dir)} 2>/dev/null; `;
         const set = [
-          "HOME=/root",
+          `HOME=${home}`,
           `TERM=${opts.pty?.term ?? "dumb"}`,
           "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ];
         const argv = [
-          ...attachArgv(name, { set }),
+          ...attachArgv(name, { set, user }),
           "/bin/bash",
           "-c",
           opts.command ? `${start}${opts.command}` : `${start}exec /bin/bash -l`,
@@ -169,7 +187,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       },
 
       async run(step: StepSpec, io: StepIO): Promise<number> {
-        const env = stepEnv(step.env, "/root");
+        const env = stepEnv(step.env, home);
         const argv = [
           ...attach(Object.keys(env)),
           "/bin/sh",
@@ -185,7 +203,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
           // Killing lxc-attach does not kill what it started inside; kill every process in the
           // container but init (one step runs at a time per sandbox), then the attach itself.
           killing = transport
-            .exec([...attach(), "/bin/sh", "-c", "kill -KILL -1"])
+            .exec([...attachArgv(name), "/bin/sh", "-c", "kill -KILL -1"])
             .catch(() => {})
             .finally(() => attachAbort.abort());
         };
@@ -272,7 +290,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         if (made.code !== 0) throw new LxcError(why);
         if (Object.keys(limits).some((k) => k !== "diskBytes")) await applyLimits(name, limits);
         if (options.network) nat = await connect(name, options.network);
-        return sandbox(name, limits.memoryBytes, nat);
+        return sandbox(name, limits.memoryBytes, nat, opts.user);
       } catch (err) {
         await remove(name, nat).catch(() => {});
         throw err;

@@ -49,6 +49,8 @@ export interface Sandbox {
   readonly name: string;
   /** True when this sandbox isolates nothing (the process driver); shown in the API and UI. */
   readonly unsandboxed: boolean;
+  /** Home of the user steps run as (`~` in paths); /root when absent. */
+  readonly home?: string;
   /** A login shell (or `command`) inside the sandbox for SSH into a build (the process driver's runs on the host, like its steps). */
   attach?(opts: InteractiveOptions & { command?: string; workdir?: string }): Promise<Interactive>;
   /** Copies a directory tree from the host (a checkout) to `dest` inside the sandbox. */
@@ -91,6 +93,13 @@ export interface StepIO {
   signal?: AbortSignal;
 }
 
+/** Who steps run as: the image's `User`, resolved against its /etc/passwd (builder/images). */
+export interface SandboxUser {
+  uid: number;
+  gid: number;
+  home: string;
+}
+
 /** Resource-class limits for one sandbox: cgroups under LXC; the process driver cannot enforce them. */
 export interface SandboxLimits {
   /** Hard memory limit; past it the kernel kills the step (and the log says so). */
@@ -108,7 +117,12 @@ export interface Driver {
   /** Checks the host can run this driver (tools present, template exists); throws a clear error if not. */
   check(): Promise<void>;
   /** `name` gets a `cairn-` prefix if it lacks one; `limits` come from the job's resource class. */
-  create(opts: { name: string; template?: string; limits?: SandboxLimits }): Promise<Sandbox>;
+  create(opts: {
+    name: string;
+    template?: string;
+    limits?: SandboxLimits;
+    user?: SandboxUser;
+  }): Promise<Sandbox>;
   /**
    * Removes the `cairn-*` sandboxes not in `keep` that this builder owns (orphans from a crashed
    * daemon), and those of builders the server says are gone; never another live builder's.

@@ -36,7 +36,7 @@ async function listFiles(ctx: StepContext, abs: string): Promise<string[] | null
 const joinPath = (dir: string, rel: string) => (rel ? `${dir}/${rel}` : dir);
 
 export async function storeArtifacts(ctx: StepContext, step: StoreArtifacts): Promise<number> {
-  const abs = sandboxPath(step.path, ctx.workdir);
+  const abs = sandboxPath(step.path, ctx.workdir, ctx.sandbox.home);
   const files = await listFiles(ctx, abs);
   if (!files) {
     ctx.note(`Warning: store_artifacts: ${step.path} matched no files; no artifacts stored.`);
@@ -70,7 +70,7 @@ export async function storeArtifacts(ctx: StepContext, step: StoreArtifacts): Pr
 }
 
 export async function storeTestResults(ctx: StepContext, step: StoreTestResults): Promise<number> {
-  const abs = sandboxPath(step.path, ctx.workdir);
+  const abs = sandboxPath(step.path, ctx.workdir, ctx.sandbox.home);
   const files = await listFiles(ctx, abs);
   if (!files) {
     ctx.note(`Warning: store_test_results: ${step.path} matched no files; no test results stored.`);

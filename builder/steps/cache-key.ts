@@ -44,7 +44,7 @@ export async function expandCacheKey(
   }
 
   async function checksumOf(file: string): Promise<string> {
-    const path = sandboxPath(file, ctx.workdir);
+    const path = sandboxPath(file, ctx.workdir, ctx.sandbox.home);
     // As on CircleCI, a file that is not there checksums to nothing (a warning, not a failed step).
     if ((await inSandbox('if [ -f "$1" ]; then echo yes; fi', [path])).trim() !== "yes") {
       ctx.note?.(`Warning: {{ checksum "${file}" }}: ${path} does not exist; using an empty checksum.`);

@@ -16,10 +16,12 @@ export async function saveCache(ctx: StepContext, step: SaveCache): Promise<numb
     await missingPaths(
       ctx,
       "/",
-      step.paths.map((p) => sandboxPath(p, ctx.workdir).slice(1) || "."),
+      step.paths.map((p) => sandboxPath(p, ctx.workdir, ctx.sandbox.home).slice(1) || "."),
     ),
   );
-  const present = step.paths.filter((p) => !missing.has(sandboxPath(p, ctx.workdir).slice(1) || "."));
+  const present = step.paths.filter(
+    (p) => !missing.has(sandboxPath(p, ctx.workdir, ctx.sandbox.home).slice(1) || "."),
+  );
   for (const p of step.paths.filter((p) => !present.includes(p)))
     ctx.note(`Warning: save_cache: ${p} matched no files; left out of cache ${key}.`);
   if (present.length === 0) {
@@ -32,7 +34,7 @@ export async function saveCache(ctx: StepContext, step: SaveCache): Promise<numb
     return 0;
   }
   // Paths are stored relative to / so a restore puts them back where they were.
-  const paths = present.map((p) => sandboxPath(p, ctx.workdir).slice(1) || ".");
+  const paths = present.map((p) => sandboxPath(p, ctx.workdir, ctx.sandbox.home).slice(1) || ".");
   ctx.note(`Saving cache ${key}: ${present.join(", ")}`);
   const spool = await packTree(ctx, "/", paths);
   const size = spool.size;

@@ -18,10 +18,9 @@ export interface StepContext {
 
 const CONTAINER_HOME = "/root";
 
-/** A path from the config as an absolute sandbox path: `~` is home, relative is under `base`. */
-export function sandboxPath(path: string, base: string): string {
-  const p =
-    path === "~" ? CONTAINER_HOME : path.startsWith("~/") ? `${CONTAINER_HOME}${path.slice(1)}` : path;
+/** A path from the config as an absolute sandbox path: `~` is `home`, relative is under `base`. */
+export function sandboxPath(path: string, base: string, home = CONTAINER_HOME): string {
+  const p = path === "~" ? home : path.startsWith("~/") ? `${home}${path.slice(1)}` : path;
   const abs = p.startsWith("/") ? p : `${base.replace(/\/+$/, "")}/${p}`;
   const out: string[] = [];
   for (const part of abs.split("/")) {

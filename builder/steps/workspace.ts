@@ -8,7 +8,7 @@ type Persist = Extract<Step, { type: "persist_to_workspace" }>;
 type Attach = Extract<Step, { type: "attach_workspace" }>;
 
 export async function persistToWorkspace(ctx: StepContext, step: Persist): Promise<number> {
-  const root = sandboxPath(step.root, ctx.workdir);
+  const root = sandboxPath(step.root, ctx.workdir, ctx.sandbox.home);
   const paths = step.paths.length ? step.paths : ["."];
   // As on CircleCI, a path that matches nothing fails the step: the jobs after it would miss it.
   const missing = await missingPaths(ctx, root, paths);
@@ -25,7 +25,7 @@ export async function persistToWorkspace(ctx: StepContext, step: Persist): Promi
 }
 
 export async function attachWorkspace(ctx: StepContext, step: Attach): Promise<number> {
-  const at = sandboxPath(step.at, ctx.workdir);
+  const at = sandboxPath(step.at, ctx.workdir, ctx.sandbox.home);
   const { layers } = await ctx.client.workspaceAttach(ctx.payload.job.id);
   if (layers.length === 0) {
     ctx.note("The workspace is empty: no job this one requires persisted anything.");

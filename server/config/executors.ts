@@ -77,6 +77,7 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
       return parts;
     }
     const images: string[] = [];
+    let primaryAuth: Executor["auth"];
     for (const [i, item] of v.items.entries()) {
       if (item.kind !== "map") {
         diag.error(
@@ -101,6 +102,8 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
       }
       images.push(image.value);
       if (i === 0) {
+        const auth = get(item, "auth");
+        if (auth) primaryAuth = readAuth(auth, owner, diag);
         const primaryEnv = get(item, "environment");
         if (primaryEnv)
           parts.environment = { ...readEnvironment(primaryEnv, owner, diag), ...parts.environment };
@@ -114,6 +117,7 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
     parts.executor = {
       kind: "docker",
       ...(images[0] ? { image: images[0] } : {}),
+      ...(primaryAuth ? { auth: primaryAuth } : {}),
       ...(images.length > 1 ? { services: images.slice(1) } : {}),
     };
   } else if (kind.key === "machine") {
@@ -203,4 +207,18 @@ export function checkExecutorKeys(def: YMap, owner: string, diag: Diagnostics): 
         `${owner}: unknown key \`${e.key}\` (allowed: ${[...EXECUTOR_KEYS, "parameters", "description"].join(", ")})`,
       );
   }
+}
+
+/** The primary image's `auth: {username, password}`; values may name project variables (`$DOCKER_PASS`). */
+function readAuth(node: YNode, owner: string, diag: Diagnostics): Executor["auth"] {
+  const field = (key: string) => {
+    const v = node.kind === "map" ? get(node, key) : undefined;
+    return v?.kind === "scalar" && typeof v.value === "string" && v.value ? v.value : undefined;
+  };
+  const [username, password] = [field("username"), field("password")];
+  if (!username || !password) {
+    diag.error(node.pos, `${owner}: docker \`auth\` needs \`username\` and \`password\` (strings)`);
+    return undefined;
+  }
+  return { username, password };
 }

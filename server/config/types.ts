@@ -45,6 +45,8 @@ export interface Executor {
   kind: "docker" | "machine" | "macos" | "windows" | "none";
   /** Image name as written (`cimg/node:20.1`, `ubuntu-2204:current`); mapped to an LXC template by the operator's table. */
   image?: string;
+  /** The primary `docker` image's `auth:` (`$NAME` values are expanded from the job's secrets on the builder). */
+  auth?: { username: string; password: string };
   /** `docker:` images after the first: CircleCI service containers, which Cairn does not run (recorded to say so). */
   services?: string[];
   /** `shell:` of the job or executor, for run steps without their own. */

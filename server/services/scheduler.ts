@@ -11,6 +11,7 @@ import { checkoutKeyContext, LEASE_TTL_MS } from "../protocol.ts";
 import { SecretsError, sealForBuilder } from "../secrets/index.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
+import type { TemplateTable } from "./templates.ts";
 
 const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost", "not_run"];
 export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
@@ -66,6 +67,8 @@ export class Scheduler {
     reject: (e: unknown) => void;
   }[] = [];
   private beating: Promise<void> | null = null;
+  /** The operator's image → template table: says which image a builder pulls (CAIRN_TEMPLATES). */
+  templates?: Pick<TemplateTable, "imageFor">;
   /**
    * A job's secrets by name (its project's env vars and its contexts'), sealed into its payload for
    * the builder holding the lease. Unset: payloads carry no secrets.
@@ -288,6 +291,7 @@ export class Scheduler {
         ...(await this.sealedCheckout(job.id, project, builderId)),
       },
       template: job.template,
+      ...this.templates?.imageFor(spec.executor),
       working_directory: spec.workingDirectory,
       environment: {
         ...spec.environment,

@@ -6,6 +6,11 @@ import type { Executor } from "../config/types.ts";
 
 export interface TemplateTable {
   templateFor(executor: Executor): string;
+  /**
+   * The image an LXC builder pulls and runs the job in (builder/images): a `docker` image no rule
+   * maps, with the config's `auth:`; or the image a rule mapped to a template, for the log.
+   */
+  imageFor(executor: Executor): { image?: { name: string; auth?: Executor["auth"] }; image_mapped?: string };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -24,10 +29,16 @@ export function templateTable(rules: Record<string, string>, fallback = "cairn-b
     );
     return { rx, template };
   });
+  const rule = (image: string | undefined) => (image ? compiled.find((r) => r.rx.test(image)) : undefined);
   return {
     templateFor(executor) {
-      const image = executor.image ?? "";
-      return compiled.find((r) => image && r.rx.test(image))?.template ?? fallback;
+      return rule(executor.image)?.template ?? fallback;
+    },
+    imageFor(executor) {
+      if (!executor.image) return {};
+      if (rule(executor.image)) return { image_mapped: executor.image };
+      if (executor.kind !== "docker") return {};
+      return { image: { name: executor.image, ...(executor.auth ? { auth: executor.auth } : {}) } };
     },
   };
 }

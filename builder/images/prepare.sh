@@ -1,0 +1,88 @@
+#!/bin/sh
+# builder/images/prepare.sh: run by store.ts through the fleet host's transport as `sh -c`.
+#
+# $1 store dir, $2 `registry/repository` to pull from, $3 tag or digest, $4 ref key (file name),
+# $5 seconds a resolved tag is trusted, $6 `tls`|`insecure`, $7 `auth` (an auth file on stdin) or
+# `-`, $8 lxcpath, $9 base template whose config the image template copies, $10 skopeo timeout.
+# Prints `key=value` lines, then `--- config.json` and the umoci runtime config, then
+# `--- passwd` and the image's /etc/passwd. Exit 10: the registry refused (its words on stdout).
+#
+set -u
+dir=$1 repo=$2 want=$3 key=$4 ttl=$5 tls=$6 auth=$7 lxcpath=$8 base=$9 timeout=${10}
+umask 022
+mkdir -p "$dir/refs" "$dir/tops" "$dir/bundles" || exit 1
+exec 9>"$dir/.lock" && flock 9 || { echo "cannot lock $dir/.lock"; exit 1; }
+oci=$dir/oci err=$(mktemp) authfile=""
+trap 'rm -f "$err"' EXIT
+if [ "$auth" = auth ]; then authfile=$(mktemp) && chmod 600 "$authfile" && cat >"$authfile" || exit 1
+  trap 'rm -f "$err" "$authfile"' EXIT; fi
+registry() { echo "registry: $(sed -n 's/.*msg="\(.*\)"$/\1/p; t; p' "$err" | tail -n 3)"; exit 10; }
+sk() { verb=$1; shift; set -- --command-timeout "$timeout" "$verb" "$@"
+  [ "$tls" = insecure ] && { [ "$verb" = copy ] && set -- "$@" --src-tls-verify=false || set -- "$@" --tls-verify=false; }
+  [ -n "$authfile" ] && { [ "$verb" = copy ] && set -- "$@" --src-authfile "$authfile" || set -- "$@" --authfile "$authfile"; }
+  skopeo "$@"; }
+[ -f "$oci/index.json" ] || umoci init --layout "$oci" || exit 1
+now=$(date +%s) stale=""
+case $want in
+sha256:*) top=$want ;;
+*)
+  top="" at=0
+  [ -f "$dir/refs/$key" ] && read -r top at <"$dir/refs/$key"
+  if [ -z "$top" ] || [ $((now - at)) -ge "$ttl" ]; then
+    if new=$(sk inspect --format '{{.Digest}}' "docker://$repo:$want" 2>"$err"); then
+      top=$new; echo "$top $now" >"$dir/refs/$key"
+    elif [ -n "$top" ]; then stale=$(registry | head -n 1)
+    else registry; fi
+  fi ;;
+esac
+echo "top=$top"
+[ -n "$stale" ] && echo "stale=$stale"
+# A bundle is named as its template: LXC clones only a rootfs whose path holds the container's name.
+# Named after the store too, so two stores on one host (two builders, test runs) never share one.
+tname() { echo "cairnimg-$(printf '%s %s' "$dir" "$1" | sha256sum | cut -c1-16)"; }
+m=""; [ -f "$dir/tops/${top#sha256:}" ] && m=$(cat "$dir/tops/${top#sha256:}")
+b=$dir/bundles/$(tname "$m")
+if [ -n "$m" ] && [ -f "$b/cairn-ready" ]; then
+  echo "cached=1"
+else
+  before=$(du -sb "$oci/blobs" | cut -f1)
+  name=${top#sha256:}
+  sk copy --quiet "docker://$repo@$top" "oci:$oci:$name" >/dev/null 2>"$err" || registry
+  echo "bytes=$(( $(du -sb "$oci/blobs" | cut -f1) - before ))"
+  m=$(skopeo inspect --format '{{.Digest}}' "oci:$oci:$name") || exit 1
+  b=$dir/bundles/$(tname "$m")
+  if [ ! -f "$b/cairn-ready" ]; then
+    rm -rf "$b.tmp" "$b"
+    umoci unpack --image "$oci:$name" "$b.tmp" >/dev/null 2>"$err" || { echo "umoci unpack failed: $(cat "$err")"; rm -rf "$b.tmp"; exit 1; }
+    # PID 1 for any image, even one with no shell: the host's static busybox, kept out of the way.
+    mkdir -p "$b.tmp/rootfs/.cairn" "$b.tmp/rootfs/tmp" && cp /bin/busybox "$b.tmp/rootfs/.cairn/busybox" || exit 1
+    printf '%s\n' "trap 'exit 0' TERM INT PWR" "/.cairn/busybox ip link set lo up 2>/dev/null" \
+      'while :; do /.cairn/busybox sleep 3600 & wait; done' >"$b.tmp/rootfs/.cairn/init"
+    du -sb "$b.tmp/rootfs" | cut -f1 >"$b.tmp/cairn-size"
+    echo "$repo" >"$b.tmp/cairn-repository"
+    echo "$m" >"$b.tmp/cairn-digest"
+    : >"$b.tmp/cairn-ready"
+    mv "$b.tmp" "$b" || exit 1
+  fi
+  echo "$m" >"$dir/tops/$name"
+fi
+echo "digest=$m"
+touch "$b/cairn-used"
+t=$(tname "$m")
+echo "template=$t"
+if [ ! -f "$lxcpath/$t/config" ]; then
+  [ -f "$lxcpath/$base/config" ] || { echo "base template $base does not exist in $lxcpath (run scripts/lxc-base-template.sh)"; exit 1; }
+  mkdir -p "$lxcpath/$t" && {
+    echo "# Cairn image template for $repo@$m (builder/images)"
+    grep -vE '^lxc\.(rootfs\.path|uts\.name|init\.cmd|mount\.entry *= */)' "$lxcpath/$base/config"
+    echo "lxc.uts.name = $t"
+    echo "lxc.rootfs.path = dir:$b/rootfs"
+    echo "lxc.init.cmd = /.cairn/busybox sh /.cairn/init"
+  } >"$lxcpath/$t/config.tmp" && mv "$lxcpath/$t/config.tmp" "$lxcpath/$t/config" || exit 1
+fi
+echo "--- config.json"
+cat "$b/config.json"
+echo
+echo "--- passwd"
+cat "$b/rootfs/etc/passwd" 2>/dev/null
+exit 0

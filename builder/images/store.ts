@@ -1,0 +1,210 @@
+// The fleet host's image store: a job's `docker: - image:` becomes an LXC template whose rootfs is
+// the image, unpacked once per manifest digest; each job is a copy-on-write clone of it. Tags are
+// re-resolved at most every `resolveMinutes`; `@sha256:` pins never are. See scripts.ts for the
+// host side and docs/fleet-host.md for the layout.
+import { createHash } from "node:crypto";
+import type { HostTransport } from "../driver/types.ts";
+import { formatImageRef, type ImageRef, rewriteImage } from "./reference.ts";
+import { COLLECT, PREPARE } from "./scripts.ts";
+
+export interface ImageSettings {
+  /** The store on the fleet host (default /var/lib/cairn/images). */
+  dir?: string;
+  /** A tag resolved less than this long ago is not asked for again (default 10). */
+  resolveMinutes?: number;
+  /** Size budget of the unpacked rootfs cache (default 20 GiB); least recently used go first. */
+  budgetBytes?: number;
+  /** Image pattern → where to pull it from instead (reference.ts `rewriteImage`). */
+  mirrors?: Record<string, string>;
+  /** `host:port` of registries spoken to over plain HTTP (or unverified TLS). */
+  insecureRegistries?: string[];
+  /** Per-registry credentials, already opened (identity.ts keeps them sealed). */
+  credentials?: Record<string, RegistryCredentials>;
+  /** Seconds a just-used rootfs is safe from collection (it may be about to be cloned; default 600). */
+  graceSeconds?: number;
+  /** Seconds one registry request may take before the pull fails (default 300). */
+  timeoutSeconds?: number;
+}
+
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+/** An image ready to clone, and what its config asks of the processes started in it. */
+export interface PreparedImage {
+  /** As the config wrote it. */
+  name: string;
+  /** Where it came from, after the mirror map: `registry/repository:tag`. */
+  pulledFrom: string;
+  /** The manifest digest: the cache key, and what the job page shows. */
+  digest: string;
+  /** The LXC template whose rootfs is this image. */
+  template: string;
+  cached: boolean;
+  /** Bytes fetched from the registry (0 on a cache hit). */
+  bytes: number;
+  seconds: number;
+  /** The registry could not be asked and a cached resolution of the tag was used; its words. */
+  stale?: string;
+  /** The image's `Env`, as NAME → value. */
+  env: Record<string, string>;
+  /** The image's `User`, resolved against its /etc/passwd by umoci; home from that file. */
+  user: { uid: number; gid: number; home: string; name: string };
+  /** The image's `WorkingDir` ("" when unset). */
+  workdir: string;
+}
+
+export class ImagePullError extends Error {
+  readonly code = "image_pull_failed";
+}
+
+const DEFAULT_DIR = "/var/lib/cairn/images";
+
+export class ImageStore {
+  /** Digests of images prepared for jobs still running here: never collected. */
+  private held = new Map<string, number>();
+  private readonly dir: string;
+
+  constructor(
+    private readonly transport: HostTransport,
+    private readonly settings: ImageSettings,
+    private readonly lxc: { lxcPath?: string; baseTemplate: string },
+  ) {
+    this.dir = settings.dir ?? DEFAULT_DIR;
+  }
+
+  /** The reference `name` is pulled from, after the mirror map. */
+  resolveName(name: string): ImageRef {
+    return rewriteImage(name, this.settings.mirrors);
+  }
+
+  /**
+   * Resolves, pulls if not cached, unpacks, and returns the image's template, held until release().
+   * `auth` (the config's `auth:` block) wins over the builder's credentials for the registry.
+   */
+  async prepare(name: string, auth?: RegistryCredentials): Promise<PreparedImage> {
+    const started = performance.now();
+    const ref = this.resolveName(name);
+    const repo = `${ref.registry}/${ref.repository}`;
+    const creds = auth ?? this.settings.credentials?.[ref.registry];
+    const lxcPath = this.lxc.lxcPath ?? (await this.lxcPath());
+    const r = await this.transport.exec(
+      [
+        "sh",
+        "-c",
+        PREPARE,
+        "cairn-image",
+        this.dir,
+        repo,
+        ref.digest ?? ref.tag ?? "latest",
+        createHash("sha256").update(formatImageRef(ref)).digest("hex"),
+        String(Math.round((this.settings.resolveMinutes ?? 10) * 60)),
+        this.settings.insecureRegistries?.includes(ref.registry) ? "insecure" : "tls",
+        creds ? "auth" : "-",
+        lxcPath,
+        this.lxc.baseTemplate,
+        `${this.settings.timeoutSeconds ?? 300}s`,
+      ],
+      // skopeo reads the credentials from a 0600 temp file the script removes; never from argv.
+      creds ? { stdin: authFile(ref.registry, creds) } : {},
+    );
+    const pulledFrom = formatImageRef(ref);
+    if (r.code === 10) {
+      const words = r.stdout.split("\n").find((l) => l.startsWith("registry: ")) ?? "registry: (no message)";
+      throw new ImagePullError(
+        `cannot pull image ${name} from ${ref.registry} (${pulledFrom}): ${words.slice(10)}`,
+      );
+    }
+    if (r.code !== 0)
+      throw new ImagePullError(`preparing image ${name} failed: ${(r.stdout + r.stderr).trim()}`);
+    const prepared = parseOutput(r.stdout, name, pulledFrom);
+    prepared.seconds = (performance.now() - started) / 1000;
+    this.held.set(prepared.digest, (this.held.get(prepared.digest) ?? 0) + 1);
+    if (!prepared.cached) await this.collect().catch(() => {});
+    return prepared;
+  }
+
+  /** The job that prepared `image` is done with it (its clone is gone). */
+  release(image: PreparedImage): void {
+    const n = (this.held.get(image.digest) ?? 1) - 1;
+    if (n > 0) this.held.set(image.digest, n);
+    else this.held.delete(image.digest);
+  }
+
+  /** Evicts least recently used images until the cache fits its budget (or `budgetBytes`); returns their digests. */
+  async collect(budgetBytes = this.settings.budgetBytes ?? 20 * 1024 ** 3): Promise<string[]> {
+    const r = await this.transport.exec([
+      "sh",
+      "-c",
+      COLLECT,
+      "cairn-image-gc",
+      this.dir,
+      this.lxc.lxcPath ?? (await this.lxcPath()),
+      String(budgetBytes),
+      String(this.settings.graceSeconds ?? 600),
+      ...this.held.keys(),
+    ]);
+    if (r.code !== 0) throw new ImagePullError(`collecting images failed: ${r.stderr.trim()}`);
+    return r.stdout.split("\n").filter((l) => l.startsWith("sha256:"));
+  }
+
+  private lxcPathCache?: string;
+  private async lxcPath(): Promise<string> {
+    if (!this.lxcPathCache) {
+      const r = await this.transport.exec(["lxc-config", "lxc.lxcpath"]);
+      this.lxcPathCache = r.stdout.trim() || "/var/lib/lxc";
+    }
+    return this.lxcPathCache;
+  }
+}
+
+/** containers-auth.json(5) for one registry. */
+function authFile(registry: string, c: RegistryCredentials): string {
+  const auth = Buffer.from(`${c.username}:${c.password}`).toString("base64");
+  return JSON.stringify({ auths: { [registry]: { auth } } });
+}
+
+interface RuntimeConfig {
+  process?: { env?: string[]; cwd?: string; user?: { uid?: number; gid?: number } };
+}
+
+function parseOutput(stdout: string, name: string, pulledFrom: string): PreparedImage {
+  const [head = "", rest = ""] = stdout.split("\n--- config.json\n");
+  const [json = "{}", passwd = ""] = rest.split("\n--- passwd\n");
+  const kv = Object.fromEntries(
+    head
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  const config = JSON.parse(json) as RuntimeConfig;
+  const env: Record<string, string> = {};
+  for (const e of config.process?.env ?? []) {
+    const i = e.indexOf("=");
+    if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  // umoci adds TERM=xterm for its own terminal; a build's TERM is Cairn's to set.
+  delete env.TERM;
+  const uid = config.process?.user?.uid ?? 0;
+  const gid = config.process?.user?.gid ?? 0;
+  const entry = passwd
+    .split("\n")
+    .map((l) => l.split(":"))
+    .find((f) => f.length >= 6 && Number(f[2]) === uid);
+  // Docker's rule: HOME from the user's passwd entry, else / (root's is /root).
+  const home = entry?.[5] || (uid === 0 ? "/root" : "/");
+  return {
+    name,
+    pulledFrom,
+    digest: kv.digest ?? "",
+    template: kv.template ?? "",
+    cached: kv.cached === "1",
+    bytes: Number(kv.bytes ?? 0),
+    seconds: 0,
+    ...(kv.stale ? { stale: kv.stale.replace(/^registry: /, "") } : {}),
+    env,
+    user: { uid, gid, home, name: entry?.[0] ?? (uid === 0 ? "root" : String(uid)) },
+    workdir: config.process?.cwd && config.process.cwd !== "/" ? config.process.cwd : "",
+  };
+}
