@@ -39,7 +39,12 @@ echo "top=$top"
 [ -n "$stale" ] && echo "stale=$stale"
 # A bundle is named as its template: LXC clones only a rootfs whose path holds the container's name.
 # Named after the store too, so two stores on one host (two builders, test runs) never share one.
-tname() { echo "cairnimg-$(printf '%s %s' "$dir" "$1" | sha256sum | cut -c1-16)"; }
+# The base template's id map (unprivileged containers): the rootfs is unpacked shifted into it, so
+# the container's root owns what the image's root owns. Part of the bundle's name: a map change
+# makes new bundles.
+umap=$(sed -n 's/^lxc\.idmap *= *u 0 \([0-9]*\) \([0-9]*\) *$/0:\1:\2/p' "$lxcpath/$base/config" 2>/dev/null | head -n 1)
+gmap=$(sed -n 's/^lxc\.idmap *= *g 0 \([0-9]*\) \([0-9]*\) *$/0:\1:\2/p' "$lxcpath/$base/config" 2>/dev/null | head -n 1)
+tname() { echo "cairnimg-$(printf '%s %s %s %s' "$dir" "$1" "$umap" "$gmap" | sha256sum | cut -c1-16)"; }
 m=""; [ -f "$dir/tops/${top#sha256:}" ] && m=$(cat "$dir/tops/${top#sha256:}")
 b=$dir/bundles/$(tname "$m")
 if [ -n "$m" ] && [ -f "$b/cairn-ready" ]; then
@@ -53,11 +58,16 @@ else
   b=$dir/bundles/$(tname "$m")
   if [ ! -f "$b/cairn-ready" ]; then
     rm -rf "$b.tmp" "$b"
-    umoci unpack --image "$oci:$name" "$b.tmp" >/dev/null 2>"$err" || { echo "umoci unpack failed: $(cat "$err")"; rm -rf "$b.tmp"; exit 1; }
+    umoci unpack ${umap:+--uid-map "$umap"} ${gmap:+--gid-map "$gmap"} --image "$oci:$name" "$b.tmp" >/dev/null 2>"$err" \
+      || { echo "umoci unpack failed: $(cat "$err")"; rm -rf "$b.tmp"; exit 1; }
     # PID 1 for any image, even one with no shell: the host's static busybox, kept out of the way.
     mkdir -p "$b.tmp/rootfs/.cairn" "$b.tmp/rootfs/tmp" && cp /bin/busybox "$b.tmp/rootfs/.cairn/busybox" || exit 1
     printf '%s\n' "trap 'exit 0' TERM INT PWR" "/.cairn/busybox ip link set lo up 2>/dev/null" \
       'while :; do /.cairn/busybox sleep 3600 & wait; done' >"$b.tmp/rootfs/.cairn/init"
+    # What was added here belongs to the container's root too.
+    [ -z "$umap" ] || { u=${umap#0:}; g=${gmap#0:}
+      chown -h "${u%%:*}:${g%%:*}" "$b.tmp/rootfs/.cairn" "$b.tmp/rootfs/.cairn/busybox" "$b.tmp/rootfs/.cairn/init" || exit 1
+      [ "$(stat -c %u "$b.tmp/rootfs/tmp")" = 0 ] && { chown -h "${u%%:*}:${g%%:*}" "$b.tmp/rootfs/tmp"; chmod 1777 "$b.tmp/rootfs/tmp"; }; }
     du -sb "$b.tmp/rootfs" | cut -f1 >"$b.tmp/cairn-size"
     echo "$repo" >"$b.tmp/cairn-repository"
     echo "$m" >"$b.tmp/cairn-digest"
