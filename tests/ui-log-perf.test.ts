@@ -129,7 +129,10 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
     expect(open.supported).toBe(true);
     expect(open.lines).toBe(String(LINES));
     // A running job opens at its tail.
-    expect(await page.locator(".log-row:not([hidden]) .ln", { hasText: /^1000000$/ }).count()).toBe(1);
+    // (Its last page arrives after the viewer is ready: wait for the row, however loaded the machine.)
+    const tail = page.locator(".log-row:not([hidden]) .ln", { hasText: /^1000000$/ });
+    await tail.first().waitFor({ timeout: 60_000 });
+    expect(await tail.count()).toBe(1);
     await screenshot(page, "job-1m-lines");
 
     // Scroll programmatically: 120 jumps spread over the whole log (each one a page to fetch), and
