@@ -75,6 +75,8 @@ describe("GitHub sign-in", () => {
     expect(JSON.parse(text)).toEqual({
       password: true,
       token: true,
+      // No user of this server has a password: the token form comes first.
+      token_first: true,
       github: { url: `http://127.0.0.1:${fake.port}` },
     });
     expect(text).not.toContain("shh-secret");
