@@ -20,6 +20,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { hookRoutes } from "./routes/hooks.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
+import { oidcRoutes } from "./routes/oidc.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -87,6 +88,8 @@ export function createApp(deps: AppDeps) {
   api.route("/", tokenRoutes(deps));
   api.route("/", memberRoutes(deps));
   app.route("/api/v1", api);
+  // The OIDC issuer's discovery document and JWKS (jobs' identity tokens).
+  app.route("/", oidcRoutes(deps));
   // The web UI: /assets/* and index.html for its pages (after the API, which it never shadows).
   app.route("/", uiRoutes());
 

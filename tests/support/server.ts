@@ -9,6 +9,8 @@ import { bunClientIp, bunUpgradeWebSocket, serveBun } from "../../server/serve-b
 
 export interface TestServer {
   url: string;
+  /** The app's dependencies, for a test that must set what is known only once it listens (publicUrl). */
+  deps: Awaited<ReturnType<typeof assemble>>["deps"];
   token: string;
   dataDir: string;
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
@@ -35,6 +37,7 @@ export async function startTestServer(
   const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   return {
     url,
+    deps: a.deps,
     token,
     dataDir,
     api(path, init = {}) {
