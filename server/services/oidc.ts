@@ -21,6 +21,9 @@ const ALG = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 /** The sealing context of a signing key's private half (read by SecretStore.sealedRows for rotate-key). */
 export const oidcKeyContext = (kid: string) => `oidc:${kid}`;
 
+/** A signing key's public half as published. */
+export type PublicJwk = JsonWebKey & { kid: string; alg: "RS256"; use: "sig" };
+
 const b64url = (v: unknown) => toBase64Url(new TextEncoder().encode(JSON.stringify(v)));
 
 export interface OidcOptions {
@@ -83,12 +86,12 @@ export class OidcIssuer {
   }
 
   /** Every key a valid token may have been signed with. */
-  async jwks(): Promise<{ keys: JsonWebKey[] }> {
+  async jwks(): Promise<{ keys: PublicJwk[] }> {
     const rows = await this.db.select().from(oidcKeys).orderBy(desc(oidcKeys.createdAt));
     const now = this.now();
     // The newest, and each older one until its successor has been signing for PUBLISHED_AFTER_MS.
     const live = rows.filter((_, i) => i === 0 || now - rows[i - 1].createdAt < PUBLISHED_AFTER_MS);
-    return { keys: live.map((r) => JSON.parse(r.publicJwk) as JsonWebKey) };
+    return { keys: live.map((r) => JSON.parse(r.publicJwk) as PublicJwk) };
   }
 
   /** Makes a new signing key, the current one from now; deletes keys no valid token can name. */
