@@ -75,7 +75,7 @@ describe("OIDC signing keys", () => {
     const oldIat = new Date(at().getTime() - OIDC_ROTATE_MS + 1000);
     await jwtVerify(old, createLocalJWKSet(await issuer.jwks()), { currentDate: oldIat });
     advance((OIDC_TOKEN_TTL_S + 5 * 60) * 1000);
-    expect((await issuer.jwks()).keys.map((k) => k.kid)).toEqual([decodeProtectedHeader(fresh).kid]);
+    expect((await issuer.jwks()).keys.map((k) => k.kid)).toEqual([decodeProtectedHeader(fresh).kid!]);
     await expect(
       jwtVerify(old, createLocalJWKSet(await issuer.jwks()), { currentDate: oldIat }),
     ).rejects.toThrow(/no applicable key|matching key/i);
