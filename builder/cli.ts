@@ -16,10 +16,11 @@ import {
   saveIdentity,
   type TransportConfig,
 } from "./identity.ts";
+import { parseSlots } from "./resources.ts";
 import { generateHostKey } from "./ssh-server.ts";
 
 const USAGE = `usage:
-  cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N]
+  cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N|auto]
                          [--driver auto|lxc|process] [--template NAME]
                          [--ca FILE] [--insecure-http]
                          [--ssh-listen HOST:PORT [--ssh-advertise HOST]]   (SSH into builds)
@@ -72,9 +73,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case "register": {
       if (!values.server || !values.token) throw new UsageError("register needs --server and --token");
-      let slots = Number(values.slots ?? "1");
-      if (!Number.isInteger(slots) || slots < 1 || slots > 256)
-        throw new UsageError("--slots must be 1 to 256");
+      let slots = parseSlots(values.slots ?? "1") ?? 0;
+      if (!slots) throw new UsageError("--slots must be 1 to 256, or auto (from cores and memory)");
       const driver = values.driver as BuilderIdentity["driver"];
       if (!["auto", "lxc", "process"].includes(driver))
         throw new UsageError("--driver must be auto, lxc or process");

@@ -6,6 +6,8 @@ import {
   type CacheSaveResponse,
   contentRange,
   type FinishReport,
+  type GoneBuildersRequest,
+  type GoneBuildersResponse,
   type HeartbeatResponse,
   type JobPayload,
   type LogAck,
@@ -21,7 +23,7 @@ import {
   type TestResultsResponse,
   type WorkspaceAttachResponse,
 } from "../server/protocol.ts";
-import { ApiCallError, backoff, isRetryableError, sleep } from "./retryable.ts";
+import { ApiCallError, isRetryableError, retryAfterMs, retryDelay, sleep } from "./retryable.ts";
 
 export interface ClientTls {
   /** PEM of the CA the server's certificate must chain to; when set, no other CA is trusted. */
@@ -68,12 +70,13 @@ export class ServerClient {
         err?.code ?? "http_error",
         err?.message ?? `${method} ${path}: HTTP ${res.status}`,
         json,
+        retryAfterMs(res.headers.get("retry-after"), json),
       );
     }
     return { status: res.status, json };
   }
 
-  /** Retries network errors, 429 and 5xx with backoff until `signal` aborts or `attempts` run out. */
+  /** Retries network errors, 429 and 5xx (waiting as long as the server asks, else backing off) until `signal` aborts or `attempts` run out. */
   async retrying<T>(
     fn: () => Promise<T>,
     signal?: AbortSignal,
@@ -84,7 +87,7 @@ export class ServerClient {
         return await fn();
       } catch (err) {
         if (!isRetryableError(err) || i + 1 >= attempts || signal?.aborted) throw err;
-        await sleep(backoff(i), signal);
+        await sleep(retryDelay(err, i), signal);
       }
     }
   }
@@ -96,6 +99,14 @@ export class ServerClient {
   async acquire(req: AcquireRequest, signal?: AbortSignal): Promise<JobPayload | null> {
     const r = await this.call("POST", routes.acquire, req, {}, signal);
     return r.status === 204 ? null : (r.json as JobPayload);
+  }
+
+  /** Which of these builders the server says are gone (revoked). */
+  async goneBuilders(ids: string[]): Promise<string[]> {
+    const r = await this.call("POST", routes.goneBuilders, {
+      builder_ids: ids,
+    } satisfies GoneBuildersRequest);
+    return (r.json as GoneBuildersResponse).gone;
   }
 
   async heartbeat(jobId: string): Promise<HeartbeatResponse> {

@@ -37,12 +37,16 @@ export async function chooseDriver(
   host: HostConfig,
   transport: HostTransport,
   single = true,
+  goneOwners?: (owners: string[]) => Promise<string[]>,
 ): Promise<Driver> {
   const lxc = createLxcDriver({
     transport,
     template: id.template ?? "cairn-base",
     lxcPath: host.lxc_path,
     network: id.network,
+    // Sandboxes carry this builder's id: on a shared host its reaper leaves other builders' alone.
+    owner: id.builder_id,
+    goneOwners,
   });
   if (id.driver === "lxc" || !single) {
     await lxc.check();
@@ -78,7 +82,7 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
     async connect(host, previous) {
       const transport = previous?.transport ?? (await openTransport(host.transport));
       try {
-        const driver = await chooseDriver(id, host, transport, single);
+        const driver = await chooseDriver(id, host, transport, single, (ids) => client.goneBuilders(ids));
         if (driver.kind === "lxc" && id.network) await ensureNatNetwork(transport, id.network);
         return { transport, driver };
       } catch (err) {

@@ -2,11 +2,12 @@
 // output streamed to the server, the result reported — and the sandbox destroyed whatever happened.
 import type { FinishReport, JobPayload, Step } from "../server/protocol.ts";
 import { HEARTBEAT_INTERVAL_MS, openSealedSecrets } from "../server/protocol.ts";
+import { BackgroundSteps } from "./background.ts";
 import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
-import type { Driver, HostTransport, Sandbox } from "./driver/types.ts";
+import type { Driver, HostTransport, Sandbox, StepSpec } from "./driver/types.ts";
 import { LogUploader } from "./log-uploader.ts";
-import { limitsFor } from "./resources.ts";
+import { describeLimits, limitsFor } from "./resources.ts";
 import type { SshRegistry } from "./ssh-registry.ts";
 import { installHelpers, isStorageStep, runStorageStep } from "./steps/index.ts";
 
@@ -68,19 +69,27 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
   /** The host failed under the job: reported `lost`, so the server re-queues it once. */
   let hostLost = false;
   const workdir = expandHome(payload.working_directory || "~/project");
+  const background = new BackgroundSteps((bytes) => uploader.write(bytes), abort.signal);
   try {
     // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
     const secrets = openJobSecrets(deps, payload);
     const job: JobPayload = { ...payload, environment: { ...secrets, ...payload.environment } };
+    const limits = limitsFor(payload.resource_class);
     sandbox = await driver.create({
       name: `cairn-${jobId.slice(0, 8)}-${payload.job.attempt}`,
       template: payload.template,
-      limits: limitsFor(payload.resource_class),
+      limits,
     });
     unsandboxed = sandbox.unsandboxed;
     if (unsandboxed)
       uploader.write(
         note("Warning: this builder has no LXC; the job runs UNSANDBOXED in a temporary directory."),
+      );
+    else
+      uploader.write(
+        note(
+          `Sandbox: unprivileged LXC container ${sandbox.name}; limits (resource class ${payload.resource_class}): ${describeLimits(limits)}`,
+        ),
       );
     deps.ssh?.registry.register(jobId, sandbox, workdir);
     await installHelpers(sandbox, job);
@@ -94,6 +103,19 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         continue;
       }
       await client.step(jobId, { index, name, status: "running", log_offset: uploader.offset });
+      if (step.type === "run" && step.background) {
+        background.start(sandbox, name, runSpec(job, step, workdir));
+        uploader.write(note(`${name}: started in the background; its lines are marked [${name}].`));
+        await uploader.drain();
+        await client.step(jobId, {
+          index,
+          name,
+          status: "success",
+          exit_code: 0,
+          log_offset: uploader.offset,
+        });
+        continue;
+      }
       let code: number;
       try {
         code = await runStep(deps, job, sandbox, step, workdir, uploader, abort.signal, stop);
@@ -131,6 +153,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         log_offset: uploader.offset,
       });
     }
+    await background.stopAll();
     if (abort.signal.aborted) {
       status = abortReason === "canceled by a user" ? "canceled" : hostLost ? "lost" : "failed";
       failureReason = abortReason ?? undefined;
@@ -143,6 +166,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     failureReason = `infrastructure: ${(err as Error).message}`;
     uploader.write(note(`Cairn could not run this job: ${(err as Error).message}`));
   } finally {
+    await background.stopAll();
     deps.ssh?.registry.unregister(jobId);
     clearInterval(heartbeat);
     clearTimeout(maxTimer);
@@ -242,22 +266,14 @@ async function runStep(
       const limitS = step.noOutputTimeout ?? DEFAULT_NO_OUTPUT_TIMEOUT_S;
       let timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
       const code = await sandbox
-        .run(
-          {
-            script: step.command,
-            shell: step.shell,
-            workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
-            env: { ...payload.environment, ...step.environment },
+        .run(runSpec(payload, step, workdir), {
+          signal,
+          onOutput: (bytes) => {
+            clearTimeout(timer);
+            timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
+            uploader.write(bytes);
           },
-          {
-            signal,
-            onOutput: (bytes) => {
-              clearTimeout(timer);
-              timer = setTimeout(() => stop(`no output for ${limitS} s (no_output_timeout)`), limitS * 1000);
-              uploader.write(bytes);
-            },
-          },
-        )
+        })
         .finally(() => clearTimeout(timer));
       return code;
     }
@@ -276,4 +292,13 @@ async function runStep(
       uploader.write(note(`Skipped: the ${step.type} step is not supported by this builder yet.`));
       return 0;
   }
+}
+
+function runSpec(payload: JobPayload, step: Extract<Step, { type: "run" }>, workdir: string): StepSpec {
+  return {
+    script: step.command,
+    shell: step.shell,
+    workdir: step.workingDirectory ? expandHome(step.workingDirectory) : workdir,
+    env: { ...payload.environment, ...step.environment },
+  };
 }

@@ -18,9 +18,30 @@ export class ApiCallError extends Error {
     readonly code: string,
     message: string,
     readonly body: unknown,
+    /** How long the server asked us to wait (429/503: details.retry_after_ms, else Retry-After). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/** The wait a refusal asks for: the body's `details.retry_after_ms`, else the Retry-After seconds. */
+export function retryAfterMs(header: string | null, body: unknown): number | undefined {
+  const ms = (body as { error?: { details?: { retry_after_ms?: unknown } } } | null)?.error?.details
+    ?.retry_after_ms;
+  if (typeof ms === "number" && Number.isFinite(ms) && ms >= 0) return Math.min(ms, 60_000);
+  if (header && /^\d{1,4}$/.test(header.trim())) return Math.min(Number(header) * 1000, 60_000);
+  return undefined;
+}
+
+/**
+ * The wait before attempt `attempt + 1`: what the server asked for (with jitter, so refused
+ * builders do not return together), else exponential backoff.
+ */
+export function retryDelay(err: unknown, attempt: number): number {
+  if (err instanceof ApiCallError && err.retryAfterMs !== undefined)
+    return err.retryAfterMs * (1 + Math.random() * 0.25);
+  return backoff(attempt);
 }
 
 /** Exponential backoff with jitter, capped. */

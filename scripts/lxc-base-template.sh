@@ -1,31 +1,73 @@
 #!/bin/sh
-# Creates the LXC base template `cairn-base` that every build's ephemeral clone starts from,
-# without downloading anything: its rootfs binds the host's /usr (and /bin, /lib... when the
-# host is not usrmerged) read-only, copies the few /etc files programs need, and keeps /tmp,
-# /root, /home and /var private. No network (lxc.net.0.type = empty: loopback only).
+# Creates the LXC base template `cairn-base` that every build's clone starts from, without
+# downloading anything: its rootfs binds the host's /usr (and /bin, /lib... when the host is not
+# usrmerged) read-only, copies the few /etc files programs need, and keeps /tmp, /root, /home and
+# /var private. No network (lxc.net.0.type = empty: loopback only).
 #
-# Usage (as root on the fleet host):  sh scripts/lxc-base-template.sh [--force]
+# The container is UNPRIVILEGED: its root is host uid/gid UID0/GID0 (a 65536-id range root owns
+# in /etc/subuid and /etc/subgid, added here if missing), it keeps only Docker's default
+# capabilities, and it sees its cgroups read-only through a cgroup namespace. See SECURITY.md.
+#
+# Usage (as root on the fleet host):  sh scripts/lxc-base-template.sh [--force | --subids]
 #   CAIRN_TEMPLATE  template name (default cairn-base)
 #   LXC_PATH        lxcpath (default: `lxc-config lxc.lxcpath`, usually /var/lib/lxc)
+#   --subids        only provision root's subordinate ids, print `UID GID` (their starts), exit
+#   CAIRN_SUBUID_FILE, CAIRN_SUBGID_FILE  other files than /etc/subuid, /etc/subgid (tests)
 # Idempotent: when the template already matches what this script would write, it says so and
 # changes nothing. --force rebuilds it anyway. See docs/fleet-host.md.
 set -eu
+# The container's root (an unprivileged host uid) must traverse what we make: never inherit a
+# caller's umask 077 (the server sets one).
+umask 022
 
 # Bumped whenever the layout below changes, so older templates get rebuilt on the next run.
-TEMPLATE_VERSION=2
+TEMPLATE_VERSION=3
+IDS=65536
 NAME="${CAIRN_TEMPLATE:-cairn-base}"
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
+SUBUID_FILE="${CAIRN_SUBUID_FILE:-/etc/subuid}"
+SUBGID_FILE="${CAIRN_SUBGID_FILE:-/etc/subgid}"
 
 say() { printf 'lxc-base-template: %s\n' "$*"; }
 die() { printf 'lxc-base-template: error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "must run as root (privileged LXC containers)"
+[ "$(id -u)" = 0 ] || die "must run as root (it writes /etc/subuid and LXC's container directory)"
+
+# --- root's subordinate ids: the container's 0..65535 are the host's UID0.. and GID0.. ---
+# The first range of at least $IDS ids root has in FILE, or a new one after every range there.
+subid_range() {
+  f=$1
+  [ -e "$f" ] || : >"$f"
+  start=$(awk -F: -v n="$IDS" '$1 == "root" && $3 >= n { print $2; exit }' "$f")
+  if [ -z "$start" ]; then
+    start=$(awk -F: 'BEGIN { e = 100000 } NF == 3 && $2 + $3 > e { e = $2 + $3 } END { print e }' "$f")
+    # A last line without its newline must not swallow ours.
+    if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then echo >>"$f"; fi
+    echo "root:$start:$IDS" >>"$f"
+    say "  added root:$start:$IDS to $f" >&2
+  fi
+  echo "$start"
+}
+# Two templates may be made at once: one at a time reads and extends the files.
+if command -v flock >/dev/null 2>&1; then
+  mkdir -p /run/lock
+  exec 8>/run/lock/cairn-subids.lock
+  flock 8
+fi
+UID0=$(subid_range "$SUBUID_FILE")
+GID0=$(subid_range "$SUBGID_FILE")
+exec 8>&-
+if [ "${1:-}" = "--subids" ]; then
+  echo "$UID0 $GID0"
+  exit 0
+fi
 for tool in lxc-info lxc-config lxc-copy lxc-attach; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found: apt-get install -y lxc"
 done
 
 LXCPATH="${LXC_PATH:-$(lxc-config lxc.lxcpath)}"
+mkdir -p "$LXCPATH"
 DIR="$LXCPATH/$NAME"
 ROOTFS="$DIR/rootfs"
 MARKER="$ROOTFS/.cairn-template"
@@ -37,6 +79,11 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
+# The lxcpath's own directories must be traversable by the container's root.
+for d in "$LXCPATH" "$DIR"; do
+  if [ -d "$d" ]; then chmod o+x "$d"; fi
+done
+
 # --- the config we want, built in a temp file so we can compare before touching anything ---
 WANT=$(mktemp)
 trap 'rm -f "$WANT"' EXIT
@@ -44,12 +91,22 @@ trap 'rm -f "$WANT"' EXIT
   echo "# Cairn CI base template v$TEMPLATE_VERSION, written by scripts/lxc-base-template.sh"
   [ -f /usr/share/lxc/config/common.conf ] && echo "lxc.include = /usr/share/lxc/config/common.conf"
   echo "lxc.uts.name = $NAME"
+  # Unprivileged: a user namespace maps the container's ids onto root's subordinate range.
+  echo "lxc.idmap = u 0 $UID0 $IDS"
+  echo "lxc.idmap = g 0 $GID0 $IDS"
+  # Only Docker's default capabilities, and those only over the container's own namespaces: no
+  # sys_admin (no mounts), net_admin, sys_ptrace, syslog, bpf, perfmon, sys_module, mknod...
+  echo "lxc.cap.drop ="
+  echo "lxc.cap.keep = chown dac_override fowner fsetid kill setgid setuid setpcap setfcap net_bind_service net_raw sys_chroot audit_write"
+  # proc as LXC mounts it for unprivileged containers, sys and cgroups read-only (the limits are
+  # set from the host). LXC adds a cgroup namespace wherever the kernel has one.
+  echo "lxc.mount.auto ="
+  echo "lxc.mount.auto = proc:mixed sys:ro cgroup:ro"
   echo "lxc.rootfs.path = dir:$ROOTFS"
-  # A network namespace with only loopback: builds reach neither the host nor any network.
+  # A network namespace with only loopback (LXC brings it up): builds reach neither the host
+  # nor any network.
   echo "lxc.net.0.type = empty"
-  # Builds never need to mount: without CAP_SYS_ADMIN a privileged container cannot remount the
-  # host's /usr read-write (there may be no AppArmor to stop it).
-  echo "lxc.cap.drop = sys_admin sys_boot sys_module sys_rawio sys_time mac_admin mac_override"
+  echo "lxc.net.0.flags = up"
   echo "lxc.autodev = 1"
   echo "lxc.init.cmd = /cairn-init"
   # usrmerge: /bin, /lib... are symlinks into /usr on current Debian; bind them only where real.
@@ -134,6 +191,11 @@ while :; do
 done
 EOF
 chmod 0755 "$ROOTFS/cairn-init"
+
+# Everything in the rootfs belongs to the container's root (host uid $UID0), so the build can
+# write its /root, /var and /etc; the host's /usr stays host root's (nobody, inside).
+chown -R -h "$UID0:$GID0" "$ROOTFS"
+say "  rootfs owned by the container's root (host $UID0:$GID0)"
 
 cp "$WANT" "$DIR/config"
 echo "$TEMPLATE_VERSION" >"$MARKER"

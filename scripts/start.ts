@@ -1,16 +1,50 @@
 // `npm start`: the server with its embedded database, plus a local builder attached to it.
 // First start creates data/ (master key, database, the first admin's API token) and registers the
 // local builder (identity in data/builder.json). LXC is used where this machine can run it.
+// `npm start -- --slots N|auto` sets how many jobs the local builder runs at once (default: from
+// the cores and memory), `--ssh-port P` the loopback port of its SSH server for "Re-run with SSH",
+// `--driver process` keeps it off LXC.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { eq } from "drizzle-orm";
+import { loadIdentity, saveIdentity } from "../builder/identity.ts";
+import { parseSlots } from "../builder/resources.ts";
+import { generateHostKey } from "../builder/ssh-server.ts";
 import { configFromEnv } from "../server/bootstrap.ts";
 import { serve } from "../server/cli.ts";
 import { openDb } from "../server/db/client.ts";
+import { builders } from "../server/db/schema.ts";
 import { createRegistrationToken } from "../server/services/builders.ts";
 import { tlsFiles } from "../server/tls/self-signed.ts";
 
 const root = join(import.meta.dir, "..");
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    slots: { type: "string", default: "auto" },
+    "ssh-port": { type: "string", default: "0" },
+    driver: { type: "string", default: "auto" },
+  },
+  strict: true,
+});
+const slots = parseSlots(flags.slots!);
+const sshPort = Number(flags["ssh-port"]);
+const driver = flags.driver as "auto" | "lxc" | "process";
+if (
+  !slots ||
+  !Number.isInteger(sshPort) ||
+  sshPort < 0 ||
+  sshPort > 65535 ||
+  !["auto", "lxc", "process"].includes(driver)
+) {
+  console.error(
+    "usage: npm start -- [--slots N|auto] [--ssh-port PORT] [--driver auto|lxc|process]\n" +
+      "  slots 1 to 256 (auto: one per core while each job gets 4 GiB); port 0: any free one",
+  );
+  process.exit(2);
+}
 const config = configFromEnv();
 const bun = process.execPath;
 
@@ -19,7 +53,7 @@ function canRunLxc(): boolean {
 }
 
 // The base template the local builder clones for each job (idempotent; no download).
-if (canRunLxc() && process.env.CAIRN_SKIP_TEMPLATE !== "1") {
+if (canRunLxc() && driver !== "process" && process.env.CAIRN_SKIP_TEMPLATE !== "1") {
   const r = spawnSync("bash", [join(root, "scripts", "lxc-base-template.sh")], { stdio: "inherit" });
   if (r.status !== 0)
     console.error("cairn: could not prepare the LXC base template; the builder will say why it falls back");
@@ -49,6 +83,12 @@ if (!existsSync(identity)) {
       identity,
       "--name",
       "local",
+      "--slots",
+      String(slots),
+      "--ssh-listen",
+      `127.0.0.1:${sshPort}`,
+      "--driver",
+      driver,
       ...pin,
     ],
     { stdio: "inherit" },
@@ -59,6 +99,21 @@ if (!existsSync(identity)) {
   }
 }
 if (existsSync(identity)) {
+  // Flags apply on every start, also to a builder registered by an earlier one; so does this
+  // server's address (CAIRN_PORT or TLS may have changed since the builder registered).
+  const id = await loadIdentity(identity);
+  id.server = server.url;
+  const ca = tlsFiles(config.dataDir).caCert;
+  if (server.url.startsWith("https:") && existsSync(ca)) id.server_ca = readFileSync(ca, "utf8");
+  if (!id.hosts?.length) id.slots = slots;
+  if (!id.hosts?.length) id.driver = driver;
+  id.ssh_listen = `127.0.0.1:${sshPort}`;
+  id.ssh_host_key ??= generateHostKey();
+  await saveIdentity(identity, id);
+  // The builders page shows the slots recorded at registration: keep them true to this start.
+  const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
+  await db.update(builders).set({ slots: id.slots }).where(eq(builders.id, id.builder_id));
+  close();
   const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity], {
     stdio: "inherit",
   });

@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppDeps } from "./deps.ts";
-import { ApiError, errorBody } from "./errors.ts";
+import { ApiError, Busy, errorBody } from "./errors.ts";
 import { type AuthEnv, userAuth } from "./middleware/auth/index.ts";
 import { cairnSecureHeaders } from "./middleware/secure-headers/index.ts";
 import { openApiRoutes } from "./openapi/routes.ts";
@@ -18,6 +18,7 @@ import { contextRoutes } from "./routes/contexts.ts";
 import { envVarRoutes } from "./routes/envvars.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { hookRoutes } from "./routes/hooks.ts";
+import { insightRoutes } from "./routes/insights.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
 import { oidcRoutes } from "./routes/oidc.ts";
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps) {
   app.use("*", (c, next) => (c.req.path.startsWith("/api/v1/builder/blobs/") ? next() : limit(c, next)));
 
   app.onError((err, c) => {
+    if (err instanceof Busy) c.header("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);
     // Secrets errors name rows and keys by id, never a value: safe to show as they are.
     if (err instanceof SecretsError)
@@ -77,6 +79,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", projectRoutes(deps));
   api.route("/", projectSettingsRoutes(deps));
   api.route("/", pipelineRoutes(deps));
+  api.route("/", insightRoutes(deps));
   api.route("/", logRoutes(deps));
   api.route("/", artifactRoutes(deps));
   api.route("/", builderAdminRoutes(deps));

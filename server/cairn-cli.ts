@@ -1,21 +1,27 @@
 // The `cairn` command line: drives Cairn through its REST API only (and checks configs offline).
 import { artifacts } from "./cairn/artifacts.ts";
 import { CliError } from "./cairn/client.ts";
-import { cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
+import { approve, cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
+import { orb } from "./cairn/orbs.ts";
 import { runConfigCli } from "./config/cli.ts";
 
 const USAGE = `usage: cairn <command> [--json]
 
-  login --server URL --token TOKEN     save the server and API token (~/.config/cairn/cli.json, 0600)
+  login --server URL                   save the server and an API token (~/.config/cairn/cli.json, 0600);
+                                       the token is read from stdin or a prompt, never the command line
   trigger PROJECT [--branch B] [--sha S] [--param k=v]... [--follow]
-  status [PROJECT | PIPELINE]          latest pipelines, or one pipeline's jobs
-  logs JOB [--follow]                  a job's log; live with --follow (coloured on a terminal)
+  status [PROJECT | PIPELINE]          latest pipelines, or one pipeline's jobs (slice, attempt, on_hold)
+  logs JOB [--follow]                  a job's log (or why it failed, when it has none); live with --follow
+  approve JOB                          approve a job that is on hold (type: approval)
   cancel JOB
   rerun PIPELINE [--failed]            re-run its workflows, or only what failed
   env set|unset|list PROJECT ...       project environment variables (values are write-only)
   artifacts download JOB [--path P] [--dest DIR]
                                        a job's artifacts (or those under P), streamed into DIR
-  config validate|process FILE         check or expand a CircleCI config, offline`;
+  config validate|process FILE [--orb-dir DIR]
+                                       check or expand a CircleCI config, offline (packed orbs
+                                       from DIR/<namespace>/<name>@<X.Y.Z>.yml)
+  orb pack SRC_DIR                     an orb source tree (@orb.yml, commands/, jobs/, …) as one orb YAML`;
 
 const io = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
 
@@ -23,12 +29,14 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   login,
   trigger,
   status: statusCmd,
+  approve,
   logs,
   cancel,
   rerun,
   env,
   artifacts,
   config: (argv) => runConfigCli(argv, io),
+  orb,
 };
 
 export async function main(argv: string[]): Promise<number> {

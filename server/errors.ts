@@ -49,6 +49,17 @@ export class Unprocessable extends ApiError {
   }
 }
 
+/** The server is behind (log commits, say) and sheds load: the client retries after `retryAfterMs` (also sent as Retry-After). */
+export class Busy extends ApiError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    code = "busy",
+  ) {
+    super(503, code, message, { retry_after_ms: retryAfterMs });
+  }
+}
+
 export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }

@@ -14,7 +14,7 @@ import type { SealedSecrets } from "./secrets/box.ts";
 export { openSealedSecrets, type SealedSecrets } from "./secrets/box.ts";
 export type { Step };
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -23,6 +23,8 @@ export const PROTOCOL_HEADER = "Cairn-Protocol";
 export const routes = {
   register: "/api/v1/builder/register",
   acquire: "/api/v1/builder/acquire",
+  /** Which builders are gone (revoked): their sandboxes on a shared host may be reaped. Protocol 7. */
+  goneBuilders: "/api/v1/builder/builders/gone",
   heartbeat: (jobId: string) => `/api/v1/builder/jobs/${jobId}/heartbeat`,
   log: (jobId: string) => `/api/v1/builder/jobs/${jobId}/log`,
   step: (jobId: string) => `/api/v1/builder/jobs/${jobId}/steps`,
@@ -68,6 +70,16 @@ export interface AcquireRequest {
   ssh_endpoint?: string;
   /** Resource classes that fit on this builder now: only such jobs are granted. Absent: any. */
   resource_classes?: string[];
+}
+
+/** Owners found on a fleet host's sandboxes, other than the asking builder. */
+export interface GoneBuildersRequest {
+  builder_ids: string[];
+}
+
+/** The subset of `builder_ids` revoked on this server (an id it does not know is not gone: it may be another server's). */
+export interface GoneBuildersResponse {
+  gone: string[];
 }
 
 /** "Re-run with SSH": after its steps the job's container stays up this long for SSH sessions. */
@@ -204,6 +216,9 @@ export interface HeartbeatResponse {
  * Log upload: `PATCH routes.log(jobId)` with body = raw bytes and
  * `Content-Range: bytes START-END/*` (END inclusive). A range already acknowledged is a no-op;
  * a START beyond what was acknowledged is refused with 416 and `LogAck`, so the builder resumes there.
+ * When the server's log commits are behind, an upload is refused before its body is read with 503
+ * `ingest_busy`, `Retry-After` and `details.retry_after_ms`: the builder sends it again after that
+ * wait, buffering meanwhile (bounded memory, then disk). Since protocol 7.
  */
 export interface LogAck {
   /** Bytes of this job's raw log persisted so far: the next upload starts here. */

@@ -57,10 +57,10 @@ describe("cairn", () => {
   });
 
   test("login checks the token and saves it 0600", async () => {
-    let r = await cairn(["login", "--server", server.url, "--token", "cairn_pat_wrong"]);
+    let r = await cairn(["login", "--server", server.url], "cairn_pat_wrong\n");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("401");
-    r = await cairn(["login", "--server", server.url, "--token", server.token]);
+    r = await cairn(["login", "--server", server.url], `${server.token}\n`);
     expect(r.code).toBe(0);
     expect(statSync(env.CAIRN_CLI_CONFIG).mode & 0o777).toBe(0o600);
   });

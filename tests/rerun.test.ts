@@ -48,7 +48,7 @@ test("re-run failed runs only what did not succeed, then the pipeline succeeds",
     jobs: Job[];
   };
   expect(p.status).toBe("failed");
-  expect(p.jobs.find((j) => j.name === "deploy")?.status).toBe("canceled");
+  expect(p.jobs.find((j) => j.name === "deploy")?.status).toBe("not_run");
 
   const wf = created.workflows[0].id;
   const res = await server.api(`/api/v1/workflows/${wf}/rerun`, {

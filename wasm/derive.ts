@@ -35,6 +35,30 @@ function latin1(bytes: Uint8Array): string {
   return s;
 }
 
+/** `+` and space are one symbol in percent-decoded text (a `+` in a query string is a space). */
+export const canonical = (b: number): number => (b === 0x2b ? 0x20 : b);
+
+/** The value of a hex digit (either case), -1 for any other byte. */
+export function hexValue(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const l = b | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+}
+
+/** `%XX` (either case) → the byte; everything else as it is. */
+function percentDecode(bytes: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    const hi = i + 2 < bytes.length && bytes[i] === 0x25 ? hexValue(bytes[i + 1]) : -1;
+    const lo = hi >= 0 ? hexValue(bytes[i + 2]) : -1;
+    if (lo >= 0) {
+      out.push(hi * 16 + lo);
+      i += 2;
+    } else out.push(bytes[i]);
+  }
+  return Uint8Array.from(out);
+}
+
 /** All byte patterns for one secret, deduplicated, each at least 4 bytes; empty when not maskable. */
 export function derivedForms(secret: string): Uint8Array[] {
   const raw = utf8.encode(secret);
@@ -60,5 +84,9 @@ export function derivedForms(secret: string): Uint8Array[] {
   addText(url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
   if (secret.includes(" ")) addText(url.replace(/%20/g, "+"));
   addText(JSON.stringify(secret).slice(1, -1));
+  // What rendered text looks like percent-decoded (wasm/reference/rendered.ts): `+` and space are
+  // one symbol there, and a `%XX` in the secret itself may have been decoded too.
+  add(raw.map(canonical));
+  add(percentDecode(raw).map(canonical));
   return [...forms.values()];
 }

@@ -39,6 +39,17 @@ export function cgroupSettings(
   return out;
 }
 
+/** The smallest writable layer mkfs.ext4 makes without complaint. */
+const MIN_DISK = 16 * 1024 * 1024;
+
+/** A disk limit as whole bytes, refused below what an ext4 layer can hold. */
+export function diskBytes(n: number): number {
+  const bytes = Math.floor(positive(n, "diskBytes"));
+  if (bytes < MIN_DISK)
+    throw new Error(`limit diskBytes must be at least ${formatBytes(MIN_DISK)}, got ${n}`);
+  return bytes;
+}
+
 function positive(n: number, what: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`limit ${what} must be a positive number, got ${n}`);
   return n;

@@ -1,9 +1,10 @@
-// The `lxc` driver: one ephemeral overlay clone of the base template per job slice, driven with
-// lxc-* commands through a HostTransport (ssh to the fleet host, or local).
+// The `lxc` driver: one overlay clone of the base template per job slice (an unprivileged
+// container, scripts/lxc-base-template.sh), driven with lxc-* commands through a HostTransport
+// (ssh to the fleet host, or local). Each clone is marked with the builder that owns it.
 
 import type { NetworkConfig } from "../identity.ts";
 import { shellCommand, shellQuote } from "../transport/shell.ts";
-import { cgroupSettings, formatBytes, parseOomKills } from "./lxc-limits.ts";
+import { cgroupSettings, diskBytes, formatBytes, parseOomKills } from "./lxc-limits.ts";
 import { attachNat, detachNat, type NatAttachment, resolvConf } from "./lxc-network.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { captureOnHost, feedOnHost, SPOOL_DIR, SPOOL_PREFIX } from "./spool.ts";
@@ -24,6 +25,14 @@ export interface LxcDriverOptions {
   startTimeoutSec?: number;
   /** An egress-only NAT bridge (lxc-network.ts, made by ensureNatNetwork); absent: loopback only. */
   network?: NetworkConfig;
+  /**
+   * The builder that owns the sandboxes this driver makes (its id), written into each one; the
+   * orphan reaper removes only this owner's. Absent: sandboxes are unmarked, and the reaper removes
+   * only unmarked ones (a driver with no owner, as in tests).
+   */
+  owner?: string;
+  /** Which of these other owners the server says are gone (revoked): their sandboxes are reaped too. */
+  goneOwners?: (owners: string[]) => Promise<string[]>;
 }
 
 export interface LxcCreateOptions {
@@ -64,9 +73,16 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       return r;
     });
 
-  async function list(): Promise<string[]> {
-    const r = await run(["lxc-ls", ...P, "-1"], "lxc-ls");
-    return r.stdout.split(/\s+/).filter(Boolean);
+  /** Every `cairn-*` container on the host with its owner mark ("" when unmarked). */
+  async function listOwned(): Promise<{ name: string; owner: string }[]> {
+    const r = await run(["sh", "-c", LIST, "cairn-list", options.lxcPath ?? ""], "listing containers");
+    return r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [name = "", owner = ""] = line.split(" ");
+        return { name, owner };
+      });
   }
 
   async function unifiedCgroups(): Promise<boolean> {
@@ -75,7 +91,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
 
   async function destroy(name: string): Promise<void> {
     // One exec for the whole stop-and-verify: cancellation has seconds, not round trips, to spare.
-    const r = await transport.exec(["sh", "-c", DESTROY, "cairn-destroy", name, ...P]);
+    const r = await transport.exec(["sh", "-c", DESTROY, "cairn-destroy", name, options.lxcPath ?? ""]);
     if (r.code !== 0)
       throw new LxcError((r.stdout + r.stderr).trim() || `destroying ${name} failed (exit ${r.code})`);
   }
@@ -234,6 +250,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     async create(opts: LxcCreateOptions) {
       const name = sandboxName(opts.name);
       const from = opts.template ?? template;
+      const limits = { ...options.limits, ...opts.limits };
       const made = await transport.exec([
         "sh",
         "-c",
@@ -242,7 +259,9 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         from,
         name,
         String(startTimeout),
-        ...P,
+        options.lxcPath ?? "",
+        options.owner ?? "",
+        limits.diskBytes === undefined ? "" : String(diskBytes(limits.diskBytes)),
       ]);
       const why =
         (made.stdout + made.stderr).trim() || `lxc-copy of ${from} to ${name} failed (exit ${made.code})`;
@@ -251,8 +270,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       let nat: NatAttachment | undefined;
       try {
         if (made.code !== 0) throw new LxcError(why);
-        const limits = { ...options.limits, ...opts.limits };
-        if (Object.keys(limits).length) await applyLimits(name, limits);
+        if (Object.keys(limits).some((k) => k !== "diskBytes")) await applyLimits(name, limits);
         if (options.network) nat = await connect(name, options.network);
         return sandbox(name, limits.memoryBytes, nat);
       } catch (err) {
@@ -262,9 +280,12 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     },
 
     async reapOrphans(keep) {
-      const orphans = (await list()).filter(
-        (n) => n.startsWith(SANDBOX_PREFIX) && n !== template && !keep.has(n),
-      );
+      const self = options.owner ?? "";
+      const found = (await listOwned()).filter((c) => c.name !== template && !keep.has(c.name));
+      const others = [...new Set(found.map((c) => c.owner).filter((o) => o && o !== self))];
+      const gone = new Set(others.length && options.goneOwners ? await options.goneOwners(others) : []);
+      // Another builder's sandbox may be its running job: only the server can say that builder is gone.
+      const orphans = found.filter((c) => c.owner === self || gone.has(c.owner)).map((c) => c.name);
       await Promise.all(orphans.map((n) => destroy(n)));
       // Spools a crashed daemon left behind (an hour old: none of a live transfer's).
       await transport.exec([
@@ -287,40 +308,65 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
   };
 }
 
-/**
- * $1 = template, $2 = name, $3 = start timeout (s), then `-P lxcpath` if any. lxc-copy itself
- * fails silently (exit 1, no message), hence the checks first.
- */
-const CREATE = [
-  "t=$1; n=$2; w=$3; shift 3",
-  'lxc-info "$@" -n "$t" >/dev/null 2>&1 || { echo "template container $t does not exist (run scripts/lxc-base-template.sh)"; exit 2; }',
-  'if lxc-info "$@" -n "$n" >/dev/null 2>&1; then echo "container $n already exists"; exit 3; fi',
-  'lxc-copy "$@" -n "$t" -N "$n" -e -B overlay >/dev/null || { echo "lxc-copy of template $t to $n failed"; exit 4; }',
-  'lxc-wait "$@" -n "$n" -s RUNNING -t "$w" || { echo "container $n did not reach RUNNING within ${w}s"; exit 5; }',
+/** Where a sandbox's owner (the builder's id) is written, beside its LXC config. */
+const OWNER_FILE = "cairn-owner";
+
+/** $1 = lxcpath or "": prints `NAME OWNER` for every `cairn-*` container (OWNER empty when unmarked). */
+const LIST = [
+  "lp=${1:-$(lxc-config lxc.lxcpath)}",
+  `for n in $(lxc-ls -P "$lp" -1); do case $n in ${SANDBOX_PREFIX}*) echo "$n $(cat "$lp/$n/${OWNER_FILE}" 2>/dev/null)" ;; esac; done`,
 ].join("\n");
 
 /**
- * $1 = name, then `-P lxcpath` if any. -k: a build container has nothing to shut down gracefully.
- * An ephemeral clone deletes itself once stopped; lxc-destroy covers one that lingers (a clone
- * that never started is not ephemeral yet). Idempotent: a missing container is success.
+ * $1 = template, $2 = name, $3 = start timeout (s), $4 = lxcpath or "", $5 = owner or "", $6 = disk
+ * bytes or "". lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
+ * disk limit the clone's writable layer (overlay/, upper and work dirs) is an ext4 image of that
+ * size, loop-mounted: a build that fills it gets ENOSPC, the host's disk stays free. umask 022: the
+ * container's root is an unprivileged host uid that must traverse what is made here.
+ */
+const CREATE = [
+  "umask 022",
+  "t=$1; n=$2; w=$3; lp=${4:-$(lxc-config lxc.lxcpath)}; owner=$5; disk=$6",
+  'd="$lp/$n"',
+  'lxc-info -P "$lp" -n "$t" >/dev/null 2>&1 || { echo "template container $t does not exist (run scripts/lxc-base-template.sh)"; exit 2; }',
+  'if lxc-info -P "$lp" -n "$n" >/dev/null 2>&1; then echo "container $n already exists"; exit 3; fi',
+  'lxc-copy -P "$lp" -n "$t" -N "$n" -s -B overlay >/dev/null || { echo "lxc-copy of template $t to $n failed"; exit 4; }',
+  `[ -z "$owner" ] || echo "$owner" >"$d/${OWNER_FILE}"`,
+  'if [ -n "$disk" ]; then',
+  '  ids=$(stat -c %u:%g "$d/overlay")',
+  '  truncate -s "$disk" "$d/disk.img" && mkfs.ext4 -q -F -m 0 -O ^has_journal -E lazy_itable_init=1,nodiscard "$d/disk.img" >/dev/null \\',
+  '    && mount -o loop,nosuid,nodev "$d/disk.img" "$d/overlay" && mkdir "$d/overlay/delta" "$d/overlay/work" \\',
+  '    && rmdir "$d/overlay/lost+found" && chown "$ids" "$d/overlay" "$d/overlay/delta" "$d/overlay/work" \\',
+  '    || { echo "cannot make the $disk-byte writable layer of $n (mkfs.ext4, loop mount)"; exit 4; }',
+  "fi",
+  'log="$d/start.log"',
+  'if ! lxc-start -P "$lp" -n "$n" -d -l WARN -o "$log"; then',
+  '  echo "lxc-start of $n failed:"; grep -E "ERROR|WARN" "$log" | tail -n 20; exit 4',
+  "fi",
+  'lxc-wait -P "$lp" -n "$n" -s RUNNING -t "$w" || { echo "container $n did not reach RUNNING within ${w}s:"; grep -E "ERROR|WARN" "$log" | tail -n 20; exit 5; }',
+].join("\n");
+
+/**
+ * $1 = name, $2 = lxcpath or "". -k: a build container has nothing to shut down gracefully. The
+ * writable layer's image is unmounted before lxc-destroy removes the container's directory.
+ * Idempotent: a missing container is success.
  */
 const DESTROY = [
-  "n=$1; shift",
-  'there() { lxc-info "$@" -n "$n" >/dev/null 2>&1; }',
-  'there "$@" || exit 0',
-  'if lxc-info "$@" -s -n "$n" 2>/dev/null | grep -q RUNNING; then',
-  '  lxc-stop "$@" -k -n "$n" >/dev/null 2>&1',
-  "  i=0",
-  '  while there "$@" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+  'n=$1; lp=${2:-$(lxc-config lxc.lxcpath)}; d="$lp/$n"',
+  'there() { lxc-info -P "$lp" -n "$n" >/dev/null 2>&1; }',
+  "there || exit 0",
+  'if lxc-info -P "$lp" -s -n "$n" 2>/dev/null | grep -q RUNNING; then',
+  '  lxc-stop -P "$lp" -k -n "$n" >/dev/null 2>&1',
+  '  lxc-wait -P "$lp" -n "$n" -s STOPPED -t 5 >/dev/null 2>&1',
   "fi",
-  'there "$@" || exit 0',
-  'lxc-destroy "$@" -f -n "$n" 2>&1',
-  'if there "$@"; then echo "container $n is still present after lxc-stop and lxc-destroy"; exit 1; fi',
+  'if mountpoint -q "$d/overlay" 2>/dev/null; then umount "$d/overlay" 2>&1 || umount -l "$d/overlay" 2>&1; fi',
+  'lxc-destroy -P "$lp" -f -n "$n" 2>&1',
+  'if there; then echo "container $n is still present after lxc-stop and lxc-destroy"; exit 1; fi',
 ].join("\n");
 
 /** Unpacks a tar from stdin at $1 inside the container (`~` is $HOME). */
 const UNPACK = [
-  'h=${HOME:-/root}; d=$1; case $d in "~") d=$h ;; "~/"*) d=$h/${d#"~/"} ;; esac',
+  'umask 022; h=${HOME:-/root}; d=$1; case $d in "~") d=$h ;; "~/"*) d=$h/${d#"~/"} ;; esac',
   'mkdir -p "$d" && exec tar -C "$d" -xf -',
 ].join("\n");
 
@@ -328,12 +374,14 @@ const UNPACK = [
 const CHECK = [
   "bad=0",
   'say() { echo "- $*"; bad=1; }',
-  '[ "$(id -u)" = 0 ] || say "not running as root (privileged LXC containers need root)"',
-  "for t in lxc-copy lxc-attach lxc-ls lxc-stop lxc-wait lxc-info lxc-cgroup bash tar; do",
-  '  command -v "$t" >/dev/null 2>&1 || say "$t not found (apt-get install -y lxc)"',
+  '[ "$(id -u)" = 0 ] || say "not running as root (LXC containers with a uid map, loop-mounted layers and cgroup limits need root)"',
+  "for t in lxc-copy lxc-start lxc-attach lxc-ls lxc-stop lxc-wait lxc-info lxc-cgroup bash tar mkfs.ext4 mountpoint; do",
+  '  command -v "$t" >/dev/null 2>&1 || say "$t not found (apt-get install -y lxc e2fsprogs util-linux)"',
   "done",
   'if command -v lxc-info >/dev/null 2>&1; then P=""; [ -n "$2" ] && P="-P $2"',
-  '  lxc-info $P -n "$1" >/dev/null 2>&1 || say "template container $1 does not exist (run scripts/lxc-base-template.sh)"',
+  '  if lxc-info $P -n "$1" >/dev/null 2>&1; then',
+  '    grep -q "^lxc.idmap" "${2:-$(lxc-config lxc.lxcpath)}/$1/config" 2>/dev/null || say "template container $1 is privileged (no lxc.idmap): run scripts/lxc-base-template.sh again"',
+  '  else say "template container $1 does not exist (run scripts/lxc-base-template.sh)"; fi',
   "fi",
   "exit $bad",
 ].join("\n");

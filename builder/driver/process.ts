@@ -10,6 +10,7 @@ import { constants, tmpdir } from "node:os";
 import { isAbsolute, join, normalize } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { createLocalTransport } from "../transport/local.ts";
 import { SANDBOX_PREFIX, sandboxName } from "./sandbox-name.ts";
 import { SANDBOX_SH_PRELUDE, STEP_RUNNER, shellWords, stepEnv } from "./step-runner.ts";
 import type { Driver, Sandbox, Spool, StepIO, StepSpec } from "./types.ts";
@@ -52,6 +53,25 @@ export function createProcessDriver(options: ProcessDriverOptions = {}): Driver 
     return {
       name,
       unsandboxed: true,
+
+      async attach(opts) {
+        // SSH into the build: a login shell under the steps' own isolation, in the job's directory,
+        // with the steps' clean environment (`env -i`: nothing of the daemon's, no job secrets).
+        const prefix = await probeIsolation();
+        const env = { ...stepEnv({}, home), TMPDIR: tmp, TERM: opts.pty?.term ?? "dumb" };
+        const argv = [
+          "env",
+          "-i",
+          ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          ...prefix,
+          "/bin/sh",
+          "-c",
+          `cd "$1" 2>/dev/null; ${opts.command ?? 'exec "$(command -v bash || echo /bin/sh)" -l'}`,
+          "cairn-ssh",
+          inside(opts.workdir ?? "~"),
+        ];
+        return createLocalTransport().interactive(argv, { pty: opts.pty });
+      },
 
       async putTree(hostDir, dest) {
         const target = inside(dest);

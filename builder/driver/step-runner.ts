@@ -10,6 +10,9 @@ export const STEP_RUNNER = [
   'f=$(mktemp "${TMPDIR:-/tmp}/cairn-step.XXXXXX") && cat >"$f" || { echo "cairn: cannot stage the step script" >&2; exit 125; }',
   "d=$1; shift",
   'case $d in "~") d=$HOME ;; "~/"*) d=$HOME/${d#"~/"} ;; esac',
+  // $BASH_ENV exists before the first step, so `echo … >> "$BASH_ENV"` works; bash sources it
+  // before running each step's script (non-interactive bash reads $BASH_ENV), as on CircleCI.
+  'if [ -n "${BASH_ENV:-}" ] && [ ! -e "$BASH_ENV" ]; then : >"$BASH_ENV" 2>/dev/null; fi',
   'mkdir -p "$d" && cd "$d" || { echo "cairn: cannot enter working directory $d"; rm -f "$f"; exit 125; }',
   // Cairn's helpers (`cairn tests split`, `circleci tests split`) when the builder installed them.
   'if [ -d "$HOME/.cairn/bin" ]; then PATH=$HOME/.cairn/bin:$PATH; export PATH; fi',
@@ -33,6 +36,7 @@ export function shellWords(shell: string | undefined): string[] {
 export function stepEnv(env: Record<string, string>, home: string): Record<string, string> {
   return {
     HOME: home,
+    BASH_ENV: `${home}/.bash_env`,
     USER: "root",
     LOGNAME: "root",
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -49,7 +49,7 @@ export interface Sandbox {
   readonly name: string;
   /** True when this sandbox isolates nothing (the process driver); shown in the API and UI. */
   readonly unsandboxed: boolean;
-  /** A login shell (or `command`) inside the sandbox for SSH into a build; only LXC sandboxes have it. */
+  /** A login shell (or `command`) inside the sandbox for SSH into a build (the process driver's runs on the host, like its steps). */
   attach?(opts: InteractiveOptions & { command?: string; workdir?: string }): Promise<Interactive>;
   /** Copies a directory tree from the host (a checkout) to `dest` inside the sandbox. */
   putTree(hostDir: string, dest: string): Promise<void>;
@@ -99,6 +99,8 @@ export interface SandboxLimits {
   cpus?: number;
   /** Maximum processes and threads, so a fork bomb stops here. */
   pids?: number;
+  /** Size of the container's writable layer (an ext4 image under LXC); past it writes fail with ENOSPC. */
+  diskBytes?: number;
 }
 
 export interface Driver {
@@ -107,6 +109,9 @@ export interface Driver {
   check(): Promise<void>;
   /** `name` gets a `cairn-` prefix if it lacks one; `limits` come from the job's resource class. */
   create(opts: { name: string; template?: string; limits?: SandboxLimits }): Promise<Sandbox>;
-  /** Removes every sandbox named `cairn-*` not in `keep` (orphans from a crashed daemon). */
+  /**
+   * Removes the `cairn-*` sandboxes not in `keep` that this builder owns (orphans from a crashed
+   * daemon), and those of builders the server says are gone; never another live builder's.
+   */
   reapOrphans(keep: Set<string>): Promise<string[]>;
 }

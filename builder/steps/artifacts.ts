@@ -39,7 +39,7 @@ export async function storeArtifacts(ctx: StepContext, step: StoreArtifacts): Pr
   const abs = sandboxPath(step.path, ctx.workdir);
   const files = await listFiles(ctx, abs);
   if (!files) {
-    ctx.note(`${step.path}: no such file or directory; no artifacts stored.`);
+    ctx.note(`Warning: store_artifacts: ${step.path} matched no files; no artifacts stored.`);
     return 0;
   }
   if (files.length > MAX_FILES)
@@ -73,7 +73,7 @@ export async function storeTestResults(ctx: StepContext, step: StoreTestResults)
   const abs = sandboxPath(step.path, ctx.workdir);
   const files = await listFiles(ctx, abs);
   if (!files) {
-    ctx.note(`${step.path}: no such file or directory; no test results stored.`);
+    ctx.note(`Warning: store_test_results: ${step.path} matched no files; no test results stored.`);
     return 0;
   }
   const reports = files.filter((f) => f === "" || f.toLowerCase().endsWith(".xml"));

@@ -3,7 +3,7 @@
 import type { Step } from "../../server/protocol.ts";
 import { expandCacheKey } from "./cache-key.ts";
 import { formatSize, type StepContext, sandboxPath } from "./context.ts";
-import { download, packTree, unpackTree, upload } from "./transfer.ts";
+import { download, missingPaths, packTree, unpackTree, upload } from "./transfer.ts";
 
 type SaveCache = Extract<Step, { type: "save_cache" }>;
 type RestoreCache = Extract<Step, { type: "restore_cache" }>;
@@ -11,14 +11,29 @@ type RestoreCache = Extract<Step, { type: "restore_cache" }>;
 export async function saveCache(ctx: StepContext, step: SaveCache): Promise<number> {
   const key = await expandCacheKey(ctx, step.key);
   const { client, payload } = ctx;
+  // Paths that match nothing are warnings, as on CircleCI; with none left there is nothing to save.
+  const missing = new Set(
+    await missingPaths(
+      ctx,
+      "/",
+      step.paths.map((p) => sandboxPath(p, ctx.workdir).slice(1) || "."),
+    ),
+  );
+  const present = step.paths.filter((p) => !missing.has(sandboxPath(p, ctx.workdir).slice(1) || "."));
+  for (const p of step.paths.filter((p) => !present.includes(p)))
+    ctx.note(`Warning: save_cache: ${p} matched no files; left out of cache ${key}.`);
+  if (present.length === 0) {
+    ctx.note(`Warning: save_cache: none of the paths exist; cache ${key} not saved.`);
+    return 0;
+  }
   const reserved = await client.cacheSave(payload.job.id, key);
   if (reserved.exists) {
     ctx.note(`Cache key ${key} already exists: caches are immutable, nothing saved.`);
     return 0;
   }
   // Paths are stored relative to / so a restore puts them back where they were.
-  const paths = step.paths.map((p) => sandboxPath(p, ctx.workdir).slice(1) || ".");
-  ctx.note(`Saving cache ${key}: ${step.paths.join(", ")}`);
+  const paths = present.map((p) => sandboxPath(p, ctx.workdir).slice(1) || ".");
+  ctx.note(`Saving cache ${key}: ${present.join(", ")}`);
   const spool = await packTree(ctx, "/", paths);
   const size = spool.size;
   await upload(ctx, reserved, spool);

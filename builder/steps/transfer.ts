@@ -2,7 +2,7 @@
 // on the fleet host, then streamed to (or from) the URL the server issued.
 import type { BlobUrl } from "../../server/protocol.ts";
 import type { Spool } from "../driver/types.ts";
-import type { StepContext } from "./context.ts";
+import { readSpool, type StepContext } from "./context.ts";
 
 /**
  * `tar -czf - PATHS` inside the sandbox, from `root`; PATHS may be globs (expanded there). Paths that
@@ -25,6 +25,23 @@ const UNPACK = 'mkdir -p "$1" && exec tar -C "$1" -xzf -';
 
 export async function packTree(ctx: StepContext, root: string, paths: string[]): Promise<Spool> {
   return ctx.sandbox.capture(`IFS='\n'\n${PACK}`, [root, ...paths]);
+}
+
+/** Prints, NUL-separated, each of PATHS (globs, from $1) that matches nothing, as packTree would skip it. */
+const MISSING = [
+  'root=$1; shift; cd "$root" || { echo "cairn: $root: no such directory" >&2; exit 1; }',
+  'for p in "$@"; do',
+  "  found=0",
+  '  for f in $p; do if [ -e "$f" ] || [ -L "$f" ]; then found=1; break; fi; done',
+  '  [ $found = 1 ] || printf "%s\\0" "$p"',
+  "done",
+].join("\n");
+
+/** The paths (as given) that match no file under `root` in the sandbox. */
+export async function missingPaths(ctx: StepContext, root: string, paths: string[]): Promise<string[]> {
+  const spool = await ctx.sandbox.capture(`IFS='\n'\n${MISSING}`, [root, ...paths]);
+  const bytes = await readSpool(spool, 1024 * 1024);
+  return new TextDecoder().decode(bytes).split("\0").filter(Boolean);
 }
 
 export async function unpackTree(

@@ -2,14 +2,21 @@
 // first, the layers of the jobs this one requires (the server picks them), at `at`.
 import type { Step } from "../../server/protocol.ts";
 import { formatSize, type StepContext, sandboxPath } from "./context.ts";
-import { download, packTree, unpackTree, upload } from "./transfer.ts";
+import { download, missingPaths, packTree, unpackTree, upload } from "./transfer.ts";
 
 type Persist = Extract<Step, { type: "persist_to_workspace" }>;
 type Attach = Extract<Step, { type: "attach_workspace" }>;
 
 export async function persistToWorkspace(ctx: StepContext, step: Persist): Promise<number> {
   const root = sandboxPath(step.root, ctx.workdir);
-  const spool = await packTree(ctx, root, step.paths.length ? step.paths : ["."]);
+  const paths = step.paths.length ? step.paths : ["."];
+  // As on CircleCI, a path that matches nothing fails the step: the jobs after it would miss it.
+  const missing = await missingPaths(ctx, root, paths);
+  if (missing.length)
+    throw new Error(
+      `persist_to_workspace: ${missing.map((p) => JSON.stringify(p)).join(", ")} matched no files under ${step.root}`,
+    );
+  const spool = await packTree(ctx, root, paths);
   const size = spool.size;
   const url = await ctx.client.workspacePersist(ctx.payload.job.id, size);
   await upload(ctx, url, spool);

@@ -1,7 +1,6 @@
 // Where a backup archive lives: a local file, or an S3 object (`s3://bucket/key`) written and read
 // through the blob-store adapter with the CAIRN_S3_* endpoint and credentials.
-import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createS3BlobStore, s3OptionsFromEnv } from "../blobs/s3.ts";
@@ -24,7 +23,7 @@ function storeFor(loc: S3Location, env: Record<string, string | undefined>): Blo
   return createS3BlobStore({ ...opts!, bucket: loc.bucket, prefix: "" });
 }
 
-/** The whole archive goes up in one PUT (the adapter has no multipart upload): fine to a few GB. */
+/** The archive goes up as a multipart upload streamed from the file, so it never sits in memory. */
 export async function uploadArchive(
   file: string,
   loc: S3Location,
@@ -33,7 +32,8 @@ export async function uploadArchive(
   const store = storeFor(loc, env);
   if (await store.has(loc.key))
     throw new Error(`s3://${loc.bucket}/${loc.key} exists; a backup never overwrites one`);
-  await store.put(loc.key, new Uint8Array(await readFile(file)), "application/gzip");
+  const body = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
+  await store.putStream(loc.key, body, Number.MAX_SAFE_INTEGER, "application/gzip");
 }
 
 /** Streams the object into `file` (0600), so a large archive never sits in memory. */

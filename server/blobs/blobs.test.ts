@@ -30,6 +30,9 @@ const adapters: [string, () => BlobStore][] = [
   ],
 ];
 
+const read2 = async (store: BlobStore, key: string, start: number) =>
+  new Uint8Array(await new Response(await store.stream(key, { start })).arrayBuffer());
+
 describe.each(adapters)("%s blob store", (_name, make) => {
   test("put, get, stream, has, list, delete", async () => {
     const store = make();
@@ -47,6 +50,42 @@ describe.each(adapters)("%s blob store", (_name, make) => {
     expect(await store.has("logs/job-2.ndjson")).toBe(false);
     expect(await store.get("logs/job-2.ndjson")).toBeNull();
     expect(await store.stream("nope")).toBeNull();
+  });
+
+  test("streams ranges, and stores a stream in bounded parts", async () => {
+    const store = make();
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
+    await store.put("logs/r", bytes);
+    const read = async (start: number, end?: number) =>
+      new Uint8Array(await new Response(await store.stream("logs/r", { start, end })).arrayBuffer());
+    expect(await read(1000, 1010)).toEqual(bytes.subarray(1000, 1010));
+    expect(await read(299_990)).toEqual(bytes.subarray(299_990));
+    expect(await read(5, 5)).toEqual(new Uint8Array(0));
+    expect(await store.stream("nope", { start: 1 })).toBeNull();
+
+    // 20 MiB in 64 KiB pieces: more than two S3 parts.
+    const piece = new Uint8Array(64 * 1024).map((_, i) => i % 253);
+    const count = 320;
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ < count) c.enqueue(piece);
+        else c.close();
+      },
+    });
+    expect(await store.putStream("logs/big", body, 64 * 1024 * 1024)).toBe(count * piece.length);
+    expect(await read2(store, "logs/big", 20 * 1024 * 1024 - 3)).toEqual(piece.subarray(piece.length - 3));
+    const whole = await store.get("logs/big");
+    expect(whole?.length).toBe(count * piece.length);
+    expect(whole?.subarray(9 * 1024 * 1024, 9 * 1024 * 1024 + 100)).toEqual(piece.subarray(0, 100));
+
+    const tooBig = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(piece);
+      },
+    });
+    await expect(store.putStream("logs/huge", tooBig, 1024 * 1024)).rejects.toThrow(/larger than/);
+    expect(await store.has("logs/huge")).toBe(false);
   });
 
   test("refuses keys that escape the store", async () => {

@@ -18,6 +18,7 @@ export function createFsBlobStore(root: string): BlobStore {
       await rename(tmp, path);
     },
     async putStream(key, body, maxBytes) {
+      // The content type is the S3 store's; a file has none.
       const path = pathOf(key);
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       const tmp = `${path}.tmp-${crypto.randomUUID()}`;
@@ -46,10 +47,15 @@ export function createFsBlobStore(root: string): BlobStore {
         throw err;
       }
     },
-    async stream(key) {
+    async stream(key, range) {
       const path = pathOf(key);
       if (!(await this.has(key))) return null;
-      return Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
+      if (range?.end !== undefined && range.end <= range.start) return new Response("").body!;
+      // createReadStream's `end` is inclusive.
+      const opts = range
+        ? { start: range.start, end: range.end === undefined ? undefined : range.end - 1 }
+        : {};
+      return Readable.toWeb(createReadStream(path, opts)) as unknown as ReadableStream<Uint8Array>;
     },
     async has(key) {
       try {

@@ -36,7 +36,7 @@ export async function loadConfig(env = process.env): Promise<CliConfig> {
     return { server: env.CAIRN_SERVER ?? saved.server, token: env.CAIRN_TOKEN ?? saved.token };
   } catch {
     throw new CliError(
-      "not logged in: run `cairn login --server URL --token TOKEN` (or set CAIRN_SERVER and CAIRN_TOKEN)",
+      "not logged in: run `cairn login --server URL` (it reads the token from stdin or a prompt), or set CAIRN_SERVER and CAIRN_TOKEN",
     );
   }
 }

@@ -5,7 +5,15 @@ import { renderAnsi } from "../logs/ansi.ts";
 import { Api, CliError, loadConfig, saveConfig } from "./client.ts";
 import { makeOut, type Out, status } from "./output.ts";
 
-type Job = { id: string; name: string; status: string; slice?: { index: number; total: number } };
+type Job = {
+  id: string;
+  name: string;
+  status: string;
+  approval?: "pending" | "approved" | "canceled";
+  attempt?: number;
+  superseded_by?: string | null;
+  slice?: { index: number; total: number };
+};
 type Pipeline = {
   id: string;
   number: number;
@@ -15,7 +23,72 @@ type Pipeline = {
   jobs: Job[];
 };
 
-const TERMINAL = new Set(["success", "failed", "canceled", "lost"]);
+const TERMINAL = new Set(["success", "failed", "canceled", "lost", "not_run"]);
+
+/** What a person should read for a job's state: an approval job waiting is on hold, not queued. */
+export const shownStatus = (j: Job): string => (j.approval === "pending" ? "on_hold" : j.status);
+
+/** `name [i/n]` for a slice of a parallel job (1-based, as people count), the name alone otherwise. */
+export const jobLabel = (j: Job): string =>
+  j.slice && j.slice.total > 1 ? `${j.name} [${j.slice.index + 1}/${j.slice.total}]` : j.name;
+
+/** A job table: name, slice, attempt, status, id, padded to line up. */
+function jobTable(out: Out, rows: Job[]): void {
+  const cells = rows.map((j) => [
+    j.name,
+    j.slice && j.slice.total > 1 ? `${j.slice.index + 1}/${j.slice.total}` : "-",
+    String(j.attempt ?? 1),
+    shownStatus(j),
+    j.id,
+  ]);
+  const head = ["JOB", "SLICE", "ATTEMPT", "STATUS", "ID"];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[], colour = false) =>
+    `  ${c
+      .map((v, i) => {
+        const padded = v.padEnd(widths[i]);
+        return colour && i === 3 ? padded.replace(v, status(out, v)) : padded;
+      })
+      .join("  ")
+      .trimEnd()}`;
+  out.print(line(head));
+  for (const c of cells) out.print(line(c, true));
+}
+
+/** The token for `login`: piped on stdin, or typed at a prompt that does not echo it. Never argv. */
+async function readToken(): Promise<string> {
+  if (!process.stdin.isTTY) return (await new Response(Bun.stdin.stream()).text()).trim();
+  const stdin = process.stdin;
+  // Echo off before the prompt shows: a token pasted the moment it appears is not echoed either.
+  stdin.setRawMode(true);
+  stdin.resume();
+  process.stderr.write("API token: ");
+  let typed = "";
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        for (const ch of d.toString("utf8")) {
+          if (ch === "\r" || ch === "\n") {
+            stdin.off("data", onData);
+            return resolve();
+          }
+          if (ch === "\u0003") {
+            stdin.off("data", onData);
+            return reject(new CliError("login canceled", 130));
+          }
+          if (ch === "\u007f" || ch === "\b") typed = typed.slice(0, -1);
+          else typed += ch;
+        }
+      };
+      stdin.on("data", onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write("\n");
+  }
+  return typed.trim();
+}
 
 export function args<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
   try {
@@ -27,11 +100,19 @@ export function args<T extends ParseArgsOptionsConfig>(argv: string[], options: 
 }
 
 export async function login(argv: string[]): Promise<number> {
-  const { values } = args(argv, { server: { type: "string" }, token: { type: "string" } });
+  if (argv.some((a) => a === "--token" || a.startsWith("--token=")))
+    throw new CliError(
+      "--token is not accepted: a token on the command line shows in the process list, shell history and npm's banner. " +
+        "Pipe it in (`cairn login --server URL < token-file`) or type it at the prompt",
+      2,
+    );
+  const { values } = args(argv, { server: { type: "string" } });
   const out = makeOut(Boolean(values.json));
-  const server = values.server as string | undefined;
-  const token = (values.token as string | undefined) ?? process.env.CAIRN_TOKEN;
-  if (!server || !token) throw new CliError("usage: cairn login --server URL --token TOKEN", 2);
+  const server = (values.server as string | undefined) ?? process.env.CAIRN_SERVER;
+  if (!server)
+    throw new CliError("usage: cairn login --server URL   (the token is read from stdin or a prompt)", 2);
+  const token = process.env.CAIRN_TOKEN ?? (await readToken());
+  if (!token) throw new CliError("no token given: pipe it on stdin or type it at the prompt", 2);
   const api = new Api({ server, token });
   await api.get("/api/v1/projects"); // proves the token works before saving it
   const path = await saveConfig({ server, token });
@@ -71,7 +152,7 @@ export async function trigger(argv: string[]): Promise<number> {
       out.print(
         `Pipeline #${created.number} of ${project.name} at ${created.sha.slice(0, 12)}: ${created.jobs.length} job(s)`,
       );
-      for (const j of created.jobs) out.print(`  ${j.name}  ${status(out, j.status)}  ${j.id}`);
+      jobTable(out, created.jobs);
     }
     return 0;
   }
@@ -159,6 +240,7 @@ export async function logs(argv: string[]): Promise<number> {
     return s === "success" ? 0 : 1;
   }
   let from = 0;
+  let printed = 0;
   for (;;) {
     const page = await api.get<{ lines: LogLine[]; next_from: number }>(
       `/api/v1/jobs/${jobId}/log?from=${from}&limit=10000`,
@@ -167,9 +249,18 @@ export async function logs(argv: string[]): Promise<number> {
       if (out.json) out.data({ job: jobId, n: line.n, text: line.text, spans: line.spans });
       else out.print(out.color ? renderAnsi([line]).replace(/\n$/, "") : line.text);
     }
-    if (page.lines.length < 10000) return 0;
+    printed += page.lines.length;
+    if (page.lines.length < 10000) break;
     from = page.next_from;
   }
+  if (printed === 0) {
+    // A job that failed before its first step has no lines: its reason is the whole story.
+    const job = await api.get<Job & { failure_reason: string | null }>(`/api/v1/jobs/${jobId}`);
+    if (out.json) out.data({ job: jobId, status: shownStatus(job), failure_reason: job.failure_reason });
+    else if (job.failure_reason) out.error(`${jobLabel(job)}: ${shownStatus(job)}: ${job.failure_reason}`);
+    else out.error(`${jobLabel(job)}: ${shownStatus(job)}, no log lines yet`);
+  }
+  return 0;
 }
 
 export async function statusCmd(argv: string[]): Promise<number> {
@@ -207,8 +298,25 @@ export async function statusCmd(argv: string[]): Promise<number> {
     out.print(
       `Pipeline #${pipeline.number} ${status(out, pipeline.status)} ${pipeline.branch ?? ""} ${pipeline.sha.slice(0, 12)}`,
     );
-    for (const j of pipeline.jobs) out.print(`  ${j.name.padEnd(24)} ${status(out, j.status)}  ${j.id}`);
+    // Earlier attempts of re-run jobs are in --json; the table shows what runs now.
+    jobTable(
+      out,
+      pipeline.jobs.filter((j) => !j.superseded_by),
+    );
   }
+  return 0;
+}
+
+export async function approve(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {});
+  const out = makeOut(Boolean(values.json));
+  if (positionals.length !== 1) throw new CliError("usage: cairn approve JOB", 2);
+  const api = new Api(await loadConfig());
+  const r = await api.post<{ id: string; status: string; approval: string }>(
+    `/api/v1/jobs/${positionals[0]}/approve`,
+  );
+  if (out.json) out.data(r);
+  else out.print(`Approved job ${r.id}: the jobs after it may run`);
   return 0;
 }
 

@@ -23,6 +23,8 @@ const CODES: Record<string, string> = {
   failed: "31",
   lost: "31",
   canceled: "33",
+  not_run: "2",
+  on_hold: "35",
   running: "36",
   queued: "2",
 };

@@ -45,7 +45,7 @@ describe("cairn config", () => {
     expect(r.stderr.length).toBe(18);
     for (const line of r.stderr) expect(line).toMatch(/^server\/config\/fixtures\/errors\.yml:\d+:\d+: \S/);
     expect(r.stderr[0]).toStartWith(
-      "server/config/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0) cannot be fetched: Cairn runs offline",
+      "server/config/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0): circleci/node has no published version matching 5.0; publish it with",
     );
   });
 

@@ -7,9 +7,10 @@ import { formatError, parseConfig } from "./index.ts";
 const fixture = (name: string) => readFileSync(join(import.meta.dir, "fixtures", name), "utf8");
 const problems = (text: string, file = "c.yml") =>
   parseConfig(text, file).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
-const OFFLINE =
-  "Cairn runs offline and never fetches orbs; inline what you use from it under `commands:`, `jobs:` or `executors:`";
-const LINUX = "Cairn runs every job in a Linux LXC container";
+const LINUX =
+  "Cairn runs jobs in Linux LXC containers, so this job ends not_run (the rest of the pipeline runs)";
+const warningsOf = (text: string) =>
+  parseConfig(text, "c.yml").warnings.map((e) => `${e.line}:${e.col}: ${e.message}`);
 
 describe("every error at once, with line:col", () => {
   test("fixtures/errors.yml (2.1)", () => {
@@ -17,13 +18,12 @@ describe("every error at once, with line:col", () => {
     expect(config).toBeUndefined();
     expect(errors.every((e) => e.file === "errors.yml")).toBe(true);
     expect(errors.map((e) => `${e.line}:${e.col}: ${e.message}`)).toEqual([
-      `4:3: orb \`node\` (circleci/node@5.0) cannot be fetched: ${OFFLINE}`,
-      `8:5: executor \`mac\`: macos executor (Xcode 15.0) is not supported: ${LINUX}; run macOS jobs on another CI`,
+      "4:3: orb `node` (circleci/node@5.0): circleci/node has no published version matching 5.0; publish it with `cairn orb pack SRC_DIR > orb.yml && cairn orb publish circleci/node@X.Y.Z orb.yml`",
       "10:3: executor `broken` needs one of docker, machine or macos",
       '17:15: command `greet`: parameter `who`: unknown type "strin" (one of string, boolean, integer, enum, steps, executor, env_var_name)',
       "19:19: `<< parameters.whom >>`: command `greet` has no parameter `whom`",
       "25:18: job `build`: `parallelism` must be a whole number of at least 1, not number 0",
-      `28:9: step \`node/install-packages\` comes from orb \`node\` (circleci/node@5.0), which cannot be fetched: ${OFFLINE}`,
+      "28:9: step `node/install-packages` comes from orb `node` (circleci/node@5.0), which could not be loaded (see its declaration)",
       "31:11: command `greet` has no parameter `loud` (it has: who)",
       '34:30: `run`: `no_output_timeout` must be a duration like 10m, 20s, 1h or 1h30m, not the string "soon"',
       '35:17: `run`: `when` must be on_success, on_fail or always, not "sometimes"',
@@ -34,7 +34,7 @@ describe("every error at once, with line:col", () => {
       '57:18: argument `count` of job `typed` must be an integer, not the string "many"',
       "58:22: workflow `main`: job `typed` requires `missing`, which is not a job in this workflow",
       "59:9: workflow `main`: jobs require each other in a cycle: a → b → a",
-      `65:9: job \`node/test\` comes from orb \`node\` (circleci/node@5.0), which cannot be fetched: ${OFFLINE}`,
+      "65:9: job `node/test` comes from orb `node` (circleci/node@5.0), which could not be loaded (see its declaration)",
     ]);
   });
 
@@ -43,14 +43,24 @@ describe("every error at once, with line:col", () => {
       "3:1: `commands` needs `version: 2.1`",
       "11:5: job `build`: `parameters` needs `version: 2.1`",
       "16:9: job `build`: unknown step `setup` (not a built-in step; commands need version 2.1)",
-      `19:14: job \`test\`: Windows machine image \`windows-server-2022-gui:current\` is not supported: ${LINUX}`,
-      "21:9: step `setup_remote_docker` is not supported: Cairn jobs run in LXC containers with no remote Docker engine to attach to",
       "22:24: `restore_cache` needs `key` or `keys`",
       "23:9: job `test`: a step is a mapping with exactly one key, the step's name; found `run`, `command`",
       "33:13: job `build`: `matrix` needs `version: 2.1`",
       "38:21: workflow `main`: job `test`: filters.branches.only: invalid regular expression /[unclosed/: missing terminating ] for character class",
       "39:20: workflow `main`: job `test`: `context` is a context name or a list of them, not number 42",
     ]);
+  });
+
+  test("platforms Cairn cannot run are warnings: the job ends not_run, the file still runs", () => {
+    expect(warningsOf(fixture("errors.yml"))).toContain(
+      `8:5: executor \`mac\`: macos executor (Xcode 15.0): ${LINUX}`,
+    );
+    expect(warningsOf(fixture("errors-v2.yml"))).toEqual(
+      expect.arrayContaining([
+        `19:14: job \`test\`: Windows machine image \`windows-server-2022-gui:current\`: ${LINUX}`,
+        "21:9: step `setup_remote_docker`: Cairn jobs run in LXC containers with no remote Docker engine to attach to; the job ends not_run (the rest of the pipeline runs)",
+      ]),
+    );
   });
 
   test("YAML syntax errors carry their position", () => {

@@ -3,6 +3,7 @@
 // Linux LXC container, so macOS and Windows executors are errors, said plainly.
 import type { Diagnostics } from "./diagnostics.ts";
 import { type Ctx, orbUse } from "./model.ts";
+import { lookup } from "./orbs.ts";
 import { bindParams } from "./params.ts";
 import { readEnvironment } from "./steps.ts";
 import { substitute } from "./template.ts";
@@ -26,7 +27,8 @@ export const EXECUTOR_KEYS = [
   "shell",
   "environment",
 ];
-const LINUX_ONLY = "Cairn runs every job in a Linux LXC container";
+const LINUX_ONLY =
+  "Cairn runs jobs in Linux LXC containers, so this job ends not_run (the rest of the pipeline runs)";
 
 /** Reads the executor keys of `node` (a job or an executor definition, already substituted). */
 export function readExecutor(node: YMap, owner: string, diag: Diagnostics): ExecutorParts {
@@ -56,10 +58,11 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
   const windowsImage =
     machine?.kind === "map" &&
     String((get(machine, "image") as { value?: unknown } | undefined)?.value ?? "").startsWith("windows-");
-  if (rc?.startsWith("windows.") && !windowsImage)
-    diag.error(
+  const windowsClass = rc?.startsWith("windows.") && !windowsImage;
+  if (windowsClass)
+    diag.warn(
       get(node, "resource_class")?.pos ?? node.pos,
-      `${owner}: Windows resource class \`${rc}\` is not supported: ${LINUX_ONLY}`,
+      `${owner}: Windows resource class \`${rc}\`: ${LINUX_ONLY}`,
     );
 
   const kind = kinds[0];
@@ -126,9 +129,9 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
       diag.error(v.pos, `${owner}: \`machine\` is true or \`{image: …}\`, not ${describe(v)}`);
     }
     if (image?.startsWith("windows-")) {
-      diag.error(
+      diag.warn(
         get(v as YMap, "image")?.pos ?? v.pos,
-        `${owner}: Windows machine image \`${image}\` is not supported: ${LINUX_ONLY}`,
+        `${owner}: Windows machine image \`${image}\`: ${LINUX_ONLY}`,
       );
       parts.executor = { kind: "windows", image };
     } else {
@@ -137,12 +140,10 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
   } else {
     const xcode = v.kind === "map" ? get(v, "xcode") : undefined;
     const version = xcode?.kind === "scalar" ? String(xcode.value) : undefined;
-    diag.error(
-      kind.keyPos,
-      `${owner}: macos executor${version ? ` (Xcode ${version})` : ""} is not supported: ${LINUX_ONLY}; run macOS jobs on another CI`,
-    );
+    diag.warn(kind.keyPos, `${owner}: macos executor${version ? ` (Xcode ${version})` : ""}: ${LINUX_ONLY}`);
     parts.executor = { kind: "macos", ...(version ? { image: `xcode:${version}` } : {}) };
   }
+  if (windowsClass) parts.executor = { ...parts.executor, kind: "windows" };
   if (parts.shell) parts.executor.shell = parts.shell;
   return parts;
 }
@@ -165,7 +166,7 @@ export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): Executo
     );
     return undefined;
   }
-  const def = ctx.executors.get(name);
+  const def = lookup(ctx.executors, name, ctx);
   if (!def) {
     diag.error(
       ref.pos,
@@ -184,7 +185,7 @@ export function resolveExecutorRef(ref: YNode, ctx: Ctx, owner: string): Executo
   };
   const node = substitute(
     body,
-    { templated: true, params, owner: execOwner, pipeline: ctx.pipeline },
+    { templated: true, params, owner: execOwner, pipeline: ctx.pipeline, work: ctx.work },
     diag,
   ) as YMap;
   const parts = readExecutor(node, execOwner, diag);

@@ -2,6 +2,7 @@
 // `when`/`unless` steps decided (or kept, when they need pipeline values), built-ins normalised.
 import { evaluate, not } from "./conditions.ts";
 import { type Ctx, orbUse, type ProcessedStep } from "./model.ts";
+import { inOrb, lookup } from "./orbs.ts";
 import { bindParams } from "./params.ts";
 import { BUILTIN_STEPS, builtinStep, UNSUPPORTED_STEPS } from "./steps.ts";
 import { didYouMean } from "./suggest.ts";
@@ -12,6 +13,9 @@ export const MAX_STEPS = 100_000;
 
 /** `stack` holds the commands being expanded, to report recursion instead of looping. */
 export function expandSteps(list: YNode, ctx: Ctx, where: string, stack: string[] = []): ProcessedStep[] {
+  // One step written as a mapping instead of a one-item list: CircleCI accepts it (node orb 5.0.0 does it).
+  if (list.kind === "map" && list.entries.length === 1)
+    return expandSteps({ kind: "seq", pos: list.pos, items: [list] }, ctx, where, stack);
   if (list.kind !== "seq") {
     if (!(list.kind === "scalar" && list.value === null))
       ctx.diag.error(list.pos, `${where}: \`steps\` must be a list, not ${describe(list)}`);
@@ -55,11 +59,22 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
     return s ? [s] : [];
   }
   if (name in UNSUPPORTED_STEPS) {
-    diag.error(pos, `step \`${name}\` is not supported: ${UNSUPPORTED_STEPS[name]}`);
+    const why = `step \`${name}\`: ${UNSUPPORTED_STEPS[name]}`;
+    diag.warn(pos, `${why}; the job ends not_run (the rest of the pipeline runs)`);
+    ctx.blockers?.push(why);
     return [];
   }
+  // The deprecated `deploy` step is a `run` step, as on CircleCI.
+  if (name === "deploy") {
+    diag.warn(pos, "the `deploy` step is deprecated: it runs as `run`");
+    const s = builtinStep("run", arg, pos, diag);
+    return s ? [s] : [];
+  }
   if ((name === "when" || name === "unless") && ctx.v21) return conditional(name, arg, ctx, where, stack);
-  const command = ctx.commands.get(name);
+  // `- steps: << parameters.x >>`: the documented way to splice a steps parameter into a list.
+  if (name === "steps" && ctx.v21 && (arg.kind === "seq" || (arg.kind === "scalar" && arg.value === null)))
+    return expandSteps(arg, ctx, where, stack);
+  const command = lookup(ctx.commands, name, ctx);
   if (command) {
     if (stack.includes(name)) {
       diag.error(pos, `command \`${name}\` invokes itself (${[...stack, name].join(" → ")})`);
@@ -74,8 +89,14 @@ function step(name: string, arg: YNode, pos: Pos, ctx: Ctx, where: string, stack
     const params = bindParams(command.specs, arg.kind === "map" ? arg.entries : [], owner, pos, diag);
     const body = get(command.node, "steps");
     if (!body) return [];
-    const steps = substitute(body, { templated: true, params, owner, pipeline: ctx.pipeline }, diag);
-    return expandSteps(steps, ctx, owner, [...stack, name]);
+    const steps = substitute(
+      body,
+      { templated: true, params, owner, pipeline: ctx.pipeline, work: ctx.work },
+      diag,
+    );
+    return inOrb(ctx, command.orb ?? ctx.orbScope, () =>
+      expandSteps(steps, ctx, owner, [...stack, command.name]),
+    );
   }
   const orb = orbUse(ctx, "step", name);
   if (orb) diag.error(pos, orb);

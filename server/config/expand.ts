@@ -1,18 +1,13 @@
 // The whole config expanded: top-level keys checked, definitions collected, every workflow job
 // instantiated, and every definition checked even if nothing uses it. Run once by `parseConfig`
 // (pipeline values unknown) and again by `planPipeline` (with the pipeline's values).
+import { Work } from "./budget.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import { checkExecutorKeys, resolveExecutorRef } from "./executors.ts";
 import { expandSteps } from "./expand-steps.ts";
 import { expandJob } from "./jobs.ts";
-import {
-  type Ctx,
-  type Definition,
-  OFFLINE,
-  type ProcessedConfig,
-  type ProcessedJob,
-  type ProcessedWorkflow,
-} from "./model.ts";
+import type { Ctx, Definition, ProcessedConfig, ProcessedJob, ProcessedWorkflow } from "./model.ts";
+import { loadOrbs, type OrbTexts } from "./orbs.ts";
 import { bindParams, type ParamSpecs, parseParamSpecs, placeholder } from "./params.ts";
 import { didYouMean } from "./suggest.ts";
 import { type Resolved, substitute } from "./template.ts";
@@ -33,6 +28,7 @@ export function expandConfig(
   file: string,
   diag: Diagnostics,
   values?: PipelineValues,
+  orbTexts?: OrbTexts,
 ): ProcessedConfig | undefined {
   if (root.kind !== "map") {
     diag.error(
@@ -67,11 +63,16 @@ export function expandConfig(
     commands: v21 ? definitions(root, "commands", "command", diag) : new Map(),
     executors: v21 ? definitions(root, "executors", "executor", diag) : new Map(),
     jobs: definitions(root, "jobs", "job", diag, v21),
-    orbs: v21 ? orbs(root, diag) : new Map(),
+    orbs: new Map(),
+    loadedOrbs: new Set(),
+    usedOrbs: new Set(),
     used: new Set(),
     steps: { count: 0, reported: false },
+    work: new Work(diag),
     pipeline: resolver(pipelineSpecs, paramsNode?.pos ?? root.pos, diag, values),
   };
+
+  const orbs = v21 ? loadOrbs(root, ctx, orbTexts) : {};
 
   const jobs: Record<string, ProcessedJob> = {};
   const fingerprints = new Map<string, string>();
@@ -126,11 +127,17 @@ export function expandConfig(
   // Jobs no workflow runs are checked on their own (required parameters get placeholders), and still
   // appear, as `circleci config process` shows them, unless they need arguments.
   for (const def of ctx.jobs.values()) {
-    if (invoked.has(def.name)) continue;
+    if (invoked.has(def.name) || def.orb) continue; // an orb's jobs are checked where they are used
     const job = expandJob(def, { args: [], pos: def.pos, standalone: true }, ctx);
     if ([...def.specs.values()].every((s) => s.default)) keep(def.name, job);
   }
   checkUnused(ctx);
+  for (const [alias, ref] of ctx.orbs)
+    if (ctx.loadedOrbs.has(alias) && !ctx.usedOrbs.has(alias)) {
+      const at = root.entries.find((e) => e.key === "orbs");
+      const decl = at?.value.kind === "map" ? at.value.entries.find((e) => e.key === alias) : undefined;
+      diag.warn(decl?.keyPos ?? root.pos, `orb \`${alias}\` (${ref}) is declared but never used`);
+    }
 
   const pipelineParameters: ProcessedConfig["pipelineParameters"] = {};
   for (const s of pipelineSpecs.values())
@@ -139,7 +146,17 @@ export function expandConfig(
       default: s.default ? toPlain(s.default) : null,
       ...(s.enum ? { enum: s.enum } : {}),
     };
-  return { file, version, pipelineParameters, jobs, workflows, warnings: [], source: root };
+  return {
+    file,
+    version,
+    pipelineParameters,
+    jobs,
+    workflows,
+    warnings: [],
+    source: root,
+    orbs,
+    ...(orbTexts ? { orbTexts } : {}),
+  };
 }
 
 function readVersion(root: YMap, diag: Diagnostics): "2" | "2.1" | undefined {
@@ -175,9 +192,15 @@ function definitions(
     );
     return out;
   }
+  // CircleCI's schema: jobs start with a letter and may hold spaces (`Build Docs`); commands and
+  // executors may not. Cairn also keeps `.` and a leading digit, which it always accepted.
+  const pattern = kind === "job" ? /^[A-Za-z0-9][\w. -]*$/ : /^[A-Za-z0-9][\w.-]*$/;
   for (const e of node.entries) {
-    if (!/^[A-Za-z0-9][\w.-]*$/.test(e.key))
-      diag.error(e.keyPos, `${kind} name \`${e.key}\` may only use letters, digits, _, - and .`);
+    if (!pattern.test(e.key))
+      diag.error(
+        e.keyPos,
+        `${kind} name \`${e.key}\` may only use letters, digits, _, -${kind === "job" ? ", spaces" : ""} and .`,
+      );
     if (e.value.kind !== "map") {
       diag.error(e.value.pos, `${kind} \`${e.key}\` must be a mapping, not ${describe(e.value)}`);
       continue;
@@ -190,25 +213,10 @@ function definitions(
   return out;
 }
 
-function orbs(root: YMap, diag: Diagnostics): Map<string, string> {
-  const out = new Map<string, string>();
-  const node = get(root, "orbs");
-  if (!node) return out;
-  if (node.kind !== "map") {
-    diag.error(node.pos, `\`orbs\` must be a mapping, not ${describe(node)}`);
-    return out;
-  }
-  for (const e of node.entries) {
-    const ref = e.value.kind === "scalar" ? String(e.value.value) : "an inline orb";
-    out.set(e.key, ref);
-    diag.error(e.keyPos, `orb \`${e.key}\` (${ref}) cannot be fetched: ${OFFLINE}`);
-  }
-  return out;
-}
-
 /** Commands, executors and jobs nothing invoked are still checked, so their mistakes are reported too. */
 function checkUnused(ctx: Ctx): void {
   for (const c of ctx.commands.values()) {
+    if (c.orb) continue; // an orb's definitions are checked where they are used
     for (const e of c.node.entries) {
       if (!["steps", "parameters", "description"].includes(e.key))
         ctx.diag.error(
@@ -224,13 +232,14 @@ function checkUnused(ctx: Ctx): void {
     if (steps) {
       const substituted = substitute(
         steps,
-        { templated: true, params, owner, pipeline: ctx.pipeline },
+        { templated: true, params, owner, pipeline: ctx.pipeline, work: ctx.work },
         ctx.diag,
       );
       expandSteps(substituted, ctx, owner, [c.name]);
     }
   }
   for (const x of ctx.executors.values()) {
+    if (x.orb) continue;
     checkExecutorKeys(x.node, `executor \`${x.name}\``, ctx.diag);
     if (ctx.used.has(`executor:${x.name}`)) continue;
     const args = [...x.specs.values()]

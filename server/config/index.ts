@@ -4,6 +4,7 @@
 import { Diagnostics } from "./diagnostics.ts";
 import { expandConfig } from "./expand.ts";
 import type { ProcessedConfig } from "./model.ts";
+import type { OrbTexts } from "./orbs.ts";
 import { PipelinePlanError, planWorkflows } from "./plan.ts";
 import { parseTree } from "./tree.ts";
 import type { ConfigError, PipelineValues, WorkflowPlan } from "./types.ts";
@@ -16,6 +17,14 @@ export type {
   ProcessedWorkflow,
   WorkflowJob,
 } from "./model.ts";
+export {
+  declaredOrbRefs,
+  missingOrbMessage,
+  type OrbTexts,
+  parseOrbRef,
+  pickVersion,
+  type ResolvedOrb,
+} from "./orbs.ts";
 export { PipelinePlanError } from "./plan.ts";
 export { renderProcessed } from "./render.ts";
 export type * from "./types.ts";
@@ -28,18 +37,23 @@ export interface ConfigResult {
   warnings: ConfigError[];
 }
 
+export interface ParseOptions {
+  /** Published orbs the config declares, looked up beforehand by the caller (see `declaredOrbRefs`). */
+  orbs?: OrbTexts;
+}
+
 /** Parses, checks and expands a config; pipeline values stay as `<< pipeline.* >>` until planning. */
-export function parseConfig(text: string, file: string): ConfigResult {
+export function parseConfig(text: string, file: string, options: ParseOptions = {}): ConfigResult {
   const diag = new Diagnostics(file);
   const root = parseTree(text, diag);
-  const config = root && !diag.failed ? expandConfig(root, file, diag) : undefined;
+  const config = root && !diag.failed ? expandConfig(root, file, diag, undefined, options.orbs) : undefined;
   return result(diag, config);
 }
 
 /** Expands an already parsed config again with a pipeline's values (what `planPipeline` plans from). */
 export function processConfig(config: ProcessedConfig, values: PipelineValues): ConfigResult {
   const diag = new Diagnostics(config.file);
-  return result(diag, expandConfig(config.source, config.file, diag, values));
+  return result(diag, expandConfig(config.source, config.file, diag, values, config.orbTexts));
 }
 
 /**

@@ -3,6 +3,7 @@
 import { EXECUTOR_KEYS, type ExecutorParts, readExecutor, resolveExecutorRef } from "./executors.ts";
 import { expandSteps } from "./expand-steps.ts";
 import { type Ctx, type Definition, ENTRY_KEYS, type ProcessedJob, type ProcessedStep } from "./model.ts";
+import { inOrb } from "./orbs.ts";
 import { bindParams } from "./params.ts";
 import { didYouMean } from "./suggest.ts";
 import { substitute } from "./template.ts";
@@ -17,6 +18,7 @@ const JOB_KEYS = [
   "parallelism",
   "circleci_ip_ranges",
   "retention",
+  "type",
 ];
 
 export interface Invocation {
@@ -29,6 +31,16 @@ export interface Invocation {
 }
 
 export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): ProcessedJob {
+  if (def.orb) ctx.usedOrbs.add(def.orb);
+  // An orb job's bare names (its commands, its executors) resolve inside its orb; the workflow's
+  // pre-steps and post-steps are the user's own, so they are expanded outside it.
+  const pre = inv.preSteps ? expandSteps(inv.preSteps, ctx, `job \`${def.name}\` pre-steps`) : [];
+  const post = inv.postSteps ? expandSteps(inv.postSteps, ctx, `job \`${def.name}\` post-steps`) : [];
+  const job = inOrb(ctx, def.orb, () => expandJobBody(def, inv, ctx));
+  return pre.length || post.length ? { ...job, steps: [...pre, ...job.steps, ...post] } : job;
+}
+
+function expandJobBody(def: Definition, inv: Invocation, ctx: Ctx): ProcessedJob {
   const { diag } = ctx;
   const owner = `job \`${def.name}\``;
   for (const e of def.node.entries) {
@@ -40,6 +52,11 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     else if ((e.key === "executor" || e.key === "parameters") && !ctx.v21)
       diag.error(e.keyPos, `${owner}: \`${e.key}\` needs \`version: 2.1\``);
   }
+  const typeNode = get(def.node, "type");
+  const type = typeNode?.kind === "scalar" ? typeNode.value : undefined;
+  if (typeNode && type !== "no-op" && type !== "build")
+    diag.error(typeNode.pos, `${owner}: \`type\` is build or no-op, not ${describe(typeNode)}`);
+  if (type === "no-op") return noopJob(def, owner, ctx);
   const params = ctx.v21
     ? bindParams(def.specs, inv.args, owner, inv.pos, diag, inv.standalone, ENTRY_KEYS)
     : new Map();
@@ -47,11 +64,13 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     diag.error(inv.args[0].keyPos, `${owner}: job parameters need \`version: 2.1\``);
   const bodyIn: YMap = {
     ...def.node,
-    entries: def.node.entries.filter((e) => e.key !== "parameters" && e.key !== "description"),
+    entries: def.node.entries.filter(
+      (e) => e.key !== "parameters" && e.key !== "description" && e.key !== "type",
+    ),
   };
   const body = substitute(
     bodyIn,
-    { templated: ctx.v21, params, owner, pipeline: ctx.pipeline },
+    { templated: ctx.v21, params, owner, pipeline: ctx.pipeline, work: ctx.work },
     diag,
   ) as YMap;
 
@@ -86,9 +105,19 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
   const stepsNode = get(body, "steps");
   if (!stepsNode) diag.error(def.pos, `${owner} has no \`steps\``);
   const steps: ProcessedStep[] = [];
-  if (inv.preSteps) steps.push(...expandSteps(inv.preSteps, ctx, `${owner} pre-steps`));
-  if (stepsNode) steps.push(...expandSteps(stepsNode, ctx, owner));
-  if (inv.postSteps) steps.push(...expandSteps(inv.postSteps, ctx, `${owner} post-steps`));
+  const outer = ctx.blockers;
+  const blockers: string[] = [];
+  ctx.blockers = blockers;
+  try {
+    if (stepsNode) steps.push(...expandSteps(stepsNode, ctx, owner));
+  } finally {
+    ctx.blockers = outer;
+  }
+  const kind = parts?.executor.kind;
+  if (kind === "macos" || kind === "windows")
+    blockers.unshift(
+      `${kind === "macos" ? "macOS" : "Windows"} executor: no builder here runs ${kind === "macos" ? "macOS" : "Windows"}`,
+    );
 
   let parallelism = 1;
   const p = get(body, "parallelism");
@@ -106,6 +135,7 @@ export function expandJob(def: Definition, inv: Invocation, ctx: Ctx): Processed
     workingDirectory: parts?.workingDirectory ?? "~/project",
     parallelism,
     ...(parts?.resourceClass !== undefined ? { resourceClass: parts.resourceClass } : {}),
+    ...(blockers.length > 0 ? { cannotRun: [...new Set(blockers)].join("; ") } : {}),
   };
 }
 
@@ -116,4 +146,20 @@ function pick<K extends "workingDirectory" | "resourceClass">(
 ): { [P in K]?: string } {
   const v = over[key] ?? base[key];
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: string };
+}
+
+/** `type: no-op`: a job that runs nothing (a gate for `requires`); executor and steps are not needed. */
+function noopJob(def: Definition, owner: string, ctx: Ctx): ProcessedJob {
+  for (const e of def.node.entries)
+    if (!["type", "description", "parameters"].includes(e.key))
+      ctx.diag.error(e.keyPos, `${owner}: a no-op job has no \`${e.key}\` (it runs nothing)`);
+  return {
+    job: def.name,
+    executor: { kind: "none" },
+    steps: [],
+    environment: {},
+    workingDirectory: "~/project",
+    parallelism: 1,
+    noop: true,
+  };
 }

@@ -57,7 +57,13 @@ function inRequiresOrder(jobs: WorkflowJob[]): WorkflowJob[] {
 }
 
 function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
-  const common = { name: j.name, job: j.job, requires: j.requires, contexts: j.contexts };
+  const common = {
+    name: j.name,
+    job: j.job,
+    requires: j.requires,
+    ...(j.requiresStatus ? { requiresStatus: j.requiresStatus } : {}),
+    contexts: j.contexts,
+  };
   if (j.type === "approval") {
     return {
       ...common,
@@ -73,13 +79,14 @@ function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
   return {
     ...common,
     job: job.job,
-    type: "build",
+    type: job.noop ? "no-op" : "build",
     executor: job.executor,
     steps: flatSteps(job.steps),
     environment: job.environment,
     workingDirectory: job.workingDirectory,
     parallelism: job.parallelism,
     ...(job.resourceClass !== undefined ? { resourceClass: job.resourceClass } : {}),
+    ...(job.cannotRun ? { cannotRun: job.cannotRun } : {}),
   };
 }
 

@@ -24,6 +24,7 @@ export function renderProcessed(config: ProcessedConfig): string {
 }
 
 function renderJob(job: ProcessedJob): Record<string, unknown> {
+  if (job.noop) return { type: "no-op" };
   return {
     ...renderExecutor(job.executor),
     ...(job.resourceClass !== undefined ? { resource_class: job.resourceClass } : {}),
@@ -50,10 +51,17 @@ function renderExecutor(e: Executor): Record<string, unknown> {
 }
 
 function renderStep(s: ProcessedStep): unknown {
+  const w = s.type !== "run" && s.type !== "save_cache" && "when" in s && s.when ? { when: s.when } : {};
   switch (s.type) {
     case "checkout":
-      return s.path || s.method
-        ? { checkout: { ...(s.path ? { path: s.path } : {}), ...(s.method ? { method: s.method } : {}) } }
+      return s.path || s.method || s.when
+        ? {
+            checkout: {
+              ...(s.path ? { path: s.path } : {}),
+              ...(s.method ? { method: s.method } : {}),
+              ...w,
+            },
+          }
         : "checkout";
     case "run":
       return {
@@ -78,17 +86,19 @@ function renderStep(s: ProcessedStep): unknown {
         },
       };
     case "restore_cache":
-      return { restore_cache: { ...(s.name ? { name: s.name } : {}), keys: s.keys } };
+      return { restore_cache: { ...(s.name ? { name: s.name } : {}), keys: s.keys, ...w } };
     case "store_artifacts":
-      return { store_artifacts: { path: s.path, ...(s.destination ? { destination: s.destination } : {}) } };
+      return {
+        store_artifacts: { path: s.path, ...(s.destination ? { destination: s.destination } : {}), ...w },
+      };
     case "store_test_results":
-      return { store_test_results: { path: s.path } };
+      return { store_test_results: { path: s.path, ...w } };
     case "persist_to_workspace":
-      return { persist_to_workspace: { root: s.root, paths: s.paths } };
+      return { persist_to_workspace: { root: s.root, paths: s.paths, ...w } };
     case "attach_workspace":
-      return { attach_workspace: { at: s.at } };
+      return { attach_workspace: { at: s.at, ...w } };
     case "add_ssh_keys":
-      return { add_ssh_keys: { fingerprints: s.fingerprints } };
+      return { add_ssh_keys: { fingerprints: s.fingerprints, ...w } };
     case "when":
     case "unless":
       return { [s.type]: { condition: s.condition, steps: s.steps.map(renderStep) } };
@@ -99,7 +109,11 @@ function renderWorkflowJob(j: WorkflowJob): unknown {
   const body: Record<string, unknown> = {
     ...(j.name !== j.job ? { name: j.name } : {}),
     ...(j.type === "approval" ? { type: "approval" } : {}),
-    ...(j.requires.length > 0 ? { requires: j.requires } : {}),
+    ...(j.requires.length > 0
+      ? {
+          requires: j.requires.map((r) => (j.requiresStatus?.[r] ? { [r]: j.requiresStatus[r] } : r)),
+        }
+      : {}),
     ...(j.contexts.length > 0 ? { context: j.contexts } : {}),
     ...(j.filters ? { filters: renderFilters(j.filters) } : {}),
   };

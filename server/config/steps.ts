@@ -17,10 +17,9 @@ export const BUILTIN_STEPS = new Set([
   "add_ssh_keys",
 ]);
 
-/** Steps CircleCI has that cannot work in Cairn's sandbox; named so the message can say why. */
+/** Steps CircleCI has that cannot work in Cairn's sandbox: a job using one ends not_run, saying why. */
 export const UNSUPPORTED_STEPS: Record<string, string> = {
   setup_remote_docker: "Cairn jobs run in LXC containers with no remote Docker engine to attach to",
-  deploy: "the deprecated `deploy` step is not supported; use `run`",
 };
 
 type When = "on_success" | "on_fail" | "always";
@@ -95,6 +94,11 @@ class Args {
     return "on_success";
   }
 
+  /** `when` on steps other than run/save_cache: present only when set, so it renders only then. */
+  whenIfSet(): { when?: When } {
+    return this.find("when") ? { when: this.when() } : {};
+  }
+
   environment(key = "environment"): Record<string, string> {
     const v = this.find(key);
     return v ? readEnvironment(v, `\`${this.step}\``, this.diag) : {};
@@ -123,14 +127,22 @@ export function parseDuration(text: string): number | undefined {
   return total;
 }
 
-/** `environment:` as a mapping of names to scalar values (or a list of `NAME=value`). */
+/** `environment:` as a mapping of names to scalar values, or a list of `NAME=value` strings and mappings. */
 export function readEnvironment(v: YNode, where: string, diag: Diagnostics): Record<string, string> {
   const env: Record<string, string> = {};
   if (v.kind === "seq") {
     for (const i of v.items) {
+      if (i.kind === "map") {
+        Object.assign(env, readEnvironment(i, where, diag));
+        continue;
+      }
       const m = i.kind === "scalar" ? /^([^=]+)=(.*)$/s.exec(String(i.value)) : null;
       if (m) env[m[1]] = m[2];
-      else diag.error(i.pos, `${where}: environment list items are NAME=value strings`);
+      else
+        diag.error(
+          i.pos,
+          `${where}: environment list items are NAME=value strings or mappings of names to values`,
+        );
     }
     return env;
   }
@@ -197,7 +209,7 @@ export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostic
       };
     }
     case "checkout": {
-      const a = new Args(name, node, diag, ["path", "method", "name"]);
+      const a = new Args(name, node, diag, ["path", "method", "name", "when"]);
       const method = a.string("method");
       if (method !== undefined && method !== "full" && method !== "blobless")
         diag.error(
@@ -208,6 +220,7 @@ export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostic
         type: "checkout",
         ...opt("path", a.string("path")),
         ...opt("method", method as "full" | "blobless" | undefined),
+        ...a.whenIfSet(),
       };
     }
     case "save_cache": {
@@ -221,34 +234,40 @@ export function builtinStep(name: string, arg: YNode, pos: Pos, diag: Diagnostic
       };
     }
     case "restore_cache": {
-      const a = new Args(name, node, diag, ["key", "keys", "name"]);
+      const a = new Args(name, node, diag, ["key", "keys", "name", "when"]);
       const keys = [...a.list("keys"), ...(a.string("key") !== undefined ? [a.string("key") as string] : [])];
       if (keys.length === 0) diag.error(node.pos, "`restore_cache` needs `key` or `keys`");
-      return { type: "restore_cache", keys, ...opt("name", a.string("name")) };
+      return { type: "restore_cache", keys, ...opt("name", a.string("name")), ...a.whenIfSet() };
     }
     case "store_artifacts": {
-      const a = new Args(name, node, diag, ["path", "destination", "name"]);
+      const a = new Args(name, node, diag, ["path", "destination", "name", "when"]);
       return {
         type: "store_artifacts",
         path: a.string("path", true),
         ...opt("destination", a.string("destination")),
+        ...a.whenIfSet(),
       };
     }
     case "store_test_results": {
-      const a = new Args(name, node, diag, ["path", "name"]);
-      return { type: "store_test_results", path: a.string("path", true) };
+      const a = new Args(name, node, diag, ["path", "name", "when"]);
+      return { type: "store_test_results", path: a.string("path", true), ...a.whenIfSet() };
     }
     case "persist_to_workspace": {
-      const a = new Args(name, node, diag, ["root", "paths", "name"]);
-      return { type: "persist_to_workspace", root: a.string("root", true), paths: a.list("paths", true) };
+      const a = new Args(name, node, diag, ["root", "paths", "name", "when"]);
+      return {
+        type: "persist_to_workspace",
+        root: a.string("root", true),
+        paths: a.list("paths", true),
+        ...a.whenIfSet(),
+      };
     }
     case "attach_workspace": {
-      const a = new Args(name, node, diag, ["at", "name"]);
-      return { type: "attach_workspace", at: a.string("at", true) };
+      const a = new Args(name, node, diag, ["at", "name", "when"]);
+      return { type: "attach_workspace", at: a.string("at", true), ...a.whenIfSet() };
     }
     case "add_ssh_keys": {
-      const a = new Args(name, node, diag, ["fingerprints", "name"]);
-      return { type: "add_ssh_keys", fingerprints: a.list("fingerprints") };
+      const a = new Args(name, node, diag, ["fingerprints", "name", "when"]);
+      return { type: "add_ssh_keys", fingerprints: a.list("fingerprints"), ...a.whenIfSet() };
     }
   }
   return undefined;

@@ -1,6 +1,7 @@
 // `<< parameters.x >>`, `<< pipeline.git.branch >>`, `<< matrix.x >>` and mustache-style sections
 // (`<<# parameters.flag >>…<</ parameters.flag >>`, `<<^ … >>`) in 2.1 configs; `\<<` is a literal `<<`.
 // Each definition body is substituted exactly once, and substituted values are never re-scanned.
+import type { Work } from "./budget.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import { type Pos, scalar, type YNode, type YScalar } from "./tree.ts";
 
@@ -15,6 +16,8 @@ export interface Scope {
   owner?: string;
   matrix?: Map<string, YNode>;
   pipeline: (path: string) => Resolved;
+  /** The config's work budget; every node substituted counts. */
+  work?: Work;
 }
 
 const TOKEN = /\\<<|<<\s*([#^/]?)\s*([A-Za-z_][\w.-]*)\s*>>/g;
@@ -27,9 +30,20 @@ export function hasTemplate(s: string): boolean {
 /** Substitutes every scalar in `node`. A scalar that is exactly one reference takes the value's type. */
 export function substitute(node: YNode, scope: Scope, diag: Diagnostics): YNode {
   if (!scope.templated) return node;
-  if (node.kind === "seq") return { ...node, items: node.items.map((i) => substitute(i, scope, diag)) };
+  if (scope.work && !scope.work.spend(1, node.pos)) return node;
+  // Unchanged subtrees are returned as they are: aliased bodies stay shared, not copied per use.
+  if (node.kind === "seq") {
+    const items = node.items.map((i) => substitute(i, scope, diag));
+    return items.every((x, i) => x === node.items[i]) ? node : { ...node, items };
+  }
   if (node.kind === "map") {
-    return { ...node, entries: node.entries.map((e) => ({ ...e, value: substitute(e.value, scope, diag) })) };
+    const values = node.entries.map((e) => substitute(e.value, scope, diag));
+    return values.every((v, i) => v === node.entries[i].value)
+      ? node
+      : {
+          ...node,
+          entries: node.entries.map((e, i) => (values[i] === e.value ? e : { ...e, value: values[i] })),
+        };
   }
   if (typeof node.value !== "string" || !hasTemplate(node.value)) return node;
   const whole = WHOLE.exec(node.value);

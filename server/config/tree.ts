@@ -10,6 +10,7 @@ import {
   LineCounter,
   type Node,
   parseDocument,
+  visit,
 } from "yaml";
 import type { Diagnostics } from "./diagnostics.ts";
 
@@ -49,13 +50,9 @@ export const scalar = (value: YScalar["value"], pos: Pos): YScalar => ({ kind: "
 export function parseTree(text: string, diag: Diagnostics): YNode | undefined {
   const lc = new LineCounter();
   // Merge keys are resolved below (not by the library) so that two `<<:` keys in one mapping both
-  // apply, as they do on CircleCI (yarn's config relies on it); every other duplicate key is an error.
-  const doc = parseDocument(text, {
-    lineCounter: lc,
-    merge: false,
-    prettyErrors: false,
-    uniqueKeys: (a, b) => isScalar(a) && isScalar(b) && a.value === b.value && a.value !== "<<",
-  });
+  // apply, as they do on CircleCI (yarn's config relies on it); every other duplicate key is an error,
+  // found below too: the library compares each key with every earlier one, quadratic in a mapping's size.
+  const doc = parseDocument(text, { lineCounter: lc, merge: false, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number | undefined): Pos => {
     const p = lc.linePos(offset ?? 0);
     return { line: p.line, col: p.col };
@@ -73,40 +70,89 @@ const firstLine = (message: string) => message.split("\n")[0].replace(/ at line 
 
 export const MAX_NODES = 200_000;
 
+/**
+ * Each alias's target, found in one pass over the document in order (the latest anchor of that name
+ * before the alias). The library's own `Alias.resolve` walks the document from the start for every
+ * alias, which made a 66 KB config with 200 aliases take seconds.
+ */
+function aliasTargets(doc: Document): Map<Node, Node | "recursive"> {
+  const anchors = new Map<string, Node>();
+  const targets = new Map<Node, Node | "recursive">();
+  visit(doc, {
+    Node(_key, node, path) {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source);
+        if (target) targets.set(node, path.includes(target) ? "recursive" : target);
+        return;
+      }
+      if (node.anchor) anchors.set(node.anchor, node);
+    },
+  });
+  return targets;
+}
+
 class Converter {
   private budget = MAX_NODES;
+  private readonly targets: Map<Node, Node | "recursive">;
+  /** Anchored nodes already converted, and how many nodes each one counts for: converted once, shared by every alias. */
+  private readonly converted = new Map<Node, { node: YNode; size: number }>();
 
   constructor(
-    private readonly doc: Document,
+    doc: Document,
     private readonly text: string,
     private readonly at: (offset: number | undefined) => Pos,
     private readonly diag: Diagnostics,
-  ) {}
+  ) {
+    this.targets = aliasTargets(doc);
+  }
+
+  /** Counts `n` nodes against the budget; false (reported once) when the config is too big. */
+  private spend(n: number, pos: Pos): boolean {
+    this.budget -= n;
+    if (this.budget >= 0) return true;
+    if (this.budget + n >= 0)
+      this.diag.error(
+        pos,
+        `config expands to more than ${MAX_NODES} YAML nodes through aliases; refusing it`,
+      );
+    return false;
+  }
 
   node(n: Node | null | undefined, fallback: Pos, depth: number): YNode {
     if (depth > 200) {
-      this.diag.error(fallback, "YAML nesting too deep (recursive alias?)");
+      this.diag.error(fallback, "YAML nesting too deep");
       return scalar(null, fallback);
     }
-    // Aliases are copied where they are used, so a small file of nested aliases could otherwise
-    // expand into billions of nodes; real configs stay far below this.
-    if (--this.budget < 0) {
-      if (this.budget === -1)
-        this.diag.error(
-          fallback,
-          `config expands to more than ${MAX_NODES} YAML nodes through aliases; refusing it`,
-        );
-      return scalar(null, fallback);
-    }
+    // Aliases share one converted tree but count for every copy, so a small file of nested aliases
+    // that would expand into billions of nodes is refused; real configs stay far below this.
+    if (!this.spend(1, fallback)) return scalar(null, fallback);
     if (n == null) return scalar(null, fallback);
     if (isAlias(n)) {
-      const target = n.resolve(this.doc);
-      if (!target) {
-        this.diag.error(this.at(n.range?.[0]), `unknown alias *${n.source}`);
-        return scalar(null, this.at(n.range?.[0]));
+      const at = this.at(n.range?.[0]);
+      this.budget++; // the alias itself is not a node; its target counts
+      const target = this.targets.get(n);
+      if (target === "recursive") {
+        this.diag.error(at, `alias *${n.source} refers to a node that contains it`);
+        return scalar(null, at);
       }
-      return this.node(target as Node, this.at(n.range?.[0]), depth + 1);
+      if (!target) {
+        this.diag.error(at, `unknown alias *${n.source}`);
+        return scalar(null, at);
+      }
+      const done = this.converted.get(target);
+      if (done) return this.spend(done.size, at) ? done.node : scalar(null, at);
+      return this.node(target, at, depth + 1);
     }
+    if (n.anchor && !this.converted.has(n)) {
+      const before = this.budget;
+      const node = this.convert(n, fallback, depth);
+      this.converted.set(n, { node, size: before - this.budget + 1 });
+      return node;
+    }
+    return this.convert(n, fallback, depth);
+  }
+
+  private convert(n: Node, fallback: Pos, depth: number): YNode {
     const pos = n.range ? this.at(n.range[0]) : fallback;
     if (isScalar(n)) {
       const v = n.value;
@@ -137,7 +183,11 @@ class Converter {
   private map(items: unknown[], pos: Pos, depth: number): YMap {
     const explicit = new Set<string>();
     for (const item of items) {
-      if (isPair(item) && isScalar(item.key) && item.key.value !== "<<") explicit.add(String(item.key.value));
+      if (!isPair(item) || !isScalar(item.key) || item.key.value === "<<") continue;
+      const key = String(item.key.value);
+      if (explicit.has(key) && item.key.range)
+        this.diag.error(this.at(item.key.range[0]), "YAML syntax error: Map keys must be unique");
+      explicit.add(key);
     }
     const entries: YEntry[] = [];
     const seen = new Set<string>();

@@ -11,7 +11,7 @@ export interface ConfigError {
 }
 
 export type Step =
-  | { type: "checkout"; path?: string; method?: "full" | "blobless" }
+  | { type: "checkout"; path?: string; method?: "full" | "blobless"; when?: When }
   | {
       type: "run";
       name: string;
@@ -31,12 +31,15 @@ export type Step =
       name?: string;
       when: "on_success" | "on_fail" | "always";
     }
-  | { type: "restore_cache"; keys: string[]; name?: string }
-  | { type: "store_artifacts"; path: string; destination?: string }
-  | { type: "store_test_results"; path: string }
-  | { type: "persist_to_workspace"; root: string; paths: string[] }
-  | { type: "attach_workspace"; at: string }
-  | { type: "add_ssh_keys"; fingerprints: string[] };
+  | { type: "restore_cache"; keys: string[]; name?: string; when?: When }
+  | { type: "store_artifacts"; path: string; destination?: string; when?: When }
+  | { type: "store_test_results"; path: string; when?: When }
+  | { type: "persist_to_workspace"; root: string; paths: string[]; when?: When }
+  | { type: "attach_workspace"; at: string; when?: When }
+  | { type: "add_ssh_keys"; fingerprints: string[]; when?: When };
+
+/** When a step runs, by how the job is doing so far (absent: on_success). */
+export type When = "on_success" | "on_fail" | "always";
 
 export interface Executor {
   kind: "docker" | "machine" | "macos" | "windows" | "none";
@@ -48,12 +51,17 @@ export interface Executor {
   shell?: string;
 }
 
+/** What a required job may have ended in for its dependent to run (CircleCI's `requires` statuses). */
+export const REQUIRED_STATUSES = ["success", "failed", "canceled", "not_run", "unauthorized"] as const;
+export type RequiredStatus = (typeof REQUIRED_STATUSES)[number];
+
 export interface JobSpec {
   /** Name in the workflow (after matrix expansion and `name:`). */
   name: string;
   /** The job definition it came from. */
   job: string;
-  type: "build" | "approval";
+  /** `no-op`: runs nothing, succeeds once its requirements are met (the scheduler settles it). */
+  type: "build" | "approval" | "no-op";
   executor: Executor;
   steps: Step[];
   environment: Record<string, string>;
@@ -61,6 +69,10 @@ export interface JobSpec {
   parallelism: number;
   resourceClass?: string;
   requires: string[];
+  /** Why Cairn cannot run this job (a macOS or Windows executor, setup_remote_docker): created not_run. */
+  cannotRun?: string;
+  /** Absent for a required job: it must succeed. */
+  requiresStatus?: Record<string, RequiredStatus[]>;
   contexts: string[];
 }
 

@@ -15,6 +15,7 @@ import {
 } from "./model.ts";
 import { interpolate, type Scope, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YEntry, type YMap, type YNode } from "./tree.ts";
+import { REQUIRED_STATUSES, type RequiredStatus } from "./types.ts";
 
 const MAX_MATRIX = 256;
 const WORKFLOW_KEYS = ["jobs", "triggers", "when", "unless", "max_auto_reruns"];
@@ -23,7 +24,7 @@ const WORKFLOW_KEYS = ["jobs", "triggers", "when", "unless", "max_auto_reruns"];
 export type Instantiate = (def: Definition, inv: Invocation, name: string) => string;
 
 interface Pending extends WorkflowJob {
-  requiresAt: { name: string; pos: Pos }[];
+  requiresAt: { name: string; pos: Pos; statuses?: RequiredStatus[] }[];
 }
 
 export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate): ProcessedWorkflow[] {
@@ -61,7 +62,7 @@ export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate)
       scheduled,
       pos: w.keyPos,
     };
-    const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline };
+    const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline, work: ctx.work };
     let enabled = true;
     for (const kind of ["when", "unless"] as const) {
       const c = get(wf, kind);
@@ -120,6 +121,7 @@ function workflowJobs(
     const combos = matrixCombos(cfg ? get(cfg, "matrix") : undefined, jobName, ctx);
     const instances: string[] = [];
     for (const combo of combos) {
+      if (ctx.work.exhausted) break; // reported; expanding the rest would only spend more
       const job = instance(jobName, cfg, at, combo, ctx, where, instantiate);
       if (job) {
         jobs.push(job);
@@ -142,9 +144,11 @@ function workflowJobs(
   for (const j of jobs) {
     j.requires = [];
     for (const r of j.requiresAt) {
-      if (names.has(r.name)) j.requires.push(r.name);
-      else if (aliases.has(r.name)) j.requires.push(...(aliases.get(r.name) ?? []));
-      else if (!unresolved.has(r.name))
+      const targets = names.has(r.name) ? [r.name] : aliases.get(r.name);
+      if (targets) {
+        j.requires.push(...targets);
+        if (r.statuses) for (const t of targets) j.requiresStatus = { ...j.requiresStatus, [t]: r.statuses };
+      } else if (!unresolved.has(r.name))
         diag.error(
           r.pos,
           `${where}: job \`${j.name}\` requires \`${r.name}\`, which is not a job in this workflow`,
@@ -217,8 +221,9 @@ function matrixCombos(m: YNode | undefined, jobName: string, ctx: Ctx): Combo[] 
           params.entries.map((p) => [p.key, get(x, p.key) ?? scalar(null, x.pos)] as [string, YNode]),
         );
         const k = key(c);
+        // CircleCI ignores an exclusion that matches nothing; it is probably a leftover, so say so.
         if (!combos.some((cc) => key(cc) === k))
-          diag.error(x.pos, `${where}: this \`exclude\` combination is not in the matrix`);
+          diag.warn(x.pos, `${where}: this \`exclude\` combination is not in the matrix; it is ignored`);
         excluded.add(k);
       }
     }
@@ -239,6 +244,7 @@ function instance(
   const scope: Scope = {
     templated: ctx.v21,
     pipeline: ctx.pipeline,
+    work: ctx.work,
     ...(combo.matrix ? { matrix: combo.matrix } : {}),
   };
   const entries = cfg?.entries ?? [];
@@ -262,7 +268,7 @@ function instance(
     );
   const approval = type === "approval";
 
-  const requiresAt: { name: string; pos: Pos }[] = [];
+  const requiresAt: Pending["requiresAt"] = [];
   const req = find("requires");
   if (req) {
     const v = req.value;
@@ -270,7 +276,15 @@ function instance(
     for (const i of items) {
       if (i.kind === "scalar" && i.value !== null && typeof i.value !== "boolean")
         requiresAt.push({ name: interpolate(String(i.value), i.pos, scope, diag), pos: i.pos });
-      else diag.error(i.pos, `${where}: job \`${name}\`: \`requires\` lists job names, not ${describe(i)}`);
+      else if (i.kind === "map" && i.entries.length === 1) {
+        const e = i.entries[0];
+        const statuses = requiredStatuses(e.value, `${where}: job \`${name}\`: requires \`${e.key}\``, diag);
+        requiresAt.push({ name: interpolate(e.key, e.keyPos, scope, diag), pos: e.keyPos, statuses });
+      } else
+        diag.error(
+          i.pos,
+          `${where}: job \`${name}\`: \`requires\` lists job names (or \`name: [statuses]\`), not ${describe(i)}`,
+        );
     }
   }
   const contexts: string[] = [];
@@ -342,4 +356,21 @@ function checkRequires(jobs: Pending[], where: string, diag: Diagnostics): void 
     state.set(j.name, "done");
   };
   for (const j of jobs) visit(j, []);
+}
+
+/** `{build: failed}`, `{build: [success, failed]}` or `{build: terminal}` (every status a job can end in). */
+function requiredStatuses(v: YNode, where: string, diag: Diagnostics): RequiredStatus[] {
+  const items = v.kind === "seq" ? v.items : [v];
+  const out: RequiredStatus[] = [];
+  for (const i of items) {
+    const s = i.kind === "scalar" ? String(i.value) : "";
+    if (s === "terminal" && v.kind !== "seq") out.push(...REQUIRED_STATUSES);
+    else if ((REQUIRED_STATUSES as readonly string[]).includes(s)) out.push(s as RequiredStatus);
+    else
+      diag.error(
+        i.pos,
+        `${where}: a status is one of ${REQUIRED_STATUSES.join(", ")} (or \`terminal\` alone), not ${describe(i)}`,
+      );
+  }
+  return out.length > 0 ? [...new Set(out)] : ["success"];
 }

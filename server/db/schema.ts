@@ -159,7 +159,16 @@ export const workflows = sqliteTable(
   (t) => [index("workflows_pipeline").on(t.pipelineId)],
 );
 
-export const JOB_STATUSES = ["queued", "running", "success", "failed", "canceled", "lost"] as const;
+/** `not_run`: a job whose requirements failed (or were canceled); distinct from a user's cancel. */
+export const JOB_STATUSES = [
+  "queued",
+  "running",
+  "success",
+  "failed",
+  "canceled",
+  "lost",
+  "not_run",
+] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const jobs = sqliteTable(
@@ -213,7 +222,12 @@ export const jobs = sqliteTable(
     startedAt: integer("started_at"),
     finishedAt: integer("finished_at"),
   },
-  (t) => [index("jobs_status").on(t.status, t.createdAt), index("jobs_pipeline").on(t.pipelineId)],
+  (t) => [
+    index("jobs_status").on(t.status, t.createdAt),
+    index("jobs_pipeline").on(t.pipelineId),
+    // Insights read a project's finished jobs over a time window.
+    index("jobs_project_finished").on(t.projectId, t.finishedAt),
+  ],
 );
 
 export const steps = sqliteTable(

@@ -58,8 +58,7 @@ export async function* followLog(
         if (e.kind === "end") {
           // Lines stored after our read but published before we subscribed cannot exist (we subscribed
           // first); still, read to the end so the result always follows the last line.
-          const rest = await logs.readLines(jobId, sent, Number.MAX_SAFE_INTEGER);
-          if (rest.length) yield { kind: "lines", lines: rest };
+          for await (const rest of logs.pages(jobId, sent)) yield { kind: "lines", lines: rest };
           yield { kind: "end", status: e.status };
           return;
         }

@@ -309,6 +309,9 @@ describe.each([
     });
     await svc.finish(jobId, "success");
     expect(ended).toBe("success");
+    // Readable while the archive is written after finish, and after.
+    expect(await svc.readLines(jobId, 1200, 10)).toEqual(page);
+    await svc.archived(jobId);
     expect(await db.select().from(logChunks)).toEqual([]);
     expect(await blobs.has(`logs/${jobId}.ndjson`)).toBe(true);
     expect(await make().readLines(jobId, 0, 1_000_000)).toEqual(before);

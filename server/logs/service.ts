@@ -5,15 +5,17 @@
 // restarted server rebuilds a pipeline's state by replaying the sealed raw bytes since the job's
 // last resume point (usually the unterminated last line; see resume-point.ts), so no acknowledged
 // byte is ever lost.
-// When the job ends the log is compacted into one blob-store object and its rows are removed.
+// When the job ends the log is streamed into one blob-store object and its rows are removed
+// (archive.ts): memory stays bounded whatever the log's size.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
-import { and, asc, eq, getTableName, gte, lte } from "drizzle-orm";
+import { and, asc, eq, getTableName, gte, isNull, lte } from "drizzle-orm";
 import { flushChunks, type PushedChunks, pushChunks } from "../../wasm/chunk-json.ts";
 import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
-import { Conflict, NotFound } from "../errors.ts";
+import { Busy, Conflict, NotFound } from "../errors.ts";
+import { ArchiveReader, type ArchiveStats, archiveKey, writeArchive } from "./archive.ts";
 import { LogHub } from "./hub.ts";
 import { type ResumePoint, ResumeTracker } from "./resume-point.ts";
 
@@ -34,6 +36,10 @@ export interface LogServiceDeps {
   sealer: RawSealer;
   /** The job's secret values, registered with its pipeline for masking. */
   secretsFor?: (jobId: string) => Promise<string[]>;
+  /** Byte budget of the cache of archived logs (default ARCHIVE_CACHE_BYTES). */
+  archiveCacheBytes?: number;
+  /** Upload bytes admitted and not yet committed past which uploads are refused (default INGEST_BUDGET_BYTES). */
+  ingestBudgetBytes?: number;
 }
 
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
@@ -90,7 +96,18 @@ const WRITE_BATCH = 64;
 const ROWS_PER_INSERT = 200;
 const COMMIT_EVERY_MS = 5;
 
-export const archiveKey = (jobId: string) => `logs/${jobId}.ndjson`;
+export { archiveKey };
+
+/**
+ * Upload bytes admitted but not yet committed, at most: past it an upload is told to come back
+ * later (503, Retry-After) before its body is read, so a backlog of commits raises the builders'
+ * latency, not the server's memory. An upload costs ~10× its size while in flight (its chunk JSON
+ * and SSE, both as strings), and at 20 MB/s of ingest ~2 MB is in flight (docs/perf.md).
+ */
+export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
+/** Bounds of the wait a refused upload is told to take. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 export class LogService {
   readonly hub = new LogHub();
@@ -102,13 +119,55 @@ export class LogService {
   private readonly positions = new Map<string, JobRow>();
   /** Per-job promise chain: a job's uploads are processed one at a time, in order. */
   private readonly queues = new Map<string, Promise<unknown>>();
-  private readonly archiveCache = new Map<string, LogLine[]>();
+  /** Archives under way, by job. */
+  private readonly archiving = new Map<string, Promise<void>>();
+  readonly archives: ArchiveReader;
+  /** What the last archive of this process did (for tests and benchmarks). */
+  lastArchive: ArchiveStats | null = null;
   /** Persists waiting for the next group commit, and the loop committing them. */
   private readonly writes: PendingWrite[] = [];
   private writing: Promise<void> | null = null;
   private lastCommit = 0;
+  /** Upload bytes admitted and not yet through (see INGEST_BUDGET_BYTES). */
+  private admittedBytes = 0;
+  /** Upload bytes per millisecond the group commit has been getting through lately. */
+  private commitRate = 0;
+  /** See INGEST_BUDGET_BYTES; a test may lower it. */
+  ingestBudget: number;
 
-  constructor(private readonly deps: LogServiceDeps) {}
+  constructor(private readonly deps: LogServiceDeps) {
+    this.archives = new ArchiveReader(deps.blobs, deps.archiveCacheBytes);
+    this.ingestBudget = deps.ingestBudgetBytes ?? INGEST_BUDGET_BYTES;
+  }
+
+  /**
+   * Admits an upload of `bytes` before its body is read, or throws Busy when the uploads admitted
+   * and not yet committed would pass the budget (one upload is always admitted, whatever its size).
+   * The returned function ends the admission; call it once the upload is through, ok or not.
+   */
+  admit(bytes: number): () => void {
+    if (this.admittedBytes > 0 && this.admittedBytes + bytes > this.ingestBudget) {
+      // Long enough for the commits to get through what is admitted, at their recent pace.
+      const ms = this.commitRate > 0 ? this.admittedBytes / this.commitRate : RETRY_MIN_MS;
+      throw new Busy(
+        "log commits are behind; send this upload again later",
+        Math.round(Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, ms))),
+        "ingest_busy",
+      );
+    }
+    this.admittedBytes += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.admittedBytes -= bytes;
+    };
+  }
+
+  /** Upload bytes admitted and not yet through. */
+  get admitted(): number {
+    return this.admittedBytes;
+  }
 
   private serial<T>(jobId: string, work: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(jobId) ?? Promise.resolve();
@@ -242,11 +301,50 @@ export class LogService {
     });
   }
 
-  /** Ends the job's log: last segment, archive to the blob store, and the result to viewers. */
+  /**
+   * Ends the job's log: the last segment, then the result to viewers; the archive to the blob store
+   * follows in the background (`archived`), since a huge log takes minutes to stream there and
+   * the builder's finish call must not wait for it. Until it is done the log reads from its rows.
+   */
   async finish(jobId: string, status: string): Promise<void> {
     await this.endSegment(jobId);
-    const lines = await this.serial(jobId, () => this.archive(jobId));
+    const lines = (await this.job(jobId)).logLines;
     this.hub.publish(jobId, { kind: "end", status, lines });
+    this.archiveLater(jobId);
+  }
+
+  private archiveLater(jobId: string): Promise<void> {
+    const running = this.archiving.get(jobId);
+    if (running) return running;
+    const done = this.serial(jobId, () => this.archive(jobId))
+      .then(() => {})
+      .catch((err) => console.error(`archiving the log of job ${jobId} failed (it stays readable):`, err))
+      .finally(() => this.archiving.delete(jobId));
+    this.archiving.set(jobId, done);
+    return done;
+  }
+
+  /** Resolves once the job's log archive (started by `finish`) is done or has failed. */
+  archived(jobId: string): Promise<void> {
+    return this.archiving.get(jobId) ?? Promise.resolve();
+  }
+
+  /**
+   * Archives, one at a time, the logs of ended jobs that are not archived (the server stopped while
+   * archiving them); returns how many it archived.
+   */
+  async archiveEnded(isEnded: (status: string) => boolean): Promise<number> {
+    const rows = await this.deps.db
+      .select({ id: jobs.id, status: jobs.status })
+      .from(jobs)
+      .where(isNull(jobs.logArchivedAt));
+    let n = 0;
+    for (const row of rows) {
+      if (!isEnded(row.status) || this.pipelines.has(row.id)) continue;
+      await this.archiveLater(row.id);
+      n++;
+    }
+    return n;
   }
 
   private drop(jobId: string): void {
@@ -281,6 +379,7 @@ export class LogService {
         this.lastCommit = performance.now();
         const batch = this.writes.splice(0, WRITE_BATCH);
         const { statements, applied } = this.commitStatements(batch);
+        const began = performance.now();
         // One batch call runs start to commit without yielding: an interactive transaction would
         // hold the write lock across awaits while other requests' statements queue behind it.
         let results: ResultSet[];
@@ -290,6 +389,9 @@ export class LogService {
           for (const w of batch) w.reject(err);
           continue;
         }
+        const bytes = batch.reduce((n, w) => n + (w.end - w.job.logBytes), 0);
+        const rate = bytes / Math.max(1, performance.now() - began + COMMIT_EVERY_MS);
+        this.commitRate = this.commitRate ? this.commitRate * 0.8 + rate * 0.2 : rate;
         batch.forEach((w, i) => {
           if (!applied(results, i)) {
             w.reject(new Error(`log of job ${w.job.id} moved under us (expected offset ${w.job.logBytes})`));
@@ -412,13 +514,11 @@ export class LogService {
     return { statements, applied };
   }
 
-  /** Compacts the job's chunks into one NDJSON object in the blob store, then removes the rows. */
+  /** Streams the job's chunks into the blob store (archive.ts), then removes the rows. */
   private async archive(jobId: string): Promise<number> {
     const job = await this.job(jobId);
     if (job.logArchivedAt) return job.logLines;
-    const lines = await this.readStoredLines(jobId, 0, Number.MAX_SAFE_INTEGER);
-    const body = lines.map((l) => JSON.stringify(l)).join("\n");
-    await this.deps.blobs.put(archiveKey(jobId), body, "application/x-ndjson");
+    this.lastArchive = await writeArchive(this.deps.db, this.deps.blobs, jobId);
     await this.deps.db.transaction(async (tx) => {
       await tx.update(jobs).set({ logArchivedAt: Date.now() }).where(eq(jobs.id, jobId));
       await tx.delete(logChunks).where(eq(logChunks.jobId, jobId));
@@ -450,21 +550,6 @@ export class LogService {
     return out;
   }
 
-  private async readArchivedLines(jobId: string): Promise<LogLine[]> {
-    const cached = this.archiveCache.get(jobId);
-    if (cached) return cached;
-    const bytes = await this.deps.blobs.get(archiveKey(jobId));
-    if (!bytes)
-      throw new Error(
-        `the archived log of job ${jobId} is missing from the ${this.deps.blobs.kind} blob store`,
-      );
-    const text = new TextDecoder().decode(bytes);
-    const lines = text ? text.split("\n").map((l) => JSON.parse(l) as LogLine) : [];
-    this.archiveCache.set(jobId, lines);
-    if (this.archiveCache.size > 16) this.archiveCache.delete(this.archiveCache.keys().next().value!);
-    return lines;
-  }
-
   /** Lines numbered after `after`, at most `limit` of them, in order — the same before and after archiving. */
   async readLines(jobId: string, after: number, limit = 10_000): Promise<LogLine[]> {
     const job = await this.job(jobId);
@@ -473,9 +558,27 @@ export class LogService {
       // The archive may have removed the rows while we read them: then read the archive.
       if (lines.length >= limit || !(await this.job(jobId)).logArchivedAt) return lines;
     }
-    const all = await this.readArchivedLines(jobId);
-    // Line n sits at index n-1: lines are numbered from 1 without gaps.
-    return all.slice(after, after + limit);
+    return this.archives.readLines(jobId, after, limit);
+  }
+
+  /** Every line after `after`, a page at a time, so a log of any size streams without being held. */
+  async *pages(jobId: string, after: number, pageLines = 5000): AsyncGenerator<LogLine[]> {
+    let sent = after;
+    for (;;) {
+      const job = await this.job(jobId);
+      if (job.logArchivedAt) {
+        for await (const page of this.archives.pages(jobId, sent)) yield page;
+        return;
+      }
+      const lines = await this.readStoredLines(jobId, sent, pageLines);
+      if (lines.length === 0) {
+        // Archived between our reads: the rest is in the archive.
+        if ((await this.job(jobId)).logArchivedAt) continue;
+        return;
+      }
+      sent = lines[lines.length - 1].n;
+      yield lines;
+    }
   }
 
   async lineCount(jobId: string): Promise<number> {

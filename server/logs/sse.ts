@@ -155,10 +155,7 @@ class LogSse implements Viewer {
         this.sent = stored[stored.length - 1].n;
         this.write(sseLines(stored));
         // A long stored log streams as fast as the client reads it, not into memory.
-        while (!this.closed && (this.controller.desiredSize ?? 0) <= 0)
-          await new Promise<void>((r) => {
-            this.drained = r;
-          });
+        await this.drain();
       }
       if (stored.length < PAGE) break;
     }
@@ -177,6 +174,24 @@ class LogSse implements Viewer {
     for (const ev of held) this.deliver(ev);
   }
 
+  /** Writes the stored lines not yet sent a page at a time, as fast as the client reads, then the end. */
+  private async finishFromStorage(status: string): Promise<void> {
+    for await (const rest of this.logs.pages(this.jobId, this.sent)) {
+      if (this.closed) return;
+      this.sent = rest[rest.length - 1].n;
+      this.write(sseLines(rest));
+      await this.drain();
+    }
+    this.end(status);
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.closed && (this.controller.desiredSize ?? 0) <= 0)
+      await new Promise<void>((r) => {
+        this.drained = r;
+      });
+  }
+
   deliver(event: LogEvent): void {
     if (this.closed) return;
     if (this.held) {
@@ -191,13 +206,7 @@ class LogSse implements Viewer {
       }
       // Read to the end of storage first, so the result always follows the last line.
       this.held = [];
-      this.logs
-        .readLines(this.jobId, this.sent, Number.MAX_SAFE_INTEGER)
-        .then((rest) => {
-          if (rest.length) this.write(sseLines(rest));
-          this.end(event.status);
-        })
-        .catch((err) => this.fail(err));
+      this.finishFromStorage(event.status).catch((err) => this.fail(err));
       return;
     }
     const { chunk } = event;

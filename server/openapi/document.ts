@@ -21,6 +21,7 @@ const ERRORS: Record<number, string> = {
   429: "Too many attempts: wait Retry-After seconds",
   501: "Not available on this server's runtime",
   502: "An upstream (the forge) failed",
+  503: "The server is behind (`ingest_busy`: log commits): send it again after Retry-After seconds (`details.retry_after_ms`)",
 };
 
 /** Bodies a handler reads itself (checked by signature, Content-Range or a parser): what they hold. */

@@ -2,7 +2,7 @@
 // forge with a random `state` (also kept in a short-lived httpOnly cookie); the callback checks it,
 // trades the code for a token, asks the API who this is, and signs in the Cairn user linked to that
 // GitHub login (users.github_login, set by an admin) — nobody is created on the fly.
-import { eq } from "drizzle-orm";
+import { eq, isNotNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { users } from "../db/schema.ts";
@@ -61,13 +61,20 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
   };
 
   // Public, so the sign-in page knows whether to offer the GitHub button.
-  app.get("/auth/methods", (c) =>
-    c.json({
+  app.get("/auth/methods", async (c) => {
+    // Until someone has a password, the only way in is the first admin's token: offer it first.
+    const withPassword = await db
+      .select({ id: users.id })
+      .from(users)
+      .where(isNotNull(users.passwordHash))
+      .limit(1);
+    return c.json({
       password: runtimeHasher() !== null,
       token: true,
+      token_first: withPassword.length === 0,
       github: config ? { url: config.url } : null,
-    }),
-  );
+    });
+  });
 
   app.get("/auth/github", (c) => {
     const gh = configured();

@@ -51,14 +51,7 @@ export const blobCapabilityRoutes = (deps: AppDeps) => {
     if (!body) throw new BadRequest("the upload has no body");
     let size: number;
     try {
-      if (deps.blobs.putStream) size = await deps.blobs.putStream(cap.key, body, MAX_BLOB_BYTES);
-      else {
-        const bytes = new Uint8Array(await c.req.arrayBuffer());
-        if (bytes.length > MAX_BLOB_BYTES)
-          throw new Error(`the upload is larger than ${MAX_BLOB_BYTES} bytes`);
-        await deps.blobs.put(cap.key, bytes);
-        size = bytes.length;
-      }
+      size = await deps.blobs.putStream(cap.key, body, MAX_BLOB_BYTES);
     } catch (err) {
       throw new BadRequest(`the upload failed: ${(err as Error).message}`, undefined, "upload_failed");
     }

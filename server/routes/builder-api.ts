@@ -1,5 +1,5 @@
 // The server side of the builder protocol (server/protocol.ts).
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
@@ -95,6 +95,21 @@ export const builderApiRoutes = (deps: AppDeps) => {
   });
 
   app.use("/builder/acquire", builderAuth({ db }));
+  app.use("/builder/builders/*", builderAuth({ db }));
+
+  // A builder's orphan reaper found sandboxes of other builders on a shared host: only those of a
+  // builder revoked here may be removed. Another live builder's may be its running job, and an id
+  // this server does not know may be a builder of another server sharing the host.
+  app.post("/builder/builders/gone", validate(ops.goneBuilders), async (c) => {
+    const ids = [...new Set(c.req.valid("json").builder_ids)];
+    const rows = ids.length
+      ? await db
+          .select({ id: builders.id })
+          .from(builders)
+          .where(and(inArray(builders.id, ids), isNotNull(builders.revokedAt)))
+      : [];
+    return c.json({ gone: rows.map((r) => r.id) });
+  });
   app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
 
   app.post("/builder/acquire", validate(ops.acquireJob), async (c) => {
@@ -169,20 +184,24 @@ export const builderApiRoutes = (deps: AppDeps) => {
     const jobId = c.req.param("id");
     const range = parseContentRange(c.req.header("content-range"));
     if (!range) throw new BadRequest("Content-Range: bytes START-END/* is required", undefined, "bad_range");
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    if (bytes.length !== range.end - range.start + 1) {
-      throw new BadRequest(
-        `Content-Range says ${range.end - range.start + 1} bytes, the body has ${bytes.length}`,
-      );
+    const size = range.end - range.start + 1;
+    if (size > MAX_LOG_UPLOAD) throw new BadRequest(`a log upload may carry at most ${MAX_LOG_UPLOAD} bytes`);
+    // Admitted before its body is read: when commits are behind, the builder waits, not our memory.
+    const done = deps.logs.admit(size);
+    let result: Awaited<ReturnType<typeof deps.logs.append>>;
+    try {
+      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      if (bytes.length !== size)
+        throw new BadRequest(`Content-Range says ${size} bytes, the body has ${bytes.length}`);
+      // The lease is checked by the log service against the job row it keeps (and by its conditional
+      // write), so an upload costs no query of its own; a failed write says why through leasedJob.
+      result = await deps.logs.append(jobId, range.start, bytes, builderId).catch(async (err) => {
+        if (!(err instanceof ApiError)) await leasedJob(builderId, jobId);
+        throw err;
+      });
+    } finally {
+      done();
     }
-    if (bytes.length > MAX_LOG_UPLOAD)
-      throw new BadRequest(`a log upload may carry at most ${MAX_LOG_UPLOAD} bytes`);
-    // The lease is checked by the log service against the job row it keeps (and by its conditional
-    // write), so an upload costs no query of its own; a failed write says why through leasedJob.
-    const result = await deps.logs.append(jobId, range.start, bytes, builderId).catch(async (err) => {
-      if (!(err instanceof ApiError)) await leasedJob(builderId, jobId);
-      throw err;
-    });
     if (!result.ok) {
       return c.json(
         {

@@ -2,7 +2,7 @@
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
 import { parseConfig, planPipeline } from "../config/index.ts";
-import type { ConfigError } from "../config/types.ts";
+import type { ConfigError, JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
@@ -115,13 +115,27 @@ export async function createPipeline(
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
       configPath,
     });
-    const created: { id: string; name: string; status: "queued"; workflow: string; slice?: number }[] = [];
+    const created: {
+      id: string;
+      name: string;
+      status: "queued" | "canceled";
+      workflow: string;
+      slice?: number;
+    }[] = [];
     const createdWorkflows: { id: string; name: string }[] = [];
     for (const wf of plans) {
       const workflowId = newId();
       createdWorkflows.push({ id: workflowId, name: wf.name });
-      await tx.insert(workflows).values({ id: workflowId, pipelineId, name: wf.name });
+      const notRun = notRunReasons(wf.jobs);
+      const settled = wf.jobs.every((j) => notRun.has(j.name));
+      await tx.insert(workflows).values({
+        id: workflowId,
+        pipelineId,
+        name: wf.name,
+        ...(settled ? { status: "canceled" as const } : {}),
+      });
       for (const spec of wf.jobs) {
+        const reason = notRun.get(spec.name);
         // `parallelism: N` → N slices, each its own row and container.
         const total = Math.max(1, spec.parallelism || 1);
         for (let slice = 0; slice < total; slice++) {
@@ -137,17 +151,25 @@ export async function createPipeline(
             template: deps.templates.templateFor(spec.executor),
             sliceIndex: slice,
             sliceTotal: total,
+            ...(reason
+              ? { status: "canceled" as const, failureReason: `not run: ${reason}`, finishedAt: Date.now() }
+              : {}),
           });
           created.push({
             id,
             name: spec.name,
-            status: "queued",
+            status: reason ? "canceled" : "queued",
             workflow: wf.name,
             ...(total > 1 ? { slice } : {}),
           });
         }
       }
     }
+    if (created.every((j) => j.status === "canceled"))
+      await tx
+        .update(pipelines)
+        .set({ status: "canceled", finishedAt: Date.now() })
+        .where(eq(pipelines.id, pipelineId));
     return { id: pipelineId, number, sha, branch, workflows: createdWorkflows, jobs: created };
   });
 }
@@ -159,4 +181,23 @@ function invalidConfig(errors: ConfigError[]): Unprocessable {
     lines.length === 1 ? lines[0] : `${lines.length} problems in the config:\n${lines.join("\n")}`,
     { errors },
   );
+}
+
+/**
+ * Jobs Cairn cannot run here (a macOS or Windows executor, setup_remote_docker) and the jobs that
+ * require them without accepting `not_run`: created already ended, `not run: <reason>`.
+ */
+function notRunReasons(specs: readonly JobSpec[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const spec of specs) {
+    // Specs come in requires order, so a requirement is decided before its dependents.
+    if (spec.cannotRun) out.set(spec.name, spec.cannotRun);
+    else {
+      const blocked = spec.requires.find(
+        (r) => out.has(r) && !(spec.requiresStatus?.[r] ?? ["success"]).includes("not_run"),
+      );
+      if (blocked) out.set(spec.name, `required job ${blocked} did not run`);
+    }
+  }
+  return out;
 }

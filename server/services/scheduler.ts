@@ -12,13 +12,28 @@ import { SecretsError, sealForBuilder } from "../secrets/index.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 
-const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost"];
+const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost", "not_run"];
 export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
 /** A workflow's `type: approval` job: never leased; it waits, queued, for POST /jobs/:id/approve. */
 export const isApproval = (job: { spec: string }): boolean =>
   (JSON.parse(job.spec) as JobSpec).type === "approval";
 
 type JobRow = typeof jobs.$inferSelect;
+
+/** A `type: no-op` job: never leased; it succeeds as soon as its requirements are met. */
+const isNoop = (job: { spec: string }): boolean => (JSON.parse(job.spec) as JobSpec).type === "no-op";
+
+/** What each required job may have ended in (`requires: [{build: [success, failed]}]`); default success. */
+const allowedOutcomes = (job: { spec: string }): Record<string, readonly string[]> =>
+  (JSON.parse(job.spec) as JobSpec).requiresStatus ?? {};
+
+/** A finished job's status in CircleCI's words: a job canceled because its requirements failed is not_run. */
+const outcome = (r: { status: string; failureReason: string | null }): string =>
+  r.status === "lost"
+    ? "failed"
+    : r.status === "canceled" && r.failureReason?.startsWith("not run")
+      ? "not_run"
+      : r.status;
 
 /** A job's `resource_class`; CircleCI's default is `medium`. */
 export const resourceClassOf = (job: JobRow): string =>
@@ -182,7 +197,11 @@ export class Scheduler {
       if (classes && !classes.includes(resourceClassOf(job))) continue; // does not fit on this builder now
       if (await this.shouldAvoid(job, builderId)) continue;
       if (isApproval(job)) continue; // held until someone approves it (approve below)
-      if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) continue;
+      if (!(await this.requirementsMet(job))) continue;
+      if (isNoop(job)) {
+        await this.settleNoop(job);
+        continue;
+      }
       const leaseId = newId();
       const now = this.now();
       const r = await this.db
@@ -215,17 +234,38 @@ export class Scheduler {
     return null;
   }
 
-  /** Every required job succeeded: all its slices, counting only the latest attempt of each. */
-  private async requirementsMet(workflowId: string, requires: string[]): Promise<boolean> {
+  /**
+   * Every required job ended in a status the job accepts (success unless `requires` names others):
+   * all its slices, counting only the latest attempt of each.
+   */
+  private async requirementsMet(job: JobRow): Promise<boolean> {
+    const requires = JSON.parse(job.requires) as string[];
     if (requires.length === 0) return true;
+    const allowed = allowedOutcomes(job);
     const rows = await this.db
-      .select({ name: jobs.name, status: jobs.status })
+      .select({ name: jobs.name, status: jobs.status, failureReason: jobs.failureReason })
       .from(jobs)
-      .where(and(eq(jobs.workflowId, workflowId), inArray(jobs.name, requires), isNull(jobs.supersededBy)));
+      .where(
+        and(eq(jobs.workflowId, job.workflowId), inArray(jobs.name, requires), isNull(jobs.supersededBy)),
+      );
     return requires.every((name) => {
       const mine = rows.filter((r) => r.name === name);
-      return mine.length > 0 && mine.every((r) => r.status === "success");
+      const ok = allowed[name] ?? ["success"];
+      return mine.length > 0 && mine.every((r) => isTerminal(r.status) && ok.includes(outcome(r)));
     });
+  }
+
+  /** Ends a no-op job whose requirements are met: success, with nothing run. */
+  private async settleNoop(job: JobRow): Promise<void> {
+    const now = this.now();
+    const r = await this.db
+      .update(jobs)
+      .set({ status: "success", startedAt: now, finishedAt: now })
+      .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
+    if (r.rowsAffected !== 1) return;
+    await this.logs.finish(job.id, "success");
+    await this.jobEvent(job, "job.finished", "success");
+    await this.advance(job.workflowId);
   }
 
   private async payload(jobId: string, leaseId: string, builderId: string): Promise<JobPayload> {
@@ -311,7 +351,7 @@ export class Scheduler {
   async approve(jobId: string): Promise<"approved" | "not_ready" | "not_pending"> {
     const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
     if (!job || !isApproval(job) || job.status !== "queued") return "not_pending";
-    if (!(await this.requirementsMet(job.workflowId, JSON.parse(job.requires)))) return "not_ready";
+    if (!(await this.requirementsMet(job))) return "not_ready";
     const now = this.now();
     const r = await this.db
       .update(jobs)
@@ -560,7 +600,7 @@ export class Scheduler {
     return id;
   }
 
-  /** After a job ends: cancel jobs that can no longer run, wake builders, settle workflow and pipeline. */
+  /** After a job ends: mark `not_run` the jobs that can no longer run, wake builders, settle workflow and pipeline. */
   async advance(workflowId: string): Promise<void> {
     // Lost attempts that were re-queued no longer count: their retries do.
     const all = await this.db
@@ -575,20 +615,31 @@ export class Scheduler {
       for (const job of all) {
         if (job.status !== "queued") continue;
         const requires = JSON.parse(job.requires) as string[];
+        const allowed = allowedOutcomes(job);
         const broken = requires.find((n) =>
-          (byName.get(n) ?? []).some((r) => r.status !== "success" && isTerminal(r.status)),
+          (byName.get(n) ?? []).some(
+            (r) => isTerminal(r.status) && !(allowed[n] ?? ["success"]).includes(outcome(r)),
+          ),
         );
         if (!broken) continue;
         const r = await this.db
           .update(jobs)
-          .set({ status: "canceled", failureReason: `not run: required job ${broken} did not succeed` })
+          .set({ status: "not_run", failureReason: `not run: required job ${broken} did not succeed` })
           .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
         if (r.rowsAffected === 1) {
-          job.status = "canceled";
+          job.status = "not_run";
+          job.failureReason = `not run: required job ${broken} did not succeed`;
           changed = true;
-          await this.logs.finish(job.id, "canceled");
-          await this.jobEvent(job, "job.finished", "canceled");
+          await this.logs.finish(job.id, "not_run");
+          await this.jobEvent(job, "job.finished", "not_run");
         }
+      }
+    }
+    // No-op jobs whose requirements are now met end here (settleNoop advances the workflow again).
+    for (const job of all) {
+      if (job.status === "queued" && isNoop(job) && (await this.requirementsMet(job))) {
+        await this.settleNoop(job);
+        return;
       }
     }
     this.notify();

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testLxcPath } from "../harness/lxc.ts";
 import type { TestSshd } from "../harness/sshd.ts";
 
 const root = join(import.meta.dir, "..", "..");
@@ -17,9 +18,12 @@ export interface BuilderProcess {
   stop(): Promise<void>;
 }
 
-function run(args: string[]): Promise<{ code: number | null; out: string }> {
+function run(args: string[], env?: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -32,11 +36,13 @@ export async function startBuilder(opts: {
   adminToken: string;
   name: string;
   slots?: number;
-  /** LXC through this sshd; without it, the process driver on this machine. */
+  /** LXC through this sshd, in testLxcPath() unless extraArgs say `--lxc-path`; without it, the process driver on this machine. */
   sshd?: TestSshd;
   /** `--lxc-host` specs: one builder driving several LXC hosts (instead of `sshd`). */
   lxcHosts?: string[];
   extraArgs?: string[];
+  /** Added to the builder's environment: `TMPDIR` gives a process-driver builder sandboxes of its own. */
+  env?: Record<string, string>;
 }): Promise<BuilderProcess> {
   const res = await fetch(`${opts.server}/api/v1/builders/registration-tokens`, {
     method: "POST",
@@ -56,6 +62,8 @@ export async function startBuilder(opts: {
     config,
   ];
   args.push("--name", opts.name);
+  // A test run on another template (CAIRN_TEMPLATE) checks and clones that one.
+  if (process.env.CAIRN_TEMPLATE) args.push("--template", process.env.CAIRN_TEMPLATE);
   if (!opts.lxcHosts) args.push("--slots", String(opts.slots ?? 1));
   if (opts.sshd) {
     const s = opts.sshd;
@@ -70,16 +78,19 @@ export async function startBuilder(opts: {
       s.username,
     );
     args.push("--ssh-key", s.clientKeyPath, "--ssh-host-key", s.hostPublicKey);
+    // The test process's own lxcpath unless the test names one (tests/harness/lxc.ts).
+    if (!opts.extraArgs?.includes("--lxc-path")) args.push("--lxc-path", testLxcPath());
   } else if (opts.lxcHosts) {
     for (const spec of opts.lxcHosts) args.push("--lxc-host", spec);
   } else {
     args.push("--driver", "process");
   }
-  const reg = await run([...args, ...(opts.extraArgs ?? [])]);
+  const reg = await run([...args, ...(opts.extraArgs ?? [])], opts.env);
   if (reg.code !== 0) throw new Error(`builder registration failed:\n${reg.out}`);
   const id = /\(([0-9a-f-]{36})\)/.exec(reg.out)?.[1] ?? "";
   const child = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", config], {
     stdio: "pipe",
+    env: { ...process.env, ...opts.env },
   });
   let out = "";
   child.stdout?.on("data", (d) => (out += d));

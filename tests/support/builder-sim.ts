@@ -24,6 +24,20 @@ export async function registerSimBuilder(
   return new ServerClient(server, r.token);
 }
 
+/** The id of a builder registered and then revoked: what a reaper may treat as gone. */
+export async function revokedBuilderId(server: string, adminToken: string): Promise<string> {
+  const name = `gone-${crypto.randomUUID().slice(0, 8)}`;
+  await registerSimBuilder(server, adminToken, name);
+  const auth = { authorization: `Bearer ${adminToken}` };
+  const list = (await (await fetch(`${server}/api/v1/builders`, { headers: auth })).json()) as {
+    items: { id: string; name: string }[];
+  };
+  const id = list.items.find((b) => b.name === name)?.id ?? "";
+  const r = await fetch(`${server}/api/v1/builders/${id}/revoke`, { method: "POST", headers: auth });
+  if (r.status !== 200) throw new Error(`revoking builder ${name} failed: HTTP ${r.status}`);
+  return id;
+}
+
 export async function acquireJob(client: ServerClient): Promise<JobPayload> {
   for (;;) {
     const job = await client.acquire({ free_slots: 1, driver: "process" });

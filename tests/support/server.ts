@@ -6,13 +6,14 @@ import { join } from "node:path";
 import { assemble, startBackground } from "../../server/assemble.ts";
 import { configFromEnv } from "../../server/bootstrap.ts";
 import { bunClientIp, bunUpgradeWebSocket, serveBun } from "../../server/serve-bun.ts";
+import { keepingUmask } from "../harness/umask.ts";
 
 export interface TestServer {
   url: string;
-  /** The app's dependencies, for a test that must set what is known only once it listens (publicUrl). */
-  deps: Awaited<ReturnType<typeof assemble>>["deps"];
   token: string;
   dataDir: string;
+  /** The in-process server's ports and services, for tests that must reach inside (hold commits, set publicUrl once it listens). */
+  deps: Awaited<ReturnType<typeof assemble>>["deps"];
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -27,7 +28,9 @@ export async function startTestServer(
   Object.assign(process.env, env);
   let a: Awaited<ReturnType<typeof assemble>>;
   try {
-    a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp });
+    a = await keepingUmask(() =>
+      assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp }),
+    );
   } finally {
     for (const k of Object.keys(env)) delete process.env[k];
   }
@@ -37,9 +40,9 @@ export async function startTestServer(
   const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   return {
     url,
-    deps: a.deps,
     token,
     dataDir,
+    deps: a.deps,
     api(path, init = {}) {
       const headers = new Headers(init.headers);
       if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);

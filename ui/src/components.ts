@@ -1,24 +1,17 @@
 // Small pieces every page uses: status badges, errors, headings, empty states.
 import { ApiError } from "./api.ts";
 import { h } from "./dom.ts";
+import { statusIcon } from "./icons.ts";
 
-const ICONS: Record<string, string> = {
-  queued: "○",
-  running: "◐",
-  success: "✓",
-  failed: "✕",
-  canceled: "⊘",
-  lost: "?",
-  skipped: "–",
-  "on-hold": "⏸",
-};
+/** How a status reads: `not_run` as "not run". */
+export const statusLabel = (status: string): string => status.replace(/_/g, " ");
 
 export function statusBadge(status: string): HTMLSpanElement {
   return h(
     "span.status",
     { class: `status-${status}`, "data-status": status },
-    h("span.status-icon", { "aria-hidden": "true" }, ICONS[status] ?? "•"),
-    ` ${status}`,
+    statusIcon(status),
+    ` ${statusLabel(status)}`,
   );
 }
 
@@ -263,4 +256,9 @@ export function confirmButton(o: ConfirmButtonOptions): HTMLElement {
     if (e.key === "Escape" && armed) arm(false);
   });
   return h("span.confirm", null, btn, note);
+}
+
+/** `name [i/n]` for a slice of a parallel job (counted from 1), the name alone otherwise. */
+export function jobLabel(j: { name: string; slice?: { index: number; total: number } }): string {
+  return j.slice && j.slice.total > 1 ? `${j.name} [${j.slice.index + 1}/${j.slice.total}]` : j.name;
 }

@@ -26,5 +26,5 @@ export function localTime(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : "";
 }
 
-export const TERMINAL = new Set(["success", "failed", "canceled", "lost", "skipped"]);
+export const TERMINAL = new Set(["success", "failed", "canceled", "lost", "skipped", "not_run"]);
 export const isTerminal = (status: string) => TERMINAL.has(status);

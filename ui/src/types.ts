@@ -35,6 +35,8 @@ export interface JobSummary {
   superseded_by?: string | null;
   /** Only on `type: approval` jobs. */
   approval?: "pending" | "approved" | "canceled";
+  /** `parallelism: N` makes N jobs of one name, each a slice (index from 0). */
+  slice?: { index: number; total: number };
 }
 
 export interface Pipeline {
@@ -72,6 +74,8 @@ export interface Job {
   workflow_id: string;
   requires: string[];
   attempt: number;
+  slice?: { index: number; total: number };
+  superseded_by?: string | null;
   executor: { kind: string; image?: string } | null;
   template: string;
   builder_id: string | null;

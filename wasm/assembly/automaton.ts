@@ -5,6 +5,10 @@ import { HASH_MUL } from "./limits";
 
 export let acEmpty = true;
 export let longest: i32 = 0;
+/** Whether a pattern holds a space: only then can `+` (a space percent-decoded) start a match. */
+export let anySpace = false;
+/** Bitmap of the byte pairs that occur in some pattern (65,536 bits). */
+const pairs: usize = heap.alloc(8192);
 /** Every stride-th 4-gram is looked up (see wasm/reference/automaton.ts). */
 export let stride: i32 = 1;
 const MAX_STRIDE = 8;
@@ -96,6 +100,12 @@ export function isPrefix(p: usize, end: usize): bool {
   return s != 0;
 }
 
+/** Whether the two bytes at p occur next to each other in some pattern. */
+@inline export function pairAt(p: usize): bool {
+  const pair = <u32>load<u16>(p);
+  return (load<u8>(pairs + <usize>(pair >> 3)) & (<u8>1 << <u8>(pair & 7))) != 0;
+}
+
 @inline export function mayStart(gram: u32): bool {
   const h = (gram * HASH_MUL) >>> bloomShift;
   return (load<u8>(bloom + <usize>(h >>> 3)) & (<u8>1 << <u8>(h & 7))) != 0;
@@ -112,6 +122,8 @@ export function build(): void {
   memory.fill(rootNext, 0, 1024);
   acEmpty = patCount == 0;
   longest = 0;
+  anySpace = false;
+  memory.fill(pairs, 0, 8192);
   let total = 1;
   for (let i = 0; i < patCount; i++) total += load<i32>(patIndex + <usize>(i * 8), 4);
   const label = allocZero(total);
@@ -138,6 +150,13 @@ export function build(): void {
     const p = patBytes + <usize>load<i32>(patIndex + <usize>(i * 8));
     const len = load<i32>(patIndex + <usize>(i * 8), 4);
     if (len > longest) longest = len;
+    for (let j = 0; j < len; j++) {
+      if (load<u8>(p + <usize>j) == 0x20) anySpace = true;
+      if (j + 1 < len) {
+        const pair = <u32>load<u16>(p + <usize>j);
+        store<u8>(pairs + <usize>(pair >> 3), load<u8>(pairs + <usize>(pair >> 3)) | (<u8>1 << <u8>(pair & 7)));
+      }
+    }
     for (let o = 0; o < stride; o++) {
       const h = (load<u32>(p + <usize>o) * HASH_MUL) >>> bloomShift;
       store<u8>(bloom + <usize>(h >>> 3), load<u8>(bloom + <usize>(h >>> 3)) | (<u8>1 << <u8>(h & 7)));

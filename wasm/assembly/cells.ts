@@ -3,18 +3,13 @@
 // text.ts the first time the cursor is not at its end when something is written or erased.
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
-import { asText, bytes, cont, cursor, len, next, utf8Len } from "./linestate";
-import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
-import { writeSpan } from "./spans";
-import { current, markUsed, same } from "./style";
-import { runCount, runs, text } from "./text";
+import { asText, bytes, cursor, len, utf8Len } from "./linestate";
+import { current, markUsed } from "./style";
+import { appendCells, clearText, runCount, runs, text } from "./text";
 
 let cps: usize = 0;
 let sts: usize = 0;
 let cellCap: i32 = 0;
-// (style, start, end) triples for the line being emitted.
-let spans: usize = 0;
-let spanCap: i32 = 0;
 
 function reserve(n: i32): void {
   if (n <= cellCap) return;
@@ -161,116 +156,10 @@ export function cellErase(mode: i32): void {
   }
 }
 
-function addSpan(count: i32, style: i32, start: i32, end: i32): i32 {
-  if ((count + 1) * 12 > spanCap) {
-    spans = grow(spans, spanCap, (count + 1) * 12);
-    spanCap = newCapacity(spanCap, (count + 1) * 12);
-  }
-  const at = spans + <usize>(count * 12);
-  store<i32>(at, style);
-  store<i32>(at, start, 4);
-  store<i32>(at, end, 8);
-  return count + 1;
+/** Back to the text representation (text.ts) for emitting: the cells as UTF-8 and style runs. */
+export function toText(): void {
+  const n = len;
+  clearText();
+  appendCells(cps, sts, n);
+  asText = true;
 }
-
-/** Writes the line as JSON: text and merged non-default style runs. */
-export function emitCells(): void {
-  beginLine(next, bytes);
-  // Worst case per cell: 4 bytes of UTF-8, or 2 for an escaped quote or backslash.
-  ensure(80 + len * 4);
-  put(L_N);
-  putLineNumber(next++);
-  put(L_TEXT);
-  let o = outBuf + <usize>outLen;
-  let count = 0;
-  let unit = 0;
-  let runStart = 0;
-  let runStyle = 0;
-  const quote = i8x16.splat(0x22);
-  const backslash = i8x16.splat(0x5c);
-  const nonAscii = i32x4.splat(~0x7f);
-  let i = 0;
-  while (i < len) {
-    // One style run at a time: find where the style id changes, four cells per compare.
-    const st = load<i32>(sts + (<usize>i << 2));
-    let j = i + 1;
-    const sv = i32x4.splat(st);
-    while (j + 4 <= len && i32x4.all_true(i32x4.eq(v128.load(sts + (<usize>j << 2)), sv))) j += 4;
-    while (j < len && load<i32>(sts + (<usize>j << 2)) == st) j++;
-    if (st != runStyle && !same(st, runStyle)) {
-      if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);
-      runStart = unit;
-      runStyle = st;
-    }
-    while (i < j) {
-      // Sixteen cells at a time while they are plain ASCII with nothing to escape.
-      if (i + 16 <= j) {
-        const c = cps + (<usize>i << 2);
-        const c0 = v128.load(c);
-        const c1 = v128.load(c, 16);
-        const c2 = v128.load(c, 32);
-        const c3 = v128.load(c, 48);
-        // Narrowing saturates as signed, so test for non-ASCII on the 32-bit lanes first.
-        const high = v128.and(v128.or(v128.or(c0, c1), v128.or(c2, c3)), nonAscii);
-        const bytes16 = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3));
-        const special = v128.or(i8x16.eq(bytes16, quote), i8x16.eq(bytes16, backslash));
-        if (!v128.any_true(v128.or(high, special))) {
-          v128.store(o, bytes16);
-          o += 16;
-          unit += 16;
-          i += 16;
-          continue;
-        }
-      }
-      const stop = i + 16 < j ? i + 16 : j;
-      for (; i < stop; i++) {
-        const cp = load<u32>(cps + (<usize>i << 2));
-        if (cp < 0x80) {
-          if (cp == 0x22 || cp == 0x5c) {
-            store<u8>(o, 0x5c);
-            o++;
-          }
-          store<u8>(o, <u8>cp);
-          o++;
-          unit++;
-        } else if (cp < 0x800) {
-          store<u8>(o, <u8>(0xc0 | (cp >> 6)));
-          store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
-          o += 2;
-          unit++;
-        } else if (cp < 0x10000) {
-          store<u8>(o, <u8>(0xe0 | (cp >> 12)));
-          store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
-          store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
-          o += 3;
-          unit++;
-        } else {
-          store<u8>(o, <u8>(0xf0 | (cp >> 18)));
-          store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
-          store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
-          store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
-          o += 4;
-          unit += 2;
-        }
-      }
-    }
-  }
-  if (runStyle != 0 && unit > runStart) count = addSpan(count, runStyle, runStart, unit);
-  outLen = <i32>(o - outBuf);
-  put(L_SPANS);
-  for (let k = 0; k < count; k++) {
-    const at = spans + <usize>(k * 12);
-    if (k > 0) {
-      ensure(1);
-      putByte(0x2c);
-    }
-    writeSpan(load<i32>(at), load<i32>(at, 4), load<i32>(at, 8));
-  }
-  ensure(16);
-  if (cont) put(L_CONT_END);
-  else {
-    putByte(0x5d);
-    putByte(0x7d);
-  }
-}
-

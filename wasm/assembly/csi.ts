@@ -16,7 +16,8 @@ export let hrefLength = 0;
 
 export function initCsi(): void {
   params = heap.alloc(<usize>CSI_MAX_PARAMS << 2);
-  href = heap.alloc(<usize>OSC_LIMIT_BYTES);
+  // Twice the payload: masking a link can lengthen it (a 4-byte secret becomes 8 stars).
+  href = heap.alloc(<usize>(OSC_LIMIT_BYTES * 2 + 16));
 }
 
 /**

@@ -7,6 +7,7 @@ import { finishLine, initLine } from "./line";
 import { flushInput, pushInput, reserve, resetScan } from "./masker";
 import { outBuf, resetOutput, takeOutput } from "./output";
 import { finishParser, initParser } from "./parser";
+import { scanWholeLine } from "./rendered";
 import { sseBuf } from "./sse";
 import { initStyles } from "./style";
 
@@ -40,6 +41,7 @@ export function addSecretPattern(len: i32): void {
 export function rebuild(): void {
   build();
   resetScan();
+  scanWholeLine = true;
 }
 
 /** Processes the n bytes the host wrote at reserve(n). */

@@ -1,8 +1,11 @@
 // The line being written, as the parser sees it. Mirror of wasm/reference/line.ts. Lines only
 // ever appended to stay in text.ts's representation (a copy in, a copy out); the first write
-// or erase behind the end moves the line into cells.ts. Completed lines go out as JSON.
-import { cellErase, cellWrite, cellWriteAscii, emitCells, toCells } from "./cells";
+// or erase behind the end moves the line into cells.ts. Completed lines go back to text, are masked
+// (rendered.ts) and go out as JSON.
+import { acEmpty } from "./automaton";
+import { cellErase, cellWrite, cellWriteAscii, toCells, toText } from "./cells";
 import { asText, cont, cursor, len, next } from "./linestate";
+import { maskText } from "./rendered";
 import { compactStyles } from "./style";
 import { appendAscii, appendCodePoint, clearText, emitText } from "./text";
 
@@ -11,8 +14,11 @@ export function initLine(first: u32): void {
 }
 
 function emit(): void {
-  if (asText) emitText();
-  else emitCells();
+  const wasCells = !asText;
+  if (wasCells) toText();
+  // What a viewer reads is masked again: a secret with an escape sequence in its middle.
+  if (!acEmpty) maskText(wasCells);
+  emitText();
   clearText();
   cursor = 0;
   asText = true;

@@ -4,6 +4,7 @@
 import { acEmpty, depth, isPrefix, mayStart, out, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { feed, feedMask } from "./parser";
+import { breakStretch } from "./text";
 
 const SKIP = 0;
 const SCAN = 1;
@@ -38,6 +39,7 @@ export function resetScan(): void {
 
 /** Processes the `n` bytes the host wrote at reserve(n). */
 export function pushInput(n: i32): void {
+  breakStretch();
   if (acEmpty && len == 0) {
     feed(buf, buf + <usize>n);
     return;
@@ -48,6 +50,7 @@ export function pushInput(n: i32): void {
 }
 
 export function flushInput(): void {
+  breakStretch();
   release(len);
   mode = SKIP;
   state = 0;

@@ -5,6 +5,7 @@ import { backspace, carriageReturn, erase, newline, tab, write, writeAscii } fro
 import {
   hrefLength, href, initCsi, nparams, param, paramAt, penAttrs, penBg, penFg, pushParam, sgr, sgrCached,
 } from "./csi";
+import { maskInto } from "./rendered";
 import { setStyle } from "./style";
 
 const GROUND = 0;
@@ -31,7 +32,8 @@ let mask: usize = 0;
 
 export function initParser(): void {
   initCsi();
-  osc = heap.alloc(<usize>OSC_LIMIT_BYTES);
+  // 16 spare bytes: the link is scanned in whole v128 blocks (rendered.ts).
+  osc = heap.alloc(<usize>OSC_LIMIT_BYTES + 16);
   mask = heap.alloc(32);
   memory.fill(mask, 0x2a, 8);
 }
@@ -265,25 +267,25 @@ function csi(b: u32): void {
   } else if (b >= 0x20 && b < 0x30) state = CSI_IGNORE;
 }
 
-@inline function lowerAt(i: i32): u32 {
-  return <u32>load<u8>(osc + <usize>i) | 0x20;
+@inline function lowerAt(p: usize, i: i32): u32 {
+  return <u32>load<u8>(p + <usize>i) | 0x20;
 }
 
 /** Only http(s) targets become links: javascript:, data: and friends never reach a browser. */
-function isWebUrl(start: i32, end: i32): bool {
-  for (let i = start; i < end; i++) {
-    const b = load<u8>(osc + <usize>i);
+function isWebUrl(p: usize, end: i32): bool {
+  for (let i = 0; i < end; i++) {
+    const b = load<u8>(p + <usize>i);
     if (b < 0x21 || b > 0x7e) return false;
   }
-  let j = start;
+  let j = 0;
   if (end - j < 8) return false;
-  if (lowerAt(j) != 0x68 || lowerAt(j + 1) != 0x74 || lowerAt(j + 2) != 0x74 || lowerAt(j + 3) != 0x70) return false;
+  if (lowerAt(p, j) != 0x68 || lowerAt(p, j + 1) != 0x74 || lowerAt(p, j + 2) != 0x74 || lowerAt(p, j + 3) != 0x70) return false;
   j += 4;
-  if (lowerAt(j) == 0x73) j++;
+  if (lowerAt(p, j) == 0x73) j++;
   return (
-    load<u8>(osc + <usize>j) == 0x3a &&
-    load<u8>(osc + <usize>j + 1) == 0x2f &&
-    load<u8>(osc + <usize>j + 2) == 0x2f &&
+    load<u8>(p + <usize>j) == 0x3a &&
+    load<u8>(p + <usize>j + 1) == 0x2f &&
+    load<u8>(p + <usize>j + 2) == 0x2f &&
     end - j > 3
   );
 }
@@ -294,9 +296,10 @@ function oscEnd(): void {
   let i = 2;
   while (i < n && load<u8>(osc + <usize>i) != 0x3b) i++;
   hrefLength = 0;
-  if (i < n && isWebUrl(i + 1, n)) {
-    hrefLength = n - i - 1;
-    memory.copy(href, osc + <usize>(i + 1), <usize>hrefLength);
+  if (i < n) {
+    // A link's target is shown too (the status bar, a copied link): masked like the text first.
+    const m = maskInto(osc + <usize>(i + 1), n - i - 1, href);
+    if (isWebUrl(href, m)) hrefLength = m;
   }
   setStyle(penFg, penBg, penAttrs, href, hrefLength);
 }

@@ -1,6 +1,7 @@
 // The fast representation of a line: its UTF-8 text and a list of style runs, used while the
 // line is only appended to (the cursor at its end), which is nearly every line of a build log.
 // Appending is a copy, emitting is a copy with JSON escaping; no per-character cells.
+import { acEmpty, anySpace } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
@@ -16,6 +17,31 @@ export let units: i32 = 0;
 export let runs: usize = 0;
 let runCap: i32 = 0;
 export let runCount: i32 = 0;
+// Seams: offsets where the text stops being one stretch of the bytes the masker released (an
+// escape, a control, a mask or a decoded character between two pieces). Only there can the
+// rendered text hold a secret the masker did not see whole (rendered.ts).
+export let seams: usize = 0;
+let seamCap: i32 = 0;
+export let seamCount: i32 = 0;
+/** Where the last appended piece ended in the input; 0 after anything but ASCII from the input. */
+let lastEnd: usize = 0;
+
+@inline function seam(): void {
+  if (bytes == 0 || (seamCount > 0 && load<i32>(seams + (<usize>(seamCount - 1) << 2)) == bytes)) return;
+  if ((seamCount + 1) * 4 > seamCap) {
+    seams = grow(seams, seamCap, (seamCount + 1) * 4);
+    seamCap = newCapacity(seamCap, (seamCount + 1) * 4);
+  }
+  store<i32>(seams + (<usize>(seamCount++) << 2), bytes);
+}
+
+/** Whether the text may read differently percent-decoded (set by appendAscii and appendCodePoint). */
+export let maybeEncoded = false;
+
+/** A new push or flush: the input buffer moved, so the next piece starts a new stretch. */
+export function breakStretch(): void {
+  lastEnd = 0;
+}
 
 @inline function reserveText(n: i32): void {
   if (n > textCap) {
@@ -42,6 +68,8 @@ export function clearText(): void {
   bytes = 0;
   units = 0;
   runCount = 0;
+  seamCount = 0;
+  maybeEncoded = false;
 }
 
 /**
@@ -54,12 +82,31 @@ export function appendAscii(p: usize, n: i32): i32 {
   if (take <= 0) return 0;
   reserveText(bytes + take + 16);
   startRun(current);
+  if (p != lastEnd) seam();
+  lastEnd = p + <usize>take;
   const dst = text + <usize>bytes;
   // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
   // (masker.ts, parser.ts) and this buffer keep 16 spare bytes for it.
   let i = 0;
-  for (; i + 16 < take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
-  v128.store(dst + <usize>i, v128.load(p + <usize>i));
+  if (acEmpty) {
+    for (; i + 16 < take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
+    v128.store(dst + <usize>i, v128.load(p + <usize>i));
+  } else {
+    // `%` noted on the way, and `+` if a pattern has a space (rendered.ts decodes only text that
+    // may read differently); bytes of the slack may be counted too: a look, never a miss.
+    const percent = i8x16.splat(0x25);
+    const plus = i8x16.splat(anySpace ? 0x2b : 0x25);
+    let seen = i8x16.splat(0);
+    for (; i + 16 < take; i += 16) {
+      const v = v128.load(p + <usize>i);
+      seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+      v128.store(dst + <usize>i, v);
+    }
+    const v = v128.load(p + <usize>i);
+    seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+    v128.store(dst + <usize>i, v);
+    if (v128.any_true(seen)) maybeEncoded = true;
+  }
   bytes += take;
   units += take;
   len += take;
@@ -70,31 +117,102 @@ export function appendAscii(p: usize, n: i32): i32 {
 
 /** Appends one code point at the end of the line; false when it does not fit in 64 KiB. */
 export function appendCodePoint(cp: u32): bool {
-  const size = utf8Len(cp);
-  if (bytes + size > LINE_LIMIT_BYTES) return false;
+  if (bytes + utf8Len(cp) > LINE_LIMIT_BYTES) return false;
+  // Decoded, so not necessarily the input's bytes: a seam before, and one after.
+  seam();
+  lastEnd = 0;
+  if (cp == 0x25 || cp == 0x2b) maybeEncoded = true;
+  appendStyled(cp, current);
+  return true;
+}
+
+/** Appends one code point in `style`; the caller checked the size. */
+function appendStyled(cp: u32, style: i32): void {
   reserveText(bytes + 20);
-  startRun(current);
-  const o = text + <usize>bytes;
-  if (cp < 0x80) store<u8>(o, <u8>cp);
-  else if (cp < 0x800) {
-    store<u8>(o, <u8>(0xc0 | (cp >> 6)));
-    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
-  } else if (cp < 0x10000) {
-    store<u8>(o, <u8>(0xe0 | (cp >> 12)));
-    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
-    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
-  } else {
-    store<u8>(o, <u8>(0xf0 | (cp >> 18)));
-    store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
-    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
-    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
-  }
-  bytes += size;
+  startRun(style);
+  bytes += putUtf8(text + <usize>bytes, cp);
   units += cp >= 0x10000 ? 2 : 1;
   len++;
   cursor = len;
   markUsed();
-  return true;
+}
+
+@inline function putUtf8(o: usize, cp: u32): i32 {
+  if (cp < 0x80) {
+    store<u8>(o, <u8>cp);
+    return 1;
+  }
+  if (cp < 0x800) {
+    store<u8>(o, <u8>(0xc0 | (cp >> 6)));
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 1);
+    return 2;
+  }
+  if (cp < 0x10000) {
+    store<u8>(o, <u8>(0xe0 | (cp >> 12)));
+    store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 1);
+    store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 2);
+    return 3;
+  }
+  store<u8>(o, <u8>(0xf0 | (cp >> 18)));
+  store<u8>(o, <u8>(0x80 | ((cp >> 12) & 0x3f)), 1);
+  store<u8>(o, <u8>(0x80 | ((cp >> 6) & 0x3f)), 2);
+  store<u8>(o, <u8>(0x80 | (cp & 0x3f)), 3);
+  return 4;
+}
+
+/**
+ * Appends `n` cells (code points at `cps`, style ids at `sts`: cells.ts's line going back to text
+ * for emitting); the caller checked the size. One style run at a time, sixteen ASCII cells per step.
+ */
+export function appendCells(cps: usize, sts: usize, n: i32): void {
+  reserveText(bytes + n * 4 + 16);
+  const nonAscii = i32x4.splat(~0x7f);
+  let i = 0;
+  while (i < n) {
+    const st = load<i32>(sts + (<usize>i << 2));
+    startRun(st);
+    const sv = i32x4.splat(st);
+    let j = i + 1;
+    while (j + 4 <= n && i32x4.all_true(i32x4.eq(v128.load(sts + (<usize>j << 2)), sv))) j += 4;
+    while (j < n && load<i32>(sts + (<usize>j << 2)) == st) j++;
+    while (i < j) {
+      if (i + 16 <= j) {
+        const c = cps + (<usize>i << 2);
+        const c0 = v128.load(c);
+        const c1 = v128.load(c, 16);
+        const c2 = v128.load(c, 32);
+        const c3 = v128.load(c, 48);
+        // Narrowing saturates as signed, so test for non-ASCII on the 32-bit lanes first.
+        if (!v128.any_true(v128.and(v128.or(v128.or(c0, c1), v128.or(c2, c3)), nonAscii))) {
+          v128.store(text + <usize>bytes, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
+          bytes += 16;
+          units += 16;
+          i += 16;
+          continue;
+        }
+      }
+      const cp = load<u32>(cps + (<usize>i << 2));
+      bytes += putUtf8(text + <usize>bytes, cp);
+      units += cp >= 0x10000 ? 2 : 1;
+      i++;
+    }
+  }
+  len += n;
+  cursor = len;
+}
+
+/** Replaces the line's text and runs (rendered.ts's masking); `n` bytes, `u` UTF-16 units. */
+export function setText(src: usize, n: i32, u: i32, srcRuns: usize, count: i32): void {
+  reserveText(n + 16);
+  memory.copy(text, src, <usize>n);
+  if (count * 12 > runCap) {
+    runs = grow(runs, runCap, count * 12);
+    runCap = newCapacity(runCap, count * 12);
+  }
+  memory.copy(runs, srcRuns, <usize>(count * 12));
+  runCount = count;
+  bytes = n;
+  units = u;
 }
 
 /** Writes the line as JSON: the text (escaped) and its merged non-default style runs. */

@@ -1,8 +1,20 @@
-// `bun run bench:logs [--json] [--mb N]`: throughput of the WASM pipeline against the TypeScript
-// reference on the same inputs in the same run, secret-count scaling, and memory flatness.
-// Both produce JSON out: the module writes it itself; the reference's objects are stringified.
-import { cpus } from "node:os";
-import { createReferencePipeline, loadLogPipeline, type WasmPipeline } from "../index.ts";
+// `bun run bench:logs [--json] [--mb N] [--rounds N] [--against REF]`: throughput of the WASM pipeline against
+// the TypeScript reference on the same inputs in the same run, secret-count scaling, and memory
+// flatness. Both produce JSON out: the module writes it itself; the reference's objects are
+// stringified. `--against REF` also runs the module as it is at git revision REF, interleaved with
+// this one, and prints each workload's time as a ratio to it (the fair way to compare on a shared
+// machine).
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  createReferencePipeline,
+  type LogPipelineFactory,
+  loadLogPipeline,
+  type WasmPipeline,
+} from "../index.ts";
 import type { LogPipeline } from "../types.ts";
 import { corpusLogs, logWithSecret, progressLog, secrets, singleLine, typicalLog } from "./workloads.ts";
 
@@ -12,12 +24,42 @@ const mbArg = args.indexOf("--mb");
 const MB = mbArg >= 0 ? Number(args[mbArg + 1]) : 32;
 const PIECE = 64 * 1024;
 const factory = await loadLogPipeline();
+const againstArg = args.indexOf("--against");
+const against = againstArg >= 0 ? await factoryAt(args[againstArg + 1]) : null;
+
+/**
+ * The pipeline as it is at a git revision: its wasm/ exported to a temporary directory (outside the
+ * checkout, so test runs never find its tests) with this checkout's node_modules, and built there.
+ */
+async function factoryAt(ref: string): Promise<{ ref: string; factory: LogPipelineFactory }> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const sha = execFileSync("git", ["rev-parse", "--short", ref], { cwd: root }).toString().trim();
+  const dir = join(tmpdir(), `cairn-bench-logs-${sha}`);
+  if (!existsSync(join(dir, "wasm", "index.ts"))) {
+    mkdirSync(dir, { recursive: true });
+    const tar = execFileSync("git", ["archive", sha, "wasm"], { cwd: root, maxBuffer: 1 << 30 });
+    execFileSync("tar", ["-x", "-C", dir], { input: tar });
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  }
+  const module = (await import(join(dir, "wasm", "index.ts"))) as { loadLogPipeline: typeof loadLogPipeline };
+  return { ref: sha, factory: await module.loadLogPipeline() };
+}
 
 type Run = (input: Uint8Array, secrets: string[]) => number;
 
 /** Output bytes, so the work cannot be optimised away. */
 const wasmRun: Run = (input, s) => {
   const p = factory.create({ secrets: s }) as WasmPipeline;
+  let out = 0;
+  for (let at = 0; at < input.length; at += PIECE) out += p.pushJson(input.subarray(at, at + PIECE)).length;
+  out += p.flushJson().length;
+  p.dispose();
+  return out;
+};
+
+/** The same as wasmRun, with the module at `--against REF`. */
+const againstRun: Run = (input, s) => {
+  const p = against!.factory.create({ secrets: s }) as WasmPipeline;
   let out = 0;
   for (let at = 0; at < input.length; at += PIECE) out += p.pushJson(input.subarray(at, at + PIECE)).length;
   out += p.flushJson().length;
@@ -70,13 +112,21 @@ if (corpus) workloads.push(["real CI logs (shared corpus, looped), 1 secret", co
 
 // Rounds interleave every workload and implementation and keep each one's best time, so a
 // burst of load from other processes on a shared machine does not pick the winner.
-const ROUNDS = 5;
-const best = workloads.map(() => ({ wasm: Infinity, wasmObjects: Infinity, js: Infinity }));
+const roundsArg = args.indexOf("--rounds");
+const ROUNDS = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 5;
+const best = workloads.map(() => ({
+  wasm: Infinity,
+  wasmObjects: Infinity,
+  js: Infinity,
+  against: Infinity,
+}));
 for (const [, input, s] of workloads)
-  for (const run of [wasmRun, wasmObjectsRun, jsRun]) run(input.subarray(0, 1 << 20), s);
+  for (const run of [wasmRun, wasmObjectsRun, jsRun, ...(against ? [againstRun] : [])])
+    run(input.subarray(0, 1 << 20), s);
 for (let round = 0; round < ROUNDS; round++) {
   workloads.forEach(([, input, s], i) => {
     best[i].wasm = Math.min(best[i].wasm, time(wasmRun, input, s));
+    if (against) best[i].against = Math.min(best[i].against, time(againstRun, input, s));
     best[i].wasmObjects = Math.min(best[i].wasmObjects, time(wasmObjectsRun, input, s));
     // The reference is slow and steady: three rounds are plenty.
     if (round < 3) best[i].js = Math.min(best[i].js, time(jsRun, input, s));
@@ -88,6 +138,7 @@ const rows = workloads.map(([name, input], i) => ({
   wasm: mbs(input, best[i].wasm),
   wasmObjects: mbs(input, best[i].wasmObjects),
   js: mbs(input, best[i].js),
+  against: mbs(input, best[i].against),
 }));
 
 /** Memory flatness: 1 GB through one instance; linear memory after warm-up vs at the end. */
@@ -115,6 +166,16 @@ for (const r of rows) {
     `${r.workload.padEnd(44)} ${fmt(r.wasm)}   ${fmt(r.wasmObjects)}   ${fmt(r.js)}   ${(r.wasm / r.js).toFixed(2).padStart(6)}×`,
   );
 }
+if (against) {
+  console.log(
+    `\nwasm against the module at ${against.ref} (same run, interleaved): time ratio, > 1 is slower`,
+  );
+  for (const r of rows) {
+    console.log(
+      `${r.workload.padEnd(44)} ${fmt(r.against)} MB/s then, now ${(r.against / r.wasm).toFixed(3)}×`,
+    );
+  }
+}
 const head = rows[0];
 const secretsCost = rows[0].wasm / rows[1].wasm;
 console.log(
@@ -133,6 +194,9 @@ if (json) {
       secrets_100_vs_1: Number(secretsCost.toFixed(2)),
       memory_warm_bytes: memory.warm,
       memory_end_bytes: memory.end,
+      against: against
+        ? { ref: against.ref, time_ratios: rows.map((r) => Number((r.against / r.wasm).toFixed(3))) }
+        : undefined,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, runtime: `bun ${Bun.version}` },
       workloads: rows.map((r) => ({
         ...r,

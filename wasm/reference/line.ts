@@ -3,7 +3,12 @@
 // Mirrored in wasm/assembly/line.ts.
 import { LINE_LIMIT_BYTES } from "../limits.ts";
 import type { LogLine, Span } from "../types.ts";
+import type { Automaton } from "./automaton.ts";
+import { maskedRanges } from "./rendered.ts";
 import type { StyleTable } from "./style.ts";
+
+const STAR = 0x2a;
+const MASK_CELLS = 8;
 
 function utf8Len(cp: number): number {
   return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
@@ -28,6 +33,8 @@ export class Line {
     private readonly styles: StyleTable,
     private readonly sink: LineSink,
     firstLine: number,
+    /** The secrets' automaton, for masking the line's rendered text. */
+    private readonly automaton: () => Automaton,
   ) {
     this.next = firstLine;
   }
@@ -126,7 +133,62 @@ export class Line {
     this.cont = false;
   }
 
+  /**
+   * Masks what a viewer will read: the secrets' patterns found in the line's text (a secret with an
+   * escape sequence or an overwrite in its middle passed the raw-byte masker whole) become one
+   * `********` each, in the style of the first masked character.
+   */
+  private maskText(): void {
+    const ac = this.automaton();
+    if (ac.empty || this.len === 0) return;
+    const bytes = new Uint8Array(this.len * 4);
+    const cellOf = new Int32Array(this.len * 4);
+    let n = 0;
+    for (let i = 0; i < this.len; i++) {
+      const cp = this.cps[i];
+      const size = utf8Len(cp);
+      if (size === 1) bytes[n] = cp;
+      else if (size === 2) bytes.set([0xc0 | (cp >> 6), 0x80 | (cp & 0x3f)], n);
+      else if (size === 3) bytes.set([0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f)], n);
+      else
+        bytes.set(
+          [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f)],
+          n,
+        );
+      cellOf.fill(i, n, n + size);
+      n += size;
+    }
+    const ranges = maskedRanges(ac, bytes, n);
+    if (ranges.length === 0) return;
+    const cps: number[] = [];
+    const sts: number[] = [];
+    let at = 0;
+    for (let k = 0; k < ranges.length; k += 2) {
+      const first = cellOf[ranges[k]];
+      for (let i = at; i < first; i++) {
+        cps.push(this.cps[i]);
+        sts.push(this.sts[i]);
+      }
+      for (let i = 0; i < MASK_CELLS; i++) {
+        cps.push(STAR);
+        sts.push(this.sts[first]);
+      }
+      at = cellOf[ranges[k + 1]] + 1;
+    }
+    for (let i = at; i < this.len; i++) {
+      cps.push(this.cps[i]);
+      sts.push(this.sts[i]);
+    }
+    this.reserve(cps.length);
+    this.cps.set(cps);
+    this.sts.set(sts);
+    this.len = cps.length;
+    this.bytes = 0;
+    for (const cp of cps) this.bytes += utf8Len(cp);
+  }
+
   private emit(): void {
+    this.maskText();
     if (this.units.length < this.len * 2) this.units = new Uint16Array(this.len * 2);
     const units = this.units;
     const spans: Span[] = [];

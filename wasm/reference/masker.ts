@@ -19,6 +19,10 @@ const SCAN = 1;
 
 export class Masker {
   private ac: Automaton = new Automaton([]);
+  /** The live automaton (the rendered-text masking uses it too). */
+  get automaton(): Automaton {
+    return this.ac;
+  }
   /** Bytes not yet released: the tail of the previous push, then the current one. */
   private buf = new Uint8Array(256);
   private len = 0;

@@ -1,7 +1,8 @@
 // Byte-level escape-sequence state machine in the style of the DEC/vte parser. Keeps SGR,
 // OSC 8 (http/https), CR, LF, BS, TAB and ESC[K; drops everything else, malformed or not.
 // Decodes UTF-8 (invalid → U+FFFD, WHATWG rules). Mirrored in wasm/assembly/parser.ts; its states are in parser-states.ts.
-import { CSI_MAX_PARAMS, CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "../limits.ts";
+import { CSI_MAX_PARAMS, CSI_PARAM_MAX, MASK, OSC_LIMIT_BYTES } from "../limits.ts";
+import type { Automaton } from "./automaton.ts";
 import type { Line } from "./line.ts";
 import {
   CSI_IGNORE,
@@ -14,7 +15,10 @@ import {
   STRING,
   STRING_ESC,
 } from "./parser-states.ts";
+import { maskBytes } from "./rendered.ts";
 import { BOLD, DIM, INVERSE, ITALIC, PALETTE, RGB, STRIKE, type StyleTable, UNDERLINE } from "./style.ts";
+
+const MASK_BYTES = new TextEncoder().encode(MASK);
 
 export class Parser {
   private state = GROUND;
@@ -39,6 +43,8 @@ export class Parser {
   constructor(
     private readonly line: Line,
     private readonly styles: StyleTable,
+    /** The secrets' automaton, for masking link targets. */
+    private readonly automaton: () => Automaton,
   ) {}
 
   feed(buf: Uint8Array, start: number, end: number): void {
@@ -284,8 +290,12 @@ export class Parser {
     let i = 2;
     while (i < n && o[i] !== 0x3b) i++;
     let href = "";
-    if (i < n && isWebUrl(o, i + 1, n))
-      href = String.fromCharCode.apply(null, o.subarray(i + 1, n) as unknown as number[]);
+    if (i < n) {
+      // A link's target is shown too (the status bar, a copied link): masked like the text first.
+      const target = maskBytes(this.automaton(), o.subarray(i + 1, n), n - i - 1, MASK_BYTES);
+      if (isWebUrl(target, 0, target.length))
+        href = String.fromCharCode.apply(null, target as unknown as number[]);
+    }
     this.href = href;
     this.styles.set(this.fg, this.bg, this.attrs, href);
   }

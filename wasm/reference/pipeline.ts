@@ -27,8 +27,9 @@ class ReferencePipeline implements LogPipeline, ByteSink {
 
   constructor(opts: LogPipelineOptions) {
     const styles = new StyleTable();
-    this.line = new Line(styles, this.chunker, opts.firstLine ?? 1);
-    this.parser = new Parser(this.line, styles);
+    const automaton = () => this.masker.automaton;
+    this.line = new Line(styles, this.chunker, opts.firstLine ?? 1, automaton);
+    this.parser = new Parser(this.line, styles, automaton);
     for (const s of opts.secrets ?? []) this.addSecret(s);
   }
 

@@ -27,6 +27,13 @@ export const AcquireRequest = z.looseObject({
   ssh_endpoint: z.string().optional().describe("host:port of the builder's SSH server"),
   resource_classes: z.array(z.string()).optional().describe("only jobs of these classes; absent: any"),
 });
+export const GoneBuildersRequest = z.looseObject({
+  builder_ids: z.array(text(100)).max(1000).describe("owners of sandboxes on the asking builder's hosts"),
+});
+export const GoneBuildersResponse = z.object({
+  gone: z.array(z.string()).describe("those revoked on this server"),
+}) satisfies z.ZodType<P.GoneBuildersResponse>;
+
 export const JobPayload = z
   .looseObject({
     lease_id: z.string(),

@@ -164,3 +164,20 @@ export const GithubCallbackQuery = z.object({
   state: z.string().optional().describe("from GitHub; must match the state cookie"),
   error: z.string().optional().describe("set by GitHub when the user refused"),
 });
+
+/** Insights: the last `days` days of a project, a workflow (`workflow`) or a job in it (`job`). */
+export const InsightsQuery = z.object({
+  days: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(90)
+    .optional()
+    .describe("the window: the last N days (1-90, default 30)"),
+  workflow: text(200).optional().describe("a workflow name: that workflow's runs"),
+  job: text(200).optional().describe("a job name (in `workflow`, when given): that job's runs"),
+});
+
+export const InsightsChartQuery = InsightsQuery.extend({
+  metric: z.enum(["duration", "success_rate"]).describe("duration percentiles, or the success rate"),
+});

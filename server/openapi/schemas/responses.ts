@@ -305,6 +305,7 @@ export const SshKey = z.object({
 export const SignInMethods = z.object({
   password: z.boolean().describe("login and password (where the runtime can hash)"),
   token: z.boolean(),
+  token_first: z.boolean().describe("no user has a password yet: the sign-in page offers the token first"),
   github: z.object({ url: z.string() }).nullable().describe("null when GitHub sign-in is not configured"),
 });
 
@@ -320,6 +321,47 @@ export const Session = z.object({
 export const HookResult = z
   .looseObject({ status: z.enum(["created", "duplicate", "ignored", "skipped", "pong"]) })
   .describe("what the delivery did: `created` carries the pipeline");
+
+const insightStats = {
+  runs: z.number().int().describe("finished runs (success or failed)"),
+  successes: z.number().int(),
+  failures: z.number().int(),
+  success_rate: z.number().nullable().describe("successes / runs; null without runs"),
+  duration_ms: z.object({
+    p50: z.number().nullable(),
+    p95: z.number().nullable(),
+    max: z.number().nullable(),
+  }),
+};
+
+export const Insights = z.object({
+  scope: z.object({ workflow: nstr, job: nstr }),
+  window: z.object({ from: time(), to: time(), bucket: z.enum(["hour", "day"]) }),
+  summary: z.object(insightStats),
+  series: z
+    .array(z.object({ start: time(), ...insightStats }))
+    .describe("one entry per bucket, oldest first"),
+  breakdown: z
+    .array(z.object({ name: z.string(), ...insightStats }))
+    .describe("the workflows of a project, or the jobs of a workflow"),
+});
+
+const testId = { classname: z.string(), name: z.string(), file: nstr, runs: z.number().int() };
+
+export const InsightsTests = z.object({
+  slowest: z.array(z.object({ ...testId, mean_s: z.number(), max_s: z.number() })),
+  flaky: z
+    .array(
+      z.object({
+        ...testId,
+        passed: z.number().int(),
+        failed: z.number().int(),
+        failure_rate: z.number().describe("failed / runs"),
+        flaky_commits: z.number().int().describe("commits on which it both failed and passed"),
+      }),
+    )
+    .describe("tests that failed and passed on the same commit"),
+});
 
 export const Pages = {
   Projects: pageOf(Project),

@@ -1,8 +1,7 @@
 // /: recent pipelines across every project, updating live from /api/v1/events.
 import { api, currentSession, subscribeEvents } from "../api.ts";
-import { errorBox, load, loading, setTitle } from "../components.ts";
+import { copyable, errorBox, load, loading, setTitle, shownOnce } from "../components.ts";
 import { h } from "../dom.ts";
-import { navigate } from "../router.ts";
 import type { Page as ListPage, Pipeline, Project } from "../types.ts";
 import { pipelineList } from "./pipeline-list.ts";
 
@@ -84,7 +83,7 @@ function newProjectForm(): HTMLElement {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const p = await api<Project>("/projects", {
+      const p = await api<Project & { webhook_secret: string; webhook_url: string }>("/projects", {
         method: "POST",
         json: {
           name: name.value.trim(),
@@ -92,7 +91,22 @@ function newProjectForm(): HTMLElement {
           ...(branch.value.trim() ? { default_branch: branch.value.trim() } : {}),
         },
       });
-      navigate(`/projects/${p.id}`);
+      // The webhook secret exists only in this answer: show it before leaving, with the URL it goes with.
+      form.replaceWith(
+        h(
+          "div.stack.project-created",
+          null,
+          h("p", null, "Project ", h("strong", null, p.name), " created."),
+          shownOnce("Webhook secret", p.webhook_secret),
+          h(
+            "p.muted",
+            null,
+            "Add a webhook with this URL and secret on the forge (push and pull request events):",
+          ),
+          copyable(p.webhook_url, "Webhook URL", "webhook-url"),
+          h("a.button.primary", { href: `/projects/${p.id}` }, `Open ${p.name}`),
+        ),
+      );
     } catch (err) {
       status.replaceChildren(errorBox(err));
     }

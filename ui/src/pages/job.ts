@@ -2,7 +2,7 @@
 // log viewer, cancel and re-run (with SSH: the `ssh` command), and tabs for artifacts and test
 // results (`?tab=artifacts|tests`, so a tab can be linked to).
 import { api, subscribeEvents } from "../api.ts";
-import { errorBox, load, loading, setTitle, statusBadge, tabs } from "../components.ts";
+import { errorBox, jobLabel, load, loading, setTitle, statusBadge, tabs } from "../components.ts";
 import { h, replace } from "../dom.ts";
 import { duration, isTerminal, localTime } from "../format.ts";
 import { LogViewer } from "../log/viewer.ts";
@@ -23,7 +23,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
   const openSteps = new Set<number>();
 
   const drawHead = (job: Job, pipeline: Pipeline | null) => {
-    setTitle(job.name, pipeline ? `#${pipeline.number}` : "");
+    setTitle(jobLabel(job), pipeline ? `#${pipeline.number}` : "");
     const cancel = h("button.danger", { type: "button", "data-key": "cancel" }, "Cancel job");
     const cancelStatus = h("span.form-status", { "aria-live": "polite" });
     cancel.addEventListener("click", async () => {
@@ -52,7 +52,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         " / ",
         h("a", { href: `/pipelines/${job.pipeline_id}` }, pipeline ? `#${pipeline.number}` : "pipeline"),
         " / ",
-        h("span", { "aria-current": "page" }, job.name),
+        h("span", { "aria-current": "page" }, jobLabel(job)),
       ),
       h(
         "div.page-head",
@@ -60,7 +60,8 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         h(
           "h1",
           null,
-          `Job ${job.name} `,
+          `Job ${jobLabel(job)} `,
+          job.attempt > 1 && h("span.attempt.muted", null, `attempt ${job.attempt} `),
           h("span.job-status", { "data-status": job.status }, statusBadge(job.status)),
         ),
         h("div.actions", null, isTerminal(job.status) ? rerunActions(job) : [cancel, cancelStatus]),
@@ -82,7 +83,27 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
         h("dt", null, "Started"),
         h("dd", null, localTime(job.started_at) || "not yet"),
         h("dt", null, "Attempt"),
-        h("dd", null, String(job.attempt)),
+        h(
+          "dd",
+          null,
+          String(job.attempt),
+          job.superseded_by &&
+            h(
+              "span",
+              null,
+              " (re-run as ",
+              h("a", { href: `/jobs/${job.superseded_by}` }, "a newer attempt"),
+              ")",
+            ),
+        ),
+        job.slice && job.slice.total > 1 && h("dt", null, "Slice"),
+        job.slice &&
+          job.slice.total > 1 &&
+          h(
+            "dd",
+            null,
+            `${job.slice.index + 1} of ${job.slice.total} (CIRCLE_NODE_INDEX ${job.slice.index})`,
+          ),
         h("dt", null, "Executor"),
         h(
           "dd",
@@ -156,6 +177,15 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
   let sshKeys: number | null = null;
   let outputs: ReturnType<typeof tabs> | null = null;
   let wasTerminal = false;
+  /** A failed job opens at its first failing step: that step unfolded, the log at its first line. */
+  const openAtFailure = (job: Job) => {
+    const failing = job.steps.find((s) => s.status === "failed");
+    if (!failing) return;
+    openSteps.add(failing.index);
+    drawSteps(job);
+    if (failing.first_line !== null) viewer?.highlight(failing.first_line);
+  };
+
   const refresh = async () => {
     const job = await api<Job>(`/jobs/${id}`);
     drawHead(job, pipeline);
@@ -224,6 +254,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
     );
     root.replaceChildren(head, outputs.el);
     viewer.start();
+    if (!location.hash) openAtFailure(job);
     if (live) {
       // Steps have no event of their own: poll while the job runs, and on its events.
       poll = setInterval(() => void refresh().catch(() => {}), 2000);

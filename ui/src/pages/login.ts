@@ -8,6 +8,8 @@ import { navigate } from "../router.ts";
 interface SignInMethods {
   password: boolean;
   token: boolean;
+  /** No user has a password yet: the first admin's token is the way in. */
+  token_first?: boolean;
   github: { url: string } | null;
 }
 
@@ -148,23 +150,40 @@ export function loginPage(root: HTMLElement): void {
     );
   const pw = passwordForm();
   const token = tokenForm();
-  root.replaceChildren(
-    h(
-      "div.login-page",
-      null,
-      h("h1", null, "Sign in to Cairn"),
-      github,
-      pw.form,
-      h("p.or.muted", { "aria-hidden": "true" }, "or"),
-      token.form,
-    ),
+  token.form.id = "token-form";
+  // The token form is always one click away, wherever it sits on the page.
+  const toToken = h("a.use-token", { href: "#token-form" }, "Sign in with an API token instead");
+  toToken.addEventListener("click", (e) => {
+    e.preventDefault();
+    token.form.scrollIntoView({ block: "nearest" });
+    token.first.focus();
+  });
+  const or = h("p.or.muted", { "aria-hidden": "true" }, "or");
+  const page = h(
+    "div.login-page",
+    null,
+    h("h1", null, "Sign in to Cairn"),
+    github,
+    toToken,
+    pw.form,
+    or,
+    token.form,
   );
+  root.replaceChildren(page);
   pw.first.focus();
   // GitHub's button only when the server can do it; a password form only where the server hashes.
   api<SignInMethods>("/auth/methods")
     .then((m) => {
       pw.form.hidden = !m.password;
-      if (!m.password && document.activeElement === pw.first) token.first.focus();
+      const tokenFirst = Boolean(m.token_first) || !m.password;
+      if (tokenFirst) {
+        // Before anyone has a password: the token form leads, the password form follows it.
+        page.insertBefore(token.form, pw.form);
+        page.insertBefore(or, pw.form);
+        toToken.hidden = true;
+        if (document.activeElement === pw.first || document.activeElement === document.body)
+          token.first.focus();
+      }
       if (!m.github) return;
       github.replaceChildren(
         ...(githubError ? [githubError] : []),

@@ -1,6 +1,6 @@
 // /pipelines/:id: each workflow's job graph (columns by depth of `requires`, edges drawn in SVG), live.
 import { api, subscribeEvents } from "../api.ts";
-import { load, loading, setTitle, shortSha, statusBadge } from "../components.ts";
+import { jobLabel, load, loading, setTitle, shortSha, statusBadge } from "../components.ts";
 import { h, replace, svg } from "../dom.ts";
 import { ago, duration } from "../format.ts";
 import type { Params } from "../router.ts";
@@ -35,7 +35,8 @@ export function layoutColumns(jobs: JobSummary[]): JobSummary[][] {
 
 function workflowGraph(jobs: JobSummary[]): HTMLElement {
   const edges = svg("svg", { class: "edges", "aria-hidden": "true" }) as SVGSVGElement;
-  const nodes = new Map<string, HTMLElement>();
+  // Slices of a parallel job share its name: every slice is a node, and every edge reaches each.
+  const nodes = new Map<string, HTMLElement[]>();
   const colOf = new Map<string, number>();
   const columns = layoutColumns(jobs).map((col, ci) =>
     h(
@@ -45,13 +46,18 @@ function workflowGraph(jobs: JobSummary[]): HTMLElement {
         colOf.set(j.name, ci);
         const node = h(
           "a.job-node",
-          { href: `/jobs/${j.id}`, "data-job": j.name, "data-status": j.status },
-          h("span.job-name", null, j.name),
+          {
+            href: `/jobs/${j.id}`,
+            "data-job": j.name,
+            "data-status": j.status,
+            ...(j.slice && j.slice.total > 1 ? { "data-slice": String(j.slice.index) } : {}),
+          },
+          h("span.job-name", null, jobLabel(j)),
           statusBadge(j.approval === "pending" ? "on-hold" : j.status),
           (j.attempt ?? 1) > 1 && h("span.attempt.muted", null, `attempt ${j.attempt}`),
           j.requires.length > 0 && h("span.visually-hidden", null, `, requires ${j.requires.join(", ")}`),
         );
-        nodes.set(j.name, node);
+        nodes.set(j.name, [...(nodes.get(j.name) ?? []), node]);
         return h("li", null, node);
       }),
     ),
@@ -62,24 +68,37 @@ function workflowGraph(jobs: JobSummary[]): HTMLElement {
     edges.setAttribute("width", String(graph.scrollWidth));
     edges.setAttribute("height", String(graph.scrollHeight));
     edges.replaceChildren();
+    const drawn = new Set<HTMLElement>();
     for (const j of jobs) {
-      const to = nodes.get(j.name)!.getBoundingClientRect();
-      for (const r of j.requires) {
-        const fromEl = nodes.get(r);
-        if (!fromEl) continue;
-        const from = fromEl.getBoundingClientRect();
-        const x1 = from.right - box.left + graph.scrollLeft;
-        const y1 = from.top + from.height / 2 - box.top;
-        const x2 = to.left - box.left + graph.scrollLeft;
-        const y2 = to.top + to.height / 2 - box.top;
-        const mx = (x1 + x2) / 2;
-        // An edge that skips a column would run behind the nodes in between: bend it below them.
-        const skips = (colOf.get(j.name) ?? 0) - (colOf.get(r) ?? 0) > 1;
-        const bend = Math.max(from.height, to.height) * 0.9;
-        const d = skips
-          ? `M${x1},${y1} C${x1 + 40},${y1 + bend} ${x2 - 40},${y2 + bend} ${x2},${y2}`
-          : `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
-        edges.appendChild(svg("path", { d, class: "edge" }));
+      for (const toEl of nodes.get(j.name)!) {
+        // One set of edges per node: the slices of a name are all in `jobs`, each once.
+        if (drawn.has(toEl)) continue;
+        drawn.add(toEl);
+        const to = toEl.getBoundingClientRect();
+        for (const r of j.requires) {
+          for (const fromEl of nodes.get(r) ?? []) {
+            const from = fromEl.getBoundingClientRect();
+            const x1 = from.right - box.left + graph.scrollLeft;
+            const y1 = from.top + from.height / 2 - box.top;
+            const x2 = to.left - box.left + graph.scrollLeft;
+            const y2 = to.top + to.height / 2 - box.top;
+            const mx = (x1 + x2) / 2;
+            // An edge that skips a column would run behind the nodes in between: bend it below them.
+            const skips = (colOf.get(j.name) ?? 0) - (colOf.get(r) ?? 0) > 1;
+            const bend = Math.max(from.height, to.height) * 0.9;
+            const d = skips
+              ? `M${x1},${y1} C${x1 + 40},${y1 + bend} ${x2 - 40},${y2 + bend} ${x2},${y2}`
+              : `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+            edges.appendChild(
+              svg("path", {
+                d,
+                class: "edge",
+                "data-from": fromEl.getAttribute("href") ?? "",
+                "data-to": toEl.getAttribute("href") ?? "",
+              }),
+            );
+          }
+        }
       }
     }
   };

@@ -43,7 +43,12 @@ export function projectPage(root: HTMLElement, { id }: Params): () => void {
         null,
         h("h1", null, project.name),
         live.el,
-        h("div.actions", null, h("a.button", { href: `/projects/${id}/settings` }, "Project settings")),
+        h(
+          "div.actions",
+          null,
+          h("a.button", { href: `/projects/${id}/insights` }, "Insights"),
+          h("a.button", { href: `/projects/${id}/settings` }, "Project settings"),
+        ),
       ),
       h(
         "dl.facts",

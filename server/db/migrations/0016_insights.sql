@@ -1,0 +1,1 @@
+CREATE INDEX `jobs_project_finished` ON `jobs` (`project_id`,`finished_at`);
