@@ -21,6 +21,7 @@ import { hookRoutes } from "./routes/hooks.ts";
 import { insightRoutes } from "./routes/insights.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
+import { oidcRoutes } from "./routes/oidc.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -90,6 +91,8 @@ export function createApp(deps: AppDeps) {
   api.route("/", tokenRoutes(deps));
   api.route("/", memberRoutes(deps));
   app.route("/api/v1", api);
+  // The OIDC issuer's discovery document and JWKS (jobs' identity tokens).
+  app.route("/", oidcRoutes(deps));
   // The web UI: /assets/* and index.html for its pages (after the API, which it never shadows).
   app.route("/", uiRoutes());
 

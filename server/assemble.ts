@@ -16,6 +16,7 @@ import { githubOAuthFromEnv } from "./routes/auth-github.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
+import { OidcIssuer } from "./services/oidc.ts";
 import { isTerminal, Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
@@ -81,16 +82,26 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   if (!Number.isInteger(sshWindow) || sshWindow < 1)
     throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
   const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl, sshWindow);
+  const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
+  // deps.publicUrl is read when a token is made, so the issuer is always where discovery is served.
+  let deps: AppDeps | undefined;
+  const oidc = new OidcIssuer(init.db, keyring, {
+    issuer: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
+    audience: process.env.CAIRN_OIDC_AUDIENCE || "cairn",
+  });
   // A context's restrictions are checked here: a job that may not use one fails before it starts.
+  // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
   scheduler.jobSecrets = async (projectId, contexts, jobId) =>
-    delivered.remember(jobId, await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId)));
+    delivered.remember(jobId, {
+      ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
+      ...(await oidc.tokensForJob(jobId)),
+    });
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const templates = templateTableFromEnv(process.env);
   scheduler.templates = templates;
   const testResults = new TestResultService(init.db);
   scheduler.testTimings = (projectId, jobName, pipelineId) =>
     testResults.timings(projectId, jobName, pipelineId);
-  const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
   // Commit statuses go back to the forge in the background, from the events this process emits.
   const statuses = new StatusReporter({
     db: init.db,
@@ -105,7 +116,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     const privateKey = project ? deployKeyOf(keyring, project) : null;
     return project && privateKey ? { privateKey, knownHosts: project.knownHosts } : null;
   };
-  const deps: AppDeps = {
+  deps = {
     db: init.db,
     source: createGitMirror(join(config.dataDir, "repos"), mirrorCredentials),
     logs,
@@ -113,6 +124,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     scheduler,
     events,
     streams: new StreamGuard(init.db),
+    oidc,
     templates,
     version: VERSION,
     tls: opts.tls ?? false,

@@ -8,6 +8,7 @@ import type { LogService } from "./logs/service.ts";
 import type { GithubOAuthConfig } from "./routes/auth-github.ts";
 import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
+import type { OidcIssuer } from "./services/oidc.ts";
 import type { TemplateTable } from "./services/pipelines.ts";
 import type { Scheduler } from "./services/scheduler.ts";
 import type { SecretStore } from "./services/secret-store.ts";
@@ -22,6 +23,8 @@ export interface AppDeps {
   blobs: BlobStore;
   scheduler: Scheduler;
   events: EventLog;
+  /** Signs jobs' OIDC identity tokens; serves discovery and the JWKS. */
+  oidc: OidcIssuer;
   /** Open SSE/WebSocket streams, ended when their authority is revoked. */
   streams: StreamGuard;
   templates: TemplateTable;

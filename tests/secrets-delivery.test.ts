@@ -145,11 +145,18 @@ describe("a job payload as it travels", () => {
   });
 
   test("opens with this builder's private key: project vars, then the context's (which win)", () => {
-    expect(openSealedSecrets(payload.secrets!, b64(keys.secretKey), payload.job.id)).toEqual({
+    // The job's OIDC identity tokens travel with its secrets (tests/oidc.test.ts verifies them).
+    const { CIRCLE_OIDC_TOKEN, CIRCLE_OIDC_TOKEN_V2, ...vars } = openSealedSecrets(
+      payload.secrets!,
+      b64(keys.secretKey),
+      payload.job.id,
+    );
+    expect(vars).toEqual({
       API_KEY: SECRETS.API_KEY,
       SHARED: SECRETS.CONTEXT_SHARED,
       DEPLOY_TOKEN: SECRETS.DEPLOY_TOKEN,
     });
+    expect([CIRCLE_OIDC_TOKEN, CIRCLE_OIDC_TOKEN_V2].every((t) => t.split(".").length === 3)).toBe(true);
     // The builder's runner does the same with its key.
     expect(openJobSecrets({ boxSecretKey: b64(keys.secretKey) }, payload).API_KEY).toBe(SECRETS.API_KEY);
     expect(payload.environment.FROM_CONFIG).toBe("config-value");

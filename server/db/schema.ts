@@ -512,6 +512,18 @@ export const userSshKeys = sqliteTable(
   ],
 );
 
+/**
+ * Keys that sign jobs' OIDC identity tokens (services/oidc.ts): RS256, the private half (PKCS#8) sealed
+ * with `oidc:<kid>`, the public half as a JWK. The newest signs; older ones stay published in the JWKS
+ * until no token they signed can still be valid, then are deleted.
+ */
+export const oidcKeys = sqliteTable("oidc_keys", {
+  kid: text("kid").primaryKey(),
+  privateKey: text("private_key").notNull(),
+  publicJwk: text("public_jwk").notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
 /** Per-project roles; org admins (users.role = admin) hold every role everywhere. */
 export const projectMembers = sqliteTable(
   "project_members",

@@ -12,6 +12,7 @@ import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { requireJobRole } from "../services/access.ts";
 import { isTerminal } from "../services/scheduler.ts";
+import type { StreamLease } from "../services/stream-guard.ts";
 
 const PING_MS = 15_000;
 
@@ -117,11 +118,15 @@ export const logRoutes = (deps: AppDeps) => {
         const jobId = c.req.param("id")!;
         const from = Number(c.req.query("from") ?? 0);
         const abort = new AbortController();
-        const lease = deps.streams.open(c.get("user"), [c.get("streamProject")]);
+        const user = c.get("user");
+        const projectId = c.get("streamProject");
+        // Held from the moment the socket opens (an upgrade that never opens holds nothing).
+        let lease: StreamLease | null = null;
         const revoked = () => abort.abort();
-        lease.signal.addEventListener("abort", revoked);
         return {
           async onOpen(_evt, ws) {
+            lease = deps.streams.open(user, [projectId]);
+            lease.signal.addEventListener("abort", revoked);
             try {
               for await (const ev of followLog(db, logs, jobId, from, {
                 pingMs: PING_MS,
@@ -142,7 +147,7 @@ export const logRoutes = (deps: AppDeps) => {
           },
           onClose() {
             abort.abort();
-            lease.close();
+            lease?.close();
           },
         };
       }),

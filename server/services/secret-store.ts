@@ -6,11 +6,12 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
-import { contextEnvVars, contexts, jobs, logRaw, projectEnvVars, projects } from "../db/schema.ts";
+import { contextEnvVars, contexts, jobs, logRaw, oidcKeys, projectEnvVars, projects } from "../db/schema.ts";
 import { type Keyring, open, type SealedRow, SecretsError, seal, secretHint } from "../secrets/index.ts";
 import type { DbOrTx } from "./audit.ts";
 import { checkContextUse } from "./context-restrictions.ts";
 import { newId } from "./ids.ts";
+import { oidcKeyContext } from "./oidc.ts";
 import type { Values } from "./restriction-expression.ts";
 
 export type SecretScope = { kind: "project"; id: string } | { kind: "context"; id: string };
@@ -177,8 +178,8 @@ export class SecretStore {
   }
 
   /**
-   * Every sealed value in the database, for `rotate-key`: env vars, context vars and the sealed raw log
-   * tail. Each comes with a conditional write (only if the row still holds the envelope that was read).
+   * Every sealed value in the database, for `rotate-key`: env vars, context vars, projects' sealed
+   * columns, OIDC signing keys and the sealed raw log tail. Each comes with a conditional write (only if the row still holds the envelope that was read).
    */
   async sealedRows(): Promise<{
     rows: SealedRow[];
@@ -234,6 +235,17 @@ export class SecretStore {
           return u.rowsAffected;
         });
       }
+    }
+    for (const r of await this.db.select().from(oidcKeys)) {
+      const label = `oidc_keys kid=${r.kid}`;
+      rows.push({ label, envelope: r.privateKey, context: oidcKeyContext(r.kid) });
+      writers.set(label, async (envelope, old) => {
+        const u = await this.db
+          .update(oidcKeys)
+          .set({ privateKey: envelope })
+          .where(and(eq(oidcKeys.kid, r.kid), eq(oidcKeys.privateKey, old)));
+        return u.rowsAffected;
+      });
     }
     for (const r of await this.db.select().from(logRaw)) {
       const label = `log_raw job=${r.jobId} offset=${r.offset}`;

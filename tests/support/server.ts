@@ -12,7 +12,7 @@ export interface TestServer {
   url: string;
   token: string;
   dataDir: string;
-  /** The in-process server's ports and services, for tests that must reach inside (hold commits, say). */
+  /** The in-process server's ports and services, for tests that must reach inside (hold commits, set publicUrl once it listens). */
   deps: Awaited<ReturnType<typeof assemble>>["deps"];
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   stop(): Promise<void>;
