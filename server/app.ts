@@ -20,6 +20,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { hookRoutes } from "./routes/hooks.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
+import { orbRoutes } from "./routes/orbs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", eventRoutes(deps));
   api.route("/", envVarRoutes(deps));
   api.route("/", contextRoutes(deps));
+  api.route("/", orbRoutes(deps));
   api.route("/", auditRoutes(deps));
   api.route("/", userRoutes(deps));
   api.route("/", tokenRoutes(deps));

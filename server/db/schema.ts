@@ -135,6 +135,8 @@ export const pipelines = sqliteTable(
       .notNull()
       .default("queued"),
     configPath: text("config_path").notNull(),
+    /** Published orbs the config declared, as resolved at trigger time: JSON {alias: "ns/name@X.Y.Z"}. */
+    orbs: text("orbs"),
     createdAt: integer("created_at").notNull().default(now),
     finishedAt: integer("finished_at"),
   },
@@ -399,6 +401,24 @@ export const caches = sqliteTable(
     uniqueIndex("caches_project_key").on(t.projectId, t.key),
     index("caches_project_created").on(t.projectId, t.createdAt),
   ],
+);
+
+/** One published version of an orb (`cairn orb publish ns/name@X.Y.Z`): immutable once stored. */
+export const orbVersions = sqliteTable(
+  "orb_versions",
+  {
+    id: text("id").primaryKey(),
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    version: text("version").notNull(),
+    /** The packed orb YAML, as `cairn orb pack` printed it. */
+    body: text("body").notNull(),
+    /** sha256 of the body, hex. */
+    digest: text("digest").notNull(),
+    publishedBy: text("published_by").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("orb_versions_ref").on(t.namespace, t.name, t.version)],
 );
 
 /** One stored file of a job (`store_artifacts`): its path as shown, its size, its blob. */

@@ -1,13 +1,14 @@
 // Creating a pipeline: resolve the ref, read the config at that commit, plan its workflows, and
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
-import { parseConfig, planPipeline } from "../config/index.ts";
+import { declaredOrbRefs, parseConfig, planPipeline } from "../config/index.ts";
 import type { ConfigError, JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
 import type { SourcePort } from "../source/git-mirror.ts";
 import { newId } from "./ids.ts";
+import { resolveOrbs } from "./orbs.ts";
 import type { TemplateTable } from "./templates.ts";
 
 /** `.cairn/config.yml` wins over `.circleci/config.yml`. */
@@ -67,8 +68,12 @@ export async function createPipeline(
     );
   }
 
-  const parsed = parseConfig(text, configPath);
+  // Published orbs are resolved now, at trigger time, and their versions recorded on the pipeline.
+  const refs = declaredOrbRefs(text);
+  const orbs = refs.length > 0 ? await resolveOrbs(deps.db, refs) : undefined;
+  const parsed = parseConfig(text, configPath, orbs ? { orbs } : {});
   if (!parsed.config || parsed.errors.length > 0) throw invalidConfig(parsed.errors);
+  const resolvedOrbs = parsed.config.orbs;
   // A webhook names the branch its sha was pushed to.
   const branch = ref.branch ?? input.branch ?? null;
   const plans = planPipeline(parsed.config, {
@@ -102,6 +107,7 @@ export async function createPipeline(
       trigger: input.trigger ?? "api",
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
       configPath,
+      ...(Object.keys(resolvedOrbs).length > 0 ? { orbs: JSON.stringify(resolvedOrbs) } : {}),
     });
     const created: {
       id: string;

@@ -117,6 +117,9 @@ export const Pipeline = z.object({
   trigger: z.string().describe("api, webhook, …"),
   metadata: anyObject.nullable().describe("what triggered it: the webhook delivery, the pull request"),
   config_path: nstr,
+  orbs: z
+    .record(z.string(), z.string())
+    .describe("published orbs the config declared, by alias, as resolved at trigger time (ns/name@X.Y.Z)"),
   created_at: time(),
   finished_at: ntime(),
   workflows: z.array(z.object({ id: z.string(), name: z.string(), status: z.string() })),
@@ -229,6 +232,19 @@ export const TestResults = z.object({
 
 export const Context = z.object({ id: z.string(), name: z.string(), created_at: time() });
 
+export const OrbVersionSummary = z.object({ version: z.string(), digest: z.string(), created_at: time() });
+export const Orb = z.object({
+  name: z.string().describe("namespace/name"),
+  versions: z.array(OrbVersionSummary),
+});
+export const OrbVersion = z.object({
+  name: z.string(),
+  version: z.string(),
+  digest: z.string().describe("sha256 of body, hex"),
+  body: z.string().describe("the packed orb YAML"),
+  created_at: time(),
+});
+
 export const Builder = z.object({
   id: z.string(),
   name: z.string(),
@@ -316,6 +332,7 @@ export const Pages = {
   SecretVars: pageOf(SecretVar),
   Artifacts: pageOf(Artifact),
   Contexts: pageOf(Context),
+  Orbs: pageOf(Orb),
   Builders: pageOf(Builder),
   AuditEvents: pageOf(AuditEvent),
   Users: pageOf(User),
