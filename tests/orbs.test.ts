@@ -2,7 +2,8 @@
 // ../shared/corpus/orbs), immutable versions, audit, and a pipeline that resolves `circleci/node@7`
 // at trigger time, records the version, and hands a builder the orb's expanded steps.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packOrb } from "../server/orbs/pack.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
@@ -117,3 +118,53 @@ test("an orb the registry lacks: the error names the orb, the version and the pu
     "orb `node` (circleci/node@8.1): circleci/node has no published version matching 8.1; publish it with `cairn orb pack SRC_DIR > orb.yml && cairn orb publish circleci/node@X.Y.Z orb.yml`",
   );
 });
+
+test("the cairn CLI: orb pack | publish | list | info, and config validate resolving orbs through the server", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "cairn-orb-cli-"));
+  try {
+    const env = {
+      ...process.env,
+      CAIRN_SERVER: server.url,
+      CAIRN_TOKEN: server.token,
+      CAIRN_CLI_CONFIG: join(dir, "cli.json"),
+      NO_COLOR: "1",
+    };
+    // Spawned asynchronously: the server answering the CLI runs in this test's own event loop.
+    const cairn = async (...argv: string[]) => {
+      const p = Bun.spawn([process.execPath, join(import.meta.dir, "../server/cairn-cli.ts"), ...argv], {
+        env,
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [stdout, stderr, code] = await Promise.all([
+        new Response(p.stdout).text(),
+        new Response(p.stderr).text(),
+        p.exited,
+      ]);
+      return { code, stdout, stderr };
+    };
+    const packed = await cairn("orb", "pack", join(ORBS, "python-orb-v4.0.0/src"));
+    expect(packed.code).toBe(0);
+    writeFileSync(join(dir, "python.yml"), packed.stdout);
+    const published = await cairn("orb", "publish", "circleci/python@4.0.0", join(dir, "python.yml"));
+    expect({ code: published.code, out: published.stdout }).toMatchObject({ code: 0 });
+    expect(published.stdout).toStartWith("Published circleci/python@4.0.0 (sha256 ");
+    expect((await cairn("orb", "publish", "circleci/python@4.0.0", join(dir, "python.yml"))).code).toBe(1);
+    expect((await cairn("orb", "list")).stdout).toContain("circleci/python  4.0.0");
+    expect((await cairn("orb", "info", "circleci/python")).stdout).toContain("circleci/python@4.0.0");
+
+    writeFileSync(
+      join(dir, "config.yml"),
+      `version: 2.1
+orbs: {python: circleci/python@4, spare: circleci/python@4.0}
+workflows:
+  w: {jobs: [{python/test: {pkg-manager: pip}}]}
+`,
+    );
+    const valid = await cairn("config", "validate", join(dir, "config.yml"));
+    expect(valid.stdout).toBe(`${join(dir, "config.yml")}: valid\n`);
+    expect(valid.stderr).toContain("warning: orb `spare` (circleci/python@4.0) is declared but never used");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
