@@ -168,3 +168,25 @@ workflows:
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);
+
+test("a trigger with an invalid config answers 422 and keeps a pipeline in state error with every problem", async () => {
+  const repo = createRepo();
+  repo.commit({
+    ".circleci/config.yml": "version: 2.1\norbs: {node: circleci/node@99}\njobs:\n  build:\n    steps: 3\n",
+  });
+  const project = (await (
+    await server.api("/api/v1/projects", { method: "POST", json: { name: "invalid", repo_url: repo.bare } })
+  ).json()) as { id: string };
+  const res = await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+    method: "POST",
+    json: { branch: "main" },
+  });
+  expect(res.status).toBe(422);
+  const { error } = (await res.json()) as { error: { details: { pipeline: { id: string } } } };
+  const kept = (await (await server.api(`/api/v1/pipelines/${error.details.pipeline.id}`)).json()) as {
+    status: string;
+    config_errors: { line: number; col: number }[];
+  };
+  expect(kept.status).toBe("error");
+  expect(kept.config_errors.map((e) => `${e.line}:${e.col}`)).toEqual(["2:8", "4:3", "5:12"]);
+});

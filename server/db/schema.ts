@@ -131,10 +131,13 @@ export const pipelines = sqliteTable(
     trigger: text("trigger").notNull().default("api"),
     /** What triggered it, as JSON (webhook delivery, pull request number and refs); null for the API. */
     metadata: text("metadata"),
-    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled"] })
+    /** `error`: the config could not be planned; `configErrors` says why and nothing runs. */
+    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled", "error"] })
       .notNull()
       .default("queued"),
     configPath: text("config_path").notNull(),
+    /** Every problem of an `error` pipeline's config: JSON [{file, line, col, message}]. */
+    configErrors: text("config_errors"),
     /** Published orbs the config declared, as resolved at trigger time: JSON {alias: "ns/name@X.Y.Z"}. */
     orbs: text("orbs"),
     createdAt: integer("created_at").notNull().default(now),

@@ -72,7 +72,16 @@ export async function createPipeline(
   const refs = declaredOrbRefs(text);
   const orbs = refs.length > 0 ? await resolveOrbs(deps.db, refs) : undefined;
   const parsed = parseConfig(text, configPath, orbs ? { orbs } : {});
-  if (!parsed.config || parsed.errors.length > 0) throw invalidConfig(parsed.errors);
+  if (!parsed.config || parsed.errors.length > 0) {
+    // Kept as a pipeline in state `error` listing every problem, so a bad push leaves a trace.
+    const pipeline = await createErrorPipeline(deps.db, project, input, {
+      sha,
+      branch: ref.branch ?? input.branch ?? null,
+      configPath,
+      errors: parsed.errors,
+    });
+    throw invalidConfig(parsed.errors, pipeline);
+  }
   const resolvedOrbs = parsed.config.orbs;
   // A webhook names the branch its sha was pushed to.
   const branch = ref.branch ?? input.branch ?? null;
@@ -168,13 +177,66 @@ export async function createPipeline(
   });
 }
 
-function invalidConfig(errors: ConfigError[]): Unprocessable {
+/** The error a trigger answers; `pipeline` is the `error` pipeline that records it, when one was made. */
+function invalidConfig(errors: ConfigError[], pipeline?: ErrorPipeline): Unprocessable {
   const lines = errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message}`);
   return new Unprocessable(
     "config_invalid",
     lines.length === 1 ? lines[0] : `${lines.length} problems in the config:\n${lines.join("\n")}`,
-    { errors },
+    { errors, ...(pipeline ? { pipeline } : {}) },
   );
+}
+
+export interface ErrorPipeline {
+  id: string;
+  number: number;
+  sha: string;
+  branch: string | null;
+  status: "error";
+  errors: ConfigError[];
+  workflows: [];
+  jobs: [];
+}
+
+/** A pipeline whose config cannot run: state `error`, every problem kept, no workflows. */
+async function createErrorPipeline(
+  db: Db,
+  project: typeof projects.$inferSelect,
+  input: TriggerInput,
+  at: { sha: string; branch: string | null; configPath: string; errors: ConfigError[] },
+): Promise<ErrorPipeline> {
+  return db.transaction(async (tx) => {
+    const [{ number }] = await tx
+      .update(projects)
+      .set({ nextPipelineNumber: sql`${projects.nextPipelineNumber} + 1` })
+      .where(eq(projects.id, project.id))
+      .returning({ number: sql<number>`${projects.nextPipelineNumber} - 1` });
+    const id = newId();
+    await tx.insert(pipelines).values({
+      id,
+      projectId: project.id,
+      number,
+      branch: at.branch,
+      tag: input.tag ?? null,
+      sha: at.sha,
+      trigger: input.trigger ?? "api",
+      metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+      configPath: at.configPath,
+      status: "error",
+      configErrors: JSON.stringify(at.errors),
+      finishedAt: Date.now(),
+    });
+    return {
+      id,
+      number,
+      sha: at.sha,
+      branch: at.branch,
+      status: "error",
+      errors: at.errors,
+      workflows: [],
+      jobs: [],
+    };
+  });
 }
 
 /**

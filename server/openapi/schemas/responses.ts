@@ -113,13 +113,16 @@ export const Pipeline = z.object({
   branch: nstr,
   tag: nstr,
   sha: z.string(),
-  status: z.string().describe("queued, running, success, failed or canceled"),
+  status: z.string().describe("queued, running, success, failed, canceled, or error (the config cannot run)"),
   trigger: z.string().describe("api, webhook, …"),
   metadata: anyObject.nullable().describe("what triggered it: the webhook delivery, the pull request"),
   config_path: nstr,
   orbs: z
     .record(z.string(), z.string())
     .describe("published orbs the config declared, by alias, as resolved at trigger time (ns/name@X.Y.Z)"),
+  config_errors: z
+    .array(z.object({ file: z.string(), line: z.number().int(), col: z.number().int(), message: z.string() }))
+    .describe("an `error` pipeline's problems, every one; empty otherwise"),
   created_at: time(),
   finished_at: ntime(),
   workflows: z.array(z.object({ id: z.string(), name: z.string(), status: z.string() })),
