@@ -8,6 +8,7 @@ import { buildersPage } from "./pages/builders.ts";
 import { dashboardPage } from "./pages/dashboard.ts";
 import { jobPage } from "./pages/job.ts";
 import { loginPage } from "./pages/login.ts";
+import { orbsPage } from "./pages/orbs.ts";
 import { pipelinePage } from "./pages/pipeline.ts";
 import { projectPage } from "./pages/project.ts";
 import { projectSettingsPage } from "./pages/project-settings.ts";
@@ -21,6 +22,7 @@ route("/projects/:id/settings", projectSettingsPage);
 route("/pipelines/:id", pipelinePage);
 route("/jobs/:id", jobPage);
 route("/builders", buildersPage);
+route("/orbs", orbsPage);
 route("/audit", auditPage);
 route("/settings", accountPage);
 
@@ -33,6 +35,7 @@ const nav = h(
   { "aria-label": "Main" },
   h("a", { href: "/" }, "Dashboard"),
   h("a", { href: "/builders" }, "Builders"),
+  h("a", { href: "/orbs" }, "Orbs"),
   h("a.admin-only", { href: "/audit" }, "Audit log"),
   h("a", { href: "/settings" }, "Settings"),
 );
