@@ -22,6 +22,7 @@ import { insightRoutes } from "./routes/insights.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { memberRoutes } from "./routes/members.ts";
 import { oidcRoutes } from "./routes/oidc.ts";
+import { orbRoutes } from "./routes/orbs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", eventRoutes(deps));
   api.route("/", envVarRoutes(deps));
   api.route("/", contextRoutes(deps));
+  api.route("/", orbRoutes(deps));
   api.route("/", auditRoutes(deps));
   api.route("/", userRoutes(deps));
   api.route("/", tokenRoutes(deps));

@@ -2,7 +2,7 @@
 import { artifacts } from "./cairn/artifacts.ts";
 import { CliError } from "./cairn/client.ts";
 import { approve, cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
-import { orb } from "./cairn/orbs.ts";
+import { orb, serverOrbs } from "./cairn/orbs.ts";
 import { runConfigCli } from "./config/cli.ts";
 
 const USAGE = `usage: cairn <command> [--json]
@@ -19,9 +19,11 @@ const USAGE = `usage: cairn <command> [--json]
   artifacts download JOB [--path P] [--dest DIR]
                                        a job's artifacts (or those under P), streamed into DIR
   config validate|process FILE [--orb-dir DIR]
-                                       check or expand a CircleCI config, offline (packed orbs
-                                       from DIR/<namespace>/<name>@<X.Y.Z>.yml)
-  orb pack SRC_DIR                     an orb source tree (@orb.yml, commands/, jobs/, …) as one orb YAML`;
+                                       check or expand a CircleCI config (orbs from the server when
+                                       logged in, or packed in DIR/<namespace>/<name>@<X.Y.Z>.yml)
+  orb pack SRC_DIR                     an orb source tree (@orb.yml, commands/, jobs/, …) as one orb YAML
+  orb publish NAMESPACE/NAME@X.Y.Z FILE  publish a packed orb (admins; versions are immutable)
+  orb list | orb info NAMESPACE/NAME[@X.Y.Z]`;
 
 const io = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
 
@@ -35,7 +37,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   rerun,
   env,
   artifacts,
-  config: (argv) => runConfigCli(argv, io),
+  config: (argv) => runConfigCli(argv, { ...io, orbs: serverOrbs }),
   orb,
 };
 

@@ -220,7 +220,7 @@ describe("commit statuses", () => {
 });
 
 describe("a push whose config cannot run", () => {
-  test("is refused, and the forge gets one error status saying why", async () => {
+  test("makes a pipeline in state error listing every problem; the hook answers 201; the forge gets one error status saying why", async () => {
     const broken = repo.commit(
       { ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: 3\n" },
       "broken",
@@ -230,13 +230,26 @@ describe("a push whose config cannot run", () => {
       event: "push",
       body: JSON.stringify(pushPayload("broken", broken)),
     });
-    expect(res.status).toBe(422);
+    expect(res.status).toBe(201);
+    const { pipeline } = (await res.json()) as { pipeline: { id: string; status: string } };
+    expect(pipeline.status).toBe("error");
+    const kept = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as {
+      status: string;
+      config_errors: { file: string; line: number; col: number; message: string }[];
+      workflows: unknown[];
+    };
+    expect(kept.status).toBe("error");
+    expect(kept.workflows).toEqual([]);
+    expect(kept.config_errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message}`)).toEqual([
+      ".circleci/config.yml:3:3: job `build` has no executor: give it `docker`, `machine` or `executor`",
+      ".circleci/config.yml:4:12: job `build`: `steps` must be a list, not number 3",
+    ]);
     await github.waitFor((r) => statuses(r).some((x) => x.path.endsWith(broken) && x.body.state === "error"));
     const error = statuses(github.requests).find((x) => x.path.endsWith(broken));
     expect(error?.body).toMatchObject({
       state: "error",
       context: "cairn",
-      target_url: `${PUBLIC_URL}/projects/${projectId}`,
+      target_url: `${PUBLIC_URL}/pipelines/${pipeline.id}`,
     });
     expect(error?.body.description).toContain(
       "2 problems in the config: .circleci/config.yml:3:3: job `build` has no executor",

@@ -66,8 +66,8 @@ test("a job requiring [success, failed] runs after a failure; a no-op gate is ne
   expect(status).toEqual({
     build: "failed",
     report: "success",
-    gate: "canceled",
-    deploy: "canceled",
+    gate: "not_run",
+    deploy: "not_run",
     cleanup: "success",
   });
   expect(p.status).toBe("failed");
@@ -90,7 +90,7 @@ test("a no-op job succeeds by itself once its requirements are met, and its depe
   const status = Object.fromEntries(p.jobs.map((j) => [j.name, j.status]));
   expect(status).toMatchObject({ build: "success", report: "success", gate: "success", deploy: "success" });
   // cleanup accepts only not_run from deploy, which succeeded: it does not run.
-  expect(status.cleanup).toBe("canceled");
+  expect(status.cleanup).toBe("not_run");
 });
 
 test("jobs Cairn cannot run (macOS, Windows, setup_remote_docker) end not_run with the reason; the rest run", async () => {
@@ -143,13 +143,13 @@ workflows:
   }
   expect(byName).toEqual({
     linux: ["success", null],
-    mac: ["canceled", "not run: macOS executor: no builder here runs macOS"],
-    win: ["canceled", "not run: Windows executor: no builder here runs Windows"],
+    mac: ["not_run", "not run: macOS executor: no builder here runs macOS"],
+    win: ["not_run", "not run: Windows executor: no builder here runs Windows"],
     images: [
-      "canceled",
+      "not_run",
       "not run: step `setup_remote_docker`: Cairn jobs run in LXC containers with no remote Docker engine to attach to",
     ],
-    "after-mac": ["canceled", "not run: required job mac did not run"],
+    "after-mac": ["not_run", "not run: required job mac did not run"],
     either: ["success", null],
   });
 });

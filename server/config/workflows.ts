@@ -126,7 +126,12 @@ function workflowJobs(
       if (job) {
         jobs.push(job);
         instances.push(job.name);
-      } else unresolved.add(jobName); // reported already; its dependents are not reported again
+      } else {
+        // Reported already; its dependents (by job name or by its `name:`) are not reported again.
+        unresolved.add(jobName);
+        const named = cfg && get(cfg, "name");
+        if (named?.kind === "scalar" && named.value !== null) unresolved.add(String(named.value));
+      }
     }
     if (combos[0]?.matrix) {
       const aliasNode = cfg && get(cfg, "matrix");

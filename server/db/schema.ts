@@ -133,10 +133,15 @@ export const pipelines = sqliteTable(
     trigger: text("trigger").notNull().default("api"),
     /** What triggered it, as JSON (webhook delivery, pull request number and refs); null for the API. */
     metadata: text("metadata"),
-    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled"] })
+    /** `error`: the config could not be planned; `configErrors` says why and nothing runs. */
+    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled", "error"] })
       .notNull()
       .default("queued"),
     configPath: text("config_path").notNull(),
+    /** Every problem of an `error` pipeline's config: JSON [{file, line, col, message}]. */
+    configErrors: text("config_errors"),
+    /** Published orbs the config declared, as resolved at trigger time: JSON {alias: "ns/name@X.Y.Z"}. */
+    orbs: text("orbs"),
     createdAt: integer("created_at").notNull().default(now),
     finishedAt: integer("finished_at"),
   },
@@ -434,6 +439,24 @@ export const caches = sqliteTable(
     uniqueIndex("caches_project_key").on(t.projectId, t.key),
     index("caches_project_created").on(t.projectId, t.createdAt),
   ],
+);
+
+/** One published version of an orb (`cairn orb publish ns/name@X.Y.Z`): immutable once stored. */
+export const orbVersions = sqliteTable(
+  "orb_versions",
+  {
+    id: text("id").primaryKey(),
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    version: text("version").notNull(),
+    /** The packed orb YAML, as `cairn orb pack` printed it. */
+    body: text("body").notNull(),
+    /** sha256 of the body, hex. */
+    digest: text("digest").notNull(),
+    publishedBy: text("published_by").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("orb_versions_ref").on(t.namespace, t.name, t.version)],
 );
 
 /** One stored file of a job (`store_artifacts`): its path as shown, its size, its blob. */

@@ -444,6 +444,45 @@ export const ops = {
     ok: { status: 200, type: "text/event-stream" },
   }),
 
+  // Orbs
+  publishOrbVersion: op({
+    method: "POST",
+    path: "/api/v1/orbs/:namespace/:name/versions",
+    tag: "orbs",
+    summary: "Publish a version of an orb (immutable)",
+    auth: "user",
+    role: "org admin",
+    body: rq.OrbPublish,
+    ok: json(201, rs.OrbVersion),
+    errors: [409, 422],
+  }),
+  listOrbs: op({
+    method: "GET",
+    path: "/api/v1/orbs",
+    tag: "orbs",
+    summary: "Published orbs and their versions",
+    auth: "user",
+    ok: json(200, rs.Pages.Orbs),
+  }),
+  getOrb: op({
+    method: "GET",
+    path: "/api/v1/orbs/:namespace/:name",
+    tag: "orbs",
+    summary: "An orb's versions",
+    auth: "user",
+    ok: json(200, rs.Orb),
+    errors: [404],
+  }),
+  getOrbVersion: op({
+    method: "GET",
+    path: "/api/v1/orbs/:namespace/:name/versions/:version",
+    tag: "orbs",
+    summary: "One published version of an orb, with its YAML",
+    auth: "user",
+    ok: json(200, rs.OrbVersion),
+    errors: [404],
+  }),
+
   // Contexts
   createContext: op({
     method: "POST",

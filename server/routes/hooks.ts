@@ -17,7 +17,7 @@ import { decideGeneric, decideGithub, type HookDecision, skipRequested } from ".
 import { forgeConnection, webhookSecretOf } from "../forge/project-forge.ts";
 import { GENERIC_WINDOW_S, genericSignedMaterial, verifySignature } from "../forge/signature.ts";
 import { reportConfigError } from "../forge/status-reporter.ts";
-import { createPipeline } from "../services/pipelines.ts";
+import { createPipeline, type ErrorPipeline } from "../services/pipelines.ts";
 import { publicBase } from "./project-settings.ts";
 
 /** Pipelines that could not be made because of the commit's config: the forge is told (status `cairn`). */
@@ -156,14 +156,31 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   } catch (err) {
     // The config runs nothing for this ref: an answer, not a failure (the delivery stays recorded).
     if (err instanceof Unprocessable && err.code === "no_jobs") return ignored(err.message);
-    // Anything else (repository unreachable, bad config) may be fixed and redelivered.
-    await forget();
+    const errorPipeline = (err as { details?: { pipeline?: ErrorPipeline } }).details?.pipeline;
+    if (!errorPipeline) await forget(); // anything else (repository unreachable) may be fixed and redelivered
     if (err instanceof Unprocessable && CONFIG_ERRORS.includes(err.code)) {
       const conn = forgeConnection(deps.keyring, project);
-      if (conn)
-        reportConfigError(conn, decision.sha, err.message, `${publicBase(deps, c)}/projects/${project.id}`);
+      const target = errorPipeline
+        ? `${publicBase(deps, c)}/pipelines/${errorPipeline.id}`
+        : `${publicBase(deps, c)}/projects/${project.id}`;
+      if (conn) reportConfigError(conn, decision.sha, err.message, target);
     }
-    throw err;
+    if (!errorPipeline) throw err;
+    // An invalid config is kept as a pipeline in state `error`: the delivery did create something.
+    if (deliveryId)
+      await db
+        .update(webhookDeliveries)
+        .set({ pipelineId: errorPipeline.id })
+        .where(
+          and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)),
+        );
+    await deps.events.emit({
+      type: "pipeline.finished",
+      project_id: project.id,
+      pipeline_id: errorPipeline.id,
+      status: "error",
+    });
+    return c.json({ status: "created", delivery: deliveryId ?? null, pipeline: errorPipeline }, 201);
   }
   await db.update(webhookDeliveries).set({ pipelineId: created.id }).where(thisDelivery);
   await deps.events.emit({

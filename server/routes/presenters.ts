@@ -40,6 +40,9 @@ export const presentPipeline = (
   /** What triggered it: the webhook delivery, and the pull request for PR builds. */
   metadata: p.metadata ? (JSON.parse(p.metadata) as Record<string, unknown>) : null,
   config_path: p.configPath,
+  orbs: p.orbs ? (JSON.parse(p.orbs) as Record<string, string>) : {},
+  /** Why an `error` pipeline's config cannot run: every problem, file:line:col. */
+  config_errors: p.configErrors ? (JSON.parse(p.configErrors) as unknown[]) : [],
   created_at: iso(p.createdAt),
   finished_at: iso(p.finishedAt),
   workflows: wfs.map((w) => ({ id: w.id, name: w.name, status: w.status })),

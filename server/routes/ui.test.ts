@@ -29,6 +29,7 @@ describe("ui routes", () => {
       "/",
       "/login",
       "/builders",
+      "/orbs",
       "/audit",
       "/settings",
       "/projects/p-1",

@@ -10,7 +10,7 @@ export const UI_DIST = fileURLToPath(new URL("../../ui/dist/", import.meta.url))
 /** The UI's pages; anything else outside /api is a 404. Keep in step with ui/src/router.ts. */
 export const UI_PAGES = [
   /^\/$/,
-  /^\/(login|builders|audit|settings)$/,
+  /^\/(login|builders|orbs|audit|settings)$/,
   /^\/(projects|pipelines|jobs)\/[\w-]{1,64}$/,
   /^\/projects\/[\w-]{1,64}\/settings$/,
 ];

@@ -29,5 +29,6 @@ export const AUDIT_ACTIONS = [
   "ssh_key.removed",
   "session.signed_in",
   "session.sign_in_failed",
+  "orb.published",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

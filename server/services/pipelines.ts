@@ -1,13 +1,14 @@
 // Creating a pipeline: resolve the ref, read the config at that commit, plan its workflows, and
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
-import { parseConfig, planPipeline } from "../config/index.ts";
+import { declaredOrbRefs, parseConfig, planPipeline } from "../config/index.ts";
 import type { ConfigError, JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
 import { FileTooLarge, type SourcePort } from "../source/git-mirror.ts";
 import { newId } from "./ids.ts";
+import { resolveOrbs } from "./orbs.ts";
 import type { TemplateTable } from "./templates.ts";
 
 /** `.cairn/config.yml` wins over `.circleci/config.yml`. */
@@ -79,8 +80,21 @@ export async function createPipeline(
     );
   }
 
-  const parsed = parseConfig(text, configPath);
-  if (!parsed.config || parsed.errors.length > 0) throw invalidConfig(parsed.errors);
+  // Published orbs are resolved now, at trigger time, and their versions recorded on the pipeline.
+  const refs = declaredOrbRefs(text);
+  const orbs = refs.length > 0 ? await resolveOrbs(deps.db, refs) : undefined;
+  const parsed = parseConfig(text, configPath, orbs ? { orbs } : {});
+  if (!parsed.config || parsed.errors.length > 0) {
+    // Kept as a pipeline in state `error` listing every problem, so a bad push leaves a trace.
+    const pipeline = await createErrorPipeline(deps.db, project, input, {
+      sha,
+      branch: ref.branch ?? input.branch ?? null,
+      configPath,
+      errors: parsed.errors,
+    });
+    throw invalidConfig(parsed.errors, pipeline);
+  }
+  const resolvedOrbs = parsed.config.orbs;
   // A webhook names the branch its sha was pushed to.
   const branch = ref.branch ?? input.branch ?? null;
   const plans = planPipeline(parsed.config, {
@@ -114,6 +128,7 @@ export async function createPipeline(
       trigger: input.trigger ?? "api",
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
       configPath,
+      ...(Object.keys(resolvedOrbs).length > 0 ? { orbs: JSON.stringify(resolvedOrbs) } : {}),
     });
     const created: {
       id: string;
@@ -152,7 +167,7 @@ export async function createPipeline(
             sliceIndex: slice,
             sliceTotal: total,
             ...(reason
-              ? { status: "canceled" as const, failureReason: `not run: ${reason}`, finishedAt: Date.now() }
+              ? { status: "not_run" as const, failureReason: `not run: ${reason}`, finishedAt: Date.now() }
               : {}),
           });
           created.push({
@@ -174,13 +189,66 @@ export async function createPipeline(
   });
 }
 
-function invalidConfig(errors: ConfigError[]): Unprocessable {
+/** The error a trigger answers; `pipeline` is the `error` pipeline that records it, when one was made. */
+function invalidConfig(errors: ConfigError[], pipeline?: ErrorPipeline): Unprocessable {
   const lines = errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message}`);
   return new Unprocessable(
     "config_invalid",
     lines.length === 1 ? lines[0] : `${lines.length} problems in the config:\n${lines.join("\n")}`,
-    { errors },
+    { errors, ...(pipeline ? { pipeline } : {}) },
   );
+}
+
+export interface ErrorPipeline {
+  id: string;
+  number: number;
+  sha: string;
+  branch: string | null;
+  status: "error";
+  errors: ConfigError[];
+  workflows: [];
+  jobs: [];
+}
+
+/** A pipeline whose config cannot run: state `error`, every problem kept, no workflows. */
+async function createErrorPipeline(
+  db: Db,
+  project: typeof projects.$inferSelect,
+  input: TriggerInput,
+  at: { sha: string; branch: string | null; configPath: string; errors: ConfigError[] },
+): Promise<ErrorPipeline> {
+  return db.transaction(async (tx) => {
+    const [{ number }] = await tx
+      .update(projects)
+      .set({ nextPipelineNumber: sql`${projects.nextPipelineNumber} + 1` })
+      .where(eq(projects.id, project.id))
+      .returning({ number: sql<number>`${projects.nextPipelineNumber} - 1` });
+    const id = newId();
+    await tx.insert(pipelines).values({
+      id,
+      projectId: project.id,
+      number,
+      branch: at.branch,
+      tag: input.tag ?? null,
+      sha: at.sha,
+      trigger: input.trigger ?? "api",
+      metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+      configPath: at.configPath,
+      status: "error",
+      configErrors: JSON.stringify(at.errors),
+      finishedAt: Date.now(),
+    });
+    return {
+      id,
+      number,
+      sha: at.sha,
+      branch: at.branch,
+      status: "error",
+      errors: at.errors,
+      workflows: [],
+      jobs: [],
+    };
+  });
 }
 
 /**

@@ -28,13 +28,8 @@ const isNoop = (job: { spec: string }): boolean => (JSON.parse(job.spec) as JobS
 const allowedOutcomes = (job: { spec: string }): Record<string, readonly string[]> =>
   (JSON.parse(job.spec) as JobSpec).requiresStatus ?? {};
 
-/** A finished job's status in CircleCI's words: a job canceled because its requirements failed is not_run. */
-const outcome = (r: { status: string; failureReason: string | null }): string =>
-  r.status === "lost"
-    ? "failed"
-    : r.status === "canceled" && r.failureReason?.startsWith("not run")
-      ? "not_run"
-      : r.status;
+/** A finished job's status in CircleCI's words (`requires` statuses): a lost job failed. */
+const outcome = (r: { status: string }): string => (r.status === "lost" ? "failed" : r.status);
 
 /** A job's `resource_class`; CircleCI's default is `medium`. */
 export const resourceClassOf = (job: JobRow): string =>

@@ -9,6 +9,7 @@ import { dashboardPage } from "./pages/dashboard.ts";
 import { insightsPage } from "./pages/insights.ts";
 import { jobPage } from "./pages/job.ts";
 import { loginPage } from "./pages/login.ts";
+import { orbsPage } from "./pages/orbs.ts";
 import { pipelinePage } from "./pages/pipeline.ts";
 import { projectPage } from "./pages/project.ts";
 import { projectSettingsPage } from "./pages/project-settings.ts";
@@ -23,6 +24,7 @@ route("/projects/:id/insights", insightsPage);
 route("/pipelines/:id", pipelinePage);
 route("/jobs/:id", jobPage);
 route("/builders", buildersPage);
+route("/orbs", orbsPage);
 route("/audit", auditPage);
 route("/settings", accountPage);
 
@@ -35,6 +37,7 @@ const nav = h(
   { "aria-label": "Main" },
   h("a", { href: "/" }, "Dashboard"),
   h("a", { href: "/builders" }, "Builders"),
+  h("a", { href: "/orbs" }, "Orbs"),
   h("a.admin-only", { href: "/audit" }, "Audit log"),
   h("a", { href: "/settings" }, "Settings"),
 );

@@ -49,6 +49,10 @@ export interface Pipeline {
   status: string;
   trigger: string;
   config_path: string;
+  /** Published orbs as resolved at trigger time, by alias. */
+  orbs?: Record<string, string>;
+  /** An `error` pipeline's config problems. */
+  config_errors?: { file: string; line: number; col: number; message: string }[];
   created_at: string;
   finished_at: string | null;
   workflows: { id: string; name: string; status: string }[];

@@ -65,6 +65,14 @@ export const SecretVarCreate = z.object({
   value: z.string().describe("write-only: never answered"),
 });
 
+export const OrbPublish = z.object({
+  version: z.string().max(32).describe("X.Y.Z; a published version never changes"),
+  body: z
+    .string()
+    .max(1024 * 1024)
+    .describe("the packed orb YAML (`cairn orb pack SRC_DIR`)"),
+});
+
 export const ContextCreate = z.object({
   name: text(200).regex(
     /^[A-Za-z0-9][\w.-]{0,199}$/,

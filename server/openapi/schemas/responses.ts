@@ -113,10 +113,16 @@ export const Pipeline = z.object({
   branch: nstr,
   tag: nstr,
   sha: z.string(),
-  status: z.string().describe("queued, running, success, failed or canceled"),
+  status: z.string().describe("queued, running, success, failed, canceled, or error (the config cannot run)"),
   trigger: z.string().describe("api, webhook, …"),
   metadata: anyObject.nullable().describe("what triggered it: the webhook delivery, the pull request"),
   config_path: nstr,
+  orbs: z
+    .record(z.string(), z.string())
+    .describe("published orbs the config declared, by alias, as resolved at trigger time (ns/name@X.Y.Z)"),
+  config_errors: z
+    .array(z.object({ file: z.string(), line: z.number().int(), col: z.number().int(), message: z.string() }))
+    .describe("an `error` pipeline's problems, every one; empty otherwise"),
   created_at: time(),
   finished_at: ntime(),
   workflows: z.array(z.object({ id: z.string(), name: z.string(), status: z.string() })),
@@ -235,6 +241,19 @@ export const ContextRestriction = z.object({
   restriction_type: z.enum(["project", "expression"]),
   restriction_value: z.string(),
   name: z.string().nullable().describe("the project's name, for a project restriction"),
+  created_at: time(),
+});
+
+export const OrbVersionSummary = z.object({ version: z.string(), digest: z.string(), created_at: time() });
+export const Orb = z.object({
+  name: z.string().describe("namespace/name"),
+  versions: z.array(OrbVersionSummary),
+});
+export const OrbVersion = z.object({
+  name: z.string(),
+  version: z.string(),
+  digest: z.string().describe("sha256 of body, hex"),
+  body: z.string().describe("the packed orb YAML"),
   created_at: time(),
 });
 
@@ -371,6 +390,7 @@ export const Pages = {
   Artifacts: pageOf(Artifact),
   Contexts: pageOf(Context),
   ContextRestrictions: pageOf(ContextRestriction),
+  Orbs: pageOf(Orb),
   Builders: pageOf(Builder),
   AuditEvents: pageOf(AuditEvent),
   Users: pageOf(User),

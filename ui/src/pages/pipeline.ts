@@ -142,7 +142,28 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
         h("dd", null, duration(p.created_at, p.finished_at)),
         h("dt", null, "Config"),
         h("dd", null, h("code", null, p.config_path)),
+        Object.keys(p.orbs ?? {}).length > 0 && [
+          h("dt", null, "Orbs"),
+          h(
+            "dd",
+            null,
+            Object.values(p.orbs ?? {}).map((o) => h("code", null, o, " ")),
+          ),
+        ],
       ),
+      (p.config_errors ?? []).length > 0 &&
+        h(
+          "section.config-errors",
+          { "aria-labelledby": "config-errors" },
+          h("h2", { id: "config-errors" }, `The config cannot run: ${p.config_errors?.length} problem(s)`),
+          h(
+            "ul",
+            null,
+            (p.config_errors ?? []).map((e) =>
+              h("li", null, h("code", null, `${e.file}:${e.line}:${e.col}`), ": ", e.message),
+            ),
+          ),
+        ),
       p.workflows.map((w) =>
         h(
           "section.workflow",
