@@ -2,9 +2,9 @@
 // Server memory under one huge log, through the real paths: the server in its own process, a
 // simulated builder uploading `--mb` MB of coloured test output through the ingest API (offset-
 // addressed PATCH, as the builder daemon does), `--viewers` SSE viewers following it live; then
-// the job finishes (the log is archived to the blob store) and the whole log is downloaded as
-// text. The server's RSS is sampled every 50 ms in each phase. See docs/perf.md.
-import { mkdtempSync, rmSync } from "node:fs";
+// the job finishes (the log is archived to the local blob store after the answer) and the whole
+// log is downloaded as text. The server's RSS is sampled every 50 ms in each phase. See docs/perf.md.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireJob, LogUploader, registerSimBuilder } from "../../tests/support/builder-sim.ts";
@@ -79,11 +79,16 @@ try {
       headers: { authorization: `Bearer ${server.token}` },
     });
     let lines = 0;
+    let carry = "";
     const decoder = new TextDecoder();
     for await (const piece of res.body!) {
-      const text = decoder.decode(piece, { stream: true });
-      for (let i = text.indexOf("event: line"); i >= 0; i = text.indexOf("event: line", i + 1)) lines++;
-      if (text.includes("event: end")) break;
+      // Events are counted whole: the text after the last blank line waits for the next piece.
+      const text = carry + decoder.decode(piece, { stream: true });
+      const cut = text.lastIndexOf("\n\n") + 2;
+      const whole = text.slice(0, cut);
+      carry = text.slice(cut);
+      for (let i = whole.indexOf("event: line"); i >= 0; i = whole.indexOf("event: line", i + 1)) lines++;
+      if (whole.includes("event: end")) break;
     }
     return lines;
   });
@@ -110,12 +115,13 @@ try {
   const ingestSeconds = (performance.now() - started) / 1000;
   const ingestPeak = rss.stop();
 
-  // Finish: the server archives the log to the blob store before it answers.
+  // Finish: the server answers, then archives the log to the blob store (done when its index is there).
   rss = sampler(pid);
   const archiveStart = performance.now();
   clearInterval(heartbeat);
   await client.finish(jobId, { status: "success", unsandboxed: true, log_bytes: uploader.offset });
   const viewerLines = await Promise.all(viewers);
+  while (!existsSync(join(dataDir, "blobs", "logs", `${jobId}.idx`))) await Bun.sleep(100);
   const archiveSeconds = (performance.now() - archiveStart) / 1000;
   const archivePeak = rss.stop();
 
