@@ -100,9 +100,9 @@ export function isPrefix(p: usize, end: usize): bool {
   return s != 0;
 }
 
-/** Whether the two bytes at p occur next to each other in some pattern. */
-@inline export function pairAt(p: usize): bool {
-  const pair = <u32>load<u16>(p);
+/** Whether bytes `first` then `second` occur next to each other in some pattern. */
+@inline export function inPair(first: u32, second: u32): bool {
+  const pair = first | (second << 8);
   return (load<u8>(pairs + <usize>(pair >> 3)) & (<u8>1 << <u8>(pair & 7))) != 0;
 }
 

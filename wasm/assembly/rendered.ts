@@ -1,7 +1,7 @@
 // Masking of what a viewer reads: a line's rendered text and a link's target, scanned with the
 // secrets' automaton (and percent-decoded when they hold `+` or a `%XX` escape). Mirror of
 // wasm/reference/rendered.ts; see it for the rules.
-import { acEmpty, anySpace, depth, longest, mayStart, out, pairAt, step, stride } from "./automaton";
+import { acEmpty, anySpace, depth, longest, mayStart, out, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { bytes } from "./linestate";
 import { maybeEncoded, runCount, runs, seamCount, seams, setText, text } from "./text";
@@ -196,16 +196,15 @@ function occurrencesIn(p: usize, from: i32, to: i32): void {
 }
 
 /**
- * The occurrences in the line's text that cross a seam (text.ts): everywhere else the text is the
- * input's bytes, which the masker already masked. A seam is looked at only if its two bytes occur
- * together in some pattern; then every window a pattern crossing it could lie in is scanned.
+ * The occurrences in the line's text that cross a seam (text.ts, which notes only seams whose two
+ * bytes occur together in some pattern): everywhere else the text is the input's bytes, which the
+ * masker already masked. Every window a pattern crossing a seam could lie in is scanned.
  */
 function seamOccurrences(p: usize, n: i32): void {
   let from = -1;
   let to = -1;
   for (let k = 0; k < seamCount; k++) {
     const t = load<i32>(seams + (<usize>k << 2));
-    if (!pairAt(p + <usize>(t - 1))) continue;
     const start = t - longest + 1 > 0 ? t - longest + 1 : 0;
     const end = t + longest - 1 < n ? t + longest - 1 : n;
     if (to >= 0 && start <= to) {

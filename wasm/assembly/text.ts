@@ -1,7 +1,7 @@
 // The fast representation of a line: its UTF-8 text and a list of style runs, used while the
 // line is only appended to (the cursor at its end), which is nearly every line of a build log.
 // Appending is a copy, emitting is a copy with JSON escaping; no per-character cells.
-import { acEmpty, anySpace } from "./automaton";
+import { acEmpty, anySpace, inPair } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
@@ -26,8 +26,14 @@ export let seamCount: i32 = 0;
 /** Where the last appended piece ended in the input; 0 after anything but ASCII from the input. */
 let lastEnd: usize = 0;
 
-@inline function seam(): void {
-  if (bytes == 0 || (seamCount > 0 && load<i32>(seams + (<usize>(seamCount - 1) << 2)) == bytes)) return;
+/**
+ * Notes a seam before `next`, the byte about to be appended, if a pattern could cross it: only if
+ * the byte before and `next` occur together in one (with no patterns, the line is scanned whole
+ * once they come, see rendered.ts).
+ */
+@inline function seam(next: u32): void {
+  if (bytes == 0 || acEmpty || !inPair(<u32>load<u8>(text + <usize>(bytes - 1)), next)) return;
+  if (seamCount > 0 && load<i32>(seams + (<usize>(seamCount - 1) << 2)) == bytes) return;
   if ((seamCount + 1) * 4 > seamCap) {
     seams = grow(seams, seamCap, (seamCount + 1) * 4);
     seamCap = newCapacity(seamCap, (seamCount + 1) * 4);
@@ -82,7 +88,7 @@ export function appendAscii(p: usize, n: i32): i32 {
   if (take <= 0) return 0;
   reserveText(bytes + take + 16);
   startRun(current);
-  if (p != lastEnd) seam();
+  if (p != lastEnd) seam(<u32>load<u8>(p));
   lastEnd = p + <usize>take;
   const dst = text + <usize>bytes;
   // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
@@ -94,16 +100,17 @@ export function appendAscii(p: usize, n: i32): i32 {
   } else {
     // `%` noted on the way, and `+` if a pattern has a space (rendered.ts decodes only text that
     // may read differently); bytes of the slack may be counted too: a look, never a miss.
+    // One compare per block: bytes 0x25 ('%') up to 0x25 or, with a space in a pattern, 0x2b ('+').
     const percent = i8x16.splat(0x25);
-    const plus = i8x16.splat(anySpace ? 0x2b : 0x25);
+    const upto = i8x16.splat(anySpace ? 7 : 1);
     let seen = i8x16.splat(0);
     for (; i + 16 < take; i += 16) {
       const v = v128.load(p + <usize>i);
-      seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+      seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
       v128.store(dst + <usize>i, v);
     }
     const v = v128.load(p + <usize>i);
-    seen = v128.or(seen, v128.or(i8x16.eq(v, percent), i8x16.eq(v, plus)));
+    seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
     v128.store(dst + <usize>i, v);
     if (v128.any_true(seen)) maybeEncoded = true;
   }
@@ -119,7 +126,7 @@ export function appendAscii(p: usize, n: i32): i32 {
 export function appendCodePoint(cp: u32): bool {
   if (bytes + utf8Len(cp) > LINE_LIMIT_BYTES) return false;
   // Decoded, so not necessarily the input's bytes: a seam before, and one after.
-  seam();
+  seam(cp < 0x80 ? cp : cp < 0x800 ? 0xc0 | (cp >> 6) : cp < 0x10000 ? 0xe0 | (cp >> 12) : 0xf0 | (cp >> 18));
   lastEnd = 0;
   if (cp == 0x25 || cp == 0x2b) maybeEncoded = true;
   appendStyled(cp, current);
