@@ -17,8 +17,11 @@ import type { LogChunk } from "./types.ts";
 const impls = await implementations();
 const factory = await loadLogPipeline();
 const dec = new TextDecoder();
-/** Explicit per-test budget: these must stay cheap on a loaded 2-core machine. */
-const BUDGET_MS = 30_000;
+/**
+ * A safety net, not a speed claim: the exhaustive test takes ~9 s on a quiet 2-core machine and
+ * took 116 s beside other suites, and CI's other lanes run beside it.
+ */
+const BUDGET_MS = 300_000;
 
 /** Sequences a colouriser or a progress display puts between the characters of a word. */
 const INTERRUPTIONS = [
