@@ -1,7 +1,8 @@
 // `npm test`: every test file, in lanes that run at the same time because they do not compete for
-// the same thing: `unit` (in-process servers, sshd, git), `browser` (Chromium) and `lxc` (containers,
-// builders, the fleet host). Each lane is one `bun test` with its own JUnit report; the reports are
-// merged into one, and the ten slowest files are printed at the end.
+// the same thing: `unit` and `pipeline` (in-process servers, sshd, git; the second the log pipeline's
+// and the builder's files), `browser` (Chromium) and `lxc` (containers, builders, the fleet host).
+// Each lane is one `bun test` with its own JUnit report; the reports are merged into one, and the
+// ten slowest files are printed at the end.
 //
 //   npm test                                   all lanes
 //   npm test -- path/to/file.test.ts [-t name] just those files, one `bun test`, as given
@@ -44,6 +45,9 @@ const LANES: Lane[] = [
       /requireLxc\(|startLxcStack|ensureBaseTemplate|createLxcDriver|CAIRN_REQUIRE_LXC/.test(text),
   },
   { name: "browser", claims: (_, text) => /launchBrowser|playwright-core|testing\/browser/.test(text) },
+  // In-process files split in two of about the same time (~15 and ~13 CPU-minutes under load in
+  // one CI run): the log pipeline's and the builder's, mostly CPU; the server's and the rest.
+  { name: "pipeline", claims: (path) => path.startsWith("wasm/") || path.startsWith("builder/") },
   { name: "unit", claims: () => true },
 ];
 
@@ -111,7 +115,7 @@ function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
       env: { ...process.env, CAIRN_TEST_LANE: lane },
     });
     if (prefix) {
-      // Lines from three lanes interleave: each says which lane it came from.
+      // Lines from the lanes interleave: each says which lane it came from.
       for (const stream of [child.stdout, child.stderr]) {
         let rest = "";
         stream?.on("data", (b: Buffer) => {
