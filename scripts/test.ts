@@ -93,6 +93,8 @@ function testFiles(dir = ROOT): string[] {
 interface LaneRun {
   lane: string;
   files: string[];
+  /** `(pass|fail|skip) name` lines as the lane printed them: the count when it died without a report. */
+  results?: string[];
   code: number;
   seconds: number;
   report?: string;
@@ -103,11 +105,13 @@ interface Ran {
   seconds: number;
   /** `-t` matched nothing in this lane's files (bun says so and exits 1). */
   matchedNone: boolean;
+  results: string[];
 }
 
 function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
   const started = performance.now();
   let matchedNone = false;
+  const results: string[] = [];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["test", ...argv], {
       cwd: ROOT,
@@ -123,6 +127,7 @@ function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
           rest = lines.pop() ?? "";
           for (const line of lines) {
             if (/^error: regex .* matched 0 tests/.test(line)) matchedNone = true;
+            if (/^\((pass|fail|skip|todo)\) /.test(line)) results.push(line);
             process.stdout.write(`[${lane}] ${line}\n`);
           }
         });
@@ -131,13 +136,14 @@ function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
     }
     child.on("error", (err) => {
       console.error(`[${lane}] could not start bun test: ${err.message}`);
-      resolve({ code: 127, seconds: 0, matchedNone });
+      resolve({ code: 127, seconds: 0, matchedNone, results });
     });
     child.on("close", (code, signal) =>
       resolve({
         code: code ?? (signal ? 128 : 1),
         seconds: (performance.now() - started) / 1000,
         matchedNone,
+        results,
       }),
     );
   });
@@ -156,7 +162,17 @@ function suitesOf(run: LaneRun): string {
   const why = body
     ? `bun test exited ${run.code} with every test passing: an error outside a test (see the [${run.lane}] log)`
     : `bun test exited ${run.code} without a report (see the [${run.lane}] log)`;
-  return `${body}  <testsuite name="lane ${run.lane}" tests="1" failures="1" time="${run.seconds}">
+  // No report (bun was killed): the tests it printed a result for still count, as printed.
+  const printed = body
+    ? ""
+    : (run.results ?? [])
+        .map((line) => {
+          const [, result, name] = /^\((\w+)\) (.*?)(?: \[[\d.]+m?s\])?$/.exec(line) ?? [];
+          const inner = result === "fail" ? "<failure />" : result === "pass" ? "" : "<skipped />";
+          return `    <testcase name="${xmlAttr(name ?? line)}" classname="lane ${run.lane}">${inner}</testcase>\n`;
+        })
+        .join("");
+  return `${body}${printed ? `  <testsuite name="lane ${run.lane}, as printed">\n${printed}  </testsuite>\n` : ""}  <testsuite name="lane ${run.lane}" tests="1" failures="1" time="${run.seconds}">
     <testcase name="${xmlAttr(why)}" classname="lane ${run.lane}" time="0"><failure message="${xmlAttr(why)}" /></testcase>
   </testsuite>
 `;
@@ -223,9 +239,11 @@ async function main(): Promise<number> {
           ...args.pass,
           ...files.map((f) => `./${f}`),
         ];
-        const { code, seconds, matchedNone } = await runBun(lane, argv, true);
+        const { code, seconds, matchedNone, results } = await runBun(lane, argv, true);
         // With -t, a lane none of whose tests match ran nothing and failed nothing.
-        return matchedNone ? { lane, files: [], code: 0, seconds } : { lane, files, code, seconds, report };
+        return matchedNone
+          ? { lane, files: [], code: 0, seconds }
+          : { lane, files, code, seconds, report, results };
       }),
   );
   const runs = ran.filter((r) => r.files.length);

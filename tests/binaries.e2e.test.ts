@@ -51,7 +51,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
   beforeAll(async () => {
     install = await installBinaries();
     dataDir = join(mkdtempSync(join(tmpdir(), "cairn-bin-data-")), "data");
-  }, 120_000);
+  }, 600_000); // compiling both binaries takes minutes on a busy 2-core machine; a safety net
 
   afterAll(async () => {
     await builder?.stop();

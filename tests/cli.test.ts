@@ -1,5 +1,5 @@
 // The `cairn` CLI as a user runs it: a real process against a real server, REST API only.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +13,10 @@ const CONFIG =
   "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
 
 let server: TestServer;
+/** The CLI's environment: each test starts logged out, with a config file of its own. */
 let env: Record<string, string>;
+let base: Record<string, string>;
+let projectId: string;
 
 function cairn(
   args: string[],
@@ -35,14 +38,39 @@ function cairn(
 
 beforeAll(async () => {
   server = await startTestServer();
-  const home = mkdtempSync(join(tmpdir(), "cairn-cli-"));
   const { CAIRN_SERVER: _s, CAIRN_TOKEN: _t, ...rest } = process.env as Record<string, string>;
-  env = { ...rest, CAIRN_CLI_CONFIG: join(home, "cli.json"), NO_COLOR: "1" };
+  base = { ...rest, NO_COLOR: "1" };
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG });
-  await server.api("/api/v1/projects", { method: "POST", json: { name: "cli-demo", repo_url: repo.bare } });
+  const res = await server.api("/api/v1/projects", {
+    method: "POST",
+    json: { name: "cli-demo", repo_url: repo.bare },
+  });
+  projectId = ((await res.json()) as { id: string }).id;
 });
 afterAll(() => server.stop());
+beforeEach(() => {
+  env = { ...base, CAIRN_CLI_CONFIG: join(mkdtempSync(join(tmpdir(), "cairn-cli-")), "cli.json") };
+});
+// A job a test left queued would be the next test's acquire: cancel it.
+afterEach(async () => {
+  const list = (await (await server.api(`/api/v1/projects/${projectId}/pipelines?limit=100`)).json()) as {
+    items: { jobs: { id: string; status: string }[] }[];
+  };
+  for (const j of list.items.flatMap((p) => p.jobs))
+    if (j.status === "queued" || j.status === "running")
+      await server.api(`/api/v1/jobs/${j.id}/cancel`, { method: "POST" });
+});
+
+/** Logged in the way scripts are (`cairn login` itself has its own test). */
+function loggedIn(): void {
+  env.CAIRN_SERVER = server.url;
+  env.CAIRN_TOKEN = server.token;
+}
+
+/** A new pipeline of cli-demo, by API: its job is the next one a builder acquires. */
+const newPipeline = () =>
+  server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
 
 describe("cairn", () => {
   test("bad usage exits 2 with a message; commands need a login", async () => {
@@ -66,6 +94,7 @@ describe("cairn", () => {
   });
 
   test("trigger, status and env speak --json for scripts", async () => {
+    loggedIn();
     const t = await cairn(["trigger", "cli-demo", "--branch", "main", "--json"]);
     expect(t.code).toBe(0);
     const pipeline = JSON.parse(t.stdout) as { id: string; jobs: { name: string }[] };
@@ -88,6 +117,8 @@ describe("cairn", () => {
   });
 
   test("logs --follow prints a running job's lines live, and --json lines parse", async () => {
+    loggedIn();
+    await newPipeline();
     const builder = await registerSimBuilder(server.url, server.token, "cli");
     const job = await acquireJob(builder);
     const up = new LogUploader(builder, job.job.id);
@@ -98,6 +129,8 @@ describe("cairn", () => {
       [join(root, "server/cairn-cli.ts"), "logs", job.job.id, "--follow"],
       { env, stdio: "pipe" },
     );
+    // Listened for from the start: the CLI may exit before the test gets to wait for it.
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
     let out = "";
     let err = "";
     child.stderr?.on("data", (d) => (err += d));
@@ -117,7 +150,7 @@ describe("cairn", () => {
     up.write("second line\n");
     await up.drain();
     await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: up.offset });
-    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    const code = await exited;
     expect(code).toBe(0);
     expect(out).toBe("first line\nsecond line\n"); // piped: plain, no escapes
 
@@ -134,18 +167,15 @@ describe("cairn", () => {
   });
 
   test("logs --follow of a job that is not there fails with a message after a few attempts", async () => {
+    loggedIn();
     const r = await cairn(["logs", "no-such-job", "--follow"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("cannot stream the log of job no-such-job");
   });
 
   test("artifacts download streams a job's artifacts into --dest, --path picks some, --json lists them", async () => {
-    const project = ((await (await server.api("/api/v1/projects")).json()) as { items: { id: string }[] })
-      .items[0];
-    await server.api(`/api/v1/projects/${project.id}/pipelines`, {
-      method: "POST",
-      json: { branch: "main" },
-    });
+    loggedIn();
+    await newPipeline();
     const builder = await registerSimBuilder(server.url, server.token, "cli-artifacts");
     const job = await acquireJob(builder);
     const big = crypto.getRandomValues(new Uint8Array(48 * 1024)); // a few chunks on the wire

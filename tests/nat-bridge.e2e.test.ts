@@ -33,13 +33,7 @@ const k = (process.pid % 250) + 1;
 const NET: NetworkConfig = { mode: "nat", bridge: `cnat${tag}`, subnet: `10.231.${k}.0/24` };
 const GATEWAY = `10.231.${k}.1`;
 const STRAY = `10.231.${k}.250`;
-const UPSTREAM = {
-  ns: `cairn-up-${tag}`,
-  veth: `cup${tag}`,
-  host: `198.51.100.${(k % 63) * 4 + 1}`,
-  peer: "",
-};
-UPSTREAM.peer = UPSTREAM.host.replace(/\d+$/, (n) => String(Number(n) + 1));
+const UPSTREAM = { ns: `cairn-up-${tag}`, veth: `cup${tag}`, host: "198.51.100.1", peer: "198.51.100.2" };
 const PRIVATE = { ns: `cairn-pv-${tag}`, veth: `cpv${tag}`, host: `10.232.${k}.1`, peer: `10.232.${k}.2` };
 const PORT = 20_000 + (process.pid % 20_000);
 const FORWARD = "/proc/sys/net/ipv4/ip_forward";
@@ -90,7 +84,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     await ensureBaseTemplate({ lxcPath: LXC_PATH });
     sshd = await startSshd();
     transport = await createSshTransport(sshdLogin(sshd));
-    servers.push(namespace(UPSTREAM, 30, "upstream"), namespace(PRIVATE, 30, "private"));
+    servers.push(namespace(UPSTREAM, 24, "upstream"), namespace(PRIVATE, 30, "private"));
     await ensureNatNetwork(transport, NET);
     nat = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH, network: NET });
     await nat.check();
