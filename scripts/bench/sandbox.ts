@@ -7,7 +7,7 @@
 // Needs root, lxc, skopeo, umoci, docker-registry and busybox-static. Containers live in a private
 // lxcpath, /var/lib/cairn-bench-lxc.
 import { execSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLxcDriver } from "../../builder/driver/lxc.ts";
@@ -72,7 +72,7 @@ try {
   pushImage(registry.host, "bench/big", "1", { marker: "bench-big", padBytes: 48 * 1024 * 1024 });
 
   const warm = newStore();
-  await warm.prepare(small); // pulled and unpacked once; every run below is a cache hit
+  warm.release(await warm.prepare(small)); // pulled and unpacked once; every run below is a cache hit
   const warmMs: number[] = [];
   const baseMs: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -106,6 +106,11 @@ try {
   console.log(`cold pull of ${(bytes / 1e6).toFixed(1)} MB, start to first step: ${stats(coldMs)}`);
 } finally {
   for (const s of stores) await s.collect(0).catch(() => {});
+  // Templates a collection could not take (a clone still going away) go with their stores.
+  for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
+    const config = readFileSync(join(LXC_PATH, t, "config"), "utf8");
+    if (dirs.some((d) => config.includes(d))) rmSync(join(LXC_PATH, t), { recursive: true, force: true });
+  }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   await registry.stop();
 }
