@@ -96,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
       const hosts = lxcHosts(values);
       if (hosts) slots = hosts.reduce((n, h) => n + h.slots, 0);
       const network = networkSettings(values);
+      const images = imagesConfig(values);
       if ((hosts || network) && driver === "process")
         throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
       for (const h of hosts ?? []) if (h.transport.kind === "ssh") readKeyFile(h.transport.private_key_file);
@@ -139,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
         lxc_path: values["lxc-path"],
         ...(hosts ? { hosts, driver: "lxc" as const } : {}),
         ...(network ? { network } : {}),
-        ...imagesConfig(values),
+        ...images,
         ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"]),
         ...(serverCa ? { server_ca: serverCa } : {}),
         ...(values["insecure-http"] ? { insecure_http: true } : {}),
@@ -148,9 +149,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "run": {
-      const id = await loadIdentity(values.config!);
       // For this run only (npm start passes CAIRN_INSECURE_REGISTRIES so).
       const insecure = registryHosts(values["insecure-registry"]);
+      const id = await loadIdentity(values.config!);
       if (insecure.length)
         id.images = {
           ...id.images,

@@ -75,6 +75,17 @@ describe.skipIf(skip)("image store", () => {
     expect(again).toMatchObject({ digest, cached: true, bytes: 0, template: first.template });
   });
 
+  test("the mirror map rewrites where an image is pulled from", async () => {
+    const digest = pushImage(registry.host, `t${suffix}/mirror/one`, "1", { marker: "mirrored" });
+    const s = store({ mirrors: { "example/*": `${registry.host}/t${suffix}/mirror/*` } });
+    const got = await s.prepare("example/one:1");
+    expect(got).toMatchObject({
+      name: "example/one:1",
+      digest,
+      pulledFrom: `${registry.host}/t${suffix}/mirror/one:1`,
+    });
+  });
+
   test("a pinned digest is what runs, whatever the tag points at now", async () => {
     const repo = `${registry.host}/t${suffix}/pinned`;
     const old = pushImage(registry.host, `t${suffix}/pinned`, "v", { marker: "old" });

@@ -385,3 +385,34 @@ workflows:
     });
   });
 });
+
+describe("the primary image's auth", () => {
+  test("is kept as written; $NAME values are expanded on the builder", () => {
+    const c = valid(`version: 2.1
+jobs:
+  j:
+    docker:
+      - image: registry.lan/team/app:1
+        auth:
+          username: ci
+          password: $REGISTRY_PASSWORD
+    steps: [{run: "true"}]
+workflows:
+  w:
+    jobs: [j]
+`);
+    expect(c.jobs.j.executor).toEqual({
+      kind: "docker",
+      image: "registry.lan/team/app:1",
+      auth: { username: "ci", password: "$REGISTRY_PASSWORD" },
+    });
+  });
+
+  test("without a password it is refused", () => {
+    const r = parseConfig(
+      "version: 2.1\njobs:\n  j:\n    docker:\n      - image: x\n        auth: {username: ci}\n    steps: [{run: 'true'}]\nworkflows:\n  w:\n    jobs: [j]\n",
+      "c.yml",
+    );
+    expect(r.errors.map(formatError).join("\n")).toContain("`auth` needs `username` and `password`");
+  });
+});

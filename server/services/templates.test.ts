@@ -27,4 +27,17 @@ describe("image → template table", () => {
       "base2",
     );
   });
+
+  test("an image no rule maps is pulled by the builder, with its auth; a mapped one is only named", () => {
+    const table = templateTable({ "cimg/*": "cairn-base" });
+    const auth = { username: "me", password: "$DOCKER_PASS" };
+    expect(table.imageFor({ kind: "docker", image: "127.0.0.1:5000/t/x:1", auth })).toEqual({
+      image: { name: "127.0.0.1:5000/t/x:1", auth },
+    });
+    expect(table.imageFor({ kind: "docker", image: "cimg/node:20" })).toEqual({
+      image_mapped: "cimg/node:20",
+    });
+    expect(table.imageFor({ kind: "machine", image: "ubuntu-2204:current" })).toEqual({});
+    expect(table.imageFor({ kind: "machine" })).toEqual({});
+  });
 });
