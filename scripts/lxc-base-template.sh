@@ -10,6 +10,8 @@
 # Idempotent: when the template already matches what this script would write, it says so and
 # changes nothing. --force rebuilds it anyway. See docs/fleet-host.md.
 set -eu
+# The rootfs must be readable by the container's users whatever umask the caller had.
+umask 022
 
 # Bumped whenever the layout below changes, so older templates get rebuilt on the next run.
 TEMPLATE_VERSION=2

@@ -14,9 +14,11 @@ import { LogService } from "./logs/service.ts";
 import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { githubOAuthFromEnv } from "./routes/auth-github.ts";
 import { openBytes, seal } from "./secrets/index.ts";
+import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
+import { StreamGuard } from "./services/stream-guard.ts";
 import { templateTableFromEnv } from "./services/templates.ts";
 import { TestResultService } from "./services/test-results.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
@@ -79,8 +81,9 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   if (!Number.isInteger(sshWindow) || sshWindow < 1)
     throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
   const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl, sshWindow);
+  // A context's restrictions are checked here: a job that may not use one fails before it starts.
   scheduler.jobSecrets = async (projectId, contexts, jobId) =>
-    delivered.remember(jobId, await secrets.forJob(projectId, contexts));
+    delivered.remember(jobId, await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId)));
   scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const testResults = new TestResultService(init.db);
   scheduler.testTimings = (projectId, jobName, pipelineId) =>
@@ -107,6 +110,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     blobs,
     scheduler,
     events,
+    streams: new StreamGuard(init.db),
     templates: templateTableFromEnv(process.env),
     version: VERSION,
     tls: opts.tls ?? false,
@@ -130,8 +134,10 @@ export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } =
     opts.leaseSweepMs ?? 5000,
   );
   const stopWatch = startReplicaWatch(deps.db, deps.logs);
+  const stopGuard = deps.streams.start();
   return () => {
     clearInterval(sweeper);
     stopWatch();
+    stopGuard();
   };
 }

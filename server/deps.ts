@@ -11,6 +11,7 @@ import type { EventLog } from "./services/events.ts";
 import type { TemplateTable } from "./services/pipelines.ts";
 import type { Scheduler } from "./services/scheduler.ts";
 import type { SecretStore } from "./services/secret-store.ts";
+import type { StreamGuard } from "./services/stream-guard.ts";
 import type { SourcePort } from "./source/git-mirror.ts";
 
 export interface AppDeps {
@@ -21,6 +22,8 @@ export interface AppDeps {
   blobs: BlobStore;
   scheduler: Scheduler;
   events: EventLog;
+  /** Open SSE/WebSocket streams, ended when their authority is revoked. */
+  streams: StreamGuard;
   templates: TemplateTable;
   version: string;
   /** The runtime's WebSocket upgrade (hono/bun, @hono/node-ws, hono/deno); without it there is no /log/ws. */

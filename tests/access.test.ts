@@ -188,6 +188,16 @@ const ROUTES: Route[] = [
     need: "org-admin",
     json: { role: "admin" },
   },
+  { method: "DELETE", path: () => `/api/v1/users/${ids.outsider}`, need: "org-admin" },
+  {
+    method: "POST",
+    path: () => `/api/v1/contexts/${ids.context}/restrictions`,
+    need: "org-admin",
+    get json() {
+      return { restriction_type: "project", restriction_value: ids.project };
+    },
+  },
+  { method: "DELETE", path: () => `/api/v1/contexts/${ids.context}/restrictions/nope`, need: "org-admin" },
 ];
 
 const isWrite = (r: Route) => r.method !== "GET";

@@ -120,11 +120,12 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
     });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
-    return until("the pipeline to finish", async () => {
+    return until("the pipeline to finish", async (note) => {
       const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as {
         status: string;
         jobs: Job[];
       };
+      note(`pipeline ${p.status}; jobs ${p.jobs.map((j) => `${j.name}=${j.status}`).join(", ")}`);
       return ["success", "failed", "canceled"].includes(p.status) && p.jobs;
     });
   }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MIGRATIONS_DIR } from "../server/db/client.ts";
 import { readMigrationFolder } from "../server/db/migrate.ts";
-import { cairnContainers, ensureBaseTemplate, lxcMissingReason } from "./harness/lxc.ts";
+import { cairnContainers, ensureBaseTemplate, lxcMissingReason, testLxcPath } from "./harness/lxc.ts";
 import {
   builderBinary,
   command,
@@ -121,7 +121,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
   test.skipIf(lxcSkip)(
     "the LXC driver from the binary: the job runs in an ephemeral container, destroyed after",
     async () => {
-      const lxcPath = "/var/lib/cairn-test-lxc-binaries";
+      const lxcPath = testLxcPath("binaries");
       await ensureBaseTemplate({ lxcPath });
       const lxcBuilder = await builderBinary(install, server!, "binary-lxc", [
         "--driver",

@@ -9,7 +9,7 @@ import { createS3BlobStore } from "../server/blobs/s3.ts";
 import { routes } from "../server/protocol.ts";
 import { loadOrCreateMasterKey } from "../server/secrets/index.ts";
 import { BlobUrls } from "../server/services/blob-urls.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
@@ -56,8 +56,9 @@ async function runPipeline(server: TestServer, projectId: string): Promise<{ job
   expect(res.status).toBe(201);
   const p = (await res.json()) as { jobs: Job[] };
   const id = p.jobs[0].id;
-  const job = await until("the job to finish", async () => {
+  const job = await until("the job to finish", async (note) => {
     const j = (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+    note(`job ${id} ${j.status}`);
     return ["success", "failed", "canceled", "lost"].includes(j.status) && j;
   });
   return { job, log: await (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text() };
@@ -107,6 +108,7 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
 
   afterAll(async () => {
     await builder?.stop();
+    await destroyContainers(); // whatever a failed test left in this run's lxcpath
     await server?.stop();
     await s3?.stop();
     await sshd?.stop();
@@ -234,31 +236,37 @@ describe("blob URLs", () => {
     ).toBe(201);
     const client = await registerSimBuilder(server.url, server.token, "big-sim");
     const jobId = (await acquireJob(client)).job.id;
-    const size = 150 * 1024 * 1024;
-    const hash = createHash("sha256");
-    let sent = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (sent >= size) return c.close();
-        const chunk = new Uint8Array(Math.min(1 << 20, size - sent)).fill(sent % 251);
-        hash.update(chunk);
-        sent += chunk.length;
-        c.enqueue(chunk);
-      },
-    });
-    const save = await client.cacheSave(jobId, "big");
-    if (save.exists) throw new Error("fresh key reported as existing");
-    await client.blob(save, { method: "PUT", body, size });
-    expect(await client.cacheCommit(jobId, "big", save.upload_id, size)).toBe(true);
-    const hit = (await client.cacheRestore(jobId, ["big"]))!;
-    const back = createHash("sha256");
-    let got = 0;
-    for await (const chunk of (await client.blob(hit, { method: "GET" })).body!) {
-      back.update(chunk);
-      got += chunk.length;
+    // A builder heartbeats while it moves bytes; 150 MB each way can outlast a lease on a busy machine.
+    const beat = setInterval(() => client.heartbeat(jobId).catch(() => {}), 1000);
+    try {
+      const size = 150 * 1024 * 1024;
+      const hash = createHash("sha256");
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= size) return c.close();
+          const chunk = new Uint8Array(Math.min(1 << 20, size - sent)).fill(sent % 251);
+          hash.update(chunk);
+          sent += chunk.length;
+          c.enqueue(chunk);
+        },
+      });
+      const save = await client.cacheSave(jobId, "big");
+      if (save.exists) throw new Error("fresh key reported as existing");
+      await client.blob(save, { method: "PUT", body, size });
+      expect(await client.cacheCommit(jobId, "big", save.upload_id, size)).toBe(true);
+      const hit = (await client.cacheRestore(jobId, ["big"]))!;
+      const back = createHash("sha256");
+      let got = 0;
+      for await (const chunk of (await client.blob(hit, { method: "GET" })).body!) {
+        back.update(chunk);
+        got += chunk.length;
+      }
+      expect(got).toBe(size);
+      expect(back.digest("hex")).toBe(hash.digest("hex"));
+    } finally {
+      clearInterval(beat);
     }
-    expect(got).toBe(size);
-    expect(back.digest("hex")).toBe(hash.digest("hex"));
     await client.finish(jobId, { status: "success", unsandboxed: true, log_bytes: 0 });
   });
 

@@ -2,7 +2,7 @@
 // mid-job loses the job, which completes on another builder; cancellation and timeouts end the
 // container and say why; parallel slices get their own containers and indexes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
@@ -47,6 +47,7 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
 
   afterAll(async () => {
     for (const b of builders) await b.stop();
+    await destroyContainers(); // whatever a failed test left in this run's lxcpath
     await server?.stop();
     await sshd?.stop();
   });
@@ -119,8 +120,9 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
   test("no_output_timeout kills the step and says so", async () => {
     const p = await pipeline(oneJob("quiet", "echo started; sleep 30", "", "3s"));
     const id = p.jobs[0].id;
-    const j = await until("the job to end", async () => {
+    const j = await until("the job to end", async (note) => {
       const x = await job(id);
+      note(`job ${id} ${x.status}`);
       return ["success", "failed", "canceled"].includes(x.status) && x;
     });
     expect(j.status, await log(id)).toBe("failed");
@@ -142,8 +144,9 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
       ),
     );
     expect(p.jobs.length).toBe(3);
-    const done = await until("all slices to finish", async () => {
+    const done = await until("all slices to finish", async (note) => {
       const js = await jobsOf(p.id);
+      note(js.map((j) => `slice ${j.slice.index} ${j.status}`).join(", "));
       return js.every((j) => j.status === "success") && js;
     });
     const lines = await Promise.all(done.map(async (j) => ({ slice: j.slice, text: await log(j.id) })));

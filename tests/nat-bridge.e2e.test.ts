@@ -10,7 +10,13 @@ import { ensureNatNetwork } from "../builder/driver/lxc-network.ts";
 import type { Driver, HostTransport, Sandbox } from "../builder/driver/types.ts";
 import type { NetworkConfig } from "../builder/identity.ts";
 import { createSshTransport } from "../builder/transport/ssh.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { sshdLogin, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -18,13 +24,23 @@ import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
-const LXC_PATH = "/var/lib/cairn-test-lxc-nat";
+const LXC_PATH = skip ? "" : testLxcPath("nat");
 const tag = String(process.pid % 10_000);
-const NET: NetworkConfig = { mode: "nat", bridge: `cnat${tag}`, subnet: "10.231.7.0/24" };
-const GATEWAY = "10.231.7.1";
-const UPSTREAM = { ns: `cairn-up-${tag}`, veth: `cup${tag}`, host: "198.51.100.1", peer: "198.51.100.2" };
-const PRIVATE = { ns: `cairn-pv-${tag}`, veth: `cpv${tag}`, host: "10.232.0.1", peer: "10.232.0.2" };
-const PORT = 8080;
+// Addresses and the port are this run's own too: another run of this file (another checkout, CI)
+// may be on the machine at the same time, and something may listen on a well-known port.
+const k = (process.pid % 250) + 1;
+const NET: NetworkConfig = { mode: "nat", bridge: `cnat${tag}`, subnet: `10.231.${k}.0/24` };
+const GATEWAY = `10.231.${k}.1`;
+const STRAY = `10.231.${k}.250`;
+const UPSTREAM = {
+  ns: `cairn-up-${tag}`,
+  veth: `cup${tag}`,
+  host: `198.51.100.${(k % 63) * 4 + 1}`,
+  peer: "",
+};
+UPSTREAM.peer = UPSTREAM.host.replace(/\d+$/, (n) => String(Number(n) + 1));
+const PRIVATE = { ns: `cairn-pv-${tag}`, veth: `cpv${tag}`, host: `10.232.${k}.1`, peer: `10.232.${k}.2` };
+const PORT = 20_000 + (process.pid % 20_000);
 const FORWARD = "/proc/sys/net/ipv4/ip_forward";
 
 function sh(...argv: string[]): string {
@@ -67,7 +83,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     await ensureBaseTemplate({ lxcPath: LXC_PATH });
     sshd = await startSshd();
     transport = await createSshTransport(sshdLogin(sshd));
-    servers.push(namespace(UPSTREAM, 24, "upstream"), namespace(PRIVATE, 30, "private"));
+    servers.push(namespace(UPSTREAM, 30, "upstream"), namespace(PRIVATE, 30, "private"));
     await ensureNatNetwork(transport, NET);
     nat = createLxcDriver({ transport, lxcPath: LXC_PATH, network: NET });
     await nat.check();
@@ -88,6 +104,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   afterAll(async () => {
     for (const s of sandboxes) await s.destroy().catch(() => {});
     await builder?.stop();
+    await destroyContainers({ lxcPath: LXC_PATH }); // whatever a failed test left
     await server?.stop();
     for (const l of listeners) l.stop(true);
     for (const s of servers) s.kill("SIGKILL");
@@ -132,7 +149,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     const s = await sandbox();
     const r = await run(s, `ip -4 -o addr show dev eth0; ${curl(`http://${UPSTREAM.peer}:${PORT}/`)}`);
     expect(r.code, r.output).toBe(0);
-    expect(r.output).toMatch(/inet 10\.231\.7\.\d+\/24/);
+    expect(r.output).toMatch(new RegExp(`inet 10\\.231\\.${k}\\.\\d+/24`));
     expect(r.output).toContain(`upstream-ok from ${UPSTREAM.host}`);
   });
 
@@ -170,7 +187,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     const a = sandboxes[0];
     const r = await run(
       a,
-      `ip addr add 10.231.7.250/24 dev eth0 && ${curl(`--interface 10.231.7.250 http://${UPSTREAM.peer}:${PORT}/`)}`,
+      `ip addr add ${STRAY}/24 dev eth0 && ${curl(`--interface ${STRAY} http://${UPSTREAM.peer}:${PORT}/`)}`,
     );
     expect(r.code, r.output).not.toBe(0);
     expect(r.output).not.toContain("upstream-ok");
@@ -226,8 +243,9 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
       await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } })
     ).json()) as { jobs: { id: string }[] };
     const id = pl.jobs[0].id;
-    const job = await until("the job to finish", async () => {
+    const job = await until("the job to finish", async (note) => {
       const j = (await (await server!.api(`/api/v1/jobs/${id}`)).json()) as { status: string };
+      note(`job ${id} ${j.status}`);
       return !["queued", "running"].includes(j.status) && j;
     });
     const log = await (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();

@@ -10,7 +10,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MASK } from "../wasm/index.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { createRepo } from "./support/git.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
@@ -72,7 +78,9 @@ const SETUPS: Setup[] = [
     async stop(jobId) {
       await sshd?.stop();
       // This job's container is gone (other tests may have their own running).
-      if (jobId) expect((await cairnContainers()).filter((n) => n.includes(jobId.slice(0, 8)))).toEqual([]);
+      const left = jobId ? (await cairnContainers()).filter((n) => n.includes(jobId.slice(0, 8))) : [];
+      await destroyContainers({ names: left }); // removed even when the assertion fails
+      expect(left).toEqual([]);
     },
     registerArgs: () => [
       "--driver",
@@ -87,6 +95,8 @@ const SETUPS: Setup[] = [
       sshd!.clientKeyPath,
       "--ssh-host-key",
       sshd!.hostPublicKey,
+      "--lxc-path",
+      testLxcPath(),
     ],
   },
 ];

@@ -1,7 +1,7 @@
 // The walking skeleton end to end, all real: a bare git repo, sshd on 127.0.0.1 started here, the
 // builder daemon in its own process driving LXC through that sshd, and an SSE client.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -55,6 +55,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
 
   afterAll(async () => {
     await builder?.stop();
+    await destroyContainers(); // whatever a failed test left in this run's lxcpath
     await server?.stop();
     await sshd?.stop();
   });

@@ -2,7 +2,7 @@
 // keys: the server's mirror and the builder (a real daemon process: process driver, local transport,
 // so git runs on "the fleet host", this machine) both use only that key and only those host keys. A
 // wrong pinned host key fails the checkout with a clear message; the key never reaches the steps.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { generateDeployKey } from "../server/source/deploy-keys.ts";
@@ -32,6 +32,16 @@ workflows:
 `;
 
 const keyDirs = () => readdirSync("/tmp").filter((n) => n.startsWith("cairn-key-"));
+let keysBefore = new Set<string>();
+beforeEach(() => {
+  keysBefore = new Set(keyDirs());
+});
+/** Key dirs made since the test began that stay: ours. Other runs on this machine make (and remove) theirs. */
+async function keyDirsLeft(): Promise<string[]> {
+  const added = () => keyDirs().filter((n) => !keysBefore.has(n));
+  for (let i = 0; i < 240 && added().length; i++) await Bun.sleep(250);
+  return added();
+}
 
 describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
   let sshd: TestSshd;
@@ -103,7 +113,7 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
       (await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }))
         .status,
     ).toBe(201);
-    expect(keyDirs()).toEqual([]);
+    expect(await keyDirsLeft()).toEqual([]);
     // The mirror's key directory is emptied after each fetch, and stays private to the server's user.
     const mirrorKeys = join(server.dataDir, "repos", ".keys");
     expect(readdirSync(mirrorKeys)).toEqual([]);
@@ -139,7 +149,7 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
     expect(log).toContain("Host key verification failed");
     expect(log).toContain("Checkout failed: host key verification failed for 127.0.0.1:");
     expect(log).not.toContain("private readme 7f3a");
-    expect(keyDirs()).toEqual([]);
+    expect(await keyDirsLeft()).toEqual([]);
   }, 60_000);
 
   test("with the right host key the builder clones with the deploy key; the key stays out of the tree and the steps", async () => {
@@ -165,6 +175,6 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
     expect(log).toContain("no key in the tree");
     expect(log).toContain("no ssh command in the environment");
     expect(log).not.toContain("PRIVATE KEY");
-    expect(keyDirs()).toEqual([]);
+    expect(await keyDirsLeft()).toEqual([]);
   }, 60_000);
 });

@@ -2,6 +2,7 @@
 // repository, driven by the corpus's real GitHub payloads pointed at that repository's commits.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
+import { signGeneric } from "../server/forge/signature.ts";
 import { corpusPayload, deliver, deliverGeneric, pullRequestPayload, pushPayload } from "./support/forge.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -465,5 +466,64 @@ describe("manual triggers through the API", () => {
     expect((await pipelinesOf()).length).toBe(before + 1);
     expect((await post("retry-1", { branch: "no-such-branch" })).status).toBe(422);
     expect((await post("retry-1", { branch: "main" })).status).toBe(201);
+  });
+});
+
+describe("replays", () => {
+  const post = (headers: Record<string, string>, body: string) =>
+    fetch(`${server.url}/api/v1/hooks/generic/${projectId}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
+
+  test("a generic delivery signed more than 5 minutes from the server's clock is refused", async () => {
+    const payload = { ref: "refs/heads/main", after: mainSha };
+    for (const skewS of [-301, 301, -3600]) {
+      const res = await deliverGeneric(server.url, projectId, secret, payload, undefined, { skewS });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("timestamp_expired");
+    }
+  });
+
+  test("the timestamp and the delivery id are required and signed: changing either breaks the signature", async () => {
+    const body = JSON.stringify({ ref: "refs/heads/main", after: mainSha });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signature = await signGeneric(secret, ts, "captured-1", body);
+    const code = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
+    const noDelivery = await post({ "x-cairn-signature-256": signature, "x-cairn-timestamp": ts }, body);
+    expect([noDelivery.status, await code(noDelivery)]).toEqual([400, "delivery_missing"]);
+    const noTime = await post({ "x-cairn-signature-256": signature, "x-cairn-delivery": "captured-1" }, body);
+    expect([noTime.status, await code(noTime)]).toEqual([400, "timestamp_missing"]);
+    const newId = await post(
+      { "x-cairn-signature-256": signature, "x-cairn-delivery": "captured-2", "x-cairn-timestamp": ts },
+      body,
+    );
+    expect([newId.status, await code(newId)]).toEqual([401, "signature_invalid"]);
+    const newTime = await post(
+      {
+        "x-cairn-signature-256": signature,
+        "x-cairn-delivery": "captured-1",
+        "x-cairn-timestamp": String(Number(ts) + 1),
+      },
+      body,
+    );
+    expect([newTime.status, await code(newTime)]).toEqual([401, "signature_invalid"]);
+  });
+
+  test("a captured generic delivery sent again inside the window builds nothing", async () => {
+    const body = JSON.stringify({ ref: "refs/heads/main", before: mainSha, after: mainSha });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const headers = {
+      "x-cairn-signature-256": await signGeneric(secret, ts, "captured-3", body),
+      "x-cairn-delivery": "captured-3",
+      "x-cairn-timestamp": ts,
+    };
+    const before = (await pipelinesOf()).length;
+    expect((await post(headers, body)).status).toBe(201);
+    const again = await post(headers, body);
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { status: string }).status).toBe("duplicate");
+    expect(await pipelinesOf()).toHaveLength(before + 1);
   });
 });

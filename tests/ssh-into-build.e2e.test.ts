@@ -8,7 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDb } from "../server/db/client.ts";
 import { projectMembers, userSshKeys, users } from "../server/db/schema.ts";
-import { cairnContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -16,7 +22,7 @@ import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
 // A container directory of its own: no other builder's orphan reaper can touch these containers.
-const lxcPath = "/var/lib/cairn-test-lxc-ssh";
+const lxcPath = skip ? "" : testLxcPath("ssh");
 
 type Job = { id: string; status: string; ssh: { enabled: boolean; command: string | null } | null };
 
@@ -65,6 +71,7 @@ describe.skipIf(skip)("SSH into a build", () => {
 
   afterAll(async () => {
     await builder?.stop();
+    await destroyContainers({ lxcPath }); // whatever a failed test left
     await server?.stop();
     await sshd?.stop();
   });

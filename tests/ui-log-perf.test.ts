@@ -1,6 +1,7 @@
 // The issue's budget for the log viewer, measured in the browser: a 1,000,000-line log opens with its
 // first lines painted in under 2 s (from navigation start), and scrolling through all of it causes no
-// long task over 100 ms (PerformanceObserver 'longtask'). The log is seeded straight into log_chunks
+// long task over 100 ms (PerformanceObserver 'longtask'); asserted under `npm run bench:log-viewer`,
+// recorded otherwise (a test asserts no wall-clock time). The log is seeded straight into log_chunks
 // (1,000 chunks of 1,000 lines, as ingest stores them) for a running job the stand-in builder holds;
 // then the job finishes, its log is archived, and the time to open the finished log is recorded too.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -228,9 +229,12 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
       `${JSON.stringify(figures, null, 2)}\n`,
     );
 
-    // The issue's two budgets.
-    expect(open.firstLinesMs).toBeLessThan(2000);
-    expect(Math.max(0, ...scroll.longTasks)).toBeLessThanOrEqual(100);
+    // The issue's two budgets are wall-clock figures: a busy CI machine stretches them, so `npm test`
+    // records them and `npm run bench:log-viewer` (CAIRN_PERF_BUDGETS=1) holds the code to them.
+    if (process.env.CAIRN_PERF_BUDGETS === "1") {
+      expect(open.firstLinesMs).toBeLessThan(2000);
+      expect(Math.max(0, ...scroll.longTasks)).toBeLessThanOrEqual(100);
+    }
     // Virtualised: only about a screenful of rows exists, whatever the log's length.
     expect(scroll.rowsInDom).toBeLessThan(100);
     // Scrolling up stopped following the tail: the view stayed where the scrolling left it.

@@ -333,8 +333,19 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await ctx.locator("button:has-text('Save variable')").click();
     await ctx.locator("tr[data-var=AWS_SECRET_ACCESS_KEY]").waitFor();
     expect(await pageText(page)).not.toContain(CONTEXT_SECRET);
-    const listed = await json<{ items: { name: string }[] }>(server.api("/api/v1/contexts"));
+    const listed = await json<{ items: { id: string; name: string }[] }>(server.api("/api/v1/contexts"));
     expect(listed.items.map((c) => c.name)).toEqual(["deploy-aws"]);
+    // Restricted to this project: shown as such, and the API has it.
+    await ctx.locator("p:has-text('Unrestricted')").waitFor();
+    await ctx.locator("select[name=restriction_type]").selectOption("project");
+    await ctx.locator(`select[name=project] option[value="${projectId}"]`).waitFor({ state: "attached" });
+    await ctx.locator("select[name=project]").selectOption(projectId);
+    await ctx.locator("button:has-text('Add restriction')").click();
+    await ctx.locator("li[data-restriction]").waitFor();
+    const restrictions = await json<{ items: { restriction_type: string; restriction_value: string }[] }>(
+      server.api(`/api/v1/contexts/${listed.items[0].id}/restrictions`),
+    );
+    expect(restrictions.items).toMatchObject([{ restriction_type: "project", restriction_value: projectId }]);
   });
 
   test("project settings: deploy key, webhook secret shown once, branch filters, concurrency, follow", async () => {

@@ -3,7 +3,19 @@
 // a live dashboard, trigger from the project page, the pipeline graph, a job's log arriving while it
 // runs with colours as computed styles, cancel, permalinks, search, themes and phone widths.
 // Screenshots of each page go to test-output/screenshots/.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+// The server, project, stand-in builder and browser are shared; each test opens its own page, signs
+// in (unless it tests signing in), makes the pipelines and jobs it needs, and cancels what it left
+// unfinished, so any test passes alone (`-t`) and in any order.
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import type { JobPayload } from "../server/protocol.ts";
@@ -52,8 +64,8 @@ let page: Page;
 let errors: string[];
 let builder: ServerClient;
 let projectId: string;
-/** The pipeline triggered from the project page: the stand-in builder runs its first job. */
-let triggered: string;
+/** Heartbeat loops a test started; stopped after it. */
+const beats: (() => void)[] = [];
 
 /** Keeps a sim job's lease alive like a builder's heartbeat loop; calls onCancel when told to stop. */
 function heartbeat(jobId: string, onCancel: () => void): () => void {
@@ -66,6 +78,46 @@ function heartbeat(jobId: string, onCancel: () => void): () => void {
     }
   }, 1000);
   return () => clearInterval(timer);
+}
+
+/** Signs the browser in as the admin, as the login page would (the session cookie lands in the context). */
+async function signIn(): Promise<void> {
+  const res = await browser.context.request.post(`${server.url}/api/v1/session`, {
+    data: { token: server.token },
+  });
+  expect(res.status()).toBe(201);
+}
+
+/** A new pipeline of the project, by API. */
+const newPipeline = () =>
+  json<{ id: string; number: number; jobs: { id: string; name: string }[] }>(
+    server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }),
+  );
+
+/** A job the stand-in builder holds, running, heartbeating, with a step and two lines of log. */
+async function runningJob() {
+  await newPipeline();
+  const job = await acquireJob(builder);
+  let canceled = false;
+  const stopBeat = heartbeat(job.job.id, () => {
+    canceled = true;
+  });
+  beats.push(stopBeat);
+  await builder.step(job.job.id, { index: 0, name: "make", status: "running", log_offset: 0 });
+  const up = new LogUploader(builder, job.job.id);
+  up.write("starting build\nstill building\n");
+  await up.drain();
+  return { job, up, stopBeat, canceled: () => canceled };
+}
+
+/** Cancels every job of the project still queued or running, so the next acquire gets the next test's job. */
+async function cancelUnfinished(): Promise<void> {
+  const list = await json<{ items: { jobs: { id: string; status: string }[] }[] }>(
+    server.api(`/api/v1/projects/${projectId}/pipelines?limit=100`),
+  );
+  for (const j of list.items.flatMap((p) => p.jobs))
+    if (j.status === "queued" || j.status === "running")
+      await server.api(`/api/v1/jobs/${j.id}/cancel`, { method: "POST" });
 }
 
 describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
@@ -81,15 +133,26 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     ).id;
     builder = await registerSimBuilder(server.url, server.token, "sim-1");
     browser = await launchBrowser();
+  }, 120_000);
+  beforeEach(async () => {
     page = await browser.newPage({ colorScheme: "light" });
     errors = collectPageErrors(page);
-  }, 120_000);
+    await signIn();
+  });
+  afterEach(async () => {
+    for (const stop of beats.splice(0)) stop();
+    // The theme is remembered in localStorage, shared by every page of the browser.
+    await page.evaluate(() => localStorage.clear()).catch(() => {});
+    await page.close();
+    await cancelUnfinished();
+  });
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
   }, 30_000);
 
   test("signed out, any page leads to /login; a wrong token is refused; the right one signs in with an httpOnly cookie", async () => {
+    await browser.context.clearCookies();
     await page.goto(`${server.url}/projects/${projectId}`);
     await page.waitForURL(/\/login\?next=/);
     expect(await page.textContent("#token-help")).toContain("initial-admin-token");
@@ -135,13 +198,14 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("trigger a pipeline from the project page; the pipeline page draws the job graph from `requires`", async () => {
+    await page.goto(`${server.url}/`);
     await page.click("aside.projects a:has-text('acme/web')");
     await page.waitForSelector("form.trigger");
     await screenshot(page, "project");
     await page.fill("#trigger-branch", "main");
     await page.click("form.trigger button[type=submit]");
     await page.waitForURL(/\/pipelines\/[\w-]+$/);
-    triggered = new URL(page.url()).pathname.split("/").pop()!;
+    const triggered = new URL(page.url()).pathname.split("/").pop()!;
     await page.waitForSelector(".workflow .job-node");
     const columns = await page.$$eval(".graph-column", (cols) =>
       cols.map((c) => [...c.querySelectorAll(".job-name")].map((n) => n.textContent)),
@@ -152,32 +216,24 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await screenshot(page, "pipeline");
     // The project page lists it too (a real, bookmarkable URL).
     await page.goto(`${server.url}/projects/${projectId}`);
-    await page.waitForSelector("table.pipelines tbody tr");
-    expect(await page.locator("table.pipelines tbody tr").count()).toBe(2); // the API one and this one
+    await page.locator(`table.pipelines tbody tr[data-pipeline="${triggered}"]`).waitFor();
   });
 
-  let running: JobPayload;
-  let runningLog: LogUploader;
-  let stopBeat = () => {};
-  let canceled = false;
-
   test("a job opened while queued starts live when a builder takes it; lines appear coloured by computed styles", async () => {
-    // Open the triggered pipeline's first job from the graph while it still waits for a builder.
-    await page.goto(`${server.url}/pipelines/${triggered}`);
+    // Open a new pipeline's first job from the graph while it still waits for a builder.
+    const pipeline = await newPipeline();
+    await page.goto(`${server.url}/pipelines/${pipeline.id}`);
     await page.click(".job-node[data-job=build]");
     await page.waitForURL(/\/jobs\/[\w-]+$/);
     const jobId = new URL(page.url()).pathname.split("/").pop()!;
     await page.waitForSelector(".job-status[data-status=queued]");
     await page.waitForSelector(".log-viewer[data-state=live]");
 
-    running = await acquireJob(builder);
+    const running: JobPayload = await acquireJob(builder);
     expect(running.job.id).toBe(jobId);
-    stopBeat = heartbeat(running.job.id, () => {
-      canceled = true;
-    });
+    beats.push(heartbeat(running.job.id, () => {}));
     await builder.step(running.job.id, { index: 0, name: "make", status: "running", log_offset: 0 });
     const up = new LogUploader(builder, running.job.id);
-    runningLog = up;
     up.write("starting build\n\x1b[31mred error\x1b[0m plain\n");
     await up.drain();
 
@@ -218,16 +274,20 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("cancel stops the running job and the page shows it", async () => {
+    const running = await runningJob();
+    await page.goto(`${server.url}/jobs/${running.job.job.id}`);
+    await page.waitForSelector(".job-status[data-status=running]");
     await page.click("button:has-text('Cancel job')");
     await page.waitForSelector(".job-status[data-status=canceled]");
     // The builder hears "cancel" on its next heartbeat and ends the job, which ends the log stream.
-    for (let i = 0; i < 100 && !canceled; i++) await Bun.sleep(50);
-    expect(canceled).toBe(true);
-    stopBeat();
-    const done = await builder.finish(running.job.id, {
+    // Heartbeats come every second: 30 s is a safety net, and a miss says so.
+    for (let i = 0; i < 600 && !running.canceled(); i++) await Bun.sleep(50);
+    expect(running.canceled(), "the builder heard no cancel on its heartbeats within 30 s").toBe(true);
+    running.stopBeat();
+    const done = await builder.finish(running.job.job.id, {
       status: "canceled",
       unsandboxed: true,
-      log_bytes: runningLog.offset,
+      log_bytes: running.up.offset,
     });
     expect(done.ok).toBe(true);
     await page.waitForSelector(".log-viewer[data-state=finished]");
@@ -235,7 +295,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("a finished job: unsandboxed warning, steps with exit codes, #L permalink, search, downloads", async () => {
-    await server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } });
+    await newPipeline();
     const job = await acquireJob(builder);
     const up = new LogUploader(builder, job.job.id);
     await builder.step(job.job.id, { index: 0, name: "checkout", status: "running", log_offset: 0 });
@@ -293,6 +353,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("builders page lists the fleet", async () => {
+    await page.goto(`${server.url}/`);
     await page.click("nav.site-nav a:has-text('Builders')");
     await page.waitForSelector("table.builders");
     expect(await page.textContent("table.builders")).toContain("sim-1");
@@ -301,6 +362,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("dark theme toggle, remembered; phone width lays out without horizontal scrolling", async () => {
+    const running = await runningJob();
     await page.goto(`${server.url}/`);
     await page.click("button.theme-toggle");
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
@@ -316,7 +378,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await phone.waitForSelector("table.pipelines tbody tr");
     expect(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     await screenshot(phone, "project-phone-dark");
-    await phone.goto(`${server.url}/jobs/${running.job.id}`);
+    await phone.goto(`${server.url}/jobs/${running.job.job.id}`);
     await phone.waitForSelector(".log-viewer[data-ready=true]");
     expect(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     await screenshot(phone, "job-phone-dark");
@@ -325,7 +387,8 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   });
 
   test("keyboard: the skip link and the log are reachable, and every input has a label", async () => {
-    await page.goto(`${server.url}/jobs/${running.job.id}`);
+    const running = await runningJob();
+    await page.goto(`${server.url}/jobs/${running.job.job.id}`);
     await page.waitForSelector(".log-viewer[data-ready=true]");
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.className)).toBe("skip-link");
@@ -350,7 +413,21 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await page.waitForURL(/\/login\?next=%2Fbuilders/);
   });
 
-  test("no script errors and no Content-Security-Policy violations on any page", () => {
+  test("no script errors and no Content-Security-Policy violations on any page", async () => {
+    const running = await runningJob();
+    const pipelines = await json<{ items: { id: string }[] }>(
+      server.api(`/api/v1/projects/${projectId}/pipelines`),
+    );
+    for (const path of [
+      "/",
+      `/projects/${projectId}`,
+      `/pipelines/${pipelines.items[0].id}`,
+      `/jobs/${running.job.job.id}`,
+      "/builders",
+    ]) {
+      await page.goto(`${server.url}${path}`);
+      await page.waitForSelector("h1");
+    }
     const real = errors.filter((e) => !/status of 401/.test(e));
     expect(real).toEqual([]);
   });

@@ -7,7 +7,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE } from "../../tests/harness/lxc.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  TEMPLATE,
+  testLxcPath,
+} from "../../tests/harness/lxc.ts";
 import { sshdLogin, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { createSshTransport } from "../transport/ssh.ts";
@@ -19,28 +26,44 @@ setDefaultTimeout(60_000);
 
 const skip = await requireLxc({ sshd: true });
 
-// A private lxcpath: a builder started by another test on this machine reaps every `cairn-*` in
-// the default one at startup. It also exercises the driver's `-P` plumbing.
-const LXC_PATH = "/var/lib/cairn-test-lxc";
+// This test process's own lxcpath (tests/harness/lxc.ts); it also exercises the driver's `-P` plumbing.
+const LXC_PATH = skip ? "" : testLxcPath("driver");
 const own = { lxcPath: LXC_PATH };
 
 const unique = () => `t${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** Runs a step and collects its output as text, with the time the first byte arrived. */
-async function runStep(sandbox: Sandbox, step: Partial<StepSpec> & { script: string }, signal?: AbortSignal) {
+/** Runs a step and collects its output as text; `onOutput` sees the output so far as it grows. */
+async function runStep(
+  sandbox: Sandbox,
+  step: Partial<StepSpec> & { script: string },
+  signal?: AbortSignal,
+  onOutput?: (soFar: string) => void,
+) {
   let output = "";
-  let firstAt = 0;
   const code = await sandbox.run(
     { workdir: "/root", env: {}, ...step },
     {
       onOutput: (b) => {
-        firstAt ||= Date.now();
         output += new TextDecoder().decode(b);
+        onOutput?.(output);
       },
       signal,
     },
   );
-  return { code, output, firstAt };
+  return { code, output };
+}
+
+/** A step that waits inside the sandbox until the test opens the gate (from a second step). */
+function gate(sandbox: Sandbox) {
+  const path = `/tmp/gate-${Math.random().toString(36).slice(2)}`;
+  let opened: Promise<unknown> | undefined;
+  return {
+    wait: `while [ ! -e ${path} ]; do sleep 0.05; done`,
+    open: () => {
+      opened ??= runStep(sandbox, { script: `touch ${path}` });
+      return opened;
+    },
+  };
 }
 
 describe.skipIf(skip)("lxc driver over ssh", () => {
@@ -65,6 +88,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 
   afterAll(async () => {
     await sandbox?.destroy();
+    await destroyContainers(own); // whatever a failed test left
     await transport?.close();
     await sshd?.stop();
     if (checkout) rmSync(checkout, { recursive: true, force: true });
@@ -104,15 +128,23 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 
   test("a secret in the step env appears in no host process list", async () => {
     const secret = `cairn-secret-${Math.random().toString(36).slice(2)}`;
-    const running = runStep(sandbox, {
-      script: 'sleep 1.5; test -n "$TOKEN" && echo has-token',
-      env: { TOKEN: secret },
+    const g = gate(sandbox);
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => {
+      ready = resolve;
     });
-    await Bun.sleep(800);
+    const running = runStep(
+      sandbox,
+      { script: `echo ready; ${g.wait}; test -n "$TOKEN" && echo has-token`, env: { TOKEN: secret } },
+      undefined,
+      (o) => o.includes("ready") && ready(),
+    );
+    await started;
     const ps = spawnSync("ps", ["axww", "-o", "args"]).stdout.toString();
+    await g.open();
     expect(ps).toContain("lxc-attach");
     expect(ps).not.toContain(secret);
-    expect((await running).output).toBe("has-token\n");
+    expect((await running).output).toBe("ready\nhas-token\n");
   });
 
   test("create() refuses a taken name or a missing template, clearly, harming nothing", async () => {
@@ -133,24 +165,31 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
   });
 
   test("stdout and stderr arrive merged, in order, before the step ends", async () => {
-    const started = Date.now();
-    const r = await runStep(sandbox, { script: "echo one; echo two >&2; sleep 1.5; echo three" });
-    const ended = Date.now();
-    expect(r.output).toBe("one\ntwo\nthree\n");
-    expect(r.firstAt - started).toBeLessThan(1_200);
-    expect(ended - r.firstAt).toBeGreaterThan(1_000);
+    // The step cannot end before the test has seen its first two lines: buffered output would hang.
+    const g = gate(sandbox);
+    const r = await runStep(
+      sandbox,
+      { script: `echo one; echo two >&2; ${g.wait}; echo three` },
+      undefined,
+      (o) => {
+        if (o === "one\ntwo\n") g.open();
+      },
+    );
+    expect(r).toMatchObject({ code: 0, output: "one\ntwo\nthree\n" });
   });
 
   test("abort kills the step, and the sandbox still runs the next one", async () => {
     const ac = new AbortController();
-    const started = Date.now();
-    const running = runStep(sandbox, { script: "echo started; sleep 600 & sleep 600; echo no" }, ac.signal);
-    await Bun.sleep(800);
-    ac.abort();
+    // Aborted once it runs; a step that survived would hold the test for 600 s, past its timeout.
+    const running = runStep(
+      sandbox,
+      { script: "sleep 600 & echo started; sleep 600; echo no" },
+      ac.signal,
+      (o) => o.includes("started") && ac.abort(),
+    );
     const r = await running;
     expect(r.code).not.toBe(0);
     expect(r.output).toBe("started\n");
-    expect(Date.now() - started).toBeLessThan(5_000);
     const after = await runStep(sandbox, { script: "ps -eo args | grep -c '^sleep 600' || true" });
     expect(after).toMatchObject({ code: 0, output: "0\n" });
   });
@@ -248,7 +287,7 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
 describe.skipIf(skip)("lxc driver over the local transport", () => {
   test("create, run, destroy without sshd (what `npm start` uses)", async () => {
     await ensureBaseTemplate();
-    const driver = createLxcDriver({ transport: createLocalTransport() });
+    const driver = createLxcDriver({ transport: createLocalTransport(), lxcPath: testLxcPath() });
     await driver.check();
     const box = await driver.create({ name: unique() });
     try {

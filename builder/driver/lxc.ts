@@ -292,7 +292,9 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
  * fails silently (exit 1, no message), hence the checks first.
  */
 const CREATE = [
-  "t=$1; n=$2; w=$3; shift 3",
+  // The clone's directories and its init (which every step descends from) get this umask, not
+  // whatever the caller had (a server in the same process sets 077).
+  "umask 022; t=$1; n=$2; w=$3; shift 3",
   'lxc-info "$@" -n "$t" >/dev/null 2>&1 || { echo "template container $t does not exist (run scripts/lxc-base-template.sh)"; exit 2; }',
   'if lxc-info "$@" -n "$n" >/dev/null 2>&1; then echo "container $n already exists"; exit 3; fi',
   'lxc-copy "$@" -n "$t" -N "$n" -e -B overlay >/dev/null || { echo "lxc-copy of template $t to $n failed"; exit 4; }',
@@ -320,7 +322,7 @@ const DESTROY = [
 
 /** Unpacks a tar from stdin at $1 inside the container (`~` is $HOME). */
 const UNPACK = [
-  'h=${HOME:-/root}; d=$1; case $d in "~") d=$h ;; "~/"*) d=$h/${d#"~/"} ;; esac',
+  'umask 022; h=${HOME:-/root}; d=$1; case $d in "~") d=$h ;; "~/"*) d=$h/${d#"~/"} ;; esac',
   'mkdir -p "$d" && exec tar -C "$d" -xf -',
 ].join("\n");
 

@@ -1,7 +1,8 @@
 // The process driver for real: temp directories, `unshare` where the kernel allows it.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,20 +12,34 @@ import type { Sandbox, StepSpec } from "./types.ts";
 // bunfig.toml's [test] timeout is not read by this Bun; cross-process tests need more than 5 s.
 setDefaultTimeout(60_000);
 
-async function runStep(sandbox: Sandbox, step: Partial<StepSpec> & { script: string }, signal?: AbortSignal) {
+/** Runs a step and collects its output as text; `onOutput` sees the output so far as it grows. */
+async function runStep(
+  sandbox: Sandbox,
+  step: Partial<StepSpec> & { script: string },
+  signal?: AbortSignal,
+  onOutput?: (soFar: string) => void,
+) {
   let output = "";
-  let firstAt = 0;
   const code = await sandbox.run(
     { workdir: "~", env: {}, ...step },
     {
       onOutput: (b) => {
-        firstAt ||= Date.now();
         output += new TextDecoder().decode(b);
+        onOutput?.(output);
       },
       signal,
     },
   );
-  return { code, output, firstAt };
+  return { code, output };
+}
+
+/** Waits for `done()`, checking every 50 ms; past a generous 20 s, fails saying what it saw. */
+async function until(done: () => boolean, what: string, saw: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`waited 20 s for ${what}; saw: ${saw()}`);
+    await Bun.sleep(50);
+  }
 }
 
 describe("process driver", () => {
@@ -32,13 +47,17 @@ describe("process driver", () => {
   let driver: ReturnType<typeof createProcessDriver>;
   let sandbox: Sandbox;
 
-  beforeAll(async () => {
+  // Each test gets its own base directory and sandbox: none depends on what another left.
+  beforeEach(async () => {
     base = mkdtempSync(join(tmpdir(), "cairn-process-test-"));
     driver = createProcessDriver({ baseDir: base });
     await driver.check();
     sandbox = await driver.create({ name: "job-1" });
   });
-  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  afterEach(async () => {
+    await sandbox?.destroy();
+    rmSync(base, { recursive: true, force: true });
+  });
 
   test("sandboxes are named cairn-*, marked unsandboxed, one directory each", () => {
     expect(sandbox.name).toBe("cairn-job-1");
@@ -84,22 +103,39 @@ describe("process driver", () => {
   });
 
   test("output streams, merged and in order, before the step ends", async () => {
-    const started = Date.now();
-    const r = await runStep(sandbox, { script: "echo one; echo two >&2; sleep 1.2; echo three" });
-    expect(r.output).toBe("one\ntwo\nthree\n");
-    expect(r.firstAt - started).toBeLessThan(1_000);
-    expect(Date.now() - r.firstAt).toBeGreaterThan(900);
+    // The step cannot end before the test has seen its first two lines: buffered output would hang.
+    const gate = join(base, "cairn-job-1", "tmp", "gate");
+    const r = await runStep(
+      sandbox,
+      { script: `echo one; echo two >&2; while [ ! -e ${gate} ]; do sleep 0.05; done; echo three` },
+      undefined,
+      (soFar) => {
+        if (soFar === "one\ntwo\n") writeFileSync(gate, "");
+      },
+    );
+    expect(r).toMatchObject({ code: 0, output: "one\ntwo\nthree\n" });
   });
 
   test("abort kills the step and what it started", async () => {
     const ac = new AbortController();
-    const marker = join(base, "cairn-job-1", "tmp", "still-running");
-    const running = runStep(sandbox, { script: `(sleep 2; touch ${marker}) & sleep 60` }, ac.signal);
-    await Bun.sleep(300);
-    ac.abort();
+    // A unique duration names this test's processes; a killed step would leave its child running.
+    const marker = `600.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+    const running = runStep(
+      sandbox,
+      { script: `sleep ${marker} & echo started; sleep ${marker}` },
+      ac.signal,
+      (o) => {
+        if (o.includes("started")) ac.abort();
+      },
+    );
     expect((await running).code).toBe(137);
-    await Bun.sleep(2_500);
-    expect(existsSync(marker)).toBe(false);
+    const left = () => spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString();
+    // The kill is sent before the step reports 137; the kernel may take a moment to reap.
+    await until(
+      () => left() === "",
+      "the step's processes to be gone",
+      () => `pids ${left()}`,
+    );
   });
 
   test("with network isolation, a step cannot reach the host's 127.0.0.1", async () => {

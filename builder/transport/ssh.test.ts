@@ -1,9 +1,9 @@
 // The ssh transport against a real OpenSSH sshd on 127.0.0.1 (tests/harness/sshd.ts).
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireSshd, sshdLogin, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
@@ -12,7 +12,7 @@ import { HostKeyMismatchError } from "./host-key.ts";
 import { createSshTransport } from "./ssh.ts";
 
 // bunfig.toml's [test] timeout is not read by this Bun; cross-process tests need more than 5 s.
-setDefaultTimeout(60_000);
+setDefaultTimeout(120_000);
 
 const skip = requireSshd();
 
@@ -22,18 +22,40 @@ function children(pid: number): number[] {
   return out.split(/\s+/).filter(Boolean).map(Number);
 }
 
+/** Waits for `done()`, checking every 50 ms; past a generous 60 s, fails saying what it saw. */
+async function until(done: () => boolean, what: string, saw: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`waited 60 s for ${what}; saw: ${saw()}`);
+    await Bun.sleep(50);
+  }
+}
+
+/** A unique sleep duration, so `pgrep -f` finds this test's processes and nobody else's. */
+const markedSleep = () => `31.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+
+// Every test gets its own sshd and connection: none depends on what an earlier one left behind
+// (busy channels, a dropped link, a connection closed late), and each passes alone with -t.
 describe.skipIf(skip)("ssh transport", () => {
   let sshd: TestSshd;
   let transport: HostTransport;
+  let dir: string;
   const connect = (hostKey: string) => createSshTransport({ ...sshdLogin(sshd), hostKey });
+  /** A file a remote command waits for (sshd runs on this machine): the test opens it when ready. */
+  const gate = () => {
+    const path = join(dir, `gate-${Math.random().toString(36).slice(2)}`);
+    return { wait: `while [ ! -e ${path} ]; do sleep 0.05; done`, open: () => writeFileSync(path, "") };
+  };
 
-  beforeAll(async () => {
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "cairn-ssh-test-"));
     sshd = await startSshd();
     transport = await connect(sshd.hostPublicKey);
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await transport?.close();
     await sshd?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("runs argv exactly as given, without shell interpretation", async () => {
@@ -50,17 +72,14 @@ describe.skipIf(skip)("ssh transport", () => {
   });
 
   test("streams output before the command ends", async () => {
-    let firstAt = 0;
-    const started = Date.now();
-    const r = await transport.exec(["sh", "-c", "echo first; sleep 1.5; echo second"], {
-      onStdout: () => {
-        firstAt ||= Date.now();
+    // The command cannot end before the test has seen its first line: buffered output would hang.
+    const g = gate();
+    const r = await transport.exec(["sh", "-c", `echo first; ${g.wait}; echo second`], {
+      onStdout: (b) => {
+        if (b.toString().includes("first")) g.open();
       },
     });
-    const endedAt = Date.now();
-    expect(r.stdout).toBe("first\nsecond\n");
-    expect(firstAt - started).toBeLessThan(1_000);
-    expect(endedAt - firstAt).toBeGreaterThan(1_000);
+    expect(r).toMatchObject({ code: 0, stdout: "first\nsecond\n" });
   });
 
   test("feeds stdin, binary-safe, with and without env", async () => {
@@ -80,16 +99,25 @@ describe.skipIf(skip)("ssh transport", () => {
   test("env reaches the command, keeps odd values intact, and never shows in ps", async () => {
     const secret = `cairn-secret-${randomBytes(8).toString("hex")}`;
     const odd = 'it\'s "quoted"\n$(not run) `x` \\ end';
-    const running = transport.exec(["sh", "-c", 'sleep 2; printf "%s|%s" "$SECRET" "$ODD"'], {
-      env: { SECRET: secret, ODD: odd },
+    const g = gate();
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => {
+      ready = resolve;
     });
-    await Bun.sleep(700);
+    const running = transport.exec(["sh", "-c", `echo ready; ${g.wait}; printf "%s|%s" "$SECRET" "$ODD"`], {
+      env: { SECRET: secret, ODD: odd },
+      onStdout: (b) => {
+        if (b.toString().includes("ready")) ready();
+      },
+    });
+    await started;
     // sshd runs on this machine: every process's argv is visible here.
     const ps = spawnSync("ps", ["axww", "-o", "args"]).stdout.toString();
-    expect(ps).toContain("sleep 2");
+    g.open();
+    expect(ps).toContain(g.wait);
     expect(ps).not.toContain(secret);
     const r = await running;
-    expect(r.stdout).toBe(`${secret}|${odd}`);
+    expect(r.stdout).toBe(`ready\n${secret}|${odd}`);
   });
 
   test("refuses invalid env names before connecting anywhere", async () => {
@@ -106,36 +134,64 @@ describe.skipIf(skip)("ssh transport", () => {
   });
 
   test("past maxChannels busy channels it opens another connection instead of queueing", async () => {
+    const before = new Set(children(sshd.pid));
     const narrow = await createSshTransport({
       ...sshdLogin(sshd),
       maxChannels: 2,
     });
+    const g = gate();
     try {
-      const long = [0, 1, 2, 3].map(() => narrow.exec(["sleep", "2"]));
-      const started = Date.now();
+      // Four commands that hold their channels until the test opens the gate: two connections' worth.
+      let running = 0;
+      const long = [0, 1, 2, 3].map(() =>
+        narrow.exec(["sh", "-c", `echo up; ${g.wait}`], {
+          onStdout: () => {
+            running++;
+          },
+        }),
+      );
+      for (const p of long) p.catch(() => {}); // awaited below; a failure must not go unheard meanwhile
+      await until(
+        () => running === 4,
+        "four long commands to start",
+        () => `${running} started`,
+      );
+      // Had it queued behind the busy channels, this would wait for the gate, which opens only after.
       const quick = await narrow.exec(["echo", "still served"]);
       expect(quick.stdout).toBe("still served\n");
-      expect(Date.now() - started).toBeLessThan(1_500);
+      // sshd serves each connection from its own child: more than one connection was opened.
+      expect(children(sshd.pid).filter((p) => !before.has(p)).length).toBeGreaterThanOrEqual(2);
+      g.open();
       expect((await Promise.all(long)).map((r) => r.code)).toEqual([0, 0, 0, 0]);
     } finally {
+      g.open();
       await narrow.close();
     }
   });
 
   test("abort kills the remote process group", async () => {
-    const marker = `31.${Date.now() % 100000}`;
+    const marker = markedSleep();
     const ac = new AbortController();
-    const started = Date.now();
-    const running = transport.exec(["sh", "-c", `sleep ${marker} & sleep ${marker}; echo done`], {
-      signal: ac.signal,
-    });
-    await Bun.sleep(500);
-    ac.abort();
+    // Aborted once both sleeps run; had the kill failed, the command would end 0 after 31 s.
+    const running = transport.exec(
+      ["sh", "-c", `sleep ${marker} & echo started; sleep ${marker}; echo done`],
+      {
+        signal: ac.signal,
+        onStdout: (b) => {
+          if (b.toString().includes("started")) ac.abort();
+        },
+      },
+    );
     const r = await running;
     expect(r.code).toBe(137);
-    expect(Date.now() - started).toBeLessThan(5_000);
-    await Bun.sleep(200);
-    expect(spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString()).toBe("");
+    expect(r.stdout).toBe("started\n");
+    const left = () => spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString();
+    // The group is killed before the command reports 137; the kernel may take a moment to reap.
+    await until(
+      () => left() === "",
+      "the remote process group to be gone",
+      () => `pids ${left()}`,
+    );
   });
 
   test("accepts the pinned key as a SHA256 fingerprint or a known_hosts line", async () => {
@@ -168,8 +224,17 @@ describe.skipIf(skip)("ssh transport", () => {
     const before = new Set(children(sshd.pid));
     const t = await connect(sshd.hostPublicKey);
     try {
-      const running = t.exec(["sleep", "30"]);
-      await Bun.sleep(300);
+      let started = false;
+      const running = t.exec(["sh", "-c", "echo up; exec sleep 30"], {
+        onStdout: () => {
+          started = true;
+        },
+      });
+      await until(
+        () => started,
+        "the command to start",
+        () => "no output",
+      );
       // Each connection is served by its own sshd child: killing it drops just this connection.
       const mine = children(sshd.pid).filter((p) => !before.has(p));
       expect(mine.length).toBeGreaterThan(0);

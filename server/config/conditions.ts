@@ -1,6 +1,8 @@
 // Logic statements for step `when`/`unless` and workflow `when`/`unless`: a literal (truthiness) or
 // one of `and`, `or`, `not`, `equal`, `matches: {pattern, value}`.
+
 import type { Diagnostics } from "./diagnostics.ts";
+import { safeRegExp, testName } from "./safe-regex.ts";
 import { isDeferred, isTruthy } from "./template.ts";
 import { describe, get, toPlain, type YNode } from "./tree.ts";
 
@@ -65,11 +67,11 @@ function matches(arg: YNode, diag: Diagnostics): Truth {
   }
   let re: RegExp;
   try {
-    re = new RegExp(`^(?:${pattern.value.replace(/^\/(.*)\/$/, "$1")})$`);
+    re = safeRegExp(pattern.value.replace(/^\/(.*)\/$/, "$1"));
   } catch (e) {
     diag.error(pattern.pos, `\`matches\`: invalid regular expression: ${regexProblem(e)}`);
     return false;
   }
   if (isDeferred(value)) return "deferred";
-  return re.test(String(value.value ?? ""));
+  return testName(re, String(value.value ?? ""));
 }

@@ -205,6 +205,30 @@ workflows:
     ]);
   });
 
+  test("a regular expression that could backtrack without bound is refused, in filters and `matches`", () => {
+    const text = `version: 2.1
+jobs:
+  t:
+    docker: [{image: x}]
+    steps: [checkout]
+workflows:
+  w:
+    when:
+      matches: {pattern: "/(a|a)*b/", value: << pipeline.git.branch >>}
+    jobs:
+      - t:
+          filters:
+            branches:
+              only: /(a+)+b/
+`;
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^9:\d+: `matches`: invalid regular expression: refused: .*nested repetition/),
+      expect.stringMatching(
+        /^14:\d+: .*filters\.branches\.only: invalid regular expression \/\(a\+\)\+b\/: refused: /,
+      ),
+    ]);
+  });
+
   test("formatError gives file:line:col: message", () => {
     const [e] = parseConfig("version: 9\n", "x/config.yml").errors;
     expect(formatError(e)).toBe("x/config.yml:1:10: version 9 is not supported: use 2 or 2.1");

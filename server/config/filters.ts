@@ -4,6 +4,7 @@
 import { regexProblem } from "./conditions.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import type { Filters, PatternFilter } from "./model.ts";
+import { safeRegExp, testName } from "./safe-regex.ts";
 import { describe, type YNode } from "./tree.ts";
 import type { PipelineValues } from "./types.ts";
 
@@ -45,7 +46,7 @@ export function readFilters(v: YNode, where: string, diag: Diagnostics): Filters
         const re = /^\/(.*)\/$/s.exec(s);
         if (re) {
           try {
-            new RegExp(re[1]);
+            safeRegExp(re[1]);
           } catch (err) {
             diag.error(
               i.pos,
@@ -77,5 +78,10 @@ function passes(f: PatternFilter, name: string): boolean {
 
 export function matches(pattern: string, name: string): boolean {
   const re = /^\/(.*)\/$/s.exec(pattern);
-  return re ? new RegExp(`^(?:${re[1]})$`).test(name) : pattern === name;
+  if (!re) return pattern === name;
+  try {
+    return testName(safeRegExp(re[1]), name);
+  } catch {
+    return false; // refused when the config was read: never reached
+  }
 }

@@ -14,14 +14,13 @@ describe("limits", () => {
           .fill(`*${String.fromCharCode(96 + i)}`)
           .join(", ")}]`,
       );
-    const started = performance.now();
+    // 10^9 nodes if expanded: refused at the 200000th, as the message says, or the test would never end.
     const errors = messages(`version: 2\n${levels.join("\n")}\n`);
     expect(errors).toEqual([
       expect.stringMatching(
         /^\d+:\d+: config expands to more than 200000 YAML nodes through aliases; refusing it$/,
       ),
     ]);
-    expect(performance.now() - started).toBeLessThan(5000);
   });
 
   test("a matrix with too many combinations is refused", () => {
@@ -45,7 +44,7 @@ workflows:
   test("commands that multiply steps are refused", () => {
     const commands = ["  c0:\n    steps: [checkout]"];
     for (let i = 1; i <= 20; i++) commands.push(`  c${i}:\n    steps: [c${i - 1}, c${i - 1}]`);
-    const started = performance.now();
+    // 2^20 steps if expanded: refused past 100000, as the message says.
     const errors = messages(`version: 2.1
 commands:
 ${commands.join("\n")}
@@ -56,6 +55,5 @@ jobs:
 `);
     expect(errors.length).toBe(1);
     expect(errors[0]).toMatch(/more than 100000 steps after expanding commands; refusing the config$/);
-    expect(performance.now() - started).toBeLessThan(5000);
   });
 });

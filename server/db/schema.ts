@@ -52,8 +52,10 @@ export const sessions = sqliteTable(
     expiresAt: integer("expires_at").notNull(),
     /** Signed in with an API token: that token's scopes (a read token never makes a writing session). */
     scopes: text("scopes").notNull().default("admin"),
+    /** The API token the session was made from (null: password or GitHub): revoking it ends the session. */
+    tokenId: text("token_id"),
   },
-  (t) => [index("sessions_user").on(t.userId)],
+  (t) => [index("sessions_user").on(t.userId), index("sessions_token").on(t.tokenId)],
 );
 
 export const projects = sqliteTable(
@@ -355,6 +357,25 @@ export const contexts = sqliteTable(
     createdAt: integer("created_at").notNull().default(now),
   },
   (t) => [uniqueIndex("contexts_name").on(t.name)],
+);
+
+/**
+ * Who may use a context (CircleCI's restrictions): `project` rows name the only projects whose jobs
+ * may (none: any project); every `expression` row (e.g. `pipeline.git.branch == "main"`) must hold
+ * for the job's pipeline. Checked before a job is given the context's secrets (services/context-restrictions.ts).
+ */
+export const contextRestrictions = sqliteTable(
+  "context_restrictions",
+  {
+    id: text("id").primaryKey(),
+    contextId: text("context_id")
+      .notNull()
+      .references(() => contexts.id),
+    restrictionType: text("restriction_type", { enum: ["project", "expression"] }).notNull(),
+    restrictionValue: text("restriction_value").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("context_restrictions_unique").on(t.contextId, t.restrictionType, t.restrictionValue)],
 );
 
 /** A context's environment variables, sealed with the row context `context:<contextId>:<name>`. */

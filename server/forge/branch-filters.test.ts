@@ -26,3 +26,18 @@ describe("branch filters", () => {
     expect(() => validateBranchFilters(["/(unclosed/"])).toThrow(/not a valid regular expression/);
   });
 });
+
+describe("catastrophic regular expressions", () => {
+  test("are refused by validation, naming why", () => {
+    expect(() => validateBranchFilters(["/(a+)+$/"])).toThrow(/is refused: .*nested repetition/);
+  });
+  test("stored before the check, they match nothing and return at once", () => {
+    // 30 a's and a mismatch: the native engine would backtrack ~2^30 times on this.
+    expect(branchMatches(["/(a+)+b/"], `${"a".repeat(30)}c`)).toBe(false);
+    expect(branchMatches(["/(a+)+b/", "main"], "main")).toBe(true);
+  });
+  test("globs never backtrack: many stars on a long name", () => {
+    expect(branchMatches(["*a*a*a*a*a*a*a*a*a*a*b"], "a".repeat(5000))).toBe(false);
+    expect(branchMatches(["**a**a**a**b"], `${"a/".repeat(2000)}b`)).toBe(true);
+  });
+});

@@ -18,6 +18,35 @@ export async function signBody(secret: string, body: Uint8Array | string): Promi
   return `sha256=${await hmacSha256Hex(secret, typeof body === "string" ? enc.encode(body) : body)}`;
 }
 
+/** How far a generic delivery's signed timestamp may be from the server's clock, either way. */
+export const GENERIC_WINDOW_S = 300;
+
+/**
+ * What a generic webhook signs: `<timestamp>.<delivery id>.<body>`. The timestamp bounds a captured
+ * request's life to the window, and the delivery id, remembered that long, stops it being replayed
+ * inside it; both are signed, so neither can be changed to make a replay look new.
+ */
+export function genericSignedMaterial(timestamp: string, deliveryId: string, body: Uint8Array): Uint8Array {
+  const head = enc.encode(`${timestamp}.${deliveryId}.`);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** The X-Cairn-Signature-256 value of a generic delivery (scripts/post-receive computes the same). */
+export function signGeneric(
+  secret: string,
+  timestamp: string,
+  deliveryId: string,
+  body: Uint8Array | string,
+): Promise<string> {
+  return signBody(
+    secret,
+    genericSignedMaterial(timestamp, deliveryId, typeof body === "string" ? enc.encode(body) : body),
+  );
+}
+
 /** Compares every byte whatever differs first, so the time taken says nothing about where. */
 export function constantTimeEqual(a: string, b: string): boolean {
   const x = enc.encode(a);

@@ -9,12 +9,14 @@ import type { LogLine } from "../../wasm/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs } from "../db/schema.ts";
 import { isTerminal } from "../services/scheduler.ts";
+import type { StreamLease } from "../services/stream-guard.ts";
 import type { LogEvent, Viewer } from "./hub.ts";
 import type { LogService } from "./service.ts";
 
 const encoder = new TextEncoder();
 const RETRY = encoder.encode("retry: 1000\n\n");
 const PING = encoder.encode(": ping\n\n");
+const REVOKED = encoder.encode("event: revoked\ndata: {}\n\n");
 const PAGE = 5000;
 /** Live events held while a viewer reads stored lines; more and it resumes later instead. */
 const HELD_LIMIT = 256;
@@ -69,6 +71,8 @@ export interface LogSseOptions {
   pingMs: number;
   /** Unread bytes a viewer may fall behind before it is dropped. */
   queueBytes?: number;
+  /** The viewer's hold on its access (services/stream-guard.ts): the stream ends when it is lost. */
+  lease?: StreamLease;
 }
 
 class LogSse implements Viewer {
@@ -83,6 +87,11 @@ class LogSse implements Viewer {
   private drained: (() => void) | null = null;
   private unsubscribe: () => void;
   private readonly pinger: Pinger;
+  private readonly lease?: StreamLease;
+  private readonly revoked = () => {
+    this.write(REVOKED);
+    this.close();
+  };
 
   constructor(
     private readonly db: Db,
@@ -115,6 +124,9 @@ class LogSse implements Viewer {
     }
     this.pinger = pinger;
     pinger.add(this);
+    this.lease = opts.lease;
+    this.lease?.signal.addEventListener("abort", this.revoked);
+    if (this.lease?.signal.aborted) queueMicrotask(this.revoked);
     // The first bytes flush the headers, so the client knows it is connected before any line. They
     // wait one macrotask, until the runtime reads the body: bytes queued before the response is
     // handed over cost Bun ~100 KB per connection for as long as it lives (docs/perf.md).
@@ -220,6 +232,8 @@ class LogSse implements Viewer {
     this.held = null;
     this.unsubscribe();
     this.pinger.delete(this);
+    this.lease?.signal.removeEventListener("abort", this.revoked);
+    this.lease?.close();
     this.drained?.();
     this.drained = null;
   }

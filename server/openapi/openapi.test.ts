@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Validator } from "@seriousme/openapi-schema-validator";
+import { keepingUmask } from "../../tests/harness/umask.ts";
 import { type Assembled, assemble } from "../assemble.ts";
 import { configFromEnv } from "../bootstrap.ts";
 import { bunUpgradeWebSocket } from "../serve-bun.ts";
@@ -19,9 +20,11 @@ let doc: Json;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "cairn-openapi-"));
-  a = await assemble(configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0" }), {
-    upgradeWebSocket: bunUpgradeWebSocket,
-  });
+  a = await keepingUmask(() =>
+    assemble(configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0" }), {
+      upgradeWebSocket: bunUpgradeWebSocket,
+    }),
+  );
   const res = await a.app.request("/api/v1/openapi.json");
   expect(res.status).toBe(200);
   doc = await res.json();

@@ -29,27 +29,39 @@ export const eventRoutes = (deps: AppDeps) => {
     // Only events of projects the user may read; the list is refreshed so a new membership shows up.
     let readable = await readableProjectIds(deps.db, user);
     let readableAt = Date.now();
+    // Ended within a second when the user's token or session is revoked or they lose a project.
+    const lease = deps.streams.open(user, readable);
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();
       stream.onAbort(() => abort.abort());
-      let quietSince = Date.now();
-      await stream.writeSSE({ event: "ready", data: JSON.stringify({ after }) });
-      while (!abort.signal.aborted) {
-        if (Date.now() - readableAt > 10_000) {
-          readable = await readableProjectIds(deps.db, user);
-          readableAt = Date.now();
+      const revoked = () => abort.abort();
+      lease.signal.addEventListener("abort", revoked);
+      try {
+        let quietSince = Date.now();
+        await stream.writeSSE({ event: "ready", data: JSON.stringify({ after }) });
+        while (!abort.signal.aborted) {
+          if (Date.now() - readableAt > 10_000) {
+            readable = await readableProjectIds(deps.db, user);
+            readableAt = Date.now();
+            lease.update(readable);
+          }
+          const batch = await deps.events.since(after, readable);
+          if (abort.signal.aborted) break;
+          for (const ev of batch) {
+            await stream.writeSSE({ id: String(ev.id), event: ev.type, data: JSON.stringify(ev) });
+            after = ev.id;
+          }
+          if (batch.length) quietSince = Date.now();
+          else if (Date.now() - quietSince >= PING_MS) {
+            await stream.write(": ping\n\n");
+            quietSince = Date.now();
+          }
+          if (batch.length < 500) await deps.events.wait(POLL_MS, abort.signal);
         }
-        const batch = await deps.events.since(after, readable);
-        for (const ev of batch) {
-          await stream.writeSSE({ id: String(ev.id), event: ev.type, data: JSON.stringify(ev) });
-          after = ev.id;
-        }
-        if (batch.length) quietSince = Date.now();
-        else if (Date.now() - quietSince >= PING_MS) {
-          await stream.write(": ping\n\n");
-          quietSince = Date.now();
-        }
-        if (batch.length < 500) await deps.events.wait(POLL_MS, abort.signal);
+        if (lease.signal.aborted) await stream.writeSSE({ event: "revoked", data: "{}" });
+      } finally {
+        lease.signal.removeEventListener("abort", revoked);
+        lease.close();
       }
     });
   });

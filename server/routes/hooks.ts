@@ -2,7 +2,10 @@
 // project's webhook secret, is the authentication, and it is checked before anything is parsed or
 // written. GitHub / GitHub Enterprise (`X-Hub-Signature-256`) and a generic signed hook for any git
 // host (`X-Cairn-Signature-256`, sent by scripts/post-receive). Deliveries are recorded by id, so a
-// replay creates nothing.
+// replay creates nothing. The generic hook also signs a timestamp and its delivery id and is refused
+// outside a 5-minute window, so a captured request dies with it. GitHub signs only the body, not its
+// delivery id nor a time: the limit SECURITY.md documents (a captured GitHub delivery sent again under
+// a new id is accepted; two pushes can carry identical bodies, so the body cannot be the key).
 import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
@@ -12,13 +15,13 @@ import { ApiError, BadRequest, NotFound, Unprocessable } from "../errors.ts";
 import { branchMatches } from "../forge/branch-filters.ts";
 import { decideGeneric, decideGithub, type HookDecision, skipRequested } from "../forge/events.ts";
 import { forgeConnection, webhookSecretOf } from "../forge/project-forge.ts";
-import { verifySignature } from "../forge/signature.ts";
+import { GENERIC_WINDOW_S, genericSignedMaterial, verifySignature } from "../forge/signature.ts";
 import { reportConfigError } from "../forge/status-reporter.ts";
 import { createPipeline } from "../services/pipelines.ts";
 import { publicBase } from "./project-settings.ts";
 
 /** Pipelines that could not be made because of the commit's config: the forge is told (status `cairn`). */
-const CONFIG_ERRORS = ["config_invalid", "config_missing"];
+const CONFIG_ERRORS = ["config_invalid", "config_missing", "config_too_large"];
 
 /** GitHub caps payloads at 25 MB. */
 const MAX_BODY_BYTES = 25 * 1024 * 1024;
@@ -58,20 +61,39 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   const project = await db.query.projects.findFirst({ where: eq(projects.id, projectId) });
   if (!project) throw new NotFound("project", projectId);
 
-  // Authenticate first: nothing below runs for a body the project's secret did not sign.
   const header = source === "github" ? "X-Hub-Signature-256" : "X-Cairn-Signature-256";
-  const raw = await readRaw(c);
-  const secret = webhookSecretOf(deps.keyring, project);
-  if (!secret || !(await verifySignature(c.req.header(header), secret, raw)))
-    throw new SignatureInvalid(header);
-
+  if (!c.req.header(header)) throw new SignatureInvalid(header);
   const event = source === "github" ? (c.req.header("x-github-event") ?? "") : "push";
-  const deliveryId =
-    source === "github" ? c.req.header("x-github-delivery") : c.req.header("x-cairn-delivery");
-  if (source === "github" && !deliveryId)
-    throw new BadRequest("the X-GitHub-Delivery header is required", undefined, "delivery_missing");
-  if (deliveryId && deliveryId.length > 200)
+  const deliveryHeader = source === "github" ? "X-GitHub-Delivery" : "X-Cairn-Delivery";
+  const deliveryId = c.req.header(deliveryHeader);
+  if (!deliveryId)
+    throw new BadRequest(`the ${deliveryHeader} header is required`, undefined, "delivery_missing");
+  if (deliveryId.length > 200)
     throw new BadRequest("the delivery id is too long", undefined, "invalid_delivery");
+  const timestamp = c.req.header("x-cairn-timestamp");
+  if (source === "generic" && !/^\d{1,12}$/.test(timestamp ?? ""))
+    throw new BadRequest(
+      "the X-Cairn-Timestamp header (Unix seconds, signed with the body) is required",
+      undefined,
+      "timestamp_missing",
+    );
+
+  // Authenticate first: nothing below runs for a body the project's secret did not sign.
+  const raw = await readRaw(c);
+  const signed = source === "github" ? raw : genericSignedMaterial(timestamp!, deliveryId, raw);
+  const secret = webhookSecretOf(deps.keyring, project);
+  if (!secret || !(await verifySignature(c.req.header(header), secret, signed)))
+    throw new SignatureInvalid(header);
+  if (source === "generic") {
+    const skew = Math.abs(Math.floor(Date.now() / 1000) - Number(timestamp));
+    if (skew > GENERIC_WINDOW_S)
+      throw new ApiError(
+        401,
+        "timestamp_expired",
+        `the delivery was signed ${skew} s from this server's clock: more than ${GENERIC_WINDOW_S} s is refused (a replay, or a clock to fix)`,
+        { window_s: GENERIC_WINDOW_S },
+      );
+  }
 
   // GitHub sends either JSON or (its form's default) `payload=<url-encoded JSON>`; both are signed as sent.
   let text = new TextDecoder().decode(raw);
@@ -110,21 +132,17 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
     return ignored(`branch ${decision.branch} matches none of the project's branch filters`);
   }
 
-  if (deliveryId) {
-    const r = await db
-      .insert(webhookDeliveries)
-      .values({ projectId: project.id, deliveryId, event })
-      .onConflictDoNothing();
-    if (r.rowsAffected === 0) return c.json({ status: "duplicate", delivery: deliveryId }, 200);
-  }
-  const forget = () =>
-    deliveryId
-      ? db
-          .delete(webhookDeliveries)
-          .where(
-            and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)),
-          )
-      : Promise.resolve();
+  // Remembered for good (at least the generic window): the same id again is answered `duplicate`.
+  const thisDelivery = and(
+    eq(webhookDeliveries.projectId, project.id),
+    eq(webhookDeliveries.deliveryId, deliveryId),
+  );
+  const r = await db
+    .insert(webhookDeliveries)
+    .values({ projectId: project.id, deliveryId, event })
+    .onConflictDoNothing();
+  if (r.rowsAffected === 0) return c.json({ status: "duplicate", delivery: deliveryId }, 200);
+  const forget = () => db.delete(webhookDeliveries).where(thisDelivery);
 
   let created: Awaited<ReturnType<typeof createPipeline>>;
   try {
@@ -133,7 +151,7 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
       branch: decision.branch,
       tag: decision.tag,
       trigger: pr ? "pull_request" : "webhook",
-      metadata: { source, event, delivery: deliveryId ?? null, ...(pr ? { pull_request: pr } : {}) },
+      metadata: { source, event, delivery: deliveryId, ...(pr ? { pull_request: pr } : {}) },
     });
   } catch (err) {
     // The config runs nothing for this ref: an answer, not a failure (the delivery stays recorded).
@@ -147,12 +165,7 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
     }
     throw err;
   }
-  if (deliveryId) {
-    await db
-      .update(webhookDeliveries)
-      .set({ pipelineId: created.id })
-      .where(and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)));
-  }
+  await db.update(webhookDeliveries).set({ pipelineId: created.id }).where(thisDelivery);
   await deps.events.emit({
     type: "pipeline.created",
     project_id: project.id,
@@ -160,5 +173,5 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
     status: "queued",
   });
   deps.scheduler.notify();
-  return c.json({ status: "created", delivery: deliveryId ?? null, pipeline: created }, 201);
+  return c.json({ status: "created", delivery: deliveryId, pipeline: created }, 201);
 }

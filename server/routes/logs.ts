@@ -6,6 +6,7 @@ import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
 import { logSse } from "../logs/sse.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
+import { wsOrigin } from "../middleware/ws-origin/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { requireJobRole } from "../services/access.ts";
@@ -52,9 +53,12 @@ export const logRoutes = (deps: AppDeps) => {
   });
 
   app.get("/jobs/:id/log/stream", validate(ops.streamJobLog), async (c) => {
-    const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
+    const user = c.get("user");
+    const job = await requireJobRole(deps, user, c.req.param("id"), "read");
     const from = lineParam(c.req.header("last-event-id") ?? c.req.valid("query").from, "from");
-    return c.body(logSse(db, logs, job.id, from, { pingMs: PING_MS }), 200, {
+    // Ended within a second when the viewer's token or session is revoked or they lose the project.
+    const lease = deps.streams.open(user, [job.projectId]);
+    return c.body(logSse(db, logs, job.id, from, { pingMs: PING_MS, lease }), 200, {
       "content-type": "text/event-stream",
       "cache-control": "no-cache",
       connection: "keep-alive",
@@ -67,14 +71,19 @@ export const logRoutes = (deps: AppDeps) => {
     app.get(
       "/jobs/:id/log/ws",
       validate(ops.jobLogSocket),
+      wsOrigin({ publicUrl: deps.publicUrl }),
       async (c, next) => {
-        await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
+        const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
+        c.set("streamProject", job.projectId);
         await next();
       },
       upgrade((c) => {
         const jobId = c.req.param("id")!;
         const from = Number(c.req.query("from") ?? 0);
         const abort = new AbortController();
+        const lease = deps.streams.open(c.get("user"), [c.get("streamProject")]);
+        const revoked = () => abort.abort();
+        lease.signal.addEventListener("abort", revoked);
         return {
           async onOpen(_evt, ws) {
             try {
@@ -88,11 +97,16 @@ export const logRoutes = (deps: AppDeps) => {
                 else ws.send(JSON.stringify({ type: "end", status: ev.status }));
               }
             } finally {
-              ws.close(1000, "end of log");
+              lease.signal.removeEventListener("abort", revoked);
+              lease.close();
+              // 1008 (policy violation): the viewer's access was revoked while it watched.
+              if (lease.signal.aborted) ws.close(1008, "access revoked");
+              else ws.close(1000, "end of log");
             }
           },
           onClose() {
             abort.abort();
+            lease.close();
           },
         };
       }),

@@ -85,6 +85,8 @@ export const memberRoutes = (deps: AppDeps) => {
         details: { user_id: userId, role: existing.role },
       });
     });
+    // Requests check membership live; their streams of this project end before this answers.
+    await deps.streams.recheck();
     return c.body(null, 204);
   });
 

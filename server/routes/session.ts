@@ -96,6 +96,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
     let user: Awaited<ReturnType<typeof passwordUser>>;
     // A password (or GitHub) session holds the user's whole role; a token's session only its scopes.
     let scopes = ["admin"];
+    let tokenId: string | null = null;
     if ("login" in body) {
       user = await passwordUser(c, body.login, body.password);
     } else {
@@ -112,6 +113,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
       }
       user = found.user;
       scopes = found.scopes;
+      tokenId = found.tokenId;
     }
     await audit(db, {
       actor: { type: "user", id: user.id },
@@ -120,7 +122,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
       ip: sourceIp(deps, c),
       details: { method: "login" in body ? "password" : "token", login: user.login },
     });
-    const session = await createSession(db, user.id, Date.now(), scopes);
+    const session = await createSession(db, user.id, Date.now(), scopes, tokenId);
     setSessionCookie(c, session, deps.tls);
     return c.json(
       { user: presentUser(user), scopes, csrf: session.csrf, expires_at: iso(session.expiresAt) },
@@ -144,6 +146,7 @@ export const sessionRoutes = (deps: AppDeps, options: SessionRouteOptions = {}) 
     if (s) {
       checkCsrf(c, s.sessionId);
       await deleteSession(db, s.sessionId);
+      await deps.streams.recheck();
     }
     clearSessionCookie(c, deps.tls);
     return c.body(null, 204);

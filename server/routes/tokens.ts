@@ -12,6 +12,7 @@ import { hashToken, newToken } from "../secrets/index.ts";
 import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
+import { revokeToken } from "../services/revocation.ts";
 import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
 
@@ -99,7 +100,7 @@ export const tokenRoutes = (deps: AppDeps) => {
     if (!row) throw new NotFound("token", id);
     if (row.revokedAt === null) {
       await db.transaction(async (tx) => {
-        await tx.update(apiTokens).set({ revokedAt: Date.now() }).where(eq(apiTokens.id, id));
+        await revokeToken(tx, id);
         await audit(tx, {
           actor: { type: "user", id: user.id },
           action: "token.revoked",
@@ -109,6 +110,8 @@ export const tokenRoutes = (deps: AppDeps) => {
         });
       });
     }
+    // Streams opened with it, or with a session made from it, end before this answers.
+    await deps.streams.recheck();
     return c.body(null, 204);
   });
 

@@ -1,8 +1,9 @@
 // Users (org admins create them and set their org role) and each user's own SSH public keys, which
 // let them SSH into builds of projects they may write to (services/ssh-access.ts).
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import { Hono } from "hono";
-import { userSshKeys, users } from "../db/schema.ts";
+import type { Db } from "../db/client.ts";
+import { projectMembers, userSshKeys, users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
@@ -12,9 +13,23 @@ import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
 import { requireHasher, runtimeHasher } from "../services/passwords.ts";
+import { endUserSessions, removeUser } from "../services/revocation.ts";
 import { fingerprintOfLine } from "../source/deploy-keys.ts";
 import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
+
+/** The user and everyone who is a member of a project they are a member of. */
+async function usersSharingProjects(db: Db, userId: string): Promise<string[]> {
+  const mine = db
+    .select({ p: projectMembers.projectId })
+    .from(projectMembers)
+    .where(eq(projectMembers.userId, userId));
+  const rows = await db
+    .selectDistinct({ id: projectMembers.userId })
+    .from(projectMembers)
+    .where(inArray(projectMembers.projectId, mine));
+  return [userId, ...rows.map((r) => r.id)];
+}
 
 export const presentUser = (u: typeof users.$inferSelect) => ({
   id: u.id,
@@ -117,15 +132,28 @@ export const userRoutes = (deps: AppDeps) => {
   });
 
   app.get("/users", validate(ops.listUsers), async (c) => {
-    // Any signed-in user may list logins (to add members); only admins change them.
-    const { after, limit } = pageParams(c.req.valid("query"));
+    // Org admins see everyone, in full. Others see what adding members needs: the logins of those
+    // who share a project with them (and their own), or the one user whose exact login they name.
+    const actor = c.get("user");
+    const query = c.req.valid("query");
+    const { after, limit } = pageParams(query);
+    const admin = actor.role === "admin";
+    const visible = admin || query.login !== undefined ? undefined : await usersSharingProjects(db, actor.id);
     const rows = await db
       .select()
       .from(users)
-      .where(after ? gt(users.login, after) : undefined)
+      .where(
+        and(
+          after ? gt(users.login, after) : undefined,
+          query.login !== undefined ? eq(users.login, query.login) : undefined,
+          visible ? inArray(users.id, visible) : undefined,
+        ),
+      )
       .orderBy(asc(users.login))
       .limit(limit + 1);
-    return c.json(page(rows, limit, (u) => u.login, presentUser));
+    return c.json(
+      page(rows, limit, (u) => u.login, admin ? presentUser : (u) => ({ id: u.id, login: u.login })),
+    );
   });
 
   app.patch("/users/:id", validate(ops.updateUser), async (c) => {
@@ -155,6 +183,8 @@ export const userRoutes = (deps: AppDeps) => {
         .where(eq(users.id, id))
         .returning();
       if (r && r !== user.role) {
+        // An admin made a member signs in again: no session keeps the role it was made under.
+        if (user.role === "admin") await endUserSessions(tx, id);
         await audit(tx, {
           actor: { type: "user", id: actor.id },
           action: "user.role_changed",
@@ -183,7 +213,17 @@ export const userRoutes = (deps: AppDeps) => {
       }
       return row;
     });
+    if (r && r !== user.role) await deps.streams.recheck();
     return c.json(presentUser(row));
+  });
+
+  app.delete("/users/:id", validate(ops.removeUser), async (c) => {
+    const actor = c.get("user");
+    requireAdmin(actor);
+    await removeUser(db, actor, c.req.param("id"), sourceIp(deps, c));
+    // Their streams end before this answers; other servers' within a second (services/stream-guard.ts).
+    await deps.streams.recheck();
+    return c.body(null, 204);
   });
 
   app.get("/users/me/ssh-keys", async (c) => {

@@ -6,12 +6,15 @@ import type { ConfigError } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
-import type { SourcePort } from "../source/git-mirror.ts";
+import { FileTooLarge, type SourcePort } from "../source/git-mirror.ts";
 import { newId } from "./ids.ts";
 import type { TemplateTable } from "./templates.ts";
 
 /** `.cairn/config.yml` wins over `.circleci/config.yml`. */
 export const CONFIG_PATHS = [".cairn/config.yml", ".circleci/config.yml"];
+
+/** A config larger than this is refused (`config_too_large`) before it is read. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export type { TemplateTable } from "./templates.ts";
 
@@ -50,7 +53,16 @@ export async function createPipeline(
   let configPath: string | undefined;
   let text: string | null = null;
   for (const path of CONFIG_PATHS) {
-    text = await deps.source.readFile(project, sha, path);
+    try {
+      text = await deps.source.readFile(project, sha, path, MAX_CONFIG_BYTES);
+    } catch (e) {
+      if (!(e instanceof FileTooLarge)) throw e;
+      throw new Unprocessable(
+        "config_too_large",
+        `${path} at commit ${sha.slice(0, 12)} is ${e.size} bytes: a config may be at most ${MAX_CONFIG_BYTES}`,
+        { sha, path, size: e.size, max_bytes: MAX_CONFIG_BYTES },
+      );
+    }
     if (text !== null) {
       configPath = path;
       break;

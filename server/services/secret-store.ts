@@ -2,13 +2,16 @@
 // `put` and come out only for a job (`forJob`) or for masking; listings carry a hint, never a value.
 // Each value is sealed with its row's context (`envvar:<projectId>:<name>`, `context:<contextId>:<name>`),
 // so an envelope copied into another row does not open there.
+
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { JobSpec } from "../config/types.ts";
 import type { Db } from "../db/client.ts";
 import { contextEnvVars, contexts, jobs, logRaw, projectEnvVars, projects } from "../db/schema.ts";
 import { type Keyring, open, type SealedRow, SecretsError, seal, secretHint } from "../secrets/index.ts";
 import type { DbOrTx } from "./audit.ts";
+import { checkContextUse } from "./context-restrictions.ts";
 import { newId } from "./ids.ts";
+import type { Values } from "./restriction-expression.ts";
 
 export type SecretScope = { kind: "project"; id: string } | { kind: "context"; id: string };
 
@@ -112,7 +115,12 @@ export class SecretStore {
    * one wins). Throws SecretEnvelopeError naming the row if any value does not open, and
    * MissingContextError if a named context does not exist: a job never runs with a secret missing.
    */
-  async forJob(projectId: string, contextNames: readonly string[]): Promise<Record<string, string>> {
+  async forJob(
+    projectId: string,
+    contextNames: readonly string[],
+    /** The job's pipeline values: a context's restrictions are checked against them (null: not checked). */
+    values: Values | null = null,
+  ): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
     const scopes: SecretScope[] = [{ kind: "project", id: projectId }];
     if (contextNames.length > 0) {
@@ -123,6 +131,13 @@ export class SecretStore {
       const byName = new Map(found.map((c) => [c.name, c.id]));
       const missing = contextNames.filter((n) => !byName.has(n));
       if (missing.length > 0) throw new MissingContextError(missing);
+      if (values)
+        await checkContextUse(
+          this.db,
+          contextNames.map((name) => ({ id: byName.get(name)!, name })),
+          projectId,
+          values,
+        );
       for (const n of contextNames) scopes.push({ kind: "context", id: byName.get(n)! });
     }
     for (const scope of scopes) {

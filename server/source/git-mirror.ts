@@ -13,13 +13,40 @@ export interface SourcePort {
     project: { id: string; repoUrl: string },
     ref: { branch?: string; sha?: string; tag?: string },
   ): Promise<string | null>;
-  /** Reads a file at a commit; null when the file does not exist there. */
-  readFile(project: { id: string; repoUrl: string }, sha: string, path: string): Promise<string | null>;
+  /** Reads a file at a commit; null when the file does not exist there; FileTooLarge past `maxBytes`. */
+  readFile(
+    project: { id: string; repoUrl: string },
+    sha: string,
+    path: string,
+    maxBytes?: number,
+  ): Promise<string | null>;
 }
 
 export class GitError extends Error {
   readonly code = "git_failed";
 }
+
+export class FileTooLarge extends Error {
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly maxBytes: number,
+  ) {
+    super(`${path} is ${size} bytes: more than the ${maxBytes} allowed`);
+  }
+}
+
+/** A repository on the server's own disk: git's complaints about it would tell what exists there. */
+const isLocal = (url: string) => url.startsWith("/") || url.startsWith("file:");
+
+/** What a failed clone or fetch says: git's own words, except for a local path (only that it failed). */
+function cannotRead(verb: string, repoUrl: string, stderr: string): GitError {
+  if (isLocal(repoUrl)) return new GitError("cannot read the repository");
+  return new GitError(`cannot ${verb} ${repoUrl}: ${stderr.trim()}`);
+}
+
+/** What readFile reads at most (git's output buffer is sized for it). */
+const MAX_READ_BYTES = 8 * 1024 * 1024;
 
 /** A project's deploy key and pinned host keys, for fetching over SSH. */
 export interface MirrorCredentials {
@@ -38,7 +65,7 @@ function git(
       ["-c", "protocol.ext.allow=never", ...args],
       {
         cwd: opts.cwd,
-        maxBuffer: 16 * 1024 * 1024,
+        maxBuffer: 2 * MAX_READ_BYTES,
         env: {
           ...process.env,
           GIT_TERMINAL_PROMPT: "0",
@@ -100,12 +127,12 @@ export function createGitMirror(
         const r = await withSsh(project, (sshCommand) =>
           git(["clone", "--mirror", "--quiet", "--", project.repoUrl, dir], { sshCommand }),
         );
-        if (r.code !== 0) throw new GitError(`cannot clone ${project.repoUrl}: ${r.stderr.trim()}`);
+        if (r.code !== 0) throw cannotRead("clone", project.repoUrl, r.stderr);
       } else {
         const r = await withSsh(project, (sshCommand) =>
           git(["fetch", "--prune", "--quiet", "origin"], { cwd: dir, sshCommand }),
         );
-        if (r.code !== 0) throw new GitError(`cannot fetch ${project.repoUrl}: ${r.stderr.trim()}`);
+        if (r.code !== 0) throw cannotRead("fetch", project.repoUrl, r.stderr);
       }
       return dir;
     })().finally(() => syncing.delete(project.id));
@@ -124,8 +151,14 @@ export function createGitMirror(
       const r = await git(["rev-parse", "--verify", "--quiet", "--end-of-options", rev], { cwd: dir });
       return r.code === 0 ? r.stdout.trim() : null;
     },
-    async readFile(project, sha, path) {
+    async readFile(project, sha, path, maxBytes) {
       const dir = join(reposDir, `${project.id}.git`);
+      // The size first: a file past the limit is named as such, never read (nor mistaken for a missing one).
+      const size = await git(["cat-file", "-s", "--end-of-options", `${sha}:${path}`], { cwd: dir });
+      if (size.code !== 0) return null;
+      const bytes = Number(size.stdout.trim());
+      if (bytes > (maxBytes ?? MAX_READ_BYTES))
+        throw new FileTooLarge(path, bytes, maxBytes ?? MAX_READ_BYTES);
       const r = await git(["show", "--end-of-options", `${sha}:${path}`], { cwd: dir });
       return r.code === 0 ? r.stdout : null;
     },

@@ -3,15 +3,22 @@
 //   import { describe } from "bun:test";
 //   const skip = await requireLxc({ sshd: true });   // top level of the test file
 //   describe.skipIf(skip)("lxc things", () => {
-//     beforeAll(() => ensureBaseTemplate());             // or ({ lxcPath }) for a private one
+//     beforeAll(() => ensureBaseTemplate());             // in testLxcPath(), or ({ lxcPath })
+//     afterAll(() => destroyContainers());               // even when a test failed
 //     ...expect(await cairnContainers()).not.toContain(name)
 //   });
+//
+// Tests keep their containers in lxcpaths of their own, under /var/lib/cairn-test-runs/<pid>/
+// (testLxcPath): a builder started by a test reaps every `cairn-*` in its lxcpath, and other runs
+// on this machine (other checkouts, CI) have containers of their own. The first template made in a
+// process sweeps the lxcpaths of runs whose process is gone (a killed run's leftovers), and only those.
 //
 // Without CAIRN_REQUIRE_LXC=1 a machine without LXC (or root, or sshd) skips those tests. With it
 // (`.ci/run` sets it) a missing piece registers a failing test that says what is missing.
 
 import { test } from "bun:test";
 import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sshdMissingReason } from "./sshd.ts";
 
@@ -76,29 +83,93 @@ export async function requireLxc(needs: { sshd?: boolean } = {}): Promise<boolea
   return true;
 }
 
+/** Where test runs keep their lxcpaths: `<root>/<pid of the test process>/<name>`. Tests only. */
+export const TEST_LXC_ROOT = "/var/lib/cairn-test-runs";
+
+/** This process's lxcpath `name` (made on first use, 0755 so unprivileged containers can traverse it). */
+export function testLxcPath(name = "lxc"): string {
+  const path = join(TEST_LXC_ROOT, String(process.pid), name);
+  if (!existsSync(path)) {
+    mkdirSync(path, { recursive: true });
+    for (const dir of [TEST_LXC_ROOT, join(TEST_LXC_ROOT, String(process.pid)), path]) chmodSync(dir, 0o755);
+  }
+  return path;
+}
+
 const templates = new Map<string, Promise<void>>();
+let swept: Promise<string[]> | undefined;
 
 /**
  * Runs scripts/lxc-base-template.sh once per process and lxcpath (a no-op when the template is
- * current). A private `lxcPath` keeps a test's containers out of reach of other builders' orphan
- * reapers running on the same machine.
+ * current); testLxcPath() unless told otherwise. The first call also sweeps dead runs' lxcpaths.
  */
 export function ensureBaseTemplate(opts: { lxcPath?: string } = {}): Promise<void> {
-  const key = opts.lxcPath ?? "";
-  let made = templates.get(key);
+  const lxcPath = opts.lxcPath ?? testLxcPath();
+  let made = templates.get(lxcPath);
   if (!made) {
-    const env = { ...process.env, ...(opts.lxcPath ? { LXC_PATH: opts.lxcPath } : {}) };
-    made = sh(["sh", TEMPLATE_SCRIPT], env).then((r) => {
-      if (r.code !== 0) throw new Error(`scripts/lxc-base-template.sh failed (exit ${r.code}):\n${r.out}`);
-    });
-    templates.set(key, made);
+    swept ??= sweepDeadRuns();
+    made = swept.then(() =>
+      sh(["sh", TEMPLATE_SCRIPT], { ...process.env, LXC_PATH: lxcPath }).then((r) => {
+        if (r.code !== 0) throw new Error(`scripts/lxc-base-template.sh failed (exit ${r.code}):\n${r.out}`);
+      }),
+    );
+    templates.set(lxcPath, made);
   }
   return made;
 }
 
-/** Existing `cairn-*` containers other than the template: leftovers, for assertions. */
+/** Existing `cairn-*` containers other than the template (in testLxcPath() by default): leftovers. */
 export async function cairnContainers(opts: { lxcPath?: string } = {}): Promise<string[]> {
-  const r = await sh(["lxc-ls", ...(opts.lxcPath ? ["-P", opts.lxcPath] : []), "-1"]);
+  const r = await sh(["lxc-ls", "-P", opts.lxcPath ?? testLxcPath(), "-1"]);
   if (r.code !== 0) throw new Error(`lxc-ls failed: ${r.out.trim()}`);
   return r.out.split(/\s+/).filter((n) => n.startsWith("cairn-") && n !== TEMPLATE);
+}
+
+/** Stops and destroys `cairn-*` containers (all but the template by default) in a test lxcpath. */
+export async function destroyContainers(opts: { lxcPath?: string; names?: string[] } = {}): Promise<void> {
+  const lxcPath = opts.lxcPath ?? testLxcPath();
+  const names = opts.names ?? (await cairnContainers({ lxcPath }));
+  await Promise.all(
+    names.map(async (n) => {
+      await sh(["lxc-stop", "-P", lxcPath, "-k", "-n", n]);
+      await sh(["lxc-destroy", "-P", lxcPath, "-f", "-n", n]);
+    }),
+  );
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+/**
+ * Removes what killed test runs left: the containers and lxcpaths under TEST_LXC_ROOT whose test
+ * process no longer exists. Live runs (this one, other checkouts, CI) are never touched.
+ */
+export async function sweepDeadRuns(): Promise<string[]> {
+  if (!existsSync(TEST_LXC_ROOT)) return [];
+  const removed: string[] = [];
+  for (const run of readdirSync(TEST_LXC_ROOT)) {
+    if (!/^\d+$/.test(run) || alive(Number(run))) continue;
+    const dir = join(TEST_LXC_ROOT, run);
+    const list = async (lxcPath: string) =>
+      (await sh(["lxc-ls", "-P", lxcPath, "-1"])).out.split(/\s+/).filter(Boolean);
+    let clean = true;
+    for (const name of readdirSync(dir)) {
+      const lxcPath = join(dir, name);
+      const all = await list(lxcPath);
+      await destroyContainers({ lxcPath, names: all });
+      removed.push(...all.map((n) => `${lxcPath}/${n}`));
+      if ((await list(lxcPath)).length) clean = false;
+    }
+    // Files are removed only once LXC has let go of every container in them.
+    if (clean) rmSync(dir, { recursive: true, force: true });
+  }
+  const containers = removed.filter((n) => !n.endsWith(`/${TEMPLATE}`));
+  if (containers.length) console.error(`tests: removed what killed test runs left: ${containers.join(", ")}`);
+  return removed;
 }

@@ -166,6 +166,9 @@ function sshdConfig(dir: string, hostKey: string, port: number, maxSessions: num
     `MaxSessions ${maxSessions}`,
     "MaxStartups 64:30:128",
     "LogLevel ERROR",
+    // bash sources ~/.bashrc for a top-level command from sshd (SHLVL unset). This image's root
+    // .bashrc runs `pyenv init`, seconds per command under load; SHLVL=1 makes bash skip it.
+    "SetEnv SHLVL=1",
     "",
   ].join("\n");
 }

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testLxcPath } from "../harness/lxc.ts";
 import type { TestSshd } from "../harness/sshd.ts";
 
 const root = join(import.meta.dir, "..", "..");
@@ -35,7 +36,7 @@ export async function startBuilder(opts: {
   adminToken: string;
   name: string;
   slots?: number;
-  /** LXC through this sshd; without it, the process driver on this machine. */
+  /** LXC through this sshd, in testLxcPath() unless extraArgs say `--lxc-path`; without it, the process driver on this machine. */
   sshd?: TestSshd;
   /** `--lxc-host` specs: one builder driving several LXC hosts (instead of `sshd`). */
   lxcHosts?: string[];
@@ -75,6 +76,8 @@ export async function startBuilder(opts: {
       s.username,
     );
     args.push("--ssh-key", s.clientKeyPath, "--ssh-host-key", s.hostPublicKey);
+    // The test process's own lxcpath unless the test names one (tests/harness/lxc.ts).
+    if (!opts.extraArgs?.includes("--lxc-path")) args.push("--lxc-path", testLxcPath());
   } else if (opts.lxcHosts) {
     for (const spec of opts.lxcHosts) args.push("--lxc-host", spec);
   } else {

@@ -3,7 +3,7 @@
 // server on 127.0.0.1 recording what Cairn sends it.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { signBody } from "../../server/forge/signature.ts";
+import { signBody, signGeneric } from "../../server/forge/signature.ts";
 
 const CORPUS = join(import.meta.dir, "../../../shared/corpus/github-webhooks");
 
@@ -45,13 +45,18 @@ export async function deliverGeneric(
   secret: string,
   payload: unknown,
   deliveryId?: string,
+  /** Signs a timestamp this many seconds off the clock (a stale or early delivery). */
+  opts: { skewS?: number } = {},
 ) {
   const body = JSON.stringify(payload);
+  const delivery = deliveryId ?? crypto.randomUUID();
+  const timestamp = String(Math.floor(Date.now() / 1000) + (opts.skewS ?? 0));
   const headers: Record<string, string> = {
     "content-type": "application/json",
-    "x-cairn-signature-256": await signBody(secret, body),
+    "x-cairn-signature-256": await signGeneric(secret, timestamp, delivery, body),
+    "x-cairn-delivery": delivery,
+    "x-cairn-timestamp": timestamp,
   };
-  if (deliveryId) headers["x-cairn-delivery"] = deliveryId;
   return fetch(`${url}/api/v1/hooks/generic/${projectId}`, { method: "POST", headers, body });
 }
 
@@ -85,6 +90,8 @@ export interface FakeGithub {
   requests: RecordedRequest[];
   /** Answers the next `n` requests whose path matches with `status` (then normal service resumes). */
   failNext(pathPattern: RegExp, status: number, n?: number): void;
+  /** Holds requests whose path matches unanswered until the returned `release()`; they then get `status`. */
+  stall(pathPattern: RegExp, status?: number): () => void;
   waitFor(pred: (r: RecordedRequest[]) => boolean, timeoutMs?: number): Promise<void>;
   stop(): void;
 }
@@ -92,6 +99,7 @@ export interface FakeGithub {
 export function startFakeGithub(): FakeGithub {
   const requests: RecordedRequest[] = [];
   const failures: { pattern: RegExp; status: number; left: number }[] = [];
+  const stalls: { pattern: RegExp; status: number; released: Promise<void> }[] = [];
   let nextKeyId = 1000;
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -106,6 +114,11 @@ export function startFakeGithub(): FakeGithub {
         body: text ? JSON.parse(text) : null,
       };
       requests.push(rec);
+      const stalled = stalls.find((x) => x.pattern.test(url.pathname));
+      if (stalled) {
+        await stalled.released;
+        return Response.json({ message: "Server Error" }, { status: stalled.status });
+      }
       const f = failures.find((x) => x.left > 0 && x.pattern.test(url.pathname));
       if (f) {
         f.left--;
@@ -125,6 +138,16 @@ export function startFakeGithub(): FakeGithub {
     requests,
     failNext(pattern, status, n = 1) {
       failures.push({ pattern, status, left: n });
+    },
+    stall(pattern, status = 503) {
+      let release!: () => void;
+      const stall = { pattern, status, released: new Promise<void>((r) => (release = r)) };
+      stalls.push(stall);
+      return () => {
+        const at = stalls.indexOf(stall);
+        if (at >= 0) stalls.splice(at, 1);
+        release();
+      };
     },
     async waitFor(pred, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;

@@ -1,6 +1,6 @@
 // The stack most LXC end-to-end tests stand on: the harness sshd, a server, a repository with a
 // config, a project for it, and a real builder process driving LXC through that sshd.
-import { ensureBaseTemplate } from "../harness/lxc.ts";
+import { destroyContainers, ensureBaseTemplate } from "../harness/lxc.ts";
 import { startSshd, type TestSshd } from "../harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./builder-process.ts";
 import { createRepo, type TestRepo } from "./git.ts";
@@ -39,23 +39,32 @@ export async function startLxcStack(opts: {
     builder,
     async stop() {
       await builder.stop();
+      await destroyContainers(); // whatever a failed test left in this run's lxcpath
       await server.stop();
       await sshd.stop();
     },
   };
 }
 
-/** Polls `probe` until it gives a value, or fails naming `what`. */
+/**
+ * Polls `probe` until it gives a value, or fails naming `what` and the last thing the probe saw
+ * (it may `note` what it looked at: a job's status, say).
+ */
 export async function until<T>(
   what: string,
-  probe: () => Promise<T | undefined | false>,
+  probe: (note: (saw: string) => void) => Promise<T | undefined | false>,
   ms = 90_000,
 ): Promise<T> {
   const end = Date.now() + ms;
+  let saw = "";
+  const note = (s: string) => {
+    saw = s;
+  };
   for (;;) {
-    const v = await probe();
+    const v = await probe(note);
     if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end)
+      throw new Error(`waited ${Math.round(ms / 1000)} s for ${what}${saw ? `; last saw: ${saw}` : ""}`);
     await Bun.sleep(200);
   }
 }

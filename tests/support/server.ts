@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { assemble, startBackground } from "../../server/assemble.ts";
 import { configFromEnv } from "../../server/bootstrap.ts";
 import { bunClientIp, bunUpgradeWebSocket, serveBun } from "../../server/serve-bun.ts";
+import { keepingUmask } from "../harness/umask.ts";
 
 export interface TestServer {
   url: string;
@@ -25,7 +26,9 @@ export async function startTestServer(
   Object.assign(process.env, env);
   let a: Awaited<ReturnType<typeof assemble>>;
   try {
-    a = await assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp });
+    a = await keepingUmask(() =>
+      assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp }),
+    );
   } finally {
     for (const k of Object.keys(env)) delete process.env[k];
   }

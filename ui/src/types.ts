@@ -151,6 +151,16 @@ export interface Context {
   created_at: string;
 }
 
+export interface ContextRestriction {
+  id: string;
+  context_id: string;
+  restriction_type: "project" | "expression";
+  restriction_value: string;
+  /** The project's name, for a project restriction. */
+  name: string | null;
+  created_at: string;
+}
+
 export interface Member {
   user_id: string;
   login: string;

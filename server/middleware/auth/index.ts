@@ -9,10 +9,14 @@ import { hashToken } from "../../secrets/index.ts";
 import { requireScope } from "../../services/access.ts";
 import { checkCsrf, sessionFromCookie } from "../session/index.ts";
 
-export type User = typeof users.$inferSelect & { scopes: string[] };
+/** What a request authenticated with: streams are ended when it is revoked (services/stream-guard.ts). */
+export type Credential = { kind: "session"; idHash: string } | { kind: "token"; id: string };
+
+export type User = typeof users.$inferSelect & { scopes: string[]; credential?: Credential };
 export type Builder = typeof builders.$inferSelect;
 
-export type AuthEnv = { Variables: { user: User; builder: Builder } };
+/** `streamProject`: the project of the stream a WebSocket upgrade is about to open (routes/logs.ts). */
+export type AuthEnv = { Variables: { user: User; builder: Builder; streamProject: string } };
 
 function bearer(header: string | undefined): string | null {
   const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
@@ -34,12 +38,16 @@ export const userAuth = (options: UserAuthOptions): MiddlewareHandler<AuthEnv> =
       const session = await sessionFromCookie(c, db);
       if (!session) throw new Unauthorized();
       checkCsrf(c, session.sessionId);
-      c.set("user", { ...session.user, scopes: session.scopes });
+      c.set("user", {
+        ...session.user,
+        scopes: session.scopes,
+        credential: { kind: "session", idHash: session.idHash },
+      });
       if (!SAFE_METHODS.has(c.req.method)) requireScope(c.get("user"), "write");
       return next();
     }
     const row = await db
-      .select({ user: users, scopes: apiTokens.scopes, expiresAt: apiTokens.expiresAt })
+      .select({ id: apiTokens.id, user: users, scopes: apiTokens.scopes, expiresAt: apiTokens.expiresAt })
       .from(apiTokens)
       .innerJoin(users, eq(users.id, apiTokens.userId))
       .where(and(eq(apiTokens.tokenHash, hashToken(token)), isNull(apiTokens.revokedAt)))
@@ -47,7 +55,7 @@ export const userAuth = (options: UserAuthOptions): MiddlewareHandler<AuthEnv> =
     if (!row || (row.expiresAt !== null && row.expiresAt < Date.now())) {
       throw new Unauthorized("the API token is not valid (unknown, revoked or expired)");
     }
-    c.set("user", { ...row.user, scopes: row.scopes.split(",") });
+    c.set("user", { ...row.user, scopes: row.scopes.split(","), credential: { kind: "token", id: row.id } });
     // A `read` token changes nothing, whatever the route; routes check roles (services/access.ts).
     if (!SAFE_METHODS.has(c.req.method)) requireScope(c.get("user"), "write");
     await next();

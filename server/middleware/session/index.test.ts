@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { keepingUmask } from "../../../tests/harness/umask.ts";
 import { startTestServer, type TestServer } from "../../../tests/support/server.ts";
 import { assemble } from "../../assemble.ts";
 import { configFromEnv } from "../../bootstrap.ts";
@@ -102,7 +103,7 @@ describe("sessions", () => {
 
   test("over TLS the cookie is also Secure", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "cairn-session-tls-"));
-    const a = await assemble(configFromEnv({ CAIRN_DATA_DIR: dataDir }), { tls: true });
+    const a = await keepingUmask(() => assemble(configFromEnv({ CAIRN_DATA_DIR: dataDir }), { tls: true }));
     try {
       const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
       const res = await a.app.request("https://cairn.test/api/v1/session", {

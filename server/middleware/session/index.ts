@@ -2,7 +2,7 @@
 // so a browser trades an API token for an httpOnly, SameSite=Strict cookie holding a random session
 // id (only its hash is stored). Cookie-authenticated writes must also carry `X-Cairn-CSRF`, a value
 // derived from the session id that only a page which read it from the API can know (double submit).
-import { and, eq, gt, lt } from "drizzle-orm";
+import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import nacl from "tweetnacl";
@@ -30,9 +30,10 @@ export async function userForApiToken(
   db: Db,
   token: string,
   now = Date.now(),
-): Promise<{ user: UserRow; scopes: string[] } | null> {
+): Promise<{ user: UserRow; scopes: string[]; tokenId: string } | null> {
   const row = await db
     .select({
+      id: apiTokens.id,
       user: users,
       scopes: apiTokens.scopes,
       expiresAt: apiTokens.expiresAt,
@@ -43,7 +44,7 @@ export async function userForApiToken(
     .where(eq(apiTokens.tokenHash, hashToken(token)))
     .get();
   if (!row || row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt < now)) return null;
-  return { user: row.user, scopes: row.scopes.split(",") };
+  return { user: row.user, scopes: row.scopes.split(","), tokenId: row.id };
 }
 
 export interface NewSession {
@@ -57,6 +58,8 @@ export async function createSession(
   userId: string,
   now = Date.now(),
   scopes: string[] = ["admin"],
+  /** The API token traded for the session: revoking it ends the session (services/revocation.ts). */
+  tokenId: string | null = null,
 ): Promise<NewSession> {
   const id = newToken("cairn_ses");
   const expiresAt = now + SESSION_TTL_MS;
@@ -64,7 +67,7 @@ export async function createSession(
   await db.delete(sessions).where(lt(sessions.expiresAt, now));
   await db
     .insert(sessions)
-    .values({ idHash: hashToken(id), userId, createdAt: now, expiresAt, scopes: scopes.join(",") });
+    .values({ idHash: hashToken(id), userId, createdAt: now, expiresAt, scopes: scopes.join(","), tokenId });
   return { id, csrf: csrfFor(id), expiresAt };
 }
 
@@ -84,25 +87,40 @@ export function clearSessionCookie(c: Context, secure: boolean): void {
 
 export interface SessionUser {
   sessionId: string;
+  /** The stored hash of the session id: how streams and revocation name the session. */
+  idHash: string;
   user: UserRow;
   expiresAt: number;
   /** What the session may do within its user's role (services/access.ts). */
   scopes: string[];
 }
 
-/** The live session named by the request's cookie, or null (no cookie, unknown or expired). */
+/**
+ * The live session named by the request's cookie, or null (no cookie, unknown or expired). A session
+ * made from an API token lives only while that token does: revoked or expired, the session is too.
+ */
 export async function sessionFromCookie(c: Context, db: Db, now = Date.now()): Promise<SessionUser | null> {
   const id = getCookie(c, SESSION_COOKIE);
   if (!id) return null;
+  const idHash = hashToken(id);
   const row = await db
     .select({ user: users, expiresAt: sessions.expiresAt, scopes: sessions.scopes })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.idHash, hashToken(id)), gt(sessions.expiresAt, now)))
+    .leftJoin(apiTokens, eq(apiTokens.id, sessions.tokenId))
+    .where(and(eq(sessions.idHash, idHash), gt(sessions.expiresAt, now), liveSessionToken(now)))
     .get();
   return row
-    ? { sessionId: id, user: row.user, expiresAt: row.expiresAt, scopes: row.scopes.split(",") }
+    ? { sessionId: id, idHash, user: row.user, expiresAt: row.expiresAt, scopes: row.scopes.split(",") }
     : null;
+}
+
+/** For a query joining `sessions` to `api_tokens` on `token_id`: the session's token, if any, still holds. */
+export function liveSessionToken(now: number) {
+  return or(
+    isNull(sessions.tokenId),
+    and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, now))),
+  );
 }
 
 /** Refuses a cookie-authenticated write without the session's CSRF header. */

@@ -72,6 +72,15 @@ export const ContextCreate = z.object({
   ),
 });
 
+export const ContextRestrictionCreate = z.object({
+  restriction_type: z
+    .enum(["project", "expression"])
+    .describe("`project`: only that project's jobs; `expression`: must hold for the job's pipeline"),
+  restriction_value: text(1000).describe(
+    'a project id, or an expression such as `pipeline.git.branch == "main"` (==, !=, starts-with, not, and, or, parentheses; pipeline.git.branch, pipeline.git.tag)',
+  ),
+});
+
 const githubLogin = z
   .string()
   .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, "must be a GitHub login")
@@ -115,6 +124,14 @@ export const SshKeyAdd = z.object({
 });
 
 export const Page = pageQuery(200);
+
+export const UserQuery = pageQuery(200).extend({
+  login: z
+    .string()
+    .max(200)
+    .optional()
+    .describe("exactly this login: how a project admin finds a user to add who shares no project with them"),
+});
 
 export const AuditQuery = z.object({
   cursor: counter("`next_cursor` of the previous page", 15),

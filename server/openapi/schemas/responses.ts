@@ -229,6 +229,15 @@ export const TestResults = z.object({
 
 export const Context = z.object({ id: z.string(), name: z.string(), created_at: time() });
 
+export const ContextRestriction = z.object({
+  id: z.string(),
+  context_id: z.string(),
+  restriction_type: z.enum(["project", "expression"]),
+  restriction_value: z.string(),
+  name: z.string().nullable().describe("the project's name, for a project restriction"),
+  created_at: time(),
+});
+
 export const Builder = z.object({
   id: z.string(),
   name: z.string(),
@@ -266,10 +275,13 @@ export const AuditEvent = z.object({
 export const User = z.object({
   id: z.string(),
   login: z.string(),
-  role: z.enum(USER_ROLES),
-  github_login: nstr,
-  has_password: z.boolean(),
-  created_at: time(),
+  role: z
+    .enum(USER_ROLES)
+    .optional()
+    .describe("in the list, shown to org admins only (like the fields below)"),
+  github_login: nstr.optional(),
+  has_password: z.boolean().optional(),
+  created_at: time().optional(),
 });
 
 export const Token = z.object({
@@ -358,6 +370,7 @@ export const Pages = {
   SecretVars: pageOf(SecretVar),
   Artifacts: pageOf(Artifact),
   Contexts: pageOf(Context),
+  ContextRestrictions: pageOf(ContextRestriction),
   Builders: pageOf(Builder),
   AuditEvents: pageOf(AuditEvent),
   Users: pageOf(User),

@@ -1,10 +1,12 @@
 // The organisation's contexts: named groups of write-only variables a workflow selects in its config
-// (`context: [name]`). Anyone signed in sees their names; org administrators create, fill and delete them.
+// (`context: [name]`). Anyone signed in sees their names; their restrictions and variables are shown
+// to org administrators and members of the projects a context is restricted to; admins change them.
 import { api } from "../api.ts";
 import { confirmButton, errorBox, onSubmit, section } from "../components.ts";
 import { append, h } from "../dom.ts";
 import { ago } from "../format.ts";
 import type { Context, Page } from "../types.ts";
+import { contextRestrictions } from "./context-restrictions.ts";
 import { secretVars } from "./secret-vars.ts";
 
 export function contextsSection(orgAdmin: boolean): HTMLElement {
@@ -39,6 +41,7 @@ export function contextsSection(orgAdmin: boolean): HTMLElement {
         },
       });
       append(details, [
+        contextRestrictions(ctx, orgAdmin),
         secretVars({
           base: `/contexts/${ctx.id}/envvars`,
           idPrefix: `ctx-${ctx.id}`,
@@ -104,7 +107,7 @@ export function contextsSection(orgAdmin: boolean): HTMLElement {
     h(
       "p.muted",
       null,
-      "Shared by every project of this server. A workflow job uses one by naming it in its config: ",
+      "Shared by the projects of this server, or only those a context is restricted to. A workflow job uses one by naming it in its config: ",
       h("code", null, "context: [deploy-aws]"),
       ". ",
       orgAdmin ? "" : "Only org administrators can create or change contexts.",

@@ -1,0 +1,256 @@
+// `npm test`: every test file, in lanes that run at the same time because they do not compete for
+// the same thing: `unit` (in-process servers, sshd, git), `browser` (Chromium) and `lxc` (containers,
+// builders, the fleet host). Each lane is one `bun test` with its own JUnit report; the reports are
+// merged into one, and the ten slowest files are printed at the end.
+//
+//   npm test                                   all lanes
+//   npm test -- path/to/file.test.ts [-t name] just those files, one `bun test`, as given
+//   npm test -- -t 'name'                      all lanes, each filtered by name
+//   npm test -- --reporter=junit --reporter-outfile=FILE   also the merged report (what .ci/run reads)
+//
+// Anything else after `--` goes to every `bun test` as is.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+/** `bun test` flags that take the next argument as their value. */
+const VALUE_FLAGS = new Set([
+  "-t",
+  "--test-name-pattern",
+  "--timeout",
+  "--rerun-each",
+  "--seed",
+  "--max-concurrency",
+  "--preload",
+  "--coverage-dir",
+  "--coverage-reporter",
+]);
+/** Cross-process tests take seconds; `bunfig.toml`'s timeout is not read by this Bun. */
+const TIMEOUT = ["--timeout", "120000"];
+
+interface Lane {
+  name: string;
+  /** Which files belong here, judged by path and content; the first matching lane takes a file. */
+  claims(path: string, text: string): boolean;
+}
+
+const LANES: Lane[] = [
+  {
+    name: "lxc",
+    claims: (path, text) =>
+      path.endsWith(".e2e.test.ts") ||
+      /requireLxc\(|startLxcStack|ensureBaseTemplate|createLxcDriver|CAIRN_REQUIRE_LXC/.test(text),
+  },
+  { name: "browser", claims: (_, text) => /launchBrowser|playwright-core|testing\/browser/.test(text) },
+  { name: "unit", claims: () => true },
+];
+
+interface Args {
+  files: string[];
+  pass: string[];
+  junitOut?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const out: Args = { files: [], pass: [] };
+  let junit = false;
+  let junitOut: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--reporter=junit") junit = true;
+    else if (a === "--reporter" && argv[i + 1] === "junit") {
+      junit = true;
+      i++;
+    } else if (a.startsWith("--reporter-outfile=")) junitOut = a.slice("--reporter-outfile=".length);
+    else if (a === "--reporter-outfile") junitOut = argv[++i];
+    else if (VALUE_FLAGS.has(a)) out.pass.push(a, argv[++i] ?? "");
+    else if (a.startsWith("-")) out.pass.push(a);
+    else out.files.push(a);
+  }
+  if (junit || junitOut) out.junitOut = junitOut ?? "test-output/junit.xml";
+  return out;
+}
+
+/** Every `*.test.ts` in the repository, as `bun test` would find them. */
+function testFiles(dir = ROOT): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith(".") || ["node_modules", "test-output", "dist", "build"].includes(entry.name))
+      continue;
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...testFiles(full));
+    else if (entry.name.endsWith(".test.ts")) found.push(relative(ROOT, full));
+  }
+  return found.sort();
+}
+
+interface LaneRun {
+  lane: string;
+  files: string[];
+  code: number;
+  seconds: number;
+  report?: string;
+}
+
+interface Ran {
+  code: number;
+  seconds: number;
+  /** `-t` matched nothing in this lane's files (bun says so and exits 1). */
+  matchedNone: boolean;
+}
+
+function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
+  const started = performance.now();
+  let matchedNone = false;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["test", ...argv], {
+      cwd: ROOT,
+      stdio: prefix ? ["ignore", "pipe", "pipe"] : "inherit",
+      env: { ...process.env, CAIRN_TEST_LANE: lane },
+    });
+    if (prefix) {
+      // Lines from three lanes interleave: each says which lane it came from.
+      for (const stream of [child.stdout, child.stderr]) {
+        let rest = "";
+        stream?.on("data", (b: Buffer) => {
+          const lines = (rest + b.toString()).split("\n");
+          rest = lines.pop() ?? "";
+          for (const line of lines) {
+            if (/^error: regex .* matched 0 tests/.test(line)) matchedNone = true;
+            process.stdout.write(`[${lane}] ${line}\n`);
+          }
+        });
+        stream?.on("end", () => rest && process.stdout.write(`[${lane}] ${rest}\n`));
+      }
+    }
+    child.on("error", (err) => {
+      console.error(`[${lane}] could not start bun test: ${err.message}`);
+      resolve({ code: 127, seconds: 0, matchedNone });
+    });
+    child.on("close", (code, signal) =>
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        seconds: (performance.now() - started) / 1000,
+        matchedNone,
+      }),
+    );
+  });
+}
+
+const xmlAttr = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** The `<testsuite>` elements of a bun JUnit report (one per file), or a failing one saying why there are none. */
+function suitesOf(run: LaneRun): string {
+  const xml = run.report && existsSync(run.report) ? readFileSync(run.report, "utf8") : "";
+  const body = /<testsuites[^>]*>([\s\S]*)<\/testsuites>/.exec(xml)?.[1] ?? "";
+  const failures = (body.match(/<(failure|error)[ >/]/g) ?? []).length;
+  // A lane that died, or failed outside any test (an error between tests), still counts as a failure.
+  if (body && (run.code === 0 || failures > 0)) return body;
+  const why = body
+    ? `bun test exited ${run.code} with every test passing: an error outside a test (see the [${run.lane}] log)`
+    : `bun test exited ${run.code} without a report (see the [${run.lane}] log)`;
+  return `${body}  <testsuite name="lane ${run.lane}" tests="1" failures="1" time="${run.seconds}">
+    <testcase name="${xmlAttr(why)}" classname="lane ${run.lane}" time="0"><failure message="${xmlAttr(why)}" /></testcase>
+  </testsuite>
+`;
+}
+
+function merge(runs: LaneRun[]): string {
+  const body = runs.map(suitesOf).join("");
+  const count = (re: RegExp) => (body.match(re) ?? []).length;
+  const tests = count(/<testcase /g);
+  const failures = count(/<(failure|error)[ >/]/g);
+  const skipped = count(/<skipped/g);
+  const time = Math.max(0, ...runs.map((r) => r.seconds));
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="bun test" tests="${tests}" failures="${failures}" skipped="${skipped}" time="${time}">
+${body}</testsuites>
+`;
+}
+
+/** Per-file times from the reports: the outermost `<testsuite file=...>` of each file. */
+function fileTimes(runs: LaneRun[]): { file: string; lane: string; seconds: number }[] {
+  const times: { file: string; lane: string; seconds: number }[] = [];
+  for (const run of runs) {
+    if (!run.report || !existsSync(run.report)) continue;
+    for (const m of readFileSync(run.report, "utf8").matchAll(
+      /^ {2}<testsuite name="[^"]*" file="([^"]*)"[^>]* time="([\d.]+)"/gm,
+    ))
+      times.push({ file: m[1], lane: run.lane, seconds: Number(m[2]) });
+  }
+  return times.sort((a, b) => b.seconds - a.seconds);
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+
+  if (args.files.length) {
+    // Just the files asked for, as plain `bun test` would run them.
+    const paths = args.files.map((f) =>
+      f.startsWith("/") || f.startsWith(".") || !existsSync(f) ? f : `./${f}`,
+    );
+    const junit = args.junitOut ? ["--reporter=junit", `--reporter-outfile=${args.junitOut}`] : [];
+    return (await runBun("test", [...TIMEOUT, ...junit, ...args.pass, ...paths], false)).code;
+  }
+
+  const outDir = join(ROOT, "test-output", "lanes");
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const byLane = new Map<string, string[]>(LANES.map((l) => [l.name, []]));
+  for (const file of testFiles()) {
+    const text = readFileSync(join(ROOT, file), "utf8");
+    const lane = LANES.find((l) => l.claims(file, text)) ?? LANES[LANES.length - 1];
+    byLane.get(lane.name)?.push(file);
+  }
+  for (const [lane, files] of byLane) console.log(`npm test: lane ${lane}: ${files.length} files`);
+
+  const ran = await Promise.all(
+    [...byLane]
+      .filter(([, files]) => files.length)
+      .map(async ([lane, files]): Promise<LaneRun> => {
+        const report = join(outDir, `junit-${lane}.xml`);
+        const argv = [
+          ...TIMEOUT,
+          "--reporter=junit",
+          `--reporter-outfile=${report}`,
+          ...args.pass,
+          ...files.map((f) => `./${f}`),
+        ];
+        const { code, seconds, matchedNone } = await runBun(lane, argv, true);
+        // With -t, a lane none of whose tests match ran nothing and failed nothing.
+        return matchedNone ? { lane, files: [], code: 0, seconds } : { lane, files, code, seconds, report };
+      }),
+  );
+  const runs = ran.filter((r) => r.files.length);
+  if (!runs.length) {
+    console.error("npm test: no test matched");
+    return 1;
+  }
+
+  const merged = merge(runs);
+  if (args.junitOut) {
+    const out = join(ROOT, args.junitOut);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, merged);
+  }
+  const n = (re: RegExp) => (merged.match(re) ?? []).length;
+  const tests = n(/<testcase /g);
+  const failed = n(/<(failure|error)[ >/]/g);
+  const skipped = n(/<skipped/g);
+
+  console.log("\nnpm test: lanes");
+  for (const r of runs)
+    console.log(
+      `  ${r.lane.padEnd(8)} ${r.seconds.toFixed(0).padStart(5)} s  ${r.files.length} files  exit ${r.code}`,
+    );
+  console.log("npm test: the ten slowest test files");
+  for (const t of fileTimes(runs).slice(0, 10))
+    console.log(`  ${t.seconds.toFixed(1).padStart(7)} s  ${t.file}  [${t.lane}]`);
+  console.log(`npm test: ${tests - failed - skipped} passed, ${failed} failed, ${skipped} skipped`);
+  return runs.every((r) => r.code === 0) && failed === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();

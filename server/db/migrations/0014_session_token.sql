@@ -1,0 +1,2 @@
+ALTER TABLE `sessions` ADD `token_id` text;--> statement-breakpoint
+CREATE INDEX `sessions_token` ON `sessions` (`token_id`);
