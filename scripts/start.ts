@@ -20,15 +20,25 @@ import { createRegistrationToken } from "../server/services/builders.ts";
 import { tlsFiles } from "../server/tls/self-signed.ts";
 
 const root = join(import.meta.dir, "..");
-const { values: flags } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    slots: { type: "string", default: "auto" },
-    "ssh-port": { type: "string", default: "0" },
-    driver: { type: "string", default: "auto" },
-  },
-  strict: true,
-});
+const USAGE =
+  "usage: npm start -- [--slots N|auto] [--ssh-port PORT] [--driver auto|lxc|process]\n" +
+  "  slots 1 to 256 (auto: one per core while each job gets 4 GiB); port 0: any free one";
+const flags = (() => {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        slots: { type: "string", default: "auto" },
+        "ssh-port": { type: "string", default: "0" },
+        driver: { type: "string", default: "auto" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
 const slots = parseSlots(flags.slots!);
 const sshPort = Number(flags["ssh-port"]);
 const driver = flags.driver as "auto" | "lxc" | "process";
@@ -39,10 +49,7 @@ if (
   sshPort > 65535 ||
   !["auto", "lxc", "process"].includes(driver)
 ) {
-  console.error(
-    "usage: npm start -- [--slots N|auto] [--ssh-port PORT] [--driver auto|lxc|process]\n" +
-      "  slots 1 to 256 (auto: one per core while each job gets 4 GiB); port 0: any free one",
-  );
+  console.error(USAGE);
   process.exit(2);
 }
 const config = configFromEnv();

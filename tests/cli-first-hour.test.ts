@@ -205,6 +205,42 @@ test("status shows slices, attempts and on-hold; approve releases the hold; --js
   expect(after.find((r) => r[0] === "hold")?.[3]).toBe("success");
 });
 
+test("trigger --follow says when the pipeline waits for an approval, and ends once it is approved", async () => {
+  await project("gated-follow", GATED);
+  const child = spawn(
+    process.execPath,
+    [join(root, "server/cairn-cli.ts"), "trigger", "gated-follow", "--branch", "main", "--follow"],
+    { env, stdio: "pipe" },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", r));
+  const sawHold = new Promise<string>((resolve) =>
+    child.stderr.on("data", (d) => {
+      err += d;
+      const m = /hold is on hold: `cairn approve (\S+)`/.exec(err);
+      if (m) resolve(m[1]);
+    }),
+  );
+  // The builder runs whatever is queued (earlier tests left jobs too) until this project's `name` ran.
+  const runUntil = async (name: string, count: number) => {
+    let seen = 0;
+    while (seen < count) {
+      const job = await acquireJob(builder);
+      await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+      if (job.project.name === "gated-follow" && job.job.name === name) seen++;
+    }
+  };
+  await runUntil("build", 2); // both slices; then the pipeline waits on hold
+  const holdId = await sawHold;
+  expect((await cairn(["approve", holdId])).code).toBe(0);
+  await runUntil("deploy", 1);
+  expect(await exited).toBe(0);
+  expect(out).toContain("success");
+  expect(err.match(/is on hold/g)).toHaveLength(1);
+});
+
 test("config validate and process speak --json too", async () => {
   const file = join(home, "config.yml");
   writeFileSync(file, GATED);

@@ -121,6 +121,16 @@ test("npm start refuses a bad --slots with its usage, before starting anything",
   const code = await new Promise((r) => child.once("exit", r));
   expect(code).toBe(2);
   expect(err).toContain("--slots N|auto");
+  const unknown = spawn(process.execPath, [join(root, "scripts/start.ts"), "--slot", "3"], {
+    cwd: root,
+    env: { ...process.env, CAIRN_DATA_DIR: dataDir, TMPDIR: privateTmp },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err2 = "";
+  unknown.stderr.on("data", (d) => (err2 += d));
+  expect(await new Promise((r) => unknown.once("exit", r))).toBe(2);
+  expect(err2).toContain("Unknown option '--slot'");
+  expect(err2).toContain("usage: npm start");
 });
 
 test("npm start: Re-run with SSH gives a shell in the job's directory, with the command the API shows", async () => {

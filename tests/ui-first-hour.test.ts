@@ -257,6 +257,9 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
     await page.waitForFunction((old) => !location.pathname.endsWith(old), failedSlice);
     await page.waitForSelector("h1 .attempt:has-text('attempt 2')");
     expect(await page.textContent("h1")).toContain("build [2/2]");
+    expect(await page.getAttribute("dl.facts a:has-text('the previous attempt')", "href")).toBe(
+      `/jobs/${failedSlice}`,
+    );
     await page.goto(`${server.url}/pipelines/${pipelineId}`);
     const second = page.locator(".job-node[data-job=build][data-slice='1']");
     await second.waitFor();

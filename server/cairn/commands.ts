@@ -162,20 +162,20 @@ export async function trigger(argv: string[]): Promise<number> {
 /** Follows a pipeline to its end: each job's log as it runs, prefixed with the job's name. */
 async function followPipeline(api: Api, out: Out, pipelineId: string): Promise<number> {
   const following = new Set<string>();
+  const held = new Set<string>();
   const followers: Promise<void>[] = [];
   for (;;) {
     const p = await api.get<Pipeline>(`/api/v1/pipelines/${pipelineId}`);
     for (const job of p.jobs) {
+      // A pipeline waiting for an approval would look stuck: say what it waits for, once.
+      if (job.approval === "pending" && !held.has(job.id)) {
+        held.add(job.id);
+        if (out.json) out.data({ job: job.id, name: job.name, status: "on_hold" });
+        else out.error(`${job.name} is on hold: \`cairn approve ${job.id}\` lets the jobs after it run`);
+      }
       if (job.status === "queued" || following.has(job.id)) continue;
       following.add(job.id);
-      followers.push(
-        streamLog(
-          api,
-          out,
-          job.id,
-          `${job.name}${job.slice && job.slice.total > 1 ? `/${job.slice.index}` : ""}`,
-        ),
-      );
+      followers.push(streamLog(api, out, job.id, jobLabel(job)));
     }
     if (TERMINAL.has(p.status)) {
       await Promise.all(followers);

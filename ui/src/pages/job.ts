@@ -13,6 +13,14 @@ import { rerunActions, sshPanel } from "./job-ssh.ts";
 
 const TABS = ["log", "artifacts", "tests"];
 
+/** A link to the attempt this one re-ran, when there is one. */
+function previous(job: Job, pipeline: Pipeline | null): HTMLElement | null {
+  const before = pipeline?.jobs.find((j) => j.superseded_by === job.id);
+  return before
+    ? h("span", null, " (re-ran ", h("a", { href: `/jobs/${before.id}` }, "the previous attempt"), ")")
+    : null;
+}
+
 export function jobPage(root: HTMLElement, { id }: Params): () => void {
   root.replaceChildren(loading("Loading job"));
   let viewer: LogViewer | null = null;
@@ -87,6 +95,7 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
           "dd",
           null,
           String(job.attempt),
+          previous(job, pipeline),
           job.superseded_by &&
             h(
               "span",
