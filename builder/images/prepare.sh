@@ -11,6 +11,8 @@ set -u
 dir=$1 repo=$2 want=$3 key=$4 ttl=$5 tls=$6 auth=$7 lxcpath=$8 base=$9 timeout=${10}
 umask 022
 mkdir -p "$dir/refs" "$dir/tops" "$dir/bundles" || exit 1
+# An unprivileged container's root (a subordinate host uid) must reach its rootfs: search, not read.
+chmod o+x "$dir" "$dir/bundles" || exit 1
 exec 9>"$dir/.lock" && flock 9 || { echo "cannot lock $dir/.lock"; exit 1; }
 oci=$dir/oci err=$(mktemp) authfile=""
 trap 'rm -f "$err"' EXIT
@@ -64,6 +66,7 @@ else
     mkdir -p "$b.tmp/rootfs/.cairn" "$b.tmp/rootfs/tmp" && cp /bin/busybox "$b.tmp/rootfs/.cairn/busybox" || exit 1
     printf '%s\n' "trap 'exit 0' TERM INT PWR" "/.cairn/busybox ip link set lo up 2>/dev/null" \
       'while :; do /.cairn/busybox sleep 3600 & wait; done' >"$b.tmp/rootfs/.cairn/init"
+    chmod 0711 "$b.tmp" || exit 1  # umoci makes the bundle 0700
     # What was added here belongs to the container's root too.
     [ -z "$umap" ] || { u=${umap#0:}; g=${gmap#0:}
       chown -h "${u%%:*}:${g%%:*}" "$b.tmp/rootfs/.cairn" "$b.tmp/rootfs/.cairn/busybox" "$b.tmp/rootfs/.cairn/init" || exit 1
