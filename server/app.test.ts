@@ -169,8 +169,9 @@ describe("projects and pipelines", () => {
     const err = await errorOf(res);
     expect(err.code).toBe("config_invalid");
     expect(err.message).toMatch(/^\.circleci\/config\.yml:\d+:\d+: /);
-    const details = err.details as { errors: { line: number; col: number }[] };
+    const details = err.details as { errors: { line: number; col: number }[]; pipeline: { status: string } };
     expect(details.errors[0].line).toBeGreaterThan(0);
+    expect(details.pipeline.status).toBe("error");
 
     res = await server.api("/api/v1/projects", {
       method: "POST",
@@ -181,6 +182,7 @@ describe("projects and pipelines", () => {
     expect(res.status).toBe(400);
     expect((await errorOf(res)).message).toContain("name");
 
-    expect(await countRows()).toEqual(before);
+    // Only the invalid config left a trace: its pipeline, kept in state `error` with its problems.
+    expect(await countRows()).toEqual({ pipelines: before.pipelines + 1 });
   });
 });
