@@ -96,6 +96,7 @@ test("`when: always` on store_test_results runs after a failed step; the next de
   expect(job.status).toBe("failed");
   expect(log).not.toContain("never ran");
   expect(job.steps?.map((s) => [s.name, s.status])).toEqual([
+    ["Spin up environment", "success"],
     ["mkdir -p results && echo '<testsuite/>' > results/r.xml && exit 3", "failed"],
     ["store_test_results", "success"],
     ["never", "skipped"],
