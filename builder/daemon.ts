@@ -72,7 +72,7 @@ export async function chooseDriver(
       "the process driver runs jobs on this machine: use it with the local transport, or fix LXC on the fleet host",
     );
   }
-  return createProcessDriver();
+  return createProcessDriver({ owner: id.builder_id });
 }
 
 export interface Daemon {

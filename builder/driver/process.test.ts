@@ -169,3 +169,24 @@ describe("process driver", () => {
     expect(readdirSync(base)).toEqual(["cairn-job-1"]);
   });
 });
+
+test("two builders on one machine: each reaps only its own sandboxes", async () => {
+  const owner = (n: string) => `test-${process.pid}-${n}-${Math.random().toString(36).slice(2, 8)}`;
+  const a = createProcessDriver({ owner: owner("a"), isolation: "none" });
+  const b = createProcessDriver({ owner: owner("b"), isolation: "none" });
+  const running = await a.create({ name: "shared-name" });
+  const orphan = await b.create({ name: "shared-name" });
+  try {
+    // b starts up knowing none of its sandboxes: it reaps its own leftover, never a's running job.
+    expect(await b.reapOrphans(new Set())).toEqual([orphan.name]);
+    expect(
+      await running.run(
+        { script: "echo still here", shell: "/bin/sh", workdir: "~", env: {} },
+        { onOutput: () => {} },
+      ),
+    ).toBe(0);
+  } finally {
+    await running.destroy();
+    await orphan.destroy();
+  }
+});

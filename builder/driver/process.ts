@@ -18,6 +18,11 @@ import type { Driver, Sandbox, Spool, StepIO, StepSpec } from "./types.ts";
 export interface ProcessDriverOptions {
   /** Directory holding one subdirectory per sandbox. */
   baseDir?: string;
+  /**
+   * The builder this driver serves: its sandboxes live in a directory of its own under the default
+   * base, so its orphan reaper never removes another builder's (two builders on one machine).
+   */
+  owner?: string;
   /** `auto` uses the strongest `unshare` isolation that works here; `none` skips it. */
   isolation?: "auto" | "none";
 }
@@ -34,7 +39,8 @@ export function createProcessDriver(options: ProcessDriverOptions = {}): Driver 
   /** The `unshare` prefix steps run under ([] when none works); probed on first use. */
   isolation(): Promise<string[]>;
 } {
-  const baseDir = options.baseDir ?? join(tmpdir(), "cairn-sandboxes");
+  const baseDir =
+    options.baseDir ?? join(tmpdir(), "cairn-sandboxes", ...(options.owner ? [options.owner] : []));
   let isolation: Promise<string[]> | undefined;
   const probeIsolation = () => {
     isolation ??= options.isolation === "none" ? Promise.resolve([]) : firstWorking(ISOLATION_CANDIDATES);
