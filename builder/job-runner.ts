@@ -11,7 +11,7 @@ import type { ImageStore } from "./images/store.ts";
 import { LogUploader } from "./log-uploader.ts";
 import { describeLimits, limitsFor } from "./resources.ts";
 import type { SshRegistry } from "./ssh-registry.ts";
-import { installHelpers, isStorageStep, runStorageStep } from "./steps/index.ts";
+import { installHelpers, isStorageStep, runStorageStep } from "./storage/index.ts";
 
 const DEFAULT_NO_OUTPUT_TIMEOUT_S = 600;
 const DEFAULT_MAX_JOB_S = 5 * 60 * 60;

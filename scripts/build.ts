@@ -113,7 +113,7 @@ const embeddedLibsql = (gen: string): BunPlugin => ({
 });
 
 // Text assets a module reads beside itself, `readFileSync(new URL("../assets/x", import.meta.url), "utf8")`
-// (builder/steps/helpers.ts reads builder/assets/cairn.sh so), are inlined as string literals.
+// (builder/storage/helpers.ts reads builder/assets/cairn.sh so), are inlined as string literals.
 const TEXT_ASSET =
   /readFileSync\(\s*new URL\(\s*(["'])([^"']+)\1\s*,\s*import\.meta\.url\s*\)\s*,\s*(["'])utf-?8\3\s*\)/g;
 const inlineTextAssets: BunPlugin = {

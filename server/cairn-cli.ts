@@ -1,9 +1,10 @@
 // The `cairn` command line: drives Cairn through its REST API only (and checks configs offline).
-import { artifacts } from "./cairn/artifacts.ts";
-import { CliError } from "./cairn/client.ts";
-import { approve, cancel, env, login, logs, rerun, statusCmd, trigger } from "./cairn/commands.ts";
-import { orb, serverOrbs } from "./cairn/orbs.ts";
-import { runConfigCli } from "./config/cli.ts";
+
+import { runConfigCli } from "./circleci/cli.ts";
+import { artifacts } from "./cli-client/artifacts.ts";
+import { CliError } from "./cli-client/client.ts";
+import { approve, cancel, env, login, logs, rerun, statusCmd, trigger } from "./cli-client/commands.ts";
+import { orb, serverOrbs } from "./cli-client/orbs.ts";
 
 const USAGE = `usage: cairn <command> [--json]
 

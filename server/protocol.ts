@@ -7,7 +7,7 @@
  * Every call is HTTPS (or loopback HTTP) with `Authorization: Bearer <builder token>`, except
  * `register`, which presents a one-time registration token in its body.
  */
-import type { Step } from "./config/types.ts";
+import type { Step } from "./circleci/types.ts";
 import type { SealedSecrets } from "./secrets/box.ts";
 
 /**

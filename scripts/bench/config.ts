@@ -1,16 +1,16 @@
 // `bun run bench:config`: how long the config engine takes on every real config we hold (the shared
-// corpus and server/config/fixtures/real) and on two synthetic alias-heavy files, in-process.
+// corpus and server/circleci/fixtures/real) and on two synthetic alias-heavy files, in-process.
 // Per file: CPU time (user + system) of `parseConfig` and of `planPipeline` for a push to main, best
 // of ROUNDS after one warm-up (the machine is shared; CPU time is charged to this process only).
 // Budget (docs/perf.md, ## Config processing): the largest real config ≤ 100 ms.
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { parseConfig, planPipeline } from "../../server/config/index.ts";
+import { parseConfig, planPipeline } from "../../server/circleci/index.ts";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
 const json = process.argv.includes("--json");
 const root = join(import.meta.dir, "../..");
-const dirs = [join(root, "../shared/corpus/circleci"), join(root, "server/config/fixtures/real")];
+const dirs = [join(root, "../shared/corpus/circleci"), join(root, "server/circleci/fixtures/real")];
 
 const inputs: { name: string; text: string; real: boolean }[] = [];
 for (const dir of dirs) {

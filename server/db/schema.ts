@@ -192,7 +192,7 @@ export const jobs = sqliteTable(
     name: text("name").notNull(),
     /** A queued job is leased once every job it requires has succeeded. */
     status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
-    /** The job's JobSpec (server/config/types.ts) as JSON. */
+    /** The job's JobSpec (server/circleci/types.ts) as JSON. */
     spec: text("spec").notNull(),
     /** Names of jobs in the same workflow that must succeed first (JSON array). */
     requires: text("requires").notNull().default("[]"),

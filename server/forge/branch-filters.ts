@@ -3,7 +3,7 @@
 // as CircleCI's workflow filters do. No patterns: every branch. A webhook matches them inside the
 // event loop, so regular expressions that could backtrack without bound are refused (and skipped if
 // stored before that check), and globs are matched without a regular expression.
-import { safeRegExp, testName } from "../config/safe-regex.ts";
+import { safeRegExp, testName } from "../circleci/safe-regex.ts";
 import { BadRequest } from "../errors.ts";
 
 const MAX_PATTERNS = 100;

@@ -3,7 +3,7 @@
 // registry resolves them: `@X.Y` and `@X` to the newest matching version present.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type OrbTexts, parseOrbRef, pickVersion, type ResolvedOrb } from "../config/index.ts";
+import { type OrbTexts, parseOrbRef, pickVersion, type ResolvedOrb } from "../circleci/index.ts";
 
 export function orbsFromDir(dir: string, refs: readonly string[]): OrbTexts {
   const out = new Map<string, ResolvedOrb>();

@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { runConfigCli } from "../config/cli.ts";
-import { parseConfig, pickVersion, planPipeline } from "../config/index.ts";
+import { runConfigCli } from "../circleci/cli.ts";
+import { parseConfig, pickVersion, planPipeline } from "../circleci/index.ts";
 import { orbsFromDir } from "./orb-dir.ts";
 import { packOrb } from "./pack.ts";
 

@@ -3,9 +3,9 @@
 // (`@X.Y` and `@X` to the newest matching version, as CircleCI does).
 import { createHash } from "node:crypto";
 import { and, asc, eq } from "drizzle-orm";
-import { Diagnostics } from "../config/diagnostics.ts";
-import { type OrbTexts, parseOrbRef, pickVersion, type ResolvedOrb } from "../config/index.ts";
-import { parseTree } from "../config/tree.ts";
+import { Diagnostics } from "../circleci/diagnostics.ts";
+import { type OrbTexts, parseOrbRef, pickVersion, type ResolvedOrb } from "../circleci/index.ts";
+import { parseTree } from "../circleci/tree.ts";
 import type { Db } from "../db/client.ts";
 import { orbVersions } from "../db/schema.ts";
 import { Conflict, NotFound, Unprocessable } from "../errors.ts";

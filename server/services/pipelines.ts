@@ -1,8 +1,8 @@
 // Creating a pipeline: resolve the ref, read the config at that commit, plan its workflows, and
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
-import { declaredOrbRefs, parseConfig, planPipeline } from "../config/index.ts";
-import type { ConfigError, JobSpec } from "../config/types.ts";
+import { declaredOrbRefs, parseConfig, planPipeline } from "../circleci/index.ts";
+import type { ConfigError, JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";

@@ -1,7 +1,7 @@
 // Leases: which builder runs which job. Every state change is a conditional UPDATE checked by its
 // row count, so two server processes on one database never grant one job twice.
 import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
-import type { JobSpec } from "../config/types.ts";
+import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import { pullRequestEnvironment } from "../forge/events.ts";

@@ -4,7 +4,7 @@
 // so an envelope copied into another row does not open there.
 
 import { and, asc, eq, inArray } from "drizzle-orm";
-import type { JobSpec } from "../config/types.ts";
+import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { contextEnvVars, contexts, jobs, logRaw, oidcKeys, projectEnvVars, projects } from "../db/schema.ts";
 import { type Keyring, open, type SealedRow, SecretsError, seal, secretHint } from "../secrets/index.ts";

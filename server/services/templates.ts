@@ -2,7 +2,7 @@
 // images name what a job expects (`cimg/node:20.1`, `ubuntu-2204:current`); a fleet host has
 // templates. CAIRN_TEMPLATES maps one to the other — JSON, first match wins, `*` a wildcard —
 // and CAIRN_DEFAULT_TEMPLATE (default `cairn-base`) takes the rest, `machine: true` included.
-import type { Executor } from "../config/types.ts";
+import type { Executor } from "../circleci/types.ts";
 
 export interface TemplateTable {
   templateFor(executor: Executor): string;

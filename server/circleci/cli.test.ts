@@ -24,8 +24,8 @@ async function cairn(...args: string[]) {
 
 describe("cairn config", () => {
   test("validate: a valid file exits 0 and says so", async () => {
-    const r = await cairn("config", "validate", "server/config/fixtures/features.yml");
-    expect(r).toEqual({ code: 0, stdout: "server/config/fixtures/features.yml: valid\n", stderr: [] });
+    const r = await cairn("config", "validate", "server/circleci/fixtures/features.yml");
+    expect(r).toEqual({ code: 0, stdout: "server/circleci/fixtures/features.yml: valid\n", stderr: [] });
   });
 
   test("validate: warnings go to stderr but the file is valid", async () => {
@@ -39,18 +39,18 @@ describe("cairn config", () => {
   });
 
   test("validate: an invalid file exits 1 with one file:line:col: message line per problem", async () => {
-    const r = await cairn("config", "validate", "server/config/fixtures/errors.yml");
+    const r = await cairn("config", "validate", "server/circleci/fixtures/errors.yml");
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr.length).toBe(18);
-    for (const line of r.stderr) expect(line).toMatch(/^server\/config\/fixtures\/errors\.yml:\d+:\d+: \S/);
+    for (const line of r.stderr) expect(line).toMatch(/^server\/circleci\/fixtures\/errors\.yml:\d+:\d+: \S/);
     expect(r.stderr[0]).toStartWith(
-      "server/config/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0): circleci/node has no published version matching 5.0; publish it with",
+      "server/circleci/fixtures/errors.yml:4:3: orb `node` (circleci/node@5.0): circleci/node has no published version matching 5.0; publish it with",
     );
   });
 
   test("process: prints the expanded config; refuses an invalid one", async () => {
-    const ok = await cairn("config", "process", "server/config/fixtures/features.yml");
+    const ok = await cairn("config", "process", "server/circleci/fixtures/features.yml");
     expect(ok.code).toBe(0);
     expect(ok.stdout).toStartWith("version: 2.1\n");
     expect(ok.stdout).toContain("      - image: cimg/node:22.0\n");

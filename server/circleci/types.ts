@@ -1,5 +1,5 @@
 // What the config engine hands the rest of the server: a pipeline's config, expanded and resolved
-// to plain jobs and steps. Produced by server/config (parse + validate + expand), consumed by the
+// to plain jobs and steps. Produced by server/circleci (parse + validate + expand), consumed by the
 // pipeline service (rows in libSQL) and, through the job payload, by builders.
 
 /** One problem in a config file, reported as `file:line:col: message`. */

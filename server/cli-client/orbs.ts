@@ -2,7 +2,7 @@
 // (admins; versions are immutable); list orbs and show one. `serverOrbs` lets `cairn config` resolve
 // the orbs a config declares through the server the CLI is logged in to.
 import { readFile } from "node:fs/promises";
-import { type OrbTexts, parseOrbRef, pickVersion, type ResolvedOrb } from "../config/index.ts";
+import { type OrbTexts, parseOrbRef, pickVersion, type ResolvedOrb } from "../circleci/index.ts";
 import { OrbPackError, packOrb } from "../orbs/pack.ts";
 import { Api, CliError, loadConfig } from "./client.ts";
 import { args } from "./commands.ts";
