@@ -8,6 +8,8 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Forbidden, Unauthorized } from "../errors.ts";
+import type { GithubOAuthConfig } from "../forge/github/oauth-config.ts";
+import { publicBase, sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { createSession, setSessionCookie } from "../middleware/session/index.ts";
 import { ops } from "../openapi/operations.ts";
@@ -15,29 +17,6 @@ import { validate } from "../openapi/validate.ts";
 import { newToken, tokensEqual } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { runtimeHasher } from "../services/passwords.ts";
-import { sourceIp } from "./envvars.ts";
-import { publicBase } from "./project-settings.ts";
-
-export interface GithubOAuthConfig {
-  clientId: string;
-  clientSecret: string;
-  /** The web base: https://github.com or a GHE host. */
-  url: string;
-  /** The REST API base: https://api.github.com, or <url>/api/v3 on GHE. */
-  apiUrl: string;
-}
-
-/** CAIRN_GITHUB_CLIENT_ID / _CLIENT_SECRET / _URL / _API_URL; undefined when sign-in is not configured. */
-export function githubOAuthFromEnv(env: Record<string, string | undefined>): GithubOAuthConfig | undefined {
-  const clientId = env.CAIRN_GITHUB_CLIENT_ID;
-  const clientSecret = env.CAIRN_GITHUB_CLIENT_SECRET;
-  if (!clientId || !clientSecret) return undefined;
-  const url = (env.CAIRN_GITHUB_URL || "https://github.com").replace(/\/+$/, "");
-  const apiUrl = (
-    env.CAIRN_GITHUB_API_URL || (url === "https://github.com" ? "https://api.github.com" : `${url}/api/v3`)
-  ).replace(/\/+$/, "");
-  return { clientId, clientSecret, url, apiUrl };
-}
 
 const STATE_COOKIE = "cairn_oauth_state";
 

@@ -6,6 +6,7 @@ import { type Context, Hono } from "hono";
 import { contextEnvVars, contextRestrictions, contexts, projects } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { Conflict, Forbidden, NotFound } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -18,7 +19,7 @@ import {
   restrictionsOf,
 } from "../services/context-restrictions.ts";
 import { iso, newId } from "../services/ids.ts";
-import { mountSecretVars, sourceIp } from "./envvars.ts";
+import { mountSecretVars } from "./envvars.ts";
 
 const presentRestriction = (r: Restriction, projectNames: Map<string, string>) => ({
   id: r.id,

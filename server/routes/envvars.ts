@@ -2,6 +2,7 @@ import { type Context, Hono } from "hono";
 import { isMaskable } from "../../wasm/index.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -17,9 +18,6 @@ export const presentSecret = (s: SecretListing) => ({
   created_at: iso(s.createdAt),
   updated_at: iso(s.updatedAt),
 });
-
-/** The request's source address for the audit log (AppDeps.clientIp), or null. */
-export const sourceIp = (deps: AppDeps, c: Context): string | null => deps.clientIp?.(c) ?? null;
 
 /** Checks a `{name, value}` of strings against the secret rules without ever echoing the value back. */
 function checkSecret({ name, value }: { name: string; value: string }): { name: string; value: string } {

@@ -17,8 +17,8 @@ import { decideGeneric, decideGithub, type HookDecision, skipRequested } from ".
 import { forgeConnection, webhookSecretOf } from "../forge/project-forge.ts";
 import { GENERIC_WINDOW_S, genericSignedMaterial, verifySignature } from "../forge/signature.ts";
 import { reportConfigError } from "../forge/status-reporter.ts";
+import { publicBase } from "../http/request.ts";
 import { createPipeline, type ErrorPipeline } from "../services/pipelines.ts";
-import { publicBase } from "./project-settings.ts";
 
 /** Pipelines that could not be made because of the commit's config: the forge is told (status `cairn`). */
 const CONFIG_ERRORS = ["config_invalid", "config_missing", "config_too_large"];

@@ -4,13 +4,13 @@ import { Hono } from "hono";
 import { projectMembers, users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { NotFound } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
-import { sourceIp } from "./envvars.ts";
 
 export const memberRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();

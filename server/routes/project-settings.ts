@@ -18,6 +18,7 @@ import {
   parseForgeSettings,
   sealWebhookSecret,
 } from "../forge/project-forge.ts";
+import { publicBase, sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -25,13 +26,8 @@ import { seal } from "../secrets/index.ts";
 import { requireJobRole, requireProjectRole } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { generateDeployKey } from "../source/deploy-keys.ts";
-import { sourceIp } from "./envvars.ts";
 
 type Project = typeof projects.$inferSelect;
-
-/** Where people and forges reach Cairn: CAIRN_PUBLIC_URL, else the request's own origin. */
-export const publicBase = (deps: AppDeps, c: Context) =>
-  (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, "");
 
 export const webhookUrls = (base: string, projectId: string) => ({
   github: `${base}/api/v1/hooks/github/${projectId}`,

@@ -4,6 +4,7 @@ import { jobs, pipelineRequests, pipelines, projects, workflows } from "../db/sc
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict } from "../errors.ts";
 import { newWebhookSecret, sealWebhookSecret } from "../forge/project-forge.ts";
+import { publicBase } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { requireAdmin } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
@@ -13,7 +14,7 @@ import { newId } from "../services/ids.ts";
 import { createPipeline } from "../services/pipelines.ts";
 import { page, pageParams } from "./page.ts";
 import { presentPipeline, presentProject } from "./presenters.ts";
-import { presentSourceControl, publicBase } from "./project-settings.ts";
+import { presentSourceControl } from "./project-settings.ts";
 
 /** How long an `Idempotency-Key` answers with its first pipeline. */
 const IDEMPOTENCY_MS = 24 * 60 * 60 * 1000;

@@ -7,6 +7,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Unauthorized } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import {
   checkCsrf,
@@ -29,7 +30,6 @@ import {
   SignInLimiter,
   verifyNobody,
 } from "../services/passwords.ts";
-import { sourceIp } from "./envvars.ts";
 
 const presentUser = (u: { id: string; login: string; role: string }) => ({
   id: u.id,

@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { apiTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, NotFound } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -13,7 +14,6 @@ import { requireScope } from "../services/access.ts";
 import { audit } from "../services/audit.ts";
 import { iso, newId } from "../services/ids.ts";
 import { revokeToken } from "../services/revocation.ts";
-import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
 
 const presentToken = (t: typeof apiTokens.$inferSelect) => ({

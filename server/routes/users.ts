@@ -6,6 +6,7 @@ import type { Db } from "../db/client.ts";
 import { projectMembers, userSshKeys, users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -15,7 +16,6 @@ import { iso, newId } from "../services/ids.ts";
 import { requireHasher, runtimeHasher } from "../services/passwords.ts";
 import { endUserSessions, removeUser } from "../services/revocation.ts";
 import { fingerprintOfLine } from "../source/deploy-keys.ts";
-import { sourceIp } from "./envvars.ts";
 import { page, pageParams } from "./page.ts";
 
 /** The user and everyone who is a member of a project they are a member of. */
