@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { artifacts, jobs } from "../db/schema.ts";
 import { Conflict, NotFound } from "../errors.ts";
+import { audit } from "./audit.ts";
 import { newId } from "./ids.ts";
 import type { JobRow } from "./runs.ts";
 
@@ -32,4 +33,19 @@ export async function recordArtifact(db: Db, jobId: string, path: string, size: 
     .values({ id: newId(), jobId, path, size, blobKey, createdAt: Date.now() })
     .onConflictDoUpdate({ target: [artifacts.jobId, artifacts.path], set: { size, blobKey } });
   return blobKey;
+}
+
+/** Audits an SSH session into a job's container opening or closing, as its builder reports it. */
+export async function recordSshSession(
+  db: Db,
+  job: Pick<JobRow, "id" | "projectId">,
+  report: { builderId: string; userId: string; event: "opened" | "closed"; ip: string | null },
+): Promise<void> {
+  await audit(db, {
+    actor: { type: "user", id: report.userId },
+    action: report.event === "opened" ? "ssh.session.opened" : "ssh.session.closed",
+    target: { type: "job", id: job.id },
+    ip: report.ip,
+    details: { builder_id: report.builderId, project_id: job.projectId },
+  });
 }
