@@ -1,7 +1,9 @@
 // Builders (registration, list, revocation), contexts and environment variables on a real libSQL
 // file, without HTTP.
 import { describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
 import nacl from "tweetnacl";
+import { registrationTokens } from "../db/schema.ts";
 import { toBase64 } from "../secrets/encoding.ts";
 import {
   createRegistrationToken,
@@ -147,5 +149,28 @@ describe("environment variables", () => {
       Array(3).fill(["project_env_var", `${project.id}/TOKEN`, { name: "TOKEN", project_id: project.id }]),
     );
     expect(JSON.stringify(events)).not.toContain(value);
+  });
+});
+
+describe("a change and its audit event are one transaction", () => {
+  test("when the event cannot be written, the change is not made", async () => {
+    const { db, keyring, by } = await serviceFixture();
+    const { project } = await createProject(db, keyring, {
+      name: "p",
+      repoUrl: "/srv/p.git",
+      defaultBranch: "main",
+    });
+    const secrets = new SecretStore(db, keyring);
+    // Every audit insert now fails: nothing the services write with one may stay.
+    await db.run(sql`DROP TABLE audit_events`);
+    await expect(createContext(db, "deploy", by)).rejects.toThrow();
+    expect(await listContexts(db)).toEqual([]);
+    await expect(issueRegistrationToken(db, by)).rejects.toThrow();
+    expect(await db.select().from(registrationTokens)).toEqual([]);
+    const scope = { kind: "project" as const, id: project.id };
+    await expect(
+      setSecretVar(secrets, scope, { name: "TOKEN", value: "a-value-of-the-test" }, by),
+    ).rejects.toThrow();
+    expect(await secrets.list(scope)).toEqual([]);
   });
 });
