@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { validateKnownHosts } from "../routes/project-settings.ts";
+import { validateKnownHosts } from "../services/projects.ts";
 import { parseForgeSettings } from "./project-forge.ts";
 
 describe("forge settings", () => {

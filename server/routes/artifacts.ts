@@ -1,14 +1,12 @@
 // What a job stored, for people and automation: its artifacts (listed, and downloaded through the
 // server with the caller's own authentication) and its test results with a summary.
-import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { artifacts } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, NotFound } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { requireJobRole } from "../services/access.ts";
+import { artifactsOf, findArtifact } from "../services/runs.ts";
 import { TestResultService } from "../services/test-results.ts";
-import { findArtifact } from "./blobs.ts";
 
 const downloadUrl = (jobId: string, path: string) =>
   `/api/v1/jobs/${jobId}/artifacts/${path.split("/").map(encodeURIComponent).join("/")}`;
@@ -20,11 +18,7 @@ export const artifactRoutes = (deps: AppDeps) => {
 
   app.get("/jobs/:id/artifacts", async (c) => {
     const job = await requireJobRole(deps, c.get("user"), c.req.param("id"), "read");
-    const rows = await db
-      .select()
-      .from(artifacts)
-      .where(eq(artifacts.jobId, job.id))
-      .orderBy(asc(artifacts.path));
+    const rows = await artifactsOf(db, job.id);
     return c.json({
       items: rows.map((r) => ({ path: r.path, size: r.size, url: downloadUrl(job.id, r.path) })),
       next_cursor: null,
@@ -40,7 +34,7 @@ export const artifactRoutes = (deps: AppDeps) => {
       .split("/")
       .map((p) => decodeURIComponent(p))
       .join("/");
-    const row = await findArtifact(deps, job.id, path);
+    const row = await findArtifact(db, job.id, path);
     if (!row) throw new NotFound("artifact", path);
     const stream = await deps.blobs.stream(row.blobKey);
     if (!stream) throw new ApiError(404, "not_found", `artifact ${JSON.stringify(path)} was never uploaded`);

@@ -2,42 +2,20 @@
 // forge with a random `state` (also kept in a short-lived httpOnly cookie); the callback checks it,
 // trades the code for a token, asks the API who this is, and signs in the Cairn user linked to that
 // GitHub login (users.github_login, set by an admin) — nobody is created on the fly.
-import { eq, isNotNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { users } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, BadRequest, Forbidden, Unauthorized } from "../errors.ts";
+import type { GithubOAuthConfig } from "../forge/github/oauth-config.ts";
+import { publicBase, sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
-import { createSession, setSessionCookie } from "../middleware/session/index.ts";
+import { setSessionCookie } from "../middleware/session/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { newToken, tokensEqual } from "../secrets/index.ts";
-import { audit } from "../services/audit.ts";
 import { runtimeHasher } from "../services/passwords.ts";
-import { sourceIp } from "./envvars.ts";
-import { publicBase } from "./project-settings.ts";
-
-export interface GithubOAuthConfig {
-  clientId: string;
-  clientSecret: string;
-  /** The web base: https://github.com or a GHE host. */
-  url: string;
-  /** The REST API base: https://api.github.com, or <url>/api/v3 on GHE. */
-  apiUrl: string;
-}
-
-/** CAIRN_GITHUB_CLIENT_ID / _CLIENT_SECRET / _URL / _API_URL; undefined when sign-in is not configured. */
-export function githubOAuthFromEnv(env: Record<string, string | undefined>): GithubOAuthConfig | undefined {
-  const clientId = env.CAIRN_GITHUB_CLIENT_ID;
-  const clientSecret = env.CAIRN_GITHUB_CLIENT_SECRET;
-  if (!clientId || !clientSecret) return undefined;
-  const url = (env.CAIRN_GITHUB_URL || "https://github.com").replace(/\/+$/, "");
-  const apiUrl = (
-    env.CAIRN_GITHUB_API_URL || (url === "https://github.com" ? "https://api.github.com" : `${url}/api/v3`)
-  ).replace(/\/+$/, "");
-  return { clientId, clientSecret, url, apiUrl };
-}
+import { signIn, signInFailed } from "../services/sessions.ts";
+import { anyoneHasPassword, userByGithubLogin } from "../services/users.ts";
 
 const STATE_COOKIE = "cairn_oauth_state";
 
@@ -63,15 +41,10 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
   // Public, so the sign-in page knows whether to offer the GitHub button.
   app.get("/auth/methods", async (c) => {
     // Until someone has a password, the only way in is the first admin's token: offer it first.
-    const withPassword = await db
-      .select({ id: users.id })
-      .from(users)
-      .where(isNotNull(users.passwordHash))
-      .limit(1);
     return c.json({
       password: runtimeHasher() !== null,
       token: true,
-      token_first: withPassword.length === 0,
+      token_first: !(await anyoneHasPassword(db)),
       github: config ? { url: config.url } : null,
     });
   });
@@ -120,14 +93,12 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
           ),
         );
       }
-      const fail = async (reason: string, login?: string) => {
-        await audit(db, {
-          actor: { type: "user", id: null },
-          action: "session.sign_in_failed",
-          ip: sourceIp(deps, c),
-          details: { method: "github", reason, ...(login ? { github_login: login } : {}) },
+      const fail = (reason: string, login?: string) =>
+        signInFailed(db, sourceIp(deps, c), null, {
+          method: "github",
+          reason,
+          ...(login ? { github_login: login } : {}),
         });
-      };
       const tokenRes = await fetch(`${gh.url}/login/oauth/access_token`, {
         method: "POST",
         headers: { accept: "application/json", "content-type": "application/json" },
@@ -169,9 +140,7 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
           ),
         );
       }
-      const user = await db.query.users.findFirst({
-        where: eq(users.githubLogin, ghUser.login.toLowerCase()),
-      });
+      const user = await userByGithubLogin(db, ghUser.login);
       if (!user) {
         await fail("not_linked", ghUser.login);
         throw refuse(
@@ -179,14 +148,11 @@ export const authGithubRoutes = (deps: AppDeps, config: GithubOAuthConfig | unde
           new Forbidden(`no Cairn user is linked to the GitHub login ${ghUser.login}: ask an administrator`),
         );
       }
-      await audit(db, {
-        actor: { type: "user", id: user.id },
-        action: "session.signed_in",
-        target: { type: "user", id: user.id },
+      const session = await signIn(db, user, {
+        method: "github",
         ip: sourceIp(deps, c),
-        details: { method: "github", login: user.login, github_login: ghUser.login },
+        details: { github_login: ghUser.login },
       });
-      const session = await createSession(db, user.id);
       setSessionCookie(c, session, deps.tls);
       // The UI reads the CSRF value from GET /api/v1/session.
       return c.redirect("/", 302);

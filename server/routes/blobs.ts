@@ -2,11 +2,9 @@
 // workspaces. Each call needs the builder's token and the job's live lease, and answers with a
 // short-lived URL for one key and one method (services/blob-urls.ts). With the filesystem store
 // those URLs point at the capability endpoint below, which needs no token: the URL is the capability.
-import { and, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { artifacts, jobs } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, Conflict, NotFound, Unprocessable } from "../errors.ts";
+import { ApiError, BadRequest, Unprocessable } from "../errors.ts";
 import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -18,8 +16,8 @@ import type {
   WorkspaceAttachResponse,
 } from "../protocol.ts";
 import { type BlobMethod, BlobUrls } from "../services/blob-urls.ts";
+import { jobIsRunning, leasedJob, recordArtifact } from "../services/builder-jobs.ts";
 import { CacheService } from "../services/caches.ts";
-import { newId } from "../services/ids.ts";
 import { JunitError } from "../services/junit.ts";
 import { TestResultService } from "../services/test-results.ts";
 import { WorkspaceService } from "../services/workspaces.ts";
@@ -39,8 +37,7 @@ export const blobCapabilityRoutes = (deps: AppDeps) => {
     if ("refused" in cap)
       throw new ApiError(403, "blob_url_refused", `this blob URL is not valid: ${cap.refused}`);
     // Bound to the lease: once the job has ended, its URLs stop working even before they expire.
-    const job = await deps.db.query.jobs.findFirst({ where: eq(jobs.id, cap.jobId) });
-    if (job?.status !== "running")
+    if (!(await jobIsRunning(deps.db, cap.jobId)))
       throw new ApiError(403, "blob_url_refused", "this blob URL's job is no longer running");
     return cap;
   };
@@ -80,15 +77,8 @@ export const builderBlobRoutes = (deps: AppDeps) => {
   app.use("/builder/jobs/:id/*", builderAuth({ db }));
 
   /** The job, if this builder holds its live lease. */
-  const leased = async (c: { get(k: "builder"): { id: string }; req: { param(k: "id"): string } }) => {
-    const id = c.req.param("id");
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, id) });
-    if (!job) throw new NotFound("job", id);
-    if (job.builderId !== c.get("builder").id || job.status !== "running") {
-      throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
-    }
-    return job;
-  };
+  const leased = (c: { get(k: "builder"): { id: string }; req: { param(k: "id"): string } }) =>
+    leasedJob(db, c.get("builder").id, c.req.param("id"), true);
 
   app.post("/builder/jobs/:id/caches/restore", validate(ops.restoreCache), async (c) => {
     const job = await leased(c);
@@ -130,12 +120,7 @@ export const builderBlobRoutes = (deps: AppDeps) => {
     const job = await leased(c);
     const body = c.req.valid("json");
     const path = artifactPath(body.path);
-    const size = body.size;
-    const blobKey = `artifacts/${job.id}/${newId()}`;
-    await db
-      .insert(artifacts)
-      .values({ id: newId(), jobId: job.id, path, size, blobKey, createdAt: Date.now() })
-      .onConflictDoUpdate({ target: [artifacts.jobId, artifacts.path], set: { size, blobKey } });
+    const blobKey = await recordArtifact(db, job.id, path, body.size);
     return c.json(await urls.url(blobKey, "PUT", job.id));
   });
 
@@ -187,13 +172,4 @@ export function artifactPath(path: string): string {
     throw new BadRequest("`path` must be a relative path without `..`", { field: "path" }, "invalid_body");
   }
   return parts.join("/");
-}
-
-/** The artifact row for a job and path, or null. */
-export async function findArtifact(deps: AppDeps, jobId: string, path: string) {
-  return (
-    (await deps.db.query.artifacts.findFirst({
-      where: and(eq(artifacts.jobId, jobId), eq(artifacts.path, path)),
-    })) ?? null
-  );
 }

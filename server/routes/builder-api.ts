@@ -1,9 +1,8 @@
 // The server side of the builder protocol (server/protocol.ts).
-import { and, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders, jobs, registrationTokens } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
+import { ApiError, BadRequest, Conflict, Forbidden } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -15,9 +14,8 @@ import {
   parseContentRange,
   type StepReport,
 } from "../protocol.ts";
-import { builderKeyFingerprint, hashToken, newToken } from "../secrets/index.ts";
-import { audit } from "../services/audit.ts";
-import { newId } from "../services/ids.ts";
+import { leasedJob as leased, recordSshSession } from "../services/builder-jobs.ts";
+import { builderAcquiring, LastSeen, registerBuilder, revokedAmong } from "../services/builders.ts";
 import { sshUserFor } from "../services/ssh-access.ts";
 
 const MAX_LOG_UPLOAD = 4 * 1024 * 1024;
@@ -27,7 +25,7 @@ const LAST_SEEN_EVERY_MS = 1000;
 export const builderApiRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
-  const lastSeenWritten = new Map<string, number>();
+  const lastSeen = new LastSeen(db, LAST_SEEN_EVERY_MS);
 
   app.use("/builder/*", async (c, next) => {
     const version = c.req.header(PROTOCOL_HEADER);
@@ -42,56 +40,19 @@ export const builderApiRoutes = (deps: AppDeps) => {
   });
 
   app.post("/builder/register", validate(ops.registerBuilder), async (c) => {
-    const { registration_token: token, name, public_key: publicKey, slots, driver } = c.req.valid("json");
-    // Job secrets are sealed to this key: refuse one that is not a 32-byte NaCl box public key now, not at the first job.
-    try {
-      builderKeyFingerprint(publicKey);
-    } catch {
-      throw new BadRequest(
-        "`public_key` must be a 32-byte NaCl box public key in base64",
-        { field: "public_key" },
-        "invalid_body",
-      );
-    }
-    const now = Date.now();
-    // Claim the one-time token atomically: a second registration with it finds usedAt set.
-    const claimed = await db
-      .update(registrationTokens)
-      .set({ usedAt: now })
-      .where(
-        and(
-          eq(registrationTokens.tokenHash, hashToken(token)),
-          isNull(registrationTokens.usedAt),
-          gt(registrationTokens.expiresAt, now),
-        ),
-      );
-    if (claimed.rowsAffected !== 1)
-      throw new Unauthorized("the registration token is unknown, used or expired");
-    const builderToken = newToken("cairn_bld");
-    const id = newId();
-    const claim = await db.query.registrationTokens.findFirst({
-      where: eq(registrationTokens.tokenHash, hashToken(token)),
-    });
-    await db.transaction(async (tx) => {
-      await tx
-        .insert(builders)
-        .values({ id, name, tokenHash: hashToken(builderToken), publicKey, slots, driver });
-      await audit(tx, {
-        actor: { type: "builder", id },
-        action: "builder.registered",
-        target: { type: "builder", id },
-        ip: deps.clientIp?.(c) ?? null,
-        details: {
-          name,
-          driver,
-          slots,
-          key_fingerprint: builderKeyFingerprint(publicKey),
-          registration_token_id: claim?.id ?? null,
-          registration_token_created_by: claim?.createdBy ?? null,
-        },
-      });
-    });
-    return c.json({ builder_id: id, token: builderToken }, 201);
+    const body = c.req.valid("json");
+    const { id, token } = await registerBuilder(
+      db,
+      {
+        registrationToken: body.registration_token,
+        name: body.name,
+        publicKey: body.public_key,
+        slots: body.slots,
+        driver: body.driver,
+      },
+      sourceIp(deps, c),
+    );
+    return c.json({ builder_id: id, token }, 201);
   });
 
   app.use("/builder/acquire", builderAuth({ db }));
@@ -102,13 +63,7 @@ export const builderApiRoutes = (deps: AppDeps) => {
   // this server does not know may be a builder of another server sharing the host.
   app.post("/builder/builders/gone", validate(ops.goneBuilders), async (c) => {
     const ids = [...new Set(c.req.valid("json").builder_ids)];
-    const rows = ids.length
-      ? await db
-          .select({ id: builders.id })
-          .from(builders)
-          .where(and(inArray(builders.id, ids), isNotNull(builders.revokedAt)))
-      : [];
-    return c.json({ gone: rows.map((r) => r.id) });
+    return c.json({ gone: await revokedAmong(db, ids) });
   });
   app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
 
@@ -119,7 +74,7 @@ export const builderApiRoutes = (deps: AppDeps) => {
       body.ssh_endpoint !== undefined && /^[\w.:[\]-]+:\d{1,5}$/.test(body.ssh_endpoint)
         ? body.ssh_endpoint
         : null;
-    await db.update(builders).set({ lastSeenAt: Date.now(), sshEndpoint }).where(eq(builders.id, builder.id));
+    await builderAcquiring(db, builder.id, sshEndpoint);
     const payload = await deps.scheduler.acquire(
       builder.id,
       ACQUIRE_WAIT_MS,
@@ -131,13 +86,7 @@ export const builderApiRoutes = (deps: AppDeps) => {
   });
 
   /** The job, if this builder holds its lease (running, or canceled and not yet finished). */
-  const leasedJob = async (builderId: string, jobId: string) => {
-    const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
-    if (!job) throw new NotFound("job", jobId);
-    if (job.builderId !== builderId)
-      throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
-    return job;
-  };
+  const leasedJob = (builderId: string, jobId: string) => leased(db, builderId, jobId);
 
   // SSH into a build: the builder asks who a key belongs to before letting it into a job's container.
   app.post("/builder/jobs/:id/ssh/authorize", validate(ops.authorizeSsh), async (c) => {
@@ -155,25 +104,13 @@ export const builderApiRoutes = (deps: AppDeps) => {
     const builder = c.get("builder");
     const job = await leasedJob(builder.id, c.req.param("id"));
     const { event, user_id: userId } = c.req.valid("json");
-    await audit(db, {
-      actor: { type: "user", id: userId },
-      action: event === "opened" ? "ssh.session.opened" : "ssh.session.closed",
-      target: { type: "job", id: job.id },
-      ip: deps.clientIp?.(c) ?? null,
-      details: { builder_id: builder.id, project_id: job.projectId },
-    });
+    await recordSshSession(db, job, { builderId: builder.id, userId, event, ip: sourceIp(deps, c) });
     return c.json({ ok: true });
   });
 
   app.post("/builder/jobs/:id/heartbeat", async (c) => {
     const builder = c.get("builder");
-    // A builder heartbeats each of its jobs; its "last seen" needs a write once a second, not per job
-    // (each write is a commit, and the database runs on the server's thread).
-    const now = Date.now();
-    if (now - (lastSeenWritten.get(builder.id) ?? 0) >= LAST_SEEN_EVERY_MS) {
-      lastSeenWritten.set(builder.id, now);
-      await db.update(builders).set({ lastSeenAt: now }).where(eq(builders.id, builder.id));
-    }
+    await lastSeen.heard(builder.id);
     const action = await deps.scheduler.heartbeat(builder.id, c.req.param("id"));
     if (action === "gone") throw new Conflict("the job's lease has ended", undefined, "lease_lost");
     return c.json({ action });

@@ -1,15 +1,14 @@
 // Contexts: named groups of secrets a workflow selects (`context: [name]`), restricted to projects
 // and to pipelines by expression (services/context-restrictions.ts). Anyone signed in lists their
 // names; their variables' names and their restrictions are shown only to whom canReadContext allows.
-import { asc, eq } from "drizzle-orm";
 import { type Context, Hono } from "hono";
-import { contextEnvVars, contextRestrictions, contexts, projects } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { Conflict, Forbidden, NotFound } from "../errors.ts";
+import { Forbidden } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
-import { audit } from "../services/audit.ts";
+import type { Requester } from "../services/audit.ts";
 import {
   addRestriction,
   canReadContext,
@@ -17,8 +16,16 @@ import {
   removeRestriction,
   restrictionsOf,
 } from "../services/context-restrictions.ts";
-import { iso, newId } from "../services/ids.ts";
-import { mountSecretVars, sourceIp } from "./envvars.ts";
+import {
+  type CiContext,
+  createContext,
+  deleteContext,
+  findContext,
+  listContexts,
+} from "../services/contexts.ts";
+import { iso } from "../services/ids.ts";
+import { projectNames } from "../services/projects.ts";
+import { mountSecretVars } from "./envvars.ts";
 
 const presentRestriction = (r: Restriction, projectNames: Map<string, string>) => ({
   id: r.id,
@@ -30,7 +37,7 @@ const presentRestriction = (r: Restriction, projectNames: Map<string, string>) =
   created_at: iso(r.createdAt),
 });
 
-const presentContext = (r: typeof contexts.$inferSelect) => ({
+const presentContext = (r: CiContext) => ({
   id: r.id,
   name: r.name,
   created_at: iso(r.createdAt),
@@ -40,58 +47,25 @@ export const contextRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
 
-  const findContext = async (id: string) => {
-    const row = await db.query.contexts.findFirst({ where: eq(contexts.id, id) });
-    if (!row) throw new NotFound("context", id);
-    return row;
-  };
+  const by = (c: Context<AuthEnv>): Requester => ({ userId: c.get("user").id, ip: sourceIp(deps, c) });
 
   app.post("/contexts", validate(ops.createContext), async (c) => {
-    const user = c.get("user");
-    requireAdmin(user);
-    const { name } = c.req.valid("json");
-    const row = await db.transaction(async (tx) => {
-      const existing = await tx.query.contexts.findFirst({ where: eq(contexts.name, name) });
-      if (existing)
-        throw new Conflict(`a context named ${name} already exists`, { id: existing.id }, "context_exists");
-      const [created] = await tx.insert(contexts).values({ id: newId(), name }).returning();
-      await audit(tx, {
-        actor: { type: "user", id: user.id },
-        action: "context.created",
-        target: { type: "context", id: created.id },
-        ip: sourceIp(deps, c),
-        details: { name },
-      });
-      return created;
-    });
+    requireAdmin(c.get("user"));
+    const row = await createContext(db, c.req.valid("json").name, by(c));
     return c.json(presentContext(row), 201);
   });
 
   app.get("/contexts", async (c) => {
-    const rows = await db.select().from(contexts).orderBy(asc(contexts.name));
+    const rows = await listContexts(db);
     return c.json({ items: rows.map(presentContext), next_cursor: null });
   });
 
-  app.get("/contexts/:id", async (c) => c.json(presentContext(await findContext(c.req.param("id")))));
+  app.get("/contexts/:id", async (c) => c.json(presentContext(await findContext(db, c.req.param("id")))));
 
   /** Deletes the context and every variable in it. */
   app.delete("/contexts/:id", async (c) => {
-    const user = c.get("user");
-    requireAdmin(user);
-    const ctx = await findContext(c.req.param("id"));
-    await db.transaction(async (tx) => {
-      const vars = await tx.delete(contextEnvVars).where(eq(contextEnvVars.contextId, ctx.id));
-      await tx.delete(contextRestrictions).where(eq(contextRestrictions.contextId, ctx.id));
-      const r = await tx.delete(contexts).where(eq(contexts.id, ctx.id));
-      if (r.rowsAffected !== 1) throw new NotFound("context", ctx.id);
-      await audit(tx, {
-        actor: { type: "user", id: user.id },
-        action: "context.deleted",
-        target: { type: "context", id: ctx.id },
-        ip: sourceIp(deps, c),
-        details: { name: ctx.name, env_vars_deleted: vars.rowsAffected },
-      });
-    });
+    requireAdmin(c.get("user"));
+    await deleteContext(db, c.req.param("id"), by(c));
     return c.body(null, 204);
   });
 
@@ -105,31 +79,27 @@ export const contextRoutes = (deps: AppDeps) => {
 
   mountSecretVars(app, deps, "/contexts/:id/envvars", validate(ops.setContextEnvVar), async (c, need) => {
     if (need === "admin") requireAdmin(c.get("user"));
-    const ctx = await findContext(c.req.param("id")!);
+    const ctx = await findContext(db, c.req.param("id")!);
     if (need === "read") await requireReader(c, ctx.id);
     return { kind: "context", id: ctx.id };
   });
 
   app.get("/contexts/:id/restrictions", validate(ops.listContextRestrictions), async (c) => {
-    const ctx = await findContext(c.req.param("id"));
+    const ctx = await findContext(db, c.req.param("id"));
     await requireReader(c, ctx.id);
     const rows = await restrictionsOf(db, [ctx.id]);
-    const names = new Map(
-      (await db.select({ id: projects.id, name: projects.name }).from(projects)).map((p) => [p.id, p.name]),
-    );
+    const names = await projectNames(db);
     return c.json({ items: rows.map((r) => presentRestriction(r, names)), next_cursor: null });
   });
 
   app.post("/contexts/:id/restrictions", validate(ops.addContextRestriction), async (c) => {
     const user = c.get("user");
     requireAdmin(user);
-    const ctx = await findContext(c.req.param("id"));
+    const ctx = await findContext(db, c.req.param("id"));
     const row = await addRestriction(db, user, ctx.id, c.req.valid("json"), sourceIp(deps, c));
-    const project =
-      row.restrictionType === "project"
-        ? await db.query.projects.findFirst({ where: eq(projects.id, row.restrictionValue) })
-        : undefined;
-    return c.json(presentRestriction(row, new Map(project ? [[project.id, project.name]] : [])), 201);
+    const names =
+      row.restrictionType === "project" ? await projectNames(db, [row.restrictionValue]) : new Map();
+    return c.json(presentRestriction(row, names), 201);
   });
 
   app.delete(
@@ -138,7 +108,7 @@ export const contextRoutes = (deps: AppDeps) => {
     async (c) => {
       const user = c.get("user");
       requireAdmin(user);
-      const ctx = await findContext(c.req.param("id"));
+      const ctx = await findContext(db, c.req.param("id"));
       await removeRestriction(db, user, ctx.id, c.req.param("restriction_id"), sourceIp(deps, c));
       return c.body(null, 204);
     },

@@ -1,15 +1,15 @@
 import { type Context, Hono } from "hono";
 import { isMaskable } from "../../wasm/index.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, NotFound } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
-import { validateSecretName, validateSecretValue } from "../secrets/index.ts";
 import { requireProjectRole } from "../services/access.ts";
-import { audit } from "../services/audit.ts";
+import type { Requester } from "../services/audit.ts";
 import { iso } from "../services/ids.ts";
 import type { SecretListing, SecretScope } from "../services/secret-store.ts";
+import { removeSecretVar, setSecretVar } from "../services/secret-vars.ts";
 
 export const presentSecret = (s: SecretListing) => ({
   name: s.name,
@@ -17,18 +17,6 @@ export const presentSecret = (s: SecretListing) => ({
   created_at: iso(s.createdAt),
   updated_at: iso(s.updatedAt),
 });
-
-/** The request's source address for the audit log (AppDeps.clientIp), or null. */
-export const sourceIp = (deps: AppDeps, c: Context): string | null => deps.clientIp?.(c) ?? null;
-
-/** Checks a `{name, value}` of strings against the secret rules without ever echoing the value back. */
-function checkSecret({ name, value }: { name: string; value: string }): { name: string; value: string } {
-  const nameError = validateSecretName(name);
-  if (nameError) throw new BadRequest(nameError, { field: "name" }, "invalid_secret_name");
-  const valueError = validateSecretValue(value);
-  if (valueError) throw new BadRequest(valueError, { field: "value" }, "invalid_secret_value");
-  return { name, value };
-}
 
 /**
  * Mounts POST/GET `<base>` and DELETE `<base>/:name` for the secrets of the scope `scopeOf` resolves
@@ -42,24 +30,12 @@ export function mountSecretVars(
   validator: ReturnType<typeof validate<typeof ops.setProjectEnvVar>>,
   scopeOf: (c: Context<AuthEnv>, need: "read" | "admin") => Promise<SecretScope>,
 ) {
-  const target = (scope: SecretScope, name: string) => ({
-    type: scope.kind === "project" ? "project_env_var" : "context_env_var",
-    id: `${scope.id}/${name}`,
-  });
+  const by = (c: Context<AuthEnv>): Requester => ({ userId: c.get("user").id, ip: sourceIp(deps, c) });
 
   app.post(base, validator, async (c) => {
-    const user = c.get("user");
     const scope = await scopeOf(c, "admin");
-    const { name, value } = checkSecret(c.req.valid("json"));
-    const { created, listing } = await deps.secrets.put(scope, name, value, (tx, isNew) =>
-      audit(tx, {
-        actor: { type: "user", id: user.id },
-        action: isNew ? "secret.created" : "secret.updated",
-        target: target(scope, name),
-        ip: sourceIp(deps, c),
-        details: { name, [scope.kind === "project" ? "project_id" : "context_id"]: scope.id },
-      }),
-    );
+    const { name, value } = c.req.valid("json");
+    const { created, listing } = await setSecretVar(deps.secrets, scope, { name, value }, by(c));
     const warnings = isMaskable(value)
       ? []
       : [
@@ -78,19 +54,8 @@ export function mountSecretVars(
   });
 
   app.delete(`${base}/:name`, async (c) => {
-    const user = c.get("user");
     const scope = await scopeOf(c, "admin");
-    const name = c.req.param("name");
-    const removed = await deps.secrets.remove(scope, name, (tx) =>
-      audit(tx, {
-        actor: { type: "user", id: user.id },
-        action: "secret.deleted",
-        target: target(scope, name),
-        ip: sourceIp(deps, c),
-        details: { name, [scope.kind === "project" ? "project_id" : "context_id"]: scope.id },
-      }),
-    );
-    if (!removed) throw new NotFound("environment variable", name);
+    await removeSecretVar(deps.secrets, scope, c.req.param("name"), by(c));
     return c.body(null, 204);
   });
 }

@@ -6,22 +6,16 @@
 // outside a 5-minute window, so a captured request dies with it. GitHub signs only the body, not its
 // delivery id nor a time: the limit SECURITY.md documents (a captured GitHub delivery sent again under
 // a new id is accepted; two pushes can carry identical bodies, so the body cannot be the key).
-import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { projects, webhookDeliveries } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, NotFound, Unprocessable } from "../errors.ts";
-import { branchMatches } from "../forge/branch-filters.ts";
-import { decideGeneric, decideGithub, type HookDecision, skipRequested } from "../forge/events.ts";
-import { forgeConnection, webhookSecretOf } from "../forge/project-forge.ts";
+import { ApiError, BadRequest } from "../errors.ts";
+import { decideGeneric, decideGithub, type HookDecision } from "../forge/events.ts";
+import { webhookSecretOf } from "../forge/project-forge.ts";
 import { GENERIC_WINDOW_S, genericSignedMaterial, verifySignature } from "../forge/signature.ts";
-import { reportConfigError } from "../forge/status-reporter.ts";
-import { createPipeline, type ErrorPipeline } from "../services/pipelines.ts";
-import { publicBase } from "./project-settings.ts";
-
-/** Pipelines that could not be made because of the commit's config: the forge is told (status `cairn`). */
-const CONFIG_ERRORS = ["config_invalid", "config_missing", "config_too_large"];
+import { publicBase } from "../http/request.ts";
+import { findProject } from "../services/projects.ts";
+import { receiveDelivery } from "../services/webhooks.ts";
 
 /** GitHub caps payloads at 25 MB. */
 const MAX_BODY_BYTES = 25 * 1024 * 1024;
@@ -58,8 +52,7 @@ async function readRaw(c: Context): Promise<Uint8Array> {
 async function receive(deps: AppDeps, c: Context, source: Source) {
   const { db } = deps;
   const projectId = c.req.param("projectId") ?? "";
-  const project = await db.query.projects.findFirst({ where: eq(projects.id, projectId) });
-  if (!project) throw new NotFound("project", projectId);
+  const project = await findProject(db, projectId);
 
   const header = source === "github" ? "X-Hub-Signature-256" : "X-Cairn-Signature-256";
   if (!c.req.header(header)) throw new SignatureInvalid(header);
@@ -112,83 +105,20 @@ async function receive(deps: AppDeps, c: Context, source: Source) {
   }
   const decision: HookDecision = source === "github" ? decideGithub(event, payload) : decideGeneric(payload);
   if (decision.kind === "ping") return c.json({ status: "pong", zen: decision.zen ?? null }, 200);
-  const ignored = (reason: string) => c.json({ status: "ignored", reason }, 202);
-  if (!project.followed) return ignored("the project is not followed");
-  if (decision.kind === "ignore") return ignored(decision.reason);
-  if (skipRequested(decision.message))
-    return c.json(
-      { status: "skipped", reason: "the head commit asks to skip CI ([ci skip] / [skip ci])" },
-      202,
-    );
-  const pr = decision.pull_request;
-  // A fork's pull request runs someone else's code: never with this project's secrets and deploy key.
-  if (pr?.head_repo && pr.base_repo && pr.head_repo !== pr.base_repo) {
-    return ignored(
-      `pull request #${pr.number} comes from the fork ${pr.head_repo}: fork pull requests are not built`,
-    );
-  }
-  const filters = JSON.parse(project.branchFilters) as string[];
-  if (decision.branch && !branchMatches(filters, decision.branch)) {
-    return ignored(`branch ${decision.branch} matches none of the project's branch filters`);
-  }
-
-  // Remembered for good (at least the generic window): the same id again is answered `duplicate`.
-  const thisDelivery = and(
-    eq(webhookDeliveries.projectId, project.id),
-    eq(webhookDeliveries.deliveryId, deliveryId),
-  );
-  const r = await db
-    .insert(webhookDeliveries)
-    .values({ projectId: project.id, deliveryId, event })
-    .onConflictDoNothing();
-  if (r.rowsAffected === 0) return c.json({ status: "duplicate", delivery: deliveryId }, 200);
-  const forget = () => db.delete(webhookDeliveries).where(thisDelivery);
-
-  let created: Awaited<ReturnType<typeof createPipeline>>;
-  try {
-    created = await createPipeline(deps, project, {
-      sha: decision.sha,
-      branch: decision.branch,
-      tag: decision.tag,
-      trigger: pr ? "pull_request" : "webhook",
-      metadata: { source, event, delivery: deliveryId, ...(pr ? { pull_request: pr } : {}) },
-    });
-  } catch (err) {
-    // The config runs nothing for this ref: an answer, not a failure (the delivery stays recorded).
-    if (err instanceof Unprocessable && err.code === "no_jobs") return ignored(err.message);
-    const errorPipeline = (err as { details?: { pipeline?: ErrorPipeline } }).details?.pipeline;
-    if (!errorPipeline) await forget(); // anything else (repository unreachable) may be fixed and redelivered
-    if (err instanceof Unprocessable && CONFIG_ERRORS.includes(err.code)) {
-      const conn = forgeConnection(deps.keyring, project);
-      const target = errorPipeline
-        ? `${publicBase(deps, c)}/pipelines/${errorPipeline.id}`
-        : `${publicBase(deps, c)}/projects/${project.id}`;
-      if (conn) reportConfigError(conn, decision.sha, err.message, target);
-    }
-    if (!errorPipeline) throw err;
-    // An invalid config is kept as a pipeline in state `error`: the delivery did create something.
-    if (deliveryId)
-      await db
-        .update(webhookDeliveries)
-        .set({ pipelineId: errorPipeline.id })
-        .where(
-          and(eq(webhookDeliveries.projectId, project.id), eq(webhookDeliveries.deliveryId, deliveryId)),
-        );
-    await deps.events.emit({
-      type: "pipeline.finished",
-      project_id: project.id,
-      pipeline_id: errorPipeline.id,
-      status: "error",
-    });
-    return c.json({ status: "created", delivery: deliveryId ?? null, pipeline: errorPipeline }, 201);
-  }
-  await db.update(webhookDeliveries).set({ pipelineId: created.id }).where(thisDelivery);
-  await deps.events.emit({
-    type: "pipeline.created",
-    project_id: project.id,
-    pipeline_id: created.id,
-    status: "queued",
+  const outcome = await receiveDelivery(deps, project, {
+    source,
+    event,
+    id: deliveryId,
+    decision,
+    publicBase: publicBase(deps, c),
   });
-  deps.scheduler.notify();
-  return c.json({ status: "created", delivery: deliveryId, pipeline: created }, 201);
+  switch (outcome.status) {
+    case "ignored":
+    case "skipped":
+      return c.json(outcome, 202);
+    case "duplicate":
+      return c.json({ status: "duplicate", delivery: deliveryId }, 200);
+    case "created":
+      return c.json({ status: "created", delivery: deliveryId, pipeline: outcome.pipeline }, 201);
+  }
 }

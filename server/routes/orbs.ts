@@ -1,12 +1,12 @@
 // The private orb registry: publish (admins; versions immutable; audited), list, one orb, one version.
 import { Hono } from "hono";
 import type { AppDeps } from "../deps.ts";
+import { sourceIp } from "../http/request.ts";
 import { type AuthEnv, requireAdmin } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { iso } from "../services/ids.ts";
 import { listOrbs, type OrbVersionRow, orbVersion, orbVersionsOf, publishOrb } from "../services/orbs.ts";
-import { sourceIp } from "./envvars.ts";
 
 const summary = (r: OrbVersionRow) => ({
   version: r.version,

@@ -1,8 +1,6 @@
-import { and, asc, desc, eq, lt } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders, jobs, pipelines, steps, workflows } from "../db/schema.ts";
 import type { AppDeps } from "../deps.ts";
-import { BadRequest, Conflict, NotFound } from "../errors.ts";
+import { BadRequest, Conflict } from "../errors.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
@@ -12,11 +10,12 @@ import {
   requireProjectRole,
   requireWorkflowRole,
 } from "../services/access.ts";
+import { type JobRow, pipelineTreeById, projectPipelines, sshEndpointOf, stepsOf } from "../services/runs.ts";
 import { page, pageParams } from "./page.ts";
-import { presentJob, presentPipeline } from "./presenters.ts";
+import { presentJob, presentPipelineTree } from "./presenters.ts";
 
 /** The `ssh` command for a job re-run with SSH, once a builder with an SSH server holds it. */
-function sshInfo(job: typeof jobs.$inferSelect, endpoint: string | null) {
+function sshInfo(job: JobRow, endpoint: string | null) {
   if (!job.sshEnabled) return null;
   if (!endpoint) return { enabled: true, command: null };
   const at = endpoint.lastIndexOf(":");
@@ -27,17 +26,7 @@ export const pipelineRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   const { db } = deps;
 
-  const loadPipeline = async (id: string) => {
-    const p = await db.query.pipelines.findFirst({ where: eq(pipelines.id, id) });
-    if (!p) throw new NotFound("pipeline", id);
-    const wfs = await db
-      .select()
-      .from(workflows)
-      .where(eq(workflows.pipelineId, id))
-      .orderBy(asc(workflows.createdAt));
-    const js = await db.select().from(jobs).where(eq(jobs.pipelineId, id)).orderBy(asc(jobs.createdAt));
-    return presentPipeline(p, wfs, js);
-  };
+  const loadPipeline = async (id: string) => presentPipelineTree(await pipelineTreeById(db, id));
 
   app.get("/projects/:id/pipelines", validate(ops.listPipelines), async (c) => {
     const id = c.req.param("id");
@@ -50,12 +39,10 @@ export const pipelineRoutes = (deps: AppDeps) => {
         "invalid_query",
       );
     }
-    const rows = await db
-      .select()
-      .from(pipelines)
-      .where(and(eq(pipelines.projectId, id), after ? lt(pipelines.number, Number(after)) : undefined))
-      .orderBy(desc(pipelines.number))
-      .limit(limit + 1);
+    const rows = await projectPipelines(db, id, {
+      before: after ? Number(after) : undefined,
+      limit: limit + 1,
+    });
     const { items, next_cursor } = page(
       rows,
       limit,
@@ -73,12 +60,8 @@ export const pipelineRoutes = (deps: AppDeps) => {
   app.get("/jobs/:id", async (c) => {
     const id = c.req.param("id");
     const job = await requireJobRole(deps, c.get("user"), id, "read");
-    const ss = await db.select().from(steps).where(eq(steps.jobId, id)).orderBy(asc(steps.index));
-    const builder =
-      job.sshEnabled && job.builderId
-        ? await db.query.builders.findFirst({ where: eq(builders.id, job.builderId) })
-        : null;
-    return c.json({ ...presentJob(job, ss), ssh: sshInfo(job, builder?.sshEndpoint ?? null) });
+    const ss = await stepsOf(db, id);
+    return c.json({ ...presentJob(job, ss), ssh: sshInfo(job, await sshEndpointOf(db, job)) });
   });
 
   app.post("/jobs/:id/cancel", async (c) => {

@@ -1,8 +1,9 @@
 // Rows → API JSON (snake_case fields, ISO times). One place, so every route answers alike.
-import type { jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import { iso } from "../services/ids.ts";
+import type { Project } from "../services/projects.ts";
+import type { JobRow, PipelineRow, PipelineTree, StepRow, WorkflowRow } from "../services/runs.ts";
 
-export const presentProject = (p: typeof projects.$inferSelect) => ({
+export const presentProject = (p: Project) => ({
   id: p.id,
   name: p.name,
   repo_url: p.repoUrl,
@@ -12,7 +13,7 @@ export const presentProject = (p: typeof projects.$inferSelect) => ({
   created_at: iso(p.createdAt),
 });
 
-export const presentJobSummary = (j: typeof jobs.$inferSelect) => ({
+export const presentJobSummary = (j: JobRow) => ({
   id: j.id,
   name: j.name,
   status: j.status,
@@ -24,11 +25,7 @@ export const presentJobSummary = (j: typeof jobs.$inferSelect) => ({
   requires: JSON.parse(j.requires) as string[],
 });
 
-export const presentPipeline = (
-  p: typeof pipelines.$inferSelect,
-  wfs: (typeof workflows.$inferSelect)[],
-  js: (typeof jobs.$inferSelect)[],
-) => ({
+export const presentPipeline = (p: PipelineRow, wfs: WorkflowRow[], js: JobRow[]) => ({
   id: p.id,
   project_id: p.projectId,
   number: p.number,
@@ -49,7 +46,9 @@ export const presentPipeline = (
   jobs: js.map(presentJobSummary),
 });
 
-export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$inferSelect)[]) => ({
+export const presentPipelineTree = (t: PipelineTree) => presentPipeline(t.pipeline, t.workflows, t.jobs);
+
+export const presentJob = (j: JobRow, ss: StepRow[]) => ({
   id: j.id,
   name: j.name,
   status: j.status,
@@ -85,7 +84,7 @@ export const presentJob = (j: typeof jobs.$inferSelect, ss: (typeof steps.$infer
 });
 
 /** An approval job waits `queued` with `approval: "pending"` until POST /jobs/:id/approve. */
-const approvalOf = (j: typeof jobs.$inferSelect): { approval?: "pending" | "approved" | "canceled" } => {
+const approvalOf = (j: JobRow): { approval?: "pending" | "approved" | "canceled" } => {
   if ((JSON.parse(j.spec) as { type?: string }).type !== "approval") return {};
   return { approval: j.status === "queued" ? "pending" : j.status === "success" ? "approved" : "canceled" };
 };

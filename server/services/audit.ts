@@ -13,6 +13,15 @@ export interface AuditActor {
   id?: string | null;
 }
 
+/** The signed-in user a change is made for, and where their request came from: the audit event's actor and ip. */
+export interface Requester {
+  userId: string;
+  ip: string | null;
+}
+
+/** The audit actor of a requester. */
+export const byUser = (by: Requester): AuditActor => ({ type: "user", id: by.userId });
+
 export interface AuditEntry {
   actor: AuditActor;
   action: AuditAction;
