@@ -17,7 +17,7 @@ import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
-import { isTerminal, Scheduler } from "./services/scheduler.ts";
+import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
 import { templateTableFromEnv } from "./services/templates.ts";
@@ -147,10 +147,10 @@ export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } =
     () => deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)),
     opts.leaseSweepMs ?? 5000,
   );
-  const stopWatch = startReplicaWatch(deps.db, deps.logs);
+  const stopWatch = startReplicaWatch(deps.logs);
   const stopGuard = deps.streams.start();
   // Logs whose archive a stopped server left undone (they read from their rows meanwhile).
-  deps.logs.archiveEnded(isTerminal).catch((err) => console.error("archiving ended logs failed:", err));
+  deps.logs.archiveEnded().catch((err) => console.error("archiving ended logs failed:", err));
   return () => {
     clearInterval(sweeper);
     stopWatch();

@@ -3,8 +3,9 @@
 import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
 import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
-import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
+import { builders, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import { pullRequestEnvironment } from "../forge/events.ts";
+import { isTerminal } from "../job-status.ts";
 import type { LogService } from "../logs/service.ts";
 import type { FinishReport, JobPayload, StepReport, TestTimings } from "../protocol.ts";
 import { checkoutKeyContext, LEASE_TTL_MS } from "../protocol.ts";
@@ -13,8 +14,6 @@ import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
 import type { TemplateTable } from "./templates.ts";
 
-const TERMINAL: JobStatus[] = ["success", "failed", "canceled", "lost", "not_run"];
-export const isTerminal = (s: string): boolean => (TERMINAL as string[]).includes(s);
 /** A workflow's `type: approval` job: never leased; it waits, queued, for POST /jobs/:id/approve. */
 export const isApproval = (job: { spec: string }): boolean =>
   (JSON.parse(job.spec) as JobSpec).type === "approval";
