@@ -17,7 +17,7 @@ import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
-import { Scheduler } from "./services/scheduler.ts";
+import { Scheduler } from "./services/scheduler/index.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
 import { templateTableFromEnv } from "./services/templates.ts";
@@ -81,7 +81,6 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const sshWindow = Number(process.env.CAIRN_SSH_WINDOW_S ?? 600);
   if (!Number.isInteger(sshWindow) || sshWindow < 1)
     throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
-  const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl, sshWindow);
   const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
   // deps.publicUrl is read when a token is made, so the issuer is always where discovery is served.
   let deps: AppDeps | undefined;
@@ -89,19 +88,25 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     issuer: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
     audience: process.env.CAIRN_OIDC_AUDIENCE || "cairn",
   });
-  // A context's restrictions are checked here: a job that may not use one fails before it starts.
-  // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
-  scheduler.jobSecrets = async (projectId, contexts, jobId) =>
-    delivered.remember(jobId, {
-      ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
-      ...(await oidc.tokensForJob(jobId)),
-    });
-  scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
   const templates = templateTableFromEnv(process.env);
-  scheduler.templates = templates;
   const testResults = new TestResultService(init.db);
-  scheduler.testTimings = (projectId, jobName, pipelineId) =>
-    testResults.timings(projectId, jobName, pipelineId);
+  const scheduler = new Scheduler({
+    db: init.db,
+    logs,
+    events,
+    leaseTtlMs: leaseTtl,
+    sshWindowSeconds: sshWindow,
+    templates,
+    // A context's restrictions are checked here: a job that may not use one fails before it starts.
+    // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
+    jobSecrets: async (projectId, contexts, jobId) =>
+      delivered.remember(jobId, {
+        ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
+        ...(await oidc.tokensForJob(jobId)),
+      }),
+    checkoutKey: async (project) => deployKeyOf(keyring, project),
+    testTimings: (projectId, jobName, pipelineId) => testResults.timings(projectId, jobName, pipelineId),
+  });
   // Commit statuses go back to the forge in the background, from the events this process emits.
   const statuses = new StatusReporter({
     db: init.db,
