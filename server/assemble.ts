@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../wasm/index.ts";
 import { createApp } from "./app.ts";
-import { blobStoreFromEnv } from "./blobs/index.ts";
+import { blobStoreFor } from "./blobs/index.ts";
 import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts";
 import { projects } from "./db/schema.ts";
 import type { AppDeps } from "./deps.ts";
@@ -11,8 +11,6 @@ import { deployKeyOf } from "./forge/project-forge.ts";
 import { StatusReporter } from "./forge/status-reporter.ts";
 import { startReplicaWatch } from "./logs/replica-watch.ts";
 import { LogService } from "./logs/service.ts";
-import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
-import { githubOAuthFromEnv } from "./routes/auth-github.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
@@ -20,7 +18,6 @@ import { OidcIssuer } from "./services/oidc.ts";
 import { Scheduler } from "./services/scheduler/index.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
-import { templateTableFromEnv } from "./services/templates.ts";
 import { TestResultService } from "./services/test-results.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
 import { VERSION } from "./version.ts";
@@ -38,14 +35,11 @@ export interface AssembleOptions {
 }
 
 /**
- * The audit log's source address: the connection's peer. Only with CAIRN_TRUST_PROXY=1 (the server sits
- * behind a reverse proxy that appends to it) is the last X-Forwarded-For entry taken instead.
+ * The audit log's source address: the connection's peer. Only with `trustProxy` (CAIRN_TRUST_PROXY=1: the
+ * server sits behind a reverse proxy that appends to it) is the last X-Forwarded-For entry taken instead.
  */
-export function trustedClientIp(
-  peer: NonNullable<AppDeps["clientIp"]>,
-  env: Record<string, string | undefined>,
-) {
-  if (env.CAIRN_TRUST_PROXY !== "1") return peer;
+export function trustedClientIp(peer: NonNullable<AppDeps["clientIp"]>, trustProxy: boolean) {
+  if (!trustProxy) return peer;
   return (c: Parameters<typeof peer>[0]) => {
     const forwarded = c.req.header("x-forwarded-for")?.split(",").pop()?.trim();
     return forwarded || peer(c);
@@ -55,7 +49,7 @@ export function trustedClientIp(
 export async function assemble(config: ServerConfig, opts: AssembleOptions = {}): Promise<Assembled> {
   const init = await initialise(config);
   const factory = await loadLogPipeline();
-  const blobs = blobStoreFromEnv(config.dataDir, process.env);
+  const blobs = blobStoreFor(config.dataDir, config.s3);
   const keyring = init.keyring;
   const secrets = new SecretStore(init.db, keyring);
   const delivered = new DeliveredSecrets();
@@ -74,28 +68,20 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     ],
   });
   const events = new EventLog(init.db);
-  const leaseTtl = Number(process.env.CAIRN_LEASE_TTL_MS ?? LEASE_TTL_MS);
-  if (!Number.isInteger(leaseTtl) || leaseTtl < 2 * HEARTBEAT_INTERVAL_MS) {
-    throw new Error(`CAIRN_LEASE_TTL_MS must be at least ${2 * HEARTBEAT_INTERVAL_MS} (two heartbeats)`);
-  }
-  const sshWindow = Number(process.env.CAIRN_SSH_WINDOW_S ?? 600);
-  if (!Number.isInteger(sshWindow) || sshWindow < 1)
-    throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
-  const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
+  const { publicUrl, templates } = config;
   // deps.publicUrl is read when a token is made, so the issuer is always where discovery is served.
   let deps: AppDeps | undefined;
   const oidc = new OidcIssuer(init.db, keyring, {
     issuer: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
-    audience: process.env.CAIRN_OIDC_AUDIENCE || "cairn",
+    audience: config.oidcAudience,
   });
-  const templates = templateTableFromEnv(process.env);
   const testResults = new TestResultService(init.db);
   const scheduler = new Scheduler({
     db: init.db,
     logs,
     events,
-    leaseTtlMs: leaseTtl,
-    sshWindowSeconds: sshWindow,
+    leaseTtlMs: config.leaseTtlMs,
+    sshWindowSeconds: config.sshWindowSeconds,
     templates,
     // A context's restrictions are checked here: a job that may not use one fails before it starts.
     // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
@@ -136,8 +122,8 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     keyring,
     secrets,
     publicUrl,
-    githubOAuth: githubOAuthFromEnv(process.env),
-    clientIp: trustedClientIp(opts.clientIp ?? (() => null), process.env),
+    githubOAuth: config.githubOAuth,
+    clientIp: trustedClientIp(opts.clientIp ?? (() => null), config.trustProxy),
     upgradeWebSocket: opts.upgradeWebSocket,
   };
   return { ...init, deps, app: createApp(deps) };
