@@ -159,7 +159,8 @@ export async function* followLog(
   const limit = opts.queueLimit ?? 256;
   const queue: FollowEvent[] = [];
   let stopped = false;
-  let failure: { err: unknown } | null = null;
+  /** Set when reading the log failed: the sequence throws it after what was queued. */
+  let failure: { err: unknown } | undefined;
   let wake: (() => void) | null = null;
   let readers: (() => void)[] = [];
   const notify = () => wake?.();
@@ -200,7 +201,8 @@ export async function* followLog(
         continue;
       }
       if (stopped) {
-        if (failure) throw (failure as { err: unknown }).err;
+        const failed = failure as { err: unknown } | undefined;
+        if (failed) throw failed.err;
         return;
       }
       const timedOut = await new Promise<boolean>((resolve) => {
