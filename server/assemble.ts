@@ -15,7 +15,7 @@ import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
-import { Scheduler } from "./services/scheduler/index.ts";
+import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
 import { TestResultService } from "./services/test-results.ts";

@@ -10,7 +10,7 @@ import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
 import type { OidcIssuer } from "./services/oidc.ts";
 import type { TemplateTable } from "./services/pipelines.ts";
-import type { Scheduler } from "./services/scheduler/index.ts";
+import type { Scheduler } from "./services/scheduler.ts";
 import type { SecretStore } from "./services/secret-store.ts";
 import type { StreamGuard } from "./services/stream-guard.ts";
 import type { SourcePort } from "./source/git-mirror.ts";

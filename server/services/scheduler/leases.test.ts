@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { builders, projects } from "../../db/schema.ts";
-import { Scheduler } from "./index.ts";
+import { Scheduler } from "../scheduler.ts";
 import { schedulerFixture } from "./testing.ts";
 
 const TTL = 20_000;

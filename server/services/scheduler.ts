@@ -1,13 +1,13 @@
-// The scheduler as the routes see it: one object over its three parts — leases (leases.ts), job
-// payloads (payloads.ts), and workflow state and approvals (workflow-state.ts) — built from the
-// ports it is given. It holds no rule of its own.
-import type { Db } from "../../db/client.ts";
-import type { LogService } from "../../logs/service.ts";
-import type { EventLog } from "../events.ts";
-import { Leases } from "./leases.ts";
-import { type JobPayloadPorts, JobPayloads } from "./payloads.ts";
-import { Wakeups } from "./wakeups.ts";
-import { WorkflowState } from "./workflow-state.ts";
+// The scheduler as the routes and services see it: one object over its three parts in scheduler/ —
+// leases (leases.ts), job payloads (payloads.ts), and workflow state and approvals
+// (workflow-state.ts) — built from the ports it is given. It holds no rule of its own.
+import type { Db } from "../db/client.ts";
+import type { LogService } from "../logs/service.ts";
+import type { EventLog } from "./events.ts";
+import { Leases } from "./scheduler/leases.ts";
+import { type JobPayloadPorts, JobPayloads } from "./scheduler/payloads.ts";
+import { Wakeups } from "./scheduler/wakeups.ts";
+import { WorkflowState } from "./scheduler/workflow-state.ts";
 
 export interface SchedulerPorts extends Omit<JobPayloadPorts, "db"> {
   db: Db;
