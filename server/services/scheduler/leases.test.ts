@@ -45,7 +45,7 @@ describe("grants", () => {
     expect(await s.acquire(builder.id, 0)).toBeNull();
   });
 
-  test("two server processes racing for one job grant it once", async () => {
+  test("two schedulers on one database (as two server processes have) racing for one job grant it once", async () => {
     fx = await schedulerFixture();
     const wf = await fx.workflow([{ name: "only" }]);
     const [one, two] = [scheduler(), scheduler()];
