@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../wasm/index.ts";
 import { createApp } from "./app.ts";
-import { blobStoreFromEnv } from "./blobs/index.ts";
+import { blobStoreFor } from "./blobs/index.ts";
 import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts";
 import { projects } from "./db/schema.ts";
 import type { AppDeps } from "./deps.ts";
@@ -12,15 +12,13 @@ import { deployKeyOf } from "./forge/project-forge.ts";
 import { StatusReporter } from "./forge/status-reporter.ts";
 import { startReplicaWatch } from "./logs/replica-watch.ts";
 import { LogService } from "./logs/service.ts";
-import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
-import { isTerminal, Scheduler } from "./services/scheduler.ts";
+import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
-import { templateTableFromEnv } from "./services/templates.ts";
 import { TestResultService } from "./services/test-results.ts";
 import { createGitMirror } from "./source/git-mirror.ts";
 import { VERSION } from "./version.ts";
@@ -38,14 +36,11 @@ export interface AssembleOptions {
 }
 
 /**
- * The audit log's source address: the connection's peer. Only with CAIRN_TRUST_PROXY=1 (the server sits
- * behind a reverse proxy that appends to it) is the last X-Forwarded-For entry taken instead.
+ * The audit log's source address: the connection's peer. Only with `trustProxy` (CAIRN_TRUST_PROXY=1: the
+ * server sits behind a reverse proxy that appends to it) is the last X-Forwarded-For entry taken instead.
  */
-export function trustedClientIp(
-  peer: NonNullable<AppDeps["clientIp"]>,
-  env: Record<string, string | undefined>,
-) {
-  if (env.CAIRN_TRUST_PROXY !== "1") return peer;
+export function trustedClientIp(peer: NonNullable<AppDeps["clientIp"]>, trustProxy: boolean) {
+  if (!trustProxy) return peer;
   return (c: Parameters<typeof peer>[0]) => {
     const forwarded = c.req.header("x-forwarded-for")?.split(",").pop()?.trim();
     return forwarded || peer(c);
@@ -55,7 +50,7 @@ export function trustedClientIp(
 export async function assemble(config: ServerConfig, opts: AssembleOptions = {}): Promise<Assembled> {
   const init = await initialise(config);
   const factory = await loadLogPipeline();
-  const blobs = blobStoreFromEnv(config.dataDir, process.env);
+  const blobs = blobStoreFor(config.dataDir, config.s3);
   const keyring = init.keyring;
   const secrets = new SecretStore(init.db, keyring);
   const delivered = new DeliveredSecrets();
@@ -74,34 +69,31 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     ],
   });
   const events = new EventLog(init.db);
-  const leaseTtl = Number(process.env.CAIRN_LEASE_TTL_MS ?? LEASE_TTL_MS);
-  if (!Number.isInteger(leaseTtl) || leaseTtl < 2 * HEARTBEAT_INTERVAL_MS) {
-    throw new Error(`CAIRN_LEASE_TTL_MS must be at least ${2 * HEARTBEAT_INTERVAL_MS} (two heartbeats)`);
-  }
-  const sshWindow = Number(process.env.CAIRN_SSH_WINDOW_S ?? 600);
-  if (!Number.isInteger(sshWindow) || sshWindow < 1)
-    throw new Error("CAIRN_SSH_WINDOW_S must be a whole number of seconds");
-  const scheduler = new Scheduler(init.db, logs, events, Date.now, leaseTtl, sshWindow);
-  const publicUrl = process.env.CAIRN_PUBLIC_URL || undefined;
+  const { publicUrl, templates } = config;
   // deps.publicUrl is read when a token is made, so the issuer is always where discovery is served.
   let deps: AppDeps | undefined;
   const oidc = new OidcIssuer(init.db, keyring, {
     issuer: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
-    audience: process.env.CAIRN_OIDC_AUDIENCE || "cairn",
+    audience: config.oidcAudience,
   });
-  // A context's restrictions are checked here: a job that may not use one fails before it starts.
-  // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
-  scheduler.jobSecrets = async (projectId, contexts, jobId) =>
-    delivered.remember(jobId, {
-      ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
-      ...(await oidc.tokensForJob(jobId)),
-    });
-  scheduler.checkoutKey = async (project) => deployKeyOf(keyring, project);
-  const templates = templateTableFromEnv(process.env);
-  scheduler.templates = templates;
   const testResults = new TestResultService(init.db);
-  scheduler.testTimings = (projectId, jobName, pipelineId) =>
-    testResults.timings(projectId, jobName, pipelineId);
+  const scheduler = new Scheduler({
+    db: init.db,
+    logs,
+    events,
+    leaseTtlMs: config.leaseTtlMs,
+    sshWindowSeconds: config.sshWindowSeconds,
+    templates,
+    // A context's restrictions are checked here: a job that may not use one fails before it starts.
+    // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
+    jobSecrets: async (projectId, contexts, jobId) =>
+      delivered.remember(jobId, {
+        ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
+        ...(await oidc.tokensForJob(jobId)),
+      }),
+    checkoutKey: async (project) => deployKeyOf(keyring, project),
+    testTimings: (projectId, jobName, pipelineId) => testResults.timings(projectId, jobName, pipelineId),
+  });
   // Commit statuses go back to the forge in the background, from the events this process emits.
   const statuses = new StatusReporter({
     db: init.db,
@@ -131,8 +123,8 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     keyring,
     secrets,
     publicUrl,
-    githubOAuth: githubOAuthFromEnv(process.env),
-    clientIp: trustedClientIp(opts.clientIp ?? (() => null), process.env),
+    githubOAuth: config.githubOAuth,
+    clientIp: trustedClientIp(opts.clientIp ?? (() => null), config.trustProxy),
     upgradeWebSocket: opts.upgradeWebSocket,
   };
   return { ...init, deps, app: createApp(deps) };
@@ -147,10 +139,10 @@ export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } =
     () => deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)),
     opts.leaseSweepMs ?? 5000,
   );
-  const stopWatch = startReplicaWatch(deps.db, deps.logs);
+  const stopWatch = startReplicaWatch(deps.logs);
   const stopGuard = deps.streams.start();
   // Logs whose archive a stopped server left undone (they read from their rows meanwhile).
-  deps.logs.archiveEnded(isTerminal).catch((err) => console.error("archiving ended logs failed:", err));
+  deps.logs.archiveEnded().catch((err) => console.error("archiving ended logs failed:", err));
   return () => {
     clearInterval(sweeper);
     stopWatch();

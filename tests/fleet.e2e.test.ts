@@ -32,9 +32,7 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
   beforeAll(async () => {
     await ensureBaseTemplate();
     sshd = await startSshd();
-    process.env.CAIRN_LEASE_TTL_MS = "7000";
-    server = await startTestServer();
-    delete process.env.CAIRN_LEASE_TTL_MS;
+    server = await startTestServer({ env: { CAIRN_LEASE_TTL_MS: "7000" } });
     repo = createRepo();
     repo.commit({ ".circleci/config.yml": "version: 2.1\njobs: {}\n" });
     const p = (await (

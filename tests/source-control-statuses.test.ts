@@ -60,14 +60,7 @@ const forgeSettings = () => ({
 
 beforeAll(async () => {
   github = startFakeGithub();
-  const saved = process.env.CAIRN_PUBLIC_URL;
-  process.env.CAIRN_PUBLIC_URL = PUBLIC_URL;
-  try {
-    server = await startTestServer();
-  } finally {
-    if (saved === undefined) delete process.env.CAIRN_PUBLIC_URL;
-    else process.env.CAIRN_PUBLIC_URL = saved;
-  }
+  server = await startTestServer({ env: { CAIRN_PUBLIC_URL: PUBLIC_URL } });
   repo = createRepo();
   sha = repo.commit({ ".circleci/config.yml": CONFIG }, "add config");
   const res = await server.api("/api/v1/projects", {

@@ -57,9 +57,7 @@ describe.skipIf(skip)("SSH into a build", () => {
   beforeAll(async () => {
     await ensureBaseTemplate({ lxcPath });
     sshd = await startSshd();
-    process.env.CAIRN_SSH_WINDOW_S = "120";
-    server = await startTestServer();
-    delete process.env.CAIRN_SSH_WINDOW_S;
+    server = await startTestServer({ env: { CAIRN_SSH_WINDOW_S: "120" } });
     builder = await startBuilder({
       server: server.url,
       adminToken: server.token,

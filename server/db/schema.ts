@@ -2,6 +2,7 @@
 // Times are milliseconds since the epoch (integers), ids are random UUIDs.
 import { sql } from "drizzle-orm";
 import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { JOB_STATUSES, type JobStatus } from "../job-status.ts";
 
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
 
@@ -164,17 +165,7 @@ export const workflows = sqliteTable(
   (t) => [index("workflows_pipeline").on(t.pipelineId)],
 );
 
-/** `not_run`: a job whose requirements failed (or were canceled); distinct from a user's cancel. */
-export const JOB_STATUSES = [
-  "queued",
-  "running",
-  "success",
-  "failed",
-  "canceled",
-  "lost",
-  "not_run",
-] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+export { JOB_STATUSES, type JobStatus };
 
 export const jobs = sqliteTable(
   "jobs",

@@ -1,12 +1,141 @@
 // Following a job's log from line `after`: stored lines first, then live ones from the hub, with
-// no gap and no duplicate, ending with the job's result. Shared by the SSE and WebSocket routes.
-import { eq } from "drizzle-orm";
+// no gap and no duplicate, ending with the job's result. The one follower of both live transports:
+// SSE (sse.ts) writes what it hands over into its stream; the WebSocket route reads `followLog`.
 import type { LogLine } from "../../wasm/types.ts";
 import type { Db } from "../db/client.ts";
-import { jobs } from "../db/schema.ts";
-import { isTerminal } from "../services/scheduler.ts";
-import { ViewerQueue } from "./hub.ts";
+import type { LogEvent, Viewer } from "./hub.ts";
 import type { LogService } from "./service.ts";
+
+const PAGE = 5000;
+/** Live events held while a viewer reads stored lines; more and it resumes later instead. */
+const HELD_LIMIT = 256;
+
+/** Where a follower hands the log: a transport's stream. */
+export interface FollowTarget {
+  /**
+   * A batch of lines not handed over before, in order. A live chunk whose lines are all new comes
+   * as the hub's own array, shared by every viewer of the job, with `sse` when the pipeline
+   * rendered it: a transport can render it once for all of them.
+   */
+  lines(lines: LogLine[], sse?: Uint8Array): void;
+  /** The job's result, after its last line; the follower stops after it. */
+  end(status: string): void;
+  /** Resolves once the client has read what was handed over: stored pages go as fast as it reads. */
+  drained(): Promise<void>;
+  /** Whether the client has fallen too far behind the live lines: then it is dropped and resumes. */
+  behind(): boolean;
+  /** The follower stopped (the end, dropped, closed; `err` when reading the log failed). Called once. */
+  stopped(err?: unknown): void;
+}
+
+export class LogFollower implements Viewer {
+  /** Last line handed over. */
+  private sent: number;
+  /** Until stored lines are read, live events wait here. */
+  private held: LogEvent[] | null = [];
+  private closed = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly logs: LogService,
+    private readonly jobId: string,
+    after: number,
+    private readonly target: FollowTarget,
+  ) {
+    this.sent = after;
+    // Subscribe before reading storage so nothing published in between is missed.
+    this.unsubscribe = logs.hub.subscribe(jobId, this);
+  }
+
+  /** Reads the stored lines, then hands over live ones. */
+  start(): void {
+    this.catchUp().catch((err) => this.stop(err));
+  }
+
+  private async catchUp(): Promise<void> {
+    for (;;) {
+      const stored = await this.logs.readLines(this.jobId, this.sent, PAGE);
+      if (this.closed) return;
+      if (stored.length) {
+        this.sent = stored[stored.length - 1].n;
+        this.target.lines(stored);
+        // A long stored log streams as fast as the client reads it, not into memory.
+        await this.target.drained();
+      }
+      if (stored.length < PAGE) break;
+    }
+    this.logs.hub.noteRead(this.jobId, this.sent);
+    const [job] = await this.logs.progress([this.jobId]);
+    if (this.closed) return;
+    const held = this.held ?? [];
+    this.held = null;
+    if (job?.over && this.sent >= job.lines && held.length === 0) {
+      this.end(job.status);
+      return;
+    }
+    for (const ev of held) this.deliver(ev);
+  }
+
+  /** Hands over the stored lines not yet sent a page at a time, as fast as the client reads, then the end. */
+  private async finishFromStorage(status: string): Promise<void> {
+    for await (const rest of this.logs.pages(this.jobId, this.sent)) {
+      if (this.closed) return;
+      this.sent = rest[rest.length - 1].n;
+      this.target.lines(rest);
+      await this.target.drained();
+    }
+    this.end(status);
+  }
+
+  deliver(event: LogEvent): void {
+    if (this.closed) return;
+    if (this.held) {
+      if (this.held.length >= HELD_LIMIT) this.close();
+      else this.held.push(event);
+      return;
+    }
+    if (event.kind === "end") {
+      if (event.lines !== undefined && this.sent >= event.lines) {
+        this.end(event.status);
+        return;
+      }
+      // Read to the end of storage first, so the result always follows the last line.
+      this.held = [];
+      this.finishFromStorage(event.status).catch((err) => this.stop(err));
+      return;
+    }
+    const { chunk } = event;
+    if (chunk.first > this.sent) {
+      this.sent = chunk.last;
+      this.target.lines(chunk.lines, event.sse);
+    } else {
+      const lines = chunk.lines.filter((l) => l.n > this.sent);
+      if (lines.length === 0) return;
+      this.sent = lines[lines.length - 1].n;
+      this.target.lines(lines);
+    }
+    // Fallen too far behind: dropped; what was handed over still goes out, then the client resumes.
+    if (this.target.behind()) this.close();
+  }
+
+  private end(status: string): void {
+    this.target.end(status);
+    this.close();
+  }
+
+  /** Stops following (the client went away, fell behind, lost its access, or the log ended). */
+  close(): void {
+    this.stop();
+  }
+
+  private stop(err?: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.held = null;
+    this.unsubscribe();
+    this.target.stopped(err);
+  }
+}
 
 /** Lines come in batches (a stored page, or one live chunk), so a stream writes once per batch. */
 export type FollowEvent =
@@ -14,64 +143,80 @@ export type FollowEvent =
   | { kind: "end"; status: string }
   | { kind: "ping" };
 
-const PAGE = 5000;
-
+/**
+ * The follower read as a sequence (the WebSocket route): batches, a `ping` after `pingMs` without
+ * one, and the end. More than `queueLimit` batches unread and the viewer is dropped: what is queued
+ * still comes, then the sequence ends without a result and the client resumes from its last line.
+ * `_db` is unused (the log service says when a job is over); the route still passes it.
+ */
 export async function* followLog(
-  db: Db,
+  _db: Db,
   logs: LogService,
   jobId: string,
   after: number,
   opts: { pingMs: number; signal: AbortSignal; queueLimit?: number },
 ): AsyncGenerator<FollowEvent> {
-  // Subscribe before reading storage so nothing published in between is missed.
-  const queue = new ViewerQueue(opts.queueLimit);
-  const unsubscribe = logs.hub.subscribe(jobId, queue);
-  const wake = () => queue.wake();
-  opts.signal.addEventListener("abort", wake);
-  let sent = after;
+  const limit = opts.queueLimit ?? 256;
+  const queue: FollowEvent[] = [];
+  let stopped = false;
+  /** Set when reading the log failed: the sequence throws it after what was queued. */
+  let failure: { err: unknown } | undefined;
+  let wake: (() => void) | null = null;
+  let readers: (() => void)[] = [];
+  const notify = () => wake?.();
+  const emptied = () => {
+    const r = readers;
+    readers = [];
+    for (const f of r) f();
+  };
+  const follower = new LogFollower(logs, jobId, after, {
+    lines(lines) {
+      queue.push({ kind: "lines", lines });
+      notify();
+    },
+    end(status) {
+      queue.push({ kind: "end", status });
+      notify();
+    },
+    drained: () =>
+      queue.length === 0 || stopped ? Promise.resolve() : new Promise<void>((r) => readers.push(r)),
+    behind: () => queue.length > limit,
+    stopped(err) {
+      stopped = true;
+      if (err !== undefined) failure = { err };
+      emptied();
+      notify();
+    },
+  });
+  const abort = () => follower.close();
+  opts.signal.addEventListener("abort", abort);
+  if (opts.signal.aborted) follower.close();
+  follower.start();
   try {
     for (;;) {
-      const stored = await logs.readLines(jobId, sent, PAGE);
-      if (stored.length) {
-        sent = stored[stored.length - 1].n;
-        yield { kind: "lines", lines: stored };
-      }
-      if (stored.length < PAGE) break;
-    }
-    logs.hub.noteRead(jobId, sent);
-    const job = await db.query.jobs.findFirst({
-      where: eq(jobs.id, jobId),
-      columns: { status: true, logLines: true },
-    });
-    if (job && isTerminal(job.status) && sent >= job.logLines && !queue.pending()) {
-      yield { kind: "end", status: job.status };
-      return;
-    }
-    while (!opts.signal.aborted) {
-      const ev = await queue.next(opts.pingMs);
-      if (ev === null) return; // dropped for falling behind: the client resumes from its last id
-      if (ev === "timeout") {
-        yield { kind: "ping" };
+      const ev = queue.shift();
+      if (ev) {
+        yield ev;
+        if (queue.length === 0) emptied();
         continue;
       }
-      for (const e of [ev, ...queue.takeAll()]) {
-        if (e.kind === "end") {
-          // Lines stored after our read but published before we subscribed cannot exist (we subscribed
-          // first); still, read to the end so the result always follows the last line.
-          for await (const rest of logs.pages(jobId, sent)) yield { kind: "lines", lines: rest };
-          yield { kind: "end", status: e.status };
-          return;
-        }
-        // A chunk that is all new goes out as the hub's own array, shared by every viewer of the job,
-        // so a stream can render it once for all of them (see routes/logs.ts).
-        const lines = e.chunk.first > sent ? e.chunk.lines : e.chunk.lines.filter((l) => l.n > sent);
-        if (lines.length === 0) continue;
-        sent = lines[lines.length - 1].n;
-        yield { kind: "lines", lines };
+      if (stopped) {
+        const failed = failure as { err: unknown } | undefined;
+        if (failed) throw failed.err;
+        return;
       }
+      const timedOut = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(true), opts.pingMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
+      });
+      wake = null;
+      if (timedOut && queue.length === 0 && !stopped) yield { kind: "ping" };
     }
   } finally {
-    opts.signal.removeEventListener("abort", wake);
-    unsubscribe();
+    opts.signal.removeEventListener("abort", abort);
+    follower.close();
   }
 }

@@ -8,13 +8,14 @@
 // When the job ends the log is streamed into one blob-store object and its rows are removed
 // (archive.ts): memory stays bounded whatever the log's size.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
-import { and, asc, eq, getTableName, gte, isNull, lte } from "drizzle-orm";
+import { and, asc, eq, getTableName, gte, inArray, isNull, lte } from "drizzle-orm";
 import { flushChunks, type PushedChunks, pushChunks } from "../../wasm/chunk-json.ts";
 import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
 import { Busy, Conflict, NotFound } from "../errors.ts";
+import { isTerminal } from "../job-status.ts";
 import { ArchiveReader, type ArchiveStats, archiveKey, writeArchive } from "./archive.ts";
 import { LogHub } from "./hub.ts";
 import { type ResumePoint, ResumeTracker } from "./resume-point.ts";
@@ -40,6 +41,14 @@ export interface LogServiceDeps {
   archiveCacheBytes?: number;
   /** Upload bytes admitted and not yet committed past which uploads are refused (default INGEST_BUDGET_BYTES). */
   ingestBudgetBytes?: number;
+}
+
+/** Where a job's log stands: its stored lines, and whether the job is over (its log then ends at `lines`). */
+export interface LogProgress {
+  jobId: string;
+  lines: number;
+  status: string;
+  over: boolean;
 }
 
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
@@ -333,18 +342,28 @@ export class LogService {
    * Archives, one at a time, the logs of ended jobs that are not archived (the server stopped while
    * archiving them); returns how many it archived.
    */
-  async archiveEnded(isEnded: (status: string) => boolean): Promise<number> {
+  async archiveEnded(): Promise<number> {
     const rows = await this.deps.db
       .select({ id: jobs.id, status: jobs.status })
       .from(jobs)
       .where(isNull(jobs.logArchivedAt));
     let n = 0;
     for (const row of rows) {
-      if (!isEnded(row.status) || this.pipelines.has(row.id)) continue;
+      if (!isTerminal(row.status) || this.pipelines.has(row.id)) continue;
       await this.archiveLater(row.id);
       n++;
     }
     return n;
+  }
+
+  /** Is this job over, and how many lines has its log? For each job that exists, in one query. */
+  async progress(jobIds: readonly string[]): Promise<LogProgress[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.deps.db
+      .select({ id: jobs.id, lines: jobs.logLines, status: jobs.status })
+      .from(jobs)
+      .where(inArray(jobs.id, [...jobIds]));
+    return rows.map((r) => ({ jobId: r.id, lines: r.lines, status: r.status, over: isTerminal(r.status) }));
   }
 
   private drop(jobId: string): void {

@@ -4,22 +4,16 @@
 // costs no promise, timer or copy per chunk, and an idle one holds little more than its stream.
 // The stream's queue is the viewer's bounded queue: past `queueBytes` unread it is closed, so a
 // stalled viewer never slows ingestion or others; its client resumes from its last event id.
-import { eq } from "drizzle-orm";
 import type { LogLine } from "../../wasm/types.ts";
 import type { Db } from "../db/client.ts";
-import { jobs } from "../db/schema.ts";
-import { isTerminal } from "../services/scheduler.ts";
 import type { StreamLease } from "../services/stream-guard.ts";
-import type { LogEvent, Viewer } from "./hub.ts";
+import { type FollowTarget, LogFollower } from "./follow.ts";
 import type { LogService } from "./service.ts";
 
 const encoder = new TextEncoder();
 const RETRY = encoder.encode("retry: 1000\n\n");
 const PING = encoder.encode(": ping\n\n");
 const REVOKED = encoder.encode("event: revoked\ndata: {}\n\n");
-const PAGE = 5000;
-/** Live events held while a viewer reads stored lines; more and it resumes later instead. */
-const HELD_LIMIT = 256;
 
 /** Rendered batches, keyed by the batch: a live chunk's array is shared by all viewers of its job. */
 const rendered = new WeakMap<LogLine[], Uint8Array>();
@@ -75,48 +69,37 @@ export interface LogSseOptions {
   lease?: StreamLease;
 }
 
-class LogSse implements Viewer {
+/** One viewer's SSE stream: the follower (follow.ts) hands it lines, which it writes as events. */
+class LogSse implements FollowTarget {
   readonly body: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
-  /** Last line id written. */
-  private sent: number;
-  /** Until stored lines are read, live events wait here. */
-  private held: LogEvent[] | null = [];
+  private readonly follower: LogFollower;
   private closed = false;
   private wrote = false;
-  private drained: (() => void) | null = null;
-  private unsubscribe: () => void;
+  private waiting: (() => void) | null = null;
   private readonly pinger: Pinger;
   private readonly lease?: StreamLease;
   private readonly revoked = () => {
     this.write(REVOKED);
-    this.close();
+    this.follower.close();
   };
 
-  constructor(
-    private readonly db: Db,
-    private readonly logs: LogService,
-    private readonly jobId: string,
-    after: number,
-    opts: LogSseOptions,
-  ) {
-    this.sent = after;
+  constructor(logs: LogService, jobId: string, after: number, opts: LogSseOptions) {
     this.body = new ReadableStream<Uint8Array>(
       {
         start: (c) => {
           this.controller = c;
         },
         pull: () => {
-          const d = this.drained;
-          this.drained = null;
+          const d = this.waiting;
+          this.waiting = null;
           d?.();
         },
-        cancel: () => this.close(),
+        cancel: () => this.follower.close(),
       },
       { highWaterMark: opts.queueBytes ?? 4 * 1024 * 1024, size: (chunk) => chunk?.byteLength ?? 0 },
     );
-    // Subscribe before reading storage so nothing published in between is missed.
-    this.unsubscribe = logs.hub.subscribe(jobId, this);
+    this.follower = new LogFollower(logs, jobId, after, this);
     let pinger = pingers.get(opts.pingMs);
     if (!pinger) {
       pinger = new Pinger(opts.pingMs);
@@ -131,8 +114,9 @@ class LogSse implements Viewer {
     // wait one macrotask, until the runtime reads the body: bytes queued before the response is
     // handed over cost Bun ~100 KB per connection for as long as it lives (docs/perf.md).
     setTimeout(() => {
+      if (this.closed) return;
       this.write(RETRY);
-      this.catchUp().catch((err) => this.fail(err));
+      this.follower.start();
     }, 0);
   }
 
@@ -147,110 +131,38 @@ class LogSse implements Viewer {
     this.wrote = false;
   }
 
-  private async catchUp(): Promise<void> {
-    for (;;) {
-      const stored = await this.logs.readLines(this.jobId, this.sent, PAGE);
-      if (this.closed) return;
-      if (stored.length) {
-        this.sent = stored[stored.length - 1].n;
-        this.write(sseLines(stored));
-        // A long stored log streams as fast as the client reads it, not into memory.
-        await this.drain();
-      }
-      if (stored.length < PAGE) break;
-    }
-    this.logs.hub.noteRead(this.jobId, this.sent);
-    const job = await this.db.query.jobs.findFirst({
-      where: eq(jobs.id, this.jobId),
-      columns: { status: true, logLines: true },
-    });
-    if (this.closed) return;
-    const held = this.held ?? [];
-    this.held = null;
-    if (job && isTerminal(job.status) && this.sent >= job.logLines && held.length === 0) {
-      this.end(job.status);
-      return;
-    }
-    for (const ev of held) this.deliver(ev);
+  lines(lines: LogLine[], sse?: Uint8Array): void {
+    this.write(sse ?? sseLines(lines));
   }
 
-  /** Writes the stored lines not yet sent a page at a time, as fast as the client reads, then the end. */
-  private async finishFromStorage(status: string): Promise<void> {
-    for await (const rest of this.logs.pages(this.jobId, this.sent)) {
-      if (this.closed) return;
-      this.sent = rest[rest.length - 1].n;
-      this.write(sseLines(rest));
-      await this.drain();
-    }
-    this.end(status);
+  end(status: string): void {
+    this.write(sseEnd(status));
   }
 
-  private async drain(): Promise<void> {
+  async drained(): Promise<void> {
     while (!this.closed && (this.controller.desiredSize ?? 0) <= 0)
       await new Promise<void>((r) => {
-        this.drained = r;
+        this.waiting = r;
       });
   }
 
-  deliver(event: LogEvent): void {
+  behind(): boolean {
+    return (this.controller.desiredSize ?? 0) < 0;
+  }
+
+  /** Ends the stream after what is queued (the client went away, fell behind, or the log ended), or with `err`. */
+  stopped(err?: unknown): void {
     if (this.closed) return;
-    if (this.held) {
-      if (this.held.length >= HELD_LIMIT) this.close();
-      else this.held.push(event);
-      return;
-    }
-    if (event.kind === "end") {
-      if (event.lines !== undefined && this.sent >= event.lines) {
-        this.end(event.status);
-        return;
-      }
-      // Read to the end of storage first, so the result always follows the last line.
-      this.held = [];
-      this.finishFromStorage(event.status).catch((err) => this.fail(err));
-      return;
-    }
-    const { chunk } = event;
-    // A chunk that is all new goes out as the bytes every viewer of the job shares: rendered by
-    // the pipeline, or once here.
-    if (chunk.first > this.sent) {
-      this.sent = chunk.last;
-      this.write(event.sse ?? sseLines(chunk.lines));
-    } else {
-      const lines = chunk.lines.filter((l) => l.n > this.sent);
-      if (lines.length === 0) return;
-      this.sent = lines[lines.length - 1].n;
-      this.write(sseLines(lines));
-    }
-    // Fallen too far behind: dropped; what is queued still goes out, then the client resumes.
-    if ((this.controller.desiredSize ?? 0) < 0) this.close();
-  }
-
-  private end(status: string): void {
-    this.write(sseEnd(status));
-    this.close();
-  }
-
-  private fail(err: unknown): void {
-    if (this.closed) return;
-    this.release();
-    this.controller.error(err);
-  }
-
-  private release(): void {
     this.closed = true;
-    this.held = null;
-    this.unsubscribe();
     this.pinger.delete(this);
     this.lease?.signal.removeEventListener("abort", this.revoked);
     this.lease?.close();
-    this.drained?.();
-    this.drained = null;
-  }
-
-  /** Ends the stream after what is queued (the client went away, fell behind, or the log ended). */
-  close(): void {
-    if (this.closed) return;
-    this.release();
+    this.waiting?.();
+    this.waiting = null;
+    if (err !== undefined) {
+      this.controller.error(err);
+      return;
+    }
     try {
       this.controller.close();
     } catch {
@@ -259,13 +171,13 @@ class LogSse implements Viewer {
   }
 }
 
-/** The SSE body for a job's log from line `after`. */
+/** The SSE body for a job's log from line `after`. `_db` is unused (the log service says when a job is over); callers still pass it. */
 export function logSse(
-  db: Db,
+  _db: Db,
   logs: LogService,
   jobId: string,
   after: number,
   opts: LogSseOptions,
 ): ReadableStream<Uint8Array> {
-  return new LogSse(db, logs, jobId, after, opts).body;
+  return new LogSse(logs, jobId, after, opts).body;
 }

@@ -8,6 +8,7 @@ import nacl from "tweetnacl";
 import { createRepo } from "../../tests/support/git.ts";
 import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 import { trustedClientIp } from "../assemble.ts";
+import { configFromEnv } from "../bootstrap.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { apiTokens, auditEvents, users } from "../db/schema.ts";
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../protocol.ts";
@@ -277,12 +278,13 @@ describe("source address", () => {
   const peer = () => "10.0.0.5";
 
   test("X-Forwarded-For is ignored unless CAIRN_TRUST_PROXY=1", () => {
-    expect(trustedClientIp(peer, {})(ctx("203.0.113.9"))).toBe("10.0.0.5");
-    expect(trustedClientIp(peer, { CAIRN_TRUST_PROXY: "true" })(ctx("203.0.113.9"))).toBe("10.0.0.5");
+    const trust = (env: Record<string, string>) => configFromEnv(env).trustProxy;
+    expect(trustedClientIp(peer, trust({}))(ctx("203.0.113.9"))).toBe("10.0.0.5");
+    expect(trustedClientIp(peer, trust({ CAIRN_TRUST_PROXY: "true" }))(ctx("203.0.113.9"))).toBe("10.0.0.5");
   });
 
   test("behind a trusted proxy, the address the proxy appended (the last one) counts", () => {
-    const ip = trustedClientIp(peer, { CAIRN_TRUST_PROXY: "1" });
+    const ip = trustedClientIp(peer, configFromEnv({ CAIRN_TRUST_PROXY: "1" }).trustProxy);
     expect(ip(ctx("198.51.100.1, 203.0.113.9"))).toBe("203.0.113.9");
     expect(ip(ctx())).toBe("10.0.0.5");
   });

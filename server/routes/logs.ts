@@ -3,6 +3,7 @@ import { renderHtml } from "../../wasm/index.ts";
 import type { LogLine } from "../../wasm/types.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest } from "../errors.ts";
+import { isTerminal } from "../job-status.ts";
 import { renderAnsi } from "../logs/ansi.ts";
 import { followLog } from "../logs/follow.ts";
 import { logSse } from "../logs/sse.ts";
@@ -11,7 +12,6 @@ import { wsOrigin } from "../middleware/ws-origin/index.ts";
 import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { requireJobRole } from "../services/access.ts";
-import { isTerminal } from "../services/scheduler.ts";
 import type { StreamLease } from "../services/stream-guard.ts";
 
 const PING_MS = 15_000;

@@ -18,22 +18,22 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** `env`: variables the server reads from the environment as it is assembled (GitHub, S3 …), set only meanwhile. */
+/** `env`: the server's CAIRN_* settings (GitHub, S3, templates, lease TTL …), read into its config. */
 export async function startTestServer(
   opts: { dataDir?: string; env?: Record<string, string> } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "cairn-test-"));
-  const config = configFromEnv({ CAIRN_DATA_DIR: dataDir, CAIRN_PORT: "0", CAIRN_HOST: "127.0.0.1" });
-  const env = opts.env ?? {};
-  Object.assign(process.env, env);
-  let a: Awaited<ReturnType<typeof assemble>>;
-  try {
-    a = await keepingUmask(() =>
-      assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp }),
-    );
-  } finally {
-    for (const k of Object.keys(env)) delete process.env[k];
-  }
+  const config = configFromEnv({
+    // The template a developer's LXC runs build from (tests/harness/lxc.ts), when they name one.
+    CAIRN_DEFAULT_TEMPLATE: process.env.CAIRN_DEFAULT_TEMPLATE,
+    ...opts.env,
+    CAIRN_DATA_DIR: dataDir,
+    CAIRN_PORT: "0",
+    CAIRN_HOST: "127.0.0.1",
+  });
+  const a = await keepingUmask(() =>
+    assemble(config, { upgradeWebSocket: bunUpgradeWebSocket, clientIp: bunClientIp }),
+  );
   const server = serveBun(a.app, { host: "127.0.0.1", port: 0 });
   const stopBackground = startBackground(a.deps, { leaseSweepMs: 1000 });
   const url = `http://127.0.0.1:${server.port}`;

@@ -1,0 +1,93 @@
+// The one follower, read through both transports on a real libSQL file: SSE and the sequence the
+// WebSocket route sends carry the same lines from the same point, then the same result; a reader
+// that stops reading is dropped without holding up the log.
+import { beforeAll, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eq } from "drizzle-orm";
+import { loadLogPipeline } from "../../wasm/index.ts";
+import { createFsBlobStore } from "../blobs/fs.ts";
+import { jobs } from "../db/schema.ts";
+import { type FollowEvent, followLog } from "./follow.ts";
+import type { LogPipelineFactory } from "./service.ts";
+import { logSse } from "./sse.ts";
+import { logServiceFixture } from "./testing.ts";
+
+let factory: LogPipelineFactory;
+const enc = new TextEncoder();
+beforeAll(async () => {
+  factory = await loadLogPipeline();
+});
+
+const setup = async () => {
+  const fx = await logServiceFixture({
+    factory,
+    blobs: () => createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))),
+  });
+  return { ...fx, svc: fx.make() };
+};
+
+/** Everything an SSE body says, as `n text` lines and `end status`. */
+async function sseRead(body: ReadableStream<Uint8Array>): Promise<string[]> {
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const part of body) text += decoder.decode(part, { stream: true });
+  const out: string[] = [];
+  for (const m of text.matchAll(/event: (line|end)\ndata: (.*)\n(?:id: (\d+)\n)?/g))
+    out.push(m[1] === "line" ? `${m[3]} ${m[2]}` : `end ${JSON.parse(m[2]).status}`);
+  return out;
+}
+
+/** The same for the WebSocket route's sequence. */
+async function wsRead(events: AsyncIterable<FollowEvent>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const ev of events) {
+    if (ev.kind === "lines") for (const l of ev.lines) out.push(`${l.n} ${l.text}`);
+    else if (ev.kind === "end") out.push(`end ${ev.status}`);
+  }
+  return out;
+}
+
+test("SSE and the WebSocket sequence say the same: stored lines from `after`, live ones, then the result", async () => {
+  const { db, svc, jobId } = await setup();
+  await svc.append(jobId, 0, enc.encode("one\ntwo\n"));
+  const abort = new AbortController();
+  const sse = sseRead(logSse(db, svc, jobId, 1, { pingMs: 60_000 }));
+  const ws = wsRead(followLog(db, svc, jobId, 1, { pingMs: 60_000, signal: abort.signal }));
+  await svc.append(jobId, 8, enc.encode("three\nfour"));
+  await db.update(jobs).set({ status: "success" }).where(eq(jobs.id, jobId));
+  await svc.finish(jobId, "success");
+  const expected = ["2 two", "3 three", "4 four", "end success"];
+  expect(await sse).toEqual(expected);
+  expect(await ws).toEqual(expected);
+  // A viewer arriving after the end reads it all from storage, then the result.
+  expect(await sseRead(logSse(db, svc, jobId, 0, { pingMs: 60_000 }))).toEqual(["1 one", ...expected]);
+  expect(await wsRead(followLog(db, svc, jobId, 3, { pingMs: 60_000, signal: abort.signal }))).toEqual([
+    "4 four",
+    "end success",
+  ]);
+});
+
+test("a WebSocket reader that stops reading is dropped: what was queued comes, then no result, and ingest went on", async () => {
+  const { db, svc, jobId } = await setup();
+  const abort = new AbortController();
+  const events = followLog(db, svc, jobId, 0, { pingMs: 60_000, signal: abort.signal, queueLimit: 2 });
+  // Reading nothing yet: the follower reads storage (empty) and waits for live lines.
+  const first = events.next();
+  let offset = 0;
+  for (let i = 1; i <= 5; i++) {
+    const r = await svc.append(jobId, offset, enc.encode(`line ${i}\n`));
+    offset = r.offset;
+  }
+  expect(offset).toBe(35);
+  const rest: string[] = [];
+  const head = await first;
+  for (const ev of [head.value, ...(await Array.fromAsync(events))] as FollowEvent[])
+    if (ev.kind === "lines") rest.push(...ev.lines.map((l) => String(l.n)));
+    else rest.push(ev.kind);
+  expect(rest).not.toContain("end");
+  // In order, with no duplicate: the client resumes from the last line it got.
+  expect(rest).toEqual(rest.map((_, i) => String(i + 1)));
+  expect(rest.length).toBeLessThan(5);
+});
