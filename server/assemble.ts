@@ -1,6 +1,7 @@
 // Builds the app's dependencies from configuration: the one place ports are chosen.
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
+import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "../protocol/index.ts";
 import { loadLogPipeline } from "../wasm/index.ts";
 import { createApp } from "./app.ts";
 import { blobStoreFromEnv } from "./blobs/index.ts";
@@ -11,7 +12,6 @@ import { deployKeyOf } from "./forge/project-forge.ts";
 import { StatusReporter } from "./forge/status-reporter.ts";
 import { startReplicaWatch } from "./logs/replica-watch.ts";
 import { LogService } from "./logs/service.ts";
-import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "./protocol.ts";
 import { githubOAuthFromEnv } from "./routes/auth-github.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";

@@ -1,12 +1,6 @@
-// The server side of the builder protocol (server/protocol.ts).
+// The server side of the builder protocol (protocol/index.ts).
 import { and, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
 import { Hono } from "hono";
-import { builders, jobs, registrationTokens } from "../db/schema.ts";
-import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
-import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
-import { ops } from "../openapi/operations.ts";
-import { validate } from "../openapi/validate.ts";
 import {
   ACQUIRE_WAIT_MS,
   type FinishReport,
@@ -14,7 +8,13 @@ import {
   PROTOCOL_VERSION,
   parseContentRange,
   type StepReport,
-} from "../protocol.ts";
+} from "../../protocol/index.ts";
+import { builders, jobs, registrationTokens } from "../db/schema.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
+import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { builderKeyFingerprint, hashToken, newToken } from "../secrets/index.ts";
 import { audit } from "../services/audit.ts";
 import { newId } from "../services/ids.ts";

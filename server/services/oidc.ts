@@ -6,10 +6,10 @@
 // stays published until every token it signed has expired, then is deleted. Private halves are
 // sealed at rest (`oidc:<kid>`, re-sealed by rotate-key) and delivered to jobs only as signatures.
 import { desc, eq, inArray } from "drizzle-orm";
+import { toBase64Url } from "../../protocol/encoding.ts";
 import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { contexts, jobs, oidcKeys, pipelines, projects } from "../db/schema.ts";
-import { toBase64Url } from "../secrets/encoding.ts";
 import { type Keyring, openBytes, seal } from "../secrets/index.ts";
 
 export const OIDC_TOKEN_TTL_S = 60 * 60;

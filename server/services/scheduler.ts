@@ -1,13 +1,13 @@
 // Leases: which builder runs which job. Every state change is a conditional UPDATE checked by its
 // row count, so two server processes on one database never grant one job twice.
 import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
+import type { FinishReport, JobPayload, StepReport, TestTimings } from "../../protocol/index.ts";
+import { checkoutKeyContext, LEASE_TTL_MS } from "../../protocol/index.ts";
 import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { builders, type JobStatus, jobs, pipelines, projects, steps, workflows } from "../db/schema.ts";
 import { pullRequestEnvironment } from "../forge/events.ts";
 import type { LogService } from "../logs/service.ts";
-import type { FinishReport, JobPayload, StepReport, TestTimings } from "../protocol.ts";
-import { checkoutKeyContext, LEASE_TTL_MS } from "../protocol.ts";
 import { SecretsError, sealForBuilder } from "../secrets/index.ts";
 import type { EventLog } from "./events.ts";
 import { newId } from "./ids.ts";
