@@ -3,8 +3,8 @@
 // With a deploy key the clone uses only that key and only the project's pinned host keys
 // (StrictHostKeyChecking=yes), from a 0700 temp dir on the host that is removed whatever happens;
 // the key is not in the tree and never enters the container.
-import type { JobPayload } from "../server/protocol.ts";
-import { checkoutKeyContext, openSealedSecrets } from "../server/protocol.ts";
+import type { JobPayload } from "../protocol/index.ts";
+import { checkoutKeyContext, openSealedSecrets } from "../protocol/index.ts";
 import type { HostTransport, Sandbox } from "./driver/types.ts";
 
 export interface CheckoutDeps {

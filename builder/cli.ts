@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import nacl from "tweetnacl";
 import pkg from "../package.json" with { type: "json" };
-import { openSealedSecrets, sealForBuilder } from "../server/protocol.ts";
+import { openSealedSecrets, sealForBuilder } from "../protocol/index.ts";
 import { ServerClient } from "./client.ts";
 import { startDaemon } from "./daemon.ts";
 import { checkNetwork, NetworkError } from "./driver/lxc-network.ts";

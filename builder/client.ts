@@ -1,4 +1,4 @@
-// The builder's side of server/protocol.ts: one method per call, retries decided in retryable.ts.
+// The builder's side of protocol/index.ts: one method per call, retries decided in retryable.ts.
 import {
   type AcquireRequest,
   type BlobUrl,
@@ -22,7 +22,7 @@ import {
   type StepReport,
   type TestResultsResponse,
   type WorkspaceAttachResponse,
-} from "../server/protocol.ts";
+} from "../protocol/index.ts";
 import { ApiCallError, isRetryableError, retryAfterMs, retryDelay, sleep } from "./retryable.ts";
 
 export interface ClientTls {

@@ -2,7 +2,7 @@
 // jobs at once as its up hosts have slots, each acquired from the server by long poll and placed
 // on the least loaded host.
 import { readFile } from "node:fs/promises";
-import type { JobPayload } from "../server/protocol.ts";
+import type { JobPayload } from "../protocol/index.ts";
 import type { ServerClient } from "./client.ts";
 import { createLxcDriver } from "./driver/lxc.ts";
 import { ensureNatNetwork } from "./driver/lxc-network.ts";

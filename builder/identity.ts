@@ -1,7 +1,7 @@
 // The builder's identity on its fleet host: server URL, builder token and NaCl box key pair, in a
 // 0600 file. The private key never leaves this host; job secrets are sealed to its public half.
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
-import { openSealedSecrets, type SealedSecrets } from "../server/protocol.ts";
+import { openSealedSecrets, type SealedSecrets } from "../protocol/index.ts";
 import type { ImageSettings, RegistryCredentials } from "./images/store.ts";
 
 export type TransportConfig =

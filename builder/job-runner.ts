@@ -1,7 +1,7 @@
 // Runs one leased job: a fresh sandbox, the checkout handed into it, each step in order with its
 // output streamed to the server, the result reported — and the sandbox destroyed whatever happened.
-import type { FinishReport, JobPayload, Step } from "../server/protocol.ts";
-import { HEARTBEAT_INTERVAL_MS, openSealedSecrets } from "../server/protocol.ts";
+import type { FinishReport, JobPayload, Step } from "../protocol/index.ts";
+import { HEARTBEAT_INTERVAL_MS, openSealedSecrets } from "../protocol/index.ts";
 import { BackgroundSteps } from "./background.ts";
 import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";

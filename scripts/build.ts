@@ -119,7 +119,7 @@ const TEXT_ASSET =
 const inlineTextAssets: BunPlugin = {
   name: "inline-text-assets",
   setup(build) {
-    build.onLoad({ filter: /[\\/](server|builder|wasm)[\\/].*\.ts$/ }, async (args) => {
+    build.onLoad({ filter: /[\\/](server|builder|protocol|wasm)[\\/].*\.ts$/ }, async (args) => {
       const text = await Bun.file(args.path).text();
       if (!text.includes("import.meta.url")) return { contents: text, loader: "ts" };
       const parts: Promise<string>[] = [];

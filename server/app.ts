@@ -66,7 +66,7 @@ export function createApp(deps: AppDeps) {
 
   // A blob URL is its own capability (one key, one method, expiring): before the builder API's checks.
   app.route("/api/v1", blobCapabilityRoutes(deps));
-  // Builders authenticate with their own tokens (server/protocol.ts).
+  // Builders authenticate with their own tokens (protocol/index.ts).
   app.route("/api/v1", builderApiRoutes(deps));
   app.route("/api/v1", builderBlobRoutes(deps));
   // Forge webhooks authenticate by their HMAC signature, not a bearer token (routes/hooks.ts).

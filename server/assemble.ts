@@ -7,7 +7,6 @@ import { blobStoreFor } from "./blobs/index.ts";
 import { type Initialised, initialise, type ServerConfig } from "./bootstrap.ts";
 import { projects } from "./db/schema.ts";
 import type { AppDeps } from "./deps.ts";
-import { githubOAuthFromEnv } from "./forge/github/oauth-config.ts";
 import { deployKeyOf } from "./forge/project-forge.ts";
 import { StatusReporter } from "./forge/status-reporter.ts";
 import { startReplicaWatch } from "./logs/replica-watch.ts";

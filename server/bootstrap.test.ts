@@ -1,8 +1,8 @@
 // The server's configuration is read once, from the environment (and its file), into a typed object:
 // what assemble.ts builds the server from, so tests pass settings instead of setting process.env.
 import { expect, test } from "bun:test";
+import { LEASE_TTL_MS } from "../protocol/index.ts";
 import { configFromEnv } from "./bootstrap.ts";
-import { LEASE_TTL_MS } from "./protocol.ts";
 
 test("defaults when nothing is set", () => {
   const c = configFromEnv({ CAIRN_DATA_DIR: "/srv/cairn" });

@@ -4,7 +4,7 @@
 // that pass authentication, over a real socket. Each must be a 400 with the documented error shape:
 // {"error":{"code":"invalid_body"|"invalid_query","message","details":{"issues":[{path,message}]}}}.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../server/protocol.ts";
+import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../protocol/index.ts";
 import { type DocOperation, deref, type Json, operationsOf } from "./support/openapi.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 

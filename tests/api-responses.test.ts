@@ -2,7 +2,7 @@
 // real socket: a field a presenter adds without a line in server/openapi/schemas (the document's
 // objects are closed), a wrong type, or a status the document does not list fails here.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { contentRange, PROTOCOL_HEADER, PROTOCOL_VERSION } from "../server/protocol.ts";
+import { contentRange, PROTOCOL_HEADER, PROTOCOL_VERSION } from "../protocol/index.ts";
 import { createRepo } from "./support/git.ts";
 import { caller, type Json, ResponseChecker } from "./support/openapi.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";

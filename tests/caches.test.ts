@@ -5,8 +5,8 @@
 // method, a finished job and an expired signature.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { routes } from "../protocol/index.ts";
 import { createS3BlobStore } from "../server/blobs/s3.ts";
-import { routes } from "../server/protocol.ts";
 import { loadOrCreateMasterKey } from "../server/secrets/index.ts";
 import { BlobUrls } from "../server/services/blob-urls.ts";
 import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";

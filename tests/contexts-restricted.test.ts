@@ -4,7 +4,7 @@
 // context's variable names, and what the user list shows to non-admins.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ServerClient } from "../builder/client.ts";
-import type { JobPayload } from "../server/protocol.ts";
+import type { JobPayload } from "../protocol/index.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 

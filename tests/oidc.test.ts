@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import nacl from "tweetnacl";
 import { ServerClient } from "../builder/client.ts";
-import { type JobPayload, openSealedSecrets, PROTOCOL_VERSION } from "../server/protocol.ts";
+import { type JobPayload, openSealedSecrets, PROTOCOL_VERSION } from "../protocol/index.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 

@@ -18,7 +18,7 @@ import {
 } from "bun:test";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
-import type { JobPayload } from "../server/protocol.ts";
+import type { JobPayload } from "../protocol/index.ts";
 import { buildUi } from "../ui/build.ts";
 import {
   browserTestsEnabled,

@@ -1,6 +1,6 @@
 // The "Spin up environment" step, first in every job's log as on CircleCI: which image the job
 // runs (name, digest), and whether it came from the cache or was pulled (bytes, seconds).
-import type { JobPayload } from "../../server/protocol.ts";
+import type { JobPayload } from "../../protocol/index.ts";
 import type { SandboxUser } from "../driver/types.ts";
 import { formatImageRef, parseImageRef } from "./reference.ts";
 import { ImagePullError, type ImageStore, type PreparedImage, type RegistryCredentials } from "./store.ts";

@@ -1,6 +1,6 @@
 // store_artifacts: every file under `path` (or the one file) uploaded on its own, shown as
 // `destination/relative-path`; store_test_results: JUnit XML files sent to the server, which parses them.
-import type { Step } from "../../server/protocol.ts";
+import type { Step } from "../../protocol/index.ts";
 import { formatSize, readSpool, type StepContext, sandboxPath } from "./context.ts";
 import { upload } from "./transfer.ts";
 

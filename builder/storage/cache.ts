@@ -1,6 +1,6 @@
 // save_cache and restore_cache: one tar.gz per key, immutable once saved; restore tries each key as
 // a prefix, in order, and unpacks the newest match where its paths were (absolute, from /).
-import type { Step } from "../../server/protocol.ts";
+import type { Step } from "../../protocol/index.ts";
 import { expandCacheKey } from "./cache-key.ts";
 import { formatSize, type StepContext, sandboxPath } from "./context.ts";
 import { download, missingPaths, packTree, unpackTree, upload } from "./transfer.ts";

@@ -1,5 +1,5 @@
 // What a storage step (caches, artifacts, test results, workspaces) works with.
-import type { JobPayload } from "../../server/protocol.ts";
+import type { JobPayload } from "../../protocol/index.ts";
 import type { ServerClient } from "../client.ts";
 import type { Sandbox, Spool } from "../driver/types.ts";
 

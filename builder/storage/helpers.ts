@@ -1,7 +1,7 @@
 // Cairn's in-container helpers: `cairn` (and `circleci`) in ~/.cairn/bin, which the step runner puts
 // first on PATH, plus the project's earlier test timings for `cairn tests split --split-by=timings`.
 import { readFileSync } from "node:fs";
-import type { JobPayload, TestTimings } from "../../server/protocol.ts";
+import type { JobPayload, TestTimings } from "../../protocol/index.ts";
 import type { Sandbox } from "../driver/types.ts";
 
 let script: string | undefined;

@@ -1,6 +1,6 @@
 // The storage steps (caches, artifacts, test results, workspaces), one file per kind; job-runner.ts
 // sends them here. Each returns the step's exit code; an error thrown fails the step with its message.
-import type { Step } from "../../server/protocol.ts";
+import type { Step } from "../../protocol/index.ts";
 import { storeArtifacts, storeTestResults } from "./artifacts.ts";
 import { restoreCache, saveCache } from "./cache.ts";
 import type { StepContext } from "./context.ts";

@@ -1,6 +1,6 @@
 // Moving archives between a sandbox and the blob store: tar + gzip made inside the sandbox, spooled
 // on the fleet host, then streamed to (or from) the URL the server issued.
-import type { BlobUrl } from "../../server/protocol.ts";
+import type { BlobUrl } from "../../protocol/index.ts";
 import type { Spool } from "../driver/types.ts";
 import { readSpool, type StepContext } from "./context.ts";
 

@@ -1,6 +1,6 @@
 // persist_to_workspace adds a tar.gz layer of `paths` under `root`; attach_workspace unpacks, oldest
 // first, the layers of the jobs this one requires (the server picks them), at `at`.
-import type { Step } from "../../server/protocol.ts";
+import type { Step } from "../../protocol/index.ts";
 import { formatSize, type StepContext, sandboxPath } from "./context.ts";
 import { download, missingPaths, packTree, unpackTree, upload } from "./transfer.ts";
 

@@ -8,8 +8,8 @@ import { join, resolve } from "node:path";
 import { count } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { jobs, projects, users } from "../db/schema.ts";
+import { sealedRows } from "../db/sealed-columns.ts";
 import { loadOrCreateMasterKey, resealAll } from "../secrets/index.ts";
-import { SecretStore } from "../services/secret-store.ts";
 import { downloadArchive, parseS3Url } from "./archive.ts";
 import { BACKUP_FORMAT, type BackupManifest, MANIFEST } from "./backup.ts";
 import { extractTarGz } from "./tar.ts";
@@ -67,8 +67,7 @@ async function verify(
   try {
     const n = async (table: typeof users | typeof projects | typeof jobs) =>
       (await db.select({ n: count() }).from(table))[0]!.n;
-    const store = new SecretStore(db, keyring);
-    const { rows } = await store.sealedRows();
+    const { rows } = await sealedRows(db);
     // Throws a SecretRotationError naming every row that does not open.
     await resealAll(keyring, rows, () => {}, { dryRun: true });
     return {

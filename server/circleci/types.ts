@@ -10,36 +10,10 @@ export interface ConfigError {
   message: string;
 }
 
-export type Step =
-  | { type: "checkout"; path?: string; method?: "full" | "blobless"; when?: When }
-  | {
-      type: "run";
-      name: string;
-      command: string;
-      shell?: string;
-      environment: Record<string, string>;
-      background: boolean;
-      workingDirectory?: string;
-      /** Seconds. */
-      noOutputTimeout?: number;
-      when: "on_success" | "on_fail" | "always";
-    }
-  | {
-      type: "save_cache";
-      key: string;
-      paths: string[];
-      name?: string;
-      when: "on_success" | "on_fail" | "always";
-    }
-  | { type: "restore_cache"; keys: string[]; name?: string; when?: When }
-  | { type: "store_artifacts"; path: string; destination?: string; when?: When }
-  | { type: "store_test_results"; path: string; when?: When }
-  | { type: "persist_to_workspace"; root: string; paths: string[]; when?: When }
-  | { type: "attach_workspace"; at: string; when?: When }
-  | { type: "add_ssh_keys"; fingerprints: string[]; when?: When };
+import type { Step, When } from "../../protocol/schemas.ts";
 
-/** When a step runs, by how the job is doing so far (absent: on_success). */
-export type When = "on_success" | "on_fail" | "always";
+/** A step and its `when` are protocol shapes: the builder runs them as compiled here. */
+export type { Step, When };
 
 export interface Executor {
   kind: "docker" | "machine" | "macos" | "windows" | "none";

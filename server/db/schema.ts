@@ -1,10 +1,22 @@
 // Cairn's state in libSQL. One const per table, camelCase keys over snake_case columns.
 // Times are milliseconds since the epoch (integers), ids are random UUIDs.
-import { sql } from "drizzle-orm";
-import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { type Column, sql } from "drizzle-orm";
+import { customType, index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { JOB_STATUSES, type JobStatus } from "../job-status.ts";
 
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
+
+const asStored = (envelope: string) => envelope;
+/**
+ * A value sealed under the master key (server/secrets/envelope.ts), stored as text. Every such column
+ * has its entry in db/sealed-columns.ts, which its writers and `rotate-key` read; a test checks both ways.
+ */
+const sealed = customType<{ data: string; driverData: string }>({
+  dataType: () => "text",
+  toDriver: asStored,
+});
+export const isSealedColumn = (column: Column): boolean =>
+  (column as unknown as { mapTo?: unknown }).mapTo === asStored;
 
 export const users = sqliteTable(
   "users",
@@ -73,18 +85,18 @@ export const projects = sqliteTable(
     createdAt: integer("created_at").notNull().default(now),
     /** Branches webhooks build (JSON array of globs or /regex/); empty means every branch. */
     branchFilters: text("branch_filters").notNull().default("[]"),
-    /** HMAC key of the project's webhooks, sealed with the row context `webhook:<projectId>`. */
-    webhookSecret: text("webhook_secret"),
+    /** HMAC key of the project's webhooks, sealed (its context: db/sealed-columns.ts, as for every sealed column). */
+    webhookSecret: sealed("webhook_secret"),
     /** The forge commit statuses and deploy keys go to (JSON {kind, api_url, repo}); null: none. */
     forge: text("forge"),
-    /** The forge API token, sealed with `forge:<projectId>`. */
-    forgeToken: text("forge_token"),
+    /** The forge API token, sealed. */
+    forgeToken: sealed("forge_token"),
     /** Pinned SSH host keys (known_hosts lines) for checkouts over SSH. */
     knownHosts: text("known_hosts"),
-    /** The deploy key: OpenSSH public line, SHA256 fingerprint, private half sealed with `deploykey:<projectId>`. */
+    /** The deploy key: OpenSSH public line, SHA256 fingerprint, private half sealed. */
     deployKeyPublic: text("deploy_key_public"),
     deployKeyFingerprint: text("deploy_key_fingerprint"),
-    deployKeyPrivate: text("deploy_key_private"),
+    deployKeyPrivate: sealed("deploy_key_private"),
     /** The key's id at the forge when it was added there (to remove it again). */
     deployKeyForgeId: text("deploy_key_forge_id"),
   },
@@ -274,7 +286,7 @@ export const logRaw = sqliteTable(
     offset: integer("offset").notNull(),
     /** Set on a resume point: the number of the first line its replay emits. */
     firstLine: integer("first_line"),
-    envelope: text("envelope").notNull(),
+    envelope: sealed("envelope").notNull(),
   },
   (t) => [uniqueIndex("log_raw_job_offset").on(t.jobId, t.offset)],
 );
@@ -325,8 +337,8 @@ export const events = sqliteTable(
 );
 
 /**
- * A project's environment variables: values sealed under the master key with the row context
- * `envvar:<projectId>:<name>` (server/secrets); listings show only `hint`.
+ * A project's environment variables: values sealed under the master key, bound to their row
+ * (db/sealed-columns.ts); listings show only `hint`.
  */
 export const projectEnvVars = sqliteTable(
   "project_env_vars",
@@ -336,7 +348,7 @@ export const projectEnvVars = sqliteTable(
       .notNull()
       .references(() => projects.id),
     name: text("name").notNull(),
-    envelope: text("envelope").notNull(),
+    envelope: sealed("envelope").notNull(),
     hint: text("hint").notNull(),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
@@ -374,7 +386,7 @@ export const contextRestrictions = sqliteTable(
   (t) => [uniqueIndex("context_restrictions_unique").on(t.contextId, t.restrictionType, t.restrictionValue)],
 );
 
-/** A context's environment variables, sealed with the row context `context:<contextId>:<name>`. */
+/** A context's environment variables, sealed like a project's. */
 export const contextEnvVars = sqliteTable(
   "context_env_vars",
   {
@@ -383,7 +395,7 @@ export const contextEnvVars = sqliteTable(
       .notNull()
       .references(() => contexts.id),
     name: text("name").notNull(),
-    envelope: text("envelope").notNull(),
+    envelope: sealed("envelope").notNull(),
     hint: text("hint").notNull(),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
@@ -528,12 +540,12 @@ export const userSshKeys = sqliteTable(
 
 /**
  * Keys that sign jobs' OIDC identity tokens (services/oidc.ts): RS256, the private half (PKCS#8) sealed
- * with `oidc:<kid>`, the public half as a JWK. The newest signs; older ones stay published in the JWKS
+ * (db/sealed-columns.ts), the public half as a JWK. The newest signs; older ones stay published in the JWKS
  * until no token they signed can still be valid, then are deleted.
  */
 export const oidcKeys = sqliteTable("oidc_keys", {
   kid: text("kid").primaryKey(),
-  privateKey: text("private_key").notNull(),
+  privateKey: sealed("private_key").notNull(),
   publicJwk: text("public_jwk").notNull(),
   createdAt: integer("created_at").notNull(),
 });

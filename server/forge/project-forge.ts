@@ -1,15 +1,14 @@
 // A project's sealed source-control material — webhook secret, forge token, deploy key — and its forge
-// settings. Each sealed value is bound to its row: `webhook:<id>`, `forge:<id>`, `deploykey:<id>`.
+// settings. Each sealed value is bound to its row as db/sealed-columns.ts says.
 import type { projects } from "../db/schema.ts";
+import { openFrom, SEALED_COLUMNS, sealIn } from "../db/sealed-columns.ts";
 import { BadRequest } from "../errors.ts";
-import { type Keyring, open, seal } from "../secrets/index.ts";
+import type { Keyring } from "../secrets/index.ts";
 import { DEFAULT_GITHUB_API, type GithubConnection } from "./github/client.ts";
 
 type Project = typeof projects.$inferSelect;
 
-export const webhookContext = (projectId: string) => `webhook:${projectId}`;
-export const forgeTokenContext = (projectId: string) => `forge:${projectId}`;
-export const deployKeyContext = (projectId: string) => `deploykey:${projectId}`;
+const { webhookSecret, forgeToken, deployKey } = SEALED_COLUMNS;
 
 /** 256 random bits, hex: what the operator pastes into the forge's webhook form. */
 export function newWebhookSecret(): string {
@@ -19,28 +18,18 @@ export function newWebhookSecret(): string {
 }
 
 export const sealWebhookSecret = (keyring: Keyring, projectId: string, secret: string) =>
-  seal(keyring, secret, webhookContext(projectId));
+  sealIn(keyring, webhookSecret, { id: projectId }, secret);
+export const sealForgeToken = (keyring: Keyring, projectId: string, token: string) =>
+  sealIn(keyring, forgeToken, { id: projectId }, token);
+export const sealDeployKey = (keyring: Keyring, projectId: string, privateKey: string) =>
+  sealIn(keyring, deployKey, { id: projectId }, privateKey);
 
 export function webhookSecretOf(keyring: Keyring, project: Project): string | null {
-  return project.webhookSecret
-    ? open(
-        keyring,
-        project.webhookSecret,
-        webhookContext(project.id),
-        `projects.webhook_secret:${project.id}`,
-      )
-    : null;
+  return project.webhookSecret ? openFrom(keyring, webhookSecret, project, project.webhookSecret) : null;
 }
 
 export function deployKeyOf(keyring: Keyring, project: Project): string | null {
-  return project.deployKeyPrivate
-    ? open(
-        keyring,
-        project.deployKeyPrivate,
-        deployKeyContext(project.id),
-        `projects.deploy_key_private:${project.id}`,
-      )
-    : null;
+  return project.deployKeyPrivate ? openFrom(keyring, deployKey, project, project.deployKeyPrivate) : null;
 }
 
 export interface ForgeSettings {
@@ -57,12 +46,7 @@ export function forgeSettingsOf(project: Project): ForgeSettings | null {
 export function forgeConnection(keyring: Keyring, project: Project): GithubConnection | null {
   const settings = forgeSettingsOf(project);
   if (!settings || !project.forgeToken) return null;
-  const token = open(
-    keyring,
-    project.forgeToken,
-    forgeTokenContext(project.id),
-    `projects.forge_token:${project.id}`,
-  );
+  const token = openFrom(keyring, forgeToken, project, project.forgeToken);
   return { apiUrl: settings.api_url, repo: settings.repo, token };
 }
 

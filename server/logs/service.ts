@@ -14,6 +14,7 @@ import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
+import { SEALED_COLUMNS } from "../db/sealed-columns.ts";
 import { Busy, Conflict, NotFound } from "../errors.ts";
 import { isTerminal } from "../job-status.ts";
 import { ArchiveReader, type ArchiveStats, archiveKey, writeArchive } from "./archive.ts";
@@ -195,7 +196,7 @@ export class LogService {
     return job;
   }
 
-  private rawContext = (jobId: string, offset: number) => `lograw:${jobId}:${offset}`;
+  private rawContext = (jobId: string, offset: number) => SEALED_COLUMNS.logRaw.context({ jobId, offset });
 
   /**
    * The job's pipeline; after a restart, rebuilt by replaying the stored raw bytes: from the resume

@@ -1,9 +1,9 @@
 // The OpenAPI 3.1 document, generated from operations.ts: zod 4's toJSONSchema turns every request
 // and response schema into JSON Schema (draft 2020-12, OpenAPI 3.1's dialect) once per process.
 import { z } from "zod";
+import * as proto from "../../protocol/schemas.ts";
 import type { Answer, Auth, Operation } from "./operation.ts";
 import { ErrorBody, operations } from "./operations.ts";
-import * as proto from "./schemas/protocol.ts";
 import * as rq from "./schemas/requests.ts";
 import * as rs from "./schemas/responses.ts";
 

@@ -2,16 +2,16 @@
 // mount `validate(ops.<id>)` before their handlers; openapi.test.ts checks this list against the routes
 // the app registers, so a new route without an entry here fails the suite.
 import { z } from "zod";
+import * as proto from "../../protocol/schemas.ts";
 import { type Operation, op } from "./operation.ts";
 import { ErrorBody } from "./schemas/common.ts";
-import * as proto from "./schemas/protocol.ts";
 import * as rq from "./schemas/requests.ts";
 import * as rs from "./schemas/responses.ts";
 
 export { ErrorBody };
 
 const json = (status: number, schema?: z.ZodType, description?: string) => ({ status, schema, description });
-const PROTOCOL = { "Cairn-Protocol": "the builder protocol version (server/protocol.ts)" };
+const PROTOCOL = { "Cairn-Protocol": "the builder protocol version (protocol/index.ts)" };
 const none = (status: number, description?: string) => ({ status, description });
 
 export const ops = {
@@ -761,7 +761,7 @@ export const ops = {
     errors: [400, 413, 422],
   }),
 
-  // Builder protocol (server/protocol.ts)
+  // Builder protocol (protocol/index.ts)
   registerBuilder: op({
     method: "POST",
     path: "/api/v1/builder/register",

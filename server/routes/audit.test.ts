@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import nacl from "tweetnacl";
+import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../../protocol/index.ts";
 import { createRepo } from "../../tests/support/git.ts";
 import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 import { trustedClientIp } from "../assemble.ts";
 import { configFromEnv } from "../bootstrap.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { apiTokens, auditEvents, users } from "../db/schema.ts";
-import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../protocol.ts";
 import { hashToken, newToken } from "../secrets/index.ts";
 import { newId } from "../services/ids.ts";
 

@@ -1,20 +1,20 @@
-// Blob traffic of builders (server/protocol.ts, protocol 3): caches, artifacts, test results and
+// Blob traffic of builders (protocol/index.ts, protocol 3): caches, artifacts, test results and
 // workspaces. Each call needs the builder's token and the job's live lease, and answers with a
 // short-lived URL for one key and one method (services/blob-urls.ts). With the filesystem store
 // those URLs point at the capability endpoint below, which needs no token: the URL is the capability.
 import { Hono } from "hono";
-import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, Unprocessable } from "../errors.ts";
-import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
-import { ops } from "../openapi/operations.ts";
-import { validate } from "../openapi/validate.ts";
 import type {
   CacheCommitResponse,
   CacheRestoreResponse,
   CacheSaveResponse,
   TestResultsResponse,
   WorkspaceAttachResponse,
-} from "../protocol.ts";
+} from "../../protocol/index.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, Unprocessable } from "../errors.ts";
+import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { type BlobMethod, BlobUrls } from "../services/blob-urls.ts";
 import { jobIsRunning, leasedJob, recordArtifact } from "../services/builder-jobs.ts";
 import { CacheService } from "../services/caches.ts";

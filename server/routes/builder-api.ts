@@ -1,11 +1,5 @@
-// The server side of the builder protocol (server/protocol.ts).
+// The server side of the builder protocol (protocol/index.ts).
 import { Hono } from "hono";
-import type { AppDeps } from "../deps.ts";
-import { ApiError, BadRequest, Conflict, Forbidden } from "../errors.ts";
-import { sourceIp } from "../http/request.ts";
-import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
-import { ops } from "../openapi/operations.ts";
-import { validate } from "../openapi/validate.ts";
 import {
   ACQUIRE_WAIT_MS,
   type FinishReport,
@@ -13,7 +7,13 @@ import {
   PROTOCOL_VERSION,
   parseContentRange,
   type StepReport,
-} from "../protocol.ts";
+} from "../../protocol/index.ts";
+import type { AppDeps } from "../deps.ts";
+import { ApiError, BadRequest, Conflict, Forbidden } from "../errors.ts";
+import { sourceIp } from "../http/request.ts";
+import { type AuthEnv, builderAuth } from "../middleware/auth/index.ts";
+import { ops } from "../openapi/operations.ts";
+import { validate } from "../openapi/validate.ts";
 import { leasedJob as leased, recordSshSession } from "../services/builder-jobs.ts";
 import { builderAcquiring, LastSeen, registerBuilder, revokedAmong } from "../services/builders.ts";
 import { sshUserFor } from "../services/ssh-access.ts";

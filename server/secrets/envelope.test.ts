@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { fromBase64, toBase64 } from "./encoding.ts";
+import { fromBase64, toBase64 } from "../../protocol/encoding.ts";
 import { envelopeKeyId, isEnvelope, needsReseal, open, openBytes, seal } from "./envelope.ts";
 import { SecretEnvelopeError } from "./errors.ts";
 import { createKeyring, type Keyring } from "./keyring.ts";

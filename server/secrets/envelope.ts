@@ -5,7 +5,7 @@
 // so a ciphertext copied into another row authenticates but is refused as misplaced. Opening never
 // returns bytes that did not authenticate: every failure is a SecretEnvelopeError naming the row.
 import nacl from "tweetnacl";
-import { bytesEqual, fromBase64, fromUtf8, randomBytes, toBase64, utf8 } from "./encoding.ts";
+import { bytesEqual, fromBase64, fromUtf8, randomBytes, toBase64, utf8 } from "../../protocol/encoding.ts";
 import { SecretEnvelopeError } from "./errors.ts";
 import { findKey, type Keyring } from "./keyring.ts";
 

@@ -1,18 +1,8 @@
-// Errors of the secrets layer. Each has a `code` and an HTTP `status` like server/errors.ts's ApiError,
-// but does not import it, so box.ts (which the builder needs too) stays free of server-only modules.
+// Errors of the server's secrets layer, on the base the builder shares (protocol/errors.ts).
 // Messages name keys by id and rows by label; they never contain a key, a plaintext or a token.
+import { SecretsError } from "../../protocol/errors.ts";
 
-export class SecretsError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 500,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export { SealedSecretsError, SecretsError } from "../../protocol/errors.ts";
 
 /** The master key is missing, malformed or its file is not private. The server must not start. */
 export class MasterKeyError extends SecretsError {}
@@ -39,6 +29,3 @@ export class SecretRotationError extends SecretsError {
     super("secret_rotation_failed", message, 500, { rows: failures.map((f) => f.label) });
   }
 }
-
-/** A job's sealed secrets could not be opened by this builder, or a builder key is malformed. */
-export class SealedSecretsError extends SecretsError {}

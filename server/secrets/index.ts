@@ -8,7 +8,7 @@ export {
   SEALED_SECRETS_VERSION,
   type SealedSecrets,
   sealForBuilder,
-} from "./box.ts";
+} from "../../protocol/sealed-box.ts";
 export {
   ENVELOPE_VERSION,
   envelopeKeyId,

@@ -3,7 +3,7 @@
 import { constants } from "node:fs";
 import { link, mkdir, open, rename, unlink } from "node:fs/promises";
 import { platform } from "node:os";
-import { randomBytes, toBase64, toHex } from "./encoding.ts";
+import { randomBytes, toBase64, toHex } from "../../protocol/encoding.ts";
 import { MasterKeyError } from "./errors.ts";
 import { parseMasterKey } from "./keyring.ts";
 

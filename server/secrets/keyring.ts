@@ -1,7 +1,7 @@
 // The keyring: the current master key, which seals, and the previous ones, which still open during a
 // rotation. Pure: no file system; master-key.ts loads the bytes from the environment or the key file.
 
-import { bytesEqual, fromBase64, sha256Hex } from "./encoding.ts";
+import { bytesEqual, fromBase64, sha256Hex } from "../../protocol/encoding.ts";
 import { MasterKeyError } from "./errors.ts";
 
 export const MASTER_KEY_BYTES = 32;

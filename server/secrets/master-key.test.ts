@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { chmod, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { toBase64 } from "./encoding.ts";
+import { toBase64 } from "../../protocol/encoding.ts";
 import { open, seal } from "./envelope.ts";
 import { MasterKeyError } from "./errors.ts";
 import {

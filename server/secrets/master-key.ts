@@ -1,7 +1,7 @@
 // Where the master key comes from: CAIRN_MASTER_KEY, else <dataDir>/master.key (created on first start),
 // plus the previous key (CAIRN_MASTER_KEY_PREVIOUS and/or master.key.previous) while a rotation runs.
 import { join } from "node:path";
-import { bytesEqual, randomBytes } from "./encoding.ts";
+import { bytesEqual, randomBytes } from "../../protocol/encoding.ts";
 import { MasterKeyError } from "./errors.ts";
 import {
   createKeyFile,

@@ -1,7 +1,7 @@
 // The pure half of `cairn-server rotate-key`: re-seal every stored value under the keyring's current key.
 // The caller supplies the rows (from the database) and a write callback (a conditional update).
 
-import { bytesEqual } from "./encoding.ts";
+import { bytesEqual } from "../../protocol/encoding.ts";
 import { envelopeKeyId, openBytes, seal } from "./envelope.ts";
 import { SecretRotationError, SecretsError } from "./errors.ts";
 import type { Keyring } from "./keyring.ts";

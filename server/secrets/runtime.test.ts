@@ -46,3 +46,19 @@ console.log(JSON.stringify({
     }
   },
 );
+
+test("the core files use no Bun-only API, and only key files touch node:", async () => {
+  const { readdir, readFile } = await import("node:fs/promises");
+  // The secrets layer and the sealed box with its encodings, which moved to protocol/ for the builder.
+  const dirs = [import.meta.dir, join(root, "protocol")];
+  const files = (await Promise.all(dirs.map(async (d) => (await readdir(d)).map((f) => join(d, f)))))
+    .flat()
+    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+  expect(files.length).toBeGreaterThan(8);
+  for (const file of files) {
+    const source = await readFile(file, "utf8");
+    expect(source).not.toMatch(/\bBun\.|from "bun/);
+    if (!["key-file.ts", "master-key.ts"].some((name) => file.endsWith(`/${name}`)))
+      expect(`${file}: ${source}`).not.toMatch(/from "node:/);
+  }
+});

@@ -1,7 +1,7 @@
 // Bearer tokens (API, builder, registration): random, prefixed so secret scanners can recognise a leaked
 // one (like GitHub's `ghp_`), and stored only as a hash, so a database leak reveals none.
 import nacl from "tweetnacl";
-import { randomBytes, toBase64Url, toHex, utf8 } from "./encoding.ts";
+import { randomBytes, toBase64Url, toHex, utf8 } from "../../protocol/encoding.ts";
 
 export const TOKEN_PREFIXES = {
   /** Personal API token, for the REST API and the `cairn` CLI. */

@@ -1,9 +1,9 @@
 // The audit log: one append-only row per security event (the table's triggers refuse UPDATE and
 // DELETE). Details name things — a secret's name, a token's id — never a value or a token.
 import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
+import type { AuditAction } from "../../protocol/audit-actions.ts";
 import type { Db } from "../db/client.ts";
 import { auditEvents } from "../db/schema.ts";
-import type { AuditAction } from "./audit-actions.ts";
 
 /** A database or an open transaction: an event is written in the same transaction as its change. */
 export type DbOrTx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];

@@ -1,8 +1,9 @@
 // Short-lived URLs a builder moves blob bytes through: presigned by S3 when the store can, else a
 // capability token for the server's own endpoint (routes/blobs.ts) naming one key, one method, one
 // job and an expiry, under an HMAC keyed from the master key (so every server process agrees).
+
+import { type BlobUrl, routes } from "../../protocol/index.ts";
 import type { BlobStore } from "../blobs/types.ts";
-import { type BlobUrl, routes } from "../protocol.ts";
 import type { Keyring } from "../secrets/index.ts";
 
 /** Every URL a builder gets lives at most this long (the brief's ceiling is 15 min). */

@@ -6,8 +6,8 @@ import type { Db } from "../db/client.ts";
 import { projects } from "../db/schema.ts";
 import { ApiError, Conflict } from "../errors.ts";
 import { addDeployKey as addForgeKey, removeDeployKey as removeForgeKey } from "../forge/github/keys.ts";
-import { deployKeyContext, forgeConnection } from "../forge/project-forge.ts";
-import { type Keyring, seal } from "../secrets/index.ts";
+import { forgeConnection, sealDeployKey } from "../forge/project-forge.ts";
+import type { Keyring } from "../secrets/index.ts";
 import { generateDeployKey } from "../source/deploy-keys.ts";
 import { audit, byUser, type Requester } from "./audit.ts";
 import type { Project } from "./projects.ts";
@@ -47,7 +47,7 @@ export async function addDeployKey(
       .set({
         deployKeyPublic: key.publicKey,
         deployKeyFingerprint: key.fingerprint,
-        deployKeyPrivate: seal(keyring, key.privateKey, deployKeyContext(project.id)),
+        deployKeyPrivate: sealDeployKey(keyring, project.id, key.privateKey),
         deployKeyForgeId: forge?.id ?? null,
       })
       .where(eq(projects.id, project.id));

@@ -3,8 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import nacl from "tweetnacl";
+import { toBase64 } from "../../protocol/encoding.ts";
 import { registrationTokens } from "../db/schema.ts";
-import { toBase64 } from "../secrets/encoding.ts";
 import {
   createRegistrationToken,
   issueRegistrationToken,

@@ -6,20 +6,18 @@
 // stays published until every token it signed has expired, then is deleted. Private halves are
 // sealed at rest (`oidc:<kid>`, re-sealed by rotate-key) and delivered to jobs only as signatures.
 import { desc, eq, inArray } from "drizzle-orm";
+import { toBase64Url } from "../../protocol/encoding.ts";
 import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { contexts, jobs, oidcKeys, pipelines, projects } from "../db/schema.ts";
-import { toBase64Url } from "../secrets/encoding.ts";
-import { type Keyring, openBytes, seal } from "../secrets/index.ts";
+import { openBytesFrom, SEALED_COLUMNS, sealIn } from "../db/sealed-columns.ts";
+import type { Keyring } from "../secrets/index.ts";
 
 export const OIDC_TOKEN_TTL_S = 60 * 60;
 export const OIDC_ROTATE_MS = 7 * 24 * 60 * 60 * 1000;
 /** A superseded key stays in the JWKS this long: the last token it signed has expired by then. */
 const PUBLISHED_AFTER_MS = (OIDC_TOKEN_TTL_S + 5 * 60) * 1000;
 const ALG = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
-
-/** The sealing context of a signing key's private half (read by SecretStore.sealedRows for rotate-key). */
-export const oidcKeyContext = (kid: string) => `oidc:${kid}`;
 
 /** A signing key's public half as published. */
 export type PublicJwk = JsonWebKey & { kid: string; alg: "RS256"; use: "sig" };
@@ -107,7 +105,7 @@ export class OidcIssuer {
     const now = this.now();
     await this.db.insert(oidcKeys).values({
       kid,
-      privateKey: seal(this.keyring, pkcs8, oidcKeyContext(kid)),
+      privateKey: sealIn(this.keyring, SEALED_COLUMNS.oidcKey, { kid }, pkcs8),
       publicJwk: JSON.stringify({ kty, n, e, kid, alg: "RS256", use: "sig" }),
       createdAt: now,
     });
@@ -133,12 +131,7 @@ export class OidcIssuer {
     }
     let key = this.signers.get(row.kid);
     if (!key) {
-      const pkcs8 = openBytes(
-        this.keyring,
-        row.privateKey,
-        oidcKeyContext(row.kid),
-        `oidc_keys kid=${row.kid}`,
-      );
+      const pkcs8 = openBytesFrom(this.keyring, SEALED_COLUMNS.oidcKey, row, row.privateKey);
       key = await crypto.subtle.importKey("pkcs8", pkcs8 as Uint8Array<ArrayBuffer>, ALG, false, ["sign"]);
       pkcs8.fill(0);
       this.signers.set(row.kid, key);

@@ -7,12 +7,12 @@ import { projects } from "../db/schema.ts";
 import { BadRequest, Conflict, NotFound } from "../errors.ts";
 import { validateBranchFilters } from "../forge/branch-filters.ts";
 import {
-  forgeTokenContext,
   newWebhookSecret,
   parseForgeSettings,
+  sealForgeToken,
   sealWebhookSecret,
 } from "../forge/project-forge.ts";
-import { type Keyring, seal } from "../secrets/index.ts";
+import type { Keyring } from "../secrets/index.ts";
 import { audit, byUser, type Requester } from "./audit.ts";
 import { newId } from "./ids.ts";
 
@@ -150,7 +150,7 @@ export async function updateSettings(
     } else {
       const { settings, token } = parseForgeSettings(body.forge);
       set.forge = JSON.stringify(settings);
-      if (token !== undefined) set.forgeToken = seal(keyring, token, forgeTokenContext(project.id));
+      if (token !== undefined) set.forgeToken = sealForgeToken(keyring, project.id, token);
     }
   }
   await db.transaction(async (tx) => {

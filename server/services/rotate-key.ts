@@ -4,6 +4,7 @@
 import { mkdir } from "node:fs/promises";
 import type { ServerConfig } from "../bootstrap.ts";
 import { openDb } from "../db/client.ts";
+import { sealedRows } from "../db/sealed-columns.ts";
 import {
   type Keyring,
   loadOrCreateMasterKey,
@@ -12,7 +13,6 @@ import {
   retirePreviousKeyFile,
   rotateKeyFiles,
 } from "../secrets/index.ts";
-import { SecretStore } from "./secret-store.ts";
 
 export interface RotateResult {
   /** The re-sealing pass. */
@@ -30,11 +30,11 @@ async function resealEverything(
 ): Promise<RotateResult> {
   const { db, close } = await openDb(config.dbUrl, config.dbAuthToken);
   try {
-    const store = new SecretStore(db, keyring);
-    const { rows, write } = await store.sealedRows();
+    // Every column db/sealed-columns.ts lists.
+    const { rows, write } = await sealedRows(db);
     const report = await resealAll(keyring, rows, write);
     // Verify from the database, not from what we meant to write: every row opens and is under the new key.
-    const check = await store.sealedRows();
+    const check = await sealedRows(db);
     const verified = await resealAll(keyring, check.rows, check.write, { dryRun: true });
     const stale = Object.keys(verified.byKeyId).filter((id) => id !== keyring.current.id);
     let previousKeyRetired = false;

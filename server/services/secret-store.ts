@@ -1,29 +1,31 @@
 // Environment variables of projects and contexts, sealed under the master key. Values go in through
 // `put` and come out only for a job (`forJob`) or for masking; listings carry a hint, never a value.
-// Each value is sealed with its row's context (`envvar:<projectId>:<name>`, `context:<contextId>:<name>`),
-// so an envelope copied into another row does not open there.
+// Each value is sealed with its row's context (db/sealed-columns.ts), so an envelope copied into another
+// row does not open there.
 
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { JobSpec } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
-import { contextEnvVars, contexts, jobs, logRaw, oidcKeys, projectEnvVars, projects } from "../db/schema.ts";
-import { type Keyring, open, type SealedRow, SecretsError, seal, secretHint } from "../secrets/index.ts";
+import { contextEnvVars, contexts, jobs, projectEnvVars } from "../db/schema.ts";
+import { openFrom, SEALED_COLUMNS, sealIn } from "../db/sealed-columns.ts";
+import { type Keyring, SecretsError, secretHint } from "../secrets/index.ts";
 import type { DbOrTx } from "./audit.ts";
 import { checkContextUse } from "./context-restrictions.ts";
 import { newId } from "./ids.ts";
-import { oidcKeyContext } from "./oidc.ts";
 import type { Values } from "./restriction-expression.ts";
 
 export type SecretScope = { kind: "project"; id: string } | { kind: "context"; id: string };
 
-export const sealContext = (scope: SecretScope, name: string): string =>
-  scope.kind === "project" ? `envvar:${scope.id}:${name}` : `context:${scope.id}:${name}`;
-
-/** Names a row in errors and rotation reports (never its value). */
-export const rowLabel = (scope: SecretScope, name: string): string =>
+const sealVar = (keyring: Keyring, scope: SecretScope, name: string, value: string): string =>
   scope.kind === "project"
-    ? `project_env_vars project=${scope.id} name=${name}`
-    : `context_env_vars context=${scope.id} name=${name}`;
+    ? sealIn(keyring, SEALED_COLUMNS.projectEnvVar, { projectId: scope.id, name }, value)
+    : sealIn(keyring, SEALED_COLUMNS.contextEnvVar, { contextId: scope.id, name }, value);
+
+/** Opens a variable's value; a SecretEnvelopeError names its row (never its value). */
+const openVar = (keyring: Keyring, scope: SecretScope, name: string, envelope: string): string =>
+  scope.kind === "project"
+    ? openFrom(keyring, SEALED_COLUMNS.projectEnvVar, { projectId: scope.id, name }, envelope)
+    : openFrom(keyring, SEALED_COLUMNS.contextEnvVar, { contextId: scope.id, name }, envelope);
 
 export interface SecretListing {
   name: string;
@@ -66,7 +68,7 @@ export class SecretStore {
     after?: (tx: DbOrTx, created: boolean) => Promise<void>,
   ): Promise<{ created: boolean; listing: SecretListing }> {
     const { t, owner, ownerKey } = this.table(scope);
-    const envelope = seal(this.keyring, value, sealContext(scope, name));
+    const envelope = sealVar(this.keyring, scope, name, value);
     const hint = secretHint(value);
     return this.db.transaction(async (tx) => {
       const existing = await tx
@@ -144,8 +146,7 @@ export class SecretStore {
     for (const scope of scopes) {
       const { t, owner } = this.table(scope);
       const rows = await this.db.select().from(t).where(eq(owner, scope.id)).orderBy(asc(t.name));
-      for (const r of rows)
-        out[r.name] = open(this.keyring, r.envelope, sealContext(scope, r.name), rowLabel(scope, r.name));
+      for (const r of rows) out[r.name] = openVar(this.keyring, scope, r.name, r.envelope);
     }
     return out;
   }
@@ -169,104 +170,12 @@ export class SecretStore {
         const { t, owner } = this.table(scope);
         for (const r of await this.db.select().from(t).where(eq(owner, scope.id))) {
           try {
-            values.push(open(this.keyring, r.envelope, sealContext(scope, r.name), rowLabel(scope, r.name)));
+            values.push(openVar(this.keyring, scope, r.name, r.envelope));
           } catch {}
         }
       }
       return values;
     }
-  }
-
-  /**
-   * Every sealed value in the database, for `rotate-key`: env vars, context vars, projects' sealed
-   * columns, OIDC signing keys and the sealed raw log tail. Each comes with a conditional write (only if the row still holds the envelope that was read).
-   */
-  async sealedRows(): Promise<{
-    rows: SealedRow[];
-    write: (row: SealedRow, envelope: string) => Promise<void>;
-  }> {
-    const writers = new Map<string, (envelope: string, old: string) => Promise<number>>();
-    const rows: SealedRow[] = [];
-    for (const r of await this.db.select().from(projectEnvVars)) {
-      const scope: SecretScope = { kind: "project", id: r.projectId };
-      const label = rowLabel(scope, r.name);
-      rows.push({ label, envelope: r.envelope, context: sealContext(scope, r.name) });
-      writers.set(label, async (envelope, old) => {
-        const u = await this.db
-          .update(projectEnvVars)
-          .set({ envelope })
-          .where(and(eq(projectEnvVars.id, r.id), eq(projectEnvVars.envelope, old)));
-        return u.rowsAffected;
-      });
-    }
-    for (const r of await this.db.select().from(contextEnvVars)) {
-      const scope: SecretScope = { kind: "context", id: r.contextId };
-      const label = rowLabel(scope, r.name);
-      rows.push({ label, envelope: r.envelope, context: sealContext(scope, r.name) });
-      writers.set(label, async (envelope, old) => {
-        const u = await this.db
-          .update(contextEnvVars)
-          .set({ envelope })
-          .where(and(eq(contextEnvVars.id, r.id), eq(contextEnvVars.envelope, old)));
-        return u.rowsAffected;
-      });
-    }
-    // Projects' sealed columns; the contexts must match server/forge/project-forge.ts.
-    const projectColumns = [
-      { column: projects.webhookSecret, key: "webhookSecret", context: (id: string) => `webhook:${id}` },
-      { column: projects.forgeToken, key: "forgeToken", context: (id: string) => `forge:${id}` },
-      {
-        column: projects.deployKeyPrivate,
-        key: "deployKeyPrivate",
-        context: (id: string) => `deploykey:${id}`,
-      },
-    ] as const;
-    for (const p of await this.db.select().from(projects)) {
-      for (const { column, key, context } of projectColumns) {
-        const envelope = p[key];
-        if (!envelope) continue;
-        const label = `projects id=${p.id} column=${column.name}`;
-        rows.push({ label, envelope, context: context(p.id) });
-        writers.set(label, async (next, old) => {
-          const u = await this.db
-            .update(projects)
-            .set({ [key]: next })
-            .where(and(eq(projects.id, p.id), eq(column, old)));
-          return u.rowsAffected;
-        });
-      }
-    }
-    for (const r of await this.db.select().from(oidcKeys)) {
-      const label = `oidc_keys kid=${r.kid}`;
-      rows.push({ label, envelope: r.privateKey, context: oidcKeyContext(r.kid) });
-      writers.set(label, async (envelope, old) => {
-        const u = await this.db
-          .update(oidcKeys)
-          .set({ privateKey: envelope })
-          .where(and(eq(oidcKeys.kid, r.kid), eq(oidcKeys.privateKey, old)));
-        return u.rowsAffected;
-      });
-    }
-    for (const r of await this.db.select().from(logRaw)) {
-      const label = `log_raw job=${r.jobId} offset=${r.offset}`;
-      // Must match LogService's context for these rows.
-      rows.push({ label, envelope: r.envelope, context: `lograw:${r.jobId}:${r.offset}` });
-      writers.set(label, async (envelope, old) => {
-        const u = await this.db
-          .update(logRaw)
-          .set({ envelope })
-          .where(and(eq(logRaw.jobId, r.jobId), eq(logRaw.offset, r.offset), eq(logRaw.envelope, old)));
-        return u.rowsAffected;
-      });
-    }
-    return {
-      rows,
-      write: async (row, envelope) => {
-        const changed = await writers.get(row.label)!(envelope, row.envelope);
-        // 0 rows: the value was changed or deleted meanwhile, under the current key; nothing to do.
-        if (changed > 1) throw new Error(`re-sealing ${row.label} changed ${changed} rows`);
-      },
-    };
   }
 }
 

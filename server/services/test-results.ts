@@ -1,9 +1,9 @@
 // Test results: JUnit XML a job stored, parsed into one row per test case. The API lists them with a
 // summary; the scheduler gives the project's latest timings to `cairn tests split --split-by=timings`.
 import { and, asc, desc, eq, inArray, ne, sql } from "drizzle-orm";
+import type { TestTimings } from "../../protocol/index.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, testResults } from "../db/schema.ts";
-import type { TestTimings } from "../protocol.ts";
 import { parseJunit, type TestCase } from "./junit.ts";
 
 /** Rows per job: a runaway report stops here rather than filling the database. */

@@ -2,7 +2,7 @@
 // finish) without running anything: for log ingest and fanout tests and the benchmark.
 import { ServerClient } from "../../builder/client.ts";
 import { LogUploader } from "../../builder/log-uploader.ts";
-import type { JobPayload } from "../../server/protocol.ts";
+import type { JobPayload } from "../../protocol/index.ts";
 
 export async function registerSimBuilder(
   server: string,

@@ -6,10 +6,10 @@ import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import nacl from "tweetnacl";
+import { toBase64Url } from "../../../protocol/encoding.ts";
 import type { Db } from "../../db/client.ts";
 import { apiTokens, sessions, users } from "../../db/schema.ts";
 import { Forbidden } from "../../errors.ts";
-import { toBase64Url } from "../../secrets/encoding.ts";
 import { hashToken, newToken, tokensEqual } from "../../secrets/index.ts";
 
 export const SESSION_COOKIE = "cairn_session";

@@ -4,10 +4,15 @@
 // state change is a conditional UPDATE checked by its row count, so two server processes on one
 // database never grant one job twice.
 import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
+import {
+  type FinishReport,
+  type JobPayload,
+  LEASE_TTL_MS,
+  type StepReport,
+} from "../../../protocol/index.ts";
 import type { Db } from "../../db/client.ts";
 import { builders, jobs, pipelines, projects, steps, workflows } from "../../db/schema.ts";
 import type { LogService } from "../../logs/service.ts";
-import { type FinishReport, type JobPayload, LEASE_TTL_MS, type StepReport } from "../../protocol.ts";
 import { SecretsError } from "../../secrets/index.ts";
 import type { EventLog } from "../events.ts";
 import { newId } from "../ids.ts";

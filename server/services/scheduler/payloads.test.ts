@@ -2,8 +2,8 @@
 // key sealed to the leasing builder and bound to the job, test timings only where a split wants them.
 import { afterEach, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
+import { checkoutKeyContext, type TestTimings } from "../../../protocol/index.ts";
 import { jobs } from "../../db/schema.ts";
-import { checkoutKeyContext, type TestTimings } from "../../protocol.ts";
 import { openSealedSecrets, SecretsError } from "../../secrets/index.ts";
 import { templateTable } from "../templates.ts";
 import { JobPayloads } from "./payloads.ts";

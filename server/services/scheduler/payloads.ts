@@ -3,11 +3,11 @@
 // job's secrets — sealed to that builder's own NaCl key and bound to the job, so only it opens
 // them, only for this job.
 import { eq } from "drizzle-orm";
+import { checkoutKeyContext, type JobPayload, type TestTimings } from "../../../protocol/index.ts";
 import type { JobSpec } from "../../circleci/types.ts";
 import type { Db } from "../../db/client.ts";
 import { builders, jobs, pipelines, projects } from "../../db/schema.ts";
 import { pullRequestEnvironment } from "../../forge/events.ts";
-import { checkoutKeyContext, type JobPayload, type TestTimings } from "../../protocol.ts";
 import { SecretsError, sealForBuilder } from "../../secrets/index.ts";
 import type { TemplateTable } from "../templates.ts";
 

@@ -2,7 +2,7 @@
 // (action, actor type, actor id, since) live in the URL so a filtered view can be shared; "Load more"
 // follows the API's cursor; the same filters export as NDJSON.
 
-import { AUDIT_ACTIONS as ACTIONS } from "../../../server/services/audit-actions.ts";
+import { AUDIT_ACTIONS as ACTIONS } from "../../../protocol/audit-actions.ts";
 import { ApiError, api } from "../api.ts";
 import { errorBox, load, loading, setTitle } from "../components.ts";
 import { h } from "../dom.ts";

@@ -1,10 +1,13 @@
 // Sealed delivery of a job's secrets to one builder: nacl.box from a fresh ephemeral key pair to the
 // builder's public key (like libsodium's sealed box), so only the holder of that builder's private key,
-// which never leaves its fleet host, can open the payload. Depends on tweetnacl and Web APIs only, so
-// the builder side can use it too.
+// which never leaves its fleet host, can open the payload. Depends on tweetnacl and Web APIs only: the
+// server seals with it (server/services/scheduler.ts), the builder opens (builder/job-runner.ts, checkout.ts).
 import nacl from "tweetnacl";
 import { bytesEqual, fromBase64, fromUtf8, randomBytes, toBase64, toHex, utf8 } from "./encoding.ts";
 import { SealedSecretsError } from "./errors.ts";
+import type { SealedSecrets } from "./schemas.ts";
+
+export type { SealedSecrets };
 
 export const SEALED_SECRETS_VERSION = 1;
 
@@ -13,17 +16,6 @@ export interface BuilderKeyPair {
   publicKey: string;
   /** base64, 32 bytes; stays on the fleet host (0600). */
   secretKey: string;
-}
-
-/** What travels in the job payload. Every field is base64 except `version`. */
-export interface SealedSecrets {
-  version: typeof SEALED_SECRETS_VERSION;
-  /** The builder public key this was sealed to, so a misrouted payload fails with a clear error. */
-  recipient: string;
-  /** Public half of the one-time sender key pair; its secret half was wiped after sealing. */
-  ephemeralPublicKey: string;
-  nonce: string;
-  ciphertext: string;
 }
 
 export function generateBuilderKeyPair(): BuilderKeyPair {

@@ -44,15 +44,3 @@ test("hex, random, equality", () => {
   expect(bytesEqual(utf8("ab"), utf8("ac"))).toBe(false);
   expect(bytesEqual(utf8("ab"), utf8("abc"))).toBe(false);
 });
-
-test("the core files use no Bun-only API, and only key files touch node:", async () => {
-  const { readdir, readFile } = await import("node:fs/promises");
-  const files = (await readdir(import.meta.dir)).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
-  expect(files.length).toBeGreaterThan(8);
-  for (const file of files) {
-    const source = await readFile(`${import.meta.dir}/${file}`, "utf8");
-    expect(source).not.toMatch(/\bBun\.|from "bun/);
-    if (!["key-file.ts", "master-key.ts"].includes(file))
-      expect(`${file}: ${source}`).not.toMatch(/from "node:/);
-  }
-});

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
+import { fromBase64, toBase64 } from "./encoding.ts";
+import { SealedSecretsError } from "./errors.ts";
 import {
   builderKeyFingerprint,
   generateBuilderKeyPair,
   openSealedSecrets,
   type SealedSecrets,
   sealForBuilder,
-} from "./box.ts";
-import { fromBase64, toBase64 } from "./encoding.ts";
-import { SealedSecretsError } from "./errors.ts";
+} from "./sealed-box.ts";
 
 const SECRETS = {
   DEPLOY_TOKEN: "tok-3f9a8b7c6d5e",
