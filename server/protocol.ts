@@ -17,7 +17,7 @@ import type { SealedSecrets } from "./secrets/box.ts";
 export { openSealedSecrets, type SealedSecrets, sealForBuilder } from "./secrets/box.ts";
 export type { Step };
 
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -139,6 +139,11 @@ export interface JobPayload {
   image?: { name: string; auth?: { username: string; password: string } };
   /** The image a CAIRN_TEMPLATES rule mapped to `template`, for the job's log. Added in protocol 7. */
   image_mapped?: string;
+  /**
+   * The `docker` entries after the first: service containers an LXC builder starts beside the job's
+   * container, sharing its network (`localhost:PORT`). Added in protocol 8.
+   */
+  services?: ServiceContainer[];
   working_directory: string;
   environment: Record<string, string>;
   steps: Step[];
@@ -153,6 +158,20 @@ export interface JobPayload {
    * `cairn tests split --split-by=timings`: by file, by classname and by test name. Added in protocol 3.
    */
   test_timings?: TestTimings;
+}
+
+/** One service container, as the config's `docker` entry wrote it (`auth` values may name `$VARS`). */
+export interface ServiceContainer {
+  image: { name: string; auth?: { username: string; password: string } };
+  /** A host name the job's container resolves to it (`localhost` reaches it too). */
+  name?: string;
+  /** Replaces the image's Entrypoint (and drops its Cmd, as Docker does). */
+  entrypoint?: string[];
+  /** Replaces the image's Cmd: the arguments of its Entrypoint, or the program if it has none. */
+  command?: string[];
+  /** `name`, `uid` or `uid:gid` in the image; the image's User when absent. */
+  user?: string;
+  environment?: Record<string, string>;
 }
 
 export interface TestTimings {

@@ -41,14 +41,26 @@ export type Step =
 /** When a step runs, by how the job is doing so far (absent: on_success). */
 export type When = "on_success" | "on_fail" | "always";
 
+/** A `docker:` entry after the first, as written (`entrypoint`/`command` strings split into words). */
+export interface DockerService {
+  image: string;
+  auth?: { username: string; password: string };
+  /** Host name the job's container resolves to it. */
+  name?: string;
+  entrypoint?: string[];
+  command?: string[];
+  user?: string;
+  environment?: Record<string, string>;
+}
+
 export interface Executor {
   kind: "docker" | "machine" | "macos" | "windows" | "none";
   /** Image name as written (`cimg/node:20.1`, `ubuntu-2204:current`); mapped to an LXC template by the operator's table. */
   image?: string;
   /** The primary `docker` image's `auth:` (`$NAME` values are expanded from the job's secrets on the builder). */
   auth?: { username: string; password: string };
-  /** `docker:` images after the first: CircleCI service containers, which Cairn does not run (recorded to say so). */
-  services?: string[];
+  /** `docker:` entries after the first: service containers an LXC builder starts beside the job's. */
+  services?: DockerService[];
   /** `shell:` of the job or executor, for run steps without their own. */
   shell?: string;
 }

@@ -46,6 +46,10 @@ export const JobPayload = z
     working_directory: z.string(),
     environment: z.record(z.string(), z.string()),
     steps: z.array(anyObject),
+    services: z
+      .array(z.looseObject({ image: z.looseObject({ name: z.string() }) }))
+      .optional()
+      .describe("service containers: the config's docker entries after the first (protocol 8)"),
   })
   .describe("a job lease: steps, sealed secrets, checkout (server/protocol.ts JobPayload)");
 
