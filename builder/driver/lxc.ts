@@ -509,7 +509,8 @@ const DESTROY = [
 
 /** $1 = a service's host name or "": it and `localhost` resolve to 127.0.0.1 in the job's container. */
 const HOSTS = [
-  "h=/etc/hosts",
+  // Readable by the image's user, whatever umask the builder was started with.
+  "umask 022; h=/etc/hosts",
   'grep -qE "^127\\.0\\.0\\.1[[:space:]](.*[[:space:]])?localhost([[:space:]]|$)" $h 2>/dev/null || printf "127.0.0.1 localhost\\n::1 localhost\\n" >>$h',
   '[ -z "$1" ] || printf "127.0.0.1 %s\\n" "$1" >>$h',
 ].join("\n");

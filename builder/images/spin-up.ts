@@ -30,9 +30,8 @@ export async function spinUp(
 ): Promise<Environment> {
   const { say } = deps;
   const wanted = payload.image?.name;
-  const services = payload.services ?? [];
   const unstarted = (why: string) => {
-    for (const s of services) say(`Service container ${s.image.name}: not started — ${why}`);
+    for (const s of payload.services ?? []) say(`Service container ${s.image.name}: not started — ${why}`);
   };
   if (deps.driverKind !== "lxc") {
     say(`Image: ${wanted ?? "none"} — not used: this builder has no LXC and runs the job unsandboxed`);
@@ -51,13 +50,6 @@ export async function spinUp(
   say(`Image: ${wanted}`);
   const auth = payload.image?.auth ? expandAuth(payload.image.auth, vars) : undefined;
   const image = await deps.images.prepare(wanted, auth);
-  const prepared: Environment["services"] = [];
-  try {
-    prepared.push(...(await prepareServices(payload, deps, vars)));
-  } catch (err) {
-    deps.images.release(image);
-    throw err;
-  }
   if (image.pulledFrom !== formatImageRef(parseImageRef(wanted))) say(`From: ${image.pulledFrom} (mirror)`);
   say(`Digest: ${image.digest}`);
   if (image.stale)
@@ -74,7 +66,11 @@ export async function spinUp(
     env.LOGNAME ??= image.user.name;
   }
   env.HOME ??= image.user.home;
-  return { template: image.template, image, env, user: image.user, services: prepared };
+  const services = await prepareServices(payload, deps, vars).catch((err) => {
+    deps.images?.release(image);
+    throw err;
+  });
+  return { template: image.template, image, env, user: image.user, services };
 }
 
 /** Pulls (or finds cached) each service container's image; on a failure, releases those it held. */
