@@ -61,11 +61,10 @@ describe.skipIf(skip)("jobs run in the image their config names", () => {
         c,
       ]);
     await Promise.all([server?.stop(), sshd?.stop(), registry?.stop()]);
-    // The image templates this test's store made.
-    for (const t of readdirSync("/var/lib/lxc").filter((n) => n.startsWith("cairnimg-"))) {
-      const config = join("/var/lib/lxc", t, "config");
-      if (readFileSync(config, "utf8").includes(imageDir))
-        rmSync(join("/var/lib/lxc", t), { recursive: true });
+    // The image templates this test's store made (in its own lxcpath, where the builder makes them).
+    for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
+      const config = join(LXC_PATH, t, "config");
+      if (readFileSync(config, "utf8").includes(imageDir)) rmSync(join(LXC_PATH, t), { recursive: true });
     }
     rmSync(imageDir, { recursive: true, force: true });
   });
