@@ -157,6 +157,11 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     const name = sandboxName(`${primary}-svc${spec.index}`);
     if (spec.argv.length === 0)
       throw new LxcError(`service ${name} has nothing to run (no entrypoint or command)`);
+    if (spec.hostname !== undefined && !HOST_NAME.test(spec.hostname))
+      throw new LxcError(`service ${name}: ${JSON.stringify(spec.hostname)} is not a host name`);
+    // What Docker writes into every container: localhost, and its own name.
+    const hosts = `127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.0.1 ${spec.hostname ?? name}\n`;
+    const dns = options.network?.dns?.length ? resolvConf(options.network) : "";
     const extra = [
       `lxc.uts.name = ${spec.hostname ?? name}`,
       // The job container's user namespace too: a network namespace is joined from the user namespace that owns it.
@@ -180,6 +185,8 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         limits.diskBytes === undefined ? "" : String(diskBytes(limits.diskBytes)),
         primary,
         extra,
+        hosts,
+        dns,
       ],
       { stdin: serviceInit(spec) },
     );
@@ -417,6 +424,8 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
 /** Where a sandbox's owner (the builder's id) is written, beside its LXC config. */
 const OWNER_FILE = "cairn-owner";
 
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
+
 /** Beside a service container's LXC config: the job container it belongs to. */
 const SERVICE_FILE = "cairn-service-of";
 /** Beside it too: what its PID 1 wrote (its console). */
@@ -437,14 +446,14 @@ const LIST = [
 /**
  * $1 = template, $2 = name, $3 = start timeout (s), $4 = lxcpath or "", $5 = owner or "", $6 = disk
  * bytes or "", $7 = for a service container, the job container whose namespaces it joins (its init
- * script on stdin), $8 = config lines it adds. lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
+ * script on stdin), $8 = config lines it adds, $9 = its /etc/hosts, $10 = its /etc/resolv.conf or "". lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
  * disk limit the clone's writable layer (overlay/, upper and work dirs) is an ext4 image of that
  * size, loop-mounted: a build that fills it gets ENOSPC, the host's disk stays free. umask 022: the
  * container's root is an unprivileged host uid that must traverse what is made here.
  */
 const CREATE = [
   "umask 022",
-  "t=$1; n=$2; w=$3; lp=${4:-$(lxc-config lxc.lxcpath)}; owner=$5; disk=$6; primary=$7; extra=$8",
+  "t=$1; n=$2; w=$3; lp=${4:-$(lxc-config lxc.lxcpath)}; owner=$5; disk=$6; primary=$7; extra=$8; hosts=$9; dns=${10}",
   'd="$lp/$n"',
   'lxc-info -P "$lp" -n "$t" >/dev/null 2>&1 || { echo "template container $t does not exist (run scripts/lxc-base-template.sh)"; exit 2; }',
   'if lxc-info -P "$lp" -n "$n" >/dev/null 2>&1; then echo "container $n already exists"; exit 3; fi',
@@ -462,8 +471,9 @@ const CREATE = [
   `  echo "$primary" >"$d/${SERVICE_FILE}"`,
   '  pp=$(lxc-info -P "$lp" -n "$primary" -pH 2>/dev/null); [ -n "$pp" ] || { echo "service $n: its job container $primary is not running"; exit 4; }',
   '  up="$d/overlay/delta"',
-  '  mkdir -p "$up/.cairn" && cat >"$up/.cairn/service" && chmod 0755 "$up/.cairn" "$up/.cairn/service" \\',
-  '    && chown -R "$(stat -c %u:%g "$up")" "$up/.cairn" || { echo "cannot write the init of service $n"; exit 4; }',
+  '  mkdir -p "$up/.cairn" "$up/etc" && cat >"$up/.cairn/service" && chmod 0755 "$up/.cairn" "$up/.cairn/service" \\',
+  '    && printf "%s" "$hosts" >"$up/etc/hosts" && { [ -z "$dns" ] || printf "%s" "$dns" >"$up/etc/resolv.conf"; } \\',
+  '    && chown -R "$(stat -c %u:%g "$up")" "$up/.cairn" "$up/etc" || { echo "cannot write the init of service $n"; exit 4; }',
   `  printf "%s\\nlxc.console.logfile = %s\\n" "$extra" "$d/${SERVICE_LOG}" >>"$d/config"`,
   // cgroup v1: nested in the job's cgroup, so the job's limits count the service's use too.
   "  if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then",

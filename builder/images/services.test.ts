@@ -209,15 +209,20 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
     }
   });
 
-  test("the config's entrypoint and environment; a service whose program exits is seen stopped", async () => {
+  test("the config's entrypoint, environment, user and name; a service whose program exits is seen stopped", async () => {
     const sandbox = await driver.create({ name: `svc-${suffix}-2`, template: job.template });
     try {
       const spec = serviceSpec(
         {
           image: { name: web.name },
-          entrypoint: ["sh", "-c", 'echo "hello $GREETING as $(id -u) in $(pwd)"; exit 3'],
+          entrypoint: [
+            "sh",
+            "-c",
+            'echo "hello $GREETING as $(id -u) in $(pwd) on $(hostname)"; cat /etc/hosts; exit 3',
+          ],
           environment: { GREETING: "from the config" },
           user: "0",
+          name: "db",
         },
         web,
         1,
@@ -225,11 +230,44 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
       const service = await sandbox.startService!(spec);
       for (let i = 0; i < 100 && (await service.running()); i++) await Bun.sleep(50);
       expect(await service.running()).toBe(false);
-      expect(await service.output()).toContain("hello from the config as 0 in /");
+      const output = await service.output();
+      expect(output).toContain("hello from the config as 0 in / on db\n");
+      // Its own /etc/hosts, as Docker writes one: localhost and its name.
+      expect(output).toContain("127.0.0.1 localhost\n");
+      expect(output).toContain("127.0.0.1 db\n");
     } finally {
       await sandbox.destroy();
     }
   });
+
+  test.skipIf(existsSync("/sys/fs/cgroup/cgroup.controllers"))(
+    "cgroup v1: the job's memory limit holds its service too",
+    async () => {
+      const sandbox = await driver.create({
+        name: `svc-${suffix}-5`,
+        template: job.template,
+        limits: { memoryBytes: 64 << 20 },
+      });
+      try {
+        const hog = 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo "held ${#x} bytes"';
+        const service = await sandbox.startService!(
+          serviceSpec({ image: { name: web.name }, entrypoint: ["sh", "-c", hog], user: "0" }, web, 1),
+        );
+        for (let i = 0; i < 200 && (await service.running()); i++) await Bun.sleep(50);
+        expect(await service.running()).toBe(false);
+        expect(await service.output()).not.toContain("held");
+        // The job's cgroup counted the service's memory up to the job's limit, not past it.
+        const peak = readFileSync(
+          `/sys/fs/cgroup/memory/lxc.payload.${sandbox.name}/memory.max_usage_in_bytes`,
+          "utf8",
+        );
+        expect(Number(peak)).toBeGreaterThan(48 << 20);
+        expect(Number(peak)).toBeLessThanOrEqual(64 << 20);
+      } finally {
+        await sandbox.destroy();
+      }
+    },
+  );
 
   test("the orphan reaper keeps a running job's services and removes an orphan's with it", async () => {
     const kept = await driver.create({ name: `svc-${suffix}-3`, template: job.template });
