@@ -1,6 +1,7 @@
 // The `lxc` driver: one overlay clone of the base template per job slice (an unprivileged
 // container, scripts/lxc-base-template.sh), driven with lxc-* commands through a HostTransport
-// (ssh to the fleet host, or local). Each clone is marked with the builder that owns it.
+// (ssh to the fleet host, or local). Each clone is marked with the builder that owns it. A job's
+// service containers are clones of their own images in its network namespace (startService).
 
 import type { NetworkConfig } from "../identity.ts";
 import { shellCommand, shellQuote } from "../transport/shell.ts";
@@ -445,8 +446,9 @@ const LIST = [
 
 /**
  * $1 = template, $2 = name, $3 = start timeout (s), $4 = lxcpath or "", $5 = owner or "", $6 = disk
- * bytes or "", $7 = for a service container, the job container whose namespaces it joins (its init
- * script on stdin), $8 = config lines it adds, $9 = its /etc/hosts, $10 = its /etc/resolv.conf or "". lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
+ * bytes or ""; for a service container, $7 = the job container whose namespaces it joins (its init
+ * script on stdin), $8 = config lines it adds, $9 = its /etc/hosts, $10 = its /etc/resolv.conf or
+ * "". lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
  * disk limit the clone's writable layer (overlay/, upper and work dirs) is an ext4 image of that
  * size, loop-mounted: a build that fills it gets ENOSPC, the host's disk stays free. umask 022: the
  * container's root is an unprivileged host uid that must traverse what is made here.
@@ -491,9 +493,8 @@ const CREATE = [
 
 /**
  * $1 = name, $2 = lxcpath or "". -k: a build container has nothing to shut down gracefully. Its
- * service containers go first. The
- * writable layer's image is unmounted before lxc-destroy removes the container's directory.
- * Idempotent: a missing container is success.
+ * service containers go first. The writable layer's image is unmounted before lxc-destroy removes
+ * the container's directory. Idempotent: a missing container is success.
  */
 const DESTROY = [
   "lp=${2:-$(lxc-config lxc.lxcpath)}",

@@ -1,5 +1,6 @@
 // The "Spin up environment" step, first in every job's log as on CircleCI: which image the job
-// runs (name, digest), and whether it came from the cache or was pulled (bytes, seconds).
+// runs (name, digest), whether it came from the cache or was pulled (bytes, seconds), and the
+// service containers started beside it.
 import type { JobPayload, ServiceContainer } from "../../server/protocol.ts";
 import type { Sandbox, SandboxUser, ServiceContainer as ServiceHandle } from "../driver/types.ts";
 import { formatImageRef, parseImageRef } from "./reference.ts";
