@@ -158,10 +158,11 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     const name = sandboxName(`${primary}-svc${spec.index}`);
     if (spec.argv.length === 0)
       throw new LxcError(`service ${name} has nothing to run (no entrypoint or command)`);
-    if (spec.hostname !== undefined && !HOST_NAME.test(spec.hostname))
-      throw new LxcError(`service ${name}: ${JSON.stringify(spec.hostname)} is not a host name`);
-    // What Docker writes into every container: localhost, and its own name.
-    const hosts = `127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.0.1 ${spec.hostname ?? name}\n`;
+    const names = [spec.hostname ?? name, ...(spec.peers ?? [])];
+    const bad = names.find((h) => !HOST_NAME.test(h));
+    if (bad !== undefined) throw new LxcError(`service ${name}: ${JSON.stringify(bad)} is not a host name`);
+    // What Docker writes into every container: localhost and its own name; the job's other services too.
+    const hosts = `127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.0.1 ${names.join(" ")}\n`;
     const dns = options.network?.dns?.length ? resolvConf(options.network) : "";
     const extra = [
       `lxc.uts.name = ${spec.hostname ?? name}`,

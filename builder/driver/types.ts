@@ -93,6 +93,8 @@ export interface ServiceSpec {
   workdir?: string;
   /** A host name the sandbox resolves to it (127.0.0.1: they share one network). */
   hostname?: string;
+  /** The job's other services' names, which it resolves too. */
+  peers?: string[];
 }
 
 export interface ServiceContainer {

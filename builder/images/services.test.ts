@@ -227,14 +227,14 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
         web,
         1,
       );
-      const service = await sandbox.startService!(spec);
+      const service = await sandbox.startService!({ ...spec, peers: ["cache"] });
       for (let i = 0; i < 100 && (await service.running()); i++) await Bun.sleep(50);
       expect(await service.running()).toBe(false);
       const output = await service.output();
       expect(output).toContain("hello from the config as 0 in / on db\n");
-      // Its own /etc/hosts, as Docker writes one: localhost and its name.
+      // Its own /etc/hosts, as Docker writes one: localhost and its name; the job's other services too.
       expect(output).toContain("127.0.0.1 localhost\n");
-      expect(output).toContain("127.0.0.1 db\n");
+      expect(output).toContain("127.0.0.1 db cache\n");
     } finally {
       await sandbox.destroy();
     }

@@ -111,6 +111,7 @@ export async function startServices(
   say: (line: string) => void,
 ): Promise<{ image: string; container: ServiceHandle }[]> {
   const started: { image: string; container: ServiceHandle }[] = [];
+  const names = services.flatMap(({ service }) => (service.name ? [service.name] : []));
   for (const [i, { service, image }] of services.entries()) {
     if (!sandbox.startService) {
       say(
@@ -118,7 +119,8 @@ export async function startServices(
       );
       continue;
     }
-    const container = await sandbox.startService(serviceSpec(service, image, i + 1));
+    const peers = names.filter((n) => n !== service.name);
+    const container = await sandbox.startService({ ...serviceSpec(service, image, i + 1), peers });
     started.push({ image: service.image.name, container });
     const reach = service.name ? `localhost and ${service.name}` : "localhost";
     say(`Service container ${service.image.name}: started as ${container.name}, reachable on ${reach}`);
