@@ -1,6 +1,6 @@
 // The image store against a real registry (docker-registry on loopback), real skopeo and umoci,
 // and real LXC templates in a private lxcpath.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,8 +16,6 @@ import { createLocalTransport } from "../transport/local.ts";
 import { ImagePullError, ImageStore, type PreparedImage } from "./store.ts";
 
 const LXC_PATH = "/var/lib/cairn-test-lxc-images";
-// Pulls and unpacks take seconds each on a loaded machine; Bun's default of 5 s cut one short.
-setDefaultTimeout(120_000);
 const missing = registryMissingReason();
 if (missing && REQUIRE_LXC)
   test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
