@@ -6,7 +6,7 @@ import { BackgroundSteps } from "./background.ts";
 import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox, StepSpec } from "./driver/types.ts";
-import { type Environment, SPIN_UP_STEP, spinUp } from "./images/spin-up.ts";
+import { type Environment, SPIN_UP_STEP, spinUp, startServices } from "./images/spin-up.ts";
 import type { ImageStore } from "./images/store.ts";
 import { LogUploader } from "./log-uploader.ts";
 import { describeLimits, limitsFor } from "./resources.ts";
@@ -74,6 +74,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
   let hostLost = false;
   let workdir = expandHome(payload.working_directory || "~/project");
   let env: Environment | undefined;
+  let services: Awaited<ReturnType<typeof startServices>> = [];
   const background = new BackgroundSteps((bytes) => uploader.write(bytes), abort.signal);
   try {
     // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
@@ -101,6 +102,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         limits,
         ...(env.user ? { user: env.user } : {}),
       });
+      services = await startServices(sandbox, env.services, (line) => uploader.write(note(line)));
     } catch (err) {
       uploader.write(note((err as Error).message));
       await uploader.drain();
@@ -197,6 +199,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       });
     }
     await background.stopAll();
+    await reportServices(client, jobId, payload.steps.length + 1, services, uploader);
     if (abort.signal.aborted) {
       status = abortReason === "canceled by a user" ? "canceled" : hostLost ? "lost" : "failed";
       failureReason = abortReason ?? undefined;
@@ -219,6 +222,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         .catch((err) => deps.log?.(`destroying ${sandbox?.name} failed: ${err.message}`));
     }
     if (env?.image) deps.images?.release(env.image);
+    for (const s of env?.services ?? []) deps.images?.release(s.image);
   }
   await uploader.drain();
   await client.retrying(
@@ -233,6 +237,37 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     10,
   );
   return status;
+}
+
+/**
+ * Each service container's output as a step of its own after the job's (on CircleCI a service is a
+ * step running beside the others): collapsed on the job page, failed if the service exited early.
+ */
+async function reportServices(
+  client: ServerClient,
+  jobId: string,
+  firstIndex: number,
+  services: Awaited<ReturnType<typeof startServices>>,
+  uploader: LogUploader,
+): Promise<void> {
+  for (const [i, { image, container }] of services.entries()) {
+    const index = firstIndex + i;
+    const name = `Service container ${image}`;
+    await client.step(jobId, { index, name, status: "running", log_offset: uploader.offset });
+    const [running, output] = await Promise.all([
+      container.running().catch(() => false),
+      container.output().catch((err) => `cairn: cannot read its output: ${(err as Error).message}\n`),
+    ]);
+    if (output) uploader.write(enc.encode(output.replace(/\r?\n/g, "\r\n")));
+    if (!running) uploader.write(note(`${container.name} had stopped before the job ended`));
+    await uploader.drain();
+    await client.step(jobId, {
+      index,
+      name,
+      status: running ? "success" : "failed",
+      log_offset: uploader.offset,
+    });
+  }
 }
 
 /** The job's secrets, or a clear error: sealed to another builder, altered, or no key to open them with. */

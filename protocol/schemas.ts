@@ -131,6 +131,26 @@ export const TestTimings = z.object({
 });
 export type TestTimings = z.infer<typeof TestTimings>;
 
+const ImageRef = z.object({
+  name: z.string(),
+  auth: z.object({ username: z.string(), password: z.string() }).optional(),
+});
+
+/** One service container, as the config's `docker` entry wrote it (`auth` values may name `$VARS`). */
+export const ServiceContainer = z.object({
+  image: ImageRef,
+  /** A host name the job's container resolves to it (`localhost` reaches it too). */
+  name: z.string().optional(),
+  /** Replaces the image's Entrypoint (and drops its Cmd, as Docker does). */
+  entrypoint: z.array(z.string()).optional(),
+  /** Replaces the image's Cmd: the arguments of its Entrypoint, or the program if it has none. */
+  command: z.array(z.string()).optional(),
+  /** `name`, `uid` or `uid:gid` in the image; the image's User when absent. */
+  user: z.string().optional(),
+  environment: strings.optional(),
+});
+export type ServiceContainer = z.infer<typeof ServiceContainer>;
+
 /** A granted lease: everything a builder needs to run one job. 204 No Content means no work. */
 export const JobPayload = z
   .object({
@@ -164,14 +184,14 @@ export const JobPayload = z
      * the config's `auth:` block as written: `$NAME` in it names one of the job's variables or
      * secrets, expanded on the builder. Added in protocol 7.
      */
-    image: z
-      .object({
-        name: z.string(),
-        auth: z.object({ username: z.string(), password: z.string() }).optional(),
-      })
-      .optional(),
+    image: ImageRef.optional(),
     /** The image a CAIRN_TEMPLATES rule mapped to `template`, for the job's log. Added in protocol 7. */
     image_mapped: z.string().optional(),
+    /**
+     * The `docker` entries after the first: service containers an LXC builder starts beside the job's
+     * container, sharing its network (`localhost:PORT`). Added in protocol 8.
+     */
+    services: z.array(ServiceContainer).optional(),
     working_directory: z.string(),
     environment: strings,
     steps: z.array(PayloadStep),

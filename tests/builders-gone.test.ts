@@ -2,6 +2,7 @@
 // revoked here; a live one, or an id this server never issued (another server's builder on a
 // shared host), is not.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { PROTOCOL_VERSION } from "../protocol/index.ts";
 import { registerSimBuilder, revokedBuilderId } from "./support/builder-sim.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -27,7 +28,7 @@ test("only revoked builders are gone", async () => {
 test("asking takes a builder token, and a malformed question is refused", async () => {
   const res = await fetch(`${server.url}/api/v1/builder/builders/gone`, {
     method: "POST",
-    headers: { "content-type": "application/json", "cairn-protocol": "7" },
+    headers: { "content-type": "application/json", "cairn-protocol": String(PROTOCOL_VERSION) },
     body: JSON.stringify({ builder_ids: [] }),
   });
   expect(res.status).toBe(401);

@@ -1,7 +1,8 @@
 // The image the config names is what runs: a real registry (docker-registry on loopback), an image
 // built here with umoci, a builder process driving LXC through the test's sshd. The job proves it
 // ran that image by a marker file only the image has; a missing image fails at once, in the
-// registry's words; CAIRN_TEMPLATES still maps an image to a local template.
+// registry's words; CAIRN_TEMPLATES still maps an image to a local template. A second docker entry
+// is a service container the job reaches on localhost and by its name.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -60,11 +61,10 @@ describe.skipIf(skip)("jobs run in the image their config names", () => {
         c,
       ]);
     await Promise.all([server?.stop(), sshd?.stop(), registry?.stop()]);
-    // The image templates this test's store made.
-    for (const t of readdirSync("/var/lib/lxc").filter((n) => n.startsWith("cairnimg-"))) {
-      const config = join("/var/lib/lxc", t, "config");
-      if (readFileSync(config, "utf8").includes(imageDir))
-        rmSync(join("/var/lib/lxc", t), { recursive: true });
+    // The image templates this test's store made (in its own lxcpath, where the builder makes them).
+    for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
+      const config = join(LXC_PATH, t, "config");
+      if (readFileSync(config, "utf8").includes(imageDir)) rmSync(join(LXC_PATH, t), { recursive: true });
     }
     rmSync(imageDir, { recursive: true, force: true });
   });
@@ -75,6 +75,12 @@ describe.skipIf(skip)("jobs run in the image their config names", () => {
       user: "1000:1000",
       env: ["FROM_IMAGE=image", "BOTH=image"],
       workdir: "/home/user",
+    });
+    pushImage(registry.host, `e2e${suffix}/web`, "1", {
+      marker: `served-${suffix}`,
+      user: "1000:1000",
+      entrypoint: ["httpd", "-f", "-v"],
+      cmd: ["-p", "8080", "-h", "/"],
     });
     const config = `version: 2.1
 jobs:
@@ -103,9 +109,23 @@ jobs:
       - image: cimg/base:stable
     steps:
       - run: test ! -e /marker && echo on the operator template
+  with-service:
+    docker:
+      - image: ${registry.host}/e2e${suffix}/marked:1
+      - image: ${registry.host}/e2e${suffix}/web:1
+        name: web
+    steps:
+      - run: for i in $(seq 1 200); do wget -qO- http://localhost:8080/marker && exit 0; sleep 0.1; done; exit 1
+      - run: wget -qO- http://web:8080/marker
+  service-missing:
+    docker:
+      - image: ${registry.host}/e2e${suffix}/marked:1
+      - image: ${registry.host}/e2e${suffix}/no-such-service:1
+    steps:
+      - run: echo never runs
 workflows:
   w:
-    jobs: [in-image, missing, nobody-serves, mapped]
+    jobs: [in-image, missing, nobody-serves, mapped, with-service, service-missing]
 `;
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": config, "greeting.txt": "hello from the checkout\n" });
@@ -186,6 +206,30 @@ workflows:
     const mappedLog = await log("mapped");
     expect(mappedLog).toContain("Template: cairn-base (the operator's template for image cimg/base:stable)");
     expect(mappedLog).toContain("on the operator template");
+
+    const served = await finished("with-service");
+    const servedLog = await log("with-service");
+    if (served.status !== "success")
+      throw new Error(`with-service ${served.status}: ${served.failure_reason}\n${servedLog}`);
+    expect(servedLog).toContain(`Service container ${registry.host}/e2e${suffix}/web:1: sha256:`);
+    expect(servedLog).toMatch(
+      /Service container \S+\/web:1: started as cairn-\S+-svc1, reachable on localhost and web/,
+    );
+    expect(servedLog.split(`served-${suffix}`).length - 1).toBe(2);
+    // Its output (httpd -v: one line per request) is a step after the job's own.
+    expect(served.steps.map((s) => [s.name, s.status]).at(-1)).toEqual([
+      `Service container ${registry.host}/e2e${suffix}/web:1`,
+      "success",
+    ]);
+    expect(servedLog).toMatch(/response:200/);
+
+    const noService = await finished("service-missing");
+    expect(noService.status).toBe("failed");
+    expect(noService.failure_reason).toContain(
+      `cannot pull image ${registry.host}/e2e${suffix}/no-such-service:1 from ${registry.host}`,
+    );
+    expect(noService.steps.map((s) => [s.name, s.status])).toEqual([["Spin up environment", "failed"]]);
+    expect(await log("service-missing")).toContain("manifest unknown");
 
     await builder.stop();
     builder = undefined;

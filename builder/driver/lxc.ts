@@ -1,6 +1,7 @@
 // The `lxc` driver: one overlay clone of the base template per job slice (an unprivileged
 // container, scripts/lxc-base-template.sh), driven with lxc-* commands through a HostTransport
-// (ssh to the fleet host, or local). Each clone is marked with the builder that owns it.
+// (ssh to the fleet host, or local). Each clone is marked with the builder that owns it. A job's
+// service containers are clones of their own images in its network namespace (startService).
 
 import type { NetworkConfig } from "../identity.ts";
 import { shellCommand, shellQuote } from "../transport/shell.ts";
@@ -16,6 +17,8 @@ import type {
   Sandbox,
   SandboxLimits,
   SandboxUser,
+  ServiceContainer,
+  ServiceSpec,
   StepIO,
   StepSpec,
 } from "./types.ts";
@@ -89,14 +92,14 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     });
 
   /** Every `cairn-*` container on the host with its owner mark ("" when unmarked). */
-  async function listOwned(): Promise<{ name: string; owner: string }[]> {
+  async function listOwned(): Promise<{ name: string; owner: string; job: string }[]> {
     const r = await run(["sh", "-c", LIST, "cairn-list", options.lxcPath ?? ""], "listing containers");
     return r.stdout
       .split("\n")
       .filter(Boolean)
       .map((line) => {
-        const [name = "", owner = ""] = line.split(" ");
-        return { name, owner };
+        const [name = "", owner = "", job = ""] = line.split(" ");
+        return { name, owner, job };
       });
   }
 
@@ -146,7 +149,86 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     if (nat && options.network) await detachNat(transport, options.network, nat).catch(() => {});
   }
 
-  function sandbox(name: string, memoryBytes?: number, nat?: NatAttachment, user?: SandboxUser): Sandbox {
+  /** Starts a service container in `primary`'s network (and, under cgroup v1, inside its cgroup). */
+  async function startService(
+    primary: string,
+    spec: ServiceSpec,
+    limits: SandboxLimits,
+  ): Promise<ServiceContainer> {
+    const name = sandboxName(`${primary}-svc${spec.index}`);
+    if (spec.argv.length === 0)
+      throw new LxcError(`service ${name} has nothing to run (no entrypoint or command)`);
+    const names = [spec.hostname ?? name, ...(spec.peers ?? [])];
+    const bad = names.find((h) => !HOST_NAME.test(h));
+    if (bad !== undefined) throw new LxcError(`service ${name}: ${JSON.stringify(bad)} is not a host name`);
+    // What Docker writes into every container: localhost and its own name; the job's other services too.
+    const hosts = `127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.0.1 ${names.join(" ")}\n`;
+    const dns = options.network?.dns?.length ? resolvConf(options.network) : "";
+    const extra = [
+      `lxc.uts.name = ${spec.hostname ?? name}`,
+      // The job container's user namespace too: a network namespace is joined from the user namespace that owns it.
+      `lxc.namespace.share.net = ${primary}`,
+      `lxc.namespace.share.user = ${primary}`,
+      "lxc.init.cmd = /.cairn/busybox sh /.cairn/service",
+      `lxc.init.uid = ${spec.uid}`,
+      `lxc.init.gid = ${spec.gid}`,
+    ].join("\n");
+    const made = await transport.exec(
+      [
+        "sh",
+        "-c",
+        CREATE,
+        "cairn-create",
+        spec.template,
+        name,
+        String(startTimeout),
+        options.lxcPath ?? "",
+        options.owner ?? "",
+        limits.diskBytes === undefined ? "" : String(diskBytes(limits.diskBytes)),
+        primary,
+        extra,
+        hosts,
+        dns,
+      ],
+      { stdin: serviceInit(spec) },
+    );
+    const why =
+      (made.stdout + made.stderr).trim() ||
+      `starting service ${name} from ${spec.template} failed (exit ${made.code})`;
+    if (made.code === 2 || made.code === 3) throw new LxcError(why);
+    try {
+      if (made.code !== 0) throw new LxcError(why);
+      // Nested under the job's cgroup (v1), the job's limits hold it; under cgroup v2 it has its own.
+      if ((await unifiedCgroups()) && Object.keys(limits).some((k) => k !== "diskBytes"))
+        await applyLimits(name, limits);
+    } catch (err) {
+      await destroy(name).catch(() => {});
+      throw err;
+    }
+    return {
+      name,
+      async output(maxBytes = 64 * 1024) {
+        const r = await transport.exec([
+          "sh",
+          "-c",
+          SERVICE_OUTPUT,
+          "cairn-svc-log",
+          name,
+          options.lxcPath ?? "",
+          String(maxBytes),
+        ]);
+        // Its console is a terminal: lines end in \r\n there.
+        return r.stdout.replaceAll("\r\n", "\n");
+      },
+      async running() {
+        const r = await transport.exec(["lxc-info", ...P, "-s", "-n", name]);
+        return r.code === 0 && r.stdout.includes("RUNNING");
+      },
+    };
+  }
+
+  function sandbox(name: string, limits: SandboxLimits, nat?: NatAttachment, user?: SandboxUser): Sandbox {
+    const memoryBytes = limits.memoryBytes;
     let oomSeen = 0;
     const home = user?.home ?? "/root";
     const attach = (env: string[] = []) =>
@@ -251,6 +333,16 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         });
       },
 
+      async startService(spec) {
+        const service = await startService(name, spec, limits);
+        // `localhost` (which an image's /etc/hosts may lack, as Docker always writes it) and its name
+        // resolve in the job's container, to the network they share.
+        const argv = [...attachArgv(name), "/bin/sh", "-c", HOSTS, "cairn-hosts", spec.hostname ?? ""];
+        const r = await transport.exec(argv);
+        if (r.code !== 0) throw new LxcError(`cannot write /etc/hosts in ${name}: ${r.stderr.trim()}`);
+        return service;
+      },
+
       destroy: () => remove(name, nat),
     };
   }
@@ -290,7 +382,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
         if (made.code !== 0) throw new LxcError(why);
         if (Object.keys(limits).some((k) => k !== "diskBytes")) await applyLimits(name, limits);
         if (options.network) nat = await connect(name, options.network);
-        return sandbox(name, limits.memoryBytes, nat, opts.user);
+        return sandbox(name, limits, nat, opts.user);
       } catch (err) {
         await remove(name, nat).catch(() => {});
         throw err;
@@ -299,7 +391,12 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
 
     async reapOrphans(keep) {
       const self = options.owner ?? "";
-      const found = (await listOwned()).filter((c) => c.name !== template && !keep.has(c.name));
+      const all = await listOwned();
+      const names = new Set(all.map((c) => c.name));
+      // A service container goes with its job container: kept with it, or destroyed by its destroy.
+      const found = all.filter(
+        (c) => c.name !== template && !keep.has(c.name) && !(c.job && names.has(c.job)),
+      );
       const others = [...new Set(found.map((c) => c.owner).filter((o) => o && o !== self))];
       const gone = new Set(others.length && options.goneOwners ? await options.goneOwners(others) : []);
       // Another builder's sandbox may be its running job: only the server can say that builder is gone.
@@ -329,22 +426,37 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
 /** Where a sandbox's owner (the builder's id) is written, beside its LXC config. */
 const OWNER_FILE = "cairn-owner";
 
-/** $1 = lxcpath or "": prints `NAME OWNER` for every `cairn-*` container (OWNER empty when unmarked). */
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
+
+/** Beside a service container's LXC config: the job container it belongs to. */
+const SERVICE_FILE = "cairn-service-of";
+/** Beside it too: what its PID 1 wrote (its console). */
+const SERVICE_LOG = "console.log";
+
+/** $1 = name, $2 = lxcpath or "", $3 = bytes: the end of a service container's output. */
+const SERVICE_OUTPUT = `lp=\${2:-$(lxc-config lxc.lxcpath)}; tail -c "$3" "$lp/$1/${SERVICE_LOG}" 2>/dev/null; exit 0`;
+
+/**
+ * $1 = lxcpath or "": prints `NAME OWNER JOB` for every `cairn-*` container (OWNER empty when
+ * unmarked; JOB, for a service container, the job container it belongs to).
+ */
 const LIST = [
   "lp=${1:-$(lxc-config lxc.lxcpath)}",
-  `for n in $(lxc-ls -P "$lp" -1); do case $n in ${SANDBOX_PREFIX}*) echo "$n $(cat "$lp/$n/${OWNER_FILE}" 2>/dev/null)" ;; esac; done`,
+  `for n in $(lxc-ls -P "$lp" -1); do case $n in ${SANDBOX_PREFIX}*) echo "$n $(cat "$lp/$n/${OWNER_FILE}" 2>/dev/null) $(cat "$lp/$n/${SERVICE_FILE}" 2>/dev/null)" ;; esac; done`,
 ].join("\n");
 
 /**
  * $1 = template, $2 = name, $3 = start timeout (s), $4 = lxcpath or "", $5 = owner or "", $6 = disk
- * bytes or "". lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
+ * bytes or ""; for a service container, $7 = the job container whose namespaces it joins (its init
+ * script on stdin), $8 = config lines it adds, $9 = its /etc/hosts, $10 = its /etc/resolv.conf or
+ * "". lxc-copy itself fails silently (exit 1, no message), hence the checks first. With a
  * disk limit the clone's writable layer (overlay/, upper and work dirs) is an ext4 image of that
  * size, loop-mounted: a build that fills it gets ENOSPC, the host's disk stays free. umask 022: the
  * container's root is an unprivileged host uid that must traverse what is made here.
  */
 const CREATE = [
   "umask 022",
-  "t=$1; n=$2; w=$3; lp=${4:-$(lxc-config lxc.lxcpath)}; owner=$5; disk=$6",
+  "t=$1; n=$2; w=$3; lp=${4:-$(lxc-config lxc.lxcpath)}; owner=$5; disk=$6; primary=$7; extra=$8; hosts=$9; dns=${10}",
   'd="$lp/$n"',
   'lxc-info -P "$lp" -n "$t" >/dev/null 2>&1 || { echo "template container $t does not exist (run scripts/lxc-base-template.sh)"; exit 2; }',
   'if lxc-info -P "$lp" -n "$n" >/dev/null 2>&1; then echo "container $n already exists"; exit 3; fi',
@@ -357,6 +469,22 @@ const CREATE = [
   '    && rmdir "$d/overlay/lost+found" && chown "$ids" "$d/overlay" "$d/overlay/delta" "$d/overlay/work" \\',
   '    || { echo "cannot make the $disk-byte writable layer of $n (mkfs.ext4, loop mount)"; exit 4; }',
   "fi",
+  // A service container: its init (stdin) into its writable layer, then the primary's namespaces.
+  'if [ -n "$primary" ]; then',
+  `  echo "$primary" >"$d/${SERVICE_FILE}"`,
+  '  pp=$(lxc-info -P "$lp" -n "$primary" -pH 2>/dev/null); [ -n "$pp" ] || { echo "service $n: its job container $primary is not running"; exit 4; }',
+  '  up="$d/overlay/delta"',
+  '  mkdir -p "$up/.cairn" "$up/etc" && cat >"$up/.cairn/service" && chmod 0755 "$up/.cairn" "$up/.cairn/service" \\',
+  '    && printf "%s" "$hosts" >"$up/etc/hosts" && { [ -z "$dns" ] || printf "%s" "$dns" >"$up/etc/resolv.conf"; } \\',
+  '    && chown -R "$(stat -c %u:%g "$up")" "$up/.cairn" "$up/etc" || { echo "cannot write the init of service $n"; exit 4; }',
+  `  printf "%s\\nlxc.console.logfile = %s\\n" "$extra" "$d/${SERVICE_LOG}" >>"$d/config"`,
+  // cgroup v1: nested in the job's cgroup, so the job's limits count the service's use too.
+  "  if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then",
+  '    cg=$(sed -n "s/^[0-9]*:memory://p" "/proc/$pp/cgroup"); me=$(sed -n "s/^[0-9]*:memory://p" /proc/self/cgroup)',
+  '    rel=${cg#"${me%/}"/}',
+  '    printf "lxc.cgroup.dir.container = %s\\nlxc.cgroup.dir.monitor = lxc.monitor.%s\\n" "${rel#/}/$n" "$n" >>"$d/config"',
+  "  fi",
+  "fi",
   'log="$d/start.log"',
   'if ! lxc-start -P "$lp" -n "$n" -d -l WARN -o "$log"; then',
   '  echo "lxc-start of $n failed:"; grep -E "ERROR|WARN" "$log" | tail -n 20; exit 4',
@@ -365,21 +493,38 @@ const CREATE = [
 ].join("\n");
 
 /**
- * $1 = name, $2 = lxcpath or "". -k: a build container has nothing to shut down gracefully. The
- * writable layer's image is unmounted before lxc-destroy removes the container's directory.
- * Idempotent: a missing container is success.
+ * $1 = name, $2 = lxcpath or "". -k: a build container has nothing to shut down gracefully. Its
+ * service containers go first. The writable layer's image is unmounted before lxc-destroy removes
+ * the container's directory. Idempotent: a missing container is success.
  */
 const DESTROY = [
-  'n=$1; lp=${2:-$(lxc-config lxc.lxcpath)}; d="$lp/$n"',
-  'there() { lxc-info -P "$lp" -n "$n" >/dev/null 2>&1; }',
-  "there || exit 0",
-  'if lxc-info -P "$lp" -s -n "$n" 2>/dev/null | grep -q RUNNING; then',
-  '  lxc-stop -P "$lp" -k -n "$n" >/dev/null 2>&1',
-  '  lxc-wait -P "$lp" -n "$n" -s STOPPED -t 5 >/dev/null 2>&1',
-  "fi",
-  'if mountpoint -q "$d/overlay" 2>/dev/null; then umount "$d/overlay" 2>&1 || umount -l "$d/overlay" 2>&1; fi',
-  'lxc-destroy -P "$lp" -f -n "$n" 2>&1',
-  'if there; then echo "container $n is still present after lxc-stop and lxc-destroy"; exit 1; fi',
+  "lp=${2:-$(lxc-config lxc.lxcpath)}",
+  'there() { lxc-info -P "$lp" -n "$1" >/dev/null 2>&1; }',
+  "one() {",
+  '  n=$1; d="$lp/$n"',
+  "  there $n || return 0",
+  '  if lxc-info -P "$lp" -s -n "$n" 2>/dev/null | grep -q RUNNING; then',
+  '    lxc-stop -P "$lp" -k -n "$n" >/dev/null 2>&1',
+  '    lxc-wait -P "$lp" -n "$n" -s STOPPED -t 5 >/dev/null 2>&1',
+  "  fi",
+  '  if mountpoint -q "$d/overlay" 2>/dev/null; then umount "$d/overlay" 2>&1 || umount -l "$d/overlay" 2>&1; fi',
+  '  lxc-destroy -P "$lp" -f -n "$n" 2>&1',
+  '  if there $n; then echo "container $n is still present after lxc-stop and lxc-destroy"; return 1; fi',
+  "}",
+  // Its service containers first: they live in its network and (cgroup v1) inside its cgroup.
+  `for f in "$lp"/*/${SERVICE_FILE}; do`,
+  '  [ -f "$f" ] && [ "$(cat "$f")" = "$1" ] || continue',
+  '  s=${f%/*}; one "${s##*/}" || exit 1',
+  "done",
+  'one "$1"',
+].join("\n");
+
+/** $1 = a service's host name or "": it and `localhost` resolve to 127.0.0.1 in the job's container. */
+const HOSTS = [
+  // Readable by the image's user, whatever umask the builder was started with.
+  "umask 022; h=/etc/hosts",
+  'grep -qE "^127\\.0\\.0\\.1[[:space:]](.*[[:space:]])?localhost([[:space:]]|$)" $h 2>/dev/null || printf "127.0.0.1 localhost\\n::1 localhost\\n" >>$h',
+  '[ -z "$1" ] || printf "127.0.0.1 %s\\n" "$1" >>$h',
 ].join("\n");
 
 /** Unpacks a tar from stdin at $1 inside the container (`~` is $HOME). */
@@ -403,3 +548,19 @@ const CHECK = [
   "fi",
   "exit $bad",
 ].join("\n");
+
+/**
+ * A service container's PID 1 (run by the image's static busybox, as `lxc.init.uid`): argv in its
+ * working directory with exactly its environment, as Docker starts a container.
+ */
+export function serviceInit(spec: ServiceSpec): string {
+  const env = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...spec.env };
+  const dir = spec.workdir || "/";
+  return [
+    `cd ${shellQuote(dir)} 2>/dev/null || { echo ${shellQuote(`cairn: cannot enter the working directory ${dir}`)} >&2; exit 1; }`,
+    `exec /.cairn/busybox env -i ${Object.entries(env)
+      .map(([k, v]) => shellQuote(`${k}=${v}`))
+      .join(" ")} ${spec.argv.map(shellQuote).join(" ")}`,
+    "",
+  ].join("\n");
+}

@@ -69,7 +69,39 @@ export interface Sandbox {
    * host in bounded chunks, never whole in memory). A non-zero exit throws with the script's stderr.
    */
   feed(script: string, args: string[], input: ReadableStream<Uint8Array>): Promise<void>;
+  /**
+   * Starts a service container beside this sandbox (the `lxc` driver only): its own unprivileged
+   * container from `spec.template`, in this sandbox's network namespace, so `localhost:PORT`
+   * reaches it. destroy() removes it first.
+   */
+  startService?(spec: ServiceSpec): Promise<ServiceContainer>;
   destroy(): Promise<void>;
+}
+
+/** A service container to start (builder/images/services.ts makes one from the config's entry). */
+export interface ServiceSpec {
+  /** Its name is the sandbox's plus `-svcN`. */
+  index: number;
+  /** The LXC template of its image. */
+  template: string;
+  /** Its PID 1: the image's Entrypoint and Cmd, or the config's `entrypoint`/`command`. */
+  argv: string[];
+  env: Record<string, string>;
+  uid: number;
+  gid: number;
+  /** Where argv starts ("" or absent: /). */
+  workdir?: string;
+  /** A host name the sandbox resolves to it (127.0.0.1: they share one network). */
+  hostname?: string;
+  /** The job's other services' names, which it resolves too. */
+  peers?: string[];
+}
+
+export interface ServiceContainer {
+  readonly name: string;
+  /** The last `maxBytes` of what it wrote to its stdout and stderr. */
+  output(maxBytes?: number): Promise<string>;
+  running(): Promise<boolean>;
 }
 
 /** Bytes a sandbox produced, held in a temp file on the fleet host until removed. */

@@ -5,7 +5,8 @@
 # $5 seconds a resolved tag is trusted, $6 `tls`|`insecure`, $7 `auth` (an auth file on stdin) or
 # `-`, $8 lxcpath, $9 base template whose config the image template copies, $10 skopeo timeout.
 # Prints `key=value` lines, then `--- config.json` and the umoci runtime config, then
-# `--- passwd` and the image's /etc/passwd. Exit 10: the registry refused (its words on stdout).
+# `--- passwd` and the image's /etc/passwd, then `--- image` and its OCI config (Entrypoint, Cmd).
+# Exit 10: the registry refused (its words on stdout).
 #
 set -u
 dir=$1 repo=$2 want=$3 key=$4 ttl=$5 tls=$6 auth=$7 lxcpath=$8 base=$9 timeout=${10}
@@ -71,6 +72,8 @@ else
     [ -z "$umap" ] || { u=${umap#0:}; g=${gmap#0:}
       chown -h "${u%%:*}:${g%%:*}" "$b.tmp/rootfs/.cairn" "$b.tmp/rootfs/.cairn/busybox" "$b.tmp/rootfs/.cairn/init" || exit 1
       [ "$(stat -c %u "$b.tmp/rootfs/tmp")" = 0 ] && { chown -h "${u%%:*}:${g%%:*}" "$b.tmp/rootfs/tmp"; chmod 1777 "$b.tmp/rootfs/tmp"; }; }
+    # Entrypoint and Cmd apart (umoci's config.json joins them): a service's `command` replaces Cmd only.
+    skopeo inspect --config "oci:$oci:$name" >"$b.tmp/cairn-image-config.json" 2>/dev/null || rm -f "$b.tmp/cairn-image-config.json"
     du -sb "$b.tmp/rootfs" | cut -f1 >"$b.tmp/cairn-size"
     echo "$repo" >"$b.tmp/cairn-repository"
     echo "$m" >"$b.tmp/cairn-digest"
@@ -98,4 +101,7 @@ cat "$b/config.json"
 echo
 echo "--- passwd"
 cat "$b/rootfs/etc/passwd" 2>/dev/null
+echo
+echo "--- image"
+cat "$b/cairn-image-config.json" 2>/dev/null
 exit 0

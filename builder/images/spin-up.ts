@@ -1,8 +1,10 @@
 // The "Spin up environment" step, first in every job's log as on CircleCI: which image the job
-// runs (name, digest), and whether it came from the cache or was pulled (bytes, seconds).
-import type { JobPayload } from "../../protocol/index.ts";
-import type { SandboxUser } from "../driver/types.ts";
+// runs (name, digest), whether it came from the cache or was pulled (bytes, seconds), and the
+// service containers started beside it.
+import type { JobPayload, ServiceContainer } from "../../protocol/index.ts";
+import type { Sandbox, SandboxUser, ServiceContainer as ServiceHandle } from "../driver/types.ts";
 import { formatImageRef, parseImageRef } from "./reference.ts";
+import { serviceSpec } from "./services.ts";
 import { ImagePullError, type ImageStore, type PreparedImage, type RegistryCredentials } from "./store.ts";
 
 export const SPIN_UP_STEP = "Spin up environment";
@@ -14,6 +16,8 @@ export interface Environment {
   /** The image's Env (and USER/LOGNAME for its user): the job's `environment` goes over it. */
   env: Record<string, string>;
   user?: SandboxUser;
+  /** Service containers to start beside the job's, their images prepared (held until released). */
+  services: { service: ServiceContainer; image: PreparedImage }[];
 }
 
 /**
@@ -27,17 +31,22 @@ export async function spinUp(
 ): Promise<Environment> {
   const { say } = deps;
   const wanted = payload.image?.name;
+  const unstarted = (why: string) => {
+    for (const s of payload.services ?? []) say(`Service container ${s.image.name}: not started — ${why}`);
+  };
   if (deps.driverKind !== "lxc") {
     say(`Image: ${wanted ?? "none"} — not used: this builder has no LXC and runs the job unsandboxed`);
-    return { template: payload.template, env: {} };
+    unstarted("this builder has no LXC");
+    return { template: payload.template, env: {}, services: [] };
   }
+  if (!deps.images) unstarted("this builder pulls no images");
   if (!wanted || !deps.images) {
     say(
       wanted
         ? `Image: ${wanted} — this builder pulls no images; template ${payload.template}`
         : `Template: ${payload.template} (the operator's template for ${payloadExecutor(payload)})`,
     );
-    return { template: payload.template, env: {} };
+    return { template: payload.template, env: {}, services: await prepareServices(payload, deps, vars) };
   }
   say(`Image: ${wanted}`);
   const auth = payload.image?.auth ? expandAuth(payload.image.auth, vars) : undefined;
@@ -58,7 +67,65 @@ export async function spinUp(
     env.LOGNAME ??= image.user.name;
   }
   env.HOME ??= image.user.home;
-  return { template: image.template, image, env, user: image.user };
+  const services = await prepareServices(payload, deps, vars).catch((err) => {
+    deps.images?.release(image);
+    throw err;
+  });
+  return { template: image.template, image, env, user: image.user, services };
+}
+
+/** Pulls (or finds cached) each service container's image; on a failure, releases those it held. */
+async function prepareServices(
+  payload: JobPayload,
+  deps: { images?: ImageStore; say: (line: string) => void },
+  vars: Record<string, string>,
+): Promise<Environment["services"]> {
+  const { images, say } = deps;
+  const held: Environment["services"] = [];
+  if (!images) return held;
+  try {
+    for (const service of payload.services ?? []) {
+      const auth = service.image.auth ? expandAuth(service.image.auth, vars) : undefined;
+      const image = await images.prepare(service.image.name, auth);
+      held.push({ service, image });
+      // Checked now, so a bad entry fails the job before any container exists.
+      serviceSpec(service, image, held.length);
+      say(
+        `Service container ${service.image.name}: ${image.digest}, ${image.cached ? "cached" : `pulled ${(image.bytes / 1e6).toFixed(1)} MB`}`,
+      );
+    }
+  } catch (err) {
+    for (const h of held) images.release(h.image);
+    throw err;
+  }
+  return held;
+}
+
+/**
+ * Starts the prepared service containers beside `sandbox`, in order, saying which came up. A
+ * service that cannot start fails the job (its containers go with the sandbox's destroy()).
+ */
+export async function startServices(
+  sandbox: Sandbox,
+  services: Environment["services"],
+  say: (line: string) => void,
+): Promise<{ image: string; container: ServiceHandle }[]> {
+  const started: { image: string; container: ServiceHandle }[] = [];
+  const names = services.flatMap(({ service }) => (service.name ? [service.name] : []));
+  for (const [i, { service, image }] of services.entries()) {
+    if (!sandbox.startService) {
+      say(
+        `Service container ${service.image.name}: not started — this sandbox cannot run service containers`,
+      );
+      continue;
+    }
+    const peers = names.filter((n) => n !== service.name);
+    const container = await sandbox.startService({ ...serviceSpec(service, image, i + 1), peers });
+    started.push({ image: service.image.name, container });
+    const reach = service.name ? `localhost and ${service.name}` : "localhost";
+    say(`Service container ${service.image.name}: started as ${container.name}, reachable on ${reach}`);
+  }
+  return started;
 }
 
 const payloadExecutor = (p: JobPayload) => (p.image_mapped ? `image ${p.image_mapped}` : "this job");

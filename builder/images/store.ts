@@ -53,6 +53,18 @@ export interface PreparedImage {
   user: { uid: number; gid: number; home: string; name: string };
   /** The image's `WorkingDir` ("" when unset). */
   workdir: string;
+  /** The image's `Entrypoint` and `Cmd`: what a service container runs unless its config says otherwise. */
+  entrypoint: string[];
+  cmd: string[];
+  /** Its /etc/passwd, for a service's `user:` by name. */
+  passwd: PasswdEntry[];
+}
+
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
 }
 
 export class ImagePullError extends Error {
@@ -166,12 +178,19 @@ function authFile(registry: string, c: RegistryCredentials): string {
 }
 
 interface RuntimeConfig {
-  process?: { env?: string[]; cwd?: string; user?: { uid?: number; gid?: number } };
+  process?: { env?: string[]; cwd?: string; args?: string[]; user?: { uid?: number; gid?: number } };
+}
+
+interface ImageConfig {
+  config?: { Entrypoint?: string[] | null; Cmd?: string[] | null };
 }
 
 function parseOutput(stdout: string, name: string, pulledFrom: string): PreparedImage {
   const [head = "", rest = ""] = stdout.split("\n--- config.json\n");
-  const [json = "{}", passwd = ""] = rest.split("\n--- passwd\n");
+  const [json = "{}", after = ""] = rest.split("\n--- passwd\n");
+  const [passwd = "", imageJson = ""] = after.split("\n--- image\n");
+  // A bundle unpacked before Entrypoint and Cmd were kept apart: umoci's args are both.
+  const image = (imageJson.trim() ? JSON.parse(imageJson) : {}) as ImageConfig;
   const kv = Object.fromEntries(
     head
       .split("\n")
@@ -188,12 +207,10 @@ function parseOutput(stdout: string, name: string, pulledFrom: string): Prepared
   delete env.TERM;
   const uid = config.process?.user?.uid ?? 0;
   const gid = config.process?.user?.gid ?? 0;
-  const entry = passwd
-    .split("\n")
-    .map((l) => l.split(":"))
-    .find((f) => f.length >= 6 && Number(f[2]) === uid);
+  const users = parsePasswd(passwd);
+  const entry = users.find((u) => u.uid === uid);
   // Docker's rule: HOME from the user's passwd entry, else / (root's is /root).
-  const home = entry?.[5] || (uid === 0 ? "/root" : "/");
+  const home = entry?.home || (uid === 0 ? "/root" : "/");
   return {
     name,
     pulledFrom,
@@ -204,7 +221,18 @@ function parseOutput(stdout: string, name: string, pulledFrom: string): Prepared
     seconds: 0,
     ...(kv.stale ? { stale: kv.stale.replace(/^registry: /, "") } : {}),
     env,
-    user: { uid, gid, home, name: entry?.[0] ?? (uid === 0 ? "root" : String(uid)) },
+    user: { uid, gid, home, name: entry?.name ?? (uid === 0 ? "root" : String(uid)) },
     workdir: config.process?.cwd && config.process.cwd !== "/" ? config.process.cwd : "",
+    entrypoint: image.config ? (image.config.Entrypoint ?? []) : (config.process?.args ?? []),
+    cmd: image.config?.Cmd ?? [],
+    passwd: users,
   };
+}
+
+function parsePasswd(text: string): PasswdEntry[] {
+  return text
+    .split("\n")
+    .map((l) => l.split(":"))
+    .filter((f) => f.length >= 6 && /^\d+$/.test(f[2]!) && /^\d+$/.test(f[3]!))
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! }));
 }

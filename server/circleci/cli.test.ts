@@ -29,13 +29,19 @@ describe("cairn config", () => {
   });
 
   test("validate: warnings go to stderr but the file is valid", async () => {
-    const file = join(CORPUS, "CircleCI-Public__circleci-demo-ruby-rails__config.yml");
+    const file = join(CORPUS, "yarnpkg__yarn__config.yml");
     const r = await cairn("config", "validate", file);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${file}: valid\n`);
-    expect(r.stderr).toEqual([
-      `${file}:15:5: warning: job \`test\`: service container \`circleci/postgres:9.5-alpine\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`,
-    ]);
+    expect(r.stderr.length).toBeGreaterThan(0);
+    for (const line of r.stderr) expect(line).toMatch(/^\S+:\d+:\d+: warning: /);
+    expect(r.stderr.some((l) => l.includes("job `test-macos-node10`: macos executor"))).toBe(true);
+  });
+
+  test("validate: a config with service containers is valid, with no warning", async () => {
+    const file = join(CORPUS, "CircleCI-Public__circleci-demo-ruby-rails__config.yml");
+    const r = await cairn("config", "validate", file);
+    expect(r).toEqual({ code: 0, stdout: `${file}: valid\n`, stderr: [] });
   });
 
   test("validate: an invalid file exits 1 with one file:line:col: message line per problem", async () => {

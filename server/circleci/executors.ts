@@ -1,4 +1,4 @@
-// Where a job runs: `docker:` (first image; the rest are service containers, not run by Cairn),
+// Where a job runs: `docker:` (first image; the rest are service containers beside it),
 // `machine:`, `macos:`, or a 2.1 `executor:` reference with parameters. Cairn runs every job in a
 // Linux LXC container, so macOS and Windows executors are errors, said plainly.
 import type { Diagnostics } from "./diagnostics.ts";
@@ -8,7 +8,7 @@ import { bindParams } from "./params.ts";
 import { readEnvironment } from "./steps.ts";
 import { substitute } from "./template.ts";
 import { describe, get, type YMap, type YNode } from "./tree.ts";
-import type { Executor } from "./types.ts";
+import type { DockerService, Executor } from "./types.ts";
 
 export interface ExecutorParts {
   executor: Executor;
@@ -77,6 +77,7 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
       return parts;
     }
     const images: string[] = [];
+    const services: DockerService[] = [];
     let primaryAuth: Executor["auth"];
     for (const [i, item] of v.items.entries()) {
       if (item.kind !== "map") {
@@ -108,17 +109,14 @@ export function readExecutor(node: YMap, owner: string, diag: Diagnostics): Exec
         if (primaryEnv)
           parts.environment = { ...readEnvironment(primaryEnv, owner, diag), ...parts.environment };
       } else {
-        diag.warn(
-          item.pos,
-          `${owner}: service container \`${image.value}\` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead`,
-        );
+        services.push(readService(item, image.value, owner, diag));
       }
     }
     parts.executor = {
       kind: "docker",
       ...(images[0] ? { image: images[0] } : {}),
       ...(primaryAuth ? { auth: primaryAuth } : {}),
-      ...(images.length > 1 ? { services: images.slice(1) } : {}),
+      ...(services.length ? { services } : {}),
     };
   } else if (kind.key === "machine") {
     let image: string | undefined;
@@ -207,6 +205,73 @@ export function checkExecutorKeys(def: YMap, owner: string, diag: Diagnostics): 
         `${owner}: unknown key \`${e.key}\` (allowed: ${[...EXECUTOR_KEYS, "parameters", "description"].join(", ")})`,
       );
   }
+}
+
+/** A service container's entry: `name`, `entrypoint`/`command` (a list, or a string split into words), `user`, `environment`, `auth`. */
+function readService(item: YMap, image: string, owner: string, diag: Diagnostics): DockerService {
+  const service: DockerService = { image };
+  const str = (key: string) => {
+    const v = get(item, key);
+    if (!v) return undefined;
+    if (v.kind === "scalar" && (typeof v.value === "string" || typeof v.value === "number"))
+      return String(v.value);
+    diag.error(v.pos, `${owner}: docker \`${key}\` of ${image} is a string, not ${describe(v)}`);
+    return undefined;
+  };
+  const words = (key: string) => {
+    const v = get(item, key);
+    if (!v) return undefined;
+    if (v.kind === "seq" && v.items.every((i) => i.kind === "scalar" && i.value !== null))
+      return v.items.map((i) => String((i as { value: unknown }).value));
+    const text = str(key);
+    if (text === undefined) return undefined;
+    const split = splitWords(text);
+    if (split === undefined)
+      diag.error(v.pos, `${owner}: docker \`${key}\` of ${image} has an unclosed quote`);
+    return split;
+  };
+  const name = str("name");
+  if (name !== undefined) {
+    if (/^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/.test(name)) service.name = name;
+    else
+      diag.error(
+        get(item, "name")!.pos,
+        `${owner}: docker \`name\` ${JSON.stringify(name)} is not a host name`,
+      );
+  }
+  const entrypoint = words("entrypoint");
+  if (entrypoint) service.entrypoint = entrypoint;
+  const command = words("command");
+  if (command) service.command = command;
+  const user = str("user");
+  if (user) service.user = user;
+  const env = get(item, "environment");
+  if (env) service.environment = readEnvironment(env, owner, diag);
+  const auth = get(item, "auth");
+  if (auth) service.auth = readAuth(auth, owner, diag);
+  return service;
+}
+
+/** Words split as a shell would, without expansion: quotes group (no escapes inside them), `\\` escapes outside; undefined on an unclosed quote. */
+export function splitWords(text: string): string[] | undefined {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === "'" || c === '"') {
+      const end = text.indexOf(c, i + 1);
+      if (end < 0) return undefined;
+      word = (word ?? "") + text.slice(i + 1, end);
+      i = end;
+    } else if (c === "\\" && i + 1 < text.length) {
+      word = (word ?? "") + text[++i];
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else word = (word ?? "") + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
 }
 
 /** The primary image's `auth: {username, password}`; values may name project variables (`$DOCKER_PASS`). */

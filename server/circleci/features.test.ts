@@ -204,6 +204,56 @@ jobs:
   });
 });
 
+describe("service containers", () => {
+  test("docker entries after the first keep their name, entrypoint, command, user, environment and auth", () => {
+    const c = valid(`version: 2
+jobs:
+  build:
+    docker:
+      - image: a
+      - image: postgres:16
+        name: db
+        environment: {POSTGRES_PASSWORD: pw, PORT: 5432}
+        command: postgres -c 'fsync=off' -c "max_connections=5"
+        user: postgres
+      - image: redis
+        entrypoint: [redis-server, --port, 6380]
+        auth: {username: u, password: $PASS}
+    steps: [checkout]
+`);
+    expect(c.jobs.build.executor.services).toEqual([
+      {
+        image: "postgres:16",
+        name: "db",
+        environment: { POSTGRES_PASSWORD: "pw", PORT: "5432" },
+        command: ["postgres", "-c", "fsync=off", "-c", "max_connections=5"],
+        user: "postgres",
+      },
+      {
+        image: "redis",
+        entrypoint: ["redis-server", "--port", "6380"],
+        auth: { username: "u", password: "$PASS" },
+      },
+    ]);
+  });
+
+  test("a service's name must be a host name, and its command's quotes must close", () => {
+    const r = parseConfig(
+      `version: 2
+jobs:
+  build:
+    docker: [{image: a}, {image: b, name: "no spaces"}, {image: c, command: "sh -c 'x"}]
+    steps: [checkout]
+`,
+      "c.yml",
+    );
+    expect(r.errors.map((e) => e.message)).toEqual([
+      'job `build`: docker `name` "no spaces" is not a host name',
+      "job `build`: docker `command` of c has an unclosed quote",
+    ]);
+  });
+});
+
 describe("steps", () => {
   test("every built-in step normalises to the Step union", () => {
     const c = valid(`version: 2
@@ -230,10 +280,12 @@ jobs:
       - add_ssh_keys: {fingerprints: ["aa:bb"]}
       - add_ssh_keys
 `);
-    expect(c.jobs.build.executor).toEqual({ kind: "docker", image: "a", services: ["postgres:16"] });
-    expect(c.warnings.map((w) => w.message)).toEqual([
-      "job `build`: service container `postgres:16` is not started: Cairn runs only the first docker image (the job's container); start services from a step instead",
-    ]);
+    expect(c.jobs.build.executor).toEqual({
+      kind: "docker",
+      image: "a",
+      services: [{ image: "postgres:16" }],
+    });
+    expect(c.warnings).toEqual([]);
     expect(c.jobs.build.steps).toEqual([
       { type: "checkout", path: "src" },
       {

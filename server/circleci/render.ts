@@ -39,7 +39,7 @@ function renderExecutor(e: Executor): Record<string, unknown> {
   const shell = e.shell ? { shell: e.shell } : {};
   switch (e.kind) {
     case "docker":
-      return { docker: [e.image, ...(e.services ?? [])].map((image) => ({ image })), ...shell };
+      return { docker: [{ image: e.image }, ...(e.services ?? [])], ...shell };
     case "machine":
     case "windows":
       return { machine: e.image ? { image: e.image } : true, ...shell };

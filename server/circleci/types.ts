@@ -15,14 +15,26 @@ import type { Step, When } from "../../protocol/schemas.ts";
 /** A step and its `when` are protocol shapes: the builder runs them as compiled here. */
 export type { Step, When };
 
+/** A `docker:` entry after the first, as written (`entrypoint`/`command` strings split into words). */
+export interface DockerService {
+  image: string;
+  auth?: { username: string; password: string };
+  /** Host name the job's container resolves to it. */
+  name?: string;
+  entrypoint?: string[];
+  command?: string[];
+  user?: string;
+  environment?: Record<string, string>;
+}
+
 export interface Executor {
   kind: "docker" | "machine" | "macos" | "windows" | "none";
   /** Image name as written (`cimg/node:20.1`, `ubuntu-2204:current`); mapped to an LXC template by the operator's table. */
   image?: string;
   /** The primary `docker` image's `auth:` (`$NAME` values are expanded from the job's secrets on the builder). */
   auth?: { username: string; password: string };
-  /** `docker:` images after the first: CircleCI service containers, which Cairn does not run (recorded to say so). */
-  services?: string[];
+  /** `docker:` entries after the first: service containers an LXC builder starts beside the job's. */
+  services?: DockerService[];
   /** `shell:` of the job or executor, for run steps without their own. */
   shell?: string;
 }

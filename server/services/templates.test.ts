@@ -40,4 +40,30 @@ describe("image → template table", () => {
     expect(table.imageFor({ kind: "machine", image: "ubuntu-2204:current" })).toEqual({});
     expect(table.imageFor({ kind: "machine" })).toEqual({});
   });
+
+  test("service containers go to the builder as written, their image beside its auth", () => {
+    const table = templateTable({ "cimg/*": "cairn-base" });
+    const auth = { username: "me", password: "$DOCKER_PASS" };
+    const services = [
+      { image: "postgres:16", name: "db", environment: { POSTGRES_PASSWORD: "pw" }, command: ["postgres"] },
+      { image: "redis:7", auth, user: "redis" },
+    ];
+    const sent = [
+      {
+        image: { name: "postgres:16" },
+        name: "db",
+        environment: { POSTGRES_PASSWORD: "pw" },
+        command: ["postgres"],
+      },
+      { image: { name: "redis:7", auth }, user: "redis" },
+    ];
+    expect(table.imageFor({ kind: "docker", image: "x:1", services })).toEqual({
+      image: { name: "x:1" },
+      services: sent,
+    });
+    expect(table.imageFor({ kind: "docker", image: "cimg/node:20", services })).toEqual({
+      image_mapped: "cimg/node:20",
+      services: sent,
+    });
+  });
 });

@@ -2,6 +2,8 @@
 // images name what a job expects (`cimg/node:20.1`, `ubuntu-2204:current`); a fleet host has
 // templates. CAIRN_TEMPLATES maps one to the other — JSON, first match wins, `*` a wildcard —
 // and CAIRN_DEFAULT_TEMPLATE (default `cairn-base`) takes the rest, `machine: true` included.
+
+import type { ServiceContainer } from "../../protocol/index.ts";
 import type { Executor } from "../circleci/types.ts";
 
 export interface TemplateTable {
@@ -10,7 +12,12 @@ export interface TemplateTable {
    * The image an LXC builder pulls and runs the job in (builder/images): a `docker` image no rule
    * maps, with the config's `auth:`; or the image a rule mapped to a template, for the log.
    */
-  imageFor(executor: Executor): { image?: { name: string; auth?: Executor["auth"] }; image_mapped?: string };
+  imageFor(executor: Executor): {
+    image?: { name: string; auth?: Executor["auth"] };
+    image_mapped?: string;
+    /** The `docker` entries after the first, which an LXC builder starts beside the job's container. */
+    services?: ServiceContainer[];
+  };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -35,10 +42,21 @@ export function templateTable(rules: Record<string, string>, fallback = "cairn-b
       return rule(executor.image)?.template ?? fallback;
     },
     imageFor(executor) {
+      const services = executor.services?.length
+        ? {
+            services: executor.services.map(({ image, auth, ...rest }) => ({
+              image: { name: image, ...(auth ? { auth } : {}) },
+              ...rest,
+            })),
+          }
+        : {};
       if (!executor.image) return {};
-      if (rule(executor.image)) return { image_mapped: executor.image };
+      if (rule(executor.image)) return { image_mapped: executor.image, ...services };
       if (executor.kind !== "docker") return {};
-      return { image: { name: executor.image, ...(executor.auth ? { auth: executor.auth } : {}) } };
+      return {
+        image: { name: executor.image, ...(executor.auth ? { auth: executor.auth } : {}) },
+        ...services,
+      };
     },
   };
 }

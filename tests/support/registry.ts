@@ -88,6 +88,9 @@ export interface ImageSpec {
   workdir?: string;
   /** Incompressible bytes added as /padding, to make a big image. */
   padBytes?: number;
+  /** The image config's Entrypoint and Cmd (a service container's command). */
+  entrypoint?: string[];
+  cmd?: string[];
 }
 
 const CACHE = process.env.CAIRN_TEST_CACHE ?? "/var/tmp/cairn-test-cache";
@@ -142,6 +145,8 @@ export function buildImage(spec: ImageSpec): string {
     for (const e of spec.env ?? []) config.push("--config.env", e);
     if (spec.user) config.push("--config.user", spec.user);
     if (spec.workdir) config.push("--config.workingdir", spec.workdir);
+    for (const e of spec.entrypoint ?? []) config.push("--config.entrypoint", e);
+    for (const c of spec.cmd ?? []) config.push("--config.cmd", c);
     run(config, "umoci config");
     run(["umoci", "gc", "--layout", tmpLayout], "umoci gc");
     rmSync(layout, { recursive: true, force: true });
