@@ -7,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Page } from "playwright-core";
 import { ScheduleRunner } from "../server/services/schedule-runner.ts";
+import { buildUi } from "../ui/build.ts";
+import {
+  browserTestsEnabled,
+  collectPageErrors,
+  launchBrowser,
+  screenshot,
+  type TestBrowser,
+} from "../ui/testing/browser.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
@@ -59,6 +68,8 @@ interface Schedule {
 let server: TestServer;
 let builder: BuilderProcess;
 let projectId: string;
+/** The pipelines the schedules made: by the project schedule, by the config's. */
+const made: { api?: string; config?: string } = {};
 const privateTmp = mkdtempSync(join(tmpdir(), "cairn-schedules-"));
 
 const finished = (id: string) =>
@@ -124,6 +135,7 @@ describe("schedules fire", () => {
     expect(await server.deps.schedules.tick(due)).toEqual([]);
 
     const p = await finished(fired[0].pipeline!);
+    made.api = p.id;
     expect(p.status).toBe("success");
     expect(p.trigger).toBe("schedule");
     expect(p.metadata).toMatchObject({
@@ -155,6 +167,7 @@ describe("schedules fire", () => {
     expect(await other.tick(late)).toEqual([]);
 
     const p = await finished(fired[0].pipeline!);
+    made.config = p.id;
     expect(p.status).toBe("success");
     expect(p.trigger).toBe("schedule");
     expect(p.metadata?.schedule).toMatchObject({ name: "nightly", source: "config" });
@@ -166,5 +179,67 @@ describe("schedules fire", () => {
     expect(next).toBeGreaterThan(late);
     expect(next - late).toBeLessThanOrEqual(24 * 60 * 60_000);
     expect(new Date(next).getUTCHours()).toBe(3);
+  });
+});
+
+describe.skipIf(!browserTestsEnabled())("schedules in chromium", () => {
+  let browser: TestBrowser;
+  let page: Page;
+  let errors: string[];
+
+  beforeAll(async () => {
+    await buildUi({ ifStale: true });
+    browser = await launchBrowser();
+    page = await browser.newPage({ colorScheme: "light" });
+    errors = collectPageErrors(page);
+    await page.goto(`${server.url}/login`);
+    await page.fill("#token", server.token);
+    await page.click("form.login-form button[type=submit]");
+    await page.waitForSelector("h1:has-text('Recent pipelines')");
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  test("a pipeline page says which schedule triggered it, and as whom", async () => {
+    await page.goto(`${server.url}/pipelines/${made.api}`);
+    await page.waitForSelector("dd.triggered-by");
+    expect(await page.textContent("dd.triggered-by")).toBe("schedule “every five”, as admin");
+    await page.goto(`${server.url}/pipelines/${made.config}`);
+    await page.waitForSelector("dd.triggered-by:text-is('scheduled workflow nightly')");
+  });
+
+  test("settings list the config's schedule, add a schedule and delete it", async () => {
+    await page.goto(`${server.url}/projects/${projectId}/settings#schedules`);
+    const config = page.locator("#schedules tr[data-schedule=nightly]");
+    await config.waitFor();
+    expect(await config.getAttribute("data-source")).toBe("config");
+    expect(await config.textContent()).toContain("0 3 * * *");
+    expect(await config.locator("a[href^='/pipelines/']").getAttribute("href")).toBe(
+      `/pipelines/${made.config}`,
+    );
+    expect(await config.locator("button").count()).toBe(0);
+
+    await page.fill("#schedule-name", "weekly docs");
+    await page.fill("#schedule-cron", "0 6 * * MON");
+    await page.click("form.schedule-form button[type=submit]");
+    const added = page.locator("#schedules tr[data-schedule='weekly docs']");
+    await added.waitFor();
+    expect(await added.textContent()).toContain("admin");
+    await screenshot(page, "schedules-settings");
+    const listed = await schedules();
+    expect(listed.find((s) => s.source === "api")).toMatchObject({ next_run_at: expect.any(String) });
+
+    // A bad cron is refused with the server's message beside the form.
+    await page.fill("#schedule-name", "broken");
+    await page.fill("#schedule-cron", "0 3 * *");
+    await page.click("form.schedule-form button[type=submit]");
+    await page.waitForSelector("form.schedule-form .form-status:has-text('five fields')");
+
+    await added.locator("button:has-text('Delete')").click();
+    await added.locator("button:has-text('Confirm')").click();
+    await added.waitFor({ state: "detached" });
+    expect((await schedules()).map((s) => s.source)).toEqual(["config"]);
+    expect(errors.filter((e) => !/status of (401|400)/.test(e))).toEqual([]);
   });
 });
