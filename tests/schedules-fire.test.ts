@@ -4,6 +4,7 @@
 // a config `triggers: schedule` workflow never runs for a push but fires on its branch, alone, once
 // even when two server processes tick together and even after days of missed fires.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +19,7 @@ import {
   type TestBrowser,
 } from "../ui/testing/browser.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { json, startTestServer, type TestServer } from "./support/server.ts";
 
@@ -45,7 +46,7 @@ workflows:
     triggers:
       - schedule:
           cron: "0 3 * * *"
-          filters: {branches: {only: [main]}}
+          filters: {branches: {only: [main, /feature-.*/]}}
     jobs: [soak]
 `;
 
@@ -60,6 +61,7 @@ interface Pipeline {
 interface Schedule {
   id: string;
   source: string;
+  branch: string | null;
   next_run_at: string;
   last_pipeline_id: string | null;
   last_error: string | null;
@@ -68,6 +70,7 @@ interface Schedule {
 let server: TestServer;
 let builder: BuilderProcess;
 let projectId: string;
+let repo: TestRepo;
 /** The pipelines the schedules made: by the project schedule, by the config's. */
 const made: { api?: string; config?: string } = {};
 const privateTmp = mkdtempSync(join(tmpdir(), "cairn-schedules-"));
@@ -84,7 +87,7 @@ const log = async (jobId: string) => (await server.api(`/api/v1/jobs/${jobId}/lo
 
 beforeAll(async () => {
   server = await startTestServer();
-  const repo = createRepo();
+  repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG }, "config");
   projectId = (
     await json<{ id: string }>(
@@ -179,6 +182,27 @@ describe("schedules fire", () => {
     expect(next).toBeGreaterThan(late);
     expect(next - late).toBeLessThanOrEqual(24 * 60 * 60_000);
     expect(new Date(next).getUTCHours()).toBe(3);
+  });
+});
+
+describe("config schedules follow their branch", () => {
+  test("a matching branch gets its own; when the branch is deleted, its fire says so and drops it", async () => {
+    repo.commit({ "README.md": "feature" }, "feature", "feature-x");
+    const made = await json<Pipeline>(
+      server.api(`/api/v1/projects/${projectId}/pipelines`, {
+        method: "POST",
+        json: { branch: "feature-x" },
+      }),
+    );
+    expect((await finished(made.id)).status).toBe("success");
+    const row = (await schedules()).find((s) => s.source === "config" && s.branch === "feature-x")!;
+    expect(row).toBeDefined();
+    execFileSync("git", ["-C", repo.bare, "branch", "-D", "feature-x"]);
+    const fired = await server.deps.schedules.tick(Date.parse(row.next_run_at));
+    expect(fired).toEqual([
+      { schedule: row.id, pipeline: null, error: expect.stringContaining("feature-x") },
+    ]);
+    expect((await schedules()).map((s) => s.branch)).toEqual(["main"]);
   });
 });
 

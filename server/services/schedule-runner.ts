@@ -117,6 +117,9 @@ export class ScheduleRunner {
       return { schedule: row.id, pipeline: created.id, error: null };
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      // A config schedule lives as long as its branch: a deleted branch takes it along.
+      if (row.source === "config" && err.code === "ref_not_found")
+        await db.delete(schedules).where(eq(schedules.id, row.id));
       // An invalid config still leaves its `error` pipeline: the schedule links to it.
       const kept = (err.details as { pipeline?: { id: string } } | undefined)?.pipeline?.id ?? null;
       return failed(err.message, kept);
