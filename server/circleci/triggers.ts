@@ -30,7 +30,7 @@ export function readTriggers(node: YNode, where: string, diag: Diagnostics): Wor
       if (e.key !== "cron" && e.key !== "filters")
         diag.error(e.keyPos, `${where}: schedule: unknown key \`${e.key}\` (cron, filters)`);
     const cron = get(schedule, "cron");
-    if (!cron || cron.kind !== "scalar" || typeof cron.value !== "string") {
+    if (cron?.kind !== "scalar" || typeof cron.value !== "string") {
       diag.error(
         cron?.pos ?? schedule.pos,
         `${where}: a schedule needs \`cron\`, a five-field cron string (UTC)`,
