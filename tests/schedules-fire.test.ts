@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { ScheduleRunner } from "../server/services/schedule-runner.ts";
+import { openDb } from "../server/db/client.ts";
+import { type Fired, ScheduleRunner } from "../server/services/schedule-runner.ts";
 import { buildUi } from "../ui/build.ts";
 import {
   browserTestsEnabled,
@@ -162,12 +163,18 @@ describe("schedules fire", () => {
     const config = (await schedules()).find((x) => x.source === "config")!;
     // Three days late (the server was down): it fires once, not three times.
     const late = Date.parse(config.next_run_at) + 3 * 24 * 60 * 60_000 + 17 * 60_000;
-    // A second server process on the same database: both tick at once; one fire, one pipeline.
-    const other = new ScheduleRunner(server.deps);
-    const [a, b] = await Promise.all([server.deps.schedules.tick(late), other.tick(late)]);
-    const fired = [...a, ...b];
-    expect(fired).toEqual([{ schedule: config.id, pipeline: expect.any(String), error: null }]);
-    expect(await other.tick(late)).toEqual([]);
+    // A second server process on the same database (its own connection): both tick at once; one fire.
+    const second = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+    const other = new ScheduleRunner({ ...server.deps, db: second.db });
+    let fired: Fired[];
+    try {
+      const [a, b] = await Promise.all([server.deps.schedules.tick(late), other.tick(late)]);
+      fired = [...a, ...b];
+      expect(fired).toEqual([{ schedule: config.id, pipeline: expect.any(String), error: null }]);
+      expect(await other.tick(late)).toEqual([]);
+    } finally {
+      second.close();
+    }
 
     const p = await finished(fired[0].pipeline!);
     made.config = p.id;
