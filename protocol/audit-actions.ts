@@ -30,5 +30,8 @@ export const AUDIT_ACTIONS = [
   "session.signed_in",
   "session.sign_in_failed",
   "orb.published",
+  "schedule.created",
+  "schedule.updated",
+  "schedule.deleted",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

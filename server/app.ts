@@ -26,6 +26,7 @@ import { orbRoutes } from "./routes/orbs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { projectSettingsRoutes } from "./routes/project-settings.ts";
 import { projectRoutes } from "./routes/projects.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { uiRoutes } from "./routes/ui.ts";
@@ -88,6 +89,7 @@ export function createApp(deps: AppDeps) {
   api.route("/", envVarRoutes(deps));
   api.route("/", contextRoutes(deps));
   api.route("/", orbRoutes(deps));
+  api.route("/", scheduleRoutes(deps));
   api.route("/", auditRoutes(deps));
   api.route("/", userRoutes(deps));
   api.route("/", tokenRoutes(deps));

@@ -15,6 +15,7 @@ import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
+import { ScheduleRunner } from "./services/schedule-runner.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
 import { StreamGuard } from "./services/stream-guard.ts";
@@ -107,12 +108,14 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     const privateKey = project ? deployKeyOf(keyring, project) : null;
     return project && privateKey ? { privateKey, knownHosts: project.knownHosts } : null;
   };
+  const source = createGitMirror(join(config.dataDir, "repos"), mirrorCredentials);
   deps = {
     db: init.db,
-    source: createGitMirror(join(config.dataDir, "repos"), mirrorCredentials),
+    source,
     logs,
     blobs,
     scheduler,
+    schedules: new ScheduleRunner({ db: init.db, source, templates, events, scheduler }),
     events,
     streams: new StreamGuard(init.db),
     oidc,
@@ -131,20 +134,26 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
 
 /**
  * The server's background work: expiring leases of builders that died even when no builder polls,
- * and fanning out log lines that other server processes stored. Returns the function that stops it.
+ * fanning out log lines that other server processes stored, and firing due schedules. Returns the
+ * function that stops it.
  */
-export function startBackground(deps: AppDeps, opts: { leaseSweepMs?: number } = {}): () => void {
+export function startBackground(
+  deps: AppDeps,
+  opts: { leaseSweepMs?: number; scheduleTickMs?: number } = {},
+): () => void {
   const sweeper = setInterval(
     () => deps.scheduler.expireLeases().catch((err) => console.error("lease sweep failed:", err)),
     opts.leaseSweepMs ?? 5000,
   );
   const stopWatch = startReplicaWatch(deps.logs);
   const stopGuard = deps.streams.start();
+  const stopSchedules = deps.schedules.start(opts.scheduleTickMs);
   // Logs whose archive a stopped server left undone (they read from their rows meanwhile).
   deps.logs.archiveEnded().catch((err) => console.error("archiving ended logs failed:", err));
   return () => {
     clearInterval(sweeper);
     stopWatch();
     stopGuard();
+    stopSchedules();
   };
 }

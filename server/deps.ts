@@ -10,6 +10,7 @@ import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
 import type { OidcIssuer } from "./services/oidc.ts";
 import type { TemplateTable } from "./services/pipelines.ts";
+import type { ScheduleRunner } from "./services/schedule-runner.ts";
 import type { Scheduler } from "./services/scheduler.ts";
 import type { SecretStore } from "./services/secret-store.ts";
 import type { StreamGuard } from "./services/stream-guard.ts";
@@ -22,6 +23,8 @@ export interface AppDeps {
   /** Caches, artifacts, workspaces and archived logs: the filesystem or S3 (blobs/index.ts). */
   blobs: BlobStore;
   scheduler: Scheduler;
+  /** Fires due schedules (project schedules and config `triggers`); ticked by startBackground. */
+  schedules: ScheduleRunner;
   events: EventLog;
   /** Signs jobs' OIDC identity tokens; serves discovery and the JWKS. */
   oidc: OidcIssuer;

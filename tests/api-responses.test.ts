@@ -165,6 +165,25 @@ describe("answers match the document", () => {
     expect(problems).toEqual([]);
   });
 
+  test("schedules", async () => {
+    const p = { id: ids.project };
+    const made = await call("createSchedule", p, {
+      json: { name: "nightly", timetable: { cron: "0 3 * * *" }, parameters: { x: 1 } },
+    });
+    expect(made.status).toBe(201);
+    const s = { id: ids.project, schedule: made.json.id };
+    await call("createSchedule", p, { json: { name: "nightly", timetable: { cron: "0 3 * * *" } } }); // 409
+    await call("createSchedule", p, { json: { name: "bad", timetable: { cron: "0 3" } } }); // 400
+    await call("listSchedules", p);
+    await call("getSchedule", s);
+    await call("updateSchedule", s, {
+      json: { timetable: { per_hour: 2, hours_of_day: [1], days_of_month: [1, 15] } },
+    });
+    await call("deleteSchedule", s);
+    await call("getSchedule", s); // 404
+    expect(problems).toEqual([]);
+  });
+
   test("the main operations were checked against a JSON schema", () => {
     const main = [
       "createProject",

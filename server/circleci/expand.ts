@@ -289,7 +289,9 @@ function resolver(
     "git.base_revision": (v) => v.baseRevision,
     "project.git_url": (v) => v.repoUrl,
     "project.type": (v) => (v.repoUrl?.includes("github") ? "github" : "git"),
-    trigger_source: (v) => (v.tag ? "tag" : "webhook"),
+    trigger_source: (v) => v.triggerSource ?? (v.tag ? "tag" : "webhook"),
+    "schedule.name": (v) => v.schedule?.name,
+    "schedule.id": (v) => v.schedule?.id,
   };
   return (path) => {
     if (path.startsWith("parameters.")) {

@@ -54,6 +54,12 @@ export interface WorkflowJob {
   pos: Pos;
 }
 
+export interface WorkflowSchedule {
+  cron: string;
+  branches: PatternFilter;
+  pos: Pos;
+}
+
 export interface ProcessedWorkflow {
   name: string;
   jobs: WorkflowJob[];
@@ -62,6 +68,8 @@ export interface ProcessedWorkflow {
   unless?: unknown;
   /** Has `triggers: schedule`: runs on a schedule, never for a push. */
   scheduled: boolean;
+  /** Its `triggers: - schedule:` entries. */
+  schedules?: WorkflowSchedule[];
   pos: Pos;
 }
 

@@ -18,7 +18,11 @@ export class PipelinePlanError extends Error {
 export function planWorkflows(config: ProcessedConfig, values: PipelineValues): WorkflowPlan[] {
   const plans: WorkflowPlan[] = [];
   for (const wf of config.workflows) {
-    if (wf.scheduled) continue;
+    // A config schedule runs its own workflows only; a push or trigger never runs scheduled ones.
+    if (
+      values.scheduledWorkflows ? !values.scheduledWorkflows.includes(wf.name) || !wf.scheduled : wf.scheduled
+    )
+      continue;
     const selected = new Map<string, WorkflowJob>();
     for (const j of wf.jobs) if (runs(j.filters, values)) selected.set(j.name, j);
     // A job whose requirement does not run cannot run either (CircleCI: tag filters must be on the whole chain).

@@ -13,7 +13,13 @@ export function renderProcessed(config: ProcessedConfig): string {
   const workflows: Record<string, unknown> = {};
   for (const wf of config.workflows) {
     workflows[wf.name] = {
-      ...(wf.scheduled ? { triggers: "schedule (not run by Cairn)" } : {}),
+      ...(wf.schedules
+        ? {
+            triggers: wf.schedules.map((t) => ({
+              schedule: { cron: t.cron, filters: { branches: t.branches } },
+            })),
+          }
+        : {}),
       ...(wf.when !== undefined ? { when: wf.when } : {}),
       ...(wf.unless !== undefined ? { unless: wf.unless } : {}),
       jobs: wf.jobs.map(renderWorkflowJob),

@@ -82,4 +82,13 @@ export interface PipelineValues {
   baseRevision?: string;
   /** `<< pipeline.id >>` */
   id?: string;
+  /** `<< pipeline.trigger_source >>` when not a push: `scheduled_pipeline`, `api`. */
+  triggerSource?: string;
+  /** `<< pipeline.schedule.name >>` / `.id` of a pipeline a project schedule started. */
+  schedule?: { id: string; name: string };
+  /**
+   * A config schedule firing: only these `triggers: schedule` workflows run, and no others
+   * (otherwise scheduled workflows never run).
+   */
+  scheduledWorkflows?: string[];
 }

@@ -15,6 +15,7 @@ import {
 } from "./model.ts";
 import { interpolate, type Scope, substitute } from "./template.ts";
 import { describe, get, type Pos, scalar, toPlain, type YEntry, type YMap, type YNode } from "./tree.ts";
+import { readTriggers } from "./triggers.ts";
 import { REQUIRED_STATUSES, type RequiredStatus } from "./types.ts";
 
 const MAX_MATRIX = 256;
@@ -48,18 +49,16 @@ export function expandWorkflows(node: YNode, ctx: Ctx, instantiate: Instantiate)
     for (const e of wf.entries)
       if (!WORKFLOW_KEYS.includes(e.key))
         diag.error(e.keyPos, `${where}: unknown key \`${e.key}\` (allowed: ${WORKFLOW_KEYS.join(", ")})`);
-    const scheduled = get(wf, "triggers") !== undefined;
-    if (scheduled)
-      diag.warn(
-        wf.entries.find((e) => e.key === "triggers")?.keyPos ?? wf.pos,
-        `${where} has \`triggers\` (a schedule): it never runs for a push, as on CircleCI, and Cairn does not run scheduled workflows yet`,
-      );
+    const triggers = get(wf, "triggers");
+    const scheduled = triggers !== undefined;
+    const schedules = triggers ? readTriggers(triggers, where, diag) : undefined;
     const jobs = workflowJobs(get(wf, "jobs"), wf.pos, where, ctx, instantiate);
     checkRequires(jobs, where, diag);
     const result: ProcessedWorkflow = {
       name: w.key,
       jobs: jobs.map(({ requiresAt: _, ...j }) => j),
       scheduled,
+      ...(schedules ? { schedules } : {}),
       pos: w.keyPos,
     };
     const scope: Scope = { templated: ctx.v21, pipeline: ctx.pipeline, work: ctx.work };

@@ -462,6 +462,45 @@ export const orbVersions = sqliteTable(
   (t) => [uniqueIndex("orb_versions_ref").on(t.namespace, t.name, t.version)],
 );
 
+/**
+ * A schedule the server fires itself (services/schedules.ts): a project schedule made through the API
+ * (`source: api`, triggered as its actor), or one `triggers: schedule` of a config workflow on one
+ * branch (`source: config`, kept in step with that branch's config each time a pipeline reads it).
+ * A process fires it by moving `next_run_at` on with a conditional UPDATE, so one fire is one pipeline.
+ */
+export const schedules = sqliteTable(
+  "schedules",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id),
+    source: text("source", { enum: ["api", "config"] }).notNull(),
+    name: text("name").notNull(),
+    description: text("description").notNull().default(""),
+    /** Five-field cron, UTC: given, or made from the timetable. */
+    cron: text("cron").notNull(),
+    /** The CircleCI-style timetable as given (JSON); null when a cron string was given. */
+    timetable: text("timetable"),
+    branch: text("branch"),
+    tag: text("tag"),
+    /** Pipeline parameters, JSON. */
+    parameters: text("parameters").notNull().default("{}"),
+    /** The user a project schedule triggers as; null for config schedules. */
+    actorId: text("actor_id"),
+    /** The config workflow a `source: config` schedule runs. */
+    workflow: text("workflow"),
+    nextRunAt: integer("next_run_at").notNull(),
+    lastRunAt: integer("last_run_at"),
+    lastPipelineId: text("last_pipeline_id"),
+    /** Why the last fire made no pipeline (a missing branch, an invalid config); null when it did. */
+    lastError: text("last_error"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [index("schedules_project").on(t.projectId), index("schedules_due").on(t.nextRunAt)],
+);
+
 /** One stored file of a job (`store_artifacts`): its path as shown, its size, its blob. */
 export const artifacts = sqliteTable(
   "artifacts",

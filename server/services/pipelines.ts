@@ -2,13 +2,14 @@
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
 import { declaredOrbRefs, parseConfig, planPipeline } from "../circleci/index.ts";
-import type { ConfigError, JobSpec } from "../circleci/types.ts";
+import type { ConfigError, JobSpec, PipelineValues } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
 import { FileTooLarge, type SourcePort } from "../source/git-mirror.ts";
 import { newId } from "./ids.ts";
 import { resolveOrbs } from "./orbs.ts";
+import { syncConfigSchedules } from "./schedules.ts";
 import type { TemplateTable } from "./templates.ts";
 
 /** `.cairn/config.yml` wins over `.circleci/config.yml`. */
@@ -25,8 +26,12 @@ export interface TriggerInput {
   tag?: string;
   parameters?: Record<string, string | number | boolean>;
   trigger?: string;
-  /** Stored with the pipeline as JSON (webhook delivery, pull request). */
+  /** Stored with the pipeline as JSON (webhook delivery, pull request, schedule). */
   metadata?: Record<string, unknown>;
+  /** Pipeline values a schedule sets (see schedule-runner.ts). */
+  triggerSource?: PipelineValues["triggerSource"];
+  schedule?: PipelineValues["schedule"];
+  scheduledWorkflows?: PipelineValues["scheduledWorkflows"];
 }
 
 export async function createPipeline(
@@ -97,12 +102,17 @@ export async function createPipeline(
   const resolvedOrbs = parsed.config.orbs;
   // A webhook names the branch its sha was pushed to.
   const branch = ref.branch ?? input.branch ?? null;
+  if (branch && !input.tag)
+    await syncConfigSchedules(deps.db, project.id, branch, parsed.config.workflows, Date.now());
   const plans = planPipeline(parsed.config, {
     branch: branch ?? undefined,
     tag: input.tag,
     revision: sha,
     parameters: input.parameters ?? {},
     repoUrl: project.repoUrl,
+    triggerSource: input.triggerSource,
+    schedule: input.schedule,
+    scheduledWorkflows: input.scheduledWorkflows,
   });
   if (plans.length === 0 || plans.every((w) => w.jobs.length === 0)) {
     throw new Unprocessable(

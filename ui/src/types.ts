@@ -48,6 +48,8 @@ export interface Pipeline {
   sha: string;
   status: string;
   trigger: string;
+  /** What triggered it: the webhook delivery, the pull request, the schedule and its actor. */
+  metadata?: Record<string, unknown> | null;
   config_path: string;
   /** Published orbs as resolved at trigger time, by alias. */
   orbs?: Record<string, string>;
@@ -218,4 +220,20 @@ export interface ApiToken {
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;
+}
+
+export interface Schedule {
+  id: string;
+  name: string;
+  description: string;
+  source: "api" | "config";
+  cron: string;
+  branch: string | null;
+  tag: string | null;
+  workflow: string | null;
+  actor: { id: string; login: string | null } | null;
+  next_run_at: string | null;
+  last_run_at: string | null;
+  last_pipeline_id: string | null;
+  last_error: string | null;
 }

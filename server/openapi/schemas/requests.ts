@@ -53,6 +53,40 @@ export const PipelineTrigger = z.object({
   parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 
+/** CircleCI's timetable (snake_case), or a five-field cron string; services/schedules.ts checks the values. */
+export const Timetable = z
+  .strictObject({
+    cron: text(200).optional().describe("five-field cron, UTC (alone)"),
+    per_hour: z.number().int().optional().describe("fires per hour, 1-60, evenly spaced from minute 0"),
+    hours_of_day: z.array(z.number().int()).max(24).optional().describe("hours 0-23, UTC"),
+    days_of_week: z.array(z.string()).max(7).optional().describe("MON … SUN"),
+    days_of_month: z
+      .array(z.number().int())
+      .max(31)
+      .optional()
+      .describe("1-31 (a day matching either list fires)"),
+    months: z.array(z.string()).max(12).optional().describe("JAN … DEC; all when absent"),
+  })
+  .describe("`{cron}` or `{per_hour, hours_of_day, days_of_week and/or days_of_month, months}`");
+
+const ScheduleFields = {
+  name: text(100).describe("unique in the project"),
+  description: z.string().max(1000).optional(),
+  timetable: Timetable,
+  branch: text(255).optional().describe("default: the project's default branch"),
+  tag: text(255).optional().describe("instead of a branch"),
+  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+};
+export const ScheduleCreate = z.strictObject(ScheduleFields);
+export const SchedulePatch = z.strictObject({
+  name: ScheduleFields.name.optional(),
+  description: ScheduleFields.description,
+  timetable: Timetable.optional(),
+  branch: ScheduleFields.branch,
+  tag: ScheduleFields.tag,
+  parameters: ScheduleFields.parameters,
+});
+
 export const JobRerun = z.object({ ssh: z.boolean().optional().describe("keep the container up for SSH") });
 export const WorkflowRerun = z.object({
   from_failed: z.boolean().optional().describe("only the jobs that did not succeed"),

@@ -257,6 +257,30 @@ export const OrbVersion = z.object({
   created_at: time(),
 });
 
+export const Schedule = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  source: z.enum(["api", "config"]).describe("made through the API, or a config workflow's `triggers:`"),
+  timetable: anyObject.describe("as given: `{cron}` or CircleCI's timetable"),
+  cron: z.string().describe("the five-field cron it fires on, UTC"),
+  branch: nstr,
+  tag: nstr,
+  parameters: anyObject,
+  workflow: nstr.describe("the config workflow a `source: config` schedule runs"),
+  actor: z
+    .object({ id: z.string(), login: nstr })
+    .nullable()
+    .describe("the user its pipelines are triggered as (null: config schedules)"),
+  next_run_at: ntime(),
+  last_run_at: ntime(),
+  last_pipeline_id: nstr,
+  last_error: nstr.describe("why the last fire made no pipeline"),
+  created_at: ntime(),
+  updated_at: ntime(),
+});
+
 export const Builder = z.object({
   id: z.string(),
   name: z.string(),
@@ -391,6 +415,7 @@ export const Pages = {
   Contexts: pageOf(Context),
   ContextRestrictions: pageOf(ContextRestriction),
   Orbs: pageOf(Orb),
+  Schedules: pageOf(Schedule),
   Builders: pageOf(Builder),
   AuditEvents: pageOf(AuditEvent),
   Users: pageOf(User),

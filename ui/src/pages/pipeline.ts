@@ -6,6 +6,7 @@ import { ago, duration } from "../format.ts";
 import type { Params } from "../router.ts";
 import type { JobSummary, Pipeline, Project } from "../types.ts";
 import { liveIndicator } from "./dashboard.ts";
+import { triggerLabel } from "./schedules.ts";
 import { workflowActions } from "./workflow-actions.ts";
 
 /** Columns of jobs: a job sits one column right of the deepest job it requires. */
@@ -136,6 +137,8 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
         h("dd", null, p.branch ?? p.tag ?? "—"),
         h("dt", null, "Commit"),
         h("dd", null, h("code", { title: p.sha }, shortSha(p.sha))),
+        h("dt", null, "Trigger"),
+        h("dd.triggered-by", null, triggerLabel(p)),
         h("dt", null, "Created"),
         h("dd", null, h("time", { datetime: p.created_at, "data-ago": "" }, ago(p.created_at))),
         h("dt", null, "Duration"),

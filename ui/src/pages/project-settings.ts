@@ -18,6 +18,7 @@ import type { Params } from "../router.ts";
 import type { Member, Page, ProjectDetail } from "../types.ts";
 import { contextsSection } from "./contexts.ts";
 import { membersSection } from "./members.ts";
+import { schedulesSection } from "./schedules.ts";
 import { secretVars } from "./secret-vars.ts";
 
 const ROLES: Member["role"][] = ["read", "write", "admin"];
@@ -43,6 +44,8 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
     const [project, role] = await Promise.all([api<ProjectDetail>(`/projects/${id}`), projectRole(id)]);
     // A token's sign-in is capped by its scopes, whatever the role.
     const isAdmin = role === "admin" && sessionScope() === "admin";
+    // Schedules trigger pipelines: write access is enough, as for triggering.
+    const canSchedule = (role === "write" || role === "admin") && sessionScope() !== "read";
     const orgAdmin = currentSession()?.user.role === "admin" && sessionScope() === "admin";
     setTitle("Settings", project.name);
     replace(
@@ -63,6 +66,7 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
         [
           ["general", "General"],
           ["members", "Members"],
+          ["schedules", "Schedules"],
           ["envvars", "Environment variables"],
           ["contexts", "Contexts"],
           ["deploy-key", "Deploy key"],
@@ -83,6 +87,7 @@ export function projectSettingsPage(root: HTMLElement, { id }: Params): void {
         { "data-can-edit": String(isAdmin) },
         generalSection(project, isAdmin),
         membersSection(id, isAdmin),
+        schedulesSection(id, project.default_branch, canSchedule),
         section(
           "envvars",
           "Environment variables",
