@@ -194,7 +194,6 @@ export async function startBuildbot(jobs: Jobs): Promise<Contender> {
     const env = { ...process.env, PYTHONPATH: pylib, PYTHONDONTWRITEBYTECODE: "1" };
     mustRun("buildbot", ["create-master", "--quiet", masterDir], env);
     writeFileSync(join(masterDir, "master.cfg"), masterCfg(jobs, wwwPort, pbPort));
-    mustRun("buildbot", ["checkconfig", masterDir], env);
     master = daemon("buildbot", ["start", "--nodaemon", masterDir], env);
     const base = `http://127.0.0.1:${wwwPort}`;
     const get = async <T>(path: string): Promise<T> => {

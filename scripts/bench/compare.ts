@@ -161,7 +161,12 @@ if (opts.json) {
       systems: Object.fromEntries(
         contenders.map((c) => [
           c.name.toLowerCase(),
-          { describe: c.describe, runs: runs.get(c.name), idle: idle.get(c.name) },
+          {
+            describe: c.describe,
+            pids: { server: c.serverPid, agent: c.agentPid },
+            runs: runs.get(c.name),
+            idle: idle.get(c.name),
+          },
         ]),
       ),
       table: rows.map(({ measure, cairn, buildbot, ratio }) => ({
