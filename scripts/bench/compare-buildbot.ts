@@ -174,7 +174,11 @@ class DataSocket {
   }
 }
 
-export async function startBuildbot(jobs: Jobs): Promise<Contender> {
+/** `track` gets the stop function before anything starts, so an interrupted start is cleaned up too. */
+export async function startBuildbot(
+  jobs: Jobs,
+  track: (stop: () => Promise<void>) => void,
+): Promise<Contender> {
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-buildbot-"));
   const masterDir = join(dir, "master");
   const workerDir = join(dir, "worker");
@@ -188,6 +192,7 @@ export async function startBuildbot(jobs: Jobs): Promise<Contender> {
     await master?.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   };
+  track(stop);
   try {
     standInWww(pylib);
     const [wwwPort, pbPort] = [await freePort(), await freePort()];
@@ -260,13 +265,16 @@ export async function startBuildbot(jobs: Jobs): Promise<Contender> {
         const onAppend = (key: string) => {
           const logid = /^logs\/(\d+)\/append$/.exec(key)?.[1];
           if (!logid || first) return;
-          get<{ logchunks: { content: string }[] }>(`logs/${logid}/contents`).then((c) => {
-            const lines = c.logchunks.flatMap((ch) => ch.content.split("\n"));
-            if (!first && lines.includes(`o${MARKER}`)) {
-              first = now();
-              resolveFirst();
-            }
-          });
+          get<{ logchunks: { content: string }[] }>(`logs/${logid}/contents`).then(
+            (c) => {
+              const lines = c.logchunks.flatMap((ch) => ch.content.split("\n"));
+              if (!first && lines.includes(`o${MARKER}`)) {
+                first = now();
+                resolveFirst();
+              }
+            },
+            () => {},
+          ); // a failed fetch: the next append fetches again
         };
         if (watchFirstLine) {
           ws.listeners.add(onAppend);

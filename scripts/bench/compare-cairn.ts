@@ -57,7 +57,8 @@ class EventFollower {
   }
 }
 
-export async function startCairn(jobs: Jobs): Promise<Contender> {
+/** `track` gets the stop function before anything starts, so an interrupted start is cleaned up too. */
+export async function startCairn(jobs: Jobs, track: (stop: () => Promise<void>) => void): Promise<Contender> {
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-compare-"));
   const sandboxes = join(dir, "sandboxes");
   mkdirSync(sandboxes);
@@ -72,6 +73,7 @@ export async function startCairn(jobs: Jobs): Promise<Contender> {
     for (const r of repos) rmSync(r, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   };
+  track(stop);
   try {
     server = await startServerProcess(join(dir, "data"));
     const { url, token } = server;

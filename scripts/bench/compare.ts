@@ -63,7 +63,9 @@ const commit = (() => {
 })();
 
 const contenders: Contender[] = [];
-const stopAll = () => Promise.all(contenders.map((c) => c.stop().catch(() => {})));
+const stops: (() => Promise<void>)[] = [];
+const track = (stop: () => Promise<void>) => stops.push(stop);
+const stopAll = () => Promise.all(stops.map((stop) => stop().catch(() => {})));
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => {
     say(`${sig}: stopping both systems`);
@@ -78,8 +80,8 @@ const idle = new Map<string, { server_mb: number; agent_mb: number }>();
 let failed = 0;
 try {
   say(`bench:compare at ${commit}, load average ${loadBefore}; starting Cairn and Buildbot on 127.0.0.1`);
-  contenders.push(await startCairn(jobs));
-  contenders.push(await startBuildbot(jobs));
+  contenders.push(await startCairn(jobs, track));
+  contenders.push(await startBuildbot(jobs, track));
   for (const c of contenders) {
     say(`  ${c.name}: ${c.describe}`);
     runs.set(c.name, { big: [], trivial: [], running: [] });
