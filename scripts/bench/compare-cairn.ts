@@ -1,12 +1,20 @@
 // Cairn's side of `bench:compare`: the real server in its own process (`bun server/cli.ts serve`, a
 // temp data dir, loopback) and a real builder daemon with the process driver (no container: the job's
-// shell runs on this machine, as Buildbot's worker runs it). Each job is its own project; a trigger is
+// shell runs on this machine, as Buildbot's worker runs it), or with `--lxc` the LXC driver. Each job is its own project; a trigger is
 // `POST /api/v1/projects/:id/pipelines`, the end of a job is its `job.finished` on `/api/v1/events`
 // (the live builds list, followed from before the trigger, as Buildbot's WebSocket is), and the first
 // line is the job's log over SSE, opened once the trigger has answered with the job's id.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import {
+  destroyContainers,
+  ensureBaseTemplate,
+  lxcMissingReason,
+  TEMPLATE,
+  testLxcPath,
+} from "../../tests/harness/lxc.ts";
+import { sshdMissingReason, startSshd, type TestSshd } from "../../tests/harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "../../tests/support/builder-process.ts";
 import { createRepo } from "../../tests/support/git.ts";
 import { type ServerProcess, startServerProcess } from "../../tests/support/server-process.ts";
@@ -57,8 +65,16 @@ class EventFollower {
   }
 }
 
-/** `track` gets the stop function before anything starts, so an interrupted start is cleaned up too. */
-export async function startCairn(jobs: Jobs, track: (stop: () => Promise<void>) => void): Promise<Contender> {
+/**
+ * `track` gets the stop function before anything starts, so an interrupted start is cleaned up too.
+ * With `lxc`, the builder drives LXC through the test harness's sshd: a fresh container per job, in
+ * a private lxcpath of this process (removed at the end, or swept as a dead run's if killed).
+ */
+export async function startCairn(
+  jobs: Jobs,
+  track: (stop: () => Promise<void>) => void,
+  opts: { lxc?: boolean } = {},
+): Promise<Contender> {
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-compare-"));
   const sandboxes = join(dir, "sandboxes");
   mkdirSync(sandboxes);
@@ -66,10 +82,18 @@ export async function startCairn(jobs: Jobs, track: (stop: () => Promise<void>) 
   let server: ServerProcess | undefined;
   let builder: BuilderProcess | undefined;
   let events: EventFollower | undefined;
+  let sshd: TestSshd | undefined;
+  let lxcPath: string | undefined;
   const stop = async () => {
     events?.close();
     await builder?.stop().catch(() => {});
     await server?.stop().catch(() => {});
+    if (lxcPath) {
+      await destroyContainers({ lxcPath }).catch(() => {});
+      await destroyContainers({ lxcPath, names: [TEMPLATE] }).catch(() => {});
+      rmSync(dirname(lxcPath), { recursive: true, force: true });
+    }
+    await sshd?.stop().catch(() => {});
     for (const r of repos) rmSync(r, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   };
@@ -93,10 +117,18 @@ export async function startCairn(jobs: Jobs, track: (stop: () => Promise<void>) 
       repo.commit({ ".circleci/config.yml": config(name, jobs[name]) });
       projects[name] = (await api("/api/v1/projects", { name: `compare-${name}`, repo_url: repo.bare })).id;
     }
+    if (opts.lxc) {
+      const missing = (await lxcMissingReason()) ?? sshdMissingReason();
+      if (missing) throw new Error(`--lxc: ${missing}`);
+      lxcPath = testLxcPath();
+      await ensureBaseTemplate({ lxcPath });
+      sshd = await startSshd();
+    }
     builder = await startBuilder({
       server: url,
       adminToken: token,
       name: "compare",
+      sshd,
       env: { TMPDIR: sandboxes },
     });
     events = new EventFollower(url, token);
@@ -125,7 +157,9 @@ export async function startCairn(jobs: Jobs, track: (stop: () => Promise<void>) 
 
     return {
       name: "Cairn",
-      describe: "cairn-server (bun, own process) + cairn-builder --driver process (no container)",
+      describe: opts.lxc
+        ? "cairn-server (bun, own process) + cairn-builder --driver lxc (a fresh container per job)"
+        : "cairn-server (bun, own process) + cairn-builder --driver process (no container)",
       serverPid,
       agentPid,
       async run(job, { watchFirstLine }): Promise<JobRun> {

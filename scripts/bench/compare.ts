@@ -1,11 +1,11 @@
-// `bun run bench:compare [--rounds 3] [--seq 6000000] [--hold 8] [--settle 5] [--json]`
+// `bun run bench:compare [--rounds 3] [--seq 6000000] [--hold 8] [--settle 5] [--lxc] [--json]`
 // Cairn and Buildbot side by side on the same jobs, on this machine, on loopback: (a) `seq 1 N`
 // (47 MB of output at the default N): job wall time, peak RSS of the server/master and of the
 // builder/worker, and the server's idle RSS after the rounds; (b) a trivial job (`echo`): trigger
 // answered, first line at a viewer, finished; (c) a job that prints a line and keeps running for
 // `--hold` s: first line at a viewer. Runs are interleaved (Cairn, Buildbot, Cairn, …) and the ratios
 // are within this run. Needs Debian's `buildbot` and `buildbot-worker`; says how to install them if
-// not. Cairn runs with the process driver (no container). See docs/perf.md.
+// not. Cairn runs with the process driver (no container), or `--lxc` the LXC driver. See docs/perf.md.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -18,7 +18,7 @@ const USAGE =
   "usage: bun run bench:compare [--rounds N=3] [--seq N=6000000] [--hold S=8] [--settle S=5] [--json]";
 
 function parseArgs(argv: string[]) {
-  const o = { rounds: 3, seq: 6_000_000, hold: 8, settle: 5, json: false };
+  const o = { rounds: 3, seq: 6_000_000, hold: 8, settle: 5, json: false, lxc: false };
   const numeric: Record<string, "rounds" | "seq" | "hold" | "settle"> = {
     "--rounds": "rounds",
     "--seq": "seq",
@@ -28,6 +28,7 @@ function parseArgs(argv: string[]) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") o.json = true;
+    else if (a === "--lxc") o.lxc = true;
     else if (numeric[a]) {
       const v = Number(argv[++i]);
       if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive whole number\n${USAGE}`);
@@ -80,7 +81,7 @@ const idle = new Map<string, { server_mb: number; agent_mb: number }>();
 let failed = 0;
 try {
   say(`bench:compare at ${commit}, load average ${loadBefore}; starting Cairn and Buildbot on 127.0.0.1`);
-  contenders.push(await startCairn(jobs, track));
+  contenders.push(await startCairn(jobs, track, { lxc: opts.lxc }));
   contenders.push(await startBuildbot(jobs, track));
   for (const c of contenders) {
     say(`  ${c.name}: ${c.describe}`);
@@ -191,7 +192,9 @@ if (opts.json) {
   }
   say(
     `\nmedian (min–max) of ${opts.rounds} round(s), interleaved; ${cpus().length} CPUs, load average ${loadBefore} before, ${loadAfter} after.\n` +
-      "Cairn: process driver, no container (the job's shell runs on this machine, as Buildbot's worker runs it).\n" +
+      (opts.lxc
+        ? "Cairn: LXC driver, a fresh container per job (Buildbot's worker runs the job's shell on this machine).\n"
+        : "Cairn: process driver, no container (the job's shell runs on this machine, as Buildbot's worker runs it).\n") +
       "Buildbot's worker sends output after 64 KiB or 5 s (its defaults): that is its first-line time, not polling.",
   );
 }
