@@ -129,6 +129,19 @@ export async function checkout(
       }
       return r.code;
     }
+    // A fork's pull request (branch `pull/N`, as CircleCI names it) lives in the base repository only
+    // under refs/pull/N/head, which a clone does not fetch. No such ref: the checkout of the sha decides.
+    const pull = /^pull\/(\d+)$/.exec(payload.checkout.branch ?? "");
+    if (pull) {
+      await git([
+        "-C",
+        dir,
+        "fetch",
+        "--quiet",
+        "origin",
+        `+refs/pull/${pull[1]}/head:refs/remotes/origin/pull/${pull[1]}`,
+      ]);
+    }
     r = await git(["-C", dir, "checkout", "--quiet", "--detach", sha]);
     if (r.code !== 0) return r.code;
     if (payload.checkout.branch) {

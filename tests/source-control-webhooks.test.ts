@@ -359,15 +359,20 @@ describe("what gets built", () => {
     expect(bad.status).toBe(401);
   });
 
-  test("a pull request from a fork is not built", async () => {
+  test("a pull request from a fork is built as pull/N and marked from_fork", async () => {
     const payload = pullRequestPayload("opened", "feature/login", featureSha);
     payload.pull_request.head.repo.full_name = "mallory/Hello-World";
+    payload.pull_request.head.repo.fork = true;
     const res = await deliver(server.url, projectId, secret, {
       event: "pull_request",
       body: JSON.stringify(payload),
     });
-    expect(res.status).toBe(202);
-    expect(((await res.json()) as { reason: string }).reason).toContain("fork");
+    expect(res.status).toBe(201);
+    const { pipeline } = (await res.json()) as { pipeline: { id: string } };
+    const p = (await (await server.api(`/api/v1/pipelines/${pipeline.id}`)).json()) as PipelineJson & {
+      from_fork: boolean;
+    };
+    expect(p).toMatchObject({ branch: "pull/2", sha: featureSha, trigger: "pull_request", from_fork: true });
   });
 
   test("a tag push builds the tag's workflow; the generic hook builds branches and tags too", async () => {

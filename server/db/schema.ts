@@ -99,6 +99,8 @@ export const projects = sqliteTable(
     deployKeyPrivate: sealed("deploy_key_private"),
     /** The key's id at the forge when it was added there (to remove it again). */
     deployKeyForgeId: text("deploy_key_forge_id"),
+    /** CircleCI's "Pass secrets to builds from forked pull requests": off, a fork's code gets none. */
+    passSecretsToForks: integer("pass_secrets_to_forks", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [uniqueIndex("projects_name").on(t.name)],
 );
@@ -155,6 +157,8 @@ export const pipelines = sqliteTable(
     configErrors: text("config_errors"),
     /** Published orbs the config declared, as resolved at trigger time: JSON {alias: "ns/name@X.Y.Z"}. */
     orbs: text("orbs"),
+    /** Built from a fork's pull request: its jobs get no secrets, contexts or deploy key unless the project passes them. */
+    fromFork: integer("from_fork", { mode: "boolean" }).notNull().default(false),
     createdAt: integer("created_at").notNull().default(now),
     finishedAt: integer("finished_at"),
   },
@@ -216,6 +220,8 @@ export const jobs = sqliteTable(
     sliceTotal: integer("slice_total").notNull().default(1),
     /** Set when the builder ran the job without a sandbox (process driver). */
     unsandboxed: integer("unsandboxed", { mode: "boolean" }),
+    /** A fork's job, as granted: its project's secrets `withheld` or `passed` (by project setting); null: no fork. */
+    forkSecrets: text("fork_secrets", { enum: ["withheld", "passed"] }),
     /** Raw log bytes acknowledged (persisted) so far. */
     logBytes: integer("log_bytes").notNull().default(0),
     /** Log lines persisted so far. */

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { decideGeneric, decideGithub, parseRef, skipRequested } from "./events.ts";
+import { decideGeneric, decideGithub, parseRef, pullRequestEnvironment, skipRequested } from "./events.ts";
 
 const CORPUS = join(import.meta.dir, "../../../shared/corpus/github-webhooks");
 const load = (file: string) => JSON.parse(readFileSync(join(CORPUS, file), "utf8"));
@@ -39,6 +39,60 @@ describe("GitHub events from the corpus", () => {
         head_repo: "Codertocat/Hello-World",
       });
     }
+  });
+  test("a fork's pull_request builds its head sha as CircleCI names it: branch pull/N, marked fork", () => {
+    const p = load("pull_request-opened.payload.json");
+    p.pull_request.head.repo.full_name = "mallory/Hello-World";
+    p.pull_request.head.repo.fork = true;
+    p.pull_request.user.login = "mallory";
+    const d = decideGithub("pull_request", p);
+    expect(d).toMatchObject({
+      kind: "build",
+      sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+      branch: "pull/2",
+      pull_request: {
+        number: 2,
+        head_ref: "changes",
+        head_repo: "mallory/Hello-World",
+        fork: true,
+        user: "mallory",
+      },
+    });
+    // A deleted fork leaves head.repo null: still someone else's code.
+    p.pull_request.head.repo = null;
+    expect(decideGithub("pull_request", p)).toMatchObject({ branch: "pull/2", pull_request: { fork: true } });
+    // The corpus PR (head and base in one repository) is no fork, whatever `head.repo.fork` says.
+    const same = load("pull_request-opened.payload.json");
+    same.pull_request.head.repo.fork = true;
+    expect(decideGithub("pull_request", same)).toMatchObject({
+      branch: "changes",
+      pull_request: { fork: false },
+    });
+  });
+  test("CIRCLE_PR_REPONAME and CIRCLE_PR_USERNAME are set for forks only", () => {
+    const pr = {
+      number: 3,
+      url: "u",
+      head_ref: "x",
+      head_repo: "mallory/app",
+      base_ref: "main",
+      base_repo: "acme/app",
+      title: null,
+    };
+    expect(
+      pullRequestEnvironment(JSON.stringify({ pull_request: { ...pr, fork: true, user: "mal" } })),
+    ).toEqual({
+      CIRCLE_PR_NUMBER: "3",
+      CIRCLE_PULL_REQUEST: "u",
+      CIRCLE_PULL_REQUESTS: "u",
+      CAIRN_PR_BASE_BRANCH: "main",
+      CIRCLE_PR_REPONAME: "app",
+      CIRCLE_PR_USERNAME: "mal",
+    });
+    expect(
+      pullRequestEnvironment(JSON.stringify({ pull_request: { ...pr, fork: false } })),
+    ).not.toHaveProperty("CIRCLE_PR_USERNAME");
+    expect(pullRequestEnvironment(null)).toEqual({});
   });
   test("pull_request closed, create and delete are not built", () => {
     expect(decideGithub("pull_request", load("pull_request-closed.payload.json"))).toEqual({

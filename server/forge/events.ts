@@ -10,6 +10,18 @@ export interface PullRequestInfo {
   base_ref: string;
   base_repo: string | null;
   title: string | null;
+  /** Its head is in another repository (a fork, or a deleted one): someone else's code. */
+  fork?: boolean;
+  /** Who opened it (CIRCLE_PR_USERNAME on fork builds). */
+  user?: string | null;
+}
+
+/**
+ * A pull request whose head is not in the base repository. GitHub's `head.repo` is null when the
+ * fork was deleted; `head.repo.fork` alone is no test (a fork's PR into itself has it too).
+ */
+export function isFork(head: { full_name?: string } | null | undefined, baseRepo: string | null): boolean {
+  return !head?.full_name || head.full_name !== baseRepo;
 }
 
 export type HookDecision =
@@ -82,18 +94,24 @@ export function decideGithub(event: string, payload: unknown): HookDecision {
       if (!pr || !sha || !SHA.test(sha) || !headRef)
         return { kind: "ignore", reason: "the pull request has no head sha or ref" };
       const number = typeof pr.number === "number" ? pr.number : typeof p.number === "number" ? p.number : 0;
+      const headRepo = obj(head?.repo);
+      const baseRepo = s(obj(base?.repo)?.full_name) ?? null;
+      const fork = isFork({ full_name: s(headRepo?.full_name) }, baseRepo);
       return {
         kind: "build",
         sha: sha.toLowerCase(),
-        branch: headRef,
+        // As CircleCI names a fork's PR: its head branch is in another repository, not this one.
+        branch: fork ? `pull/${number}` : headRef,
         pull_request: {
           number,
           url: s(pr.html_url) ?? null,
           head_ref: headRef,
-          head_repo: s(obj(head?.repo)?.full_name) ?? null,
+          head_repo: s(headRepo?.full_name) ?? null,
           base_ref: s(base?.ref) ?? "",
-          base_repo: s(obj(base?.repo)?.full_name) ?? null,
+          base_repo: baseRepo,
           title: s(pr.title) ?? null,
+          fork,
+          user: s(obj(pr.user)?.login) ?? null,
         },
       };
     }
@@ -109,7 +127,10 @@ export function decideGeneric(payload: unknown): HookDecision {
   return refPush(s(p.ref), s(p.after) ?? s(p.sha), p.deleted === true, s(p.message));
 }
 
-/** CircleCI's pull request variables for a pipeline's stored metadata (none for other pipelines). */
+/**
+ * CircleCI's pull request variables for a pipeline's stored metadata (none for other pipelines).
+ * CIRCLE_PR_REPONAME and CIRCLE_PR_USERNAME exist only on fork builds, as CircleCI sets them.
+ */
 export function pullRequestEnvironment(metadata: string | null): Record<string, string> {
   const pr = metadata ? (JSON.parse(metadata) as { pull_request?: PullRequestInfo }).pull_request : undefined;
   if (!pr) return {};
@@ -118,5 +139,11 @@ export function pullRequestEnvironment(metadata: string | null): Record<string, 
     CIRCLE_PULL_REQUEST: pr.url ?? "",
     CIRCLE_PULL_REQUESTS: pr.url ?? "",
     CAIRN_PR_BASE_BRANCH: pr.base_ref,
+    ...(pr.fork
+      ? {
+          CIRCLE_PR_REPONAME: pr.head_repo?.split("/")[1] ?? "",
+          CIRCLE_PR_USERNAME: pr.user ?? pr.head_repo?.split("/")[0] ?? "",
+        }
+      : {}),
   };
 }

@@ -34,6 +34,8 @@ export const presentPipeline = (p: PipelineRow, wfs: WorkflowRow[], js: JobRow[]
   sha: p.sha,
   status: p.status,
   trigger: p.trigger,
+  /** Built from a fork's pull request: its jobs get the project's secrets only if the project passes them. */
+  from_fork: p.fromFork,
   /** What triggered it: the webhook delivery, and the pull request for PR builds. */
   metadata: p.metadata ? (JSON.parse(p.metadata) as Record<string, unknown>) : null,
   config_path: p.configPath,
@@ -67,6 +69,8 @@ export const presentJob = (j: JobRow, ss: StepRow[]) => ({
   builder_id: j.builderId,
   /** True when the builder ran it with the process driver: no container isolated it. */
   unsandboxed: j.unsandboxed,
+  /** A fork's job, as granted: the project's secrets `withheld`, or `passed` by project setting; null: no fork. */
+  fork_secrets: j.forkSecrets,
   failure_reason: j.failureReason,
   log_lines: j.logLines,
   created_at: iso(j.createdAt),

@@ -28,6 +28,7 @@ export const presentSourceControl = (p: Project, base: string) => ({
   webhook_url: webhookUrls(base, p.id).github,
   generic_webhook_url: webhookUrls(base, p.id).generic,
   webhook_secret_set: p.webhookSecret !== null,
+  pass_secrets_to_forks: p.passSecretsToForks,
   forge: forgeSettingsOf(p) ? { ...forgeSettingsOf(p), token_set: p.forgeToken !== null } : null,
   known_hosts: p.knownHosts,
   deploy_key: p.deployKeyPublic

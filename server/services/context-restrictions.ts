@@ -13,6 +13,8 @@ import { newId } from "./ids.ts";
 import { ExpressionError, evaluate, parseExpression, type Values } from "./restriction-expression.ts";
 
 export type Restriction = typeof contextRestrictions.$inferSelect;
+/** A job's pipeline values, and whether its code came from a fork (which no restricted context trusts). */
+export type JobValues = Values & { fromFork?: boolean };
 export const RESTRICTION_TYPES = ["project", "expression"] as const;
 
 /** A job names a context its project or pipeline may not use: it fails before it starts. */
@@ -36,7 +38,7 @@ export async function checkContextUse(
   db: Db,
   used: { id: string; name: string }[],
   projectId: string,
-  values: Values,
+  values: JobValues,
 ): Promise<void> {
   const rows = await restrictionsOf(
     db,
@@ -44,6 +46,9 @@ export async function checkContextUse(
   );
   for (const ctx of used) {
     const mine = rows.filter((r) => r.contextId === ctx.id);
+    // A restriction says who may use it; the author of a fork's code is none of them.
+    if (values.fromFork && mine.length > 0)
+      throw new ContextRestrictedError(ctx.name, "it is restricted, and this job runs a fork's pull request");
     const allowed = mine.filter((r) => r.restrictionType === "project").map((r) => r.restrictionValue);
     if (allowed.length > 0 && !allowed.includes(projectId))
       throw new ContextRestrictedError(ctx.name, "it is restricted to other projects");
@@ -61,14 +66,14 @@ export async function checkContextUse(
 }
 
 /** The branch and tag of a job's pipeline, for expression restrictions. */
-export async function jobValues(db: Db, jobId: string): Promise<Values> {
+export async function jobValues(db: Db, jobId: string): Promise<JobValues> {
   const row = await db
-    .select({ branch: pipelines.branch, tag: pipelines.tag })
+    .select({ branch: pipelines.branch, tag: pipelines.tag, fromFork: pipelines.fromFork })
     .from(jobs)
     .innerJoin(pipelines, eq(pipelines.id, jobs.pipelineId))
     .where(eq(jobs.id, jobId))
     .get();
-  return { branch: row?.branch ?? null, tag: row?.tag ?? null };
+  return { branch: row?.branch ?? null, tag: row?.tag ?? null, fromFork: row?.fromFork ?? false };
 }
 
 /** May the user read the context's variable names and restrictions? */

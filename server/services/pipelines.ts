@@ -32,6 +32,8 @@ export interface TriggerInput {
   triggerSource?: PipelineValues["triggerSource"];
   schedule?: PipelineValues["schedule"];
   scheduledWorkflows?: PipelineValues["scheduledWorkflows"];
+  /** A fork's pull request: marked, and its config may not install schedules. */
+  fromFork?: boolean;
 }
 
 export async function createPipeline(
@@ -102,7 +104,7 @@ export async function createPipeline(
   const resolvedOrbs = parsed.config.orbs;
   // A webhook names the branch its sha was pushed to.
   const branch = ref.branch ?? input.branch ?? null;
-  if (branch && !input.tag)
+  if (branch && !input.tag && !input.fromFork)
     await syncConfigSchedules(deps.db, project.id, branch, parsed.config.workflows, Date.now());
   const plans = planPipeline(parsed.config, {
     branch: branch ?? undefined,
@@ -137,6 +139,7 @@ export async function createPipeline(
       sha,
       trigger: input.trigger ?? "api",
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+      fromFork: input.fromFork ?? false,
       configPath,
       ...(Object.keys(resolvedOrbs).length > 0 ? { orbs: JSON.stringify(resolvedOrbs) } : {}),
     });
@@ -243,6 +246,7 @@ async function createErrorPipeline(
       sha: at.sha,
       trigger: input.trigger ?? "api",
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+      fromFork: input.fromFork ?? false,
       configPath: at.configPath,
       status: "error",
       configErrors: JSON.stringify(at.errors),

@@ -116,6 +116,7 @@ export interface ProjectSettingsChange {
   known_hosts?: unknown;
   max_concurrent_jobs?: number | null;
   forge?: unknown;
+  pass_secrets_to_forks?: boolean;
 }
 
 /** Checks and applies a settings change; the forge token is sealed and named in the audit log only as changed. */
@@ -143,6 +144,7 @@ export async function updateSettings(
   }
   if (body.known_hosts !== undefined) set.knownHosts = validateKnownHosts(body.known_hosts);
   if (body.max_concurrent_jobs !== undefined) set.maxConcurrentJobs = body.max_concurrent_jobs;
+  if (body.pass_secrets_to_forks !== undefined) set.passSecretsToForks = body.pass_secrets_to_forks;
   if (body.forge !== undefined) {
     if (body.forge === null) {
       set.forge = null;
@@ -164,6 +166,10 @@ export async function updateSettings(
       details: {
         fields: Object.keys(body),
         ...("forge" in body ? { forge_token_changed: "forgeToken" in set } : {}),
+        // Who gave (or took back) forks' builds this project's secrets, in so many words.
+        ...(body.pass_secrets_to_forks !== undefined
+          ? { pass_secrets_to_forks: body.pass_secrets_to_forks }
+          : {}),
       },
     });
   });

@@ -10,9 +10,8 @@ import { contextEnvVars, contexts, jobs, projectEnvVars } from "../db/schema.ts"
 import { openFrom, SEALED_COLUMNS, sealIn } from "../db/sealed-columns.ts";
 import { type Keyring, SecretsError, secretHint } from "../secrets/index.ts";
 import type { DbOrTx } from "./audit.ts";
-import { checkContextUse } from "./context-restrictions.ts";
+import { checkContextUse, type JobValues } from "./context-restrictions.ts";
 import { newId } from "./ids.ts";
-import type { Values } from "./restriction-expression.ts";
 
 export type SecretScope = { kind: "project"; id: string } | { kind: "context"; id: string };
 
@@ -122,7 +121,7 @@ export class SecretStore {
     projectId: string,
     contextNames: readonly string[],
     /** The job's pipeline values: a context's restrictions are checked against them (null: not checked). */
-    values: Values | null = null,
+    values: JobValues | null = null,
   ): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
     const scopes: SecretScope[] = [{ kind: "project", id: projectId }];

@@ -4,7 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { createRepo } from "../../tests/support/git.ts";
+import { pipelines } from "../db/schema.ts";
 import { createGitMirror } from "../source/git-mirror.ts";
 import { EventLog } from "./events.ts";
 import { triggerPipeline } from "./pipeline-requests.ts";
@@ -110,24 +112,34 @@ describe("a signed delivery", () => {
       status: "ignored",
       reason: "the project is not followed",
     });
-    expect(
-      await receiveDelivery(
-        deps,
-        project,
-        delivery({
-          sha,
-          pull_request: {
-            number: 7,
-            url: null,
-            head_ref: "feature",
-            head_repo: "fork/p",
-            base_ref: "main",
-            base_repo: "acme/p",
-            title: null,
-          },
-        }),
-      ),
-    ).toMatchObject({ status: "ignored" });
     expect(await created()).toHaveLength(1);
+  });
+
+  test("a fork's pull request is built and marked from_fork, even when its info does not say fork", async () => {
+    const { db, project, deps, sha } = await setup();
+    const pr = {
+      number: 7,
+      url: null,
+      head_ref: "feature",
+      head_repo: "fork/p",
+      base_ref: "main",
+      base_repo: "acme/p",
+      title: null,
+    };
+    const made = await receiveDelivery(deps, project, delivery({ sha, branch: "pull/7", pull_request: pr }));
+    expect(made.status).toBe("created");
+    const id = (made as { pipeline: { id: string } }).pipeline.id;
+    const row = await db.query.pipelines.findFirst({ where: eq(pipelines.id, id) });
+    expect(row).toMatchObject({ fromFork: true, branch: "pull/7", trigger: "pull_request" });
+    expect(JSON.parse(row!.metadata!).pull_request).toMatchObject({ fork: true });
+    const same = await receiveDelivery(
+      deps,
+      project,
+      delivery({ sha, pull_request: { ...pr, head_repo: "acme/p" } }),
+    );
+    const sameRow = await db.query.pipelines.findFirst({
+      where: eq(pipelines.id, (same as { pipeline: { id: string } }).pipeline.id),
+    });
+    expect(sameRow?.fromFork).toBe(false);
   });
 });

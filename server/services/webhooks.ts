@@ -6,7 +6,7 @@ import type { Db } from "../db/client.ts";
 import { webhookDeliveries } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
 import { branchMatches } from "../forge/branch-filters.ts";
-import { type HookDecision, skipRequested } from "../forge/events.ts";
+import { type HookDecision, isFork, skipRequested } from "../forge/events.ts";
 import { forgeConnection } from "../forge/project-forge.ts";
 import { reportConfigError } from "../forge/status-reporter.ts";
 import type { Keyring } from "../secrets/index.ts";
@@ -56,12 +56,9 @@ export async function receiveDelivery(
   if (skipRequested(decision.message))
     return { status: "skipped", reason: "the head commit asks to skip CI ([ci skip] / [skip ci])" };
   const pr = decision.pull_request;
-  // A fork's pull request runs someone else's code: never with this project's secrets and deploy key.
-  if (pr?.head_repo && pr.base_repo && pr.head_repo !== pr.base_repo) {
-    return ignored(
-      `pull request #${pr.number} comes from the fork ${pr.head_repo}: fork pull requests are not built`,
-    );
-  }
+  // A fork's pull request runs someone else's code: built, but its jobs get none of this project's
+  // secrets, contexts or deploy key unless the project passes them (scheduler/payloads.ts).
+  const fromFork = pr ? isFork({ full_name: pr.head_repo ?? undefined }, pr.base_repo) : false;
   const filters = JSON.parse(project.branchFilters) as string[];
   if (decision.branch && !branchMatches(filters, decision.branch)) {
     return ignored(`branch ${decision.branch} matches none of the project's branch filters`);
@@ -86,7 +83,13 @@ export async function receiveDelivery(
       branch: decision.branch,
       tag: decision.tag,
       trigger: pr ? "pull_request" : "webhook",
-      metadata: { source: d.source, event: d.event, delivery: d.id, ...(pr ? { pull_request: pr } : {}) },
+      metadata: {
+        source: d.source,
+        event: d.event,
+        delivery: d.id,
+        ...(pr ? { pull_request: { ...pr, fork: fromFork } } : {}),
+      },
+      fromFork,
     });
   } catch (err) {
     // The config runs nothing for this ref: an answer, not a failure (the delivery stays recorded).

@@ -48,6 +48,8 @@ export interface Pipeline {
   sha: string;
   status: string;
   trigger: string;
+  /** Built from a fork's pull request. */
+  from_fork?: boolean;
   /** What triggered it: the webhook delivery, the pull request, the schedule and its actor. */
   metadata?: Record<string, unknown> | null;
   config_path: string;
@@ -86,6 +88,8 @@ export interface Job {
   template: string;
   builder_id: string | null;
   unsandboxed: boolean | null;
+  /** A fork's job, as granted: the project's secrets withheld, or passed by project setting. */
+  fork_secrets: "withheld" | "passed" | null;
   failure_reason: string | null;
   log_lines: number;
   created_at: string;
@@ -141,6 +145,7 @@ export interface ProjectDetail extends Project {
   forge: Record<string, unknown> | null;
   known_hosts: string | null;
   deploy_key: { public_key: string; fingerprint: string } | null;
+  pass_secrets_to_forks: boolean;
 }
 
 /** A write-only variable as listed: its name and a masked hint, never the value. */

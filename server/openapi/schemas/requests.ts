@@ -42,6 +42,12 @@ export const ProjectPatch = z.strictObject({
     .nullable()
     .optional(),
   max_concurrent_jobs: z.number().int().min(1).max(10_000).nullable().optional().describe("null: no limit"),
+  pass_secrets_to_forks: z
+    .boolean()
+    .optional()
+    .describe(
+      "give builds of forks' pull requests the project's secrets, contexts and deploy key (default false)",
+    ),
 });
 
 export const PipelineTrigger = z.object({

@@ -32,6 +32,7 @@ const SourceControl = {
     .nullable(),
   known_hosts: nstr,
   deploy_key: z.object({ public_key: z.string(), fingerprint: nstr }).nullable(),
+  pass_secrets_to_forks: z.boolean().describe("builds of forks' pull requests get the project's secrets"),
 };
 
 export const ProjectDetail = Project.extend(SourceControl);
@@ -115,6 +116,7 @@ export const Pipeline = z.object({
   sha: z.string(),
   status: z.string().describe("queued, running, success, failed, canceled, or error (the config cannot run)"),
   trigger: z.string().describe("api, webhook, …"),
+  from_fork: z.boolean().describe("built from a fork's pull request"),
   metadata: anyObject.nullable().describe("what triggered it: the webhook delivery, the pull request"),
   config_path: nstr,
   orbs: z
@@ -155,6 +157,10 @@ export const Job = z.object({
   template: nstr,
   builder_id: nstr,
   unsandboxed: z.boolean().nullable(),
+  fork_secrets: z
+    .enum(["withheld", "passed"])
+    .nullable()
+    .describe("a fork's job, as granted: the project's secrets withheld, or passed by project setting"),
   failure_reason: nstr,
   log_lines: z.number().int(),
   created_at: time(),

@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { checkoutKeyContext, type TestTimings } from "../../../protocol/index.ts";
-import { jobs } from "../../db/schema.ts";
+import { jobs, pipelines, projects } from "../../db/schema.ts";
 import { openSealedSecrets, SecretsError } from "../../secrets/index.ts";
 import { templateTable } from "../templates.ts";
 import { JobPayloads } from "./payloads.ts";
@@ -84,4 +84,70 @@ test("test timings go only to a parallel job or one whose step calls the split h
   expect((await payloads.build(wf.job("many"), "l", b.id)).test_timings).toEqual(timings);
   expect((await payloads.build(wf.job("split"), "l", b.id)).test_timings).toEqual(timings);
   expect((await payloads.build(wf.job("one"), "l", b.id)).template).toBe("cairn-base");
+});
+
+test("a fork's pull request gets no secrets, contexts, OIDC or deploy key, and clones over the public URL", async () => {
+  fx = await schedulerFixture();
+  const wf = await fx.workflow([{ name: "test", contexts: ["prod"] }]);
+  const b = await fx.builder();
+  await fx.db
+    .update(projects)
+    .set({ repoUrl: "git@github.com:acme/app.git" })
+    .where(eq(projects.id, wf.projectId));
+  await fx.db
+    .update(pipelines)
+    .set({
+      fromFork: true,
+      branch: "pull/7",
+      metadata: JSON.stringify({
+        pull_request: {
+          number: 7,
+          url: "https://github.com/acme/app/pull/7",
+          head_ref: "patch-1",
+          head_repo: "mallory/app",
+          base_ref: "main",
+          base_repo: "acme/app",
+          title: null,
+          fork: true,
+          user: "mallory",
+        },
+      }),
+    })
+    .where(eq(pipelines.id, wf.pipelineId));
+  const asked: unknown[] = [];
+  const payloads = new JobPayloads({
+    db: fx.db,
+    jobSecrets: async (...args) => {
+      asked.push(args);
+      return { TOKEN: "s3cr3t-value", CIRCLE_OIDC_TOKEN: "jwt" };
+    },
+    checkoutKey: async () => "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----\n",
+  });
+  const id = wf.job("test");
+  const p = await payloads.build(id, "lease", b.id);
+  expect(asked).toEqual([]);
+  expect(p.secrets).toBeUndefined();
+  expect(p.checkout).toEqual({
+    repo_url: "https://github.com/acme/app.git",
+    sha: "a".repeat(40),
+    branch: "pull/7",
+    tag: null,
+  });
+  expect(p.environment).toMatchObject({
+    CIRCLE_BRANCH: "pull/7",
+    CIRCLE_PR_NUMBER: "7",
+    CIRCLE_PR_REPONAME: "app",
+    CIRCLE_PR_USERNAME: "mallory",
+    CIRCLE_PULL_REQUEST: "https://github.com/acme/app/pull/7",
+    CAIRN_FORK_SECRETS: "withheld",
+  });
+
+  // The project's opt-in passes them, as for any other job.
+  await fx.db.update(projects).set({ passSecretsToForks: true }).where(eq(projects.id, wf.projectId));
+  const passed = await payloads.build(id, "lease", b.id);
+  expect(asked).toEqual([[wf.projectId, ["prod"], id]]);
+  expect(openSealedSecrets(passed.secrets!, b.secretKey, id)).toMatchObject({ TOKEN: "s3cr3t-value" });
+  expect(passed.checkout.repo_url).toBe("git@github.com:acme/app.git");
+  expect(passed.checkout.deploy_key).toBeDefined();
+  expect(passed.environment.CAIRN_FORK_SECRETS).toBe("passed");
 });

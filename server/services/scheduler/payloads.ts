@@ -1,7 +1,8 @@
 // A leased job's payload for its builder: the steps, the environment CircleCI jobs expect, the
 // checkout (with the project's deploy key), the image or template, earlier test timings, and the
 // job's secrets — sealed to that builder's own NaCl key and bound to the job, so only it opens
-// them, only for this job.
+// them, only for this job. A fork's pull request gets neither secrets nor deploy key unless its
+// project passes them (fork-builds.ts).
 import { eq } from "drizzle-orm";
 import { checkoutKeyContext, type JobPayload, type TestTimings } from "../../../protocol/index.ts";
 import type { JobSpec } from "../../circleci/types.ts";
@@ -10,6 +11,7 @@ import { builders, jobs, pipelines, projects } from "../../db/schema.ts";
 import { pullRequestEnvironment } from "../../forge/events.ts";
 import { SecretsError, sealForBuilder } from "../../secrets/index.ts";
 import type { TemplateTable } from "../templates.ts";
+import { forkSecrets, publicCheckoutUrl } from "./fork-builds.ts";
 
 type ProjectRow = typeof projects.$inferSelect;
 
@@ -48,6 +50,10 @@ export class JobPayloads {
     const pipeline = (await db.query.pipelines.findFirst({ where: eq(pipelines.id, job.pipelineId) }))!;
     const project = (await db.query.projects.findFirst({ where: eq(projects.id, job.projectId) }))!;
     const spec = JSON.parse(job.spec) as JobSpec;
+    const fork = forkSecrets(pipeline, project);
+    const withheld = fork === "withheld";
+    // Recorded as granted, so the job page tells what this job ran with even if the setting changes later.
+    if (fork) await db.update(jobs).set({ forkSecrets: fork }).where(eq(jobs.id, jobId));
     return {
       lease_id: leaseId,
       resource_class: spec.resourceClass ?? "medium",
@@ -56,11 +62,11 @@ export class JobPayloads {
       project: { id: project.id, name: project.name },
       pipeline: { id: pipeline.id, number: pipeline.number },
       checkout: {
-        repo_url: project.repoUrl,
+        repo_url: withheld ? publicCheckoutUrl(project.repoUrl) : project.repoUrl,
         sha: pipeline.sha,
         branch: pipeline.branch,
         tag: pipeline.tag,
-        ...(await this.sealedCheckout(job.id, project, builderId)),
+        ...(withheld ? {} : await this.sealedCheckout(job.id, project, builderId)),
       },
       template: job.template,
       ...this.ports.templates?.imageFor(spec.executor),
@@ -84,9 +90,13 @@ export class JobPayloads {
         CAIRN_JOB_ID: job.id,
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
         ...pullRequestEnvironment(pipeline.metadata),
+        ...(fork ? { CAIRN_FORK_SECRETS: fork } : {}),
       },
       steps: spec.steps,
-      secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
+      // Withheld: no env vars, no contexts, no OIDC tokens — nothing is even opened for this job.
+      secrets: withheld
+        ? undefined
+        : await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
       // Only where a split may want them: a parallel job, or a step that calls the split helper.
       test_timings:
         job.sliceTotal > 1 || spec.steps.some((s) => s.type === "run" && /tests\s+split/.test(s.command))

@@ -82,6 +82,15 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
           h("strong", null, "Unsandboxed: "),
           "this job ran with the process driver, not in an LXC container. Nothing isolated its steps from the builder host.",
         ),
+      job.fork_secrets &&
+        h(
+          "p.notice.fork-secrets",
+          null,
+          h("strong", null, "Built from a fork: "),
+          job.fork_secrets === "withheld"
+            ? "secrets withheld. This job ran without the project's environment variables, contexts, OIDC tokens and deploy key."
+            : "secrets passed, by project setting (Pass secrets to builds from forked pull requests).",
+        ),
       job.failure_reason && h("p.error", null, `Failure: ${job.failure_reason}`),
       h(
         "dl.facts",

@@ -166,6 +166,13 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
     disabled: !canEdit,
     "aria-describedby": "max-concurrent-help",
   });
+  const forks = h("input#pass-secrets-to-forks", {
+    name: "pass_secrets_to_forks",
+    type: "checkbox",
+    disabled: !canEdit,
+    "aria-describedby": "pass-secrets-help",
+  });
+  forks.checked = project.pass_secrets_to_forks;
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
     "form.stack.settings-form",
@@ -188,6 +195,14 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
     h("label", { for: "max-concurrent" }, "Max concurrent jobs"),
     concurrency,
     h("p#max-concurrent-help.muted.help", null, "Empty for no limit."),
+    h("label", { for: "pass-secrets-to-forks" }, forks, " Pass secrets to builds from forked pull requests"),
+    h(
+      "p#pass-secrets-help.muted.help",
+      null,
+      "Off (the default), a fork's pull request builds without the project's environment variables, contexts, ",
+      "OIDC tokens or deploy key. On, anyone who opens a pull request can read them: turn it on only if every ",
+      "secret is safe to give away.",
+    ),
     canEdit && h("div", null, h("button.primary", { type: "submit" }, "Save settings")),
     status,
   );
@@ -202,6 +217,7 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
           .map((l) => l.trim())
           .filter(Boolean),
         max_concurrent_jobs: n === "" ? null : Number(n),
+        pass_secrets_to_forks: forks.checked,
       },
     });
     filters.value = r.branch_filters.join("\n");
