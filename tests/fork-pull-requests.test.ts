@@ -6,6 +6,8 @@
 // they do, masked; a restricted context is refused to a fork either way it could be asked for.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
+import { buildUi } from "../ui/build.ts";
+import { browserTestsEnabled, collectPageErrors, launchBrowser, screenshot } from "../ui/testing/browser.ts";
 import { MASK } from "../wasm/index.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { deliver, type Payload, pullRequestPayload } from "./support/forge.ts";
@@ -56,6 +58,8 @@ let builder: BuilderProcess;
 let projectId: string;
 let secret: string;
 let forkSha: string;
+/** The `show` jobs of the two tests: secrets withheld, then passed. */
+const shown: { withheld?: string; passed?: string } = {};
 
 const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
   const res = await server.api(path, init);
@@ -146,6 +150,7 @@ describe("a fork's pull request", () => {
       reason: null,
     });
     expect(show.fork_secrets).toBe("withheld");
+    shown.withheld = show.id;
     expect(log).toContain("the fork's tree 31c9");
     expect(log).toContain("API_KEY is not set");
     expect(log).toContain("OPEN_TOKEN is not set");
@@ -181,6 +186,7 @@ describe("a fork's pull request", () => {
     const log = await logOf(show.id);
     expect({ status: show.status, log }).toMatchObject({ status: "success" });
     expect(show.fork_secrets).toBe("passed");
+    shown.passed = show.id;
     expect(log).toContain(`API_KEY is set: ${MASK}`);
     expect(log).toContain(`OPEN_TOKEN is set: ${MASK}`);
     expect(log).toContain("OIDC token is set");
@@ -190,6 +196,40 @@ describe("a fork's pull request", () => {
     for (const value of [API_KEY, OPEN_TOKEN, PROD_TOKEN]) {
       expect(log).not.toContain(value);
       expect(await logOf(deploy.id)).not.toContain(value);
+    }
+  }, 120_000);
+});
+
+describe.skipIf(!browserTestsEnabled())("in chromium", () => {
+  test("the job page says a fork's job ran without the secrets, or with them by project setting; the settings page has the switch", async () => {
+    expect(shown.withheld && shown.passed).toBeTruthy();
+    await buildUi({ ifStale: true });
+    const browser = await launchBrowser();
+    try {
+      const session = await browser.context.request.post(`${server.url}/api/v1/session`, {
+        data: { token: server.token },
+      });
+      expect(session.status()).toBe(201);
+      const page = await browser.newPage({ colorScheme: "light" });
+      const errors = collectPageErrors(page);
+      await page.goto(`${server.url}/jobs/${shown.withheld}`);
+      const note = await page.waitForSelector(".fork-secrets");
+      expect(await note.textContent()).toContain("Built from a fork: secrets withheld");
+      await screenshot(page, "job-fork-withheld");
+      await page.goto(`${server.url}/jobs/${shown.passed}`);
+      expect(await (await page.waitForSelector(".fork-secrets")).textContent()).toContain(
+        "Built from a fork: secrets passed, by project setting",
+      );
+      await page.goto(`${server.url}/projects/${projectId}/settings`);
+      const box = await page.waitForSelector("#pass-secrets-to-forks");
+      expect(await box.isChecked()).toBe(true);
+      await box.uncheck();
+      await page.click("form[aria-label='General settings'] button[type=submit]");
+      await page.waitForSelector("form[aria-label='General settings'] p.ok");
+      expect((await api(`/api/v1/projects/${projectId}`)).body.pass_secrets_to_forks).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
     }
   }, 120_000);
 });
