@@ -172,7 +172,8 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
     disabled: !canEdit,
     "aria-describedby": "pass-secrets-help",
   });
-  forks.checked = project.pass_secrets_to_forks;
+  let passing = project.pass_secrets_to_forks;
+  forks.checked = passing;
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
     "form.stack.settings-form",
@@ -217,10 +218,12 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
           .map((l) => l.trim())
           .filter(Boolean),
         max_concurrent_jobs: n === "" ? null : Number(n),
-        pass_secrets_to_forks: forks.checked,
+        // Sent only when switched, so the audit log names it only then.
+        ...(forks.checked !== passing ? { pass_secrets_to_forks: forks.checked } : {}),
       },
     });
     filters.value = r.branch_filters.join("\n");
+    passing = r.pass_secrets_to_forks;
     status.replaceChildren(h("p.ok", null, "Saved."));
   });
 
