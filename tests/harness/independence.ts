@@ -7,11 +7,13 @@
 // Prints one line per file and run, then a summary; exits non-zero when anything failed.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const QUIET = "/work/QUIET";
+/** Where the output of each failing run goes. */
+const OUT = join(ROOT, "test-output", "independence");
 
 interface Run {
   pass: number;
@@ -38,7 +40,17 @@ function bunTest(file: string, extra: string[]): Run {
     if (m[1] === "fail") failed.push(m[2]);
   }
   const count = (what: string) => Number(new RegExp(`^ *(\\d+) ${what}$`, "m").exec(out)?.[1] ?? 0);
-  return { pass: count("pass"), fail: count("fail"), names, failed, code: r.status ?? 128 };
+  const result = { pass: count("pass"), fail: count("fail"), names, failed, code: r.status ?? 128 };
+  if (result.code !== 0 || result.fail > 0) {
+    mkdirSync(OUT, { recursive: true });
+    const log = join(
+      OUT,
+      `${file.replace(/[^\w.-]+/g, "_")}${extra.join("_").replace(/[^\w.-]+/g, "_")}.log`.slice(0, 200),
+    );
+    writeFileSync(log, out);
+    console.log(`     output: ${log}`);
+  }
+  return result;
 }
 
 const heavy = (file: string) =>

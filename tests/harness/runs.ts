@@ -11,7 +11,7 @@
 
 import { spawnSync } from "node:child_process";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /** Where test runs keep their lxcpaths and ledgers: `<root>/<pid of the test process>/`. Tests only. */
 export const TEST_LXC_ROOT = "/var/lib/cairn-test-runs";
@@ -109,14 +109,11 @@ function processTable(): { parent: Map<number, number>; mark: Map<number, string
   return { parent, mark };
 }
 
-/** Kills the processes marked with a dead run's dir (in `dead`), and their descendants. */
-function killOrphans(dead: Set<string>): number[] {
-  const { parent, mark } = processTable();
+/** `pids` and every descendant of theirs, never this process or its ancestors. */
+function withDescendants(pids: Iterable<number>, parent: Map<number, number>): Set<number> {
   const mine = new Set<number>();
   for (let p: number | undefined = process.pid; p && !mine.has(p); p = parent.get(p)) mine.add(p);
-  const doomed = new Set(
-    [...mark].filter(([pid, dir]) => dead.has(dir) && !mine.has(pid)).map(([pid]) => pid),
-  );
+  const doomed = new Set([...pids].filter((pid) => !mine.has(pid)));
   // Descendants too: an sshd's sessions (lxc-attach) do not inherit its environment.
   for (let grew = true; grew; ) {
     grew = false;
@@ -126,13 +123,37 @@ function killOrphans(dead: Set<string>): number[] {
         grew = true;
       }
   }
-  for (const pid of doomed) {
+  return doomed;
+}
+
+function killAll(pids: Iterable<number>): void {
+  for (const pid of pids) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
       // Already gone.
     }
   }
+}
+
+/** Kills a process a test started and everything it started in turn (a benchmark and its servers). */
+export function killTree(pid: number): void {
+  killAll(withDescendants([pid], processTable().parent));
+}
+
+/**
+ * Kills the processes marked with the run dir of a run under `root` whose process is gone (whether
+ * or not that dir was ever made), and their descendants.
+ */
+function killOrphans(root: string): number[] {
+  const { parent, mark } = processTable();
+  const orphans = [...mark]
+    .filter(
+      ([, dir]) => dirname(dir) === root && /^\d+$/.test(basename(dir)) && !alive(Number(basename(dir))),
+    )
+    .map(([pid]) => pid);
+  const doomed = withDescendants(orphans, parent);
+  killAll(doomed);
   return [...doomed];
 }
 
@@ -164,12 +185,11 @@ function removeMade(m: Made): void {
  * the dir. Live runs (this one, other checkouts, CI) are never touched. Says what it removed.
  */
 export function sweepDeadRuns(root = TEST_LXC_ROOT): string[] {
-  if (!existsSync(root)) return [];
+  const removed: string[] = killOrphans(root).map((pid) => `process ${pid}`);
+  if (!existsSync(root)) return removed;
   const dead = readdirSync(root)
     .filter((run) => /^\d+$/.test(run) && !alive(Number(run)))
     .map((run) => join(root, run));
-  if (!dead.length) return [];
-  const removed: string[] = killOrphans(new Set(dead)).map((pid) => `process ${pid}`);
   for (const dir of dead) {
     for (const m of readLedger(dir).reverse()) {
       removeMade(m);
