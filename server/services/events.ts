@@ -8,6 +8,8 @@ import { events } from "../db/schema.ts";
 export type EventType =
   | "pipeline.created"
   | "pipeline.finished"
+  /** A setup pipeline was continued: its new workflows exist. */
+  | "pipeline.continued"
   | "workflow.finished"
   | "job.started"
   | "job.finished";
