@@ -85,7 +85,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     leaseTtlMs: config.leaseTtlMs,
     sshWindowSeconds: config.sshWindowSeconds,
     templates,
-    publicUrl: publicUrl ?? `http://${config.host}:${config.port}`,
+    publicUrl: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
     // A context's restrictions are checked here: a job that may not use one fails before it starts.
     // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
     jobSecrets: async (projectId, contexts, jobId) =>

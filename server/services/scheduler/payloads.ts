@@ -28,8 +28,8 @@ export interface JobPayloadPorts {
   ) => Promise<Record<string, string>>;
   /** A project's deploy key (OpenSSH private key) for the checkout. Absent or null: none. */
   checkoutKey?: (project: ProjectRow) => Promise<string | null>;
-  /** Where jobs reach this server (CAIRN_PUBLIC_URL): setup jobs get the continuation URL from it. */
-  publicUrl?: string;
+  /** Where jobs reach this server (CAIRN_PUBLIC_URL), read per job: setup jobs get the continuation URL from it. */
+  publicUrl?: () => string;
   /** The project's earlier test timings for a job name (for `cairn tests split`). Absent: payloads carry none. */
   testTimings?: (projectId: string, jobName: string, pipelineId: string) => Promise<TestTimings | undefined>;
 }
@@ -87,7 +87,7 @@ export class JobPayloads {
         CAIRN_JOB_ID: job.id,
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
         ...pullRequestEnvironment(pipeline.metadata),
-        ...(spec.setup && this.ports.publicUrl ? continuationEnvironment(this.ports.publicUrl) : {}),
+        ...(spec.setup && this.ports.publicUrl ? continuationEnvironment(this.ports.publicUrl()) : {}),
       },
       steps: spec.steps,
       secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
