@@ -9,6 +9,7 @@ import nacl from "tweetnacl";
 import { ServerClient } from "../builder/client.ts";
 import { type JobPayload, openSealedSecrets } from "../protocol/index.ts";
 import { continuationKeys } from "../server/db/schema.ts";
+import { PipelineContinued } from "../server/openapi/schemas/responses.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -186,7 +187,8 @@ describe("a setup pipeline continued through the API", () => {
       parameters: { target: "docs" },
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { pipeline: { id: string; number: number }; jobs: { name: string }[] };
+    // The answer is what the OpenAPI document says it is.
+    const body = PipelineContinued.parse(await res.json());
     expect(body.pipeline).toEqual({ id: pipeline.id, number: pipeline.number });
     expect(body.jobs.map((j) => j.name)).toEqual(["build"]);
     const view = await pipelineView(pipeline.id);
