@@ -170,6 +170,19 @@ describe("a setup pipeline continued through the API", () => {
     expect(view.config_errors[0].file).toBe("continuation");
   });
 
+  test("a continuation's orbs are resolved from the registry: one it lacks is named", async () => {
+    const withOrb = CONTINUATION.replace(
+      "parameters:",
+      "orbs:\n  node: circleci/node@5.0.0\nparameters:",
+    ).replace("      - run: echo building", "      - node/install-packages\n      - run: echo building");
+    const res = await continueWith({ "continuation-key": setup.key, configuration: withOrb });
+    expect(res.status).toBe(400);
+    const error = await errorOf(res);
+    expect(error.code).toBe("config_invalid");
+    expect(error.message).toContain("circleci/node");
+    expect(error.message).toContain("cairn orb");
+  });
+
   test("a parameter the continuation does not declare is 400", async () => {
     const res = await continueWith({
       "continuation-key": setup.key,
