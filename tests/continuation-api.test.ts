@@ -2,7 +2,8 @@
 // speaking the real protocol: a `setup: true` pipeline's job gets CIRCLE_CONTINUATION_KEY sealed to
 // its builder (only the key's hash is stored); POST /api/v2/pipeline/continue with that key plans the
 // continuation into the same pipeline, once, with its declared parameters. A wrong key, an invalid
-// config, a second use and a key whose setup job has ended are refused.
+// config, a second use and a key whose setup job has ended are refused. The forge (a fake GitHub, a
+// real HTTP server) gets a pending status for each workflow the continuation adds, then its result.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import nacl from "tweetnacl";
@@ -10,6 +11,7 @@ import { ServerClient } from "../builder/client.ts";
 import { type JobPayload, openSealedSecrets } from "../protocol/index.ts";
 import { continuationKeys } from "../server/db/schema.ts";
 import { PipelineContinued } from "../server/openapi/schemas/responses.ts";
+import { type FakeGithub, type RecordedRequest, startFakeGithub } from "./support/forge.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -45,6 +47,12 @@ const keys = nacl.box.keyPair();
 let server: TestServer;
 let projectId: string;
 let builder: ServerClient;
+let github: FakeGithub;
+let sha: string;
+const statusesOf = (r: RecordedRequest[], context: string) =>
+  r
+    .filter((x) => x.path.endsWith(`/statuses/${sha}`) && (x.body as { context: string }).context === context)
+    .map((x) => (x.body as { state: string }).state);
 
 interface PipelineView {
   id: string;
@@ -89,16 +97,26 @@ async function lease(): Promise<{ payload: JobPayload; key?: string }> {
 }
 
 beforeAll(async () => {
+  github = startFakeGithub();
   server = await startTestServer();
   // Where jobs reach it, known once it listens.
   server.deps.publicUrl = server.url;
   const repo = createRepo();
-  repo.commit({ ".circleci/config.yml": SETUP });
+  sha = repo.commit({ ".circleci/config.yml": SETUP });
   projectId = (
     (await (
       await server.api("/api/v1/projects", { method: "POST", json: { name: "dynamic", repo_url: repo.bare } })
     ).json()) as { id: string }
   ).id;
+  const forge = {
+    kind: "github",
+    api_url: `${github.url}/api/v3/`,
+    repo: "acme/dynamic",
+    token: "ghp_fake0123456789",
+  };
+  expect(
+    (await server.api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { forge } })).status,
+  ).toBe(200);
   const { token } = (await (
     await server.api("/api/v1/builders/registration-tokens", { method: "POST" })
   ).json()) as { token: string };
@@ -113,6 +131,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   await server.stop();
+  github.stop();
 });
 
 describe("a setup pipeline continued through the API", () => {
@@ -207,6 +226,7 @@ describe("a setup pipeline continued through the API", () => {
     const view = await pipelineView(pipeline.id);
     expect(view.workflows.map((w) => w.name)).toEqual(["setup", "continued"]);
     expect(view.config_errors).toEqual([]);
+    await github.waitFor((r) => statusesOf(r, "cairn/continued").includes("pending"));
 
     const again = await continueWith({ "continuation-key": setup.key, configuration: CONTINUATION });
     expect(again.status).toBe(409);
@@ -227,6 +247,8 @@ describe("a setup pipeline continued through the API", () => {
     for (let i = 0; i < 100 && (await pipelineView(pipeline.id)).status !== "success"; i++)
       await Bun.sleep(50);
     expect((await pipelineView(pipeline.id)).status).toBe("success");
+    await github.waitFor((r) => statusesOf(r, "cairn/continued").includes("success"));
+    expect(statusesOf(github.requests, "cairn/continued")).toEqual(["pending", "success"]);
   });
 });
 

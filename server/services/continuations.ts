@@ -139,12 +139,16 @@ export async function continuePipeline(deps: ContinueDeps, request: ContinueRequ
       plans,
     );
   });
-  await deps.events.emit({
-    type: "pipeline.continued",
-    project_id: project.id,
-    pipeline_id: pipeline.id,
-    status: "running",
-  });
+  // One event per added workflow: the pipeline page redraws, the forge gets a pending status for each.
+  for (const wf of created.workflows)
+    await deps.events.emit({
+      type: "pipeline.continued",
+      project_id: project.id,
+      pipeline_id: pipeline.id,
+      workflow_id: wf.id,
+      name: wf.name,
+      status: "queued",
+    });
   deps.scheduler.notify();
   return { pipeline: { id: pipeline.id, number: pipeline.number }, ...created };
 }
