@@ -37,13 +37,17 @@ export async function continuationSecret(db: Db, jobId: string): Promise<Record<
  * What a setup job needs besides its key to reach this server: the continue URL, and the host for
  * scripts that build `https://$CIRCLECI_DOMAIN/api/v2/pipeline/continue` as CircleCI's orb does.
  */
-export function continuationEnvironment(publicUrl: string): Record<string, string> {
+export function continuationEnvironment(
+  publicUrl: string,
+  jobEnvironment: Record<string, string> = {},
+): Record<string, string> {
   const url = new URL(publicUrl);
   const base = url.href.replace(/\/$/, "");
   return {
     CAIRN_API_URL: base,
     CAIRN_CONTINUATION_URL: `${base}${CONTINUE_PATH}`,
-    CIRCLECI_DOMAIN: url.host,
+    // A job's own `environment:` keeps its CIRCLECI_DOMAIN.
+    CIRCLECI_DOMAIN: jobEnvironment.CIRCLECI_DOMAIN ?? url.host,
   };
 }
 

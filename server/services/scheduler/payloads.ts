@@ -87,7 +87,9 @@ export class JobPayloads {
         CAIRN_JOB_ID: job.id,
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
         ...pullRequestEnvironment(pipeline.metadata),
-        ...(spec.setup && this.ports.publicUrl ? continuationEnvironment(this.ports.publicUrl()) : {}),
+        ...(spec.setup && this.ports.publicUrl
+          ? continuationEnvironment(this.ports.publicUrl(), spec.environment)
+          : {}),
       },
       steps: spec.steps,
       secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
