@@ -88,11 +88,16 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     publicUrl: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
     // A context's restrictions are checked here: a job that may not use one fails before it starts.
     // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
-    jobSecrets: async (projectId, contexts, jobId) =>
+    // A fork's job with secrets withheld (scheduler/fork-builds.ts) gets only the continuation key.
+    jobSecrets: async (projectId, contexts, jobId, opts) =>
       delivered.remember(jobId, {
-        ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
-        ...(await oidc.tokensForJob(jobId)),
-        // A setup job's CIRCLE_CONTINUATION_KEY (services/continuations.ts).
+        ...(opts?.pipelineOnly
+          ? {}
+          : {
+              ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
+              ...(await oidc.tokensForJob(jobId)),
+            }),
+        // A setup job's CIRCLE_CONTINUATION_KEY (services/continuations.ts): it continues only its own pipeline.
         ...(await continuationSecret(init.db, jobId)),
       }),
     checkoutKey: async (project) => deployKeyOf(keyring, project),

@@ -117,15 +117,16 @@ test("a fork's pull request gets no secrets, contexts, OIDC or deploy key, and c
   const asked: unknown[] = [];
   const payloads = new JobPayloads({
     db: fx.db,
-    jobSecrets: async (...args) => {
+    // The port's pipeline-only answer stands for a setup job's continuation key.
+    jobSecrets: async (...args): Promise<Record<string, string>> => {
       asked.push(args);
-      return { TOKEN: "s3cr3t-value", CIRCLE_OIDC_TOKEN: "jwt" };
+      return args[3]?.pipelineOnly ? {} : { TOKEN: "s3cr3t-value", CIRCLE_OIDC_TOKEN: "jwt" };
     },
     checkoutKey: async () => "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----\n",
   });
   const id = wf.job("test");
   const p = await payloads.build(id, "lease", b.id);
-  expect(asked).toEqual([]);
+  expect(asked).toEqual([[wf.projectId, [], id, { pipelineOnly: true }]]);
   expect(p.secrets).toBeUndefined();
   expect(p.checkout).toEqual({
     repo_url: "https://github.com/acme/app.git",
@@ -144,6 +145,7 @@ test("a fork's pull request gets no secrets, contexts, OIDC or deploy key, and c
 
   // The project's opt-in passes them, as for any other job.
   await fx.db.update(projects).set({ passSecretsToForks: true }).where(eq(projects.id, wf.projectId));
+  asked.length = 0;
   const passed = await payloads.build(id, "lease", b.id);
   expect(asked).toEqual([[wf.projectId, ["prod"], id]]);
   expect(openSealedSecrets(passed.secrets!, b.secretKey, id)).toMatchObject({ TOKEN: "s3cr3t-value" });

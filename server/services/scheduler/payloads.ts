@@ -22,11 +22,16 @@ export interface JobPayloadPorts {
   sshWindowSeconds?: number;
   /** The operator's image → template table: says which image a builder pulls (CAIRN_TEMPLATES). */
   templates?: Pick<TemplateTable, "imageFor">;
-  /** A job's secrets by name (its project's env vars and its contexts'). Absent: payloads carry no secrets. */
+  /**
+   * A job's secrets by name (its project's env vars and its contexts', its OIDC tokens). `pipelineOnly`
+   * (a fork's job, secrets withheld): only what belongs to its own pipeline (a setup job's continuation
+   * key). Absent: payloads carry no secrets.
+   */
   jobSecrets?: (
     projectId: string,
     contexts: readonly string[],
     jobId: string,
+    opts?: { pipelineOnly: boolean },
   ) => Promise<Record<string, string>>;
   /** A project's deploy key (OpenSSH private key) for the checkout. Absent or null: none. */
   checkoutKey?: (project: ProjectRow) => Promise<string | null>;
@@ -99,10 +104,8 @@ export class JobPayloads {
         ...(fork ? { CAIRN_FORK_SECRETS: fork } : {}),
       },
       steps: spec.steps,
-      // Withheld: no env vars, no contexts, no OIDC tokens — nothing is even opened for this job.
-      secrets: withheld
-        ? undefined
-        : await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),
+      // Withheld: no env vars, no contexts, no OIDC tokens — none is even opened for this job.
+      secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId, withheld),
       // Only where a split may want them: a parallel job, or a step that calls the split helper.
       test_timings:
         job.sliceTotal > 1 || spec.steps.some((s) => s.type === "run" && /tests\s+split/.test(s.command))
@@ -124,10 +127,13 @@ export class JobPayloads {
     projectId: string,
     contexts: readonly string[],
     builderId: string,
+    withheld: boolean,
   ) {
     if (!this.ports.jobSecrets) return undefined;
     const key = await this.builderKey(builderId);
-    return sealForBuilder(key, await this.ports.jobSecrets(projectId, contexts, jobId), jobId);
+    if (!withheld) return sealForBuilder(key, await this.ports.jobSecrets(projectId, contexts, jobId), jobId);
+    const own = await this.ports.jobSecrets(projectId, [], jobId, { pipelineOnly: true });
+    return Object.keys(own).length > 0 ? sealForBuilder(key, own, jobId) : undefined;
   }
 
   /** The project's deploy key sealed to this builder for this job only, with its pinned host keys. */
