@@ -216,6 +216,9 @@ export const jobs = sqliteTable(
     sliceTotal: integer("slice_total").notNull().default(1),
     /** Set when the builder ran the job without a sandbox (process driver). */
     unsandboxed: integer("unsandboxed", { mode: "boolean" }),
+    /** The image the job ran in (its name and manifest digest), as the builder's spin-up reported it. */
+    imageName: text("image_name"),
+    imageDigest: text("image_digest"),
     /** Raw log bytes acknowledged (persisted) so far. */
     logBytes: integer("log_bytes").notNull().default(0),
     /** Log lines persisted so far. */
