@@ -8,7 +8,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc } from "./harness/lxc.ts";
+import { ImageStore } from "../builder/images/store.ts";
+import { createLocalTransport } from "../builder/transport/local.ts";
+import { cairnContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc, TEMPLATE } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -162,4 +164,21 @@ workflows:
     );
     expect(offline.steps.map((s) => [s.name, s.status])).toEqual([["Spin up environment", "failed"]]);
   }, 900_000);
+
+  test("a collected bundle of the built image is unpacked again from the store, no registry asked", async () => {
+    const store = new ImageStore(
+      createLocalTransport(),
+      { dir: imageDir, graceSeconds: 0 },
+      { lxcPath: LXC_PATH, baseTemplate: TEMPLATE },
+    );
+    expect(await store.defaultImage()).toBe("cairn/debian:bookworm");
+    const digest = /is (sha256:[0-9a-f]{64})/.exec(built)?.[1];
+    expect(await store.collect(0)).toContain(digest!);
+    const again = await store.prepare("cairn/debian:bookworm");
+    store.release(again);
+    expect(again).toMatchObject({ digest, local: true, cached: false, bytes: 0 });
+    expect(
+      readFileSync(join(imageDir, "bundles", again.template, "rootfs/etc/os-release"), "utf8"),
+    ).toContain("ID=debian");
+  }, 600_000);
 });
