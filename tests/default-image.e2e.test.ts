@@ -148,7 +148,7 @@ workflows:
     const ran = await finished("on-machine");
     const text = await log("on-machine");
     if (ran.status !== "success") throw new Error(`on-machine ${ran.status}: ${ran.failure_reason}\n${text}`);
-    expect(text).toContain("No image in the config for this job: the builder's default image");
+    expect(text).toContain("No docker image for this job (machine: or none): the builder's default image");
     expect(text).toContain("Image: cairn/debian:bookworm");
     expect(text).toContain(`Digest: ${digest}`);
     expect(text).toMatch(/ID=debian/);

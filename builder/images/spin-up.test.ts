@@ -62,7 +62,7 @@ describe("machine: jobs and jobs with no image", () => {
     expect(asked).toEqual(["cairn/debian:bookworm"]);
     expect(env.template).toBe("cairnimg-x");
     expect(env.image?.digest).toBe(prepared.digest);
-    expect(lines).toContain("No image in the config for this job: the builder's default image");
+    expect(lines).toContain("No docker image for this job (machine: or none): the builder's default image");
     expect(lines).toContain("Image: cairn/debian:bookworm");
     expect(lines).toContain(`Digest: ${prepared.digest}`);
     expect(lines.some((l) => l.startsWith("Built on this host"))).toBe(true);

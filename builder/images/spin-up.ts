@@ -34,8 +34,7 @@ export async function spinUp(
   // `machine:` jobs and configs with no image run on the operator's default image, when there is one.
   const fallback = !wanted && !payload.image_mapped && deps.driverKind === "lxc" && deps.images;
   if (fallback) wanted = await deps.images?.defaultImage();
-  if (fallback && wanted)
-    say(`No image in the config for ${payloadExecutor(payload)}: the builder's default image`);
+  if (fallback && wanted) say("No docker image for this job (machine: or none): the builder's default image");
   const unstarted = (why: string) => {
     for (const s of payload.services ?? []) say(`Service container ${s.image.name}: not started — ${why}`);
   };
