@@ -15,6 +15,7 @@ import { blobCapabilityRoutes, builderBlobRoutes, MAX_BLOB_BYTES } from "./route
 import { builderApiRoutes } from "./routes/builder-api.ts";
 import { builderAdminRoutes } from "./routes/builders.ts";
 import { contextRoutes } from "./routes/contexts.ts";
+import { continuationRoutes } from "./routes/continuations.ts";
 import { envVarRoutes } from "./routes/envvars.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { hookRoutes } from "./routes/hooks.ts";
@@ -75,6 +76,8 @@ export function createApp(deps: AppDeps) {
   // Browser sign-in: trades an API token for a session cookie (before userAuth, which it feeds).
   app.route("/api/v1", sessionRoutes(deps));
   app.route("/api/v1", authGithubRoutes(deps, deps.githubOAuth));
+  // A setup job's continuation key is the authentication (services/continuations.ts).
+  app.route("/api/v2", continuationRoutes(deps));
 
   const api = new Hono<AuthEnv>();
   api.use("*", userAuth({ db: deps.db }));

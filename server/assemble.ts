@@ -13,6 +13,7 @@ import { startReplicaWatch } from "./logs/replica-watch.ts";
 import { LogService } from "./logs/service.ts";
 import { openBytes, seal } from "./secrets/index.ts";
 import { jobValues } from "./services/context-restrictions.ts";
+import { continuationSecret } from "./services/continuations.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
 import { ScheduleRunner } from "./services/schedule-runner.ts";
@@ -84,12 +85,15 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     leaseTtlMs: config.leaseTtlMs,
     sshWindowSeconds: config.sshWindowSeconds,
     templates,
+    publicUrl: () => deps?.publicUrl ?? `http://${config.host}:${config.port}`,
     // A context's restrictions are checked here: a job that may not use one fails before it starts.
     // Its OIDC identity tokens travel sealed with its secrets (and are masked in its log like them).
     jobSecrets: async (projectId, contexts, jobId) =>
       delivered.remember(jobId, {
         ...(await secrets.forJob(projectId, contexts, await jobValues(init.db, jobId))),
         ...(await oidc.tokensForJob(jobId)),
+        // A setup job's CIRCLE_CONTINUATION_KEY (services/continuations.ts).
+        ...(await continuationSecret(init.db, jobId)),
       }),
     checkoutKey: async (project) => deployKeyOf(keyring, project),
     testTimings: (projectId, jobName, pipelineId) => testResults.timings(projectId, jobName, pipelineId),

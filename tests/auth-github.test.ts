@@ -160,6 +160,16 @@ describe("GitHub sign-in", () => {
   });
 
   test("sign-ins and refusals are in the audit log", async () => {
+    // This test's own: a sign-in, a login no user is linked to, a bad code.
+    for (const [code, status] of [
+      ["code-octo", 302],
+      ["code-stranger", 403],
+      ["nope", 401],
+    ] as const) {
+      const { location, stateCookie } = await start();
+      const res = await callback(`code=${code}&state=${location.searchParams.get("state")}`, stateCookie);
+      expect(res.status).toBe(status);
+    }
     const audit = (await (await server.api("/api/v1/audit?limit=200")).json()) as {
       items: { action: string; details: { method?: string } }[];
     };

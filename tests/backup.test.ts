@@ -46,6 +46,7 @@ describe("backup and restore (binaries)", () => {
   let jobId = "";
   let logBefore = "";
   let projectsBefore: Project[] = [];
+  let restoredServer: ServerBinary | undefined;
 
   beforeAll(async () => {
     install = await installBinaries();
@@ -84,7 +85,20 @@ describe("backup and restore (binaries)", () => {
   afterAll(async () => {
     await builder?.stop();
     await server?.stop();
+    await restoredServer?.stop();
   });
+
+  /** A backup of the server's data dir, made once, that the restore tests read (the first test makes its own). */
+  let fixture: Promise<string> | undefined;
+  const backup = () => {
+    fixture ??= (async () => {
+      const file = join(work, "fixture.tar.gz");
+      const r = await backupTo(file);
+      if (r.code !== 0) throw new Error(`cairn-server backup failed (exit ${r.code}): ${r.err}`);
+      return file;
+    })();
+    return fixture;
+  };
 
   const backupTo = (target: string) =>
     run(install, install.server, ["backup", target], { CAIRN_DATA_DIR: join(work, "data") });
@@ -113,51 +127,48 @@ describe("backup and restore (binaries)", () => {
     const busy = join(work, "busy");
     mkdirSync(busy);
     writeFileSync(join(busy, "something"), "x");
-    const r = await run(install, install.server, ["restore", join(work, "cairn.tar.gz"), "--data-dir", busy]);
+    const r = await run(install, install.server, ["restore", await backup(), "--data-dir", busy]);
     expect(r.code).toBe(1);
     expect(r.err).toContain("not empty");
   });
 
   test("restore into a new data dir: same projects, secrets open, same logs, and it builds", async () => {
     const adminToken = server!.token;
-    await server?.stop();
-    server = undefined;
     const restored = join(work, "restored");
-    const r = await run(install, install.server, [
-      "restore",
-      join(work, "cairn.tar.gz"),
-      "--data-dir",
-      restored,
-    ]);
+    const r = await run(install, install.server, ["restore", await backup(), "--data-dir", restored]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/all [1-9]\d* sealed value\(s\) open with master key/);
     expect(r.out).toContain("1 project(s)");
 
     // The admin token file is not in a backup; the token (its hash is in the database) still works.
-    server = await serveBinary(install, restored, adminToken);
-    expect(((await (await server.api("/api/v1/projects")).json()) as { items: Project[] }).items).toEqual(
+    // Served beside the original, which the other tests still back up.
+    const again = await serveBinary(install, restored, adminToken);
+    restoredServer = again;
+    expect(((await (await again.api("/api/v1/projects")).json()) as { items: Project[] }).items).toEqual(
       projectsBefore,
     );
-    const vars = (await (await server.api(`/api/v1/projects/${projectId}/envvars`)).json()) as {
+    const vars = (await (await again.api(`/api/v1/projects/${projectId}/envvars`)).json()) as {
       items: EnvVar[];
     };
     expect(vars.items.map((v) => v.name)).toEqual(["DEPLOY_TOKEN"]);
-    expect(await logText(server, jobId)).toBe(logBefore);
+    expect(await logText(again, jobId)).toBe(logBefore);
 
     // The restored key opens the sealed value for a new build on the restored server.
-    builder = await builderBinary(install, server, "after-restore");
-    const jobs = await runPipeline(server, projectId);
+    builder = await builderBinary(install, again, "after-restore");
+    const jobs = await runPipeline(again, projectId);
     expect(
       jobs.map((j) => j.status),
       builder.output(),
     ).toEqual(["success"]);
-    expect(await logText(server, jobs[0]!.id)).toContain("secret delivered intact");
+    expect(await logText(again, jobs[0]!.id)).toContain("secret delivered intact");
+    await builder.stop();
+    builder = undefined;
   }, 90_000);
 
   test("restore refuses a backup whose master key does not open the secrets", async () => {
     const unpacked = join(work, "unpacked");
     mkdirSync(unpacked);
-    expect(Bun.spawnSync(["tar", "-xzf", join(work, "cairn.tar.gz"), "-C", unpacked]).exitCode).toBe(0);
+    expect(Bun.spawnSync(["tar", "-xzf", await backup(), "-C", unpacked]).exitCode).toBe(0);
     writeFileSync(
       join(unpacked, "master.key"),
       `${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64")}\n`,
@@ -182,7 +193,7 @@ describe("backup and restore (binaries)", () => {
         CAIRN_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
         CAIRN_S3_PATH_STYLE: "true",
       };
-      const dataDir = join(work, "restored");
+      const dataDir = join(work, "data");
       const up = await run(install, install.server, ["backup", `s3://${s3.bucket}/backups/one.tar.gz`], {
         ...env,
         CAIRN_DATA_DIR: dataDir,

@@ -1,8 +1,15 @@
 // Smoke test of `bun run bench:fanout` with small numbers: the benchmark runs end to end across
 // its processes, prints one JSON object last, and every viewer got every line exactly once.
 // No timing assertions: the figures belong in docs/perf.md, not in a pass/fail.
-import { expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
+import { killTree } from "./harness/runs.ts";
+
+let bench: { pid: number; exitCode: number | null } | undefined;
+// A test that times out would leave the benchmark and the servers it started running.
+afterEach(() => {
+  if (bench && bench.exitCode === null) killTree(bench.pid);
+});
 
 test("bench:fanout --jobs 2 --viewers 2 --seconds 2 --json: nothing lost or duplicated", async () => {
   const proc = Bun.spawn(
@@ -23,6 +30,7 @@ test("bench:fanout --jobs 2 --viewers 2 --seconds 2 --json: nothing lost or dupl
     ],
     { stdout: "pipe", stderr: "pipe" },
   );
+  bench = proc;
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),

@@ -58,6 +58,14 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     await server?.stop();
   });
 
+  /** `cairn-server init` and `serve` on a data dir of its own: for a test that needs a server. */
+  async function freshServer(): Promise<ServerBinary> {
+    const dir = join(mkdtempSync(join(tmpdir(), "cairn-bin-data-")), "data");
+    const init = await run(install, install.server, ["init"], { CAIRN_DATA_DIR: dir });
+    if (init.code !== 0) throw new Error(`cairn-server init failed (exit ${init.code}): ${init.err}`);
+    return serveBinary(install, dir);
+  }
+
   test("the install's PATH has no node, bun or npm, and the binaries are self-contained", async () => {
     expect(resolvable(install, ["node", "bun", "npm", "deno", "npx"])).toEqual([]);
     if (install.hidesCheckout) {
@@ -123,12 +131,17 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
     async () => {
       const lxcPath = testLxcPath("binaries");
       await ensureBaseTemplate({ lxcPath });
-      const lxcBuilder = await builderBinary(install, server!, "binary-lxc", [
+      // A server of its own: only the LXC builder is there to take the job.
+      const own = await freshServer();
+      const lxcBuilder = await builderBinary(install, own, "binary-lxc", [
         "--driver",
         "lxc",
         "--lxc-path",
         lxcPath,
-      ]);
+      ]).catch(async (err) => {
+        await own.stop();
+        throw err;
+      });
       try {
         const repo = createRepo();
         repo.commit({
@@ -136,27 +149,25 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
           "greeting.txt": "hello from an LXC container\n",
         });
         const project = (await (
-          await server!.api("/api/v1/projects", {
+          await own.api("/api/v1/projects", {
             method: "POST",
             json: { name: "binaries-lxc", repo_url: repo.bare },
           })
         ).json()) as { id: string };
-        // Only the LXC builder may take it: stop the process one first.
-        await builder?.stop();
-        builder = undefined;
-        const jobs = await runPipeline(server!, project.id, 120_000);
+        const jobs = await runPipeline(own, project.id, 120_000);
         expect(
           jobs.map((j) => j.status),
           lxcBuilder.output(),
         ).toEqual(["success"]);
-        const job = (await (await server!.api(`/api/v1/jobs/${jobs[0]!.id}`)).json()) as {
+        const job = (await (await own.api(`/api/v1/jobs/${jobs[0]!.id}`)).json()) as {
           unsandboxed: boolean;
         };
         expect(job.unsandboxed).toBe(false);
-        expect(await logText(server!, jobs[0]!.id)).toContain("hello from an LXC container");
+        expect(await logText(own, jobs[0]!.id)).toContain("hello from an LXC container");
         expect(await cairnContainers({ lxcPath })).toEqual([]);
       } finally {
         await lxcBuilder.stop();
+        await own.stop();
       }
     },
     150_000,

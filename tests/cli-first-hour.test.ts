@@ -1,7 +1,7 @@
 // The `cairn` CLI in a newcomer's first hour, as real processes against a real server: `login`
 // takes the token on stdin (never argv), `logs` says why a job with no lines failed, `status`
 // shows slices, attempts and jobs on hold, `approve` releases them, and every command has --json.
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -91,6 +91,11 @@ beforeAll(async () => {
   builder = await registerSimBuilder(server.url, server.token, "sim-cli-first");
 });
 afterAll(() => server.stop());
+// Every test starts logged in (the login tests log in again, their own way).
+beforeEach(async () => {
+  const login = await cairn(["login", "--server", server.url], `${server.token}\n`);
+  if (login.code !== 0) throw new Error(`cairn login failed: ${login.stderr}`);
+});
 
 test("login never takes the token from argv; it reads it from stdin and checks it", async () => {
   const argv = await cairn(["login", "--server", server.url, "--token", server.token]);

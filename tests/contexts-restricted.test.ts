@@ -2,7 +2,7 @@
 // context restricted to projects (and by expression to branches) gives its secrets only to jobs it
 // allows; any other job fails before it starts, with the reason and no secret. Who may read a
 // context's variable names, and what the user list shows to non-admins.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { ServerClient } from "../builder/client.ts";
 import type { JobPayload } from "../protocol/index.ts";
 import { createRepo } from "./support/git.ts";
@@ -89,7 +89,8 @@ async function userWithToken(login: string, role: "admin" | "member", scopes: st
   return { id: made.json.id as string, token: ((await res.json()) as { token: string }).token };
 }
 
-beforeAll(async () => {
+// Each test has a server of its own: two projects, the context `prod` with its secret, a builder.
+beforeEach(async () => {
   server = await startTestServer();
   ids.allowed = await project("allowed");
   ids.other = await project("other");
@@ -109,7 +110,17 @@ beforeAll(async () => {
   });
   builder = new ServerClient(server.url, r.token);
 }, 60_000);
-afterAll(() => server.stop());
+afterEach(() => server.stop());
+
+/** What the first test sets up through the API: `prod` restricted to `allowed`, on main only. */
+async function restrictToAllowedOnMain(): Promise<void> {
+  const base = `/api/v1/contexts/${ids.context}/restrictions`;
+  for (const json of [
+    { restriction_type: "project", restriction_value: ids.allowed },
+    { restriction_type: "expression", restriction_value: 'pipeline.git.branch == "main"' },
+  ])
+    expect((await call(base, { method: "POST", json })).status).toBe(201);
+}
 
 describe("the restrictions API", () => {
   test("adds, lists and removes restrictions; bad ones are 400s", async () => {
@@ -161,6 +172,7 @@ describe("the restrictions API", () => {
 
 describe("jobs", () => {
   test("of an allowed project, on a branch the expression allows, get the secrets", async () => {
+    await restrictToAllowedOnMain();
     const { payload, job } = await run(ids.allowed, "main");
     expect(payload).not.toBeNull();
     expect(payload!.secrets).toBeDefined();
@@ -168,6 +180,7 @@ describe("jobs", () => {
   });
 
   test("of another project fail before they start, saying why, with no secret", async () => {
+    await restrictToAllowedOnMain();
     const { payload, job } = await run(ids.other, "main");
     expect(payload).toBeNull();
     expect(job.status).toBe("failed");
@@ -178,6 +191,7 @@ describe("jobs", () => {
   });
 
   test("on a branch the expression does not allow fail the same way", async () => {
+    await restrictToAllowedOnMain();
     const { payload, job } = await run(ids.allowed, "feature/x");
     expect(payload).toBeNull();
     expect(job.status).toBe("failed");
@@ -185,6 +199,7 @@ describe("jobs", () => {
   });
 
   test("once the expression is removed, the branch may use it", async () => {
+    await restrictToAllowedOnMain();
     const base = `/api/v1/contexts/${ids.context}/restrictions`;
     const expr = (await call(base)).json.items.find(
       (r: { restriction_type: string }) => r.restriction_type === "expression",
@@ -198,6 +213,7 @@ describe("jobs", () => {
 
 describe("who sees what", () => {
   test("a context's variable names: admins and members of projects it is restricted to", async () => {
+    await restrictToAllowedOnMain();
     const member = await userWithToken("ctx-member", "member", ["admin"]);
     const outsider = await userWithToken("ctx-outsider", "member", ["admin"]);
     await call(`/api/v1/projects/${ids.allowed}/members`, {
@@ -236,6 +252,7 @@ describe("who sees what", () => {
   });
 
   test("the user list: everyone for admins; for others, only who shares a project with them (id and login)", async () => {
+    await userWithToken("ctx-outsider", "member", ["admin"]);
     const loner = await userWithToken("loner", "member", ["admin"]);
     const all = (await call("/api/v1/users?limit=200")).json.items.map((u: { login: string }) => u.login);
     expect(all).toContain("loner");

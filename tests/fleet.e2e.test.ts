@@ -1,7 +1,7 @@
 // The builder fleet with real builder processes, real LXC through a real sshd: a builder killed -9
 // mid-job loses the job, which completes on another builder; cancellation and timeouts end the
 // container and say why; parallel slices get their own containers and indexes.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
@@ -42,6 +42,13 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     };
     projectId = p.id;
   });
+
+  // Each test starts the builders it needs; they stop after it, so none takes the next test's jobs.
+  afterEach(async () => {
+    for (const b of builders.splice(0)) await b.stop();
+  });
+  const oneBuilder = async () =>
+    builders.push(await startBuilder({ server: server.url, adminToken: server.token, name: "one", sshd }));
 
   afterAll(async () => {
     for (const b of builders) await b.stop();
@@ -109,6 +116,7 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
   });
 
   test("cancellation ends the container and records why", async () => {
+    await oneBuilder();
     const p = await pipeline(oneJob("cancel-me", "echo started; sleep 60"));
     const id = p.jobs[0].id;
     await until("the job to start", async () => (await log(id)).includes("started"));
@@ -125,6 +133,7 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
   });
 
   test("no_output_timeout kills the step and says so", async () => {
+    await oneBuilder();
     const p = await pipeline(oneJob("quiet", "echo started; sleep 30", "", "3s"));
     const id = p.jobs[0].id;
     const j = await until("the job to end", async (note) => {
@@ -139,7 +148,6 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
   });
 
   test("parallelism 3 runs three containers with the right indexes", async () => {
-    for (const b of builders.splice(0)) await b.stop();
     builders.push(
       await startBuilder({ server: server.url, adminToken: server.token, name: "wide", sshd, slots: 3 }),
     );

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc } from "./harness/lxc.ts";
+import { cairnContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc, testLxcPath } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -21,8 +21,9 @@ if (missing && REQUIRE_LXC)
   test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
     throw new Error(missing);
   });
-const LXC_PATH = "/var/lib/cairn-test-lxc-images-e2e";
 const skip = (await requireLxc({ sshd: true })) || Boolean(missing);
+// This run's own lxcpath: a sweep after a kill finds its containers and image templates there.
+const LXC_PATH = skip ? "" : testLxcPath("images");
 
 type Job = {
   status: string;

@@ -2,7 +2,7 @@
 // and network namespaces this test makes. Every packet goes to 127.0.0.0/8 or to an address
 // inside a namespace or bridge the test built: an "upstream" namespace on TEST-NET-2
 // (198.51.100.0/24) stands for the Internet, a "private" one holds a 10.x address.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createLxcDriver } from "../builder/driver/lxc.ts";
@@ -18,6 +18,7 @@ import {
   TEMPLATE,
   testLxcPath,
 } from "./harness/lxc.ts";
+import { recordMade } from "./harness/runs.ts";
 import { sshdLogin, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo } from "./support/git.ts";
@@ -26,7 +27,8 @@ import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
 const LXC_PATH = skip ? "" : testLxcPath("nat");
-const tag = String(process.pid % 10_000);
+// The whole pid (interface names stay under 15 characters): a sweep removes a dead run's by name.
+const tag = String(process.pid);
 // Addresses and the port are this run's own too: another run of this file (another checkout, CI)
 // may be on the machine at the same time, and something may listen on a well-known port.
 const k = (process.pid % 250) + 1;
@@ -50,6 +52,9 @@ function namespace(
   prefix: number,
   name: string,
 ) {
+  // Written down first: a sweep after a kill removes them (tests/harness/runs.ts).
+  recordMade({ kind: "netns", name: n.ns });
+  recordMade({ kind: "link", name: n.veth });
   sh("ip", "netns", "add", n.ns);
   sh("ip", "link", "add", n.veth, "type", "veth", "peer", "name", "eth0", "netns", n.ns);
   sh("ip", "addr", "add", `${n.host}/${prefix}`, "dev", n.veth);
@@ -85,6 +90,9 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     sshd = await startSshd();
     transport = await createSshTransport(sshdLogin(sshd));
     servers.push(namespace(UPSTREAM, 24, "upstream"), namespace(PRIVATE, 30, "private"));
+    recordMade({ kind: "link", name: NET.bridge });
+    for (const family of ["inet", "bridge"] as const)
+      recordMade({ kind: "nft", name: `cairn_${NET.bridge}`, family });
     await ensureNatNetwork(transport, NET);
     nat = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH, network: NET });
     await nat.check();
@@ -118,6 +126,11 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     rmSync(`/run/cairn-net-${NET.bridge}.forwarding-was-off`, { force: true });
     rmSync(`/run/lock/cairn-net-${NET.bridge}.lock`, { force: true });
     if (forwardBefore) writeFileSync(FORWARD, `${forwardBefore}\n`);
+  });
+
+  // Each test's sandboxes are its own: destroyed after it, failed or not.
+  afterEach(async () => {
+    for (const s of sandboxes.splice(0)) await s.destroy().catch(() => {});
   });
 
   async function run(sandbox: Sandbox, script: string) {
@@ -155,7 +168,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   });
 
   test("it reaches nothing on the host, on a private network, or in another container", async () => {
-    const [a, b] = [sandboxes[0] ?? (await sandbox()), await sandbox()];
+    const [a, b] = [await sandbox(), await sandbox()];
     // b serves on its own address; it answers itself, so the listener is up.
     const start = `nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => ${PORT}, Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { print $c "HTTP/1.0 200 OK\\r\\n\\r\\nneighbour-ok\\n"; close $c }' >/dev/null 2>&1 </dev/null &`;
     const own = await run(
@@ -185,7 +198,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   });
 
   test("a container cannot send as another address (nor add one: it has no CAP_NET_ADMIN)", async () => {
-    const a = sandboxes[0];
+    const a = await sandbox();
     const r = await run(
       a,
       `ip addr add ${STRAY}/24 dev eth0 && ${curl(`--interface ${STRAY} http://${UPSTREAM.peer}:${PORT}/`)}`,
@@ -214,12 +227,15 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     }
     expect(
       (
-        await run(sandboxes[0], "cat /etc/resolv.conf 2>/dev/null | grep -c nameserver || true")
+        await run(await sandbox(), "cat /etc/resolv.conf 2>/dev/null | grep -c nameserver || true")
       ).output.trim(),
     ).toBe("0");
   });
 
   test("sandboxes give their veth and address back; nothing is left on the bridge", async () => {
+    await sandbox();
+    await sandbox();
+    expect(sh("ls", `/sys/class/net/${NET.bridge}/brif`).trim()).not.toBe("");
     for (const s of sandboxes.splice(0)) await s.destroy();
     expect(await cairnContainers({ lxcPath: LXC_PATH })).toEqual([]);
     expect(sh("ls", `/sys/class/net/${NET.bridge}/brif`).trim()).toBe("");

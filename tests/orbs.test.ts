@@ -1,7 +1,7 @@
 // The private orb registry through the REST API: publish the real node orb (packed from
 // ../shared/corpus/orbs), immutable versions, audit, and a pipeline that resolves `circleci/node@7`
 // at trigger time, records the version, and hands a builder the orb's expanded steps.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,11 +26,12 @@ workflows:
     jobs: [build]
 `;
 
+// Each test has a server, and so an orb registry, of its own: it publishes what it needs.
 let server: TestServer;
-beforeAll(async () => {
+beforeEach(async () => {
   server = await startTestServer();
 });
-afterAll(() => server.stop());
+afterEach(() => server.stop());
 
 const publish = (ref: string, version: string, body: string) =>
   server.api(`/api/v1/orbs/${ref}/versions`, { method: "POST", json: { version, body } });
@@ -66,6 +67,7 @@ test("publish, immutable versions, list and info, audited", async () => {
 });
 
 test("a pipeline resolves @7 to the newest 7.x at trigger time, records it, and runs the orb's steps", async () => {
+  expect((await publish("circleci/node", "7.2.1", NODE_7)).status).toBe(201);
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG, "package.json": "{}\n" });
   const project = (await (

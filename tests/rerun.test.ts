@@ -1,5 +1,5 @@
 // Re-running a workflow, all of it or only what failed, through the API and a stand-in builder.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, test } from "bun:test";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -15,10 +15,11 @@ workflows:
 `;
 
 type Job = { id: string; name: string; status: string; attempt: number; superseded_by: string | null };
+// Each test has a server of its own: jobs one test leaves queued would go to the next one's builder.
 let server: TestServer;
 let projectId: string;
 
-beforeAll(async () => {
+beforeEach(async () => {
   server = await startTestServer();
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG });
@@ -28,7 +29,7 @@ beforeAll(async () => {
     ).json()) as { id: string }
   ).id;
 });
-afterAll(() => server.stop());
+afterEach(() => server.stop());
 
 test("re-run failed runs only what did not succeed, then the pipeline succeeds", async () => {
   const created = (await (

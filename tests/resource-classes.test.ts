@@ -1,5 +1,5 @@
 // The server grants a builder only jobs whose resource class fits on it now.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, test } from "bun:test";
 import { registerSimBuilder } from "./support/builder-sim.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -14,19 +14,20 @@ workflows:
     jobs: [big, tiny, plain]
 `;
 
+// Each test has a server of its own: jobs one test leaves queued would go to the next one's builder.
 let server: TestServer;
-beforeAll(async () => {
+beforeEach(async () => {
   server = await startTestServer();
+});
+afterEach(() => server.stop());
+
+test("only jobs of the classes that fit are granted, and the payload names the class", async () => {
   const repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG });
   const p = (await (
     await server.api("/api/v1/projects", { method: "POST", json: { name: "classes", repo_url: repo.bare } })
   ).json()) as { id: string };
   await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } });
-});
-afterAll(() => server.stop());
-
-test("only jobs of the classes that fit are granted, and the payload names the class", async () => {
   const builder = await registerSimBuilder(server.url, server.token);
   const ask = (classes: string[]) =>
     builder.acquire({ free_slots: 1, driver: "process", resource_classes: classes });

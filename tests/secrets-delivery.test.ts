@@ -2,7 +2,7 @@
 // builder speaking the real protocol: the acquire response carries the project's and the contexts'
 // variables sealed to that builder's key only; a tampered, misplaced or missing secret fails the job
 // loudly, naming the row, instead of running it with garbage.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import nacl from "tweetnacl";
@@ -119,11 +119,13 @@ afterAll(async () => {
 });
 
 describe("a job payload as it travels", () => {
+  // Each test has a job of its own, acquired as it crossed the socket, and finished after it.
+  let jobId: string;
   let payload: JobPayload;
   let wire: string;
 
-  test("carries the secrets sealed, never in clear", async () => {
-    const jobId = await pipelineOn("main");
+  beforeEach(async () => {
+    jobId = await pipelineOn("main");
     // Capture the acquire response exactly as it crossed the socket.
     const { token } = builder as unknown as { token: string };
     const res = await fetch(`${server.url}/api/v1/builder/acquire`, {
@@ -138,6 +140,15 @@ describe("a job payload as it travels", () => {
     expect(res.status).toBe(200);
     wire = await res.text();
     payload = JSON.parse(wire) as JobPayload;
+  });
+  afterEach(async () => {
+    // Unless the test finished it: no job of this one's is left for the next test's builder.
+    await builder
+      .finish(payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 })
+      .catch(() => {});
+  });
+
+  test("carries the secrets sealed, never in clear", () => {
     expect(payload.job.id).toBe(jobId);
     expect(payload.secrets?.recipient).toBe(b64(keys.publicKey));
     for (const value of Object.values(SECRETS)) expect(wire).not.toContain(value);

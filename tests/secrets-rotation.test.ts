@@ -1,9 +1,18 @@
 // `cairn-server rotate-key` on a real data dir and libSQL file, run as the real CLI: every secret is
 // re-sealed under the new key and stays readable; none is left under the old key; a value a still-
 // running server sealed with the old key is caught by --finish; an unreadable row is named, not lost.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -15,6 +24,8 @@ import { createRepo } from "./support/git.ts";
 import { startTestServer } from "./support/server.ts";
 
 const root = join(import.meta.dir, "..");
+// A test runs the CLI up to three times (its own preconditions): seconds each on a busy machine.
+setDefaultTimeout(60_000);
 const WEBHOOK_SECRET = "rotation-webhook-secret-444";
 const DEPLOY_KEY =
   "-----BEGIN OPENSSH PRIVATE KEY-----\nrotation-deploy-key-555\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -65,11 +76,14 @@ async function readAll(dataDir: string, keyring: Keyring) {
 }
 
 describe("rotate-key", () => {
+  // A data dir with its secrets sealed under one key, made once; each test rotates a copy of its own.
+  let template: string;
   let dataDir: string;
   let oldKeyring: Keyring;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "cairn-rotate-"));
+    template = mkdtempSync(join(tmpdir(), "cairn-rotate-"));
+    const dataDir = template;
     const server = await startTestServer({ dataDir });
     const repo = createRepo();
     repo.commit({ README: "x\n" });
@@ -101,7 +115,30 @@ describe("rotate-key", () => {
         .where(eq(projects.id, project.id)),
     );
   }, 30_000);
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(() => rmSync(template, { recursive: true, force: true }));
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), "cairn-rotate-"));
+    cpSync(template, dataDir, { recursive: true });
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  /** The first rotation, as the first test checks it. */
+  function rotate(): void {
+    const r = cli(dataDir);
+    expect(r.out).toContain("5 sealed value(s): 5 re-sealed, 0 already");
+    expect(r.code).toBe(0);
+  }
+
+  /** A server that was not restarted still seals with the old key. */
+  const sealLateWithOldKey = () =>
+    withDb(dataDir, async (db) => {
+      const ctx = (await db.query.contexts.findFirst({ where: eq(contexts.name, "rot") }))!;
+      await new SecretStore(db, oldKeyring).put(
+        { kind: "context", id: ctx.id },
+        "LATE",
+        "sealed-by-an-old-server",
+      );
+    });
 
   test("re-seals every value under a new key, verifies, and reports counts", async () => {
     expect(new Set(await keyIds(dataDir))).toEqual(new Set([oldKeyring.current.id]));
@@ -119,21 +156,15 @@ describe("rotate-key", () => {
   });
 
   test("a second rotation before --finish is refused and says what to do", () => {
+    rotate();
     const r = cli(dataDir);
     expect(r.code).toBe(1);
     expect(r.out).toContain("rotate-key --finish");
   });
 
   test("--finish re-seals what an old server sealed meanwhile, then retires the old key", async () => {
-    // A server that was not restarted still seals with the old key.
-    await withDb(dataDir, async (db) => {
-      const ctx = (await db.query.contexts.findFirst({ where: eq(contexts.name, "rot") }))!;
-      await new SecretStore(db, oldKeyring).put(
-        { kind: "context", id: ctx.id },
-        "LATE",
-        "sealed-by-an-old-server",
-      );
-    });
+    rotate();
+    await sealLateWithOldKey();
     const keyring = await loadOrCreateMasterKey({ dataDir });
     expect((await keyIds(dataDir)).filter((id) => id === oldKeyring.current.id)).toHaveLength(1);
     const r = cli(dataDir, "--finish");
@@ -149,6 +180,10 @@ describe("rotate-key", () => {
   });
 
   test("an unreadable row is named, the others are re-sealed, and the old key is kept", async () => {
+    // A rotation finished after a late value: six values under one key, no previous key.
+    rotate();
+    await sealLateWithOldKey();
+    expect(cli(dataDir, "--finish").code).toBe(0);
     await withDb(dataDir, async (db) => {
       const row = (await db.query.projectEnvVars.findFirst({ where: eq(projectEnvVars.name, "TWO") }))!;
       const parts = row.envelope.split(":");

@@ -2,7 +2,7 @@
 // keys: the server's mirror and the builder (a real daemon process: process driver, local transport,
 // so git runs on "the fleet host", this machine) both use only that key and only those host keys. A
 // wrong pinned host key fails the checkout with a clear message; the key never reaches the steps.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { generateDeployKey } from "../server/source/deploy-keys.ts";
@@ -66,8 +66,18 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
   };
   const logOf = async (id: string) => (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();
 
+  // The sshd is shared; each test has a server, a project and a builder of its own.
   beforeAll(async () => {
     sshd = await startSshd();
+    rightHosts = `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`;
+    const impostor = await generateDeployKey("impostor");
+    wrongHosts = `[127.0.0.1]:${sshd.port} ${impostor.publicKey.split(" ").slice(0, 2).join(" ")}`;
+  }, 30_000);
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  beforeEach(async () => {
     server = await startTestServer();
     const repo = createRepo();
     sha = repo.commit(
@@ -77,16 +87,23 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
     const url = `ssh://root@127.0.0.1:${sshd.port}${repo.bare}`;
     projectId = (await api("/api/v1/projects", { method: "POST", json: { name: "private", repo_url: url } }))
       .body.id;
-    rightHosts = `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`;
-    const impostor = await generateDeployKey("impostor");
-    wrongHosts = `[127.0.0.1]:${sshd.port} ${impostor.publicKey.split(" ").slice(0, 2).join(" ")}`;
   }, 30_000);
-
-  afterAll(async () => {
+  afterEach(async () => {
     await builder?.stop();
+    builder = undefined;
     await server?.stop();
-    await sshd?.stop();
   });
+
+  /** What the first test sets up step by step: a deploy key the repository accepts, the right host keys. */
+  async function withDeployKey(): Promise<void> {
+    const key = await api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" });
+    expect(key.status).toBe(201);
+    sshd.addAuthorizedKey(key.body.public_key);
+    expect(
+      (await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } }))
+        .status,
+    ).toBe(200);
+  }
 
   test("the server's mirror needs pinned host keys, and a key the repository accepts", async () => {
     const key = await api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" });
@@ -121,6 +138,7 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
   }, 30_000);
 
   test("a wrong pinned host key: the mirror refuses, and so does the builder's checkout, saying why", async () => {
+    await withDeployKey();
     // Queued while the pinned key was right; the builder gets the project's host keys when it takes the job.
     const queued = await api(`/api/v1/projects/${projectId}/pipelines`, {
       method: "POST",
@@ -138,9 +156,6 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
     expect(mirror.status).toBe(422);
     expect(mirror.body.error.message).toContain("Host key verification failed");
 
-    // Cancel the first pipeline's job so only the queued one runs now.
-    const first = (await api(`/api/v1/projects/${projectId}/pipelines`)).body.items.at(-1);
-    await api(`/api/v1/jobs/${first.jobs[0].id}/cancel`, { method: "POST" });
     builder = await startBuilder({ server: server.url, adminToken: server.token, name: "checkout" });
     const jobId = queued.body.jobs[0].id;
     const job = await waitJob(jobId);
@@ -153,6 +168,8 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
   }, 60_000);
 
   test("with the right host key the builder clones with the deploy key; the key stays out of the tree and the steps", async () => {
+    await withDeployKey();
+    builder = await startBuilder({ server: server.url, adminToken: server.token, name: "checkout" });
     expect(
       (await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } }))
         .status,

@@ -1,6 +1,6 @@
 // push → pipeline → jobs in dependency order, with workflow filters and an approval gate, run by a
 // real builder daemon (process driver): the approval job is never leased; it waits until approved.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { deliver, pushPayload } from "./support/forge.ts";
 import { createRepo } from "./support/git.ts";
@@ -56,7 +56,6 @@ describe("push → pipeline → jobs, with an approval gate", () => {
   let secret: string;
   let mainSha: string;
   let featureSha: string;
-  let gatedPipeline: string;
 
   const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
   const pipeline = async (id: string) =>
@@ -92,8 +91,12 @@ describe("push → pipeline → jobs, with an approval gate", () => {
       webhook_secret: string;
     });
   }, 30_000);
-  afterAll(async () => {
+  // A test's builder stops after it (each test that runs jobs starts its own).
+  afterEach(async () => {
     await builder?.stop();
+    builder = undefined;
+  });
+  afterAll(async () => {
     await server.stop();
   });
 
@@ -107,11 +110,10 @@ describe("push → pipeline → jobs, with an approval gate", () => {
     const wrong = await server.api(`/api/v1/jobs/${byName.build.id}/approve`, { method: "POST" });
     expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe("not_pending_approval");
     expect((await server.api("/api/v1/jobs/nope/approve", { method: "POST" })).status).toBe(404);
-    gatedPipeline = id; // the next test runs it
   });
 
   test("build → test run in order, hold waits (never leased), approval releases deploy", async () => {
-    const id = gatedPipeline;
+    const id = await push("main", mainSha);
     builder = await startBuilder({ server: server.url, adminToken: server.token, name: "gate", slots: 2 });
     const names = async () =>
       Object.fromEntries(
@@ -152,6 +154,7 @@ describe("push → pipeline → jobs, with an approval gate", () => {
   }, 90_000);
 
   test("a push to another branch runs only what its filters allow", async () => {
+    builder = await startBuilder({ server: server.url, adminToken: server.token, name: "feature" });
     const id = await push("feature", featureSha);
     expect((await pipeline(id)).jobs.map((j) => j.name)).toEqual(["build", "test"]);
     await until(

@@ -1,6 +1,6 @@
 // scripts/post-receive installed in a real bare repository: real pushes notify a real server process
 // through the signed generic webhook (openssl for the HMAC, curl to post).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,11 +57,15 @@ describe.skipIf(missing.length > 0)("scripts/post-receive", () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "cairn-post-receive-"));
     server = await startServerProcess(dataDir);
+  }, 30_000);
+
+  // Each test pushes to a repository and project of its own, with the hook installed.
+  beforeEach(async () => {
     repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "add config (before the hook)");
     const project = await api("/api/v1/projects", {
       method: "POST",
-      json: { name: "plain-git", repo_url: repo.bare },
+      json: { name: `plain-git-${crypto.randomUUID().slice(0, 8)}`, repo_url: repo.bare },
     });
     projectId = project.id as string;
     copyFileSync(HOOK, join(repo.bare, "hooks", "post-receive"));
@@ -89,18 +93,19 @@ describe.skipIf(missing.length > 0)("scripts/post-receive", () => {
   });
 
   test("[skip ci], a deleted branch and a new tag", async () => {
+    const before = (await pipelines()).length;
     repo.commit({ "b.txt": "1\n" }, "docs\n\n[skip ci]");
-    expect(await pipelines()).toHaveLength(1);
+    expect(await pipelines()).toHaveLength(before);
     const topic = repo.commit({ "c.txt": "1\n" }, "topic", "topic");
-    expect(await pipelines()).toHaveLength(2);
+    expect(await pipelines()).toHaveLength(before + 1);
     execFileSync("git", ["-C", repo.bare, "update-ref", "-d", "refs/heads/topic"]); // server-side delete runs no hook
     const work = mkdtempSync(join(tmpdir(), "cairn-push-"));
     try {
       execFileSync("git", ["clone", "--quiet", repo.bare, work]);
       execFileSync("git", ["-C", work, "push", "--quiet", "origin", `${topic}:refs/heads/gone`]);
-      expect(await pipelines()).toHaveLength(3);
+      expect(await pipelines()).toHaveLength(before + 2);
       execFileSync("git", ["-C", work, "push", "--quiet", "origin", ":refs/heads/gone"]);
-      expect(await pipelines()).toHaveLength(3);
+      expect(await pipelines()).toHaveLength(before + 2);
       execFileSync("git", ["-C", work, "tag", "v9", topic]);
       execFileSync("git", ["-C", work, "push", "--quiet", "origin", "v9"]);
       const [latest] = await pipelines();

@@ -3,7 +3,16 @@
 // password; a project made in the UI shows its webhook secret once with a copy button; a failed
 // job opens at its failing step; slices read `name [i/n]` and each gets its edges; jobs after a
 // failure are "not run"; re-runs say their attempt; status glyphs are inline SVG.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { createHmac } from "node:crypto";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
@@ -65,91 +74,56 @@ let browser: TestBrowser;
 let page: Page;
 let errors: string[];
 let builder: ServerClient;
-let pipelineId: string;
-let failedSlice: string;
 
 describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () => {
+  // Each test has a server, builder and page of its own and makes what it needs (helpers below);
+  // the browser is shared.
   beforeAll(async () => {
     await buildUi({ ifStale: true });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
     server = await startTestServer();
     builder = await registerSimBuilder(server.url, server.token, "sim-first-hour");
-    browser = await launchBrowser();
+    await browser.context.clearCookies();
     await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
     page = await browser.newPage({ colorScheme: "light" });
     errors = collectPageErrors(page);
   });
-  afterAll(async () => {
-    await browser?.close();
+  afterEach(async () => {
+    await page?.close();
     await server?.stop();
+    // No script error on any page the test opened (signed out, the session check answers 401).
+    expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
   });
 
-  test("while no user has a password, /login leads with the token form, focused", async () => {
+  async function signInWithToken(): Promise<void> {
     await page.goto(`${server.url}/login`);
     await page.waitForSelector("form.login-form");
-    await page.waitForFunction(() => document.activeElement?.id === "token");
-    const order = await page.evaluate(() =>
-      [...document.querySelectorAll(".login-page form")]
-        .filter((f) => !(f as HTMLElement).hidden)
-        .map((f) => f.className),
-    );
-    expect(order[0]).toContain("login-form");
-    await screenshot(page, "login-token-first");
     await page.fill("#token", server.token);
     await page.click("form.login-form button[type=submit]");
     await page.waitForSelector("h1:has-text('Recent pipelines')");
-  });
+  }
 
-  test("a project created in the UI shows its webhook secret once, with a copy button", async () => {
-    await page.click("details.new-project summary");
+  /** A project (made through the API) with a pipeline on main: its id. */
+  async function pipeline(): Promise<string> {
     const repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
-    await page.fill("#np-name", "newcomer/app");
-    await page.fill("#np-repo", repo.bare);
-    await page.click("details.new-project button[type=submit]");
-    const once = page.locator(".project-created .shown-once");
-    await once.waitFor();
-    const secret = (await once.locator("code").textContent())!.trim();
-    expect(secret.length).toBeGreaterThanOrEqual(32);
-    expect(await once.textContent()).toContain("shown only this once");
-    await once.locator("button.copy").click();
-    await page.waitForSelector(".project-created .shown-once button.copy:text-is('Copied')");
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
-    const hookUrl = (await page.textContent(".project-created .webhook-url code"))!.trim();
-    expect(hookUrl).toContain("/hooks/github/");
-    // It is the project's real secret: a delivery signed with it is let in, one signed otherwise is not.
-    const deliver = (key: string) => {
-      const body = JSON.stringify({ zen: "first hour" });
-      return fetch(hookUrl, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-github-event": "ping",
-          "x-github-delivery": crypto.randomUUID(),
-          "x-hub-signature-256": `sha256=${createHmac("sha256", key).update(body).digest("hex")}`,
-        },
-        body,
-      });
-    };
-    expect((await deliver(`${secret}x`)).status).toBe(401);
-    expect((await deliver(secret)).status).toBeLessThan(300);
-    await screenshot(page, "project-created-secret");
-
-    // The secret is the project's: its settings say one is set, and never show it again.
-    await page.click(".project-created a.button:has-text('Open newcomer/app')");
-    await page.waitForSelector("h1:has-text('newcomer/app')");
-    const projectId = new URL(page.url()).pathname.split("/")[2];
-    const settings = await json<{ webhook_secret_set: boolean }>(server.api(`/api/v1/projects/${projectId}`));
-    expect(settings.webhook_secret_set).toBe(true);
-    expect(JSON.stringify(settings)).not.toContain(secret);
-
-    const created = await json<{ id: string }>(
-      server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }),
+    const project = await json<{ id: string }>(
+      server.api("/api/v1/projects", { method: "POST", json: { name: "newcomer/app", repo_url: repo.bare } }),
     );
-    pipelineId = created.id;
-  });
+    const created = await json<{ id: string }>(
+      server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } }),
+    );
+    return created.id;
+  }
 
-  test("slices are `name [i/n]` with edges to each; after a failure the next job is not run", async () => {
-    // Two slices of build: the first passes, the second fails in its second step.
+  /** Runs the two slices of build: the first passes, the second fails in its second step. Its id. */
+  async function runSlices(): Promise<string> {
+    let failedSlice = "";
     for (let i = 0; i < 2; i++) {
       const job = await acquireJob(builder);
       const up = new LogUploader(builder, job.job.id);
@@ -192,7 +166,74 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
       });
       await builder.finish(job.job.id, { status: "failed", unsandboxed: true, log_bytes: up.offset });
     }
+    return failedSlice;
+  }
 
+  test("while no user has a password, /login leads with the token form, focused", async () => {
+    await page.goto(`${server.url}/login`);
+    await page.waitForSelector("form.login-form");
+    await page.waitForFunction(() => document.activeElement?.id === "token");
+    const order = await page.evaluate(() =>
+      [...document.querySelectorAll(".login-page form")]
+        .filter((f) => !(f as HTMLElement).hidden)
+        .map((f) => f.className),
+    );
+    expect(order[0]).toContain("login-form");
+    await screenshot(page, "login-token-first");
+    await page.fill("#token", server.token);
+    await page.click("form.login-form button[type=submit]");
+    await page.waitForSelector("h1:has-text('Recent pipelines')");
+  });
+
+  test("a project created in the UI shows its webhook secret once, with a copy button", async () => {
+    await signInWithToken();
+    await page.click("details.new-project summary");
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG }, "config");
+    await page.fill("#np-name", "newcomer/app");
+    await page.fill("#np-repo", repo.bare);
+    await page.click("details.new-project button[type=submit]");
+    const once = page.locator(".project-created .shown-once");
+    await once.waitFor();
+    const secret = (await once.locator("code").textContent())!.trim();
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    expect(await once.textContent()).toContain("shown only this once");
+    await once.locator("button.copy").click();
+    await page.waitForSelector(".project-created .shown-once button.copy:text-is('Copied')");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    const hookUrl = (await page.textContent(".project-created .webhook-url code"))!.trim();
+    expect(hookUrl).toContain("/hooks/github/");
+    // It is the project's real secret: a delivery signed with it is let in, one signed otherwise is not.
+    const deliver = (key: string) => {
+      const body = JSON.stringify({ zen: "first hour" });
+      return fetch(hookUrl, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "ping",
+          "x-github-delivery": crypto.randomUUID(),
+          "x-hub-signature-256": `sha256=${createHmac("sha256", key).update(body).digest("hex")}`,
+        },
+        body,
+      });
+    };
+    expect((await deliver(`${secret}x`)).status).toBe(401);
+    expect((await deliver(secret)).status).toBeLessThan(300);
+    await screenshot(page, "project-created-secret");
+
+    // The secret is the project's: its settings say one is set, and never show it again.
+    await page.click(".project-created a.button:has-text('Open newcomer/app')");
+    await page.waitForSelector("h1:has-text('newcomer/app')");
+    const projectId = new URL(page.url()).pathname.split("/")[2];
+    const settings = await json<{ webhook_secret_set: boolean }>(server.api(`/api/v1/projects/${projectId}`));
+    expect(settings.webhook_secret_set).toBe(true);
+    expect(JSON.stringify(settings)).not.toContain(secret);
+  });
+
+  test("slices are `name [i/n]` with edges to each; after a failure the next job is not run", async () => {
+    const pipelineId = await pipeline();
+    await runSlices();
+    await signInWithToken();
     const p = await json<{ jobs: ApiJob[] }>(server.api(`/api/v1/pipelines/${pipelineId}`));
     expect(p.jobs.find((j) => j.name === "test")!.status).toBe("not_run");
 
@@ -235,6 +276,9 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
   });
 
   test("a failed job opens at its first failing step: unfolded, its first line marked", async () => {
+    await pipeline();
+    const failedSlice = await runSlices();
+    await signInWithToken();
     const job = await json<ApiJob>(server.api(`/api/v1/jobs/${failedSlice}`));
     const make = job.steps.find((s) => s.name === "make")!;
     expect(make.first_line).toBe(3);
@@ -253,6 +297,11 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
   });
 
   test("a re-run says its attempt on the job page and in the graph", async () => {
+    const pipelineId = await pipeline();
+    const failedSlice = await runSlices();
+    await signInWithToken();
+    await page.goto(`${server.url}/jobs/${failedSlice}`);
+    await page.waitForSelector(".log-viewer[data-ready=true]");
     await page.click("button.rerun");
     await page.waitForFunction((old) => !location.pathname.endsWith(old), failedSlice);
     await page.waitForSelector("h1 .attempt:has-text('attempt 2')");
@@ -275,9 +324,6 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
       method: "POST",
       json: { login: "newcomer", password: "a long enough password", role: "member" },
     });
-    // Signed out, the session check answers 401: every other error is one.
-    expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
-    await browser.context.clearCookies();
     await page.goto(`${server.url}/login`);
     await page.waitForSelector("a.use-token:visible");
     await page.waitForFunction(() => document.activeElement?.id === "login");

@@ -1,7 +1,7 @@
 // Hostile steps in real unprivileged containers: each one tries to get out of its sandbox or past
 // its limits, and each test asserts the exact refusal. SECURITY.md cites these tests by name.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { ensureBaseTemplate, requireLxc, TEMPLATE, testLxcPath } from "../../tests/harness/lxc.ts";
@@ -55,14 +55,15 @@ describe.skipIf(skip)("an unprivileged build container refuses hostile steps", (
   });
   let box: Sandbox;
 
-  beforeAll(async () => {
-    await ensureBaseTemplate({ lxcPath: LXC_PATH });
+  beforeAll(() => ensureBaseTemplate({ lxcPath: LXC_PATH }));
+  // Each test has a container of its own: a fork bomb or a changed file never reaches the next.
+  beforeEach(async () => {
     box = await driver.create({
       name: unique(),
       limits: { memoryBytes: 256 * MiB, pids: 64, cpus: 0.5 },
     });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await box?.destroy();
   });
 

@@ -1,7 +1,16 @@
 // The LXC driver for real: containers cloned from the base template, driven through the ssh
 // transport and the harness sshd on 127.0.0.1, as a fleet host is.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -83,11 +92,17 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     writeFileSync(join(checkout, "README"), "hello from the checkout\n");
     writeFileSync(join(checkout, "src", "main.sh"), "echo main ran\n", { mode: 0o755 });
     symlinkSync("src/main.sh", join(checkout, "run.sh"));
+  });
+
+  // Each test has a container of its own: nothing one test does inside it reaches the next.
+  beforeEach(async () => {
     sandbox = await driver.create({ name: unique() });
+  });
+  afterEach(async () => {
+    await sandbox?.destroy();
   });
 
   afterAll(async () => {
-    await sandbox?.destroy();
     await destroyContainers(own); // whatever a failed test left
     await transport?.close();
     await sshd?.stop();

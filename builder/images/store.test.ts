@@ -5,7 +5,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureBaseTemplate, REQUIRE_LXC, requireLxc, TEMPLATE } from "../../tests/harness/lxc.ts";
+import {
+  ensureBaseTemplate,
+  REQUIRE_LXC,
+  requireLxc,
+  TEMPLATE,
+  testLxcPath,
+} from "../../tests/harness/lxc.ts";
 import {
   pushImage,
   registryMissingReason,
@@ -15,13 +21,14 @@ import {
 import { createLocalTransport } from "../transport/local.ts";
 import { ImagePullError, ImageStore, type PreparedImage } from "./store.ts";
 
-const LXC_PATH = "/var/lib/cairn-test-lxc-images";
 const missing = registryMissingReason();
 if (missing && REQUIRE_LXC)
   test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
     throw new Error(missing);
   });
 const skip = (await requireLxc()) || Boolean(missing);
+// This run's own lxcpath: a sweep after a kill finds the image templates there.
+const LXC_PATH = skip ? "" : testLxcPath("images");
 
 describe.skipIf(skip)("image store", () => {
   let registry: TestRegistry;

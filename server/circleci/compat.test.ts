@@ -1,6 +1,6 @@
 // The compatibility suite: every real config we hold (the shared corpus and fixtures/real, collected
 // from public repositories) is accepted and plans a push to main, or is refused only for a reason
-// Cairn means to give: an orb not published to its registry, or dynamic config (`setup: true`).
+// Cairn means to give: an orb not published to its registry.
 // The figures are in docs/config-compat.md.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
@@ -20,7 +20,6 @@ const files = DIRS.flatMap((d) =>
 const ALLOWED_REFUSALS = [
   /^orb `[\w-]+` \([\w-]+\/[\w-]+@[\d.]+\): [\w-]+\/[\w-]+ has no published version matching [\d.]+; publish it with `cairn orb pack/,
   /comes from orb `[\w-]+` \([\w-]+\/[\w-]+@[\d.]+\), which could not be loaded \(see its declaration\)$/,
-  /^dynamic configuration \(`setup: true`\) is not supported/,
 ];
 
 /** What each file does today; a change here is a change in the figures of docs/config-compat.md. */

@@ -17,11 +17,6 @@ import { expandWorkflows } from "./workflows.ts";
 
 const V21_ONLY = ["orbs", "commands", "executors", "parameters"];
 const TOP_LEVEL = ["version", "jobs", "workflows", "notify", "setup", ...V21_ONLY];
-/** Top-level keys CircleCI knows; any other key is a place for YAML anchors and is ignored, as there. */
-const UNSUPPORTED_TOP: Record<string, string> = {
-  setup:
-    "dynamic configuration (`setup: true`) is not supported: Cairn plans the pipeline from this file alone",
-};
 
 export function expandConfig(
   root: YNode,
@@ -29,6 +24,7 @@ export function expandConfig(
   diag: Diagnostics,
   values?: PipelineValues,
   orbTexts?: OrbTexts,
+  continuation = false,
 ): ProcessedConfig | undefined {
   if (root.kind !== "map") {
     diag.error(
@@ -42,8 +38,6 @@ export function expandConfig(
   const v21 = version === "2.1";
   for (const e of root.entries) {
     if (V21_ONLY.includes(e.key) && !v21) diag.error(e.keyPos, `\`${e.key}\` needs \`version: 2.1\``);
-    if (e.key in UNSUPPORTED_TOP && !(e.value.kind === "scalar" && e.value.value === false))
-      diag.error(e.keyPos, UNSUPPORTED_TOP[e.key]);
     if (!TOP_LEVEL.includes(e.key)) {
       // Other keys hold YAML anchors and are ignored, as on CircleCI; a near-miss is probably a typo.
       const hint = didYouMean(e.key, TOP_LEVEL);
@@ -55,6 +49,7 @@ export function expandConfig(
         "`notify` webhooks are ignored: Cairn reports through commit statuses and its own API",
       );
   }
+  const setup = readSetup(root, diag, continuation);
   const paramsNode = v21 ? get(root, "parameters") : undefined;
   const pipelineSpecs = parseParamSpecs(paramsNode, "pipeline", diag, true);
   const ctx: Ctx = {
@@ -156,7 +151,28 @@ export function expandConfig(
     source: root,
     orbs,
     ...(orbTexts ? { orbTexts } : {}),
+    ...(setup ? { setup } : {}),
+    ...(continuation ? { continuation } : {}),
   };
+}
+
+/**
+ * `setup: true`: the config's workflows are a setup phase whose jobs may continue the pipeline
+ * once with another config (the continuation API). A continuation may not itself be a setup config.
+ */
+function readSetup(root: YMap, diag: Diagnostics, continuation: boolean): boolean {
+  const node = get(root, "setup");
+  if (!node) return false;
+  if (node.kind !== "scalar" || typeof node.value !== "boolean") {
+    diag.error(node.pos, `\`setup\` is true or false, not ${describe(node)}`);
+    return false;
+  }
+  if (node.value && continuation)
+    diag.error(
+      node.pos,
+      "a continuation config cannot itself be a setup config (`setup: true`): a pipeline continues once",
+    );
+  return node.value;
 }
 
 function readVersion(root: YMap, diag: Diagnostics): "2" | "2.1" | undefined {

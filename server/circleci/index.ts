@@ -40,20 +40,28 @@ export interface ConfigResult {
 export interface ParseOptions {
   /** Published orbs the config declares, looked up beforehand by the caller (see `declaredOrbRefs`). */
   orbs?: OrbTexts;
+  /** The config continues a setup pipeline: it may not be a setup config itself. */
+  continuation?: boolean;
 }
 
 /** Parses, checks and expands a config; pipeline values stay as `<< pipeline.* >>` until planning. */
 export function parseConfig(text: string, file: string, options: ParseOptions = {}): ConfigResult {
   const diag = new Diagnostics(file);
   const root = parseTree(text, diag);
-  const config = root && !diag.failed ? expandConfig(root, file, diag, undefined, options.orbs) : undefined;
+  const config =
+    root && !diag.failed
+      ? expandConfig(root, file, diag, undefined, options.orbs, options.continuation)
+      : undefined;
   return result(diag, config);
 }
 
 /** Expands an already parsed config again with a pipeline's values (what `planPipeline` plans from). */
 export function processConfig(config: ProcessedConfig, values: PipelineValues): ConfigResult {
   const diag = new Diagnostics(config.file);
-  return result(diag, expandConfig(config.source, config.file, diag, values, config.orbTexts));
+  return result(
+    diag,
+    expandConfig(config.source, config.file, diag, values, config.orbTexts, config.continuation),
+  );
 }
 
 /**

@@ -86,6 +86,10 @@ export interface ProcessedConfig {
   orbs: Record<string, string>;
   /** Their YAML, kept for re-expansion by `planPipeline`. */
   orbTexts?: OrbTexts;
+  /** `setup: true`: its jobs get a continuation key and may continue the pipeline with another config. */
+  setup?: boolean;
+  /** Parsed as a continuation (`POST /api/v2/pipeline/continue`): `setup: true` is refused. */
+  continuation?: boolean;
 }
 
 export interface Definition {

@@ -91,6 +91,7 @@ function jobSpec(config: ProcessedConfig, j: WorkflowJob): JobSpec {
     parallelism: job.parallelism,
     ...(job.resourceClass !== undefined ? { resourceClass: job.resourceClass } : {}),
     ...(job.cannotRun ? { cannotRun: job.cannotRun } : {}),
+    ...(config.setup ? { setup: true } : {}),
   };
 }
 

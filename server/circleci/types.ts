@@ -44,6 +44,8 @@ export const REQUIRED_STATUSES = ["success", "failed", "canceled", "not_run", "u
 export type RequiredStatus = (typeof REQUIRED_STATUSES)[number];
 
 export interface JobSpec {
+  /** A job of a setup config (`setup: true`): it gets CIRCLE_CONTINUATION_KEY to continue the pipeline. */
+  setup?: boolean;
   /** Name in the workflow (after matrix expansion and `name:`). */
   name: string;
   /** The job definition it came from. */

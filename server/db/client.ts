@@ -6,6 +6,8 @@ import { applyMigrations, currentMigrations } from "./migrate.ts";
 import * as schema from "./schema.ts";
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>;
+/** A database or an open transaction on it. */
+export type DbOrTx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export const MIGRATIONS_DIR = new URL("./migrations", import.meta.url).pathname;
 

@@ -241,6 +241,26 @@ export const jobs = sqliteTable(
   ],
 );
 
+/**
+ * Continuation keys of a setup pipeline (`setup: true`): one per setup job run, only its hash kept.
+ * The first key used continues the pipeline and marks every key of it used (`usedAt`).
+ */
+export const continuationKeys = sqliteTable(
+  "continuation_keys",
+  {
+    keyHash: text("key_hash").primaryKey(),
+    pipelineId: text("pipeline_id")
+      .notNull()
+      .references(() => pipelines.id),
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id),
+    createdAt: integer("created_at").notNull().default(now),
+    usedAt: integer("used_at"),
+  },
+  (t) => [index("continuation_keys_pipeline").on(t.pipelineId)],
+);
+
 export const steps = sqliteTable(
   "steps",
   {

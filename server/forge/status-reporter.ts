@@ -31,7 +31,7 @@ export class StatusReporter {
 
   /** Event log subscriber: never throws, never blocks the emitter. */
   handle = (event: CairnEvent): void => {
-    if (event.type !== "pipeline.created" && event.type !== "workflow.finished") return;
+    if (!["pipeline.created", "pipeline.continued", "workflow.finished"].includes(event.type)) return;
     const p = this.plan(event)
       .catch((err) =>
         this.opts.log?.(`commit status for pipeline ${event.pipeline_id}: ${(err as Error).message}`),
@@ -66,6 +66,14 @@ export class StatusReporter {
           description: `Pipeline #${pipeline.number}: ${wf.name} is queued`,
         });
       }
+    } else if (event.type === "pipeline.continued" && event.name) {
+      // A setup pipeline's continuation: the workflow it added is pending.
+      this.post(conn, pipeline.sha, {
+        state: "pending",
+        target_url,
+        context: `cairn/${event.name}`,
+        description: `Pipeline #${pipeline.number}: ${event.name} is queued`,
+      });
     } else if (event.name) {
       const state = STATE[event.status] ?? "error";
       this.post(conn, pipeline.sha, {

@@ -273,6 +273,17 @@ export const ops = {
     ],
     errors: [409, 422],
   }),
+  continuePipeline: op({
+    method: "POST",
+    path: "/api/v2/pipeline/continue",
+    tag: "pipelines",
+    summary:
+      "Continue a setup pipeline (`setup: true`) with another config, once, while the setup job runs (CircleCI's continuation API; the key is the authentication)",
+    auth: "capability",
+    body: rq.PipelineContinue,
+    ok: json(200, rs.PipelineContinued, "the continuation's workflows were added to the pipeline"),
+    errors: [404, 409],
+  }),
   listPipelines: op({
     method: "GET",
     path: "/api/v1/projects/:id/pipelines",

@@ -1,6 +1,6 @@
 // Accounts — users, SSH keys, API tokens, project members, sign-in — on a real libSQL file, without HTTP.
 import { describe, expect, test } from "bun:test";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { sessions } from "../db/schema.ts";
 import { createSession } from "../middleware/session/index.ts";
 import { generateDeployKey } from "../source/deploy-keys.ts";
@@ -178,5 +178,13 @@ describe("sign-in", () => {
       ip: "192.0.2.9",
       details: { method: "password", login: "ada" },
     });
+  });
+
+  test("a sign-in that cannot be audited opens no session", async () => {
+    const { db, by } = await serviceFixture();
+    const ada = await createUser(db, plainHasher, { login: "ada", password: "correct horse battery" }, by);
+    await db.run(sql`DROP TABLE audit_events`);
+    await expect(signIn(db, ada, { method: "password", ip: "192.0.2.9" })).rejects.toThrow();
+    expect(await db.select().from(sessions).where(eq(sessions.userId, ada.id))).toEqual([]);
   });
 });

@@ -1,14 +1,17 @@
-// Approving an approval job: the scheduler moves the workflow on, and the approval is audited.
+// Approving an approval job: the scheduler moves the workflow on, and the approval is audited in the
+// transaction that marks the job approved.
 import { Conflict } from "../errors.ts";
-import { audit, byUser, type DbOrTx, type Requester } from "./audit.ts";
+import { audit, byUser, type Requester } from "./audit.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 export async function approveJob(
-  deps: { db: DbOrTx; scheduler: Pick<Scheduler, "approve"> },
+  deps: { scheduler: Pick<Scheduler, "approve"> },
   jobId: string,
   by: Requester,
 ): Promise<void> {
-  const result = await deps.scheduler.approve(jobId);
+  const result = await deps.scheduler.approve(jobId, (tx) =>
+    audit(tx, { actor: byUser(by), action: "job.approved", target: { type: "job", id: jobId }, ip: by.ip }),
+  );
   if (result === "not_pending") {
     throw new Conflict(
       `job ${jobId} is not an approval job waiting to be approved`,
@@ -22,10 +25,4 @@ export async function approveJob(
       { job: jobId },
       "approval_not_ready",
     );
-  await audit(deps.db, {
-    actor: byUser(by),
-    action: "job.approved",
-    target: { type: "job", id: jobId },
-    ip: by.ip,
-  });
 }

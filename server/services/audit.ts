@@ -2,11 +2,11 @@
 // DELETE). Details name things — a secret's name, a token's id — never a value or a token.
 import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
 import type { AuditAction } from "../../protocol/audit-actions.ts";
-import type { Db } from "../db/client.ts";
+import type { Db, DbOrTx } from "../db/client.ts";
 import { auditEvents } from "../db/schema.ts";
 
 /** A database or an open transaction: an event is written in the same transaction as its change. */
-export type DbOrTx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type { DbOrTx };
 
 export interface AuditActor {
   type: "user" | "builder" | "system";

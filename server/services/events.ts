@@ -8,6 +8,8 @@ import { events } from "../db/schema.ts";
 export type EventType =
   | "pipeline.created"
   | "pipeline.finished"
+  /** A setup pipeline was continued: one per workflow it gained (`workflow_id`, `name`). */
+  | "pipeline.continued"
   | "workflow.finished"
   | "job.started"
   | "job.finished";

@@ -2,7 +2,7 @@
 // write pipeline, workflow and job rows in one transaction (all or nothing).
 import { eq, sql } from "drizzle-orm";
 import { declaredOrbRefs, parseConfig, planPipeline } from "../circleci/index.ts";
-import type { ConfigError, JobSpec, PipelineValues } from "../circleci/types.ts";
+import type { ConfigError, JobSpec, PipelineValues, WorkflowPlan } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
@@ -19,6 +19,9 @@ export const CONFIG_PATHS = [".cairn/config.yml", ".circleci/config.yml"];
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export type { TemplateTable } from "./templates.ts";
+
+/** A transaction of `Db`. */
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export interface TriggerInput {
   branch?: string;
@@ -140,56 +143,11 @@ export async function createPipeline(
       configPath,
       ...(Object.keys(resolvedOrbs).length > 0 ? { orbs: JSON.stringify(resolvedOrbs) } : {}),
     });
-    const created: {
-      id: string;
-      name: string;
-      status: "queued" | "canceled";
-      workflow: string;
-      slice?: number;
-    }[] = [];
-    const createdWorkflows: { id: string; name: string }[] = [];
-    for (const wf of plans) {
-      const workflowId = newId();
-      createdWorkflows.push({ id: workflowId, name: wf.name });
-      const notRun = notRunReasons(wf.jobs);
-      const settled = wf.jobs.every((j) => notRun.has(j.name));
-      await tx.insert(workflows).values({
-        id: workflowId,
-        pipelineId,
-        name: wf.name,
-        ...(settled ? { status: "canceled" as const } : {}),
-      });
-      for (const spec of wf.jobs) {
-        const reason = notRun.get(spec.name);
-        // `parallelism: N` → N slices, each its own row and container.
-        const total = Math.max(1, spec.parallelism || 1);
-        for (let slice = 0; slice < total; slice++) {
-          const id = newId();
-          await tx.insert(jobs).values({
-            id,
-            pipelineId,
-            workflowId,
-            projectId: project.id,
-            name: spec.name,
-            spec: JSON.stringify(spec),
-            requires: JSON.stringify(spec.requires),
-            template: deps.templates.templateFor(spec.executor),
-            sliceIndex: slice,
-            sliceTotal: total,
-            ...(reason
-              ? { status: "not_run" as const, failureReason: `not run: ${reason}`, finishedAt: Date.now() }
-              : {}),
-          });
-          created.push({
-            id,
-            name: spec.name,
-            status: reason ? "canceled" : "queued",
-            workflow: wf.name,
-            ...(total > 1 ? { slice } : {}),
-          });
-        }
-      }
-    }
+    const { workflows: createdWorkflows, jobs: created } = await insertWorkflows(
+      tx,
+      { projectId: project.id, pipelineId, templates: deps.templates },
+      plans,
+    );
     if (created.every((j) => j.status === "canceled"))
       await tx
         .update(pipelines)
@@ -197,6 +155,65 @@ export async function createPipeline(
         .where(eq(pipelines.id, pipelineId));
     return { id: pipelineId, number, sha, branch, workflows: createdWorkflows, jobs: created };
   });
+}
+
+/** A pipeline's planned workflows and their jobs (one row per slice), written inside `tx`. */
+export async function insertWorkflows(
+  tx: Tx,
+  at: { projectId: string; pipelineId: string; templates: TemplateTable },
+  plans: readonly WorkflowPlan[],
+) {
+  const created: {
+    id: string;
+    name: string;
+    status: "queued" | "canceled";
+    workflow: string;
+    slice?: number;
+  }[] = [];
+  const createdWorkflows: { id: string; name: string }[] = [];
+  for (const wf of plans) {
+    const workflowId = newId();
+    createdWorkflows.push({ id: workflowId, name: wf.name });
+    const notRun = notRunReasons(wf.jobs);
+    const settled = wf.jobs.every((j) => notRun.has(j.name));
+    await tx.insert(workflows).values({
+      id: workflowId,
+      pipelineId: at.pipelineId,
+      name: wf.name,
+      ...(settled ? { status: "canceled" as const } : {}),
+    });
+    for (const spec of wf.jobs) {
+      const reason = notRun.get(spec.name);
+      // `parallelism: N` → N slices, each its own row and container.
+      const total = Math.max(1, spec.parallelism || 1);
+      for (let slice = 0; slice < total; slice++) {
+        const id = newId();
+        await tx.insert(jobs).values({
+          id,
+          pipelineId: at.pipelineId,
+          workflowId,
+          projectId: at.projectId,
+          name: spec.name,
+          spec: JSON.stringify(spec),
+          requires: JSON.stringify(spec.requires),
+          template: at.templates.templateFor(spec.executor),
+          sliceIndex: slice,
+          sliceTotal: total,
+          ...(reason
+            ? { status: "not_run" as const, failureReason: `not run: ${reason}`, finishedAt: Date.now() }
+            : {}),
+        });
+        created.push({
+          id,
+          name: spec.name,
+          status: reason ? "canceled" : "queued",
+          workflow: wf.name,
+          ...(total > 1 ? { slice } : {}),
+        });
+      }
+    }
+  }
+  return { workflows: createdWorkflows, jobs: created };
 }
 
 /** The error a trigger answers; `pipeline` is the `error` pipeline that records it, when one was made. */

@@ -64,7 +64,7 @@ export async function tokenUser(db: Db, token: string, ip: string | null) {
   return found;
 }
 
-/** Audits the sign-in and opens the session. */
+/** Opens the session and audits the sign-in, in one transaction. */
 export async function signIn(
   db: Db,
   user: Pick<User, "id" | "login">,
@@ -76,12 +76,15 @@ export async function signIn(
     details?: Record<string, unknown>;
   },
 ): Promise<NewSession> {
-  await audit(db, {
-    actor: { type: "user", id: user.id },
-    action: "session.signed_in",
-    target: { type: "user", id: user.id },
-    ip: how.ip,
-    details: { method: how.method, login: user.login, ...how.details },
+  return db.transaction(async (tx) => {
+    const session = await createSession(tx, user.id, Date.now(), how.scopes, how.tokenId ?? null);
+    await audit(tx, {
+      actor: { type: "user", id: user.id },
+      action: "session.signed_in",
+      target: { type: "user", id: user.id },
+      ip: how.ip,
+      details: { method: how.method, login: user.login, ...how.details },
+    });
+    return session;
   });
-  return createSession(db, user.id, Date.now(), how.scopes, how.tokenId ?? null);
 }

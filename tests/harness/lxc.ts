@@ -11,15 +11,16 @@
 // Tests keep their containers in lxcpaths of their own, under /var/lib/cairn-test-runs/<pid>/
 // (testLxcPath): a builder started by a test reaps every `cairn-*` in its lxcpath, and other runs
 // on this machine (other checkouts, CI) have containers of their own. The first template made in a
-// process sweeps the lxcpaths of runs whose process is gone (a killed run's leftovers), and only those.
+// process sweeps what runs whose process is gone left (tests/harness/runs.ts), and only that.
 //
 // Without CAIRN_REQUIRE_LXC=1 a machine without LXC (or root, or sshd) skips those tests. With it
 // (`.ci/run` sets it) a missing piece registers a failing test that says what is missing.
 
 import { test } from "bun:test";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { runDir, sweepOnce } from "./runs.ts";
 import { sshdMissingReason } from "./sshd.ts";
 
 export const TEMPLATE = process.env.CAIRN_TEMPLATE ?? "cairn-base";
@@ -85,21 +86,19 @@ export async function requireLxc(needs: { sshd?: boolean } = {}): Promise<boolea
   return true;
 }
 
-/** Where test runs keep their lxcpaths: `<root>/<pid of the test process>/<name>`. Tests only. */
-export const TEST_LXC_ROOT = "/var/lib/cairn-test-runs";
+export { TEST_LXC_ROOT } from "./runs.ts";
 
 /** This process's lxcpath `name` (made on first use, 0755 so unprivileged containers can traverse it). */
 export function testLxcPath(name = "lxc"): string {
-  const path = join(TEST_LXC_ROOT, String(process.pid), name);
+  const path = join(runDir(), name);
   if (!existsSync(path)) {
     mkdirSync(path, { recursive: true });
-    for (const dir of [TEST_LXC_ROOT, join(TEST_LXC_ROOT, String(process.pid)), path]) chmodSync(dir, 0o755);
+    chmodSync(path, 0o755);
   }
   return path;
 }
 
 const templates = new Map<string, Promise<void>>();
-let swept: Promise<string[]> | undefined;
 
 /**
  * Runs scripts/lxc-base-template.sh once per process and lxcpath (a no-op when the template is
@@ -109,8 +108,7 @@ export function ensureBaseTemplate(opts: { lxcPath?: string } = {}): Promise<voi
   const lxcPath = opts.lxcPath ?? testLxcPath();
   let made = templates.get(lxcPath);
   if (!made) {
-    swept ??= sweepDeadRuns();
-    made = swept.then(() =>
+    made = sweepOnce().then(() =>
       sh(["sh", TEMPLATE_SCRIPT], { ...process.env, LXC_PATH: lxcPath }).then((r) => {
         if (r.code !== 0) throw new Error(`scripts/lxc-base-template.sh failed (exit ${r.code}):\n${r.out}`);
       }),
@@ -139,41 +137,4 @@ export async function destroyContainers(opts: { lxcPath?: string; names?: string
       await sh(["lxc-destroy", "-P", lxcPath, "-f", "-n", n]);
     }),
   );
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
-
-/**
- * Removes what killed test runs left: the containers and lxcpaths under TEST_LXC_ROOT whose test
- * process no longer exists. Live runs (this one, other checkouts, CI) are never touched.
- */
-export async function sweepDeadRuns(): Promise<string[]> {
-  if (!existsSync(TEST_LXC_ROOT)) return [];
-  const removed: string[] = [];
-  for (const run of readdirSync(TEST_LXC_ROOT)) {
-    if (!/^\d+$/.test(run) || alive(Number(run))) continue;
-    const dir = join(TEST_LXC_ROOT, run);
-    const list = async (lxcPath: string) =>
-      (await sh(["lxc-ls", "-P", lxcPath, "-1"])).out.split(/\s+/).filter(Boolean);
-    let clean = true;
-    for (const name of readdirSync(dir)) {
-      const lxcPath = join(dir, name);
-      const all = await list(lxcPath);
-      await destroyContainers({ lxcPath, names: all });
-      removed.push(...all.map((n) => `${lxcPath}/${n}`));
-      if ((await list(lxcPath)).length) clean = false;
-    }
-    // Files are removed only once LXC has let go of every container in them.
-    if (clean) rmSync(dir, { recursive: true, force: true });
-  }
-  const containers = removed.filter((n) => !n.endsWith(`/${TEMPLATE}`));
-  if (containers.length) console.error(`tests: removed what killed test runs left: ${containers.join(", ")}`);
-  return removed;
 }

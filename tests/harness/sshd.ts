@@ -24,6 +24,7 @@ import {
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sweepOnce } from "./runs.ts";
 
 export interface TestSshd {
   host: "127.0.0.1";
@@ -87,6 +88,8 @@ export interface SshdOptions {
 
 export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
   if (!existsSync(SSHD_PATH)) throw new Error(`${SSHD_PATH} not found: apt-get install -y openssh-server`);
+  // sshd carries this run's mark (tests/harness/runs.ts): a sweep after a kill finds it.
+  await sweepOnce();
   const dir = mkdtempSync(join(tmpdir(), "cairn-sshd-"));
   try {
     return await startIn(dir, opts.maxSessions ?? 64);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testLxcPath } from "../harness/lxc.ts";
+import { sweepOnce } from "../harness/runs.ts";
 import type { TestSshd } from "../harness/sshd.ts";
 
 const root = join(import.meta.dir, "..", "..");
@@ -44,6 +45,8 @@ export async function startBuilder(opts: {
   /** Added to the builder's environment: `TMPDIR` gives a process-driver builder sandboxes of its own. */
   env?: Record<string, string>;
 }): Promise<BuilderProcess> {
+  // The builder carries this run's mark (tests/harness/runs.ts): a sweep after a kill finds it.
+  await sweepOnce();
   const res = await fetch(`${opts.server}/api/v1/builders/registration-tokens`, {
     method: "POST",
     headers: { authorization: `Bearer ${opts.adminToken}` },

@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { sweepOnce } from "../harness/runs.ts";
 
 const root = join(import.meta.dir, "..", "..");
 
@@ -34,6 +35,8 @@ export async function startServerProcess(
   dataDir: string,
   opts: { port?: number; env?: Record<string, string>; runtime?: Runtime } = {},
 ): Promise<ServerProcess> {
+  // The server carries this run's mark (tests/harness/runs.ts): a sweep after a kill finds it.
+  await sweepOnce();
   const [cmd, ...args] = serverCommand(opts.runtime ?? "bun");
   const child = spawn(cmd, args, {
     cwd: root,

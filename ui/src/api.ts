@@ -76,6 +76,7 @@ export async function signOut(): Promise<void> {
 const EVENT_TYPES = [
   "pipeline.created",
   "pipeline.finished",
+  "pipeline.continued",
   "workflow.finished",
   "job.started",
   "job.finished",

@@ -124,7 +124,13 @@ export interface Page<T> {
 
 export interface CairnEvent {
   id: number;
-  type: "pipeline.created" | "pipeline.finished" | "workflow.finished" | "job.started" | "job.finished";
+  type:
+    | "pipeline.created"
+    | "pipeline.finished"
+    | "pipeline.continued"
+    | "workflow.finished"
+    | "job.started"
+    | "job.finished";
   project_id: string;
   pipeline_id: string;
   workflow_id?: string;

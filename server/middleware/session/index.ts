@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import nacl from "tweetnacl";
 import { toBase64Url } from "../../../protocol/encoding.ts";
-import type { Db } from "../../db/client.ts";
+import type { Db, DbOrTx } from "../../db/client.ts";
 import { apiTokens, sessions, users } from "../../db/schema.ts";
 import { Forbidden } from "../../errors.ts";
 import { hashToken, newToken, tokensEqual } from "../../secrets/index.ts";
@@ -54,7 +54,7 @@ export interface NewSession {
 }
 
 export async function createSession(
-  db: Db,
+  db: DbOrTx,
   userId: string,
   now = Date.now(),
   scopes: string[] = ["admin"],

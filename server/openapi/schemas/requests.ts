@@ -53,6 +53,19 @@ export const PipelineTrigger = z.object({
   parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 
+/** CircleCI's continuation body (POST /api/v2/pipeline/continue), as its continuation orb sends it. */
+export const PipelineContinue = z.object({
+  "continuation-key": text(255).describe("the setup job's CIRCLE_CONTINUATION_KEY"),
+  configuration: z
+    .string()
+    .min(1)
+    .describe("the continuation config, as YAML text (it may not say `setup: true`)"),
+  parameters: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .optional()
+    .describe("pipeline parameters, each declared by the continuation config"),
+});
+
 /** CircleCI's timetable (snake_case), or a five-field cron string; services/schedules.ts checks the values. */
 export const Timetable = z
   .strictObject({

@@ -129,6 +129,21 @@ export const Pipeline = z.object({
   jobs: z.array(JobSummary),
 });
 
+export const PipelineContinued = z.object({
+  message: z.string(),
+  pipeline: z.object({ id: z.string(), number: z.number().int() }),
+  workflows: z.array(z.object({ id: z.string(), name: z.string() })),
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      status: z.string(),
+      workflow: z.string(),
+      slice: z.number().int().optional(),
+    }),
+  ),
+});
+
 export const Step = z.object({
   index: z.number().int(),
   name: z.string(),

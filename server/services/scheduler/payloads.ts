@@ -9,6 +9,7 @@ import type { Db } from "../../db/client.ts";
 import { builders, jobs, pipelines, projects } from "../../db/schema.ts";
 import { pullRequestEnvironment } from "../../forge/events.ts";
 import { SecretsError, sealForBuilder } from "../../secrets/index.ts";
+import { continuationEnvironment } from "../continuations.ts";
 import type { TemplateTable } from "../templates.ts";
 
 type ProjectRow = typeof projects.$inferSelect;
@@ -27,6 +28,8 @@ export interface JobPayloadPorts {
   ) => Promise<Record<string, string>>;
   /** A project's deploy key (OpenSSH private key) for the checkout. Absent or null: none. */
   checkoutKey?: (project: ProjectRow) => Promise<string | null>;
+  /** Where jobs reach this server (CAIRN_PUBLIC_URL), read per job: setup jobs get the continuation URL from it. */
+  publicUrl?: () => string;
   /** The project's earlier test timings for a job name (for `cairn tests split`). Absent: payloads carry none. */
   testTimings?: (projectId: string, jobName: string, pipelineId: string) => Promise<TestTimings | undefined>;
 }
@@ -84,6 +87,9 @@ export class JobPayloads {
         CAIRN_JOB_ID: job.id,
         CAIRN_PIPELINE_NUMBER: String(pipeline.number),
         ...pullRequestEnvironment(pipeline.metadata),
+        ...(spec.setup && this.ports.publicUrl
+          ? continuationEnvironment(this.ports.publicUrl(), spec.environment)
+          : {}),
       },
       steps: spec.steps,
       secrets: await this.sealedSecrets(job.id, job.projectId, spec.contexts ?? [], builderId),

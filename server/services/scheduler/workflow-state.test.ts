@@ -102,6 +102,23 @@ describe("approvals and no-op jobs", () => {
     expect(await state.requirementsMet(await fx.jobRow(wf.job("deploy")))).toBe(true);
   });
 
+  test("an approval whose record cannot be written is not kept: the job stays on hold", async () => {
+    const { state } = await setup();
+    const wf = await fx.workflow([
+      { name: "hold", type: "approval" },
+      { name: "deploy", requires: ["hold"] },
+    ]);
+    const refused = state.approve(wf.job("hold"), async () => {
+      throw new Error("the audit write failed");
+    });
+    await expect(refused).rejects.toThrow("the audit write failed");
+    expect(await fx.statusOf(wf.job("hold"))).toBe("queued");
+    let recorded = 0;
+    expect(await state.approve(wf.job("hold"), async () => void recorded++)).toBe("approved");
+    expect(recorded).toBe(1);
+    expect(await fx.statusOf(wf.job("hold"))).toBe("success");
+  });
+
   test("a no-op job succeeds as soon as its requirements are met, and the workflow settles", async () => {
     const { state } = await setup();
     const wf = await fx.workflow([{ name: "build" }, { name: "join", type: "no-op", requires: ["build"] }]);

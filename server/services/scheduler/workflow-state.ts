@@ -7,6 +7,7 @@ import type { Db } from "../../db/client.ts";
 import { jobs, pipelines, workflows } from "../../db/schema.ts";
 import { isTerminal } from "../../job-status.ts";
 import type { LogService } from "../../logs/service.ts";
+import type { DbOrTx } from "../audit.ts";
 import type { EventLog } from "../events.ts";
 import { newId } from "../ids.ts";
 import {
@@ -74,25 +75,34 @@ export class WorkflowState {
 
   /**
    * Approves a held approval job once everything it requires succeeded: it succeeds, and the jobs
-   * waiting on it become runnable; otherwise says why not.
+   * waiting on it become runnable; otherwise says why not. `record` (the approval's audit event) is
+   * written in the transaction that marks the job approved, so neither is kept without the other.
    */
-  async approve(jobId: string): Promise<"approved" | "not_ready" | "not_pending"> {
+  async approve(
+    jobId: string,
+    record?: (tx: DbOrTx) => Promise<void>,
+  ): Promise<"approved" | "not_ready" | "not_pending"> {
     const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
     if (!job || !isApproval(job) || job.status !== "queued") return "not_pending";
     if (!(await this.requirementsMet(job))) return "not_ready";
-    if (!(await this.succeedQueued(job))) return "not_pending";
+    if (!(await this.succeedQueued(job, record))) return "not_pending";
     await this.advance(job.workflowId);
     return "approved";
   }
 
   /** A queued job that runs nothing succeeds now; false if it was no longer queued. */
-  private async succeedQueued(job: JobRow): Promise<boolean> {
+  private async succeedQueued(job: JobRow, record?: (tx: DbOrTx) => Promise<void>): Promise<boolean> {
     const now = this.now();
-    const r = await this.db
-      .update(jobs)
-      .set({ status: "success", startedAt: now, finishedAt: now })
-      .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
-    if (r.rowsAffected !== 1) return false;
+    const succeeded = await this.db.transaction(async (tx) => {
+      const r = await tx
+        .update(jobs)
+        .set({ status: "success", startedAt: now, finishedAt: now })
+        .where(and(eq(jobs.id, job.id), eq(jobs.status, "queued")));
+      if (r.rowsAffected !== 1) return false;
+      await record?.(tx);
+      return true;
+    });
+    if (!succeeded) return false;
     await this.logs.finish(job.id, "success");
     await jobEvent(this.events, job, "job.finished", "success");
     return true;

@@ -158,7 +158,14 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
         h(
           "section.config-errors",
           { "aria-labelledby": "config-errors" },
-          h("h2", { id: "config-errors" }, `The config cannot run: ${p.config_errors?.length} problem(s)`),
+          h(
+            "h2",
+            { id: "config-errors" },
+            // A setup pipeline whose continuation was refused still shows its setup workflow.
+            p.status === "error"
+              ? `The config cannot run: ${p.config_errors?.length} problem(s)`
+              : `The continuation config was refused: ${p.config_errors?.length} problem(s)`,
+          ),
           h(
             "ul",
             null,
