@@ -1,5 +1,5 @@
 // cairn-builder: `register` with a one-time token, then `run` to serve jobs.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import nacl from "tweetnacl";
@@ -19,9 +19,11 @@ import {
   saveIdentity,
   type TransportConfig,
 } from "./identity.ts";
-import { rewriteImage } from "./images/reference.ts";
+import { parseImageRef, rewriteImage } from "./images/reference.ts";
+import { DEFAULT_IMAGE_PACKAGES, ImageStore } from "./images/store.ts";
 import { parseSlots } from "./resources.ts";
 import { generateHostKey } from "./ssh-server.ts";
+import { createLocalTransport } from "./transport/local.ts";
 
 const USAGE = `usage:
   cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N|auto]
@@ -38,14 +40,19 @@ const USAGE = `usage:
                          [--insecure-registry HOST:PORT]...   (plain-HTTP registries on a trusted network)
                          [--image-mirror PATTERN=TARGET]...   (e.g. 'cimg/*=mirror.internal/cimg/*')
                          [--image-dir DIR] [--image-resolve-minutes N] [--image-cache-mb N]
+                         [--default-image NAME | --default-template NAME]   (machine: jobs and jobs with no image)
   cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]...
   cairn-builder registry-login --registry HOST[:PORT] --username USER [--config FILE]   (password on stdin)
+  cairn-builder image build-default [--suite bookworm] [--name cairn/debian:SUITE] [--mirror URI]
+                         [--packages a,b,c] [--cache DIR] [--image-dir DIR | --config FILE]
+                             (a Debian image from mmdebstrap: what machine: jobs run on)
   cairn-builder version`;
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const sub = command === "image" ? rest.shift() : undefined;
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -79,6 +86,12 @@ export async function main(argv: string[]): Promise<number> {
       "image-cache-mb": { type: "string" },
       registry: { type: "string" },
       username: { type: "string" },
+      "default-image": { type: "string" },
+      "default-template": { type: "string" },
+      suite: { type: "string" },
+      mirror: { type: "string" },
+      packages: { type: "string" },
+      cache: { type: "string" },
     },
     strict: true,
   });
@@ -187,12 +200,68 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`cairn-builder: credentials for ${registry} sealed into ${values.config}`);
       return 0;
     }
+    case "image": {
+      if (sub !== "build-default") throw new UsageError("image: the subcommand is build-default");
+      return await buildDefaultImage(values);
+    }
     default:
       throw new UsageError(command ? `unknown command ${command}` : "a command is required");
   }
 }
 
 class UsageError extends Error {}
+
+const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * `image build-default`: the Debian image `machine:` jobs run on, built on this host (the fleet
+ * host: run it on each) into the store `--image-dir`, or the one the identity `--config` names.
+ */
+async function buildDefaultImage(values: {
+  config?: string;
+  "image-dir"?: string;
+  "lxc-path"?: string;
+  template?: string;
+  suite?: string;
+  name?: string;
+  mirror?: string;
+  packages?: string;
+  cache?: string;
+}): Promise<number> {
+  let dir = values["image-dir"];
+  if (!dir && existsSync(values.config!)) dir = (await loadIdentity(values.config!)).images?.dir;
+  if (dir && !dir.startsWith("/")) throw new UsageError("--image-dir must be an absolute path");
+  const suite = values.suite ?? "bookworm";
+  if (!/^[a-z][a-z0-9-]{1,30}$/.test(suite))
+    throw new UsageError(`--suite ${suite} is not a Debian suite name`);
+  const name = values.name ?? `cairn/debian:${suite}`;
+  try {
+    parseImageRef(name);
+  } catch (err) {
+    throw new UsageError(`--name: ${(err as Error).message}`);
+  }
+  const packages = values.packages?.split(",").filter(Boolean) ?? DEFAULT_IMAGE_PACKAGES;
+  if (!packages.every((p) => /^[a-z0-9][a-z0-9+.-]+$/.test(p)))
+    throw new UsageError(`--packages ${values.packages} is not a comma-separated list of Debian packages`);
+  if (values.mirror && !/^(https?|file):\/\/\S+$/.test(values.mirror))
+    throw new UsageError(`--mirror ${values.mirror} is not an http(s):// or file:// URI`);
+  const store = new ImageStore(createLocalTransport(), { dir }, { baseTemplate: "cairn-base" });
+  console.log(
+    `cairn-builder: building ${name} from Debian ${suite} with mmdebstrap (${packages.join(", ")})`,
+  );
+  const built = await store.buildDefault({
+    suite,
+    name,
+    packages,
+    mirror: values.mirror,
+    cacheDir: values.cache,
+  });
+  console.log(
+    `cairn-builder: ${built.name} is ${built.digest} (root filesystem ${built.tarball}, from ${built.mirror}); ` +
+      "machine: jobs and jobs with no image run on it unless the builder has --default-image or --default-template",
+  );
+  return 0;
+}
 
 const REGISTRY_HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/;
 
@@ -210,6 +279,8 @@ function imagesConfig(values: {
   "image-dir"?: string;
   "image-resolve-minutes"?: string;
   "image-cache-mb"?: string;
+  "default-image"?: string;
+  "default-template"?: string;
 }): { images?: ImagesConfig } {
   const images: ImagesConfig = {};
   const insecure = registryHosts(values["insecure-registry"]);
@@ -238,6 +309,21 @@ function imagesConfig(values: {
     if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag} must be a number, at least ${min}`);
     return n;
   };
+  if (values["default-image"] && values["default-template"])
+    throw new UsageError("--default-image and --default-template are two answers to one question: give one");
+  if (values["default-image"]) {
+    try {
+      parseImageRef(values["default-image"]);
+    } catch (err) {
+      throw new UsageError(`--default-image: ${(err as Error).message}`);
+    }
+    images.default_image = values["default-image"];
+  }
+  if (values["default-template"]) {
+    if (!TEMPLATE_NAME.test(values["default-template"]))
+      throw new UsageError(`--default-template ${values["default-template"]} is not a container name`);
+    images.default_template = values["default-template"];
+  }
   const minutes = num("image-resolve-minutes", 0);
   if (minutes !== undefined) images.resolve_minutes = minutes;
   const mb = num("image-cache-mb", 1);

@@ -56,6 +56,10 @@ export interface ImagesConfig {
    * like a job's secrets: registry host → JSON `{"username","password"}`.
    */
   credentials?: SealedSecrets;
+  /** What `machine:` jobs and jobs with no image run on (`--default-image`); default: the built one. */
+  default_image?: string;
+  /** The operator's explicit choice of a template instead (`--default-template`, e.g. the host-/usr `cairn-base`). */
+  default_template?: string;
 }
 
 export interface BuilderIdentity {
@@ -134,6 +138,8 @@ export function imageSettings(id: BuilderIdentity): ImageSettings {
     mirrors: c.mirrors,
     insecureRegistries: c.insecure_registries,
     credentials,
+    defaultImage: c.default_image,
+    defaultTemplate: c.default_template,
   };
 }
 

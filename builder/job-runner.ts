@@ -122,6 +122,7 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
       status: "success",
       exit_code: 0,
       log_offset: uploader.offset,
+      ...(env.image ? { image: { name: env.image.name, digest: env.image.digest } } : {}),
     });
     workdir = expandHome(payload.working_directory || "~/project", sandbox.home);
     unsandboxed = sandbox.unsandboxed;

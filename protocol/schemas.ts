@@ -250,6 +250,8 @@ export const StepReport = z.looseObject({
   exit_code: z.number().int().nullable().optional(),
   /** Byte offset in the raw log where this step's output starts (step boundaries are markers in the stream). */
   log_offset: z.number().int().min(0).optional(),
+  /** On step 0 ("Spin up environment"): the image the job runs in, for its page. Since protocol 9. */
+  image: z.object({ name: z.string().max(512), digest: z.string().max(128) }).optional(),
 });
 export type StepReport = z.infer<typeof StepReport>;
 

@@ -352,6 +352,35 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     expect(await res.text()).toContain("\x1b[31mFAIL needle-in-the-log");
   });
 
+  test("a job that ran in an image names it and its digest", async () => {
+    await newPipeline();
+    const job = await acquireJob(builder);
+    const image = { name: "cairn/debian:bookworm", digest: `sha256:${"ab".repeat(32)}` };
+    await builder.step(job.job.id, {
+      index: 0,
+      name: "Spin up environment",
+      status: "running",
+      log_offset: 0,
+    });
+    await builder.step(job.job.id, {
+      index: 0,
+      name: "Spin up environment",
+      status: "success",
+      exit_code: 0,
+      log_offset: 0,
+      image,
+    });
+    await builder.finish(job.job.id, { status: "success", log_bytes: 0 });
+    const answer = (await (await server.api(`/api/v1/jobs/${job.job.id}`)).json()) as { image: unknown };
+    expect(answer.image).toEqual(image);
+
+    await page.goto(`${server.url}/jobs/${job.job.id}`);
+    const line = page.locator("dd.job-image");
+    await line.waitFor();
+    expect(await line.textContent()).toBe(`${image.name} ${image.digest}`);
+    expect(await page.textContent("dl.facts")).not.toContain("runs on LXC template");
+  });
+
   test("builders page lists the fleet", async () => {
     await page.goto(`${server.url}/`);
     await page.click("nav.site-nav a:has-text('Builders')");

@@ -32,3 +32,24 @@ describe("cairn-builder image flags", () => {
     await expect(main([...register, "--image-dir", "rel"])).rejects.toThrow("absolute");
   });
 });
+
+describe("cairn-builder default image flags", () => {
+  test("--default-image and --default-template are one choice, each checked", async () => {
+    await expect(
+      main([...register, "--default-image", "cairn/debian:bookworm", "--default-template", "cairn-base"]),
+    ).rejects.toThrow("give one");
+    await expect(main([...register, "--default-image", "Bad Name"])).rejects.toThrow("--default-image");
+    await expect(main([...register, "--default-template", "../x"])).rejects.toThrow(
+      "is not a container name",
+    );
+  });
+  test("image build-default checks its arguments before building anything", async () => {
+    await expect(main(["image"])).rejects.toThrow("the subcommand is build-default");
+    const build = ["image", "build-default", "--image-dir", "/nonexistent/images"];
+    await expect(main([...build, "--suite", "Book worm"])).rejects.toThrow("is not a Debian suite name");
+    await expect(main([...build, "--packages", "git;rm -rf"])).rejects.toThrow("Debian packages");
+    await expect(main([...build, "--mirror", "ftp://x"])).rejects.toThrow("http(s)://");
+    await expect(main([...build, "--name", "Bad Name"])).rejects.toThrow("--name");
+    await expect(main(["image", "build-default", "--image-dir", "rel"])).rejects.toThrow("absolute");
+  });
+});

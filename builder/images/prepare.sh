@@ -26,9 +26,12 @@ sk() { verb=$1; shift; set -- --command-timeout "$timeout" "$verb" "$@"
   skopeo "$@"; }
 [ -f "$oci/index.json" ] || umoci init --layout "$oci" || exit 1
 now=$(date +%s) stale=""
+local=""
 case $want in
 sha256:*) top=$want ;;
 *)
+  # A local image (build-default.sh made it here) is the name's only source: no registry is asked.
+  if [ -f "$dir/local/$key" ]; then read -r top _ <"$dir/local/$key"; local=1; else
   top="" at=0
   [ -f "$dir/refs/$key" ] && read -r top at <"$dir/refs/$key"
   if [ -z "$top" ] || [ $((now - at)) -ge "$ttl" ]; then
@@ -36,7 +39,7 @@ sha256:*) top=$want ;;
       top=$new; echo "$top $now" >"$dir/refs/$key"
     elif [ -n "$top" ]; then stale=$(registry | head -n 1)
     else registry; fi
-  fi ;;
+  fi; fi ;;
 esac
 echo "top=$top"
 [ -n "$stale" ] && echo "stale=$stale"
@@ -49,13 +52,17 @@ umap=$(sed -n 's/^lxc\.idmap *= *u 0 \([0-9]*\) \([0-9]*\) *$/0:\1:\2/p' "$lxcpa
 gmap=$(sed -n 's/^lxc\.idmap *= *g 0 \([0-9]*\) \([0-9]*\) *$/0:\1:\2/p' "$lxcpath/$base/config" 2>/dev/null | head -n 1)
 tname() { echo "cairnimg-$(printf '%s %s %s %s' "$dir" "$1" "$umap" "$gmap" | sha256sum | cut -c1-16)"; }
 m=""; [ -f "$dir/tops/${top#sha256:}" ] && m=$(cat "$dir/tops/${top#sha256:}")
+[ -n "$local" ] && m=$top
 b=$dir/bundles/$(tname "$m")
 if [ -n "$m" ] && [ -f "$b/cairn-ready" ]; then
   echo "cached=1"
 else
   before=$(du -sb "$oci/blobs" | cut -f1)
   name=${top#sha256:}
-  sk copy --quiet "docker://$repo@$top" "oci:$oci:$name" >/dev/null 2>"$err" || registry
+  if [ -n "$local" ]; then name=local-$name
+    skopeo inspect --raw "oci:$oci:$name" >/dev/null 2>&1 \
+      || { echo "the local image $repo ($top) is gone from $oci: build it again (cairn-builder image build-default)"; exit 1; }
+  else sk copy --quiet "docker://$repo@$top" "oci:$oci:$name" >/dev/null 2>"$err" || registry; fi
   echo "bytes=$(( $(du -sb "$oci/blobs" | cut -f1) - before ))"
   m=$(skopeo inspect --format '{{.Digest}}' "oci:$oci:$name") || exit 1
   b=$dir/bundles/$(tname "$m")
@@ -80,8 +87,9 @@ else
     : >"$b.tmp/cairn-ready"
     mv "$b.tmp" "$b" || exit 1
   fi
-  echo "$m" >"$dir/tops/$name"
+  [ -n "$local" ] || echo "$m" >"$dir/tops/$name"
 fi
+[ -n "$local" ] && echo "local=1"
 echo "digest=$m"
 touch "$b/cairn-used"
 t=$(tname "$m")

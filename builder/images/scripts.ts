@@ -10,3 +10,6 @@ export const PREPARE = readFileSync(new URL("./prepare.sh", import.meta.url), "u
 
 /** Evict least recently used images beyond the budget, never one in use. */
 export const COLLECT = readFileSync(new URL("./collect.sh", import.meta.url), "utf8");
+
+/** Build the default image from Debian's packages with mmdebstrap and import it as a local image. */
+export const BUILD_DEFAULT = readFileSync(new URL("./build-default.sh", import.meta.url), "utf8");

@@ -1,7 +1,8 @@
 // "Spin up environment" without an image store: service containers are named, and why they do not start.
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { JobPayload } from "../../protocol/index.ts";
 import { spinUp } from "./spin-up.ts";
+import type { ImageStore } from "./store.ts";
 
 const payload = {
   template: "cairn-base",
@@ -19,4 +20,75 @@ test("a builder that cannot run service containers says so for each, and runs th
     expect(env.services).toEqual([]);
     expect(lines).toContain(`Service container postgres:16: not started — ${why}`);
   }
+});
+
+// The choice for `machine:` jobs and jobs with no image. A stand-in for the store's two answers
+// (which image is the default, and preparing it); the store itself is proven on LXC by
+// tests/default-image.e2e.test.ts.
+describe("machine: jobs and jobs with no image", () => {
+  const machine = { template: "cairn-base" } as unknown as JobPayload;
+  const prepared = {
+    name: "cairn/debian:bookworm",
+    pulledFrom: "docker.io/cairn/debian:bookworm",
+    digest: `sha256:${"c".repeat(64)}`,
+    template: "cairnimg-x",
+    cached: false,
+    local: true,
+    bytes: 0,
+    seconds: 1,
+    env: { PATH: "/usr/bin:/bin" },
+    user: { uid: 0, gid: 0, home: "/root", name: "root" },
+    workdir: "",
+    entrypoint: [],
+    cmd: ["/bin/bash"],
+    passwd: [],
+  };
+  const store = (defaultImage: string | undefined) => {
+    const asked: string[] = [];
+    const images = {
+      defaultImage: async () => defaultImage,
+      prepare: async (name: string) => {
+        asked.push(name);
+        return { ...prepared, name };
+      },
+    } as unknown as ImageStore;
+    return { images, asked };
+  };
+
+  test("run on the default image, and say so", async () => {
+    const { images, asked } = store("cairn/debian:bookworm");
+    const lines: string[] = [];
+    const env = await spinUp(machine, { images, driverKind: "lxc", say: (l) => lines.push(l) }, {});
+    expect(asked).toEqual(["cairn/debian:bookworm"]);
+    expect(env.template).toBe("cairnimg-x");
+    expect(env.image?.digest).toBe(prepared.digest);
+    expect(lines).toContain("No docker image for this job (machine: or none): the builder's default image");
+    expect(lines).toContain("Image: cairn/debian:bookworm");
+    expect(lines).toContain(`Digest: ${prepared.digest}`);
+    expect(lines.some((l) => l.startsWith("Built on this host"))).toBe(true);
+  });
+
+  test("with no default image (or the operator's --default-template), the payload's template", async () => {
+    const { images, asked } = store(undefined);
+    const lines: string[] = [];
+    const env = await spinUp(machine, { images, driverKind: "lxc", say: (l) => lines.push(l) }, {});
+    expect(asked).toEqual([]);
+    expect(env.template).toBe("cairn-base");
+    expect(env.image).toBeUndefined();
+    expect(lines[0]).toBe("Template: cairn-base (the operator's template for this job)");
+    expect(lines[1]).toContain("No default image: the job runs on that template");
+  });
+
+  test("an image CAIRN_TEMPLATES mapped keeps its template; a docker image is never replaced", async () => {
+    const { images, asked } = store("cairn/debian:bookworm");
+    const mapped = { template: "node-20", image_mapped: "cimg/node:20" } as unknown as JobPayload;
+    const lines: string[] = [];
+    expect(
+      (await spinUp(mapped, { images, driverKind: "lxc", say: (l) => lines.push(l) }, {})).template,
+    ).toBe("node-20");
+    expect(lines).toEqual(["Template: node-20 (the operator's template for image cimg/node:20)"]);
+    const docker = { template: "cairn-base", image: { name: "alpine:3" } } as unknown as JobPayload;
+    await spinUp(docker, { images, driverKind: "lxc", say: () => {} }, {});
+    expect(asked).toEqual(["alpine:3"]);
+  });
 });

@@ -30,7 +30,11 @@ export async function spinUp(
   vars: Record<string, string>,
 ): Promise<Environment> {
   const { say } = deps;
-  const wanted = payload.image?.name;
+  let wanted = payload.image?.name;
+  // `machine:` jobs and configs with no image run on the operator's default image, when there is one.
+  const fallback = !wanted && !payload.image_mapped && deps.driverKind === "lxc" && deps.images;
+  if (fallback) wanted = await deps.images?.defaultImage();
+  if (fallback && wanted) say("No docker image for this job (machine: or none): the builder's default image");
   const unstarted = (why: string) => {
     for (const s of payload.services ?? []) say(`Service container ${s.image.name}: not started — ${why}`);
   };
@@ -46,6 +50,10 @@ export async function spinUp(
         ? `Image: ${wanted} — this builder pulls no images; template ${payload.template}`
         : `Template: ${payload.template} (the operator's template for ${payloadExecutor(payload)})`,
     );
+    if (fallback)
+      say(
+        "No default image: the job runs on that template (build one with `cairn-builder image build-default`, or choose one with --default-image)",
+      );
     return { template: payload.template, env: {}, services: await prepareServices(payload, deps, vars) };
   }
   say(`Image: ${wanted}`);
@@ -56,9 +64,11 @@ export async function spinUp(
   if (image.stale)
     say(`Warning: the registry could not be asked (${image.stale}); using the digest resolved before`);
   say(
-    image.cached
-      ? `Cache hit: root filesystem ready in ${image.seconds.toFixed(2)} s`
-      : `Pulled ${(image.bytes / 1e6).toFixed(1)} MB in ${image.seconds.toFixed(1)} s`,
+    image.local && !image.cached
+      ? `Built on this host (cairn-builder image build-default); unpacked in ${image.seconds.toFixed(1)} s`
+      : image.cached
+        ? `Cache hit: root filesystem ready in ${image.seconds.toFixed(2)} s`
+        : `Pulled ${(image.bytes / 1e6).toFixed(1)} MB in ${image.seconds.toFixed(1)} s`,
   );
   const env = { ...image.env };
   if (image.user.uid !== 0) {

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { HostTransport } from "../driver/types.ts";
 import { formatImageRef, type ImageRef, rewriteImage } from "./reference.ts";
-import { COLLECT, PREPARE } from "./scripts.ts";
+import { BUILD_DEFAULT, COLLECT, PREPARE } from "./scripts.ts";
 
 export interface ImageSettings {
   /** The store on the fleet host (default /var/lib/cairn/images). */
@@ -24,6 +24,24 @@ export interface ImageSettings {
   graceSeconds?: number;
   /** Seconds one registry request may take before the pull fails (default 300). */
   timeoutSeconds?: number;
+  /**
+   * What `machine:` jobs and jobs with no image run on (`--default-image`). Unset: the image
+   * `cairn-builder image build-default` last built in this store, if any, else the job's template.
+   */
+  defaultImage?: string;
+  /** The operator chose a template (`--default-template`, e.g. the host-/usr `cairn-base`) over any built image. */
+  defaultTemplate?: string;
+}
+
+/** What the default image holds on top of mmdebstrap's minbase: enough for CircleCI's steps and checkout. */
+export const DEFAULT_IMAGE_PACKAGES = ["bash", "git", "ca-certificates", "curl", "openssh-client"];
+
+export interface DefaultImageBuild {
+  name: string;
+  digest: string;
+  /** The root filesystem tarball came from the cache (same suite, packages and mirror) or was built now. */
+  tarball: "cached" | "built";
+  mirror: string;
 }
 
 export interface RegistryCredentials {
@@ -47,6 +65,8 @@ export interface PreparedImage {
   seconds: number;
   /** The registry could not be asked and a cached resolution of the tag was used; its words. */
   stale?: string;
+  /** Built on this host (build-default.sh), not pulled: no registry was asked. */
+  local?: boolean;
   /** The image's `Env`, as NAME → value. */
   env: Record<string, string>;
   /** The image's `User`, resolved against its /etc/passwd by umoci; home from that file. */
@@ -137,6 +157,60 @@ export class ImageStore {
     return prepared;
   }
 
+  /**
+   * The image a job with no image of its own runs on: the operator's `--default-image`, else the one
+   * build-default made in this store; undefined when the operator chose a template, or none exists.
+   */
+  async defaultImage(): Promise<string | undefined> {
+    if (this.settings.defaultImage) return this.settings.defaultImage;
+    if (this.settings.defaultTemplate) return undefined;
+    const r = await this.transport.exec(["cat", `${this.dir}/default-image`]);
+    return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  }
+
+  /**
+   * Builds a Debian image with mmdebstrap (the tarball cached in `cacheDir`, keyed by suite, packages
+   * and mirror), imports it into the store as the local image `name`, and makes it the store's default.
+   */
+  async buildDefault(opts: {
+    suite?: string;
+    name?: string;
+    cacheDir?: string;
+    mirror?: string;
+    packages?: string[];
+  }): Promise<DefaultImageBuild> {
+    const suite = opts.suite ?? "bookworm";
+    const name = opts.name ?? `cairn/debian:${suite}`;
+    const ref = this.resolveName(name);
+    const r = await this.transport.exec([
+      "sh",
+      "-c",
+      BUILD_DEFAULT,
+      "cairn-image-build",
+      this.dir,
+      suite,
+      createHash("sha256").update(formatImageRef(ref)).digest("hex"),
+      name,
+      opts.cacheDir ?? `${this.dir}/tarballs`,
+      opts.mirror ?? "-",
+      (opts.packages ?? DEFAULT_IMAGE_PACKAGES).join(","),
+    ]);
+    const kv = Object.fromEntries(
+      r.stdout
+        .split("\n")
+        .filter((l) => l.includes("="))
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    if (r.code !== 0 || !kv.digest)
+      throw new ImagePullError(`building the default image ${name} failed: ${(r.stdout + r.stderr).trim()}`);
+    return {
+      name,
+      digest: kv.digest,
+      tarball: kv.tarball === "cached" ? "cached" : "built",
+      mirror: kv.mirror ?? "",
+    };
+  }
+
   /** The job that prepared `image` is done with it (its clone is gone). */
   release(image: PreparedImage): void {
     const n = (this.held.get(image.digest) ?? 1) - 1;
@@ -217,6 +291,7 @@ function parseOutput(stdout: string, name: string, pulledFrom: string): Prepared
     digest: kv.digest ?? "",
     template: kv.template ?? "",
     cached: kv.cached === "1",
+    ...(kv.local === "1" ? { local: true } : {}),
     bytes: Number(kv.bytes ?? 0),
     seconds: 0,
     ...(kv.stale ? { stale: kv.stale.replace(/^registry: /, "") } : {}),

@@ -222,6 +222,9 @@ export const jobs = sqliteTable(
     unsandboxed: integer("unsandboxed", { mode: "boolean" }),
     /** A fork's job, as granted: its project's secrets `withheld` or `passed` (by project setting); null: no fork. */
     forkSecrets: text("fork_secrets", { enum: ["withheld", "passed"] }),
+    /** The image the job ran in (its name and manifest digest), as the builder's spin-up reported it. */
+    imageName: text("image_name"),
+    imageDigest: text("image_digest"),
     /** Raw log bytes acknowledged (persisted) so far. */
     logBytes: integer("log_bytes").notNull().default(0),
     /** Log lines persisted so far. */

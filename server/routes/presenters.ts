@@ -66,6 +66,8 @@ export const presentJob = (j: JobRow, ss: StepRow[]) => ({
   /** The executor the config asked for, and the LXC template the operator's table chose for it. */
   executor: (JSON.parse(j.spec) as { executor?: { kind: string; image?: string } }).executor ?? null,
   template: j.template,
+  /** The image the job ran in, as its builder reported it (null: a template, or not started yet). */
+  image: j.imageName ? { name: j.imageName, digest: j.imageDigest ?? "" } : null,
   builder_id: j.builderId,
   /** True when the builder ran it with the process driver: no container isolated it. */
   unsandboxed: j.unsandboxed,

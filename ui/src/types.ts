@@ -86,6 +86,8 @@ export interface Job {
   superseded_by?: string | null;
   executor: { kind: string; image?: string } | null;
   template: string;
+  /** The image the job ran in (name, manifest digest), when it ran in one. */
+  image?: { name: string; digest: string } | null;
   builder_id: string | null;
   unsandboxed: boolean | null;
   /** A fork's job, as granted: the project's secrets withheld, or passed by project setting. */

@@ -170,6 +170,10 @@ export const Job = z.object({
   superseded_by: nstr,
   executor: z.object({ kind: z.string(), image: z.string().optional() }).nullable(),
   template: nstr,
+  image: z
+    .object({ name: z.string(), digest: z.string() })
+    .nullable()
+    .describe("the image the job ran in, as its builder reported it; null on a template or before it starts"),
   builder_id: nstr,
   unsandboxed: z.boolean().nullable(),
   fork_secrets: z

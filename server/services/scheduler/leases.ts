@@ -226,6 +226,11 @@ export class Leases {
         target: [steps.jobId, steps.index],
         set: { status: report.status, exitCode: report.exit_code ?? null, finishedAt: done ? now : null },
       });
+    if (report.image)
+      await this.db
+        .update(jobs)
+        .set({ imageName: report.image.name, imageDigest: report.image.digest })
+        .where(eq(jobs.id, jobId));
   }
 
   /** Records the builder's result; only the builder holding the lease can finish a running job. */

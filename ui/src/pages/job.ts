@@ -129,9 +129,17 @@ export function jobPage(root: HTMLElement, { id }: Params): () => void {
           job.executor
             ? h("code", null, `${job.executor.kind}${job.executor.image ? ` ${job.executor.image}` : ""}`)
             : "default",
-          " runs on LXC template ",
-          h("code", null, job.template),
+          ...(job.image ? [] : [" runs on LXC template ", h("code", null, job.template)]),
         ),
+        job.image && h("dt", null, "Image"),
+        job.image &&
+          h(
+            "dd.job-image",
+            null,
+            h("code", null, job.image.name),
+            " ",
+            h("code.digest", null, job.image.digest),
+          ),
       ),
     );
     if (focused) head.querySelector<HTMLElement>(`[data-key="${focused}"]`)?.focus();

@@ -1,0 +1,2 @@
+ALTER TABLE `jobs` ADD `image_name` text;--> statement-breakpoint
+ALTER TABLE `jobs` ADD `image_digest` text;
