@@ -33,8 +33,9 @@ const USAGE = `usage:
                          [--lxc-host SPEC]...   (several LXC hosts; instead of --ssh-*, --slots, --lxc-path)
                              SPEC: [user@]host[:port],key=FILE,host-key=KEY[,slots=N][,lxc-path=DIR][,memory-mb=N]
                                    or local[,slots=N][,lxc-path=DIR]
-                         [--network none|nat [--bridge cairn0] [--subnet 10.213.0.0/24]
-                                             [--nat-dns IP]... [--nat-deny CIDR]...]
+                         [--network nat|none]   (LXC default: nat, egress only; none: loopback only)
+                         [--bridge cairn0] [--subnet 10.213.0.0/24] [--nat-dns IP]... [--nat-deny CIDR]...
+                         [--allow-egress ADDRESS[/N]:PORT]...   (a mirror past the blocks, even on the host)
                          [--insecure-registry HOST:PORT]...   (plain-HTTP registries on a trusted network)
                          [--image-mirror PATTERN=TARGET]...   (e.g. 'cimg/*=mirror.internal/cimg/*')
                          [--image-dir DIR] [--image-resolve-minutes N] [--image-cache-mb N]
@@ -67,11 +68,12 @@ export async function main(argv: string[]): Promise<number> {
       ca: { type: "string" },
       "insecure-http": { type: "boolean", default: false },
       "lxc-host": { type: "string", multiple: true },
-      network: { type: "string", default: "none" },
+      network: { type: "string" },
       bridge: { type: "string", default: "cairn0" },
       subnet: { type: "string", default: "10.213.0.0/24" },
       "nat-dns": { type: "string", multiple: true },
       "nat-deny": { type: "string", multiple: true },
+      "allow-egress": { type: "string", multiple: true },
       "insecure-registry": { type: "string", multiple: true },
       "image-mirror": { type: "string", multiple: true },
       "image-dir": { type: "string" },
@@ -95,10 +97,16 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError("--driver must be auto, lxc or process");
       const hosts = lxcHosts(values);
       if (hosts) slots = hosts.reduce((n, h) => n + h.slots, 0);
-      const network = networkSettings(values);
+      // Egress-only NAT is an LXC builder's default; the process driver has no container to put on a bridge.
+      if (driver === "process" && values.network === "nat")
+        throw new UsageError("--network nat needs LXC: leave --driver at auto or lxc");
+      const network = networkSettings({
+        ...values,
+        network: values.network ?? (driver === "process" ? "none" : "nat"),
+      });
       const images = imagesConfig(values);
-      if ((hosts || network) && driver === "process")
-        throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
+      if (hosts && driver === "process")
+        throw new UsageError("--lxc-host needs LXC: leave --driver at auto or lxc");
       for (const h of hosts ?? []) if (h.transport.kind === "ssh") readKeyFile(h.transport.private_key_file);
       let transport: TransportConfig = { kind: "local" };
       if (values["ssh-host"]) {
@@ -285,10 +293,11 @@ function networkSettings(values: {
   subnet?: string;
   "nat-dns"?: string[];
   "nat-deny"?: string[];
+  "allow-egress"?: string[];
 }): NetworkConfig | undefined {
   if (values.network === "none") {
-    if (values["nat-dns"] || values["nat-deny"])
-      throw new UsageError("--nat-dns and --nat-deny need --network nat");
+    if (values["nat-dns"] || values["nat-deny"] || values["allow-egress"])
+      throw new UsageError("--nat-dns, --nat-deny and --allow-egress need --network nat");
     return undefined;
   }
   try {
@@ -298,6 +307,7 @@ function networkSettings(values: {
       subnet: values.subnet!,
       ...(values["nat-dns"] ? { dns: values["nat-dns"] } : {}),
       ...(values["nat-deny"] ? { deny: values["nat-deny"] } : {}),
+      ...(values["allow-egress"] ? { allow: values["allow-egress"] } : {}),
     });
   } catch (err) {
     if (err instanceof NetworkError) throw new UsageError(err.message);

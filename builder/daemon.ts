@@ -115,7 +115,7 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
   console.log(
     `cairn-builder ${id.name}: ${pool.slots} slot(s) on ${pool.hosts.length} host(s) ` +
       `[${pool.hosts.map((h) => `${h.label}: ${h.config.slots} ${h.state}`).join(", ")}], ` +
-      `${driverKind} driver${id.network ? `, ${id.network.mode} network on ${id.network.bridge}` : ""}, polling ${id.server}`,
+      `${driverKind} driver, ${id.network ? `${id.network.mode} network on ${id.network.bridge} (egress only)` : "no network (loopback only)"}, polling ${id.server}`,
   );
   const stopping = new AbortController();
   const ssh = await startSsh(id, client);

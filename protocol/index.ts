@@ -47,7 +47,7 @@ export type {
  */
 export { openSealedSecrets, sealForBuilder } from "./sealed-box.ts";
 
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;

@@ -128,6 +128,8 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
         "lxc",
         "--lxc-path",
         lxcPath,
+        "--network",
+        "none",
       ]);
       try {
         const repo = createRepo();

@@ -1,7 +1,7 @@
 // "Spin up environment" without an image store: service containers are named, and why they do not start.
 import { expect, test } from "bun:test";
 import type { JobPayload } from "../../protocol/index.ts";
-import { spinUp } from "./spin-up.ts";
+import { describeNetwork, spinUp } from "./spin-up.ts";
 
 const payload = {
   template: "cairn-base",
@@ -19,4 +19,22 @@ test("a builder that cannot run service containers says so for each, and runs th
     expect(env.services).toEqual([]);
     expect(lines).toContain(`Service container postgres:16: not started — ${why}`);
   }
+});
+
+test("the log names the network the job got, and why it has none", () => {
+  expect(
+    describeNetwork(
+      { mode: "egress", address: "10.213.0.5", bridge: "cairn0", allow: ["10.213.0.1:5000"] },
+      undefined,
+    ),
+  ).toBe(
+    "Network: egress only (NAT) — 10.213.0.5 on cairn0; nothing connects in; the host, its networks, private and link-local ranges are blocked; allowed past the blocks: 10.213.0.1:5000",
+  );
+  expect(describeNetwork({ mode: "none" }, "none")).toBe(
+    "Network: none (loopback only) — the project's setting",
+  );
+  expect(describeNetwork({ mode: "none" }, undefined)).toBe(
+    "Network: none (loopback only) — this builder runs with --network none",
+  );
+  expect(describeNetwork(undefined, undefined)).toContain("process driver");
 });
