@@ -99,6 +99,10 @@ export const projects = sqliteTable(
     deployKeyPrivate: sealed("deploy_key_private"),
     /** The key's id at the forge when it was added there (to remove it again). */
     deployKeyForgeId: text("deploy_key_forge_id"),
+    /** `egress`: jobs get the builder's egress-only NAT network (if it has one); `none`: loopback only. */
+    network: text("network", { enum: ["egress", "none"] })
+      .notNull()
+      .default("egress"),
   },
   (t) => [uniqueIndex("projects_name").on(t.name)],
 );

@@ -116,6 +116,8 @@ export interface ProjectSettingsChange {
   known_hosts?: unknown;
   max_concurrent_jobs?: number | null;
   forge?: unknown;
+  /** `none`: the project's jobs get no network even on a builder with its NAT bridge. */
+  network?: "egress" | "none";
 }
 
 /** Checks and applies a settings change; the forge token is sealed and named in the audit log only as changed. */
@@ -143,6 +145,12 @@ export async function updateSettings(
   }
   if (body.known_hosts !== undefined) set.knownHosts = validateKnownHosts(body.known_hosts);
   if (body.max_concurrent_jobs !== undefined) set.maxConcurrentJobs = body.max_concurrent_jobs;
+  if (body.network !== undefined) {
+    if (body.network !== "egress" && body.network !== "none") {
+      throw new BadRequest("`network` must be egress or none", { field: "network" }, "invalid_body");
+    }
+    set.network = body.network;
+  }
   if (body.forge !== undefined) {
     if (body.forge === null) {
       set.forge = null;
@@ -164,6 +172,7 @@ export async function updateSettings(
       details: {
         fields: Object.keys(body),
         ...("forge" in body ? { forge_token_changed: "forgeToken" in set } : {}),
+        ...(body.network !== undefined ? { network: body.network } : {}),
       },
     });
   });

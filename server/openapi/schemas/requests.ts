@@ -42,6 +42,10 @@ export const ProjectPatch = z.strictObject({
     .nullable()
     .optional(),
   max_concurrent_jobs: z.number().int().min(1).max(10_000).nullable().optional().describe("null: no limit"),
+  network: z
+    .enum(["egress", "none"])
+    .optional()
+    .describe("none: the project's jobs get no network (loopback only), even on a builder with egress NAT"),
 });
 
 export const PipelineTrigger = z.object({

@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { checkoutKeyContext, type TestTimings } from "../../../protocol/index.ts";
-import { jobs } from "../../db/schema.ts";
+import { jobs, projects } from "../../db/schema.ts";
 import { openSealedSecrets, SecretsError } from "../../secrets/index.ts";
 import { templateTable } from "../templates.ts";
 import { JobPayloads } from "./payloads.ts";
@@ -84,4 +84,14 @@ test("test timings go only to a parallel job or one whose step calls the split h
   expect((await payloads.build(wf.job("many"), "l", b.id)).test_timings).toEqual(timings);
   expect((await payloads.build(wf.job("split"), "l", b.id)).test_timings).toEqual(timings);
   expect((await payloads.build(wf.job("one"), "l", b.id)).template).toBe("cairn-base");
+});
+
+test("a project set to `network: none` sends it to the builder; by default the payload leaves the network to it", async () => {
+  fx = await schedulerFixture();
+  const wf = await fx.workflow([{ name: "build" }]);
+  const b = await fx.builder();
+  const payloads = new JobPayloads({ db: fx.db });
+  expect((await payloads.build(wf.job("build"), "lease", b.id)).network).toBeUndefined();
+  await fx.db.update(projects).set({ network: "none" }).where(eq(projects.id, wf.projectId));
+  expect((await payloads.build(wf.job("build"), "lease", b.id)).network).toBe("none");
 });

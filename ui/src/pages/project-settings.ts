@@ -166,6 +166,13 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
     disabled: !canEdit,
     "aria-describedby": "max-concurrent-help",
   });
+  const network = h(
+    "select#network",
+    { name: "network", disabled: !canEdit, "aria-describedby": "network-help" },
+    h("option", { value: "egress" }, "Egress only (outbound through the builder's NAT)"),
+    h("option", { value: "none" }, "None (loopback only)"),
+  );
+  network.value = project.network;
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
     "form.stack.settings-form",
@@ -188,6 +195,13 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
     h("label", { for: "max-concurrent" }, "Max concurrent jobs"),
     concurrency,
     h("p#max-concurrent-help.muted.help", null, "Empty for no limit."),
+    h("label", { for: "network" }, "Job network"),
+    network,
+    h(
+      "p#network-help.muted.help",
+      null,
+      "Egress only: jobs reach out (dependency installs) but nothing connects in, and the fleet host and private networks stay blocked. None: jobs have loopback only.",
+    ),
     canEdit && h("div", null, h("button.primary", { type: "submit" }, "Save settings")),
     status,
   );
@@ -202,6 +216,7 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
           .map((l) => l.trim())
           .filter(Boolean),
         max_concurrent_jobs: n === "" ? null : Number(n),
+        network: network.value,
       },
     });
     filters.value = r.branch_filters.join("\n");
