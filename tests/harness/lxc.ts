@@ -18,7 +18,16 @@
 
 import { test } from "bun:test";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { sshdMissingReason } from "./sshd.ts";
 
@@ -98,6 +107,50 @@ export function testLxcPath(name = "lxc"): string {
   return path;
 }
 
+/** A host network object a test made: removed by the test, and by the sweep if its run was killed. */
+export type NetworkThing =
+  | { kind: "netns"; name: string }
+  | { kind: "link"; name: string }
+  | { kind: "nft"; family: "inet" | "bridge"; name: string }
+  | { kind: "file"; name: string };
+
+/** This run's ledger of host network objects (`<TEST_LXC_ROOT>/<pid>/network.ledger`, one JSON a line). */
+const ledgerPath = (run: string) => join(TEST_LXC_ROOT, run, "network.ledger");
+
+/** Notes `things` in this run's ledger before they are made, so a killed run's are swept (sweepDeadRuns). */
+export function recordNetwork(...things: NetworkThing[]): void {
+  const dir = join(TEST_LXC_ROOT, String(process.pid));
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    for (const d of [TEST_LXC_ROOT, dir]) chmodSync(d, 0o755);
+  }
+  appendFileSync(ledgerPath(String(process.pid)), things.map((t) => `${JSON.stringify(t)}\n`).join(""));
+}
+
+/** Removes host network objects (whatever of them is left; a missing one is no error), in order. */
+export async function removeNetwork(things: NetworkThing[]): Promise<void> {
+  for (const t of things) {
+    // Only names this project's tests make: a damaged ledger cannot point the sweep at the host's own.
+    if (!t.name.split("/").pop()?.startsWith("cairn")) continue;
+    if (t.kind === "netns") await sh(["ip", "netns", "del", t.name]);
+    else if (t.kind === "link") await sh(["ip", "link", "del", t.name]);
+    else if (t.kind === "nft") await sh(["nft", "delete", "table", t.family, t.name]);
+    else if (t.name.startsWith("/run/")) rmSync(t.name, { force: true });
+  }
+}
+
+/** Removes what a dead run's ledger lists (after its containers: their veths sit on its bridges). */
+async function sweepLedger(run: string): Promise<string[]> {
+  const path = ledgerPath(run);
+  if (!existsSync(path)) return [];
+  const things = readFileSync(path, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as NetworkThing);
+  await removeNetwork(things);
+  return things.map((t) => `${t.kind} ${t.name}`);
+}
+
 const templates = new Map<string, Promise<void>>();
 let swept: Promise<string[]> | undefined;
 
@@ -152,11 +205,12 @@ const alive = (pid: number) => {
 
 /**
  * Removes what killed test runs left: the containers and lxcpaths under TEST_LXC_ROOT whose test
- * process no longer exists. Live runs (this one, other checkouts, CI) are never touched.
+ * process no longer exists, and the bridges, nft tables and namespaces their ledgers list. Live runs (this one, other checkouts, CI) are never touched.
  */
 export async function sweepDeadRuns(): Promise<string[]> {
   if (!existsSync(TEST_LXC_ROOT)) return [];
   const removed: string[] = [];
+  const network: string[] = [];
   for (const run of readdirSync(TEST_LXC_ROOT)) {
     if (!/^\d+$/.test(run) || alive(Number(run))) continue;
     const dir = join(TEST_LXC_ROOT, run);
@@ -165,15 +219,18 @@ export async function sweepDeadRuns(): Promise<string[]> {
     let clean = true;
     for (const name of readdirSync(dir)) {
       const lxcPath = join(dir, name);
+      if (!statSync(lxcPath).isDirectory()) continue; // the network ledger
       const all = await list(lxcPath);
       await destroyContainers({ lxcPath, names: all });
       removed.push(...all.map((n) => `${lxcPath}/${n}`));
       if ((await list(lxcPath)).length) clean = false;
     }
+    network.push(...(await sweepLedger(run)));
     // Files are removed only once LXC has let go of every container in them.
     if (clean) rmSync(dir, { recursive: true, force: true });
   }
   const containers = removed.filter((n) => !n.endsWith(`/${TEMPLATE}`));
   if (containers.length) console.error(`tests: removed what killed test runs left: ${containers.join(", ")}`);
+  if (network.length) console.error(`tests: removed the network of killed test runs: ${network.join(", ")}`);
   return removed;
 }
