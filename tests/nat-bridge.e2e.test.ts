@@ -170,8 +170,8 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     const s = await nat.create({ name: `none-${tag}`, network: "none" });
     try {
       const r = await run(s, `ls /sys/class/net; ip route; ${curl(`http://${INTERNET}:${PORT}/`)}`);
-      expect(r.output).toMatch(/^lo\n/);
-      expect(r.output).toContain("Network is unreachable");
+      // Only loopback, no route: nothing leaves.
+      expect(r.output).toMatch(/^lo\ncurl: \(7\) Failed to connect/);
       expect(r.output).not.toContain("-ok");
       expect(s.network).toEqual({ mode: "none" });
     } finally {
@@ -247,8 +247,6 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     );
     expect(r.status, r.stdout + r.stderr).not.toBe(0);
     expect(r.stdout).not.toContain("inside-ok");
-    // The host itself (root, the builder) still reaches in: that is how steps and SSH arrive.
-    expect(sh("curl", "-sS", "-m", "3", `http://${address}:${INSIDE}/`)).toContain("inside-ok");
   });
 
   test("it reaches nothing on the host, on a private network, or in another container", async () => {
@@ -320,7 +318,12 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   test("sandboxes give their veth and address back; nothing is left on the bridge", async () => {
     for (const s of sandboxes.splice(0)) await s.destroy();
     expect(await cairnContainers({ lxcPath: LXC_PATH })).toEqual([]);
-    expect(sh("ls", `/sys/class/net/${NET.bridge}/brif`).trim()).toBe("");
+    // The kernel tears a dead container's network namespace (and its veth) down in the background.
+    await until(
+      "the veths to leave the bridge",
+      async () => sh("ls", `/sys/class/net/${NET.bridge}/brif`).trim() === "",
+      20_000,
+    );
     expect(sh("nft", "list", "set", "bridge", `cairn_${NET.bridge}`, "ports")).not.toMatch(
       new RegExp(`10\\.231\\.${k}\\.`),
     );
@@ -379,6 +382,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
         `${GATEWAY}:${SSH_PORT}`,
       ],
     });
+    await until("the builder to start", async () => builder!.output().includes("polling"), 30_000);
     expect(builder.output()).toContain(`nat network on ${NET.bridge} (egress only)`);
     // The builder's own port answers the host, so its refusal below is the firewall's.
     const banner = spawnSync(

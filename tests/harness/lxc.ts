@@ -127,16 +127,23 @@ export function recordNetwork(...things: NetworkThing[]): void {
   appendFileSync(ledgerPath(String(process.pid)), things.map((t) => `${JSON.stringify(t)}\n`).join(""));
 }
 
-/** Removes host network objects (whatever of them is left; a missing one is no error), in order. */
-export async function removeNetwork(things: NetworkThing[]): Promise<void> {
+/** Removes host network objects (a missing one is no error), in order; returns those that were there. */
+export async function removeNetwork(things: NetworkThing[]): Promise<NetworkThing[]> {
+  const removed: NetworkThing[] = [];
   for (const t of things) {
     // Only names this project's tests make: a damaged ledger cannot point the sweep at the host's own.
     if (!t.name.split("/").pop()?.startsWith("cairn")) continue;
-    if (t.kind === "netns") await sh(["ip", "netns", "del", t.name]);
-    else if (t.kind === "link") await sh(["ip", "link", "del", t.name]);
-    else if (t.kind === "nft") await sh(["nft", "delete", "table", t.family, t.name]);
-    else if (t.name.startsWith("/run/")) rmSync(t.name, { force: true });
+    let gone = false;
+    if (t.kind === "netns") gone = (await sh(["ip", "netns", "del", t.name])).code === 0;
+    else if (t.kind === "link") gone = (await sh(["ip", "link", "del", t.name])).code === 0;
+    else if (t.kind === "nft") gone = (await sh(["nft", "delete", "table", t.family, t.name])).code === 0;
+    else if (t.name.startsWith("/run/") && existsSync(t.name)) {
+      rmSync(t.name, { force: true });
+      gone = true;
+    }
+    if (gone) removed.push(t);
   }
+  return removed;
 }
 
 /** Removes what a dead run's ledger lists (after its containers: their veths sit on its bridges). */
@@ -147,8 +154,7 @@ async function sweepLedger(run: string): Promise<string[]> {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as NetworkThing);
-  await removeNetwork(things);
-  return things.map((t) => `${t.kind} ${t.name}`);
+  return (await removeNetwork(things)).map((t) => `${t.kind} ${t.name}`);
 }
 
 const templates = new Map<string, Promise<void>>();
