@@ -99,14 +99,14 @@ export async function main(argv: string[]): Promise<number> {
       if (hosts) slots = hosts.reduce((n, h) => n + h.slots, 0);
       // Egress-only NAT is an LXC builder's default; the process driver has no container to put on a bridge.
       if (driver === "process" && values.network === "nat")
-        throw new UsageError("--network nat needs LXC: leave --driver at auto or lxc");
+        throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
       const network = networkSettings({
         ...values,
         network: values.network ?? (driver === "process" ? "none" : "nat"),
       });
       const images = imagesConfig(values);
       if (hosts && driver === "process")
-        throw new UsageError("--lxc-host needs LXC: leave --driver at auto or lxc");
+        throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
       for (const h of hosts ?? []) if (h.transport.kind === "ssh") readKeyFile(h.transport.private_key_file);
       let transport: TransportConfig = { kind: "local" };
       if (values["ssh-host"]) {
