@@ -28,6 +28,8 @@ describe("NAT network settings", () => {
     expect(() => checkNetwork({ ...ok, bridge: "eth0; rm -rf /" })).toThrow(/--bridge/);
     expect(() => checkNetwork({ ...ok, bridge: "a-very-long-bridge-name" })).toThrow(/--bridge/);
     expect(() => checkNetwork({ ...ok, dns: ["192.168.1.1"] })).toThrow(/cannot reach/);
+    // A resolver on the LAN, once its port 53 is allowed.
+    expect(checkNetwork({ ...ok, dns: ["192.168.1.1"], allow: ["192.168.1.1:53"] })).toBeTruthy();
     expect(() => checkNetwork({ ...ok, deny: ["nope"] })).toThrow(/--nat-deny/);
     expect(() => checkNetwork({ ...ok, mode: "bridge" as "nat" })).toThrow(/none or nat/);
   });

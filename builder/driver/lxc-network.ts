@@ -119,14 +119,15 @@ export function checkNetwork(net: NetworkConfig): NetworkConfig {
   }
   parseSubnet(net.subnet);
   for (const d of net.deny ?? []) parseCidr(d, "--nat-deny");
-  for (const a of net.allow ?? []) parseAllowance(a);
+  const allowed = (net.allow ?? []).map(parseAllowance);
   for (const r of net.dns ?? []) {
     const n = parseIpv4(r);
     if (n === undefined)
       throw new NetworkError(`--nat-dns must be an IPv4 address, got ${JSON.stringify(r)}`);
-    if (DENIED_RANGES.some((c) => inCidr(n, c))) {
+    const opened = allowed.some((a) => a.port === 53 && inCidr(n, a.cidr));
+    if (!opened && DENIED_RANGES.some((c) => inCidr(n, c))) {
       throw new NetworkError(
-        `--nat-dns ${r} is in a range containers cannot reach (${DENIED_RANGES.join(", ")}); give a public resolver`,
+        `--nat-dns ${r} is in a range containers cannot reach (${DENIED_RANGES.join(", ")}); give a public resolver, or open it with --allow-egress ${r}:53`,
       );
     }
   }

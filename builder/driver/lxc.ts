@@ -243,6 +243,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
             address: nat.address,
             bridge: options.network.bridge,
             allow: options.network.allow ?? [],
+            dns: options.network.dns ?? [],
           }
         : { mode: "none" };
     return {

@@ -154,6 +154,8 @@ export interface SandboxNetwork {
   bridge?: string;
   /** egress: the operator's `--allow-egress` exceptions. */
   allow?: string[];
+  /** egress: the resolvers in the container's /etc/resolv.conf (`--nat-dns`); none: names do not resolve. */
+  dns?: string[];
 }
 
 export interface Driver {

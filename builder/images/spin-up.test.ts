@@ -24,11 +24,20 @@ test("a builder that cannot run service containers says so for each, and runs th
 test("the log names the network the job got, and why it has none", () => {
   expect(
     describeNetwork(
-      { mode: "egress", address: "10.213.0.5", bridge: "cairn0", allow: ["10.213.0.1:5000"] },
+      {
+        mode: "egress",
+        address: "10.213.0.5",
+        bridge: "cairn0",
+        allow: ["10.213.0.1:5000"],
+        dns: ["9.9.9.9"],
+      },
       undefined,
     ),
   ).toBe(
-    "Network: egress only (NAT) — 10.213.0.5 on cairn0; nothing connects in; the host, its networks, private and link-local ranges are blocked; allowed past the blocks: 10.213.0.1:5000",
+    "Network: egress only (NAT) — 10.213.0.5 on cairn0; nothing connects in; the host, its networks, private and link-local ranges are blocked; allowed past the blocks: 10.213.0.1:5000; DNS: 9.9.9.9",
+  );
+  expect(describeNetwork({ mode: "egress", address: "10.213.0.5", bridge: "cairn0" }, undefined)).toContain(
+    "no DNS resolver (the builder has no --nat-dns)",
   );
   expect(describeNetwork({ mode: "none" }, "none")).toBe(
     "Network: none (loopback only) — the project's setting",

@@ -148,9 +148,12 @@ export function describeNetwork(
     return `Network: none (loopback only) — ${why}`;
   }
   const allow = network.allow?.length ? `; allowed past the blocks: ${network.allow.join(", ")}` : "";
+  const dns = network.dns?.length
+    ? `; DNS: ${network.dns.join(", ")}`
+    : "; no DNS resolver (the builder has no --nat-dns): use addresses";
   return (
     `Network: egress only (NAT) — ${network.address} on ${network.bridge}; nothing connects in; ` +
-    `the host, its networks, private and link-local ranges are blocked${allow}`
+    `the host, its networks, private and link-local ranges are blocked${allow}${dns}`
   );
 }
 
