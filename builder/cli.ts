@@ -39,7 +39,7 @@ const USAGE = `usage:
                          [--insecure-registry HOST:PORT]...   (plain-HTTP registries on a trusted network)
                          [--image-mirror PATTERN=TARGET]...   (e.g. 'cimg/*=mirror.internal/cimg/*')
                          [--image-dir DIR] [--image-resolve-minutes N] [--image-cache-mb N]
-  cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]...
+  cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]... [--allow-egress ADDRESS[/N]:PORT]...
   cairn-builder registry-login --registry HOST[:PORT] --username USER [--config FILE]   (password on stdin)
   cairn-builder version`;
 
@@ -165,6 +165,20 @@ export async function main(argv: string[]): Promise<number> {
           ...id.images,
           insecure_registries: [...new Set([...(id.images?.insecure_registries ?? []), ...insecure])],
         };
+      // Also for this run only (npm start passes CAIRN_ALLOW_EGRESS so): more holes in the NAT's blocks.
+      const allow = values["allow-egress"] ?? [];
+      if (allow.length) {
+        if (!id.network)
+          throw new UsageError("--allow-egress needs a builder with the NAT network (not --network none)");
+        id.network = networkSettings({
+          network: "nat",
+          bridge: id.network.bridge,
+          subnet: id.network.subnet,
+          "nat-dns": id.network.dns,
+          "nat-deny": id.network.deny,
+          "allow-egress": [...new Set([...(id.network.allow ?? []), ...allow])],
+        });
+      }
       // Checkouts must be readable by the build's own users, whatever umask started us.
       process.umask(0o022);
       checkServerUrl(id.server, Boolean(id.insecure_http));

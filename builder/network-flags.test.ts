@@ -1,5 +1,8 @@
 // The network flags of cairn-builder are checked before anything is registered.
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { main } from "./cli.ts";
 
 const register = [
@@ -27,4 +30,27 @@ test("--allow-egress is ADDRESS[/N]:PORT, needs the NAT, and the process driver 
   );
   await expect(main([...register, "--network", "open"])).rejects.toThrow("--network must be none or nat");
   await expect(main([...register, "--bridge", "br;rm"])).rejects.toThrow("--bridge must be");
+});
+
+test("run --allow-egress is checked too, and needs a NAT builder", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "cairn-flags-"));
+  try {
+    const write = (network?: object) => {
+      const path = join(dir, "b.json");
+      writeFileSync(path, JSON.stringify({ server: "http://127.0.0.1:9", ...(network ? { network } : {}) }), {
+        mode: 0o600,
+      });
+      return path;
+    };
+    const none = write();
+    await expect(main(["run", "--config", none, "--allow-egress", "10.0.0.5:80"])).rejects.toThrow(
+      "needs a builder with the NAT network",
+    );
+    const nat = write({ mode: "nat", bridge: "cairn0", subnet: "10.213.0.0/24" });
+    await expect(main(["run", "--config", nat, "--allow-egress", "nope"])).rejects.toThrow(
+      "--allow-egress must be",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
