@@ -35,13 +35,14 @@ const USAGE = `usage:
                          [--lxc-host SPEC]...   (several LXC hosts; instead of --ssh-*, --slots, --lxc-path)
                              SPEC: [user@]host[:port],key=FILE,host-key=KEY[,slots=N][,lxc-path=DIR][,memory-mb=N]
                                    or local[,slots=N][,lxc-path=DIR]
-                         [--network none|nat [--bridge cairn0] [--subnet 10.213.0.0/24]
-                                             [--nat-dns IP]... [--nat-deny CIDR]...]
+                         [--network nat|none]   (LXC default: nat, egress only; none: loopback only)
+                         [--bridge cairn0] [--subnet 10.213.0.0/24] [--nat-dns IP]... [--nat-deny CIDR]...
+                         [--allow-egress ADDRESS[/N]:PORT]...   (a mirror past the blocks, even on the host)
                          [--insecure-registry HOST:PORT]...   (plain-HTTP registries on a trusted network)
                          [--image-mirror PATTERN=TARGET]...   (e.g. 'cimg/*=mirror.internal/cimg/*')
                          [--image-dir DIR] [--image-resolve-minutes N] [--image-cache-mb N]
                          [--default-image NAME | --default-template NAME]   (machine: jobs and jobs with no image)
-  cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]...
+  cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]... [--allow-egress ADDRESS[/N]:PORT]...
   cairn-builder registry-login --registry HOST[:PORT] --username USER [--config FILE]   (password on stdin)
   cairn-builder image build-default [--suite bookworm] [--name cairn/debian:SUITE] [--mirror URI]
                          [--packages a,b,c] [--cache DIR] [--image-dir DIR | --config FILE]
@@ -74,11 +75,12 @@ export async function main(argv: string[]): Promise<number> {
       ca: { type: "string" },
       "insecure-http": { type: "boolean", default: false },
       "lxc-host": { type: "string", multiple: true },
-      network: { type: "string", default: "none" },
+      network: { type: "string" },
       bridge: { type: "string", default: "cairn0" },
       subnet: { type: "string", default: "10.213.0.0/24" },
       "nat-dns": { type: "string", multiple: true },
       "nat-deny": { type: "string", multiple: true },
+      "allow-egress": { type: "string", multiple: true },
       "insecure-registry": { type: "string", multiple: true },
       "image-mirror": { type: "string", multiple: true },
       "image-dir": { type: "string" },
@@ -108,9 +110,15 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError("--driver must be auto, lxc or process");
       const hosts = lxcHosts(values);
       if (hosts) slots = hosts.reduce((n, h) => n + h.slots, 0);
-      const network = networkSettings(values);
+      // Egress-only NAT is an LXC builder's default; the process driver has no container to put on a bridge.
+      if (driver === "process" && values.network === "nat")
+        throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
+      const network = networkSettings({
+        ...values,
+        network: values.network ?? (driver === "process" ? "none" : "nat"),
+      });
       const images = imagesConfig(values);
-      if ((hosts || network) && driver === "process")
+      if (hosts && driver === "process")
         throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
       for (const h of hosts ?? []) if (h.transport.kind === "ssh") readKeyFile(h.transport.private_key_file);
       let transport: TransportConfig = { kind: "local" };
@@ -170,6 +178,20 @@ export async function main(argv: string[]): Promise<number> {
           ...id.images,
           insecure_registries: [...new Set([...(id.images?.insecure_registries ?? []), ...insecure])],
         };
+      // Also for this run only (npm start passes CAIRN_ALLOW_EGRESS so): more holes in the NAT's blocks.
+      const allow = values["allow-egress"] ?? [];
+      if (allow.length) {
+        if (!id.network)
+          throw new UsageError("--allow-egress needs a builder with the NAT network (not --network none)");
+        id.network = networkSettings({
+          network: "nat",
+          bridge: id.network.bridge,
+          subnet: id.network.subnet,
+          "nat-dns": id.network.dns,
+          "nat-deny": id.network.deny,
+          "allow-egress": [...new Set([...(id.network.allow ?? []), ...allow])],
+        });
+      }
       // Checkouts must be readable by the build's own users, whatever umask started us.
       process.umask(0o022);
       checkServerUrl(id.server, Boolean(id.insecure_http));
@@ -371,10 +393,11 @@ function networkSettings(values: {
   subnet?: string;
   "nat-dns"?: string[];
   "nat-deny"?: string[];
+  "allow-egress"?: string[];
 }): NetworkConfig | undefined {
   if (values.network === "none") {
-    if (values["nat-dns"] || values["nat-deny"])
-      throw new UsageError("--nat-dns and --nat-deny need --network nat");
+    if (values["nat-dns"] || values["nat-deny"] || values["allow-egress"])
+      throw new UsageError("--nat-dns, --nat-deny and --allow-egress need --network nat");
     return undefined;
   }
   try {
@@ -384,6 +407,7 @@ function networkSettings(values: {
       subnet: values.subnet!,
       ...(values["nat-dns"] ? { dns: values["nat-dns"] } : {}),
       ...(values["nat-deny"] ? { deny: values["nat-deny"] } : {}),
+      ...(values["allow-egress"] ? { allow: values["allow-egress"] } : {}),
     });
   } catch (err) {
     if (err instanceof NetworkError) throw new UsageError(err.message);

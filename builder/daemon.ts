@@ -112,10 +112,16 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
   await pool.start();
   const kinds = new Set(pool.hosts.map((h) => h.conn?.driver.kind ?? "lxc"));
   const driverKind = kinds.has("process") ? "process" : "lxc";
+  const network =
+    driverKind === "process"
+      ? ""
+      : id.network
+        ? `, ${id.network.mode} network on ${id.network.bridge} (egress only)`
+        : ", no network (loopback only)";
   console.log(
     `cairn-builder ${id.name}: ${pool.slots} slot(s) on ${pool.hosts.length} host(s) ` +
       `[${pool.hosts.map((h) => `${h.label}: ${h.config.slots} ${h.state}`).join(", ")}], ` +
-      `${driverKind} driver${id.network ? `, ${id.network.mode} network on ${id.network.bridge}` : ""}, polling ${id.server}`,
+      `${driverKind} driver${network}, polling ${id.server}`,
   );
   const stopping = new AbortController();
   const ssh = await startSsh(id, client);

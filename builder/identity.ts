@@ -26,7 +26,7 @@ export interface HostConfig {
   memory_mb?: number;
 }
 
-/** Egress for containers: `none` (loopback only, the default) or an egress-only NAT bridge. */
+/** Egress for containers: an egress-only NAT bridge (an LXC builder's default); absent: loopback only (`--network none`). */
 export interface NetworkConfig {
   mode: "nat";
   /** Bridge on each host, made if missing (`cairn0`). */
@@ -37,6 +37,8 @@ export interface NetworkConfig {
   dns?: string[];
   /** Further destinations containers may not reach (a LAN on public addresses, say). */
   deny?: string[];
+  /** `ADDRESS[/N]:PORT` exceptions to every block (a registry or package mirror): `--allow-egress`. */
+  allow?: string[];
 }
 
 /** The fleet hosts' image stores (builder/images); every field optional. */
@@ -79,7 +81,7 @@ export interface BuilderIdentity {
   lxc_path?: string;
   /** Several LXC hosts driven by this one daemon; when absent, `transport`/`slots`/`lxc_path` are the one host. */
   hosts?: HostConfig[];
-  /** Container network; absent: loopback only. */
+  /** Container network; absent: loopback only (`--network none`, or an identity from before NAT was the default). */
   network?: NetworkConfig;
   /** Jobs' `docker` images: where they are stored, pulled from, and with which credentials. */
   images?: ImagesConfig;

@@ -6,7 +6,7 @@ import { BackgroundSteps } from "./background.ts";
 import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
 import type { Driver, HostTransport, Sandbox, StepSpec } from "./driver/types.ts";
-import { type Environment, SPIN_UP_STEP, spinUp, startServices } from "./images/spin-up.ts";
+import { describeNetwork, type Environment, SPIN_UP_STEP, spinUp, startServices } from "./images/spin-up.ts";
 import type { ImageStore } from "./images/store.ts";
 import { LogUploader } from "./log-uploader.ts";
 import { describeLimits, limitsFor } from "./resources.ts";
@@ -101,7 +101,9 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         template: env.template,
         limits,
         ...(env.user ? { user: env.user } : {}),
+        ...(payload.network ? { network: payload.network } : {}),
       });
+      uploader.write(note(describeNetwork(sandbox.network, payload.network)));
       services = await startServices(sandbox, env.services, (line) => uploader.write(note(line)));
     } catch (err) {
       uploader.write(note((err as Error).message));

@@ -192,6 +192,11 @@ export const JobPayload = z
      * container, sharing its network (`localhost:PORT`). Added in protocol 8.
      */
     services: z.array(ServiceContainer).optional(),
+    /**
+     * The project's network mode: `none` keeps the job's container loopback-only even on a builder
+     * with its egress-only NAT bridge; absent or `egress`: the builder's own setting. Added in protocol 9.
+     */
+    network: z.enum(["egress", "none"]).optional(),
     working_directory: z.string(),
     environment: strings,
     steps: z.array(PayloadStep),

@@ -96,6 +96,8 @@ if (!existsSync(identity)) {
       `127.0.0.1:${sshPort}`,
       "--driver",
       driver,
+      // CAIRN_NETWORK=none: the local builder's containers get loopback only (default: egress-only NAT).
+      ...(process.env.CAIRN_NETWORK ? ["--network", process.env.CAIRN_NETWORK] : []),
       ...pin,
     ],
     { stdio: "inherit" },
@@ -127,9 +129,19 @@ if (existsSync(identity)) {
     .map((h) => h.trim())
     .filter(Boolean)
     .flatMap((h) => ["--insecure-registry", h]);
-  const builder = spawn(bun, [join(root, "builder", "cli.ts"), "run", "--config", identity, ...insecure], {
-    stdio: "inherit",
-  });
+  // CAIRN_ALLOW_EGRESS=addr:port,...: holes in the NAT's blocks for the local builder (a mirror).
+  const allow = (process.env.CAIRN_ALLOW_EGRESS ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean)
+    .flatMap((h) => ["--allow-egress", h]);
+  const builder = spawn(
+    bun,
+    [join(root, "builder", "cli.ts"), "run", "--config", identity, ...insecure, ...allow],
+    {
+      stdio: "inherit",
+    },
+  );
   const stopAll = () => {
     builder.kill("SIGTERM");
     server.stop();

@@ -138,6 +138,8 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
         "lxc",
         "--lxc-path",
         lxcPath,
+        "--network",
+        "none",
       ]).catch(async (err) => {
         await own.stop();
         throw err;

@@ -97,6 +97,8 @@ const SETUPS: Setup[] = [
       sshd!.hostPublicKey,
       "--lxc-path",
       testLxcPath(),
+      "--network",
+      "none",
     ],
   },
 ];

@@ -421,17 +421,23 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
 
     await page.fill("#branch-filters", "main\nrelease/*");
     await page.fill("#max-concurrent", "3");
+    expect(await page.inputValue("#network")).toBe("egress");
+    await page.selectOption("#network", "none");
     await page.click("button:has-text('Save settings')");
     await page.waitForSelector("#general .form-status :text('Saved.')");
     await page.click("#general button:has-text('Unfollow')");
     await page.waitForSelector("#general button[aria-pressed=false]:has-text('Follow')");
-    const p = await json<{ branch_filters: string[]; max_concurrent_jobs: number; followed: boolean }>(
-      server.api(`/api/v1/projects/${projectId}`),
-    );
+    const p = await json<{
+      branch_filters: string[];
+      max_concurrent_jobs: number;
+      followed: boolean;
+      network: string;
+    }>(server.api(`/api/v1/projects/${projectId}`));
     expect(p).toMatchObject({
       branch_filters: ["main", "release/*"],
       max_concurrent_jobs: 3,
       followed: false,
+      network: "none",
     });
     await page.click("#general button:has-text('Follow')");
     await page.waitForSelector("#general button[aria-pressed=true]");

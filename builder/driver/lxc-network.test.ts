@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { checkNetwork, natRuleset, parseSubnet, vethPrefix } from "./lxc-network.ts";
+import { checkNetwork, natRuleset, parseAllowance, parseSubnet, vethPrefix } from "./lxc-network.ts";
 
 describe("NAT network settings", () => {
   test("a subnet gives the host its first address and sandboxes the rest", () => {
@@ -28,8 +28,44 @@ describe("NAT network settings", () => {
     expect(() => checkNetwork({ ...ok, bridge: "eth0; rm -rf /" })).toThrow(/--bridge/);
     expect(() => checkNetwork({ ...ok, bridge: "a-very-long-bridge-name" })).toThrow(/--bridge/);
     expect(() => checkNetwork({ ...ok, dns: ["192.168.1.1"] })).toThrow(/cannot reach/);
+    // A resolver on the LAN, once its port 53 is allowed.
+    expect(checkNetwork({ ...ok, dns: ["192.168.1.1"], allow: ["192.168.1.1:53"] })).toBeTruthy();
     expect(() => checkNetwork({ ...ok, deny: ["nope"] })).toThrow(/--nat-deny/);
     expect(() => checkNetwork({ ...ok, mode: "bridge" as "nat" })).toThrow(/none or nat/);
+  });
+
+  test("--allow-egress takes ADDRESS:PORT or ADDRESS/PREFIX:PORT", () => {
+    expect(parseAllowance("10.213.0.1:5000")).toEqual({ cidr: "10.213.0.1/32", port: 5000 });
+    expect(parseAllowance("10.20.0.0/16:3128")).toEqual({ cidr: "10.20.0.0/16", port: 3128 });
+    expect(() => parseAllowance("registry.internal:5000")).toThrow(/IPv4 address, not a name/);
+    expect(() => parseAllowance("10.0.0.1")).toThrow(/ADDRESS:PORT/);
+    expect(() => parseAllowance("10.0.0.1:70000")).toThrow(/port 1-65535/);
+    expect(() => parseAllowance("10.0.0.1/16:80")).toThrow(/host bits set/);
+    expect(() => parseAllowance("127.0.0.1:5000")).toThrow(/its own loopback/);
+    const ok = { mode: "nat" as const, bridge: "cairn-a1b2", subnet: "10.213.0.0/24" };
+    expect(checkNetwork({ ...ok, allow: ["10.213.0.1:5000"] })).toBeTruthy();
+    expect(() => checkNetwork({ ...ok, allow: ["nope"] })).toThrow(/--allow-egress/);
+  });
+
+  test("allowances come before every block; the host's LANs are a set of their own", () => {
+    const rules = natRuleset({
+      mode: "nat",
+      bridge: "cairn0",
+      subnet: "10.213.0.0/24",
+      allow: ["10.213.0.1:5000", "10.20.0.0/16:3128"],
+    });
+    const at = (text: string) => rules.indexOf(text);
+    const allowHost =
+      'iifname "cairn0" ip daddr 10.213.0.1/32 meta l4proto { tcp, udp } th dport 5000 accept';
+    const allowNet = 'iifname "cairn0" ip daddr 10.20.0.0/16 meta l4proto { tcp, udp } th dport 3128 accept';
+    // input: the allowance, then the drop of everything else to the host
+    expect(at(allowHost)).toBeGreaterThan(-1);
+    expect(at(allowHost)).toBeLessThan(at('iifname "cairn0" drop'));
+    // forward: container to container first, then the allowances, then private ranges and the LANs
+    const forward = rules.slice(at("chain forward"));
+    expect(forward.indexOf('oifname "cairn0" drop')).toBeLessThan(forward.indexOf(allowNet));
+    expect(forward.indexOf(allowNet)).toBeLessThan(forward.indexOf("ip daddr { 0.0.0.0/8"));
+    expect(forward).toContain('iifname "cairn0" ip daddr @host_nets drop');
   });
 
   test("veth names fit IFNAMSIZ and differ per bridge", () => {
@@ -66,6 +102,7 @@ describe("NAT network settings", () => {
       bridge: "cairnchk0",
       subnet: "10.213.0.0/24",
       deny: ["203.0.113.0/24"],
+      allow: ["10.213.0.1:5000", "10.20.0.0/16:3128"],
     });
     const r = spawnSync("nft", ["-c", "-f", "-"], { input: rules });
     expect(r.stderr.toString()).toBe("");

@@ -1,8 +1,9 @@
-// The optional egress-only NAT bridge for LXC sandboxes (the default is no network: loopback only).
+// The egress-only NAT bridge of LXC sandboxes (an LXC builder's default; `--network none`: loopback only).
 // On each host the daemon keeps a bridge with the subnet's first address, IPv4 forwarding and one
 // nftables table per family: containers are masqueraded out, and DROPPED on their way to the host
-// itself, to private, shared, link-local and loopback ranges, to each other, and to whatever the
-// operator adds. Each sandbox gets a veth on the bridge, put into its network namespace from the
+// itself, to the host's directly connected networks, to private, shared, link-local and loopback
+// ranges, to each other, and to whatever the operator adds — except the `--allow-egress`
+// ADDRESS[/N]:PORT entries. Each sandbox gets a veth on the bridge, put into its network namespace from the
 // host side after it starts, with an address the host records on the veth (so a crashed daemon
 // leaks nothing: the veth dies with the container). See docs/fleet-host.md.
 import type { NetworkConfig } from "../identity.ts";
@@ -29,7 +30,7 @@ export const DENIED_RANGES = [
   "240.0.0.0/4",
 ];
 
-const BRIDGE_NAME = /^[a-z][a-z0-9_]{0,14}$/;
+const BRIDGE_NAME = /^[a-z][a-z0-9_-]{0,14}$/;
 const MAX_CANDIDATES = 1024;
 
 export interface Subnet {
@@ -77,24 +78,56 @@ export function parseSubnet(text: string): Subnet {
   return { cidr, prefix, gateway: toIp(base + 1), candidates };
 }
 
+/** One `--allow-egress` entry: an IPv4 address or network and a port (TCP and UDP). */
+export interface EgressAllowance {
+  cidr: string;
+  port: number;
+}
+
+/** `10.0.0.5:5000` or `10.0.5.0/24:3128`; throws with what is wrong. */
+export function parseAllowance(text: string): EgressAllowance {
+  const m = /^([^:]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) {
+    throw new NetworkError(
+      `--allow-egress must be ADDRESS:PORT or ADDRESS/PREFIX:PORT (IPv4, port 1-65535), got ${JSON.stringify(text)}`,
+    );
+  }
+  const cidr = m[1].includes("/") ? m[1] : `${m[1]}/32`;
+  if (parseIpv4(cidr.split("/")[0]) === undefined) {
+    throw new NetworkError(
+      `--allow-egress takes an IPv4 address, not a name (the rules hold addresses): got ${JSON.stringify(m[1])}`,
+    );
+  }
+  const { base } = parseCidr(cidr, "--allow-egress");
+  if (inCidr(base, "127.0.0.0/8")) {
+    throw new NetworkError(
+      `--allow-egress ${text}: 127.0.0.0/8 in a container is its own loopback; have the service listen on the bridge's address (the subnet's first) and allow that`,
+    );
+  }
+  return { cidr, port };
+}
+
 /** Checks a network setting as the CLI takes it; returns it normalised. */
 export function checkNetwork(net: NetworkConfig): NetworkConfig {
   if (net.mode !== "nat")
     throw new NetworkError(`--network must be none or nat, got ${JSON.stringify(net.mode)}`);
   if (!BRIDGE_NAME.test(net.bridge)) {
     throw new NetworkError(
-      `--bridge must be 1 to 15 lowercase letters, digits or '_', starting with a letter; got ${JSON.stringify(net.bridge)}`,
+      `--bridge must be 1 to 15 lowercase letters, digits, '_' or '-', starting with a letter; got ${JSON.stringify(net.bridge)}`,
     );
   }
   parseSubnet(net.subnet);
   for (const d of net.deny ?? []) parseCidr(d, "--nat-deny");
+  const allowed = (net.allow ?? []).map(parseAllowance);
   for (const r of net.dns ?? []) {
     const n = parseIpv4(r);
     if (n === undefined)
       throw new NetworkError(`--nat-dns must be an IPv4 address, got ${JSON.stringify(r)}`);
-    if (DENIED_RANGES.some((c) => inCidr(n, c))) {
+    const opened = allowed.some((a) => a.port === 53 && inCidr(n, a.cidr));
+    if (!opened && DENIED_RANGES.some((c) => inCidr(n, c))) {
       throw new NetworkError(
-        `--nat-dns ${r} is in a range containers cannot reach (${DENIED_RANGES.join(", ")}); give a public resolver`,
+        `--nat-dns ${r} is in a range containers cannot reach (${DENIED_RANGES.join(", ")}); give a public resolver, or open it with --allow-egress ${r}:53`,
       );
     }
   }
@@ -129,12 +162,23 @@ export function natRuleset(net: NetworkConfig): string {
   const t = table(net);
   const denied = [...DENIED_RANGES, cidr, ...(net.deny ?? [])].join(", ");
   const ports = JSON.stringify(`${vethPrefix(net.bridge)}*`);
+  // The operator's exceptions, to the host (a mirror on the bridge's address) or beyond it.
+  const allow = (net.allow ?? [])
+    .map(parseAllowance)
+    .map((a) => `    iifname ${br} ip daddr ${a.cidr} meta l4proto { tcp, udp } th dport ${a.port} accept\n`)
+    .join("");
   return `table inet ${t}
 delete table inet ${t}
 table inet ${t} {
+  # the host's directly connected networks (its LANs): filled in by ensureNatNetwork
+  set host_nets {
+    type ipv4_addr
+    flags interval
+    auto-merge
+  }
   chain input {
     type filter hook input priority filter; policy accept;
-    # nothing from a container reaches the host itself, on any of its addresses
+${allow}    # nothing else from a container reaches the host itself, on any of its addresses
     iifname ${br} drop
   }
   chain forward {
@@ -142,8 +186,9 @@ table inet ${t} {
     iifname ${br} meta nfproto ipv6 drop
     oifname ${br} meta nfproto ipv6 drop
     iifname ${br} ip saddr != ${cidr} drop
-    iifname ${br} ip daddr { ${denied} } drop
     iifname ${br} oifname ${br} drop
+${allow}    iifname ${br} ip daddr { ${denied} } drop
+    iifname ${br} ip daddr @host_nets drop
     # into the bridge only what answers a container's own connection
     oifname ${br} ct state != { established, related } drop
   }
@@ -195,6 +240,9 @@ const ENSURE = [
   'if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then : >"$mark"; echo 1 >/proc/sys/net/ipv4/ip_forward; fi',
   "nft -f -",
   'if [ -e "$mark" ]; then nft add rule inet "$t" forward iifname != "$br" oifname != "$br" drop; fi',
+  // The host's LANs as routed now (the bridge's own subnet is denied already).
+  'nets=$(ip -4 -o route show scope link | while read -r d _ dev _; do case "$dev:$d" in "$br:"*) ;; *:[0-9]*) echo "$d" ;; esac; done | sort -u | paste -sd, -)',
+  'if [ -n "$nets" ]; then nft add element inet "$t" host_nets "{ $nets }"; fi',
 ].join("\n");
 
 /** Makes (or re-checks) the bridge, forwarding and rules on a host. */

@@ -16,6 +16,7 @@ import type {
   HostTransport,
   Sandbox,
   SandboxLimits,
+  SandboxNetwork,
   SandboxUser,
   ServiceContainer,
   ServiceSpec,
@@ -53,6 +54,8 @@ export interface LxcCreateOptions {
   limits?: SandboxLimits;
   /** The image's user (builder/images): steps, SSH sessions and file transfers run as it. */
   user?: SandboxUser;
+  /** `none`: loopback only, even with the builder's NAT bridge (the project's `network: none`). */
+  network?: "egress" | "none";
 }
 
 export class LxcError extends Error {
@@ -233,10 +236,21 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
     const home = user?.home ?? "/root";
     const attach = (env: string[] = []) =>
       attachArgv(name, { keep: env, user, set: user && !env.includes("HOME") ? [`HOME=${home}`] : [] });
+    const network: SandboxNetwork =
+      nat && options.network
+        ? {
+            mode: "egress",
+            address: nat.address,
+            bridge: options.network.bridge,
+            allow: options.network.allow ?? [],
+            dns: options.network.dns ?? [],
+          }
+        : { mode: "none" };
     return {
       name,
       unsandboxed: false,
       home,
+      network,
 
       attach(opts) {
         // A login shell in the job's working directory; the job's secrets are not in its env.
@@ -381,7 +395,7 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       try {
         if (made.code !== 0) throw new LxcError(why);
         if (Object.keys(limits).some((k) => k !== "diskBytes")) await applyLimits(name, limits);
-        if (options.network) nat = await connect(name, options.network);
+        if (options.network && opts.network !== "none") nat = await connect(name, options.network);
         return sandbox(name, limits, nat, opts.user);
       } catch (err) {
         await remove(name, nat).catch(() => {});

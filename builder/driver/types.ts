@@ -51,6 +51,8 @@ export interface Sandbox {
   readonly unsandboxed: boolean;
   /** Home of the user steps run as (`~` in paths); /root when absent. */
   readonly home?: string;
+  /** The network the sandbox got, as the job's log states it (lxc driver); absent: the host's own (process driver). */
+  readonly network?: SandboxNetwork;
   /** A login shell (or `command`) inside the sandbox for SSH into a build (the process driver's runs on the host, like its steps). */
   attach?(opts: InteractiveOptions & { command?: string; workdir?: string }): Promise<Interactive>;
   /** Copies a directory tree from the host (a checkout) to `dest` inside the sandbox. */
@@ -144,6 +146,18 @@ export interface SandboxLimits {
   diskBytes?: number;
 }
 
+/** `egress`: its own address behind the builder's NAT bridge; `none`: loopback only. */
+export interface SandboxNetwork {
+  mode: "egress" | "none";
+  /** egress: the container's address and the bridge it sits on. */
+  address?: string;
+  bridge?: string;
+  /** egress: the operator's `--allow-egress` exceptions. */
+  allow?: string[];
+  /** egress: the resolvers in the container's /etc/resolv.conf (`--nat-dns`); none: names do not resolve. */
+  dns?: string[];
+}
+
 export interface Driver {
   readonly kind: "lxc" | "process";
   /** Checks the host can run this driver (tools present, template exists); throws a clear error if not. */
@@ -154,6 +168,8 @@ export interface Driver {
     template?: string;
     limits?: SandboxLimits;
     user?: SandboxUser;
+    /** `none`: no network even where the builder has its NAT bridge (the project's `network: none`). */
+    network?: "egress" | "none";
   }): Promise<Sandbox>;
   /**
    * Removes the `cairn-*` sandboxes not in `keep` that this builder owns (orphans from a crashed

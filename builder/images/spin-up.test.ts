@@ -1,7 +1,7 @@
 // "Spin up environment" without an image store: service containers are named, and why they do not start.
 import { describe, expect, test } from "bun:test";
 import type { JobPayload } from "../../protocol/index.ts";
-import { spinUp } from "./spin-up.ts";
+import { describeNetwork, spinUp } from "./spin-up.ts";
 import type { ImageStore } from "./store.ts";
 
 const payload = {
@@ -91,4 +91,31 @@ describe("machine: jobs and jobs with no image", () => {
     await spinUp(docker, { images, driverKind: "lxc", say: () => {} }, {});
     expect(asked).toEqual(["alpine:3"]);
   });
+});
+
+test("the log names the network the job got, and why it has none", () => {
+  expect(
+    describeNetwork(
+      {
+        mode: "egress",
+        address: "10.213.0.5",
+        bridge: "cairn0",
+        allow: ["10.213.0.1:5000"],
+        dns: ["9.9.9.9"],
+      },
+      undefined,
+    ),
+  ).toBe(
+    "Network: egress only (NAT) — 10.213.0.5 on cairn0; nothing connects in; the host, its networks, private and link-local ranges are blocked; allowed past the blocks: 10.213.0.1:5000; DNS: 9.9.9.9",
+  );
+  expect(describeNetwork({ mode: "egress", address: "10.213.0.5", bridge: "cairn0" }, undefined)).toContain(
+    "no DNS resolver (the builder has no --nat-dns)",
+  );
+  expect(describeNetwork({ mode: "none" }, "none")).toBe(
+    "Network: none (loopback only) — the project's setting",
+  );
+  expect(describeNetwork({ mode: "none" }, undefined)).toBe(
+    "Network: none (loopback only) — this builder runs with --network none",
+  );
+  expect(describeNetwork(undefined, undefined)).toContain("process driver");
 });

@@ -2,7 +2,12 @@
 // runs (name, digest), whether it came from the cache or was pulled (bytes, seconds), and the
 // service containers started beside it.
 import type { JobPayload, ServiceContainer } from "../../protocol/index.ts";
-import type { Sandbox, SandboxUser, ServiceContainer as ServiceHandle } from "../driver/types.ts";
+import type {
+  Sandbox,
+  SandboxNetwork,
+  SandboxUser,
+  ServiceContainer as ServiceHandle,
+} from "../driver/types.ts";
 import { formatImageRef, parseImageRef } from "./reference.ts";
 import { serviceSpec } from "./services.ts";
 import { ImagePullError, type ImageStore, type PreparedImage, type RegistryCredentials } from "./store.ts";
@@ -136,6 +141,30 @@ export async function startServices(
     say(`Service container ${service.image.name}: started as ${container.name}, reachable on ${reach}`);
   }
   return started;
+}
+
+/**
+ * The network the job got, as its log says it: `Network: egress only (NAT) — 10.213.0.5 on cairn0; …`
+ * or `Network: none (loopback only) — the project's setting`. `requested` is the payload's `network`.
+ */
+export function describeNetwork(
+  network: SandboxNetwork | undefined,
+  requested: "egress" | "none" | undefined,
+): string {
+  if (!network)
+    return "Network: the process driver's (an empty network namespace where unshare works, else the host's own)";
+  if (network.mode === "none") {
+    const why = requested === "none" ? "the project's setting" : "this builder runs with --network none";
+    return `Network: none (loopback only) — ${why}`;
+  }
+  const allow = network.allow?.length ? `; allowed past the blocks: ${network.allow.join(", ")}` : "";
+  const dns = network.dns?.length
+    ? `; DNS: ${network.dns.join(", ")}`
+    : "; no DNS resolver (the builder has no --nat-dns): use addresses";
+  return (
+    `Network: egress only (NAT) — ${network.address} on ${network.bridge}; nothing connects in; ` +
+    `the host, its networks, private and link-local ranges are blocked${allow}${dns}`
+  );
 }
 
 const payloadExecutor = (p: JobPayload) => (p.image_mapped ? `image ${p.image_mapped}` : "this job");

@@ -101,6 +101,10 @@ export const projects = sqliteTable(
     deployKeyForgeId: text("deploy_key_forge_id"),
     /** CircleCI's "Pass secrets to builds from forked pull requests": off, a fork's code gets none. */
     passSecretsToForks: integer("pass_secrets_to_forks", { mode: "boolean" }).notNull().default(false),
+    /** `egress`: jobs get the builder's egress-only NAT network (if it has one); `none`: loopback only. */
+    network: text("network", { enum: ["egress", "none"] })
+      .notNull()
+      .default("egress"),
   },
   (t) => [uniqueIndex("projects_name").on(t.name)],
 );

@@ -10,6 +10,7 @@ export const presentProject = (p: Project) => ({
   default_branch: p.defaultBranch,
   followed: p.followed,
   max_concurrent_jobs: p.maxConcurrentJobs,
+  network: p.network,
   created_at: iso(p.createdAt),
 });
 

@@ -59,6 +59,7 @@ export const projectSettingsRoutes = (deps: AppDeps) => {
       followed: p.followed,
       default_branch: p.defaultBranch,
       max_concurrent_jobs: p.maxConcurrentJobs,
+      network: p.network,
     });
   });
 

@@ -53,6 +53,21 @@ describe("projects", () => {
     expect(await audited("project.settings_changed")).toHaveLength(1);
   });
 
+  test("network: egress by default; `none` is applied and audited with its value; anything else refused", async () => {
+    const { db, keyring, by, audited } = await serviceFixture();
+    const { project } = await createProject(db, keyring, newProject);
+    expect(project.network).toBe("egress");
+    const p = await updateSettings(db, keyring, project, { network: "none" }, by);
+    expect(p.network).toBe("none");
+    const [event] = await audited("project.settings_changed");
+    expect(event.details).toEqual({ fields: ["network"], network: "none" });
+    await expect(updateSettings(db, keyring, p, { network: "bridge" as "none" }, by)).rejects.toMatchObject({
+      status: 400,
+      details: { field: "network" },
+    });
+    expect((await findProject(db, project.id)).network).toBe("none");
+  });
+
   test("follow, unfollow and webhook-secret rotation, each with its event", async () => {
     const { db, keyring, by, audited } = await serviceFixture();
     const { project, webhookSecret } = await createProject(db, keyring, newProject);

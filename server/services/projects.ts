@@ -117,6 +117,8 @@ export interface ProjectSettingsChange {
   max_concurrent_jobs?: number | null;
   forge?: unknown;
   pass_secrets_to_forks?: boolean;
+  /** `none`: the project's jobs get no network even on a builder with its NAT bridge. */
+  network?: "egress" | "none";
 }
 
 /** Checks and applies a settings change; the forge token is sealed and named in the audit log only as changed. */
@@ -145,6 +147,12 @@ export async function updateSettings(
   if (body.known_hosts !== undefined) set.knownHosts = validateKnownHosts(body.known_hosts);
   if (body.max_concurrent_jobs !== undefined) set.maxConcurrentJobs = body.max_concurrent_jobs;
   if (body.pass_secrets_to_forks !== undefined) set.passSecretsToForks = body.pass_secrets_to_forks;
+  if (body.network !== undefined) {
+    if (body.network !== "egress" && body.network !== "none") {
+      throw new BadRequest("`network` must be egress or none", { field: "network" }, "invalid_body");
+    }
+    set.network = body.network;
+  }
   if (body.forge !== undefined) {
     if (body.forge === null) {
       set.forge = null;
@@ -170,6 +178,7 @@ export async function updateSettings(
         ...(body.pass_secrets_to_forks !== undefined
           ? { pass_secrets_to_forks: body.pass_secrets_to_forks }
           : {}),
+        ...(body.network !== undefined ? { network: body.network } : {}),
       },
     });
   });

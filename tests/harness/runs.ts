@@ -38,7 +38,9 @@ export type Made =
   | { kind: "link"; name: string }
   | { kind: "nft"; name: string; family: "inet" | "bridge" }
   | { kind: "mount"; name: string }
-  | { kind: "container"; name: string; lxcPath: string };
+  | { kind: "container"; name: string; lxcPath: string }
+  /** A file under /run (a lock, a saved sysctl value) named `cairn-…`. */
+  | { kind: "file"; name: string };
 
 /**
  * Writes down, before making it, something of this run's that lives outside its run dir, so a
@@ -58,7 +60,8 @@ function readLedger(dir: string): Made[] {
     if (!name) continue;
     if (kind === "nft") out.push({ kind, name, family: extra === "bridge" ? "bridge" : "inet" });
     else if (kind === "container") out.push({ kind, name, lxcPath: extra });
-    else if (kind === "netns" || kind === "link" || kind === "mount") out.push({ kind, name });
+    else if (kind === "netns" || kind === "link" || kind === "mount" || kind === "file")
+      out.push({ kind, name });
   }
   return out;
 }
@@ -170,9 +173,16 @@ function unmount(point: string): void {
   if (run(["umount", point]).status !== 0) run(["umount", "-l", point]);
 }
 
-/** Removes one ledger entry's thing (it may be gone already). */
-function removeMade(m: Made): void {
-  if (m.kind === "netns") run(["ip", "netns", "del", m.name]);
+/**
+ * Removes one ledger entry's thing (it may be gone already). Only names this project's tests make
+ * (`cairn…`, or `c`+tag for links): a damaged ledger cannot point it at the host's own.
+ */
+export function removeMade(m: Made): void {
+  const base = m.name.split("/").pop() ?? "";
+  if (!base.startsWith("c")) return;
+  if (m.kind === "file") {
+    if (m.name.startsWith("/run/") && base.startsWith("cairn")) rmSync(m.name, { force: true });
+  } else if (m.kind === "netns") run(["ip", "netns", "del", m.name]);
   else if (m.kind === "link") run(["ip", "link", "del", m.name]);
   else if (m.kind === "nft") run(["nft", "delete", "table", m.family, m.name]);
   else if (m.kind === "mount") for (const p of mountsUnder(m.name)) unmount(p);

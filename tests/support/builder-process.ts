@@ -88,6 +88,10 @@ export async function startBuilder(opts: {
   } else {
     args.push("--driver", "process");
   }
+  // The egress-only NAT bridge is an LXC builder's default; tests that want it name a bridge of
+  // their own (`--bridge`, tests/nat-bridge.e2e.test.ts), never the host's cairn0.
+  const wantsNat = opts.extraArgs?.some((a) => a === "--network" || a === "--bridge");
+  if ((opts.sshd || opts.lxcHosts) && !wantsNat) args.push("--network", "none");
   const reg = await run([...args, ...(opts.extraArgs ?? [])], opts.env);
   if (reg.code !== 0) throw new Error(`builder registration failed:\n${reg.out}`);
   const id = /\(([0-9a-f-]{36})\)/.exec(reg.out)?.[1] ?? "";

@@ -146,6 +146,8 @@ export interface CairnEvent {
 /** GET /projects/:id: the project with its source-control settings (never a secret). */
 export interface ProjectDetail extends Project {
   max_concurrent_jobs: number | null;
+  /** `none`: the project's jobs run loopback-only. */
+  network: "egress" | "none";
   branch_filters: string[];
   webhook_url: string;
   generic_webhook_url: string;

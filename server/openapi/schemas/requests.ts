@@ -48,6 +48,10 @@ export const ProjectPatch = z.strictObject({
     .describe(
       "give builds of forks' pull requests the project's secrets, contexts and deploy key (default false)",
     ),
+  network: z
+    .enum(["egress", "none"])
+    .optional()
+    .describe("none: the project's jobs get no network (loopback only), even on a builder with egress NAT"),
 });
 
 export const PipelineTrigger = z.object({

@@ -18,6 +18,7 @@ export const Project = z.object({
   default_branch: z.string(),
   followed: z.boolean(),
   max_concurrent_jobs: z.number().int().nullable(),
+  network: z.enum(["egress", "none"]).describe("none: jobs run loopback-only"),
   created_at: time(),
 });
 
@@ -45,6 +46,7 @@ export const ProjectSettings = z.object({
   followed: z.boolean(),
   default_branch: z.string(),
   max_concurrent_jobs: z.number().int().nullable(),
+  network: z.enum(["egress", "none"]),
 });
 export const ProjectFollow = z.object({ id: z.string(), followed: z.boolean() });
 export const WebhookSecret = z.object({

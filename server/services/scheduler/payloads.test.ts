@@ -153,3 +153,13 @@ test("a fork's pull request gets no secrets, contexts, OIDC or deploy key, and c
   expect(passed.checkout.deploy_key).toBeDefined();
   expect(passed.environment.CAIRN_FORK_SECRETS).toBe("passed");
 });
+
+test("a project set to `network: none` sends it to the builder; by default the payload leaves the network to it", async () => {
+  fx = await schedulerFixture();
+  const wf = await fx.workflow([{ name: "build" }]);
+  const b = await fx.builder();
+  const payloads = new JobPayloads({ db: fx.db });
+  expect((await payloads.build(wf.job("build"), "lease", b.id)).network).toBeUndefined();
+  await fx.db.update(projects).set({ network: "none" }).where(eq(projects.id, wf.projectId));
+  expect((await payloads.build(wf.job("build"), "lease", b.id)).network).toBe("none");
+});

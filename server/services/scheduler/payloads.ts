@@ -78,6 +78,7 @@ export class JobPayloads {
       },
       template: job.template,
       ...this.ports.templates?.imageFor(spec.executor),
+      ...(project.network === "none" ? { network: "none" as const } : {}),
       working_directory: spec.workingDirectory,
       environment: {
         ...spec.environment,

@@ -174,6 +174,13 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
   });
   let passing = project.pass_secrets_to_forks;
   forks.checked = passing;
+  const network = h(
+    "select#network",
+    { name: "network", disabled: !canEdit, "aria-describedby": "network-help" },
+    h("option", { value: "egress" }, "Egress only (outbound through the builder's NAT)"),
+    h("option", { value: "none" }, "None (loopback only)"),
+  );
+  network.value = project.network;
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
     "form.stack.settings-form",
@@ -204,6 +211,13 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
       "OIDC tokens or deploy key. On, anyone who opens a pull request can read them: turn it on only if every ",
       "secret is safe to give away.",
     ),
+    h("label", { for: "network" }, "Job network"),
+    network,
+    h(
+      "p#network-help.muted.help",
+      null,
+      "Egress only: jobs reach out (dependency installs) but nothing connects in, and the fleet host and private networks stay blocked. None: jobs have loopback only.",
+    ),
     canEdit && h("div", null, h("button.primary", { type: "submit" }, "Save settings")),
     status,
   );
@@ -220,6 +234,7 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
         max_concurrent_jobs: n === "" ? null : Number(n),
         // Sent only when switched, so the audit log names it only then.
         ...(forks.checked !== passing ? { pass_secrets_to_forks: forks.checked } : {}),
+        network: network.value,
       },
     });
     filters.value = r.branch_filters.join("\n");
