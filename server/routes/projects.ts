@@ -10,7 +10,7 @@ import { triggerPipeline } from "../services/pipeline-requests.ts";
 import { createProject, listProjects } from "../services/projects.ts";
 import { findPipeline, pipelineTree } from "../services/runs.ts";
 import { page, pageParams } from "./page.ts";
-import { presentPipelineTree, presentProject } from "./presenters.ts";
+import { presentPipeline, presentPipelineTree, presentProject } from "./presenters.ts";
 import { presentSourceControl } from "./project-settings.ts";
 
 export const projectRoutes = (deps: AppDeps) => {
@@ -71,7 +71,9 @@ export const projectRoutes = (deps: AppDeps) => {
       answered = (await findPipeline(db, pipeline.id)) ?? pipeline;
       c.header("Preference-Applied", `wait=${wait}`);
     }
-    // The same shape as GET /pipelines/:id and a replay (openapi: Pipeline).
+    // The same shape as GET /pipelines/:id and a replay (openapi: Pipeline). Just `created`, it has
+    // no workflows yet: answered without reading them.
+    if (answered.status === "created" && !replayed) return c.json(presentPipeline(answered, [], []), 201);
     return c.json(presentPipelineTree(await pipelineTree(db, answered)), replayed ? 200 : 201);
   });
 

@@ -6,7 +6,6 @@ import { and, eq, lt } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { pipelineRequests } from "../db/schema.ts";
 import { BadRequest, Conflict } from "../errors.ts";
-import type { EventLog } from "./events.ts";
 import type { PipelineSetup } from "./pipeline-setup.ts";
 import { openPipeline, type TriggerInput } from "./pipelines.ts";
 import type { Project } from "./projects.ts";
@@ -17,7 +16,6 @@ const IDEMPOTENCY_MS = 24 * 60 * 60 * 1000;
 
 export interface TriggerDeps {
   db: Db;
-  events: Pick<EventLog, "emit">;
   setup: Pick<PipelineSetup, "enqueue">;
 }
 
@@ -86,12 +84,7 @@ export async function triggerPipeline(
     throw err;
   }
   if (idempotencyKey) await db.update(pipelineRequests).set({ pipelineId: created.id }).where(keyed);
-  await deps.events.emit({
-    type: "pipeline.setup",
-    project_id: project.id,
-    pipeline_id: created.id,
-    status: "created",
-  });
+  // Its `pipeline.setup` events, `created` first, come from the setup: one commit fewer to answer.
   deps.setup.enqueue(created);
   return { pipeline: created, replayed: false };
 }

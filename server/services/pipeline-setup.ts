@@ -80,6 +80,7 @@ export class PipelineSetup {
   private async run(p: { id: string; projectId: string }): Promise<void> {
     const { events } = this.deps;
     const event = { project_id: p.projectId, pipeline_id: p.id };
+    await events.emit({ type: "pipeline.setup", ...event, status: "created" });
     const ended = await setUpPipeline(this.deps, p.id, (status) =>
       events.emit({ type: "pipeline.setup", ...event, status }),
     );
