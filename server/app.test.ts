@@ -105,6 +105,32 @@ describe("projects and pipelines", () => {
     expect(res.status).toBe(409);
   });
 
+  test("a trigger answers at once with the pipeline `created`; it is planned after the answer", async () => {
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+      headers: { prefer: "respond-async" }, // what every client gets without `Prefer: wait`
+    });
+    expect(res.status).toBe(201);
+    const answered = (await res.json()) as { id: string; number: number; status: string; jobs: unknown[] };
+    expect(answered).toMatchObject({ status: "created", jobs: [] });
+    expect(answered.number).toBeGreaterThan(0);
+    let seen = answered.status;
+    const states = [seen];
+    while (["created", "fetching", "planning"].includes(seen)) {
+      await Bun.sleep(10);
+      seen = ((await (await server.api(`/api/v1/pipelines/${answered.id}`)).json()) as { status: string })
+        .status;
+      if (seen !== states.at(-1)) states.push(seen);
+    }
+    expect(seen).toBe("queued");
+    const planned = (await (await server.api(`/api/v1/pipelines/${answered.id}`)).json()) as {
+      jobs: { name: string; id: string }[];
+    };
+    expect(planned.jobs.map((j) => j.name).sort()).toEqual(["build", "test"]);
+    for (const j of planned.jobs) await server.api(`/api/v1/jobs/${j.id}/cancel`, { method: "POST" });
+  });
+
   test("a pipeline on a branch creates every job of the workflow", async () => {
     const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
       method: "POST",
