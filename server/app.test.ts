@@ -35,6 +35,13 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
+/** The one problem of a pipeline answered in state `error` (an unknown ref, no config). */
+async function problemOf(res: Response): Promise<string> {
+  const p = (await res.json()) as { status: string; config_errors: { message: string }[] };
+  expect(p.status).toBe("error");
+  return p.config_errors[0].message;
+}
+
 async function errorOf(res: Response) {
   const body = (await res.json()) as { error: { code: string; message: string; details?: unknown } };
   expect(typeof body.error.code).toBe("string");
@@ -98,6 +105,32 @@ describe("projects and pipelines", () => {
     expect(res.status).toBe(409);
   });
 
+  test("a trigger answers at once with the pipeline `created`; it is planned after the answer", async () => {
+    const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
+      method: "POST",
+      json: { branch: "main" },
+      headers: { prefer: "respond-async" }, // what every client gets without `Prefer: wait`
+    });
+    expect(res.status).toBe(201);
+    const answered = (await res.json()) as { id: string; number: number; status: string; jobs: unknown[] };
+    expect(answered).toMatchObject({ status: "created", jobs: [] });
+    expect(answered.number).toBeGreaterThan(0);
+    let seen = answered.status;
+    const states = [seen];
+    while (["created", "fetching", "planning"].includes(seen)) {
+      await Bun.sleep(10);
+      seen = ((await (await server.api(`/api/v1/pipelines/${answered.id}`)).json()) as { status: string })
+        .status;
+      if (seen !== states.at(-1)) states.push(seen);
+    }
+    expect(seen).toBe("queued");
+    const planned = (await (await server.api(`/api/v1/pipelines/${answered.id}`)).json()) as {
+      jobs: { name: string; id: string }[];
+    };
+    expect(planned.jobs.map((j) => j.name).sort()).toEqual(["build", "test"]);
+    for (const j of planned.jobs) await server.api(`/api/v1/jobs/${j.id}/cancel`, { method: "POST" });
+  });
+
   test("a pipeline on a branch creates every job of the workflow", async () => {
     const res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
       method: "POST",
@@ -146,15 +179,16 @@ describe("projects and pipelines", () => {
       method: "POST",
       json: { branch: "bare" },
     });
-    expect(res.status).toBe(422);
-    expect((await errorOf(res)).code).toBe("config_missing");
+    // The answer comes before the commit is read: what cannot run shows on the pipeline, `error`.
+    expect(res.status).toBe(201);
+    expect(await problemOf(res)).toMatch(/^config_missing: /);
 
     res = await server.api(`/api/v1/projects/${projectId}/pipelines`, {
       method: "POST",
       json: { branch: "nope" },
     });
-    expect(res.status).toBe(422);
-    expect((await errorOf(res)).code).toBe("ref_not_found");
+    expect(res.status).toBe(201);
+    expect(await problemOf(res)).toMatch(/^ref_not_found: /);
 
     repo.commit(
       { ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: [\n" },
@@ -165,13 +199,11 @@ describe("projects and pipelines", () => {
       method: "POST",
       json: { branch: "broken" },
     });
-    expect(res.status).toBe(422);
-    const err = await errorOf(res);
-    expect(err.code).toBe("config_invalid");
-    expect(err.message).toMatch(/^\.circleci\/config\.yml:\d+:\d+: /);
-    const details = err.details as { errors: { line: number; col: number }[]; pipeline: { status: string } };
-    expect(details.errors[0].line).toBeGreaterThan(0);
-    expect(details.pipeline.status).toBe("error");
+    expect(res.status).toBe(201);
+    const broken = (await res.json()) as { status: string; config_errors: { file: string; line: number }[] };
+    expect(broken.status).toBe("error");
+    expect(broken.config_errors[0].file).toBe(".circleci/config.yml");
+    expect(broken.config_errors[0].line).toBeGreaterThan(0);
 
     res = await server.api("/api/v1/projects", {
       method: "POST",
@@ -182,7 +214,7 @@ describe("projects and pipelines", () => {
     expect(res.status).toBe(400);
     expect((await errorOf(res)).message).toContain("name");
 
-    // Only the invalid config left a trace: its pipeline, kept in state `error` with its problems.
-    expect(await countRows()).toEqual({ pipelines: before.pipelines + 1 });
+    // Each trigger that got past its checks left a trace: a pipeline kept in state `error`.
+    expect(await countRows()).toEqual({ pipelines: before.pipelines + 3 });
   });
 });

@@ -16,6 +16,7 @@ import { jobValues } from "./services/context-restrictions.ts";
 import { continuationSecret } from "./services/continuations.ts";
 import { EventLog } from "./services/events.ts";
 import { OidcIssuer } from "./services/oidc.ts";
+import { PipelineSetup } from "./services/pipeline-setup.ts";
 import { ScheduleRunner } from "./services/schedule-runner.ts";
 import { Scheduler } from "./services/scheduler.ts";
 import { DeliveredSecrets, SecretStore } from "./services/secret-store.ts";
@@ -126,6 +127,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
     scheduler,
     schedules: new ScheduleRunner({ db: init.db, source, templates, events, scheduler }),
     events,
+    setup: new PipelineSetup({ db: init.db, source, templates, events, scheduler }),
     streams: new StreamGuard(init.db),
     oidc,
     templates,
@@ -159,6 +161,8 @@ export function startBackground(
   const stopSchedules = deps.schedules.start(opts.scheduleTickMs);
   // Logs whose archive a stopped server left undone (they read from their rows meanwhile).
   deps.logs.archiveEnded().catch((err) => console.error("archiving ended logs failed:", err));
+  // Pipelines answered before a stop and not yet planned.
+  deps.setup.resume().catch((err) => console.error("resuming pipeline setups failed:", err));
   return () => {
     clearInterval(sweeper);
     stopWatch();

@@ -9,6 +9,7 @@ import type { LogService } from "./logs/service.ts";
 import type { Keyring } from "./secrets/index.ts";
 import type { EventLog } from "./services/events.ts";
 import type { OidcIssuer } from "./services/oidc.ts";
+import type { PipelineSetup } from "./services/pipeline-setup.ts";
 import type { TemplateTable } from "./services/pipelines.ts";
 import type { ScheduleRunner } from "./services/schedule-runner.ts";
 import type { Scheduler } from "./services/scheduler.ts";
@@ -26,6 +27,8 @@ export interface AppDeps {
   /** Fires due schedules (project schedules and config `triggers`); ticked by startBackground. */
   schedules: ScheduleRunner;
   events: EventLog;
+  /** Triggered pipelines' setup after the answer (fetch, plan); resumed by startBackground. */
+  setup: PipelineSetup;
   /** Signs jobs' OIDC identity tokens; serves discovery and the JWKS. */
   oidc: OidcIssuer;
   /** Open SSE/WebSocket streams, ended when their authority is revoked. */

@@ -1,9 +1,11 @@
 // Every user route checks roles, over a real socket: a project's non-member gets 404 (its existence
 // is not revealed), a read member 403 on writes, an admin's `read` token 403 on writes, no token 401;
 // malformed JSON is a 400 with the error shape; the events stream only carries readable projects.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 let server: TestServer;
 const ids: Record<string, string> = {};
@@ -15,7 +17,7 @@ async function call(
   path: string,
   init: { method?: string; token?: string | null; json?: unknown; body?: string } = {},
 ) {
-  const headers = new Headers();
+  const headers = new Headers(waitForPlan(path, init.method));
   if (init.token !== null) headers.set("authorization", `Bearer ${init.token ?? server.token}`);
   let body = init.body;
   if (init.json !== undefined) body = JSON.stringify(init.json);

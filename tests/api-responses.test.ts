@@ -125,7 +125,8 @@ describe("answers match the document", () => {
     });
     expect(pl.status).toBe(201);
     await call("triggerPipeline", p, { json: { branch: "main" }, headers: { "idempotency-key": "k1" } }); // replay
-    await call("triggerPipeline", p, { json: { branch: "no-such-branch" } }); // 422
+    await call("triggerPipeline", p, { json: { branch: "no-such-branch" } }); // 201, then `error`
+    await call("triggerPipeline", p, { json: { branch: "main", tag: "v1" } }); // 400
     await call("listPipelines", p);
     await call("getPipeline", { id: pl.json.id });
     const job = { id: pl.json.jobs[0].id as string };

@@ -116,6 +116,26 @@ describe("cairn", () => {
     expect((await cairn(["env", "unset", "cli-demo", "DEPLOY_TOKEN"])).code).toBe(0);
   });
 
+  test("trigger of a config that cannot run fails with its problems, with and without --follow", async () => {
+    loggedIn();
+    const repo = createRepo();
+    repo.commit({ ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: 3\n" });
+    const made = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "cli-broken", repo_url: repo.bare },
+    });
+    expect(made.status).toBe(201);
+    // The server answers before reading the config; the CLI waits for the plan and reports the `error`.
+    for (const follow of [[], ["--follow"]]) {
+      const r = await cairn(["trigger", "cli-broken", "--branch", "main", ...follow]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/pipeline #\d+ cannot run: .*\.circleci\/config\.yml:\d+:\d+: /s);
+    }
+    const missing = await cairn(["trigger", "cli-broken", "--branch", "no-such-branch", "--follow"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("ref_not_found: branch no-such-branch does not exist");
+  }, 30_000);
+
   test("logs --follow prints a running job's lines live, and --json lines parse", async () => {
     loggedIn();
     await newPipeline();

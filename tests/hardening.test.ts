@@ -90,12 +90,15 @@ describe("configs", () => {
       method: "POST",
       json: { branch: "huge" },
     });
-    expect(res.status).toBe(422);
-    expect(res.json.error.code).toBe("config_too_large");
-    expect(res.json.error.details).toMatchObject({
-      path: ".circleci/config.yml",
-      max_bytes: 4 * 1024 * 1024,
-    });
+    // Answered before the commit is read: the pipeline ends in `error`, saying why.
+    expect(res.status).toBe(201);
+    expect(res.json.status).toBe("error");
+    expect(res.json.config_errors).toMatchObject([
+      {
+        file: ".circleci/config.yml",
+        message: expect.stringMatching(/^config_too_large: .* at most 4194304$/),
+      },
+    ]);
   });
 });
 
@@ -147,10 +150,10 @@ describe("a local repo_url", () => {
         method: "POST",
         json: { branch: "main" },
       });
-      expect(res.status).toBe(422);
-      expect(res.json.error.code).toBe("repository_unavailable");
-      messages.push(res.json.error.message);
+      expect(res.status).toBe(201);
+      expect(res.json.status).toBe("error");
+      messages.push(res.json.config_errors[0].message);
     }
-    expect(messages).toEqual(Array(3).fill("cannot read the repository"));
+    expect(messages).toEqual(Array(3).fill("repository_unavailable: cannot read the repository"));
   });
 });

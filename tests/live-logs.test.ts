@@ -1,6 +1,7 @@
 // Live logs across real processes: the server killed -9 mid-upload loses no acknowledged byte,
 // viewers that drop and resume with Last-Event-ID reconstruct the log exactly, a stalled viewer
 // does not hold up another, and a viewer without a token gets nothing.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-s
 import { createRepo } from "./support/git.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
 import { readSse } from "./support/sse.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 const JOBS = 6;
 const config = `version: 2.1
@@ -47,6 +49,7 @@ async function api(path: string, init: RequestInit = {}) {
     headers: {
       authorization: `Bearer ${server.token}`,
       "content-type": "application/json",
+      ...waitForPlan(path, init.method, init.headers),
       ...(init.headers ?? {}),
     },
   });

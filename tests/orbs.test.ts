@@ -113,10 +113,11 @@ test("an orb the registry lacks: the error names the orb, the version and the pu
     method: "POST",
     json: { branch: "main" },
   });
-  expect(res.status).toBe(422);
-  const body = (await res.json()) as { error: { code: string; message: string } };
-  expect(body.error.code).toBe("config_invalid");
-  expect(body.error.message).toContain(
+  // Answered before the config is read: the problem shows on the pipeline, in state `error`.
+  expect(res.status).toBe(201);
+  const body = (await res.json()) as { status: string; config_errors: { message: string }[] };
+  expect(body.status).toBe("error");
+  expect(body.config_errors.map((e) => e.message).join("\n")).toContain(
     "orb `node` (circleci/node@8.1): circleci/node has no published version matching 8.1; publish it with `cairn orb pack SRC_DIR > orb.yml && cairn orb publish circleci/node@X.Y.Z orb.yml`",
   );
 });
@@ -171,7 +172,7 @@ workflows:
   }
 }, 120_000);
 
-test("a trigger with an invalid config answers 422 and keeps a pipeline in state error with every problem", async () => {
+test("a trigger with an invalid config answers 201 and the pipeline ends in state error with every problem", async () => {
   const repo = createRepo();
   repo.commit({
     ".circleci/config.yml": "version: 2.1\norbs: {node: circleci/node@99}\njobs:\n  build:\n    steps: 3\n",
@@ -183,9 +184,9 @@ test("a trigger with an invalid config answers 422 and keeps a pipeline in state
     method: "POST",
     json: { branch: "main" },
   });
-  expect(res.status).toBe(422);
-  const { error } = (await res.json()) as { error: { details: { pipeline: { id: string } } } };
-  const kept = (await (await server.api(`/api/v1/pipelines/${error.details.pipeline.id}`)).json()) as {
+  expect(res.status).toBe(201);
+  const answered = (await res.json()) as { id: string };
+  const kept = (await (await server.api(`/api/v1/pipelines/${answered.id}`)).json()) as {
     status: string;
     config_errors: { line: number; col: number }[];
   };

@@ -2,6 +2,7 @@
 // each builder talks to, and a viewer on either server sees every line of a job uploaded to the other.
 // Twice: on one libSQL file, and on a remote libSQL endpoint (CAIRN_DB_URL=http://… with an auth
 // token, through @libsql/client's remote driver; tests/support/hrana-server.ts serves the protocol).
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { createRepo } from "./support/git.ts";
 import { type HranaServer, startHranaServer } from "./support/hrana-server.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
 import { readSse } from "./support/sse.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 const JOBS_PER_PIPELINE = 50;
 const PIPELINES = 4; // 200 jobs
@@ -30,6 +32,7 @@ const api = (server: ServerProcess, path: string, init: RequestInit = {}) =>
     headers: {
       authorization: `Bearer ${server.token}`,
       "content-type": "application/json",
+      ...waitForPlan(path, init.method, init.headers),
       ...(init.headers ?? {}),
     },
   });

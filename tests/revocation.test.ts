@@ -2,9 +2,11 @@
 // from it; removing a user, making an admin a member, or removing a membership ends what they held;
 // open SSE and WebSocket streams end too (before the revoking call answers, on this server; the
 // StreamGuard's twice-a-second round covers other server processes).
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 let server: TestServer;
 const ids: Record<string, string> = {};
@@ -14,7 +16,7 @@ async function call(
   path: string,
   init: { method?: string; token?: string | null; json?: unknown; cookie?: string; csrf?: string } = {},
 ) {
-  const headers = new Headers();
+  const headers = new Headers(waitForPlan(path, init.method));
   if (init.cookie) {
     headers.set("cookie", init.cookie);
     if (init.csrf) headers.set("x-cairn-csrf", init.csrf);

@@ -1,5 +1,6 @@
 // One API suite, three runtimes: the same Web-standard core served by Bun.serve, by
 // @hono/node-server on Node 20, and by Deno.serve — health, auth, projects, pipelines, log reading.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-s
 import { createRepo } from "./support/git.ts";
 import { type Runtime, type ServerProcess, startServerProcess } from "./support/server-process.ts";
 import { readSse } from "./support/sse.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 const CONFIG =
   "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: make\nworkflows:\n  main:\n    jobs: [build]\n";
@@ -20,6 +22,7 @@ describe.each(["bun", "node", "deno"] as Runtime[])("the API on %s", (runtime) =
       headers: {
         authorization: `Bearer ${server.token}`,
         "content-type": "application/json",
+        ...waitForPlan(path, init.method, init.headers),
         ...(init.headers ?? {}),
       },
     });

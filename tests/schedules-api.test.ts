@@ -1,9 +1,11 @@
 // Project schedules through the API over a real socket: create (cron or CircleCI's timetable), list,
 // read, change, remove; bad input as 400s in the error shape; roles (read lists, write changes, a
 // non-member sees 404); every change audited; config schedules listed but changed only in the config.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 let server: TestServer;
 const ids: Record<string, string> = {};
@@ -28,7 +30,10 @@ async function call(
   path: string,
   init: { method?: string; token?: string; json?: unknown; body?: string } = {},
 ) {
-  const headers = new Headers({ authorization: `Bearer ${init.token ?? server.token}` });
+  const headers = new Headers({
+    authorization: `Bearer ${init.token ?? server.token}`,
+    ...waitForPlan(path, init.method),
+  });
   const body = init.json !== undefined ? JSON.stringify(init.json) : init.body;
   if (body !== undefined) headers.set("content-type", "application/json");
   const res = await fetch(`${server.url}${path}`, { method: init.method ?? "GET", headers, body });

@@ -112,8 +112,10 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
       method: "POST",
       json: { branch: "main" },
     });
-    expect(none.status).toBe(422);
-    expect(none.body.error.message).toContain("known_hosts");
+    // Answered before the fetch: the mirror's refusal shows on the pipeline, in state `error`.
+    expect(none.status).toBe(201);
+    expect(none.body.status).toBe("error");
+    expect(none.body.config_errors[0].message).toContain("known_hosts");
     expect(
       (await api(`/api/v1/projects/${projectId}`, { method: "PATCH", json: { known_hosts: rightHosts } }))
         .status,
@@ -123,8 +125,9 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
       method: "POST",
       json: { branch: "main" },
     });
-    expect(refused.status).toBe(422);
-    expect(refused.body.error.code).toBe("repository_unavailable");
+    expect(refused.status).toBe(201);
+    expect(refused.body.status).toBe("error");
+    expect(refused.body.config_errors[0].message).toMatch(/^repository_unavailable: /);
     sshd.addAuthorizedKey(key.body.public_key);
     expect(
       (await api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }))
@@ -153,8 +156,9 @@ describe.skipIf(skip)("checkout with a deploy key over a real sshd", () => {
       method: "POST",
       json: { branch: "main" },
     });
-    expect(mirror.status).toBe(422);
-    expect(mirror.body.error.message).toContain("Host key verification failed");
+    expect(mirror.status).toBe(201);
+    expect(mirror.body.status).toBe("error");
+    expect(mirror.body.config_errors[0].message).toContain("Host key verification failed");
 
     builder = await startBuilder({ server: server.url, adminToken: server.token, name: "checkout" });
     const jobId = queued.body.jobs[0].id;

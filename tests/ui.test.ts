@@ -219,6 +219,41 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
     await page.locator(`table.pipelines tbody tr[data-pipeline="${triggered}"]`).waitFor();
   });
 
+  test("a pipeline answered before its setup shows it fetching, then its workflows, live", async () => {
+    // The server's mirror waits for the test: the pipeline stays `fetching` until released.
+    const source = server.deps.source;
+    const resolve = source.resolve;
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    source.resolve = async (...a) => {
+      await held;
+      return resolve.apply(source, a);
+    };
+    try {
+      const answered = await json<{ id: string; status: string }>(
+        server.api(`/api/v1/projects/${projectId}/pipelines`, {
+          method: "POST",
+          json: { branch: "main" },
+          headers: { prefer: "respond-async" },
+        }),
+      );
+      expect(answered.status).toBe("created");
+      await page.goto(`${server.url}/pipelines/${answered.id}`);
+      await page.locator(".setup-progress[data-setup=fetching]").waitFor();
+      release();
+      await page.waitForSelector(".workflow .job-node");
+      expect(await page.locator(".setup-progress").count()).toBe(0);
+      // Its jobs would be the next test's to acquire: cancelled.
+      const planned = await json<{ jobs: { id: string }[] }>(server.api(`/api/v1/pipelines/${answered.id}`));
+      for (const j of planned.jobs) await server.api(`/api/v1/jobs/${j.id}/cancel`, { method: "POST" });
+    } finally {
+      source.resolve = resolve;
+      release();
+    }
+  });
+
   test("a job opened while queued starts live when a builder takes it; lines appear coloured by computed styles", async () => {
     // Open a new pipeline's first job from the graph while it still waits for a builder.
     const pipeline = await newPipeline();

@@ -52,12 +52,17 @@ export class Api {
     return { authorization: `Bearer ${this.config.token}`, ...extra };
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.url(path), {
         method,
-        headers: this.headers(body === undefined ? {} : { "content-type": "application/json" }),
+        headers: this.headers(body === undefined ? extra : { "content-type": "application/json", ...extra }),
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -92,7 +97,8 @@ export class Api {
   }
 
   get = <T>(path: string) => this.request<T>("GET", path);
-  post = <T>(path: string, body: unknown = {}) => this.request<T>("POST", path, body);
+  post = <T>(path: string, body: unknown = {}, headers?: Record<string, string>) =>
+    this.request<T>("POST", path, body, headers);
   delete = <T>(path: string) => this.request<T>("DELETE", path);
 
   /** A project by id or by name. */

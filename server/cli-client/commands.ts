@@ -21,7 +21,11 @@ type Pipeline = {
   branch: string | null;
   sha: string;
   jobs: Job[];
+  config_errors?: { file: string; line: number; col: number; message: string }[];
 };
+
+/** A pipeline answered before its setup: the commit not yet fetched or its config not yet planned. */
+const IN_SETUP = new Set(["created", "fetching", "planning"]);
 
 const TERMINAL = new Set(["success", "failed", "canceled", "lost", "not_run"]);
 
@@ -141,11 +145,17 @@ export async function trigger(argv: string[]): Promise<number> {
   }
   const api = new Api(await loadConfig());
   const project = await api.project(positionals[0]);
-  const created = await api.post<Pipeline>(`/api/v1/projects/${project.id}/pipelines`, {
-    ...(values.branch ? { branch: values.branch } : {}),
-    ...(values.sha ? { sha: values.sha } : {}),
-    ...(Object.keys(parameters).length ? { parameters } : {}),
-  });
+  // The server answers before the commit is fetched; without --follow, it is asked to wait for the plan.
+  const answered = await api.post<Pipeline>(
+    `/api/v1/projects/${project.id}/pipelines`,
+    {
+      ...(values.branch ? { branch: values.branch } : {}),
+      ...(values.sha ? { sha: values.sha } : {}),
+      ...(Object.keys(parameters).length ? { parameters } : {}),
+    },
+    values.follow ? {} : { prefer: "wait=60" },
+  );
+  const created = await planned(api, answered);
   if (!values.follow) {
     if (out.json) out.data(created);
     else {
@@ -157,6 +167,24 @@ export async function trigger(argv: string[]): Promise<number> {
     return 0;
   }
   return followPipeline(api, out, created.id);
+}
+
+/**
+ * The pipeline once planned (its setup states polled). One that cannot run (`error`: an invalid or
+ * missing config, an unknown ref) is the command's failure, with every problem.
+ */
+async function planned(api: Api, p: Pipeline): Promise<Pipeline> {
+  while (IN_SETUP.has(p.status)) {
+    await Bun.sleep(100);
+    p = await api.get<Pipeline>(`/api/v1/pipelines/${p.id}`);
+  }
+  if (p.status !== "error") return p;
+  const lines = (p.config_errors ?? []).map((e) =>
+    e.line > 0 ? `${e.file}:${e.line}:${e.col}: ${e.message}` : e.message,
+  );
+  throw new CliError(
+    `pipeline #${p.number} cannot run: ${lines.length === 1 ? lines[0] : `${lines.length} problems:\n${lines.join("\n")}`}`,
+  );
 }
 
 /** Follows a pipeline to its end: each job's log as it runs, prefixed with the job's name. */

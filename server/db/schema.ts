@@ -152,13 +152,32 @@ export const pipelines = sqliteTable(
     trigger: text("trigger").notNull().default("api"),
     /** What triggered it, as JSON (webhook delivery, pull request number and refs); null for the API. */
     metadata: text("metadata"),
-    /** `error`: the config could not be planned; `configErrors` says why and nothing runs. */
-    status: text("status", { enum: ["queued", "running", "success", "failed", "canceled", "error"] })
+    /**
+     * Answered before its setup: `created` (waiting for the setup queue) → `fetching` (the mirror,
+     * the ref) → `planning` (the config) → `queued` with its workflows, or `error`. Until `queued`,
+     * `sha` and `config_path` are empty. `error`: the pipeline could not be planned;
+     * `configErrors` says why and nothing runs.
+     */
+    status: text("status", {
+      enum: [
+        "created",
+        "fetching",
+        "planning",
+        "queued",
+        "running",
+        "success",
+        "failed",
+        "canceled",
+        "error",
+      ],
+    })
       .notNull()
       .default("queued"),
     configPath: text("config_path").notNull(),
     /** Every problem of an `error` pipeline's config: JSON [{file, line, col, message}]. */
     configErrors: text("config_errors"),
+    /** The trigger's pipeline parameters, JSON; kept so a setup cut short by a restart resumes. */
+    parameters: text("parameters"),
     /** Published orbs the config declared, as resolved at trigger time: JSON {alias: "ns/name@X.Y.Z"}. */
     orbs: text("orbs"),
     /** Built from a fork's pull request: its jobs get no secrets, contexts or deploy key unless the project passes them. */

@@ -262,16 +262,21 @@ export const ops = {
     method: "POST",
     path: "/api/v1/projects/:id/pipelines",
     tag: "pipelines",
-    summary: "Trigger a pipeline (`Idempotency-Key` honoured)",
+    summary:
+      "Trigger a pipeline (`Idempotency-Key` honoured). Answered before any git work: the pipeline is `created`, then `fetching`, `planning`, and `queued` with its workflows — or `error` with `config_errors` (an invalid or missing config, an unknown ref); events `pipeline.setup`, then `pipeline.created` or `pipeline.finished`",
     auth: "user",
     role: "write",
-    headers: { "Idempotency-Key": "1-255 characters: a repeat within 24 h answers with the first pipeline" },
+    headers: {
+      "Idempotency-Key": "1-255 characters: a repeat within 24 h answers with the first pipeline",
+      Prefer:
+        "`wait=N` (seconds, at most 60): answer once the pipeline is planned (or in `error`), or after N seconds",
+    },
     body: rq.PipelineTrigger,
     ok: json(201, rs.Pipeline),
     more: [
       json(200, rs.Pipeline, "a repeated Idempotency-Key: the first pipeline, Idempotent-Replayed: true"),
     ],
-    errors: [409, 422],
+    errors: [400, 409],
   }),
   continuePipeline: op({
     method: "POST",

@@ -8,9 +8,9 @@ import { validate } from "../openapi/validate.ts";
 import { readableProjectIds, requireProjectRole } from "../services/access.ts";
 import { triggerPipeline } from "../services/pipeline-requests.ts";
 import { createProject, listProjects } from "../services/projects.ts";
-import { pipelineTree } from "../services/runs.ts";
+import { findPipeline, pipelineTree } from "../services/runs.ts";
 import { page, pageParams } from "./page.ts";
-import { presentPipelineTree, presentProject } from "./presenters.ts";
+import { presentPipeline, presentPipelineTree, presentProject } from "./presenters.ts";
 import { presentSourceControl } from "./project-settings.ts";
 
 export const projectRoutes = (deps: AppDeps) => {
@@ -58,9 +58,31 @@ export const projectRoutes = (deps: AppDeps) => {
       c.req.header("idempotency-key"),
     );
     if (replayed) c.header("Idempotent-Replayed", "true");
-    // The same shape as GET /pipelines/:id and a replay (openapi: Pipeline).
-    return c.json(presentPipelineTree(await pipelineTree(db, pipeline)), replayed ? 200 : 201);
+    // `Prefer: wait=N` (RFC 7240): answer once the setup ended, or after N seconds, whichever is first.
+    const wait = preferredWait(c.req.header("prefer"));
+    let answered = pipeline;
+    if (wait > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((r) => {
+        timer = setTimeout(r, wait * 1000);
+      });
+      await Promise.race([deps.setup.settled(pipeline.id), late]);
+      clearTimeout(timer);
+      answered = (await findPipeline(db, pipeline.id)) ?? pipeline;
+      c.header("Preference-Applied", `wait=${wait}`);
+    }
+    // The same shape as GET /pipelines/:id and a replay (openapi: Pipeline). Just `created`, it has
+    // no workflows yet: answered without reading them.
+    if (answered.status === "created" && !replayed) return c.json(presentPipeline(answered, [], []), 201);
+    return c.json(presentPipelineTree(await pipelineTree(db, answered)), replayed ? 200 : 201);
   });
 
   return app;
 };
+
+/** Seconds of a `Prefer: wait=N` (at most 60); 0 without one or with `respond-async`. */
+function preferredWait(prefer: string | undefined): number {
+  if (!prefer || /\brespond-async\b/i.test(prefer)) return 0;
+  const m = /\bwait=(\d+)/i.exec(prefer);
+  return m ? Math.min(Number(m[1]), 60) : 0;
+}

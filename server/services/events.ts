@@ -7,6 +7,8 @@ import { events } from "../db/schema.ts";
 
 export type EventType =
   | "pipeline.created"
+  /** A pipeline answered before its setup: `created`, `fetching`, `planning` (pipeline-setup.ts). */
+  | "pipeline.setup"
   | "pipeline.finished"
   /** A setup pipeline was continued: one per workflow it gained (`workflow_id`, `name`). */
   | "pipeline.continued"

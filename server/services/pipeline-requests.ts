@@ -1,25 +1,22 @@
 // Triggering a pipeline through the API, once per `Idempotency-Key`: the key is claimed before
 // anything is made, so of two requests racing with one key one creates and the other replays it.
+// The answer comes before any git work: the pipeline is `created` and its setup (fetching,
+// planning) queued on pipeline-setup.ts; an invalid config shows later, as the pipeline's `error`.
 import { and, eq, lt } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { pipelineRequests } from "../db/schema.ts";
 import { BadRequest, Conflict } from "../errors.ts";
-import type { SourcePort } from "../source/git-mirror.ts";
-import type { EventLog } from "./events.ts";
-import { createPipeline, type TemplateTable, type TriggerInput } from "./pipelines.ts";
+import type { PipelineSetup } from "./pipeline-setup.ts";
+import { openPipeline, type TriggerInput } from "./pipelines.ts";
 import type { Project } from "./projects.ts";
 import { findPipeline, type PipelineRow } from "./runs.ts";
-import type { Scheduler } from "./scheduler.ts";
 
 /** How long an `Idempotency-Key` answers with its first pipeline. */
 const IDEMPOTENCY_MS = 24 * 60 * 60 * 1000;
 
 export interface TriggerDeps {
   db: Db;
-  source: SourcePort;
-  templates: TemplateTable;
-  events: Pick<EventLog, "emit">;
-  scheduler: Pick<Scheduler, "notify">;
+  setup: Pick<PipelineSetup, "enqueue">;
 }
 
 /** Checks a trigger's refs and key before anything is claimed. */
@@ -78,22 +75,16 @@ export async function triggerPipeline(
       return { pipeline: p, replayed: true };
     }
   }
-  let created: Awaited<ReturnType<typeof createPipeline>>;
+  let created: Awaited<ReturnType<typeof openPipeline>>;
   try {
-    created = await createPipeline(deps, project, input);
+    created = await openPipeline(db, project, input);
   } catch (err) {
-    // Nothing was created: the key is free for a corrected retry.
+    // Nothing was created: the key is free for a retry.
     if (idempotencyKey) await db.delete(pipelineRequests).where(keyed);
     throw err;
   }
   if (idempotencyKey) await db.update(pipelineRequests).set({ pipelineId: created.id }).where(keyed);
-  await deps.events.emit({
-    type: "pipeline.created",
-    project_id: project.id,
-    pipeline_id: created.id,
-    status: "queued",
-  });
-  deps.scheduler.notify();
-  const pipeline = await findPipeline(db, created.id);
-  return { pipeline: pipeline!, replayed: false };
+  // Its `pipeline.setup` events, `created` first, come from the setup: one commit fewer to answer.
+  deps.setup.enqueue(created);
+  return { pipeline: created, replayed: false };
 }

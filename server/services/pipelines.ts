@@ -1,11 +1,14 @@
 // Creating a pipeline: resolve the ref, read the config at that commit, plan its workflows, and
-// write pipeline, workflow and job rows in one transaction (all or nothing).
-import { eq, sql } from "drizzle-orm";
+// write pipeline, workflow and job rows in one transaction (all or nothing) — `createPipeline`.
+// Or answered first: the pipeline row at once (`openPipeline`, state `created`) and the same work
+// after the answer (`setUpPipeline`, run by pipeline-setup.ts: `fetching`, `planning`, then
+// `queued` with its workflows, or `error` with its problems).
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { declaredOrbRefs, parseConfig, planPipeline } from "../circleci/index.ts";
 import type { ConfigError, JobSpec, PipelineValues, WorkflowPlan } from "../circleci/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
-import { Unprocessable } from "../errors.ts";
+import { ApiError, Unprocessable } from "../errors.ts";
 import { FileTooLarge, type SourcePort } from "../source/git-mirror.ts";
 import { newId } from "./ids.ts";
 import { resolveOrbs } from "./orbs.ts";
@@ -39,11 +42,32 @@ export interface TriggerInput {
   fromFork?: boolean;
 }
 
-export async function createPipeline(
-  deps: { db: Db; source: SourcePort; templates: TemplateTable },
-  project: typeof projects.$inferSelect,
+type PipelineDeps = { db: Db; source: SourcePort; templates: TemplateTable };
+type Project = typeof projects.$inferSelect;
+
+/** What reading a trigger's commit finds: its workflows planned, or the config's problems. */
+type Planned =
+  | {
+      kind: "planned";
+      sha: string;
+      branch: string | null;
+      configPath: string;
+      orbs: Record<string, string>;
+      plans: ReturnType<typeof planPipeline>;
+    }
+  | { kind: "invalid"; sha: string; branch: string | null; configPath: string; errors: ConfigError[] };
+
+/**
+ * Resolves the ref, reads the config at that commit and plans its workflows (the slow part: git).
+ * `planning` is told when the commit is known, before the config is read. Throws `Unprocessable`
+ * for a ref, config or plan that cannot be used (other than an invalid config, which it returns).
+ */
+async function plan(
+  deps: PipelineDeps,
+  project: Project,
   input: TriggerInput,
-) {
+  planning?: (sha: string) => Promise<void>,
+): Promise<Planned> {
   // A sha wins; a tag alone resolves the tag; otherwise the branch (default: the project's).
   const ref: { sha?: string; tag?: string; branch?: string } = input.sha
     ? { sha: input.sha }
@@ -60,6 +84,7 @@ export async function createPipeline(
     const what = ref.sha ? `commit ${ref.sha}` : ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`;
     throw new Unprocessable("ref_not_found", `${what} does not exist in ${project.repoUrl}`, ref);
   }
+  await planning?.(sha);
 
   let configPath: string | undefined;
   let text: string | null = null;
@@ -95,16 +120,9 @@ export async function createPipeline(
   const orbs = refs.length > 0 ? await resolveOrbs(deps.db, refs) : undefined;
   const parsed = parseConfig(text, configPath, orbs ? { orbs } : {});
   if (!parsed.config || parsed.errors.length > 0) {
-    // Kept as a pipeline in state `error` listing every problem, so a bad push leaves a trace.
-    const pipeline = await createErrorPipeline(deps.db, project, input, {
-      sha,
-      branch: ref.branch ?? input.branch ?? null,
-      configPath,
-      errors: parsed.errors,
-    });
-    throw invalidConfig(parsed.errors, pipeline);
+    const branch = ref.branch ?? input.branch ?? null;
+    return { kind: "invalid", sha, branch, configPath, errors: parsed.errors };
   }
-  const resolvedOrbs = parsed.config.orbs;
   // A webhook names the branch its sha was pushed to.
   const branch = ref.branch ?? input.branch ?? null;
   if (branch && !input.tag && !input.fromFork)
@@ -125,13 +143,33 @@ export async function createPipeline(
       `no workflow in ${configPath} runs for ${branch ? `branch ${branch}` : sha}`,
     );
   }
+  return { kind: "planned", sha, branch, configPath, orbs: parsed.config.orbs, plans };
+}
 
+/** The project's next pipeline number, taken in the caller's transaction. */
+async function nextNumber(tx: Tx, project: Project): Promise<number> {
+  const [{ number }] = await tx
+    .update(projects)
+    .set({ nextPipelineNumber: sql`${projects.nextPipelineNumber} + 1` })
+    .where(eq(projects.id, project.id))
+    .returning({ number: sql<number>`${projects.nextPipelineNumber} - 1` });
+  return number;
+}
+
+const orbsColumn = (orbs: Record<string, string>) =>
+  Object.keys(orbs).length > 0 ? { orbs: JSON.stringify(orbs) } : {};
+
+/** Plans and writes the pipeline, its workflows and jobs in one transaction, before answering. */
+export async function createPipeline(deps: PipelineDeps, project: Project, input: TriggerInput) {
+  const planned = await plan(deps, project, input);
+  if (planned.kind === "invalid") {
+    // Kept as a pipeline in state `error` listing every problem, so a bad push leaves a trace.
+    const pipeline = await createErrorPipeline(deps.db, project, input, planned);
+    throw invalidConfig(planned.errors, pipeline);
+  }
+  const { sha, branch, configPath } = planned;
   return deps.db.transaction(async (tx) => {
-    const [{ number }] = await tx
-      .update(projects)
-      .set({ nextPipelineNumber: sql`${projects.nextPipelineNumber} + 1` })
-      .where(eq(projects.id, project.id))
-      .returning({ number: sql<number>`${projects.nextPipelineNumber} - 1` });
+    const number = await nextNumber(tx, project);
     const pipelineId = newId();
     await tx.insert(pipelines).values({
       id: pipelineId,
@@ -144,20 +182,135 @@ export async function createPipeline(
       metadata: input.metadata ? JSON.stringify(input.metadata) : null,
       fromFork: input.fromFork ?? false,
       configPath,
-      ...(Object.keys(resolvedOrbs).length > 0 ? { orbs: JSON.stringify(resolvedOrbs) } : {}),
+      ...orbsColumn(planned.orbs),
     });
-    const { workflows: createdWorkflows, jobs: created } = await insertWorkflows(
-      tx,
-      { projectId: project.id, pipelineId, templates: deps.templates },
-      plans,
-    );
-    if (created.every((j) => j.status === "canceled"))
-      await tx
-        .update(pipelines)
-        .set({ status: "canceled", finishedAt: Date.now() })
-        .where(eq(pipelines.id, pipelineId));
-    return { id: pipelineId, number, sha, branch, workflows: createdWorkflows, jobs: created };
+    return {
+      id: pipelineId,
+      number,
+      sha,
+      branch,
+      ...(await insertPlan(tx, deps, project, pipelineId, planned)),
+    };
   });
+}
+
+/** The pipeline row alone, `created`, with its number: what a trigger answers before its setup. */
+export async function openPipeline(db: Db, project: Project, input: TriggerInput) {
+  return db.transaction(async (tx) => {
+    const number = await nextNumber(tx, project);
+    const named = input.sha || (input.tag && !input.branch) ? null : project.defaultBranch;
+    const [row] = await tx
+      .insert(pipelines)
+      .values({
+        id: newId(),
+        projectId: project.id,
+        number,
+        branch: input.branch ?? named,
+        tag: input.tag ?? null,
+        sha: input.sha ?? "",
+        trigger: input.trigger ?? "api",
+        metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+        parameters: input.parameters ? JSON.stringify(input.parameters) : null,
+        configPath: "",
+        status: "created",
+      })
+      .returning();
+    return row;
+  });
+}
+
+/** States of a pipeline whose setup has not ended (a restarted server resumes them). */
+export const SETUP_STATES = ["created", "fetching", "planning"] as const;
+export type SetupState = (typeof SETUP_STATES)[number];
+
+/**
+ * An opened pipeline's setup: `fetching`, `planning`, then `queued` with its workflows and jobs,
+ * or `error` with every problem (an unknown ref or a missing config too, as one problem). `step`
+ * is told of each state. Resolves with where it ended; a pipeline no longer in setup is left alone.
+ */
+export async function setUpPipeline(
+  deps: PipelineDeps,
+  pipelineId: string,
+  step: (status: SetupState) => Promise<void> = async () => {},
+): Promise<"queued" | "canceled" | "error" | "gone"> {
+  const row = await deps.db.query.pipelines.findFirst({ where: eq(pipelines.id, pipelineId) });
+  const project = row && (await deps.db.query.projects.findFirst({ where: eq(projects.id, row.projectId) }));
+  if (!row || !project || !(SETUP_STATES as readonly string[]).includes(row.status)) return "gone";
+  const inSetup = and(eq(pipelines.id, pipelineId), inArray(pipelines.status, [...SETUP_STATES]));
+  const moveTo = async (status: SetupState) => {
+    await deps.db.update(pipelines).set({ status }).where(inSetup);
+    await step(status);
+  };
+  const input: TriggerInput = {
+    // `openPipeline` filled in the default branch; a sha or a tag alone named none.
+    branch: row.branch ?? undefined,
+    sha: row.sha || undefined,
+    tag: row.tag ?? undefined,
+    trigger: row.trigger,
+    parameters: row.parameters ? JSON.parse(row.parameters) : undefined,
+    metadata: row.metadata ? JSON.parse(row.metadata) : undefined,
+  };
+  const failed = async (errors: ConfigError[], at: { sha?: string; configPath?: string } = {}) => {
+    await deps.db
+      .update(pipelines)
+      .set({
+        status: "error",
+        configErrors: JSON.stringify(errors),
+        finishedAt: Date.now(),
+        ...(at.sha ? { sha: at.sha } : {}),
+        ...(at.configPath ? { configPath: at.configPath } : {}),
+      })
+      .where(inSetup);
+    return "error" as const;
+  };
+  await moveTo("fetching");
+  let planned: Planned;
+  try {
+    planned = await plan(deps, project, input, () => moveTo("planning"));
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    // Not a config's problem (no such ref, no config, nothing runs): one problem, said the same way.
+    const { path, sha } = (err.details ?? {}) as { path?: string; sha?: string };
+    return failed([{ file: path ?? "", line: 0, col: 0, message: `${err.code}: ${err.message}` }], { sha });
+  }
+  if (planned.kind === "invalid") return failed(planned.errors, planned);
+  const done = planned;
+  return deps.db.transaction(async (tx) => {
+    const moved = await tx
+      .update(pipelines)
+      .set({
+        status: "queued",
+        sha: done.sha,
+        branch: done.branch,
+        configPath: done.configPath,
+        ...orbsColumn(done.orbs),
+      })
+      .where(inSetup);
+    if (moved.rowsAffected === 0) return "gone" as const;
+    const { jobs: made } = await insertPlan(tx, deps, project, pipelineId, done);
+    return made.every((j) => j.status === "canceled") ? ("canceled" as const) : ("queued" as const);
+  });
+}
+
+/** A planned pipeline's workflows and jobs, written in the caller's transaction. */
+async function insertPlan(
+  tx: Tx,
+  deps: PipelineDeps,
+  project: Project,
+  pipelineId: string,
+  planned: Extract<Planned, { kind: "planned" }>,
+) {
+  const made = await insertWorkflows(
+    tx,
+    { projectId: project.id, pipelineId, templates: deps.templates },
+    planned.plans,
+  );
+  if (made.jobs.every((j) => j.status === "canceled"))
+    await tx
+      .update(pipelines)
+      .set({ status: "canceled", finishedAt: Date.now() })
+      .where(eq(pipelines.id, pipelineId));
+  return made;
 }
 
 /** A pipeline's planned workflows and their jobs (one row per slice), written inside `tx`. */

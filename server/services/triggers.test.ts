@@ -7,10 +7,13 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { createRepo } from "../../tests/support/git.ts";
 import { pipelines } from "../db/schema.ts";
-import { createGitMirror } from "../source/git-mirror.ts";
+import { createGitMirror, type SourcePort } from "../source/git-mirror.ts";
 import { EventLog } from "./events.ts";
 import { triggerPipeline } from "./pipeline-requests.ts";
+import { PipelineSetup } from "./pipeline-setup.ts";
+import { openPipeline } from "./pipelines.ts";
 import { createProject, setFollowed, updateSettings } from "./projects.ts";
+import { findPipeline, pipelineTree } from "./runs.ts";
 import { templateTable } from "./templates.ts";
 import { serviceFixture } from "./testing.ts";
 import { type Delivery, receiveDelivery } from "./webhooks.ts";
@@ -26,6 +29,27 @@ workflows:
     jobs: [build]
 `;
 
+/** A mirror whose `resolve` waits while the test holds the gate: the fetch, not yet done. */
+function gatedSource(source: SourcePort) {
+  let open: () => void = () => {};
+  let gate = Promise.resolve();
+  return {
+    source: {
+      ...source,
+      resolve: async (...a: Parameters<SourcePort["resolve"]>) => {
+        await gate;
+        return source.resolve(...a);
+      },
+    } satisfies SourcePort,
+    hold() {
+      gate = new Promise<void>((r) => {
+        open = r;
+      });
+    },
+    release: () => open(),
+  };
+}
+
 async function setup() {
   const f = await serviceFixture();
   const repo = createRepo();
@@ -37,34 +61,68 @@ async function setup() {
   });
   const events = new EventLog(f.db);
   let notified = 0;
-  const deps = {
+  const gated = gatedSource(createGitMirror(mkdtempSync(join(tmpdir(), "cairn-mirror-"))));
+  const base = {
     db: f.db,
     keyring: f.keyring,
-    source: createGitMirror(mkdtempSync(join(tmpdir(), "cairn-mirror-"))),
+    source: gated.source,
     templates: templateTable({}),
     events,
     // The scheduler is told to look for work; counted here, not run.
     scheduler: { notify: () => void notified++ },
   };
-  const created = async () => (await events.since(0, null)).filter((e) => e.type === "pipeline.created");
-  return { ...f, repo, sha, project, deps, created, notified: () => notified };
+  const deps = { ...base, setup: new PipelineSetup(base) };
+  const all = async () => await events.since(0, null);
+  const created = async () => (await all()).filter((e) => e.type === "pipeline.created");
+  const row = async (id: string) => (await findPipeline(f.db, id))!;
+  return { ...f, repo, sha, project, deps, gated, all, created, row, notified: () => notified };
 }
 
 describe("triggering through the API", () => {
-  test("one key makes one pipeline: the second request replays it", async () => {
-    const { project, deps, created, notified } = await setup();
+  test("answers with the pipeline `created` before the mirror is fetched; the setup then plans it", async () => {
+    const { project, deps, gated, all, row, sha, db } = await setup();
+    gated.hold();
+    const { pipeline } = await triggerPipeline(deps, project, { branch: "main" });
+    // The answer came while the fetch is held: nothing is planned yet.
+    expect(pipeline).toMatchObject({ status: "created", sha: "", branch: "main", number: 1 });
+    // The setup starts and waits on the held fetch.
+    while ((await row(pipeline.id)).status === "created") await Bun.sleep(5);
+    expect((await row(pipeline.id)).status).toBe("fetching");
+    expect((await pipelineTree(db, await row(pipeline.id))).jobs).toEqual([]);
+    gated.release();
+    await deps.setup.settled(pipeline.id);
+    const planned = await row(pipeline.id);
+    expect(planned).toMatchObject({ status: "queued", sha, configPath: ".circleci/config.yml" });
+    expect((await pipelineTree(db, planned)).jobs.map((j) => j.name)).toEqual(["build"]);
+    // Its progress, in order: what a viewer of /api/v1/events sees.
+    expect((await all()).map((e) => `${e.type} ${e.status}`)).toEqual([
+      "pipeline.setup created",
+      "pipeline.setup fetching",
+      "pipeline.setup planning",
+      "pipeline.created queued",
+    ]);
+  });
+
+  test("one key makes one pipeline: the second request replays it, planned or not", async () => {
+    const { project, deps, gated, created, notified } = await setup();
+    gated.hold();
     const first = await triggerPipeline(deps, project, { branch: "main" }, "key-1");
     expect(first.replayed).toBe(false);
+    const early = await triggerPipeline(deps, project, { branch: "main" }, "key-1");
+    expect(early).toMatchObject({ pipeline: { id: first.pipeline.id }, replayed: true });
+    gated.release();
+    await deps.setup.settled(first.pipeline.id);
     const again = await triggerPipeline(deps, project, { branch: "main" }, "key-1");
-    expect(again).toEqual({ pipeline: first.pipeline, replayed: true });
+    expect(again).toMatchObject({ pipeline: { id: first.pipeline.id, status: "queued" }, replayed: true });
     const other = await triggerPipeline(deps, project, { branch: "main" });
+    await deps.setup.settled(other.pipeline.id);
     expect(other.pipeline.id).not.toBe(first.pipeline.id);
     expect((await created()).map((e) => e.pipeline_id)).toEqual([first.pipeline.id, other.pipeline.id]);
     expect(notified()).toBe(2);
   });
 
-  test("bad refs are refused before the key is claimed; a failed creation frees it", async () => {
-    const { project, deps, sha } = await setup();
+  test("bad refs are refused before the key is claimed; an unknown branch is an `error` pipeline", async () => {
+    const { project, deps, sha, row, all } = await setup();
     await expect(
       triggerPipeline(deps, project, { branch: "main", tag: "v1" }, "key-2"),
     ).rejects.toMatchObject({
@@ -73,14 +131,46 @@ describe("triggering through the API", () => {
     await expect(triggerPipeline(deps, project, { branch: "main" }, "")).rejects.toMatchObject({
       code: "invalid_idempotency_key",
     });
-    await expect(triggerPipeline(deps, project, { branch: "no-such-branch" }, "key-2")).rejects.toMatchObject(
-      {
-        status: 422,
-      },
-    );
+    const missing = await triggerPipeline(deps, project, { branch: "no-such-branch" }, "key-3");
+    expect(missing.pipeline.status).toBe("created");
+    await deps.setup.settled(missing.pipeline.id);
+    const failed = await row(missing.pipeline.id);
+    expect(failed.status).toBe("error");
+    expect(JSON.parse(failed.configErrors!)[0].message).toMatch(/^ref_not_found: branch no-such-branch/);
+    expect((await all()).at(-1)).toMatchObject({ type: "pipeline.finished", status: "error" });
     const made = await triggerPipeline(deps, project, { branch: "main" }, "key-2");
     expect(made.replayed).toBe(false);
-    expect(made.pipeline.sha).toBe(sha);
+    await deps.setup.settled(made.pipeline.id);
+    expect((await row(made.pipeline.id)).sha).toBe(sha);
+  });
+
+  test("an invalid config: answered `created`, then `error` with every problem", async () => {
+    const { project, deps, repo, row } = await setup();
+    repo.commit(
+      { ".circleci/config.yml": "version: 2.1\njobs:\n  build:\n    steps: [\n" },
+      "broken yaml",
+      "broken",
+    );
+    const { pipeline } = await triggerPipeline(deps, project, { branch: "broken" });
+    expect(pipeline.status).toBe("created");
+    await deps.setup.settled(pipeline.id);
+    const failed = await row(pipeline.id);
+    expect(failed).toMatchObject({ status: "error", configPath: ".circleci/config.yml" });
+    const errors = JSON.parse(failed.configErrors!) as { file: string; line: number }[];
+    expect(errors[0].file).toBe(".circleci/config.yml");
+    expect(errors[0].line).toBeGreaterThan(0);
+  });
+
+  test("a server started with pipelines still in setup resumes them", async () => {
+    const { project, deps, db, row, sha } = await setup();
+    // Answered, then the server stopped: one never started, one cut short while fetching.
+    const waiting = await openPipeline(db, project, { branch: "main" });
+    const cut = await openPipeline(db, project, { branch: "main" });
+    await db.update(pipelines).set({ status: "fetching" }).where(eq(pipelines.id, cut.id));
+    const restarted = new PipelineSetup(deps);
+    expect(await restarted.resume()).toBe(2);
+    await Promise.all([restarted.settled(waiting.id), restarted.settled(cut.id)]);
+    for (const p of [waiting, cut]) expect(await row(p.id)).toMatchObject({ status: "queued", sha });
   });
 });
 

@@ -1,5 +1,6 @@
 // A real Cairn server for tests: its own data dir, the real libSQL file, Bun.serve on a free
 // loopback port, and the first admin's token.
+
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { assemble, startBackground } from "../../server/assemble.ts";
 import { configFromEnv } from "../../server/bootstrap.ts";
 import { bunClientIp, bunUpgradeWebSocket, serveBun } from "../../server/serve-bun.ts";
 import { keepingUmask } from "../harness/umask.ts";
+import { waitForPlan } from "./trigger.ts";
 
 export interface TestServer {
   url: string;
@@ -46,6 +48,7 @@ export async function startTestServer(
     api(path, init = {}) {
       const headers = new Headers(init.headers);
       if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+      for (const [k, v] of Object.entries(waitForPlan(path, init.method, headers))) headers.set(k, v);
       let body = init.body;
       if (init.json !== undefined) {
         headers.set("content-type", "application/json");

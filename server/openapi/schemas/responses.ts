@@ -116,7 +116,11 @@ export const Pipeline = z.object({
   branch: nstr,
   tag: nstr,
   sha: z.string(),
-  status: z.string().describe("queued, running, success, failed, canceled, or error (the config cannot run)"),
+  status: z
+    .string()
+    .describe(
+      "created, fetching, planning (answered, not yet planned: `sha` and `config_path` empty, no workflows), queued, running, success, failed, canceled, or error (it cannot run: `config_errors`)",
+    ),
   trigger: z.string().describe("api, webhook, …"),
   from_fork: z.boolean().describe("built from a fork's pull request"),
   metadata: anyObject.nullable().describe("what triggered it: the webhook delivery, the pull request"),

@@ -9,6 +9,13 @@ import { liveIndicator } from "./dashboard.ts";
 import { triggerLabel } from "./schedules.ts";
 import { workflowActions } from "./workflow-actions.ts";
 
+/** A pipeline answered before its setup: what it is doing until its workflows exist. */
+const SETUP_STEPS: Record<string, string> = {
+  created: "Waiting to fetch the commit…",
+  fetching: "Fetching the commit…",
+  planning: "Planning the config…",
+};
+
 /** Columns of jobs: a job sits one column right of the deepest job it requires. */
 export function layoutColumns(jobs: JobSummary[]): JobSummary[][] {
   const byName = new Map(jobs.map((j) => [j.name, j]));
@@ -154,6 +161,8 @@ export function pipelinePage(root: HTMLElement, { id }: Params): () => void {
           ),
         ],
       ),
+      SETUP_STEPS[p.status] &&
+        h("p.setup-progress", { role: "status", "data-setup": p.status }, SETUP_STEPS[p.status]),
       (p.config_errors ?? []).length > 0 &&
         h(
           "section.config-errors",
