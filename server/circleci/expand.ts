@@ -305,7 +305,7 @@ function resolver(
     "git.base_revision": (v) => v.baseRevision,
     "project.git_url": (v) => v.repoUrl,
     "project.type": (v) => (v.repoUrl?.includes("github") ? "github" : "git"),
-    trigger_source: (v) => v.triggerSource ?? (v.tag ? "tag" : "webhook"),
+    trigger_source: (v) => v.triggerSource ?? "webhook",
     "schedule.name": (v) => v.schedule?.name,
     "schedule.id": (v) => v.schedule?.id,
   };

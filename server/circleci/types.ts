@@ -84,7 +84,7 @@ export interface PipelineValues {
   baseRevision?: string;
   /** `<< pipeline.id >>` */
   id?: string;
-  /** `<< pipeline.trigger_source >>` when not a push: `scheduled_pipeline`, `api`. */
+  /** `<< pipeline.trigger_source >>`: `webhook` (a push or pull request; the default), `api`, `scheduled_pipeline`. */
   triggerSource?: string;
   /** `<< pipeline.schedule.name >>` / `.id` of a pipeline a project schedule started. */
   schedule?: { id: string; name: string };

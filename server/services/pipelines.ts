@@ -133,7 +133,8 @@ async function plan(
     revision: sha,
     parameters: input.parameters ?? {},
     repoUrl: project.repoUrl,
-    triggerSource: input.triggerSource,
+    // CircleCI's words: a push or pull request came by `webhook`; a trigger call by `api`.
+    triggerSource: input.triggerSource ?? ((input.trigger ?? "api") === "api" ? "api" : "webhook"),
     schedule: input.schedule,
     scheduledWorkflows: input.scheduledWorkflows,
   });

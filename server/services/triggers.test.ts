@@ -233,3 +233,29 @@ describe("a signed delivery", () => {
     expect(sameRow?.fromFork).toBe(false);
   });
 });
+
+test("`<< pipeline.trigger_source >>` says how the pipeline came, in CircleCI's words", async () => {
+  const { db, repo, project, deps, row } = await setup();
+  const sha = repo.commit(
+    { ".circleci/config.yml": CONFIG.replace("echo hello", "echo << pipeline.trigger_source >>") },
+    "say the trigger source",
+  );
+  const stepOf = async (pipelineId: string) => {
+    const [job] = (await pipelineTree(db, await row(pipelineId))).jobs;
+    const spec = (await db.query.jobs.findFirst({ where: (j, { eq }) => eq(j.id, job.id) }))!.spec;
+    return JSON.stringify(JSON.parse(spec).steps);
+  };
+  const { pipeline } = await triggerPipeline(deps, project, { branch: "main" });
+  await deps.setup.settled(pipeline.id);
+  expect(await stepOf(pipeline.id)).toContain("echo api");
+  const made = await receiveDelivery(deps, project, {
+    source: "generic",
+    event: "push",
+    id: "d-source",
+    decision: { kind: "build", sha, branch: "main" },
+    publicBase: "https://cairn.example",
+  });
+  expect(made.status).toBe("created");
+  const pushed = (await db.select().from(pipelines)).find((p) => p.trigger === "webhook")!;
+  expect(await stepOf(pushed.id)).toContain("echo webhook");
+});
