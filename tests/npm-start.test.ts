@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { autoSlots } from "../builder/resources.ts";
 import { createRepo } from "./support/git.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 setDefaultTimeout(120_000);
 
@@ -139,9 +140,14 @@ test("npm start: Re-run with SSH gives a shell in the job's directory, with the 
     const url = /ready at (http:\/\/[\d.:]+)/.exec(out())![1];
     const token = readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
     const api = async <T>(path: string, body?: unknown): Promise<T> => {
+      const method = body === undefined ? "GET" : "POST";
       const res = await fetch(`${url}${path}`, {
-        method: body === undefined ? "GET" : "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          ...waitForPlan(path, method),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);

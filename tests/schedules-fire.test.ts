@@ -116,7 +116,7 @@ describe("schedules fire", () => {
     expect(made.workflows.map((w) => w.name)).toEqual(["push"]);
     const p = await finished(made.id);
     expect(p.status).toBe("success");
-    expect(await log(p.jobs[0].id)).toContain("built for nobody by webhook ()");
+    expect(await log(p.jobs[0].id)).toContain("built for nobody by api ()");
     expect((await schedules()).map((s) => s.source)).toEqual(["config"]);
   });
 

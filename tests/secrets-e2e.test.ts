@@ -20,6 +20,7 @@ import {
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { createRepo } from "./support/git.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
+import { waitForPlan } from "./support/trigger.ts";
 
 const root = join(import.meta.dir, "..");
 
@@ -120,7 +121,11 @@ for (const setup of SETUPS)
     const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
       const res = await fetch(`${server.url}${path}`, {
         method: init.method ?? "GET",
-        headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+        headers: {
+          authorization: `Bearer ${server.token}`,
+          "content-type": "application/json",
+          ...waitForPlan(path, init.method),
+        },
         body: init.json === undefined ? undefined : JSON.stringify(init.json),
       });
       return { status: res.status, text: await res.text() };

@@ -174,14 +174,16 @@ function unmount(point: string): void {
 }
 
 /**
- * Removes one ledger entry's thing (it may be gone already). Only names this project's tests make
- * (`cairn…`, or `c`+tag for links): a damaged ledger cannot point it at the host's own.
+ * Removes one ledger entry's thing (it may be gone already). Network objects and files only by the
+ * names this project's tests give them (`cairn…`, or `c`+tag for links), so a damaged ledger cannot
+ * point it at the host's own.
  */
 export function removeMade(m: Made): void {
-  const base = m.name.split("/").pop() ?? "";
-  if (!base.startsWith("c")) return;
+  const named = m.kind === "netns" || m.kind === "link" || m.kind === "nft" || m.kind === "file";
+  if (named && !(m.name.split("/").pop() ?? "").startsWith("c")) return;
   if (m.kind === "file") {
-    if (m.name.startsWith("/run/") && base.startsWith("cairn")) rmSync(m.name, { force: true });
+    if (m.name.startsWith("/run/") && m.name.split("/").pop()?.startsWith("cairn"))
+      rmSync(m.name, { force: true });
   } else if (m.kind === "netns") run(["ip", "netns", "del", m.name]);
   else if (m.kind === "link") run(["ip", "link", "del", m.name]);
   else if (m.kind === "nft") run(["nft", "delete", "table", m.family, m.name]);

@@ -14,6 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../../scripts/build.ts";
+import { waitForPlan } from "./trigger.ts";
 
 /** The system's own tools, as on a Debian host; the JavaScript runtimes and package managers left out. */
 const SYSTEM_DIRS = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -155,7 +156,8 @@ export async function serveBinary(
   }
   const token = adminToken ?? readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const headers = new Headers(init.headers);
+    const headers = new Headers({ ...waitForPlan(path, init.method, init.headers) });
+    new Headers(init.headers).forEach((v, k) => headers.set(k, v));
     if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
     let body = init.body;
     if (init.json !== undefined) {
