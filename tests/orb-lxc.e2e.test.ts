@@ -8,11 +8,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -78,6 +78,7 @@ describe.skipIf(skip)("published orbs: resolved at trigger time, run in LXC", ()
   let sshd: TestSshd | undefined;
   let server: TestServer | undefined;
   let builder: BuilderProcess | undefined;
+  let repo: TestRepo | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "cairn-orb-e2e-"));
@@ -90,6 +91,8 @@ describe.skipIf(skip)("published orbs: resolved at trigger time, run in LXC", ()
     await builder?.stop();
     await destroyContainers(); // whatever a failed test left in this run's lxcpath
     await server?.stop();
+    // createRepo leaves its bare repository and work tree in one temporary directory.
+    if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
     await sshd?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -134,7 +137,7 @@ describe.skipIf(skip)("published orbs: resolved at trigger time, run in LXC", ()
     }
     expect((await cairn("orb", "list")).stdout).toContain("cairn-e2e/hello  1.0.0");
 
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG });
     const project = (await (
       await srv.api("/api/v1/projects", { method: "POST", json: { name: "orb-e2e", repo_url: repo.bare } })

@@ -3,6 +3,8 @@
 // pipelines page lists it in state `error`, and the pipeline's page lists every problem as
 // file:line:col, the same ones the API gives; neither page reports a script error or a CSP violation.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Page } from "playwright-core";
 import { buildUi } from "../ui/build.ts";
 import {
@@ -12,7 +14,7 @@ import {
   type TestBrowser,
 } from "../ui/testing/browser.ts";
 import { deliver, pushPayload } from "./support/forge.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 setDefaultTimeout(120_000);
@@ -41,6 +43,7 @@ describe.skipIf(!browserTestsEnabled())("an invalid push in the UI", () => {
   let browser: TestBrowser | undefined;
   let page: Page | undefined;
   let errors: string[] = [];
+  let repo: TestRepo | undefined;
 
   beforeAll(async () => {
     await buildUi({ ifStale: true });
@@ -59,12 +62,14 @@ describe.skipIf(!browserTestsEnabled())("an invalid push in the UI", () => {
     await page?.close().catch(() => {});
     await browser?.close();
     await server?.stop();
+    // createRepo leaves its bare repository and work tree in one temporary directory.
+    if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
   });
 
   test("the hook answers 201 with an error pipeline; both pages show it with every problem at file:line:col", async () => {
     const srv = server!;
     const p = page!;
-    const repo = createRepo();
+    repo = createRepo();
     const sha = repo.commit({ ".circleci/config.yml": INVALID }, "break the config");
     const created = await srv.api("/api/v1/projects", {
       method: "POST",
