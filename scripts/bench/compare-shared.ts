@@ -1,9 +1,38 @@
 // What both sides of `bench:compare` share: the jobs, what one run of a job reports, and the
 // memory readings from /proc that put a Python master and a Bun server on the same scale.
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 export const now = () => performance.timeOrigin + performance.now();
+
+/** The machine's load average (1, 5, 15 min), as a benchmark records it beside its figures. */
+export const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+/** The short commit of the checkout at `dir`, or "unknown". */
+export function commitOf(dir: string): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: dir, encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * What a benchmark started, stopped in any case: `track` each stop, `stopAll` in a finally; SIGINT
+ * and SIGTERM stop them too (after `onSignal` says so) and exit 130.
+ */
+export function stopRegistry(onSignal: (sig: string) => void = () => {}) {
+  const stops: (() => Promise<void>)[] = [];
+  const track = (stop: () => Promise<void>) => void stops.push(stop);
+  const stopAll = () => Promise.all(stops.map((stop) => stop().catch(() => {})));
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.on(sig, () => {
+      onSignal(sig);
+      stopAll().then(() => process.exit(130));
+    });
+  return { track, stopAll };
+}
 
 /** The three jobs of the comparison, named as both systems name them. */
 export interface Jobs {

@@ -1,18 +1,17 @@
-// `bun run bench:compare [--rounds 3] [--seq 6000000] [--hold 8] [--settle 5] [--lxc] [--json]`
-// Cairn and Buildbot side by side on the same jobs, on this machine, on loopback: (a) `seq 1 N`
-// (47 MB of output at the default N): job wall time, peak RSS of the server/master and of the
-// builder/worker, and the server's idle RSS after the rounds; (b) a trivial job (`echo`): trigger
-// answered, first line at a viewer, finished; (c) a job that prints a line and keeps running for
-// `--hold` s: first line at a viewer. Runs are interleaved (Cairn, Buildbot, Cairn, …) and the ratios
-// are within this run. Needs Debian's `buildbot` and `buildbot-worker`; says how to install them if
-// not. Cairn runs with the process driver (no container), or `--lxc` the LXC driver. See docs/perf.md.
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { buildbotMissing, startBuildbot } from "./compare-buildbot.ts";
 import { startCairn } from "./compare-cairn.ts";
-import { type Contender, type JobRun, type Jobs, jobCommands, rssMb } from "./compare-shared.ts";
+import {
+  type Contender,
+  commitOf,
+  type JobRun,
+  type Jobs,
+  jobCommands,
+  loadavg,
+  rssMb,
+  stopRegistry,
+} from "./compare-shared.ts";
 
 const USAGE =
   "usage: bun run bench:compare [--rounds N=3] [--seq N=6000000] [--hold S=8] [--settle S=5] [--json]";
@@ -54,24 +53,10 @@ if (missing) {
 }
 
 const root = join(import.meta.dir, "..", "..");
-const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-const commit = (() => {
-  try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-  } catch {
-    return "unknown";
-  }
-})();
+const commit = commitOf(root);
 
 const contenders: Contender[] = [];
-const stops: (() => Promise<void>)[] = [];
-const track = (stop: () => Promise<void>) => stops.push(stop);
-const stopAll = () => Promise.all(stops.map((stop) => stop().catch(() => {})));
-for (const sig of ["SIGINT", "SIGTERM"] as const)
-  process.on(sig, () => {
-    say(`${sig}: stopping both systems`);
-    stopAll().then(() => process.exit(130));
-  });
+const { track, stopAll } = stopRegistry((sig) => say(`${sig}: stopping both systems`));
 
 type Runs = Record<keyof Jobs, JobRun[]>;
 const jobs = jobCommands(opts.seq, opts.hold);

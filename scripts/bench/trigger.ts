@@ -1,16 +1,15 @@
-// `bun run bench:trigger [--rounds N=10] [--before DIR] [--no-buildbot] [--json]`
-// A trivial job (`echo`) from the trigger: the trigger's answer, the first line at a viewer, the
-// job's end — Cairn (this checkout), optionally Cairn from another checkout (`--before`, e.g. a
-// worktree of the branch this one changes: its own server and builder, started by its own
-// compare-cairn.ts) and Buildbot, interleaved round by round, so that before and after share the
-// machine's load. The same jobs and contenders as bench:compare (its row (b)); see docs/perf.md.
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { buildbotMissing, startBuildbot } from "./compare-buildbot.ts";
 import { startCairn } from "./compare-cairn.ts";
-import { type Contender, type JobRun, jobCommands } from "./compare-shared.ts";
+import {
+  type Contender,
+  commitOf,
+  type JobRun,
+  jobCommands,
+  loadavg,
+  stopRegistry,
+} from "./compare-shared.ts";
 
 const USAGE = "usage: bun run bench:trigger [--rounds N=10] [--before DIR] [--no-buildbot] [--json]";
 
@@ -45,23 +44,9 @@ if (missing) {
 }
 
 const root = join(import.meta.dir, "..", "..");
-const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-const commitOf = (dir: string) => {
-  try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: dir, encoding: "utf8" }).trim();
-  } catch {
-    return "unknown";
-  }
-};
 
 const jobs = jobCommands(1, 1);
-const stops: (() => Promise<void>)[] = [];
-const track = (stop: () => Promise<void>) => stops.push(stop);
-const stopAll = () => Promise.all(stops.map((stop) => stop().catch(() => {})));
-for (const sig of ["SIGINT", "SIGTERM"] as const)
-  process.on(sig, () => {
-    stopAll().then(() => process.exit(130));
-  });
+const { track, stopAll } = stopRegistry();
 
 const contenders: { label: string; c: Contender; runs: JobRun[] }[] = [];
 const loadBefore = loadavg();
