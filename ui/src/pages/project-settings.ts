@@ -181,6 +181,7 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
     h("option", { value: "none" }, "None (loopback only)"),
   );
   network.value = project.network;
+  let networkMode = project.network;
   const status = h("div.form-status", { "aria-live": "polite" });
   const form = h(
     "form.stack.settings-form",
@@ -232,13 +233,14 @@ function generalSection(project: ProjectDetail, canEdit: boolean): HTMLElement {
           .map((l) => l.trim())
           .filter(Boolean),
         max_concurrent_jobs: n === "" ? null : Number(n),
-        // Sent only when switched, so the audit log names it only then.
+        // Sent only when switched, so the audit log names them only then.
         ...(forks.checked !== passing ? { pass_secrets_to_forks: forks.checked } : {}),
-        network: network.value,
+        ...(network.value !== networkMode ? { network: network.value } : {}),
       },
     });
     filters.value = r.branch_filters.join("\n");
     passing = r.pass_secrets_to_forks;
+    networkMode = r.network;
     status.replaceChildren(h("p.ok", null, "Saved."));
   });
 
