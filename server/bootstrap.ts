@@ -6,7 +6,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { count } from "drizzle-orm";
 import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS } from "../protocol/index.ts";
-import { type S3Options, s3OptionsFromEnv } from "./blobs/s3.ts";
+import { type S3Options, s3OptionsFromEnv } from "./blobs/s3-options.ts";
 import { withConfigFile } from "./config-file.ts";
 import { type Db, openDb } from "./db/client.ts";
 import { apiTokens, users } from "./db/schema.ts";

@@ -3,7 +3,8 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createS3BlobStore, s3OptionsFromEnv } from "../blobs/s3.ts";
+import { lazyS3BlobStore } from "../blobs/index.ts";
+import { s3OptionsFromEnv } from "../blobs/s3-options.ts";
 import type { BlobStore } from "../blobs/types.ts";
 
 export interface S3Location {
@@ -20,7 +21,7 @@ export function parseS3Url(target: string): S3Location | null {
 
 function storeFor(loc: S3Location, env: Record<string, string | undefined>): BlobStore {
   const opts = s3OptionsFromEnv({ ...env, CAIRN_S3_BUCKET: loc.bucket });
-  return createS3BlobStore({ ...opts!, bucket: loc.bucket, prefix: "" });
+  return lazyS3BlobStore({ ...opts!, bucket: loc.bucket, prefix: "" });
 }
 
 /** The archive goes up as a multipart upload streamed from the file, so it never sits in memory. */

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { createClient } from "@libsql/client";
-import { s3OptionsFromEnv } from "../blobs/s3.ts";
+import { s3OptionsFromEnv } from "../blobs/s3-options.ts";
 import type { ServerConfig } from "../bootstrap.ts";
 import {
   loadOrCreateMasterKey,

@@ -12,19 +12,10 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Options } from "./s3-options.ts";
 import { type BlobStore, type ByteRange, checkKey } from "./types.ts";
 
-export interface S3Options {
-  bucket: string;
-  region?: string;
-  endpoint?: string;
-  /** Path-style URLs (`endpoint/bucket/key`), needed by most self-hosted S3s. */
-  forcePathStyle?: boolean;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  /** Key prefix inside the bucket, e.g. `cairn/`. */
-  prefix?: string;
-}
+export { type S3Options, s3OptionsFromEnv } from "./s3-options.ts";
 
 /** Bytes per multipart part: S3's least is 5 MiB (but the last); one part is in memory at a time. */
 export const S3_PART_BYTES = 8 * 1024 * 1024;
@@ -171,18 +162,4 @@ export function createS3BlobStore(opts: S3Options): BlobStore {
     },
   };
   return store;
-}
-
-/** The S3 adapter from CAIRN_S3_* variables, or null when no bucket is configured. */
-export function s3OptionsFromEnv(env: Record<string, string | undefined>): S3Options | null {
-  if (!env.CAIRN_S3_BUCKET) return null;
-  return {
-    bucket: env.CAIRN_S3_BUCKET,
-    region: env.CAIRN_S3_REGION,
-    endpoint: env.CAIRN_S3_ENDPOINT,
-    forcePathStyle: env.CAIRN_S3_PATH_STYLE ? env.CAIRN_S3_PATH_STYLE === "true" : undefined,
-    accessKeyId: env.CAIRN_S3_ACCESS_KEY_ID,
-    secretAccessKey: env.CAIRN_S3_SECRET_ACCESS_KEY,
-    prefix: env.CAIRN_S3_PREFIX,
-  };
 }
