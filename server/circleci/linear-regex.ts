@@ -12,7 +12,7 @@
 export class RegexRefused extends SyntaxError {}
 
 /** Instructions a pattern may compile to (`{m,n}` copies its operand): bounds each step's work. */
-export const MAX_PROGRAM = 4000;
+export const MAX_PROGRAM = 2000;
 
 type CharTest = (c: number) => boolean;
 
