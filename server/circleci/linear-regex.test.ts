@@ -63,6 +63,31 @@ describe("compileLinear", () => {
     );
   });
 
+  test("class escapes, classes and `.` agree with JavaScript on every UTF-16 code unit", () => {
+    const sources = [
+      "\\d",
+      "\\D",
+      "\\w",
+      "\\W",
+      "\\s",
+      "\\S",
+      ".",
+      "[^\\s\\d]",
+      "[\\]\\\\a-c\\-]",
+      "[\\x20-\\u00ff]",
+    ];
+    for (const source of sources) {
+      const linear = compileLinear(source);
+      const native = new RegExp(`^(?:${source})$`);
+      const differ: number[] = [];
+      for (let c = 0; c <= 0xffff; c++) {
+        const unit = String.fromCharCode(c);
+        if (linear.test(unit) !== native.test(unit)) differ.push(c);
+      }
+      expect({ source, differ }).toEqual({ source, differ: [] });
+    }
+  });
+
   test.each([
     ["release/.*", "release/2.1", true],
     ["^v?\\d+\\.\\d+\\.\\d+$", "v1.22.3", true],
