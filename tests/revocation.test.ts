@@ -1,5 +1,6 @@
 // Revocation is immediate and total, over a real socket: revoking a token ends the sessions made
-// from it; removing a user, making an admin a member, or removing a membership ends what they held;
+// from it; removing a user, making an admin a member, or removing a membership ends what they held (a
+// membership: that project's streams only); a lowered project role loses what it gave at the next request;
 // open SSE and WebSocket streams end too (before the revoking call answers, on this server; the
 // StreamGuard's twice-a-second round covers other server processes).
 
@@ -202,6 +203,50 @@ describe("making an admin a member", () => {
   }, 60_000);
 });
 
+describe("lowering a project role", () => {
+  test("takes what the role gave at the next request; the reader's streams and session live on", async () => {
+    const uid = await makeUser("lou", "member");
+    const added = await call(`/api/v1/projects/${ids.project}/members`, {
+      method: "POST",
+      json: { user_id: uid, role: "admin" },
+    });
+    expect(added.status).toBe(201);
+    const s = await session({ login: "lou", password: PASSWORD });
+    const { token } = await tokenFor(s, ["admin"]);
+    const log = await openSse(`/api/v1/jobs/${ids.job}/log/stream`, s);
+    const ws = await openWs(token);
+
+    for (const role of ["write", "read"]) {
+      const lowered = await call(`/api/v1/projects/${ids.project}/members`, {
+        method: "POST",
+        json: { user_id: uid, role },
+      });
+      expect(lowered.status).toBe(200);
+    }
+
+    // Requests check the role live: a reader cannot cancel a job, with the session or the token.
+    expect((await call(`/api/v1/jobs/${ids.job}/cancel`, { method: "POST", ...s })).status).toBe(403);
+    expect((await call(`/api/v1/jobs/${ids.job}/cancel`, { method: "POST", token })).status).toBe(403);
+    expect((await call(`/api/v1/projects/${ids.project}/members`, s)).status).toBe(200);
+    // Reading logs needs only the read role: a full round of the guard leaves both streams open, and
+    // removing the membership (below) then ends them, so they were still watched.
+    const watched = server.deps.streams.size();
+    await server.deps.streams.recheck();
+    expect(server.deps.streams.size()).toBe(watched);
+    const still = await Promise.race([
+      log.ended.then(() => "ended"),
+      ws.closed.then(() => "closed"),
+      call("/api/v1/session", s).then(() => "open"),
+    ]);
+    expect(still).toBe("open");
+    expect((await call("/api/v1/session", s)).status).toBe(200);
+    const removed = await call(`/api/v1/projects/${ids.project}/members/${uid}`, { method: "DELETE" });
+    expect(removed.status).toBe(204);
+    expect(await log.ended).toContain("event: revoked");
+    expect(await ws.closed).toBe(1008);
+  }, 60_000);
+});
+
 describe("removing a membership", () => {
   test("ends the member's streams of that project; the next request is refused", async () => {
     const uid = await makeUser("mo", "member");
@@ -223,5 +268,8 @@ describe("removing a membership", () => {
     expect(await events.ended).toContain("event: revoked");
     expect(await ws.closed).toBe(1008);
     expect((await call(`/api/v1/jobs/${ids.job}/log`, s)).status).toBe(404);
+    // It takes one project, not the account: the session and the token still sign them in.
+    expect((await call("/api/v1/session", s)).status).toBe(200);
+    expect((await call("/api/v1/users/me", { token })).status).toBe(200);
   }, 60_000);
 });

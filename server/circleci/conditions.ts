@@ -2,6 +2,7 @@
 // one of `and`, `or`, `not`, `equal`, `matches: {pattern, value}`.
 
 import type { Diagnostics } from "./diagnostics.ts";
+import type { LinearRegex } from "./linear-regex.ts";
 import { safeRegExp, testName } from "./safe-regex.ts";
 import { isDeferred, isTruthy } from "./template.ts";
 import { describe, get, toPlain, type YNode } from "./tree.ts";
@@ -65,7 +66,7 @@ function matches(arg: YNode, diag: Diagnostics): Truth {
     diag.error((value ?? arg).pos, "`matches` needs `value:`, the string to test");
     return false;
   }
-  let re: RegExp;
+  let re: LinearRegex;
   try {
     re = safeRegExp(pattern.value.replace(/^\/(.*)\/$/, "$1"));
   } catch (e) {

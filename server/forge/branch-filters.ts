@@ -1,8 +1,8 @@
 // A project's branch filters: which branches its webhooks build. Each pattern is a glob (`*` within
 // one path segment, `**` across them, `?` one character) or a /regex/ matched against the whole name,
 // as CircleCI's workflow filters do. No patterns: every branch. A webhook matches them inside the
-// event loop, so regular expressions that could backtrack without bound are refused (and skipped if
-// stored before that check), and globs are matched without a regular expression.
+// event loop, so regular expressions run on the linear-time matcher (what it cannot run is refused,
+// and skipped if stored before that check), and globs are matched without a regular expression.
 import { safeRegExp, testName } from "../circleci/safe-regex.ts";
 import { BadRequest } from "../errors.ts";
 

@@ -1,7 +1,6 @@
 // What a signed forge delivery makes: nothing (ignored, skipped, a duplicate) or a pipeline. The
 // route has already checked the signature and parsed the payload into a HookDecision.
-// Deliveries are recorded by id, so a replay creates nothing.
-import { and, eq } from "drizzle-orm";
+// Deliveries are recorded by id for a week, so a replay creates nothing.
 import type { Db } from "../db/client.ts";
 import { webhookDeliveries } from "../db/schema.ts";
 import { Unprocessable } from "../errors.ts";
@@ -11,6 +10,7 @@ import { forgeConnection } from "../forge/project-forge.ts";
 import { reportConfigError } from "../forge/status-reporter.ts";
 import type { Keyring } from "../secrets/index.ts";
 import type { SourcePort } from "../source/git-mirror.ts";
+import { deliveryRow, rememberDelivery } from "./delivery-ids.ts";
 import type { EventLog } from "./events.ts";
 import { createPipeline, type ErrorPipeline, type TemplateTable } from "./pipelines.ts";
 import type { Project } from "./projects.ts";
@@ -64,16 +64,10 @@ export async function receiveDelivery(
     return ignored(`branch ${decision.branch} matches none of the project's branch filters`);
   }
 
-  // Remembered for good (at least the generic window): the same id again is answered `duplicate`.
-  const thisDelivery = and(
-    eq(webhookDeliveries.projectId, project.id),
-    eq(webhookDeliveries.deliveryId, d.id),
-  );
-  const r = await db
-    .insert(webhookDeliveries)
-    .values({ projectId: project.id, deliveryId: d.id, event: d.event })
-    .onConflictDoNothing();
-  if (r.rowsAffected === 0) return { status: "duplicate" };
+  // Remembered for a week (services/delivery-ids.ts): the same id again is answered `duplicate`.
+  const thisDelivery = deliveryRow(project.id, d.id);
+  if (!(await rememberDelivery(db, { projectId: project.id, deliveryId: d.id, event: d.event })))
+    return { status: "duplicate" };
   const forget = () => db.delete(webhookDeliveries).where(thisDelivery);
 
   let created: Awaited<ReturnType<typeof createPipeline>>;
