@@ -5,6 +5,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, 
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { ensureBaseTemplate, requireLxc, TEMPLATE, testLxcPath } from "../../tests/harness/lxc.ts";
+import { rootSubidStart } from "../../tests/support/subids.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { createLxcDriver } from "./lxc.ts";
 import type { Sandbox } from "./types.ts";
@@ -32,14 +33,6 @@ async function sh(box: Sandbox, script: string): Promise<{ code: number; output:
 function hostCgroup(name: string, key: string): string {
   const r = spawnSync("lxc-cgroup", ["-P", LXC_PATH, "-n", name, key]);
   return r.stdout.toString().trim();
-}
-
-/** Root's first subordinate uid (and gid) on the host: the container's root. */
-function subidStart(file: string): number {
-  const line = readFileSync(file, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("root:") && Number(l.split(":")[2]) >= 65536);
-  return Number(line?.split(":")[1]);
 }
 
 // Capabilities the container keeps (Docker's default set): chown dac_override fowner fsetid kill
@@ -71,8 +64,8 @@ describe.skipIf(skip)("an unprivileged build container refuses hostile steps", (
     expect((await sh(box, "id -u; id -g")).output).toBe("0\n0\n");
     const pid = spawnSync("lxc-info", ["-P", LXC_PATH, "-n", box.name, "-pH"]).stdout.toString().trim();
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const uid = subidStart("/etc/subuid");
-    const gid = subidStart("/etc/subgid");
+    const uid = rootSubidStart("/etc/subuid");
+    const gid = rootSubidStart("/etc/subgid");
     expect(uid).toBeGreaterThan(0);
     expect(status).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t${uid}\\t${uid}$`, "m"));
     expect(status).toMatch(new RegExp(`^Gid:\\t${gid}\\t${gid}\\t${gid}\\t${gid}$`, "m"));

@@ -19,6 +19,7 @@ import {
   startRegistry,
   type TestRegistry,
 } from "../../tests/support/registry.ts";
+import { rootSubidStart } from "../../tests/support/subids.ts";
 import { createLxcDriver } from "../driver/lxc.ts";
 import type { Sandbox } from "../driver/types.ts";
 import { createLocalTransport } from "../transport/local.ts";
@@ -176,7 +177,8 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
       // Its own container: another image's root, as the image's user, an unprivileged host uid.
       const pid = hostPids(service.name);
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      expect(status).toMatch(/^Uid:\s+1001000\s/m);
+      // The image's user 1000, shifted by the host's subordinate range.
+      expect(status).toMatch(new RegExp(`^Uid:\\s+${rootSubidStart("/etc/subuid") + 1000}\\s`, "m"));
       expect(readFileSync(`/proc/${pid}/root/marker`, "utf8")).toBe(`served-by-${suffix}\n`);
       expect(readFileSync(`/proc/${hostPids(sandbox.name)}/root/marker`, "utf8")).toBe("job\n");
       // One network, two containers.
