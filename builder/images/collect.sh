@@ -27,7 +27,7 @@ sort -n "$list" | while read -r used size t digest; do
   grep -lsF "$dir/bundles/$t/rootfs" "$lxcpath"/*/config | grep -vqx "$lxcpath/$t/config" && continue
   rm -rf "${lxcpath:?}/$t" "${dir:?}/bundles/$t"
   for f in "$dir"/tops/*; do
-    [ -f "$f" ] && [ "$(cat "$f")" = "$digest" ] && { umoci rm --image "$dir/oci:${f##*/}" 2>/dev/null; rm -f "$f"; }
+    [ -f "$f" ] && [ "$(cat "$f")" = "$digest" ] && { umoci rm --image "$dir/oci:${f##*/}" 2>/dev/null; rm -f "$f" "$dir/access/${f##*/}"; }
   done
   total=$((total - size))
   echo "$digest"

@@ -8,14 +8,19 @@
 # `--- passwd` and the image's /etc/passwd, then `--- image` and its OCI config (Entrypoint, Cmd).
 # Exit 10: the registry refused (its words on stdout).
 #
+# access/<top>: `public` when this builder pulled the image without credentials, or could have;
+# `auth` when it needed them. A cached image not known to be public is used only once the registry
+# has accepted this job's own credentials for it (a manifest request, no layers), and never on a
+# stale resolution: one job's credentials never open the cache to another's.
+#
 set -u
 dir=$1 repo=$2 want=$3 key=$4 ttl=$5 tls=$6 auth=$7 lxcpath=$8 base=$9 timeout=${10}
 umask 022
-mkdir -p "$dir/refs" "$dir/tops" "$dir/bundles" || exit 1
+mkdir -p "$dir/refs" "$dir/tops" "$dir/access" "$dir/bundles" || exit 1
 # An unprivileged container's root (a subordinate host uid) must reach its rootfs: search, not read.
 chmod o+x "$dir" "$dir/bundles" || exit 1
 exec 9>"$dir/.lock" && flock 9 || { echo "cannot lock $dir/.lock"; exit 1; }
-oci=$dir/oci err=$(mktemp) authfile=""
+oci=$dir/oci err=$(mktemp) authfile="" asked=""
 trap 'rm -f "$err"' EXIT
 if [ "$auth" = auth ]; then authfile=$(mktemp) && chmod 600 "$authfile" && cat >"$authfile" || exit 1
   trap 'rm -f "$err" "$authfile"' EXIT; fi
@@ -24,6 +29,12 @@ sk() { verb=$1; shift; set -- --command-timeout "$timeout" "$verb" "$@"
   [ "$tls" = insecure ] && { [ "$verb" = copy ] && set -- "$@" --src-tls-verify=false || set -- "$@" --tls-verify=false; }
   [ -n "$authfile" ] && { [ "$verb" = copy ] && set -- "$@" --src-authfile "$authfile" || set -- "$@" --authfile "$authfile"; }
   skopeo "$@"; }
+# As a job with no credentials of its own would ask.
+anon() { a=$authfile; authfile=""; sk "$@"; r=$?; authfile=$a; return $r; }
+# `public` or `auth` for $top (asking the registry once, for an image cached before the mark existed).
+access() { f=$dir/access/${top#sha256:}
+  [ -f "$f" ] || { if anon inspect --raw "docker://$repo@$top" >/dev/null 2>&1; then echo public; else echo auth; fi >"$f"; }
+  cat "$f"; }
 [ -f "$oci/index.json" ] || umoci init --layout "$oci" || exit 1
 now=$(date +%s) stale=""
 local=""
@@ -36,8 +47,8 @@ sha256:*) top=$want ;;
   [ -f "$dir/refs/$key" ] && read -r top at <"$dir/refs/$key"
   if [ -z "$top" ] || [ $((now - at)) -ge "$ttl" ]; then
     if new=$(sk inspect --format '{{.Digest}}' "docker://$repo:$want" 2>"$err"); then
-      top=$new; echo "$top $now" >"$dir/refs/$key"
-    elif [ -n "$top" ]; then stale=$(registry | head -n 1)
+      top=$new asked=1; echo "$top $now" >"$dir/refs/$key"
+    elif [ -n "$top" ] && [ "$(cat "$dir/access/${top#sha256:}" 2>/dev/null)" = public ]; then stale=$(registry | head -n 1)
     else registry; fi
   fi; fi ;;
 esac
@@ -55,6 +66,11 @@ m=""; [ -f "$dir/tops/${top#sha256:}" ] && m=$(cat "$dir/tops/${top#sha256:}")
 [ -n "$local" ] && m=$top
 b=$dir/bundles/$(tname "$m")
 if [ -n "$m" ] && [ -f "$b/cairn-ready" ]; then
+  # Just resolved with this job's credentials, or public: the cache is the job's to use.
+  if [ -z "$local" ] && [ -z "$asked" ] && [ "$(access)" != public ]; then
+    sk inspect --raw "docker://$repo@$top" >/dev/null 2>"$err" || registry
+    echo "checked=1"
+  fi
   echo "cached=1"
 else
   before=$(du -sb "$oci/blobs" | cut -f1)
@@ -62,7 +78,9 @@ else
   if [ -n "$local" ]; then name=local-$name
     skopeo inspect --raw "oci:$oci:$name" >/dev/null 2>&1 \
       || { echo "the local image $repo ($top) is gone from $oci: build it again (cairn-builder image build-default)"; exit 1; }
-  else sk copy --quiet "docker://$repo@$top" "oci:$oci:$name" >/dev/null 2>"$err" || registry; fi
+  else sk copy --quiet "docker://$repo@$top" "oci:$oci:$name" >/dev/null 2>"$err" || registry
+    if [ -z "$authfile" ] || anon inspect --raw "docker://$repo@$top" >/dev/null 2>&1; then echo public; else echo auth; fi >"$dir/access/$name"
+  fi
   echo "bytes=$(( $(du -sb "$oci/blobs" | cut -f1) - before ))"
   m=$(skopeo inspect --format '{{.Digest}}' "oci:$oci:$name") || exit 1
   b=$dir/bundles/$(tname "$m")

@@ -72,7 +72,7 @@ export async function spinUp(
     image.local && !image.cached
       ? `Built on this host (cairn-builder image build-default); unpacked in ${image.seconds.toFixed(1)} s`
       : image.cached
-        ? `Cache hit: root filesystem ready in ${image.seconds.toFixed(2)} s`
+        ? `Cache hit: root filesystem ready in ${image.seconds.toFixed(2)} s${image.checked ? " (a private image: the registry accepted this job's credentials for it)" : ""}`
         : `Pulled ${(image.bytes / 1e6).toFixed(1)} MB in ${image.seconds.toFixed(1)} s`,
   );
   const env = { ...image.env };

@@ -60,6 +60,11 @@ export interface PreparedImage {
   /** The LXC template whose rootfs is this image. */
   template: string;
   cached: boolean;
+  /**
+   * A cache hit of an image that needed credentials: the registry accepted this job's own for it
+   * (a manifest request) before the cache was used. Without them the pull fails as any refused one.
+   */
+  checked?: boolean;
   /** Bytes fetched from the registry (0 on a cache hit). */
   bytes: number;
   seconds: number;
@@ -291,6 +296,7 @@ function parseOutput(stdout: string, name: string, pulledFrom: string): Prepared
     digest: kv.digest ?? "",
     template: kv.template ?? "",
     cached: kv.cached === "1",
+    ...(kv.checked === "1" ? { checked: true } : {}),
     ...(kv.local === "1" ? { local: true } : {}),
     bytes: Number(kv.bytes ?? 0),
     seconds: 0,

@@ -1,6 +1,7 @@
 // A real OCI registry for tests and benchmarks: Debian's `docker-registry` on 127.0.0.1 at a free
 // port, and small images built here with umoci from the host's static busybox (cached under
 // CAIRN_TEST_CACHE so repeated runs skip the build), pushed with skopeo over plain HTTP.
+// With `users`, a private registry: every request needs one of their htpasswd (bcrypt) logins.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -25,7 +26,14 @@ export function registryMissingReason(): string | undefined {
 export interface TestRegistry {
   /** `127.0.0.1:PORT` */
   host: string;
+  /** The access log so far, a request a line: `GET /v2/<repo>/blobs/sha256:… HTTP/1.1" 200 …`. */
+  requests(): string[];
   stop(): Promise<void>;
+}
+
+export interface RegistryOptions {
+  /** Login → password: every request then needs one of them. */
+  users?: Record<string, string>;
 }
 
 function freePort(): Promise<number> {
@@ -39,28 +47,46 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startRegistry(): Promise<TestRegistry> {
+export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), "cairn-registry-"));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  writeFileSync(
-    join(dir, "config.yml"),
-    [
-      "version: 0.1",
-      "log: {level: error}",
-      `storage: {filesystem: {rootdirectory: ${dir}/data}, delete: {enabled: true}}`,
-      `http: {addr: "${host}"}`,
-    ].join("\n"),
-  );
+  const config = [
+    "version: 0.1",
+    "log: {level: error, accesslog: {disabled: false}}",
+    `storage: {filesystem: {rootdirectory: ${dir}/data}, delete: {enabled: true}}`,
+    `http: {addr: "${host}"}`,
+  ];
+  if (opts.users) {
+    // Bun's bcrypt is `$2b$`, which the registry's htpasswd accepts.
+    const lines = await Promise.all(
+      Object.entries(opts.users).map(
+        async ([user, password]) => `${user}:${await Bun.password.hash(password, { algorithm: "bcrypt" })}`,
+      ),
+    );
+    writeFileSync(join(dir, "htpasswd"), `${lines.join("\n")}\n`);
+    config.push(`auth: {htpasswd: {realm: cairn-test, path: ${dir}/htpasswd}}`);
+  }
+  writeFileSync(join(dir, "config.yml"), config.join("\n"));
   const child = spawn("docker-registry", ["serve", join(dir, "config.yml")], {
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
+  let log = "";
   child.stderr?.on("data", (b: Buffer) => {
     stderr += b.toString();
   });
+  child.stdout?.on("data", (b: Buffer) => {
+    log += b.toString();
+  });
+  const requests = () =>
+    log
+      .split("\n")
+      .filter((l) => l.includes('"'))
+      .map((l) => l.slice(l.indexOf('"') + 1));
   const stop = async () => {
-    if (child.exitCode === null) {
+    // Killed by a signal, a child's exitCode stays null: stopping twice must not wait for a second exit.
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
     }
@@ -68,11 +94,12 @@ export async function startRegistry(): Promise<TestRegistry> {
   };
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) break;
+    // A private registry answers 401 to a request with no login: it is up.
     const up = await fetch(`http://${host}/v2/`).then(
-      (r) => r.ok,
+      (r) => r.ok || (Boolean(opts.users) && r.status === 401),
       () => false,
     );
-    if (up) return { host, stop };
+    if (up) return { host, requests, stop };
     await new Promise((r) => setTimeout(r, 50));
   }
   await stop();
@@ -158,8 +185,17 @@ export function buildImage(spec: ImageSpec): string {
   return layout;
 }
 
-/** Pushes `spec`'s image to `registry/repository:tag`; returns its manifest digest there. */
-export function pushImage(registry: string, repository: string, tag: string, spec: ImageSpec): string {
+/**
+ * Pushes `spec`'s image to `registry/repository:tag` (logged in as `creds`, `user:password`, on a
+ * private registry); returns its manifest digest there.
+ */
+export function pushImage(
+  registry: string,
+  repository: string,
+  tag: string,
+  spec: ImageSpec,
+  creds?: string,
+): string {
   const layout = buildImage(spec);
   run(
     [
@@ -167,6 +203,7 @@ export function pushImage(registry: string, repository: string, tag: string, spe
       "copy",
       "--quiet",
       "--dest-tls-verify=false",
+      ...(creds ? ["--dest-creds", creds] : []),
       `oci:${layout}:image`,
       `docker://${registry}/${repository}:${tag}`,
     ],
@@ -177,6 +214,7 @@ export function pushImage(registry: string, repository: string, tag: string, spe
       "skopeo",
       "inspect",
       "--tls-verify=false",
+      ...(creds ? ["--creds", creds] : []),
       "--format",
       "{{.Digest}}",
       `docker://${registry}/${repository}:${tag}`,
