@@ -13,6 +13,7 @@ import {
   TEMPLATE,
   testLxcPath,
 } from "../../tests/harness/lxc.ts";
+import { until } from "../../tests/support/lxc-stack.ts";
 import {
   pushImage,
   registryMissingReason,
@@ -193,7 +194,17 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
           new RegExp(`:memory:.*/lxc\\.payload\\.${sandbox.name}/${service.name}\\n`),
         );
       // httpd -v logs each request to its stderr: the service's output (its console, lines as written).
-      expect(await service.output()).toMatch(/^(\[::ffff:127\.0\.0\.1\]:\d+: response:200\n){2}$/);
+      // Read once both requests are in it: httpd writes each line after it answered.
+      const output = await until(
+        "the service's console to show both requests",
+        async (note) => {
+          const out = await service.output();
+          note(JSON.stringify(out));
+          return out.split("\n").length > 2 && out;
+        },
+        60_000,
+      );
+      expect(output).toMatch(/^(\[::ffff:127\.0\.0\.1\]:\d+: response:200\n){2}$/);
       expect(await service.running()).toBe(true);
       await sandbox.destroy();
       destroyed = true;
