@@ -260,7 +260,7 @@ export class ArchiveReader {
           heldBytes -= want;
           // Only the block a read ends in is kept: the next page of a paged read starts there. The
           // blocks it passes through are read once (a download passes thousands); cached, they would
-          // only churn the cache, old garbage the collector lets pile up far past the cache's budget.
+          // only churn the cache into garbage the collector lets pile up far past the cache's budget.
           if (k === to) this.cache.set(`b:${jobId}:${k}`, text, text.length * 2);
           k++;
           yield text;
