@@ -4,7 +4,8 @@
 // first line and byte offset, so a page of lines is one ranged read. Archives written before the
 // index existed hold one line object per record and have no index: theirs is built by one
 // streamed scan that only counts newlines (record k is line k+1).
-// Parsed lines are never cached; record texts are, in a cache bounded in bytes.
+// Parsed lines are never cached; record texts are, in a cache bounded in bytes, only the last of
+// each read (where a paged reader's next page starts): a download leaves the cache as it was.
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { LogLine } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
@@ -257,7 +258,10 @@ export class ArchiveReader {
           const text = decoder.decode(all.subarray(0, want));
           held = want < all.length ? [all.subarray(want)] : [];
           heldBytes -= want;
-          this.cache.set(`b:${jobId}:${k}`, text, text.length * 2);
+          // Only the block a read ends in is kept: the next page of a paged read starts there. The
+          // blocks it passes through are read once (a download passes thousands); cached, they would
+          // only churn the cache into garbage the collector lets pile up far past the cache's budget.
+          if (k === to) this.cache.set(`b:${jobId}:${k}`, text, text.length * 2);
           k++;
           yield text;
         }

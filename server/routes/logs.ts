@@ -1,10 +1,8 @@
 import { Hono } from "hono";
-import { renderHtml } from "../../wasm/index.ts";
-import type { LogLine } from "../../wasm/types.ts";
 import type { AppDeps } from "../deps.ts";
 import { BadRequest } from "../errors.ts";
 import { isTerminal } from "../job-status.ts";
-import { renderAnsi } from "../logs/ansi.ts";
+import { downloadLog, downloadTypes } from "../logs/download.ts";
 import { followLog } from "../logs/follow.ts";
 import { logSse } from "../logs/sse.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
@@ -20,24 +18,6 @@ function lineParam(value: string | undefined, name: string): number {
   if (value === undefined || value === "") return 0;
   if (!/^\d{1,12}$/.test(value)) throw new BadRequest(`\`${name}\` must be a line number`, { field: name });
   return Number(value);
-}
-
-/**
- * `renderText` a page at a time: a continuation joins the line before it even across pages; called
- * with no lines, it ends the text (the newline after the last line).
- */
-function textRenderer(): (lines: LogLine[]) => string {
-  let started = false;
-  return (lines) => {
-    if (lines.length === 0) return started ? "\n" : "";
-    let out = "";
-    for (const line of lines) {
-      if (started && !line.cont) out += "\n";
-      out += line.text;
-      started = true;
-    }
-    return out;
-  };
 }
 
 export const logRoutes = (deps: AppDeps) => {
@@ -62,29 +42,9 @@ export const logRoutes = (deps: AppDeps) => {
         complete: isTerminal(job.status) && next >= job.logLines,
       });
     }
-    // A page at a time, as fast as the client reads: a log of any size, never held whole.
-    const render = { text: textRenderer(), html: renderHtml, raw: renderAnsi }[format];
-    const pages = logs.pages(job.id, from);
-    const encoder = new TextEncoder();
-    const body = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          const { done, value } = await pages.next();
-          if (done) {
-            if (format === "text") controller.enqueue(encoder.encode(render([])));
-            controller.close();
-          } else controller.enqueue(encoder.encode(render(value)));
-        },
-        async cancel() {
-          await pages.return(undefined);
-        },
-      },
-      { highWaterMark: 0 },
-    );
-    const type = format === "html" ? "text/html; charset=utf-8" : "text/plain; charset=utf-8";
-    const ext = format === "html" ? "html" : format === "raw" ? "log" : "txt";
-    return c.body(body, 200, {
-      "content-type": type,
+    const { contentType, ext } = downloadTypes[format];
+    return c.body(downloadLog(logs, job.id, from, format), 200, {
+      "content-type": contentType,
       "content-disposition": `attachment; filename="job-${job.id}.${ext}"`,
     });
   });
