@@ -1,7 +1,7 @@
 // Archived logs, by design rather than by timing: the writer reads chunk rows only as the blob store
 // consumes them (a few rows at a time), the reader asks for the byte range of the blocks a page
 // needs, and the cache never holds more bytes than its budget.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,12 +20,13 @@ import {
   writeArchive,
 } from "./archive.ts";
 import type { LogPipelineFactory } from "./service.ts";
-import { logServiceFixture } from "./testing.ts";
+import { logServiceFixture, removeLogFixtures } from "./testing.ts";
 
 let factory: LogPipelineFactory;
 beforeAll(async () => {
   factory = await loadLogPipeline();
 });
+afterAll(removeLogFixtures);
 const enc = new TextEncoder();
 
 /** An fs blob store that records the ranges read and lets a test drive `putStream`'s reads. */

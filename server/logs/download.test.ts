@@ -16,7 +16,7 @@ import { renderAnsi } from "./ansi.ts";
 import type { ArchiveIndex } from "./archive.ts";
 import { type DownloadFormat, downloadLog } from "./download.ts";
 import type { LogService } from "./service.ts";
-import { logServiceFixture } from "./testing.ts";
+import { logServiceFixture, removeLogFixtures } from "./testing.ts";
 
 const PIECE = 4096;
 /** After every microtask queued so far (and any they queue) has run. */
@@ -70,6 +70,7 @@ const dirs: string[] = [];
 beforeAll(async () => {
   s3 = await startS3rver();
 });
+afterAll(removeLogFixtures);
 afterAll(async () => {
   await s3.stop();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // The one follower, read through both transports on a real libSQL file: SSE and the sequence the
 // WebSocket route sends carry the same lines from the same point, then the same result; a reader
 // that stops reading is dropped without holding up the log.
-import { beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,13 +12,14 @@ import { jobs } from "../db/schema.ts";
 import { type FollowEvent, followLog } from "./follow.ts";
 import type { LogPipelineFactory } from "./service.ts";
 import { logSse } from "./sse.ts";
-import { logServiceFixture } from "./testing.ts";
+import { logServiceFixture, removeLogFixtures } from "./testing.ts";
 
 let factory: LogPipelineFactory;
 const enc = new TextEncoder();
 beforeAll(async () => {
   factory = await loadLogPipeline();
 });
+afterAll(removeLogFixtures);
 
 const setup = async () => {
   const fx = await logServiceFixture({

@@ -1,7 +1,7 @@
 // Resume points: a restarted server replays only the raw bytes since the last line ended (plus the
 // escape sequences restoring the style there) and must still emit exactly what one uninterrupted
 // pipeline would, masking included. On a real libSQL file, with the WASM pipeline.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../../wasm/index.ts";
@@ -9,7 +9,7 @@ import type { LogLine } from "../../wasm/types.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { logRaw } from "../db/schema.ts";
 import type { LogPipelineFactory } from "./service.ts";
-import { logServiceFixture } from "./testing.ts";
+import { logServiceFixture, removeLogFixtures } from "./testing.ts";
 
 let factory: LogPipelineFactory;
 const enc = new TextEncoder();
@@ -17,6 +17,7 @@ const enc = new TextEncoder();
 beforeAll(async () => {
   factory = await loadLogPipeline();
 });
+afterAll(removeLogFixtures);
 
 async function setup(secrets: string[]) {
   const { db, make, jobId } = await logServiceFixture({

@@ -14,7 +14,7 @@ import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
 import type { LogPipelineFactory, LogService } from "./service.ts";
 import { logSse } from "./sse.ts";
-import { logServiceFixture, seedJob } from "./testing.ts";
+import { logServiceFixture, removeLogFixtures, seedJob } from "./testing.ts";
 
 let factory: LogPipelineFactory;
 let s3: TestS3;
@@ -24,6 +24,7 @@ beforeAll(async () => {
   factory = await loadLogPipeline();
   s3 = await startS3rver();
 });
+afterAll(removeLogFixtures);
 afterAll(() => s3.stop());
 
 const setup = (blobs: BlobStore, secrets: string[] = []) =>
