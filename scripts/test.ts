@@ -2,7 +2,7 @@
 // the same thing: `unit` and `pipeline` (in-process servers, sshd, git; the second the log pipeline's
 // and the builder's files), `browser` (Chromium) and `lxc` (containers, builders, the fleet host).
 // Each lane is one `bun test` with its own JUnit report; the reports are merged into one, and the
-// ten slowest files are printed at the end.
+// ten slowest files are printed at the end. TMPDIR is the run's own folder, removed when it ends.
 //
 //   npm test                                   all lanes
 //   npm test -- path/to/file.test.ts [-t name] just those files, one `bun test`, as given
@@ -12,7 +12,17 @@
 // Anything else after `--` goes to every `bun test` as is.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
@@ -204,9 +214,46 @@ function fileTimes(runs: LaneRun[]): { file: string; lane: string; seconds: numb
   return times.sort((a, b) => b.seconds - a.seconds);
 }
 
+const RUN_TMP = /^cairn-test-tmp-(\d+)-/;
+
+/**
+ * The run's own temporary folder, TMPDIR for every `bun test` it starts: whatever a test leaves in
+ * it (a repository, a data dir) goes when the run ends, failed or not. One a killed run left (its
+ * process gone) is removed first; nothing else in /tmp is touched.
+ */
+function runTmp(): { dir: string; remove(): void } {
+  const base = tmpdir();
+  for (const name of readdirSync(base)) {
+    const pid = RUN_TMP.exec(name)?.[1];
+    if (pid && !existsSync(`/proc/${pid}`)) rmSync(join(base, name), { recursive: true, force: true });
+  }
+  const dir = mkdtempSync(join(base, `cairn-test-tmp-${process.pid}-`));
+  // As /tmp is: containers' unprivileged ids and sshd's test users make their own folders in it.
+  chmodSync(dir, 0o1777);
+  return {
+    dir,
+    remove() {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch (err) {
+        console.error(`npm test: could not remove ${dir}: ${(err as Error).message}`);
+      }
+    },
+  };
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const tmp = runTmp();
+  process.env.TMPDIR = tmp.dir;
+  try {
+    return await runLanes(args);
+  } finally {
+    tmp.remove();
+  }
+}
 
+async function runLanes(args: Args): Promise<number> {
   if (args.files.length) {
     // Just the files asked for, as plain `bun test` would run them.
     const paths = args.files.map((f) =>
