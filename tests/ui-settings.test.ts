@@ -509,8 +509,8 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await once.waitFor();
     const tokenValue = (await once.textContent())!;
     expect(tokenValue).toMatch(/^cairn_pat_/);
-    // The focus lands on the copy button, so a keyboard user can copy at once.
-    expect(await page.evaluate(() => document.activeElement?.classList.contains("copy"))).toBe(true);
+    // The focus lands on the copy button (once the list is redrawn), so a keyboard user can copy at once.
+    await page.waitForSelector("#tokens .shown-once button.copy:focus");
     const row = page.locator("#tokens tr[data-state=active]", { hasText: "ci laptop" });
     await row.waitFor();
     expect(await row.textContent()).toContain("read, write");
