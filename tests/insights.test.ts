@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Page } from "playwright-core";
 import { buildUi } from "../ui/build.ts";
 import {
@@ -17,7 +17,7 @@ import {
   type TestBrowser,
 } from "../ui/testing/browser.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { json, startTestServer, type TestServer } from "./support/server.ts";
 
@@ -57,11 +57,12 @@ interface Stats {
 let server: TestServer;
 let builder: BuilderProcess;
 let projectId: string;
+let repo: TestRepo | undefined;
 const privateTmp = mkdtempSync(join(tmpdir(), "cairn-insights-"));
 
 beforeAll(async () => {
   server = await startTestServer();
-  const repo = createRepo();
+  repo = createRepo();
   repo.commit({ ".circleci/config.yml": CONFIG }, "config");
   projectId = (
     await json<{ id: string }>(
@@ -94,6 +95,8 @@ afterAll(async () => {
   await builder?.stop();
   await server?.stop();
   rmSync(privateTmp, { recursive: true, force: true });
+  // createRepo leaves its bare repository and work tree in one temporary directory.
+  if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
 });
 
 test("the API: four runs at 50%, the flaky test at a 50% failure rate, the slow test first", async () => {

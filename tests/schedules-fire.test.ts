@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Page } from "playwright-core";
 import { openDb } from "../server/db/client.ts";
 import { type Fired, ScheduleRunner } from "../server/services/schedule-runner.ts";
@@ -72,7 +72,7 @@ let server: TestServer;
 let builder: BuilderProcess;
 let projectId: string;
 let repo: TestRepo;
-/** The pipelines the schedules made: by the project schedule, by the config's. */
+/** The pipelines the schedules made: by the project schedule, by the config's (the tests below that need them make them when run alone). */
 const made: { api?: string; config?: string } = {};
 const privateTmp = mkdtempSync(join(tmpdir(), "cairn-schedules-"));
 
@@ -85,6 +85,62 @@ const finished = (id: string) =>
 const schedules = async () =>
   (await json<{ items: Schedule[] }>(server.api(`/api/v1/projects/${projectId}/schedules`))).items;
 const log = async (jobId: string) => (await server.api(`/api/v1/jobs/${jobId}/log?format=text`)).text();
+
+/** main's config schedule, which a pipeline on main records: the first test's push, or one made here. */
+async function mainConfigSchedule(): Promise<Schedule> {
+  const mine = (list: Schedule[]) => list.find((x) => x.source === "config" && x.branch === "main");
+  const recorded = mine(await schedules());
+  if (recorded) return recorded;
+  const p = await json<Pipeline>(
+    server.api(`/api/v1/projects/${projectId}/pipelines`, { method: "POST", json: { branch: "main" } }),
+  );
+  await finished(p.id);
+  const now = mine(await schedules());
+  if (!now)
+    throw new Error(`a pipeline on main recorded no config schedule: ${JSON.stringify(await schedules())}`);
+  return now;
+}
+
+const everyFive = () =>
+  json<Schedule>(
+    server.api(`/api/v1/projects/${projectId}/schedules`, {
+      method: "POST",
+      json: {
+        name: "every five",
+        timetable: { cron: "*/5 * * * *" },
+        parameters: { who: "the night shift" },
+      },
+    }),
+  );
+
+/** The pipeline "every five" fired: the second test's, or one fired here (the schedule then removed). */
+async function madeByProjectSchedule(): Promise<string> {
+  if (made.api) return made.api;
+  const s = await everyFive();
+  try {
+    const fired = (await server.deps.schedules.tick(Date.parse(s.next_run_at))).find(
+      (f) => f.schedule === s.id,
+    );
+    if (!fired?.pipeline)
+      throw new Error(`schedule "every five" fired no pipeline: ${JSON.stringify(fired)}`);
+    made.api = (await finished(fired.pipeline)).id;
+  } finally {
+    await server.api(`/api/v1/projects/${projectId}/schedules/${s.id}`, { method: "DELETE" });
+  }
+  return made.api;
+}
+
+/** The pipeline main's config schedule fired: the third test's, or one fired here. */
+async function madeByConfigSchedule(): Promise<string> {
+  if (made.config) return made.config;
+  const config = await mainConfigSchedule();
+  const fired = (await server.deps.schedules.tick(Date.parse(config.next_run_at))).find(
+    (f) => f.schedule === config.id,
+  );
+  if (!fired?.pipeline) throw new Error(`the config schedule fired no pipeline: ${JSON.stringify(fired)}`);
+  made.config = (await finished(fired.pipeline)).id;
+  return made.config;
+}
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -106,6 +162,8 @@ afterAll(async () => {
   await builder?.stop();
   await server?.stop();
   rmSync(privateTmp, { recursive: true, force: true });
+  // createRepo leaves its bare repository and work tree in one temporary directory.
+  if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
 });
 
 describe("schedules fire", () => {
@@ -121,16 +179,7 @@ describe("schedules fire", () => {
   });
 
   test("a project schedule fires once at its time: a pipeline triggered as its actor runs to success", async () => {
-    const s = await json<Schedule>(
-      server.api(`/api/v1/projects/${projectId}/schedules`, {
-        method: "POST",
-        json: {
-          name: "every five",
-          timetable: { cron: "*/5 * * * *" },
-          parameters: { who: "the night shift" },
-        },
-      }),
-    );
+    const s = await everyFive();
     const due = Date.parse(s.next_run_at);
     // A minute before its time nothing fires; at its time it fires; again at that time, nothing.
     expect(await server.deps.schedules.tick(due - 60_000)).toEqual([]);
@@ -160,7 +209,7 @@ describe("schedules fire", () => {
   });
 
   test("the config's scheduled workflow fires alone, once across two server processes, after days missed", async () => {
-    const config = (await schedules()).find((x) => x.source === "config")!;
+    const config = await mainConfigSchedule();
     // Three days late (the server was down): it fires once, not three times.
     const late = Date.parse(config.next_run_at) + 3 * 24 * 60 * 60_000 + 17 * 60_000;
     // A second server process on the same database (its own connection): both tick at once; one fire.
@@ -194,6 +243,7 @@ describe("schedules fire", () => {
 
 describe("config schedules follow their branch", () => {
   test("a matching branch gets its own; when the branch is deleted, its fire says so and drops it", async () => {
+    await mainConfigSchedule();
     repo.commit({ "README.md": "feature" }, "feature", "feature-x");
     const made = await json<Pipeline>(
       server.api(`/api/v1/projects/${projectId}/pipelines`, {
@@ -206,7 +256,9 @@ describe("config schedules follow their branch", () => {
     expect(row).toBeDefined();
     execFileSync("git", ["-C", repo.bare, "branch", "-D", "feature-x"]);
     const fired = await server.deps.schedules.tick(Date.parse(row.next_run_at));
-    expect(fired).toEqual([
+    // main's fires at the same time when no earlier test moved it on: let its pipeline finish.
+    for (const f of fired) if (f.schedule !== row.id && f.pipeline) await finished(f.pipeline);
+    expect(fired.filter((f) => f.schedule === row.id)).toEqual([
       { schedule: row.id, pipeline: null, error: expect.stringContaining("feature-x") },
     ]);
     expect((await schedules()).map((s) => s.branch)).toEqual(["main"]);
@@ -233,21 +285,23 @@ describe.skipIf(!browserTestsEnabled())("schedules in chromium", () => {
   });
 
   test("a pipeline page says which schedule triggered it, and as whom", async () => {
-    await page.goto(`${server.url}/pipelines/${made.api}`);
+    const [byProject, byConfig] = [await madeByProjectSchedule(), await madeByConfigSchedule()];
+    await page.goto(`${server.url}/pipelines/${byProject}`);
     await page.waitForSelector("dd.triggered-by");
     expect(await page.textContent("dd.triggered-by")).toBe("schedule “every five”, as admin");
-    await page.goto(`${server.url}/pipelines/${made.config}`);
+    await page.goto(`${server.url}/pipelines/${byConfig}`);
     await page.waitForSelector("dd.triggered-by:text-is('scheduled workflow nightly')");
   });
 
   test("settings list the config's schedule, add a schedule and delete it", async () => {
+    const byConfig = await madeByConfigSchedule();
     await page.goto(`${server.url}/projects/${projectId}/settings#schedules`);
     const config = page.locator("#schedules tr[data-schedule=nightly]");
     await config.waitFor();
     expect(await config.getAttribute("data-source")).toBe("config");
     expect(await config.textContent()).toContain("0 3 * * *");
     expect(await config.locator("a[href^='/pipelines/']").getAttribute("href")).toBe(
-      `/pipelines/${made.config}`,
+      `/pipelines/${byConfig}`,
     );
     expect(await config.locator("button").count()).toBe(0);
 

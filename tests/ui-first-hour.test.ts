@@ -14,6 +14,8 @@ import {
   test,
 } from "bun:test";
 import { createHmac } from "node:crypto";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import { buildUi } from "../ui/build.ts";
@@ -25,7 +27,7 @@ import {
   type TestBrowser,
 } from "../ui/testing/browser.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { json, startTestServer, type TestServer } from "./support/server.ts";
 
 setDefaultTimeout(120_000);
@@ -74,6 +76,13 @@ let browser: TestBrowser;
 let page: Page;
 let errors: string[];
 let builder: ServerClient;
+/** The git repositories this test made, removed after it. */
+const repos: TestRepo[] = [];
+const newRepo = () => {
+  const repo = createRepo();
+  repos.push(repo);
+  return repo;
+};
 
 describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () => {
   // Each test has a server, builder and page of its own and makes what it needs (helpers below);
@@ -96,6 +105,8 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
   afterEach(async () => {
     await page?.close();
     await server?.stop();
+    // createRepo leaves its bare repository and work tree in one temporary directory.
+    for (const repo of repos.splice(0)) rmSync(dirname(repo.bare), { recursive: true, force: true });
     // No script error on any page the test opened (signed out, the session check answers 401).
     expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
   });
@@ -110,7 +121,7 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
 
   /** A project (made through the API) with a pipeline on main: its id. */
   async function pipeline(): Promise<string> {
-    const repo = createRepo();
+    const repo = newRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
     const project = await json<{ id: string }>(
       server.api("/api/v1/projects", { method: "POST", json: { name: "newcomer/app", repo_url: repo.bare } }),
@@ -188,7 +199,7 @@ describe.skipIf(!browserTestsEnabled())("a newcomer's first hour in the UI", () 
   test("a project created in the UI shows its webhook secret once, with a copy button", async () => {
     await signInWithToken();
     await page.click("details.new-project summary");
-    const repo = createRepo();
+    const repo = newRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
     await page.fill("#np-name", "newcomer/app");
     await page.fill("#np-repo", repo.bare);

@@ -5,9 +5,9 @@
 // (1,000 chunks of 1,000 lines, as ingest stores them) for a running job the stand-in builder holds;
 // then the job finishes, its log is archived, and the time to open the finished log is recorded too.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
@@ -17,7 +17,7 @@ import { buildUi } from "../ui/build.ts";
 import { browserTestsEnabled, launchBrowser, screenshot, type TestBrowser } from "../ui/testing/browser.ts";
 import type { LogLine } from "../wasm/types.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
@@ -66,6 +66,7 @@ let server: TestServer;
 let browser: TestBrowser;
 let builder: ServerClient;
 let jobId: string;
+let repo: TestRepo | undefined;
 let beat: ReturnType<typeof setInterval>;
 
 async function seed(): Promise<number> {
@@ -100,7 +101,7 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
   beforeAll(async () => {
     await buildUi({ ifStale: true });
     server = await startTestServer();
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({
       ".circleci/config.yml":
         "version: 2.1\njobs:\n  big:\n    machine: true\n    steps:\n      - run: ./print-a-lot\nworkflows:\n  main:\n    jobs: [big]\n",
@@ -123,6 +124,8 @@ describe.skipIf(!browserTestsEnabled())("log viewer with 1,000,000 lines", () =>
     clearInterval(beat);
     await browser?.close();
     await server?.stop();
+    // createRepo leaves its bare repository and work tree in one temporary directory.
+    if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
   }, 30_000);
 
   test("opens with first lines painted in < 2 s and scrolls end to end with no long task > 100 ms", async () => {

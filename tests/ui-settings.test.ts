@@ -16,9 +16,10 @@ import {
   setDefaultTimeout,
   test,
 } from "bun:test";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import type { Page } from "playwright-core";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { BrowserContext, Cookie, Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import { buildUi } from "../ui/build.ts";
 import {
@@ -30,7 +31,7 @@ import {
   type TestBrowser,
 } from "../ui/testing/browser.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { json, startTestServer, type TestServer } from "./support/server.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
@@ -98,14 +99,23 @@ const JUNIT = `<?xml version="1.0"?>
   </testsuite>
 </testsuites>`;
 
-// Each test has a server, project, users and page of its own (beforeEach) and makes what else it
-// needs itself (the step helpers below); the browser and the stand-in GitHub are shared.
+// Each test has a server of its own, started on a copy of one data dir made once (beforeAll: the
+// project, the users and a session Ada opened by signing in with her password; argon2id makes each
+// of those a second under load), a builder and a browser context of its own (beforeEach), and makes
+// what else it needs itself (the step helpers below). The browser and the stand-in GitHub are shared.
 let server: TestServer;
+/** The data dir each test's server starts from a copy of. */
+let seedDir: string | undefined;
+/** The git repository the project builds (read only: no test pushes to it). */
+let repo: TestRepo | undefined;
+/** Ada's session cookie in the seed: a test signed in as Ada starts with it. */
+let adaSession: Cookie[];
 /** A stand-in GitHub on 127.0.0.1: its authorize page sends the browser straight back with a code. */
 let github: ReturnType<typeof Bun.serve>;
 /** The GitHub login the stand-in says signed in. */
 let githubLogin = "Ada-GH";
 let browser: TestBrowser;
+let context: BrowserContext;
 let page: Page;
 let errors: string[];
 let builder: ServerClient;
@@ -138,12 +148,16 @@ async function fullScreenshot(p: Page, name: string): Promise<void> {
   await p.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-async function signInWithPassword(p: Page, who: { login: string; password: string }): Promise<void> {
-  await p.goto(`${server.url}/login`);
+async function signInWithPassword(
+  p: Page,
+  who: { login: string; password: string },
+  url = server.url,
+): Promise<void> {
+  await p.goto(`${url}/login`);
   await p.fill("#login", who.login);
   await p.fill("#password", who.password);
   await p.click("form.password-form button[type=submit]");
-  await p.waitForURL(`${server.url}/`);
+  await p.waitForURL(`${url}/`);
   await p.waitForSelector(`.user a.login:text-is('${who.login}')`);
 }
 
@@ -186,57 +200,79 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       CAIRN_GITHUB_URL: `http://127.0.0.1:${github.port}`,
     };
     browser = await launchBrowser();
+
+    repo = createRepo();
+    repo.commit({ ".circleci/config.yml": CONFIG }, "config");
+    repo.commit({ ".circleci/config.yml": GATED }, "gated config", "gated");
+    repo.commit({ ".circleci/config.yml": PARAMS }, "params config", "params");
+    seedDir = mkdtempSync(join(tmpdir(), "cairn-ui-settings-seed-"));
+    const seed = await startTestServer({ dataDir: seedDir, env });
+    try {
+      projectId = (
+        await json<{ id: string }>(
+          seed.api("/api/v1/projects", { method: "POST", json: { name: "acme/api", repo_url: repo.bare } }),
+        )
+      ).id;
+      await json(
+        seed.api("/api/v1/users", {
+          method: "POST",
+          json: { ...ADMIN, role: "admin", github_login: "ada-gh" },
+        }),
+      );
+      const reader = await json<{ id: string }>(
+        seed.api("/api/v1/users", { method: "POST", json: { ...READER, role: "member" } }),
+      );
+      await json(
+        seed.api(`/api/v1/projects/${projectId}/members`, {
+          method: "POST",
+          json: { user_id: reader.id, role: "read" },
+        }),
+      );
+      const signingIn = await browser.newContext();
+      try {
+        await signInWithPassword(await signingIn.newPage(), ADMIN, seed.url);
+        // Cookies are per host, not per port: the cookie names the session in every copy of the seed.
+        adaSession = await signingIn.cookies(seed.url);
+      } finally {
+        await signingIn.close();
+      }
+    } finally {
+      await seed.stop();
+    }
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
     github?.stop(true);
+    if (seedDir) rmSync(seedDir, { recursive: true, force: true });
+    // createRepo leaves its bare repository and work tree in one temporary directory.
+    if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
   }, 30_000);
 
   beforeEach(async () => {
-    server = await startTestServer({ env });
-    const repo = createRepo();
-    repo.commit({ ".circleci/config.yml": CONFIG }, "config");
-    repo.commit({ ".circleci/config.yml": GATED }, "gated config", "gated");
-    repo.commit({ ".circleci/config.yml": PARAMS }, "params config", "params");
-    projectId = (
-      await json<{ id: string }>(
-        server.api("/api/v1/projects", { method: "POST", json: { name: "acme/api", repo_url: repo.bare } }),
-      )
-    ).id;
-    await json(
-      server.api("/api/v1/users", {
-        method: "POST",
-        json: { ...ADMIN, role: "admin", github_login: "ada-gh" },
-      }),
-    );
-    const reader = await json<{ id: string }>(
-      server.api("/api/v1/users", { method: "POST", json: { ...READER, role: "member" } }),
-    );
-    await json(
-      server.api(`/api/v1/projects/${projectId}/members`, {
-        method: "POST",
-        json: { user_id: reader.id, role: "read" },
-      }),
-    );
+    server = await startTestServer({ env, copyOf: seedDir });
     builder = await registerSimBuilder(server.url, server.token, "sim-settings");
-    // A page of its own, signed in to nothing: the last test's session was another server's.
-    await browser.context.clearCookies();
-    await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-    page = await browser.newPage({ colorScheme: "light" });
+    // A context of its own: no cookie, storage or cache of another test's server (a port may come again).
+    context = await browser.newContext({ colorScheme: "light" });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+    page = await context.newPage();
     errors = collectPageErrors(page);
   }, 120_000);
   afterEach(async () => {
-    await page?.close();
-    await server?.stop();
+    try {
+      await context?.close();
+    } finally {
+      await server?.stop();
+    }
   }, 30_000);
 
   /**
-   * A test signed in as Ada (unless `signedOut`), with no script error and no Content-Security-Policy
+   * A test signed in as Ada (unless `signedOut`: with her session from the seed, so the password
+   * sign-in is what the /login tests, the audit log's and the reader's prove), with no script error and no Content-Security-Policy
    * violation on any page it opened.
    */
   const uiTest = (name: string, steps: () => Promise<void>, opts: { signedOut?: boolean } = {}) =>
     test(name, async () => {
-      if (!opts.signedOut) await signInWithPassword(page, ADMIN);
+      if (!opts.signedOut) await context.addCookies(adaSession);
       await steps();
       // Refusals the tests provoke on purpose show as failed requests in the console.
       expect(errors.filter((e) => !/status of (401|403|429)/.test(e))).toEqual([]);
@@ -295,7 +331,7 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       await page.click("a.github");
       await page.waitForURL(`${server.url}/`);
       await page.waitForSelector(".user a.login:text-is('ada')");
-      const cookies = await browser.context.cookies(server.url);
+      const cookies = await context.cookies(server.url);
       expect(cookies.find((c) => c.name === "cairn_session")?.httpOnly).toBe(true);
     },
     { signedOut: true },
@@ -473,8 +509,8 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
     await once.waitFor();
     const tokenValue = (await once.textContent())!;
     expect(tokenValue).toMatch(/^cairn_pat_/);
-    // The focus lands on the copy button, so a keyboard user can copy at once.
-    expect(await page.evaluate(() => document.activeElement?.classList.contains("copy"))).toBe(true);
+    // The focus lands on the copy button (once the list is redrawn), so a keyboard user can copy at once.
+    await page.waitForSelector("#tokens .shown-once button.copy:focus");
     const row = page.locator("#tokens tr[data-state=active]", { hasText: "ci laptop" });
     await row.waitFor();
     expect(await row.textContent()).toContain("read, write");
@@ -682,9 +718,14 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       const rerun = new URL(page.url()).pathname.split("/").pop()!;
       await page.waitForSelector(".ssh-access[data-state=pending]");
 
+      // acquire is a long poll: this only turns when the server says "nothing yet".
+      const deadline = Date.now() + 60_000;
       let payload = null;
-      while (!payload)
+      while (!payload) {
+        if (Date.now() > deadline)
+          throw new Error(`waited 60 s for the builder to be offered re-run ${rerun}`);
         payload = await builder.acquire({ free_slots: 1, driver: "process", ssh_endpoint: "127.0.0.1:2222" });
+      }
       expect(payload.job.id).toBe(rerun);
       expect(payload.ssh).toBeDefined();
 
@@ -854,10 +895,11 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       await json(server.api(`/api/v1/projects/${projectId}/deploy-key`, { method: "POST" }));
       await yourSettingsSteps();
       const finishedJob = await finishedJobWithResults();
-      const phone = await browser.newPage({ width: 390, height: 844, colorScheme: "dark" });
+      // The phone is a second page in Ada's context, so signed in too; closed with the context.
+      const phone = await context.newPage();
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.emulateMedia({ colorScheme: "dark" });
       const phoneErrors = collectPageErrors(phone);
-      await signOut(page);
-      await signInWithPassword(phone, ADMIN);
       const fits = () => phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
       const unlabeled = () =>
         phone.$$eval(
@@ -886,7 +928,6 @@ describe.skipIf(!browserTestsEnabled())("settings, audit and job outputs in chro
       await phone.waitForSelector("#login");
       expect(await fits()).toBe(true);
       await screenshot(phone, "login-phone-dark");
-      await phone.close();
       errors.push(...phoneErrors);
     },
   );

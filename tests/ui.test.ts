@@ -16,6 +16,8 @@ import {
   setDefaultTimeout,
   test,
 } from "bun:test";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Page } from "playwright-core";
 import type { ServerClient } from "../builder/client.ts";
 import type { JobPayload } from "../protocol/index.ts";
@@ -28,7 +30,7 @@ import {
   type TestBrowser,
 } from "../ui/testing/browser.ts";
 import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { json, startTestServer, type TestServer } from "./support/server.ts";
 
 // A browser against a real server: seconds, not milliseconds, on a busy machine.
@@ -64,6 +66,7 @@ let page: Page;
 let errors: string[];
 let builder: ServerClient;
 let projectId: string;
+let repo: TestRepo | undefined;
 /** Heartbeat loops a test started; stopped after it. */
 const beats: (() => void)[] = [];
 
@@ -124,7 +127,7 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   beforeAll(async () => {
     await buildUi({ ifStale: true });
     server = await startTestServer();
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG }, "config");
     projectId = (
       await json<{ id: string }>(
@@ -149,6 +152,8 @@ describe.skipIf(!browserTestsEnabled())("web UI in chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
+    // createRepo leaves its bare repository and work tree in one temporary directory.
+    if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
   }, 30_000);
 
   test("signed out, any page leads to /login; a wrong token is refused; the right one signs in with an httpOnly cookie", async () => {

@@ -1,7 +1,7 @@
 // A real Cairn server for tests: its own data dir, the real libSQL file, Bun.serve on a free
 // loopback port, and the first admin's token.
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assemble, startBackground } from "../../server/assemble.ts";
@@ -20,11 +20,17 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** `env`: the server's CAIRN_* settings (GitHub, S3, templates, lease TTL …), read into its config. */
+/**
+ * `env`: the server's CAIRN_* settings (GitHub, S3, templates, lease TTL …), read into its config.
+ * `copyOf`: the data dir of a stopped server to start from a copy of (its users, projects and
+ * sessions), so tests that need the same starting state pay for making it once; the copy is removed
+ * on stop, as a fresh data dir is.
+ */
 export async function startTestServer(
-  opts: { dataDir?: string; env?: Record<string, string> } = {},
+  opts: { dataDir?: string; copyOf?: string; env?: Record<string, string> } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "cairn-test-"));
+  if (opts.copyOf) cpSync(opts.copyOf, dataDir, { recursive: true });
   const config = configFromEnv({
     // The template a developer's LXC runs build from (tests/harness/lxc.ts), when they name one.
     CAIRN_DEFAULT_TEMPLATE: process.env.CAIRN_DEFAULT_TEMPLATE,

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, type BrowserContextOptions, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENSHOTS = join(import.meta.dir, "..", "..", "test-output", "screenshots");
@@ -13,8 +13,11 @@ export const browserTestsEnabled = (): boolean =>
   existsSync(CHROMIUM) || process.env.CAIRN_REQUIRE_LXC === "1";
 
 export interface TestBrowser {
+  /** The browser's default context (the profile's): pages from `newPage` share its cookies. */
   context: BrowserContext;
   newPage(opts?: { width?: number; height?: number; colorScheme?: "light" | "dark" }): Promise<Page>;
+  /** A context of its own (no cookies, storage or permissions of any other), closed with the browser. */
+  newContext(opts?: BrowserContextOptions): Promise<BrowserContext>;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,11 @@ export async function launchBrowser(): Promise<TestBrowser> {
       if (opts.width) await page.setViewportSize({ width: opts.width, height: opts.height ?? 800 });
       if (opts.colorScheme) await page.emulateMedia({ colorScheme: opts.colorScheme });
       return page;
+    },
+    newContext(opts = {}) {
+      const browser = context.browser();
+      if (!browser) throw new Error("the persistent context has no browser to open another context in");
+      return browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
     },
     async close() {
       await context.close().catch(() => {});
