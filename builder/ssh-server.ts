@@ -6,7 +6,7 @@
 // write to the project (membership removed, role lowered, user or key removed) is ended, saying why.
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { type Connection, type PublicKeyAuthContext, Server, utils } from "ssh2";
+import { type Connection, type PublicKeyAuthContext, Server, type ServerChannel, utils } from "ssh2";
 import type { Interactive, InteractiveOptions, Sandbox } from "./driver/types.ts";
 
 export interface SshUser {
@@ -37,6 +37,13 @@ export function generateHostKey(): string {
 export interface RunningSshServer {
   port: number;
   close(): Promise<void>;
+}
+
+/** A session's channel, what runs inside the container, and its one "closed" report. */
+interface LiveSession {
+  channel: ServerChannel;
+  inside?: Interactive;
+  closed(): void;
 }
 
 /** An authenticated connection, with what to ask the server again and how to end it. */
@@ -74,7 +81,7 @@ export async function startSshServer(
     let user: SshUser | null = null;
     let jobId = "";
     // Each live session's channel and what runs inside the container, so a revocation can end them.
-    const live = new Set<{ channel: import("ssh2").ServerChannel; inside?: Interactive }>();
+    const live = new Set<LiveSession>();
     let revoked = false;
     client.on("authentication", async (ctx) => {
       if (ctx.method !== "publickey") return ctx.reject(["publickey"]);
@@ -100,13 +107,21 @@ export async function startSshServer(
             revoke() {
               revoked = true;
               open.delete(conn);
-              for (const s of live) {
-                s.channel.stderr.write(REVOKED);
-                s.channel.exit(255);
-                s.channel.end();
+              // The message goes out before the exit status and the close (stderr is its own
+              // stream, written later), then the connection ends once every session has said it.
+              let saying = live.size;
+              if (saying === 0) return client.end();
+              for (const s of [...live]) {
+                s.channel.stderr.write(REVOKED, () => {
+                  s.channel.exit(255);
+                  s.channel.end();
+                  // Reported now, not when the command inside exits: a command without a terminal
+                  // may outlive its channel, and the job's hold ends with its last session.
+                  s.closed();
+                  if (--saying === 0) client.end();
+                });
                 s.inside?.kill();
               }
-              client.end();
             },
           };
           open.add(conn);
@@ -130,7 +145,7 @@ export async function startSshServer(
           running?.resize(info.rows, info.cols);
           accept?.();
         });
-        const start = async (command: string | undefined, accept: () => import("ssh2").ServerChannel) => {
+        const start = async (command: string | undefined, accept: () => ServerChannel) => {
           const target = deps.sandboxFor(jobId);
           const channel = accept();
           if (!target?.sandbox.attach || !user) {
@@ -140,17 +155,21 @@ export async function startSshServer(
             return;
           }
           const who = user;
-          const entry: { channel: typeof channel; inside?: Interactive } = { channel };
+          const entry: LiveSession = {
+            channel,
+            closed: () => {
+              if (live.delete(entry)) deps.sessionEvent(jobId, who, "closed");
+            },
+          };
           live.add(entry);
           deps.sessionEvent(jobId, who, "opened");
           try {
             running = await target.sandbox.attach({ pty, command, workdir: target.workdir });
           } catch (err) {
-            live.delete(entry);
             channel.stderr.write(`cairn: cannot enter the container: ${(err as Error).message}\r\n`);
             channel.exit(1);
             channel.end();
-            deps.sessionEvent(jobId, who, "closed");
+            entry.closed();
             return;
           }
           const inside = running;
@@ -162,10 +181,12 @@ export async function startSshServer(
           channel.on("end", () => inside.end());
           channel.on("close", () => inside.kill());
           inside.onExit((code) => {
-            live.delete(entry);
-            channel.exit(code);
-            channel.end();
-            deps.sessionEvent(jobId, who, "closed");
+            // A revoked session's channel is ended by the revocation, after its message.
+            if (!revoked) {
+              channel.exit(code);
+              channel.end();
+            }
+            entry.closed();
           });
         };
         session.on("shell", (accept) => void start(undefined, accept));
