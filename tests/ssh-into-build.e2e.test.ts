@@ -312,6 +312,13 @@ describe.skipIf(skip)("SSH into a build", () => {
       // Both sessions closed: the job ends and its container goes, as after any last session.
       await wait(async () => (await job(again)).status === "success", "the job to end after the sessions");
       expect(await cairnContainers({ lxcPath })).toEqual([]);
+      const closed = (
+        (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
+          items: { actor: { id: string } }[];
+        }
+      ).items.map((i) => i.actor.id);
+      expect(closed).toContain(ids.member);
+      expect(closed).toContain(ids.keyed);
     } finally {
       for (const s of sessions) s.child.kill();
       close();
