@@ -122,6 +122,11 @@ export async function startSshServer(
                 });
                 s.inside?.kill();
               }
+              // A channel the client closed meanwhile never says it: end the connection regardless.
+              setTimeout(() => {
+                for (const s of [...live]) s.closed();
+                client.end();
+              }, 5000).unref();
             },
           };
           open.add(conn);
@@ -148,8 +153,8 @@ export async function startSshServer(
         const start = async (command: string | undefined, accept: () => ServerChannel) => {
           const target = deps.sandboxFor(jobId);
           const channel = accept();
-          if (!target?.sandbox.attach || !user) {
-            channel.stderr.write("cairn: this job's container is gone\r\n");
+          if (!target?.sandbox.attach || !user || revoked) {
+            channel.stderr.write(revoked ? REVOKED : "cairn: this job's container is gone\r\n");
             channel.exit(1);
             channel.end();
             return;
