@@ -2,9 +2,11 @@
 // job it is running, as CircleCI's "re-run with SSH" does. The username is the job id
 // (`ssh -p PORT <job id>@builder`); the user's public key must belong to someone the server says
 // may write to the job's project. Each session opening and closing is reported (and audited).
+// Access is asked again about every open connection each second: one whose user may no longer
+// write to the project (membership removed, role lowered, user or key removed) is ended, saying why.
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { type Connection, type PublicKeyAuthContext, Server, utils } from "ssh2";
+import { type Connection, type PublicKeyAuthContext, Server, type ServerChannel, utils } from "ssh2";
 import type { Interactive, InteractiveOptions, Sandbox } from "./driver/types.ts";
 
 export interface SshUser {
@@ -20,6 +22,8 @@ export interface SshServerDeps {
   /** The running (or held) sandbox of a job on this builder, and its working directory. */
   sandboxFor(jobId: string): { sandbox: Sandbox; workdir: string } | undefined;
   sessionEvent(jobId: string, user: SshUser, event: "opened" | "closed"): void;
+  /** How often open connections are authorised again (ms); 1000 unless told. */
+  recheckMs?: number;
 }
 
 /** `SHA256:…` as OpenSSH prints it, from the raw public key blob. */
@@ -35,13 +39,50 @@ export interface RunningSshServer {
   close(): Promise<void>;
 }
 
+/** A session's channel, what runs inside the container, and its one "closed" report. */
+interface LiveSession {
+  channel: ServerChannel;
+  inside?: Interactive;
+  closed(): void;
+}
+
+/** An authenticated connection, with what to ask the server again and how to end it. */
+interface OpenConnection {
+  jobId: string;
+  fingerprint: string;
+  user: SshUser;
+  revoke(): void;
+}
+
+const REVOKED =
+  "\r\ncairn: your access to this job was revoked (you may no longer write to its project); closing the session\r\n";
+
+/**
+ * Asks the server again about every open connection, all at once; ends those it no longer allows.
+ * An unanswered question (server unreachable) keeps the connection until the next round.
+ */
+async function recheck(open: Set<OpenConnection>, deps: SshServerDeps): Promise<void> {
+  await Promise.all(
+    [...open].map(async (conn) => {
+      try {
+        const allowed = await deps.authorize(conn.jobId, conn.fingerprint);
+        if (allowed?.id !== conn.user.id && open.has(conn)) conn.revoke();
+      } catch {}
+    }),
+  );
+}
+
 export async function startSshServer(
   deps: SshServerDeps,
   listen: { host: string; port: number },
 ): Promise<RunningSshServer> {
+  const open = new Set<OpenConnection>();
   const server = new Server({ hostKeys: [deps.hostKey] }, (client: Connection) => {
     let user: SshUser | null = null;
     let jobId = "";
+    // Each live session's channel and what runs inside the container, so a revocation can end them.
+    const live = new Set<LiveSession>();
+    let revoked = false;
     client.on("authentication", async (ctx) => {
       if (ctx.method !== "publickey") return ctx.reject(["publickey"]);
       const pk = ctx as PublicKeyAuthContext;
@@ -52,10 +93,45 @@ export async function startSshServer(
       // The client proves it holds the private key by signing; without a signature it only asks.
       if (pk.signature && pk.blob && !key.verify(pk.blob, pk.signature, pk.hashAlgo)) return ctx.reject();
       try {
-        const allowed = await deps.authorize(ctx.username, fingerprintOf(pk.key.data));
+        const fingerprint = fingerprintOf(pk.key.data);
+        const allowed = await deps.authorize(ctx.username, fingerprint);
         if (!allowed || !deps.sandboxFor(ctx.username)) return ctx.reject();
         user = allowed;
         jobId = ctx.username;
+        // Only a signed attempt opens a connection; a query without a signature is not one.
+        if (pk.signature) {
+          const conn: OpenConnection = {
+            jobId,
+            fingerprint,
+            user: allowed,
+            revoke() {
+              revoked = true;
+              open.delete(conn);
+              // The message goes out before the exit status and the close (stderr is its own
+              // stream, written later), then the connection ends once every session has said it.
+              let saying = live.size;
+              if (saying === 0) return client.end();
+              for (const s of [...live]) {
+                s.channel.stderr.write(REVOKED, () => {
+                  s.channel.exit(255);
+                  s.channel.end();
+                  // Reported now, not when the command inside exits: a command without a terminal
+                  // may outlive its channel, and the job's hold ends with its last session.
+                  s.closed();
+                  if (--saying === 0) client.end();
+                });
+                s.inside?.kill();
+              }
+              // A channel the client closed meanwhile never says it: end the connection regardless.
+              setTimeout(() => {
+                for (const s of [...live]) s.closed();
+                client.end();
+              }, 5000).unref();
+            },
+          };
+          open.add(conn);
+          client.once("close", () => open.delete(conn));
+        }
         ctx.accept();
       } catch {
         ctx.reject();
@@ -74,16 +150,23 @@ export async function startSshServer(
           running?.resize(info.rows, info.cols);
           accept?.();
         });
-        const start = async (command: string | undefined, accept: () => import("ssh2").ServerChannel) => {
+        const start = async (command: string | undefined, accept: () => ServerChannel) => {
           const target = deps.sandboxFor(jobId);
           const channel = accept();
-          if (!target?.sandbox.attach || !user) {
-            channel.stderr.write("cairn: this job's container is gone\r\n");
+          if (!target?.sandbox.attach || !user || revoked) {
+            channel.stderr.write(revoked ? REVOKED : "cairn: this job's container is gone\r\n");
             channel.exit(1);
             channel.end();
             return;
           }
           const who = user;
+          const entry: LiveSession = {
+            channel,
+            closed: () => {
+              if (live.delete(entry)) deps.sessionEvent(jobId, who, "closed");
+            },
+          };
+          live.add(entry);
           deps.sessionEvent(jobId, who, "opened");
           try {
             running = await target.sandbox.attach({ pty, command, workdir: target.workdir });
@@ -91,18 +174,24 @@ export async function startSshServer(
             channel.stderr.write(`cairn: cannot enter the container: ${(err as Error).message}\r\n`);
             channel.exit(1);
             channel.end();
-            deps.sessionEvent(jobId, who, "closed");
+            entry.closed();
             return;
           }
           const inside = running;
+          entry.inside = inside;
+          // Revoked while the container was being entered: end what just started.
+          if (revoked) inside.kill();
           inside.onData((b) => channel.write(b));
           channel.on("data", (b: Buffer) => inside.write(b));
           channel.on("end", () => inside.end());
           channel.on("close", () => inside.kill());
           inside.onExit((code) => {
-            channel.exit(code);
-            channel.end();
-            deps.sessionEvent(jobId, who, "closed");
+            // A revoked session's channel is ended by the revocation, after its message.
+            if (!revoked) {
+              channel.exit(code);
+              channel.end();
+            }
+            entry.closed();
           });
         };
         session.on("shell", (accept) => void start(undefined, accept));
@@ -115,8 +204,20 @@ export async function startSshServer(
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => resolve());
   });
+  let rechecking = false;
+  const timer = setInterval(() => {
+    if (rechecking || open.size === 0) return;
+    rechecking = true;
+    void recheck(open, deps).finally(() => {
+      rechecking = false;
+    });
+  }, deps.recheckMs ?? 1000);
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        server.close(() => resolve());
+      }),
   };
 }

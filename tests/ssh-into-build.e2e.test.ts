@@ -1,11 +1,13 @@
 // SSH into a build with the real OpenSSH client: "re-run with SSH" keeps the job's LXC container
 // up; a user with write access gets a shell in that very container, a read-only user is refused,
 // and both sessions' opening and closing are audited. The container goes when the session ends.
+// An open session ends, with a message, once its user loses write access or their key is deleted.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { openDb } from "../server/db/client.ts";
 import { projectMembers, userSshKeys, users } from "../server/db/schema.ts";
 import {
@@ -46,6 +48,37 @@ function ssh(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.stderr.on("data", (d) => (stderr += d));
     child.on("exit", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** An ssh client left running (a session held open), watched by its output and its exit. */
+function openSession(args: string[]) {
+  const child = spawn("ssh", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => ({ stdout, stderr }),
+    /** Resolves with what the client printed once `text` is on its stdout, or rejects saying what it saw. */
+    async printed(text: string, what: string): Promise<void> {
+      for (let i = 0; i < 300; i++) {
+        if (stdout.includes(text)) return;
+        if (child.exitCode !== null) break;
+        await Bun.sleep(200);
+      }
+      throw new Error(`no "${text}" from ${what}; stdout: ${stdout}; stderr: ${stderr}`);
+    },
+    /** The client's exit, or a rejection saying what it printed if it is still open after 60 s. */
+    async ended(what: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      const code = await Promise.race([exited, Bun.sleep(60_000).then(() => "open" as const)]);
+      if (code === "open")
+        throw new Error(`${what} still open after 60 s; stdout: ${stdout}; stderr: ${stderr}`);
+      return { code, stdout, stderr };
+    },
+  };
 }
 
 describe.skipIf(skip)("SSH into a build", () => {
@@ -177,4 +210,118 @@ describe.skipIf(skip)("SSH into a build", () => {
     expect(opened.length).toBe(1);
     expect(closed.length).toBe(1);
   }, 120_000);
+
+  test("an open session ends when its user's membership is removed, and another when its key is deleted", async () => {
+    const repo = createRepo();
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
+    });
+    const project = (await (
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "ssh-revoke", repo_url: repo.bare },
+      })
+    ).json()) as { id: string };
+    const member = userKey(dir, "member");
+    const keyed = userKey(dir, "keyed");
+    const ids: Record<string, string> = {};
+    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+    const sessions: ReturnType<typeof openSession>[] = [];
+    try {
+      for (const [login, key] of [
+        ["member", member],
+        ["keyed", keyed],
+      ] as const) {
+        const id = crypto.randomUUID();
+        ids[login] = id;
+        await db.insert(users).values({ id, login, role: "member" });
+        await db.insert(projectMembers).values({ projectId: project.id, userId: id, role: "write" });
+        await db.insert(userSshKeys).values({
+          id: crypto.randomUUID(),
+          userId: id,
+          name: login,
+          publicKey: key.publicKey,
+          fingerprint: key.fingerprint,
+        });
+      }
+
+      const p = (await (
+        await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+          method: "POST",
+          json: { branch: "main" },
+        })
+      ).json()) as { jobs: { id: string }[] };
+      const wait = async <T>(probe: () => Promise<T | false>, what: string): Promise<T> => {
+        for (let i = 0; i < 300; i++) {
+          const v = await probe();
+          if (v) return v;
+          await Bun.sleep(200);
+        }
+        throw new Error(`timed out waiting for ${what}\n${builder.output()}`);
+      };
+      const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+      await wait(async () => (await job(p.jobs[0].id)).status === "success", "the first run");
+      const rerun = await server.api(`/api/v1/jobs/${p.jobs[0].id}/rerun`, {
+        method: "POST",
+        json: { ssh: true },
+      });
+      const again = ((await rerun.json()) as { job_id: string }).job_id;
+      const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
+      await wait(async () => (await log()).includes("SSH is enabled"), "the SSH window");
+      const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
+      const session = (key: { path: string }) =>
+        openSession([
+          "-p",
+          port,
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "StrictHostKeyChecking=accept-new",
+          "-o",
+          `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+          "-o",
+          "IdentitiesOnly=yes",
+          "-i",
+          key.path,
+          `${again}@127.0.0.1`,
+          "echo inside; exec sleep 600",
+        ]);
+      const byMember = session(member);
+      const byKeyed = session(keyed);
+      sessions.push(byMember, byKeyed);
+      await byMember.printed("inside", "the member's session");
+      await byKeyed.printed("inside", "the keyed user's session");
+
+      // The membership goes: that user's open session ends, saying why; the other stays open.
+      const removed = await server.api(`/api/v1/projects/${project.id}/members/${ids.member}`, {
+        method: "DELETE",
+      });
+      expect(removed.status).toBe(204);
+      const ended = await byMember.ended("the removed member's session");
+      expect(ended.code).toBe(255);
+      expect(ended.stderr).toContain("your access to this job was revoked");
+      expect(byKeyed.child.exitCode).toBeNull();
+
+      // The other user's key is deleted: their session ends too.
+      await db.delete(userSshKeys).where(eq(userSshKeys.fingerprint, keyed.fingerprint));
+      const endedToo = await byKeyed.ended("the session of the user whose key was deleted");
+      expect(endedToo.code).toBe(255);
+      expect(endedToo.stderr).toContain("your access to this job was revoked");
+
+      // Both sessions closed: the job ends and its container goes, as after any last session.
+      await wait(async () => (await job(again)).status === "success", "the job to end after the sessions");
+      expect(await cairnContainers({ lxcPath })).toEqual([]);
+      const closed = (
+        (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
+          items: { actor: { id: string } }[];
+        }
+      ).items.map((i) => i.actor.id);
+      expect(closed).toContain(ids.member);
+      expect(closed).toContain(ids.keyed);
+    } finally {
+      for (const s of sessions) s.child.kill();
+      close();
+    }
+  }, 180_000);
 });
