@@ -38,10 +38,21 @@ export async function revokedBuilderId(server: string, adminToken: string): Prom
   return id;
 }
 
-export async function acquireJob(client: ServerClient): Promise<JobPayload> {
+/**
+ * The next job the server offers this simulated builder (each acquire waits on the server for one).
+ * The deadline is a safety net far past a queued job's seconds under CI's load, and says so.
+ */
+export async function acquireJob(client: ServerClient, ms = 90_000): Promise<JobPayload> {
+  const end = Date.now() + ms;
+  let polls = 0;
   for (;;) {
     const job = await client.acquire({ free_slots: 1, driver: "process" });
     if (job) return job;
+    polls++;
+    if (Date.now() > end)
+      throw new Error(
+        `no job was offered to the simulated builder in ${ms / 1000} s (${polls} acquire calls)`,
+      );
   }
 }
 
