@@ -2,8 +2,8 @@
 // loopback, pulled by the image store, started by the LXC driver beside a job's container in its
 // network namespace. What the config says becomes the service's command, environment and user.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -13,6 +13,7 @@ import {
   TEMPLATE,
   testLxcPath,
 } from "../../tests/harness/lxc.ts";
+import { type Made, recordMade, removeMade } from "../../tests/harness/runs.ts";
 import { until } from "../../tests/support/lxc-stack.ts";
 import {
   pushImage,
@@ -22,7 +23,9 @@ import {
 } from "../../tests/support/registry.ts";
 import { rootSubidStart } from "../../tests/support/subids.ts";
 import { createLxcDriver } from "../driver/lxc.ts";
+import { ensureNatNetwork } from "../driver/lxc-network.ts";
 import type { Sandbox } from "../driver/types.ts";
+import type { NetworkConfig } from "../identity.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { serviceSpec } from "./services.ts";
 import { ImageStore, type PreparedImage } from "./store.ts";
@@ -219,6 +222,118 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
       ).toBe("");
     } finally {
       if (!destroyed) await sandbox.destroy();
+    }
+  });
+
+  test("behind the NAT: the job reaches its service on localhost and the Internet; the service shares that egress", async () => {
+    // A NAT bridge of this test's own, and the "Internet": a TEST-NET-3 address in a namespace this
+    // test makes, behind a router on a TEST-NET-2 link from the host (as in tests/nat-bridge.e2e.test.ts).
+    const tag = String(process.pid);
+    const k = (process.pid % 250) + 1;
+    const net: NetworkConfig = { mode: "nat", bridge: `csvc${tag}`, subnet: `10.233.${k}.0/24` };
+    const up = { ns: `cairn-svcup-${tag}`, veth: `csu${tag}`, host: "198.51.100.9", peer: "198.51.100.10" };
+    const internet = `203.0.113.${k}`;
+    const port = 20_000 + (process.pid % 20_000);
+    const made: Made[] = [
+      { kind: "nft", family: "inet", name: `cairn_${net.bridge}` },
+      { kind: "nft", family: "bridge", name: `cairn_${net.bridge}` },
+      { kind: "link", name: net.bridge },
+      { kind: "netns", name: up.ns },
+      { kind: "file", name: `/run/cairn-net-${net.bridge}.forwarding-was-off` },
+      { kind: "file", name: `/run/lock/cairn-net-${net.bridge}.lock` },
+    ];
+    const forward = "/proc/sys/net/ipv4/ip_forward";
+    const forwardBefore = readFileSync(forward, "utf8").trim();
+    const sh = (...argv: string[]) => {
+      const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+      return r.stdout;
+    };
+    let upstream: ChildProcess | undefined;
+    let sandbox: Sandbox | undefined;
+    try {
+      for (const m of made) recordMade(m);
+      sh("ip", "netns", "add", up.ns);
+      sh("ip", "link", "add", up.veth, "type", "veth", "peer", "name", "eth0", "netns", up.ns);
+      sh("ip", "addr", "add", `${up.host}/30`, "dev", up.veth);
+      sh("ip", "link", "set", up.veth, "up");
+      const inUp = ["ip", "netns", "exec", up.ns];
+      sh(...inUp, "ip", "addr", "add", `${up.peer}/30`, "dev", "eth0");
+      sh(...inUp, "ip", "link", "set", "eth0", "up");
+      sh(...inUp, "ip", "link", "set", "lo", "up");
+      sh(...inUp, "ip", "addr", "add", `${internet}/32`, "dev", "lo");
+      sh("ip", "route", "add", `${internet}/32`, "via", up.peer, "dev", up.veth);
+      // Says who asked: behind the NAT, the host's address on the link, whichever container asked.
+      const code = `Bun.serve({ hostname: "0.0.0.0", port: ${port}, fetch: (req, s) => new Response("internet-ok from " + s.requestIP(req).address + "\\n") })`;
+      upstream = spawn(inUp[0], [...inUp.slice(1), process.execPath, "-e", code], { stdio: "ignore" });
+      const url = `http://${internet}:${port}/`;
+      await until(
+        `${url} to answer the host`,
+        async (note) => {
+          const r = await fetch(url).catch((e: Error) => {
+            note(e.message);
+            return null;
+          });
+          return r?.ok;
+        },
+        30_000,
+      );
+      await ensureNatNetwork(transport, net);
+      const nat = createLxcDriver({ transport, template: TEMPLATE, lxcPath: LXC_PATH, owner, network: net });
+      sandbox = await nat.create({ name: `svc-${suffix}-nat`, template: job.template });
+      expect(sandbox.network).toMatchObject({ mode: "egress", bridge: net.bridge });
+      // The service fetches from the Internet itself (its output says what it got), then serves.
+      const service = await sandbox.startService!(
+        serviceSpec(
+          {
+            image: { name: web.name },
+            entrypoint: [
+              "sh",
+              "-c",
+              `for i in $(seq 1 100); do wget -qO- ${url} && break; sleep 0.1; done; exec httpd -f -v -p 8080 -h /`,
+            ],
+            user: "0",
+            name: "web",
+          },
+          web,
+          1,
+        ),
+      );
+      // (a) the service on localhost, (b) the Internet from the job, as the host's address.
+      expect(await fetchIn(sandbox, "http://localhost:8080/marker")).toEqual({
+        code: 0,
+        out: `served-by-${suffix}\n`,
+      });
+      expect(await fetchIn(sandbox, url)).toEqual({ code: 0, out: `internet-ok from ${up.host}\n` });
+      // (c) the service's own request went out through the job's network, the same way.
+      expect(await service.output()).toStartWith(`internet-ok from ${up.host}\n`);
+      const pid = hostPids(service.name);
+      const ns = (p: string) => spawnSync("readlink", [`/proc/${p}/ns/net`]).stdout.toString();
+      expect(ns(pid)).toBe(ns(hostPids(sandbox.name)));
+      // (d) job and service gone, and the job's veth off the bridge.
+      const veths = sh("ls", `/sys/class/net/${net.bridge}/brif`).trim();
+      expect(veths).not.toBe("");
+      await sandbox.destroy();
+      sandbox = undefined;
+      const left = spawnSync("lxc-ls", ["-P", LXC_PATH, "-1"]).stdout.toString().split(/\s+/);
+      expect(left).not.toContain(`svc-${suffix}-nat`);
+      expect(left).not.toContain(`svc-${suffix}-nat-svc1`);
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
+      // The kernel tears a dead container's network namespace (and its veth) down in the background.
+      await until(
+        `the veth ${veths} to leave the bridge ${net.bridge}`,
+        async (note) => {
+          const now = sh("ls", `/sys/class/net/${net.bridge}/brif`).trim();
+          note(now);
+          return now === "" && !existsSync(`/sys/class/net/${veths}`);
+        },
+        60_000,
+      );
+    } finally {
+      await sandbox?.destroy().catch(() => {});
+      upstream?.kill("SIGKILL");
+      for (const m of made) removeMade(m);
+      writeFileSync(forward, `${forwardBefore}\n`);
     }
   });
 
