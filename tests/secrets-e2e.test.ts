@@ -66,11 +66,19 @@ interface Setup {
   stop?: (jobId: string | undefined) => Promise<void>;
   /** Extra `cairn-builder register` arguments. */
   registerArgs: () => string[];
+  /** Extra environment of `cairn-builder run`, given the test's builder dir. */
+  runEnv?: (builderDir: string) => Record<string, string>;
 }
 
 let sshd: TestSshd | undefined;
 const SETUPS: Setup[] = [
-  { name: "process driver, local transport", skip: false, registerArgs: () => ["--driver", "process"] },
+  {
+    name: "process driver, local transport",
+    skip: false,
+    registerArgs: () => ["--driver", "process"],
+    // Its sandboxes under the builder dir the test removes, not under the machine's /tmp.
+    runEnv: (builderDir) => ({ TMPDIR: builderDir }),
+  },
   {
     name: "LXC over SSH",
     skip: skipLxc,
@@ -236,6 +244,7 @@ for (const setup of SETUPS)
         expect(reg.status).toBe(0);
         builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], {
           stdio: "pipe",
+          env: { ...process.env, ...setup.runEnv?.(builderDir) },
         });
         builder.stdout?.on("data", (d) => (builderOut += d));
         builder.stderr?.on("data", (d) => (builderOut += d));
