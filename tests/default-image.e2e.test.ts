@@ -11,7 +11,14 @@ import { join } from "node:path";
 import { ImageStore } from "../builder/images/store.ts";
 import { createLocalTransport } from "../builder/transport/local.ts";
 import { cleanUp } from "./harness/clean-up.ts";
-import { destroyContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc, TEMPLATE } from "./harness/lxc.ts";
+import {
+  destroyContainers,
+  ensureBaseTemplate,
+  REQUIRE_LXC,
+  requireLxc,
+  TEMPLATE,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
@@ -27,8 +34,10 @@ if (missing && REQUIRE_LXC)
   test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
     throw new Error(missing);
   });
-const LXC_PATH = "/var/lib/cairn-test-lxc-default-image";
 const skip = (await requireLxc({ sshd: true })) || Boolean(missing);
+// This run's own lxcpath (tests/harness/runs.ts): another run's containers are never in it, and a
+// killed run's are swept with it. The built image is cached in CACHE, not here.
+const LXC_PATH = skip ? "" : testLxcPath("default-image");
 
 type Job = {
   status: string;
