@@ -120,14 +120,19 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
     });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
-    return until("the pipeline to finish", async (note) => {
-      const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as {
-        status: string;
-        jobs: Job[];
-      };
-      note(`pipeline ${p.status}; jobs ${p.jobs.map((j) => `${j.name}=${j.status}`).join(", ")}`);
-      return ["success", "failed", "canceled"].includes(p.status) && p.jobs;
-    });
+    // Minutes: a safety net for a loaded machine (the jobs take seconds), not a speed claim.
+    return until(
+      "the pipeline to finish",
+      async (note) => {
+        const p = (await (await server.api(`/api/v1/pipelines/${id}`)).json()) as {
+          status: string;
+          jobs: Job[];
+        };
+        note(`pipeline ${p.status}; jobs ${p.jobs.map((j) => `${j.name}=${j.status}`).join(", ")}`);
+        return ["success", "failed", "canceled"].includes(p.status) && p.jobs;
+      },
+      240_000,
+    );
   }
   const log = async (id: string) => (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text();
 
@@ -189,7 +194,7 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
     expect(useLog).toContain("second-layer");
     expect(useLog).toContain("Attached make's layer");
     expect(await cairnContainers()).toEqual([]);
-  });
+  }, 420_000); // a safety net only: the pipeline's wait fails first, saying what it saw
 
   test("parallelism 3: the split helper gives disjoint, complete shares, by name, size and earlier timings", async () => {
     const all = Array.from({ length: 12 }, (_, i) => `test/t${i + 1}.js`).sort();
@@ -223,5 +228,5 @@ describe.skipIf(skip)("artifacts, test results, workspaces and splitting over LX
     expect(withT1).toEqual(["test/t1.js"]);
     expect(withT2).toEqual(["test/t2.js"]);
     expect(await cairnContainers()).toEqual([]);
-  });
+  }, 600_000); // a safety net only: each pipeline's wait fails first, saying what it saw
 });

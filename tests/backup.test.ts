@@ -2,9 +2,10 @@
 // secrets still open (restore's verification, and a build on the restored server sees the value),
 // the same logs; a non-empty target is refused. Also to and from S3 (s3rver) through the blob adapter.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { cleanUp } from "./harness/clean-up.ts";
 import {
   builderBinary,
   type Install,
@@ -16,7 +17,7 @@ import {
   type ServerBinary,
   serveBinary,
 } from "./support/binaries.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { startS3rver } from "./support/s3rver.ts";
 
 const CONFIG = `version: 2.1
@@ -47,6 +48,7 @@ describe("backup and restore (binaries)", () => {
   let logBefore = "";
   let projectsBefore: Project[] = [];
   let restoredServer: ServerBinary | undefined;
+  const repos: TestRepo[] = [];
 
   beforeAll(async () => {
     install = await installBinaries();
@@ -56,6 +58,7 @@ describe("backup and restore (binaries)", () => {
     server = await serveBinary(install, dataDir);
     builder = await builderBinary(install, server, "backup-builder");
     const repo = createRepo();
+    repos.push(repo);
     repo.commit({ ".circleci/config.yml": CONFIG });
     projectId = (
       (await (
@@ -82,11 +85,17 @@ describe("backup and restore (binaries)", () => {
     builder = undefined;
   }, 120_000);
 
-  afterAll(async () => {
-    await builder?.stop();
-    await server?.stop();
-    await restoredServer?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => server?.stop(),
+      () => restoredServer?.stop(),
+      // The install (both binaries) lives in one temp folder of its own.
+      () => install && rmSync(dirname(install.bin), { recursive: true, force: true }),
+      () => work && rmSync(work, { recursive: true, force: true }),
+      ...repos.map((r) => () => r.remove()),
+    ]),
+  );
 
   /** A backup of the server's data dir, made once, that the restore tests read (the first test makes its own). */
   let fixture: Promise<string> | undefined;

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { MIGRATIONS_DIR } from "../server/db/client.ts";
 import { readMigrationFolder } from "../server/db/migrate.ts";
+import { cleanUp } from "./harness/clean-up.ts";
 import { cairnContainers, ensureBaseTemplate, lxcMissingReason, testLxcPath } from "./harness/lxc.ts";
 import {
   builderBinary,
@@ -21,7 +22,7 @@ import {
   type ServerBinary,
   serveBinary,
 } from "./support/binaries.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 
 // LXC is optional here (the LXC path has its own suites); without it the test is skipped, never failed.
@@ -48,20 +49,34 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
   let dataDir: string;
   let server: ServerBinary | undefined;
   let builder: Running | undefined;
+  /** Temp dirs and repositories the tests made: removed after the last test, failed or not. */
+  const dirs: string[] = [];
+  const repos: TestRepo[] = [];
+  const tempDir = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
 
   beforeAll(async () => {
     install = await installBinaries();
-    dataDir = join(mkdtempSync(join(tmpdir(), "cairn-bin-data-")), "data");
+    dataDir = join(tempDir("cairn-bin-data-"), "data");
   }, 600_000); // compiling both binaries takes minutes on a busy 2-core machine; a safety net
 
-  afterAll(async () => {
-    await builder?.stop();
-    await server?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => server?.stop(),
+      // The install (both binaries, their tools folder) lives in one temp folder of its own.
+      () => install && rmSync(dirname(install.bin), { recursive: true, force: true }),
+      ...dirs.map((d) => () => rmSync(d, { recursive: true, force: true })),
+      ...repos.map((r) => () => r.remove()),
+    ]),
+  );
 
   /** `cairn-server init` and `serve` on a data dir of its own: for a test that needs a server. */
   async function freshServer(): Promise<ServerBinary> {
-    const dir = join(mkdtempSync(join(tmpdir(), "cairn-bin-data-")), "data");
+    const dir = join(tempDir("cairn-bin-data-"), "data");
     const init = await run(install, install.server, ["init"], { CAIRN_DATA_DIR: dir });
     if (init.code !== 0) throw new Error(`cairn-server init failed (exit ${init.code}): ${init.err}`);
     return serveBinary(install, dir);
@@ -108,6 +123,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
 
     builder = await builderBinary(install, server, "binary-builder");
     const repo = createRepo();
+    repos.push(repo);
     repo.commit({ ".circleci/config.yml": CONFIG, "greeting.txt": "hello from the checkout\n" });
     const project = (await (
       await server.api("/api/v1/projects", {
@@ -147,6 +163,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
       });
       try {
         const repo = createRepo();
+        repos.push(repo);
         repo.commit({
           ".circleci/config.yml": CONFIG,
           "greeting.txt": "hello from an LXC container\n",
@@ -177,7 +194,7 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
   );
 
   test("init --self-signed, serve over HTTPS, and a builder that pins the CA registers", async () => {
-    const tlsData = join(mkdtempSync(join(tmpdir(), "cairn-bin-tls-")), "data");
+    const tlsData = join(tempDir("cairn-bin-tls-"), "data");
     const init = await run(install, install.server, ["init", "--self-signed", "--host", "127.0.0.1"], {
       CAIRN_DATA_DIR: tlsData,
     });
@@ -231,7 +248,6 @@ describe("binaries: cairn-server and cairn-builder on their own", () => {
       expect(r.out).toContain("registered");
     } finally {
       child.kill("SIGTERM");
-      rmSync(dirname(tlsData), { recursive: true, force: true });
     }
   });
 

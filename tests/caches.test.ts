@@ -9,11 +9,12 @@ import { routes } from "../protocol/index.ts";
 import { createS3BlobStore } from "../server/blobs/s3.ts";
 import { loadOrCreateMasterKey } from "../server/secrets/index.ts";
 import { BlobUrls } from "../server/services/blob-urls.ts";
+import { cleanUp } from "./harness/clean-up.ts";
 import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startS3rver, type TestS3 } from "./support/s3rver.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -56,11 +57,16 @@ async function runPipeline(server: TestServer, projectId: string): Promise<{ job
   expect(res.status).toBe(201);
   const p = (await res.json()) as { jobs: Job[] };
   const id = p.jobs[0].id;
-  const job = await until("the job to finish", async (note) => {
-    const j = (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
-    note(`job ${id} ${j.status}`);
-    return ["success", "failed", "canceled", "lost"].includes(j.status) && j;
-  });
+  // Minutes: a safety net for a loaded machine (the job takes seconds), not a speed claim.
+  const job = await until(
+    "the job to finish",
+    async (note) => {
+      const j = (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+      note(`job ${id} ${j.status}`);
+      return ["success", "failed", "canceled", "lost"].includes(j.status) && j;
+    },
+    180_000,
+  );
   return { job, log: await (await server.api(`/api/v1/jobs/${id}/log?format=text`)).text() };
 }
 
@@ -75,6 +81,7 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
   let server: TestServer;
   let builder: BuilderProcess;
   let projectId: string;
+  let repo: TestRepo | undefined;
 
   beforeAll(async () => {
     await ensureBaseTemplate();
@@ -91,7 +98,7 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
       });
     }
     server = await startTestServer({ env });
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({ "package.json": PACKAGE_JSON, ".circleci/config.yml": CONFIG });
     const res = await server.api("/api/v1/projects", {
       method: "POST",
@@ -106,13 +113,16 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
     });
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    await destroyContainers(); // whatever a failed test left in this run's lxcpath
-    await server?.stop();
-    await s3?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers(), // whatever a failed test left in this run's lxcpath
+      () => server?.stop(),
+      () => s3?.stop(),
+      () => sshd?.stop(),
+      () => repo?.remove(),
+    ]),
+  );
 
   test("the first pipeline saves the cache, the second restores it byte for byte", async () => {
     const checksum = createHash("sha256").update(PACKAGE_JSON).digest("base64");
@@ -145,7 +155,7 @@ describe.skipIf(skip).each(stores)("cache round trip through the %s store", (_na
       });
       expect((await store.list("cairn/caches/")).length).toBe(2);
     }
-  });
+  }, 600_000); // a safety net only: each pipeline's wait fails first, saying what it saw
 });
 
 describe("blob URLs", () => {
@@ -156,13 +166,17 @@ describe("blob URLs", () => {
     server = await startTestServer();
     s3 = await startS3rver();
   });
-  afterAll(async () => {
-    await server?.stop();
-    await s3?.stop();
-  });
+  /** Repositories the tests made: removed with the rest, even when a test failed. */
+  const repos: TestRepo[] = [];
+  const newRepo = () => {
+    const repo = createRepo();
+    repos.push(repo);
+    return repo;
+  };
+  afterAll(() => cleanUp([() => server?.stop(), () => s3?.stop(), ...repos.map((r) => () => r.remove())]));
 
   test("a capability URL names one key, one method and one live job; tampered, expired or stale ones are refused", async () => {
-    const repo = createRepo();
+    const repo = newRepo();
     repo.commit({
       ".circleci/config.yml":
         "version: 2.1\njobs:\n  a:\n    machine: true\n    steps: [{run: 'true'}]\nworkflows:\n  w:\n    jobs: [a]\n",
@@ -222,7 +236,7 @@ describe("blob URLs", () => {
   });
 
   test("a capability upload larger than Bun's default body limit streams through to the store", async () => {
-    const repo = createRepo();
+    const repo = newRepo();
     repo.commit({
       ".circleci/config.yml":
         "version: 2.1\njobs:\n  a:\n    machine: true\n    steps: [{run: 'true'}]\nworkflows:\n  w:\n    jobs: [a]\n",

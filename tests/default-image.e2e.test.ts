@@ -10,10 +10,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ImageStore } from "../builder/images/store.ts";
 import { createLocalTransport } from "../builder/transport/local.ts";
-import { cairnContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc, TEMPLATE } from "./harness/lxc.ts";
+import { cleanUp } from "./harness/clean-up.ts";
+import {
+  destroyContainers,
+  ensureBaseTemplate,
+  REQUIRE_LXC,
+  requireLxc,
+  TEMPLATE,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { registryMissingReason } from "./support/registry.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -26,8 +34,10 @@ if (missing && REQUIRE_LXC)
   test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
     throw new Error(missing);
   });
-const LXC_PATH = "/var/lib/cairn-test-lxc-default-image";
 const skip = (await requireLxc({ sshd: true })) || Boolean(missing);
+// This run's own lxcpath (tests/harness/runs.ts): another run's containers are never in it, and a
+// killed run's are swept with it. The built image is cached in CACHE, not here.
+const LXC_PATH = skip ? "" : testLxcPath("default-image");
 
 type Job = {
   status: string;
@@ -41,6 +51,7 @@ describe.skipIf(skip)("machine: jobs run on the default image", () => {
   let sshd: TestSshd;
   let server: TestServer;
   let builder: BuilderProcess | undefined;
+  const repos: TestRepo[] = [];
   const imageDir = mkdtempSync(join(tmpdir(), "cairn-e2e-default-image-"));
   const suffix = Math.random().toString(36).slice(2, 8);
   let built = "";
@@ -66,23 +77,23 @@ describe.skipIf(skip)("machine: jobs run on the default image", () => {
     built = r.stdout;
   }, 1_200_000);
 
-  afterAll(async () => {
-    await builder?.stop();
-    for (const c of await cairnContainers({ lxcPath: LXC_PATH }))
-      spawnSync("sh", [
-        "-c",
-        'lxc-stop -P "$1" -k -n "$2"; lxc-destroy -P "$1" -f -n "$2"',
-        "rm",
-        LXC_PATH,
-        c,
-      ]);
-    await Promise.all([server?.stop(), sshd?.stop()]);
-    for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
-      const config = join(LXC_PATH, t, "config");
-      if (readFileSync(config, "utf8").includes(imageDir)) rmSync(join(LXC_PATH, t), { recursive: true });
-    }
-    rmSync(imageDir, { recursive: true, force: true });
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers({ lxcPath: LXC_PATH }), // whatever a failed run left in this test's lxcpath
+      () => server?.stop(),
+      () => sshd?.stop(),
+      // The image templates this test's store made (in its lxcpath, where the builder makes them).
+      () => {
+        for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
+          const config = join(LXC_PATH, t, "config");
+          if (readFileSync(config, "utf8").includes(imageDir)) rmSync(join(LXC_PATH, t), { recursive: true });
+        }
+      },
+      () => rmSync(imageDir, { recursive: true, force: true }),
+      ...repos.map((r) => () => r.remove()),
+    ]),
+  );
 
   test("a machine job runs in the built Debian image; its log and API answer name the image and digest", async () => {
     const digest = /is (sha256:[0-9a-f]{64})/.exec(built)?.[1];
@@ -105,6 +116,7 @@ workflows:
     jobs: [on-machine, offline]
 `;
     const repo = createRepo();
+    repos.push(repo);
     repo.commit({ ".circleci/config.yml": config, "greeting.txt": "hello\n" });
     const project = (await (
       await server.api("/api/v1/projects", {

@@ -2,6 +2,7 @@
 // mid-job loses the job, which completes on another builder; cancellation and timeouts end the
 // container and say why; parallel slices get their own containers and indexes.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { cleanUp } from "./harness/clean-up.ts";
 import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
@@ -44,18 +45,20 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
   });
 
   // Each test starts the builders it needs; they stop after it, so none takes the next test's jobs.
-  afterEach(async () => {
-    for (const b of builders.splice(0)) await b.stop();
-  });
+  // What a failed test's job left goes too, so the next test starts on an empty lxcpath.
+  afterEach(() => cleanUp([...builders.splice(0).map((b) => () => b.stop()), () => destroyContainers()]));
   const oneBuilder = async () =>
     builders.push(await startBuilder({ server: server.url, adminToken: server.token, name: "one", sshd }));
 
-  afterAll(async () => {
-    for (const b of builders) await b.stop();
-    await destroyContainers(); // whatever a failed test left in this run's lxcpath
-    await server?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      ...builders.map((b) => () => b.stop()),
+      () => destroyContainers(), // whatever a failed test left in this run's lxcpath
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => repo?.remove(),
+    ]),
+  );
 
   async function pipeline(config: string): Promise<{ id: string; jobs: Job[] }> {
     repo.commit({ ".circleci/config.yml": config });
@@ -82,18 +85,23 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     builders.push(a);
     const p = await pipeline(oneJob("slow", "echo started; sleep 4; echo finished"));
     const first = p.jobs[0].id;
-    await until("the job to start on builder a", async () => (await log(first)).includes("started"));
+    await until("the job to start on builder a", async (note) => {
+      note(`job ${first} ${(await job(first)).status}`);
+      return (await log(first)).includes("started");
+    });
     await a.kill9();
     const b = await startBuilder({ server: server.url, adminToken: server.token, name: "b", sshd });
     builders.push(b);
-    const lost = await until("the job to be marked lost", async () => {
+    const lost = await until("the job to be marked lost", async (note) => {
       const j = await job(first);
+      note(`job ${first} ${j.status}`);
       return j.status === "lost" && j;
     });
     expect(lost.failure_reason).toMatch(/infrastructure failure.*re-queued as attempt 2/);
     expect(lost.builder_id).toBe(a.id);
-    const retry = await until("the retry to finish", async () => {
+    const retry = await until("the retry to finish", async (note) => {
       const j = await job(lost.superseded_by!);
+      note(`job ${j.id} ${j.status}; builder b (tail): ${b.output().slice(-500)}`);
       return ["success", "failed"].includes(j.status) && j;
     });
     expect(retry.status).toBe("success");
@@ -108,29 +116,44 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     expect((await server.api(`/api/v1/builders/${a.id}/revoke`, { method: "POST" })).status).toBe(200);
     const c = await startBuilder({ server: server.url, adminToken: server.token, name: "c", sshd });
     builders.push(c);
-    await until("builder c to start", async () => c.output().includes("polling"), 30_000);
+    await until(
+      "builder c to start polling",
+      async (note) => {
+        note(c.output().slice(-500));
+        return c.output().includes("polling");
+      },
+      90_000,
+    );
     expect(c.output()).toContain(`removed orphaned sandboxes ${left}`);
     expect(await cairnContainers()).toEqual([]);
     const pl = (await (await server.api(`/api/v1/pipelines/${p.id}`)).json()) as { status: string };
     expect(pl.status).toBe("success");
-  });
+  }, 600_000); // a safety net only: each wait above fails first, saying what it saw
 
   test("cancellation ends the container and records why", async () => {
     await oneBuilder();
     const p = await pipeline(oneJob("cancel-me", "echo started; sleep 60"));
     const id = p.jobs[0].id;
-    await until("the job to start", async () => (await log(id)).includes("started"));
+    await until("the job to start", async (note) => {
+      note(`job ${id} ${(await job(id)).status}`);
+      return (await log(id)).includes("started");
+    });
     const res = await server.api(`/api/v1/jobs/${id}/cancel`, { method: "POST" });
     expect(res.status).toBe(202);
+    const box = `cairn-${id.slice(0, 8)}-1`;
     await until(
-      "the container to go",
-      async () => (await cairnContainers()).length === 0 && (await job(id)).steps.length > 0,
-      15_000,
+      `the canceled job's container ${box} to go`,
+      async (note) => {
+        const [boxes, j] = await Promise.all([cairnContainers(), job(id)]);
+        note(`containers ${JSON.stringify(boxes)}; job ${j.status} with ${j.steps.length} steps`);
+        return !boxes.includes(box) && j.steps.length > 0;
+      },
+      120_000,
     );
     const j = await job(id);
     expect(j.status).toBe("canceled");
     expect(await log(id)).toContain("canceled by a user");
-  });
+  }, 420_000);
 
   test("no_output_timeout kills the step and says so", async () => {
     await oneBuilder();
@@ -145,7 +168,7 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     expect(j.failure_reason).toMatch(/no output for 3 s/);
     expect(await log(id)).toContain("no_output_timeout");
     expect(await cairnContainers()).toEqual([]);
-  });
+  }, 300_000);
 
   test("parallelism 3 runs three containers with the right indexes", async () => {
     builders.push(
@@ -176,5 +199,5 @@ describe.skipIf(skip)("builder fleet over LXC", () => {
     expect(lines.map((l) => l.slice.index).sort()).toEqual([0, 1, 2]);
     expect(hosts.size).toBe(3); // three containers
     expect(await cairnContainers()).toEqual([]);
-  });
+  }, 300_000);
 });

@@ -4,14 +4,21 @@
 // registry's words; CAIRN_TEMPLATES still maps an image to a local template. A second docker entry
 // is a service container the job reaches on localhost and by its name.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, REQUIRE_LXC, requireLxc, testLxcPath } from "./harness/lxc.ts";
+import { cleanUp } from "./harness/clean-up.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  REQUIRE_LXC,
+  requireLxc,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { pushImage, registryMissingReason, startRegistry, type TestRegistry } from "./support/registry.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -37,6 +44,7 @@ describe.skipIf(skip)("jobs run in the image their config names", () => {
   let server: TestServer;
   let registry: TestRegistry;
   let builder: BuilderProcess | undefined;
+  const repos: TestRepo[] = [];
   const imageDir = mkdtempSync(join(tmpdir(), "cairn-e2e-images-"));
   const suffix = Math.random().toString(36).slice(2, 8);
 
@@ -50,25 +58,24 @@ describe.skipIf(skip)("jobs run in the image their config names", () => {
     ]);
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    // Whatever a failed run left in this test's own lxcpath.
-    for (const c of await cairnContainers({ lxcPath: LXC_PATH }))
-      spawnSync("sh", [
-        "-c",
-        'lxc-stop -P "$1" -k -n "$2"; lxc-destroy -P "$1" -f -n "$2"',
-        "rm",
-        LXC_PATH,
-        c,
-      ]);
-    await Promise.all([server?.stop(), sshd?.stop(), registry?.stop()]);
-    // The image templates this test's store made (in its own lxcpath, where the builder makes them).
-    for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
-      const config = join(LXC_PATH, t, "config");
-      if (readFileSync(config, "utf8").includes(imageDir)) rmSync(join(LXC_PATH, t), { recursive: true });
-    }
-    rmSync(imageDir, { recursive: true, force: true });
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers({ lxcPath: LXC_PATH }), // whatever a failed run left in this test's lxcpath
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => registry?.stop(),
+      // The image templates this test's store made (in its lxcpath, where the builder makes them).
+      () => {
+        for (const t of readdirSync(LXC_PATH).filter((n) => n.startsWith("cairnimg-"))) {
+          const config = join(LXC_PATH, t, "config");
+          if (readFileSync(config, "utf8").includes(imageDir)) rmSync(join(LXC_PATH, t), { recursive: true });
+        }
+      },
+      () => rmSync(imageDir, { recursive: true, force: true }),
+      ...repos.map((r) => () => r.remove()),
+    ]),
+  );
 
   test("the job runs the named image, as its user, with its Env under the job's environment", async () => {
     const digest = pushImage(registry.host, `e2e${suffix}/marked`, "1", {
@@ -129,6 +136,7 @@ workflows:
     jobs: [in-image, missing, nobody-serves, mapped, with-service, service-missing]
 `;
     const repo = createRepo();
+    repos.push(repo);
     repo.commit({ ".circleci/config.yml": config, "greeting.txt": "hello from the checkout\n" });
     const project = (await (
       await server.api("/api/v1/projects", {

@@ -12,6 +12,7 @@ import { ensureNatNetwork } from "../builder/driver/lxc-network.ts";
 import type { Driver, HostTransport, Sandbox } from "../builder/driver/types.ts";
 import type { NetworkConfig } from "../builder/identity.ts";
 import { createSshTransport } from "../builder/transport/ssh.ts";
+import { cleanUp } from "./harness/clean-up.ts";
 import {
   cairnContainers,
   destroyContainers,
@@ -23,7 +24,7 @@ import {
 import { type Made, recordMade, removeMade } from "./harness/runs.ts";
 import { sshdLogin, startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -98,6 +99,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
   const sandboxes: Sandbox[] = [];
   let server: TestServer | undefined;
   let builder: BuilderProcess | undefined;
+  const repos: TestRepo[] = [];
 
   beforeAll(async () => {
     // What a killed run of this file left: the nft tables of bridges that are gone. Such a table's
@@ -137,18 +139,22 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
     }
   });
 
-  afterAll(async () => {
-    for (const s of sandboxes) await s.destroy().catch(() => {});
-    await builder?.stop();
-    await destroyContainers({ lxcPath: LXC_PATH }); // whatever a failed test left
-    await server?.stop();
-    for (const l of listeners) l.stop(true);
-    for (const s of servers) s.kill("SIGKILL");
-    await transport?.close();
-    await sshd?.stop();
-    for (const m of MADE) removeMade(m);
-    if (forwardBefore) writeFileSync(FORWARD, `${forwardBefore}\n`);
-  });
+  afterAll(() =>
+    cleanUp([
+      // A test may have destroyed its sandbox already; a second destroy may say so.
+      ...sandboxes.map((s) => () => s.destroy().catch(() => {})),
+      () => builder?.stop(),
+      () => destroyContainers({ lxcPath: LXC_PATH }), // whatever a failed test left
+      () => server?.stop(),
+      ...listeners.map((l) => () => l.stop(true)),
+      ...servers.map((s) => () => s.kill("SIGKILL")),
+      () => transport?.close(),
+      () => sshd?.stop(),
+      ...MADE.map((m) => () => removeMade(m)),
+      () => forwardBefore && writeFileSync(FORWARD, `${forwardBefore}\n`),
+      ...repos.map((r) => () => r.remove()),
+    ]),
+  );
 
   async function run(sandbox: Sandbox, script: string) {
     let output = "";
@@ -334,6 +340,7 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
       `version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n${steps.map((s) => `      - run: ${JSON.stringify(s)}\n`).join("")}workflows:\n  w:\n    jobs: [build]\n`;
     const project = async (name: string, steps: string[]) => {
       const repo = createRepo();
+      repos.push(repo);
       repo.commit({ ".circleci/config.yml": job(steps) });
       return (await (
         await server!.api("/api/v1/projects", { method: "POST", json: { name, repo_url: repo.bare } })

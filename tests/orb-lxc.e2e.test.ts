@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { cleanUp } from "./harness/clean-up.ts";
 import { destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
@@ -87,15 +88,16 @@ describe.skipIf(skip)("published orbs: resolved at trigger time, run in LXC", ()
     server = await startTestServer({ env: { CAIRN_TEMPLATES: '{"cimg/*":"cairn-base"}' } });
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    await destroyContainers(); // whatever a failed test left in this run's lxcpath
-    await server?.stop();
-    // createRepo leaves its bare repository and work tree in one temporary directory.
-    if (repo) rmSync(dirname(repo.bare), { recursive: true, force: true });
-    await sshd?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers(), // whatever a failed test left in this run's lxcpath
+      () => server?.stop(),
+      () => repo?.remove(),
+      () => sshd?.stop(),
+      () => dir && rmSync(dir, { recursive: true, force: true }),
+    ]),
+  );
 
   test("a config using a published orb's command and job runs to success, the versions recorded", async () => {
     const srv = server!;

@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MASK } from "../wasm/index.ts";
+import { cleanUp } from "./harness/clean-up.ts";
 import {
   cairnContainers,
   destroyContainers,
@@ -18,7 +19,8 @@ import {
   testLxcPath,
 } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
 import { waitForPlan } from "./support/trigger.ts";
 
@@ -64,11 +66,19 @@ interface Setup {
   stop?: (jobId: string | undefined) => Promise<void>;
   /** Extra `cairn-builder register` arguments. */
   registerArgs: () => string[];
+  /** Extra environment of `cairn-builder run`, given the test's builder dir. */
+  runEnv?: (builderDir: string) => Record<string, string>;
 }
 
 let sshd: TestSshd | undefined;
 const SETUPS: Setup[] = [
-  { name: "process driver, local transport", skip: false, registerArgs: () => ["--driver", "process"] },
+  {
+    name: "process driver, local transport",
+    skip: false,
+    registerArgs: () => ["--driver", "process"],
+    // Its sandboxes under the builder dir the test removes, not under the machine's /tmp.
+    runEnv: (builderDir) => ({ TMPDIR: builderDir }),
+  },
   {
     name: "LXC over SSH",
     skip: skipLxc,
@@ -117,6 +127,7 @@ for (const setup of SETUPS)
     let builder: ChildProcess | undefined;
     let builderOut = "";
     let jobId: string;
+    let repo: TestRepo | undefined;
 
     const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
       const res = await fetch(`${server.url}${path}`, {
@@ -138,16 +149,21 @@ for (const setup of SETUPS)
       server = await startServerProcess(dataDir);
     }, 120_000);
 
-    afterAll(async () => {
-      if (builder && builder.exitCode === null) {
-        builder.kill("SIGTERM");
-        await new Promise((r) => builder?.once("exit", r));
-      }
-      await server?.stop();
-      await setup.stop?.(jobId);
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(builderDir, { recursive: true, force: true });
-    });
+    afterAll(() =>
+      cleanUp([
+        async () => {
+          if (builder && builder.exitCode === null) {
+            builder.kill("SIGTERM");
+            await new Promise((r) => builder?.once("exit", r));
+          }
+        },
+        () => server?.stop(),
+        () => setup.stop?.(jobId),
+        () => dataDir && rmSync(dataDir, { recursive: true, force: true }),
+        () => builderDir && rmSync(builderDir, { recursive: true, force: true }),
+        () => repo?.remove(),
+      ]),
+    );
 
     /**
      * The build both tests look at, run once for this describe by whichever test comes first: a
@@ -163,7 +179,7 @@ for (const setup of SETUPS)
       | undefined;
     const build = () => {
       built ??= (async () => {
-        const repo = createRepo();
+        repo = createRepo();
         repo.commit({ ".circleci/config.yml": CONFIG });
         const project = JSON.parse(
           (
@@ -228,24 +244,32 @@ for (const setup of SETUPS)
         expect(reg.status).toBe(0);
         builder = spawn(process.execPath, [join(root, "builder/cli.ts"), "run", "--config", identity], {
           stdio: "pipe",
+          env: { ...process.env, ...setup.runEnv?.(builderDir) },
         });
         builder.stdout?.on("data", (d) => (builderOut += d));
         builder.stderr?.on("data", (d) => (builderOut += d));
 
-        let job: { status: string; failure_reason: string | null };
         let sawStepRunning = false;
         const inCommandLines = new Set<string>();
-        for (;;) {
-          job = JSON.parse((await api(`/api/v1/jobs/${jobId}`)).text);
-          if (!["queued", "running"].includes(job.status)) break;
-          // While the step sleeps, its secrets are in its environment: none may show in any command line.
-          if ((await api(`/api/v1/jobs/${jobId}/log?format=text`)).text.includes("waiting")) {
-            sawStepRunning = true;
-            const ps = processList();
-            for (const [name, v] of Object.entries(SECRETS)) if (ps.includes(v)) inCommandLines.add(name);
-          }
-          await Bun.sleep(200);
-        }
+        // Minutes: a safety net for a loaded machine (the job takes seconds), not a speed claim.
+        const job = await until(
+          "the secrets job to finish",
+          async (note) => {
+            const j = JSON.parse((await api(`/api/v1/jobs/${jobId}`)).text) as {
+              status: string;
+              failure_reason: string | null;
+            };
+            note(`job ${jobId} ${j.status}; builder (tail): ${builderOut.slice(-1000)}`);
+            if (!["queued", "running"].includes(j.status)) return j;
+            // While the step sleeps, its secrets are in its environment: none may show in any command line.
+            if ((await api(`/api/v1/jobs/${jobId}/log?format=text`)).text.includes("waiting")) {
+              sawStepRunning = true;
+              const ps = processList();
+              for (const [name, v] of Object.entries(SECRETS)) if (ps.includes(v)) inCommandLines.add(name);
+            }
+          },
+          240_000,
+        );
         const log = (await api(`/api/v1/jobs/${jobId}/log?format=text`)).text;
         if (job.status !== "success")
           throw new Error(`job ${job.status}: ${job.failure_reason}\n${log}\n--- builder:\n${builderOut}`);
@@ -270,7 +294,7 @@ for (const setup of SETUPS)
       expect(log).toContain(`ctx:${MASK}`);
       expect(log).toContain("b64:");
       for (const v of Object.values(SECRETS)) for (const f of forms(v)) expect(log).not.toContain(f);
-    }, 120_000);
+    }, 420_000); // a safety net only: the build's wait fails first, saying what it saw
 
     test("no value is left in the libSQL files, the data dir, the blob store or any process output", async () => {
       await build();
@@ -295,5 +319,5 @@ for (const setup of SETUPS)
           }
         }
       }
-    }, 120_000);
+    }, 420_000); // a safety net only: the build's wait fails first, saying what it saw
   });

@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cairnContainers, ensureBaseTemplate, requireLxc, TEMPLATE, testLxcPath } from "./harness/lxc.ts";
+import { cleanUp } from "./harness/clean-up.ts";
+import {
+  cairnContainers,
+  destroyContainers,
+  ensureBaseTemplate,
+  requireLxc,
+  TEMPLATE,
+  testLxcPath,
+} from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
@@ -48,19 +56,18 @@ describe.skipIf(skip)("two builders on one host", () => {
     projectId = ((await res.json()) as { id: string }).id;
   });
 
-  afterAll(async () => {
-    for (const b of started) {
-      if (process.env.CAIRN_TEST_VERBOSE) console.error(`--- builder ${b.id}:\n${b.output()}`);
-      await b.stop();
-    }
-    await server?.stop();
-    await sshd?.stop();
-    for (const n of await cairnContainers(own).catch(() => [] as string[])) {
-      spawnSync("lxc-stop", ["-P", LXC_PATH, "-k", "-n", n]);
-      spawnSync("sh", ["-c", `umount "${LXC_PATH}/${n}/overlay" 2>/dev/null; true`]);
-      spawnSync("lxc-destroy", ["-P", LXC_PATH, "-f", "-n", n]);
-    }
-  });
+  afterAll(() =>
+    cleanUp([
+      ...started.map((b) => async () => {
+        if (process.env.CAIRN_TEST_VERBOSE) console.error(`--- builder ${b.id}:\n${b.output()}`);
+        await b.stop();
+      }),
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => destroyContainers(own),
+      () => repo?.remove(),
+    ]),
+  );
 
   const builder = async (name: string) => {
     const spec = `root@127.0.0.1:${sshd.port},key=${sshd.clientKeyPath},host-key=${sshd.hostPublicKey},slots=1,lxc-path=${LXC_PATH}`;

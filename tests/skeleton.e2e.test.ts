@@ -1,14 +1,18 @@
 // The walking skeleton end to end, all real: a bare git repo, sshd on 127.0.0.1 started here, the
 // builder daemon in its own process driving LXC through that sshd, and an SSE client.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cleanUp } from "./harness/clean-up.ts";
 import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 import { readSse } from "./support/sse.ts";
 
 const skip = await requireLxc({ sshd: true });
+// Each wait is a safety net for a loaded machine (the jobs here take seconds), not a speed claim.
+const WAIT_MS = 180_000;
 
 const CONFIG = `version: 2.1
 jobs:
@@ -46,6 +50,7 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
   let sshd: TestSshd;
   let server: TestServer;
   let builder: BuilderProcess | undefined;
+  let repo: TestRepo | undefined;
 
   beforeAll(async () => {
     await ensureBaseTemplate();
@@ -53,15 +58,18 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     server = await startTestServer({ env: { CAIRN_TEMPLATES: '{"cimg/*":"cairn-base"}' } });
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    await destroyContainers(); // whatever a failed test left in this run's lxcpath
-    await server?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers(), // whatever a failed test left in this run's lxcpath
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => repo?.remove(),
+    ]),
+  );
 
   test("a commit is built in a container and its log is watched live", async () => {
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG, "greeting.txt": "hello from the checkout\n" });
     const project = (await (
       await server.api("/api/v1/projects", {
@@ -92,18 +100,32 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     let statusAtFirstTick: string | undefined;
     let end: { status: string } | undefined;
     const ids: number[] = [];
-    for await (const ev of readSse(`${server.url}/api/v1/jobs/${liveJob.id}/log/stream`, {
-      headers: { authorization: `Bearer ${server.token}` },
-    })) {
-      if (ev.event === "end") {
-        end = JSON.parse(ev.data);
-        break;
+    // The stream ends with the job; past a generous deadline it fails saying what it had seen.
+    const watch = new AbortController();
+    const deadline = setTimeout(() => watch.abort(), WAIT_MS);
+    try {
+      for await (const ev of readSse(`${server.url}/api/v1/jobs/${liveJob.id}/log/stream`, {
+        headers: { authorization: `Bearer ${server.token}` },
+        signal: watch.signal,
+      })) {
+        if (ev.event === "end") {
+          end = JSON.parse(ev.data);
+          break;
+        }
+        lines.push(ev.data);
+        ids.push(Number(ev.id));
+        if (ev.data === "tick 1" && !statusAtFirstTick) {
+          statusAtFirstTick = ((await (await server.api(`/api/v1/jobs/${liveJob.id}`)).json()) as Job).status;
+        }
       }
-      lines.push(ev.data);
-      ids.push(Number(ev.id));
-      if (ev.data === "tick 1" && !statusAtFirstTick) {
-        statusAtFirstTick = ((await (await server.api(`/api/v1/jobs/${liveJob.id}`)).json()) as Job).status;
-      }
+    } catch (err) {
+      if (!watch.signal.aborted) throw err;
+      const now = ((await (await server.api(`/api/v1/jobs/${liveJob.id}`)).json()) as Job).status;
+      throw new Error(
+        `waited ${WAIT_MS / 1000} s for the live job's log stream to end; the job is ${now}, ${lines.length} lines came, the last: ${JSON.stringify(lines.slice(-5))}\nbuilder log (tail):\n${builder.output().slice(-2000)}`,
+      );
+    } finally {
+      clearTimeout(deadline);
     }
     expect(statusAtFirstTick).toBe("running");
     expect(end?.status).toBe("success");
@@ -123,12 +145,15 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
     ]);
 
     // The failing step fails its job; later steps are skipped.
-    let broken: Job;
-    for (;;) {
-      broken = (await (await server.api(`/api/v1/jobs/${brokenJob.id}`)).json()) as Job;
-      if (!["queued", "running"].includes(broken.status)) break;
-      await Bun.sleep(200);
-    }
+    const broken = await until(
+      "the broken job to finish",
+      async (note) => {
+        const j = (await (await server.api(`/api/v1/jobs/${brokenJob.id}`)).json()) as Job;
+        note(`it is ${j.status}, steps ${JSON.stringify(j.steps.map((x) => [x.name, x.status]))}`);
+        return !["queued", "running"].includes(j.status) && j;
+      },
+      WAIT_MS,
+    );
     expect(broken.status).toBe("failed");
     expect(broken.steps.map((s) => [s.status, s.exit_code])).toEqual([
       ["success", 0],
@@ -145,5 +170,5 @@ describe.skipIf(skip)("walking skeleton: commit → LXC over SSH → live log", 
 
     await builder.stop();
     expect(await cairnContainers()).toEqual([]);
-  }, 180_000);
+  }, 600_000); // a safety net only: each wait above fails first, saying what it saw
 });

@@ -4,10 +4,12 @@
 // Nothing of the key is inside the container; nothing is left on the host.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
+import { cleanUp } from "./harness/clean-up.ts";
 import { cairnContainers, destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
@@ -36,12 +38,13 @@ describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
   let server: TestServer;
   let builder: BuilderProcess | undefined;
   let projectId: string;
+  let repo: TestRepo | undefined;
 
   beforeAll(async () => {
     await ensureBaseTemplate();
     sshd = await startSshd();
     server = await startTestServer({ env: { CAIRN_TEMPLATES: '{"cimg/*":"cairn-base"}' } });
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({ ".circleci/config.yml": CONFIG, "README.md": "lxc private readme 91c2\n" }, "private");
     const url = `ssh://root@127.0.0.1:${sshd.port}${repo.bare}`;
     const p = (await (
@@ -58,12 +61,15 @@ describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
     ).toBe(200);
   }, 120_000);
 
-  afterAll(async () => {
-    await builder?.stop();
-    await destroyContainers(); // whatever a failed test left in this run's lxcpath
-    await server?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers(), // whatever a failed test left in this run's lxcpath
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => repo?.remove(),
+    ]),
+  );
 
   test("the tree arrives, the key does not", async () => {
     // Key dirs on the host: other runs on this machine make (and remove) theirs meanwhile.
@@ -81,17 +87,22 @@ describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
       name: "lxc-checkout",
       sshd,
     });
-    let job: { status: string; failure_reason: string | null; unsandboxed: boolean | null } | undefined;
-    for (let i = 0; i < 1200; i++) {
-      job = (await (await server.api(`/api/v1/jobs/${jobId}`)).json()) as typeof job;
-      if (job && !["queued", "running"].includes(job.status)) break;
-      await Bun.sleep(100);
-    }
+    type Job = { status: string; failure_reason: string | null; unsandboxed: boolean | null };
+    // Minutes: a safety net for a loaded machine (the job takes seconds), not a speed claim.
+    const job = await until(
+      "the checkout job to finish",
+      async (note) => {
+        const j = (await (await server.api(`/api/v1/jobs/${jobId}`)).json()) as Job;
+        note(`it is ${j.status}; builder log (tail): ${builder?.output().slice(-1500)}`);
+        return !["queued", "running"].includes(j.status) && j;
+      },
+      180_000,
+    );
     const log = await (await server.api(`/api/v1/jobs/${jobId}/log?format=text`)).text();
     expect({
-      status: job?.status,
-      reason: job?.failure_reason,
-      unsandboxed: job?.unsandboxed,
+      status: job.status,
+      reason: job.failure_reason,
+      unsandboxed: job.unsandboxed,
       log,
     }).toMatchObject({
       status: "success",
@@ -111,5 +122,5 @@ describe.skipIf(skip)("deploy-key checkout into an LXC container", () => {
     builder = undefined;
     // This job's container is gone (others' tests may have their own running).
     expect((await cairnContainers()).filter((n) => n.startsWith(`cairn-${jobId.slice(0, 8)}`))).toEqual([]);
-  }, 180_000);
+  }, 420_000); // a safety net only: the wait above fails first, saying what it saw
 });

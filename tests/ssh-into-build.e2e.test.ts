@@ -4,12 +4,13 @@
 // An open session ends, with a message, once its user loses write access or their key is deleted.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { openDb } from "../server/db/client.ts";
 import { projectMembers, userSshKeys, users } from "../server/db/schema.ts";
+import { cleanUp } from "./harness/clean-up.ts";
 import {
   cairnContainers,
   destroyContainers,
@@ -19,12 +20,15 @@ import {
 } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
+import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
 // A container directory of its own: no other builder's orphan reaper can touch these containers.
 const lxcPath = skip ? "" : testLxcPath("ssh");
+// Each wait is a safety net for a loaded machine (the jobs here take seconds), not a speed claim.
+const WAIT_MS = 180_000;
 
 type Job = { id: string; status: string; ssh: { enabled: boolean; command: string | null } | null };
 
@@ -85,6 +89,7 @@ describe.skipIf(skip)("SSH into a build", () => {
   let sshd: TestSshd;
   let server: TestServer;
   let builder: BuilderProcess;
+  let repo: TestRepo | undefined;
   const dir = mkdtempSync(join(tmpdir(), "cairn-ssh-into-"));
 
   beforeAll(async () => {
@@ -100,15 +105,19 @@ describe.skipIf(skip)("SSH into a build", () => {
     });
   });
 
-  afterAll(async () => {
-    await builder?.stop();
-    await destroyContainers({ lxcPath }); // whatever a failed test left
-    await server?.stop();
-    await sshd?.stop();
-  });
+  afterAll(() =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers({ lxcPath }), // whatever a failed test left
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => rmSync(dir, { recursive: true, force: true }),
+      () => repo?.remove(),
+    ]),
+  );
 
   test("a writer gets a shell in the job's container; a reader is refused; both audited", async () => {
-    const repo = createRepo();
+    repo = createRepo();
     repo.commit({
       ".circleci/config.yml":
         "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: echo from-the-build > /root/marker\nworkflows:\n  w:\n    jobs: [debug]\n",
@@ -143,22 +152,33 @@ describe.skipIf(skip)("SSH into a build", () => {
       })
     ).json()) as { jobs: { id: string }[] };
     const first = p.jobs[0].id;
-    const wait = async <T>(probe: () => Promise<T | false>, what: string): Promise<T> => {
-      for (let i = 0; i < 300; i++) {
-        const v = await probe();
-        if (v) return v;
-        await Bun.sleep(200);
-      }
-      throw new Error(`timed out waiting for ${what}\n${builder.output()}`);
-    };
     const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
-    await wait(async () => (await job(first)).status === "success", "the first run");
+    /** Waits (minutes: a safety net on a loaded machine) for job `id` to reach `status`, naming what it saw. */
+    const reaches = (id: string, status: string, what: string) =>
+      until(
+        what,
+        async (note) => {
+          const j = await job(id);
+          note(`job ${id} is ${j.status}; builder log (tail): ${builder.output().slice(-1500)}`);
+          return j.status === status;
+        },
+        WAIT_MS,
+      );
+    await reaches(first, "success", "the first run to succeed");
 
     const rerun = await server.api(`/api/v1/jobs/${first}/rerun`, { method: "POST", json: { ssh: true } });
     expect(rerun.status).toBe(202);
     const again = ((await rerun.json()) as { job_id: string }).job_id;
     const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
-    await wait(async () => (await log()).includes("SSH is enabled"), "the SSH window");
+    await until(
+      "the re-run's log to say SSH is enabled",
+      async (note) => {
+        const text = await log();
+        note(`log (tail): ${text.slice(-1500)}`);
+        return text.includes("SSH is enabled");
+      },
+      WAIT_MS,
+    );
     const running = await job(again);
     expect(running.status).toBe("running");
     const command = running.ssh?.command ?? "";
@@ -195,7 +215,7 @@ describe.skipIf(skip)("SSH into a build", () => {
     expect(inside.stdout.split("\n").slice(0, 2)).toEqual(["from-the-build", container]);
 
     // The last session closed: the hold ends early, the job finishes, the container goes.
-    await wait(async () => (await job(again)).status === "success", "the job to end after the session");
+    await reaches(again, "success", "the re-run to end after the last session closed");
     expect(await log()).toContain("The last SSH session ended.");
     expect(await cairnContainers({ lxcPath })).toEqual([]);
 
@@ -209,7 +229,7 @@ describe.skipIf(skip)("SSH into a build", () => {
     const closed = await audit("ssh.session.closed");
     expect(opened.length).toBe(1);
     expect(closed.length).toBe(1);
-  }, 120_000);
+  }, 600_000); // a safety net only: each wait above fails first, saying what it saw
 
   test("an open session ends when its user's membership is removed, and another when its key is deleted", async () => {
     const repo = createRepo();
@@ -322,6 +342,7 @@ describe.skipIf(skip)("SSH into a build", () => {
     } finally {
       for (const s of sessions) s.child.kill();
       close();
+      repo.remove();
     }
   }, 180_000);
 });

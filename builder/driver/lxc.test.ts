@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cleanUp } from "../../tests/harness/clean-up.ts";
 import {
   cairnContainers,
   destroyContainers,
@@ -102,12 +103,14 @@ describe.skipIf(skip)("lxc driver over ssh", () => {
     await sandbox?.destroy();
   });
 
-  afterAll(async () => {
-    await destroyContainers(own); // whatever a failed test left
-    await transport?.close();
-    await sshd?.stop();
-    if (checkout) rmSync(checkout, { recursive: true, force: true });
-  });
+  afterAll(() =>
+    cleanUp([
+      () => destroyContainers(own), // whatever a failed test left
+      () => transport?.close(),
+      () => sshd?.stop(),
+      () => checkout && rmSync(checkout, { recursive: true, force: true }),
+    ]),
+  );
 
   test("check() passes on a prepared host and names a missing template", async () => {
     await driver.check();

@@ -9,6 +9,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -157,7 +158,9 @@ export async function serveBinary(
   const token = adminToken ?? readFileSync(join(dataDir, "initial-admin-token"), "utf8").trim();
   const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
     const headers = new Headers({ ...waitForPlan(path, init.method, init.headers) });
-    new Headers(init.headers).forEach((v, k) => headers.set(k, v));
+    new Headers(init.headers).forEach((v, k) => {
+      headers.set(k, v);
+    });
     if (!headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
     let body = init.body;
     if (init.json !== undefined) {
@@ -195,13 +198,25 @@ export async function builderBinary(
     name,
     ...driverArgs,
   ]);
-  if (reg.code !== 0) throw new Error(`cairn-builder register failed (${reg.code}):\n${reg.out}${reg.err}`);
+  if (reg.code !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cairn-builder register failed (${reg.code}):\n${reg.out}${reg.err}`);
+  }
+  // A process-driver builder's sandboxes go under its own dir (TMPDIR), removed with it on stop.
+  const env = driverArgs.includes("process") ? { ...install.env, TMPDIR: dir } : install.env;
   const child = spawn(...command(install, install.builder, ["run", "--config", config]), {
-    env: install.env,
+    env,
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  return keep(child);
+  const running = keep(child);
+  return {
+    ...running,
+    async stop() {
+      await running.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 type Job = { id: string; status: string };

@@ -21,6 +21,8 @@ const git = (cwd: string, ...args: string[]) =>
 export interface TestRepo {
   /** Path of the bare repository (usable as a project's repo_url). */
   bare: string;
+  /** Removes the bare repository and its work tree (a test's cleanup; again is a no-op). */
+  remove(): void;
   /** Commits `files` (null deletes one) on `branch` (created from the current one if new) and pushes; returns the sha. */
   commit(files: Record<string, string | null>, message?: string, branch?: string): string;
 }
@@ -33,6 +35,9 @@ export function createRepo(): TestRepo {
   git(root, "clone", "--quiet", bare, work);
   return {
     bare,
+    remove() {
+      rmSync(root, { recursive: true, force: true });
+    },
     commit(files, message = "change", branch = "main") {
       try {
         git(work, "checkout", "--quiet", branch);

@@ -1,5 +1,6 @@
 // The stack most LXC end-to-end tests stand on: the harness sshd, a server, a repository with a
 // config, a project for it, and a real builder process driving LXC through that sshd.
+import { cleanUp } from "../harness/clean-up.ts";
 import { destroyContainers, ensureBaseTemplate } from "../harness/lxc.ts";
 import { startSshd, type TestSshd } from "../harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./builder-process.ts";
@@ -21,29 +22,37 @@ export async function startLxcStack(opts: {
   builder: { name: string; slots?: number };
 }): Promise<LxcStack> {
   await ensureBaseTemplate();
-  const sshd = await startSshd();
-  const server = await startTestServer();
-  const repo = createRepo();
-  repo.commit(opts.files);
-  const res = await server.api("/api/v1/projects", {
-    method: "POST",
-    json: { name: opts.project, repo_url: repo.bare },
-  });
-  const projectId = ((await res.json()) as { id: string }).id;
-  const builder = await startBuilder({ server: server.url, adminToken: server.token, sshd, ...opts.builder });
-  return {
-    sshd,
-    server,
-    repo,
-    projectId,
-    builder,
-    async stop() {
-      await builder.stop();
-      await destroyContainers(); // whatever a failed test left in this run's lxcpath
-      await server.stop();
-      await sshd.stop();
-    },
-  };
+  // Whatever is made is undone even when a later step (or the test) fails: every step runs.
+  let sshd: TestSshd | undefined;
+  let server: TestServer | undefined;
+  let repo: TestRepo | undefined;
+  let builder: BuilderProcess | undefined;
+  const stop = () =>
+    cleanUp([
+      () => builder?.stop(),
+      () => destroyContainers(), // whatever a failed test left in this run's lxcpath
+      () => server?.stop(),
+      () => sshd?.stop(),
+      () => repo?.remove(),
+    ]);
+  try {
+    sshd = await startSshd();
+    server = await startTestServer();
+    repo = createRepo();
+    repo.commit(opts.files);
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: opts.project, repo_url: repo.bare },
+    });
+    if (res.status !== 201)
+      throw new Error(`creating project ${opts.project}: ${res.status} ${await res.text()}`);
+    const projectId = ((await res.json()) as { id: string }).id;
+    builder = await startBuilder({ server: server.url, adminToken: server.token, sshd, ...opts.builder });
+    return { sshd, server, repo, projectId, builder, stop };
+  } catch (err) {
+    await stop().catch(() => {}); // the start's own error is the one worth reading
+    throw err;
+  }
 }
 
 /**
