@@ -19,7 +19,7 @@ import {
   SPOOL_PREFIX,
   writeSpool,
 } from "./spool.ts";
-import type { Sandbox } from "./types.ts";
+import type { HostTransport, Sandbox } from "./types.ts";
 
 const big = new Uint8Array(SPOOL_CHUNK_BYTES * 2 + 12345).map((_, i) => (i * 31 + (i >> 11)) % 256);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -57,16 +57,35 @@ describe("host spool over the local transport", () => {
 });
 
 describe("capture and feed on the host (what the LXC driver wraps around lxc-attach)", () => {
-  const transport = createLocalTransport();
+  // The spool names this file's calls make carry its own mark, so the spools other processes make
+  // meanwhile in the same /var/tmp (CI's other lanes run jobs) are not counted as this test's.
+  const local = createLocalTransport();
+  const mark = `${SPOOL_PREFIX}t${process.pid}-`;
+  const template = `${SPOOL_DIR}/${SPOOL_PREFIX}XXXXXXXX`;
+  const transport: HostTransport = {
+    ...local,
+    exec: (argv, opts) =>
+      local.exec(
+        argv.map((a) => a.replaceAll(template, `${SPOOL_DIR}/${mark}XXXXXXXX`)),
+        opts,
+      ),
+  };
   const spools = () =>
     readdirSync(SPOOL_DIR)
-      .filter((n) => n.startsWith(SPOOL_PREFIX))
+      .filter((n) => n.startsWith(mark))
       .sort();
   let work: string;
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), "cairn-feed-test-"));
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  test("the mark reaches every spool this file makes", async () => {
+    const spool = await captureOnHost(transport, ["head", "-c", String(SMALL_SPOOL_BYTES + 1), "/dev/zero"]);
+    expect(spools().length).toBe(1);
+    await spool.remove();
+    expect(spools()).toEqual([]);
+  });
 
   test("small output comes back in the same round trip and leaves nothing on disk", async () => {
     const before = spools();
