@@ -324,4 +324,115 @@ describe.skipIf(skip)("SSH into a build", () => {
       close();
     }
   }, 180_000);
+
+  test("a client that drops its connection ends its command without a terminal, and the job's hold", async () => {
+    const repo = createRepo();
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
+    });
+    const project = (await (
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "ssh-drop", repo_url: repo.bare },
+      })
+    ).json()) as { id: string };
+    const dropper = userKey(dir, "dropper");
+    const userId = crypto.randomUUID();
+    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+    let session: ReturnType<typeof openSession> | undefined;
+    try {
+      await db.insert(users).values({ id: userId, login: "dropper", role: "member" });
+      await db.insert(projectMembers).values({ projectId: project.id, userId, role: "write" });
+      await db.insert(userSshKeys).values({
+        id: crypto.randomUUID(),
+        userId,
+        name: "dropper",
+        publicKey: dropper.publicKey,
+        fingerprint: dropper.fingerprint,
+      });
+      const p = (await (
+        await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+          method: "POST",
+          json: { branch: "main" },
+        })
+      ).json()) as { jobs: { id: string }[] };
+      const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+      const closedBy = async () =>
+        (
+          (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
+            items: { actor: { id: string } }[];
+          }
+        ).items.filter((i) => i.actor.id === userId);
+      /** Polls for 60 s; a timeout says what it waited for and what it last saw. */
+      const wait = async (probe: () => Promise<string | true>, what: string): Promise<void> => {
+        let seen = "";
+        for (let i = 0; i < 300; i++) {
+          const v = await probe();
+          if (v === true) return;
+          seen = v;
+          await Bun.sleep(200);
+        }
+        throw new Error(`timed out after 60 s waiting for ${what}; last saw: ${seen}\n${builder.output()}`);
+      };
+      const status = (id: string, want: string) => async () => {
+        const s = (await job(id)).status;
+        return s === want || `job status ${s}`;
+      };
+      await wait(status(p.jobs[0].id, "success"), "the first run");
+      const rerun = await server.api(`/api/v1/jobs/${p.jobs[0].id}/rerun`, {
+        method: "POST",
+        json: { ssh: true },
+      });
+      const again = ((await rerun.json()) as { job_id: string }).job_id;
+      const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
+      await wait(
+        async () => (await log()).includes("SSH is enabled") || "no SSH window in the log",
+        "the SSH window",
+      );
+      const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
+      const [container] = await cairnContainers({ lxcPath });
+      // No command-line tty: the command runs without a terminal, so no hang-up reaches it by itself.
+      session = openSession([
+        "-p",
+        port,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        dropper.path,
+        `${again}@127.0.0.1`,
+        "echo inside; exec sleep 600",
+      ]);
+      await session.printed("inside", "the session");
+      const sleeping = spawnSync(
+        "lxc-attach",
+        ["-P", lxcPath, "-n", container, "--", "pgrep", "-x", "sleep"],
+        { encoding: "utf8" },
+      );
+      expect(sleeping.stdout.trim()).not.toBe("");
+      expect(await closedBy()).toEqual([]);
+
+      // The client dies without a word: its TCP connection just drops.
+      session.child.kill("SIGKILL");
+      await session.exited;
+
+      await wait(
+        async () => (await closedBy()).length === 1 || "no ssh.session.closed audit for the user",
+        "the session's closed audit",
+      );
+      await wait(status(again, "success"), "the job to end after its only session dropped");
+      expect(await log()).toContain("The last SSH session ended.");
+      // The container, and the sleep that was in it, are gone.
+      expect(await cairnContainers({ lxcPath })).toEqual([]);
+    } finally {
+      session?.child.kill("SIGKILL");
+      close();
+    }
+  }, 180_000);
 });
