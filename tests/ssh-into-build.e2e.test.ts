@@ -340,7 +340,7 @@ describe.skipIf(skip)("SSH into a build", () => {
     const dropper = userKey(dir, "dropper");
     const userId = crypto.randomUUID();
     const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
-    let session: ReturnType<typeof openSession> | undefined;
+    const sessions: ReturnType<typeof openSession>[] = [];
     try {
       await db.insert(users).values({ id: userId, login: "dropper", role: "member" });
       await db.insert(projectMembers).values({ projectId: project.id, userId, role: "write" });
@@ -392,46 +392,65 @@ describe.skipIf(skip)("SSH into a build", () => {
       );
       const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
       const [container] = await cairnContainers({ lxcPath });
-      // No command-line tty: the command runs without a terminal, so no hang-up reaches it by itself.
-      session = openSession([
-        "-p",
-        port,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        `UserKnownHostsFile=${join(dir, "known_hosts")}`,
-        "-o",
-        "IdentitiesOnly=yes",
-        "-i",
-        dropper.path,
-        `${again}@127.0.0.1`,
-        "echo inside; exec sleep 600",
-      ]);
-      await session.printed("inside", "the session");
-      const sleeping = spawnSync(
-        "lxc-attach",
-        ["-P", lxcPath, "-n", container, "--", "pgrep", "-x", "sleep"],
-        { encoding: "utf8" },
-      );
-      expect(sleeping.stdout.trim()).not.toBe("");
+      // No -t: each command runs without a terminal, so no hang-up reaches it by itself. A second
+      // session keeps the job held (and its container up) while the first one's client drops.
+      const open = (command: string) =>
+        openSession([
+          "-p",
+          port,
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "StrictHostKeyChecking=accept-new",
+          "-o",
+          `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+          "-o",
+          "IdentitiesOnly=yes",
+          "-i",
+          dropper.path,
+          `${again}@127.0.0.1`,
+          command,
+        ]);
+      const dropped = open("echo inside; exec sleep 600");
+      const kept = open("echo inside; exec sleep 601");
+      sessions.push(dropped, kept);
+      await dropped.printed("inside", "the session to drop");
+      await kept.printed("inside", "the session kept open");
+      /** The `sleep N` processes in the container, one pid a line. */
+      const sleeps = (n: number) =>
+        spawnSync("lxc-attach", ["-P", lxcPath, "-n", container, "--", "pgrep", "-fx", `sleep ${n}`], {
+          encoding: "utf8",
+        }).stdout.trim();
+      expect(sleeps(600)).not.toBe("");
       expect(await closedBy()).toEqual([]);
 
       // The client dies without a word: its TCP connection just drops.
-      session.child.kill("SIGKILL");
-      await session.exited;
-
+      dropped.child.kill("SIGKILL");
+      await dropped.exited;
       await wait(
         async () => (await closedBy()).length === 1 || "no ssh.session.closed audit for the user",
-        "the session's closed audit",
+        "the dropped session's closed audit",
       );
-      await wait(status(again, "success"), "the job to end after its only session dropped");
+      await wait(async () => {
+        const left = sleeps(600);
+        return left === "" || `sleep 600 still running in ${container} (pid ${left})`;
+      }, "the dropped session's sleep to end in the container");
+      // The other session, its command and the job's hold are untouched.
+      expect(sleeps(601)).not.toBe("");
+      expect(kept.child.exitCode).toBeNull();
+      expect((await job(again)).status).toBe("running");
+
+      kept.child.kill("SIGKILL");
+      await kept.exited;
+      await wait(
+        async () => (await closedBy()).length === 2 || "one ssh.session.closed audit for the user",
+        "the second session's closed audit",
+      );
+      await wait(status(again, "success"), "the job to end after its last session dropped");
       expect(await log()).toContain("The last SSH session ended.");
-      // The container, and the sleep that was in it, are gone.
       expect(await cairnContainers({ lxcPath })).toEqual([]);
     } finally {
-      session?.child.kill("SIGKILL");
+      for (const s of sessions) s.child.kill("SIGKILL");
       close();
     }
   }, 180_000);
