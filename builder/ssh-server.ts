@@ -184,8 +184,16 @@ export async function startSshServer(
           inside.onData((b) => channel.write(b));
           channel.on("data", (b: Buffer) => inside.write(b));
           channel.on("end", () => inside.end());
-          channel.on("close", () => inside.kill());
+          let exited = false;
+          channel.on("close", () => {
+            // The client went (or closed the channel) while the command runs: end it inside the
+            // container, and report the session closed now, as a revocation does; a command
+            // without a terminal would otherwise outlive its channel and hold the job.
+            if (!exited) inside.kill();
+            entry.closed();
+          });
           inside.onExit((code) => {
+            exited = true;
             // A revoked session's channel is ended by the revocation, after its message.
             if (!revoked) {
               channel.exit(code);

@@ -345,4 +345,134 @@ describe.skipIf(skip)("SSH into a build", () => {
       repo.remove();
     }
   }, 180_000);
+
+  test("a client that drops its connection ends its command without a terminal, and the job's hold", async () => {
+    const repo = createRepo();
+    repo.commit({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
+    });
+    const project = (await (
+      await server.api("/api/v1/projects", {
+        method: "POST",
+        json: { name: "ssh-drop", repo_url: repo.bare },
+      })
+    ).json()) as { id: string };
+    const dropper = userKey(dir, "dropper");
+    const userId = crypto.randomUUID();
+    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+    const sessions: ReturnType<typeof openSession>[] = [];
+    try {
+      await db.insert(users).values({ id: userId, login: "dropper", role: "member" });
+      await db.insert(projectMembers).values({ projectId: project.id, userId, role: "write" });
+      await db.insert(userSshKeys).values({
+        id: crypto.randomUUID(),
+        userId,
+        name: "dropper",
+        publicKey: dropper.publicKey,
+        fingerprint: dropper.fingerprint,
+      });
+      const p = (await (
+        await server.api(`/api/v1/projects/${project.id}/pipelines`, {
+          method: "POST",
+          json: { branch: "main" },
+        })
+      ).json()) as { jobs: { id: string }[] };
+      const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+      const closedBy = async () =>
+        (
+          (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
+            items: { actor: { id: string } }[];
+          }
+        ).items.filter((i) => i.actor.id === userId);
+      /** Polls for 60 s; a timeout says what it waited for and what it last saw. */
+      const wait = async (probe: () => Promise<string | true>, what: string): Promise<void> => {
+        let seen = "";
+        for (let i = 0; i < 300; i++) {
+          const v = await probe();
+          if (v === true) return;
+          seen = v;
+          await Bun.sleep(200);
+        }
+        throw new Error(`timed out after 60 s waiting for ${what}; last saw: ${seen}\n${builder.output()}`);
+      };
+      const status = (id: string, want: string) => async () => {
+        const s = (await job(id)).status;
+        return s === want || `job status ${s}`;
+      };
+      await wait(status(p.jobs[0].id, "success"), "the first run");
+      const rerun = await server.api(`/api/v1/jobs/${p.jobs[0].id}/rerun`, {
+        method: "POST",
+        json: { ssh: true },
+      });
+      const again = ((await rerun.json()) as { job_id: string }).job_id;
+      const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
+      await wait(
+        async () => (await log()).includes("SSH is enabled") || "no SSH window in the log",
+        "the SSH window",
+      );
+      const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
+      const [container] = await cairnContainers({ lxcPath });
+      // No -t: each command runs without a terminal, so no hang-up reaches it by itself. A second
+      // session keeps the job held (and its container up) while the first one's client drops.
+      const open = (command: string) =>
+        openSession([
+          "-p",
+          port,
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "StrictHostKeyChecking=accept-new",
+          "-o",
+          `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+          "-o",
+          "IdentitiesOnly=yes",
+          "-i",
+          dropper.path,
+          `${again}@127.0.0.1`,
+          command,
+        ]);
+      const dropped = open("echo inside; exec sleep 600");
+      const kept = open("echo inside; exec sleep 601");
+      sessions.push(dropped, kept);
+      await dropped.printed("inside", "the session to drop");
+      await kept.printed("inside", "the session kept open");
+      /** The `sleep N` processes in the container, one pid a line. */
+      const sleeps = (n: number) =>
+        spawnSync("lxc-attach", ["-P", lxcPath, "-n", container, "--", "pgrep", "-fx", `sleep ${n}`], {
+          encoding: "utf8",
+        }).stdout.trim();
+      expect(sleeps(600)).not.toBe("");
+      expect(await closedBy()).toEqual([]);
+
+      // The client dies without a word: its TCP connection just drops.
+      dropped.child.kill("SIGKILL");
+      await dropped.exited;
+      await wait(
+        async () => (await closedBy()).length === 1 || "no ssh.session.closed audit for the user",
+        "the dropped session's closed audit",
+      );
+      await wait(async () => {
+        const left = sleeps(600);
+        return left === "" || `sleep 600 still running in ${container} (pid ${left})`;
+      }, "the dropped session's sleep to end in the container");
+      // The other session, its command and the job's hold are untouched.
+      expect(sleeps(601)).not.toBe("");
+      expect(kept.child.exitCode).toBeNull();
+      expect((await job(again)).status).toBe("running");
+
+      kept.child.kill("SIGKILL");
+      await kept.exited;
+      await wait(
+        async () => (await closedBy()).length === 2 || "one ssh.session.closed audit for the user",
+        "the second session's closed audit",
+      );
+      await wait(status(again, "success"), "the job to end after its last session dropped");
+      expect(await log()).toContain("The last SSH session ended.");
+      expect(await cairnContainers({ lxcPath })).toEqual([]);
+    } finally {
+      for (const s of sessions) s.child.kill("SIGKILL");
+      close();
+    }
+  }, 180_000);
 });

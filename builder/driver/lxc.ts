@@ -252,14 +252,17 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
       home,
       network,
 
-      attach(opts) {
+      async attach(opts) {
         // A login shell in the job's working directory; the job's secrets are not in its env.
         const dir = opts.workdir ?? "~";
         const start = `cd ${dir === "~" || dir.startsWith("~/") ? `"$HOME"${shellQuote(dir.slice(1))}` : shellQuote(dir)} 2>/dev/null; `;
+        // Every process of the session carries its mark, so ending the session finds them all.
+        const mark = `CAIRN_SSH_SESSION=${crypto.randomUUID()}`;
         const set = [
           `HOME=${home}`,
           `TERM=${opts.pty?.term ?? "dumb"}`,
           "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+          mark,
         ];
         const argv = [
           ...attachArgv(name, { set, user }),
@@ -267,7 +270,25 @@ export function createLxcDriver(options: LxcDriverOptions): Driver {
           "-c",
           opts.command ? `${start}${opts.command}` : `${start}exec /bin/bash -l`,
         ];
-        return transport.interactive(argv, { pty: opts.pty });
+        const inside = await transport.interactive(argv, { pty: opts.pty });
+        let ending = false;
+        return {
+          write: (b) => inside.write(b),
+          end: () => inside.end(),
+          resize: (rows, cols) => inside.resize(rows, cols),
+          onData: (cb) => inside.onData(cb),
+          onExit: (cb) => inside.onExit(cb),
+          kill() {
+            // Ending lxc-attach does not end a command without a terminal to hang up (it outlives
+            // it, as `sleep 600` does): hang up the session's processes inside, then kill them.
+            if (ending) return;
+            ending = true;
+            void transport
+              .exec([...attachArgv(name), "/bin/sh", "-c", HANG_UP, "cairn-hang-up", mark])
+              .catch(() => {})
+              .finally(() => inside.kill());
+          },
+        };
       },
 
       async putTree(hostDir, dest) {
@@ -547,6 +568,18 @@ const HOSTS = [
 ].join("\n");
 
 /** Unpacks a tar from stdin at $1 inside the container (`~` is $HOME). */
+/**
+ * Ends an SSH session's processes, found by their mark ($1) in their environment: SIGHUP, then
+ * SIGKILL to those still there after 2 s (as sshd's hang-up when a connection drops).
+ */
+const HANG_UP = [
+  'marked() { for p in /proc/[0-9]*; do tr "\\0" "\\n" <"$p/environ" 2>/dev/null | grep -qxF "$1" && echo "${p#/proc/}"; done; }',
+  'p=$(marked "$1"); [ -z "$p" ] && exit 0',
+  "kill -HUP $p 2>/dev/null",
+  'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2; p=$(marked "$1"); [ -z "$p" ] && exit 0; done',
+  "kill -KILL $p 2>/dev/null; exit 0",
+].join("\n");
+
 const UNPACK = [
   'umask 022; h=${HOME:-/root}; d=$1; case $d in "~") d=$h ;; "~/"*) d=$h/${d#"~/"} ;; esac',
   'mkdir -p "$d" && exec tar -C "$d" -xf -',
