@@ -83,7 +83,16 @@ describe("auth", () => {
 });
 
 describe("projects and pipelines", () => {
+  // The project the pipeline tests trigger on, made here so each test can run alone and in any order.
   let projectId: string;
+  beforeAll(async () => {
+    const res = await server.api("/api/v1/projects", {
+      method: "POST",
+      json: { name: "shared", repo_url: repo.bare },
+    });
+    expect(res.status).toBe(201);
+    projectId = ((await res.json()) as { id: string }).id;
+  });
 
   test("a project is registered", async () => {
     const res = await server.api("/api/v1/projects", {
@@ -94,13 +103,12 @@ describe("projects and pipelines", () => {
     const body = (await res.json()) as { id: string; name: string; repo_url: string };
     expect(body.name).toBe("demo");
     expect(body.repo_url).toBe(repo.bare);
-    projectId = body.id;
   });
 
   test("the same name again is 409", async () => {
     const res = await server.api("/api/v1/projects", {
       method: "POST",
-      json: { name: "demo", repo_url: repo.bare },
+      json: { name: "shared", repo_url: repo.bare },
     });
     expect(res.status).toBe(409);
   });
