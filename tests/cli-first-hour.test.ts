@@ -141,7 +141,7 @@ test("logs of a job that failed before its first step prints the failure reason;
   const created = await json<{ id: string }>(
     server.api(`/api/v1/projects/${id}/pipelines`, { method: "POST", json: { branch: "main" } }),
   );
-  const job = await acquireJob(builder);
+  const job = await acquireJob(builder, { pipeline: created.id });
   await builder.finish(job.job.id, {
     status: "failed",
     failure_reason: "checkout failed: repository not found",
@@ -173,7 +173,7 @@ test("status shows slices, attempts and on-hold; approve releases the hold; --js
   );
   const slices: string[] = [];
   for (let i = 0; i < 2; i++) {
-    const job = await acquireJob(builder);
+    const job = await acquireJob(builder, { pipeline: created.id });
     slices.push(job.job.id);
     await builder.finish(job.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
   }

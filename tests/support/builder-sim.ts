@@ -39,19 +39,27 @@ export async function revokedBuilderId(server: string, adminToken: string): Prom
 }
 
 /**
- * The next job the server offers this simulated builder (each acquire waits on the server for one).
+ * The next job the server offers this simulated builder (each acquire waits on the server for one);
+ * with `pipeline`, the next of that pipeline: a job another test left queued is leased and left.
  * The deadline is a safety net far past a queued job's seconds under CI's load, and says so.
  */
-export async function acquireJob(client: ServerClient, ms = 90_000): Promise<JobPayload> {
+export async function acquireJob(
+  client: ServerClient,
+  opts: { pipeline?: string; ms?: number } = {},
+): Promise<JobPayload> {
+  const ms = opts.ms ?? 90_000;
   const end = Date.now() + ms;
+  const others: string[] = [];
   let polls = 0;
   for (;;) {
     const job = await client.acquire({ free_slots: 1, driver: "process" });
-    if (job) return job;
+    if (job && (!opts.pipeline || job.pipeline.id === opts.pipeline)) return job;
+    if (job) others.push(`${job.job.name} of pipeline ${job.pipeline.id}`);
     polls++;
     if (Date.now() > end)
       throw new Error(
-        `no job was offered to the simulated builder in ${ms / 1000} s (${polls} acquire calls)`,
+        `no job${opts.pipeline ? ` of pipeline ${opts.pipeline}` : ""} was offered to the simulated builder in ${ms / 1000} s ` +
+          `(${polls} acquire calls${others.length ? `; offered instead: ${others.join(", ")}` : ""})`,
       );
   }
 }
