@@ -142,6 +142,20 @@ describe("a setup pipeline continued through the API", () => {
     pipeline = await trigger();
     setup = await lease();
   });
+  /**
+   * A setup pipeline of the test's own, its setup job ended after: the refusals below need a key no
+   * other test has used, in whatever order they run.
+   */
+  const ownSetup = async (
+    run: (own: { pipeline: PipelineView; setup: { payload: JobPayload; key?: string } }) => Promise<void>,
+  ) => {
+    const own = { pipeline: await trigger(), setup: await lease() };
+    try {
+      await run(own);
+    } finally {
+      await builder.finish(own.setup.payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
+    }
+  };
 
   test("the setup job gets its key sealed with its secrets, the continue URL in its environment", async () => {
     expect(setup.payload.job.name).toBe("generate");
@@ -166,53 +180,65 @@ describe("a setup pipeline continued through the API", () => {
     expect(JSON.stringify(error)).not.toContain("cairn_cont_nope");
   });
 
-  test("a body without a configuration is 400", async () => {
-    const res = await continueWith({ "continuation-key": setup.key });
-    expect(res.status).toBe(400);
-    expect((await errorOf(res)).code).toBe("invalid_body");
-  });
+  test("a body without a configuration is 400", () =>
+    ownSetup(async ({ setup }) => {
+      const res = await continueWith({ "continuation-key": setup.key });
+      expect(res.status).toBe(400);
+      expect((await errorOf(res)).code).toBe("invalid_body");
+    }));
 
-  test("an invalid config is 400 with every problem, shown on the pipeline; the key stays usable", async () => {
-    const bad = CONTINUATION.replace("jobs: [build]", "jobs: [biuld]");
-    const res = await continueWith({
-      "continuation-key": setup.key,
-      configuration: `setup: true\n${bad}`,
-    });
-    expect(res.status).toBe(400);
-    const error = await errorOf(res);
-    expect(error.code).toBe("config_invalid");
-    const problems = (error.details as { errors: { message: string }[] }).errors.map((e) => e.message);
-    expect(problems.some((m) => m.includes("cannot itself be a setup config"))).toBe(true);
-    expect(problems.some((m) => m.includes("biuld"))).toBe(true);
-    const view = await pipelineView(pipeline.id);
-    expect(view.config_errors.map((e) => e.message)).toEqual(problems);
-    expect(view.config_errors[0].file).toBe("continuation");
-  });
+  test("an invalid config is 400 with every problem, shown on the pipeline; the key stays usable", () =>
+    ownSetup(async ({ pipeline, setup }) => {
+      const bad = CONTINUATION.replace("jobs: [build]", "jobs: [biuld]");
+      const res = await continueWith({
+        "continuation-key": setup.key,
+        configuration: `setup: true\n${bad}`,
+      });
+      expect(res.status).toBe(400);
+      const error = await errorOf(res);
+      expect(error.code).toBe("config_invalid");
+      const problems = (error.details as { errors: { message: string }[] }).errors.map((e) => e.message);
+      expect(problems.some((m) => m.includes("cannot itself be a setup config"))).toBe(true);
+      expect(problems.some((m) => m.includes("biuld"))).toBe(true);
+      const view = await pipelineView(pipeline.id);
+      expect(view.config_errors.map((e) => e.message)).toEqual(problems);
+      expect(view.config_errors[0].file).toBe("continuation");
+      // The key was not spent: a used one is 409 `continuation_key_used` before the config is read.
+      const again = await continueWith({
+        "continuation-key": setup.key,
+        configuration: CONTINUATION,
+        parameters: { undeclared: "x" },
+      });
+      expect(again.status).toBe(400);
+      expect((await errorOf(again)).code).toBe("config_invalid");
+    }));
 
-  test("a continuation's orbs are resolved from the registry: one it lacks is named", async () => {
-    const withOrb = CONTINUATION.replace(
-      "parameters:",
-      "orbs:\n  node: circleci/node@5.0.0\nparameters:",
-    ).replace("      - run: echo building", "      - node/install-packages\n      - run: echo building");
-    const res = await continueWith({ "continuation-key": setup.key, configuration: withOrb });
-    expect(res.status).toBe(400);
-    const error = await errorOf(res);
-    expect(error.code).toBe("config_invalid");
-    expect(error.message).toContain("circleci/node");
-    expect(error.message).toContain("cairn orb");
-  });
+  test("a continuation's orbs are resolved from the registry: one it lacks is named", () =>
+    ownSetup(async ({ setup }) => {
+      const withOrb = CONTINUATION.replace(
+        "parameters:",
+        "orbs:\n  node: circleci/node@5.0.0\nparameters:",
+      ).replace("      - run: echo building", "      - node/install-packages\n      - run: echo building");
+      const res = await continueWith({ "continuation-key": setup.key, configuration: withOrb });
+      expect(res.status).toBe(400);
+      const error = await errorOf(res);
+      expect(error.code).toBe("config_invalid");
+      expect(error.message).toContain("circleci/node");
+      expect(error.message).toContain("cairn orb");
+    }));
 
-  test("a parameter the continuation does not declare is 400", async () => {
-    const res = await continueWith({
-      "continuation-key": setup.key,
-      configuration: CONTINUATION,
-      parameters: { undeclared: "x" },
-    });
-    expect(res.status).toBe(400);
-    expect((await errorOf(res)).code).toBe("config_invalid");
-  });
+  test("a parameter the continuation does not declare is 400", () =>
+    ownSetup(async ({ setup }) => {
+      const res = await continueWith({
+        "continuation-key": setup.key,
+        configuration: CONTINUATION,
+        parameters: { undeclared: "x" },
+      });
+      expect(res.status).toBe(400);
+      expect((await errorOf(res)).code).toBe("config_invalid");
+    }));
 
-  test("the key continues the pipeline once: the workflows join the same pipeline, with the parameters", async () => {
+  test("the key continues the pipeline once: the workflows join it, with the parameters; the continued job runs there and gets no key", async () => {
     const res = await continueWith({
       "continuation-key": setup.key,
       configuration: CONTINUATION,
@@ -231,9 +257,15 @@ describe("a setup pipeline continued through the API", () => {
     const again = await continueWith({ "continuation-key": setup.key, configuration: CONTINUATION });
     expect(again.status).toBe(409);
     expect((await errorOf(again)).code).toBe("continuation_key_used");
-  });
+    // Before the config is read: what tells an unspent key in the refusals above.
+    const spent = await continueWith({
+      "continuation-key": setup.key,
+      configuration: CONTINUATION,
+      parameters: { undeclared: "x" },
+    });
+    expect((await errorOf(spent)).code).toBe("continuation_key_used");
 
-  test("the continued job runs in the same pipeline with the parameter's value and gets no key", async () => {
+    // The continued job runs in the same pipeline with the parameter's value and gets no key.
     await builder.finish(setup.payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
     const next = await lease();
     expect(next.payload.job.name).toBe("build");
