@@ -3,12 +3,14 @@
 // non-member sees 404); every change audited; config schedules listed but changed only in the config.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createRepo } from "./support/git.ts";
+import { createRepo, type TestRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 import { waitForPlan } from "./support/trigger.ts";
 
 let server: TestServer;
+/** The users' ids (reader, writer, outsider), made once: each test makes its own project. */
 const ids: Record<string, string> = {};
+const repos: TestRepo[] = [];
 const tokens: Record<string, string> = {};
 const PASSWORD = "correct horse battery staple";
 
@@ -64,50 +66,74 @@ async function userWithToken(login: string) {
   return { id: made.json.id as string, token: ((await res.json()) as { token: string }).token };
 }
 
-const S = () => `/api/v1/projects/${ids.project}/schedules`;
-
-beforeAll(async () => {
-  server = await startTestServer();
+/**
+ * A project of the test's own, with the reader and the writer as members, so no test depends on
+ * the schedules another made; returns its schedules path.
+ */
+async function ownProject(): Promise<{ id: string; S: string }> {
   const repo = createRepo();
+  repos.push(repo);
   repo.commit({ ".circleci/config.yml": CONFIG });
-  const p = await call("/api/v1/projects", { method: "POST", json: { name: "timed", repo_url: repo.bare } });
-  ids.project = p.json.id;
+  const p = await call("/api/v1/projects", {
+    method: "POST",
+    json: { name: `timed-${repos.length}`, repo_url: repo.bare },
+  });
+  expect(p.status).toBe(201);
   for (const [who, role] of [
     ["reader", "read"],
     ["writer", "write"],
-    ["outsider", null],
-  ] as const) {
+  ] as const)
+    expect(
+      (
+        await call(`/api/v1/projects/${p.json.id}/members`, {
+          method: "POST",
+          json: { user_id: ids[who], role },
+        })
+      ).status,
+    ).toBe(201);
+  return { id: p.json.id, S: `/api/v1/projects/${p.json.id}/schedules` };
+}
+
+const NIGHTLY = {
+  name: "nightly build",
+  description: "every night",
+  timetable: { cron: "30 2 * * *" },
+  parameters: { deploy: false },
+};
+const WEEKDAY = {
+  name: "weekday",
+  timetable: { per_hour: 4, hours_of_day: [9, 17], days_of_week: ["MON", "FRI"], months: ["JAN", "JUL"] },
+  tag: "v1.0",
+};
+
+/** The two schedules the tests below change, list and remove: nightly (by the writer), weekday. */
+async function withSchedules() {
+  const own = await ownProject();
+  const cron = await call(own.S, { method: "POST", token: tokens.writer, json: NIGHTLY });
+  const timetable = await call(own.S, { method: "POST", json: WEEKDAY });
+  expect([cron.status, timetable.status]).toEqual([201, 201]);
+  return { ...own, cron: cron.json.id as string, timetable: timetable.json.id as string };
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  for (const who of ["reader", "writer", "outsider"]) {
     const u = await userWithToken(who);
     ids[who] = u.id;
     tokens[who] = u.token;
-    if (role)
-      expect(
-        (
-          await call(`/api/v1/projects/${ids.project}/members`, {
-            method: "POST",
-            json: { user_id: u.id, role },
-          })
-        ).status,
-      ).toBe(201);
   }
 }, 60_000);
-afterAll(() => server.stop());
+afterAll(async () => {
+  await server.stop();
+  for (const repo of repos) repo.remove();
+});
 
 describe("project schedules", () => {
   test("create with a cron: fires next at the next cron time (UTC), triggered as its maker", async () => {
+    const { S } = await ownProject();
     const before = Date.now();
-    const r = await call(S(), {
-      method: "POST",
-      token: tokens.writer,
-      json: {
-        name: "nightly build",
-        description: "every night",
-        timetable: { cron: "30 2 * * *" },
-        parameters: { deploy: false },
-      },
-    });
+    const r = await call(S, { method: "POST", token: tokens.writer, json: NIGHTLY });
     expect(r.status).toBe(201);
-    ids.cron = r.json.id;
     expect(r.json).toMatchObject({
       name: "nightly build",
       description: "every night",
@@ -127,21 +153,9 @@ describe("project schedules", () => {
   });
 
   test("create with CircleCI's timetable: per_hour spreads fires over the hour", async () => {
-    const r = await call(S(), {
-      method: "POST",
-      json: {
-        name: "weekday",
-        timetable: {
-          per_hour: 4,
-          hours_of_day: [9, 17],
-          days_of_week: ["MON", "FRI"],
-          months: ["JAN", "JUL"],
-        },
-        tag: "v1.0",
-      },
-    });
+    const { S } = await ownProject();
+    const r = await call(S, { method: "POST", json: WEEKDAY });
     expect(r.status).toBe(201);
-    ids.timetable = r.json.id;
     expect(r.json.cron).toBe("0,15,30,45 9,17 * JAN,JUL MON,FRI");
     expect(r.json).toMatchObject({ branch: null, tag: "v1.0" });
     expect(r.json.timetable.per_hour).toBe(4);
@@ -177,7 +191,9 @@ describe("project schedules", () => {
     [{ timetable: { cron: "@daily" }, branch: "main", tag: "v1" }, "tag", /not both/],
     [{ name: "", timetable: { cron: "@daily" } }, "name", /empty/],
   ])("%j is a 400 naming %s", async (body, field, message) => {
-    const r = await call(S(), { method: "POST", json: { name: "bad", ...body } });
+    const { S } = await ownProject();
+    const r = await call(S, { method: "POST", json: { name: "bad", ...body } });
+    expect((await call(S)).json.items).toEqual([]);
     expect(r.status).toBe(400);
     expect(r.json.error.code).toMatch(/^invalid_/);
     expect(r.json.error.message).toMatch(message);
@@ -185,34 +201,37 @@ describe("project schedules", () => {
   });
 
   test("wrong shapes and unknown fields are 400s; a taken name is a 409", async () => {
+    const { S, cron } = await withSchedules();
     for (const body of [
       "{",
       JSON.stringify({ name: "x", timetable: "daily" }),
       JSON.stringify({ name: "x", timetable: { cron: "@daily" }, every: 1 }),
     ]) {
-      const r = await call(S(), { method: "POST", body });
+      const r = await call(S, { method: "POST", body });
       expect(r.status).toBe(400);
       expect(r.json.error).toHaveProperty("code");
     }
-    const dup = await call(S(), {
+    const dup = await call(S, {
       method: "POST",
       json: { name: "nightly build", timetable: { cron: "@daily" } },
     });
     expect(dup.status).toBe(409);
-    expect(dup.json.error).toMatchObject({ code: "schedule_exists", details: { id: ids.cron } });
+    expect(dup.json.error).toMatchObject({ code: "schedule_exists", details: { id: cron } });
   });
 
   test("list and read: readers may; a non-member gets 404", async () => {
-    const list = await call(S(), { token: tokens.reader });
+    const { S, cron } = await withSchedules();
+    const list = await call(S, { token: tokens.reader });
     expect(list.status).toBe(200);
     expect(list.json.items.map((s: { name: string }) => s.name)).toEqual(["nightly build", "weekday"]);
-    expect((await call(`${S()}/${ids.cron}`, { token: tokens.reader })).json.name).toBe("nightly build");
-    expect((await call(S(), { token: tokens.outsider })).status).toBe(404);
-    expect((await call(`${S()}/nope`)).status).toBe(404);
+    expect((await call(`${S}/${cron}`, { token: tokens.reader })).json.name).toBe("nightly build");
+    expect((await call(S, { token: tokens.outsider })).status).toBe(404);
+    expect((await call(`${S}/nope`)).status).toBe(404);
   });
 
   test("writes need write access", async () => {
-    const made = await call(S(), {
+    const { S, cron } = await withSchedules();
+    const made = await call(S, {
       method: "POST",
       token: tokens.reader,
       json: { name: "r", timetable: { cron: "@daily" } },
@@ -220,19 +239,20 @@ describe("project schedules", () => {
     expect(made.status).toBe(403);
     expect(
       (
-        await call(`${S()}/${ids.cron}`, {
+        await call(`${S}/${cron}`, {
           method: "PATCH",
           token: tokens.reader,
           json: { description: "x" },
         })
       ).status,
     ).toBe(403);
-    expect((await call(`${S()}/${ids.cron}`, { method: "DELETE", token: tokens.reader })).status).toBe(403);
-    expect((await call(`${S()}/${ids.cron}`, { method: "DELETE", token: tokens.outsider })).status).toBe(404);
+    expect((await call(`${S}/${cron}`, { method: "DELETE", token: tokens.reader })).status).toBe(403);
+    expect((await call(`${S}/${cron}`, { method: "DELETE", token: tokens.outsider })).status).toBe(404);
   });
 
   test("change: the new timetable moves the next fire; the changer becomes the actor", async () => {
-    const r = await call(`${S()}/${ids.cron}`, {
+    const { S, cron } = await withSchedules();
+    const r = await call(`${S}/${cron}`, {
       method: "PATCH",
       json: { timetable: { cron: "0 4 * * *" }, branch: "release", description: "later" },
     });
@@ -245,22 +265,29 @@ describe("project schedules", () => {
     });
     expect(r.json.actor.login).toBe("admin");
     expect(new Date(r.json.next_run_at).getUTCHours()).toBe(4);
-    const bad = await call(`${S()}/${ids.cron}`, { method: "PATCH", json: { timetable: { cron: "nope" } } });
+    const bad = await call(`${S}/${cron}`, { method: "PATCH", json: { timetable: { cron: "nope" } } });
     expect(bad.status).toBe(400);
-    const taken = await call(`${S()}/${ids.cron}`, { method: "PATCH", json: { name: "weekday" } });
+    const taken = await call(`${S}/${cron}`, { method: "PATCH", json: { name: "weekday" } });
     expect(taken.status).toBe(409);
   });
 
   test("remove: 204, then 404", async () => {
-    expect((await call(`${S()}/${ids.timetable}`, { method: "DELETE", token: tokens.writer })).status).toBe(
-      204,
-    );
-    expect((await call(`${S()}/${ids.timetable}`, { method: "DELETE" })).status).toBe(404);
+    const { S, timetable } = await withSchedules();
+    expect((await call(`${S}/${timetable}`, { method: "DELETE", token: tokens.writer })).status).toBe(204);
+    expect((await call(`${S}/${timetable}`, { method: "DELETE" })).status).toBe(404);
   });
 
   test("every change is in the audit log, naming the schedule", async () => {
-    const r = await call("/api/v1/audit?limit=50");
-    const mine = r.json.items.filter((e: { action: string }) => e.action.startsWith("schedule."));
+    const { S, cron, timetable } = await withSchedules();
+    expect((await call(`${S}/${cron}`, { method: "PATCH", json: { description: "later" } })).status).toBe(
+      200,
+    );
+    expect((await call(`${S}/${timetable}`, { method: "DELETE" })).status).toBe(204);
+    const r = await call("/api/v1/audit?limit=200");
+    const mine = r.json.items.filter(
+      (e: { action: string; target: { id: string } }) =>
+        e.action.startsWith("schedule.") && [cron, timetable].includes(e.target.id),
+    );
     expect(mine.map((e: { action: string }) => e.action).sort()).toEqual([
       "schedule.created",
       "schedule.created",
@@ -269,7 +296,7 @@ describe("project schedules", () => {
     ]);
     const created = mine.find(
       (e: { action: string; target: { id: string } }) =>
-        e.action === "schedule.created" && e.target.id === ids.cron,
+        e.action === "schedule.created" && e.target.id === cron,
     );
     expect(created.actor).toMatchObject({ id: ids.writer });
   });
@@ -277,14 +304,15 @@ describe("project schedules", () => {
 
 describe("config schedules", () => {
   test("a pipeline on a branch records its config's triggers there; they are listed, not changed here", async () => {
-    const p = await call(`/api/v1/projects/${ids.project}/pipelines`, {
+    const { id, S } = await ownProject();
+    const p = await call(`/api/v1/projects/${id}/pipelines`, {
       method: "POST",
       json: { branch: "main" },
     });
     expect(p.status).toBe(201);
     // The push runs the push workflow only.
     expect(p.json.workflows.map((w: { name: string }) => w.name)).toEqual(["main"]);
-    const list = await call(S());
+    const list = await call(S);
     const config = list.json.items.find((s: { source: string }) => s.source === "config");
     expect(config).toMatchObject({
       name: "nightly",
@@ -293,7 +321,7 @@ describe("config schedules", () => {
       cron: "0 3 * * *",
       actor: null,
     });
-    const del = await call(`${S()}/${config.id}`, { method: "DELETE" });
+    const del = await call(`${S}/${config.id}`, { method: "DELETE" });
     expect(del.status).toBe(409);
     expect(del.json.error.code).toBe("schedule_from_config");
   });
