@@ -207,6 +207,16 @@ describe("each audited action writes exactly one row with the right actor", () =
 });
 
 describe("GET /api/v1/audit", () => {
+  // Events of its own to page and filter, whichever tests ran before: four secrets written and
+  // deleted by the admin (eight rows), beside whatever else is there.
+  beforeAll(async () => {
+    const base = `/api/v1/projects/${projectId}/envvars`;
+    for (const name of ["PAGED_1", "PAGED_2", "PAGED_3", "PAGED_4"]) {
+      expect((await server.api(base, { method: "POST", json: { name, value: "v" } })).status).toBe(201);
+      expect((await server.api(`${base}/${name}`, { method: "DELETE" })).status).toBe(204);
+    }
+  });
+
   test("is for admins only", async () => {
     expect((await fetch(`${server.url}/api/v1/audit`)).status).toBe(401);
     const res = await server.api("/api/v1/audit", { headers: { authorization: `Bearer ${memberToken}` } });
