@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { eq } from "drizzle-orm";
-import { createRepo } from "../../tests/support/git.ts";
+import { and, eq } from "drizzle-orm";
+import { createRepo, type TestRepo } from "../../tests/support/git.ts";
 import { startTestServer, type TestServer } from "../../tests/support/server.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { apiTokens, projectEnvVars, users } from "../db/schema.ts";
@@ -14,7 +14,6 @@ import { newId } from "../services/ids.ts";
 let server: TestServer;
 let db: Db;
 let closeDb: () => void;
-let projectId: string;
 let memberToken: string;
 
 const VALUE = "s3cr3t-value-0123456789abcdef";
@@ -31,14 +30,26 @@ async function call(path: string, init: RequestInit & { json?: unknown; token?: 
   return { status: res.status, text, json: text ? JSON.parse(text) : null };
 }
 
+/** A project of the test's own, so no test reads another's variables. */
+let projects = 0;
+async function ownProject(): Promise<string> {
+  const repo = createRepo();
+  repos.push(repo);
+  repo.commit({ README: "x\n" });
+  const r = await call("/api/v1/projects", {
+    method: "POST",
+    json: { name: `secrets-api-${++projects}`, repo_url: repo.bare },
+  });
+  expect(r.status).toBe(201);
+  return r.json.id;
+}
+const repos: TestRepo[] = [];
+const put = (project: string, name: string, value: string) =>
+  call(`/api/v1/projects/${project}/envvars`, { method: "POST", json: { name, value } });
+
 beforeAll(async () => {
   server = await startTestServer();
   ({ db, close: closeDb } = await openDb(`file:${join(server.dataDir, "cairn.db")}`));
-  const repo = createRepo();
-  repo.commit({ README: "x\n" });
-  projectId = (
-    await call("/api/v1/projects", { method: "POST", json: { name: "secrets-api", repo_url: repo.bare } })
-  ).json.id;
   // A member (not an admin), made directly in the database: there is no user API yet.
   const userId = newId();
   memberToken = newToken("cairn_pat");
@@ -50,10 +61,12 @@ beforeAll(async () => {
 afterAll(async () => {
   closeDb();
   await server.stop();
+  for (const repo of repos) repo.remove();
 });
 
 describe("project env vars", () => {
   test("create answers 201 with name, hint and dates, never the value", async () => {
+    const projectId = await ownProject();
     const r = await call(`/api/v1/projects/${projectId}/envvars`, {
       method: "POST",
       json: { name: "API_KEY", value: VALUE },
@@ -71,13 +84,19 @@ describe("project env vars", () => {
   });
 
   test("the value is sealed in the database, bound to its row", async () => {
-    const row = await db.query.projectEnvVars.findFirst({ where: eq(projectEnvVars.name, "API_KEY") });
+    const projectId = await ownProject();
+    expect((await put(projectId, "API_KEY", VALUE)).status).toBe(201);
+    const row = await db.query.projectEnvVars.findFirst({
+      where: and(eq(projectEnvVars.projectId, projectId), eq(projectEnvVars.name, "API_KEY")),
+    });
     expect(row?.envelope).toMatch(/^v1:[0-9a-f]{8}:/);
     expect(row?.envelope).not.toContain(VALUE);
     expect(row?.hint).toBe(`xxxx${VALUE.slice(-4)}`);
   });
 
   test("posting the same name replaces the value (upsert)", async () => {
+    const projectId = await ownProject();
+    expect((await put(projectId, "API_KEY", VALUE)).json.created).toBe(true);
     const r = await call(`/api/v1/projects/${projectId}/envvars`, {
       method: "POST",
       json: { name: "API_KEY", value: `${VALUE}-2` },
@@ -90,6 +109,7 @@ describe("project env vars", () => {
   });
 
   test("a value shorter than 4 bytes is saved with a warning that it cannot be masked", async () => {
+    const projectId = await ownProject();
     const r = await call(`/api/v1/projects/${projectId}/envvars`, {
       method: "POST",
       json: { name: "SHORT", value: "ab1" },
@@ -107,6 +127,13 @@ describe("project env vars", () => {
   });
 
   test("the listing shows names, hints and dates only", async () => {
+    const projectId = await ownProject();
+    for (const [name, value] of [
+      ["SHORT", "ab1"],
+      ["API_KEY", VALUE],
+      ["FOUR", "abcd"],
+    ])
+      expect((await put(projectId, name, value)).status).toBe(201);
     const r = await call(`/api/v1/projects/${projectId}/envvars`);
     expect(r.status).toBe(200);
     expect(r.json.items.map((i: { name: string }) => i.name)).toEqual(["API_KEY", "FOUR", "SHORT"]);
@@ -115,6 +142,7 @@ describe("project env vars", () => {
   });
 
   test("bad names and values are 400s that never echo the value", async () => {
+    const projectId = await ownProject();
     const cases: [unknown, string][] = [
       [{ name: "CAIRN_TOKEN", value: "whatever-value" }, "invalid_secret_name"],
       [{ name: "circle_x", value: "whatever-value" }, "invalid_secret_name"],
@@ -139,6 +167,8 @@ describe("project env vars", () => {
   });
 
   test("only admins write; delete is 204 then 404", async () => {
+    const projectId = await ownProject();
+    expect((await put(projectId, "FOUR", "abcd")).status).toBe(201);
     const denied = await call(`/api/v1/projects/${projectId}/envvars`, {
       method: "POST",
       json: { name: "NOPE", value: "member-value" },
@@ -157,12 +187,9 @@ describe("project env vars", () => {
 });
 
 describe("contexts", () => {
-  let contextId: string;
-
   test("create, list, name clash", async () => {
     const r = await call("/api/v1/contexts", { method: "POST", json: { name: "deploy-prod" } });
     expect(r.status).toBe(201);
-    contextId = r.json.id;
     expect(r.json.name).toBe("deploy-prod");
     expect((await call("/api/v1/contexts", { method: "POST", json: { name: "deploy-prod" } })).status).toBe(
       409,
@@ -173,12 +200,18 @@ describe("contexts", () => {
     expect(
       (await call("/api/v1/contexts", { method: "POST", json: { name: "x" }, token: memberToken })).status,
     ).toBe(403);
+    // Other tests make contexts of their own: this one is listed once, the clash made none.
     const list = await call("/api/v1/contexts");
-    expect(list.json.items.map((c: { name: string }) => c.name)).toEqual(["deploy-prod"]);
+    const names = list.json.items.map((c: { name: string }) => c.name);
+    expect(names.filter((n: string) => n === "deploy-prod")).toEqual(["deploy-prod"]);
+    expect(names).not.toContain("bad name!");
+    expect(names).not.toContain("x");
   });
 
   test("context env vars: create, list, delete", async () => {
-    const base = `/api/v1/contexts/${contextId}/envvars`;
+    const made = await call("/api/v1/contexts", { method: "POST", json: { name: "deploy-vars" } });
+    expect(made.status).toBe(201);
+    const base = `/api/v1/contexts/${made.json.id}/envvars`;
     const r = await call(base, { method: "POST", json: { name: "DEPLOY_TOKEN", value: CONTEXT_VALUE } });
     expect(r.status).toBe(201);
     expect(r.json.hint).toBe(`xxxx${CONTEXT_VALUE.slice(-4)}`);
@@ -207,14 +240,48 @@ describe("contexts", () => {
 });
 
 describe("nothing leaks", () => {
-  test("no API response carried a value", () => {
+  /** Every kind of write and read of a value, so the checks below hold whatever ran before. */
+  async function writeValues() {
+    const projectId = await ownProject();
+    await put(projectId, "API_KEY", VALUE);
+    await put(projectId, "API_KEY", `${VALUE}-2`);
+    await put(projectId, "1BAD", VALUE);
+    await call(`/api/v1/projects/${projectId}/envvars`, {
+      method: "POST",
+      json: { name: "NOPE", value: "member-value" },
+      token: memberToken,
+    });
+    await call(`/api/v1/projects/${projectId}/envvars`);
+    const ctx = (await call("/api/v1/contexts", { method: "POST", json: { name: `leaks-${projects}` } })).json
+      .id;
+    await call(`/api/v1/contexts/${ctx}/envvars`, {
+      method: "POST",
+      json: { name: "DEPLOY_TOKEN", value: CONTEXT_VALUE },
+    });
+    await call(`/api/v1/contexts/${ctx}/envvars`, {
+      method: "POST",
+      json: { name: "OTHER", value: "other-value-1" },
+    });
+    await call(`/api/v1/contexts/${ctx}/envvars`);
+    const gone = (await call("/api/v1/contexts", { method: "POST", json: { name: `gone-${projects}` } })).json
+      .id;
+    await call(`/api/v1/contexts/${gone}/envvars`, {
+      method: "POST",
+      json: { name: "GONE", value: "gone-value-1" },
+    });
+    await call(`/api/v1/contexts/${gone}`, { method: "DELETE" });
+  }
+
+  test("no API response carried a value", async () => {
+    await writeValues();
     const all = seen.join("\n");
     for (const v of [VALUE, `${VALUE}-2`, CONTEXT_VALUE, "other-value-1", "gone-value-1", "member-value"]) {
       expect(all).not.toContain(v);
     }
   });
 
-  test("the database files and the data dir hold no value in clear", () => {
+  test("the database files and the data dir hold no value in clear", async () => {
+    await writeValues();
     const bytes = readdirSync(server.dataDir, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
       .map((e) => readFileSync(join(e.parentPath, e.name)));
