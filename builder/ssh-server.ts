@@ -108,9 +108,11 @@ export async function startSshServer(
               revoked = true;
               open.delete(conn);
               // The message goes out before the exit status and the close (stderr is its own
-              // stream, written later), then the connection ends once every session has said it.
-              let saying = live.size;
-              if (saying === 0) return client.end();
+              // stream, written later). The client then closes the connection itself, once it has
+              // printed what its channels said: OpenSSH's client exits on a disconnect without
+              // writing out channel data it has received, so ending the connection here lost the
+              // message under load.
+              if (live.size === 0) return client.end();
               for (const s of [...live]) {
                 s.channel.stderr.write(REVOKED, () => {
                   s.channel.exit(255);
@@ -118,11 +120,11 @@ export async function startSshServer(
                   // Reported now, not when the command inside exits: a command without a terminal
                   // may outlive its channel, and the job's hold ends with its last session.
                   s.closed();
-                  if (--saying === 0) client.end();
                 });
                 s.inside?.kill();
               }
-              // A channel the client closed meanwhile never says it: end the connection regardless.
+              // A client that keeps the connection, or a channel it closed meanwhile that never says
+              // the message: the connection ends regardless.
               setTimeout(() => {
                 for (const s of [...live]) s.closed();
                 client.end();

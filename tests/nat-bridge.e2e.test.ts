@@ -151,7 +151,12 @@ describe.skipIf(skip)("egress-only NAT bridge", () => {
       () => transport?.close(),
       () => sshd?.stop(),
       ...MADE.map((m) => () => removeMade(m)),
-      () => forwardBefore && writeFileSync(FORWARD, `${forwardBefore}\n`),
+      // Forwarding back as it was, unless another NAT bridge (another run's, a builder's) still needs it.
+      () => {
+        const others = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout ?? "";
+        if (forwardBefore && !/^table inet cairn_/m.test(others))
+          writeFileSync(FORWARD, `${forwardBefore}\n`);
+      },
       ...repos.map((r) => () => r.remove()),
     ]),
   );
