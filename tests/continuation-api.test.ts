@@ -11,6 +11,7 @@ import { ServerClient } from "../builder/client.ts";
 import { type JobPayload, openSealedSecrets } from "../protocol/index.ts";
 import { continuationKeys } from "../server/db/schema.ts";
 import { PipelineContinued } from "../server/openapi/schemas/responses.ts";
+import { acquireJob } from "./support/builder-sim.ts";
 import { type FakeGithub, type RecordedRequest, startFakeGithub } from "./support/forge.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
@@ -85,15 +86,13 @@ async function trigger(): Promise<PipelineView> {
 }
 
 /** The next job a builder is given (the setup job just triggered, or the continuation's). */
-async function lease(): Promise<{ payload: JobPayload; key?: string }> {
-  for (;;) {
-    const payload = await builder.acquire({ free_slots: 1, driver: "process" });
-    if (!payload) continue;
-    const secrets = payload.secrets
-      ? openSealedSecrets(payload.secrets, b64(keys.secretKey), payload.job.id)
-      : {};
-    return { payload, key: secrets.CIRCLE_CONTINUATION_KEY };
-  }
+/** The next job of the pipeline, leased as a builder would, with the continuation key its secrets hold. */
+async function lease(pipeline: string): Promise<{ payload: JobPayload; key?: string }> {
+  const payload = await acquireJob(builder, { pipeline });
+  const secrets = payload.secrets
+    ? openSealedSecrets(payload.secrets, b64(keys.secretKey), payload.job.id)
+    : {};
+  return { payload, key: secrets.CIRCLE_CONTINUATION_KEY };
 }
 
 beforeAll(async () => {
@@ -140,7 +139,7 @@ describe("a setup pipeline continued through the API", () => {
 
   beforeAll(async () => {
     pipeline = await trigger();
-    setup = await lease();
+    setup = await lease(pipeline.id);
   });
   /**
    * A setup pipeline of the test's own, its setup job ended after: the refusals below need a key no
@@ -149,7 +148,8 @@ describe("a setup pipeline continued through the API", () => {
   const ownSetup = async (
     run: (own: { pipeline: PipelineView; setup: { payload: JobPayload; key?: string } }) => Promise<void>,
   ) => {
-    const own = { pipeline: await trigger(), setup: await lease() };
+    const ownPipeline = await trigger();
+    const own = { pipeline: ownPipeline, setup: await lease(ownPipeline.id) };
     try {
       await run(own);
     } finally {
@@ -267,7 +267,7 @@ describe("a setup pipeline continued through the API", () => {
 
     // The continued job runs in the same pipeline with the parameter's value and gets no key.
     await builder.finish(setup.payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
-    const next = await lease();
+    const next = await lease(pipeline.id);
     expect(next.payload.job.name).toBe("build");
     expect(next.payload.pipeline).toEqual({ id: pipeline.id, number: pipeline.number });
     expect(JSON.stringify(next.payload.steps)).toContain("echo building docs");
@@ -286,7 +286,7 @@ describe("a setup pipeline continued through the API", () => {
 
 test("a setup pipeline that never continues ends with its setup workflow; its key then no longer works", async () => {
   const pipeline = await trigger();
-  const setup = await lease();
+  const setup = await lease(pipeline.id);
   await builder.finish(setup.payload.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
   for (let i = 0; i < 100 && (await pipelineView(pipeline.id)).status !== "success"; i++) await Bun.sleep(50);
   const view = await pipelineView(pipeline.id);
