@@ -6,7 +6,7 @@
 // htpasswd logins on loopback, real skopeo, umoci and LXC templates in a private lxcpath.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -308,12 +308,16 @@ describe.skipIf(skip)("the image cache and private registries", () => {
     expect(pub.requests().slice(seen)).toEqual([]);
   });
 
-  test("an image cached before the mark existed is asked about once, and a private one is refused", async () => {
+  test("an image cached before the mark existed is asked about once, and a private one is refused; so is one marked public without a time", async () => {
     const { digest } = await pullPrivate("unmarked");
     const pinned = `${priv.host}/p${suffix}/unmarked@${digest}`;
     rmSync(join(dir, "access", digest.slice(7)));
     const err = await refusal(store().prepare(pinned));
     expect(err.message).toContain("unauthorized");
+    expect(access(digest)).toBe("auth");
+    // A `public` mark from before marks carried their time is as old as can be: asked about again.
+    writeFileSync(join(dir, "access", digest.slice(7)), "public\n");
+    expect((await refusal(store().prepare(pinned))).message).toContain("unauthorized");
     expect(access(digest)).toBe("auth");
 
     const publicDigest = pushImage(pub.host, `p${suffix}/unmarked-public`, "1", {
