@@ -93,6 +93,33 @@ describe("machine: jobs and jobs with no image", () => {
   });
 });
 
+test("a public image served while its registry could not be asked whether it still is: the log warns", async () => {
+  const images = {
+    prepare: async (name: string) => ({
+      name,
+      pulledFrom: "docker.io/library/alpine:3",
+      digest: `sha256:${"a".repeat(64)}`,
+      template: "cairnimg-a",
+      cached: true,
+      unasked: "connection refused",
+      bytes: 0,
+      seconds: 0.1,
+      env: {},
+      user: { uid: 0, gid: 0, home: "/root", name: "root" },
+      workdir: "",
+      entrypoint: [],
+      cmd: [],
+      passwd: [],
+    }),
+  } as unknown as ImageStore;
+  const lines: string[] = [];
+  const docker = { template: "cairn-base", image: { name: "alpine:3" } } as unknown as JobPayload;
+  await spinUp(docker, { images, driverKind: "lxc", say: (l) => lines.push(l) }, {});
+  expect(lines).toContain(
+    "Warning: the registry could not be asked whether this image is still public (connection refused); using the cached image",
+  );
+});
+
 test("the log names the network the job got, and why it has none", () => {
   expect(
     describeNetwork(

@@ -68,6 +68,10 @@ export async function spinUp(
   say(`Digest: ${image.digest}`);
   if (image.stale)
     say(`Warning: the registry could not be asked (${image.stale}); using the digest resolved before`);
+  if (image.unasked)
+    say(
+      `Warning: the registry could not be asked whether this image is still public (${image.unasked}); using the cached image`,
+    );
   say(
     image.local && !image.cached
       ? `Built on this host (cairn-builder image build-default); unpacked in ${image.seconds.toFixed(1)} s`

@@ -1,11 +1,12 @@
 // One job's registry credentials never open the image cache to another: an image that needed a
 // login is served from the cache only once the registry has accepted the asking job's own (a
 // manifest request), on each way a cached image is reused — a pinned digest, a tag resolved within
-// the interval, a tag whose re-resolution fails. Real docker-registry with htpasswd logins on
-// loopback, real skopeo, umoci and LXC templates in a private lxcpath.
+// the interval, a tag whose re-resolution fails. An image that was public when cached and is private
+// now is treated so once its `public` mark has expired (`accessMinutes`). Real docker-registry with
+// htpasswd logins on loopback, real skopeo, umoci and LXC templates in a private lxcpath.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -67,7 +68,11 @@ describe.skipIf(skip)("the image cache and private registries", () => {
     expect(digests.length).toBeGreaterThan(0);
     return new RegExp(`^GET /v2/\\S+/blobs/(${digests.join("|")}) `);
   };
-  const access = (digest: string) => readFileSync(join(dir, "access", digest.slice(7)), "utf8").trim();
+  /** The access mark (`public <time>` or `auth`), without its time. */
+  const access = (digest: string) =>
+    readFileSync(join(dir, "access", digest.slice(7)), "utf8")
+      .trim()
+      .split(" ")[0];
 
   /** Pushes a private image as alice and pulls it through the store with her login. */
   async function pullPrivate(repository: string, registry = priv) {
@@ -187,6 +192,95 @@ describe.skipIf(skip)("the image cache and private registries", () => {
     const stale = await store({ ...hosts, resolveMinutes: 0 }).prepare(publicName);
     expect(stale).toMatchObject({ digest: before.digest, cached: true, template: before.template });
     expect(stale.stale).toContain("connection refused");
+    // Pinned, its public mark expired: the registry cannot say it is private now, so it is served, with a warning.
+    const pinned = await store({ ...hosts, accessMinutes: 0 }).prepare(
+      `${downPublic.host}/p${suffix}/unreachable-public@${before.digest}`,
+    );
+    expect(pinned).toMatchObject({ digest: before.digest, cached: true, template: before.template });
+    expect(pinned.unasked).toContain("connection refused");
+    expect(pinned.stale).toBeUndefined();
+    expect(access(before.digest)).toBe("public");
+  });
+
+  test("an image cached while public and private now: refused without credentials once its mark has expired, not before", async () => {
+    const flip = await startRegistry();
+    registries.push(flip);
+    const hosts = { insecureRegistries: [flip.host] };
+    const repo = `${flip.host}/p${suffix}`;
+    // By tag (resolved within the interval), by pinned digest, and by a tag whose re-resolution is refused.
+    const byTag = `${repo}/flip-tag:1`;
+    const tagDigest = pushImage(flip.host, `p${suffix}/flip-tag`, "1", { marker: "flip-tag" });
+    const pinDigest = pushImage(flip.host, `p${suffix}/flip-pin`, "1", { marker: "flip-pin" });
+    const pinned = `${repo}/flip-pin@${pinDigest}`;
+    const staleTag = `${repo}/flip-stale:1`;
+    const staleDigest = pushImage(flip.host, `p${suffix}/flip-stale`, "1", { marker: "flip-stale" });
+    const first = new Map<string, PreparedImage>();
+    for (const [name, digest] of [
+      [byTag, tagDigest],
+      [pinned, pinDigest],
+      [staleTag, staleDigest],
+    ] as const) {
+      const got = await store(hosts).prepare(name);
+      expect(got).toMatchObject({ digest, cached: false });
+      expect(access(digest)).toBe("public");
+      first.set(name, got);
+    }
+    await flip.restart({ [alice.username]: alice.password });
+    expect((await refusal(store(hosts).prepare(`${repo}/flip-none:1`))).message).toContain("unauthorized");
+
+    // Within the interval the mark is trusted: served to anyone, and the registry is asked nothing.
+    const seen = flip.requests().length;
+    for (const name of [byTag, pinned]) {
+      const hit = await store(hosts).prepare(name);
+      expect(hit).toMatchObject({ cached: true, bytes: 0 });
+      expect(hit.checked).toBeUndefined();
+    }
+    expect(flip.requests().slice(seen)).toEqual([]);
+
+    // After it: without credentials or with wrong ones, refused in the registry's words; alice's open it.
+    const tagAsked = new RegExp(`^(GET|HEAD) /v2/p${suffix}/flip-tag/manifests/1 `);
+    const asked = count(flip, tagAsked);
+    const pulled = count(flip, blobs);
+    for (const [name, digest] of [
+      [byTag, tagDigest],
+      [pinned, pinDigest],
+    ] as const) {
+      for (const creds of [undefined, wrong]) {
+        const err = await refusal(store({ ...hosts, accessMinutes: 0 }).prepare(name, creds));
+        expect(err).toBeInstanceOf(ImagePullError);
+        expect(err.message).toContain(`cannot pull image ${name} from ${flip.host}`);
+        expect(err.message).toContain("unauthorized");
+      }
+      expect(access(digest)).toBe("auth");
+      // Marked `auth` now: the interval no longer matters.
+      expect((await refusal(store(hosts).prepare(name))).message).toContain("unauthorized");
+      const hit = await store({ ...hosts, accessMinutes: 0 }).prepare(name, alice);
+      expect(hit).toMatchObject({
+        digest,
+        cached: true,
+        checked: true,
+        bytes: 0,
+        template: first.get(name)?.template,
+      });
+    }
+    // Checked by manifest requests, the tag from its cached resolution: no layer, no tag asked.
+    expect(count(flip, blobs)).toBe(pulled);
+    expect(count(flip, tagAsked)).toBe(asked);
+
+    // A public tag whose re-resolution is refused is not served stale, even with its mark fresh.
+    const err = await refusal(store({ ...hosts, resolveMinutes: 0, accessMinutes: 60 }).prepare(staleTag));
+    expect(err).toBeInstanceOf(ImagePullError);
+    expect(err.message).toContain("unauthorized");
+    expect(access(staleDigest)).toBe("auth");
+    const resolved = await store({ ...hosts, resolveMinutes: 0 }).prepare(staleTag, alice);
+    expect(resolved).toMatchObject({ digest: staleDigest, cached: true, bytes: 0 });
+    expect(resolved.stale).toBeUndefined();
+
+    // Public again: a job without credentials is served, and the image is marked public again.
+    await flip.restart();
+    const again = await store(hosts).prepare(pinned);
+    expect(again).toMatchObject({ digest: pinDigest, cached: true, bytes: 0 });
+    expect(access(pinDigest)).toBe("public");
   });
 
   test("a public image keeps the fast path: a cache hit asks the registry nothing", async () => {
@@ -214,12 +308,16 @@ describe.skipIf(skip)("the image cache and private registries", () => {
     expect(pub.requests().slice(seen)).toEqual([]);
   });
 
-  test("an image cached before the mark existed is asked about once, and a private one is refused", async () => {
+  test("an image cached before the mark existed is asked about once, and a private one is refused; so is one marked public without a time", async () => {
     const { digest } = await pullPrivate("unmarked");
     const pinned = `${priv.host}/p${suffix}/unmarked@${digest}`;
     rmSync(join(dir, "access", digest.slice(7)));
     const err = await refusal(store().prepare(pinned));
     expect(err.message).toContain("unauthorized");
+    expect(access(digest)).toBe("auth");
+    // A `public` mark from before marks carried their time is as old as can be: asked about again.
+    writeFileSync(join(dir, "access", digest.slice(7)), "public\n");
+    expect((await refusal(store().prepare(pinned))).message).toContain("unauthorized");
     expect(access(digest)).toBe("auth");
 
     const publicDigest = pushImage(pub.host, `p${suffix}/unmarked-public`, "1", {

@@ -1,6 +1,7 @@
 // The fleet host's image store: a job's `docker: - image:` becomes an LXC template whose rootfs is
 // the image, unpacked once per manifest digest; each job is a copy-on-write clone of it. Tags are
-// re-resolved at most every `resolveMinutes`; `@sha256:` pins never are. See scripts.ts for the
+// re-resolved at most every `resolveMinutes`; `@sha256:` pins never are. Whether a cached image is
+// still public is asked again at most every `accessMinutes`, pinned or not. See scripts.ts for the
 // host side and docs/fleet-host.md for the layout.
 import { createHash } from "node:crypto";
 import type { HostTransport } from "../driver/types.ts";
@@ -12,6 +13,12 @@ export interface ImageSettings {
   dir?: string;
   /** A tag resolved less than this long ago is not asked for again (default 10). */
   resolveMinutes?: number;
+  /**
+   * A cached image found public (its manifest served without credentials) less than this long ago
+   * is served from the cache without asking; older, the registry is asked again before a cache hit,
+   * and an image it now refuses needs the job's own credentials (default `resolveMinutes`).
+   */
+  accessMinutes?: number;
   /** Size budget of the unpacked rootfs cache (default 20 GiB); least recently used go first. */
   budgetBytes?: number;
   /** Image pattern → where to pull it from instead (reference.ts `rewriteImage`). */
@@ -70,6 +77,11 @@ export interface PreparedImage {
   seconds: number;
   /** The registry could not be asked and a cached resolution of the tag was used; its words. */
   stale?: string;
+  /**
+   * A cache hit of a public image whose mark had expired: the registry could not be asked whether
+   * it still is, and the cache was used as for a public image; its words.
+   */
+  unasked?: string;
   /** Built on this host (build-default.sh), not pulled: no registry was asked. */
   local?: boolean;
   /** The image's `Env`, as NAME → value. */
@@ -142,6 +154,7 @@ export class ImageStore {
         lxcPath,
         this.lxc.baseTemplate,
         `${this.settings.timeoutSeconds ?? 300}s`,
+        String(Math.round((this.settings.accessMinutes ?? this.settings.resolveMinutes ?? 10) * 60)),
       ],
       // skopeo reads the credentials from a 0600 temp file the script removes; never from argv.
       creds ? { stdin: authFile(ref.registry, creds) } : {},
@@ -301,6 +314,7 @@ function parseOutput(stdout: string, name: string, pulledFrom: string): Prepared
     bytes: Number(kv.bytes ?? 0),
     seconds: 0,
     ...(kv.stale ? { stale: kv.stale.replace(/^registry: /, "") } : {}),
+    ...(kv.unasked ? { unasked: kv.unasked } : {}),
     env,
     user: { uid, gid, home, name: entry?.name ?? (uid === 0 ? "root" : String(uid)) },
     workdir: config.process?.cwd && config.process.cwd !== "/" ? config.process.cwd : "",

@@ -2,7 +2,7 @@
 // port, and small images built here with umoci from the host's static busybox (cached under
 // CAIRN_TEST_CACHE so repeated runs skip the build), pushed with skopeo over plain HTTP.
 // With `users`, a private registry: every request needs one of their htpasswd (bcrypt) logins.
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -28,6 +28,11 @@ export interface TestRegistry {
   host: string;
   /** The access log so far, a request a line: `GET /v2/<repo>/blobs/sha256:… HTTP/1.1" 200 …`. */
   requests(): string[];
+  /**
+   * Stops it and serves the same storage on the same port again, now requiring one of `users`'
+   * logins (or none): an image pushed while it was public becomes private. The access log goes on.
+   */
+  restart(users?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -51,59 +56,75 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   const dir = mkdtempSync(join(tmpdir(), "cairn-registry-"));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const config = [
-    "version: 0.1",
-    "log: {level: error, accesslog: {disabled: false}}",
-    `storage: {filesystem: {rootdirectory: ${dir}/data}, delete: {enabled: true}}`,
-    `http: {addr: "${host}"}`,
-  ];
-  if (opts.users) {
-    // Bun's bcrypt is `$2b$`, which the registry's htpasswd accepts.
-    const lines = await Promise.all(
-      Object.entries(opts.users).map(
-        async ([user, password]) => `${user}:${await Bun.password.hash(password, { algorithm: "bcrypt" })}`,
-      ),
-    );
-    writeFileSync(join(dir, "htpasswd"), `${lines.join("\n")}\n`);
-    config.push(`auth: {htpasswd: {realm: cairn-test, path: ${dir}/htpasswd}}`);
-  }
-  writeFileSync(join(dir, "config.yml"), config.join("\n"));
-  const child = spawn("docker-registry", ["serve", join(dir, "config.yml")], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  let child: ChildProcess | undefined;
   let stderr = "";
   let log = "";
-  child.stderr?.on("data", (b: Buffer) => {
-    stderr += b.toString();
-  });
-  child.stdout?.on("data", (b: Buffer) => {
-    log += b.toString();
-  });
   const requests = () =>
     log
       .split("\n")
       .filter((l) => l.includes('"'))
       .map((l) => l.slice(l.indexOf('"') + 1));
-  const stop = async () => {
+  const halt = async () => {
     // Killed by a signal, a child's exitCode stays null: stopping twice must not wait for a second exit.
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const c = child;
+      c.kill("SIGTERM");
+      await new Promise((r) => c.once("exit", r));
     }
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) break;
-    // A private registry answers 401 to a request with no login: it is up.
-    const up = await fetch(`http://${host}/v2/`).then(
-      (r) => r.ok || (Boolean(opts.users) && r.status === 401),
-      () => false,
-    );
-    if (up) return { host, requests, stop };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await stop();
-  throw new Error(`docker-registry did not start on ${host}: ${stderr.trim()}`);
+  /** Writes the config (with `users`' htpasswd logins, or none) and serves `dir/data` on `host`. */
+  const launch = async (users: Record<string, string> | undefined) => {
+    const config = [
+      "version: 0.1",
+      "log: {level: error, accesslog: {disabled: false}}",
+      `storage: {filesystem: {rootdirectory: ${dir}/data}, delete: {enabled: true}}`,
+      `http: {addr: "${host}"}`,
+    ];
+    if (users) {
+      // Bun's bcrypt is `$2b$`, which the registry's htpasswd accepts.
+      const lines = await Promise.all(
+        Object.entries(users).map(
+          async ([user, password]) => `${user}:${await Bun.password.hash(password, { algorithm: "bcrypt" })}`,
+        ),
+      );
+      writeFileSync(join(dir, "htpasswd"), `${lines.join("\n")}\n`);
+      config.push(`auth: {htpasswd: {realm: cairn-test, path: ${dir}/htpasswd}}`);
+    }
+    writeFileSync(join(dir, "config.yml"), config.join("\n"));
+    const c = spawn("docker-registry", ["serve", join(dir, "config.yml")], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = c;
+    stderr = "";
+    c.stderr?.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    c.stdout?.on("data", (b: Buffer) => {
+      log += b.toString();
+    });
+    for (let i = 0; i < 100; i++) {
+      if (c.exitCode !== null) break;
+      // A private registry answers 401 to a request with no login: it is up.
+      const up = await fetch(`http://${host}/v2/`).then(
+        (r) => r.ok || (Boolean(users) && r.status === 401),
+        () => false,
+      );
+      if (up) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await stop();
+    throw new Error(`docker-registry did not start on ${host}: ${stderr.trim()}`);
+  };
+  await launch(opts.users);
+  const restart = async (users?: Record<string, string>) => {
+    await halt();
+    await launch(users);
+  };
+  return { host, requests, stop, restart };
 }
 
 export interface ImageSpec {
