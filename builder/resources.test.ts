@@ -139,6 +139,9 @@ test("a class that does not make sense is refused, saying which and why", () => 
   expect(refused({ "acme/x": { cpus: "2", memory: "1GiB" } })).toBe(
     'resource class acme/x: cpus must be a number, at least 0.01, got "2"',
   );
+  expect(refused({ small: { cpus: null } })).toBe(
+    "resource class small: cpus must be a number, at least 0.01, got null",
+  );
   expect(refused({ "acme/x": { ...big, pids: 1.5 } })).toBe(
     "resource class acme/x: pids must be a whole number, at least 1, got 1.5",
   );

@@ -144,7 +144,8 @@ function resolveClass(name: string, spec: unknown, base: ResourceClass | undefin
       return fail((err as Error).message);
     }
   };
-  const cpus = s.cpus ?? base?.cpus;
+  // `null` is a value given (and refused), not a field left out.
+  const cpus = s.cpus !== undefined ? s.cpus : base?.cpus;
   if (typeof cpus !== "number" || !Number.isFinite(cpus) || cpus < MIN_CPUS)
     fail(`cpus must be a number, at least ${MIN_CPUS}, got ${JSON.stringify(cpus)}`);
   const memoryBytes = s.memory === undefined ? base!.memoryBytes : size(s.memory, "memory");
@@ -152,20 +153,19 @@ function resolveClass(name: string, spec: unknown, base: ResourceClass | undefin
     fail(
       `memory must be at least ${formatBytes(MIN_MEMORY)}, got ${JSON.stringify(s.memory)} (a bare number is bytes)`,
     );
-  const pids = s.pids ?? base?.pids ?? PIDS;
+  const pids = s.pids !== undefined ? s.pids : (base?.pids ?? PIDS);
   if (typeof pids !== "number" || !Number.isInteger(pids) || pids < 1)
     fail(`pids must be a whole number, at least 1, got ${JSON.stringify(pids)}`);
-  let disk = s.disk === undefined ? (base?.diskBytes ?? DISK) : size(s.disk, "disk");
+  const disk = s.disk === undefined ? (base?.diskBytes ?? DISK) : size(s.disk, "disk");
   if (disk < MIN_DISK)
     fail(`disk must be at least ${formatBytes(MIN_DISK)} (an ext4 layer), got ${JSON.stringify(s.disk)}`);
-  disk = diskBytes(disk);
   if (s.network !== undefined && s.network !== "none")
     fail(`network can only be "none" (loopback only); leave it out for the builder's own network`);
   return {
     cpus: cpus as number,
     memoryBytes,
     pids: pids as number,
-    diskBytes: disk,
+    diskBytes: diskBytes(disk), // the driver's own check: both agree on what a layer may be
     ...(s.network === "none" ? { network: "none" as const } : {}),
   };
 }
