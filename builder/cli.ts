@@ -21,7 +21,7 @@ import {
 } from "./identity.ts";
 import { parseImageRef, rewriteImage } from "./images/reference.ts";
 import { DEFAULT_IMAGE_PACKAGES, ImageStore } from "./images/store.ts";
-import { parseSlots } from "./resources.ts";
+import { parseSlots, ResourceClassError, readResourceClasses, resolveResourceClasses } from "./resources.ts";
 import { generateHostKey } from "./ssh-server.ts";
 import { createLocalTransport } from "./transport/local.ts";
 
@@ -42,7 +42,10 @@ const USAGE = `usage:
                          [--image-mirror PATTERN=TARGET]...   (e.g. 'cimg/*=mirror.internal/cimg/*')
                          [--image-dir DIR] [--image-resolve-minutes N] [--image-cache-mb N]
                          [--default-image NAME | --default-template NAME]   (machine: jobs and jobs with no image)
+                         [--resource-classes FILE]   (JSON, or YAML if .yaml/.yml: name → {cpus, memory,
+                             pids, disk, network: none}, over CircleCI's small … 2xlarge; e.g. acme/big-disk)
   cairn-builder run [--config FILE] [--insecure-registry HOST:PORT]... [--allow-egress ADDRESS[/N]:PORT]...
+                    [--resource-classes FILE]   (for this run, instead of those registered)
   cairn-builder registry-login --registry HOST[:PORT] --username USER [--config FILE]   (password on stdin)
   cairn-builder image build-default [--suite bookworm] [--name cairn/debian:SUITE] [--mirror URI]
                          [--packages a,b,c] [--cache DIR] [--image-dir DIR | --config FILE]
@@ -94,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       mirror: { type: "string" },
       packages: { type: "string" },
       cache: { type: "string" },
+      "resource-classes": { type: "string" },
     },
     strict: true,
   });
@@ -118,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
         network: values.network ?? (driver === "process" ? "none" : "nat"),
       });
       const images = imagesConfig(values);
+      const classes = resourceClasses(values["resource-classes"]);
       if (hosts && driver === "process")
         throw new UsageError("--lxc-host and --network nat need LXC: leave --driver at auto or lxc");
       for (const h of hosts ?? []) if (h.transport.kind === "ssh") readKeyFile(h.transport.private_key_file);
@@ -162,6 +167,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(hosts ? { hosts, driver: "lxc" as const } : {}),
         ...(network ? { network } : {}),
         ...images,
+        ...(classes ? { resource_classes: classes } : {}),
         ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"]),
         ...(serverCa ? { server_ca: serverCa } : {}),
         ...(values["insecure-http"] ? { insecure_http: true } : {}),
@@ -173,6 +179,10 @@ export async function main(argv: string[]): Promise<number> {
       // For this run only (npm start passes CAIRN_INSECURE_REGISTRIES so).
       const insecure = registryHosts(values["insecure-registry"]);
       const id = await loadIdentity(values.config!);
+      // Also for this run only (npm start passes CAIRN_RESOURCE_CLASSES so): the classes from a file.
+      const classes = resourceClasses(values["resource-classes"]);
+      if (classes) id.resource_classes = classes;
+      else checkStoredClasses(id.resource_classes, values.config!);
       if (insecure.length)
         id.images = {
           ...id.images,
@@ -283,6 +293,27 @@ async function buildDefaultImage(values: {
       "machine: jobs and jobs with no image run on it unless the builder has --default-image or --default-template",
   );
   return 0;
+}
+
+/** `--resource-classes FILE`, read and checked now: a mistake stops the builder at start. */
+function resourceClasses(path: string | undefined) {
+  if (path === undefined) return undefined;
+  try {
+    return readResourceClasses(path);
+  } catch (err) {
+    if (err instanceof ResourceClassError) throw new UsageError(`--resource-classes ${err.message}`);
+    throw err;
+  }
+}
+
+/** Classes registered earlier, or written into the identity by hand, are checked as a file's are. */
+function checkStoredClasses(specs: unknown, config: string): void {
+  try {
+    resolveResourceClasses(specs);
+  } catch (err) {
+    if (err instanceof ResourceClassError) throw new Error(`${config} resource_classes: ${err.message}`);
+    throw err;
+  }
 }
 
 const REGISTRY_HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/;

@@ -18,6 +18,7 @@ import {
 } from "./identity.ts";
 import { ImageStore } from "./images/store.ts";
 import { runJob } from "./job-runner.ts";
+import { describeLimits, limitsFor, resolveResourceClasses } from "./resources.ts";
 import { backoff, sleep } from "./retryable.ts";
 import { SshRegistry } from "./ssh-registry.ts";
 import { startSshServer } from "./ssh-server.ts";
@@ -81,6 +82,8 @@ export interface Daemon {
 }
 
 export async function startDaemon(id: BuilderIdentity, client: ServerClient): Promise<Daemon> {
+  // Checked before any host is touched: a class that does not resolve stops the builder here.
+  const classes = resolveResourceClasses(id.resource_classes);
   const configs = hostsOf(id);
   const single = configs.length === 1;
   // One image store per LXC host: images are pulled and unpacked where the containers run.
@@ -88,6 +91,7 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
   const settings = imageSettings(id);
   const pool = new HostPool(configs, {
     memoryMb: id.memory_mb,
+    classes,
     log: (msg) => console.log(`cairn-builder: ${msg}`),
     async connect(host, previous) {
       const transport = previous?.transport ?? (await openTransport(host.transport));
@@ -123,6 +127,10 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
       `[${pool.hosts.map((h) => `${h.label}: ${h.config.slots} ${h.state}`).join(", ")}], ` +
       `${driverKind} driver${network}, polling ${id.server}`,
   );
+  for (const name of Object.keys(id.resource_classes ?? {})) {
+    const none = classes[name].network === "none" ? ", no network (loopback only)" : "";
+    console.log(`cairn-builder: resource class ${name}: ${describeLimits(limitsFor(name, classes))}${none}`);
+  }
   const stopping = new AbortController();
   const ssh = await startSsh(id, client);
   const running = new Set<Promise<void>>();
@@ -140,6 +148,7 @@ export async function startDaemon(id: BuilderIdentity, client: ServerClient): Pr
           transport: placed?.transport ?? createLocalTransport(),
           boxSecretKey: id.box_secret_key,
           images: placed ? imageStores.get(placed.transport) : undefined,
+          classes,
           log: console.error,
           ssh: ssh ?? undefined,
         },

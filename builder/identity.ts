@@ -3,6 +3,7 @@
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { openSealedSecrets, type SealedSecrets } from "../protocol/index.ts";
 import type { ImageSettings, RegistryCredentials } from "./images/store.ts";
+import type { ResourceClassSpec } from "./resources.ts";
 
 export type TransportConfig =
   | { kind: "local" }
@@ -85,6 +86,11 @@ export interface BuilderIdentity {
   network?: NetworkConfig;
   /** Jobs' `docker` images: where they are stored, pulled from, and with which credentials. */
   images?: ImagesConfig;
+  /**
+   * The operator's resource classes over CircleCI's (`--resource-classes FILE`): name →
+   * `{cpus, memory, pids, disk, network}`; checked when the daemon starts.
+   */
+  resource_classes?: Record<string, ResourceClassSpec>;
   /** SSH into builds: where this builder's SSH server listens (`host:port`, port 0 for any). */
   ssh_listen?: string;
   /** The host users reach that server at, shown in the `ssh` command (default: the listen host). */

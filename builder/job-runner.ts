@@ -9,7 +9,7 @@ import type { Driver, HostTransport, Sandbox, StepSpec } from "./driver/types.ts
 import { describeNetwork, type Environment, SPIN_UP_STEP, spinUp, startServices } from "./images/spin-up.ts";
 import type { ImageStore } from "./images/store.ts";
 import { LogUploader } from "./log-uploader.ts";
-import { describeLimits, limitsFor } from "./resources.ts";
+import { classOf, describeLimits, limitsFor, type ResourceClasses } from "./resources.ts";
 import type { SshRegistry } from "./ssh-registry.ts";
 import { installHelpers, isStorageStep, runStorageStep } from "./storage/index.ts";
 
@@ -27,6 +27,8 @@ export interface RunnerDeps {
   maxJobSeconds?: number;
   /** The fleet host's image store: jobs naming a `docker` image run in it (LXC only). */
   images?: ImageStore;
+  /** What each `resource_class` means on this builder (default CircleCI's classes). */
+  classes?: ResourceClasses;
   /** Jobs enterable over SSH, when this builder runs an SSH server. */
   ssh?: { registry: SshRegistry; endpoint: string };
   log?: (msg: string) => void;
@@ -80,7 +82,10 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     // Secrets are opened in memory only and reach the steps as environment (over stdin to the sandbox).
     const secrets = openJobSecrets(deps, payload);
     let job: JobPayload = { ...payload, environment: { ...secrets, ...payload.environment } };
-    const limits = limitsFor(payload.resource_class);
+    const limits = limitsFor(payload.resource_class, deps.classes);
+    // The project's `network: none`, or a class the operator made loopback-only.
+    const classNone = classOf(payload.resource_class, deps.classes).network === "none";
+    const network = classNone ? "none" : payload.network;
     // Step 0, as on CircleCI: the image (pulled or cached) and the container made from it.
     await client.step(jobId, {
       index: 0,
@@ -101,9 +106,13 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
         template: env.template,
         limits,
         ...(env.user ? { user: env.user } : {}),
-        ...(payload.network ? { network: payload.network } : {}),
+        ...(network ? { network } : {}),
       });
-      uploader.write(note(describeNetwork(sandbox.network, payload.network)));
+      uploader.write(
+        note(
+          describeNetwork(sandbox.network, payload.network, classNone ? payload.resource_class : undefined),
+        ),
+      );
       services = await startServices(sandbox, env.services, (line) => uploader.write(note(line)));
     } catch (err) {
       uploader.write(note((err as Error).message));

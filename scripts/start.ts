@@ -135,9 +135,13 @@ if (existsSync(identity)) {
     .map((h) => h.trim())
     .filter(Boolean)
     .flatMap((h) => ["--allow-egress", h]);
+  // CAIRN_RESOURCE_CLASSES=FILE: the local builder's own resource classes (docs/fleet-host.md).
+  const classes = process.env.CAIRN_RESOURCE_CLASSES
+    ? ["--resource-classes", process.env.CAIRN_RESOURCE_CLASSES]
+    : [];
   const builder = spawn(
     bun,
-    [join(root, "builder", "cli.ts"), "run", "--config", identity, ...insecure, ...allow],
+    [join(root, "builder", "cli.ts"), "run", "--config", identity, ...insecure, ...allow, ...classes],
     {
       stdio: "inherit",
     },

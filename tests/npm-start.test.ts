@@ -4,7 +4,7 @@
 // The process driver keeps this test off LXC (a local LXC builder reaps every `cairn-*` container).
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,7 +55,11 @@ async function builderSlots(out: string): Promise<number> {
 }
 
 /** Runs start.ts with `args`; resolves once the builder polls and `until` matches its output. */
-function start(args: string[], until: RegExp): Promise<{ child: ChildProcess; out: () => string }> {
+function start(
+  args: string[],
+  until: RegExp,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; out: () => string }> {
   const child = spawn(process.execPath, [join(root, "scripts/start.ts"), ...args], {
     cwd: root,
     env: {
@@ -64,6 +68,7 @@ function start(args: string[], until: RegExp): Promise<{ child: ChildProcess; ou
       CAIRN_PORT: "0",
       CAIRN_HOST: "127.0.0.1",
       TMPDIR: privateTmp,
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -104,9 +109,17 @@ test("npm start: the local builder takes --slots and serves SSH into builds on a
   expect(await builderSlots(first.out())).toBe(3);
   await stop(first.child);
 
-  // Started again without --slots: auto, from this machine's cores and memory.
-  const second = await start(["--driver", "process"], /SSH into builds on 127\.0\.0\.1:\d+/);
+  // Started again without --slots: auto, from this machine's cores and memory; and with classes of
+  // the operator's own (CAIRN_RESOURCE_CLASSES), which the builder reads at its start.
+  const classes = join(dataDir, "classes.json");
+  writeFileSync(classes, '{"acme/big-disk": {"cpus": 2, "memory": "4GiB", "disk": "100GiB"}}');
+  const second = await start(["--driver", "process"], /SSH into builds on 127\.0\.0\.1:\d+/, {
+    CAIRN_RESOURCE_CLASSES: classes,
+  });
   expect(second.out()).toContain(`${autoSlots()} slot(s)`);
+  expect(second.out()).toContain(
+    "resource class acme/big-disk: 2 CPUs, 4 GiB memory, 4096 processes, 100 GiB disk",
+  );
   expect(await builderSlots(second.out())).toBe(autoSlots()); // the server's record follows
   await stop(second.child);
 });

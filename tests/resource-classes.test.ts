@@ -41,6 +41,39 @@ test("only jobs of the classes that fit are granted, and the payload names the c
     await builder.finish(j!.job.id, { status: "success", unsandboxed: true, log_bytes: 0 });
 });
 
+test("a job of an operator's own class goes only to a builder that names it", async () => {
+  const repo = createRepo();
+  repo.commit({
+    ".circleci/config.yml":
+      "version: 2.1\njobs:\n  disk: { machine: true, resource_class: acme/big-disk, steps: [{ run: make }] }\nworkflows:\n  w:\n    jobs: [disk]\n",
+  });
+  const p = (await (
+    await server.api("/api/v1/projects", { method: "POST", json: { name: "custom", repo_url: repo.bare } })
+  ).json()) as { id: string };
+  const created = (await (
+    await server.api(`/api/v1/projects/${p.id}/pipelines`, { method: "POST", json: { branch: "main" } })
+  ).json()) as { id: string };
+  const pipeline = (await (await server.api(`/api/v1/pipelines/${created.id}`)).json()) as {
+    jobs: { name: string; status: string }[];
+  };
+  expect(pipeline.jobs.map((j) => [j.name, j.status])).toEqual([["disk", "queued"]]);
+  const builder = await registerSimBuilder(server.url, server.token, "custom");
+  // With CircleCI's classes only, the whole long poll ends empty: the job waits for a builder that has it.
+  const refused = await builder.acquire({
+    free_slots: 1,
+    driver: "lxc",
+    resource_classes: ["small", "medium", "large"],
+  });
+  expect(refused).toBeNull();
+  const granted = await builder.acquire({
+    free_slots: 1,
+    driver: "lxc",
+    resource_classes: ["small", "medium", "acme/big-disk"],
+  });
+  expect([granted?.job.name, granted?.resource_class]).toEqual(["disk", "acme/big-disk"]);
+  await builder.finish(granted!.job.id, { status: "success", unsandboxed: false, log_bytes: 0 });
+});
+
 test("a project's concurrency limit holds back its jobs beyond the limit", async () => {
   const repo = createRepo();
   repo.commit({

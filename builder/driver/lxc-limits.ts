@@ -40,7 +40,7 @@ export function cgroupSettings(
 }
 
 /** The smallest writable layer mkfs.ext4 makes without complaint. */
-const MIN_DISK = 16 * 1024 * 1024;
+export const MIN_DISK = 16 * 1024 * 1024;
 
 /** A disk limit as whole bytes, refused below what an ext4 layer can hold. */
 export function diskBytes(n: number): number {

@@ -4,7 +4,7 @@
 import { sandboxName } from "../driver/sandbox-name.ts";
 import type { Driver, HostTransport } from "../driver/types.ts";
 import type { HostConfig } from "../identity.ts";
-import { Capacity, DEFAULT_CLASS } from "../resources.ts";
+import { Capacity, DEFAULT_CLASS, type ResourceClasses } from "../resources.ts";
 import { backoff, sleep } from "../retryable.ts";
 import { hostLabel } from "./spec.ts";
 
@@ -22,6 +22,8 @@ export interface PoolOptions {
   log?: (msg: string) => void;
   /** Memory (MiB) of a host without its own `memory_mb`. */
   memoryMb?: number;
+  /** The builder's resource classes (default CircleCI's). */
+  classes?: ResourceClasses;
   /** How often an up host is checked (one `true` over its connection). */
   probeIntervalMs?: number;
   probeTimeoutMs?: number;
@@ -48,9 +50,10 @@ export class FleetHost {
   constructor(
     readonly config: HostConfig,
     memoryMb?: number,
+    classes?: ResourceClasses,
   ) {
     this.label = hostLabel(config);
-    this.capacity = new Capacity(config.memory_mb ?? memoryMb);
+    this.capacity = new Capacity(config.memory_mb ?? memoryMb, classes);
   }
 
   /** Slots that may take a job now: none while the host is not up. */
@@ -78,7 +81,7 @@ export class HostPool {
     private readonly opts: PoolOptions,
   ) {
     if (configs.length === 0) throw new Error("a builder needs at least one host");
-    this.hosts = configs.map((c) => new FleetHost(c, opts.memoryMb));
+    this.hosts = configs.map((c) => new FleetHost(c, opts.memoryMb, opts.classes));
   }
 
   /**

@@ -144,5 +144,8 @@ test("the log names the network the job got, and why it has none", () => {
   expect(describeNetwork({ mode: "none" }, undefined)).toBe(
     "Network: none (loopback only) — this builder runs with --network none",
   );
+  expect(describeNetwork({ mode: "none" }, undefined, "acme/offline")).toBe(
+    "Network: none (loopback only) — resource class acme/offline on this builder",
+  );
   expect(describeNetwork(undefined, undefined)).toContain("process driver");
 });

@@ -154,11 +154,18 @@ export async function startServices(
 export function describeNetwork(
   network: SandboxNetwork | undefined,
   requested: "egress" | "none" | undefined,
+  /** The job's resource class, when the class itself asks for no network. */
+  noneByClass?: string,
 ): string {
   if (!network)
     return "Network: the process driver's (an empty network namespace where unshare works, else the host's own)";
   if (network.mode === "none") {
-    const why = requested === "none" ? "the project's setting" : "this builder runs with --network none";
+    const why =
+      requested === "none"
+        ? "the project's setting"
+        : noneByClass
+          ? `resource class ${noneByClass} on this builder`
+          : "this builder runs with --network none";
     return `Network: none (loopback only) — ${why}`;
   }
   const allow = network.allow?.length ? `; allowed past the blocks: ${network.allow.join(", ")}` : "";

@@ -19,7 +19,8 @@ export interface LxcStack {
 export async function startLxcStack(opts: {
   files: Record<string, string>;
   project: string;
-  builder: { name: string; slots?: number };
+  /** `extraArgs` go to `cairn-builder register` (e.g. `--resource-classes FILE`). */
+  builder: { name: string; slots?: number; extraArgs?: string[] };
 }): Promise<LxcStack> {
   await ensureBaseTemplate();
   // Whatever is made is undone even when a later step (or the test) fails: every step runs.
