@@ -29,7 +29,8 @@ const USAGE = `usage:
   cairn-builder register --server URL --token T [--config FILE] [--name NAME] [--slots N|auto]
                          [--driver auto|lxc|process] [--template NAME]
                          [--ca FILE] [--insecure-http]
-                         [--ssh-listen HOST:PORT [--ssh-advertise HOST]]   (SSH into builds)
+                         [--ssh-listen HOST:PORT [--ssh-advertise HOST] [--ssh-confirm-within SECONDS]]
+                             (SSH into builds; a session the server has not confirmed for SECONDS, 30, ends)
                          [--lxc-path DIR]   (LXC's container directory, default /var/lib/lxc)
                          [--ssh-host H --ssh-port P --ssh-user U --ssh-key FILE --ssh-host-key KEY]
                          [--lxc-host SPEC]...   (several LXC hosts; instead of --ssh-*, --slots, --lxc-path)
@@ -75,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
       "ssh-listen": { type: "string" },
       "lxc-path": { type: "string" },
       "ssh-advertise": { type: "string" },
+      "ssh-confirm-within": { type: "string" },
       ca: { type: "string" },
       "insecure-http": { type: "boolean", default: false },
       "lxc-host": { type: "string", multiple: true },
@@ -168,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(network ? { network } : {}),
         ...images,
         ...(classes ? { resource_classes: classes } : {}),
-        ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"]),
+        ...sshServerSettings(values["ssh-listen"], values["ssh-advertise"], values["ssh-confirm-within"]),
         ...(serverCa ? { server_ca: serverCa } : {}),
         ...(values["insecure-http"] ? { insecure_http: true } : {}),
       });
@@ -492,11 +494,26 @@ if (import.meta.main) {
 }
 
 /** `--ssh-listen HOST:PORT` turns on SSH into builds, with a host key made now. */
-function sshServerSettings(listen: string | undefined, advertise: string | undefined) {
-  if (!listen) return {};
+function sshServerSettings(
+  listen: string | undefined,
+  advertise: string | undefined,
+  confirmWithin: string | undefined,
+) {
+  if (!listen) {
+    if (confirmWithin !== undefined) throw new UsageError("--ssh-confirm-within needs --ssh-listen");
+    return {};
+  }
   const m = /^(.+):(\d{1,5})$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new UsageError(`--ssh-listen must be HOST:PORT, got ${listen}`);
-  return { ssh_listen: listen, ssh_advertise: advertise, ssh_host_key: generateHostKey() };
+  const within = confirmWithin === undefined ? undefined : Number(confirmWithin);
+  if (within !== undefined && !(Number.isInteger(within) && within >= 1 && within <= 3600))
+    throw new UsageError(`--ssh-confirm-within must be 1 to 3600 seconds, got ${confirmWithin}`);
+  return {
+    ssh_listen: listen,
+    ssh_advertise: advertise,
+    ...(within !== undefined ? { ssh_confirm_within_s: within } : {}),
+    ssh_host_key: generateHostKey(),
+  };
 }
 
 async function readStdin(): Promise<string> {

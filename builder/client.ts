@@ -18,6 +18,8 @@ import {
   routes,
   type SshAuthorizeRequest,
   type SshAuthorizeResponse,
+  type SshRecheckRequest,
+  type SshRecheckResponse,
   type SshSessionReport,
   type StepReport,
   type TestResultsResponse,
@@ -212,6 +214,24 @@ export class ServerClient {
       if (err instanceof ApiCallError && (err.status === 403 || err.status === 404)) return null;
       throw err;
     }
+  }
+
+  /**
+   * Whether each open SSH connection may stay, in one call: the key's user, or null, in order.
+   * Throws when the server cannot answer (the SSH server then counts the connection unconfirmed).
+   */
+  async sshRecheck(
+    connections: { jobId: string; fingerprint: string }[],
+    signal?: AbortSignal,
+  ): Promise<SshRecheckResponse["users"]> {
+    const body = {
+      connections: connections.map((c) => ({ job_id: c.jobId, fingerprint: c.fingerprint })),
+    } satisfies SshRecheckRequest;
+    const r = await this.call("POST", routes.sshRecheck, body, {}, signal);
+    const users = (r.json as SshRecheckResponse).users;
+    if (users.length !== connections.length)
+      throw new Error("ssh/recheck answered for another number of connections");
+    return users;
   }
 
   async sshSession(jobId: string, report: SshSessionReport): Promise<void> {

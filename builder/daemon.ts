@@ -227,12 +227,21 @@ async function startSsh(id: BuilderIdentity, client: ServerClient) {
     {
       hostKey: id.ssh_host_key,
       authorize: async (jobId, fingerprint) => (await client.sshAuthorize(jobId, fingerprint))?.user ?? null,
+      recheck: (asks, signal) => client.sshRecheck(asks, signal),
+      confirmWithinMs: id.ssh_confirm_within_s !== undefined ? id.ssh_confirm_within_s * 1000 : undefined,
       sandboxFor: (jobId) => registry.sandboxFor(jobId),
-      sessionEvent(jobId, user, event) {
+      sessionEvent(jobId, user, event, reason) {
         registry.session(jobId, event);
+        if (reason === "unconfirmed")
+          console.error(
+            `cairn-builder: ended ${user.login}'s SSH session into job ${jobId}: the server did not confirm their access in time`,
+          );
+        // Audited by the server: a report that cannot get through (the server unreachable, the
+        // reason a session ended unconfirmed) is sent again for a few minutes.
+        const report = { event, user_id: user.id, ...(reason ? { reason } : {}) };
         client
-          .sshSession(jobId, { event, user_id: user.id })
-          .catch((err) => console.error(`cairn-builder: ${err.message}`));
+          .retrying(() => client.sshSession(jobId, report), undefined, 30)
+          .catch((err) => console.error(`cairn-builder: SSH session report: ${err.message}`));
       },
     },
     { host, port: Number(id.ssh_listen.slice(at + 1)) },

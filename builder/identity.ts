@@ -95,6 +95,8 @@ export interface BuilderIdentity {
   ssh_listen?: string;
   /** The host users reach that server at, shown in the `ssh` command (default: the listen host). */
   ssh_advertise?: string;
+  /** An open SSH connection the server has not confirmed for longer than this is ended (`--ssh-confirm-within`; 30). */
+  ssh_confirm_within_s?: number;
   /** The SSH server's private host key (OpenSSH), made at registration. */
   ssh_host_key?: string;
   /** PEM of the server's CA, pinned at registration (`--ca`): the server must present a certificate it signed. */

@@ -2,12 +2,20 @@
 // job it is running, as CircleCI's "re-run with SSH" does. The username is the job id
 // (`ssh -p PORT <job id>@builder`); the user's public key must belong to someone the server says
 // may write to the job's project. Each session opening and closing is reported (and audited).
-// Access is asked again about every open connection each second: one whose user may no longer
-// write to the project (membership removed, role lowered, user or key removed) is ended, saying why.
+// Access is asked again about all open connections each second, in one call: one whose user may no
+// longer write to the project (membership removed, role lowered, user or key removed) is ended,
+// saying why. It fails closed: a connection the server has not confirmed for longer than a bound
+// (30 s unless told; the server unreachable, say) is ended too, saying so.
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type Connection, type PublicKeyAuthContext, Server, type ServerChannel, utils } from "ssh2";
 import type { Interactive, InteractiveOptions, Sandbox } from "./driver/types.ts";
+
+/** Why this server ended a session: access revoked, or not confirmed by the server within the bound. */
+export type EndReason = "revoked" | "unconfirmed";
+
+/** The bound on how long an open connection may go unconfirmed by the server (ms). */
+export const SSH_CONFIRM_WITHIN_MS = 30_000;
 
 export interface SshUser {
   id: string;
@@ -17,13 +25,21 @@ export interface SshUser {
 export interface SshServerDeps {
   /** OpenSSH private host key (made once per builder, kept in its identity file). */
   hostKey: string;
-  /** Asks the server whether this key may enter this job; null when not. */
+  /** Asks the server whether this key may enter this job; null when not. For a new connection. */
   authorize(jobId: string, fingerprint: string): Promise<SshUser | null>;
+  /**
+   * Asks the server again about every open connection at once: each one's user, or null, in order.
+   * Throws when the server does not answer; `signal` gives up on a question left hanging.
+   */
+  recheck(asks: { jobId: string; fingerprint: string }[], signal: AbortSignal): Promise<(SshUser | null)[]>;
   /** The running (or held) sandbox of a job on this builder, and its working directory. */
   sandboxFor(jobId: string): { sandbox: Sandbox; workdir: string } | undefined;
-  sessionEvent(jobId: string, user: SshUser, event: "opened" | "closed"): void;
+  /** A session opened, or closed (with why, when this server ended it). */
+  sessionEvent(jobId: string, user: SshUser, event: "opened" | "closed", reason?: EndReason): void;
   /** How often open connections are authorised again (ms); 1000 unless told. */
   recheckMs?: number;
+  /** A connection the server has not confirmed for longer than this (ms) is ended; 30 000 unless told. */
+  confirmWithinMs?: number;
 }
 
 /** `SHA256:…` as OpenSSH prints it, from the raw public key blob. */
@@ -51,25 +67,40 @@ interface OpenConnection {
   jobId: string;
   fingerprint: string;
   user: SshUser;
-  revoke(): void;
+  /** When the server last said (in a question asked then) that this user may still enter (ms). */
+  confirmedAt: number;
+  end(reason: EndReason): void;
 }
 
-const REVOKED =
-  "\r\ncairn: your access to this job was revoked (you may no longer write to its project); closing the session\r\n";
+const SAYS: Record<EndReason, string> = {
+  revoked:
+    "\r\ncairn: your access to this job was revoked (you may no longer write to its project); closing the session\r\n",
+  unconfirmed:
+    "\r\ncairn: the Cairn server could not confirm your access to this job (it did not answer); closing the session\r\n",
+};
 
 /**
- * Asks the server again about every open connection, all at once; ends those it no longer allows.
- * An unanswered question (server unreachable) keeps the connection until the next round.
+ * Asks the server again about every open connection in one call; ends those it no longer allows.
+ * An unanswered question leaves each connection as confirmed as it was: the timer ends those that
+ * go unconfirmed past the bound, whether the question failed or still hangs.
  */
-async function recheck(open: Set<OpenConnection>, deps: SshServerDeps): Promise<void> {
-  await Promise.all(
-    [...open].map(async (conn) => {
-      try {
-        const allowed = await deps.authorize(conn.jobId, conn.fingerprint);
-        if (allowed?.id !== conn.user.id && open.has(conn)) conn.revoke();
-      } catch {}
-    }),
-  );
+async function recheck(open: Set<OpenConnection>, deps: SshServerDeps, timeoutMs: number): Promise<void> {
+  const conns = [...open];
+  const askedAt = Date.now();
+  let users: (SshUser | null)[];
+  try {
+    users = await deps.recheck(
+      conns.map((c) => ({ jobId: c.jobId, fingerprint: c.fingerprint })),
+      AbortSignal.timeout(timeoutMs),
+    );
+  } catch {
+    return;
+  }
+  conns.forEach((conn, i) => {
+    if (!open.has(conn)) return;
+    if (users[i]?.id === conn.user.id) conn.confirmedAt = Math.max(conn.confirmedAt, askedAt);
+    else conn.end("revoked");
+  });
 }
 
 export async function startSshServer(
@@ -82,7 +113,8 @@ export async function startSshServer(
     let jobId = "";
     // Each live session's channel and what runs inside the container, so a revocation can end them.
     const live = new Set<LiveSession>();
-    let revoked = false;
+    // Why this server ended the connection (revoked, or unconfirmed), once it has.
+    let ended: EndReason | undefined;
     client.on("authentication", async (ctx) => {
       if (ctx.method !== "publickey") return ctx.reject(["publickey"]);
       const pk = ctx as PublicKeyAuthContext;
@@ -94,6 +126,7 @@ export async function startSshServer(
       if (pk.signature && pk.blob && !key.verify(pk.blob, pk.signature, pk.hashAlgo)) return ctx.reject();
       try {
         const fingerprint = fingerprintOf(pk.key.data);
+        const askedAt = Date.now();
         const allowed = await deps.authorize(ctx.username, fingerprint);
         if (!allowed || !deps.sandboxFor(ctx.username)) return ctx.reject();
         user = allowed;
@@ -104,8 +137,9 @@ export async function startSshServer(
             jobId,
             fingerprint,
             user: allowed,
-            revoke() {
-              revoked = true;
+            confirmedAt: askedAt,
+            end(reason) {
+              ended = reason;
               open.delete(conn);
               // The message goes out before the exit status and the close (stderr is its own
               // stream, written later). The client then closes the connection itself, once it has
@@ -114,7 +148,7 @@ export async function startSshServer(
               // message under load.
               if (live.size === 0) return client.end();
               for (const s of [...live]) {
-                s.channel.stderr.write(REVOKED, () => {
+                s.channel.stderr.write(SAYS[reason], () => {
                   s.channel.exit(255);
                   s.channel.end();
                   // Reported now, not when the command inside exits: a command without a terminal
@@ -155,8 +189,8 @@ export async function startSshServer(
         const start = async (command: string | undefined, accept: () => ServerChannel) => {
           const target = deps.sandboxFor(jobId);
           const channel = accept();
-          if (!target?.sandbox.attach || !user || revoked) {
-            channel.stderr.write(revoked ? REVOKED : "cairn: this job's container is gone\r\n");
+          if (!target?.sandbox.attach || !user || ended) {
+            channel.stderr.write(ended ? SAYS[ended] : "cairn: this job's container is gone\r\n");
             channel.exit(1);
             channel.end();
             return;
@@ -165,7 +199,7 @@ export async function startSshServer(
           const entry: LiveSession = {
             channel,
             closed: () => {
-              if (live.delete(entry)) deps.sessionEvent(jobId, who, "closed");
+              if (live.delete(entry)) deps.sessionEvent(jobId, who, "closed", ended);
             },
           };
           live.add(entry);
@@ -182,7 +216,7 @@ export async function startSshServer(
           const inside = running;
           entry.inside = inside;
           // Revoked while the container was being entered: end what just started.
-          if (revoked) inside.kill();
+          if (ended) inside.kill();
           inside.onData((b) => channel.write(b));
           channel.on("data", (b: Buffer) => inside.write(b));
           channel.on("end", () => inside.end());
@@ -196,8 +230,8 @@ export async function startSshServer(
           });
           inside.onExit((code) => {
             exited = true;
-            // A revoked session's channel is ended by the revocation, after its message.
-            if (!revoked) {
+            // A session this server ended has its channel ended there, after its message.
+            if (!ended) {
               channel.exit(code);
               channel.end();
             }
@@ -214,11 +248,15 @@ export async function startSshServer(
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => resolve());
   });
+  const confirmWithin = deps.confirmWithinMs ?? SSH_CONFIRM_WITHIN_MS;
   let rechecking = false;
   const timer = setInterval(() => {
+    // Fail closed: past the bound without the server's word, a connection ends.
+    const now = Date.now();
+    for (const conn of [...open]) if (now - conn.confirmedAt > confirmWithin) conn.end("unconfirmed");
     if (rechecking || open.size === 0) return;
     rechecking = true;
-    void recheck(open, deps).finally(() => {
+    void recheck(open, deps, confirmWithin).finally(() => {
       rechecking = false;
     });
   }, deps.recheckMs ?? 1000);

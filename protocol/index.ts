@@ -32,6 +32,8 @@ export type {
   SshAuthorizeRequest,
   SshAuthorizeResponse,
   SshHold,
+  SshRecheckRequest,
+  SshRecheckResponse,
   SshSessionReport,
   Step,
   StepReport,
@@ -47,7 +49,7 @@ export type {
  */
 export { openSealedSecrets, sealForBuilder } from "./sealed-box.ts";
 
-export const PROTOCOL_VERSION = 9;
+export const PROTOCOL_VERSION = 10;
 
 /** The context a job's sealed deploy key is bound to: it cannot be swapped into `secrets`, or another job. */
 export const checkoutKeyContext = (jobId: string) => `checkout:${jobId}`;
@@ -71,6 +73,8 @@ export const routes = {
   workspaceAttach: (jobId: string) => `/api/v1/builder/jobs/${jobId}/workspace/attach`,
   sshAuthorize: (jobId: string) => `/api/v1/builder/jobs/${jobId}/ssh/authorize`,
   sshSession: (jobId: string) => `/api/v1/builder/jobs/${jobId}/ssh/sessions`,
+  /** Every open SSH connection of the builder asked about again in one call. Protocol 10. */
+  sshRecheck: "/api/v1/builder/ssh/recheck",
   /** Capability URL of the filesystem blob store (no bearer token, no protocol header): one key, one method. */
   blob: (token: string) => `/api/v1/builder/blobs/${token}`,
 } as const;

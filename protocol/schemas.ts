@@ -223,9 +223,29 @@ export const SshAuthorizeResponse = z.object({
 });
 export type SshAuthorizeResponse = z.infer<typeof SshAuthorizeResponse>;
 
+/**
+ * The builder's round of questions about its open SSH connections, all at once (protocol 10): for
+ * each, whether the key may still enter the job. `ssh/authorize` stays the call for a new one.
+ */
+export const SshRecheckRequest = z.looseObject({
+  connections: z
+    .array(z.looseObject({ job_id: text(100), fingerprint: text(100) }))
+    .max(1000)
+    .describe("the job and key fingerprint of each open connection"),
+});
+export type SshRecheckRequest = z.infer<typeof SshRecheckRequest>;
+
+/** In the request's order: the key's user while they may still enter the job, else null. */
+export const SshRecheckResponse = z.object({
+  users: z.array(z.object({ id: z.string(), login: z.string() }).nullable()),
+});
+export type SshRecheckResponse = z.infer<typeof SshRecheckResponse>;
+
 export const SshSessionReport = z.looseObject({
   event: z.enum(["opened", "closed"]),
   user_id: text(1024),
+  /** Why the builder ended a closed session: access revoked, or not confirmed in time. Protocol 10. */
+  reason: z.enum(["revoked", "unconfirmed"]).optional(),
 });
 export type SshSessionReport = z.infer<typeof SshSessionReport>;
 

@@ -1,7 +1,9 @@
 // SSH into a build with the real OpenSSH client: "re-run with SSH" keeps the job's LXC container
 // up; a user with write access gets a shell in that very container, a read-only user is refused,
 // and both sessions' opening and closing are audited. The container goes when the session ends.
-// An open session ends, with a message, once its user loses write access or their key is deleted.
+// An open session ends, with a message, once its user loses write access (membership removed, role
+// lowered to read, user removed) or their key is deleted, and once the server has not confirmed its
+// access for longer than the builder's bound (the server unreachable).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,7 +12,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { openDb } from "../server/db/client.ts";
 import { projectMembers, userSshKeys, users } from "../server/db/schema.ts";
-import { cleanUp } from "./harness/clean-up.ts";
+import { type CleanUpStep, cleanUp } from "./harness/clean-up.ts";
 import {
   cairnContainers,
   destroyContainers,
@@ -23,12 +25,31 @@ import { type BuilderProcess, startBuilder } from "./support/builder-process.ts"
 import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { startTcpGate } from "./support/tcp-gate.ts";
 
 const skip = await requireLxc({ sshd: true });
 // A container directory of its own: no other builder's orphan reaper can touch these containers.
 const lxcPath = skip ? "" : testLxcPath("ssh");
 // Each wait is a safety net for a loaded machine (the jobs here take seconds), not a speed claim.
 const WAIT_MS = 180_000;
+// The keys and known hosts of this file's ssh clients.
+const dir = skip ? "" : mkdtempSync(join(tmpdir(), "cairn-ssh-into-"));
+
+/** The OpenSSH client's options for a builder's SSH server on `port`, with `key` alone. */
+const sshArgs = (port: string, key: { path: string }) => [
+  "-p",
+  port,
+  "-o",
+  "BatchMode=yes",
+  "-o",
+  "StrictHostKeyChecking=accept-new",
+  "-o",
+  `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+  "-o",
+  "IdentitiesOnly=yes",
+  "-i",
+  key.path,
+];
 
 type Job = { id: string; status: string; ssh: { enabled: boolean; command: string | null } | null };
 
@@ -85,12 +106,102 @@ function openSession(args: string[]) {
   };
 }
 
+/**
+ * On `server`: a project whose one job has run, re-run with SSH on `builder`, and users of the
+ * project with these roles, each with a key of their own (`undo` gets the clean-up of what it made).
+ * Resolves once the re-run's SSH window is open.
+ */
+async function sshJob(
+  server: TestServer,
+  builder: BuilderProcess,
+  name: string,
+  roles: Record<string, "write" | "read">,
+  undo: CleanUpStep[],
+) {
+  const repo = createRepo();
+  undo.push(() => repo.remove());
+  repo.commit({
+    ".circleci/config.yml":
+      "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
+  });
+  const project = (await (
+    await server.api("/api/v1/projects", { method: "POST", json: { name, repo_url: repo.bare } })
+  ).json()) as { id: string };
+  const ids: Record<string, string> = {};
+  const keys: Record<string, ReturnType<typeof userKey>> = {};
+  const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+  try {
+    for (const [login, role] of Object.entries(roles)) {
+      const id = crypto.randomUUID();
+      ids[login] = id;
+      keys[login] = userKey(dir, `${name}-${login}`);
+      await db.insert(users).values({ id, login, role: "member" });
+      await db.insert(projectMembers).values({ projectId: project.id, userId: id, role });
+      await db.insert(userSshKeys).values({
+        id: crypto.randomUUID(),
+        userId: id,
+        name: login,
+        publicKey: keys[login].publicKey,
+        fingerprint: keys[login].fingerprint,
+      });
+    }
+  } finally {
+    close();
+  }
+  const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
+  /** Waits (minutes: a safety net on a loaded machine) for job `id` to reach `status`, naming what it saw. */
+  const reaches = (id: string, status: string, what: string) =>
+    until(
+      what,
+      async (note) => {
+        const j = await job(id);
+        note(`job ${id} is ${j.status}; builder log (tail): ${builder.output().slice(-1500)}`);
+        return j.status === status;
+      },
+      WAIT_MS,
+    );
+  const p = (await (
+    await server.api(`/api/v1/projects/${project.id}/pipelines`, { method: "POST", json: { branch: "main" } })
+  ).json()) as { jobs: { id: string }[] };
+  await reaches(p.jobs[0].id, "success", "the first run");
+  const rerun = await server.api(`/api/v1/jobs/${p.jobs[0].id}/rerun`, {
+    method: "POST",
+    json: { ssh: true },
+  });
+  const again = ((await rerun.json()) as { job_id: string }).job_id;
+  await until(
+    "the SSH window",
+    async (note) => {
+      const text = await server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
+      note(`log (tail): ${text.slice(-1500)}`);
+      return text.includes("SSH is enabled");
+    },
+    WAIT_MS,
+  );
+  const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
+  return {
+    project: project.id,
+    again,
+    port,
+    ids,
+    keys,
+    /** Waits for the re-run to reach `status`. */
+    reaches: (status: string, what: string) => reaches(again, status, what),
+    /** The server's `ssh.session.closed` audit events. */
+    closedAudits: async () =>
+      (
+        (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
+          items: { actor: { id: string }; details: { reason?: string } }[];
+        }
+      ).items,
+  };
+}
+
 describe.skipIf(skip)("SSH into a build", () => {
   let sshd: TestSshd;
   let server: TestServer;
   let builder: BuilderProcess;
   let repo: TestRepo | undefined;
-  const dir = mkdtempSync(join(tmpdir(), "cairn-ssh-into-"));
 
   beforeAll(async () => {
     await ensureBaseTemplate({ lxcPath });
@@ -185,31 +296,14 @@ describe.skipIf(skip)("SSH into a build", () => {
     const m = /^ssh -p (\d+) (\S+)@127\.0\.0\.1$/.exec(command);
     expect(m?.[2]).toBe(again);
     expect(await log()).toContain(command);
-    const base = [
-      "-p",
-      m![1],
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=accept-new",
-      "-o",
-      `UserKnownHostsFile=${join(dir, "known_hosts")}`,
-      "-o",
-      "IdentitiesOnly=yes",
-    ];
+    const port = m![1];
 
-    const refused = await ssh([...base, "-i", reader.path, `${again}@127.0.0.1`, "cat /root/marker"]);
+    const refused = await ssh([...sshArgs(port, reader), `${again}@127.0.0.1`, "cat /root/marker"]);
     expect(refused.code).toBe(255);
     expect(refused.stderr).toContain("Permission denied");
 
     const [container] = await cairnContainers({ lxcPath });
-    const inside = await ssh([
-      ...base,
-      "-i",
-      writer.path,
-      `${again}@127.0.0.1`,
-      "cat /root/marker; hostname",
-    ]);
+    const inside = await ssh([...sshArgs(port, writer), `${again}@127.0.0.1`, "cat /root/marker; hostname"]);
     expect(inside.stderr).not.toContain("Permission denied");
     expect(inside.code).toBe(0);
     expect(inside.stdout.split("\n").slice(0, 2)).toEqual(["from-the-build", container]);
@@ -231,120 +325,134 @@ describe.skipIf(skip)("SSH into a build", () => {
     expect(closed.length).toBe(1);
   }, 600_000); // a safety net only: each wait above fails first, saying what it saw
 
-  test("an open session ends when its user's membership is removed, and another when its key is deleted", async () => {
-    const repo = createRepo();
-    repo.commit({
-      ".circleci/config.yml":
-        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
-    });
-    const project = (await (
-      await server.api("/api/v1/projects", {
-        method: "POST",
-        json: { name: "ssh-revoke", repo_url: repo.bare },
-      })
-    ).json()) as { id: string };
-    const member = userKey(dir, "member");
-    const keyed = userKey(dir, "keyed");
-    const ids: Record<string, string> = {};
-    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
-    const sessions: ReturnType<typeof openSession>[] = [];
+  test("an open session ends when its user loses write access: membership removed, role lowered to read, user removed, key deleted", async () => {
+    const undo: CleanUpStep[] = [];
     try {
-      for (const [login, key] of [
-        ["member", member],
-        ["keyed", keyed],
-      ] as const) {
-        const id = crypto.randomUUID();
-        ids[login] = id;
-        await db.insert(users).values({ id, login, role: "member" });
-        await db.insert(projectMembers).values({ projectId: project.id, userId: id, role: "write" });
-        await db.insert(userSshKeys).values({
-          id: crypto.randomUUID(),
-          userId: id,
-          name: login,
-          publicKey: key.publicKey,
-          fingerprint: key.fingerprint,
-        });
-      }
-
-      const p = (await (
-        await server.api(`/api/v1/projects/${project.id}/pipelines`, {
-          method: "POST",
-          json: { branch: "main" },
-        })
-      ).json()) as { jobs: { id: string }[] };
-      const wait = async <T>(probe: () => Promise<T | false>, what: string): Promise<T> => {
-        for (let i = 0; i < 300; i++) {
-          const v = await probe();
-          if (v) return v;
-          await Bun.sleep(200);
-        }
-        throw new Error(`timed out waiting for ${what}\n${builder.output()}`);
-      };
-      const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
-      await wait(async () => (await job(p.jobs[0].id)).status === "success", "the first run");
-      const rerun = await server.api(`/api/v1/jobs/${p.jobs[0].id}/rerun`, {
-        method: "POST",
-        json: { ssh: true },
-      });
-      const again = ((await rerun.json()) as { job_id: string }).job_id;
-      const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
-      await wait(async () => (await log()).includes("SSH is enabled"), "the SSH window");
-      const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
-      const session = (key: { path: string }) =>
-        openSession([
-          "-p",
-          port,
-          "-o",
-          "BatchMode=yes",
-          "-o",
-          "StrictHostKeyChecking=accept-new",
-          "-o",
-          `UserKnownHostsFile=${join(dir, "known_hosts")}`,
-          "-o",
-          "IdentitiesOnly=yes",
-          "-i",
-          key.path,
-          `${again}@127.0.0.1`,
+      const roles = { member: "write", lowered: "write", removed: "write", keyed: "write" } as const;
+      const s = await sshJob(server, builder, "ssh-revoke", roles, undo);
+      const sessions: Record<string, ReturnType<typeof openSession>> = {};
+      for (const login of Object.keys(roles)) {
+        const open = openSession([
+          ...sshArgs(s.port, s.keys[login]),
+          `${s.again}@127.0.0.1`,
           "echo inside; exec sleep 600",
         ]);
-      const byMember = session(member);
-      const byKeyed = session(keyed);
-      sessions.push(byMember, byKeyed);
-      await byMember.printed("inside", "the member's session");
-      await byKeyed.printed("inside", "the keyed user's session");
+        undo.unshift(() => open.child.kill());
+        sessions[login] = open;
+      }
+      for (const [login, open] of Object.entries(sessions))
+        await open.printed("inside", `${login}'s session`);
+      /** `login`'s session ends, saying its access was revoked; the sessions in `others` stay open. */
+      const endsRevoked = async (login: string, others: string[]) => {
+        const ended = await sessions[login].ended(`${login}'s session`);
+        expect(ended.code).toBe(255);
+        expect(ended.stderr).toContain("your access to this job was revoked");
+        for (const o of others) expect(sessions[o].child.exitCode).toBeNull();
+      };
 
-      // The membership goes: that user's open session ends, saying why; the other stays open.
-      const removed = await server.api(`/api/v1/projects/${project.id}/members/${ids.member}`, {
+      // The membership goes: that user's open session ends, saying why; the others stay open.
+      const removed = await server.api(`/api/v1/projects/${s.project}/members/${s.ids.member}`, {
         method: "DELETE",
       });
       expect(removed.status).toBe(204);
-      const ended = await byMember.ended("the removed member's session");
-      expect(ended.code).toBe(255);
-      expect(ended.stderr).toContain("your access to this job was revoked");
-      expect(byKeyed.child.exitCode).toBeNull();
+      await endsRevoked("member", ["lowered", "removed", "keyed"]);
 
-      // The other user's key is deleted: their session ends too.
-      await db.delete(userSshKeys).where(eq(userSshKeys.fingerprint, keyed.fingerprint));
-      const endedToo = await byKeyed.ended("the session of the user whose key was deleted");
-      expect(endedToo.code).toBe(255);
-      expect(endedToo.stderr).toContain("your access to this job was revoked");
+      // A writer lowered to read: SSH into a build takes write access.
+      const lowered = await server.api(`/api/v1/projects/${s.project}/members`, {
+        method: "POST",
+        json: { user_id: s.ids.lowered, role: "read" },
+      });
+      expect(lowered.status).toBe(200);
+      await endsRevoked("lowered", ["removed", "keyed"]);
 
-      // Both sessions closed: the job ends and its container goes, as after any last session.
-      await wait(async () => (await job(again)).status === "success", "the job to end after the sessions");
+      // An admin removes a user altogether.
+      expect((await server.api(`/api/v1/users/${s.ids.removed}`, { method: "DELETE" })).status).toBe(204);
+      await endsRevoked("removed", ["keyed"]);
+
+      // The last user's key is deleted: their session ends too.
+      const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
+      try {
+        await db.delete(userSshKeys).where(eq(userSshKeys.fingerprint, s.keys.keyed.fingerprint));
+      } finally {
+        close();
+      }
+      await endsRevoked("keyed", []);
+
+      // All sessions closed: the job ends and its container goes, as after any last session; each
+      // closing is audited, saying the access was revoked.
+      await s.reaches("success", "the job to end after the sessions");
       expect(await cairnContainers({ lxcPath })).toEqual([]);
-      const closed = (
-        (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
-          items: { actor: { id: string } }[];
-        }
-      ).items.map((i) => i.actor.id);
-      expect(closed).toContain(ids.member);
-      expect(closed).toContain(ids.keyed);
+      const closed = await s.closedAudits();
+      for (const login of Object.keys(roles))
+        expect(closed.find((i) => i.actor.id === s.ids[login])?.details.reason).toBe("revoked");
     } finally {
-      for (const s of sessions) s.child.kill();
-      close();
-      repo.remove();
+      await cleanUp(undo);
     }
-  }, 180_000);
+  }, 300_000);
+
+  test("an open session ends, saying so, once the server has not confirmed its access within the builder's bound", async () => {
+    // A server and builder of this test's own: the builder reaches its server through a gate the
+    // test shuts, as if the server were unreachable, and opens again so the ending gets audited.
+    // The lease outlives the shut gate, so the job is not re-queued meanwhile.
+    const undo: CleanUpStep[] = [];
+    try {
+      const own = await startTestServer({ env: { CAIRN_SSH_WINDOW_S: "120", CAIRN_LEASE_TTL_MS: "600000" } });
+      undo.unshift(() => own.stop());
+      const gate = await startTcpGate({ host: "127.0.0.1", port: Number(new URL(own.url).port) });
+      undo.unshift(() => gate.stop());
+      const cut = await startBuilder({
+        server: gate.url,
+        adminToken: own.token,
+        name: "ssh-unconfirmed-builder",
+        sshd,
+        extraArgs: [
+          "--ssh-listen",
+          "127.0.0.1:0",
+          "--ssh-advertise",
+          "127.0.0.1",
+          "--lxc-path",
+          lxcPath,
+          "--ssh-confirm-within",
+          "3",
+        ],
+      });
+      // Its builder first, then whatever container a failure left (this file's builder is idle now).
+      undo.unshift(
+        () => cut.stop(),
+        () => destroyContainers({ lxcPath }),
+      );
+      const s = await sshJob(own, cut, "ssh-unconfirmed", { held: "write" }, undo);
+      const held = openSession([
+        ...sshArgs(s.port, s.keys.held),
+        `${s.again}@127.0.0.1`,
+        "echo inside; exec sleep 600",
+      ]);
+      undo.unshift(() => held.child.kill());
+      await held.printed("inside", "the session");
+
+      gate.shut();
+      const ended = await held.ended("the session the server can no longer confirm");
+      expect(ended.code).toBe(255);
+      expect(ended.stderr).toContain("the Cairn server could not confirm your access to this job");
+      expect(cut.output()).toContain("the server did not confirm their access in time");
+
+      // The server is back: the builder's report of the ending reaches it, and the job ends.
+      gate.open();
+      await until(
+        "the unconfirmed session's closed audit",
+        async (note) => {
+          const closed = await s.closedAudits();
+          note(JSON.stringify(closed));
+          return closed.some((i) => i.actor.id === s.ids.held && i.details.reason === "unconfirmed");
+        },
+        WAIT_MS,
+      );
+      await s.reaches("success", "the job to end after its session");
+      expect(await cairnContainers({ lxcPath })).toEqual([]);
+    } finally {
+      await cleanUp(undo);
+    }
+  }, 300_000);
 
   test("a client that drops its connection ends its command without a terminal, and the job's hold", async () => {
     const repo = createRepo();
@@ -416,22 +524,7 @@ describe.skipIf(skip)("SSH into a build", () => {
       // No -t: each command runs without a terminal, so no hang-up reaches it by itself. A second
       // session keeps the job held (and its container up) while the first one's client drops.
       const open = (command: string) =>
-        openSession([
-          "-p",
-          port,
-          "-o",
-          "BatchMode=yes",
-          "-o",
-          "StrictHostKeyChecking=accept-new",
-          "-o",
-          `UserKnownHostsFile=${join(dir, "known_hosts")}`,
-          "-o",
-          "IdentitiesOnly=yes",
-          "-i",
-          dropper.path,
-          `${again}@127.0.0.1`,
-          command,
-        ]);
+        openSession([...sshArgs(port, dropper), `${again}@127.0.0.1`, command]);
       const dropped = open("echo inside; exec sleep 600");
       const kept = open("echo inside; exec sleep 601");
       sessions.push(dropped, kept);

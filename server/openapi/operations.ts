@@ -864,6 +864,16 @@ export const ops = {
     body: proto.GoneBuildersRequest,
     ok: json(200, proto.GoneBuildersResponse),
   }),
+  recheckSsh: op({
+    method: "POST",
+    path: "/api/v1/builder/ssh/recheck",
+    tag: "builder protocol",
+    summary: "May each of these open SSH connections stay: one answer per connection, in order",
+    auth: "builder",
+    headers: PROTOCOL,
+    body: proto.SshRecheckRequest,
+    ok: json(200, proto.SshRecheckResponse),
+  }),
   authorizeSsh: builderOp("POST", "ssh/authorize", "May this SSH key open a session into the job", {
     body: proto.SshAuthorizeRequest,
     ok: json(200, proto.SshAuthorizeResponse),

@@ -16,7 +16,7 @@ import { ops } from "../openapi/operations.ts";
 import { validate } from "../openapi/validate.ts";
 import { leasedJob as leased, recordSshSession } from "../services/builder-jobs.ts";
 import { builderAcquiring, LastSeen, registerBuilder, revokedAmong } from "../services/builders.ts";
-import { sshUserFor } from "../services/ssh-access.ts";
+import { sshUserFor, sshUsersStill } from "../services/ssh-access.ts";
 
 const MAX_LOG_UPLOAD = 4 * 1024 * 1024;
 /** Heartbeats refresh a builder's `last_seen_at` at most this often (leases last ≥ 2 heartbeats, 6 s). */
@@ -66,6 +66,7 @@ export const builderApiRoutes = (deps: AppDeps) => {
     return c.json({ gone: await revokedAmong(db, ids) });
   });
   app.use("/builder/jobs/*", builderAuth({ db, cacheMs: 1000 }));
+  app.use("/builder/ssh/*", builderAuth({ db, cacheMs: 1000 }));
 
   app.post("/builder/acquire", validate(ops.acquireJob), async (c) => {
     const builder = c.get("builder");
@@ -100,11 +101,18 @@ export const builderApiRoutes = (deps: AppDeps) => {
     return c.json({ user });
   });
 
+  // Each second the builder asks again about all its open SSH connections in one call; a null ends one.
+  app.post("/builder/ssh/recheck", validate(ops.recheckSsh), async (c) => {
+    const { connections } = c.req.valid("json");
+    const asks = connections.map((a) => ({ jobId: a.job_id, fingerprint: a.fingerprint }));
+    return c.json({ users: await sshUsersStill(db, c.get("builder").id, asks) });
+  });
+
   app.post("/builder/jobs/:id/ssh/sessions", validate(ops.reportSshSession), async (c) => {
     const builder = c.get("builder");
     const job = await leasedJob(builder.id, c.req.param("id"));
-    const { event, user_id: userId } = c.req.valid("json");
-    await recordSshSession(db, job, { builderId: builder.id, userId, event, ip: sourceIp(deps, c) });
+    const { event, user_id: userId, reason } = c.req.valid("json");
+    await recordSshSession(db, job, { builderId: builder.id, userId, event, reason, ip: sourceIp(deps, c) });
     return c.json({ ok: true });
   });
 

@@ -39,13 +39,23 @@ export async function recordArtifact(db: Db, jobId: string, path: string, size: 
 export async function recordSshSession(
   db: Db,
   job: Pick<JobRow, "id" | "projectId">,
-  report: { builderId: string; userId: string; event: "opened" | "closed"; ip: string | null },
+  report: {
+    builderId: string;
+    userId: string;
+    event: "opened" | "closed";
+    reason?: "revoked" | "unconfirmed";
+    ip: string | null;
+  },
 ): Promise<void> {
   await audit(db, {
     actor: { type: "user", id: report.userId },
     action: report.event === "opened" ? "ssh.session.opened" : "ssh.session.closed",
     target: { type: "job", id: job.id },
     ip: report.ip,
-    details: { builder_id: report.builderId, project_id: job.projectId },
+    details: {
+      builder_id: report.builderId,
+      project_id: job.projectId,
+      ...(report.reason ? { reason: report.reason } : {}),
+    },
   });
 }

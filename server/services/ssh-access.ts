@@ -2,7 +2,7 @@
 // to the job's project (an org admin, or a project member with the write or admin role).
 import { and, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { projectMembers, userSshKeys, users } from "../db/schema.ts";
+import { jobs, projectMembers, userSshKeys, users } from "../db/schema.ts";
 
 export async function canWriteProject(
   db: Db,
@@ -38,4 +38,31 @@ export async function sshUserFor(
     .get();
   if (!row || !(await canWriteProject(db, row, projectId))) return null;
   return { id: row.id, login: row.login };
+}
+
+/**
+ * The builder's round of questions about its open SSH connections: for each `{job, fingerprint}`,
+ * in order, the key's user while they may still enter the job, else null. A job this builder no
+ * longer holds, that has ended, or that was not re-run with SSH lets no one in.
+ */
+export async function sshUsersStill(
+  db: Db,
+  builderId: string,
+  asks: { jobId: string; fingerprint: string }[],
+): Promise<({ id: string; login: string } | null)[]> {
+  const projectOf = new Map<string, string | null>();
+  const out: ({ id: string; login: string } | null)[] = [];
+  for (const { jobId, fingerprint } of asks) {
+    if (!projectOf.has(jobId)) {
+      const job = await db.query.jobs.findFirst({
+        where: eq(jobs.id, jobId),
+        columns: { builderId: true, status: true, sshEnabled: true, projectId: true },
+      });
+      const open = job?.builderId === builderId && job.sshEnabled && job.status === "running";
+      projectOf.set(jobId, open ? job.projectId : null);
+    }
+    const projectId = projectOf.get(jobId);
+    out.push(projectId ? await sshUserFor(db, fingerprint, projectId) : null);
+  }
+  return out;
 }
