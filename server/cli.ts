@@ -4,7 +4,6 @@
 import { parseArgs } from "node:util";
 import { assemble, startBackground } from "./assemble.ts";
 import { adminTokenFile, configFromEnv } from "./bootstrap.ts";
-import { backupCommand, configCheckCommand, migrateCommand, restoreCommand } from "./cli-ops.ts";
 import { applyConfigFile } from "./config-file.ts";
 import type { RuntimeAdapter } from "./runtime.ts";
 import { finishRotation, type RotateResult, rotateMasterKey } from "./services/rotate-key.ts";
@@ -72,15 +71,17 @@ export async function main(argv: string[]): Promise<number> {
   if (values.config) process.env.CAIRN_CONFIG = values.config as string;
   // `config check` explains a bad file itself; every other command stops on one.
   if (command !== "config") applyConfigFile(process.env);
+  // The operator's other commands (and backup's tar and S3 code) are loaded only when asked for.
+  const ops = () => import("./cli-ops.ts");
   switch (command) {
     case "migrate":
-      return migrateCommand();
+      return (await ops()).migrateCommand();
     case "backup":
-      return backupCommand(positionals[0]);
+      return (await ops()).backupCommand(positionals[0]);
     case "restore":
-      return restoreCommand(positionals[0], values["data-dir"] as string | undefined);
+      return (await ops()).restoreCommand(positionals[0], values["data-dir"] as string | undefined);
     case "config":
-      if (positionals.join(" ") === "check") return configCheckCommand();
+      if (positionals.join(" ") === "check") return (await ops()).configCheckCommand();
       console.error(`cairn-server: usage: cairn-server config check [--config FILE]`);
       return 2;
     case "version":

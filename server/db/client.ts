@@ -1,7 +1,6 @@
 // Opens the libSQL database (a `file:` URL by default, `libsql://` for a remote sqld/Turso) and
 // applies the committed drizzle-kit migrations (server/db/migrate.ts).
-import { createClient } from "@libsql/client";
-import { drizzle } from "drizzle-orm/libsql";
+import type { drizzle } from "drizzle-orm/libsql";
 import { applyMigrations, currentMigrations } from "./migrate.ts";
 import * as schema from "./schema.ts";
 
@@ -12,6 +11,13 @@ export type DbOrTx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 export const MIGRATIONS_DIR = new URL("./migrations", import.meta.url).pathname;
 
 export async function openDb(url: string, authToken?: string): Promise<{ db: Db; close(): void }> {
+  // Loaded here, not at start: libSQL's client loads its native addon as it is evaluated, and the
+  // binary unpacks that addon off the main thread while the rest of the server's modules evaluate
+  // (scripts/build.ts; issue 19, start-up).
+  const [{ createClient }, { drizzle }] = await Promise.all([
+    import("@libsql/client"),
+    import("drizzle-orm/libsql"),
+  ]);
   // `timeout` is the busy timeout of every pooled connection: it rides out the short write locks
   // of a second server process on the same file (a PRAGMA would reach only one connection).
   const client = createClient({ url, authToken, timeout: 10_000 });

@@ -105,13 +105,14 @@ const paramsOf = (schema: z.ZodObject | undefined, where: "query" | "path") => {
   });
 };
 
+/** An answer's schema; one of schemas/responses.ts is named by a function that picks it from the module. */
+const answerSchema = (a: Answer): z.ZodType | undefined =>
+  typeof a.schema === "function" ? a.schema(rs) : a.schema;
+
 export function buildDocument(version: string) {
   const inputs = operations.flatMap((o) => (o.body ? [o.body] : []));
   const answers = (o: Operation): Answer[] => [o.ok, ...(o.more ?? [])];
-  const outputs = [
-    ErrorBody,
-    ...operations.flatMap((o) => answers(o).flatMap((a) => (a.schema ? [a.schema] : []))),
-  ];
+  const outputs = [ErrorBody, ...operations.flatMap((o) => answers(o).flatMap((a) => answerSchema(a) ?? []))];
   const req = convert(inputs, "input");
   const res = convert(outputs, "output");
   const components: Record<string, Json> = {};
@@ -154,7 +155,8 @@ export function buildDocument(version: string) {
     const responses: Record<string, unknown> = {};
     for (const a of answers(o)) {
       const r: Json = { description: a.description ?? "Success" };
-      if (a.schema) r.content = { "application/json": { schema: schemaOf(a.schema, res) } };
+      const schema = answerSchema(a);
+      if (schema) r.content = { "application/json": { schema: schemaOf(schema, res) } };
       else if (a.type) r.content = { [a.type]: { schema: { type: "string" } } };
       responses[String(a.status)] = r;
     }

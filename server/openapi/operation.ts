@@ -2,13 +2,21 @@
 // takes and answers. document.ts turns the list (operations.ts) into OpenAPI 3.1; validate.ts turns
 // one operation into the middleware that checks a request against exactly those schemas.
 import type { z } from "zod";
+import type * as Responses from "./schemas/responses.ts";
 
 export type Auth = "none" | "user" | "builder" | "signature" | "capability";
+
+/**
+ * An answer's schema from schemas/responses.ts, picked from that module when the document is built:
+ * nothing checks answers at run time, so the module is evaluated only for the document, not at the
+ * server's start (issue 19, start-up).
+ */
+export type ResponseSchema = (responses: typeof Responses) => z.ZodType;
 
 export interface Answer {
   status: number;
   /** A JSON body's schema. */
-  schema?: z.ZodType;
+  schema?: z.ZodType | ResponseSchema;
   /** A body that is not JSON, by media type. */
   type?: string;
   description?: string;

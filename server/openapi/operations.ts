@@ -3,14 +3,17 @@
 // the app registers, so a new route without an entry here fails the suite.
 import { z } from "zod";
 import * as proto from "../../protocol/schemas.ts";
-import { type Operation, op } from "./operation.ts";
+import { type Operation, op, type ResponseSchema } from "./operation.ts";
 import { ErrorBody } from "./schemas/common.ts";
 import * as rq from "./schemas/requests.ts";
-import * as rs from "./schemas/responses.ts";
 
 export { ErrorBody };
 
-const json = (status: number, schema?: z.ZodType, description?: string) => ({ status, schema, description });
+const json = (status: number, schema?: z.ZodType | ResponseSchema, description?: string) => ({
+  status,
+  schema,
+  description,
+});
 const PROTOCOL = { "Cairn-Protocol": "the builder protocol version (protocol/index.ts)" };
 const none = (status: number, description?: string) => ({ status, description });
 
@@ -21,7 +24,7 @@ export const ops = {
     tag: "server",
     summary: "Liveness and version",
     auth: "none",
-    ok: json(200, rs.Health),
+    ok: json(200, (r) => r.Health),
   }),
   getOpenApiDocument: op({
     method: "GET",
@@ -56,7 +59,7 @@ export const ops = {
     summary: "Sign in with an API token or a login and password: sets the session cookie",
     auth: "none",
     body: rq.SessionCreate,
-    ok: json(201, rs.Session),
+    ok: json(201, (r) => r.Session),
     errors: [401, 429, 501],
   }),
   getSession: op({
@@ -65,7 +68,7 @@ export const ops = {
     tag: "session",
     summary: "The signed-in user and the CSRF value",
     auth: "user",
-    ok: json(200, rs.Session),
+    ok: json(200, (r) => r.Session),
   }),
   deleteSession: op({
     method: "DELETE",
@@ -82,7 +85,7 @@ export const ops = {
     tag: "session",
     summary: "Which sign-in methods this server offers (for the sign-in page)",
     auth: "none",
-    ok: json(200, rs.SignInMethods),
+    ok: json(200, (r) => r.SignInMethods),
   }),
   startGithubSignIn: op({
     method: "GET",
@@ -113,7 +116,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.ProjectCreate,
-    ok: json(201, rs.ProjectCreated),
+    ok: json(201, (r) => r.ProjectCreated),
     errors: [409],
   }),
   listProjects: op({
@@ -123,7 +126,7 @@ export const ops = {
     summary: "Projects the caller may read",
     auth: "user",
     query: rq.Page,
-    ok: json(200, rs.Pages.Projects),
+    ok: json(200, (r) => r.Pages.Projects),
   }),
   getProject: op({
     method: "GET",
@@ -132,7 +135,7 @@ export const ops = {
     summary: "A project",
     auth: "user",
     role: "read",
-    ok: json(200, rs.ProjectDetail),
+    ok: json(200, (r) => r.ProjectDetail),
   }),
   updateProject: op({
     method: "PATCH",
@@ -142,7 +145,7 @@ export const ops = {
     auth: "user",
     role: "admin",
     body: rq.ProjectPatch,
-    ok: json(200, rs.ProjectSettings),
+    ok: json(200, (r) => r.ProjectSettings),
   }),
   followProject: op({
     method: "POST",
@@ -151,7 +154,7 @@ export const ops = {
     summary: "Build on webhooks",
     auth: "user",
     role: "admin",
-    ok: json(200, rs.ProjectFollow),
+    ok: json(200, (r) => r.ProjectFollow),
   }),
   unfollowProject: op({
     method: "POST",
@@ -160,7 +163,7 @@ export const ops = {
     summary: "Ignore webhooks",
     auth: "user",
     role: "admin",
-    ok: json(200, rs.ProjectFollow),
+    ok: json(200, (r) => r.ProjectFollow),
   }),
   rotateWebhookSecret: op({
     method: "POST",
@@ -169,7 +172,7 @@ export const ops = {
     summary: "Make a new webhook secret (shown once)",
     auth: "user",
     role: "admin",
-    ok: json(201, rs.WebhookSecret),
+    ok: json(201, (r) => r.WebhookSecret),
   }),
   getDeployKey: op({
     method: "GET",
@@ -178,7 +181,7 @@ export const ops = {
     summary: "The deploy key's public half",
     auth: "user",
     role: "read",
-    ok: json(200, rs.DeployKey),
+    ok: json(200, (r) => r.DeployKey),
   }),
   createDeployKey: op({
     method: "POST",
@@ -187,7 +190,7 @@ export const ops = {
     summary: "Make a deploy key (and add it at the forge)",
     auth: "user",
     role: "admin",
-    ok: json(201, rs.DeployKeyCreated),
+    ok: json(201, (r) => r.DeployKeyCreated),
     errors: [409],
   }),
   deleteDeployKey: op({
@@ -197,7 +200,7 @@ export const ops = {
     summary: "Remove the deploy key",
     auth: "user",
     role: "admin",
-    ok: json(200, rs.DeployKeyRemoved),
+    ok: json(200, (r) => r.DeployKeyRemoved),
   }),
   listMembers: op({
     method: "GET",
@@ -206,7 +209,7 @@ export const ops = {
     summary: "A project's members and roles",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Pages.Members),
+    ok: json(200, (r) => r.Pages.Members),
   }),
   addMember: op({
     method: "POST",
@@ -216,8 +219,8 @@ export const ops = {
     auth: "user",
     role: "admin",
     body: rq.MemberAdd,
-    ok: json(201, rs.MemberAdded),
-    more: [json(200, rs.MemberAdded, "the member's role changed")],
+    ok: json(201, (r) => r.MemberAdded),
+    more: [json(200, (r) => r.MemberAdded, "the member's role changed")],
   }),
   removeMember: op({
     method: "DELETE",
@@ -235,7 +238,7 @@ export const ops = {
     summary: "A project's environment variables (names and hints, never values)",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Pages.SecretVars),
+    ok: json(200, (r) => r.Pages.SecretVars),
   }),
   setProjectEnvVar: op({
     method: "POST",
@@ -245,7 +248,7 @@ export const ops = {
     auth: "user",
     role: "admin",
     body: rq.SecretVarCreate,
-    ok: json(201, rs.SecretVarSet),
+    ok: json(201, (r) => r.SecretVarSet),
   }),
   deleteProjectEnvVar: op({
     method: "DELETE",
@@ -272,9 +275,13 @@ export const ops = {
         "`wait=N` (seconds, at most 60): answer once the pipeline is planned (or in `error`), or after N seconds",
     },
     body: rq.PipelineTrigger,
-    ok: json(201, rs.Pipeline),
+    ok: json(201, (r) => r.Pipeline),
     more: [
-      json(200, rs.Pipeline, "a repeated Idempotency-Key: the first pipeline, Idempotent-Replayed: true"),
+      json(
+        200,
+        (r) => r.Pipeline,
+        "a repeated Idempotency-Key: the first pipeline, Idempotent-Replayed: true",
+      ),
     ],
     errors: [400, 409],
   }),
@@ -286,7 +293,7 @@ export const ops = {
       "Continue a setup pipeline (`setup: true`) with another config, once, while the setup job runs (CircleCI's continuation API; the key is the authentication)",
     auth: "capability",
     body: rq.PipelineContinue,
-    ok: json(200, rs.PipelineContinued, "the continuation's workflows were added to the pipeline"),
+    ok: json(200, (r) => r.PipelineContinued, "the continuation's workflows were added to the pipeline"),
     errors: [404, 409],
   }),
   listPipelines: op({
@@ -297,7 +304,7 @@ export const ops = {
     auth: "user",
     role: "read",
     query: rq.Page,
-    ok: json(200, rs.Pages.Pipelines),
+    ok: json(200, (r) => r.Pages.Pipelines),
   }),
   getInsights: op({
     method: "GET",
@@ -307,7 +314,7 @@ export const ops = {
     auth: "user",
     role: "read",
     query: rq.InsightsQuery,
-    ok: json(200, rs.Insights),
+    ok: json(200, (r) => r.Insights),
   }),
   getInsightsTests: op({
     method: "GET",
@@ -317,7 +324,7 @@ export const ops = {
     auth: "user",
     role: "read",
     query: rq.InsightsQuery,
-    ok: json(200, rs.InsightsTests),
+    ok: json(200, (r) => r.InsightsTests),
   }),
   getInsightsChart: op({
     method: "GET",
@@ -336,7 +343,7 @@ export const ops = {
     summary: "A pipeline with its workflows and jobs",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Pipeline),
+    ok: json(200, (r) => r.Pipeline),
   }),
   rerunWorkflow: op({
     method: "POST",
@@ -347,7 +354,7 @@ export const ops = {
     role: "write",
     body: rq.WorkflowRerun,
     bodyOptional: true,
-    ok: json(202, rs.WorkflowRerunAccepted),
+    ok: json(202, (r) => r.WorkflowRerunAccepted),
     errors: [409],
   }),
   getJob: op({
@@ -357,7 +364,7 @@ export const ops = {
     summary: "A job with its steps",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Job),
+    ok: json(200, (r) => r.Job),
   }),
   cancelJob: op({
     method: "POST",
@@ -366,8 +373,8 @@ export const ops = {
     summary: "Cancel a job",
     auth: "user",
     role: "write",
-    ok: json(202, rs.JobCanceled),
-    more: [json(200, rs.JobCanceled, "it had already finished")],
+    ok: json(202, (r) => r.JobCanceled),
+    more: [json(200, (r) => r.JobCanceled, "it had already finished")],
   }),
   rerunJob: op({
     method: "POST",
@@ -378,7 +385,7 @@ export const ops = {
     role: "write",
     body: rq.JobRerun,
     bodyOptional: true,
-    ok: json(202, rs.JobRerunAccepted),
+    ok: json(202, (r) => r.JobRerunAccepted),
     errors: [409],
   }),
   approveJob: op({
@@ -388,7 +395,7 @@ export const ops = {
     summary: "Approve an approval job",
     auth: "user",
     role: "write",
-    ok: json(200, rs.JobApproved),
+    ok: json(200, (r) => r.JobApproved),
     errors: [409],
   }),
   getJobLog: op({
@@ -399,7 +406,7 @@ export const ops = {
     auth: "user",
     role: "read",
     query: rq.LogQuery,
-    ok: json(200, rs.LogPage, "JSON; text/plain or text/html for the other formats"),
+    ok: json(200, (r) => r.LogPage, "JSON; text/plain or text/html for the other formats"),
   }),
   streamJobLog: op({
     method: "GET",
@@ -429,7 +436,7 @@ export const ops = {
     summary: "A job's artifacts",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Pages.Artifacts),
+    ok: json(200, (r) => r.Pages.Artifacts),
   }),
   downloadArtifact: op({
     method: "GET",
@@ -447,7 +454,7 @@ export const ops = {
     summary: "A job's test results and summary",
     auth: "user",
     role: "read",
-    ok: json(200, rs.TestResults),
+    ok: json(200, (r) => r.TestResults),
   }),
   streamEvents: op({
     method: "GET",
@@ -469,7 +476,7 @@ export const ops = {
     auth: "user",
     role: "write",
     body: rq.ScheduleCreate,
-    ok: json(201, rs.Schedule),
+    ok: json(201, (r) => r.Schedule),
     errors: [409],
   }),
   listSchedules: op({
@@ -479,7 +486,7 @@ export const ops = {
     summary: "The project's schedules, and those its configs' `triggers:` make",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Pages.Schedules),
+    ok: json(200, (r) => r.Pages.Schedules),
   }),
   getSchedule: op({
     method: "GET",
@@ -488,7 +495,7 @@ export const ops = {
     summary: "One schedule",
     auth: "user",
     role: "read",
-    ok: json(200, rs.Schedule),
+    ok: json(200, (r) => r.Schedule),
     errors: [404],
   }),
   updateSchedule: op({
@@ -499,7 +506,7 @@ export const ops = {
     auth: "user",
     role: "write",
     body: rq.SchedulePatch,
-    ok: json(200, rs.Schedule),
+    ok: json(200, (r) => r.Schedule),
     errors: [404, 409],
   }),
   deleteSchedule: op({
@@ -522,7 +529,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.OrbPublish,
-    ok: json(201, rs.OrbVersion),
+    ok: json(201, (r) => r.OrbVersion),
     errors: [409, 422],
   }),
   listOrbs: op({
@@ -531,7 +538,7 @@ export const ops = {
     tag: "orbs",
     summary: "Published orbs and their versions",
     auth: "user",
-    ok: json(200, rs.Pages.Orbs),
+    ok: json(200, (r) => r.Pages.Orbs),
   }),
   getOrb: op({
     method: "GET",
@@ -539,7 +546,7 @@ export const ops = {
     tag: "orbs",
     summary: "An orb's versions",
     auth: "user",
-    ok: json(200, rs.Orb),
+    ok: json(200, (r) => r.Orb),
     errors: [404],
   }),
   getOrbVersion: op({
@@ -548,7 +555,7 @@ export const ops = {
     tag: "orbs",
     summary: "One published version of an orb, with its YAML",
     auth: "user",
-    ok: json(200, rs.OrbVersion),
+    ok: json(200, (r) => r.OrbVersion),
     errors: [404],
   }),
 
@@ -561,7 +568,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.ContextCreate,
-    ok: json(201, rs.Context),
+    ok: json(201, (r) => r.Context),
     errors: [409],
   }),
   listContexts: op({
@@ -570,7 +577,7 @@ export const ops = {
     tag: "contexts",
     summary: "Contexts",
     auth: "user",
-    ok: json(200, rs.Pages.Contexts),
+    ok: json(200, (r) => r.Pages.Contexts),
   }),
   getContext: op({
     method: "GET",
@@ -578,7 +585,7 @@ export const ops = {
     tag: "contexts",
     summary: "A context",
     auth: "user",
-    ok: json(200, rs.Context),
+    ok: json(200, (r) => r.Context),
   }),
   deleteContext: op({
     method: "DELETE",
@@ -596,7 +603,7 @@ export const ops = {
     summary: "A context's variables (names and hints)",
     auth: "user",
     role: "org admin, or a role in a project the context is restricted to",
-    ok: json(200, rs.Pages.SecretVars),
+    ok: json(200, (r) => r.Pages.SecretVars),
     errors: [403],
   }),
   listContextRestrictions: op({
@@ -606,7 +613,7 @@ export const ops = {
     summary: "Who may use a context: its project and expression restrictions",
     auth: "user",
     role: "org admin, or a role in a project the context is restricted to",
-    ok: json(200, rs.Pages.ContextRestrictions),
+    ok: json(200, (r) => r.Pages.ContextRestrictions),
     errors: [403],
   }),
   addContextRestriction: op({
@@ -618,7 +625,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.ContextRestrictionCreate,
-    ok: json(201, rs.ContextRestriction),
+    ok: json(201, (r) => r.ContextRestriction),
     errors: [409],
   }),
   removeContextRestriction: op({
@@ -638,7 +645,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.SecretVarCreate,
-    ok: json(201, rs.SecretVarSet),
+    ok: json(201, (r) => r.SecretVarSet),
   }),
   deleteContextEnvVar: op({
     method: "DELETE",
@@ -658,7 +665,7 @@ export const ops = {
     summary: "A one-time builder registration token",
     auth: "user",
     role: "org admin",
-    ok: json(201, rs.RegistrationToken),
+    ok: json(201, (r) => r.RegistrationToken),
   }),
   listBuilders: op({
     method: "GET",
@@ -668,7 +675,7 @@ export const ops = {
     auth: "user",
     role: "org admin (read scope)",
     query: rq.Page,
-    ok: json(200, rs.Pages.Builders),
+    ok: json(200, (r) => r.Pages.Builders),
   }),
   revokeBuilder: op({
     method: "POST",
@@ -677,7 +684,7 @@ export const ops = {
     summary: "Revoke a builder",
     auth: "user",
     role: "org admin",
-    ok: json(200, rs.BuilderRevoked),
+    ok: json(200, (r) => r.BuilderRevoked),
   }),
   listAuditEvents: op({
     method: "GET",
@@ -687,7 +694,7 @@ export const ops = {
     auth: "user",
     role: "org admin (read scope)",
     query: rq.AuditQuery,
-    ok: json(200, rs.Pages.AuditEvents, "JSON; application/x-ndjson with format=ndjson"),
+    ok: json(200, (r) => r.Pages.AuditEvents, "JSON; application/x-ndjson with format=ndjson"),
   }),
 
   // Users, tokens, SSH keys
@@ -697,7 +704,7 @@ export const ops = {
     tag: "users",
     summary: "The caller",
     auth: "user",
-    ok: json(200, rs.User),
+    ok: json(200, (r) => r.User),
   }),
   createUser: op({
     method: "POST",
@@ -707,7 +714,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.UserCreate,
-    ok: json(201, rs.User),
+    ok: json(201, (r) => r.User),
     errors: [409, 501],
   }),
   listUsers: op({
@@ -718,7 +725,7 @@ export const ops = {
       "Users, by login: org admins see everyone; others see only themselves and the members of their projects (id and login)",
     auth: "user",
     query: rq.UserQuery,
-    ok: json(200, rs.Pages.Users),
+    ok: json(200, (r) => r.Pages.Users),
   }),
   updateUser: op({
     method: "PATCH",
@@ -728,7 +735,7 @@ export const ops = {
     auth: "user",
     role: "org admin",
     body: rq.UserPatch,
-    ok: json(200, rs.User),
+    ok: json(200, (r) => r.User),
     errors: [409, 501],
   }),
   removeUser: op({
@@ -747,7 +754,7 @@ export const ops = {
     tag: "users",
     summary: "The caller's SSH public keys",
     auth: "user",
-    ok: json(200, rs.Pages.SshKeys),
+    ok: json(200, (r) => r.Pages.SshKeys),
   }),
   addSshKey: op({
     method: "POST",
@@ -756,7 +763,7 @@ export const ops = {
     summary: "Add an SSH public key (for SSH into builds)",
     auth: "user",
     body: rq.SshKeyAdd,
-    ok: json(201, rs.SshKey),
+    ok: json(201, (r) => r.SshKey),
     errors: [409],
   }),
   removeSshKey: op({
@@ -774,7 +781,7 @@ export const ops = {
     summary: "Make a personal API token (shown once)",
     auth: "user",
     body: rq.TokenCreate,
-    ok: json(201, rs.TokenCreated),
+    ok: json(201, (r) => r.TokenCreated),
   }),
   listTokens: op({
     method: "GET",
@@ -783,7 +790,7 @@ export const ops = {
     summary: "The caller's tokens (never their values)",
     auth: "user",
     query: rq.Page,
-    ok: json(200, rs.Pages.Tokens),
+    ok: json(200, (r) => r.Pages.Tokens),
   }),
   revokeToken: op({
     method: "DELETE",
@@ -807,8 +814,11 @@ export const ops = {
       "X-Hub-Signature-256": "sha256=HMAC of the body with the webhook secret",
     },
     rawBody: "application/json",
-    ok: json(201, rs.HookResult, "a pipeline was created"),
-    more: [json(200, rs.HookResult, "a ping or a duplicate"), json(202, rs.HookResult, "nothing was built")],
+    ok: json(201, (r) => r.HookResult, "a pipeline was created"),
+    more: [
+      json(200, (r) => r.HookResult, "a ping or a duplicate"),
+      json(202, (r) => r.HookResult, "nothing was built"),
+    ],
     errors: [400, 413, 422],
   }),
   genericWebhook: op({
@@ -825,8 +835,11 @@ export const ops = {
       "X-Cairn-Delivery": "a delivery id, required (the same id twice is answered `duplicate`)",
     },
     rawBody: "application/json",
-    ok: json(201, rs.HookResult, "a pipeline was created"),
-    more: [json(200, rs.HookResult, "a duplicate"), json(202, rs.HookResult, "nothing was built")],
+    ok: json(201, (r) => r.HookResult, "a pipeline was created"),
+    more: [
+      json(200, (r) => r.HookResult, "a duplicate"),
+      json(202, (r) => r.HookResult, "nothing was built"),
+    ],
     errors: [400, 413, 422],
   }),
 

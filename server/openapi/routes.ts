@@ -3,7 +3,7 @@
 import { Hono } from "hono";
 import type { AppDeps } from "../deps.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
-import { buildDocument, openApiPath } from "./document.ts";
+import type { buildDocument } from "./document.ts";
 import { operations } from "./operations.ts";
 
 const esc = (s: string) =>
@@ -79,7 +79,11 @@ function operationHtml(spec: Json): string {
   return parts.join("\n");
 }
 
-function page(version: string, doc: ReturnType<typeof buildDocument>): string {
+function page(
+  version: string,
+  doc: ReturnType<typeof buildDocument>,
+  openApiPath: (honoPath: string) => string,
+): string {
   const tags = [...new Set(operations.map((o) => o.tag))];
   const sections = tags.map((tag) => {
     const ops = operations.filter((o) => o.tag === tag);
@@ -115,14 +119,16 @@ export const openApiRoutes = (deps: AppDeps) => {
   const app = new Hono<AuthEnv>();
   let doc: ReturnType<typeof buildDocument> | undefined;
   let html: string | undefined;
-  const document = () => {
-    doc ??= buildDocument(deps.version);
+  // document.ts (and the response schemas it reads) is loaded on the first ask, not at start.
+  const generator = () => import("./document.ts");
+  const document = async () => {
+    doc ??= (await generator()).buildDocument(deps.version);
     return doc;
   };
 
-  app.get("/openapi.json", (c) => c.json(document()));
-  app.get("/docs", (c) => {
-    html ??= page(deps.version, document());
+  app.get("/openapi.json", async (c) => c.json(await document()));
+  app.get("/docs", async (c) => {
+    html ??= page(deps.version, await document(), (await generator()).openApiPath);
     return c.html(html);
   });
   app.get("/docs/style.css", (c) => c.body(CSS, 200, { "content-type": "text/css; charset=utf-8" }));
