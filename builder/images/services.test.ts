@@ -6,21 +6,12 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  ensureBaseTemplate,
-  REQUIRE_LXC,
-  requireLxc,
-  TEMPLATE,
-  testLxcPath,
-} from "../../tests/harness/lxc.ts";
+import { cleanUp } from "../../tests/harness/clean-up.ts";
+import { ensureBaseTemplate, TEMPLATE, testLxcPath } from "../../tests/harness/lxc.ts";
 import { type Made, recordMade, removeMade } from "../../tests/harness/runs.ts";
+import { imageSuiteSkips } from "../../tests/support/image-suite.ts";
 import { until } from "../../tests/support/lxc-stack.ts";
-import {
-  pushImage,
-  registryMissingReason,
-  startRegistry,
-  type TestRegistry,
-} from "../../tests/support/registry.ts";
+import { pushImage, startRegistry, type TestRegistry } from "../../tests/support/registry.ts";
 import { rootSubidStart } from "../../tests/support/subids.ts";
 import { createLxcDriver } from "../driver/lxc.ts";
 import { ensureNatNetwork } from "../driver/lxc-network.ts";
@@ -92,12 +83,7 @@ describe("a service's command, environment and user, as Docker makes them", () =
   });
 });
 
-const missing = registryMissingReason();
-if (missing && REQUIRE_LXC)
-  test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
-    throw new Error(missing);
-  });
-const skip = (await requireLxc()) || Boolean(missing);
+const skip = await imageSuiteSkips();
 
 describe.skipIf(skip)("service containers beside a job's container", () => {
   const LXC_PATH = skip ? "" : testLxcPath("services");
@@ -132,13 +118,15 @@ describe.skipIf(skip)("service containers beside a job's container", () => {
     web = await store.prepare(`${registry.host}/s${suffix}/web:1`);
   });
 
-  afterAll(async () => {
-    // This test's containers (services with their job's), then its lxcpath and store.
-    await driver.reapOrphans(new Set()).catch(() => {});
-    await registry?.stop();
-    if (LXC_PATH) rmSync(LXC_PATH, { recursive: true, force: true });
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  // This test's containers (services with their job's), then its lxcpath and store.
+  afterAll(() =>
+    cleanUp([
+      () => driver.reapOrphans(new Set()),
+      () => registry?.stop(),
+      () => LXC_PATH && rmSync(LXC_PATH, { recursive: true, force: true }),
+      () => dir && rmSync(dir, { recursive: true, force: true }),
+    ]),
+  );
 
   const fetchIn = (sandbox: Sandbox, url: string) => {
     let out = "";

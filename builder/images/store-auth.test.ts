@@ -9,28 +9,14 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  ensureBaseTemplate,
-  REQUIRE_LXC,
-  requireLxc,
-  TEMPLATE,
-  testLxcPath,
-} from "../../tests/harness/lxc.ts";
-import {
-  pushImage,
-  registryMissingReason,
-  startRegistry,
-  type TestRegistry,
-} from "../../tests/support/registry.ts";
+import { cleanUp } from "../../tests/harness/clean-up.ts";
+import { ensureBaseTemplate, TEMPLATE, testLxcPath } from "../../tests/harness/lxc.ts";
+import { imageSuiteSkips, removeStoreImages } from "../../tests/support/image-suite.ts";
+import { pushImage, startRegistry, type TestRegistry } from "../../tests/support/registry.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { ImagePullError, ImageStore, type PreparedImage, type RegistryCredentials } from "./store.ts";
 
-const missing = registryMissingReason();
-if (missing && REQUIRE_LXC)
-  test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
-    throw new Error(missing);
-  });
-const skip = (await requireLxc()) || Boolean(missing);
+const skip = await imageSuiteSkips();
 const LXC_PATH = skip ? "" : testLxcPath("images");
 
 describe.skipIf(skip)("the image cache and private registries", () => {
@@ -95,17 +81,9 @@ describe.skipIf(skip)("the image cache and private registries", () => {
     dir = mkdtempSync(join(tmpdir(), "cairn-images-auth-"));
     dirs.push(dir);
   });
-  afterAll(async () => {
-    await Promise.all(registries.map((r) => r.stop()));
-    // Templates this suite made (named after digests found in its own store).
-    for (const t of spawnSync("ls", [LXC_PATH]).stdout.toString().split("\n"))
-      if (
-        t.startsWith("cairnimg-") &&
-        dirs.some((d) => readFileSync(join(LXC_PATH, t, "config"), "utf8").includes(d))
-      )
-        rmSync(join(LXC_PATH, t), { recursive: true, force: true });
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  afterAll(() =>
+    cleanUp([...registries.map((r) => () => r.stop()), () => removeStoreImages(LXC_PATH, dirs)]),
+  );
 
   test("the registry refuses a pull without its login, and the test's bcrypt logins work", async () => {
     const err = await refusal(store().prepare(`${priv.host}/p${suffix}/none:1`));

@@ -2,31 +2,17 @@
 // and real LXC templates in a private lxcpath.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  ensureBaseTemplate,
-  REQUIRE_LXC,
-  requireLxc,
-  TEMPLATE,
-  testLxcPath,
-} from "../../tests/harness/lxc.ts";
-import {
-  pushImage,
-  registryMissingReason,
-  startRegistry,
-  type TestRegistry,
-} from "../../tests/support/registry.ts";
+import { cleanUp } from "../../tests/harness/clean-up.ts";
+import { ensureBaseTemplate, TEMPLATE, testLxcPath } from "../../tests/harness/lxc.ts";
+import { imageSuiteSkips, removeStoreImages } from "../../tests/support/image-suite.ts";
+import { pushImage, startRegistry, type TestRegistry } from "../../tests/support/registry.ts";
 import { createLocalTransport } from "../transport/local.ts";
 import { ImagePullError, ImageStore, type PreparedImage } from "./store.ts";
 
-const missing = registryMissingReason();
-if (missing && REQUIRE_LXC)
-  test(`image tools are required here (CAIRN_REQUIRE_LXC=1): ${missing}`, () => {
-    throw new Error(missing);
-  });
-const skip = (await requireLxc()) || Boolean(missing);
+const skip = await imageSuiteSkips();
 // This run's own lxcpath: a sweep after a kill finds the image templates there.
 const LXC_PATH = skip ? "" : testLxcPath("images");
 
@@ -49,17 +35,8 @@ describe.skipIf(skip)("image store", () => {
     dir = mkdtempSync(join(tmpdir(), "cairn-images-"));
     dirs.push(dir);
   });
-  afterAll(async () => {
-    await registry?.stop();
-    // Templates this suite made (named after digests found in its own store).
-    for (const t of spawnSync("ls", [LXC_PATH]).stdout.toString().split("\n"))
-      if (
-        t.startsWith("cairnimg-") &&
-        dirs.some((d) => readFileSync(join(LXC_PATH, t, "config"), "utf8").includes(d))
-      )
-        rmSync(join(LXC_PATH, t), { recursive: true, force: true });
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  // The registry, then the templates this suite's stores made (found by their store dirs), then those dirs.
+  afterAll(() => cleanUp([() => registry?.stop(), () => removeStoreImages(LXC_PATH, dirs)]));
 
   test("pulls, unpacks and caches by digest; the image's Env, User and WorkingDir come back", async () => {
     const digest = pushImage(registry.host, `t${suffix}/one`, "1", {
