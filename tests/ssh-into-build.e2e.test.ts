@@ -22,7 +22,7 @@ import {
 } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
-import { createRepo, type TestRepo } from "./support/git.ts";
+import { createRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 import { startTcpGate } from "./support/tcp-gate.ts";
@@ -117,12 +117,12 @@ async function sshJob(
   name: string,
   roles: Record<string, "write" | "read">,
   undo: CleanUpStep[],
+  step = "'true'",
 ) {
   const repo = createRepo();
   undo.push(() => repo.remove());
   repo.commit({
-    ".circleci/config.yml":
-      "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
+    ".circleci/config.yml": `version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: ${step}\nworkflows:\n  w:\n    jobs: [debug]\n`,
   });
   const project = (await (
     await server.api("/api/v1/projects", { method: "POST", json: { name, repo_url: repo.bare } })
@@ -168,11 +168,13 @@ async function sshJob(
     method: "POST",
     json: { ssh: true },
   });
+  expect(rerun.status).toBe(202);
   const again = ((await rerun.json()) as { job_id: string }).job_id;
+  const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
   await until(
-    "the SSH window",
+    "the re-run's log to say SSH is enabled",
     async (note) => {
-      const text = await server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
+      const text = await log();
       note(`log (tail): ${text.slice(-1500)}`);
       return text.includes("SSH is enabled");
     },
@@ -185,6 +187,9 @@ async function sshJob(
     port,
     ids,
     keys,
+    /** The re-run as the API shows it, and its log as text. */
+    job: () => job(again),
+    log,
     /** Waits for the re-run to reach `status`. */
     reaches: (status: string, what: string) => reaches(again, status, what),
     /** The server's `ssh.session.closed` audit events. */
@@ -201,7 +206,6 @@ describe.skipIf(skip)("SSH into a build", () => {
   let sshd: TestSshd;
   let server: TestServer;
   let builder: BuilderProcess;
-  let repo: TestRepo | undefined;
 
   beforeAll(async () => {
     await ensureBaseTemplate({ lxcPath });
@@ -223,106 +227,60 @@ describe.skipIf(skip)("SSH into a build", () => {
       () => server?.stop(),
       () => sshd?.stop(),
       () => rmSync(dir, { recursive: true, force: true }),
-      () => repo?.remove(),
     ]),
   );
 
   test("a writer gets a shell in the job's container; a reader is refused; both audited", async () => {
-    repo = createRepo();
-    repo.commit({
-      ".circleci/config.yml":
-        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: echo from-the-build > /root/marker\nworkflows:\n  w:\n    jobs: [debug]\n",
-    });
-    const project = (await (
-      await server.api("/api/v1/projects", { method: "POST", json: { name: "ssh", repo_url: repo.bare } })
-    ).json()) as { id: string };
-    const writer = userKey(dir, "writer");
-    const reader = userKey(dir, "reader");
-    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
-    for (const [login, role, key] of [
-      ["writer", "write", writer],
-      ["reader", "read", reader],
-    ] as const) {
-      const id = crypto.randomUUID();
-      await db.insert(users).values({ id, login, role: "member" });
-      await db.insert(projectMembers).values({ projectId: project.id, userId: id, role });
-      await db.insert(userSshKeys).values({
-        id: crypto.randomUUID(),
-        userId: id,
-        name: login,
-        publicKey: key.publicKey,
-        fingerprint: key.fingerprint,
-      });
-    }
-    close();
-
-    const p = (await (
-      await server.api(`/api/v1/projects/${project.id}/pipelines`, {
-        method: "POST",
-        json: { branch: "main" },
-      })
-    ).json()) as { jobs: { id: string }[] };
-    const first = p.jobs[0].id;
-    const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
-    /** Waits (minutes: a safety net on a loaded machine) for job `id` to reach `status`, naming what it saw. */
-    const reaches = (id: string, status: string, what: string) =>
-      until(
-        what,
-        async (note) => {
-          const j = await job(id);
-          note(`job ${id} is ${j.status}; builder log (tail): ${builder.output().slice(-1500)}`);
-          return j.status === status;
-        },
-        WAIT_MS,
+    const undo: CleanUpStep[] = [];
+    try {
+      const s = await sshJob(
+        server,
+        builder,
+        "ssh",
+        { writer: "write", reader: "read" },
+        undo,
+        "echo from-the-build > /root/marker",
       );
-    await reaches(first, "success", "the first run to succeed");
+      const running = await s.job();
+      expect(running.status).toBe("running");
+      const command = running.ssh?.command ?? "";
+      expect(command).toBe(`ssh -p ${s.port} ${s.again}@127.0.0.1`);
+      expect(await s.log()).toContain(command);
 
-    const rerun = await server.api(`/api/v1/jobs/${first}/rerun`, { method: "POST", json: { ssh: true } });
-    expect(rerun.status).toBe(202);
-    const again = ((await rerun.json()) as { job_id: string }).job_id;
-    const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
-    await until(
-      "the re-run's log to say SSH is enabled",
-      async (note) => {
-        const text = await log();
-        note(`log (tail): ${text.slice(-1500)}`);
-        return text.includes("SSH is enabled");
-      },
-      WAIT_MS,
-    );
-    const running = await job(again);
-    expect(running.status).toBe("running");
-    const command = running.ssh?.command ?? "";
-    const m = /^ssh -p (\d+) (\S+)@127\.0\.0\.1$/.exec(command);
-    expect(m?.[2]).toBe(again);
-    expect(await log()).toContain(command);
-    const port = m![1];
+      const refused = await ssh([
+        ...sshArgs(s.port, s.keys.reader),
+        `${s.again}@127.0.0.1`,
+        "cat /root/marker",
+      ]);
+      expect(refused.code).toBe(255);
+      expect(refused.stderr).toContain("Permission denied");
 
-    const refused = await ssh([...sshArgs(port, reader), `${again}@127.0.0.1`, "cat /root/marker"]);
-    expect(refused.code).toBe(255);
-    expect(refused.stderr).toContain("Permission denied");
+      const [container] = await cairnContainers({ lxcPath });
+      const inside = await ssh([
+        ...sshArgs(s.port, s.keys.writer),
+        `${s.again}@127.0.0.1`,
+        "cat /root/marker; hostname",
+      ]);
+      expect(inside.stderr).not.toContain("Permission denied");
+      expect(inside.code).toBe(0);
+      expect(inside.stdout.split("\n").slice(0, 2)).toEqual(["from-the-build", container]);
 
-    const [container] = await cairnContainers({ lxcPath });
-    const inside = await ssh([...sshArgs(port, writer), `${again}@127.0.0.1`, "cat /root/marker; hostname"]);
-    expect(inside.stderr).not.toContain("Permission denied");
-    expect(inside.code).toBe(0);
-    expect(inside.stdout.split("\n").slice(0, 2)).toEqual(["from-the-build", container]);
+      // The last session closed: the hold ends early, the job finishes, the container goes.
+      await s.reaches("success", "the re-run to end after the last session closed");
+      expect(await s.log()).toContain("The last SSH session ended.");
+      expect(await cairnContainers({ lxcPath })).toEqual([]);
 
-    // The last session closed: the hold ends early, the job finishes, the container goes.
-    await reaches(again, "success", "the re-run to end after the last session closed");
-    expect(await log()).toContain("The last SSH session ended.");
-    expect(await cairnContainers({ lxcPath })).toEqual([]);
-
-    const audit = async (action: string) =>
-      (
-        (await (await server.api(`/api/v1/audit?action=${action}`)).json()) as {
-          items: { actor: { id: string } }[];
-        }
-      ).items;
-    const opened = await audit("ssh.session.opened");
-    const closed = await audit("ssh.session.closed");
-    expect(opened.length).toBe(1);
-    expect(closed.length).toBe(1);
+      const opened = (await (await server.api("/api/v1/audit?action=ssh.session.opened")).json()) as {
+        items: { actor: { id: string } }[];
+      };
+      // This test's users only: the server is the file's, other tests audit their sessions too.
+      const mine = (items: { actor: { id: string } }[]) =>
+        items.map((i) => i.actor.id).filter((id) => id === s.ids.writer || id === s.ids.reader);
+      expect(mine(opened.items)).toEqual([s.ids.writer]);
+      expect(mine(await s.closedAudits())).toEqual([s.ids.writer]);
+    } finally {
+      await cleanUp(undo);
+    }
   }, 600_000); // a safety net only: each wait above fails first, saying what it saw
 
   test("an open session ends when its user loses write access: membership removed, role lowered to read, user removed, key deleted", async () => {
@@ -455,44 +413,10 @@ describe.skipIf(skip)("SSH into a build", () => {
   }, 300_000);
 
   test("a client that drops its connection ends its command without a terminal, and the job's hold", async () => {
-    const repo = createRepo();
-    repo.commit({
-      ".circleci/config.yml":
-        "version: 2.1\njobs:\n  debug:\n    machine: true\n    steps:\n      - run: 'true'\nworkflows:\n  w:\n    jobs: [debug]\n",
-    });
-    const project = (await (
-      await server.api("/api/v1/projects", {
-        method: "POST",
-        json: { name: "ssh-drop", repo_url: repo.bare },
-      })
-    ).json()) as { id: string };
-    const dropper = userKey(dir, "dropper");
-    const userId = crypto.randomUUID();
-    const { db, close } = await openDb(`file:${join(server.dataDir, "cairn.db")}`);
-    const sessions: ReturnType<typeof openSession>[] = [];
+    const undo: CleanUpStep[] = [];
     try {
-      await db.insert(users).values({ id: userId, login: "dropper", role: "member" });
-      await db.insert(projectMembers).values({ projectId: project.id, userId, role: "write" });
-      await db.insert(userSshKeys).values({
-        id: crypto.randomUUID(),
-        userId,
-        name: "dropper",
-        publicKey: dropper.publicKey,
-        fingerprint: dropper.fingerprint,
-      });
-      const p = (await (
-        await server.api(`/api/v1/projects/${project.id}/pipelines`, {
-          method: "POST",
-          json: { branch: "main" },
-        })
-      ).json()) as { jobs: { id: string }[] };
-      const job = async (id: string) => (await (await server.api(`/api/v1/jobs/${id}`)).json()) as Job;
-      const closedBy = async () =>
-        (
-          (await (await server.api("/api/v1/audit?action=ssh.session.closed")).json()) as {
-            items: { actor: { id: string } }[];
-          }
-        ).items.filter((i) => i.actor.id === userId);
+      const s = await sshJob(server, builder, "ssh-drop", { dropper: "write" }, undo);
+      const closedBy = async () => (await s.closedAudits()).filter((i) => i.actor.id === s.ids.dropper);
       /** Polls for 60 s; a timeout says what it waited for and what it last saw. */
       const wait = async (probe: () => Promise<string | true>, what: string): Promise<void> => {
         let seen = "";
@@ -504,30 +428,17 @@ describe.skipIf(skip)("SSH into a build", () => {
         }
         throw new Error(`timed out after 60 s waiting for ${what}; last saw: ${seen}\n${builder.output()}`);
       };
-      const status = (id: string, want: string) => async () => {
-        const s = (await job(id)).status;
-        return s === want || `job status ${s}`;
-      };
-      await wait(status(p.jobs[0].id, "success"), "the first run");
-      const rerun = await server.api(`/api/v1/jobs/${p.jobs[0].id}/rerun`, {
-        method: "POST",
-        json: { ssh: true },
-      });
-      const again = ((await rerun.json()) as { job_id: string }).job_id;
-      const log = () => server.api(`/api/v1/jobs/${again}/log?format=text`).then((r) => r.text());
-      await wait(
-        async () => (await log()).includes("SSH is enabled") || "no SSH window in the log",
-        "the SSH window",
-      );
-      const port = /^ssh -p (\d+) /.exec((await job(again)).ssh?.command ?? "")?.[1] ?? "";
       const [container] = await cairnContainers({ lxcPath });
       // No -t: each command runs without a terminal, so no hang-up reaches it by itself. A second
       // session keeps the job held (and its container up) while the first one's client drops.
       const open = (command: string) =>
-        openSession([...sshArgs(port, dropper), `${again}@127.0.0.1`, command]);
+        openSession([...sshArgs(s.port, s.keys.dropper), `${s.again}@127.0.0.1`, command]);
       const dropped = open("echo inside; exec sleep 600");
       const kept = open("echo inside; exec sleep 601");
-      sessions.push(dropped, kept);
+      undo.unshift(
+        () => dropped.child.kill("SIGKILL"),
+        () => kept.child.kill("SIGKILL"),
+      );
       await dropped.printed("inside", "the session to drop");
       await kept.printed("inside", "the session kept open");
       /** The `sleep N` processes in the container, one pid a line. */
@@ -552,7 +463,7 @@ describe.skipIf(skip)("SSH into a build", () => {
       // The other session, its command and the job's hold are untouched.
       expect(sleeps(601)).not.toBe("");
       expect(kept.child.exitCode).toBeNull();
-      expect((await job(again)).status).toBe("running");
+      expect((await s.job()).status).toBe("running");
 
       kept.child.kill("SIGKILL");
       await kept.exited;
@@ -560,12 +471,11 @@ describe.skipIf(skip)("SSH into a build", () => {
         async () => (await closedBy()).length === 2 || "one ssh.session.closed audit for the user",
         "the second session's closed audit",
       );
-      await wait(status(again, "success"), "the job to end after its last session dropped");
-      expect(await log()).toContain("The last SSH session ended.");
+      await s.reaches("success", "the job to end after its last session dropped");
+      expect(await s.log()).toContain("The last SSH session ended.");
       expect(await cairnContainers({ lxcPath })).toEqual([]);
     } finally {
-      for (const s of sessions) s.child.kill("SIGKILL");
-      close();
+      await cleanUp(undo);
     }
-  }, 180_000);
+  }, 300_000); // a safety net only: each wait above fails first, saying what it saw
 });
