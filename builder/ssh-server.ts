@@ -46,8 +46,21 @@ export interface SshServerDeps {
 export const fingerprintOf = (blob: Buffer): string =>
   `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
 
+/** An ed25519 public key as SSH writes it: its type name and 32 bytes, each with its length. */
+const ED25519_BLOB_BYTES = 4 + "ssh-ed25519".length + 4 + 32;
+
+/**
+ * A new ed25519 host key in OpenSSH's format. ssh2's generator drops the leading zero bytes of a
+ * public key that starts with one (mscdex/ssh2#1390, #1513): about one key in 256 then cannot be
+ * read back, and a builder registered with it could not start its SSH server. Such a key is made
+ * again.
+ */
 export function generateHostKey(): string {
-  return utils.generateKeyPairSync("ed25519").private;
+  for (;;) {
+    const key = utils.generateKeyPairSync("ed25519").private;
+    const parsed = utils.parseKey(key);
+    if (!(parsed instanceof Error) && parsed.getPublicSSH().length === ED25519_BLOB_BYTES) return key;
+  }
 }
 
 export interface RunningSshServer {
@@ -108,6 +121,11 @@ export async function startSshServer(
   listen: { host: string; port: number },
 ): Promise<RunningSshServer> {
   const open = new Set<OpenConnection>();
+  const hostKey = utils.parseKey(deps.hostKey);
+  if (hostKey instanceof Error)
+    throw new Error(
+      `the SSH host key in the builder's identity cannot be read (${hostKey.message}): register the builder again with --ssh-listen to make a new one`,
+    );
   const server = new Server({ hostKeys: [deps.hostKey] }, (client: Connection) => {
     let user: SshUser | null = null;
     let jobId = "";
