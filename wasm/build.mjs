@@ -29,11 +29,15 @@ function isFresh() {
 
 /**
  * One more pass of Binaryen's optimizer at level 4 (asc stops at 3; -O4 flattens the code before
- * optimizing it), which made the typical coloured log ~4 % quicker (docs/perf-history.md). Binaryen's
- * own wasm-opt, the one asc depends on: the same passes through its JS API gave a slower module.
+ * optimizing it): 0–9 % less time depending on the log, the real corpus most (docs/perf-history.md).
+ * Binaryen's own wasm-opt, the one asc depends on: the same passes through its JS API gave a slower module.
  */
 function optimizeFurther(file) {
-  const wasmOpt = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-opt");
+  const wasmOpt = join(
+    dirname(createRequire(import.meta.url).resolve("binaryen/package.json")),
+    "bin",
+    "wasm-opt",
+  );
   execFileSync(process.execPath, [
     wasmOpt,
     "-O4",
