@@ -24,14 +24,8 @@ function lit(s: string): usize {
 }
 
 export const L_FIRST = lit('{"first":');
-export const L_LINES = lit(',"lines":[');
 export const L_LAST_KEY = lit(',"last":');
-export const L_N = lit('{"n":');
-export const L_TEXT = lit(',"text":"');
-export const L_SPANS = lit('","spans":[');
 export const L_CONT_END = lit('],"cont":true}');
-export const L_START = lit('{"start":');
-export const L_END = lit(',"end":');
 export const L_FG = lit(',"fg":');
 export const L_BG = lit(',"bg":');
 export const L_BOLD = lit(',"bold":true');
@@ -68,6 +62,20 @@ const SLACK = 16;
   const n = load<i32>(l);
   const dst = outBuf + <usize>outLen;
   for (let i: i32 = 0; i < n; i += 8) store<u64>(dst + <usize>i, load<u64>(l + 4 + <usize>i));
+  outLen += n;
+}
+
+/** Appends `n` (≤ 8) bytes given as a little-endian word; the spill stays inside SLACK. */
+@inline export function put8(w: u64, n: i32): void {
+  store<u64>(outBuf + <usize>outLen, w);
+  outLen += n;
+}
+
+/** Appends `n` (9..16) bytes given as two little-endian words. */
+@inline export function put16(lo: u64, hi: u64, n: i32): void {
+  const dst = outBuf + <usize>outLen;
+  store<u64>(dst, lo);
+  store<u64>(dst, hi, 8);
   outLen += n;
 }
 
@@ -149,7 +157,10 @@ function makePairs(): usize {
   return p;
 }
 
-/** Opens the line's place in a chunk, closing the current chunk when the line would not fit. */
+/**
+ * Opens the line's place in a chunk, closing the current chunk when the line would not fit, and
+ * writes the line's `{"n":`.
+ */
 export function beginLine(n: u32, textBytes: i32): void {
   ensure(64);
   if (chunkOpen && (chunkLines >= CHUNK_LIMIT_LINES || chunkBytes + textBytes > CHUNK_LIMIT_BYTES)) closeChunk();
@@ -162,12 +173,13 @@ export function beginLine(n: u32, textBytes: i32): void {
     put(L_LAST_KEY);
     lastAt = outLen;
     for (let i = 0; i < 10; i++) putByte(0x20);
-    put(L_LINES);
+    // `,"lines":[{"n":`: the line's own `{"n":` comes with it.
+    put16(0x2273656e696c222c, 0x3a226e227b5b3a, 15);
     chunkOpen = true;
     anyChunk = true;
     chunkLines = 0;
     chunkBytes = 0;
-  } else putByte(0x2c);
+  } else put8(0x3a226e227b2c, 6); // `,{"n":`
   chunkLines++;
   chunkBytes += textBytes;
   lastLine = n;

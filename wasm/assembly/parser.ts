@@ -66,20 +66,27 @@ export function feed(p: usize, end: usize): void {
         p += run;
         if (p >= end) return;
       }
-      // The common controls and a complete CSI go straight through, not byte by byte.
+      // The common controls and a complete CSI go straight through, not byte by byte; an
+      // escape first, as logs have more of them than of anything else here.
       const b = load<u8>(p);
-      if (b == 0x0a) {
+      if (b == 0x1b) {
+        if (p + 1 < end && load<u8>(p + 1) == 0x5b) {
+          const q = sgrCached(p + 2, end);
+          if (q != 0) {
+            p = q;
+            continue;
+          }
+        }
+      } else if (b == 0x0a) {
         newline();
         p++;
         continue;
-      }
-      if (b == 0x0d) {
+      } else if (b == 0x0d) {
         carriageReturn();
         p++;
         continue;
-      }
-      // Complete two- and three-byte UTF-8 whose lead byte has no special bounds.
-      if (b >= 0xc2 && b <= 0xdf && p + 1 < end) {
+      } else if (b >= 0xc2 && b <= 0xdf && p + 1 < end) {
+        // Complete two- and three-byte UTF-8 whose lead byte has no special bounds.
         const c1 = <u32>load<u8>(p + 1);
         if ((c1 & 0xc0) == 0x80) {
           print(((<u32>b & 0x1f) << 6) | (c1 & 0x3f));
@@ -92,13 +99,6 @@ export function feed(p: usize, end: usize): void {
         if ((c1 & 0xc0) == 0x80 && (c2 & 0xc0) == 0x80) {
           write(((<u32>b & 0x0f) << 12) | ((c1 & 0x3f) << 6) | (c2 & 0x3f));
           p += 3;
-          continue;
-        }
-      }
-      if (b == 0x1b && p + 1 < end && load<u8>(p + 1) == 0x5b) {
-        const q = sgrCached(p + 2, end);
-        if (q != 0) {
-          p = q;
           continue;
         }
       }

@@ -1,8 +1,8 @@
 // Span JSON: `{"start":..,"end":..,<style fields>}`, with the style fields rendered once per
 // style and copied after that.
 import {
-  ensure, L_BG, L_BOLD, L_DIM, L_END, L_FG, L_HREF, L_INVERSE, L_ITALIC, L_START, L_STRIKE, L_UNDERLINE,
-  outBuf, outLen, put, putByte, putU32,
+  ensure, L_BG, L_BOLD, L_DIM, L_FG, L_HREF, L_INVERSE, L_ITALIC, L_STRIKE, L_UNDERLINE,
+  outBuf, outLen, put, put16, put8, putByte, putU32,
 } from "./output";
 import {
   attrsOf, bgOf, cacheSpanJson, fgOf, hrefLen, hrefPtr, PALETTE, spanJson, spanJsonLen,
@@ -22,21 +22,23 @@ function putColour(c: u32): void {
   putByte(0x22);
 }
 
-export function writeSpan(style: i32, start: i32, end: i32): void {
+/** A span, after a comma when `comma`. */
+export function writeSpan(style: i32, start: i32, end: i32, comma: bool): void {
   const hl = hrefLen(style);
   ensure(256 + hl * 2 + 16);
-  put(L_START);
+  if (comma) put16(0x7472617473227b2c, 0x3a22, 10); // `,{"start":`
+  else put16(0x227472617473227b, 0x3a, 9); // `{"start":`
   putU32(start);
-  put(L_END);
+  put8(0x3a22646e65222c, 7); // `,"end":`
   putU32(end);
-  // The style fields are the same every time a style is used: rendered once, then copied.
+  // The style fields and the closing brace are the same every time a style is used: rendered
+  // once, then copied.
   const cached = spanJson(style);
   if (cached != 0) {
     const n = spanJsonLen(style);
     const dst = outBuf + <usize>outLen;
     for (let i: i32 = 0; i < n; i += 8) store<u64>(dst + <usize>i, load<u64>(cached + <usize>i));
     outLen += n;
-    putByte(0x7d);
     return;
   }
   const from = outLen;
@@ -67,6 +69,6 @@ export function writeSpan(style: i32, start: i32, end: i32): void {
     }
     putByte(0x22);
   }
-  cacheSpanJson(style, outBuf + <usize>from, outLen - from);
   putByte(0x7d);
+  cacheSpanJson(style, outBuf + <usize>from, outLen - from);
 }

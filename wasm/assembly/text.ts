@@ -4,7 +4,7 @@
 import { acEmpty, anySpace, inPair } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
-import { beginLine, ensure, L_CONT_END, L_N, L_SPANS, L_TEXT, outBuf, outLen, put, putByte, putLineNumber } from "./output";
+import { beginLine, ensure, L_CONT_END, outBuf, outLen, put, put16, put8, putLineNumber } from "./output";
 import { writeSpan } from "./spans";
 import { current, markUsed, same } from "./style";
 import { bytes, cont, cursor, len, next, utf8Len } from "./linestate";
@@ -226,9 +226,8 @@ export function setText(src: usize, n: i32, u: i32, srcRuns: usize, count: i32):
 export function emitText(): void {
   beginLine(next, bytes);
   ensure(80 + bytes * 2);
-  put(L_N);
   putLineNumber(next++);
-  put(L_TEXT);
+  put16(0x3a2274786574222c, 0x22, 9); // `,"text":"`
   let o = outBuf + <usize>outLen;
   const quote = i8x16.splat(0x22);
   const backslash = i8x16.splat(0x5c);
@@ -265,7 +264,7 @@ export function emitText(): void {
     }
   }
   outLen = <i32>(o - outBuf);
-  put(L_SPANS);
+  put16(0x736e617073222c22, 0x5b3a22, 11); // `","spans":[`
   let written = 0;
   let k = 0;
   while (k < runCount) {
@@ -275,19 +274,12 @@ export function emitText(): void {
     while (j < runCount && same(load<i32>(runs + <usize>(j * 12), 8), style)) j++;
     const end = j < runCount ? load<i32>(runs + <usize>(j * 12), 4) : units;
     if (style != 0 && end > start) {
-      if (written > 0) {
-        ensure(1);
-        putByte(0x2c);
-      }
-      writeSpan(style, start, end);
+      writeSpan(style, start, end, written > 0);
       written++;
     }
     k = j;
   }
   ensure(16);
   if (cont) put(L_CONT_END);
-  else {
-    putByte(0x5d);
-    putByte(0x7d);
-  }
+  else put8(0x7d5d, 2); // `]}`
 }
