@@ -111,8 +111,9 @@ export { archiveKey };
 /**
  * Upload bytes admitted but not yet committed, at most: past it an upload is told to come back
  * later (503, Retry-After) before its body is read, so a backlog of commits raises the builders'
- * latency, not the server's memory. An upload costs ~10× its size while in flight (its chunk JSON
- * and SSE, both as strings), and at 20 MB/s of ingest ~2 MB is in flight (docs/perf.md).
+ * latency, not the server's memory. An upload costs a few times its size while in flight (its body,
+ * chunk JSON and SSE: ~5× for test output, up to ~70× for nothing but empty lines), and at 20 MB/s
+ * of ingest ~2 MB is in flight (docs/perf.md).
  */
 export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
 /** Bounds of the wait a refused upload is told to take. */
@@ -443,13 +444,17 @@ export class LogService {
     const unchangedRow = (at: number) =>
       `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${C.id} = v.column1 AND ${C.logBytes} = v.column${at} ` +
       `AND ${C.logLines} = v.column${at + 1} AND (v.column${at + 2} IS NULL OR ${C.builderId} = v.column${at + 2}))`;
-    const insert = (table: string, columns: string[], rows: InValue[][]) => {
+    // `text`: columns bound as UTF-8 bytes and stored as TEXT (chunk bodies are never decoded here).
+    const insert = (table: string, columns: string[], rows: InValue[][], text: string[] = []) => {
+      const values = columns
+        .map((c, k) => (text.includes(c) ? `CAST(v.column${k + 1} AS TEXT)` : `v.column${k + 1}`))
+        .join(", ");
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const part = rows.slice(i, i + ROWS_PER_INSERT);
         const row = `(${part[0].map(() => "?").join(", ")})`;
         statements.push({
           sql:
-            `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${columns.map((_, k) => `v.column${k + 1}`).join(", ")} ` +
+            `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${values} ` +
             `FROM (VALUES ${part.map(() => row).join(", ")}) AS v WHERE ${unchangedRow(columns.length + 1)}`,
           args: part.flat(),
         });
@@ -483,6 +488,7 @@ export class LogService {
       T.logChunks,
       [C.chunkJobId, C.firstLine, C.lastLine, C.body],
       batch.flatMap((w) => w.chunks.map((c) => [w.job.id, c.first, c.last, c.body, ...cond(w)])),
+      [C.body],
     );
     const linesOf = (w: PendingWrite) =>
       w.chunks.length ? w.chunks[w.chunks.length - 1].last : w.job.logLines;
