@@ -12,7 +12,7 @@ import { createS3BlobStore } from "../blobs/s3.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
-import type { LogPipelineFactory, LogService } from "./service.ts";
+import type { LogPipelineFactory, LogService, LogServiceDeps } from "./service.ts";
 import { logSse } from "./sse.ts";
 import { logServiceFixture, removeLogFixtures, seedJob } from "./testing.ts";
 
@@ -27,13 +27,44 @@ beforeAll(async () => {
 afterAll(removeLogFixtures);
 afterAll(() => s3.stop());
 
-const setup = (blobs: BlobStore, secrets: string[] = []) =>
-  logServiceFixture({ factory, blobs: () => blobs, secrets });
+const setup = (blobs: BlobStore, secrets: string[] = [], deps?: Partial<LogServiceDeps>) =>
+  logServiceFixture({ factory, blobs: () => blobs, secrets, deps });
 
 const texts = async (svc: LogService, jobId: string, after = 0) =>
   (await svc.readLines(jobId, after)).map((l) => l.text);
 
 describe("ingest", () => {
+  test("a full collection is asked for once per budget of bytes ingested, whatever the uploads' sizes", async () => {
+    const budget = 64 * 1024;
+    /** Log bytes ingested when each collection was asked for. */
+    const asked: number[] = [];
+    let offset = 0;
+    let sending = 0;
+    const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [], {
+      garbageBudgetBytes: budget,
+      collectGarbage: () => asked.push(sending),
+    });
+    const svc = make();
+    const sizes = [10, 40_000, 70_000, 1, 65_535, 200_000, 12_345, 64 * 1024, 3, 150_000, 30_000, 30_000];
+    for (const size of sizes) {
+      sending = offset + size;
+      const r = await svc.append(jobId, offset, enc.encode(`${"x".repeat(size - 1)}\n`));
+      expect(r).toEqual({ ok: true, offset: sending });
+      // A re-sent range is no new garbage: it counts nothing.
+      await svc.append(jobId, 0, enc.encode("x"));
+      offset = sending;
+    }
+    // Between two collections: at least the budget, at most the budget and one upload.
+    const gaps = asked.map((at, i) => at - (asked[i - 1] ?? 0));
+    for (const [i, gap] of gaps.entries()) {
+      expect(gap).toBeGreaterThanOrEqual(budget);
+      expect(gap).toBeLessThan(budget + Math.max(...sizes));
+      expect(asked[i]).toBeLessThanOrEqual(offset);
+    }
+    expect(offset - (asked.at(-1) ?? 0)).toBeLessThan(budget);
+    expect(asked.length).toBeGreaterThanOrEqual(Math.floor(offset / (budget + Math.max(...sizes))));
+  });
+
   test("offsets: resending is a no-op, a gap is refused with the expected offset", async () => {
     const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
     const svc = make();
