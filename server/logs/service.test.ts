@@ -40,13 +40,16 @@ describe("ingest", () => {
     const asked: number[] = [];
     let offset = 0;
     let sending = 0;
+    let clock = 0;
     const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [], {
       garbageBudgetBytes: budget,
       collectGarbage: () => asked.push(sending),
+      now: () => clock,
     });
     const svc = make();
     const sizes = [10, 40_000, 70_000, 1, 65_535, 200_000, 12_345, 64 * 1024, 3, 150_000, 30_000, 30_000];
     for (const size of sizes) {
+      clock += 1000; // uploads far apart: no collection is held back for the last one's length
       sending = offset + size;
       const r = await svc.append(jobId, offset, enc.encode(`${"x".repeat(size - 1)}\n`));
       expect(r).toEqual({ ok: true, offset: sending });
@@ -63,6 +66,33 @@ describe("ingest", () => {
     }
     expect(offset - (asked.at(-1) ?? 0)).toBeLessThan(budget);
     expect(asked.length).toBeGreaterThanOrEqual(Math.floor(offset / (budget + Math.max(...sizes))));
+  });
+
+  test("collections are spaced by their length: at most 2 % of the time goes to them", async () => {
+    // A clock the test moves: each upload 5 ms, each collection 10 ms (one that stops the server).
+    let clock = 0;
+    const collections: { start: number; end: number }[] = [];
+    const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [], {
+      garbageBudgetBytes: 1000,
+      collectGarbage: () => {
+        collections.push({ start: clock, end: clock + 10 });
+        clock += 10;
+      },
+      now: () => clock,
+    });
+    const svc = make();
+    let offset = 0;
+    for (let i = 0; i < 300; i++) {
+      clock += 5;
+      offset = ((await svc.append(jobId, offset, enc.encode(`${"y".repeat(999)}\n`))) as { offset: number })
+        .offset;
+    }
+    // Every upload passes the budget, but a collection waits 49× the last one's length after it.
+    expect(collections.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < collections.length; i++)
+      expect(collections[i].start - collections[i - 1].end).toBeGreaterThanOrEqual(49 * 10);
+    const spent = collections.length * 10;
+    expect(spent / clock).toBeLessThanOrEqual(0.02 + 10 / clock);
   });
 
   test("offsets: resending is a no-op, a gap is refused with the expected offset", async () => {
