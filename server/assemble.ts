@@ -35,6 +35,8 @@ export interface AssembleOptions {
   upgradeWebSocket?: AppDeps["upgradeWebSocket"];
   /** The connection's peer address (default: Bun's); see trustedClientIp for proxies. */
   clientIp?: AppDeps["clientIp"];
+  /** The runtime's full collection (RuntimeAdapter.collectGarbage), asked for by log ingest. */
+  collectGarbage?: () => void;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const delivered = new DeliveredSecrets();
   const logs = new LogService({
     db: init.db,
+    collectGarbage: opts.collectGarbage,
     factory,
     blobs,
     sealer: {

@@ -21,4 +21,10 @@ export interface RuntimeAdapter {
   listen(app: Hono<any>, opts: ListenOptions): Promise<Listening>;
   upgradeWebSocket?: UpgradeWebSocket;
   clientIp?: (c: Context) => string | null;
+  /**
+   * A full garbage collection, now. The log service asks for one per GARBAGE_BUDGET_BYTES of log
+   * ingested (server/logs/service.ts), so what ingest leaves behind is bounded by bytes, not by
+   * the collector's own pacing. Without it the runtime's collector decides alone.
+   */
+  collectGarbage?: () => void;
 }

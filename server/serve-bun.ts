@@ -40,4 +40,5 @@ export const bunRuntime: RuntimeAdapter = {
   },
   upgradeWebSocket: bunUpgradeWebSocket,
   clientIp: bunClientIp,
+  collectGarbage: () => Bun.gc(true),
 };

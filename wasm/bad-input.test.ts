@@ -99,6 +99,31 @@ describe("wasm: bounded memory", () => {
     p.dispose();
   });
 
+  test("a job's memory stays within its budget whatever the upload: live pushes of 1 and 4 MiB", () => {
+    // The server's push (pushLive: JSON and SSE) of the largest upload it admits (4 MiB) and of a
+    // builder's usual one (1 MiB). Linear memory never shrinks, so it is bounded by the piece
+    // (PUSH_PIECE_BYTES): at 1 MiB pieces the same pushes held 36 MiB and 288 MiB.
+    const coloured = (n: number) =>
+      n % 10 === 0
+        ? `\x1b[1m\x1b[36mRUNS\x1b[0m src/module-${n % 97}/feature.test.ts \x1b[2m(${n % 1000} ms)\x1b[0m\n`
+        : `  \x1b[32m✓\x1b[0m handles case ${n} of the parser \x1b[2m(${n % 13} ms)\x1b[0m\n`;
+    const cases = [
+      // Test output as the memory benchmark prints it (docs/perf.md): 5 MiB at 256 KiB pieces.
+      { text: Array.from({ length: 70_000 }, (_, i) => coloured(i)).join(""), budget: 6 << 20 },
+      // Empty lines make the most output per byte (~35 bytes of JSON and ~32 of SSE each): 80 MiB.
+      { text: "\n".repeat(4 << 20), budget: 96 << 20 },
+    ];
+    for (const { text, budget } of cases) {
+      const bytes = enc.encode(text).subarray(0, 4 << 20);
+      const p = factory.create({ secrets: ["hunter2-secret"] }) as WasmPipeline;
+      p.pushLive(bytes.subarray(0, 1 << 20));
+      p.pushLive(bytes);
+      p.pushLive(bytes.subarray(0, 1 << 20));
+      expect(memoryOf(p)).toBeLessThanOrEqual(budget);
+      p.dispose();
+    }
+  });
+
   test("memory stays flat over 200 MB of coloured log", () => {
     const chunk = enc.encode(
       "\x1b[32m✓\x1b[39m \x1b[90mhandles the lease (3 ms)\x1b[39m token=abcd1234efgh\n".repeat(20000),

@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { flushChunks, pushChunks } from "./chunk-json.ts";
+import { PUSH_PIECE_BYTES } from "./limits.ts";
 import { enc, implementations } from "./testing.ts";
 
 const impls = await implementations();
@@ -42,7 +43,7 @@ function check(make: (typeof impls)[number][1], bytes: Uint8Array, cuts: number[
   ];
   for (const step of steps) {
     const [got, want] = step();
-    expect(got.chunks.map((c) => [c.first, c.last, JSON.parse(c.body)])).toEqual(
+    expect(got.chunks.map((c) => [c.first, c.last, JSON.parse(new TextDecoder().decode(c.body))])).toEqual(
       want.map((c) => [c.first, c.last, c.lines]),
     );
     if (want.length === 0) expect(got.live).toBeNull();
@@ -92,3 +93,27 @@ for (const [name, make] of impls) {
     }, 300_000);
   });
 }
+
+describe("wasm: what a push holds", () => {
+  test("stored bodies are views of one copy of each piece's JSON, never decoded text", () => {
+    const [, make] = impls.find(([name]) => name === "wasm")!;
+    const p = make({ secrets: ["lines"] });
+    const text = Array.from(
+      { length: 40_000 },
+      (_, i) => `  \x1b[32m✓\x1b[0m case ${i} ü ${tricky[i % 10]}\n`,
+    );
+    const bytes = enc.encode(text.join(""));
+    expect(bytes.length).toBeGreaterThan(1 << 20);
+    const { chunks, live } = pushChunks(p, bytes);
+    const buffers = new Set(chunks.map((c) => c.body.buffer));
+    const held = [...buffers].reduce((n, b) => n + b.byteLength, 0);
+    const bodies = chunks.reduce((n, c) => n + c.body.length, 0);
+    // One buffer per piece; beyond the bodies, only each chunk's keys and line numbers.
+    expect(buffers.size).toBeLessThanOrEqual(Math.ceil(bytes.length / PUSH_PIECE_BYTES));
+    expect(held).toBeLessThan(bodies + 64 * chunks.length);
+    expect(chunks.every((c) => c.body instanceof Uint8Array)).toBe(true);
+    // Its lines are still all there for a viewer that asks.
+    expect(live?.chunk.lines.length).toBe(40_000);
+    p.dispose();
+  });
+});

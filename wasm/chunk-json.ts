@@ -1,16 +1,17 @@
 // A push's output as the server needs it, from a pipeline's JSON (pushJson/flushJson) without
-// building line objects: each chunk's line numbers and its `lines` array as JSON text cut out of
-// that output (what is stored), and one chunk for live viewers whose lines are parsed only if
+// building line objects or decoding text: each chunk's line numbers and its `lines` array as JSON
+// bytes cut out of that output (what is stored), and one chunk for live viewers whose lines are parsed only if
 // someone asks for them — the WASM pipeline also renders them as Server-Sent Events (pushLive), the
 // bytes every SSE viewer of the job is sent. Parsing, re-serialising, rendering and encoding every
 // line was a third of the server's time at 20 MB/s of ingest (docs/perf.md).
 import type { LogChunk, LogLine, LogPipeline } from "./types.ts";
 
-/** A chunk as stored: its first and last line, and its lines as JSON text. */
+/** A chunk as stored: its first and last line, and its lines as JSON text (UTF-8). */
 export interface StoredChunk {
   first: number;
   last: number;
-  body: string;
+  /** A view of the push's own copy of the pipeline's output; stored as TEXT (CAST in service.ts). */
+  body: Uint8Array;
 }
 
 export interface PushedChunks {
@@ -19,35 +20,72 @@ export interface PushedChunks {
   live: { chunk: LogChunk; sse?: Uint8Array } | null;
 }
 
-/** The pipelines that render SSE as well (the WASM one). */
+/** The pipelines that render SSE as well (the WASM one); JSON one array per piece, each owned. */
 interface LivePipeline extends LogPipeline {
-  pushLive(bytes: Uint8Array): { json: Uint8Array; sse: Uint8Array };
+  pushLive(bytes: Uint8Array): { json: Uint8Array[]; sse: Uint8Array };
 }
 
 const decoder = new TextDecoder();
-const FIRST_KEY = '{"first":';
-const LAST_KEY = ',"last":';
-const LINES_KEY = ',"lines":';
-const NEXT_CHUNK = ']},{"first":';
+const encoder = new TextEncoder();
+const FIRST_KEY = encoder.encode('{"first":');
+const LAST_KEY = encoder.encode(',"last":');
+const LINES_KEY = encoder.encode(',"lines":');
+const NEXT_CHUNK = encoder.encode(']},{"first":');
+const CHUNK_END = encoder.encode("]}");
+
+/** Where `needle` first occurs in `hay` at or after `from`; -1 if nowhere. */
+function find(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  const last = hay.length - needle.length;
+  for (let i = hay.indexOf(needle[0], from); i >= 0 && i <= last; i = hay.indexOf(needle[0], i + 1)) {
+    let k = 1;
+    while (k < needle.length && hay[i + k] === needle[k]) k++;
+    if (k === needle.length) return i;
+  }
+  return -1;
+}
+
+/** Where `needle` last occurs in `hay`; -1 if nowhere. */
+function findLast(hay: Uint8Array, needle: Uint8Array): number {
+  if (hay.length < needle.length) return -1;
+  for (
+    let i = hay.lastIndexOf(needle[0], hay.length - needle.length);
+    i >= 0;
+    i = hay.lastIndexOf(needle[0], i - 1)
+  ) {
+    let k = 1;
+    while (k < needle.length && hay[i + k] === needle[k]) k++;
+    if (k === needle.length) return i;
+    if (i === 0) break;
+  }
+  return -1;
+}
+
+/** The decimal number in bytes [from, to), spaces ignored (the module pads `last`). */
+function number(bytes: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (bytes[i] !== 0x20) n = n * 10 + (bytes[i] - 0x30);
+  return n;
+}
 
 /**
  * Cuts `[{"first":F,"last":L,"lines":[…]},…]` as both pipelines write it (keys in that order; the
  * WASM module pads `last` with spaces). A quote inside a JSON string is always escaped, so the keys
- * and `]},{"first":` are found only where they are structure, never inside a line's text.
+ * and `]},{"first":` are found only where they are structure, never inside a line's text. The
+ * bodies are views of `json`, which they keep: no text is decoded (a UTF-16 copy of every upload's
+ * JSON was the largest garbage of ingest, docs/perf.md).
  */
 export function cutChunks(json: Uint8Array): StoredChunk[] {
-  const text = decoder.decode(json);
   const chunks: StoredChunk[] = [];
-  for (let at = text.indexOf(FIRST_KEY); at >= 0; ) {
-    const lastAt = text.indexOf(LAST_KEY, at);
-    const linesAt = text.indexOf(LINES_KEY, lastAt);
+  for (let at = find(json, FIRST_KEY, 0); at >= 0; ) {
+    const lastAt = find(json, LAST_KEY, at);
+    const linesAt = find(json, LINES_KEY, lastAt);
     const start = linesAt + LINES_KEY.length;
-    const next = text.indexOf(NEXT_CHUNK, start);
-    const end = next >= 0 ? next + 1 : text.lastIndexOf("]}") + 1;
+    const next = find(json, NEXT_CHUNK, start);
+    const end = next >= 0 ? next + 1 : findLast(json, CHUNK_END) + 1;
     chunks.push({
-      first: Number(text.slice(at + FIRST_KEY.length, lastAt)),
-      last: Number(text.slice(lastAt + LAST_KEY.length, linesAt)),
-      body: text.slice(start, end),
+      first: number(json, at + FIRST_KEY.length, lastAt),
+      last: number(json, lastAt + LAST_KEY.length, linesAt),
+      body: json.subarray(start, end),
     });
     at = next >= 0 ? next + 3 : -1;
   }
@@ -61,14 +99,11 @@ class LazyChunk implements LogChunk {
   constructor(
     readonly first: number,
     readonly last: number,
-    private readonly bodies: string[],
+    private readonly bodies: Uint8Array[],
   ) {}
 
   get lines(): LogLine[] {
-    this.parsed ??=
-      this.bodies.length === 1
-        ? (JSON.parse(this.bodies[0]) as LogLine[])
-        : this.bodies.flatMap((b) => JSON.parse(b) as LogLine[]);
+    this.parsed ??= this.bodies.flatMap((b) => JSON.parse(decoder.decode(b)) as LogLine[]);
     return this.parsed;
   }
 }
@@ -84,20 +119,21 @@ function pushed(chunks: StoredChunk[], sse?: Uint8Array): PushedChunks {
 }
 
 const asStored = (chunks: LogChunk[]): StoredChunk[] =>
-  chunks.map((c) => ({ first: c.first, last: c.last, body: JSON.stringify(c.lines) }));
+  chunks.map((c) => ({ first: c.first, last: c.last, body: encoder.encode(JSON.stringify(c.lines)) }));
 
 /** `pipeline.push(bytes)` as stored chunks and a live chunk. */
 export function pushChunks(pipeline: LogPipeline, bytes: Uint8Array): PushedChunks {
   if ("pushLive" in pipeline) {
     const { json, sse } = (pipeline as LivePipeline).pushLive(bytes);
-    return pushed(cutChunks(json), sse);
+    return pushed(json.flatMap(cutChunks), sse);
   }
-  if (pipeline.pushJson) return pushed(cutChunks(pipeline.pushJson(bytes)));
+  // pushJson's view lasts until the pipeline's next call; the bodies must last until stored.
+  if (pipeline.pushJson) return pushed(cutChunks(pipeline.pushJson(bytes).slice()));
   return pushed(asStored(pipeline.push(bytes)));
 }
 
 /** `pipeline.flush()` as stored chunks and a live chunk. */
 export function flushChunks(pipeline: LogPipeline): PushedChunks {
-  if (pipeline.flushJson) return pushed(cutChunks(pipeline.flushJson()));
+  if (pipeline.flushJson) return pushed(cutChunks(pipeline.flushJson().slice()));
   return pushed(asStored(pipeline.flush()));
 }

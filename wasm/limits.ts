@@ -22,6 +22,9 @@ export const TAB_WIDTH = 8;
 export const STYLE_TABLE_COMPACT = 1024;
 /**
  * A push is processed as consecutive pieces of at most this many bytes, and a chunk never
- * spans two pieces: the module's output buffer stays bounded whatever a builder sends.
+ * spans two pieces: the module's output buffer stays bounded whatever a builder sends. Each job's
+ * linear memory grows to what one piece needs and never shrinks: ~36 MiB at 1 MiB pieces with SSE
+ * rendered, ~5 MiB at 256 KiB (docs/perf.md, memory); a 1 MiB upload of short lines makes 21 chunk
+ * rows instead of 18.
  */
-export const PUSH_PIECE_BYTES = 1 << 20;
+export const PUSH_PIECE_BYTES = 1 << 18;

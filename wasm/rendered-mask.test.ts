@@ -88,7 +88,9 @@ describe("rendered text: a secret with an escape sequence inside", () => {
           const cut = 2 + at;
           const first = p.pushLive(bytes.subarray(0, cut));
           const second = p.pushLive(bytes.subarray(cut));
-          const out = [first.json, first.sse, second.json, second.sse].map((b) => dec.decode(b)).join("");
+          const out = [...first.json, first.sse, ...second.json, second.sse]
+            .map((b) => dec.decode(b))
+            .join("");
           p.dispose();
           expect(out).toContain("********");
           expect(out).not.toContain(SECRET);

@@ -68,27 +68,43 @@ export class WasmPipeline implements LogPipeline {
   }
 
   /**
-   * Like pushJson, and the same lines as Server-Sent Events (`event: line`, `data:` the text, `id:`
-   * the number; server/logs/sse.ts), rendered by the module into a buffer of their own.
+   * Like pushJson, but as one JSON array per piece (see PUSH_PIECE_BYTES: a chunk never spans two
+   * pieces), each a copy the caller owns, so nothing is copied twice to join them; and the same
+   * lines as Server-Sent Events (`event: line`, `data:` the text, `id:` the number;
+   * server/logs/sse.ts), rendered by the module into a buffer of their own. Pieces that made no
+   * line are left out.
    */
-  pushLive(bytes: Uint8Array): { json: Uint8Array; sse: Uint8Array } {
+  pushLive(bytes: Uint8Array): { json: Uint8Array[]; sse: Uint8Array } {
+    const ex = this.prepared();
+    const json: Uint8Array[] = [];
     const sse: Uint8Array[] = [];
-    const json = this.pushPieces(bytes, sse);
-    return { json, sse: sse.length === 1 ? sse[0] : concat(sse) };
+    let at = 0;
+    do {
+      const piece = this.piece(ex, bytes.subarray(at, at + PUSH_PIECE_BYTES), sse);
+      if (piece.length > 2) json.push(piece.slice());
+      at += PUSH_PIECE_BYTES;
+    } while (at < bytes.length);
+    const rendered = sse.filter((b) => b.length > 0);
+    return { json, sse: rendered.length === 1 ? rendered[0] : concat(rendered) };
   }
 
-  private pushPieces(bytes: Uint8Array, sse?: Uint8Array[]): Uint8Array {
+  private prepared(): Exports {
     const ex = this.live();
     if (this.dirty) {
       ex.rebuild();
       this.dirty = false;
     }
-    if (bytes.length <= PUSH_PIECE_BYTES) return this.piece(ex, bytes, sse);
+    return ex;
+  }
+
+  private pushPieces(bytes: Uint8Array): Uint8Array {
+    const ex = this.prepared();
+    if (bytes.length <= PUSH_PIECE_BYTES) return this.piece(ex, bytes);
     // Piece by piece (see PUSH_PIECE_BYTES), joining the pieces' arrays into one.
     const parts: Uint8Array[] = [];
     let size = 2;
     for (let at = 0; at < bytes.length; at += PUSH_PIECE_BYTES) {
-      const json = this.piece(ex, bytes.subarray(at, at + PUSH_PIECE_BYTES), sse);
+      const json = this.piece(ex, bytes.subarray(at, at + PUSH_PIECE_BYTES));
       if (json.length > 2) {
         parts.push(json.slice(1, -1));
         size += json.length - 1;
@@ -121,11 +137,7 @@ export class WasmPipeline implements LogPipeline {
   }
 
   flushJson(): Uint8Array {
-    const ex = this.live();
-    if (this.dirty) {
-      ex.rebuild();
-      this.dirty = false;
-    }
+    const ex = this.prepared();
     ex.clearOutput();
     ex.flush();
     return this.output(ex);

@@ -92,3 +92,31 @@ test("a WebSocket reader that stops reading is dropped: what was queued comes, t
   expect(rest).toEqual(rest.map((_, i) => String(i + 1)));
   expect(rest.length).toBeLessThan(5);
 });
+
+test("a live chunk's lines are parsed only for a transport that needs them: never for SSE given the rendered events", async () => {
+  const { db, svc, jobId } = await setup();
+  await svc.append(jobId, 0, enc.encode("one\n"));
+  const abort = new AbortController();
+  const sse = sseRead(logSse(db, svc, jobId, 1, { pingMs: 60_000 }));
+  const ws = wsRead(followLog(db, svc, jobId, 1, { pingMs: 60_000, signal: abort.signal }));
+  // A live chunk as the service publishes it: lines parsed on first read, and their SSE rendered.
+  let reads = 0;
+  const lines = [{ n: 2, text: "two", spans: [] }];
+  svc.hub.publish(jobId, {
+    kind: "chunk",
+    chunk: {
+      first: 2,
+      last: 2,
+      get lines() {
+        reads++;
+        return lines;
+      },
+    },
+    sse: enc.encode("event: line\ndata: two\nid: 2\n\n"),
+  });
+  svc.hub.publish(jobId, { kind: "end", status: "success", lines: 2 });
+  expect(await sse).toEqual(["2 two", "end success"]);
+  expect(await ws).toEqual(["2 two", "end success"]);
+  // The WebSocket sequence needed the lines (one read); SSE wrote the rendered bytes as they were.
+  expect(reads).toBe(1);
+});

@@ -14,10 +14,13 @@ const HELD_LIMIT = 256;
 export interface FollowTarget {
   /**
    * A batch of lines not handed over before, in order. A live chunk whose lines are all new comes
-   * as the hub's own array, shared by every viewer of the job, with `sse` when the pipeline
-   * rendered it: a transport can render it once for all of them.
+   * as the hub's own chunk, shared by every viewer of the job, with `sse` when the pipeline
+   * rendered it: a transport can render it once for all of them. `batch.lines` is read only by a
+   * transport that needs the lines: a live chunk parses them on first read (chunk-json.ts), which
+   * given `sse` an SSE viewer never does — parsing every line of every upload was most of the
+   * garbage of ingest (docs/perf.md, memory).
    */
-  lines(lines: LogLine[], sse?: Uint8Array): void;
+  lines(batch: LineBatch, sse?: Uint8Array): void;
   /** The job's result, after its last line; the follower stops after it. */
   end(status: string): void;
   /** Resolves once the client has read what was handed over: stored pages go as fast as it reads. */
@@ -26,6 +29,11 @@ export interface FollowTarget {
   behind(): boolean;
   /** The follower stopped (the end, dropped, closed; `err` when reading the log failed). Called once. */
   stopped(err?: unknown): void;
+}
+
+/** Lines handed to a transport; a live chunk's are parsed when first read. */
+export interface LineBatch {
+  readonly lines: LogLine[];
 }
 
 export class LogFollower implements Viewer {
@@ -58,7 +66,7 @@ export class LogFollower implements Viewer {
       if (this.closed) return;
       if (stored.length) {
         this.sent = stored[stored.length - 1].n;
-        this.target.lines(stored);
+        this.target.lines({ lines: stored });
         // A long stored log streams as fast as the client reads it, not into memory.
         await this.target.drained();
       }
@@ -81,7 +89,7 @@ export class LogFollower implements Viewer {
     for await (const rest of this.logs.pages(this.jobId, this.sent)) {
       if (this.closed) return;
       this.sent = rest[rest.length - 1].n;
-      this.target.lines(rest);
+      this.target.lines({ lines: rest });
       await this.target.drained();
     }
     this.end(status);
@@ -107,12 +115,12 @@ export class LogFollower implements Viewer {
     const { chunk } = event;
     if (chunk.first > this.sent) {
       this.sent = chunk.last;
-      this.target.lines(chunk.lines, event.sse);
+      this.target.lines(chunk, event.sse);
     } else {
       const lines = chunk.lines.filter((l) => l.n > this.sent);
       if (lines.length === 0) return;
       this.sent = lines[lines.length - 1].n;
-      this.target.lines(lines);
+      this.target.lines({ lines });
     }
     // Fallen too far behind: dropped; what was handed over still goes out, then the client resumes.
     if (this.target.behind()) this.close();
@@ -170,8 +178,8 @@ export async function* followLog(
     for (const f of r) f();
   };
   const follower = new LogFollower(logs, jobId, after, {
-    lines(lines) {
-      queue.push({ kind: "lines", lines });
+    lines(batch) {
+      queue.push({ kind: "lines", lines: batch.lines });
       notify();
     },
     end(status) {

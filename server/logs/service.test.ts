@@ -12,7 +12,7 @@ import { createS3BlobStore } from "../blobs/s3.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
 import { jobs, logChunks, logRaw } from "../db/schema.ts";
-import type { LogPipelineFactory, LogService } from "./service.ts";
+import type { LogPipelineFactory, LogService, LogServiceDeps } from "./service.ts";
 import { logSse } from "./sse.ts";
 import { logServiceFixture, removeLogFixtures, seedJob } from "./testing.ts";
 
@@ -27,13 +27,74 @@ beforeAll(async () => {
 afterAll(removeLogFixtures);
 afterAll(() => s3.stop());
 
-const setup = (blobs: BlobStore, secrets: string[] = []) =>
-  logServiceFixture({ factory, blobs: () => blobs, secrets });
+const setup = (blobs: BlobStore, secrets: string[] = [], deps?: Partial<LogServiceDeps>) =>
+  logServiceFixture({ factory, blobs: () => blobs, secrets, deps });
 
 const texts = async (svc: LogService, jobId: string, after = 0) =>
   (await svc.readLines(jobId, after)).map((l) => l.text);
 
 describe("ingest", () => {
+  test("a full collection is asked for once per budget of bytes ingested, whatever the uploads' sizes", async () => {
+    const budget = 64 * 1024;
+    /** Log bytes ingested when each collection was asked for. */
+    const asked: number[] = [];
+    let offset = 0;
+    let sending = 0;
+    let clock = 0;
+    const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [], {
+      garbageBudgetBytes: budget,
+      collectGarbage: () => asked.push(sending),
+      now: () => clock,
+    });
+    const svc = make();
+    const sizes = [10, 40_000, 70_000, 1, 65_535, 200_000, 12_345, 64 * 1024, 3, 150_000, 30_000, 30_000];
+    for (const size of sizes) {
+      clock += 1000; // uploads far apart: no collection is held back for the last one's length
+      sending = offset + size;
+      const r = await svc.append(jobId, offset, enc.encode(`${"x".repeat(size - 1)}\n`));
+      expect(r).toEqual({ ok: true, offset: sending });
+      // A re-sent range is no new garbage: it counts nothing.
+      await svc.append(jobId, 0, enc.encode("x"));
+      offset = sending;
+    }
+    // Between two collections: at least the budget, at most the budget and one upload.
+    const gaps = asked.map((at, i) => at - (asked[i - 1] ?? 0));
+    for (const [i, gap] of gaps.entries()) {
+      expect(gap).toBeGreaterThanOrEqual(budget);
+      expect(gap).toBeLessThan(budget + Math.max(...sizes));
+      expect(asked[i]).toBeLessThanOrEqual(offset);
+    }
+    expect(offset - (asked.at(-1) ?? 0)).toBeLessThan(budget);
+    expect(asked.length).toBeGreaterThanOrEqual(Math.floor(offset / (budget + Math.max(...sizes))));
+  });
+
+  test("collections are spaced by their length: at most 2 % of the time goes to them", async () => {
+    // A clock the test moves: each upload 5 ms, each collection 10 ms (one that stops the server).
+    let clock = 0;
+    const collections: { start: number; end: number }[] = [];
+    const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [], {
+      garbageBudgetBytes: 1000,
+      collectGarbage: () => {
+        collections.push({ start: clock, end: clock + 10 });
+        clock += 10;
+      },
+      now: () => clock,
+    });
+    const svc = make();
+    let offset = 0;
+    for (let i = 0; i < 300; i++) {
+      clock += 5;
+      offset = ((await svc.append(jobId, offset, enc.encode(`${"y".repeat(999)}\n`))) as { offset: number })
+        .offset;
+    }
+    // Every upload passes the budget, but a collection waits 49× the last one's length after it.
+    expect(collections.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < collections.length; i++)
+      expect(collections[i].start - collections[i - 1].end).toBeGreaterThanOrEqual(49 * 10);
+    const spent = collections.length * 10;
+    expect(spent / clock).toBeLessThanOrEqual(0.02 + 10 / clock);
+  });
+
   test("offsets: resending is a no-op, a gap is refused with the expected offset", async () => {
     const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
     const svc = make();

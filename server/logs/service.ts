@@ -42,6 +42,12 @@ export interface LogServiceDeps {
   archiveCacheBytes?: number;
   /** Upload bytes admitted and not yet committed past which uploads are refused (default INGEST_BUDGET_BYTES). */
   ingestBudgetBytes?: number;
+  /** The runtime's full collection (RuntimeAdapter.collectGarbage): asked for per `garbageBudgetBytes` ingested. */
+  collectGarbage?: () => void;
+  /** Upload bytes ingested between two collections (default GARBAGE_BUDGET_BYTES). */
+  garbageBudgetBytes?: number;
+  /** Milliseconds on a monotonic clock (default performance.now), to pace the collections. */
+  now?: () => number;
 }
 
 /** Where a job's log stands: its stored lines, and whether the job is over (its log then ends at `lines`). */
@@ -111,10 +117,25 @@ export { archiveKey };
 /**
  * Upload bytes admitted but not yet committed, at most: past it an upload is told to come back
  * later (503, Retry-After) before its body is read, so a backlog of commits raises the builders'
- * latency, not the server's memory. An upload costs ~10× its size while in flight (its chunk JSON
- * and SSE, both as strings), and at 20 MB/s of ingest ~2 MB is in flight (docs/perf.md).
+ * latency, not the server's memory. An upload costs a few times its size while in flight (its body,
+ * chunk JSON and SSE: ~5× for test output, up to ~70× for nothing but empty lines), and at 20 MB/s
+ * of ingest ~2 MB is in flight (docs/perf.md).
  */
 export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
+/**
+ * Upload bytes ingested between two full collections, when the runtime lends one (Bun). A committed
+ * upload leaves a few times its size of garbage (its body, the pipeline's JSON and SSE copies),
+ * mostly array buffers outside the collector's heap, which JavaScriptCore paces by its heap, not by
+ * what ingest made: left to it, a 1 GB log peaked 65 MB higher (docs/perf.md, memory). A collection
+ * costs 20–35 ms of CPU at load 14 (~3 % of a core at 20 MB/s of ingest).
+ */
+export const GARBAGE_BUDGET_BYTES = 16 * 1024 * 1024;
+/**
+ * A collection stops the server while it runs (55–110 ms of CPU at load 17 with 2,000 SSE viewers):
+ * the next waits at least this many times as long as the last took, so collecting never takes more
+ * than 1/(1 + this) of the time (2 %); the budget then stretches with the ingest rate.
+ */
+const COLLECT_SPACING = 49;
 /** Bounds of the wait a refused upload is told to take. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
@@ -144,6 +165,10 @@ export class LogService {
   private commitRate = 0;
   /** See INGEST_BUDGET_BYTES; a test may lower it. */
   ingestBudget: number;
+  /** Upload bytes ingested since the last collection (see GARBAGE_BUDGET_BYTES). */
+  private uncollected = 0;
+  /** Clock time before which no collection is asked for (see COLLECT_SPACING). */
+  private collectAfter = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: LogServiceDeps) {
     this.archives = new ArchiveReader(deps.blobs, deps.archiveCacheBytes);
@@ -177,6 +202,24 @@ export class LogService {
   /** Upload bytes admitted and not yet through. */
   get admitted(): number {
     return this.admittedBytes;
+  }
+
+  /**
+   * Counts committed upload bytes; past the budget, asks the runtime for a collection, unless the
+   * last one ended too recently for its length (COLLECT_SPACING).
+   */
+  private ingested(bytes: number): void {
+    const collect = this.deps.collectGarbage;
+    if (!collect) return;
+    this.uncollected += bytes;
+    if (this.uncollected < (this.deps.garbageBudgetBytes ?? GARBAGE_BUDGET_BYTES)) return;
+    const now = this.deps.now ?? (() => performance.now());
+    const began = now();
+    if (began < this.collectAfter) return;
+    this.uncollected = 0;
+    collect();
+    const ended = now();
+    this.collectAfter = ended + (ended - began) * COLLECT_SPACING;
   }
 
   private serial<T>(jobId: string, work: () => Promise<T>): Promise<T> {
@@ -281,6 +324,7 @@ export class LogService {
         throw err;
       }
       this.positions.set(jobId, { ...job, logBytes: end, logLines: lines });
+      this.ingested(fresh.length);
       return { ok: true, offset: end };
     });
   }
@@ -443,13 +487,17 @@ export class LogService {
     const unchangedRow = (at: number) =>
       `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${C.id} = v.column1 AND ${C.logBytes} = v.column${at} ` +
       `AND ${C.logLines} = v.column${at + 1} AND (v.column${at + 2} IS NULL OR ${C.builderId} = v.column${at + 2}))`;
-    const insert = (table: string, columns: string[], rows: InValue[][]) => {
+    // `text`: columns bound as UTF-8 bytes and stored as TEXT (chunk bodies are never decoded here).
+    const insert = (table: string, columns: string[], rows: InValue[][], text: string[] = []) => {
+      const values = columns
+        .map((c, k) => (text.includes(c) ? `CAST(v.column${k + 1} AS TEXT)` : `v.column${k + 1}`))
+        .join(", ");
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const part = rows.slice(i, i + ROWS_PER_INSERT);
         const row = `(${part[0].map(() => "?").join(", ")})`;
         statements.push({
           sql:
-            `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${columns.map((_, k) => `v.column${k + 1}`).join(", ")} ` +
+            `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${values} ` +
             `FROM (VALUES ${part.map(() => row).join(", ")}) AS v WHERE ${unchangedRow(columns.length + 1)}`,
           args: part.flat(),
         });
@@ -483,6 +531,7 @@ export class LogService {
       T.logChunks,
       [C.chunkJobId, C.firstLine, C.lastLine, C.body],
       batch.flatMap((w) => w.chunks.map((c) => [w.job.id, c.first, c.last, c.body, ...cond(w)])),
+      [C.body],
     );
     const linesOf = (w: PendingWrite) =>
       w.chunks.length ? w.chunks[w.chunks.length - 1].last : w.job.logLines;

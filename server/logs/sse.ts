@@ -7,7 +7,7 @@
 import type { LogLine } from "../../wasm/types.ts";
 import type { Db } from "../db/client.ts";
 import type { StreamLease } from "../services/stream-guard.ts";
-import { type FollowTarget, LogFollower } from "./follow.ts";
+import { type FollowTarget, type LineBatch, LogFollower } from "./follow.ts";
 import type { LogService } from "./service.ts";
 
 const encoder = new TextEncoder();
@@ -131,8 +131,8 @@ class LogSse implements FollowTarget {
     this.wrote = false;
   }
 
-  lines(lines: LogLine[], sse?: Uint8Array): void {
-    this.write(sse ?? sseLines(lines));
+  lines(batch: LineBatch, sse?: Uint8Array): void {
+    this.write(sse ?? sseLines(batch.lines));
   }
 
   end(status: string): void {

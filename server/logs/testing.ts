@@ -7,7 +7,7 @@ import type { BlobStore } from "../blobs/types.ts";
 import { type Db, openDb } from "../db/client.ts";
 import { jobs, pipelines, projects, workflows } from "../db/schema.ts";
 import { createKeyring, openBytes, seal } from "../secrets/index.ts";
-import { type LogPipelineFactory, LogService } from "./service.ts";
+import { type LogPipelineFactory, LogService, type LogServiceDeps } from "./service.ts";
 
 /**
  * Every fixture's folder sits under one folder of this test process: each test file that makes
@@ -36,6 +36,8 @@ export async function logServiceFixture(opts: {
   factory: LogPipelineFactory;
   blobs: (dir: string) => BlobStore;
   secrets?: string[];
+  /** Further dependencies of each service `make()` returns (e.g. budgets, the collection port). */
+  deps?: Partial<LogServiceDeps>;
 }) {
   const dir = mkdtempSync(join(fixturesRoot(), "fixture-"));
   const { db } = await openDb(`file:${join(dir, "cairn.db")}`);
@@ -48,6 +50,7 @@ export async function logServiceFixture(opts: {
       blobs,
       sealer: { seal: (b, c) => seal(keyring, b, c), open: (e, c) => openBytes(keyring, e, c) },
       secretsFor: async () => opts.secrets ?? [],
+      ...opts.deps,
     });
   return { db, make, jobId: await seedJob(db) };
 }
