@@ -22,6 +22,9 @@ export const TAB_WIDTH = 8;
 export const STYLE_TABLE_COMPACT = 1024;
 /**
  * A push is processed as consecutive pieces of at most this many bytes, and a chunk never
- * spans two pieces: the module's output buffer stays bounded whatever a builder sends.
+ * spans two pieces: the module's output buffer stays bounded whatever a builder sends. A job's
+ * linear memory grows to hold one piece's output and never shrinks: ~18 MiB for 1 MiB pieces of
+ * short lines, which 200 jobs whose builders send 1 MiB uploads (a backlogged server) made 3.6 GB;
+ * 64 KiB pieces keep it near 2 MiB a job (docs/perf.md, "Live log fanout").
  */
-export const PUSH_PIECE_BYTES = 1 << 20;
+export const PUSH_PIECE_BYTES = 64 * 1024;
