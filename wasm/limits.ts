@@ -22,9 +22,9 @@ export const TAB_WIDTH = 8;
 export const STYLE_TABLE_COMPACT = 1024;
 /**
  * A push is processed as consecutive pieces of at most this many bytes, and a chunk never
- * spans two pieces: the module's output buffer stays bounded whatever a builder sends. Each job's
- * linear memory grows to what one piece needs and never shrinks: ~36 MiB at 1 MiB pieces with SSE
- * rendered, ~5 MiB at 256 KiB (docs/perf.md, memory); a 1 MiB upload of short lines makes 21 chunk
- * rows instead of 18.
+ * spans two pieces: the module's output buffer stays bounded whatever a builder sends. A job's
+ * linear memory grows to hold one piece's output and never shrinks: ~18–36 MiB for 1 MiB pieces,
+ * which 200 jobs whose builders send 1 MiB uploads (a backlogged server) made 3.6 GB; 64 KiB pieces
+ * keep it near 2 MiB a job (docs/perf.md, "Live log fanout" and memory).
  */
-export const PUSH_PIECE_BYTES = 1 << 18;
+export const PUSH_PIECE_BYTES = 64 * 1024;

@@ -70,7 +70,7 @@ test("SSE and the WebSocket sequence say the same: stored lines from `after`, li
   ]);
 });
 
-test("a WebSocket reader that stops reading is dropped: what was queued comes, then no result, and ingest went on", async () => {
+test("a WebSocket reader that stops reading is dropped: what it had, then no result, and ingest went on", async () => {
   const { db, svc, jobId } = await setup();
   const abort = new AbortController();
   const events = followLog(db, svc, jobId, 0, { pingMs: 60_000, signal: abort.signal, queueLimit: 2 });

@@ -7,6 +7,8 @@ import type { LogEvent, Viewer } from "./hub.ts";
 import type { LogService } from "./service.ts";
 
 const PAGE = 5000;
+/** How often a follower waiting for a WebSocket to send a stored page looks again. */
+const DRAIN_POLL_MS = 20;
 /** Live events held while a viewer reads stored lines; more and it resumes later instead. */
 const HELD_LIMIT = 256;
 
@@ -153,8 +155,10 @@ export type FollowEvent =
 
 /**
  * The follower read as a sequence (the WebSocket route): batches, a `ping` after `pingMs` without
- * one, and the end. More than `queueLimit` batches unread and the viewer is dropped: what is queued
- * still comes, then the sequence ends without a result and the client resumes from its last line.
+ * one, and the end. The viewer is dropped when it falls behind: more than `queueLimit` batches
+ * unread, or its socket holding more than `budgetBytes` unsent (`buffered`, the transport's count).
+ * What is queued is let go and the sequence ends without a result: the client resumes from its last
+ * line. Stored pages wait for the socket to send the last one first.
  * `_db` is unused (the log service says when a job is over); the route still passes it.
  */
 export async function* followLog(
@@ -162,11 +166,21 @@ export async function* followLog(
   logs: LogService,
   jobId: string,
   after: number,
-  opts: { pingMs: number; signal: AbortSignal; queueLimit?: number },
+  opts: {
+    pingMs: number;
+    signal: AbortSignal;
+    queueLimit?: number;
+    /** Bytes the client's socket holds unsent (WebSocket `bufferedAmount`). */
+    buffered?: () => number;
+    budgetBytes?: number;
+  },
 ): AsyncGenerator<FollowEvent> {
   const limit = opts.queueLimit ?? 256;
+  const buffered = opts.buffered ?? (() => 0);
+  const budget = opts.budgetBytes ?? Number.POSITIVE_INFINITY;
   const queue: FollowEvent[] = [];
   let stopped = false;
+  let overBudget = false;
   /** Set when reading the log failed: the sequence throws it after what was queued. */
   let failure: { err: unknown } | undefined;
   let wake: (() => void) | null = null;
@@ -177,6 +191,10 @@ export async function* followLog(
     readers = [];
     for (const f of r) f();
   };
+  /** The socket has sent all but half its budget (polled: a WebSocket tells no one when it drains). */
+  const socketDrained = async () => {
+    while (!stopped && buffered() > budget / 2) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+  };
   const follower = new LogFollower(logs, jobId, after, {
     lines(batch) {
       queue.push({ kind: "lines", lines: batch.lines });
@@ -186,11 +204,18 @@ export async function* followLog(
       queue.push({ kind: "end", status });
       notify();
     },
-    drained: () =>
-      queue.length === 0 || stopped ? Promise.resolve() : new Promise<void>((r) => readers.push(r)),
-    behind: () => queue.length > limit,
+    drained: async () => {
+      if (queue.length > 0 && !stopped) await new Promise<void>((r) => readers.push(r));
+      await socketDrained();
+    },
+    behind: () => {
+      overBudget = queue.length > limit || buffered() > budget;
+      return overBudget;
+    },
     stopped(err) {
       stopped = true;
+      // Dropped for falling behind: what is queued is let go too, the client reads it on resuming.
+      if (overBudget) queue.length = 0;
       if (err !== undefined) failure = { err };
       emptied();
       notify();

@@ -4,7 +4,7 @@ import { BadRequest } from "../errors.ts";
 import { isTerminal } from "../job-status.ts";
 import { downloadLog, downloadTypes } from "../logs/download.ts";
 import { followLog } from "../logs/follow.ts";
-import { logSse } from "../logs/sse.ts";
+import { logSse, VIEWER_BUDGET_BYTES } from "../logs/sse.ts";
 import type { AuthEnv } from "../middleware/auth/index.ts";
 import { wsOrigin } from "../middleware/ws-origin/index.ts";
 import { ops } from "../openapi/operations.ts";
@@ -13,6 +13,12 @@ import { requireJobRole } from "../services/access.ts";
 import type { StreamLease } from "../services/stream-guard.ts";
 
 const PING_MS = 15_000;
+
+/** Bytes a WebSocket holds unsent: Bun's ServerWebSocket counts them with a method, others with a property. */
+function bufferedBytes(raw: unknown): number {
+  const ws = raw as { getBufferedAmount?: () => number; bufferedAmount?: number } | undefined;
+  return ws?.getBufferedAmount?.() ?? ws?.bufferedAmount ?? 0;
+}
 
 function lineParam(value: string | undefined, name: string): number {
   if (value === undefined || value === "") return 0;
@@ -87,22 +93,31 @@ export const logRoutes = (deps: AppDeps) => {
           async onOpen(_evt, ws) {
             lease = deps.streams.open(user, [projectId]);
             lease.signal.addEventListener("abort", revoked);
+            let ended = false;
             try {
+              // A viewer whose socket holds more than its budget unsent is dropped (1013, try again
+              // later) and resumes from its last line: the server buffers no more for it.
               for await (const ev of followLog(db, logs, jobId, from, {
                 pingMs: PING_MS,
                 signal: abort.signal,
+                buffered: () => bufferedBytes(ws.raw),
+                budgetBytes: VIEWER_BUDGET_BYTES,
               })) {
                 if (ev.kind === "ping") ws.send('{"type":"ping"}');
                 else if (ev.kind === "lines")
                   for (const line of ev.lines) ws.send(JSON.stringify({ type: "line", ...line }));
-                else ws.send(JSON.stringify({ type: "end", status: ev.status }));
+                else {
+                  ws.send(JSON.stringify({ type: "end", status: ev.status }));
+                  ended = true;
+                }
               }
             } finally {
               lease.signal.removeEventListener("abort", revoked);
               lease.close();
               // 1008 (policy violation): the viewer's access was revoked while it watched.
               if (lease.signal.aborted) ws.close(1008, "access revoked");
-              else ws.close(1000, "end of log");
+              else if (ended || abort.signal.aborted) ws.close(1000, "end of log");
+              else ws.close(1013, "behind: resume from the last line");
             }
           },
           onClose() {
