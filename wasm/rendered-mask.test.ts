@@ -141,6 +141,15 @@ describe("rendered text: percent-encoded forms", () => {
       }
     });
 
+    test(`${name}: a secret whose encoded form starts inside an escape leaves no half escape`, () => {
+      // `%32` is `2`: the raw bytes' mask of `2-~%2F%2F` (the encodeURIComponent form) or of `2-~//`
+      // began on the escape's last digit and left `%3` before it (found by the property below).
+      for (const form of ["%32-~%2F%2F", "%32-~//", "%32-~%2f/"])
+        expect(texts(run(make, `k=${form} end\n`, [], { secrets: ["2-~//"] }))).toEqual(["k=******** end"]);
+      // Text that only looks so (`%X` and eight stars) is masked too: two characters more, never half an escape.
+      expect(texts(run(make, "100%a********\n", [], { secrets: ["2-~//"] }))).toEqual(["100********"]);
+    });
+
     test(`${name}: an encoded secret split by an escape sequence is masked`, () => {
       const lines = run(make, "q=p%40ss\x1b[1m%20wo\x1b[0mrd%21\n", [], { secrets: ["p@ss word!"] });
       expect(texts(lines)).toEqual(["q=********"]);

@@ -153,6 +153,22 @@ function decodedOccurrences(p: usize, n: i32): void {
   }
 }
 
+/** `%X` right before a mask: masked with it (reference/rendered.ts, halfEscapes, says why). */
+function halfEscapes(p: usize, n: i32): void {
+  const percent = i8x16.splat(0x25);
+  for (let i = 0; i + 2 + MASK_LEN <= n; i += 16) {
+    let hits = i8x16.bitmask(i8x16.eq(v128.load(p + <usize>i), percent));
+    while (hits != 0) {
+      const j = i + <i32>ctz(hits);
+      hits &= hits - 1;
+      if (j + 2 + MASK_LEN > n || hexValue(load<u8>(p + <usize>j + 1)) < 0) continue;
+      let stars = 0;
+      while (stars < MASK_LEN && load<u8>(p + <usize>(j + 2 + stars)) == STAR) stars++;
+      if (stars == MASK_LEN) addFound(j, j + 1 + MASK_LEN);
+    }
+  }
+}
+
 @inline function rangeStart(k: i32): i32 {
   return load<i32>(ranges + (<usize>k << 3));
 }
@@ -230,6 +246,8 @@ function findRanges(p: usize, n: i32, seamsOnly: bool): i32 {
   const how = seamsOnly && !maybeEncoded ? NOT_ENCODED : encoding(p, n);
   if (how == ESCAPED) decodedOccurrences(p, n);
   else if (how == PLUS_ONLY && anySpace) plusOccurrences(p, n);
+  // A line's `%` sets maybeEncoded; a link target is always scanned whole.
+  if (!seamsOnly || maybeEncoded) halfEscapes(p, n);
   for (let k = 0; k < foundCount; k++) {
     // Whole UTF-8 characters only.
     let s = load<i32>(found + (<usize>k << 3));

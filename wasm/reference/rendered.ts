@@ -27,9 +27,26 @@ function encoded(bytes: Uint8Array, n: number): boolean {
   return false;
 }
 
+const STAR = 0x2a;
+const MASK_LEN = 8;
+
+/**
+ * `%X` right before a mask: a mask of the raw bytes that began on an escape's second hex digit (a
+ * secret, or its encoded form, starting with that digit), which left half the escape outside it and
+ * the secret's encoded form broken for the decoded scan. The half escape is masked with the mask.
+ */
+function halfEscapes(bytes: Uint8Array, n: number, out: number[]): void {
+  for (let i = 0; i + 2 + MASK_LEN <= n; i++) {
+    if (bytes[i] !== 0x25 || hex(bytes[i + 1]) < 0) continue;
+    let stars = 0;
+    while (stars < MASK_LEN && bytes[i + 2 + stars] === STAR) stars++;
+    if (stars === MASK_LEN) out.push(i, i + 1 + MASK_LEN);
+  }
+}
+
 /**
  * The masked byte ranges of bytes[0, n): every occurrence of every pattern, literal or percent-
- * decoded, widened to whole UTF-8 characters, overlapping ones merged (touching ones stay apart),
+ * decoded, and every half escape before a mask, widened to whole UTF-8 characters, overlapping ones merged (touching ones stay apart),
  * as sorted [start, end] pairs (inclusive).
  */
 export function maskedRanges(ac: Automaton, bytes: Uint8Array, n: number): number[] {
@@ -53,6 +70,7 @@ export function maskedRanges(ac: Automaton, bytes: Uint8Array, n: number): numbe
     occurrences(ac, decoded, m, hits);
     for (let k = 0; k < hits.length; k += 2) found.push(from[hits[k]], to[hits[k + 1]]);
   }
+  halfEscapes(bytes, n, found);
   if (found.length === 0) return [];
   const ranges: [number, number][] = [];
   for (let k = 0; k < found.length; k += 2) {
