@@ -171,7 +171,9 @@ describe("ingest", () => {
     // job's builder holds no lease; its upload is refused now and, once the row is read again, by name.
     await db.update(jobs).set({ status: "lost" }).where(eq(jobs.id, jobId));
     await expect(svc.append(jobId, 8, enc.encode("late\n"), "b2")).rejects.toThrow();
-    await expect(svc.append(jobId, 8, enc.encode("late\n"), "b2")).rejects.toMatchObject({ code: "lease_lost" });
+    await expect(svc.append(jobId, 8, enc.encode("late\n"), "b2")).rejects.toMatchObject({
+      code: "lease_lost",
+    });
     expect(await texts(svc, jobId)).toEqual(["one", "two"]);
   });
 });

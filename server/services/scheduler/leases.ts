@@ -303,7 +303,8 @@ export class Leases {
   /** Jobs whose builder stopped heartbeating are lost (an infrastructure failure). */
   async expireLeases(): Promise<void> {
     // Jobs ended (here or by another server process) leave their entry: none older than a TTL matters.
-    for (const [jobId, at] of this.extendedAt) if (this.now() - at >= this.leaseTtlMs) this.extendedAt.delete(jobId);
+    for (const [jobId, at] of this.extendedAt)
+      if (this.now() - at >= this.leaseTtlMs) this.extendedAt.delete(jobId);
     const expired = await this.db
       .select()
       .from(jobs)
