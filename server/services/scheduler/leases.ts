@@ -1,9 +1,9 @@
 // Leases: which builder runs which job. A builder's long poll is granted the fairest runnable job;
 // heartbeats extend its lease, and so do its accepted log uploads (a builder delivering a job's log
-// is alive, even when a starved server answers its heartbeats too late); a lease that runs out, or a builder revoked, loses the job (an
-// infrastructure failure, re-queued once); only the holder reports steps and the result. Every
-// state change is a conditional UPDATE checked by its row count, so two server processes on one
-// database never grant one job twice.
+// is alive, even when a starved server answers its heartbeats too late); a lease that runs out, or
+// a builder revoked, loses the job (an infrastructure failure, re-queued once); only the holder
+// reports steps and the result. Every state change is a conditional UPDATE checked by its row
+// count, so two server processes on one database never grant one job twice.
 import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
 import {
   type FinishReport,
@@ -53,7 +53,7 @@ export class Leases {
     reject: (e: unknown) => void;
   }[] = [];
   private beating: Promise<void> | null = null;
-  /** When this process last extended each job's lease (or is extending it): uploads extend at most every EXTEND_BY_UPLOAD_EVERY. */
+  /** When this process last extended (or began extending) each job's lease: see `uploaded`. */
   private readonly extendedAt = new Map<string, number>();
 
   constructor(private readonly ports: LeasePorts) {
