@@ -111,8 +111,8 @@ export class ServerClient {
     return (r.json as GoneBuildersResponse).gone;
   }
 
-  async heartbeat(jobId: string): Promise<HeartbeatResponse> {
-    return (await this.call("POST", routes.heartbeat(jobId), {})).json as HeartbeatResponse;
+  async heartbeat(jobId: string, signal?: AbortSignal): Promise<HeartbeatResponse> {
+    return (await this.call("POST", routes.heartbeat(jobId), {}, {}, signal)).json as HeartbeatResponse;
   }
 
   /** Uploads bytes at `offset`; resolves with the server's acknowledged offset (also on a 416 gap). */

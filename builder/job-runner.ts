@@ -1,7 +1,7 @@
 // Runs one leased job: a fresh sandbox, the checkout handed into it, each step in order with its
 // output streamed to the server, the result reported — and the sandbox destroyed whatever happened.
 import type { FinishReport, JobPayload, Step } from "../protocol/index.ts";
-import { HEARTBEAT_INTERVAL_MS, openSealedSecrets } from "../protocol/index.ts";
+import { HEARTBEAT_INTERVAL_MS, LEASE_TTL_MS, openSealedSecrets } from "../protocol/index.ts";
 import { BackgroundSteps } from "./background.ts";
 import { checkout } from "./checkout.ts";
 import type { ServerClient } from "./client.ts";
@@ -55,9 +55,12 @@ export async function runJob(deps: RunnerDeps, payload: JobPayload): Promise<Fin
     stop(`log upload failed: ${(err as Error).message}`),
   );
 
+  // Each heartbeat goes out on its own timer, never behind the job's uploads (fetch opens another
+  // connection while one is busy); one the server does not answer within a lease's life is given up,
+  // so a dead connection or a starved server cannot pile them up.
   const heartbeat = setInterval(async () => {
     try {
-      const r = await client.heartbeat(jobId);
+      const r = await client.heartbeat(jobId, AbortSignal.timeout(LEASE_TTL_MS));
       if (r.action === "cancel") stop("canceled by a user");
     } catch (err) {
       if ((err as { code?: string }).code === "lease_lost") stop("the server ended this job's lease");

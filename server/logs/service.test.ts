@@ -138,8 +138,8 @@ describe("ingest", () => {
   test("an upload applies only while its builder holds the lease, even from a stale copy of the row", async () => {
     const { db, make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
     const other = await seedJob(db);
-    await db.update(jobs).set({ builderId: "b1" }).where(eq(jobs.id, jobId));
-    await db.update(jobs).set({ builderId: "b1" }).where(eq(jobs.id, other));
+    await db.update(jobs).set({ builderId: "b1", status: "running" }).where(eq(jobs.id, jobId));
+    await db.update(jobs).set({ builderId: "b1", status: "running" }).where(eq(jobs.id, other));
     const svc = make();
     // Two jobs in one group commit: one write refused must not take the other with it.
     const [a, b] = await Promise.all([
@@ -167,6 +167,14 @@ describe("ingest", () => {
     expect(await texts(svc, jobId)).toEqual(["one", "two"]);
     expect(await texts(svc, other)).toEqual(["uno", "dos"]);
     expect((await db.select().from(logRaw).where(eq(logRaw.jobId, jobId))).map((r) => r.offset)).toEqual([8]);
+    // Lost behind the service's back (another server's sweep): the row still names b2, but a lost
+    // job's builder holds no lease; its upload is refused now and, once the row is read again, by name.
+    await db.update(jobs).set({ status: "lost" }).where(eq(jobs.id, jobId));
+    await expect(svc.append(jobId, 8, enc.encode("late\n"), "b2")).rejects.toThrow();
+    await expect(svc.append(jobId, 8, enc.encode("late\n"), "b2")).rejects.toMatchObject({
+      code: "lease_lost",
+    });
+    expect(await texts(svc, jobId)).toEqual(["one", "two"]);
   });
 });
 

@@ -61,6 +61,10 @@ export interface LogProgress {
 export type AppendResult = { ok: true; offset: number } | { ok: false; offset: number };
 
 type JobRow = typeof jobs.$inferSelect;
+/** A builder holds a job's lease while the job runs, or is canceled and not yet finished; not once it is lost. */
+const LEASED_STATUSES = ["running", "canceled"] as const;
+const holdsLease = (job: JobRow, builderId: string) =>
+  job.builderId === builderId && (LEASED_STATUSES as readonly string[]).includes(job.status);
 /**
  * `raw`: bytes to append to the stored segment; `resume`: a resume point that replaces it;
  * `builderId`: the write applies only while this builder holds the job's lease.
@@ -90,6 +94,7 @@ const T = { jobs: getTableName(jobs), logChunks: getTableName(logChunks), logRaw
 const C = {
   id: jobs.id.name,
   builderId: jobs.builderId.name,
+  status: jobs.status.name,
   logBytes: jobs.logBytes.name,
   logLines: jobs.logLines.name,
   segmentOffset: jobs.logSegmentOffset.name,
@@ -294,11 +299,11 @@ export class LogService {
   append(jobId: string, start: number, bytes: Uint8Array, builderId?: string): Promise<AppendResult> {
     return this.serial(jobId, async () => {
       let job = this.positions.get(jobId) ?? (await this.job(jobId));
-      if (builderId !== undefined && job.builderId !== builderId && this.positions.has(jobId)) {
+      if (builderId !== undefined && !holdsLease(job, builderId) && this.positions.has(jobId)) {
         this.drop(jobId); // our copy of the row may be older than the lease
         job = await this.job(jobId);
       }
-      if (builderId !== undefined && job.builderId !== builderId)
+      if (builderId !== undefined && !holdsLease(job, builderId))
         throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
       const acked = job.logBytes;
       if (start > acked) return { ok: false, offset: acked };
@@ -484,9 +489,11 @@ export class LogService {
     const statements: InStatement[] = [];
     // Each VALUES row ends with its write's condition: offset, lines, lease holder (null: any).
     const cond = (w: PendingWrite): InValue[] => [w.job.logBytes, w.job.logLines, w.opts.builderId ?? null];
+    const leased = (builder: string, table = "") =>
+      `(${builder} IS NULL OR (${table}${C.builderId} = ${builder} AND ${table}${C.status} IN (${LEASED_STATUSES.map((x) => `'${x}'`).join(", ")})))`;
     const unchangedRow = (at: number) =>
       `EXISTS (SELECT 1 FROM ${T.jobs} WHERE ${C.id} = v.column1 AND ${C.logBytes} = v.column${at} ` +
-      `AND ${C.logLines} = v.column${at + 1} AND (v.column${at + 2} IS NULL OR ${C.builderId} = v.column${at + 2}))`;
+      `AND ${C.logLines} = v.column${at + 1} AND ${leased(`v.column${at + 2}`)})`;
     // `text`: columns bound as UTF-8 bytes and stored as TEXT (chunk bodies are never decoded here).
     const insert = (table: string, columns: string[], rows: InValue[][], text: string[] = []) => {
       const values = columns
@@ -544,7 +551,7 @@ export class LogService {
           `UPDATE ${T.jobs} SET ${C.logBytes} = v.column2, ${C.logLines} = v.column3 FROM (VALUES ` +
           `${moves.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}) AS v WHERE ${T.jobs}.${C.id} = v.column1 ` +
           `AND ${T.jobs}.${C.logBytes} = v.column4 AND ${T.jobs}.${C.logLines} = v.column5 ` +
-          `AND (v.column6 IS NULL OR ${T.jobs}.${C.builderId} = v.column6) RETURNING ${T.jobs}.${C.id}`,
+          `AND ${leased("v.column6", `${T.jobs}.`)} RETURNING ${T.jobs}.${C.id}`,
         args: moves.flatMap((w) => [w.job.id, w.end, linesOf(w), ...cond(w)]),
       });
       moved = statements.length - 1;
@@ -554,8 +561,8 @@ export class LogService {
     for (const w of batch.filter((w) => w.opts.endSegment)) {
       const { job, end } = w;
       const lines = linesOf(w);
-      const leased = w.opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
-      const where = `${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?${leased}`;
+      const holder = w.opts.builderId !== undefined ? ` AND ${C.builderId} = ?` : "";
+      const where = `${C.id} = ? AND ${C.logBytes} = ? AND ${C.logLines} = ?${holder}`;
       const args = [
         job.id,
         job.logBytes,

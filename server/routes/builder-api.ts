@@ -156,6 +156,8 @@ export const builderApiRoutes = (deps: AppDeps) => {
         416,
       );
     }
+    // A builder delivering the job's log is alive: its lease holds even when its heartbeats are late.
+    await deps.scheduler.uploaded(builderId, jobId);
     return c.json({ offset: result.offset });
   });
 

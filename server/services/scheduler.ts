@@ -47,6 +47,7 @@ export class Scheduler {
 
   acquire: Leases["acquire"] = (...a) => this.leases.acquire(...a);
   heartbeat: Leases["heartbeat"] = (...a) => this.leases.heartbeat(...a);
+  uploaded: Leases["uploaded"] = (...a) => this.leases.uploaded(...a);
   reportStep: Leases["reportStep"] = (...a) => this.leases.reportStep(...a);
   finish: Leases["finish"] = (...a) => this.leases.finish(...a);
   expireLeases: Leases["expireLeases"] = () => this.leases.expireLeases();

@@ -111,6 +111,57 @@ describe("heartbeats and lost jobs", () => {
     expect(await fx.workflowStatus(wf.workflowId)).toBe("failed");
   });
 
+  test("a builder uploading a job's log keeps its lease without heartbeats; one that goes silent loses its job", async () => {
+    fx = await schedulerFixture();
+    const s = scheduler();
+    const wf = await fx.workflow([{ name: "uploading" }, { name: "silent" }]);
+    const holder = await fx.builder();
+    await s.acquire(holder.id, 0);
+    await s.acquire(holder.id, 0);
+    const [uploading, silent] = [wf.job("uploading"), wf.job("silent")];
+    for (let i = 0; i < 6; i++) {
+      fx.clock.advance(TTL / 2);
+      await s.uploaded(holder.id, uploading);
+      await s.expireLeases();
+    }
+    expect(await fx.statusOf(uploading)).toBe("running");
+    expect((await fx.jobRow(uploading)).leaseExpiresAt).toBe(fx.clock.now() + TTL);
+    expect((await fx.jobRow(silent)).failureReason).toBe(
+      "infrastructure failure: the builder stopped sending heartbeats; re-queued as attempt 2",
+    );
+    // A late upload to the lost job extends nothing.
+    const lost = await fx.jobRow(silent);
+    await s.uploaded(holder.id, silent);
+    expect(await fx.jobRow(silent)).toEqual(lost);
+  });
+
+  test("uploads write the lease at most once per third of the TTL, and only for the builder holding it", async () => {
+    fx = await schedulerFixture();
+    const s = scheduler();
+    const wf = await fx.workflow([{ name: "j" }]);
+    const [holder, other] = [await fx.builder(), await fx.builder()];
+    await s.acquire(holder.id, 0);
+    const expiry = async () => (await fx.jobRow(wf.job("j"))).leaseExpiresAt;
+    await s.uploaded(holder.id, wf.job("j"));
+    const written = fx.clock.now() + TTL;
+    expect(await expiry()).toBe(written);
+    fx.clock.advance(Math.floor(TTL / 3) - 1);
+    await s.uploaded(holder.id, wf.job("j"));
+    expect(await expiry()).toBe(written);
+    // A heartbeat writes whenever it comes, and counts as the lease's last extension.
+    expect(await s.heartbeat(holder.id, wf.job("j"))).toBe("continue");
+    const beaten = fx.clock.now() + TTL;
+    fx.clock.advance(Math.floor(TTL / 3) - 1);
+    await s.uploaded(holder.id, wf.job("j"));
+    expect(await expiry()).toBe(beaten);
+    fx.clock.advance(2); // a third of the TTL since the heartbeat
+    await s.uploaded(other.id, wf.job("j"));
+    expect(await expiry()).toBe(beaten);
+    // The refused extension does not hold back the holder's.
+    await s.uploaded(holder.id, wf.job("j"));
+    expect(await expiry()).toBe(fx.clock.now() + TTL);
+  });
+
   test("revoking a builder loses its running jobs", async () => {
     fx = await schedulerFixture();
     const s = scheduler();

@@ -1,8 +1,9 @@
 // Leases: which builder runs which job. A builder's long poll is granted the fairest runnable job;
-// heartbeats extend its lease; a lease that runs out, or a builder revoked, loses the job (an
-// infrastructure failure, re-queued once); only the holder reports steps and the result. Every
-// state change is a conditional UPDATE checked by its row count, so two server processes on one
-// database never grant one job twice.
+// heartbeats extend its lease, and so do its accepted log uploads (a builder delivering a job's log
+// is alive, even when a starved server answers its heartbeats too late); a lease that runs out, or
+// a builder revoked, loses the job (an infrastructure failure, re-queued once); only the holder
+// reports steps and the result. Every state change is a conditional UPDATE checked by its row
+// count, so two server processes on one database never grant one job twice.
 import { and, asc, count, eq, gt, inArray, isNull, lt, ne } from "drizzle-orm";
 import {
   type FinishReport,
@@ -37,6 +38,9 @@ export interface LeasePorts {
   leaseTtlMs?: number;
 }
 
+/** An upload extends a lease only when this fraction of the TTL has passed since it was last extended. */
+const EXTEND_BY_UPLOAD_EVERY = 1 / 3;
+
 export class Leases {
   private readonly db: Db;
   private readonly now: () => number;
@@ -49,6 +53,8 @@ export class Leases {
     reject: (e: unknown) => void;
   }[] = [];
   private beating: Promise<void> | null = null;
+  /** When this process last extended (or began extending) each job's lease: see `uploaded`. */
+  private readonly extendedAt = new Map<string, number>();
 
   constructor(private readonly ports: LeasePorts) {
     this.db = ports.db;
@@ -170,13 +176,38 @@ export class Leases {
 
   /** Extends the lease; tells the builder to cancel when the job was canceled meanwhile. */
   async heartbeat(builderId: string, jobId: string): Promise<"continue" | "cancel" | "gone"> {
-    const extended = await new Promise<boolean>((resolve, reject) => {
-      this.beats.push({ builderId, jobId, resolve, reject });
-      this.beating ??= this.extendLeases();
-    });
-    if (extended) return "continue";
+    if (await this.extend(builderId, jobId)) return "continue";
     const job = await this.db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
     return job?.builderId === builderId && job.status === "canceled" ? "cancel" : "gone";
+  }
+
+  /**
+   * An accepted log upload of this builder's: extends the job's lease as a heartbeat does, while the
+   * builder holds it, but at most once per EXTEND_BY_UPLOAD_EVERY of the TTL (a job uploads many times
+   * a second). Resolves once the lease is extended, or was recently enough.
+   */
+  async uploaded(builderId: string, jobId: string): Promise<void> {
+    const last = this.extendedAt.get(jobId);
+    if (last !== undefined && this.now() - last < this.leaseTtlMs * EXTEND_BY_UPLOAD_EVERY) return;
+    await this.extend(builderId, jobId);
+  }
+
+  /** Extends the lease while this builder holds the running job; false when it does not. */
+  private extend(builderId: string, jobId: string): Promise<boolean> {
+    this.extendedAt.set(jobId, this.now()); // uploads arriving meanwhile need not write again
+    return new Promise<boolean>((resolve, reject) => {
+      this.beats.push({ builderId, jobId, resolve, reject });
+      this.beating ??= this.extendLeases();
+    }).then(
+      (extended) => {
+        if (!extended) this.extendedAt.delete(jobId);
+        return extended;
+      },
+      (err) => {
+        this.extendedAt.delete(jobId);
+        throw err;
+      },
+    );
   }
 
   /** Heartbeats that arrive together extend their leases in one transaction: a commit each costs an fsync. */
@@ -271,6 +302,9 @@ export class Leases {
 
   /** Jobs whose builder stopped heartbeating are lost (an infrastructure failure). */
   async expireLeases(): Promise<void> {
+    // Jobs ended (here or by another server process) leave their entry: none older than a TTL matters.
+    for (const [jobId, at] of this.extendedAt)
+      if (this.now() - at >= this.leaseTtlMs) this.extendedAt.delete(jobId);
     const expired = await this.db
       .select()
       .from(jobs)
