@@ -392,7 +392,15 @@ describe.skipIf(skip)("SSH into a build", () => {
       const ended = await held.ended("the session the server can no longer confirm");
       expect(ended.code).toBe(255);
       expect(ended.stderr).toContain("the Cairn server could not confirm your access to this job");
-      expect(cut.output()).toContain("the server did not confirm their access in time");
+      // The builder logs the ending as it reports it: after the client has seen it close, maybe.
+      await until(
+        "the builder's log of the ending",
+        async (note) => {
+          note(cut.output().slice(-1500));
+          return cut.output().includes("the server did not confirm their access in time");
+        },
+        WAIT_MS,
+      );
 
       // The server is back: the builder's report of the ending reaches it, and the job ends.
       gate.open();
