@@ -7,9 +7,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ServerClient } from "../builder/client.ts";
 import { ApiCallError } from "../builder/retryable.ts";
-import { acquireJob, LogUploader, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { LogUploader, leaseTwoJobs } from "./support/builder-sim.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 import { readSse } from "./support/sse.ts";
 
@@ -41,25 +41,7 @@ function holdCommits(server: TestServer) {
   };
 }
 
-async function twoJobs() {
-  const repo = createRepo();
-  repo.commit({
-    ".circleci/config.yml":
-      "version: 2.1\njobs:\n  a:\n    machine: true\n    steps:\n      - run: echo a\n" +
-      "  b:\n    machine: true\n    steps:\n      - run: echo b\nworkflows:\n  w:\n    jobs: [a, b]\n",
-  });
-  const post = async (path: string, json: unknown) => {
-    const res = await server.api(path, { method: "POST", json });
-    expect(res.status).toBe(201);
-    return (await res.json()) as { id: string };
-  };
-  const project = await post("/api/v1/projects", { name: `bp-${crypto.randomUUID()}`, repo_url: repo.bare });
-  await post(`/api/v1/projects/${project.id}/pipelines`, { branch: "main" });
-  const builder = await registerSimBuilder(server.url, server.token, `bp-${crypto.randomUUID()}`);
-  const a = (await acquireJob(builder)).job.id;
-  const b = (await acquireJob(builder)).job.id;
-  return { builder, a, b };
-}
+const twoJobs = () => leaseTwoJobs(server, "bp");
 
 const numbered = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => `line ${from + i} ${"x".repeat(60)}\n`).join("");
@@ -139,7 +121,7 @@ test("behind on commits: uploads past the budget are told to wait, the builder s
 });
 
 /** Counts 503 refusals of the builder's log uploads (the calls are real; this only watches them). */
-function countRefusals(builder: Awaited<ReturnType<typeof registerSimBuilder>>) {
+function countRefusals(builder: ServerClient) {
   const log = builder.log.bind(builder);
   let count = 0;
   let wake = () => {};

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { ApiCallError } from "../builder/retryable.ts";
 import { jobs } from "../server/db/schema.ts";
-import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
-import { createRepo } from "./support/git.ts";
+import { leaseTwoJobs } from "./support/builder-sim.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 let server: TestServer;
@@ -21,26 +20,8 @@ afterAll(() => server.stop());
 const row = async (id: string) => (await server.deps.db.query.jobs.findFirst({ where: eq(jobs.id, id) }))!;
 
 test("uploads keep a job's lease without heartbeats; a silent builder's job is lost; a late upload to it is refused", async () => {
-  const repo = createRepo();
-  repo.commit({
-    ".circleci/config.yml":
-      "version: 2.1\njobs:\n  a:\n    machine: true\n    steps:\n      - run: echo a\n" +
-      "  b:\n    machine: true\n    steps:\n      - run: echo b\nworkflows:\n  w:\n    jobs: [a, b]\n",
-  });
-  const post = async (path: string, json: unknown) => {
-    const res = await server.api(path, { method: "POST", json });
-    expect(res.status).toBe(201);
-    return (await res.json()) as { id: string };
-  };
-  const project = await post("/api/v1/projects", {
-    name: `lease-${crypto.randomUUID()}`,
-    repo_url: repo.bare,
-  });
-  await post(`/api/v1/projects/${project.id}/pipelines`, { branch: "main" });
-  const builder = await registerSimBuilder(server.url, server.token, `lease-${crypto.randomUUID()}`);
   // Granted first, so its lease runs out no later than the silent one's, unless uploads extend it.
-  const uploading = (await acquireJob(builder)).job.id;
-  const silent = (await acquireJob(builder)).job.id;
+  const { builder, a: uploading, b: silent } = await leaseTwoJobs(server, "lease");
   expect((await row(uploading)).leaseExpiresAt!).toBeLessThanOrEqual((await row(silent)).leaseExpiresAt!);
 
   const enc = new TextEncoder();

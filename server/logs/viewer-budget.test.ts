@@ -88,6 +88,23 @@ const expectAll = (got: [number, string][], n: number) => {
   });
 };
 
+/**
+ * The lines a dropped viewer got (`first`: fewer than all), then the job ends and a viewer resuming
+ * after its last line gets the rest: every line 1..n once, in order.
+ */
+async function expectResumed(
+  svc: LogService,
+  db: Parameters<typeof logSse>[0],
+  jobId: string,
+  first: [number, string][],
+  n: number,
+) {
+  const last = first.at(-1)?.[0] ?? 0;
+  expect(last).toBeLessThan(n);
+  await finish(svc, db, jobId);
+  expectAll([...first, ...(await resume(svc, db, jobId, last))], n);
+}
+
 /** One upload of the test, rendered as SSE: the most a viewer can be past its budget before the check. */
 const BATCH = 200 * 130;
 
@@ -113,11 +130,7 @@ test("an SSE stream nobody reads holds at most its budget, is dropped, and resum
   expect(sseQueuedBytes()).toBe(base);
   for (let r = await reader.read(); !r.done; r = await reader.read()) text += dec.decode(r.value);
   expect(text).not.toContain("event: end");
-  const first = sseLines(text);
-  const last = first.at(-1)?.[0] ?? 0;
-  expect(last).toBeLessThan(lines);
-  await finish(svc, db, jobId);
-  expectAll([...first, ...(await resume(svc, db, jobId, last))], lines);
+  await expectResumed(svc, db, jobId, sseLines(text), lines);
 });
 
 /** An HTTP/1.1 GET over a raw socket; `body()` de-chunks what was read so far. */
@@ -177,11 +190,7 @@ test("over HTTP, a client that stops reading its socket costs the server at most
     await client.ended;
     const text = client.body();
     expect(text).not.toContain("event: end");
-    const first = sseLines(text);
-    const last = first.at(-1)?.[0] ?? 0;
-    expect(last).toBeLessThan(lines);
-    await finish(svc, db, jobId);
-    expectAll([...first, ...(await resume(svc, db, jobId, last))], lines);
+    await expectResumed(svc, db, jobId, sseLines(text), lines);
   } finally {
     server.stop(true);
   }
@@ -260,10 +269,7 @@ test("a WebSocket whose client stops reading is dropped past its budget of unsen
     const first = frames()
       .filter((f) => f.type === "line")
       .map((f) => [f.n, f.text] as [number, string]);
-    const last = first.at(-1)?.[0] ?? 0;
-    expect(last).toBeLessThan(lines);
-    await finish(svc, db, jobId);
-    expectAll([...first, ...(await resume(svc, db, jobId, last))], lines);
+    await expectResumed(svc, db, jobId, first, lines);
   } finally {
     server.stop(true);
   }

@@ -3,6 +3,8 @@
 import { ServerClient } from "../../builder/client.ts";
 import { LogUploader } from "../../builder/log-uploader.ts";
 import type { JobPayload } from "../../protocol/index.ts";
+import { createRepo } from "./git.ts";
+import type { TestServer } from "./server.ts";
 
 export async function registerSimBuilder(
   server: string,
@@ -65,3 +67,34 @@ export async function acquireJob(
 }
 
 export { LogUploader };
+
+/**
+ * A pipeline of two machine jobs, `a` then `b` as granted, both leased by a new simulated builder:
+ * for tests of what a builder does to its jobs' leases and logs. `name` prefixes the project's and
+ * the builder's names (each made unique).
+ */
+export async function leaseTwoJobs(
+  server: Pick<TestServer, "url" | "token" | "api">,
+  name: string,
+): Promise<{ builder: ServerClient; a: string; b: string }> {
+  const repo = createRepo();
+  repo.commit({
+    ".circleci/config.yml":
+      "version: 2.1\njobs:\n  a:\n    machine: true\n    steps:\n      - run: echo a\n" +
+      "  b:\n    machine: true\n    steps:\n      - run: echo b\nworkflows:\n  w:\n    jobs: [a, b]\n",
+  });
+  const post = async (path: string, json: unknown) => {
+    const res = await server.api(path, { method: "POST", json });
+    if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const project = await post("/api/v1/projects", {
+    name: `${name}-${crypto.randomUUID()}`,
+    repo_url: repo.bare,
+  });
+  await post(`/api/v1/projects/${project.id}/pipelines`, { branch: "main" });
+  const builder = await registerSimBuilder(server.url, server.token, `${name}-${crypto.randomUUID()}`);
+  const a = (await acquireJob(builder)).job.id;
+  const b = (await acquireJob(builder)).job.id;
+  return { builder, a, b };
+}
