@@ -4,6 +4,7 @@
 // someone asks for them — the WASM pipeline also renders them as Server-Sent Events (pushLive), the
 // bytes every SSE viewer of the job is sent. Parsing, re-serialising, rendering and encoding every
 // line was a third of the server's time at 20 MB/s of ingest (docs/perf.md).
+import { PUSH_PIECE_BYTES } from "./limits.ts";
 import type { LogChunk, LogLine, LogPipeline } from "./types.ts";
 
 /** A chunk as stored: its first and last line, and its lines as JSON text (UTF-8). */
@@ -130,6 +131,58 @@ export function pushChunks(pipeline: LogPipeline, bytes: Uint8Array): PushedChun
   // pushJson's view lasts until the pipeline's next call; the bodies must last until stored.
   if (pipeline.pushJson) return pushed(cutChunks(pipeline.pushJson(bytes).slice()));
   return pushed(asStored(pipeline.push(bytes)));
+}
+
+/** What `pushChunksWhile` pushed: its output, the bytes of it held (JSON and SSE), the input it consumed. */
+export interface PartPushed extends PushedChunks {
+  held: number;
+  consumed: number;
+}
+
+/**
+ * `pipeline.push(bytes)` a piece (PUSH_PIECE_BYTES, as the module cuts a push) at a time while
+ * `more(held)` says so after each, `held` the output's bytes so far: an upload's output follows
+ * its line count, not its size (~70× it for nothing but empty lines), so the caller can stop it
+ * at a budget. At least one piece is pushed; the same pieces make the same lines as one push.
+ */
+export function pushChunksWhile(
+  pipeline: LogPipeline,
+  bytes: Uint8Array,
+  more: (held: number) => boolean,
+): PartPushed {
+  const stored: StoredChunk[] = [];
+  const sse: Uint8Array[] = [];
+  let held = 0;
+  let at = 0;
+  do {
+    const piece = bytes.subarray(at, at + PUSH_PIECE_BYTES);
+    at += piece.length;
+    if ("pushLive" in pipeline) {
+      const out = (pipeline as LivePipeline).pushLive(piece);
+      for (const json of out.json) {
+        stored.push(...cutChunks(json));
+        held += json.length;
+      }
+      if (out.sse.length) sse.push(out.sse);
+      held += out.sse.length;
+    } else {
+      const out = pushChunks(pipeline, piece);
+      stored.push(...out.chunks);
+      held += out.chunks.reduce((n, c) => n + c.body.length, 0);
+    }
+  } while (at < bytes.length && more(held));
+  const live = "pushLive" in pipeline ? (sse.length === 1 ? sse[0] : concat(sse)) : undefined;
+  return { ...pushed(stored, live), held, consumed: at };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** `pipeline.flush()` as stored chunks and a live chunk. */

@@ -9,7 +9,7 @@
 // (archive.ts): memory stays bounded whatever the log's size.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
 import { and, asc, eq, getTableName, gte, inArray, isNull, lte } from "drizzle-orm";
-import { flushChunks, type PushedChunks, pushChunks } from "../../wasm/chunk-json.ts";
+import { flushChunks, type PushedChunks, pushChunksWhile } from "../../wasm/chunk-json.ts";
 import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
 import type { Db } from "../db/client.ts";
@@ -40,7 +40,7 @@ export interface LogServiceDeps {
   secretsFor?: (jobId: string) => Promise<string[]>;
   /** Byte budget of the cache of archived logs (default ARCHIVE_CACHE_BYTES). */
   archiveCacheBytes?: number;
-  /** Upload bytes admitted and not yet committed past which uploads are refused (default INGEST_BUDGET_BYTES). */
+  /** Bytes in flight (uploads admitted, their output not yet committed) past which uploads are refused (default INGEST_BUDGET_BYTES). */
   ingestBudgetBytes?: number;
   /** The runtime's full collection (RuntimeAdapter.collectGarbage): asked for per `garbageBudgetBytes` ingested. */
   collectGarbage?: () => void;
@@ -120,11 +120,13 @@ const COMMIT_EVERY_MS = 5;
 export { archiveKey };
 
 /**
- * Upload bytes admitted but not yet committed, at most: past it an upload is told to come back
- * later (503, Retry-After) before its body is read, so a backlog of commits raises the builders'
- * latency, not the server's memory. An upload costs a few times its size while in flight (its body,
- * chunk JSON and SSE: ~5× for test output, up to ~70× for nothing but empty lines), and at 20 MB/s
- * of ingest ~2 MB is in flight (docs/perf.md).
+ * Bytes in flight, at most (plus one piece's output): upload bytes admitted and not yet through,
+ * and the output (chunk JSON and SSE) of pushes not yet committed. Past it an upload is told to come
+ * back later (503, Retry-After) before its body is read, and an upload whose output passes it is
+ * stopped after the piece that did and acknowledged up to there (the builder sends the rest again),
+ * so a backlog of commits raises the builders' latency, not the server's memory. An upload's output
+ * follows its lines, not its size (~3× it for test output, ~70× for nothing but empty lines);
+ * at 20 MB/s of ingest ~2 MB of uploads is in flight (docs/perf.md).
  */
 export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
 /**
@@ -166,6 +168,10 @@ export class LogService {
   private lastCommit = 0;
   /** Upload bytes admitted and not yet through (see INGEST_BUDGET_BYTES). */
   private admittedBytes = 0;
+  /** Output bytes (chunk JSON and SSE) of pushes not yet committed (see INGEST_BUDGET_BYTES). */
+  private heldBytes = 0;
+  /** The most bytes in flight (admitted and held) since the last reset (for tests and benchmarks). */
+  inFlightPeak = 0;
   /** Upload bytes per millisecond the group commit has been getting through lately. */
   private commitRate = 0;
   /** See INGEST_BUDGET_BYTES; a test may lower it. */
@@ -181,21 +187,15 @@ export class LogService {
   }
 
   /**
-   * Admits an upload of `bytes` before its body is read, or throws Busy when the uploads admitted
-   * and not yet committed would pass the budget (one upload is always admitted, whatever its size).
+   * Admits an upload of `bytes` before its body is read, or throws Busy when it would take the bytes
+   * in flight past the budget (with none in flight it is admitted, whatever its size).
    * The returned function ends the admission; call it once the upload is through, ok or not.
    */
   admit(bytes: number): () => void {
-    if (this.admittedBytes > 0 && this.admittedBytes + bytes > this.ingestBudget) {
-      // Long enough for the commits to get through what is admitted, at their recent pace.
-      const ms = this.commitRate > 0 ? this.admittedBytes / this.commitRate : RETRY_MIN_MS;
-      throw new Busy(
-        "log commits are behind; send this upload again later",
-        Math.round(Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, ms))),
-        "ingest_busy",
-      );
-    }
+    const inFlight = this.admittedBytes + this.heldBytes;
+    if (inFlight > 0 && inFlight + bytes > this.ingestBudget) throw this.busy();
     this.admittedBytes += bytes;
+    this.inFlightPeak = Math.max(this.inFlightPeak, this.admittedBytes + this.heldBytes);
     let done = false;
     return () => {
       if (done) return;
@@ -204,9 +204,24 @@ export class LogService {
     };
   }
 
+  private busy(): Busy {
+    // Long enough for the commits to get through what is admitted, at their recent pace.
+    const ms = this.commitRate > 0 ? this.admittedBytes / this.commitRate : RETRY_MIN_MS;
+    return new Busy(
+      "log commits are behind; send this upload again later",
+      Math.round(Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, ms))),
+      "ingest_busy",
+    );
+  }
+
   /** Upload bytes admitted and not yet through. */
   get admitted(): number {
     return this.admittedBytes;
+  }
+
+  /** Output bytes (chunk JSON and SSE) of pushes not yet committed. */
+  get held(): number {
+    return this.heldBytes;
   }
 
   /**
@@ -307,11 +322,21 @@ export class LogService {
         throw new Conflict("this builder does not hold the job's lease", undefined, "lease_lost");
       const acked = job.logBytes;
       if (start > acked) return { ok: false, offset: acked };
-      const end = start + bytes.length;
-      if (end <= acked) return { ok: true, offset: acked }; // already have it all
-      const fresh = bytes.subarray(acked - start);
+      if (start + bytes.length <= acked) return { ok: true, offset: acked }; // already have it all
       const live = await this.pipelineFor(job);
-      const out = pushChunks(live.pipeline, fresh);
+      // Other uploads' output took the bytes in flight past the budget since this one was admitted.
+      const limit = this.ingestBudget;
+      if (this.heldBytes > 0 && this.admittedBytes + this.heldBytes > limit) throw this.busy();
+      // Piece by piece while the budget lasts; the rest is not acknowledged, and comes again.
+      const out = pushChunksWhile(
+        live.pipeline,
+        bytes.subarray(acked - start),
+        (held) => this.admittedBytes + this.heldBytes + held <= limit,
+      );
+      this.heldBytes += out.held;
+      this.inFlightPeak = Math.max(this.inFlightPeak, this.admittedBytes + this.heldBytes);
+      const fresh = bytes.subarray(acked - start, acked - start + out.consumed);
+      const end = acked + fresh.length;
       live.tracker.scan(fresh, acked);
       const lines = out.chunks.at(-1)?.last ?? job.logLines;
       const resume = this.resumeAfter(live, acked, fresh, lines);
@@ -327,6 +352,8 @@ export class LogService {
         // The pipeline consumed bytes that were not stored: drop it; the next call replays.
         this.drop(jobId);
         throw err;
+      } finally {
+        this.heldBytes -= out.held;
       }
       this.positions.set(jobId, { ...job, logBytes: end, logLines: lines });
       this.ingested(fresh.length);
