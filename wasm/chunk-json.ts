@@ -4,6 +4,7 @@
 // someone asks for them — the WASM pipeline also renders them as Server-Sent Events (pushLive), the
 // bytes every SSE viewer of the job is sent. Parsing, re-serialising, rendering and encoding every
 // line was a third of the server's time at 20 MB/s of ingest (docs/perf.md).
+import { concatBytes } from "./bytes.ts";
 import { PUSH_PIECE_BYTES } from "./limits.ts";
 import type { LogChunk, LogLine, LogPipeline } from "./types.ts";
 
@@ -171,18 +172,8 @@ export function pushChunksWhile(
       held += out.chunks.reduce((n, c) => n + c.body.length, 0);
     }
   } while (at < bytes.length && more(held));
-  const live = "pushLive" in pipeline ? (sse.length === 1 ? sse[0] : concat(sse)) : undefined;
+  const live = "pushLive" in pipeline ? concatBytes(sse) : undefined;
   return { ...pushed(stored, live), held, consumed: at };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** `pipeline.flush()` as stored chunks and a live chunk. */

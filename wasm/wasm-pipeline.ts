@@ -1,6 +1,8 @@
 // The WASM-backed pipeline: the module is compiled once and instantiated per job, so each
 // job's memory is its own and goes away with it. Bytes go in through the module's input
 // buffer; lines come out as one JSON text per push, decoded with a single JSON.parse.
+
+import { concatBytes } from "./bytes.ts";
 import { derivedForms } from "./derive.ts";
 import { PUSH_PIECE_BYTES } from "./limits.ts";
 import type { LogChunk, LogPipeline, LogPipelineOptions } from "./types.ts";
@@ -22,16 +24,6 @@ interface Exports {
 }
 
 const decoder = new TextDecoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 export class WasmPipeline implements LogPipeline {
   private ex: Exports | null;
@@ -85,7 +77,7 @@ export class WasmPipeline implements LogPipeline {
       at += PUSH_PIECE_BYTES;
     } while (at < bytes.length);
     const rendered = sse.filter((b) => b.length > 0);
-    return { json, sse: rendered.length === 1 ? rendered[0] : concat(rendered) };
+    return { json, sse: concatBytes(rendered) };
   }
 
   private prepared(): Exports {
