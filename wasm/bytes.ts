@@ -1,4 +1,5 @@
-// Byte helpers the pipeline's TypeScript side shares.
+// Byte helpers, shared by the pipeline's TypeScript side, the builder's transports and the
+// server's deploy keys.
 
 /** The parts as one array: the part itself when there is only one, else a copy of them in order. */
 export function concatBytes(parts: Uint8Array[]): Uint8Array {

@@ -49,15 +49,7 @@ export function withEnvWrapper(argv: string[]): string[] {
   return ["bash", "-c", ENV_WRAPPER, "cairn-env", ...argv];
 }
 
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concatBytes } from "../../wasm/bytes.ts";
 
 export function toBytes(data: Uint8Array | string | undefined): Uint8Array {
   if (data === undefined) return new Uint8Array(0);

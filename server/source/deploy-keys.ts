@@ -2,7 +2,9 @@
 // formats (the `ssh-ed25519 AAAA…` public line and an unencrypted `openssh-key-v1` private key), so
 // no ssh-keygen is needed on the server and no key ever touches its disk. The private half is sealed
 // at rest with the row context `deploykey:<projectId>`.
+
 import nacl from "tweetnacl";
+import { concatBytes } from "../../wasm/bytes.ts";
 
 export interface DeployKeyPair {
   /** `ssh-ed25519 <base64> <comment>`: what the forge or authorized_keys takes. */
@@ -22,23 +24,13 @@ function u32(n: number): Uint8Array {
   return b;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** An SSH wire-format string: uint32 length, then the bytes. */
 const sshString = (v: Uint8Array | string) => {
   const bytes = typeof v === "string" ? enc.encode(v) : v;
-  return concat([u32(bytes.length), bytes]);
+  return concatBytes([u32(bytes.length), bytes]);
 };
 
-const publicBlob = (pk: Uint8Array) => concat([sshString("ssh-ed25519"), sshString(pk)]);
+const publicBlob = (pk: Uint8Array) => concatBytes([sshString("ssh-ed25519"), sshString(pk)]);
 
 export async function sshFingerprint(blob: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", blob as Uint8Array<ArrayBuffer>));
@@ -55,10 +47,10 @@ export async function generateDeployKey(comment: string): Promise<DeployKeyPair>
   const pair = nacl.sign.keyPair(); // secretKey = 32-byte seed ‖ 32-byte public key, as OpenSSH stores it
   const pub = publicBlob(pair.publicKey);
   const check = crypto.getRandomValues(new Uint8Array(4));
-  const body = concat([check, check, pub, sshString(pair.secretKey), sshString(comment)]);
+  const body = concatBytes([check, check, pub, sshString(pair.secretKey), sshString(comment)]);
   const pad = (8 - (body.length % 8)) % 8;
-  const padded = concat([body, Uint8Array.from({ length: pad }, (_, i) => i + 1)]);
-  const blob = concat([
+  const padded = concatBytes([body, Uint8Array.from({ length: pad }, (_, i) => i + 1)]);
+  const blob = concatBytes([
     enc.encode("openssh-key-v1\0"),
     sshString("none"),
     sshString("none"),
