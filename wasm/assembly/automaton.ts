@@ -11,7 +11,7 @@ export let anySpace = false;
 const pairs: usize = heap.alloc(8192);
 /** Every stride-th 4-gram is looked up (see wasm/reference/automaton.ts). */
 export let stride: i32 = 1;
-const MAX_STRIDE = 8;
+const MAX_STRIDE = 32;
 let bloom: usize = 0;
 let bloomShift: u32 = 32;
 /** 256 × i32 direct root transitions. */

@@ -1,6 +1,8 @@
 // Byte-level escape-sequence state machine in the style of the DEC/vte parser, with UTF-8
 // decoding (WHATWG rules). Mirror of wasm/reference/parser.ts; see it for the rules.
+import { feedFast, printableRun } from "./ground";
 import { CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "./limits";
+import { asText, cursor, len } from "./linestate";
 import { backspace, carriageReturn, erase, newline, tab, write, writeAscii } from "./line";
 import {
   hrefLength, href, initCsi, nparams, param, paramAt, penAttrs, penBg, penFg, pushParam, sgr, sgrCached,
@@ -38,28 +40,13 @@ export function initParser(): void {
   memory.fill(mask, 0x2a, 8);
 }
 
-/** Length of the printable-ASCII run at p (bytes 0x20..0x7e), 16 bytes at a time. */
-@inline function printableRun(p: usize, end: usize): usize {
-  let q = p;
-  const lo = i8x16.splat(0x20);
-  const span = i8x16.splat(0x5f);
-  while (q + 16 <= end) {
-    const v = v128.load(q);
-    const ok = i8x16.bitmask(i8x16.lt_u(i8x16.sub(v, lo), span));
-    if (ok != 0xffff) return q - p + <usize>ctz(~ok);
-    q += 16;
-  }
-  while (q < end) {
-    const b = load<u8>(q);
-    if (b < 0x20 || b > 0x7e) break;
-    q++;
-  }
-  return q - p;
-}
-
 export function feed(p: usize, end: usize): void {
   while (p < end) {
     if (state == GROUND && need == 0) {
+      if (asText && cursor == len) {
+        p = feedFast(p, end);
+        if (p >= end) return;
+      }
       const run = printableRun(p, end);
       if (run > 0) {
         writeAscii(p, p + run);

@@ -10,7 +10,7 @@ import { current, markUsed, same } from "./style";
 import { bytes, cont, cursor, len, next, utf8Len } from "./linestate";
 
 export let text: usize = 0;
-let textCap: i32 = 0;
+export let textCap: i32 = 0;
 /** UTF-16 length of the text (span offsets are in UTF-16 units). */
 export let units: i32 = 0;
 // Runs as (byte start, unit start, style id) triples.
@@ -24,7 +24,7 @@ export let seams: usize = 0;
 let seamCap: i32 = 0;
 export let seamCount: i32 = 0;
 /** Where the last appended piece ended in the input; 0 after anything but ASCII from the input. */
-let lastEnd: usize = 0;
+export let lastEnd: usize = 0;
 
 /**
  * Notes a seam before `next`, the byte about to be appended, if a pattern could cross it: only if
@@ -39,6 +39,37 @@ let lastEnd: usize = 0;
     seamCap = newCapacity(seamCap, (seamCount + 1) * 4);
   }
   store<i32>(seams + (<usize>(seamCount++) << 2), bytes);
+}
+
+/** A seam at byte `at` (ground.ts: the same as seam() with the line's size in a local). */
+export function addSeam(at: i32): void {
+  if (seamCount > 0 && load<i32>(seams + (<usize>(seamCount - 1) << 2)) == at) return;
+  if ((seamCount + 1) * 4 > seamCap) {
+    seams = grow(seams, seamCap, (seamCount + 1) * 4);
+    seamCap = newCapacity(seamCap, (seamCount + 1) * 4);
+  }
+  store<i32>(seams + (<usize>(seamCount++) << 2), at);
+}
+
+/** A style run starting at byte `at`, unit `unit` (ground.ts; the caller knows the style changed). */
+@inline export function addRun(at: i32, unit: i32, style: i32): void {
+  if ((runCount + 1) * 12 > runCap) growRuns();
+  const r = runs + <usize>(runCount * 12);
+  store<i32>(r, at);
+  store<i32>(r, unit, 4);
+  store<i32>(r, style, 8);
+  runCount++;
+}
+
+function growRuns(): void {
+  runs = grow(runs, runCap, (runCount + 1) * 12);
+  runCap = newCapacity(runCap, (runCount + 1) * 12);
+}
+
+/** Room for `n` text bytes; returns the (maybe moved) text buffer. */
+export function textRoom(n: i32): usize {
+  reserveText(n);
+  return text;
 }
 
 /** Whether the text may read differently percent-decoded (set by appendAscii and appendCodePoint). */

@@ -3,8 +3,8 @@
 
 /** Multiplicative hash constant (golden ratio), shared with the AssemblyScript build. */
 export const HASH_MUL = 0x9e3779b1;
-/** Longest skip between 4-gram lookups; past 8 the Bloom filter fills up faster than it pays. */
-export const MAX_STRIDE = 8;
+/** Longest skip between 4-gram lookups (the filter is sized by patterns × stride, so it stays sparse). */
+export const MAX_STRIDE = 32;
 
 export class Automaton {
   /** Longest pattern length; the masker never holds back more than this minus one. */

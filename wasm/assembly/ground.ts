@@ -1,0 +1,198 @@
+// The parser's fast loop for what nearly every byte of a build log is: printable ASCII, SGR
+// sequences the memo knows (style.ts), complete two- and three-byte UTF-8 and newlines, written
+// at the end of a line held as text (text.ts). The line's counters, the pen's style and where
+// the last piece ended live in locals here and go back to their globals when it stops; anything
+// else (a new SGR, another control, a line reaching 64 KiB) is left to parser.ts's state
+// machine, whose results this must match exactly.
+import { acEmpty, anySpace, inPair } from "./automaton";
+import { penAttrs, penBg, penFg } from "./csi";
+import { LINE_LIMIT_BYTES } from "./limits";
+import { newline } from "./line";
+import { bytes, cursor, len } from "./linestate";
+import { current, sgrMemo, used } from "./style";
+import { addRun, addSeam, lastEnd, maybeEncoded, runCount, runs, text, textCap, textRoom, units } from "./text";
+
+/** Length of the printable-ASCII run at p (bytes 0x20..0x7e), 16 bytes at a time. */
+@inline export function printableRun(p: usize, end: usize): usize {
+  let q = p;
+  const lo = i8x16.splat(0x20);
+  const span = i8x16.splat(0x5f);
+  while (q + 16 <= end) {
+    const v = v128.load(q);
+    const ok = i8x16.bitmask(i8x16.lt_u(i8x16.sub(v, lo), span));
+    if (ok != 0xffff) return q - p + <usize>ctz(~ok);
+    q += 16;
+  }
+  while (q < end) {
+    const b = load<u8>(q);
+    if (b < 0x20 || b > 0x7e) break;
+    q++;
+  }
+  return q - p;
+}
+
+/** A seam before `next` at byte `at` of the line (text.ts's seam(), with the size in a local). */
+@inline function seamAt(t: usize, at: i32, next: u32): void {
+  if (at > 0 && inPair(<u32>load<u8>(t + <usize>(at - 1)), next)) addSeam(at);
+}
+
+/**
+ * Runs from p while the bytes are of the kinds above; returns where it stopped. The caller
+ * checked that the parser is in the ground state with no UTF-8 pending and that the line is
+ * text with the cursor at its end.
+ */
+export function feedFast(p: usize, end: usize): usize {
+  let q = p;
+  let b = bytes;
+  let u = units;
+  let l = len;
+  let style = current;
+  let isUsed = used;
+  let last = lastEnd;
+  let t = text;
+  let runStyle = runCount > 0 ? load<i32>(runs + <usize>(runCount * 12 - 4)) : -1;
+  let encoded = false;
+  let hit: usize = 0;
+  const masking = !acEmpty;
+  while (true) {
+    const run = <i32>printableRun(q, end);
+    if (run > 0) {
+      if (b + run > LINE_LIMIT_BYTES) break;
+      if (b + run + 16 > textCap) t = textRoom(b + run + 16);
+      if (style != runStyle) {
+        addRun(b, u, style);
+        runStyle = style;
+      }
+      const dst = t + <usize>b;
+      let i = 0;
+      if (!masking) {
+        for (; i + 16 < run; i += 16) v128.store(dst + <usize>i, v128.load(q + <usize>i));
+        v128.store(dst + <usize>i, v128.load(q + <usize>i));
+      } else {
+        if (q != last) seamAt(t, b, <u32>load<u8>(q));
+        // `%`, and `+` when a pattern has a space, noted for rendered.ts (text.ts appendAscii).
+        const percent = i8x16.splat(0x25);
+        const upto = i8x16.splat(anySpace ? 7 : 1);
+        let seen = i8x16.splat(0);
+        for (; i + 16 < run; i += 16) {
+          const v = v128.load(q + <usize>i);
+          seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
+          v128.store(dst + <usize>i, v);
+        }
+        const v = v128.load(q + <usize>i);
+        seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
+        v128.store(dst + <usize>i, v);
+        if (v128.any_true(seen)) encoded = true;
+      }
+      q += <usize>run;
+      last = q;
+      b += run;
+      u += run;
+      l += run;
+      isUsed = true;
+      if (q >= end) break;
+    }
+    const c = <u32>load<u8>(q);
+    if (c == 0x1b) {
+      // A short SGR seen before from this style (csi.ts sgrCached); the input keeps 16 spare bytes.
+      if (q + 10 > end || load<u8>(q + 1) != 0x5b) break;
+      const v = v128.load(q + 2);
+      const digits = v128.or(i8x16.lt_u(i8x16.sub(v, i8x16.splat(0x30)), i8x16.splat(10)), i8x16.eq(v, i8x16.splat(0x3b)));
+      const k = <i32>ctz(~i8x16.bitmask(digits));
+      if (k >= 8 || load<u8>(q + 2 + <usize>k) != 0x6d) break;
+      const w = i64x2.extract_lane(v, 0);
+      const key = k == 0 ? <u64>0 : w & ((<u64>1 << (<u64>k << 3)) - 1);
+      const h = sgrMemo(key, style);
+      if (h == 0) break;
+      const id = load<i32>(h, 12);
+      if (id != style) {
+        style = id;
+        isUsed = true;
+      }
+      hit = h;
+      q += <usize>(k + 3);
+    } else if (c == 0x0a) {
+      bytes = b;
+      units = u;
+      len = l;
+      cursor = l;
+      current = style;
+      used = isUsed;
+      lastEnd = last;
+      if (encoded) maybeEncoded = true;
+      encoded = false;
+      // The pen now, as the memo may be cleared with the line (style.ts compactStyles).
+      if (hit != 0) setPen(hit);
+      hit = 0;
+      newline();
+      b = 0;
+      u = 0;
+      l = 0;
+      style = current;
+      isUsed = used;
+      t = text;
+      runStyle = -1;
+      q++;
+    } else if (c >= 0xe1 && c <= 0xef && c != 0xed) {
+      // Complete three-byte UTF-8 whose lead byte has no special bounds: the input's bytes.
+      if (q + 2 >= end || b + 3 > LINE_LIMIT_BYTES) break;
+      const c1 = <u32>load<u8>(q + 1);
+      const c2 = <u32>load<u8>(q + 2);
+      if ((c1 & 0xc0) != 0x80 || (c2 & 0xc0) != 0x80) break;
+      if (b + 20 > textCap) t = textRoom(b + 20);
+      if (style != runStyle) {
+        addRun(b, u, style);
+        runStyle = style;
+      }
+      // Decoded, so a seam before it and one after (text.ts appendCodePoint).
+      if (masking) seamAt(t, b, c);
+      store<u8>(t + <usize>b, <u8>c);
+      store<u8>(t + <usize>b, <u8>c1, 1);
+      store<u8>(t + <usize>b, <u8>c2, 2);
+      last = 0;
+      b += 3;
+      u++;
+      l++;
+      isUsed = true;
+      q += 3;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      if (q + 1 >= end || b + 2 > LINE_LIMIT_BYTES) break;
+      const c1 = <u32>load<u8>(q + 1);
+      if ((c1 & 0xc0) != 0x80) break;
+      q += 2;
+      // C1 controls decoded from UTF-8 are controls too: dropped.
+      if (c == 0xc2 && c1 < 0xa0) continue;
+      if (b + 20 > textCap) t = textRoom(b + 20);
+      if (style != runStyle) {
+        addRun(b, u, style);
+        runStyle = style;
+      }
+      if (masking) seamAt(t, b, c);
+      store<u8>(t + <usize>b, <u8>c);
+      store<u8>(t + <usize>b, <u8>c1, 1);
+      last = 0;
+      b += 2;
+      u++;
+      l++;
+      isUsed = true;
+    } else break;
+    if (q >= end) break;
+  }
+  bytes = b;
+  units = u;
+  len = l;
+  cursor = l;
+  current = style;
+  used = isUsed;
+  lastEnd = last;
+  if (encoded) maybeEncoded = true;
+  if (hit != 0) setPen(hit);
+  return q;
+}
+
+/** The pen after the memo entry at `hit` (style.ts rememberSgr). */
+@inline function setPen(hit: usize): void {
+  penFg = load<u32>(hit, 16);
+  penBg = load<u32>(hit, 20);
+  penAttrs = load<u32>(hit, 24);
+}
