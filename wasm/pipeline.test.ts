@@ -136,6 +136,12 @@ for (const [name, make] of impls) {
       expect(texts(run(make, `${s}\ndone\n`, [333, 4096]))).toEqual(["[] 1000/1000", "done"]);
     });
 
+    test("a C1 control (UTF-8) that ends a piece is dropped and the line goes on", () => {
+      // The first piece leaves newlines in the module's input buffer, right past the second one.
+      const input = enc.encode("ab\n\n\n\nx\u0085y\n");
+      expect(texts(run(make, input, [6, 9]))).toEqual(["ab", "", "", "", "xy"]);
+    });
+
     test("\\r\\n keeps the line; erase-line modes; backspace; tab", () => {
       // Cursor movement is dropped, so ESC[3C does not protect the text from ESC[K.
       expect(texts(run(make, "abc\r\nabcdef\r\x1b[3C\x1b[Kxy\n"))).toEqual(["abc", "xy"]);

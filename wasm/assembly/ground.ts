@@ -161,20 +161,21 @@ export function feedFast(p: usize, end: usize): usize {
       if ((c1 & 0xc0) != 0x80) break;
       q += 2;
       // C1 controls decoded from UTF-8 are controls too: dropped.
-      if (c == 0xc2 && c1 < 0xa0) continue;
-      if (b + 20 > textCap) t = textRoom(b + 20);
-      if (style != runStyle) {
-        addRun(b, u, style);
-        runStyle = style;
+      if (c != 0xc2 || c1 >= 0xa0) {
+        if (style != runStyle) {
+          addRun(b, u, style);
+          runStyle = style;
+        }
+        if (b + 20 > textCap) t = textRoom(b + 20);
+        if (masking) seamAt(t, b, c);
+        store<u8>(t + <usize>b, <u8>c);
+        store<u8>(t + <usize>b, <u8>c1, 1);
+        last = 0;
+        b += 2;
+        u++;
+        l++;
+        isUsed = true;
       }
-      if (masking) seamAt(t, b, c);
-      store<u8>(t + <usize>b, <u8>c);
-      store<u8>(t + <usize>b, <u8>c1, 1);
-      last = 0;
-      b += 2;
-      u++;
-      l++;
-      isUsed = true;
     } else break;
     if (q >= end) break;
   }
