@@ -204,7 +204,10 @@ describe("properties: masking what a viewer reads", () => {
             const text = renderText(chunks.flatMap((c) => c.lines));
             expect(text).not.toContain(secret);
             expect(decoded(text)).not.toContain(secret.replace(/\+/g, " "));
-            expect(text).toStartWith("k=********");
+            // Masked where the secret is; an interruption that writes then backspaces ("Z\b") right
+            // after a match in the raw bytes overwrites the mask's last star, as a terminal would
+            // (seed 285245576: `k=Z!:ZZ\bZ end` with secret `Z!:ZZ` shows `k=*******Z end`).
+            expect(text).toMatch(/^k=\*{7}/);
           }
           expect(JSON.stringify(outs[1])).toBe(JSON.stringify(outs[0]));
         }),
