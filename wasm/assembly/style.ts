@@ -137,7 +137,8 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
 }
 
 // SGR memo: (parameter bytes, style before) → (style after, pen after). Entries are 32 bytes:
-// key u64, from i32, to i32, fg, bg, attrs, valid. Cleared whenever ids could change meaning.
+// key + 1 u64 (0: empty; a key is at most 7 bytes), from i32, to i32, fg, bg, attrs. Cleared
+// whenever ids could change meaning.
 const MEMO_SLOTS = 256;
 const memo: usize = heap.alloc(MEMO_SLOTS << 5);
 memory.fill(memo, 0, MEMO_SLOTS << 5);
@@ -150,18 +151,17 @@ memory.fill(memo, 0, MEMO_SLOTS << 5);
 /** The memoised entry for this SGR from this style, or 0. */
 @inline export function sgrMemo(key: u64, from: i32): usize {
   const at = memoSlot(key, from);
-  return load<i32>(at, 28) != 0 && load<u64>(at) == key && load<i32>(at, 8) == from ? at : 0;
+  return load<u64>(at) == key + 1 && load<i32>(at, 8) == from ? at : 0;
 }
 
 export function rememberSgr(key: u64, from: i32, to: i32, fg: u32, bg: u32, attrs: u32): void {
   const at = memoSlot(key, from);
-  store<u64>(at, key);
+  store<u64>(at, key + 1);
   store<i32>(at, from, 8);
   store<i32>(at, to, 12);
   store<u32>(at, fg, 16);
   store<u32>(at, bg, 20);
   store<u32>(at, attrs, 24);
-  store<i32>(at, 1, 28);
 }
 
 /** Switches the pen to an existing style id (from the memo). */
