@@ -44,8 +44,9 @@ import { addRun, addSeam, lastEnd, maybeEncoded, runCount, runs, text, textCap, 
 export function feedFast(p: usize, end: usize): usize {
   let q = p;
   let b = bytes;
-  let u = units;
-  let l = len;
+  // Units and cells trail the bytes only by what multi-byte characters took: kept as those gaps.
+  let du = b - units;
+  let dl = b - len;
   let style = current;
   let isUsed = used;
   let last = lastEnd;
@@ -60,7 +61,7 @@ export function feedFast(p: usize, end: usize): usize {
       if (b + run > LINE_LIMIT_BYTES) break;
       if (b + run + 16 > textCap) t = textRoom(b + run + 16);
       if (style != runStyle) {
-        addRun(b, u, style);
+        addRun(b, b - du, style);
         runStyle = style;
       }
       const dst = t + <usize>b;
@@ -87,8 +88,6 @@ export function feedFast(p: usize, end: usize): usize {
       q += <usize>run;
       last = q;
       b += run;
-      u += run;
-      l += run;
       isUsed = true;
       if (q >= end) break;
     }
@@ -113,9 +112,9 @@ export function feedFast(p: usize, end: usize): usize {
       q += <usize>(k + 3);
     } else if (c == 0x0a) {
       bytes = b;
-      units = u;
-      len = l;
-      cursor = l;
+      units = b - du;
+      len = b - dl;
+      cursor = b - dl;
       current = style;
       used = isUsed;
       lastEnd = last;
@@ -126,8 +125,8 @@ export function feedFast(p: usize, end: usize): usize {
       hit = 0;
       newline();
       b = 0;
-      u = 0;
-      l = 0;
+      du = 0;
+      dl = 0;
       style = current;
       isUsed = used;
       t = text;
@@ -141,7 +140,7 @@ export function feedFast(p: usize, end: usize): usize {
       if ((c1 & 0xc0) != 0x80 || (c2 & 0xc0) != 0x80) break;
       if (b + 20 > textCap) t = textRoom(b + 20);
       if (style != runStyle) {
-        addRun(b, u, style);
+        addRun(b, b - du, style);
         runStyle = style;
       }
       // Decoded, so a seam before it and one after (text.ts appendCodePoint).
@@ -151,8 +150,8 @@ export function feedFast(p: usize, end: usize): usize {
       store<u8>(t + <usize>b, <u8>c2, 2);
       last = 0;
       b += 3;
-      u++;
-      l++;
+      du += 2;
+      dl += 2;
       isUsed = true;
       q += 3;
     } else if (c >= 0xc2 && c <= 0xdf) {
@@ -163,7 +162,7 @@ export function feedFast(p: usize, end: usize): usize {
       // C1 controls decoded from UTF-8 are controls too: dropped.
       if (c != 0xc2 || c1 >= 0xa0) {
         if (style != runStyle) {
-          addRun(b, u, style);
+          addRun(b, b - du, style);
           runStyle = style;
         }
         if (b + 20 > textCap) t = textRoom(b + 20);
@@ -172,17 +171,17 @@ export function feedFast(p: usize, end: usize): usize {
         store<u8>(t + <usize>b, <u8>c1, 1);
         last = 0;
         b += 2;
-        u++;
-        l++;
+        du++;
+        dl++;
         isUsed = true;
       }
     } else break;
     if (q >= end) break;
   }
   bytes = b;
-  units = u;
-  len = l;
-  cursor = l;
+  units = b - du;
+  len = b - dl;
+  cursor = b - dl;
   current = style;
   used = isUsed;
   lastEnd = last;
