@@ -4,13 +4,13 @@
 // the last piece ended live in locals here and go back to their globals when it stops; anything
 // else (a new SGR, another control, a line reaching 64 KiB) is left to parser.ts's state
 // machine, whose results this must match exactly.
-import { acEmpty, anySpace, inPair } from "./automaton";
+import { acEmpty, inPair } from "./automaton";
 import { penAttrs, penBg, penFg } from "./csi";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { newline } from "./line";
 import { bytes, cursor, len } from "./linestate";
 import { current, sgrMemo, used } from "./style";
-import { addRun, addSeam, lastEnd, maybeEncoded, runCount, runs, text, textCap, textRoom, units } from "./text";
+import { addRun, addSeam, copyAscii, lastEnd, maybeEncoded, runCount, runs, text, textCap, textRoom, units } from "./text";
 
 /** Length of the printable-ASCII run at p (bytes 0x20..0x7e), 16 bytes at a time. */
 @inline export function printableRun(p: usize, end: usize): usize {
@@ -64,27 +64,8 @@ export function feedFast(p: usize, end: usize): usize {
         addRun(b, b - du, style);
         runStyle = style;
       }
-      const dst = t + <usize>b;
-      let i = 0;
-      if (!masking) {
-        for (; i + 16 < run; i += 16) v128.store(dst + <usize>i, v128.load(q + <usize>i));
-        v128.store(dst + <usize>i, v128.load(q + <usize>i));
-      } else {
-        if (q != last) seamAt(t, b, <u32>load<u8>(q));
-        // `%`, and `+` when a pattern has a space, noted for rendered.ts (text.ts appendAscii).
-        const percent = i8x16.splat(0x25);
-        const upto = i8x16.splat(anySpace ? 7 : 1);
-        let seen = i8x16.splat(0);
-        for (; i + 16 < run; i += 16) {
-          const v = v128.load(q + <usize>i);
-          seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
-          v128.store(dst + <usize>i, v);
-        }
-        const v = v128.load(q + <usize>i);
-        seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
-        v128.store(dst + <usize>i, v);
-        if (v128.any_true(seen)) encoded = true;
-      }
+      if (masking && q != last) seamAt(t, b, <u32>load<u8>(q));
+      if (copyAscii(t + <usize>b, q, run)) encoded = true;
       q += <usize>run;
       last = q;
       b += run;

@@ -110,6 +110,34 @@ export function clearText(): void {
 }
 
 /**
+ * Copies `n` bytes of printable ASCII from p to dst in whole 16-byte blocks, the last one
+ * overlapping or running into slack: the input (masker.ts, parser.ts) and the text keep 16 spare
+ * bytes for it. With patterns, says whether it saw `%`, or `+` if a pattern has a space
+ * (rendered.ts decodes only text that may read differently); bytes of the slack may be counted
+ * too: a look, never a miss. One compare per block: 0x25 up to 0x25 or, with a space, 0x2b.
+ */
+@inline export function copyAscii(dst: usize, p: usize, n: i32): bool {
+  let i = 0;
+  if (acEmpty) {
+    for (; i + 16 < n; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
+    v128.store(dst + <usize>i, v128.load(p + <usize>i));
+    return false;
+  }
+  const percent = i8x16.splat(0x25);
+  const upto = i8x16.splat(anySpace ? 7 : 1);
+  let seen = i8x16.splat(0);
+  for (; i + 16 < n; i += 16) {
+    const v = v128.load(p + <usize>i);
+    seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
+    v128.store(dst + <usize>i, v);
+  }
+  const v = v128.load(p + <usize>i);
+  seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
+  v128.store(dst + <usize>i, v);
+  return v128.any_true(seen);
+}
+
+/**
  * Appends printable ASCII at the end of the line; returns how many bytes it took (fewer
  * when the line reached 64 KiB: the caller emits it and continues).
  */
@@ -121,30 +149,7 @@ export function appendAscii(p: usize, n: i32): i32 {
   startRun(current);
   if (p != lastEnd) seam(<u32>load<u8>(p));
   lastEnd = p + <usize>take;
-  const dst = text + <usize>bytes;
-  // Whole 16-byte blocks, the last one overlapping or running into slack: both the input
-  // (masker.ts, parser.ts) and this buffer keep 16 spare bytes for it.
-  let i = 0;
-  if (acEmpty) {
-    for (; i + 16 < take; i += 16) v128.store(dst + <usize>i, v128.load(p + <usize>i));
-    v128.store(dst + <usize>i, v128.load(p + <usize>i));
-  } else {
-    // `%` noted on the way, and `+` if a pattern has a space (rendered.ts decodes only text that
-    // may read differently); bytes of the slack may be counted too: a look, never a miss.
-    // One compare per block: bytes 0x25 ('%') up to 0x25 or, with a space in a pattern, 0x2b ('+').
-    const percent = i8x16.splat(0x25);
-    const upto = i8x16.splat(anySpace ? 7 : 1);
-    let seen = i8x16.splat(0);
-    for (; i + 16 < take; i += 16) {
-      const v = v128.load(p + <usize>i);
-      seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
-      v128.store(dst + <usize>i, v);
-    }
-    const v = v128.load(p + <usize>i);
-    seen = v128.or(seen, i8x16.lt_u(i8x16.sub(v, percent), upto));
-    v128.store(dst + <usize>i, v);
-    if (v128.any_true(seen)) maybeEncoded = true;
-  }
+  if (copyAscii(text + <usize>bytes, p, take)) maybeEncoded = true;
   bytes += take;
   units += take;
   len += take;
