@@ -2,7 +2,7 @@
 // including the memo that lets a repeated SGR skip parsing. Part of parser.ts's state machine.
 import { CSI_MAX_PARAMS, CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "./limits";
 import { erase } from "./line";
-import { current, PALETTE, RGB, rememberSgr, setStyle, sgrMemo, useStyle } from "./style";
+import { attrsOf, bgOf, current, fgOf, PALETTE, RGB, rememberSgr, setStyle, sgrMemo, useStyle } from "./style";
 
 export let params: usize = 0;
 export let nparams = 0;
@@ -35,16 +35,16 @@ export function sgrCached(q: usize, end: usize): usize {
   const w = i64x2.extract_lane(v, 0);
   const key = k == 0 ? <u64>0 : w & ((<u64>1 << (<u64>k << 3)) - 1);
   const from = current;
-  const hit = sgrMemo(key, from);
-  if (hit != 0) {
-    penFg = load<u32>(hit, 16);
-    penBg = load<u32>(hit, 20);
-    penAttrs = load<u32>(hit, 24);
-    useStyle(load<i32>(hit, 12));
+  const to = sgrMemo(key, from);
+  if (to >= 0) {
+    penFg = fgOf(to);
+    penBg = bgOf(to);
+    penAttrs = attrsOf(to);
+    useStyle(to);
     return q + <usize>k + 1;
   }
   const next = csiFast(q, end);
-  rememberSgr(key, from, current, penFg, penBg, penAttrs);
+  rememberSgr(key, from, current);
   return next;
 }
 

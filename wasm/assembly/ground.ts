@@ -9,7 +9,7 @@ import { penAttrs, penBg, penFg } from "./csi";
 import { LINE_LIMIT_BYTES } from "./limits";
 import { newline } from "./line";
 import { bytes, cursor, len } from "./linestate";
-import { current, sgrMemo, used } from "./style";
+import { attrsOf, bgOf, current, fgOf, memoEntry, used } from "./style";
 import { addRun, addSeam, copyAscii, lastEnd, maybeEncoded, runCount, runs, text, textCap, textRoom, units } from "./text";
 
 /** Length of the printable-ASCII run at p (bytes 0x20..0x7e), 16 bytes at a time. */
@@ -53,7 +53,7 @@ export function feedFast(p: usize, end: usize): usize {
   let t = text;
   let runStyle = runCount > 0 ? load<i32>(runs + <usize>(runCount * 12 - 4)) : -1;
   let encoded = false;
-  let hit: usize = 0;
+  let hit = false;
   const masking = !acEmpty;
   while (true) {
     const run = <i32>printableRun(q, end);
@@ -84,14 +84,22 @@ export function feedFast(p: usize, end: usize): usize {
       if (k >= 8 || load<u8>(q + 2 + <usize>k) != 0x6d) break;
       const w = i64x2.extract_lane(v, 0);
       const key = k == 0 ? <u64>0 : w & ((<u64>1 << (<u64>k << 3)) - 1);
-      const h = sgrMemo(key, style);
-      if (h == 0) break;
-      const id = load<i32>(h, 12);
+      // The memo (style.ts) written out with branches: the entry's address comes from the key
+      // alone and each way's style after is loaded while the style before is compared.
+      const e = memoEntry(key);
+      if (load<u64>(e) != key + 1) break;
+      const f = style + 1;
+      let id = -1;
+      if (load<i32>(e, 16) == f) id = load<i32>(e, 20);
+      else if (load<i32>(e, 24) == f) id = load<i32>(e, 28);
+      else if (load<i32>(e, 32) == f) id = load<i32>(e, 36);
+      else if (load<i32>(e, 40) == f) id = load<i32>(e, 44);
+      else break;
       if (id != style) {
         style = id;
         isUsed = true;
       }
-      hit = h;
+      hit = true;
       q += <usize>(k + 3);
     } else if (c == 0x0a) {
       bytes = b;
@@ -103,9 +111,6 @@ export function feedFast(p: usize, end: usize): usize {
       lastEnd = last;
       if (encoded) maybeEncoded = true;
       encoded = false;
-      // The pen now, as the memo may be cleared with the line (style.ts compactStyles).
-      if (hit != 0) setPen(hit);
-      hit = 0;
       newline();
       b = 0;
       du = 0;
@@ -169,13 +174,13 @@ export function feedFast(p: usize, end: usize): usize {
   used = isUsed;
   lastEnd = last;
   if (encoded) maybeEncoded = true;
-  if (hit != 0) setPen(hit);
+  if (hit) setPen(style);
   return q;
 }
 
-/** The pen after the memo entry at `hit` (style.ts rememberSgr). */
-@inline function setPen(hit: usize): void {
-  penFg = load<u32>(hit, 16);
-  penBg = load<u32>(hit, 20);
-  penAttrs = load<u32>(hit, 24);
+/** The pen after a memoised SGR: the fields of the style it led to (style.ts). */
+@inline function setPen(style: i32): void {
+  penFg = fgOf(style);
+  penBg = bgOf(style);
+  penAttrs = attrsOf(style);
 }

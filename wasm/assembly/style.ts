@@ -115,7 +115,7 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
     }
   } else {
     // Reusing an entry nothing uses: memoised results may name it, so forget them.
-    memory.fill(memo, 0, MEMO_SLOTS << 5);
+    memory.fill(memo, 0, MEMO_BYTES);
     // Its link is the newest in the arena, so give the space back.
     if (hrefLen(id) > 0) arenaLen = load<i32>(entry(id), 16);
   }
@@ -136,32 +136,41 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
   used = false;
 }
 
-// SGR memo: (parameter bytes, style before) → (style after, pen after). Entries are 32 bytes:
-// key + 1 u64 (0: empty; a key is at most 7 bytes), from i32, to i32, fg, bg, attrs. Cleared
-// whenever ids could change meaning.
+// SGR memo: (parameter bytes, style before) → style after. One entry per key, found by the key
+// alone, so a lookup's address never waits for the style before (which the SGR before it made):
+// key + 1 u64 (0: empty; a key is at most 7 bytes), the next way to replace, then four ways of
+// (style before + 1, style after). The pen after is that style's fields (the pen and the current
+// style always agree). Cleared whenever ids could change meaning.
 const MEMO_SLOTS = 256;
-const memo: usize = heap.alloc(MEMO_SLOTS << 5);
-memory.fill(memo, 0, MEMO_SLOTS << 5);
+const MEMO_BYTES = MEMO_SLOTS << 6;
+const memo: usize = heap.alloc(MEMO_BYTES);
+memory.fill(memo, 0, MEMO_BYTES);
 
-@inline function memoSlot(key: u64, from: i32): usize {
-  const h = <u32>((key ^ (key >> 29) ^ <u64>from) * 0x9e3779b97f4a7c15 >> 56);
-  return memo + (<usize>h << 5);
+/** The memo's entry for this key (whether it is this key's: compare key + 1 at it). */
+@inline export function memoEntry(key: u64): usize {
+  return memo + (<usize>((key ^ (key >> 29)) * 0x9e3779b97f4a7c15 >> 56) << 6);
 }
 
-/** The memoised entry for this SGR from this style, or 0. */
-@inline export function sgrMemo(key: u64, from: i32): usize {
-  const at = memoSlot(key, from);
-  return load<u64>(at) == key + 1 && load<i32>(at, 8) == from ? at : 0;
+/** The style this SGR leads to from `from`, if memoised, else -1. */
+export function sgrMemo(key: u64, from: i32): i32 {
+  const at = memoEntry(key);
+  if (load<u64>(at) != key + 1) return -1;
+  for (let w = 0; w < 4; w++) {
+    if (load<i32>(at + <usize>(16 + w * 8)) == from + 1) return load<i32>(at + <usize>(20 + w * 8));
+  }
+  return -1;
 }
 
-export function rememberSgr(key: u64, from: i32, to: i32, fg: u32, bg: u32, attrs: u32): void {
-  const at = memoSlot(key, from);
-  store<u64>(at, key + 1);
-  store<i32>(at, from, 8);
-  store<i32>(at, to, 12);
-  store<u32>(at, fg, 16);
-  store<u32>(at, bg, 20);
-  store<u32>(at, attrs, 24);
+export function rememberSgr(key: u64, from: i32, to: i32): void {
+  const at = memoEntry(key);
+  if (load<u64>(at) != key + 1) {
+    memory.fill(at, 0, 64);
+    store<u64>(at, key + 1);
+  }
+  const way = load<i32>(at, 8);
+  store<i32>(at, (way + 1) & 3, 8);
+  store<i32>(at + <usize>(16 + way * 8), from + 1);
+  store<i32>(at + <usize>(20 + way * 8), to);
 }
 
 /** Switches the pen to an existing style id (from the memo). */
@@ -178,7 +187,7 @@ export function compactStyles(): void {
   used = false;
   if (styleCount <= STYLE_TABLE_COMPACT && arenaLen <= 65536 && jsonLen <= 65536) return;
   memory.fill(slots, 0, SLOTS << 2);
-  memory.fill(memo, 0, MEMO_SLOTS << 5);
+  memory.fill(memo, 0, MEMO_BYTES);
   jsonLen = 0;
   if (current == 0) {
     styleCount = 1;
