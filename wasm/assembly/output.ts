@@ -114,35 +114,52 @@ function putWide(v: u32): void {
   outLen += digits;
 }
 
-// Line numbers go up by one per line: kept in decimal and incremented in place.
-const DIGITS: usize = heap.alloc(32);
+// Line numbers go up by one per line: their decimal digits are kept in one word (the first digit
+// in the low byte) and incremented there. Byte stores then a word load would stall the store buffer.
+let digits: u64 = 0;
 let digitsValue: u32 = 0;
+/** 0 when not kept: the first line, or nine digits and more. */
 let digitsLen: i32 = 0;
 
+/** Counts `digits` up by one; false when it would need a ninth digit. */
+@inline function incrementDigits(): bool {
+  let shift = <u64>((digitsLen - 1) << 3);
+  let w = digits;
+  while (true) {
+    if (((w >> shift) & 0xff) != 0x39) {
+      digits = w + (<u64>1 << shift);
+      return true;
+    }
+    w ^= <u64>0x09 << shift; // '9' → '0'
+    if (shift == 0) break;
+    shift -= 8;
+  }
+  if (digitsLen == 8) return false;
+  digits = (w << 8) | 0x31;
+  digitsLen++;
+  return true;
+}
+
 export function putLineNumber(n: u32): void {
-  if (digitsLen > 0 && n == digitsValue + 1) {
-    let i = digitsLen - 1;
-    while (i >= 0 && load<u8>(DIGITS + <usize>i) == 0x39) {
-      store<u8>(DIGITS + <usize>i, 0x30);
-      i--;
+  if (digitsLen == 0 || n != digitsValue + 1 || !incrementDigits()) {
+    if (n >= 100000000) {
+      digitsLen = 0;
+      digitsValue = n;
+      putU32(n);
+      return;
     }
-    if (i >= 0) store<u8>(DIGITS + <usize>i, load<u8>(DIGITS + <usize>i) + 1);
-    else {
-      memory.copy(DIGITS + 1, DIGITS, <usize>digitsLen);
-      store<u8>(DIGITS, 0x31);
+    digitsLen = 0;
+    let w: u64 = 0;
+    let x = n;
+    do {
+      w = (w << 8) | <u64>(0x30 + x % 10);
+      x /= 10;
       digitsLen++;
-    }
-  } else {
-    const at = outLen;
-    putU32(n);
-    digitsLen = outLen - at;
-    memory.copy(DIGITS, outBuf + <usize>at, <usize>digitsLen);
-    outLen = at;
+    } while (x > 0);
+    digits = w;
   }
   digitsValue = n;
-  const dst = outBuf + <usize>outLen;
-  store<u64>(dst, load<u64>(DIGITS));
-  store<u16>(dst, load<u16>(DIGITS + 8), 8);
+  store<u64>(outBuf + <usize>outLen, digits);
   outLen += digitsLen;
 }
 
