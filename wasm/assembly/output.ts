@@ -25,7 +25,6 @@ function lit(s: string): usize {
 
 export const L_FIRST = lit('{"first":');
 export const L_LAST_KEY = lit(',"last":');
-export const L_CONT_END = lit('],"cont":true}');
 export const L_FG = lit(',"fg":');
 export const L_BG = lit(',"bg":');
 export const L_BOLD = lit(',"bold":true');
@@ -85,21 +84,28 @@ const SLACK = 16;
 }
 
 @inline export function putU32(v: u32): void {
-  // Span offsets are mostly one or two digits: those are written inline.
-  if (v < 10) {
-    store<u8>(outBuf + <usize>outLen, <u8>(0x30 + v));
-    outLen++;
-  } else if (v < 100) {
-    store<u16>(outBuf + <usize>outLen, load<u16>(PAIRS + (<usize>v << 1)));
-    outLen += 2;
-  } else putWide(v);
+  outLen = <i32>(decimalAt(outBuf + <usize>outLen, v) - outBuf);
 }
 
-function putWide(v: u32): void {
+/** Writes `v` in decimal at `o`; returns where it ends. Span offsets are mostly one or two digits: those inline. */
+@inline export function decimalAt(o: usize, v: u32): usize {
+  if (v < 10) {
+    store<u8>(o, <u8>(0x30 + v));
+    return o + 1;
+  }
+  if (v < 100) {
+    store<u16>(o, load<u16>(PAIRS + (<usize>v << 1)));
+    return o + 2;
+  }
+  return wideAt(o, v);
+}
+
+function wideAt(o: usize, v: u32): usize {
   const digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
-  let at = outBuf + <usize>(outLen + digits);
+  const end = o + <usize>digits;
+  let at = end;
   let x = v;
-  // Two digits per division: line numbers are written for every line.
+  // Two digits per division.
   while (x >= 100) {
     const q = x / 100;
     const r = x - q * 100;
@@ -111,7 +117,7 @@ function putWide(v: u32): void {
     at -= 2;
     store<u16>(at, load<u16>(PAIRS + (<usize>x << 1)));
   } else store<u8>(at - 1, <u8>(0x30 + x));
-  outLen += digits;
+  return end;
 }
 
 // Line numbers go up by one per line: their decimal digits are kept in one word (the first digit
@@ -140,7 +146,7 @@ let digitsLen: i32 = 0;
   return true;
 }
 
-export function putLineNumber(n: u32): void {
+@inline function putLineNumber(n: u32): void {
   if (digitsLen == 0 || n != digitsValue + 1 || !incrementDigits()) {
     if (n >= 100000000) {
       digitsLen = 0;
@@ -176,10 +182,10 @@ function makePairs(): usize {
 
 /**
  * Opens the line's place in a chunk, closing the current chunk when the line would not fit, and
- * writes the line's `{"n":`.
+ * writes the line's `{"n":` and number; `room` more bytes may then be written unchecked.
  */
-export function beginLine(n: u32, textBytes: i32): void {
-  ensure(64);
+export function beginLine(n: u32, textBytes: i32, room: i32): void {
+  ensure(room + 80);
   if (chunkOpen && (chunkLines >= CHUNK_LIMIT_LINES || chunkBytes + textBytes > CHUNK_LIMIT_BYTES)) closeChunk();
   if (!chunkOpen) {
     if (anyChunk) putByte(0x2c);
@@ -200,6 +206,7 @@ export function beginLine(n: u32, textBytes: i32): void {
   chunkLines++;
   chunkBytes += textBytes;
   lastLine = n;
+  putLineNumber(n);
 }
 
 function closeChunk(): void {
