@@ -25,7 +25,6 @@ function lit(s: string): usize {
 
 export const L_FIRST = lit('{"first":');
 export const L_LAST_KEY = lit(',"last":');
-export const L_CONT_END = lit('],"cont":true}');
 export const L_FG = lit(',"fg":');
 export const L_BG = lit(',"bg":');
 export const L_BOLD = lit(',"bold":true');
@@ -85,21 +84,28 @@ const SLACK = 16;
 }
 
 @inline export function putU32(v: u32): void {
-  // Span offsets are mostly one or two digits: those are written inline.
-  if (v < 10) {
-    store<u8>(outBuf + <usize>outLen, <u8>(0x30 + v));
-    outLen++;
-  } else if (v < 100) {
-    store<u16>(outBuf + <usize>outLen, load<u16>(PAIRS + (<usize>v << 1)));
-    outLen += 2;
-  } else putWide(v);
+  outLen = <i32>(decimalAt(outBuf + <usize>outLen, v) - outBuf);
 }
 
-function putWide(v: u32): void {
+/** Writes `v` in decimal at `o`; returns where it ends. Span offsets are mostly one or two digits: those inline. */
+@inline export function decimalAt(o: usize, v: u32): usize {
+  if (v < 10) {
+    store<u8>(o, <u8>(0x30 + v));
+    return o + 1;
+  }
+  if (v < 100) {
+    store<u16>(o, load<u16>(PAIRS + (<usize>v << 1)));
+    return o + 2;
+  }
+  return wideAt(o, v);
+}
+
+function wideAt(o: usize, v: u32): usize {
   const digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
-  let at = outBuf + <usize>(outLen + digits);
+  const end = o + <usize>digits;
+  let at = end;
   let x = v;
-  // Two digits per division: line numbers are written for every line.
+  // Two digits per division.
   while (x >= 100) {
     const q = x / 100;
     const r = x - q * 100;
@@ -111,38 +117,55 @@ function putWide(v: u32): void {
     at -= 2;
     store<u16>(at, load<u16>(PAIRS + (<usize>x << 1)));
   } else store<u8>(at - 1, <u8>(0x30 + x));
-  outLen += digits;
+  return end;
 }
 
-// Line numbers go up by one per line: kept in decimal and incremented in place.
-const DIGITS: usize = heap.alloc(32);
+// Line numbers go up by one per line: their decimal digits are kept in one word (the first digit
+// in the low byte) and incremented there. Byte stores then a word load would stall the store buffer.
+let digits: u64 = 0;
 let digitsValue: u32 = 0;
+/** 0 when not kept: the first line, or nine digits and more. */
 let digitsLen: i32 = 0;
 
-export function putLineNumber(n: u32): void {
-  if (digitsLen > 0 && n == digitsValue + 1) {
-    let i = digitsLen - 1;
-    while (i >= 0 && load<u8>(DIGITS + <usize>i) == 0x39) {
-      store<u8>(DIGITS + <usize>i, 0x30);
-      i--;
+/** Counts `digits` up by one; false when it would need a ninth digit. */
+@inline function incrementDigits(): bool {
+  let shift = <u64>((digitsLen - 1) << 3);
+  let w = digits;
+  while (true) {
+    if (((w >> shift) & 0xff) != 0x39) {
+      digits = w + (<u64>1 << shift);
+      return true;
     }
-    if (i >= 0) store<u8>(DIGITS + <usize>i, load<u8>(DIGITS + <usize>i) + 1);
-    else {
-      memory.copy(DIGITS + 1, DIGITS, <usize>digitsLen);
-      store<u8>(DIGITS, 0x31);
+    w ^= <u64>0x09 << shift; // '9' → '0'
+    if (shift == 0) break;
+    shift -= 8;
+  }
+  if (digitsLen == 8) return false;
+  digits = (w << 8) | 0x31;
+  digitsLen++;
+  return true;
+}
+
+@inline function putLineNumber(n: u32): void {
+  if (digitsLen == 0 || n != digitsValue + 1 || !incrementDigits()) {
+    if (n >= 100000000) {
+      digitsLen = 0;
+      digitsValue = n;
+      putU32(n);
+      return;
+    }
+    digitsLen = 0;
+    let w: u64 = 0;
+    let x = n;
+    do {
+      w = (w << 8) | <u64>(0x30 + x % 10);
+      x /= 10;
       digitsLen++;
-    }
-  } else {
-    const at = outLen;
-    putU32(n);
-    digitsLen = outLen - at;
-    memory.copy(DIGITS, outBuf + <usize>at, <usize>digitsLen);
-    outLen = at;
+    } while (x > 0);
+    digits = w;
   }
   digitsValue = n;
-  const dst = outBuf + <usize>outLen;
-  store<u64>(dst, load<u64>(DIGITS));
-  store<u16>(dst, load<u16>(DIGITS + 8), 8);
+  store<u64>(outBuf + <usize>outLen, digits);
   outLen += digitsLen;
 }
 
@@ -159,10 +182,10 @@ function makePairs(): usize {
 
 /**
  * Opens the line's place in a chunk, closing the current chunk when the line would not fit, and
- * writes the line's `{"n":`.
+ * writes the line's `{"n":` and number; `room` more bytes may then be written unchecked.
  */
-export function beginLine(n: u32, textBytes: i32): void {
-  ensure(64);
+export function beginLine(n: u32, textBytes: i32, room: i32): void {
+  ensure(room + 80);
   if (chunkOpen && (chunkLines >= CHUNK_LIMIT_LINES || chunkBytes + textBytes > CHUNK_LIMIT_BYTES)) closeChunk();
   if (!chunkOpen) {
     if (anyChunk) putByte(0x2c);
@@ -183,6 +206,7 @@ export function beginLine(n: u32, textBytes: i32): void {
   chunkLines++;
   chunkBytes += textBytes;
   lastLine = n;
+  putLineNumber(n);
 }
 
 function closeChunk(): void {

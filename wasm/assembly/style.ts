@@ -79,9 +79,10 @@ export function initStyles(): void {
   return load<i32>(entry(id), 24);
 }
 export function cacheSpanJson(id: i32, src: usize, n: i32): void {
-  if (jsonLen + n + 8 > jsonCap) {
-    json = grow(json, jsonCap, jsonLen + n + 8);
-    jsonCap = newCapacity(jsonCap, jsonLen + n + 8);
+  // 32 bytes stay readable past the end: spans.ts copies up to 32 bytes as two blocks.
+  if (jsonLen + n + 32 > jsonCap) {
+    json = grow(json, jsonCap, jsonLen + n + 32);
+    jsonCap = newCapacity(jsonCap, jsonLen + n + 32);
   }
   memory.copy(json + <usize>jsonLen, src, <usize>n);
   store<i32>(entry(id), jsonLen, 20);

@@ -4,8 +4,8 @@
 import { acEmpty, anySpace, inPair } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { LINE_LIMIT_BYTES } from "./limits";
-import { beginLine, ensure, L_CONT_END, outBuf, outLen, put, put16, put8, putLineNumber } from "./output";
-import { writeSpan } from "./spans";
+import { beginLine, outBuf, outLen } from "./output";
+import { SPAN_ROOM, writeSpan } from "./spans";
 import { current, markUsed, same } from "./style";
 import { bytes, cont, cursor, len, next, utf8Len } from "./linestate";
 
@@ -260,11 +260,12 @@ export function setText(src: usize, n: i32, u: i32, srcRuns: usize, count: i32):
 
 /** Writes the line as JSON: the text (escaped) and its merged non-default style runs. */
 export function emitText(): void {
-  beginLine(next, bytes);
-  ensure(80 + bytes * 2);
-  putLineNumber(next++);
-  put16(0x3a2274786574222c, 0x22, 9); // `,"text":"`
+  // One reservation for the line: the text escaped at worst, each run as a span (spans.ts), the ends.
+  beginLine(next++, bytes, 48 + bytes * 2 + runCount * SPAN_ROOM);
   let o = outBuf + <usize>outLen;
+  store<u64>(o, 0x3a2274786574222c); // `,"text":"`
+  store<u8>(o, 0x22, 8);
+  o += 9;
   const quote = i8x16.splat(0x22);
   const backslash = i8x16.splat(0x5c);
   let i = 0;
@@ -299,9 +300,12 @@ export function emitText(): void {
       o++;
     }
   }
-  outLen = <i32>(o - outBuf);
-  put16(0x736e617073222c22, 0x5b3a22, 11); // `","spans":[`
-  let written = 0;
+  store<u64>(o, 0x736e617073222c22); // `","spans":`
+  store<u16>(o, 0x3a22, 8);
+  o += 10;
+  // Every span starts with a comma; the first one's becomes the `[`. An offset: a long span may
+  // move the output (spans.ts).
+  const open = o - outBuf;
   let k = 0;
   while (k < runCount) {
     const style = load<i32>(runs + <usize>(k * 12), 8);
@@ -309,13 +313,18 @@ export function emitText(): void {
     let j = k + 1;
     while (j < runCount && same(load<i32>(runs + <usize>(j * 12), 8), style)) j++;
     const end = j < runCount ? load<i32>(runs + <usize>(j * 12), 4) : units;
-    if (style != 0 && end > start) {
-      writeSpan(style, start, end, written > 0);
-      written++;
-    }
+    if (style != 0 && end > start) o = writeSpan(o, style, start, end, runCount - j);
     k = j;
   }
-  ensure(16);
-  if (cont) put(L_CONT_END);
-  else put8(0x7d5d, 2); // `]}`
+  store<u8>(outBuf + open, 0x5b);
+  if (o == outBuf + open) o++;
+  if (cont) {
+    store<u64>(o, 0x746e6f63222c5d); // `],"cont":true}`
+    store<u64>(o, 0x7d657572743a22, 7);
+    o += 14;
+  } else {
+    store<u16>(o, 0x7d5d); // `]}`
+    o += 2;
+  }
+  outLen = <i32>(o - outBuf);
 }
