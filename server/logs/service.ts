@@ -8,7 +8,7 @@
 // When the job ends the log is streamed into one blob-store object and its rows are removed
 // (archive.ts): memory stays bounded whatever the log's size.
 import type { InStatement, InValue, ResultSet } from "@libsql/client";
-import { and, asc, eq, getTableName, gte, inArray, isNull, lte } from "drizzle-orm";
+import { and, asc, desc, eq, getTableName, gte, inArray, isNull, lte } from "drizzle-orm";
 import { flushChunks, type PushedChunks, pushChunksWhile } from "../../wasm/chunk-json.ts";
 import type { LogLine, LogPipeline, LogPipelineOptions } from "../../wasm/types.ts";
 import type { BlobStore } from "../blobs/types.ts";
@@ -631,6 +631,15 @@ export class LogService {
   }
 
   private async readStoredLines(jobId: string, after: number, limit: number): Promise<LogLine[]> {
+    // The chunk holding line after+1 is the last to start at or before it: found by a seek on the
+    // index, so the range below starts there. With only an upper bound on first_line the range
+    // visited every chunk of the job before the page, on every page (docs/perf.md, memory).
+    const [start] = await this.deps.db
+      .select({ first: logChunks.firstLine })
+      .from(logChunks)
+      .where(and(eq(logChunks.jobId, jobId), lte(logChunks.firstLine, after + 1)))
+      .orderBy(desc(logChunks.firstLine))
+      .limit(1);
     const rows = await this.deps.db
       .select({ body: logChunks.body })
       .from(logChunks)
@@ -638,6 +647,7 @@ export class LogService {
       .where(
         and(
           eq(logChunks.jobId, jobId),
+          gte(logChunks.firstLine, start?.first ?? 0),
           gte(logChunks.lastLine, after + 1),
           lte(logChunks.firstLine, Math.min(after + limit, Number.MAX_SAFE_INTEGER)),
         ),
