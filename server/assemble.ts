@@ -35,7 +35,7 @@ export interface AssembleOptions {
   upgradeWebSocket?: AppDeps["upgradeWebSocket"];
   /** The connection's peer address (default: Bun's); see trustedClientIp for proxies. */
   clientIp?: AppDeps["clientIp"];
-  /** The runtime's full collection (RuntimeAdapter.collectGarbage), asked for by log ingest. */
+  /** The runtime's full collection (RuntimeAdapter.collectGarbage), asked for by the log service (logs/garbage.ts). */
   collectGarbage?: () => void;
 }
 
@@ -160,6 +160,7 @@ export function startBackground(
     opts.leaseSweepMs ?? 5000,
   );
   const stopWatch = startReplicaWatch(deps.logs);
+  const stopGarbage = deps.logs.watchGarbage();
   const stopGuard = deps.streams.start();
   const stopSchedules = deps.schedules.start(opts.scheduleTickMs);
   // Logs whose archive a stopped server left undone (they read from their rows meanwhile).
@@ -169,6 +170,7 @@ export function startBackground(
   return () => {
     clearInterval(sweeper);
     stopWatch();
+    stopGarbage();
     stopGuard();
     stopSchedules();
   };

@@ -22,9 +22,10 @@ export interface RuntimeAdapter {
   upgradeWebSocket?: UpgradeWebSocket;
   clientIp?: (c: Context) => string | null;
   /**
-   * A full garbage collection, now. The log service asks for one per GARBAGE_BUDGET_BYTES of log
-   * ingested (server/logs/service.ts), so what ingest leaves behind is bounded by bytes, not by
-   * the collector's own pacing. Without it the runtime's collector decides alone.
+   * A full garbage collection, now. The server asks for one per GARBAGE_BUDGET_BYTES of log ingested
+   * and whenever the heap grew HEAP_BUDGET_BYTES since the last (server/logs/garbage.ts), so the
+   * garbage of ingest, archives and reads is bounded by bytes, not by the collector's own pacing.
+   * Without it the runtime's collector decides alone.
    */
   collectGarbage?: () => void;
 }

@@ -18,6 +18,7 @@ import { SEALED_COLUMNS } from "../db/sealed-columns.ts";
 import { Busy, Conflict, NotFound } from "../errors.ts";
 import { isTerminal } from "../job-status.ts";
 import { ArchiveReader, type ArchiveStats, archiveKey, writeArchive } from "./archive.ts";
+import { GarbagePacer } from "./garbage.ts";
 import { LogHub } from "./hub.ts";
 import { type ResumePoint, ResumeTracker } from "./resume-point.ts";
 
@@ -42,9 +43,9 @@ export interface LogServiceDeps {
   archiveCacheBytes?: number;
   /** Bytes in flight (uploads admitted, their output not yet committed) past which uploads are refused (default INGEST_BUDGET_BYTES). */
   ingestBudgetBytes?: number;
-  /** The runtime's full collection (RuntimeAdapter.collectGarbage): asked for per `garbageBudgetBytes` ingested. */
+  /** The runtime's full collection (RuntimeAdapter.collectGarbage): asked for by ingest and by `watchGarbage` (garbage.ts). */
   collectGarbage?: () => void;
-  /** Upload bytes ingested between two collections (default GARBAGE_BUDGET_BYTES). */
+  /** Upload bytes ingested between two collections (default garbage.ts's GARBAGE_BUDGET_BYTES). */
   garbageBudgetBytes?: number;
   /** Milliseconds on a monotonic clock (default performance.now), to pace the collections. */
   now?: () => number;
@@ -129,20 +130,6 @@ export { archiveKey };
  * at 20 MB/s of ingest ~2 MB of uploads is in flight (docs/perf.md).
  */
 export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
-/**
- * Upload bytes ingested between two full collections, when the runtime lends one (Bun). A committed
- * upload leaves a few times its size of garbage (its body, the pipeline's JSON and SSE copies),
- * mostly array buffers outside the collector's heap, which JavaScriptCore paces by its heap, not by
- * what ingest made: left to it, a 1 GB log peaked 65 MB higher (docs/perf.md, memory). A collection
- * costs 20–35 ms of CPU at load 14 (~3 % of a core at 20 MB/s of ingest).
- */
-export const GARBAGE_BUDGET_BYTES = 16 * 1024 * 1024;
-/**
- * A collection stops the server while it runs (55–110 ms of CPU at load 17 with 2,000 SSE viewers):
- * the next waits at least this many times as long as the last took, so collecting never takes more
- * than 1/(1 + this) of the time (2 %); the budget then stretches with the ingest rate.
- */
-const COLLECT_SPACING = 49;
 /** Bounds of the wait a refused upload is told to take. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
@@ -176,14 +163,19 @@ export class LogService {
   private commitRate = 0;
   /** See INGEST_BUDGET_BYTES; a test may lower it. */
   ingestBudget: number;
-  /** Upload bytes ingested since the last collection (see GARBAGE_BUDGET_BYTES). */
-  private uncollected = 0;
-  /** Clock time before which no collection is asked for (see COLLECT_SPACING). */
-  private collectAfter = Number.NEGATIVE_INFINITY;
+  /** When to ask the runtime for a full collection (garbage.ts); null: the runtime lends none. */
+  private readonly garbage: GarbagePacer | null;
 
   constructor(private readonly deps: LogServiceDeps) {
     this.archives = new ArchiveReader(deps.blobs, deps.archiveCacheBytes);
     this.ingestBudget = deps.ingestBudgetBytes ?? INGEST_BUDGET_BYTES;
+    const { collectGarbage: collect, garbageBudgetBytes: budgetBytes, now } = deps;
+    this.garbage = collect ? new GarbagePacer({ collect, budgetBytes, now }) : null;
+  }
+
+  /** Collects garbage when the heap grows (garbage.ts), until the returned stop; nothing without collectGarbage. */
+  watchGarbage(): () => void {
+    return this.garbage?.watch() ?? (() => {});
   }
 
   /**
@@ -222,24 +214,6 @@ export class LogService {
   /** Output bytes (chunk JSON and SSE) of pushes not yet committed. */
   get held(): number {
     return this.heldBytes;
-  }
-
-  /**
-   * Counts committed upload bytes; past the budget, asks the runtime for a collection, unless the
-   * last one ended too recently for its length (COLLECT_SPACING).
-   */
-  private ingested(bytes: number): void {
-    const collect = this.deps.collectGarbage;
-    if (!collect) return;
-    this.uncollected += bytes;
-    if (this.uncollected < (this.deps.garbageBudgetBytes ?? GARBAGE_BUDGET_BYTES)) return;
-    const now = this.deps.now ?? (() => performance.now());
-    const began = now();
-    if (began < this.collectAfter) return;
-    this.uncollected = 0;
-    collect();
-    const ended = now();
-    this.collectAfter = ended + (ended - began) * COLLECT_SPACING;
   }
 
   private serial<T>(jobId: string, work: () => Promise<T>): Promise<T> {
@@ -356,7 +330,7 @@ export class LogService {
         this.heldBytes -= out.held;
       }
       this.positions.set(jobId, { ...job, logBytes: end, logLines: lines });
-      this.ingested(fresh.length);
+      this.garbage?.ingested(fresh.length);
       return { ok: true, offset: end };
     });
   }
