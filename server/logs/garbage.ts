@@ -2,8 +2,8 @@
 // What log ingest, archiving and catch-up reads leave behind is mostly array buffers and strings
 // (upload bodies, the pipeline's JSON and SSE copies, chunk rows read back): memory the collector
 // counts as its heap's "extra memory" but paces badly. Left to JavaScriptCore, a log of only
-// newlines (~70 bytes of output per byte of upload) held 250 MB of such garbage before anything
-// collected it (docs/perf.md, memory). Two triggers share one spacing:
+// newlines (~70 bytes of output per byte of upload) held up to 257 MB of it at once, and one full
+// collection ran in its whole ingest (docs/perf.md, memory). Two triggers share one spacing:
 // - every GARBAGE_BUDGET_BYTES of upload ingested (the log service counts them as it commits), so
 //   ingest's garbage is collected at its own pace;
 // - every HEAP_CHECK_MS, when the heap (extra memory included) has grown HEAP_BUDGET_BYTES past what
