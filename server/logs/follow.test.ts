@@ -9,7 +9,7 @@ import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../../wasm/index.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { jobs } from "../db/schema.ts";
-import { type FollowEvent, followLog } from "./follow.ts";
+import { type FollowEvent, followLog, LogFollower } from "./follow.ts";
 import type { LogPipelineFactory } from "./service.ts";
 import { logSse } from "./sse.ts";
 import { logServiceFixture, removeLogFixtures } from "./testing.ts";
@@ -119,4 +119,35 @@ test("a live chunk's lines are parsed only for a transport that needs them: neve
   expect(await ws).toEqual(["2 two", "end success"]);
   // The WebSocket sequence needed the lines (one read); SSE wrote the rendered bytes as they were.
   expect(reads).toBe(1);
+});
+
+test("a catch-up of many stored pages lets timers run between pages, however fast the client reads", async () => {
+  const { svc, jobId } = await setup();
+  const lines = 10 * 5000; // ten of the follower's pages
+  await svc.append(jobId, 0, enc.encode("x\n".repeat(lines)));
+  const pages: number[] = [];
+  let pagesWhenTimerRan = -1;
+  let follower: LogFollower | undefined;
+  await new Promise<void>((resolve, reject) => {
+    follower = new LogFollower(svc, jobId, 0, {
+      lines(batch) {
+        pages.push(batch.lines.length);
+        if (pages.reduce((a, b) => a + b, 0) === lines) resolve();
+      },
+      end: () => {},
+      // A client that has always read everything already: no wait of its own.
+      drained: async () => {},
+      behind: () => false,
+      stopped: (err) => err && reject(err),
+    });
+    follower.start();
+    setTimeout(() => {
+      pagesWhenTimerRan = pages.length;
+    }, 0);
+  });
+  follower?.close();
+  expect(pages.length).toBe(10);
+  // Before, the whole catch-up ran in promise callbacks and the timer waited for its end.
+  expect(pagesWhenTimerRan).toBeGreaterThanOrEqual(0);
+  expect(pagesWhenTimerRan).toBeLessThan(pages.length);
 });
