@@ -18,8 +18,8 @@ export interface StoredChunk {
 
 export interface PushedChunks {
   chunks: StoredChunk[];
-  /** All of the push's lines as one chunk for live viewers, and their SSE if rendered; null: none. */
-  live: { chunk: LogChunk; sse?: Uint8Array } | null;
+  /** All of the push's lines as one chunk for live viewers, their SSE if rendered, and the bytes both hold; null: none. */
+  live: { chunk: LogChunk; sse?: Uint8Array; bytes: number } | null;
 }
 
 /** The pipelines that render SSE as well (the WASM one); JSON one array per piece, each owned. */
@@ -117,7 +117,8 @@ function pushed(chunks: StoredChunk[], sse?: Uint8Array): PushedChunks {
     chunks[chunks.length - 1].last,
     chunks.map((c) => c.body),
   );
-  return { chunks, live: { chunk, sse } };
+  const bytes = chunks.reduce((n, c) => n + c.body.byteLength, sse?.byteLength ?? 0);
+  return { chunks, live: { chunk, sse, bytes } };
 }
 
 const asStored = (chunks: LogChunk[]): StoredChunk[] =>

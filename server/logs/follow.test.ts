@@ -9,7 +9,8 @@ import { eq } from "drizzle-orm";
 import { loadLogPipeline } from "../../wasm/index.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { jobs } from "../db/schema.ts";
-import { type FollowEvent, followLog, LogFollower } from "./follow.ts";
+import { type FollowEvent, followLog, HELD_BYTES, LogFollower } from "./follow.ts";
+import type { LogEvent } from "./hub.ts";
 import type { LogPipelineFactory } from "./service.ts";
 import { logSse } from "./sse.ts";
 import { logServiceFixture, removeLogFixtures } from "./testing.ts";
@@ -150,4 +151,56 @@ test("a catch-up of many stored pages lets timers run between pages, however fas
   // Before, the whole catch-up ran in promise callbacks and the timer waited for its end.
   expect(pagesWhenTimerRan).toBeGreaterThanOrEqual(0);
   expect(pagesWhenTimerRan).toBeLessThan(pages.length);
+});
+
+test("live output while a slow client reads stored pages is held within HELD_BYTES, then read from storage: every line once", async () => {
+  const { db, svc, jobId } = await setup();
+  await svc.append(jobId, 0, enc.encode("x\n".repeat(12_000)));
+  let offset = 24_000;
+  let release = () => {};
+  const client = new Promise<void>((r) => {
+    release = r;
+  });
+  const got: number[] = [];
+  let ended = "";
+  let stops = 0;
+  let held: () => LogEvent[] = () => [];
+  const done = new Promise<void>((resolve) => {
+    const follower = new LogFollower(svc, jobId, 0, {
+      lines(batch) {
+        for (const l of batch.lines) got.push(l.n);
+      },
+      end(status) {
+        ended = status;
+      },
+      // The client takes its time over the first page.
+      drained: () => client,
+      behind: () => false,
+      stopped: () => {
+        stops++;
+        resolve();
+      },
+    });
+    follower.start();
+    held = () => (follower as unknown as { held: LogEvent[] | null }).held ?? [];
+  });
+  // Meanwhile the job prints empty lines: each upload's output (~1.6 MB of JSON and SSE) is past the budget alone.
+  let mostHeld = 0;
+  for (let i = 0; i < 8; i++) {
+    const out = await svc.append(jobId, offset, new Uint8Array(24 * 1024).fill(0x0a));
+    offset = out.offset;
+    const bytes = held().reduce((n, e) => n + (e.kind === "chunk" ? (e.bytes ?? 0) : 0), 0);
+    mostHeld = Math.max(mostHeld, bytes);
+  }
+  expect(got.length).toBe(5000); // the first page, still with the client
+  release();
+  await db.update(jobs).set({ status: "success" }).where(eq(jobs.id, jobId));
+  await svc.finish(jobId, "success");
+  await done;
+  expect(mostHeld).toBeLessThanOrEqual(HELD_BYTES);
+  expect(ended).toBe("success");
+  expect(stops).toBe(1);
+  const total = 12_000 + 8 * 24 * 1024;
+  expect(got.length).toBe(total);
+  expect(got.every((n, i) => n === i + 1)).toBe(true);
 });

@@ -9,8 +9,14 @@ import type { LogService } from "./service.ts";
 const PAGE = 5000;
 /** How often a follower waiting for a WebSocket to send a stored page looks again. */
 const DRAIN_POLL_MS = 20;
-/** Live events held while a viewer reads stored lines; more and it resumes later instead. */
+/**
+ * Live events held while a follower reads stored lines, at most, and their bytes (chunk JSON and SSE,
+ * as the log service counted them). Past either the follower lets them go and reads those lines from
+ * storage as well: held by count alone, a catch-up while a job printed empty lines held 256 uploads'
+ * output, ~2 GB (docs/perf.md, memory).
+ */
 const HELD_LIMIT = 256;
+export const HELD_BYTES = 1024 * 1024;
 
 /**
  * Lets the event loop turn once. A client that reads as fast as it is written resolves `drained`
@@ -51,6 +57,9 @@ export class LogFollower implements Viewer {
   private sent: number;
   /** Until stored lines are read, live events wait here. */
   private held: LogEvent[] | null = [];
+  private heldBytes = 0;
+  /** Live events past the held bounds were let go: storage is read to its end again before going live. */
+  private letGo = false;
   private closed = false;
   private readonly unsubscribe: () => void;
 
@@ -81,13 +90,22 @@ export class LogFollower implements Viewer {
         await this.target.drained();
         await nextTurn();
       }
-      if (stored.length < PAGE) break;
+      if (stored.length < PAGE) {
+        if (!this.letGo) break;
+        // Live events were let go: hold them again, from the one whose write waits for its commit
+        // (as subscribing does), and read on; what was let go is committed by then, or is that one.
+        this.letGo = false;
+        const pending = this.logs.hub.pending(this.jobId);
+        this.held = pending ? [pending] : [];
+        this.heldBytes = 0;
+      }
     }
     this.logs.hub.noteRead(this.jobId, this.sent);
     const [job] = await this.logs.progress([this.jobId]);
     if (this.closed) return;
     const held = this.held ?? [];
     this.held = null;
+    this.heldBytes = 0;
     if (job?.over && this.sent >= job.lines && held.length === 0) {
       this.end(job.status);
       return;
@@ -110,8 +128,14 @@ export class LogFollower implements Viewer {
   deliver(event: LogEvent): void {
     if (this.closed) return;
     if (this.held) {
-      if (this.held.length >= HELD_LIMIT) this.close();
-      else this.held.push(event);
+      if (this.letGo) return;
+      this.held.push(event);
+      this.heldBytes += eventBytes(event);
+      if (this.held.length > HELD_LIMIT || this.heldBytes > HELD_BYTES) {
+        this.held = [];
+        this.heldBytes = 0;
+        this.letGo = true;
+      }
       return;
     }
     if (event.kind === "end") {
@@ -155,6 +179,16 @@ export class LogFollower implements Viewer {
     this.unsubscribe();
     this.target.stopped(err);
   }
+}
+
+/** Bytes a live event keeps alive: as the log service counted them, else its SSE's, else its lines' text. */
+function eventBytes(event: LogEvent): number {
+  if (event.kind !== "chunk") return 0;
+  if (event.bytes !== undefined) return event.bytes;
+  if (event.sse) return event.sse.byteLength;
+  let n = 0;
+  for (const line of event.chunk.lines) n += line.text.length;
+  return n;
 }
 
 /** Lines come in batches (a stored page, or one live chunk), so a stream writes once per batch. */

@@ -11,8 +11,12 @@ import type { LogChunk } from "../../wasm/types.ts";
 
 /** `lines` on an end event: the log's line count, when known, so a viewer that has them all reads nothing more. */
 export type LogEvent =
-  /** `sse`: the chunk's lines as SSE `line` events, when the pipeline rendered them (sse.ts, sseLines). */
-  { kind: "chunk"; chunk: LogChunk; sse?: Uint8Array } | { kind: "end"; status: string; lines?: number };
+  /**
+   * `sse`: the chunk's lines as SSE `line` events, when the pipeline rendered them (sse.ts, sseLines);
+   * `bytes`: what the event holds (the chunk's JSON and the SSE), when known.
+   */
+  | { kind: "chunk"; chunk: LogChunk; sse?: Uint8Array; bytes?: number }
+  | { kind: "end"; status: string; lines?: number };
 
 export interface Viewer {
   /** Delivers an event; returns false when the viewer's queue is full and it was dropped. */
@@ -67,6 +71,11 @@ export class LogHub {
     const set = this.viewers.get(jobId);
     if (!set) return;
     for (const v of set) v.deliver(event);
+  }
+
+  /** The job's unsettled chunk, if one is waiting for its commit (what `subscribe` hands a new viewer). */
+  pending(jobId: string): LogEvent | undefined {
+    return this.unsettled.get(jobId);
   }
 
   /** Publishes a chunk whose write is not committed yet; it is the job's unsettled chunk until `settle`. */
