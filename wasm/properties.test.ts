@@ -87,122 +87,142 @@ function feed(make: typeof wasm, bytes: Uint8Array, cuts: number[], secrets: str
 }
 
 describe("properties", () => {
-  test("any chunking gives the same lines as one chunk (both implementations)", () => {
-    fc.assert(
-      fc.property(
-        input,
-        fc.array(fc.string({ minLength: 4, maxLength: 10 }), { maxLength: 3 }),
-        ([bytes, cuts], secrets) => {
-          for (const make of [wasm, createReferencePipeline]) {
-            expect(run(make, bytes, cuts, { secrets })).toEqual(run(make, bytes, [], { secrets }));
-          }
-        },
-      ),
-      { numRuns: RUNS },
-    );
-  }, DEADLINE_MS);
-
-  test("the WASM module equals the reference, chunk for chunk", () => {
-    fc.assert(
-      fc.property(
-        input,
-        fc.array(fc.string({ minLength: 4, maxLength: 10 }), { maxLength: 3 }),
-        ([bytes, cuts], secrets) => {
-          const a = feed(wasm, bytes, cuts, secrets);
-          const b = feed(createReferencePipeline, bytes, cuts, secrets);
-          expect(a).toEqual(b);
-          // Same JSON too, key order included.
-          expect(JSON.stringify(a)).toBe(JSON.stringify(b));
-        },
-      ),
-      { numRuns: RUNS * 2 },
-    );
-  }, DEADLINE_MS);
-
-  test("no secret nor any derived form appears in any output", () => {
-    const secretArb = fc.string({
-      unit: fc.constantFrom(..."ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"),
-      minLength: 6,
-      maxLength: 16,
-    });
-    const plain = fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz ,.:"), maxLength: 10 });
-    const scenario = fc.array(secretArb, { minLength: 1, maxLength: 3 }).chain((secrets) => {
-      const forms = secrets.flatMap((s) => derivedForms(s).map((f) => new TextDecoder().decode(f)));
-      const tok = fc.oneof(
-        fc.constantFrom(...forms),
-        plain,
-        fc.constantFrom("\n", "\x1b[31m", "\x1b[0m", " "),
+  test(
+    "any chunking gives the same lines as one chunk (both implementations)",
+    () => {
+      fc.assert(
+        fc.property(
+          input,
+          fc.array(fc.string({ minLength: 4, maxLength: 10 }), { maxLength: 3 }),
+          ([bytes, cuts], secrets) => {
+            for (const make of [wasm, createReferencePipeline]) {
+              expect(run(make, bytes, cuts, { secrets })).toEqual(run(make, bytes, [], { secrets }));
+            }
+          },
+        ),
+        { numRuns: RUNS },
       );
-      return fc.tuple(fc.constant(secrets), fc.constant(forms), fc.array(tok, { maxLength: 30 }));
-    });
-    fc.assert(
-      fc.property(
-        scenario.chain(([s, f, parts]) => {
-          const bytes = enc.encode(parts.join(""));
-          return fc.tuple(fc.constant(s), fc.constant(f), fc.constant(bytes), cutsFor(bytes.length));
-        }),
-        ([secrets, forms, bytes, cuts]) => {
-          for (const make of [wasm, createReferencePipeline]) {
-            const lines = run(make, bytes, cuts, { secrets });
-            const outputs = [renderText(lines), renderHtml(lines), JSON.stringify(lines)];
-            for (const out of outputs) for (const f of forms) expect(out).not.toContain(f);
-          }
-        },
-      ),
-      { numRuns: RUNS },
-    );
-  }, DEADLINE_MS);
+    },
+    DEADLINE_MS,
+  );
 
-  test("no ESC or C0 byte in HTML or text; output is valid UTF-8", () => {
-    const fatal = new TextDecoder("utf-8", { fatal: true });
-    fc.assert(
-      fc.property(input, ([bytes, cuts]) => {
-        const p = factory.create() as WasmPipeline;
-        // The module's own JSON must decode strictly.
-        fatal.decode(p.pushJson(bytes));
-        fatal.decode(p.flushJson());
-        const lines = run(wasm, bytes, cuts);
-        const html = renderHtml(lines);
-        const text = renderText(lines);
-        for (const out of [html, text]) {
-          expect(/[\x00-\x09\x0b-\x1f\x7f]/.test(out)).toBe(false);
-          expect(fatal.decode(enc.encode(out))).toBe(out);
-        }
-        for (const l of lines) expect(/[\x00-\x1f\x7f]/.test(l.text)).toBe(false);
-      }),
-      { numRuns: RUNS },
-    );
-  }, DEADLINE_MS);
+  test(
+    "the WASM module equals the reference, chunk for chunk",
+    () => {
+      fc.assert(
+        fc.property(
+          input,
+          fc.array(fc.string({ minLength: 4, maxLength: 10 }), { maxLength: 3 }),
+          ([bytes, cuts], secrets) => {
+            const a = feed(wasm, bytes, cuts, secrets);
+            const b = feed(createReferencePipeline, bytes, cuts, secrets);
+            expect(a).toEqual(b);
+            // Same JSON too, key order included.
+            expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+          },
+        ),
+        { numRuns: RUNS * 2 },
+      );
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "no secret nor any derived form appears in any output",
+    () => {
+      const secretArb = fc.string({
+        unit: fc.constantFrom(..."ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"),
+        minLength: 6,
+        maxLength: 16,
+      });
+      const plain = fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz ,.:"), maxLength: 10 });
+      const scenario = fc.array(secretArb, { minLength: 1, maxLength: 3 }).chain((secrets) => {
+        const forms = secrets.flatMap((s) => derivedForms(s).map((f) => new TextDecoder().decode(f)));
+        const tok = fc.oneof(
+          fc.constantFrom(...forms),
+          plain,
+          fc.constantFrom("\n", "\x1b[31m", "\x1b[0m", " "),
+        );
+        return fc.tuple(fc.constant(secrets), fc.constant(forms), fc.array(tok, { maxLength: 30 }));
+      });
+      fc.assert(
+        fc.property(
+          scenario.chain(([s, f, parts]) => {
+            const bytes = enc.encode(parts.join(""));
+            return fc.tuple(fc.constant(s), fc.constant(f), fc.constant(bytes), cutsFor(bytes.length));
+          }),
+          ([secrets, forms, bytes, cuts]) => {
+            for (const make of [wasm, createReferencePipeline]) {
+              const lines = run(make, bytes, cuts, { secrets });
+              const outputs = [renderText(lines), renderHtml(lines), JSON.stringify(lines)];
+              for (const out of outputs) for (const f of forms) expect(out).not.toContain(f);
+            }
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    },
+    DEADLINE_MS,
+  );
+
+  test(
+    "no ESC or C0 byte in HTML or text; output is valid UTF-8",
+    () => {
+      const fatal = new TextDecoder("utf-8", { fatal: true });
+      fc.assert(
+        fc.property(input, ([bytes, cuts]) => {
+          const p = factory.create() as WasmPipeline;
+          // The module's own JSON must decode strictly.
+          fatal.decode(p.pushJson(bytes));
+          fatal.decode(p.flushJson());
+          const lines = run(wasm, bytes, cuts);
+          const html = renderHtml(lines);
+          const text = renderText(lines);
+          for (const out of [html, text]) {
+            expect(/[\x00-\x09\x0b-\x1f\x7f]/.test(out)).toBe(false);
+            expect(fatal.decode(enc.encode(out))).toBe(out);
+          }
+          for (const l of lines) expect(/[\x00-\x1f\x7f]/.test(l.text)).toBe(false);
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    DEADLINE_MS,
+  );
 });
 
 describe("properties: secrets added mid-stream", () => {
-  test("the WASM module equals the reference when a secret arrives between pushes", () => {
-    fc.assert(
-      fc.property(
-        input,
-        fc.string({ minLength: 4, maxLength: 8 }),
-        fc.nat(12),
-        ([raw, cuts], secret, when) => {
-          // The secret is in the stream twice, near the cuts, so the rescan after addSecret matters.
-          const s = enc.encode(secret);
-          const mid = cuts[Math.min(when, cuts.length - 1)] ?? 0;
-          const bytes = new Uint8Array([...raw.subarray(0, mid), ...s, ...raw.subarray(mid), ...s]);
-          const outputs = [wasm, createReferencePipeline].map((make) => {
-            const p = make({ secrets: ["seed-secret"] });
-            const out: LogChunk[] = [];
-            let at = 0;
-            [...cuts, bytes.length].forEach((c, i) => {
-              if (i === when) p.addSecret(secret);
-              out.push(...p.push(bytes.subarray(at, c)));
-              at = c;
+  test(
+    "the WASM module equals the reference when a secret arrives between pushes",
+    () => {
+      fc.assert(
+        fc.property(
+          input,
+          fc.string({ minLength: 4, maxLength: 8 }),
+          fc.nat(12),
+          ([raw, cuts], secret, when) => {
+            // The secret is in the stream twice, near the cuts, so the rescan after addSecret matters.
+            const s = enc.encode(secret);
+            const mid = cuts[Math.min(when, cuts.length - 1)] ?? 0;
+            const bytes = new Uint8Array([...raw.subarray(0, mid), ...s, ...raw.subarray(mid), ...s]);
+            const outputs = [wasm, createReferencePipeline].map((make) => {
+              const p = make({ secrets: ["seed-secret"] });
+              const out: LogChunk[] = [];
+              let at = 0;
+              [...cuts, bytes.length].forEach((c, i) => {
+                if (i === when) p.addSecret(secret);
+                out.push(...p.push(bytes.subarray(at, c)));
+                at = c;
+              });
+              out.push(...p.flush());
+              return JSON.stringify(out);
             });
-            out.push(...p.flush());
-            return JSON.stringify(out);
-          });
-          expect(outputs[0]).toBe(outputs[1]);
-        },
-      ),
-      { numRuns: RUNS },
-    );
-  }, DEADLINE_MS);
+            expect(outputs[0]).toBe(outputs[1]);
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    },
+    DEADLINE_MS,
+  );
 });
