@@ -13,7 +13,7 @@ import { PUSH_PIECE_BYTES } from "../../wasm/limits.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { jobs } from "../db/schema.ts";
 import { Busy } from "../errors.ts";
-import type { LogPipelineFactory, LogService } from "./service.ts";
+import { type LogPipelineFactory, type LogService, UPLOAD_OUTPUT_BYTES } from "./service.ts";
 import { logServiceFixture, removeLogFixtures, seedJob } from "./testing.ts";
 
 let factory: LogPipelineFactory;
@@ -127,4 +127,50 @@ test("ordinary output is taken whole: its output stays far under the budget", as
   }
   expect(svc.inFlightPeak).toBeLessThan(svc.ingestBudget / 2);
   expect(svc.held).toBe(0);
+});
+
+test("one upload's output is bounded on its own: with the whole budget free, empty lines are cut at UPLOAD_OUTPUT_BYTES and a piece, and so is their live event", async () => {
+  const { make, jobId } = await logServiceFixture({
+    factory,
+    blobs: () => createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))),
+  });
+  const svc = make();
+  expect(svc.ingestBudget).toBeGreaterThan(3 * UPLOAD_OUTPUT_BYTES);
+  const body = new Uint8Array(1024 * 1024).fill(0x0a);
+  const piece = pushChunksWhile(
+    factory.create({ firstLine: 1 }),
+    body.subarray(0, PUSH_PIECE_BYTES),
+    () => false,
+  ).held;
+  const events: number[] = [];
+  const off = svc.hub.subscribe(jobId, {
+    deliver: (e) => {
+      if (e.kind === "chunk") events.push(e.bytes ?? 0);
+    },
+  });
+  try {
+    let acked = 0;
+    for (let i = 0; i < 3; i++) {
+      const done = svc.admit(body.length - acked);
+      try {
+        const r = await svc.append(jobId, acked, body.subarray(acked));
+        // Cut short: a piece or so taken, not what the whole budget would hold (~4 pieces).
+        expect(r.offset).toBeLessThan(body.length);
+        expect(r.offset - acked).toBeLessThanOrEqual(
+          Math.ceil(UPLOAD_OUTPUT_BYTES / piece) * PUSH_PIECE_BYTES,
+        );
+        acked = r.offset;
+      } finally {
+        done();
+      }
+    }
+    expect(svc.inFlightPeak).toBeLessThanOrEqual(body.length + UPLOAD_OUTPUT_BYTES + piece);
+    expect(events.length).toBe(3);
+    for (const bytes of events) {
+      expect(bytes).toBeGreaterThan(0);
+      expect(bytes).toBeLessThanOrEqual(UPLOAD_OUTPUT_BYTES + piece);
+    }
+  } finally {
+    off();
+  }
 });

@@ -45,6 +45,8 @@ export interface LogServiceDeps {
   ingestBudgetBytes?: number;
   /** The runtime's full collection (RuntimeAdapter.collectGarbage): asked for by ingest and by `watchGarbage` (garbage.ts). */
   collectGarbage?: () => void;
+  /** The collector's heap now (RuntimeAdapter.heapBytes), for the heap watch; default garbage.ts's. */
+  heapBytes?: () => number;
   /** Upload bytes ingested between two collections (default garbage.ts's GARBAGE_BUDGET_BYTES). */
   garbageBudgetBytes?: number;
   /** Milliseconds on a monotonic clock (default performance.now), to pace the collections. */
@@ -130,6 +132,15 @@ export { archiveKey };
  * at 20 MB/s of ingest ~2 MB of uploads is in flight (docs/perf.md).
  */
 export const INGEST_BUDGET_BYTES = 16 * 1024 * 1024;
+/**
+ * Output (chunk JSON and SSE) one upload makes, at most, plus one piece's: past it the upload is
+ * acknowledged up to there, as at the budget. An upload's live event is its output, written to every
+ * viewer at once, and its write is one group commit's share: bounded by the budget alone, an upload of
+ * empty lines made ~8 MiB of SSE in one event, past a viewer's budget (VIEWER_BUDGET_BYTES) by far, so
+ * its viewer was dropped and read millions of lines from storage; and the garbage came in bursts of
+ * 16 MiB (docs/perf.md, memory). Test output (~3× its size) in 1 MiB uploads is taken whole.
+ */
+export const UPLOAD_OUTPUT_BYTES = 4 * 1024 * 1024;
 /** Bounds of the wait a refused upload is told to take. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
@@ -169,8 +180,8 @@ export class LogService {
   constructor(private readonly deps: LogServiceDeps) {
     this.archives = new ArchiveReader(deps.blobs, deps.archiveCacheBytes);
     this.ingestBudget = deps.ingestBudgetBytes ?? INGEST_BUDGET_BYTES;
-    const { collectGarbage: collect, garbageBudgetBytes: budgetBytes, now } = deps;
-    this.garbage = collect ? new GarbagePacer({ collect, budgetBytes, now }) : null;
+    const { collectGarbage: collect, heapBytes, garbageBudgetBytes: budgetBytes, now } = deps;
+    this.garbage = collect ? new GarbagePacer({ collect, heapBytes, budgetBytes, now }) : null;
   }
 
   /** Collects garbage when the heap grows (garbage.ts), until the returned stop; nothing without collectGarbage. */
@@ -301,11 +312,11 @@ export class LogService {
       // Other uploads' output took the bytes in flight past the budget since this one was admitted.
       const limit = this.ingestBudget;
       if (this.heldBytes > 0 && this.admittedBytes + this.heldBytes > limit) throw this.busy();
-      // Piece by piece while the budget lasts; the rest is not acknowledged, and comes again.
+      // Piece by piece while the budgets last; the rest is not acknowledged, and comes again.
       const out = pushChunksWhile(
         live.pipeline,
         bytes.subarray(acked - start),
-        (held) => this.admittedBytes + this.heldBytes + held <= limit,
+        (held) => held < UPLOAD_OUTPUT_BYTES && this.admittedBytes + this.heldBytes + held <= limit,
       );
       this.heldBytes += out.held;
       this.inFlightPeak = Math.max(this.inFlightPeak, this.admittedBytes + this.heldBytes);
