@@ -9,6 +9,11 @@ import { join } from "node:path";
 import type { ServerClient } from "./client.ts";
 
 const MAX_UPLOAD = 1024 * 1024;
+/**
+ * The least an upload sends after a short acknowledgement (a server takes at least one 64 KiB piece
+ * of a body, wasm/limits.ts's PUSH_PIECE_BYTES).
+ */
+const MIN_UPLOAD = 64 * 1024;
 const FLUSH_MS = 100;
 /** Unacknowledged bytes held in memory; past it, output goes to the spill file until that is sent. */
 export const LOG_MEMORY_BYTES = 8 * 1024 * 1024;
@@ -36,6 +41,13 @@ export class LogUploader {
   private acked = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private sending: Promise<void> | null = null;
+  /**
+   * Bytes the next upload sends, at most: MAX_UPLOAD, or after a short acknowledgement about what the
+   * server took (it stops an upload whose output passes its budgets: ~70× its size for a log of
+   * empty lines). Resending the whole rest each time sent 16× the log; it doubles again while the
+   * server takes every byte.
+   */
+  private uploadBytes = MAX_UPLOAD;
   private readonly memoryBytes: number;
   private readonly spillDir: string;
   /** The most bytes ever spilled at once (for tests and the report). */
@@ -118,10 +130,15 @@ export class LogUploader {
 
   private async sendAll(): Promise<void> {
     while (this.pendingBytes > 0) {
-      const body = this.take(MAX_UPLOAD);
+      const body = this.take(this.uploadBytes);
       const at = this.acked;
       const r = await this.client.retrying(() => this.client.log(this.jobId, at, body));
       this.ack(r.offset);
+      const taken = r.offset - at;
+      this.uploadBytes =
+        taken < body.length
+          ? Math.min(MAX_UPLOAD, Math.max(MIN_UPLOAD, taken))
+          : Math.min(MAX_UPLOAD, this.uploadBytes * 2);
     }
   }
 

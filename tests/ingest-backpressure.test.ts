@@ -122,6 +122,32 @@ test("behind on commits: uploads past the budget are told to wait, the builder s
   }
 });
 
+test("output far denser than its bytes: after a short acknowledgement the uploader sends about what the server took, not the whole rest again", async () => {
+  const { builder, a } = await twoJobs();
+  // 1 MiB of nothing but newlines: ~70 MB of chunk JSON and SSE, taken a piece (64 KiB) an upload.
+  const log = new Uint8Array(1024 * 1024).fill(0x0a);
+  const log_ = builder.log.bind(builder);
+  const sent: { at: number; bytes: number; taken: number }[] = [];
+  builder.log = async (jobId, at, body) => {
+    const r = await log_(jobId, at, body);
+    sent.push({ at, bytes: body.length, taken: r.offset - at });
+    return r;
+  };
+  const up = new LogUploader(builder, a);
+  up.write(log);
+  await up.drain();
+  expect(up.acknowledged).toBe(log.length);
+  // Cut short by the server (UPLOAD_OUTPUT_BYTES), many times.
+  expect(sent.filter((s) => s.taken < s.bytes).length).toBeGreaterThan(4);
+  // Resending the whole rest after each short acknowledgement sent ~8× the log. Now the first upload
+  // (1 MiB), then about what the server takes (64 KiB, trying 128 KiB every other time).
+  const total = sent.reduce((n, s) => n + s.bytes, 0);
+  expect(total).toBeLessThanOrEqual(sent[0].bytes + 1.5 * log.length);
+  await builder.finish(a, { status: "success", unsandboxed: true, log_bytes: up.acknowledged });
+  const res = await server.api(`/api/v1/jobs/${a}/log?format=text`);
+  expect(await res.text()).toBe("\n".repeat(log.length));
+});
+
 /** Counts 503 refusals of the builder's log uploads (the calls are real; this only watches them). */
 function countRefusals(builder: ServerClient) {
   const log = builder.log.bind(builder);
