@@ -37,6 +37,8 @@ export interface AssembleOptions {
   clientIp?: AppDeps["clientIp"];
   /** The runtime's full collection (RuntimeAdapter.collectGarbage), asked for by the log service (logs/garbage.ts). */
   collectGarbage?: () => void;
+  /** The collector's heap now (RuntimeAdapter.heapBytes), watched by the log service (logs/garbage.ts). */
+  heapBytes?: () => number;
 }
 
 /**
@@ -61,6 +63,7 @@ export async function assemble(config: ServerConfig, opts: AssembleOptions = {})
   const logs = new LogService({
     db: init.db,
     collectGarbage: opts.collectGarbage,
+    heapBytes: opts.heapBytes,
     factory,
     blobs,
     sealer: {

@@ -179,6 +179,7 @@ export async function serve(
     tls: tls !== null,
     clientIp: runtime.clientIp,
     collectGarbage: runtime.collectGarbage,
+    heapBytes: runtime.heapBytes,
   });
   const server = await runtime.listen(a.app, { host: config.host, port: config.port, tls: tls ?? undefined });
   const url = `${tls ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;

@@ -28,4 +28,10 @@ export interface RuntimeAdapter {
    * Without it the runtime's collector decides alone.
    */
   collectGarbage?: () => void;
+  /**
+   * The collector's heap in bytes as it is now, extra memory (array buffers, strings) included: what
+   * the heap watch compares with the last collection's result. Without it, `process.memoryUsage()`'s
+   * `heapUsed`, which under Bun lags while a server makes garbage (docs/perf.md, memory).
+   */
+  heapBytes?: () => number;
 }

@@ -32,7 +32,10 @@ export const COLLECT_SPACING = 49;
 export interface GarbagePacerDeps {
   /** A full collection, now. */
   collect: () => void;
-  /** The collector's heap in bytes, extra memory included (default: process.memoryUsage().heapUsed, which under Bun counts it). */
+  /**
+   * The collector's heap in bytes now, extra memory included: the runtime's (RuntimeAdapter.heapBytes);
+   * default `process.memoryUsage().heapUsed`, which under Bun lags it while garbage is made.
+   */
   heapBytes?: () => number;
   /** Milliseconds on a monotonic clock (default performance.now). */
   now?: () => number;

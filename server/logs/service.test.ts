@@ -95,6 +95,29 @@ describe("ingest", () => {
     expect(spent / clock).toBeLessThanOrEqual(0.02 + 10 / clock);
   });
 
+  test("the heap watch looks at the heap the runtime reports (heapBytes): grown past the budget, it collects", async () => {
+    let heap = 40 * 1024 * 1024;
+    let collections = 0;
+    const { make } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))), [], {
+      collectGarbage: () => {
+        collections++;
+        heap = 40 * 1024 * 1024;
+      },
+      heapBytes: () => heap,
+    });
+    const stop = make().watchGarbage();
+    try {
+      // Its first look takes the level; then the runtime's heap grows 64 MiB (more than HEAP_BUDGET_BYTES).
+      await Bun.sleep(250);
+      expect(collections).toBe(0);
+      heap += 64 * 1024 * 1024;
+      for (let i = 0; i < 100 && collections === 0; i++) await Bun.sleep(20);
+      expect(collections).toBe(1);
+    } finally {
+      stop();
+    }
+  });
+
   test("offsets: resending is a no-op, a gap is refused with the expected offset", async () => {
     const { make, jobId } = await setup(createFsBlobStore(mkdtempSync(join(tmpdir(), "b-"))));
     const svc = make();
