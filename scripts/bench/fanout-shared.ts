@@ -113,6 +113,8 @@ export type BuilderMessage =
       jobs: Record<string, JobTotals>;
       uploads: number;
       retries: number;
+      /** Uploads the server took only in part (its ingest budget reached); the rest was sent next. */
+      shortAcks: number;
       /** Time the first upload went out and the last one was acknowledged. */
       firstSend: number;
       lastAck: number;

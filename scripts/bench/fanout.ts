@@ -253,6 +253,7 @@ interface LoadResult {
   sentLines: number;
   uploads: number;
   retries: number;
+  shortAcks: number;
   deliveredLines: number;
   deliveredLinesS: number;
   deliveredMbS: number;
@@ -414,6 +415,7 @@ async function loadPhase(
     sentLines,
     uploads: sent.reduce((s, x) => s + x.uploads, 0),
     retries: sent.reduce((s, x) => s + x.retries, 0),
+    shortAcks: sent.reduce((s, x) => s + x.shortAcks, 0),
     deliveredLines: delivered,
     deliveredLinesS: delivered / deliverySeconds,
     deliveredMbS: deliveredBytes / 1e6 / deliverySeconds,
@@ -501,7 +503,7 @@ try {
       ["line size", `${opts.lineBytes} bytes, uploads every ${opts.tickMs} ms per job`],
       [
         "ingest",
-        `${fmt(load.ingestMbS, 2)} MB/s (target ${opts.rate}), ${load.uploads} uploads, ${load.retries} retries`,
+        `${fmt(load.ingestMbS, 2)} MB/s (target ${opts.rate}), ${load.uploads} uploads, ${load.retries} retries, ${load.shortAcks} acknowledged short`,
       ],
       ["ingest ack p50 / p99", `${fmt(load.ackP50)} / ${fmt(load.ackP99)} ms`],
       [
@@ -560,6 +562,7 @@ try {
         lost: load?.lost ?? 0,
         duplicated: load?.duplicated ?? 0,
         reconnects: load?.reconnects ?? 0,
+        short_acks: load?.shortAcks ?? 0,
         unfinished: load?.unfinished ?? 0,
         rss_mb: Number(((load?.rssPeakMb ?? rssBytes(serverPid) / 2 ** 20) as number).toFixed(1)),
         cpu_pct: load ? Math.round(load.cpuPct) : 0,
