@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { COLLECT_SPACING, GarbagePacer } from "./garbage.ts";
+import { COLLECT_SPACING, GarbagePacer, HEAP_CHECK_MS, LOOK_SPACING } from "./garbage.ts";
 
 const MB = 1024 * 1024;
 
@@ -88,6 +88,28 @@ describe("the heap watch", () => {
     expect(state.collections).toHaveLength(2);
     p.ingested(1 * MB);
     expect(state.collections).toHaveLength(3);
+  });
+
+  test("a heap slow to look at is looked at less often: looking takes at most 0.5 % of the time", () => {
+    let clock = 0;
+    let lookMs = 0.1;
+    const p = new GarbagePacer({
+      collect: () => {},
+      heapBytes: () => {
+        clock += lookMs;
+        return 0;
+      },
+      now: () => clock,
+    });
+    p.checkHeap();
+    expect(p.nextLookMs()).toBe(HEAP_CHECK_MS); // 0.1 ms: every 100 ms
+    lookMs = 6; // a big heap whose count walks its blocks
+    p.checkHeap();
+    expect(p.nextLookMs()).toBeCloseTo(6 * LOOK_SPACING, 6);
+    expect(lookMs / (lookMs + p.nextLookMs())).toBeLessThanOrEqual(0.005);
+    lookMs = 0.2;
+    p.checkHeap();
+    expect(p.nextLookMs()).toBe(HEAP_CHECK_MS);
   });
 
   test("watch looks on a timer until stopped", async () => {
