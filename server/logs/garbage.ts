@@ -6,8 +6,9 @@
 // collection ran in its whole ingest (docs/perf.md, memory). Two triggers share one spacing:
 // - every GARBAGE_BUDGET_BYTES of upload ingested (the log service counts them as it commits), so
 //   ingest's garbage is collected at its own pace;
-// - every HEAP_CHECK_MS, when the heap (extra memory included) has grown HEAP_BUDGET_BYTES past what
-//   the last collection left, whatever made it: output-heavy ingest, an archive, a download.
+// - every HEAP_CHECK_MS (less often when a look is slow: LOOK_SPACING), when the heap (extra memory
+//   included) has grown HEAP_BUDGET_BYTES past what the last collection left, whatever made it:
+//   output-heavy ingest, an archive, a download.
 // Either waits COLLECT_SPACING times the last collection's length after it, so collecting never
 // takes more than 2 % of the time.
 
