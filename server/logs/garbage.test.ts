@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import { COLLECT_SPACING, GarbagePacer, HEAP_CHECK_MS, LOOK_SPACING } from "./garbage.ts";
 
 const MB = 1024 * 1024;
@@ -110,6 +110,28 @@ describe("the heap watch", () => {
     lookMs = 0.2;
     p.checkHeap();
     expect(p.nextLookMs()).toBe(HEAP_CHECK_MS);
+  });
+
+  test("a look that throws does not end the watch", async () => {
+    let looks = 0;
+    const p = new GarbagePacer({
+      collect: () => {},
+      heapBytes: () => {
+        looks++;
+        if (looks === 1) throw new Error("the runtime could not say");
+        return 0;
+      },
+    });
+    const said = spyOn(console, "error").mockImplementation(() => {});
+    const stop = p.watch(5);
+    try {
+      for (let i = 0; i < 100 && looks < 3; i++) await Bun.sleep(5);
+      expect(looks).toBeGreaterThanOrEqual(3);
+      expect(said).toHaveBeenCalledTimes(1);
+    } finally {
+      stop();
+      said.mockRestore();
+    }
   });
 
   test("watch looks on a timer until stopped", async () => {

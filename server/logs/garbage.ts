@@ -96,7 +96,12 @@ export class GarbagePacer {
     let stopped = false;
     const next = () => {
       timer = setTimeout(() => {
-        this.checkHeap();
+        try {
+          this.checkHeap();
+        } catch (err) {
+          // A look or collection that failed does not end the watch.
+          console.error("the heap watch's look failed; it goes on:", err);
+        }
         if (!stopped) next();
       }, this.nextLookMs(everyMs));
       (timer as { unref?: () => void }).unref?.();
