@@ -13,13 +13,14 @@ import { cleanUp } from "./harness/clean-up.ts";
 import { destroyContainers, ensureBaseTemplate, requireLxc } from "./harness/lxc.ts";
 import { startSshd, type TestSshd } from "./harness/sshd.ts";
 import { type BuilderProcess, startBuilder } from "./support/builder-process.ts";
+import { corpusPath } from "./support/corpus.ts";
 import { createRepo, type TestRepo } from "./support/git.ts";
 import { until } from "./support/lxc-stack.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const skip = await requireLxc({ sshd: true });
 
-const ORBS = join(import.meta.dir, "../../shared/corpus/orbs");
+const ORBS = corpusPath("orbs");
 
 // The orb source tree, as `circleci orb pack` reads one.
 const ORB_SOURCE: Record<string, string> = {

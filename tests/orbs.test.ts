@@ -7,10 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packOrb } from "../server/orbs/pack.ts";
 import { acquireJob, registerSimBuilder } from "./support/builder-sim.ts";
+import { corpusPath } from "./support/corpus.ts";
 import { createRepo } from "./support/git.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
-const ORBS = join(import.meta.dir, "../../shared/corpus/orbs");
+const ORBS = corpusPath("orbs");
 const NODE_7 = packOrb(join(ORBS, "node-orb-v7.2.1/src"));
 const CONFIG = `version: 2.1
 orbs:

@@ -1,10 +1,11 @@
 // The real logs in /work/shared/corpus/ansi (read-only) through both implementations.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { corpusPath } from "../tests/support/corpus.ts";
 import { renderHtml, renderText } from "./index.ts";
 import { implementations, run } from "./testing.ts";
 
-const DIR = "/work/shared/corpus/ansi/";
+const DIR = `${corpusPath("ansi")}/`;
 const files = existsSync(DIR) ? readdirSync(DIR).filter((f) => !f.endsWith(".rendered")) : [];
 const [[, reference], [, wasm]] = await implementations();
 const read = (name: string) => new Uint8Array(readFileSync(DIR + name));

@@ -6,11 +6,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseConfig, planPipeline } from "../../server/circleci/index.ts";
+import { corpusPath } from "../../tests/support/corpus.ts";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
 const json = process.argv.includes("--json");
 const root = join(import.meta.dir, "../..");
-const dirs = [join(root, "../shared/corpus/circleci"), join(root, "server/circleci/fixtures/real")];
+const dirs = [corpusPath("circleci"), join(root, "server/circleci/fixtures/real")];
 
 const inputs: { name: string; text: string; real: boolean }[] = [];
 for (const dir of dirs) {

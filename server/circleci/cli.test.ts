@@ -3,10 +3,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { corpusPath } from "../../tests/support/corpus.ts";
 import { runConfigCli } from "./cli.ts";
 
 const ROOT = join(import.meta.dir, "../..");
-const CORPUS = join(ROOT, "../shared/corpus/circleci");
+const CORPUS = corpusPath("circleci");
 
 async function cairn(...args: string[]) {
   const proc = Bun.spawn([process.execPath, "server/cairn-cli.ts", ...args], {

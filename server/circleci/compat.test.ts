@@ -5,12 +5,10 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { corpusPath } from "../../tests/support/corpus.ts";
 import { formatError, parseConfig, planPipeline } from "./index.ts";
 
-const DIRS = [
-  join(import.meta.dir, "../../../shared/corpus/circleci"),
-  join(import.meta.dir, "fixtures/real"),
-];
+const DIRS = [corpusPath("circleci"), join(import.meta.dir, "fixtures/real")];
 const files = DIRS.flatMap((d) =>
   readdirSync(d)
     .filter((f) => f.endsWith(".yml"))

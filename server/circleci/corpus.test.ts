@@ -3,9 +3,10 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { corpusPath } from "../../tests/support/corpus.ts";
 import { formatError, parseConfig, planPipeline, renderProcessed } from "./index.ts";
 
-const CORPUS = join(import.meta.dir, "../../../shared/corpus/circleci");
+const CORPUS = corpusPath("circleci");
 const files = readdirSync(CORPUS)
   .filter((f) => f.endsWith(".yml"))
   .sort();

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { corpusPath } from "../../tests/support/corpus.ts";
 import { matches } from "./filters.ts";
 import {
   formatError,
@@ -218,10 +219,8 @@ workflows:
       requires: [],
       contexts: [],
     });
-    const vue = parseConfig(
-      readFileSync(join(import.meta.dir, "../../../shared/corpus/circleci/vuejs__vue__config.yml"), "utf8"),
-      "vue.yml",
-    ).config as ProcessedConfig;
+    const vue = parseConfig(readFileSync(corpusPath("circleci", "vuejs__vue__config.yml"), "utf8"), "vue.yml")
+      .config as ProcessedConfig;
     expect(Object.keys(names(vue, { branch: "dev" }))).toEqual(["install-and-parallel-test"]);
   });
 

@@ -2,9 +2,10 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { corpusPath } from "../../tests/support/corpus.ts";
 import { decideGeneric, decideGithub, parseRef, pullRequestEnvironment, skipRequested } from "./events.ts";
 
-const CORPUS = join(import.meta.dir, "../../../shared/corpus/github-webhooks");
+const CORPUS = corpusPath("github-webhooks");
 const load = (file: string) => JSON.parse(readFileSync(join(CORPUS, file), "utf8"));
 
 describe("GitHub events from the corpus", () => {

@@ -6,12 +6,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { corpusPath } from "../../tests/support/corpus.ts";
 import { runConfigCli } from "../circleci/cli.ts";
 import { parseConfig, pickVersion, planPipeline } from "../circleci/index.ts";
 import { orbsFromDir } from "./orb-dir.ts";
 import { packOrb } from "./pack.ts";
 
-const ORBS = join(import.meta.dir, "../../../shared/corpus/orbs");
+const ORBS = corpusPath("orbs");
 const dir = mkdtempSync(join(tmpdir(), "cairn-orbs-"));
 mkdirSync(join(dir, "circleci"));
 for (const [src, as] of [

@@ -4,8 +4,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { signBody, signGeneric } from "../../server/forge/signature.ts";
+import { corpusPath } from "./corpus.ts";
 
-const CORPUS = join(import.meta.dir, "../../../shared/corpus/github-webhooks");
+const CORPUS = corpusPath("github-webhooks");
 
 // biome-ignore lint/suspicious/noExplicitAny: payloads are GitHub's JSON, edited field by field in tests
 export type Payload = any;

@@ -1,9 +1,10 @@
 // Synthetic but realistic inputs for the log benchmark, generated deterministically.
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { corpusPath } from "../../tests/support/corpus.ts";
 
 const enc = new TextEncoder();
-const CORPUS = "/work/shared/corpus/ansi/";
+const CORPUS = `${corpusPath("ansi")}/`;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
