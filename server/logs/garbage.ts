@@ -26,8 +26,8 @@ export const HEAP_CHECK_MS = 100;
 /**
  * A look at the heap waits at least this many times as long as the last look took, so looking takes
  * at most 0.5 % of the time. Bun's count of its heap (`bun:jsc` heapSize) walks the heap's blocks:
- * ~0.6 ms for a 500 MB heap, ~6 ms in a server holding 2,000 SSE viewers, where looking every
- * 100 ms took 5.8 % of its CPU (docs/perf.md, fanout).
+ * ~0.6 ms for a 500 MB heap, 3.7 ms on average in a server holding 2,000 SSE viewers, where looking
+ * every 100 ms took 3.7 % of its time (docs/perf.md, fanout).
  */
 export const LOOK_SPACING = 199;
 /**
