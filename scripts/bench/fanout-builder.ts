@@ -214,5 +214,5 @@ for (let i = 0; i < jobs.length; i += 16) {
 }
 done = true;
 await beating;
-report({ type: "finished", errors: finishErrors });
+await report({ type: "finished", errors: finishErrors });
 process.exit(0);

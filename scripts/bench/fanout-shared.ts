@@ -124,9 +124,13 @@ export type BuilderMessage =
     }
   | { type: "finished"; errors: string[] };
 
-/** Prints a message for the orchestrator (one JSON line on stdout). */
-export function report(msg: ViewerMessage | BuilderMessage): void {
-  process.stdout.write(`${JSON.stringify(msg)}\n`);
+/**
+ * Prints a message for the orchestrator (one JSON line on stdout); resolves once it is written. A
+ * process that exits right after a message must wait for it: stdout is a pipe, and a viewer's result
+ * (one entry per connection, ~200 KB for 2,000) exiting unwritten reached the parent cut short.
+ */
+export function report(msg: ViewerMessage | BuilderMessage): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${JSON.stringify(msg)}\n`, () => resolve()));
 }
 
 /** Resolves with each line the parent writes on stdin. */

@@ -136,7 +136,16 @@ async function finish(reports: Promise<ConnectionReport[]>) {
   if (finished) return;
   finished = true;
   const connections = await reports;
-  report({ type: "result", connections, latency: latency.toJSON(), lines, bytes, firstAt, lastAt, errors });
+  await report({
+    type: "result",
+    connections,
+    latency: latency.toJSON(),
+    lines,
+    bytes,
+    firstAt,
+    lastAt,
+    errors,
+  });
   process.exit(0);
 }
 
