@@ -8,6 +8,7 @@ import { loadLogPipeline } from "../../wasm/index.ts";
 import type { LogLine } from "../../wasm/types.ts";
 import { createFsBlobStore } from "../blobs/fs.ts";
 import { logRaw } from "../db/schema.ts";
+import { ResumeTracker } from "./resume-point.ts";
 import type { LogPipelineFactory } from "./service.ts";
 import { logServiceFixture, removeLogFixtures } from "./testing.ts";
 
@@ -139,4 +140,48 @@ describe("resume points", () => {
       expect(lines).toEqual(oneRun(input, secrets));
     });
   }
+});
+
+describe("the tracker's secret check", () => {
+  const secret = "hunter2-secret";
+  /** The point after feeding `text` cut at `cuts`, or null when the tracker stopped offering one. */
+  function pointAfter(text: string, cuts: number[]): number | null {
+    const input = enc.encode(text);
+    const tracker = new ResumeTracker([secret], 0);
+    let at = 0;
+    for (const cut of [...cuts, input.length]) {
+      tracker.scan(input.subarray(at, cut), at);
+      at = cut;
+    }
+    return tracker.point(0)?.offset ?? null;
+  }
+  /** Every way to cut `text` in two and in three (at every 5th second cut). */
+  function everyCut(text: string): number[][] {
+    const n = enc.encode(text).length;
+    const ways: number[][] = [[]];
+    for (let a = 1; a < n; a++) {
+      ways.push([a]);
+      for (let b = a + 1; b < n; b += 5) ways.push([a, b]);
+    }
+    return ways;
+  }
+
+  test("a form starting inside an escape sequence stops the point, wherever the uploads are cut", () => {
+    const cases = [
+      `a\n\x1b]8;;https://h/?t=${secret}\x07link\x1b]8;;\x07\nb\n`, // inside a link's target
+      `a\n\x1b]0;${secret}\x07b\n`, // inside a window title
+      `a\n\x1b]0;x${Buffer.from(secret).toString("base64")}\x07b\n`, // a derived form
+      `a\nb\n\x1b]0;${secret}`, // inside a sequence still open at the end
+    ];
+    for (const text of cases)
+      for (const cuts of everyCut(text))
+        expect({ text, cuts, point: pointAfter(text, cuts) }).toEqual({ text, cuts, point: null });
+  });
+
+  test("a form in ground text, next to sequences, leaves the point where it is", () => {
+    const text = `a\n\x1b[31m${secret}\x1b[0m x ${secret}\x1b]0;title\x07\nb\n`;
+    const end = enc.encode(text).length;
+    for (const cuts of everyCut(text))
+      expect({ cuts, point: pointAfter(text, cuts) }).toEqual({ cuts, point: end });
+  });
 });
