@@ -68,6 +68,24 @@ describe("resume points", () => {
     expect(stored.map((r) => [r.offset, r.firstLine])).toEqual([[input.length - 4, 4]]);
   });
 
+  test("a restart after SGRs the pen folded restores the style exactly", async () => {
+    // 22 clears bold and dim; a later 1 sets bold again and must not take the 22 with it (dim stays off).
+    const text = [
+      "\x1b[2mdim\x1b[22m\x1b[1mbold\n",
+      "after\x1b[32m green\x1b[39m\x1b[41m\n",
+      "on red\x1b[7m\x1b[27m\x1b[1m\x1b[22m\n",
+      "plain on red\n",
+    ].join("");
+    const input = enc.encode(text);
+    const cuts = [...text.matchAll(/\n/g)].map((m) => enc.encode(text.slice(0, (m.index ?? 0) + 1)).length);
+    const { lines } = await ingest(input, cuts.slice(0, -1), new Set([0, 1, 2]), []);
+    expect(lines).toEqual(oneRun(input, []));
+    expect(lines[1].spans).toEqual([
+      { start: 0, end: 5, bold: true },
+      { start: 5, end: 11, fg: 2, bold: true },
+    ]);
+  });
+
   test("what is stored stays one small row however long the step's output", async () => {
     const { make, jobId, rawRows } = await setup(["s3cr3t-value"]);
     const svc = make();
@@ -99,6 +117,17 @@ describe("resume points", () => {
     "\x1b[38;5;202m",
     "\x1b[48;2;1;2;3m",
     "\x1b[22m",
+    // One-parameter SGRs without a reset, which the tracker's pen leaves out once set again.
+    "\x1b[32m",
+    "\x1b[39m",
+    "\x1b[1m",
+    "\x1b[2m",
+    "\x1b[7m",
+    "\x1b[27m",
+    "\x1b[90m",
+    "\x1b[41m",
+    "\x1b[49m",
+    "\x1b[032m",
     "\x1b[?25l",
     "\x1b[2K",
     "\x1b[3\n1m",
@@ -142,6 +171,50 @@ describe("resume points", () => {
   }
 });
 
+describe("the tracker's pen", () => {
+  test("a log that colours without ever resetting keeps offering points, with a short prefix", () => {
+    const tracker = new ResumeTracker([], 0);
+    const upload = enc.encode(
+      "\x1b[1m\x1b[32mok\x1b[39m \x1b[2mdim\x1b[22m \x1b[41mbg\x1b[49m\n".repeat(1000),
+    );
+    let at = 0;
+    for (let i = 0; i < 100; i++) {
+      tracker.scan(upload, at);
+      at += upload.length;
+    }
+    const point = tracker.point(0);
+    expect(point?.offset).toBe(at);
+    // What is in force at the end, in the order last set: 39, 22 (after 1 and 2), 49; the rest is left out.
+    expect(new TextDecoder().decode(point?.prefix)).toBe("\x1b[39m\x1b[22m\x1b[49m");
+  });
+
+  test("SGRs it cannot fold stop the points past PREFIX_MAX, and a reset brings them back", () => {
+    const tracker = new ResumeTracker([], 0);
+    const many = enc.encode("\x1b[38;5;202mx\n".repeat(1000)); // 13 bytes each, never folded
+    tracker.scan(many, 0);
+    expect(tracker.point(0)).toBeNull();
+    const reset = enc.encode("\x1b[0mplain\n");
+    tracker.scan(reset, many.length);
+    expect(tracker.point(0)?.prefix).toEqual(enc.encode("\x1b[0m"));
+  });
+
+  test("an SGR longer than any prefix, across uploads, stops the points until a reset", () => {
+    const tracker = new ResumeTracker([], 0);
+    let at = 0;
+    const feed = (text: string) => {
+      const bytes = enc.encode(text);
+      tracker.scan(bytes, at);
+      at += bytes.length;
+    };
+    feed("a\n\x1b[1");
+    for (let i = 0; i < 100; i++) feed("1;".repeat(500)); // 100 KB of one sequence's parameters
+    feed("m\nb\n");
+    expect(tracker.point(0)).toBeNull();
+    feed("\x1b[0mc\n");
+    expect(tracker.point(0)?.offset).toBe(at);
+  });
+});
+
 describe("the tracker's secret check", () => {
   const secret = "hunter2-secret";
   /** The point after feeding `text` cut at `cuts`, or null when the tracker stopped offering one. */
@@ -172,6 +245,7 @@ describe("the tracker's secret check", () => {
       `a\n\x1b]0;${secret}\x07b\n`, // inside a window title
       `a\n\x1b]0;x${Buffer.from(secret).toString("base64")}\x07b\n`, // a derived form
       `a\nb\n\x1b]0;${secret}`, // inside a sequence still open at the end
+      `a\n\x1b[31${secret}\nb\n`, // from a CSI's final byte (ESC [ 3 1 h)
     ];
     for (const text of cases)
       for (const cuts of everyCut(text))

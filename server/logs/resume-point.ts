@@ -8,6 +8,8 @@
 // bytes, so the mirror is exact only while no secret occurrence starts inside an escape sequence
 // and no secret form contains ESC or a newline; otherwise the job's resume point stops moving
 // until its segment ends (the replay is then the bytes since the last point, as long as needed).
+// The style is kept as the SGRs since the last full reset, less those a later one makes moot, and
+// at most PREFIX_MAX bytes of them: past that no point is offered until the next reset.
 import { derivedForms } from "../../wasm/derive.ts";
 import { OSC_LIMIT_BYTES } from "../../wasm/limits.ts";
 import {
@@ -26,6 +28,8 @@ import {
 export const RESUME_TAIL_MAX = 4096;
 /** Nor needs a longer restoring prefix. */
 const PREFIX_MAX = 4096;
+/** Kinds of short SGR a tracker keeps one copy of (ResumeTracker.sgrOf). */
+const SGR_KEPT = 64;
 
 const ESC = 0x1b;
 const NL = 0x0a;
@@ -35,6 +39,68 @@ interface Pen {
   osc: Uint8Array | null;
   sgr: Uint8Array[];
   sgrCount: number;
+  /** The SGRs since the reset passed PREFIX_MAX and were let go: no point can restore this style. */
+  lost: boolean;
+}
+
+// What a one-parameter SGR sets (wasm/assembly/csi.ts sgr): each a field it gives a fixed value,
+// whatever the style before. Codes not listed set nothing the parser keeps.
+const FG = 1;
+const BG = 2;
+const BOLD = 4;
+const DIM = 8;
+const ITALIC = 16;
+const UNDERLINE = 32;
+const INVERSE = 64;
+const STRIKE = 128;
+const FIELDS_SET = new Map<number, number>([
+  [1, BOLD],
+  [2, DIM],
+  [3, ITALIC],
+  [4, UNDERLINE],
+  [7, INVERSE],
+  [9, STRIKE],
+  [22, BOLD | DIM],
+  [23, ITALIC],
+  [24, UNDERLINE],
+  [27, INVERSE],
+  [29, STRIKE],
+  [39, FG],
+  [49, BG],
+  ...[30, 31, 32, 33, 34, 35, 36, 37, 90, 91, 92, 93, 94, 95, 96, 97].map((v): [number, number] => [v, FG]),
+  ...[40, 41, 42, 43, 44, 45, 46, 47, 100, 101, 102, 103, 104, 105, 106, 107].map((v): [number, number] => [
+    v,
+    BG,
+  ]),
+]);
+
+/** The fields the SGR `seq` (ESC [ params m) sets, if it has one plain parameter of the table; else 0. */
+function fieldsSet(seq: Uint8Array): number {
+  const end = seq.length - 1;
+  if (end === 2 || end > 5) return 0;
+  let v = 0;
+  for (let k = 2; k < end; k++) {
+    const b = seq[k];
+    if (b < 0x30 || b > 0x39) return 0;
+    v = v * 10 + (b - 0x30);
+  }
+  return FIELDS_SET.get(v) ?? 0;
+}
+
+/** An SGR with what the pen needs to know of it. */
+interface SgrKind {
+  seq: Uint8Array;
+  /** fieldsSet(seq). */
+  fields: number;
+  /** Its first parameter is 0 (or it has none): everything before it is undone. */
+  resets: boolean;
+}
+
+function sgrKind(seq: Uint8Array): SgrKind {
+  const end = seq.length - 1;
+  let i = 2;
+  while (i < end && seq[i] === 0x30) i++;
+  return { seq, fields: fieldsSet(seq), resets: i === end || seq[i] === 0x3b || seq[i] === 0x3a };
 }
 
 export interface ResumePoint {
@@ -55,8 +121,20 @@ export class ResumeTracker {
   private oscBytes: number[] = [];
   private oscOverflow = false;
   private osc: Uint8Array | null = null;
-  /** Replaced (never cleared) on a reset, so a Pen snapshot's slice stays valid. */
+  /**
+   * Replaced (never cleared or shortened in place) on a reset or when SGRs are left out, so a Pen
+   * snapshot's slice stays valid. At most PREFIX_MAX bytes: past it the list is let go (`sgrLost`)
+   * until the next reset, as no point could carry it; memory stays bounded whatever the log.
+   */
   private sgr: Uint8Array[] = [];
+  /** For each entry of `sgr`, the fields it sets (fieldsSet), 0 if not one plain parameter. */
+  private sgrFields: number[] = [];
+  private sgrBytes = 0;
+  /** Short SGRs by their bytes (sgrOf). */
+  private readonly sgrKinds = new Map<number, SgrKind>();
+  /** Whether a pen snapshot holds `sgr` (entries may then be appended, not removed). */
+  private sgrShared = false;
+  private sgrLost = false;
   /** False once the mirror may disagree with the pipeline: no point is offered until the segment ends. */
   private exact: boolean;
   private readonly patterns: Uint8Array[];
@@ -114,7 +192,7 @@ export class ResumeTracker {
    */
   point(after: number): ResumePoint | null {
     const c = this.candidate;
-    if (!this.exact || !c || c.offset !== this.lastNewline || c.offset <= after) return null;
+    if (!this.exact || !c || c.pen.lost || c.offset !== this.lastNewline || c.offset <= after) return null;
     if (this.end - c.offset > RESUME_TAIL_MAX || c.offset < this.recentAt) return null;
     const parts = [...(c.pen.osc ? [c.pen.osc] : []), ...c.pen.sgr.slice(0, c.pen.sgrCount)];
     const size = parts.reduce((n, p) => n + p.length, 0);
@@ -205,14 +283,69 @@ export class ResumeTracker {
         i++;
         continue;
       }
-      const esc = bytes.indexOf(ESC, i);
-      const stop = esc < 0 ? bytes.length : esc;
-      const nl = stop > i ? bytes.lastIndexOf(NL, stop - 1) : -1;
-      if (nl >= i) this.control(NL, at + nl + 1);
-      if (esc < 0) return;
+      // To the next ESC, noting the last newline before it: the first bytes in a loop (on coloured
+      // logs two native searches per stretch of a few dozen bytes cost more than the stretch), a
+      // longer stretch with the native searches.
+      let esc = i;
+      let nl = -1;
+      const near = Math.min(bytes.length, i + 64);
+      for (; esc < near; esc++) {
+        const b = bytes[esc];
+        if (b === ESC) break;
+        if (b === NL) nl = esc;
+      }
+      if (esc === near && near < bytes.length) {
+        const far = bytes.indexOf(ESC, near);
+        esc = far < 0 ? bytes.length : far;
+        const last = bytes.lastIndexOf(NL, esc - 1);
+        if (last >= near) nl = last;
+      }
+      if (nl >= 0) this.control(NL, at + nl + 1);
+      if (esc === bytes.length) return;
+      const past = this.plainCsi(bytes, esc, at);
+      if (past > 0) {
+        i = past;
+        continue;
+      }
       this.step(ESC, at + esc + 1);
       i = esc + 1;
     }
+  }
+
+  /**
+   * A whole CSI at `esc` with digit, `;` and `:` parameters only (what nearly every colour is), read
+   * at once with what stepping through it byte by byte would do; returns the index past it, or 0 to
+   * step (anything else, or a sequence the upload cuts).
+   */
+  private plainCsi(bytes: Uint8Array, esc: number, at: number): number {
+    if (bytes[esc + 1] !== 0x5b) return 0;
+    let j = esc + 2;
+    for (; j < bytes.length; j++) {
+      const b = bytes[j];
+      if (!((b >= 0x30 && b <= 0x39) || b === 0x3b || b === 0x3a)) break;
+    }
+    const final = bytes[j];
+    if (j >= bytes.length || final < 0x40 || final >= 0x7f) return 0;
+    if (final === 0x6d) this.recordSgr(this.sgrOf(bytes, esc, j + 1));
+    this.spans.push(at + esc, at + j + 1);
+    return j + 1;
+  }
+
+  /**
+   * The SGR bytes[from, to) as a kept array, the same one each time it recurs while it is among the
+   * last SGR_KEPT kinds (a log uses a handful): one allocation per kind, not per sequence.
+   */
+  private sgrOf(bytes: Uint8Array, from: number, to: number): SgrKind {
+    if (to - from > 9) return sgrKind(bytes.slice(from, to));
+    let key = to - from;
+    for (let k = from + 2; k < to - 1; k++) key = key * 256 + bytes[k];
+    let kind = this.sgrKinds.get(key);
+    if (!kind) {
+      if (this.sgrKinds.size >= SGR_KEPT) this.sgrKinds.clear();
+      kind = sgrKind(bytes.slice(from, to));
+      this.sgrKinds.set(key, kind);
+    }
+    return kind;
   }
 
   /** One byte; `after` is the raw offset just past it. Mirrors parser.ts `step`. */
@@ -272,10 +405,13 @@ export class ResumeTracker {
     if (b === NL) {
       this.lastNewline = after;
       // Only a newline read in ground state leaves the parser in it (vte runs C0 inside sequences).
-      this.candidate =
-        this.state === GROUND
-          ? { offset: after, pen: { osc: this.osc, sgr: this.sgr, sgrCount: this.sgr.length } }
-          : null;
+      if (this.state === GROUND) {
+        this.sgrShared = true;
+        this.candidate = {
+          offset: after,
+          pen: { osc: this.osc, sgr: this.sgr, sgrCount: this.sgr.length, lost: this.sgrLost },
+        };
+      } else this.candidate = null;
     } else if (b === ESC) this.state = ESCAPE;
     else if (b === 0x18 || b === 0x1a) this.state = GROUND;
   }
@@ -307,7 +443,8 @@ export class ResumeTracker {
       return;
     }
     if ((b >= 0x30 && b <= 0x39) || b === 0x3b || b === 0x3a) {
-      this.params.push(b);
+      // Past PREFIX_MAX bytes no point could carry the SGR: the rest is not kept (sgrEnd).
+      if (this.params.length <= PREFIX_MAX) this.params.push(b);
       this.csiStarted = true;
     } else if (b >= 0x3c && b <= 0x3f) {
       if (this.csiStarted) this.state = CSI_IGNORE;
@@ -321,18 +458,68 @@ export class ResumeTracker {
     } else if (b >= 0x20 && b < 0x30) this.state = CSI_IGNORE;
   }
 
-  /** Records an SGR as ESC [ params m; one whose first parameter is 0 resets what came before. */
+  /** Records the SGR read byte by byte: ESC [ params m. */
   private sgrEnd(): void {
+    if (this.params.length > PREFIX_MAX) {
+      this.losePen();
+      return;
+    }
     const seq = new Uint8Array(this.params.length + 3);
     seq[0] = ESC;
     seq[1] = 0x5b;
     seq.set(this.params, 2);
     seq[seq.length - 1] = 0x6d;
-    let i = 0;
-    while (i < this.params.length && this.params[i] === 0x30) i++;
-    const resets = i === this.params.length || this.params[i] === 0x3b || this.params[i] === 0x3a;
-    if (resets) this.sgr = [seq];
-    else this.sgr.push(seq);
+    this.recordSgr(sgrKind(seq));
+  }
+
+  /** Records an SGR (ESC [ params m); one whose first parameter is 0 resets what came before. */
+  private recordSgr({ seq, fields, resets }: SgrKind): void {
+    if (resets) {
+      this.sgr = [seq];
+      this.sgrFields = [fields];
+      this.sgrBytes = seq.length;
+      this.sgrShared = false;
+      this.sgrLost = false;
+      return;
+    }
+    if (this.sgrLost) return;
+    // An earlier one-parameter SGR that sets only fields this one sets again changes nothing any
+    // more: left out, so a log that colours without resetting keeps a short pen. In place, unless a
+    // pen snapshot holds the arrays (then in copies).
+    let folds = false;
+    if (fields) for (const f of this.sgrFields) if (f !== 0 && (f & ~fields) === 0) folds = true;
+    if (folds) {
+      if (this.sgrShared) {
+        this.sgr = this.sgr.slice();
+        this.sgrFields = this.sgrFields.slice();
+        this.sgrShared = false;
+      }
+      let kept = 0;
+      for (let k = 0; k < this.sgr.length; k++) {
+        const f = this.sgrFields[k];
+        if (f !== 0 && (f & ~fields) === 0) {
+          this.sgrBytes -= this.sgr[k].length;
+          continue;
+        }
+        this.sgr[kept] = this.sgr[k];
+        this.sgrFields[kept++] = f;
+      }
+      this.sgr.length = kept;
+      this.sgrFields.length = kept;
+    }
+    this.sgr.push(seq);
+    this.sgrFields.push(fields);
+    this.sgrBytes += seq.length;
+    if (this.sgrBytes > PREFIX_MAX) this.losePen();
+  }
+
+  /** The SGRs since the last reset no longer fit a prefix: let go until the next reset. */
+  private losePen(): void {
+    this.sgr = [];
+    this.sgrFields = [];
+    this.sgrBytes = 0;
+    this.sgrShared = false;
+    this.sgrLost = true;
   }
 
   /** An OSC 8 sets the link whatever came before; other OSCs change nothing. */
