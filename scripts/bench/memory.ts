@@ -1,4 +1,4 @@
-// `bun run bench:memory [--shape coloured|empty] [--mb N] [--viewers 1] [--json]`
+// `bun run bench:memory [--shape coloured|unreset|empty] [--mb N] [--viewers 1] [--json]`
 // Server memory under one huge log, through the real paths: the server in its own process, a
 // simulated builder uploading `--mb` MB of output through the ingest API (offset-addressed PATCH,
 // as the builder daemon does), `--viewers` SSE viewers following it live; then the job finishes
@@ -26,8 +26,8 @@ const arg = (name: string, dflt: number) => {
 };
 const shapeAt = args.indexOf("--shape");
 const shape = shapeAt >= 0 ? args[shapeAt + 1] : "coloured";
-if (shape !== "coloured" && shape !== "empty") {
-  console.error(`--shape ${shape}: expected coloured or empty`);
+if (shape !== "coloured" && shape !== "unreset" && shape !== "empty") {
+  console.error(`--shape ${shape}: expected coloured, unreset or empty`);
   process.exit(2);
 }
 const opts = {
@@ -39,15 +39,19 @@ const opts = {
 const say = (msg: string) => (opts.json ? console.error(msg) : console.log(msg));
 const MB = 2 ** 20;
 
-/** One MiB of jest/pytest-like coloured output, numbered from `line`. */
-function outputBlock(line: number): { bytes: Uint8Array; lines: number } {
+/**
+ * One MiB of jest/pytest-like coloured output, numbered from `line`. `unreset`: each colour and
+ * weight undone by its own code (39, 22) as many tools do, never by a full reset (0).
+ */
+function outputBlock(line: number, unreset = false): { bytes: Uint8Array; lines: number } {
+  const [endFg, endWeight] = unreset ? ["\x1b[39m", "\x1b[22m"] : ["\x1b[0m", "\x1b[0m"];
   let text = "";
   let n = line;
   while (text.length < MB - 200) {
     text +=
       n % 10 === 0
-        ? `\x1b[1m\x1b[36mRUNS\x1b[0m src/module-${n % 97}/feature.test.ts \x1b[2m(${n % 1000} ms)\x1b[0m\n`
-        : `  \x1b[32m✓\x1b[0m handles case ${n} of the parser \x1b[2m(${n % 13} ms)\x1b[0m\n`;
+        ? `\x1b[1m\x1b[36mRUNS${endFg}${unreset ? endWeight : ""} src/module-${n % 97}/feature.test.ts \x1b[2m(${n % 1000} ms)${endWeight}\n`
+        : `  \x1b[32m✓${endFg} handles case ${n} of the parser \x1b[2m(${n % 13} ms)${endWeight}\n`;
     n++;
   }
   return { bytes: new TextEncoder().encode(text), lines: n - line };
@@ -55,7 +59,10 @@ function outputBlock(line: number): { bytes: Uint8Array; lines: number } {
 
 /** One MiB of empty lines: only newlines, every byte a line. */
 const EMPTY_BLOCK = new Uint8Array(MB).fill(0x0a);
-const nextBlock = opts.shape === "empty" ? () => ({ bytes: EMPTY_BLOCK, lines: MB }) : outputBlock;
+const nextBlock =
+  opts.shape === "empty"
+    ? () => ({ bytes: EMPTY_BLOCK, lines: MB })
+    : (line: number) => outputBlock(line, opts.shape === "unreset");
 
 /** Newlines in `bytes`. */
 function countNewlines(bytes: Uint8Array): number {
