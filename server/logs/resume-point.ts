@@ -44,7 +44,8 @@ interface Pen {
 }
 
 // What a one-parameter SGR sets (wasm/assembly/csi.ts sgr): each a field it gives a fixed value,
-// whatever the style before. Codes not listed set nothing the parser keeps.
+// whatever the style before. An SGR not in this table (0, several parameters, a code the parser
+// ignores) neither folds nor is folded.
 const FG = 1;
 const BG = 2;
 const BOLD = 4;
