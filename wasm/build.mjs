@@ -68,6 +68,8 @@ export async function buildWasm() {
     "--converge",
     "--runtime",
     "minimal",
+    // The host hands each instance its memory, so memories can be reused (memory-pool.ts).
+    "--importMemory",
     "--enable",
     "simd",
     "--use",

@@ -1,10 +1,12 @@
 // The WASM-backed pipeline: the module is compiled once and instantiated per job, so each
-// job's memory is its own and goes away with it. Bytes go in through the module's input
-// buffer; lines come out as one JSON text per push, decoded with a single JSON.parse.
+// job's memory is its own while the job runs; dispose hands it back to the pool, zeroed
+// (memory-pool.ts). Bytes go in through the module's input buffer; lines come out as one JSON
+// text per push, decoded with a single JSON.parse.
 
 import { concatBytes } from "./bytes.ts";
 import { derivedForms } from "./derive.ts";
 import { PUSH_PIECE_BYTES } from "./limits.ts";
+import type { MemoryPool } from "./memory-pool.ts";
 import type { LogChunk, LogPipeline, LogPipelineOptions } from "./types.ts";
 
 interface Exports {
@@ -28,9 +30,16 @@ const decoder = new TextDecoder();
 export class WasmPipeline implements LogPipeline {
   private ex: Exports | null;
   private dirty = false;
+  private readonly memory: WebAssembly.Memory;
 
-  constructor(module: WebAssembly.Module, opts: LogPipelineOptions = {}) {
-    this.ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+  constructor(
+    module: WebAssembly.Module,
+    opts: LogPipelineOptions,
+    private readonly memories: MemoryPool,
+  ) {
+    this.memory = memories.take();
+    this.ex = new WebAssembly.Instance(module, { env: { memory: this.memory } })
+      .exports as unknown as Exports;
     this.ex.init(opts.firstLine ?? 1);
     for (const s of opts.secrets ?? []) this.addSecret(s);
   }
@@ -135,8 +144,11 @@ export class WasmPipeline implements LogPipeline {
     return this.output(ex);
   }
 
+  /** Ends the pipeline; its memory goes back to the pool, so views it handed out end too. */
   dispose(): void {
+    if (!this.ex) return;
     this.ex = null;
+    this.memories.give(this.memory);
   }
 
   private output(ex: Exports): Uint8Array {
