@@ -73,7 +73,8 @@ describe("resume points", () => {
     const text = [
       "\x1b[2mdim\x1b[22m\x1b[1mbold\n",
       "after\x1b[32m green\x1b[39m\x1b[41m\n",
-      "on red\x1b[7m\x1b[27m\x1b[1m\x1b[22m\n",
+      // 48;5;300 is no colour: the background stays red.
+      "on red\x1b[7m\x1b[27m\x1b[1m\x1b[22m\x1b[48;5;300m\n",
       "plain on red\n",
     ].join("");
     const input = enc.encode(text);
@@ -128,6 +129,9 @@ describe("resume points", () => {
     "\x1b[41m",
     "\x1b[49m",
     "\x1b[032m",
+    "\x1b[38;2;10;20;30m",
+    "\x1b[38:5:12m",
+    "\x1b[48;5;300m",
     "\x1b[?25l",
     "\x1b[2K",
     "\x1b[3\n1m",
@@ -188,9 +192,22 @@ describe("the tracker's pen", () => {
     expect(new TextDecoder().decode(point?.prefix)).toBe("\x1b[39m\x1b[22m\x1b[49m");
   });
 
+  test("a 256-colour or RGB log that never resets keeps offering points too", () => {
+    const tracker = new ResumeTracker([], 0);
+    let at = 0;
+    for (let n = 0; n < 3000; n++) {
+      const line = enc.encode(`\x1b[38;5;${n % 256}mline\x1b[48;2;${n % 256};1;2m ${n}\x1b[38:2:1:2:3m!\n`);
+      tracker.scan(line, at);
+      at += line.length;
+    }
+    const point = tracker.point(0);
+    expect(point?.offset).toBe(at);
+    expect(new TextDecoder().decode(point?.prefix)).toBe("\x1b[48;2;183;1;2m\x1b[38:2:1:2:3m");
+  });
+
   test("SGRs it cannot fold stop the points past PREFIX_MAX, and a reset brings them back", () => {
     const tracker = new ResumeTracker([], 0);
-    const many = enc.encode("\x1b[38;5;202mx\n".repeat(1000)); // 13 bytes each, never folded
+    const many = enc.encode("\x1b[38;5;202;1mx\n".repeat(1000)); // 15 bytes each, never folded
     tracker.scan(many, 0);
     expect(tracker.point(0)).toBeNull();
     const reset = enc.encode("\x1b[0mplain\n");

@@ -44,8 +44,8 @@ interface Pen {
 }
 
 // What a one-parameter SGR sets (wasm/assembly/csi.ts sgr): each a field it gives a fixed value,
-// whatever the style before. An SGR not in this table (0, several parameters, a code the parser
-// ignores) neither folds nor is folded.
+// whatever the style before. An SGR that is neither in this table nor a whole colour (fieldsSet:
+// 0, other parameter lists, a code the parser ignores) neither folds nor is folded.
 const FG = 1;
 const BG = 2;
 const BOLD = 4;
@@ -75,17 +75,32 @@ const FIELDS_SET = new Map<number, number>([
   ]),
 ]);
 
-/** The fields the SGR `seq` (ESC [ params m) sets, if it has one plain parameter of the table; else 0. */
+/**
+ * The fields the SGR `seq` (ESC [ params m) sets whatever the style before: one parameter of the
+ * table, or a whole 256-colour or RGB colour (38 or 48, then 5;n or 2;r;g;b, each up to 255, `;` or
+ * `:` between, as csi.ts reads them); else 0.
+ */
 function fieldsSet(seq: Uint8Array): number {
-  const end = seq.length - 1;
-  if (end === 2 || end > 5) return 0;
+  const params: number[] = [];
   let v = 0;
-  for (let k = 2; k < end; k++) {
+  let digits = 0;
+  for (let k = 2; k < seq.length; k++) {
     const b = seq[k];
-    if (b < 0x30 || b > 0x39) return 0;
-    v = v * 10 + (b - 0x30);
+    if (b >= 0x30 && b <= 0x39) {
+      if (++digits > 3) return 0;
+      v = v * 10 + (b - 0x30);
+    } else if (b === 0x3b || b === 0x3a || k === seq.length - 1) {
+      if (digits === 0 || params.length === 5) return 0;
+      params.push(v);
+      v = 0;
+      digits = 0;
+    } else return 0;
   }
-  return FIELDS_SET.get(v) ?? 0;
+  if (params.length === 1) return FIELDS_SET.get(params[0]) ?? 0;
+  const [kind, mode] = params;
+  if ((kind !== 38 && kind !== 48) || params.some((p) => p > 255)) return 0;
+  const whole = (mode === 5 && params.length === 3) || (mode === 2 && params.length === 5);
+  return whole ? (kind === 38 ? FG : BG) : 0;
 }
 
 /** An SGR with what the pen needs to know of it. */
@@ -484,8 +499,8 @@ export class ResumeTracker {
       return;
     }
     if (this.sgrLost) return;
-    // An earlier one-parameter SGR that sets only fields this one sets again changes nothing any
-    // more: left out, so a log that colours without resetting keeps a short pen. In place, unless a
+    // An earlier SGR that sets only fields this one sets again (fieldsSet) changes nothing any more:
+    // left out, so a log that colours without resetting keeps a short pen. In place, unless a
     // pen snapshot holds the arrays (then in copies).
     let folds = false;
     if (fields) for (const f of this.sgrFields) if (f !== 0 && (f & ~fields) === 0) folds = true;
