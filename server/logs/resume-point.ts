@@ -143,7 +143,7 @@ export class ResumeTracker {
    * until the next reset, as no point could carry it; memory stays bounded whatever the log.
    */
   private sgr: Uint8Array[] = [];
-  /** For each entry of `sgr`, the fields it sets (fieldsSet), 0 if not one plain parameter. */
+  /** For each entry of `sgr`, the fields it sets whatever the style before (fieldsSet), or 0. */
   private sgrFields: number[] = [];
   private sgrBytes = 0;
   /** Short SGRs by their bytes (sgrOf). */
