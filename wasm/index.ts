@@ -41,10 +41,10 @@ async function compile(): Promise<{ module: WebAssembly.Module; memories: Memory
 
 /**
  * The production pipeline factory: the module is compiled once, then one instance per job
- * (its own linear memory while it runs, from and back to a pool of zeroed ones: memory-pool.ts). Its pipelines also have pushJson/flushJson,
- * which hand out the chunks' JSON bytes without building objects, and pushLive, which adds the
- * lines rendered as Server-Sent Events: the cheap way to persist and fan out (chunk-json.ts,
- * docs/perf.md).
+ * (its own linear memory while it runs, from and back to a pool of zeroed ones: memory-pool.ts).
+ * Its pipelines also have pushJson/flushJson, which hand out the chunks' JSON bytes without
+ * building objects, and pushLive, which adds the lines rendered as Server-Sent Events: the cheap
+ * way to persist and fan out (chunk-json.ts, docs/perf.md).
  */
 export async function loadLogPipeline(): Promise<LogPipelineFactory> {
   // A failed build is not cached: the next call tries again.
