@@ -5,8 +5,11 @@
 // be handed one that an ended job gave back: zeroed first, so nothing of that job — its log, its
 // secrets — is in it, and the new instance finds memory as a fresh one would be, only larger.
 
-/** Memories kept at most, and the largest kept: one that grew past it (long lines) is let go. */
-export const POOL_MEMORIES = 16;
+/**
+ * Memories kept at most, and the largest kept (one that grew past it, for long lines, is let go):
+ * an idle server holds at most 16 MiB of them, against the 100 MB it may take idle (docs/perf.md).
+ */
+export const POOL_MEMORIES = 8;
 export const POOL_MEMORY_MAX_BYTES = 2 << 20;
 
 export class MemoryPool {
