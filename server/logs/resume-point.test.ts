@@ -176,46 +176,8 @@ describe("resume points", () => {
 });
 
 describe("the tracker's pen", () => {
-  test("a log that colours without ever resetting keeps offering points, with a short prefix", () => {
-    const tracker = new ResumeTracker([], 0);
-    const upload = enc.encode(
-      "\x1b[1m\x1b[32mok\x1b[39m \x1b[2mdim\x1b[22m \x1b[41mbg\x1b[49m\n".repeat(1000),
-    );
-    let at = 0;
-    for (let i = 0; i < 100; i++) {
-      tracker.scan(upload, at);
-      at += upload.length;
-    }
-    const point = tracker.point(0);
-    expect(point?.offset).toBe(at);
-    // What is in force at the end, in the order last set: 39, 22 (after 1 and 2), 49; the rest is left out.
-    expect(new TextDecoder().decode(point?.prefix)).toBe("\x1b[39m\x1b[22m\x1b[49m");
-  });
-
-  test("a 256-colour or RGB log that never resets keeps offering points too", () => {
-    const tracker = new ResumeTracker([], 0);
-    let at = 0;
-    for (let n = 0; n < 3000; n++) {
-      const line = enc.encode(`\x1b[38;5;${n % 256}mline\x1b[48;2;${n % 256};1;2m ${n}\x1b[38:2:1:2:3m!\n`);
-      tracker.scan(line, at);
-      at += line.length;
-    }
-    const point = tracker.point(0);
-    expect(point?.offset).toBe(at);
-    expect(new TextDecoder().decode(point?.prefix)).toBe("\x1b[48;2;183;1;2m\x1b[38:2:1:2:3m");
-  });
-
-  test("SGRs it cannot fold stop the points past PREFIX_MAX, and a reset brings them back", () => {
-    const tracker = new ResumeTracker([], 0);
-    const many = enc.encode("\x1b[38;5;202;1mx\n".repeat(1000)); // 15 bytes each, never folded
-    tracker.scan(many, 0);
-    expect(tracker.point(0)).toBeNull();
-    const reset = enc.encode("\x1b[0mplain\n");
-    tracker.scan(reset, many.length);
-    expect(tracker.point(0)?.prefix).toEqual(enc.encode("\x1b[0m"));
-  });
-
-  test("an SGR longer than any prefix, across uploads, stops the points until a reset", () => {
+  /** A tracker without secrets, fed each text as the next upload; `end()` is where they end. */
+  function tracked() {
     const tracker = new ResumeTracker([], 0);
     let at = 0;
     const feed = (text: string) => {
@@ -223,12 +185,43 @@ describe("the tracker's pen", () => {
       tracker.scan(bytes, at);
       at += bytes.length;
     };
+    return { tracker, feed, end: () => at };
+  }
+  const prefixOf = (tracker: ResumeTracker) => new TextDecoder().decode(tracker.point(0)?.prefix);
+
+  test("a log that colours without ever resetting keeps offering points, with a short prefix", () => {
+    const { tracker, feed, end } = tracked();
+    const upload = "\x1b[1m\x1b[32mok\x1b[39m \x1b[2mdim\x1b[22m \x1b[41mbg\x1b[49m\n".repeat(1000);
+    for (let i = 0; i < 100; i++) feed(upload);
+    expect(tracker.point(0)?.offset).toBe(end());
+    // What is in force at the end, in the order last set: 39, 22 (after 1 and 2), 49; the rest is left out.
+    expect(prefixOf(tracker)).toBe("\x1b[39m\x1b[22m\x1b[49m");
+  });
+
+  test("a 256-colour or RGB log that never resets keeps offering points too", () => {
+    const { tracker, feed, end } = tracked();
+    for (let n = 0; n < 3000; n++)
+      feed(`\x1b[38;5;${n % 256}mline\x1b[48;2;${n % 256};1;2m ${n}\x1b[38:2:1:2:3m!\n`);
+    expect(tracker.point(0)?.offset).toBe(end());
+    expect(prefixOf(tracker)).toBe("\x1b[48;2;183;1;2m\x1b[38:2:1:2:3m");
+  });
+
+  test("SGRs it cannot fold stop the points past PREFIX_MAX, and a reset brings them back", () => {
+    const { tracker, feed } = tracked();
+    feed("\x1b[38;5;202;1mx\n".repeat(1000)); // 15 bytes each, never folded
+    expect(tracker.point(0)).toBeNull();
+    feed("\x1b[0mplain\n");
+    expect(prefixOf(tracker)).toBe("\x1b[0m");
+  });
+
+  test("an SGR longer than any prefix, across uploads, stops the points until a reset", () => {
+    const { tracker, feed, end } = tracked();
     feed("a\n\x1b[1");
     for (let i = 0; i < 100; i++) feed("1;".repeat(500)); // 100 KB of one sequence's parameters
     feed("m\nb\n");
     expect(tracker.point(0)).toBeNull();
     feed("\x1b[0mc\n");
-    expect(tracker.point(0)?.offset).toBe(at);
+    expect(tracker.point(0)?.offset).toBe(end());
   });
 });
 
