@@ -30,6 +30,19 @@ let lastAt = 0;
 let connected = 0;
 let failed = 0;
 
+// Lines of one upload read together have the same latency: counted as one run, added once (the
+// histogram's bucket is a logarithm and a map update, per line a good part of a viewer's CPU).
+let runMs = Number.NaN;
+let runLines = 0;
+function addLatency(ms: number) {
+  if (ms === runMs) runLines++;
+  else {
+    if (runLines) latency.add(runMs, runLines);
+    runMs = ms;
+    runLines = 1;
+  }
+}
+
 const note = (err: unknown) => {
   if (errors.length < 20) errors.push(String((err as Error)?.message ?? err));
 };
@@ -85,7 +98,7 @@ async function follow(job: string): Promise<ConnectionReport> {
               lines++;
               if (!firstAt) firstAt = t;
               lastAt = t;
-              if (sentAt > 0) latency.add(t - sentAt); // the warm-up line carries no time
+              if (sentAt > 0) addLatency(t - sentAt); // the warm-up line carries no time
             },
             end() {
               r.ended = true;
@@ -136,6 +149,7 @@ async function finish(reports: Promise<ConnectionReport[]>) {
   if (finished) return;
   finished = true;
   const connections = await reports;
+  addLatency(Number.NaN); // NaN equals nothing: the last run is added
   await report({
     type: "result",
     connections,

@@ -145,8 +145,9 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
 
     /** De-chunks `data` (Transfer-Encoding: chunked) into `events`. */
     const dechunk = (data: Uint8Array) => {
-      raw.append(data);
-      const b = raw.view();
+      // Read from the socket's bytes unless a chunk-size line was cut: one copy of the payload, not two.
+      if (raw.len) raw.append(data);
+      const b = raw.len ? raw.view() : data;
       let at = 0;
       while (at < b.length) {
         if (chunkLeft > 0) {
@@ -172,7 +173,8 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
           chunkLeft = size;
         }
       }
-      raw.consume(at);
+      if (b === data) raw.append(data, at);
+      else raw.consume(at);
     };
 
     const onHead = (data: Uint8Array) => {
