@@ -105,6 +105,29 @@ for (const [name, make] of impls) {
       ]);
     });
 
+    test("an SGR cut by the end of a push waits for its rest, whatever earlier pushes left behind it", () => {
+      // Each push lands where the one before did: past the end of "… ESC [3" are the "2m" of the SGR
+      // before, which must not complete it. Long pushes, so the SGR is taken by the fast loop.
+      const dashes = "-".repeat(10);
+      const seen = `${dashes}\x1b[32mb${dashes}`;
+      const pushes = [seen, seen, seen, `${dashes}\x1b[3`, "1md\n"];
+      const p = make();
+      const lines = pushes.flatMap((piece) => p.push(enc.encode(piece)).flatMap((c) => c.lines));
+      lines.push(...p.flush().flatMap((c) => c.lines));
+      p.dispose();
+      const text = `${dashes}b${dashes}`;
+      expect(lines).toEqual([
+        {
+          n: 1,
+          text: `${text}${text}${text}${dashes}d`,
+          spans: [
+            { start: 10, end: 73, fg: 2 },
+            { start: 73, end: 74, fg: 1 },
+          ],
+        },
+      ]);
+    });
+
     test("bright colours, dim, italic, inverse, strike", () => {
       const [line] = run(make, "\x1b[92;101;2;3;7;9mX\x1b[39;49;23;27;29mY\n");
       expect(line.spans).toEqual([
