@@ -106,8 +106,8 @@ for (const [name, make] of impls) {
     });
 
     test("an SGR cut by the end of a push waits for its rest, whatever earlier pushes left behind it", () => {
-      // Each push lands where the one before did: past the end of "… ESC [3" are the "2m" of the SGR
-      // before, which must not complete it. Long pushes, so the SGR is taken by the fast loop.
+      // Each push lands where the one before did: past the end of "… ESC [3" are the "2m" of
+      // the SGR before, which must not complete it. Long pushes, so the fast loop takes the SGR.
       const dashes = "-".repeat(10);
       const seen = `${dashes}\x1b[32mb${dashes}`;
       const pushes = [seen, seen, seen, `${dashes}\x1b[3`, "1md\n"];
