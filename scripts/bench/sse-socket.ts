@@ -103,9 +103,8 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
     const closed = new Promise<void>((r) => (settleClosed = r));
     let socketRef: { end(): void } | null = null;
 
-    /** Splits complete events off `events`; `at` = when their bytes were read. */
-    const scanEvents = (at: number) => {
-      const b = events.view();
+    /** Handles the complete events at the start of `b`; returns where the rest starts. */
+    const scanEvents = (b: Uint8Array, at: number): number => {
       let start = 0;
       for (;;) {
         // Fast path, the server's own layout of a line event: "event: line\ndata: TEXT\nid: N\n\n"
@@ -140,11 +139,26 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
         }
         start = end + 2;
       }
-      if (start) events.consume(start);
+      return start;
+    };
+
+    /**
+     * Decoded body bytes read at `at`. Events are read where the bytes are when none is pending (the
+     * server writes whole events); only an event's cut-off start is kept for the next read.
+     */
+    const body = (part: Uint8Array, at: number) => {
+      on.read(part.length);
+      if (events.len === 0) {
+        const used = scanEvents(part, at);
+        if (used < part.length) events.append(part, used);
+      } else {
+        events.append(part);
+        events.consume(scanEvents(events.view(), at));
+      }
     };
 
     /** De-chunks `data` (Transfer-Encoding: chunked) into `events`. */
-    const dechunk = (data: Uint8Array) => {
+    const dechunk = (data: Uint8Array, readAt: number) => {
       // Read from the socket's bytes unless a chunk-size line was cut: one copy of the payload, not two.
       if (raw.len) raw.append(data);
       const b = raw.len ? raw.view() : data;
@@ -152,8 +166,7 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
       while (at < b.length) {
         if (chunkLeft > 0) {
           const n = Math.min(chunkLeft, b.length - at);
-          events.append(b, at, at + n);
-          on.read(n);
+          body(b.subarray(at, at + n), readAt);
           at += n;
           chunkLeft -= n;
           if (chunkLeft === 0) chunkLeft = -1;
@@ -202,12 +215,9 @@ export function openSse(req: SseRequest, on: SseHandlers): Promise<{ closed: Pro
         errorText += decoder.decode(data);
         return;
       }
-      if (chunked) dechunk(data);
-      else {
-        events.append(data);
-        on.read(data.length);
-      }
-      scanEvents(performance.timeOrigin + performance.now());
+      const at = performance.timeOrigin + performance.now();
+      if (chunked) dechunk(data, at);
+      else body(data, at);
     };
 
     const finish = (err?: Error) => {
