@@ -111,10 +111,8 @@ for (const [name, make] of impls) {
       const dashes = "-".repeat(10);
       const seen = `${dashes}\x1b[32mb${dashes}`;
       const pushes = [seen, seen, seen, `${dashes}\x1b[3`, "1md\n"];
-      const p = make();
-      const lines = pushes.flatMap((piece) => p.push(enc.encode(piece)).flatMap((c) => c.lines));
-      lines.push(...p.flush().flatMap((c) => c.lines));
-      p.dispose();
+      const cuts = pushes.slice(0, -1).map((_, i) => pushes.slice(0, i + 1).join("").length);
+      const lines = run(make, pushes.join(""), cuts);
       const text = `${dashes}b${dashes}`;
       expect(lines).toEqual([
         {
