@@ -2,7 +2,10 @@
 // the same thing: `unit` and `pipeline` (in-process servers, sshd, git; the second the log pipeline's
 // and the builder's files), `browser` (Chromium) and `lxc` (containers, builders, the fleet host).
 // Each lane is one `bun test` with its own JUnit report; the reports are merged into one, and the
-// ten slowest files are printed at the end. TMPDIR is the run's own folder, removed when it ends.
+// ten slowest files and every failure (file, line, name, the first lines of its message) are printed
+// at the end, where a CI log's tail shows them. A lane whose Bun crashed (its panic banner, or a
+// fatal signal) runs again once, and the summary says so. TMPDIR is the run's own folder, removed
+// when it ends.
 //
 //   npm test                                   all lanes
 //   npm test -- path/to/file.test.ts [-t name] just those files, one `bun test`, as given
@@ -108,23 +111,57 @@ interface LaneRun {
   code: number;
   seconds: number;
   report?: string;
+  /** Bun crashed on the first run of this lane, so it ran twice: why. */
+  crashedOnce?: string;
+  /** The lane's last lines of output. */
+  tail?: string[];
 }
 
-interface Ran {
+export interface Ran {
   code: number;
   seconds: number;
   /** `-t` matched nothing in this lane's files (bun says so and exits 1). */
   matchedNone: boolean;
   results: string[];
+  /** Why Bun itself died, when it did: its panic line, or the fatal signal. */
+  crash?: string;
+  /** The lane's last lines of output: what is shown of a lane that ended without a report. */
+  tail: string[];
 }
 
-function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
+/** Signals a test cannot end Bun with on purpose: a fault in Bun (or in native code it runs). */
+const CRASH_SIGNALS = new Set(["SIGSEGV", "SIGBUS", "SIGILL", "SIGABRT", "SIGTRAP", "SIGFPE"]);
+const TAIL_LINES = 12;
+
+/**
+ * One `bun test`, its lines prefixed with the lane's name when `prefix` (lanes run at once; without
+ * it the output is inherited as is). `cwd` is the repository's root but for the runner's own tests.
+ */
+export function runBun(
+  lane: string,
+  argv: string[],
+  prefix: boolean,
+  cwd = ROOT,
+  write: (s: string) => void = (s) => void process.stdout.write(s),
+): Promise<Ran> {
   const started = performance.now();
   let matchedNone = false;
+  let panic: string | undefined;
   const results: string[] = [];
+  const tail: string[] = [];
+  const line = (text: string) => {
+    if (/^error: regex .* matched 0 tests/.test(text)) matchedNone = true;
+    if (/^\((pass|fail|skip|todo)\) /.test(text)) results.push(text);
+    if (!panic && /^panic\(|Bun has crashed/.test(text)) panic = text.trim();
+    if (text.trim()) {
+      tail.push(text);
+      if (tail.length > TAIL_LINES) tail.shift();
+    }
+    write(`[${lane}] ${text}\n`);
+  };
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["test", ...argv], {
-      cwd: ROOT,
+      cwd,
       stdio: prefix ? ["ignore", "pipe", "pipe"] : "inherit",
       env: { ...process.env, CAIRN_TEST_LANE: lane },
     });
@@ -135,18 +172,14 @@ function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
         stream?.on("data", (b: Buffer) => {
           const lines = (rest + b.toString()).split("\n");
           rest = lines.pop() ?? "";
-          for (const line of lines) {
-            if (/^error: regex .* matched 0 tests/.test(line)) matchedNone = true;
-            if (/^\((pass|fail|skip|todo)\) /.test(line)) results.push(line);
-            process.stdout.write(`[${lane}] ${line}\n`);
-          }
+          for (const text of lines) line(text);
         });
-        stream?.on("end", () => rest && process.stdout.write(`[${lane}] ${rest}\n`));
+        stream?.on("end", () => rest && line(rest));
       }
     }
     child.on("error", (err) => {
       console.error(`[${lane}] could not start bun test: ${err.message}`);
-      resolve({ code: 127, seconds: 0, matchedNone, results });
+      resolve({ code: 127, seconds: 0, matchedNone, results, tail });
     });
     child.on("close", (code, signal) =>
       resolve({
@@ -154,16 +187,45 @@ function runBun(lane: string, argv: string[], prefix: boolean): Promise<Ran> {
         seconds: (performance.now() - started) / 1000,
         matchedNone,
         results,
+        // Killed by a fault, or said it crashed and did not exit cleanly; a test printing the
+        // banner alone (and passing) is not a crash.
+        crash:
+          signal && CRASH_SIGNALS.has(signal)
+            ? (panic ?? `killed by ${signal}`)
+            : panic && code !== 0
+              ? panic
+              : undefined,
+        tail,
       }),
     );
   });
+}
+
+/**
+ * A lane's `bun test`, run again once when Bun crashed: an intermittent fault in Bun is not a test
+ * failure, but it is said at the time and in the summary, and a second crash fails the lane.
+ */
+export async function runLane(
+  lane: string,
+  argv: string[],
+  cwd = ROOT,
+  write: (s: string) => void = (s) => void process.stdout.write(s),
+): Promise<Ran & { crashedOnce?: string }> {
+  const first = await runBun(lane, argv, true, cwd, write);
+  if (!first.crash) return first;
+  write(
+    `npm test: lane ${lane}: Bun crashed after ${first.seconds.toFixed(0)} s (${first.crash}); ` +
+      `its ${first.results.length} results so far are dropped and the lane runs again, once\n`,
+  );
+  const second = await runBun(lane, argv, true, cwd, write);
+  return { ...second, seconds: first.seconds + second.seconds, crashedOnce: first.crash };
 }
 
 const xmlAttr = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /** The `<testsuite>` elements of a bun JUnit report (one per file), or a failing one saying why there are none. */
-function suitesOf(run: LaneRun): string {
+export function suitesOf(run: LaneRun): string {
   const xml = run.report && existsSync(run.report) ? readFileSync(run.report, "utf8") : "";
   const body = /<testsuites[^>]*>([\s\S]*)<\/testsuites>/.exec(xml)?.[1] ?? "";
   const failures = (body.match(/<(failure|error)[ >/]/g) ?? []).length;
@@ -199,6 +261,87 @@ function merge(runs: LaneRun[]): string {
 <testsuites name="bun test" tests="${tests}" failures="${failures}" skipped="${skipped}" time="${time}">
 ${body}</testsuites>
 `;
+}
+
+export interface Failure {
+  file?: string;
+  line?: string;
+  /** The test's describe block and name, `block > name`. */
+  name: string;
+  message: string;
+}
+
+const unescapeXml = (s: string) =>
+  s.replace(/&(#\d+|#x[\da-f]+|lt|gt|quot|apos|amp);/gi, (_, e: string) => {
+    if (e[0] === "#") return String.fromCodePoint(Number(e[1] === "x" ? `0${e.slice(1)}` : e.slice(1)));
+    return { lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" }[e.toLowerCase()] ?? _;
+  });
+
+function attrs(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of s.matchAll(/([\w:-]+)="([^"]*)"/g)) out[m[1]] = unescapeXml(m[2]);
+  return out;
+}
+
+/** The failed test cases of a JUnit report (or part of one), in report order, with their messages. */
+export function failuresOf(xml: string): Failure[] {
+  const out: Failure[] = [];
+  for (const tc of xml.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
+    const failure = /<(failure|error)\b([^>]*?)(?:\/>|>([\s\S]*?)<\/\1>)/.exec(tc[2] ?? "");
+    if (!failure) continue;
+    const a = attrs(tc[1]);
+    const f = attrs(failure[2]);
+    const name = a.classname && !a.classname.startsWith("lane ") ? `${a.classname} > ${a.name}` : a.name;
+    out.push({
+      file: a.file,
+      line: a.line,
+      name: name ?? "(unnamed)",
+      message: unescapeXml(failure[3] ?? "") || f.message || f.type || "",
+    });
+  }
+  return out;
+}
+
+const SHOWN_FAILURES = 25;
+const MESSAGE_LINES = 8;
+const LINE_WIDTH = 200;
+
+/**
+ * What failed, for the end of the run: each failed test with its file and line and the first lines
+ * of its message; a lane that crashed or ended without a report, with its last lines.
+ */
+export function failureSummary(runs: LaneRun[]): string[] {
+  const out: string[] = [];
+  const clip = (s: string) => (s.length > LINE_WIDTH ? `${s.slice(0, LINE_WIDTH)}…` : s);
+  let shown = 0;
+  let more = 0;
+  for (const run of runs) {
+    if (run.crashedOnce)
+      out.push(
+        `  [${run.lane}] Bun crashed on the lane's first run (${clip(run.crashedOnce)}); it ran again`,
+      );
+    const failures = failuresOf(suitesOf(run));
+    for (const f of failures) {
+      if (shown === SHOWN_FAILURES) {
+        more++;
+        continue;
+      }
+      shown++;
+      const where = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}  ` : "";
+      out.push(`  [${run.lane}] ${where}${clip(f.name)}`);
+      const lines = f.message.split("\n").filter((l) => l.trim());
+      for (const l of lines.slice(0, MESSAGE_LINES)) out.push(`      ${clip(l.trimEnd())}`);
+      if (lines.length > MESSAGE_LINES)
+        out.push(`      … ${lines.length - MESSAGE_LINES} more lines in the log`);
+    }
+    const reported = run.report && existsSync(run.report);
+    if ((run.code !== 0 || !reported) && run.tail?.length && !failures.some((f) => f.file)) {
+      out.push(`  [${run.lane}] its last lines:`);
+      for (const l of run.tail) out.push(`      ${clip(l.trimEnd())}`);
+    }
+  }
+  if (more) out.push(`  … and ${more} more failed tests (the [lane] log above, or the JUnit report)`);
+  return out;
 }
 
 /** Per-file times from the reports: the outermost `<testsuite file=...>` of each file. */
@@ -286,11 +429,11 @@ async function runLanes(args: Args): Promise<number> {
           ...args.pass,
           ...files.map((f) => `./${f}`),
         ];
-        const { code, seconds, matchedNone, results } = await runBun(lane, argv, true);
+        const { code, seconds, matchedNone, results, tail, crashedOnce } = await runLane(lane, argv);
         // With -t, a lane none of whose tests match ran nothing and failed nothing.
         return matchedNone
           ? { lane, files: [], code: 0, seconds }
-          : { lane, files, code, seconds, report, results };
+          : { lane, files, code, seconds, report, results, tail, crashedOnce };
       }),
   );
   const runs = ran.filter((r) => r.files.length);
@@ -313,13 +456,15 @@ async function runLanes(args: Args): Promise<number> {
   console.log("\nnpm test: lanes");
   for (const r of runs)
     console.log(
-      `  ${r.lane.padEnd(8)} ${r.seconds.toFixed(0).padStart(5)} s  ${r.files.length} files  exit ${r.code}`,
+      `  ${r.lane.padEnd(8)} ${r.seconds.toFixed(0).padStart(5)} s  ${r.files.length} files  exit ${r.code}${r.crashedOnce ? "  (run twice: Bun crashed the first time)" : ""}`,
     );
   console.log("npm test: the ten slowest test files");
   for (const t of fileTimes(runs).slice(0, 10))
     console.log(`  ${t.seconds.toFixed(1).padStart(7)} s  ${t.file}  [${t.lane}]`);
+  const failures = failureSummary(runs);
+  if (failures.length) console.log(`npm test: what failed\n${failures.join("\n")}`);
   console.log(`npm test: ${tests - failed - skipped} passed, ${failed} failed, ${skipped} skipped`);
   return runs.every((r) => r.code === 0) && failed === 0 ? 0 : 1;
 }
 
-process.exitCode = await main();
+if (import.meta.main) process.exitCode = await main();
