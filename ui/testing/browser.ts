@@ -35,6 +35,10 @@ export async function launchBrowser(): Promise<TestBrowser> {
       "--disable-component-update",
       "--disable-sync",
       "--no-first-run",
+      "--disable-quic",
+      // Shared memory in /tmp, not /dev/shm: a container's /dev/shm can be 64 MB, and a page that
+      // runs out of it (the 1,000,000-line log) crashes mid-test.
+      "--disable-dev-shm-usage",
     ],
     viewport: { width: 1280, height: 800 },
   });
