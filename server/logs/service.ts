@@ -400,6 +400,11 @@ export class LogService {
     return this.archiving.get(jobId) ?? Promise.resolve();
   }
 
+  /** Resolves once every archive started so far is done or has failed: what a stop waits for. */
+  async archivesSettled(): Promise<void> {
+    await Promise.all(this.archiving.values());
+  }
+
   /**
    * Archives, one at a time, the logs of ended jobs that are not archived (the server stopped while
    * archiving them); returns how many it archived.

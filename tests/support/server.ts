@@ -65,6 +65,8 @@ export async function startTestServer(
     async stop() {
       stopBackground();
       server.stop(true);
+      // An archive still streaming to the blob store would find its folder gone (ENOENT, logged).
+      await a.deps.logs.archivesSettled();
       a.closeDb();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
