@@ -12,8 +12,8 @@ const pairs: usize = heap.alloc(8192);
 /** Every stride-th 4-gram is looked up (see wasm/reference/automaton.ts). */
 export let stride: i32 = 1;
 const MAX_STRIDE = 32;
-let bloom: usize = 0;
-let bloomShift: u32 = 32;
+export let bloom: usize = 0;
+export let bloomShift: u32 = 32;
 /** 256 × i32 direct root transitions. */
 let rootNext: usize = 0;
 /** Goto pairs (key, child), open addressing, key = (state << 8 | byte) + 1. */
@@ -107,8 +107,13 @@ export function isPrefix(p: usize, end: usize): bool {
 }
 
 @inline export function mayStart(gram: u32): bool {
-  const h = (gram * HASH_MUL) >>> bloomShift;
-  return (load<u8>(bloom + <usize>(h >>> 3)) & (<u8>1 << <u8>(h & 7))) != 0;
+  return inFilter(bloom, bloomShift, gram);
+}
+
+/** mayStart with the filter's address and shift in the caller's locals: a loop's, not reloaded each step. */
+@inline export function inFilter(filter: usize, shift: u32, gram: u32): bool {
+  const h = (gram * HASH_MUL) >>> shift;
+  return (load<u8>(filter + <usize>(h >>> 3)) & (<u8>1 << <u8>(h & 7))) != 0;
 }
 
 /** Rebuilds the automaton from every pattern added so far. */

@@ -4,7 +4,7 @@
 // (rendered.ts) and go out as JSON.
 import { acEmpty } from "./automaton";
 import { cellErase, cellWrite, cellWriteAscii, toCells, toText } from "./cells";
-import { asText, cont, cursor, len, next } from "./linestate";
+import { asText, cont, cursor, len, next, notDirect } from "./linestate";
 import { maskText } from "./rendered";
 import { compactStyles } from "./style";
 import { appendAscii, appendCodePoint, clearText, emitText } from "./text";
@@ -100,10 +100,12 @@ export function erase(mode: i32): void {
 export function newline(): void {
   emit();
   cont = false;
+  notDirect = false;
 }
 
 export function finishLine(): void {
   if (len > 0) emit();
   cursor = 0;
   cont = false;
+  notDirect = false;
 }

@@ -13,6 +13,11 @@ export let cont = false;
 export let next: u32 = 1;
 /** Whether the line is held as text (text.ts) rather than cells (cells.ts). */
 export let asText = true;
+/**
+ * The line met something ground.ts's feedLines does not take before its end (a `\r` redraw, a new
+ * SGR, a long line): the rest of it, even emptied by an erase, is not tried there again.
+ */
+export let notDirect = false;
 
 @inline export function utf8Len(cp: u32): i32 {
   return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;

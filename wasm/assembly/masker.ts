@@ -1,7 +1,7 @@
 // Streaming secret masker on raw bytes. Mirror of wasm/reference/masker.ts; see it for the
 // reasoning. The input buffer is this module's: the host writes each push right after the
 // bytes still held back, so nothing is copied on the way in.
-import { acEmpty, depth, isPrefix, mayStart, out, step, stride } from "./automaton";
+import { acEmpty, bloom, bloomShift, depth, inFilter, isPrefix, mayStart, out, step, stride } from "./automaton";
 import { grow, newCapacity } from "./buffer";
 import { feed, feedMask } from "./parser";
 import { breakStretch } from "./text";
@@ -64,8 +64,11 @@ function scan(): void {
   while (true) {
     if (mode == SKIP) {
       const k = stride;
+      const filter = bloom;
+      const shift = bloomShift;
+      const at = buf;
       let i = p;
-      while (i + 4 <= n && !mayStart(load<u32>(buf + <usize>i))) i += k;
+      while (i + 4 <= n && !inFilter(filter, shift, load<u32>(at + <usize>i))) i += k;
       const back = i - k + 1;
       if (back > p) p = back;
       if (i + 4 > n) {

@@ -146,13 +146,13 @@ let digitsLen: i32 = 0;
   return true;
 }
 
-@inline function putLineNumber(n: u32): void {
+/** Writes line number `n` at `o`; returns where it ends. */
+@inline function lineNumberAt(o: usize, n: u32): usize {
   if (digitsLen == 0 || n != digitsValue + 1 || !incrementDigits()) {
     if (n >= 100000000) {
       digitsLen = 0;
       digitsValue = n;
-      putU32(n);
-      return;
+      return decimalAt(o, n);
     }
     digitsLen = 0;
     let w: u64 = 0;
@@ -165,8 +165,8 @@ let digitsLen: i32 = 0;
     digits = w;
   }
   digitsValue = n;
-  store<u64>(outBuf + <usize>outLen, digits);
-  outLen += digitsLen;
+  store<u64>(o, digits);
+  return o + <usize>digitsLen;
 }
 
 /** "00" .. "99" as 200 bytes. */
@@ -206,7 +206,34 @@ export function beginLine(n: u32, textBytes: i32, room: i32): void {
   chunkLines++;
   chunkBytes += textBytes;
   lastLine = n;
-  putLineNumber(n);
+  outLen = <i32>(lineNumberAt(outBuf + <usize>outLen, n) - outBuf);
+}
+
+/**
+ * Whether the next line can go straight into the open chunk (ground.ts's whole lines): the
+ * chunk is open with room for one more line; its size is checked when the line is done.
+ */
+@inline export function chunkTakesLine(): bool {
+  return chunkOpen && chunkLines < CHUNK_LIMIT_LINES;
+}
+
+/** Whether a line of `textBytes` still fits in the open chunk (else beginLine closes it first). */
+@inline export function chunkFits(textBytes: i32): bool {
+  return chunkBytes + textBytes <= CHUNK_LIMIT_BYTES;
+}
+
+/** Writes `,{"n":` and line number `n` at `o` (the open chunk has lines); returns where it ends. */
+@inline export function lineHeadAt(o: usize, n: u32): usize {
+  store<u64>(o, 0x3a226e227b2c); // `,{"n":`
+  return lineNumberAt(o + 6, n);
+}
+
+/** A line written at the end of the output up to `o` (after chunkTakesLine and chunkFits). */
+@inline export function lineWritten(o: usize, n: u32, textBytes: i32): void {
+  outLen = <i32>(o - outBuf);
+  chunkLines++;
+  chunkBytes += textBytes;
+  lastLine = n;
 }
 
 function closeChunk(): void {

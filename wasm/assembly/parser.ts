@@ -1,8 +1,8 @@
 // Byte-level escape-sequence state machine in the style of the DEC/vte parser, with UTF-8
 // decoding (WHATWG rules). Mirror of wasm/reference/parser.ts; see it for the rules.
-import { feedFast, printableRun } from "./ground";
+import { feedFast, feedLines, printableRun } from "./ground";
 import { CSI_PARAM_MAX, OSC_LIMIT_BYTES } from "./limits";
-import { asText, cursor, len } from "./linestate";
+import { asText, bytes, cursor, len, notDirect } from "./linestate";
 import { backspace, carriageReturn, erase, newline, tab, write, writeAscii } from "./line";
 import {
   hrefLength, href, initCsi, nparams, param, paramAt, penAttrs, penBg, penFg, pushParam, sgr, sgrCached,
@@ -44,8 +44,14 @@ export function feed(p: usize, end: usize): void {
   while (p < end) {
     if (state == GROUND && need == 0) {
       if (asText && cursor == len) {
-        p = feedFast(p, end);
+        // Whole lines straight to the output, else the line's text; then the state machine for
+        // what neither takes.
+        const from = p;
+        if (bytes == 0 && !notDirect) p = feedLines(p, end);
+        if (p < end) p = feedFast(p, end);
         if (p >= end) return;
+        // After a newline the next line is feedLines' again; else what stopped them is below.
+        if (p != from && bytes == 0) continue;
       }
       const run = printableRun(p, end);
       if (run > 0) {

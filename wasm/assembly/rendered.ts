@@ -308,6 +308,17 @@ function addRun(style: i32): void {
 export let scanWholeLine = false;
 
 /**
+ * maskText's test for a line whose text was written elsewhere (n bytes at p: ground.ts's whole
+ * lines, in the output): whether anything in it is to be masked. When nothing is, the line is
+ * done with as maskText would be; when something is, maskText must still run on it.
+ */
+export function anyToMask(p: usize, n: i32): bool {
+  if (findRanges(p, n, !scanWholeLine) > 0) return true;
+  scanWholeLine = false;
+  return false;
+}
+
+/**
  * Masks the line being emitted (text.ts's representation): each masked range becomes `********` in
  * the style of its first character. Nothing is touched when nothing matched.
  */

@@ -300,21 +300,36 @@ export function emitText(): void {
       o++;
     }
   }
+  outLen = <i32>(closeLine(o, units) - outBuf);
+}
+
+/**
+ * Writes the end of a line's JSON at `o`, after its text: `","spans":`, the merged non-default
+ * style runs as spans (the line is `total` UTF-16 units long) and the closing brace; returns
+ * where it ends. The caller reserved SPAN_ROOM bytes for each run and 32 for the rest.
+ */
+export function closeLine(o: usize, total: i32): usize {
   store<u64>(o, 0x736e617073222c22); // `","spans":`
   store<u16>(o, 0x3a22, 8);
   o += 10;
   // Every span starts with a comma; the first one's becomes the `[`. An offset: a long span may
   // move the output (spans.ts).
   const open = o - outBuf;
-  let k = 0;
-  while (k < runCount) {
-    const style = load<i32>(runs + <usize>(k * 12), 8);
-    const start = load<i32>(runs + <usize>(k * 12), 4);
-    let j = k + 1;
-    while (j < runCount && same(load<i32>(runs + <usize>(j * 12), 8), style)) j++;
-    const end = j < runCount ? load<i32>(runs + <usize>(j * 12), 4) : units;
-    if (style != 0 && end > start) o = writeSpan(o, style, start, end, runCount - j);
-    k = j;
+  // One pass over the runs: a run ends the span before it unless its style is the same.
+  const count = runCount;
+  if (count > 0) {
+    let style = load<i32>(runs, 8);
+    let start = load<i32>(runs, 4);
+    for (let k = 1; k < count; k++) {
+      const r = runs + <usize>(k * 12);
+      const next = load<i32>(r, 8);
+      if (same(next, style)) continue;
+      const at = load<i32>(r, 4);
+      if (style != 0 && at > start) o = writeSpan(o, style, start, at, count - k);
+      style = next;
+      start = at;
+    }
+    if (style != 0 && total > start) o = writeSpan(o, style, start, total, 1);
   }
   store<u8>(outBuf + open, 0x5b);
   if (o == outBuf + open) o++;
@@ -326,5 +341,5 @@ export function emitText(): void {
     store<u16>(o, 0x7d5d); // `]}`
     o += 2;
   }
-  outLen = <i32>(o - outBuf);
+  return o;
 }
