@@ -126,6 +126,20 @@ for (const [name, make] of impls) {
       ]);
     });
 
+    test("one colour reached again after its style was displaced is still one span", () => {
+      // The module interns styles through a hash of their fields; these two truecolours share a
+      // slot there, so the second `F` gets a new id with the same fields, which must merge with
+      // the first. Then the same after a compaction (over 1,024 styles on a line): the style left
+      // must be found again.
+      const F = "\x1b[38;2;1;2;3m";
+      const G = "\x1b[38;2;0;1;119m";
+      const fg = "#010203";
+      expect(run(make, `${F}a${G}${F}b\n`)[0].spans).toEqual([{ start: 0, end: 2, fg }]);
+      const many = Array.from({ length: 1100 }, (_, i) => `\x1b[38;2;9;${i >> 8};${i & 255}mx`).join("");
+      const lines = run(make, `${many}${F}y\na\x1b[0m${F}b\n`);
+      expect(lines[1].spans).toEqual([{ start: 0, end: 2, fg }]);
+    });
+
     test("bright colours, dim, italic, inverse, strike", () => {
       const [line] = run(make, "\x1b[92;101;2;3;7;9mX\x1b[39;49;23;27;29mY\n");
       expect(line.spans).toEqual([

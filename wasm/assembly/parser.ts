@@ -75,8 +75,13 @@ export function feed(p: usize, end: usize): void {
         p++;
         continue;
       } else if (b == 0x0d) {
+        // A redraw (progress bars): `\r`, mostly with `ESC[K` after it, taken in one step rather
+        // than by the CSI path. The same as carriageReturn(), then csiFast's erase with no parameter.
         carriageReturn();
-        p++;
+        if (p + 4 <= end && load<u32>(p) == 0x4b5b1b0d) {
+          erase(0);
+          p += 4;
+        } else p++;
         continue;
       } else if (b >= 0xc2 && b <= 0xdf && p + 1 < end) {
         // Complete two- and three-byte UTF-8 whose lead byte has no special bounds.

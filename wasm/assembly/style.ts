@@ -10,7 +10,10 @@ export const RGB: u32 = 0x2000000;
 
 // Entry: fg, bg, attrs, hrefLen (compared as one v128), hrefOff, jsonOff, jsonLen, spare.
 const ENTRY = 32;
-const SLOTS = 256;
+// 4096 slots, not 256: in 256 the typical log's green and inverse bold shared one, and every
+// style that loses its slot makes same() look at the table for good (stylesMayRepeat).
+const SLOT_BITS = 12;
+const SLOTS = 1 << SLOT_BITS;
 const REUSE_AFTER = 4096;
 let table: usize = 0;
 let tableCap: i32 = 0;
@@ -65,8 +68,17 @@ export function initStyles(): void {
   return hlen == 0 || memory.compare(hrefPtr(id), href, <usize>hlen) == 0;
 }
 
+/**
+ * Whether two ids may have the same fields. Styles are interned through `slots`, so the same
+ * fields get a second id only after their first id left its slot: another style took the slot
+ * (setStyle), or a compaction cleared the slots. Until then same() needs no look at the table,
+ * whose loads sit on the span merge's path (text.ts closeLine, every run of every line).
+ */
+let stylesMayRepeat = false;
+
 @inline export function same(a: i32, b: i32): bool {
   if (a == b) return true;
+  if (!stylesMayRepeat) return false;
   // Two words, not one vector compare: mostly the first differs, and a branch on it is cheaper
   // than the vector's test in JavaScriptCore's code (a span's merge asks this of every run).
   const x = entry(a);
@@ -103,7 +115,7 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
     current = 0;
     return;
   }
-  const slot = slots + <usize>(((fg * 0x9e3779b1) ^ (bg * 0x85ebca6b) ^ (attrs * 0xc2b2ae35) ^ <u32>hlen) >>> 24 << 2);
+  const slot = slotOf(fg, bg, attrs, hlen);
   const cached = load<i32>(slot);
   if (cached > 0 && cached < styleCount && equals(cached, key, href, hlen)) {
     current = cached;
@@ -138,9 +150,16 @@ export function cacheSpanJson(id: i32, src: usize, n: i32): void {
     memory.copy(arena + <usize>arenaLen, href, <usize>hlen);
     arenaLen += hlen;
   }
+  // An id that leaves its slot may come back as a second id with the same fields.
+  if (cached > 0 && cached < styleCount && cached != id) stylesMayRepeat = true;
   store<i32>(slot, id);
   current = id;
   used = false;
+}
+
+/** The interning cache's slot for these fields. */
+@inline function slotOf(fg: u32, bg: u32, attrs: u32, hlen: i32): usize {
+  return slots + <usize>(((fg * 0x9e3779b1) ^ (bg * 0x85ebca6b) ^ (attrs * 0xc2b2ae35) ^ <u32>hlen) >>> (32 - SLOT_BITS) << 2);
 }
 
 // SGR memo: (parameter bytes, style before) → style after. One entry per key, found by the key
@@ -201,6 +220,8 @@ export function compactStyles(): void {
   memory.fill(slots, 0, SLOTS << 2);
   memory.fill(memo, 0, MEMO_BYTES);
   jsonLen = 0;
+  // The one id left (if any) goes back into its slot, so no two ids can have the same fields.
+  stylesMayRepeat = false;
   if (current == 0) {
     styleCount = 1;
     arenaLen = 0;
@@ -214,4 +235,5 @@ export function compactStyles(): void {
   arenaLen = hlen;
   styleCount = 2;
   current = 1;
+  store<i32>(slotOf(fgOf(1), bgOf(1), attrsOf(1), hlen), 1);
 }
