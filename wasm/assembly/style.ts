@@ -177,14 +177,25 @@ memory.fill(memo, 0, MEMO_BYTES);
   return memo + (<usize>(key * 0x9e3779b97f4a7c15 >> 56) << 6);
 }
 
-/** The style this SGR leads to from `from`, if memoised, else -1. */
-export function sgrMemo(key: u64, from: i32): i32 {
-  const at = memoEntry(key);
-  if (load<u64>(at) != key + 1) return -1;
-  for (let w = 0; w < 4; w++) {
-    if (load<i32>(at + <usize>(16 + w * 8)) == from + 1) return load<i32>(at + <usize>(20 + w * 8));
-  }
+/**
+ * The style this SGR leads to from `from`, if memoised, else -1: written out with branches, the
+ * entry's address from the key alone and each way's style after loaded while the style before is
+ * compared (ground.ts's loops take it inline).
+ */
+@inline export function memoStyle(key: u64, from: i32): i32 {
+  const e = memoEntry(key);
+  if (load<u64>(e) != key + 1) return -1;
+  const f = from + 1;
+  if (load<i32>(e, 16) == f) return load<i32>(e, 20);
+  if (load<i32>(e, 24) == f) return load<i32>(e, 28);
+  if (load<i32>(e, 32) == f) return load<i32>(e, 36);
+  if (load<i32>(e, 40) == f) return load<i32>(e, 44);
   return -1;
+}
+
+/** memoStyle, for the state machine (csi.ts): a call, not inlined. */
+export function sgrMemo(key: u64, from: i32): i32 {
+  return memoStyle(key, from);
 }
 
 export function rememberSgr(key: u64, from: i32, to: i32): void {
