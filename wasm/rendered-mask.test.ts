@@ -79,6 +79,25 @@ describe("rendered text: a secret with an escape sequence inside", () => {
   );
 
   test(
+    "lines the module writes straight into the chunk (their SGRs met before) are masked too",
+    () => {
+      // Once an SGR is in the module's memo, a line of text and such SGRs is written as it is
+      // scanned (wasm/assembly/ground.ts feedLines); its rendered text must still be checked.
+      const sgrs = INTERRUPTIONS.filter((seq) => /^\x1b\[[\d;]*m$/.test(seq));
+      for (const seq of sgrs) {
+        for (let at = 1; at < SECRET.length; at++) {
+          const line = `ok ${SECRET.slice(0, at)}${seq}${SECRET.slice(at)}\x1b[0m end\n`;
+          const outs = impls.map(([, make]) => runChunks(make, line.repeat(3), [], { secrets: [SECRET] }));
+          expect(JSON.stringify(outs[1])).toBe(JSON.stringify(outs[0]));
+          expect(texts(outs[0].flatMap((c) => c.lines))).toEqual(Array(3).fill("ok ******** end"));
+          expect(everything(outs[0])).not.toContain(SECRET);
+        }
+      }
+    },
+    BUDGET_MS,
+  );
+
+  test(
     "the module's SSE rendering and JSON output carry no secret either",
     () => {
       for (const seq of INTERRUPTIONS) {
